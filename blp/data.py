@@ -1,0 +1,208 @@
+"""Product and agent data: validation with messages that name the column, market and row, and the padded
+(market x product x agent) layout the vectorized market math runs on.
+
+Markets keep their order of first appearance and products their order within a market, so every array the core
+returns lines up with the rows the user passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Union
+
+import numpy as np
+import pandas as pd
+
+from blp.exceptions import DataError
+
+DataLike = Union[pd.DataFrame, Mapping[str, Any]]
+
+
+def as_frame(data: DataLike, dataset: str) -> pd.DataFrame:
+    """Accept a DataFrame or a mapping of columns (PyBLP accepts both) and return a DataFrame."""
+    if isinstance(data, pd.DataFrame):
+        frame = data.reset_index(drop=True)
+    else:
+        try:
+            frame = pd.DataFrame({key: np.asarray(value).ravel() if np.ndim(value) <= 1 else list(value)
+                                  for key, value in dict(data).items()})
+        except ValueError as exception:
+            raise DataError(f'{dataset}: columns must all have the same length ({exception})', dataset=dataset) from None
+    if frame.empty:
+        raise DataError(f'{dataset} has no rows', dataset=dataset)
+    return frame
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], dataset: str) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            raise DataError(f"{dataset} has no {column!r} column (columns: {', '.join(map(str, frame.columns))})",
+                            column=column, dataset=dataset)
+
+
+def ids_column(frame: pd.DataFrame, column: str, dataset: str) -> np.ndarray:
+    """An identifier column as an object array, refusing missing values."""
+    values = frame[column]
+    missing = values.isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DataError(f'{dataset} column {column!r} is missing in row {row}', column=column, row=row,
+                        dataset=dataset)
+    return values.to_numpy(dtype=object)
+
+
+def numeric_column(frame: pd.DataFrame, column: str, dataset: str, market_ids: Optional[np.ndarray] = None) -> np.ndarray:
+    """A finite float column, naming the first bad row and its market."""
+    try:
+        values = pd.to_numeric(frame[column], errors='raise').to_numpy(dtype=float)
+    except (ValueError, TypeError):
+        coerced = pd.to_numeric(frame[column], errors='coerce').to_numpy(dtype=float)
+        row = int(np.flatnonzero(np.isnan(coerced))[0])
+        raise DataError(f'{dataset} column {column!r} is not numeric in row {row}', column=column, row=row,
+                        market=None if market_ids is None else market_ids[row], dataset=dataset) from None
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f'{dataset} column {column!r} is not finite ({values[row]}) in row {row}', column=column,
+                        row=row, market=None if market_ids is None else market_ids[row], dataset=dataset)
+    return values
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each row sits in the padded (T x J) arrays: market index and position within the market."""
+
+    markets: np.ndarray     # T market ids in order of first appearance
+    market_index: np.ndarray  # N
+    position: np.ndarray    # N
+    counts: np.ndarray      # T
+
+    @classmethod
+    def from_ids(cls, market_ids: np.ndarray) -> 'Layout':
+        codes, markets = pd.factorize(pd.Series(market_ids, dtype=object), sort=False)
+        counts = np.bincount(codes, minlength=len(markets))
+        order = np.argsort(codes, kind='stable')
+        position = np.empty(codes.size, dtype=np.intp)
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        position[order] = np.arange(codes.size) - np.repeat(starts, counts)
+        return cls(np.asarray(markets, dtype=object), codes.astype(np.intp), position, counts)
+
+    @property
+    def T(self) -> int:
+        return self.markets.size
+
+    @property
+    def width(self) -> int:
+        return int(self.counts.max())
+
+    @property
+    def mask(self) -> np.ndarray:
+        return np.arange(self.width)[None, :] < self.counts[:, None]
+
+    def pad(self, values: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        """(N, ...) -> (T, width, ...) with `fill` where a market has fewer rows."""
+        padded = np.full((self.T, self.width, *values.shape[1:]), fill, dtype=np.result_type(values, float))
+        padded[self.market_index, self.position] = values
+        return padded
+
+    def unpad(self, padded: np.ndarray) -> np.ndarray:
+        """(T, width, ...) -> (N, ...) in the original row order."""
+        return padded[self.market_index, self.position]
+
+
+@dataclass(frozen=True)
+class Products:
+    """Validated product data: ids, shares and the optional id columns PyBLP recognises."""
+
+    frame: pd.DataFrame
+    market_ids: np.ndarray
+    shares: np.ndarray
+    layout: Layout
+    product_ids: Optional[np.ndarray]
+    firm_ids: Optional[np.ndarray]
+    nesting_ids: Optional[np.ndarray]
+    clustering_ids: Optional[np.ndarray]
+
+    @property
+    def N(self) -> int:
+        return self.shares.size
+
+
+def load_products(data: DataLike) -> Products:
+    """Validate product data: market ids, shares in (0, 1), inside shares below one, unique products per market."""
+    dataset = 'product_data'
+    frame = as_frame(data, dataset)
+    require_columns(frame, ['market_ids', 'shares'], dataset)
+    market_ids = ids_column(frame, 'market_ids', dataset)
+    shares = numeric_column(frame, 'shares', dataset, market_ids)
+    outside = (shares <= 0) | (shares >= 1)
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise DataError(f'product_data shares must be in (0, 1): row {row} in market {market_ids[row]!r} has '
+                        f'{shares[row]}', column='shares', market=market_ids[row], row=row, dataset=dataset)
+    layout = Layout.from_ids(market_ids)
+    inside = np.bincount(layout.market_index, weights=shares, minlength=layout.T)
+    full = np.flatnonzero(inside >= 1)
+    if full.size:
+        market = layout.markets[full[0]]
+        raise DataError(f'inside shares in market {market!r} sum to {inside[full[0]]:.6g}, which leaves no room for '
+                        f'the outside good (they must sum below 1)', column='shares', market=market, dataset=dataset)
+    optional = {name: ids_column(frame, name, dataset) if name in frame.columns else None
+                for name in ('product_ids', 'firm_ids', 'nesting_ids', 'clustering_ids')}
+    if optional['product_ids'] is not None:
+        keys = pd.DataFrame({'m': market_ids, 'p': optional['product_ids']})
+        duplicated = keys.duplicated().to_numpy()
+        if duplicated.any():
+            row = int(np.flatnonzero(duplicated)[0])
+            raise DataError(f"product {optional['product_ids'][row]!r} appears twice in market {market_ids[row]!r} "
+                            f"(row {row})", column='product_ids', market=market_ids[row], row=row, dataset=dataset)
+    return Products(frame, market_ids, shares, layout, **optional)
+
+
+@dataclass(frozen=True)
+class Agents:
+    """Agents per market in the padded (T x I) layout: integration weights, nodes and demographics."""
+
+    weights: np.ndarray       # T x I (zero where a market has fewer agents)
+    nodes: np.ndarray         # T x I x K2
+    demographics: np.ndarray  # T x I x D
+    layout: Layout            # agents' own layout, markets ordered like the products'
+    frame: Optional[pd.DataFrame]
+
+
+def nodes_columns(frame: pd.DataFrame, dimensions: int, dataset: str) -> list[str]:
+    columns = [f'nodes{k}' for k in range(dimensions)]
+    require_columns(frame, columns, dataset)
+    return columns
+
+
+def order_agents(frame: pd.DataFrame, product_layout: Layout, needs_all_markets: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """Agent rows sorted into the product markets' order, refusing markets that exist on one side only."""
+    dataset = 'agent_data'
+    require_columns(frame, ['market_ids'], dataset)
+    agent_markets = ids_column(frame, 'market_ids', dataset)
+    known = {market: index for index, market in enumerate(product_layout.markets)}
+    unknown = [(row, market) for row, market in enumerate(agent_markets) if market not in known]
+    if unknown:
+        row, market = unknown[0]
+        raise DataError(f'agent_data has market {market!r} (row {row}), which has no products', column='market_ids',
+                        market=market, row=row, dataset=dataset)
+    codes = np.array([known[market] for market in agent_markets], dtype=np.intp)
+    if needs_all_markets:
+        present = np.bincount(codes, minlength=product_layout.T) > 0
+        if not present.all():
+            market = product_layout.markets[np.flatnonzero(~present)[0]]
+            raise DataError(f'market {market!r} has products but no agents in agent_data', column='market_ids',
+                            market=market, dataset=dataset)
+    order = np.argsort(codes, kind='stable')
+    return frame.iloc[order].reset_index(drop=True), product_layout.markets[codes[order]]
+
+
+def check_weights(weights: np.ndarray, layout: Layout, dataset: str = 'agent_data') -> None:
+    """Integration weights must be finite and sum to one in every market."""
+    totals = np.bincount(layout.market_index, weights=weights, minlength=layout.T)
+    wrong = np.flatnonzero(np.abs(totals - 1) > 1e-6)
+    if wrong.size:
+        market = layout.markets[wrong[0]]
+        raise DataError(f'agent weights in market {market!r} sum to {totals[wrong[0]]:.10g}, not 1', column='weights',
+                        market=market, dataset=dataset)

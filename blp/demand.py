@@ -1,0 +1,164 @@
+"""Market shares and their inversion, vectorized across markets in a padded (market x product x agent) layout.
+
+Overflow safety without per-iteration exponentials of the whole agent array: with c_t = max_j delta_jt and
+r_it = max_j mu_ijt, exp(delta_jt + mu_ijt) = exp(c_t + r_it) exp(delta_jt - c_t) exp(mu_ijt - r_it) and both
+factors on the right are at most one. exp(mu - r) is computed once per theta; each contraction step needs only
+J exponentials per market and two batched matrix-vector products. Padded products have exp(mu - r) = 0 and
+padded agents weight 0, so markets of unequal size need no special cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from blp.data import Layout
+from blp.options import Iteration
+
+EXPONENT_LIMIT = 700.0
+
+
+@dataclass(frozen=True)
+class Utilities:
+    """What one theta fixes: the scaled exponentiated heterogeneous utilities and their per-agent maxima."""
+
+    coefficients: np.ndarray  # T x I x K2 agent-specific coefficients on X2
+    scaled: np.ndarray        # T x J x I  exp(mu - r), 0 for padded products
+    peak: np.ndarray          # T x I      r = max_j mu
+
+
+@dataclass(frozen=True)
+class Contraction:
+    """The solved delta with per-market evaluation counts and convergence flags."""
+
+    delta: np.ndarray       # T x J
+    evaluations: np.ndarray  # T
+    converged: np.ndarray    # T
+
+
+class RandomCoefficients:
+    """BLP demand with mu = X2 (Sigma nu' + Pi d') in every market at once."""
+
+    def __init__(self, layout: Layout, X2: np.ndarray, weights: np.ndarray, nodes: np.ndarray,
+                 demographics: np.ndarray) -> None:
+        self.layout = layout
+        self.mask = layout.mask
+        self.X2 = layout.pad(X2)
+        self.weights, self.nodes, self.demographics = weights, nodes, demographics
+
+    def utilities(self, sigma: np.ndarray, pi: np.ndarray) -> Utilities:
+        coefficients = self.nodes @ sigma.T
+        if pi.size:
+            coefficients = coefficients + self.demographics @ pi.T
+        mu = np.where(self.mask[:, :, None], self.X2 @ coefficients.transpose(0, 2, 1), -np.inf)
+        peak = mu.max(axis=1)
+        with np.errstate(invalid='ignore'):
+            scaled = np.exp(mu - peak[:, None, :])
+        return Utilities(coefficients, scaled, peak)
+
+    def _parts(self, scaled: np.ndarray, peak: np.ndarray, weights: np.ndarray, mask: np.ndarray,
+               delta: np.ndarray):
+        """exp(delta - c), c = max_j delta, and per-agent weights over logit denominators."""
+        top = np.where(mask, delta, -np.inf).max(axis=1)
+        inside = np.exp(np.where(mask, delta - top[:, None], -np.inf))
+        outside = np.exp(np.minimum(-(top[:, None] + peak), EXPONENT_LIMIT))
+        denominators = outside + (inside[:, None, :] @ scaled)[:, 0, :]
+        return top, inside, denominators, weights / denominators
+
+    def _log_shares(self, scaled: np.ndarray, peak: np.ndarray, weights: np.ndarray, mask: np.ndarray,
+                    delta: np.ndarray) -> np.ndarray:
+        top, _, _, ratio = self._parts(scaled, peak, weights, mask, delta)
+        with np.errstate(divide='ignore'):
+            return (delta - top[:, None]) + np.log((scaled @ ratio[:, :, None])[:, :, 0])
+
+    def probabilities(self, utilities: Utilities, delta: np.ndarray) -> np.ndarray:
+        """Individual choice probabilities s_ijt (T x J x I)."""
+        _, inside, denominators, _ = self._parts(utilities.scaled, utilities.peak, self.weights, self.mask, delta)
+        return inside[:, :, None] * utilities.scaled / denominators[:, None, :]
+
+    def shares(self, utilities: Utilities, delta: np.ndarray) -> np.ndarray:
+        return (self.probabilities(utilities, delta) * self.weights[:, None, :]).sum(axis=2)
+
+    def solve_delta(self, utilities: Utilities, log_observed: np.ndarray, start: np.ndarray,
+                    iteration: Iteration) -> Contraction:
+        """delta <- delta + log s - log s(delta), per market, SQUAREM-accelerated.
+
+        Markets stop updating once converged; when at most half of the markets being computed are still active,
+        the working arrays shrink to those markets (a copy, so it is done rarely, never per iteration).
+        """
+        T = self.layout.T
+        delta = np.where(self.mask, start, 0.0)
+        evaluations = np.zeros(T, dtype=np.int64)
+        converged = np.zeros(T, dtype=bool)
+        failed = np.zeros(T, dtype=bool)
+        step_max = np.ones(T)
+        work = np.arange(T)
+        view = (utilities.scaled, utilities.peak, self.weights, self.mask, log_observed)
+
+        def mapping(x: np.ndarray, live: np.ndarray) -> np.ndarray:
+            evaluations[work[live]] += 1
+            scaled, peak, weights, mask, observed = view
+            with np.errstate(all='ignore'):
+                updated = x + observed - self._log_shares(scaled, peak, weights, mask, x)
+            return np.where(mask, updated, 0.0)
+
+        def settle(old: np.ndarray, new: np.ndarray, live: np.ndarray) -> np.ndarray:
+            """Store live markets' new values, flag the converged and the broken; return who stays live."""
+            finite = np.isfinite(new).all(axis=1)
+            change = np.where(finite, np.abs(new - old).max(axis=1), np.inf)
+            store = live & finite
+            delta[work[store]] = new[store]
+            done = store & (change <= iteration.atol)
+            converged[work[done]] = True
+            failed[work[live & ~finite]] = True
+            return live & ~done & finite & (evaluations[work] < iteration.max_evaluations)
+
+        while True:
+            live = ~converged[work] & ~failed[work] & (evaluations[work] < iteration.max_evaluations)
+            if not live.any():
+                break
+            if live.sum() <= work.size // 2:
+                work = work[live]
+                view = (utilities.scaled[work], utilities.peak[work], self.weights[work], self.mask[work],
+                        log_observed[work])
+                live = np.ones(work.size, dtype=bool)
+            x0 = delta[work]
+            x1 = mapping(x0, live)
+            live = settle(x0, x1, live)
+            if iteration.method == 'simple' or not live.any():
+                continue
+            x2 = mapping(x1, live)
+            live = settle(x1, x2, live)
+            if not live.any():
+                continue
+            r, v = x1 - x0, x2 - 2 * x1 + x0
+            with np.errstate(all='ignore'):
+                alpha = np.sqrt((r ** 2).sum(axis=1) / (v ** 2).sum(axis=1))
+            limit = step_max[work]
+            alpha = np.clip(np.where(np.isfinite(alpha), alpha, 1.0), 1.0, limit)
+            step_max[work] = np.where(live & (alpha >= limit), 4 * limit, limit)
+            x3 = x0 + 2 * alpha[:, None] * r + alpha[:, None] ** 2 * v
+            x3 = np.where(np.isfinite(x3).all(axis=1, keepdims=True), x3, x2)
+            delta[work[live]] = x3[live]
+            x4 = mapping(x3, live)
+            x4 = np.where(np.isfinite(x4).all(axis=1, keepdims=True), x4, x2)
+            settle(x3, x4, live)
+        return Contraction(delta, evaluations, converged)
+
+    def delta_jacobian(self, utilities: Utilities, delta: np.ndarray, variables: np.ndarray,
+                       columns: np.ndarray) -> np.ndarray:
+        """d delta / d theta by the implicit function theorem: -(ds/d delta)^-1 ds/d theta, per market.
+
+        Parameter p moves agent i's coefficient on X2 column `columns[p]` by `variables[t, i, p]` (a node or a
+        demographic), so ds_j/d theta_p = sum_i w_i s_ij v_ip (x_jk - sum_m s_im x_mk).
+        """
+        probabilities = self.probabilities(utilities, delta)
+        weighted = probabilities * self.weights[:, None, :]
+        shares = weighted.sum(axis=2)
+        by_delta = -weighted @ probabilities.transpose(0, 2, 1)
+        diagonal = np.einsum('tjj->tj', by_delta)
+        diagonal += np.where(self.mask, shares, 1.0)
+        mean_x = probabilities.transpose(0, 2, 1) @ self.X2  # T x I x K2
+        by_theta = self.X2[:, :, columns] * (weighted @ variables) - weighted @ (variables * mean_x[:, :, columns])
+        return -np.linalg.solve(by_delta, by_theta)

@@ -1,0 +1,100 @@
+"""Building agents (integration nodes and weights) when the user does not supply them.
+
+Nodes are standard normal draws or quadrature points for the K2 dimensions of unobserved taste heterogeneity.
+Monte Carlo and scrambled quasi-Monte Carlo (Halton, Sobol from `scipy.stats.qmc`) give `size` equally weighted
+agents per market; `'product'` is the Gauss-Hermite product rule with `size` points per dimension and `'grid'` a
+Smolyak sparse grid of Gauss-Hermite rules of level `size`, both identical in every market.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from math import comb
+from typing import Optional
+
+import numpy as np
+from scipy import special, stats
+
+from blp.exceptions import SpecificationError
+
+SPECIFICATIONS = ('monte_carlo', 'halton', 'sobol', 'product', 'grid')
+
+
+@dataclass(frozen=True)
+class Integration:
+    """How to build agents: `Integration('halton', size=1000, seed=0)` (PyBLP's `Integration`)."""
+
+    specification: str
+    size: int
+    seed: Optional[int] = 0
+
+    def __post_init__(self) -> None:
+        if self.specification not in SPECIFICATIONS:
+            raise SpecificationError(f"integration specification {self.specification!r} is not one of "
+                                     f"{', '.join(SPECIFICATIONS)}", parameter='integration.specification')
+        if int(self.size) < 1:
+            raise SpecificationError('integration size must be positive', parameter='integration.size')
+
+    def build(self, dimensions: int, markets: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Nodes (I_t x dimensions) and weights (I_t) for each of `markets` markets."""
+        if self.specification in ('product', 'grid'):
+            rule = gauss_hermite_product if self.specification == 'product' else sparse_grid
+            nodes, weights = rule(dimensions, self.size)
+            return [nodes] * markets, [weights] * markets
+        rng = np.random.default_rng(self.seed)
+        node_list = []
+        for _ in range(markets):
+            if self.specification == 'monte_carlo':
+                node_list.append(rng.standard_normal((self.size, dimensions)))
+                continue
+            engine = stats.qmc.Halton if self.specification == 'halton' else stats.qmc.Sobol
+            sampler = engine(d=max(dimensions, 1), scramble=True, seed=rng)
+            uniform = sampler.random(self.size)[:, :dimensions]
+            node_list.append(special.ndtri(np.clip(uniform, 1e-16, 1 - 1e-16)))
+        weights = np.full(self.size, 1 / self.size)
+        return node_list, [weights] * markets
+
+
+def gauss_hermite(level: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `level`-point Gauss-Hermite rule for a standard normal."""
+    nodes, weights = np.polynomial.hermite.hermgauss(level)
+    return nodes * np.sqrt(2), weights / np.sqrt(np.pi)
+
+
+def gauss_hermite_product(dimensions: int, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tensor product of one-dimensional Gauss-Hermite rules: exact for polynomials of degree 2*level-1 per axis."""
+    nodes, weights = gauss_hermite(level)
+    grid = np.array(list(itertools.product(nodes, repeat=dimensions))).reshape(-1, dimensions)
+    grid_weights = np.array([np.prod(w) for w in itertools.product(weights, repeat=dimensions)])
+    return grid, grid_weights
+
+
+def sparse_grid(dimensions: int, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Smolyak sparse grid of Gauss-Hermite rules (combination technique); repeated nodes are merged.
+
+    Exact for total-degree polynomials of degree 2*level-1 with far fewer nodes than the product rule when
+    `dimensions` is large. Some weights are negative, as is usual for sparse grids.
+    """
+    if dimensions == 0:
+        return np.zeros((1, 0)), np.ones(1)
+    points: dict[tuple, float] = {}
+    for total in range(max(dimensions, level), level + dimensions):
+        coefficient = (-1) ** (level + dimensions - 1 - total) * comb(dimensions - 1, level + dimensions - 1 - total)
+        for levels in _compositions(total, dimensions):
+            rules = [gauss_hermite(size) for size in levels]
+            for combination in itertools.product(*[range(size) for size in levels]):
+                node = tuple(round(float(rules[d][0][i]), 12) for d, i in enumerate(combination))
+                weight = coefficient * np.prod([rules[d][1][i] for d, i in enumerate(combination)])
+                points[node] = points.get(node, 0.0) + weight
+    kept = [(node, weight) for node, weight in points.items() if abs(weight) > 1e-15]
+    nodes = np.array([node for node, _ in kept], dtype=float).reshape(-1, dimensions)
+    weights = np.array([weight for _, weight in kept])
+    return nodes, weights / weights.sum()
+
+
+def _compositions(total: int, parts: int) -> list[tuple[int, ...]]:
+    """All tuples of `parts` positive integers summing to `total`."""
+    if parts == 1:
+        return [(total,)]
+    return [(first, *rest) for first in range(1, total - parts + 2) for rest in _compositions(total - first, parts - 1)]

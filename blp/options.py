@@ -1,0 +1,69 @@
+"""Configuration of the outer optimizer and the inner fixed-point loop (PyBLP's Optimization and Iteration)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from blp.exceptions import SpecificationError
+
+OPTIMIZERS = ('l-bfgs-b', 'trust-constr', 'bfgs', 'slsqp', 'tnc', 'nelder-mead', 'powell', 'cg', 'return')
+BOUNDED_OPTIMIZERS = ('l-bfgs-b', 'trust-constr', 'slsqp', 'tnc', 'nelder-mead', 'powell')
+GRADIENT_FREE_OPTIMIZERS = ('nelder-mead', 'powell')
+
+
+@dataclass(frozen=True)
+class Optimization:
+    """A SciPy optimizer: `method` as in `scipy.optimize.minimize`, `method_options` passed through untouched.
+
+    `'return'` skips optimization and evaluates the starting values (useful to reproduce a stored estimate).
+    """
+
+    method: str = 'l-bfgs-b'
+    method_options: Mapping[str, Any] = field(default_factory=dict)
+    compute_gradient: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in OPTIMIZERS:
+            raise SpecificationError(f"optimization method {self.method!r} is not one of {', '.join(OPTIMIZERS)}",
+                                     parameter='optimization.method')
+        if self.method in GRADIENT_FREE_OPTIMIZERS and self.compute_gradient:
+            object.__setattr__(self, 'compute_gradient', False)
+
+    @property
+    def supports_bounds(self) -> bool:
+        return self.method in BOUNDED_OPTIMIZERS
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """The contraction for delta: `'squarem'` (accelerated, the default) or `'simple'`.
+
+    Options: `atol` (infinity norm of the change in delta, default 1e-14: inner-loop error bubbles up into the
+    outer loop's gradient) and `max_evaluations` of the contraction mapping per market (default 5000).
+    """
+
+    method: str = 'squarem'
+    method_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in ('squarem', 'simple'):
+            raise SpecificationError(f"iteration method {self.method!r} is not 'squarem' or 'simple'",
+                                     parameter='iteration.method')
+        unknown = set(self.method_options) - {'atol', 'max_evaluations'}
+        if unknown:
+            raise SpecificationError(f"unknown iteration options: {', '.join(sorted(unknown))}",
+                                     parameter='iteration.method_options')
+        if not 0 < self.atol < 1:
+            raise SpecificationError('iteration atol must be in (0, 1)', parameter='iteration.method_options.atol')
+        if self.max_evaluations < 1:
+            raise SpecificationError('iteration max_evaluations must be positive',
+                                     parameter='iteration.method_options.max_evaluations')
+
+    @property
+    def atol(self) -> float:
+        return float(self.method_options.get('atol', 1e-14))
+
+    @property
+    def max_evaluations(self) -> int:
+        return int(self.method_options.get('max_evaluations', 5000))

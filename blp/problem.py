@@ -1,0 +1,254 @@
+"""The estimation problem: data and formulations turned into matrices once, then `solve` runs GMM over theta."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from blp.absorb import Absorber
+from blp.data import (Agents, DataLike, Layout, Products, as_frame, check_weights, load_products, nodes_columns,
+                      numeric_column, order_agents)
+from blp.demand import RandomCoefficients
+from blp.exceptions import DataError, SpecificationError
+from blp.formulation import Formulation
+from blp.integration import Integration
+
+INSTRUMENT_PATTERN = re.compile(r'^demand_instruments(\d+)$')
+
+
+def _instrument_columns(frame: pd.DataFrame) -> list[str]:
+    found = [(int(match.group(1)), column) for column in frame.columns
+             if isinstance(column, str) and (match := INSTRUMENT_PATTERN.match(column))]
+    return [column for _, column in sorted(found)]
+
+
+def _first_dependent(matrix: np.ndarray, scales: np.ndarray) -> Optional[int]:
+    """Index of the first column that is (numerically) a combination of the columns before it, if any."""
+    scaled = matrix / np.where(scales > 0, scales, 1.0)
+    tolerance = max(matrix.shape) * np.finfo(float).eps * 1e3
+    for index in range(scaled.shape[1]):
+        if np.linalg.norm(scaled[:, index]) <= tolerance:
+            return index
+        if index and np.linalg.matrix_rank(scaled[:, :index + 1], tol=tolerance * np.sqrt(index + 1)) <= index:
+            return index
+    return None
+
+
+class Problem:
+    """A BLP problem, as `pyblp.Problem(product_formulations, product_data, agent_formulation, agent_data,
+    integration)`: X1 (linear, may absorb fixed effects), optional X2 (random coefficients) and demographics.
+
+    Logit when there is no X2; nested logit when product data have `nesting_ids` and there is no X2.
+    """
+
+    def __init__(self, product_formulations: Formulation | Sequence[Formulation], product_data: DataLike,
+                 agent_formulation: Optional[Formulation] = None, agent_data: Optional[DataLike] = None,
+                 integration: Optional[Integration] = None) -> None:
+        formulations = [product_formulations] if isinstance(product_formulations, Formulation) else \
+            [f for f in product_formulations if f is not None]
+        if not 1 <= len(formulations) <= 2:
+            raise SpecificationError('product_formulations must be (X1,) or (X1, X2); a supply side (X3) is not '
+                                     'supported yet', parameter='product_formulations')
+        self.product_formulations = tuple(formulations)
+        self.agent_formulation, self.integration = agent_formulation, integration
+        self.products: Products = load_products(product_data)
+        frame, N = self.products.frame, self.products.N
+
+        X1 = formulations[0].build(frame, 'X1 formulation')
+        self.X1_labels, self.X1_endogenous = X1.labels, X1.endogenous
+        if not X1.labels:
+            raise SpecificationError('X1 formulation has no columns', parameter='X1')
+        codes = []
+        for columns in formulations[0].absorb_columns('X1 absorb'):
+            for column in columns:
+                if column not in frame.columns:
+                    raise DataError(f'X1 absorb uses column {column!r}, which is not in product_data', column=column,
+                                    dataset='product_data')
+            keys = frame[list(columns)].astype(str).agg('\x1f'.join, axis=1) if len(columns) > 1 else frame[columns[0]]
+            codes.append(pd.factorize(keys)[0])
+        self.absorber = Absorber(codes)
+        self.absorbed_dimensions = len(codes)
+
+        X2 = formulations[1].build(frame, 'X2 formulation') if len(formulations) == 2 else None
+        if X2 is not None and formulations[1].absorb:
+            raise SpecificationError('X2 cannot absorb fixed effects', parameter='X2')
+        self.X2_labels = X2.labels if X2 is not None else []
+        self.X2 = X2.matrix if X2 is not None else np.zeros((N, 0))
+
+        instruments = _instrument_columns(frame)
+        excluded = np.column_stack([numeric_column(frame, column, 'product_data', self.products.market_ids)
+                                    for column in instruments]) if instruments else np.zeros((N, 0))
+        exogenous = ~X1.endogenous
+        self.ZD_labels = [label for label, keep in zip(X1.labels, exogenous) if keep] + instruments
+        raw_X1, raw_ZD = X1.matrix, np.column_stack([X1.matrix[:, exogenous], excluded])
+        self.X1, self.ZD = self.absorber(raw_X1), self.absorber(raw_ZD)
+        self._check_rank(self.X1, raw_X1, self.X1_labels, 'X1')
+        self._check_rank(self.ZD, raw_ZD, self.ZD_labels, 'demand instruments')
+
+        nesting = self.products.nesting_ids
+        if nesting is not None and X2 is not None:
+            raise SpecificationError('random coefficients nested logit (nesting_ids with X2) is not supported yet',
+                                     parameter='rho')
+        self.nest_labels: list[str] = []
+        if nesting is not None:
+            nest_codes, nest_values = pd.factorize(pd.Series(nesting, dtype=object), sort=True)
+            self.nest_codes, self.nest_labels = nest_codes, [str(value) for value in nest_values]
+
+        self.demographics_labels: list[str] = []
+        self.agents: Optional[Agents] = None
+        self.demand: Optional[RandomCoefficients] = None
+        if X2 is not None:
+            self.agents = self._load_agents(agent_formulation, agent_data, integration)
+            self.demand = RandomCoefficients(self.products.layout, self.X2, self.agents.weights, self.agents.nodes,
+                                             self.agents.demographics)
+        elif agent_formulation is not None:
+            raise SpecificationError('agent_formulation needs an X2 formulation to interact with',
+                                     parameter='agent_formulation')
+
+        shares = self.products.shares
+        layout = self.products.layout
+        outside = 1 - np.bincount(layout.market_index, weights=shares, minlength=layout.T)
+        self.log_shares = np.log(shares)
+        self.logit_delta = self.log_shares - np.log(outside)[layout.market_index]
+        if nesting is not None:
+            group = np.bincount(layout.market_index * len(self.nest_labels) + self.nest_codes, weights=shares,
+                                minlength=layout.T * len(self.nest_labels))
+            self.log_within_shares = self.log_shares - np.log(group[layout.market_index * len(self.nest_labels)
+                                                                    + self.nest_codes])
+
+    @classmethod
+    def from_spec(cls, spec: Any, product_data: DataLike, agent_data: Optional[DataLike] = None) -> 'Problem':
+        """Build from `blp.spec.ProblemSpec` (or an `EstimateSpec`, whose `.problem` is used)."""
+        problem_spec = getattr(spec, 'problem', spec)
+        formulations = [Formulation(f.formula, f.absorb) for f in problem_spec.product_formulations]
+        agent_formulation = None if problem_spec.agent_formulation is None else Formulation(
+            problem_spec.agent_formulation.formula, problem_spec.agent_formulation.absorb)
+        integration = None if problem_spec.integration is None else Integration(
+            problem_spec.integration.specification, problem_spec.integration.size, problem_spec.integration.seed)
+        return cls(formulations, product_data, agent_formulation, agent_data, integration)
+
+    @property
+    def N(self) -> int:
+        return self.products.N
+
+    @property
+    def T(self) -> int:
+        return self.products.layout.T
+
+    @property
+    def K1(self) -> int:
+        return self.X1.shape[1]
+
+    @property
+    def K2(self) -> int:
+        return self.X2.shape[1]
+
+    @property
+    def D(self) -> int:
+        return len(self.demographics_labels)
+
+    @property
+    def MD(self) -> int:
+        return self.ZD.shape[1]
+
+    @property
+    def H(self) -> int:
+        return len(self.nest_labels)
+
+    def __repr__(self) -> str:
+        return (f'Problem(N={self.N}, T={self.T}, K1={self.K1}, K2={self.K2}, D={self.D}, MD={self.MD}, H={self.H}, '
+                f'absorbed dimensions={self.absorbed_dimensions})')
+
+    def _check_rank(self, absorbed: np.ndarray, raw: np.ndarray, labels: list[str], name: str) -> None:
+        scales = np.linalg.norm(raw, axis=0)
+        dependent = _first_dependent(absorbed, scales)
+        if dependent is not None:
+            with_fe = ' or with the absorbed fixed effects' if self.absorber.dimensions else ''
+            raise DataError(f"{name} column {labels[dependent]!r} is collinear with the columns before it "
+                            f"({', '.join(labels[:dependent]) or 'none'}){with_fe}", column=labels[dependent],
+                            dataset='product_data')
+
+    def _load_agents(self, agent_formulation: Optional[Formulation], agent_data: Optional[DataLike],
+                     integration: Optional[Integration]) -> Agents:
+        layout, K2 = self.products.layout, self.K2
+        if agent_data is None:
+            if integration is None:
+                raise SpecificationError('random coefficients need agents: pass agent_data with nodes0.. and weights, '
+                                         'or an integration configuration', parameter='integration')
+            if agent_formulation is not None:
+                raise SpecificationError('agent_formulation needs agent_data with the demographics',
+                                         parameter='agent_formulation')
+            node_list, weight_list = integration.build(K2, layout.T)
+            market_ids = np.repeat(layout.markets, [len(w) for w in weight_list])
+            agent_layout = Layout.from_ids(market_ids)
+            return Agents(agent_layout.pad(np.concatenate(weight_list)), agent_layout.pad(np.concatenate(node_list)),
+                          np.zeros((layout.T, agent_layout.width, 0)), agent_layout, None)
+        dataset = 'agent_data'
+        frame, market_ids = order_agents(as_frame(agent_data, dataset), layout, needs_all_markets=True)
+        agent_layout = Layout.from_ids(market_ids)
+        if integration is not None:
+            node_list, weight_list = integration.build(K2, layout.T)
+            wrong = np.flatnonzero(agent_layout.counts != np.array([len(w) for w in weight_list]))
+            if wrong.size:
+                raise SpecificationError(
+                    f'with integration and agent_data together, every market needs exactly as many agent rows as the '
+                    f'integration builds ({len(weight_list[wrong[0]])}); market {layout.markets[wrong[0]]!r} has '
+                    f'{agent_layout.counts[wrong[0]]}', parameter='integration.size')
+            nodes, weights = np.concatenate(node_list), np.concatenate(weight_list)
+        else:
+            weights = numeric_column(frame, 'weights', dataset, market_ids) if 'weights' in frame.columns else None
+            if weights is None:
+                raise DataError("agent_data has no 'weights' column", column='weights', dataset=dataset)
+            check_weights(weights, agent_layout)
+            nodes = np.column_stack([numeric_column(frame, column, dataset, market_ids)
+                                     for column in nodes_columns(frame, K2, dataset)]) if K2 else np.zeros((len(frame), 0))
+        if agent_formulation is not None:
+            demographics = agent_formulation.build(frame, 'agent formulation')
+            if agent_formulation.absorb:
+                raise SpecificationError('the agent formulation cannot absorb fixed effects',
+                                         parameter='agent_formulation')
+            self.demographics_labels = demographics.labels
+            demographic_values = demographics.matrix
+        else:
+            demographic_values = np.zeros((len(frame), 0))
+        return Agents(agent_layout.pad(weights), agent_layout.pad(nodes), agent_layout.pad(demographic_values),
+                      agent_layout, frame)
+
+    def solve(self, sigma: Any = None, pi: Any = None, rho: Any = None, sigma_bounds: Any = None,
+              pi_bounds: Any = None, rho_bounds: Any = None, method: str = '2s', optimization: Any = None,
+              iteration: Any = None, W: Optional[np.ndarray] = None, W_type: str = 'robust', se_type: str = 'robust',
+              center_moments: bool = True, scale_objective: bool = True,
+              progress: Optional[Callable[[dict], None]] = None) -> 'ProblemResults':
+        """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration."""
+        from blp.estimation import Estimation
+        return Estimation(self, sigma=sigma, pi=pi, rho=rho, sigma_bounds=sigma_bounds, pi_bounds=pi_bounds,
+                          rho_bounds=rho_bounds, method=method, optimization=optimization, iteration=iteration, W=W,
+                          W_type=W_type, se_type=se_type, center_moments=center_moments,
+                          scale_objective=scale_objective, progress=progress).run()
+
+
+from blp.results import ProblemResults  # noqa: E402  (type for annotations; results imports nothing from here)
+
+
+def _restore(self: Problem, stored: dict, progress: Optional[Callable[[dict], None]] = None) -> ProblemResults:
+    """Results at a stored estimate (`results.to_dict()` or its `'restore'` part) without re-optimizing."""
+    from blp.estimation import Estimation
+    from blp.options import Optimization
+    state = stored.get('restore', stored)
+    try:
+        sigma, pi, rho = (np.array(state[key], dtype=float) for key in ('sigma', 'pi', 'rho'))
+        W, step = np.array(state['W'], dtype=float), int(state.get('step', 1))
+    except (KeyError, TypeError, ValueError):
+        raise SpecificationError('a stored result needs sigma, pi, rho, W and step', parameter='restore') from None
+    estimation = Estimation(self, sigma=sigma if sigma.size else None, pi=pi if pi.size else None,
+                            rho=rho if rho.size else None, sigma_bounds=None, pi_bounds=None, rho_bounds=None,
+                            method='1s', optimization=Optimization('return'), iteration=None, W=W, W_type='robust',
+                            se_type='robust', center_moments=True, scale_objective=True, progress=progress,
+                            first_step=step)
+    return estimation.run()
+
+
+Problem.restore = _restore

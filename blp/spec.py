@@ -1,0 +1,125 @@
+"""The wire format of a problem and its solve: pydantic models mirroring PyBLP's arguments.
+
+The service validates requests with these models and the worker rebuilds the problem from them, so this
+module must stay light (pydantic only: no numpy or scipy) and every field must mean what the same-named
+PyBLP argument means.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# A bound is a finite number or null (no bound), since JSON cannot spell infinity.
+Bound = Optional[FiniteFloat]
+Matrix = list[list[FiniteFloat]]
+BoundMatrix = list[list[Bound]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra='forbid', frozen=True)
+
+
+class FormulationSpec(_Strict):
+    """An R-style formula in PyBLP's syntax, e.g. `'0 + prices'` with `absorb='C(market_ids)'`."""
+
+    formula: str = Field(min_length=1, max_length=2000, examples=['0 + prices'])
+    absorb: Optional[str] = Field(default=None, max_length=2000, examples=['C(market_ids) + C(product_ids)'])
+
+
+class IntegrationSpec(_Strict):
+    """Agents built by the core instead of supplied as agent data (PyBLP's `Integration`)."""
+
+    specification: Literal['monte_carlo', 'halton', 'sobol', 'product', 'grid']
+    size: int = Field(ge=1, le=100_000, description='draws per market (MC/QMC) or nodes per dimension (product, grid level)')
+    seed: Optional[int] = Field(default=0, ge=0, description='seed for Monte Carlo and scrambling')
+
+
+class ProblemSpec(_Strict):
+    """The arguments of `Problem(product_formulations, product_data, agent_formulation, agent_data, integration)`."""
+
+    product_formulations: list[FormulationSpec] = Field(
+        min_length=1, max_length=2, description='X1 and optionally X2 (a supply side X3 comes later)')
+    agent_formulation: Optional[FormulationSpec] = Field(default=None, description='demographics for pi')
+    integration: Optional[IntegrationSpec] = Field(
+        default=None, description='build agents instead of reading nodes from agent data')
+
+
+class OptimizationSpec(_Strict):
+    """A SciPy optimizer and its options (PyBLP's `Optimization(method, method_options)`)."""
+
+    method: Literal['l-bfgs-b', 'trust-constr', 'bfgs', 'slsqp', 'tnc', 'nelder-mead', 'powell', 'cg', 'return'] = 'l-bfgs-b'
+    method_options: dict[str, Union[FiniteFloat, int, bool, str]] = Field(default_factory=dict)
+    compute_gradient: bool = True
+
+
+class IterationSpec(_Strict):
+    """The inner-loop fixed point (PyBLP's `Iteration(method, method_options)`)."""
+
+    method: Literal['squarem', 'simple'] = 'squarem'
+    method_options: dict[str, Union[FiniteFloat, int]] = Field(default_factory=lambda: {'atol': 1e-14})
+
+
+class SolveSpec(_Strict):
+    """The arguments of `Problem.solve(...)`. A zero in `sigma` or `pi` fixes that element at zero."""
+
+    sigma: Optional[Union[Matrix, FiniteFloat]] = None
+    pi: Optional[Union[Matrix, FiniteFloat]] = None
+    rho: Optional[Union[list[FiniteFloat], FiniteFloat]] = None
+    sigma_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
+    pi_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
+    rho_bounds: Optional[tuple[list[Bound], list[Bound]]] = None
+    method: Literal['1s', '2s'] = '2s'
+    optimization: OptimizationSpec = Field(default_factory=OptimizationSpec)
+    iteration: IterationSpec = Field(default_factory=IterationSpec)
+    W_type: Literal['robust', 'clustered', 'unadjusted'] = 'robust'
+    se_type: Literal['robust', 'clustered', 'unadjusted'] = 'robust'
+    center_moments: bool = True
+    scale_objective: bool = True
+
+
+class EstimateSpec(_Strict):
+    """Everything an estimate needs besides the data: the problem and how to solve it."""
+
+    problem: ProblemSpec
+    solve: SolveSpec = Field(default_factory=SolveSpec)
+
+    @model_validator(mode='after')
+    def _pi_needs_demographics(self) -> 'EstimateSpec':
+        if self.solve.pi is not None and self.problem.agent_formulation is None:
+            raise ValueError('solve.pi is set but problem.agent_formulation is missing: pi needs demographics')
+        return self
+
+
+def solve_kwargs(solve: SolveSpec) -> dict[str, Any]:
+    """Translate a SolveSpec into keyword arguments of `blp.Problem.solve` (null bounds become infinities)."""
+    from blp.options import Iteration, Optimization
+
+    def unbound(bounds: Any, fill: tuple[float, float]) -> Any:
+        if bounds is None:
+            return None
+        lower, upper = bounds
+
+        def swap(values: Any, default: float) -> Any:
+            if isinstance(values, list):
+                return [swap(v, default) for v in values]
+            return default if values is None else values
+
+        return swap(lower, fill[0]), swap(upper, fill[1])
+
+    infinite = (float('-inf'), float('inf'))
+    return dict(
+        sigma=solve.sigma, pi=solve.pi, rho=solve.rho,
+        sigma_bounds=unbound(solve.sigma_bounds, infinite),
+        pi_bounds=unbound(solve.pi_bounds, infinite),
+        rho_bounds=unbound(solve.rho_bounds, infinite),
+        method=solve.method,
+        optimization=Optimization(solve.optimization.method, dict(solve.optimization.method_options),
+                                  compute_gradient=solve.optimization.compute_gradient),
+        iteration=Iteration(solve.iteration.method, dict(solve.iteration.method_options)),
+        W_type=solve.W_type, se_type=solve.se_type, center_moments=solve.center_moments,
+        scale_objective=solve.scale_objective,
+    )
+

@@ -1,0 +1,40 @@
+"""Regenerate PyBLP's reference numbers: `python tests/reference/generate_fixtures.py [workload ...]`.
+
+Runs each workload of `workloads.py` in PyBLP (single-threaded) and writes `fixtures/<name>.json` with the
+estimates, standard errors, objective and the PyBLP version, so the default test run compares against stored
+numbers instead of spending minutes in PyBLP.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import os
+import sys
+
+for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+    os.environ.setdefault(variable, '1')
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from workloads import ROOT, WORKLOADS, run_pyblp, summarize, timed  # noqa: E402
+
+FIXTURES = ROOT / 'tests' / 'reference' / 'fixtures'
+
+
+def generate(name: str) -> dict:
+    import pyblp
+    results, seconds = timed(run_pyblp, WORKLOADS[name]())
+    summary = summarize(results, seconds)
+    summary['pyblp_version'] = pyblp.__version__
+    summary['converged'] = bool(np.all(results.converged)) if hasattr(results, 'converged') else None
+    return summary
+
+
+if __name__ == '__main__':
+    FIXTURES.mkdir(exist_ok=True)
+    for name in sys.argv[1:] or WORKLOADS:
+        summary = generate(name)
+        (FIXTURES / f'{name}.json').write_text(json.dumps(summary, indent=1) + '\n')
+        print(f"{name}: objective {summary['objective']:.10g} in {summary['seconds']:.1f} s")

@@ -26,6 +26,7 @@ class Utilities:
     coefficients: np.ndarray  # T x I x K2 agent-specific coefficients on X2
     scaled: np.ndarray        # T x J x I  exp(mu - r), 0 for padded products
     peak: np.ndarray          # T x I      r = max_j mu
+    outside: np.ndarray       # T x I      exp(-r), the outside good on the same scale (clipped, never inf)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class RandomCoefficients:
                  demographics: np.ndarray) -> None:
         self.layout = layout
         self.mask = layout.mask
+        self.full = bool(self.mask.all())
         self.X2 = layout.pad(X2)
         self.weights, self.nodes, self.demographics = weights, nodes, demographics
 
@@ -51,31 +53,39 @@ class RandomCoefficients:
         coefficients = self.nodes @ sigma.T
         if pi.size:
             coefficients = coefficients + self.demographics @ pi.T
-        mu = np.where(self.mask[:, :, None], self.X2 @ coefficients.transpose(0, 2, 1), -np.inf)
+        mu = self.X2 @ coefficients.transpose(0, 2, 1)
+        if not self.full:
+            mu[~self.mask] = -np.inf
         peak = mu.max(axis=1)
-        with np.errstate(invalid='ignore'):
-            scaled = np.exp(mu - peak[:, None, :])
-        return Utilities(coefficients, scaled, peak)
+        mu -= peak[:, None, :]
+        np.exp(mu, out=mu)
+        return Utilities(coefficients, mu, peak, np.exp(np.clip(-peak, -EXPONENT_LIMIT, EXPONENT_LIMIT)))
 
-    def _parts(self, scaled: np.ndarray, peak: np.ndarray, weights: np.ndarray, mask: np.ndarray,
+    def _parts(self, scaled: np.ndarray, outside: np.ndarray, weights: np.ndarray, mask: np.ndarray,
                delta: np.ndarray):
-        """exp(delta - c), c = max_j delta, and per-agent weights over logit denominators."""
-        top = np.where(mask, delta, -np.inf).max(axis=1)
-        inside = np.exp(np.where(mask, delta - top[:, None], -np.inf))
-        outside = np.exp(np.minimum(-(top[:, None] + peak), EXPONENT_LIMIT))
-        denominators = outside + (inside[:, None, :] @ scaled)[:, 0, :]
+        """exp(delta - c) with c = max_j delta, logit denominators and weights over denominators, per agent."""
+        if self.full:
+            top = delta.max(axis=1)
+            inside = np.exp(delta - top[:, None])
+        else:
+            top = np.where(mask, delta, -np.inf).max(axis=1)
+            inside = np.exp(np.where(mask, delta - top[:, None], -np.inf))
+        denominators = outside * np.exp(np.clip(-top, -EXPONENT_LIMIT, EXPONENT_LIMIT))[:, None]
+        denominators += (inside[:, None, :] @ scaled)[:, 0, :]
         return top, inside, denominators, weights / denominators
 
-    def _log_shares(self, scaled: np.ndarray, peak: np.ndarray, weights: np.ndarray, mask: np.ndarray,
+    def _log_shares(self, scaled: np.ndarray, outside: np.ndarray, weights: np.ndarray, mask: np.ndarray,
                     delta: np.ndarray) -> np.ndarray:
-        top, _, _, ratio = self._parts(scaled, peak, weights, mask, delta)
+        top, _, _, ratio = self._parts(scaled, outside, weights, mask, delta)
         with np.errstate(divide='ignore'):
             return (delta - top[:, None]) + np.log((scaled @ ratio[:, :, None])[:, :, 0])
 
     def probabilities(self, utilities: Utilities, delta: np.ndarray) -> np.ndarray:
         """Individual choice probabilities s_ijt (T x J x I)."""
-        _, inside, denominators, _ = self._parts(utilities.scaled, utilities.peak, self.weights, self.mask, delta)
-        return inside[:, :, None] * utilities.scaled / denominators[:, None, :]
+        _, inside, denominators, _ = self._parts(utilities.scaled, utilities.outside, self.weights, self.mask, delta)
+        probabilities = utilities.scaled * (1 / denominators)[:, None, :]
+        probabilities *= inside[:, :, None]
+        return probabilities
 
     def shares(self, utilities: Utilities, delta: np.ndarray) -> np.ndarray:
         return (self.probabilities(utilities, delta) * self.weights[:, None, :]).sum(axis=2)
@@ -94,13 +104,13 @@ class RandomCoefficients:
         failed = np.zeros(T, dtype=bool)
         step_max = np.ones(T)
         work = np.arange(T)
-        view = (utilities.scaled, utilities.peak, self.weights, self.mask, log_observed)
+        view = (utilities.scaled, utilities.outside, self.weights, self.mask, log_observed)
 
         def mapping(x: np.ndarray, live: np.ndarray) -> np.ndarray:
             evaluations[work[live]] += 1
-            scaled, peak, weights, mask, observed = view
+            scaled, outside, weights, mask, observed = view
             with np.errstate(all='ignore'):
-                updated = x + observed - self._log_shares(scaled, peak, weights, mask, x)
+                updated = x + observed - self._log_shares(scaled, outside, weights, mask, x)
             return np.where(mask, updated, 0.0)
 
         def settle(old: np.ndarray, new: np.ndarray, live: np.ndarray) -> np.ndarray:
@@ -120,7 +130,7 @@ class RandomCoefficients:
                 break
             if live.sum() <= work.size // 2:
                 work = work[live]
-                view = (utilities.scaled[work], utilities.peak[work], self.weights[work], self.mask[work],
+                view = (utilities.scaled[work], utilities.outside[work], self.weights[work], self.mask[work],
                         log_observed[work])
                 live = np.ones(work.size, dtype=bool)
             x0 = delta[work]
@@ -156,9 +166,10 @@ class RandomCoefficients:
         probabilities = self.probabilities(utilities, delta)
         weighted = probabilities * self.weights[:, None, :]
         shares = weighted.sum(axis=2)
-        by_delta = -weighted @ probabilities.transpose(0, 2, 1)
+        by_delta = weighted @ probabilities.transpose(0, 2, 1)
+        by_delta *= -1
         diagonal = np.einsum('tjj->tj', by_delta)
         diagonal += np.where(self.mask, shares, 1.0)
-        mean_x = probabilities.transpose(0, 2, 1) @ self.X2  # T x I x K2
+        mean_x = (self.X2.transpose(0, 2, 1) @ probabilities).transpose(0, 2, 1)  # T x I x K2
         by_theta = self.X2[:, :, columns] * (weighted @ variables) - weighted @ (variables * mean_x[:, :, columns])
         return -np.linalg.solve(by_delta, by_theta)

@@ -87,6 +87,9 @@ class Estimation:
         self.variables, self.columns = self._parameter_variables()
         layout = problem.products.layout
         self.warm_delta = layout.pad(problem.logit_delta)
+        self.warm_delta_theta: Optional[np.ndarray] = None  # where warm_delta was solved
+        self.warm_theta: Optional[np.ndarray] = None  # where warm_jacobian (d delta / d theta) was computed
+        self.warm_jacobian: Optional[np.ndarray] = None
         self.log_shares_padded = layout.pad(problem.log_shares)
         self.contraction_evaluations = 0
         self.contraction_seconds = 0.0
@@ -126,7 +129,8 @@ class Estimation:
             return delta, jacobian, 0, []
         started = time.perf_counter()
         utilities = problem.demand.utilities(sigma, pi)
-        contraction = problem.demand.solve_delta(utilities, self.log_shares_padded, self.warm_delta, self.iteration)
+        contraction = problem.demand.solve_delta(utilities, self.log_shares_padded, self.starting_delta(theta),
+                                                 self.iteration)
         self.contraction_seconds += time.perf_counter() - started
         evaluations = int(contraction.evaluations.sum())
         self.contraction_evaluations += evaluations
@@ -134,12 +138,20 @@ class Estimation:
         delta = layout.unpad(contraction.delta)
         if failed:
             return delta, np.full((problem.N, self.parameters.P), np.nan), evaluations, failed
-        self.warm_delta = contraction.delta
+        self.warm_delta, self.warm_delta_theta = contraction.delta, np.array(theta, dtype=float)
         jacobian = np.zeros((problem.N, 0))
         if with_jacobian and self.parameters.P:
-            jacobian = layout.unpad(problem.demand.delta_jacobian(utilities, contraction.delta, self.variables,
-                                                                  self.columns))
+            padded = problem.demand.delta_jacobian(utilities, contraction.delta, self.variables, self.columns)
+            self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
+            jacobian = layout.unpad(padded)
         return delta, jacobian, evaluations, failed
+
+    def starting_delta(self, theta: np.ndarray) -> np.ndarray:
+        """The last delta, moved to first order by d delta / d theta when that is known: fewer contraction steps."""
+        if self.warm_jacobian is None or not np.array_equal(self.warm_theta, self.warm_delta_theta):
+            return self.warm_delta
+        predicted = self.warm_delta + self.warm_jacobian @ (np.asarray(theta, dtype=float) - self.warm_theta)
+        return predicted if np.isfinite(predicted).all() else self.warm_delta
 
     def evaluate(self, theta: np.ndarray, iv: LinearIV, with_gradient: bool = True) -> Evaluation:
         problem = self.problem
@@ -207,7 +219,9 @@ class Estimation:
             bounds=scipy.optimize.Bounds(*map(np.array, zip(*bounds))) if use_bounds else None, options=options,
             callback=callback)
         theta = np.asarray(result.x, dtype=float)
-        final = self.evaluate(theta, iv, True)
+        good = state['good']
+        reusable = np.array_equal(theta, good.theta) and np.isfinite(good.gradient).all()
+        final = good if reusable else self.evaluate(theta, iv, True)
         if final.failed_markets:
             raise NumericalError(f'the inner loop failed at the final estimates in {len(final.failed_markets)} '
                                  f'market(s): {", ".join(map(str, final.failed_markets[:10]))}',

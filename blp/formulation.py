@@ -66,7 +66,7 @@ def _parse(formula: str, where: str) -> Formula:
                                  parameter=where)
     try:
         return Formula(formula)
-    except FormulaicError as exception:
+    except (FormulaicError, SyntaxError, ValueError, TypeError) as exception:  # formulaic raises all of these
         raise SpecificationError(f"{where}: cannot parse formula {formula!r}: {str(exception).splitlines()[0]}",
                                  parameter=where) from None
 
@@ -129,7 +129,7 @@ class Formulation:
         try:
             with np.errstate(all='ignore'):
                 matrix = model_matrix(self.formula, data, context=FUNCTIONS, na_action='ignore')
-        except FormulaicError as exception:
+        except (FormulaicError, SyntaxError, ValueError, TypeError) as exception:
             raise SpecificationError(f"{where}: cannot evaluate {self.formula!r}: {str(exception).splitlines()[0]}",
                                      parameter=where) from None
         labels = ['1' if label == 'Intercept' else str(label) for label in matrix.columns]

@@ -14,7 +14,7 @@ from math import comb
 from typing import Optional
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from blp.exceptions import SpecificationError
 
@@ -48,7 +48,8 @@ class Integration:
             if self.specification == 'monte_carlo':
                 node_list.append(rng.standard_normal((self.size, dimensions)))
                 continue
-            engine = stats.qmc.Halton if self.specification == 'halton' else stats.qmc.Sobol
+            from scipy.stats import qmc  # imported here: scipy.stats takes most of a second to import
+            engine = qmc.Halton if self.specification == 'halton' else qmc.Sobol
             sampler = engine(d=max(dimensions, 1), scramble=True, seed=rng)
             uniform = sampler.random(self.size)[:, :dimensions]
             node_list.append(special.ndtri(np.clip(uniform, 1e-16, 1 - 1e-16)))

@@ -1,0 +1,64 @@
+"""PyBLP vs blp on the same problems, in one process, single-threaded, at the same tolerances.
+
+    python bench/bench_core.py [workload ...] [--repeat N]
+
+Prints each library's wall time (best of N, Problem construction plus solve), the ratio blp / PyBLP and the
+largest relative difference between the two sets of estimates. Workloads are those of
+tests/reference/workloads.py (default: the cereal random-coefficients exercise and the Nevo replication).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+    os.environ[variable] = '1'
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'reference'))
+
+from workloads import WORKLOADS, run_blp, run_pyblp, summarize, timed  # noqa: E402
+
+DEFAULT = ['cereal_sigma_prices', 'nevo']
+
+
+def largest_difference(ours: dict, theirs: dict) -> float:
+    """Largest relative difference over beta, sigma, pi and rho (elements PyBLP fixes at zero are skipped)."""
+    worst = 0.0
+    for key in ('beta', 'sigma', 'pi', 'rho'):
+        if theirs[key] is None:
+            continue
+        expected, actual = np.ravel(theirs[key]), np.ravel(ours[key])
+        free = expected != 0
+        if free.any():
+            worst = max(worst, float(np.max(np.abs(actual[free] - expected[free]) / np.abs(expected[free]))))
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('workloads', nargs='*', help=f'default: {" ".join(DEFAULT)}; any of {", ".join(WORKLOADS)}')
+    parser.add_argument('--repeat', type=int, default=1, help='runs per library; the best time counts')
+    arguments = parser.parse_args()
+    import blp  # noqa: F401  (import costs stay outside the timings)
+    import pyblp
+    print(f'pyblp {pyblp.__version__}, numpy {np.__version__}, single thread, best of {arguments.repeat}')
+    print(f"{'workload':<22} {'PyBLP s':>9} {'blp s':>9} {'ratio':>7} {'max rel diff':>13}")
+    for name in arguments.workloads or DEFAULT:
+        workload = WORKLOADS[name]()
+        theirs_time, ours_time = np.inf, np.inf
+        for _ in range(arguments.repeat):
+            theirs, seconds = timed(run_pyblp, workload)
+            theirs_time = min(theirs_time, seconds)
+            ours, seconds = timed(run_blp, workload)
+            ours_time = min(ours_time, seconds)
+        difference = largest_difference(summarize(ours, 0), summarize(theirs, 0))
+        print(f'{name:<22} {theirs_time:>9.2f} {ours_time:>9.2f} {ours_time / theirs_time:>7.3f} {difference:>13.2e}',
+              flush=True)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,37 @@
+"""Every integration rule's estimate converges to the quadrature limit as its size grows (cereal, sigma on prices)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import blp  # noqa: E402
+from examples import cereal  # noqa: E402
+
+
+def estimate_sigma(specification: str, size: int) -> float:
+    products = cereal.product_data()
+    products = products.drop(columns=['demand_instruments1', 'demand_instruments2'])
+    products = products.rename(columns={'demand_instruments3': 'demand_instruments1'})
+    problem = blp.Problem((blp.Formulation('0 + prices', absorb='C(market_ids) + C(product_ids)'),
+                           blp.Formulation('0 + prices')), products,
+                          integration=blp.Integration(specification, size, seed=1))
+    results = problem.solve(sigma=1, method='1s', optimization=blp.Optimization('l-bfgs-b', {'gtol': 1e-10}))
+    assert results.converged and results.gradient_norm < 1e-8
+    return float(results.sigma[0, 0])
+
+
+@pytest.fixture(scope='module')
+def limit() -> float:
+    return estimate_sigma('product', 15)
+
+
+@pytest.mark.parametrize('specification, small, large', [
+    ('product', 3, 9), ('grid', 3, 9), ('monte_carlo', 50, 1000), ('halton', 50, 1000), ('sobol', 64, 1024)])
+def test_estimates_converge_as_integration_size_grows(specification, small, large, limit):
+    coarse, fine = (abs(estimate_sigma(specification, size) - limit) / limit for size in (small, large))
+    assert fine < coarse, f'{specification}: error {fine:.2e} at size {large} is not below {coarse:.2e} at {small}'
+    assert fine < 5e-3, f'{specification}: relative error {fine:.2e} at size {large}'

@@ -1,0 +1,23 @@
+"""Small, fast versions of the cereal problem for unit tests."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from examples import cereal  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def products():
+    """Ten markets of the cereal data with the random-coefficients instruments."""
+    frame = cereal.product_data()
+    return frame[frame['market_ids'].isin(frame['market_ids'].unique()[:10])].reset_index(drop=True)
+
+
+@pytest.fixture(scope='session')
+def agents(products):
+    frame = cereal.agent_data(size=40)
+    return frame[frame['market_ids'].isin(products['market_ids'].unique())].reset_index(drop=True)

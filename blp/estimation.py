@@ -92,6 +92,8 @@ class Estimation:
         self.warm_jacobian: Optional[np.ndarray] = None
         self.log_shares_padded = layout.pad(problem.log_shares)
         self.contraction_evaluations = 0
+        self.market_evaluations = np.zeros(layout.T, dtype=np.int64)  # contraction steps per market, cumulative
+        self.inner_loop_failures: list[dict] = []  # thetas where markets failed and the optimizer was reverted
         self.contraction_seconds = 0.0
 
     def _parameter_variables(self) -> tuple[np.ndarray, np.ndarray]:
@@ -134,6 +136,7 @@ class Estimation:
         self.contraction_seconds += time.perf_counter() - started
         evaluations = int(contraction.evaluations.sum())
         self.contraction_evaluations += evaluations
+        self.market_evaluations += contraction.evaluations
         failed = list(layout.markets[~contraction.converged])
         delta = layout.unpad(contraction.delta)
         if failed:
@@ -190,6 +193,8 @@ class Estimation:
                 evaluation = self.evaluate(theta, iv, self.optimization.compute_gradient)
                 state['evaluations'] += 1
             if evaluation.failed_markets or not np.isfinite(evaluation.objective):
+                self.inner_loop_failures.append({'step': step, 'theta': evaluation.theta.tolist(),
+                                                 'markets': [str(m) for m in evaluation.failed_markets]})
                 good = state['good']  # revert to the last good values, as PyBLP's error_behavior='revert'
                 evaluation = Evaluation(evaluation.theta, good.objective, good.gradient, good.delta, good.beta,
                                         good.xi, good.delta_jacobian, 0, evaluation.failed_markets)

@@ -61,6 +61,10 @@ class ProblemResults:
         self.optimization_iterations = sum(step.iterations for step in history)
         self.objective_evaluations = sum(step.evaluations for step in history)
         self.contraction_evaluations = estimation.contraction_evaluations
+        layout = problem.products.layout
+        self.contraction_evaluations_by_market = dict(zip(map(str, layout.markets),
+                                                          estimation.market_evaluations.tolist()))
+        self.inner_loop_failures = list(estimation.inner_loop_failures)
         self.timings = {
             'total_seconds': seconds,
             'optimization_seconds': sum(step.seconds for step in history),
@@ -112,6 +116,8 @@ class ProblemResults:
             'optimization_iterations': self.optimization_iterations,
             'objective_evaluations': self.objective_evaluations,
             'contraction_iterations': int(self.contraction_evaluations),
+            'contraction_iterations_by_market': self.contraction_evaluations_by_market,
+            'inner_loop_failures': self.inner_loop_failures,
             'timings': self.timings,
             'dimensions': {'N': self.problem.N, 'T': self.problem.T, 'K1': self.problem.K1, 'K2': self.problem.K2,
                            'D': self.problem.D, 'MD': self.problem.MD, 'H': self.problem.H},

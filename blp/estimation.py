@@ -289,6 +289,8 @@ class Estimation:
             se = np.sqrt(np.diag(covariances) / problem.N)
         theta = evaluation.theta
         projected = self.projected_gradient(theta, evaluation.gradient)
+        active = [label for label, value, (lower, upper) in zip(self.parameters.labels, theta, self.parameters.bounds)
+                  if value <= lower or value >= upper]
         hessian = np.full((self.parameters.P, self.parameters.P), np.nan)
         eigenvalues = np.full(self.parameters.P, np.nan)
         if self.parameters.P and self.optimization.compute_gradient:
@@ -302,4 +304,5 @@ class Estimation:
         return {
             'S': S, 'updated_W': invert(S_weights), 'parameter_covariances': covariances, 'se': se,
             'projected_gradient': projected, 'hessian': hessian, 'hessian_eigenvalues': eigenvalues, 'step': step,
+            'active_bounds': active,
         }

@@ -52,6 +52,7 @@ class ProblemResults:
         self.gradient_norm = float(np.abs(self.projected_gradient).max()) if P else float('nan')
         self.hessian = statistics['hessian']
         self.hessian_eigenvalues = statistics['hessian_eigenvalues']
+        self.active_bounds = statistics['active_bounds']  # labels of parameters that ended at a bound
         self.parameter_covariances = statistics['parameter_covariances']
         self.W = outcome.W
         self.updated_W = statistics['updated_W']
@@ -109,6 +110,7 @@ class ProblemResults:
             'gradient_norm': _number(self.gradient_norm),
             'projected_gradient': _nested(self.projected_gradient),
             'hessian_eigenvalues': _nested(self.hessian_eigenvalues),
+            'active_bounds': list(self.active_bounds),
             'converged': self.converged,
             'optimization_message': self.optimization_message,
             'step': self.step,

@@ -1,0 +1,83 @@
+"""Multi-start maths: starts drawn within bounds, the best acceptable start chosen, agreement described."""
+
+import numpy as np
+import pytest
+
+import blp
+from blp.exceptions import SpecificationError
+from blp.multistart import starting_values, summarize
+
+ABSORB = 'C(market_ids) + C(product_ids)'
+
+
+@pytest.fixture(scope='module')
+def problem(products, agents):
+    return blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), blp.Formulation('0 + mushy + prices')),
+                       products, blp.Formulation('0 + log_income'), agents)
+
+
+BOUNDS = dict(sigma_bounds=([[0, 0], [0, 0]], [[0, 0], [0, 10]]), pi_bounds=([[-5], [-20]], [[5], [20]]))
+
+
+@pytest.mark.parametrize('sampler', ['sobol', 'uniform'])
+def test_starts_lie_within_bounds_and_begin_with_the_given_values(problem, sampler):
+    starts = starting_values(problem, [[0, 0], [0, 1]], [[0.2], [1]], None, 8, seed=3, sampler=sampler, **BOUNDS)
+    assert len(starts) == 8
+    assert starts[0]['theta'] == [1.0, 0.2, 1.0]
+    thetas = np.array([start['theta'] for start in starts])
+    assert (thetas >= [0, -5, -20]).all() and (thetas <= [10, 5, 20]).all()
+    assert len({tuple(theta) for theta in thetas}) == 8
+    assert starts[5]['sigma'][0] == [0, 0] and starts[5]['sigma'][1][0] == 0
+
+
+def test_starts_need_finite_bounds_and_name_the_parameter(problem):
+    with pytest.raises(SpecificationError) as raised:
+        starting_values(problem, [[0, 0], [0, 1]], [[0.2], [1]], None, 4)
+    assert raised.value.parameter == 'sigma[prices, prices]'
+
+
+def finished(theta, objective, norm=1e-9, eigenvalues=(1.0, 2.0), status='succeeded'):
+    return {'theta': list(theta), 'objective': objective, 'gradient_norm': norm,
+            'hessian_eigenvalues': list(eigenvalues), 'status': status}
+
+
+def test_summary_chooses_the_lowest_acceptable_objective_and_counts_optima():
+    starts = [
+        finished([1.0, 2.0], 5.0),
+        finished([1.0, 2.0000001], 5.0),
+        finished([3.0, -1.0], 7.0),
+        finished([9.0, 9.0], 1.0, norm=1.0),                 # first-order conditions fail
+        finished([8.0, 8.0], 0.5, eigenvalues=(-1.0, 2.0)),  # a saddle point
+        {'status': 'failed', 'error': 'inner loop failed'},
+    ]
+    summary = summarize(starts, gradient_tolerance=1e-6)
+    assert summary['chosen'] == 0
+    assert summary['acceptable'] == 3 and summary['succeeded'] == 5
+    assert summary['distinct_optima'] == 2 and summary['reached_chosen'] == 2
+    assert not summary['all_acceptable_agree']
+
+
+def test_a_parameter_at_its_bound_does_not_make_a_start_unacceptable():
+    at_bound = dict(finished([10.0, 0.5], 1.0, eigenvalues=(0.0, 3.0)), active_bounds=['sigma[x, x]'])
+    assert summarize([at_bound])['chosen'] == 0
+    assert summarize([finished([10.0, 0.5], 1.0, eigenvalues=(0.0, 3.0))])['chosen'] is None
+
+
+def test_summary_without_acceptable_starts_chooses_nothing():
+    summary = summarize([{'status': 'failed'}, finished([1.0], 2.0, norm=3.0, eigenvalues=(1.0,))])
+    assert summary['chosen'] is None and summary['distinct_optima'] == 0
+
+
+def test_starts_from_different_values_reach_the_same_optimum(problem):
+    starts = starting_values(problem, [[0, 0], [0, 1]], [[0.2], [1]], None, 3, seed=0, **BOUNDS)
+    finished_starts = []
+    for start in starts:
+        results = problem.solve(sigma=start['sigma'], pi=start['pi'], method='1s', **BOUNDS,
+                                optimization=blp.Optimization('l-bfgs-b', {'gtol': 1e-10}))
+        finished_starts.append({'status': 'succeeded', 'theta': results.theta.tolist(), 'objective': results.objective,
+                                'gradient_norm': results.gradient_norm,
+                                'hessian_eigenvalues': results.hessian_eigenvalues.tolist(),
+                                'active_bounds': results.active_bounds})
+    summary = summarize(finished_starts, gradient_tolerance=1e-5)
+    assert summary['chosen'] is not None
+    assert summary['distinct_optima'] == 1 and summary['reached_chosen'] == 3

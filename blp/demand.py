@@ -49,10 +49,15 @@ class RandomCoefficients:
         self.X2 = layout.pad(X2)
         self.weights, self.nodes, self.demographics = weights, nodes, demographics
 
-    def utilities(self, sigma: np.ndarray, pi: np.ndarray) -> Utilities:
+    def coefficients(self, sigma: np.ndarray, pi: np.ndarray) -> np.ndarray:
+        """Agent-specific coefficients on X2, Sigma nu + Pi d (T x I x K2)."""
         coefficients = self.nodes @ sigma.T
         if pi.size:
             coefficients = coefficients + self.demographics @ pi.T
+        return coefficients
+
+    def utilities(self, sigma: np.ndarray, pi: np.ndarray) -> Utilities:
+        coefficients = self.coefficients(sigma, pi)
         mu = self.X2 @ coefficients.transpose(0, 2, 1)
         if not self.full:
             mu[~self.mask] = -np.inf

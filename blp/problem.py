@@ -223,11 +223,21 @@ class Problem:
               center_moments: bool = True, scale_objective: bool = True,
               progress: Optional[Callable[[dict], None]] = None) -> 'ProblemResults':
         """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration."""
+        return self._estimation(locals()).run()
+
+    def check_solve(self, sigma: Any = None, pi: Any = None, rho: Any = None, sigma_bounds: Any = None,
+                    pi_bounds: Any = None, rho_bounds: Any = None, method: str = '2s', optimization: Any = None,
+                    iteration: Any = None, W: Optional[np.ndarray] = None, W_type: str = 'robust',
+                    se_type: str = 'robust', center_moments: bool = True, scale_objective: bool = True) -> list[str]:
+        """Validate `solve` arguments without solving (shapes, bounds, identification), raising what `solve`
+        would; returns the labels of the free nonlinear parameters."""
+        return self._estimation(locals()).parameters.labels
+
+    def _estimation(self, arguments: dict) -> Any:
         from blp.estimation import Estimation
-        return Estimation(self, sigma=sigma, pi=pi, rho=rho, sigma_bounds=sigma_bounds, pi_bounds=pi_bounds,
-                          rho_bounds=rho_bounds, method=method, optimization=optimization, iteration=iteration, W=W,
-                          W_type=W_type, se_type=se_type, center_moments=center_moments,
-                          scale_objective=scale_objective, progress=progress).run()
+        arguments = {key: value for key, value in arguments.items() if key != 'self'}
+        arguments.setdefault('progress', None)
+        return Estimation(self, **arguments)
 
 
 from blp.results import ProblemResults  # noqa: E402  (type for annotations; results imports nothing from here)

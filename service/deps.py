@@ -1,0 +1,62 @@
+"""FastAPI dependencies: the app's settings, store and Celery client, and the caller's identity."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+
+from celery import Celery
+from fastapi import Depends, Request
+
+from service.problems import Problem
+from service.settings import Settings
+from service.store import Store
+
+PUBLIC = 'public'
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def get_celery(request: Request) -> Celery:
+    return request.app.state.celery
+
+
+def get_owner(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
+    """Who owns what this request creates or may read: `public` without API keys, else the key's fingerprint.
+
+    Every configured key is compared in constant time (and all of them, so timing does not tell which matched).
+    """
+    if not settings.api_keys:
+        return PUBLIC
+    scheme, _, token = request.headers.get('authorization', '').partition(' ')
+    unauthorized = Problem(401, 'unauthorized', 'Unauthorized', 'send a valid API key as Authorization: Bearer <key>',
+                           headers={'WWW-Authenticate': 'Bearer'})
+    if scheme.lower() != 'bearer' or not token:
+        raise unauthorized
+    matched = False
+    for key in settings.api_keys:
+        matched |= hmac.compare_digest(token.strip().encode(), key.encode())
+    if not matched:
+        raise unauthorized
+    return 'key-' + hashlib.sha256(token.strip().encode()).hexdigest()[:24]
+
+
+def require_json(request: Request) -> None:
+    """JSON endpoints answer 415 to other media types instead of failing to validate them."""
+    media = request.headers.get('content-type', '').split(';')[0].strip().lower()
+    if media != 'application/json' and not media.endswith('+json'):
+        raise Problem(415, 'unsupported-media-type', 'Unsupported media type',
+                      f'send application/json, not {media or "no content type"}')
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+CeleryDep = Annotated[Celery, Depends(get_celery)]
+OwnerDep = Annotated[str, Depends(get_owner)]

@@ -1,0 +1,41 @@
+"""The FastAPI application: `create_app(settings)` wires routers, error handlers, limits and metrics.
+
+Run it with `uvicorn service.main:app`. State lives on the app (settings, store, Celery producer, request
+counts) so tests can build as many independent apps as they need.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fastapi import FastAPI
+
+from service import problems
+from service.body_limit import BodyLimitMiddleware
+from service.metrics import MetricsMiddleware, RequestCounter
+from service.queue import make_celery
+from service.routers import datasets, health, jobs
+from service.settings import Settings
+from service.store import Store, connect
+
+DESCRIPTION = """BLP demand estimation as a service: upload product and agent data, submit an estimate with a
+PyBLP-style spec, follow its progress, read estimates, elasticities and diversion ratios, and run
+counterfactuals. Every error is an RFC 9457 problem document (`application/problem+json`)."""
+
+
+def create_app(settings: Optional[Settings] = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(title='BLP estimation service', version='1.0.0', description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.store = Store(connect(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout))
+    app.state.celery = make_celery(settings)
+    app.state.requests = RequestCounter()
+    problems.install(app)
+    for router in (datasets.router, jobs.router, health.router):
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, counter=app.state.requests)
+    return app
+
+
+app = create_app()

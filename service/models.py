@@ -1,0 +1,106 @@
+"""Pydantic models of the API's requests and responses (the edge of the service)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from blp.spec import EstimateSpec, FiniteFloat
+
+DATASET_ID = r'^[0-9a-f]{64}$'
+JobState = Literal['queued', 'running', 'succeeded', 'failed', 'cancelled']
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra='forbid')
+
+
+class Column(BaseModel):
+    name: str
+    type: Literal['number', 'integer', 'string']
+
+
+class Dataset(BaseModel):
+    """A stored dataset: its content id, shape and columns."""
+
+    id: str = Field(description='sha256 of the canonical serialization: the same data is always the same id')
+    rows: int
+    columns: list[Column]
+    markets: int = Field(description='distinct market_ids')
+    created_at: str
+    links: dict[str, str]
+
+
+class DatasetRef(_Strict):
+    """Data uploaded before with `POST /v1/datasets`."""
+
+    dataset_id: str = Field(pattern=DATASET_ID)
+
+
+class InlineData(_Strict):
+    """Data given in the request, stored as a dataset like an upload: `{"columns": {"market_ids": [...], ...}}`."""
+
+    columns: dict[str, list[Any]] = Field(min_length=1)
+
+
+DataInput = Union[DatasetRef, InlineData]
+
+
+class JobRequest(_Strict):
+    """An estimate: data by dataset id or inline, and the model spec (PyBLP's Problem and solve arguments)."""
+
+    kind: Literal['estimate'] = 'estimate'
+    product_data: DataInput
+    agent_data: Optional[DataInput] = None
+    spec: EstimateSpec
+
+
+class CounterfactualRequest(_Strict):
+    """New prices for products (by product id) in one market, holding the estimated parameters fixed."""
+
+    market: str = Field(min_length=1, examples=['C01Q2'])
+    prices: dict[str, FiniteFloat] = Field(min_length=1, examples=[{'F1B04': 0.05}])
+
+
+class Progress(BaseModel):
+    step: Optional[Union[int, str]] = None
+    iteration: Optional[int] = None
+    evaluations: Optional[int] = None
+    objective: Optional[float] = None
+    gradient_norm: Optional[float] = None
+    contraction_iterations: Optional[int] = None
+    updated_at: Optional[str] = None
+
+
+class JobInputs(BaseModel):
+    product_data: Optional[str] = None
+    agent_data: Optional[str] = None
+
+
+class Job(BaseModel):
+    """A job's state; `error` is a problem document when it failed."""
+
+    id: str
+    kind: Literal['estimate', 'counterfactual']
+    status: JobState
+    created_at: str
+    started_at: Optional[str] = None
+    finished_at: Optional[str] = None
+    attempts: int = 0
+    cancel_requested: bool = False
+    parent_job_id: Optional[str] = None
+    inputs: JobInputs
+    progress: Optional[Progress] = None
+    error: Optional[dict[str, Any]] = None
+    links: dict[str, str]
+
+
+class JobList(BaseModel):
+    items: list[Job]
+    next_cursor: Optional[str] = Field(default=None, description='pass as ?cursor= for the next page; null at the end')
+
+
+class Health(BaseModel):
+    status: Literal['ok']
+    checks: dict[str, Any] = Field(default_factory=dict)

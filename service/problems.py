@@ -1,0 +1,156 @@
+"""RFC 9457 problem details: every error the API returns is `application/problem+json`.
+
+Handlers here turn HTTP errors, request validation errors, the core's `DataError`/`SpecificationError`
+and an unreachable Redis into problem documents. They never echo client input verbatim: a non-finite
+number (`NaN`, `Infinity`) would make the JSON encoder fail and the client get a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any, Optional
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+MEDIA_TYPE = 'application/problem+json'
+log = logging.getLogger(__name__)
+
+
+class Problem(Exception):
+    """Raise to answer with a problem document; `fields` become extension members (column, market, row, ...)."""
+
+    def __init__(self, status: int, slug: str, title: str, detail: Optional[str] = None,
+                 headers: Optional[dict[str, str]] = None, **fields: Any) -> None:
+        super().__init__(detail or title)
+        self.status, self.slug, self.title, self.detail, self.headers = status, slug, title, detail, headers
+        self.fields = {key: value for key, value in fields.items() if value is not None}
+
+    def to_dict(self, instance: Optional[str] = None) -> dict[str, Any]:
+        body = {'type': problem_type(self.slug), 'title': self.title, 'status': self.status}
+        if self.detail:
+            body['detail'] = self.detail
+        if instance:
+            body['instance'] = instance
+        return {**body, **self.fields}
+
+
+def problem_type(slug: str) -> str:
+    return f'urn:blp:problem:{slug}'
+
+
+def finite(value: Any) -> Any:
+    """A copy of a JSON-like value with non-finite floats replaced by None, so it always encodes."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    if hasattr(value, 'tolist'):  # numpy arrays and scalars
+        return finite(value.tolist())
+    return value
+
+
+def problem_response(problem: Problem, instance: Optional[str] = None) -> Response:
+    content = json.dumps(finite(problem.to_dict(instance)), allow_nan=False, default=str)
+    return Response(content, status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers)
+
+
+_CORE_ERRORS = {'DataError': ('data-error', 'Invalid data'),
+                'SpecificationError': ('specification-error', 'Invalid specification'),
+                'NumericalError': ('numerical-error', 'Numerical failure')}
+
+
+def core_problem(error: Exception) -> Problem:
+    """A 422 from an error of the core (`blp.BLPError`), carrying what it names (column, market, row, parameter)."""
+    described = error.to_dict()  # type: ignore[attr-defined]
+    kind = described.pop('type', type(error).__name__)
+    message = described.pop('message', str(error))
+    slug, title = _CORE_ERRORS.get(kind, ('estimation-error', 'Estimation failed'))
+    return Problem(422, slug, title, message, **described)
+
+
+_TITLES = {400: 'Bad request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not found',
+           405: 'Method not allowed', 406: 'Not acceptable', 409: 'Conflict', 413: 'Content too large',
+           415: 'Unsupported media type', 422: 'Unprocessable content', 503: 'Service unavailable'}
+
+
+_SCALAR_TAGS = {'float', 'int', 'str', 'bool', 'none', 'list', 'dict', 'tuple'}
+
+
+def _model_names() -> set[str]:
+    names, pending = set(), [BaseModel]
+    while pending:
+        for subclass in pending.pop().__subclasses__():
+            names.add(subclass.__name__)
+            pending.append(subclass)
+    return names
+
+
+def _location(loc: tuple) -> str:
+    """`('body', 'spec', 'solve', 'sigma', 'list[list[float]]', 0)` -> `'spec.solve.sigma.0'`.
+
+    The field at fault as the client wrote it: without the source (body, query) and without the names
+    pydantic gives the members of a union (a model's class name, a type such as `list[float]`).
+    """
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in {'body', 'query', 'path', 'header', 'cookie'}:
+        parts = parts[1:] or parts
+    models = _model_names()
+    kept = [part for part in parts if not ('[' in part or part in _SCALAR_TAGS or part in models)]
+    return '.'.join(kept or parts)
+
+
+def _validation_problem(exc: RequestValidationError) -> Problem:
+    for error in exc.errors():
+        if error.get('type') == 'json_invalid':  # its location is a character offset, not a field
+            position = error.get('loc', ('body', '?'))[-1]
+            reason = (error.get('ctx') or {}).get('error', 'invalid JSON')
+            return Problem(422, 'malformed-json', 'Malformed JSON', f'the body is not JSON (character {position}): {reason}')
+    errors = [{'field': _location(tuple(error.get('loc', ()))), 'message': error.get('msg', ''),
+               'type': error.get('type', '')} for error in exc.errors()]
+    first = errors[0] if errors else {'field': None, 'message': 'invalid request'}
+    source = exc.errors()[0].get('loc', ('body',))[0] if errors else 'body'
+    detail = f"{first['field']}: {first['message']}" if first['field'] else first['message']
+    return Problem(422, 'validation-error', 'Invalid request', detail, field=first['field'],
+                   parameter=first['field'] if source == 'query' else None, errors=errors)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that make every error a problem document."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        title = _TITLES.get(exc.status_code, 'Error')
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+        slug = title.lower().replace(' ', '-')
+        return problem_response(Problem(exc.status_code, slug, title, detail, headers=exc.headers), request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return problem_response(_validation_problem(exc), request.url.path)
+
+    async def _redis_down(request: Request, exc: Exception) -> Response:
+        log.warning('redis unavailable: %s', exc)
+        problem = Problem(503, 'store-unavailable', 'Service unavailable',
+                          'the job store (Redis) is unreachable; retry later', headers={'Retry-After': '5'})
+        return problem_response(problem, request.url.path)
+
+    app.add_exception_handler(RedisConnectionError, _redis_down)
+    app.add_exception_handler(RedisTimeoutError, _redis_down)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception('unhandled error on %s %s', request.method, request.url.path)
+        return problem_response(Problem(500, 'internal-error', 'Internal server error'), request.url.path)

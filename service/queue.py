@@ -1,0 +1,32 @@
+"""The service's side of Celery: a producer that enqueues tasks by name and revokes them, never importing worker code."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from service.settings import Settings
+
+# The worker registers its tasks under these names (worker/tasks.py).
+TASKS = {'estimate': 'blp.estimate', 'counterfactual': 'blp.counterfactual'}
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app used only to publish: JSON messages, bounded waits when the broker is gone."""
+    app = Celery('blp-api', broker=settings.redis_url, set_as_current=False)
+    app.conf.update(
+        task_serializer='json', accept_content=['json'], result_serializer='json', task_ignore_result=True,
+        broker_transport_options=settings.broker_transport_options(),
+        broker_connection_timeout=settings.redis_connect_timeout,
+        task_publish_retry_policy={'max_retries': 2, 'interval_start': 0, 'interval_step': 0.5, 'interval_max': 1},
+    )
+    return app
+
+
+def enqueue(celery: Celery, kind: str, job_id: str) -> None:
+    """Publish the job's task; the task id is the job id, so a revoke names the job."""
+    celery.send_task(TASKS[kind], args=[job_id], task_id=job_id)
+
+
+def revoke(celery: Celery, job_id: str) -> None:
+    """Tell workers to skip a queued job. Never terminate: a running job is cancelled cooperatively."""
+    celery.control.revoke(job_id)

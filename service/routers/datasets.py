@@ -1,0 +1,75 @@
+"""`/v1/datasets`: upload product or agent data (CSV, Parquet, JSON columns), read its description, delete it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from service import datasets
+from service.deps import OwnerDep, StoreDep
+from service.jobs import dataset_problem, store_frame
+from service.models import Dataset
+from service.problems import MEDIA_TYPE, Problem
+
+router = APIRouter(prefix='/v1/datasets', tags=['datasets'])
+
+_UPLOAD_BODY = {
+    'required': True,
+    'content': {
+        'text/csv': {'schema': {'type': 'string'}, 'example': 'market_ids,product_ids,shares,prices\nm1,p1,0.2,1.5\n'},
+        'application/vnd.apache.parquet': {'schema': {'type': 'string', 'format': 'binary'}},
+        'application/octet-stream': {'schema': {'type': 'string', 'format': 'binary'}},
+        'application/json': {'schema': {
+            'type': 'object', 'required': ['columns'], 'additionalProperties': False,
+            'properties': {'columns': {'type': 'object', 'additionalProperties': {'type': 'array', 'items': {}}}}},
+            'example': {'columns': {'market_ids': ['m1', 'm1'], 'product_ids': ['a', 'b'], 'shares': [0.2, 0.3],
+                                    'prices': [1.0, 2.0]}}},
+    },
+}
+_PROBLEM = {'content': {MEDIA_TYPE: {}}}
+
+
+def _view(meta: dict) -> dict:
+    return {**meta, 'links': {'self': f"/v1/datasets/{meta['id']}"}}
+
+
+@router.post('', response_model=Dataset, status_code=201, openapi_extra={'requestBody': _UPLOAD_BODY},
+             responses={200: {'model': Dataset, 'description': 'the same data was uploaded before'},
+                        413: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM})
+async def upload_dataset(request: Request, response: Response, store: StoreDep, owner: OwnerDep) -> dict:
+    """Store product or agent data; its id is the hash of its content, so re-uploading it changes nothing (200)."""
+    body = await request.body()
+    content_type = request.headers.get('content-type', '')
+
+    def save() -> tuple[dict, bool]:
+        try:
+            frame = datasets.parse_upload(body, content_type)
+        except datasets.DatasetError as error:
+            raise dataset_problem(error) from None
+        meta, _, created = store_frame(store, frame, owner)
+        return store.get_dataset(meta['id']) or meta, created
+
+    meta, created = await run_in_threadpool(save)
+    response.status_code = 201 if created else 200
+    response.headers['Location'] = f"/v1/datasets/{meta['id']}"
+    return _view(meta)
+
+
+@router.get('/{dataset_id}', response_model=Dataset, responses={404: _PROBLEM})
+def get_dataset(dataset_id: str, store: StoreDep, owner: OwnerDep) -> dict:
+    meta = store.get_dataset(dataset_id, owner)
+    if meta is None:
+        raise Problem(404, 'not-found', 'Not found', f'no dataset {dataset_id}')
+    return _view(meta)
+
+
+@router.delete('/{dataset_id}', status_code=204, responses={404: _PROBLEM, 409: _PROBLEM})
+def delete_dataset(dataset_id: str, store: StoreDep, owner: OwnerDep) -> Response:
+    """Forget a dataset; refused (409) while a job that reads it has not finished."""
+    if store.get_dataset(dataset_id, owner) is None:
+        raise Problem(404, 'not-found', 'Not found', f'no dataset {dataset_id}')
+    blocking = store.delete_dataset(dataset_id, owner)
+    if blocking:
+        raise Problem(409, 'dataset-in-use', 'Dataset in use',
+                      f'{len(blocking)} unfinished job(s) read this dataset; cancel them or wait')
+    return Response(status_code=204)

@@ -1,0 +1,179 @@
+"""`/v1/jobs`: submit, list, watch, cancel estimates and counterfactuals, and read their results.
+
+Results, elasticities and diversion ratios are read from what the worker stored: no numerics here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Annotated, Any, AsyncIterator, Literal, Optional
+
+import anyio
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from service.deps import CeleryDep, OwnerDep, SettingsDep, StoreDep, require_json
+from service.jobs import cancel, job_view, submit_counterfactual, submit_estimate
+from service.models import CounterfactualRequest, Job, JobList, JobRequest, JobState
+from service.problems import MEDIA_TYPE, Problem, finite
+from service.store import Store, TERMINAL
+
+router = APIRouter(prefix='/v1/jobs', tags=['jobs'])
+
+_PROBLEM = {'content': {MEDIA_TYPE: {}}}
+_ERRORS = {404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM}
+IdempotencyKey = Annotated[Optional[str], Header(alias='Idempotency-Key',
+                                                 description='retries with the same key and body return the same job')]
+
+
+def _load(store: Store, job_id: str, owner: str) -> dict[str, Any]:
+    record = store.get_job(job_id, owner)
+    if record is None:
+        raise Problem(404, 'not-found', 'Not found', f'no job {job_id}')
+    return record
+
+
+def _accepted(record: dict[str, Any], created: bool) -> JSONResponse:
+    """202 for a new job, 200 when an Idempotency-Key replay returns the original; Location names the job."""
+    view = Job.model_validate(job_view(record)).model_dump(mode='json')
+    return JSONResponse(view, status_code=202 if created else 200, headers={'Location': view['links']['self']})
+
+
+@router.post('', response_model=Job, status_code=202, responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS},
+             dependencies=[Depends(require_json)])
+def create_job(body: JobRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep, owner: OwnerDep,
+               idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Validate the spec and data with the core, then queue the estimate (202, `Location: /v1/jobs/{id}`)."""
+    record, created = submit_estimate(store, celery, settings, body, owner, idempotency_key)
+    return _accepted(record, created)
+
+
+@router.get('', response_model=JobList)
+def list_jobs(store: StoreDep, owner: OwnerDep, status: Optional[JobState] = None,
+              limit: Annotated[int, Query(ge=1, le=200)] = 50,
+              cursor: Annotated[Optional[str], Query(pattern=r'^\d+$')] = None) -> dict:
+    """The caller's jobs, newest first; follow `next_cursor` for more."""
+    records, next_cursor = store.list_jobs(owner, status, limit, int(cursor) if cursor else None)
+    return {'items': [job_view(record) for record in records],
+            'next_cursor': None if next_cursor is None else str(next_cursor)}
+
+
+@router.get('/{job_id}', response_model=Job, responses={404: _PROBLEM})
+def get_job(job_id: str, store: StoreDep, owner: OwnerDep) -> dict:
+    return job_view(_load(store, job_id, owner))
+
+
+@router.delete('/{job_id}', response_model=Job, responses={202: {'model': Job}, **_ERRORS})
+def cancel_job(job_id: str, store: StoreDep, celery: CeleryDep, owner: OwnerDep) -> JSONResponse:
+    """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next iteration (202)."""
+    record, status_code = cancel(store, celery, _load(store, job_id, owner))
+    return JSONResponse(Job.model_validate(job_view(record)).model_dump(mode='json'), status_code=status_code)
+
+
+@router.get('/{job_id}/events', responses={200: {'content': {'text/event-stream': {}}}, 404: _PROBLEM})
+async def job_events(job_id: str, store: StoreDep, owner: OwnerDep, settings: SettingsDep) -> StreamingResponse:
+    """Server-Sent Events: `job` events with the job's state whenever it changes, then `end` once it has finished."""
+    await run_in_threadpool(_load, store, job_id, owner)
+
+    async def events() -> AsyncIterator[str]:
+        last, quiet, number = None, 0.0, 0
+        while True:
+            record = await run_in_threadpool(store.get_job, job_id)
+            if record is None:
+                yield 'event: end\ndata: {"status": "deleted"}\n\n'
+                return
+            view = json.dumps(finite(job_view(record)), separators=(',', ':'))
+            if view != last:
+                number += 1
+                last, quiet = view, 0.0
+                yield f'id: {number}\nevent: job\ndata: {view}\n\n'
+            if record['status'] in TERMINAL:
+                yield f'event: end\ndata: {view}\n\n'
+                return
+            if quiet >= 15:
+                quiet = 0.0
+                yield ': keep-alive\n\n'
+            await anyio.sleep(settings.sse_poll_seconds)
+            quiet += settings.sse_poll_seconds
+
+    return StreamingResponse(events(), media_type='text/event-stream',
+                             headers={'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'})
+
+
+def _finished(record: dict[str, Any]) -> Optional[Response]:
+    """None when the job succeeded; else the answer: 202 while it runs, 409 once it failed or was cancelled."""
+    status = record['status']
+    if status == 'succeeded':
+        return None
+    if status in ('queued', 'running'):
+        return JSONResponse(Job.model_validate(job_view(record)).model_dump(mode='json'), status_code=202,
+                            headers={'Retry-After': '2', 'Location': f"/v1/jobs/{record['id']}"})
+    raise Problem(409, f'job-{status}', f'Job {status}', f'the job {status}; it has no result',
+                  job_status=status, error=record.get('error'))
+
+
+@router.get('/{job_id}/result', responses={202: {'model': Job}, 404: _PROBLEM, 409: _PROBLEM})
+def job_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
+    """The result with provenance; 202 while the job is queued or running, 409 when it failed or was cancelled."""
+    record = _load(store, job_id, owner)
+    waiting = _finished(record)
+    if waiting is not None:
+        return waiting
+    result = store.get_result(job_id)
+    if result is None:
+        raise Problem(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
+    return JSONResponse(result)
+
+
+def _matrix(store: Store, job_id: str, owner: str, table: str, market: str, fmt: str) -> Response:
+    record = _load(store, job_id, owner)
+    if record['kind'] != 'estimate':
+        raise Problem(404, 'not-found', 'Not found', 'only estimates have elasticities and diversion ratios')
+    waiting = _finished(record)
+    if waiting is not None:
+        return waiting
+    matrix = store.get_matrix(job_id, table, market)
+    if matrix is None:
+        if not store.has_matrices(job_id, table):
+            raise Problem(404, 'not-computed', 'Not computed',
+                          f'{table} were not computed for this job (see post_estimation_error in its result)')
+        raise Problem(422, 'unknown-market', 'Unknown market', f'no market {market!r} in this estimate',
+                      parameter='market', market=market)
+    if fmt == 'csv':
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator='\n')
+        writer.writerow(['product_ids', *matrix['product_ids']])
+        for product, row in zip(matrix['product_ids'], matrix['matrix']):
+            writer.writerow([product, *('' if value is None else repr(float(value)) for value in row)])
+        return Response(buffer.getvalue(), media_type='text/csv')
+    return JSONResponse({'job_id': job_id, 'market': market, **matrix})
+
+
+Format = Annotated[Literal['json', 'csv'], Query(alias='format')]
+Market = Annotated[str, Query(min_length=1, description='a market id of the product data')]
+
+
+@router.get('/{job_id}/elasticities', responses={202: {'model': Job}, **_ERRORS})
+def elasticities(job_id: str, market: Market, store: StoreDep, owner: OwnerDep,
+                 name: Literal['prices'] = 'prices', fmt: Format = 'json') -> Response:
+    """Elasticities in one market: entry (j, k) is the elasticity of j's share with respect to k's `name` (prices)."""
+    return _matrix(store, job_id, owner, f'elasticities:{name}', market, fmt)
+
+
+@router.get('/{job_id}/diversion-ratios', responses={202: {'model': Job}, **_ERRORS})
+def diversion_ratios(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, fmt: Format = 'json') -> Response:
+    """Diversion ratios in one market: (j, k) is the share of j's lost sales going to k; the diagonal, to the outside good."""
+    return _matrix(store, job_id, owner, 'diversion-ratios', market, fmt)
+
+
+@router.post('/{job_id}/counterfactuals', response_model=Job, status_code=202,
+             responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS}, dependencies=[Depends(require_json)])
+def create_counterfactual(job_id: str, body: CounterfactualRequest, store: StoreDep, celery: CeleryDep,
+                          settings: SettingsDep, owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Shares at new prices in one market, from a succeeded estimate: a new job of kind `counterfactual`."""
+    parent = _load(store, job_id, owner)
+    record, created = submit_counterfactual(store, celery, settings, parent, body, owner, idempotency_key)
+    return _accepted(record, created)

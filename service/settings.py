@@ -1,0 +1,63 @@
+"""Configuration from the environment (pydantic-settings), shared by the API and the worker."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Optional
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each field is read from the environment variable of the same name in capitals."""
+
+    model_config = SettingsConfigDict(extra='ignore', frozen=True)
+
+    redis_url: str = 'redis://127.0.0.1:6379/0'
+    # Comma-separated; empty means the API is open (development).
+    api_keys: Annotated[tuple[str, ...], NoDecode] = ()
+    max_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    # Seconds; the soft limit raises inside the task so the job ends `failed` with a reason, the hard one kills it.
+    job_soft_time_limit: int = Field(default=3600, ge=1)
+    job_time_limit: int = Field(default=3660, ge=1)
+    # Must stay above the hard time limit or Redis redelivers tasks that are still running (None: limit + 10 min).
+    broker_visibility_timeout: Optional[int] = Field(default=None, ge=1)
+    # How often the broker sweeps for unacknowledged messages of dead workers; small only in tests.
+    broker_unacked_restore_interval: Optional[int] = Field(default=None, ge=1)
+    redis_socket_timeout: float = Field(default=5.0, gt=0)
+    redis_connect_timeout: float = Field(default=2.0, gt=0)
+    idempotency_ttl: int = Field(default=24 * 3600, ge=1)
+    # A job redelivered more often than this (the worker died on it each time) fails instead of running again.
+    job_max_attempts: int = Field(default=3, ge=1)
+    worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    sse_poll_seconds: float = Field(default=0.5, gt=0)
+
+    @field_validator('api_keys', mode='before')
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(key.strip() for key in value.split(',') if key.strip())
+        return value
+
+    @model_validator(mode='after')
+    def _soft_before_hard(self) -> 'Settings':
+        # Celery arms the hard limit only once the soft one has fired: a soft limit above it disables it.
+        if self.job_soft_time_limit >= self.job_time_limit:
+            raise ValueError('JOB_SOFT_TIME_LIMIT must be below JOB_TIME_LIMIT')
+        return self
+
+    @cached_property
+    def visibility_timeout(self) -> int:
+        return self.broker_visibility_timeout or self.job_time_limit + 600
+
+    def broker_transport_options(self) -> dict:
+        """Kombu's Redis transport options: bounded socket waits and a visibility timeout above the time limit."""
+        options: dict = {
+            'visibility_timeout': self.visibility_timeout,
+            'socket_timeout': self.redis_socket_timeout,
+            'socket_connect_timeout': self.redis_connect_timeout,
+        }
+        if self.broker_unacked_restore_interval:
+            options.update(unacked_restore_interval=self.broker_unacked_restore_interval, unacked_restore_throttle=1)
+        return options

@@ -1,0 +1,295 @@
+"""The Redis schema of datasets, jobs and results: the one contract between the API and the worker.
+
+Job state lives here under our own keys (not in Celery's result backend) so the API can answer
+without asking Celery, and records stay until deleted. Status changes go through one Lua script so
+that a cancel and a worker picking the job up cannot both win.
+
+Keys (prefix `blp:`):
+  dataset:{id}            hash   rows, columns, markets, bytes, created_at
+  dataset:{id}:data       string the canonical frame as Parquet
+  dataset:{id}:owners     set    owners that uploaded it (an owner is `public` or a key fingerprint)
+  dataset:{id}:jobs       set    jobs that read it
+  job:{id}                hash   the job record (nested values as JSON)
+  job:{id}:result         string the result document (JSON)
+  job:{id}:matrices:{n}   hash   market -> JSON matrix (n = `elasticities:prices`, `diversion-ratios`, ...)
+  jobs:{owner}            zset   the owner's jobs, scored by creation sequence (for cursor pagination)
+  jobs:seq                string creation sequence
+  jobs:counts             hash   status -> number of jobs (for metrics)
+  idempotency:{owner}:{h} string the job an Idempotency-Key created and the hash of its body
+  workers                 zset   worker hostname -> last heartbeat (unix time)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any, Iterable, Optional
+
+import redis
+
+PREFIX = 'blp:'
+STATUSES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
+TERMINAL = frozenset({'succeeded', 'failed', 'cancelled'})
+_JSON_FIELDS = ('spec', 'request', 'progress', 'error', 'inputs')
+
+# KEYS: job hash, counts hash. ARGV: allowed from-states (JSON list), new status, then field/value pairs.
+# Returns 1 when the job moved, else its current status (or false when it does not exist).
+_TRANSITION = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return false end
+for _, state in ipairs(cjson.decode(ARGV[1])) do
+  if state == current then
+    redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 3))
+    if current ~= ARGV[2] then
+      redis.call('HINCRBY', KEYS[2], current, -1)
+      redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+    end
+    return 1
+  end
+end
+return current
+"""
+
+
+def now() -> str:
+    """A UTC timestamp in ISO 8601, the form every record uses."""
+    return datetime.now(timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
+
+
+def connect(url: str, socket_timeout: float = 5.0, connect_timeout: float = 2.0) -> redis.Redis:
+    """A client that fails fast (bounded socket waits) instead of hanging when Redis is gone."""
+    return redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
+                                health_check_interval=30)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, allow_nan=False, separators=(',', ':'))
+
+
+class Store:
+    """Typed access to the keys above; every method is one or a few round trips."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+        self._transition = client.register_script(_TRANSITION)
+
+    # ---------------------------------------------------------------- datasets
+
+    @staticmethod
+    def _dataset(dataset_id: str, part: str = '') -> str:
+        return f'{PREFIX}dataset:{dataset_id}{part}'
+
+    def put_dataset(self, meta: dict[str, Any], data: bytes, owner: str) -> bool:
+        """Store a dataset (idempotent: its id is its content hash); True when it is new to this owner."""
+        key = self._dataset(meta['id'])
+        pipe = self.r.pipeline()
+        pipe.set(key + ':data', data, nx=True)
+        pipe.hsetnx(key, 'created_at', now())
+        pipe.hset(key, mapping={name: _dump(value) for name, value in meta.items()})
+        pipe.sadd(key + ':owners', owner)
+        return bool(pipe.execute()[-1])
+
+    def get_dataset(self, dataset_id: str, owner: Optional[str] = None) -> Optional[dict[str, Any]]:
+        """The dataset's description, or None when it does not exist (or is not this owner's)."""
+        key = self._dataset(dataset_id)
+        if owner is not None and not self.r.sismember(key + ':owners', owner):
+            return None
+        raw = self.r.hgetall(key)
+        if not raw:
+            return None
+        meta = {k.decode(): v.decode() for k, v in raw.items()}
+        created = meta.pop('created_at')
+        return {**{k: json.loads(v) for k, v in meta.items()}, 'created_at': created}
+
+    def dataset_bytes(self, dataset_id: str) -> Optional[bytes]:
+        return self.r.get(self._dataset(dataset_id, ':data'))
+
+    def delete_dataset(self, dataset_id: str, owner: str) -> list[str]:
+        """Drop this owner's claim (and the data once nobody holds it); returns unfinished jobs that block it.
+
+        A job being created adds itself to `dataset:{id}:jobs` before checking the data exists, and this
+        watches that set, so a dataset is never deleted under a job that was just queued on it.
+        """
+        key = self._dataset(dataset_id)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key + ':jobs', key + ':owners')
+                    owners = {o.decode() for o in pipe.smembers(key + ':owners')}
+                    last = owners <= {owner}
+                    blocking = [job for job in (j.decode() for j in pipe.smembers(key + ':jobs'))
+                                if self._blocks(job, owner, last)]
+                    if blocking:
+                        pipe.unwatch()
+                        return blocking
+                    pipe.multi()
+                    pipe.srem(key + ':owners', owner)
+                    if last:
+                        pipe.delete(key, key + ':data', key + ':owners', key + ':jobs')
+                    pipe.execute()
+                    return []
+                except redis.WatchError:
+                    continue
+
+    def _blocks(self, job_id: str, owner: str, last_owner: bool) -> bool:
+        status, job_owner = self.r.hmget(self._job(job_id), 'status', 'owner')
+        if status is None or status.decode() in TERMINAL:
+            return False
+        return last_owner or job_owner.decode() == owner
+
+    # ---------------------------------------------------------------- jobs
+
+    @staticmethod
+    def _job(job_id: str, part: str = '') -> str:
+        return f'{PREFIX}job:{job_id}{part}'
+
+    @staticmethod
+    def _idempotency(owner: str, key_hash: str) -> str:
+        return f'{PREFIX}idempotency:{owner}:{key_hash}'
+
+    def find_idempotent(self, owner: str, key_hash: str) -> Optional[dict[str, str]]:
+        """What an Idempotency-Key already created: `{"job": id, "body": hash}`, or None."""
+        raw = self.r.get(self._idempotency(owner, key_hash))
+        return json.loads(raw) if raw else None
+
+    def create_job(self, record: dict[str, Any], datasets: Iterable[str],
+                   idempotency: Optional[tuple[str, str, int]] = None) -> Optional[dict[str, str]]:
+        """Write a queued job and its indexes in one transaction.
+
+        `idempotency` is (key hash, body hash, ttl): when that key already names a job, nothing is written
+        and its `{"job", "body"}` entry is returned instead; otherwise returns None.
+        """
+        job_id, owner = record['id'], record['owner']
+        fields = {name: (_dump(value) if name in _JSON_FIELDS else str(value))
+                  for name, value in record.items() if value is not None}
+        fields['status'] = 'queued'
+        idem_key = self._idempotency(owner, idempotency[0]) if idempotency else None
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    if idem_key:
+                        pipe.watch(idem_key)
+                        existing = pipe.get(idem_key)
+                        if existing:
+                            pipe.unwatch()
+                            return json.loads(existing)
+                    sequence = self.r.incr(f'{PREFIX}jobs:seq')
+                    pipe.multi()
+                    pipe.hset(self._job(job_id), mapping={**fields, 'sequence': sequence})
+                    pipe.zadd(f'{PREFIX}jobs:{owner}', {job_id: sequence})
+                    pipe.hincrby(f'{PREFIX}jobs:counts', 'queued', 1)
+                    for dataset_id in datasets:
+                        pipe.sadd(self._dataset(dataset_id, ':jobs'), job_id)
+                    if idem_key:
+                        pipe.set(idem_key, _dump({'job': job_id, 'body': idempotency[1]}), ex=idempotency[2])
+                    pipe.execute()
+                    return None
+                except redis.WatchError:
+                    continue
+
+    def get_job(self, job_id: str, owner: Optional[str] = None) -> Optional[dict[str, Any]]:
+        """The job record with nested values decoded, or None when missing (or another owner's)."""
+        raw = self.r.hgetall(self._job(job_id))
+        if not raw:
+            return None
+        record: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
+        if owner is not None and record.get('owner') != owner:
+            return None
+        for name in _JSON_FIELDS:
+            if name in record:
+                record[name] = json.loads(record[name])
+        record['attempts'] = int(record.get('attempts', 0))
+        record['cancel_requested'] = record.get('cancel_requested') == '1'
+        return record
+
+    def transition(self, job_id: str, allowed: Iterable[str], status: str, **fields: Any) -> Any:
+        """Move a job to `status` if it is in one of `allowed`; True on success, else its current status."""
+        flat: list[str] = []
+        for name, value in fields.items():
+            flat += [name, _dump(value) if name in _JSON_FIELDS else str(value)]
+        moved = self._transition(keys=[self._job(job_id), f'{PREFIX}jobs:counts'],
+                                 args=[json.dumps(list(allowed)), status, *flat])
+        if moved == 1:
+            return True
+        return moved.decode() if isinstance(moved, bytes) else moved
+
+    def set_fields(self, job_id: str, **fields: Any) -> None:
+        self.r.hset(self._job(job_id), mapping={
+            name: (_dump(value) if name in _JSON_FIELDS else str(value)) for name, value in fields.items()})
+
+    def request_cancel(self, job_id: str) -> None:
+        self.r.hset(self._job(job_id), 'cancel_requested', '1')
+
+    def report_progress(self, job_id: str, progress: dict[str, Any]) -> bool:
+        """Record a running job's progress in one round trip; True when a cancel has been requested."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(self._job(job_id), 'progress', _dump(progress))
+        pipe.hget(self._job(job_id), 'cancel_requested')
+        return pipe.execute()[1] == b'1'
+
+    def list_jobs(self, owner: str, status: Optional[str], limit: int,
+                  cursor: Optional[int]) -> tuple[list[dict[str, Any]], Optional[int]]:
+        """Newest first, `limit` at a time; the cursor is the sequence of the last job returned."""
+        key = f'{PREFIX}jobs:{owner}'
+        upper = f'({cursor}' if cursor is not None else '+inf'
+        found: list[dict[str, Any]] = []
+        while len(found) < limit:
+            batch = self.r.zrevrangebyscore(key, upper, '-inf', start=0, num=max(limit, 50), withscores=True)
+            if not batch:
+                return found, None
+            for member, score in batch:
+                upper = f'({int(score)}'
+                record = self.get_job(member.decode())
+                if record and (status is None or record['status'] == status):
+                    found.append(record)
+                    if len(found) == limit:
+                        break
+        more = self.r.zrevrangebyscore(key, upper, '-inf', start=0, num=1)
+        return found, (int(found[-1]['sequence']) if more else None)
+
+    def job_counts(self) -> dict[str, int]:
+        raw = self.r.hgetall(f'{PREFIX}jobs:counts')
+        counts = {status: 0 for status in STATUSES}
+        counts.update({k.decode(): int(v) for k, v in raw.items()})
+        return counts
+
+    # ---------------------------------------------------------------- results
+
+    def put_result(self, job_id: str, result: dict[str, Any],
+                   matrices: Optional[dict[str, dict[str, Any]]] = None) -> None:
+        """Store a result document and, per name, a market -> matrix table (elasticities, diversion ratios)."""
+        pipe = self.r.pipeline()
+        pipe.set(self._job(job_id, ':result'), _dump(result))
+        for name, by_market in (matrices or {}).items():
+            if by_market:
+                pipe.hset(self._job(job_id, f':matrices:{name}'),
+                          mapping={str(market): _dump(value) for market, value in by_market.items()})
+        pipe.execute()
+
+    def get_result(self, job_id: str) -> Optional[dict[str, Any]]:
+        raw = self.r.get(self._job(job_id, ':result'))
+        return json.loads(raw) if raw else None
+
+    def get_matrix(self, job_id: str, name: str, market: str) -> Optional[dict[str, Any]]:
+        raw = self.r.hget(self._job(job_id, f':matrices:{name}'), market)
+        return json.loads(raw) if raw else None
+
+    def has_matrices(self, job_id: str, name: str) -> bool:
+        return bool(self.r.exists(self._job(job_id, f':matrices:{name}')))
+
+    # ---------------------------------------------------------------- workers
+
+    def heartbeat(self, hostname: str) -> None:
+        """Mark a worker alive now, and forget workers silent for an hour (containers come and go)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zadd(f'{PREFIX}workers', {hostname: time.time()})
+        pipe.zremrangebyscore(f'{PREFIX}workers', '-inf', time.time() - 3600)
+        pipe.execute()
+
+    def forget_worker(self, hostname: str) -> None:
+        self.r.zrem(f'{PREFIX}workers', hostname)
+
+    def live_workers(self, within: float) -> list[str]:
+        members = self.r.zrangebyscore(f'{PREFIX}workers', time.time() - within, '+inf')
+        return [member.decode() for member in members]

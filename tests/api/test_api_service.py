@@ -1,0 +1,92 @@
+"""API keys, health and readiness, metrics, an unreachable Redis, and the exported OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from api_support import LOGIT_SPEC, assert_problem, upload
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'scripts'))
+import export_openapi  # noqa: E402
+
+
+def test_api_keys_are_required_when_configured(make_client, products):
+    client = make_client(api_keys='alpha,beta')
+    assert_problem(client.get('/v1/jobs'), 401)
+    assert_problem(client.get('/v1/jobs', headers={'Authorization': 'Bearer gamma'}), 401)
+    assert_problem(client.get('/v1/jobs', headers={'Authorization': 'Basic alpha'}), 401)
+    assert client.get('/v1/jobs', headers={'Authorization': 'Bearer alpha'}).status_code == 200
+    assert client.get('/healthz').status_code == 200
+
+
+def test_a_key_sees_only_its_own_datasets_and_jobs(make_client, products):
+    client = make_client(api_keys='alpha,beta')
+    alpha, beta = {'Authorization': 'Bearer alpha'}, {'Authorization': 'Bearer beta'}
+    dataset_id = upload(client, products, **alpha).json()['id']
+    job = client.post('/v1/jobs', json={'product_data': {'dataset_id': dataset_id}, 'spec': LOGIT_SPEC}, headers=alpha)
+    assert job.status_code == 202, job.text
+    job_id = job.json()['id']
+    assert client.get(f'/v1/datasets/{dataset_id}', headers=alpha).status_code == 200
+    assert_problem(client.get(f'/v1/datasets/{dataset_id}', headers=beta), 404)
+    assert_problem(client.get(f'/v1/jobs/{job_id}', headers=beta), 404)
+    assert_problem(client.delete(f'/v1/jobs/{job_id}', headers=beta), 404)
+    assert client.get('/v1/jobs', headers=beta).json()['items'] == []
+    reused = client.post('/v1/jobs', json={'product_data': {'dataset_id': dataset_id}, 'spec': LOGIT_SPEC},
+                         headers=beta)
+    assert_problem(reused, 422, field='product_data.dataset_id')
+    assert upload(client, products, **beta).status_code == 201  # new to beta, though the data is stored once
+    assert client.get(f'/v1/datasets/{dataset_id}', headers=beta).status_code == 200
+
+
+def test_readiness_needs_a_worker_heartbeat(client):
+    assert client.get('/healthz').json() == {'status': 'ok', 'checks': {}}
+    assert_problem(client.get('/readyz'), 503, reason='worker')
+    client.app.state.store.heartbeat('test-worker@host')
+    ready = client.get('/readyz')
+    assert ready.status_code == 200 and ready.json()['checks'] == {'redis': 'ok', 'workers': 1}
+
+
+def test_unreachable_redis_is_503_quickly(make_client, products, free_port):
+    client = make_client(redis_url=f'redis://127.0.0.1:{free_port}/0', redis_connect_timeout=0.5,
+                         redis_socket_timeout=0.5)
+    started = time.monotonic()
+    assert_problem(upload(client, products.head(24)), 503)
+    assert_problem(client.get('/v1/jobs/abc'), 503)
+    assert_problem(client.get('/readyz'), 503, reason='redis')
+    assert 'blp_store_up 0' in client.get('/metrics').text
+    assert time.monotonic() - started < 10
+
+
+def test_metrics_count_requests_and_jobs(client, products):
+    dataset_id = upload(client, products).json()['id']
+    client.post('/v1/jobs', json={'product_data': {'dataset_id': dataset_id}, 'spec': LOGIT_SPEC})
+    client.get('/v1/jobs/unknown')
+    text = client.get('/metrics').text
+    assert 'blp_http_requests_total{method="POST",route="/v1/datasets",status="201"} 1' in text
+    assert 'blp_http_requests_total{method="GET",route="/v1/jobs/{job_id}",status="404"} 1' in text
+    assert 'blp_jobs{status="queued"} 1' in text
+
+
+def test_unknown_routes_and_methods_are_problem_json(client):
+    assert_problem(client.get('/v2/nothing'), 404)
+    assert_problem(client.put('/v1/jobs'), 405)
+
+
+def test_exported_openapi_document_is_current():
+    exported = json.loads((ROOT / 'openapi' / 'openapi.json').read_text())
+    assert exported == json.loads(export_openapi.render()), 'run: python scripts/export_openapi.py'
+    assert {'/v1/datasets', '/v1/jobs', '/v1/jobs/{job_id}/events', '/readyz'} <= set(exported['paths'])
+
+
+def test_settings_refuse_a_soft_time_limit_at_or_above_the_hard_one():
+    with pytest.raises(ValidationError, match='JOB_SOFT_TIME_LIMIT'):
+        Settings(job_soft_time_limit=60, job_time_limit=60)
+    assert Settings(api_keys=' a, b ,').api_keys == ('a', 'b')

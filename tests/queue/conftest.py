@@ -1,0 +1,45 @@
+"""Queue fixtures: a real Celery worker (prefork, two processes) on the session's Redis, and API clients on it."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pandas as pd
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from examples import cereal
+from queue_support import Worker, upload
+from service.main import create_app
+from service.settings import Settings
+
+WORKER_DB = 1
+
+
+@pytest.fixture(scope='module')
+def worker_url(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of the session's Redis served by one worker for the module; the worker is stopped after it."""
+    url = f'{redis_url}/{WORKER_DB}'
+    redis.Redis.from_url(url).flushdb()
+    worker = Worker(url, 'main', tmp_path_factory.mktemp('worker') / 'worker.log', concurrency=2)
+    yield url
+    worker.stop()
+
+
+@pytest.fixture(scope='module')
+def api(worker_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(redis_url=worker_url))) as client:
+        yield client
+
+
+@pytest.fixture(scope='session')
+def rc_products() -> pd.DataFrame:
+    return cereal.product_data()
+
+
+@pytest.fixture(scope='module')
+def datasets(api: TestClient, rc_products: pd.DataFrame) -> dict[str, str]:
+    """Ids of the cereal product data and of agent data with 50 and 1000 draws per market."""
+    return {'products': upload(api, rc_products), 'agents50': upload(api, cereal.agent_data(50)),
+            'agents1000': upload(api, cereal.agent_data(1000))}

@@ -1,0 +1,212 @@
+"""The tasks: run a stored job with the core and store its result, ending every job in a final state.
+
+A job is picked up only from `queued` (or `running`, when its previous worker died and the broker
+redelivered it); it ends `succeeded`, `failed` with a problem document, or `cancelled`. Nothing the
+numerics raise leaves a job hanging.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from datetime import datetime
+from typing import Any, Callable, Optional
+
+import numpy as np
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+
+import blp
+from blp.spec import EstimateSpec, solve_kwargs
+from service.datasets import read_frame
+from service.problems import Problem, core_problem, finite
+from service.queue import TASKS
+from service.store import Store, now
+from worker.celery_app import app, job_store, settings
+
+log = logging.getLogger(__name__)
+PROGRESS_SECONDS = 0.2
+PROGRESS_KEYS = ('step', 'iteration', 'evaluations', 'objective', 'gradient_norm', 'contraction_iterations')
+
+
+class JobTask(Task):
+    """Marks a running job failed whenever its task fails: the hard time limit killed its process (Celery calls
+    this in the main process then), or something escaped `run` (a bug, Redis gone at the wrong moment)."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
+        if isinstance(exc, TimeLimitExceeded):
+            problem = Problem(504, 'time-limit', 'Time limit exceeded',
+                              f'the job ran past the hard time limit of {settings().job_time_limit} s')
+        else:
+            problem = Problem(500, 'internal-error', 'Internal error', f'{type(exc).__name__}: {exc}')
+        try:
+            _finish(job_store(), args[0], 'failed', problem.to_dict())
+        except Exception:
+            log.exception('could not mark job %s failed', args[0])
+
+
+def _finish(store: Store, job_id: str, status: str, error: Optional[dict] = None) -> None:
+    fields: dict[str, Any] = {'finished_at': now()}
+    if error is not None:
+        fields['error'] = finite(error)
+    store.transition(job_id, ['running'], status, **fields)
+
+
+def _versions() -> dict[str, str]:
+    import pandas
+    import scipy
+
+    return {'blp': blp.__version__, 'numpy': np.__version__, 'scipy': scipy.__version__,
+            'pandas': pandas.__version__, 'python': platform.python_version()}
+
+
+def _seconds(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end.replace('Z', '+00:00')) -
+            datetime.fromisoformat(start.replace('Z', '+00:00'))).total_seconds()
+
+
+def _frames(store: Store, inputs: dict[str, Optional[str]]) -> tuple[Any, Any]:
+    frames = []
+    for name in ('product_data', 'agent_data'):
+        dataset_id = inputs.get(name)
+        raw = store.dataset_bytes(dataset_id) if dataset_id else None
+        if dataset_id and raw is None:
+            raise blp.DataError(f'the {name} dataset {dataset_id} was deleted', dataset=dataset_id)
+        frames.append(read_frame(raw) if raw is not None else None)
+    return frames[0], frames[1]
+
+
+def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], tuple[dict, dict]],
+        hostname: str = '') -> str:
+    """Take the job if it is still wanted, run `work`, store what it returns, and record how it ended."""
+    record = store.get_job(job_id)
+    if record is None or record['status'] not in ('queued', 'running'):
+        return 'skipped'
+    attempts = record['attempts'] + 1
+    if record['status'] == 'running' and attempts > settings().job_max_attempts:
+        problem = Problem(500, 'worker-lost', 'Worker lost',
+                          f'the worker running this job died {attempts - 1} times; not retrying')
+        _finish(store, job_id, 'failed', problem.to_dict())
+        return 'failed'
+    moved = store.transition(job_id, ['queued', 'running'], 'running', started_at=now(), attempts=attempts,
+                             worker=hostname)
+    if moved is not True:
+        return 'skipped'
+    record = store.get_job(job_id) or record
+    try:
+        result, matrices = work(store, record)
+        store.put_result(job_id, finite(result), finite(matrices))
+    except blp.Cancelled:
+        _finish(store, job_id, 'cancelled')
+        return 'cancelled'
+    except SoftTimeLimitExceeded:
+        problem = Problem(504, 'time-limit', 'Time limit exceeded',
+                          f'the job ran past its time limit of {settings().job_soft_time_limit} s')
+        _finish(store, job_id, 'failed', problem.to_dict())
+        return 'failed'
+    except blp.BLPError as error:
+        log.warning('job %s failed: %s', job_id, error)
+        _finish(store, job_id, 'failed', core_problem(error).to_dict())
+        return 'failed'
+    except Exception as error:
+        log.exception('job %s failed', job_id)
+        problem = Problem(500, 'numerics-failed', 'Estimation failed', f'{type(error).__name__}: {error}')
+        _finish(store, job_id, 'failed', problem.to_dict())
+        return 'failed'
+    _finish(store, job_id, 'succeeded')
+    return 'succeeded'
+
+
+def _progress(store: Store, job_id: str, every: float = PROGRESS_SECONDS) -> Callable[[dict], None]:
+    """The optimizer callback: publish progress and stop the solve when a cancel was requested.
+
+    Some optimizers iterate thousands of times a second, so Redis is asked at most every `every` seconds.
+    """
+    last = [float('-inf')]
+
+    def report(info: dict) -> None:
+        if time.monotonic() - last[0] < every:
+            return
+        last[0] = time.monotonic()
+        progress = {key: _plain(info.get(key)) for key in PROGRESS_KEYS}
+        if store.report_progress(job_id, finite({**progress, 'updated_at': now()})):
+            raise blp.Cancelled('cancelled on request')
+
+    return report
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python numbers, so progress is JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def estimate_work(store: Store, record: dict[str, Any]) -> tuple[dict, dict]:
+    timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}
+    clock = time.perf_counter()
+    spec = EstimateSpec.model_validate(record['spec'])
+    product, agent = _frames(store, record['inputs'])
+    problem = blp.Problem.from_spec(spec.problem, product, agent)
+    timings['build_seconds'] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    results = problem.solve(**solve_kwargs(spec.solve), progress=_progress(store, record['id']))
+    timings['solve_seconds'] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    matrices, post_estimation_error = {}, None
+    try:  # computed once here, for every market, so the API only reads them
+        matrices = {'elasticities:prices': results.compute_elasticities(name='prices', as_dict=True),
+                    'diversion-ratios': results.compute_diversion_ratios(name='prices', as_dict=True)}
+    except blp.BLPError as error:  # the estimate itself stands
+        post_estimation_error = core_problem(error).to_dict()
+    timings['post_estimation_seconds'] = time.perf_counter() - clock
+    result = {
+        'job_id': record['id'], 'kind': 'estimate', 'results': results.to_dict(),
+        'post_estimation_error': post_estimation_error,
+        'provenance': {
+            'product_data': record['inputs'].get('product_data'), 'agent_data': record['inputs'].get('agent_data'),
+            'spec': spec.model_dump(mode='json'), 'versions': _versions(), 'timings': timings,
+            'started_at': record['started_at'], 'attempts': record['attempts'],
+        },
+    }
+    return result, matrices
+
+
+def counterfactual_work(store: Store, record: dict[str, Any]) -> tuple[dict, dict]:
+    """Shares at the requested prices in one market, at the stored estimate (restored, not re-optimized)."""
+    timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}
+    clock = time.perf_counter()
+    parent = store.get_result(record['parent'])
+    if parent is None:
+        raise blp.DataError(f"the estimate {record['parent']} has no stored result")
+    spec = EstimateSpec.model_validate(record['spec'])
+    product, agent = _frames(store, record['inputs'])
+    results = blp.Problem.from_spec(spec.problem, product, agent).restore(parent['results'])
+    market, new_prices = record['request']['market'], record['request']['prices']
+    in_market = product['market_ids'].astype(str).to_numpy() == market
+    ids = product['product_ids'].astype(str).to_numpy()
+    prices = product['prices'].to_numpy(dtype=float).copy()
+    for row in np.flatnonzero(in_market):
+        prices[row] = new_prices.get(ids[row], prices[row])
+    table = dict(results.counterfactual(prices=prices, market_id=market))
+    timings['compute_seconds'] = time.perf_counter() - clock
+    result = {
+        'job_id': record['id'], 'kind': 'counterfactual', 'market': market,
+        'mode': table.pop('kind'),  # 'prices' (taken as given) or, later, 'equilibrium' (firms re-price)
+        **table,
+        'provenance': {
+            'estimate_job': record['parent'], 'product_data': record['inputs'].get('product_data'),
+            'agent_data': record['inputs'].get('agent_data'), 'request': record['request'],
+            'versions': _versions(), 'timings': timings, 'started_at': record['started_at'],
+        },
+    }
+    return result, {}
+
+
+@app.task(name=TASKS['estimate'], base=JobTask, bind=True)
+def estimate(self: Task, job_id: str) -> str:
+    return run(job_store(), job_id, estimate_work, self.request.hostname or '')
+
+
+@app.task(name=TASKS['counterfactual'], base=JobTask, bind=True)
+def counterfactual(self: Task, job_id: str) -> str:
+    return run(job_store(), job_id, counterfactual_work, self.request.hostname or '')

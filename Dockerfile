@@ -1,0 +1,29 @@
+# One image for the API and the worker (the command differs): docker compose up, see docker-compose.yml.
+FROM python:3.11.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    OMP_NUM_THREADS=1 \
+    OPENBLAS_NUM_THREADS=1 \
+    MKL_NUM_THREADS=1
+
+WORKDIR /app
+
+# Dependencies first (pinned in pyproject.toml), so code changes do not reinstall them.
+COPY pyproject.toml ./
+RUN mkdir -p blp service worker \
+    && touch blp/__init__.py service/__init__.py worker/__init__.py \
+    && pip install . \
+    && pip uninstall --yes blp-service
+
+COPY blp/ blp/
+COPY service/ service/
+COPY worker/ worker/
+RUN pip install --no-deps . \
+    && useradd --create-home --uid 10001 --shell /usr/sbin/nologin blp
+
+USER blp
+EXPOSE 8000
+CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]

@@ -1,0 +1,49 @@
+# Development and CI entry points. Works without Docker: redis-server, a Celery worker and uvicorn run
+# on loopback in the background (pid files and logs in .run/). See scripts/stack.sh.
+#   make up / make down   start / stop the stack (API on 127.0.0.1:$(API_PORT))
+#   make demo             set up a fresh machine, start the stack, run examples/client.py, stop the stack
+#   make test             every test (pytest) against stored PyBLP reference numbers
+#   make test-live        re-run PyBLP now and compare (reference tests marked 'live', a few minutes)
+#   make openapi          re-export openapi/openapi.json
+
+API_PORT ?= 8000
+VENV ?= .venv
+PYTHON ?= $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,python3)
+export API_PORT PYTHON
+
+.PHONY: up down status demo test test-live bench openapi setup
+
+up:
+	scripts/stack.sh up
+
+down:
+	scripts/stack.sh down
+
+status:
+	scripts/stack.sh status
+
+test:
+	$(PYTHON) -m pytest
+
+test-live:
+	$(PYTHON) -m pytest -m live tests/reference
+
+bench:
+	$(PYTHON) bench/bench_core.py
+	$(PYTHON) bench/bench_merger.py
+
+openapi:
+	$(PYTHON) scripts/export_openapi.py
+
+# A fresh machine: Redis from Debian when missing, a virtualenv with the project and its test extra.
+setup:
+	@command -v redis-server >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; }
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+
+demo: setup
+	@set -e; \
+	PYTHON=$(VENV)/bin/python scripts/stack.sh up; \
+	trap 'PYTHON=$(VENV)/bin/python scripts/stack.sh down' EXIT; \
+	$(VENV)/bin/python examples/client.py --url http://127.0.0.1:$(API_PORT)

@@ -140,6 +140,8 @@ def load_products(data: DataLike) -> Products:
         row = int(np.flatnonzero(outside)[0])
         raise DataError(f'product_data shares must be in (0, 1): row {row} in market {market_ids[row]!r} has '
                         f'{shares[row]}', column='shares', market=market_ids[row], row=row, dataset=dataset)
+    if 'prices' in frame.columns:  # a text cell would otherwise make prices a categorical variable of the formula
+        numeric_column(frame, 'prices', dataset, market_ids)
     layout = Layout.from_ids(market_ids)
     inside = np.bincount(layout.market_index, weights=shares, minlength=layout.T)
     full = np.flatnonzero(inside >= 1)

@@ -1,19 +1,31 @@
-"""Multi-start numerics: draw starting values within bounds, then choose among the finished starts and say how
-well they agree. The fan-out itself (one task per start) belongs to the worker; this module only does the maths.
+"""Multi-start numerics: draw starting values within bounds, solve from each, then choose among the finished
+starts and say how well they agree. The fan-out itself (one task per start) belongs to the worker; this module
+only does the maths.
 
 A start is acceptable when its first- and second-order conditions hold: projected gradient norm below a
 tolerance and all Hessian eigenvalues positive. The chosen estimate is the acceptable start with the lowest
 objective; starts whose theta agree within a tolerance count as one optimum.
+
+Objectives are comparable only under one weighting matrix. Every start is therefore solved as one GMM step
+with a W shared by all starts (`solve_start`): the 2SLS W for a one-step estimate; for a two-step estimate, a
+first phase with the 2SLS W, then a second phase from each start's first-phase theta with the updated W of the
+best first-phase start (as a single two-step estimate would update W from its own first step).
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
+from scipy.stats import qmc
 
-from blp.exceptions import SpecificationError
+from blp.estimation import Estimation
+from blp.exceptions import BLPError, SpecificationError
+from blp.options import Optimization
 from blp.parameters import Parameters
+
+BOUND_NAMES = ('sigma_bounds', 'pi_bounds', 'rho_bounds')
+VALUE_NAMES = ('sigma', 'pi', 'rho')
 
 
 def starting_values(problem: Any, sigma: Any, pi: Any, rho: Any, count: int, seed: int = 0, sampler: str = 'sobol',
@@ -39,7 +51,6 @@ def starting_values(problem: Any, sigma: Any, pi: Any, rho: Any, count: int, see
         raise SpecificationError(f'multi-start draws starting values within bounds, but {label} has no finite '
                                  f'lower and upper bound: give starts.bounds', parameter=label)
     if sampler == 'sobol':
-        from scipy.stats import qmc
         power = int(np.ceil(np.log2(max(count - 1, 1))))  # Sobol' points balance only in powers of two
         uniform = qmc.Sobol(d=parameters.P, scramble=True, seed=seed).random_base2(power)
     else:
@@ -71,8 +82,8 @@ def summarize(starts: Sequence[dict[str, Any]], gradient_tolerance: float = 1e-4
     """Choose the best acceptable start and describe agreement.
 
     Each start is a dict with `status` ('succeeded' or not), `theta` (final), `objective`, `gradient_norm`,
-    `hessian_eigenvalues` and optionally numeric `statistics` (e.g. the mean own-price elasticity) whose spread
-    across acceptable starts is reported.
+    `hessian_eigenvalues` and optionally `statistics`, numbers or vectors (e.g. the mean own-price elasticity,
+    beta) whose spread across acceptable starts is reported.
     """
     usable = [index for index, start in enumerate(starts) if acceptable(start, gradient_tolerance)]
     chosen = min(usable, key=lambda index: starts[index]['objective']) if usable else None
@@ -87,11 +98,12 @@ def summarize(starts: Sequence[dict[str, Any]], gradient_tolerance: float = 1e-4
             optima.append([index])
     reached = next((group for group in optima if chosen in group), [])
     spread = {}
-    for name in statistics or ():
+    for name in statistics or ():  # a number per start, or a vector (elementwise spread)
         values = [starts[index][name] for index in usable if starts[index].get(name) is not None]
         if values:
-            spread[name] = {'min': float(np.min(values)), 'max': float(np.max(values)),
-                            'range': float(np.ptp(values))}
+            array = np.array(values, dtype=float)
+            spread[name] = {'min': array.min(axis=0).tolist(), 'max': array.max(axis=0).tolist(),
+                            'range': np.ptp(array, axis=0).tolist()}
     if usable:
         thetas = np.array([starts[index]['theta'] for index in usable], dtype=float)
         spread['theta'] = {'min': thetas.min(axis=0).tolist(), 'max': thetas.max(axis=0).tolist(),
@@ -108,4 +120,91 @@ def summarize(starts: Sequence[dict[str, Any]], gradient_tolerance: float = 1e-4
         'spread': spread,
         'gradient_tolerance': gradient_tolerance,
         'theta_rtol': theta_rtol,
+    }
+
+
+# ------------------------------------------------------------------------------------------ solving the starts
+
+def _solve_parameters(problem: Any, arguments: dict[str, Any]) -> Parameters:
+    """The free parameters and bounds `problem.solve(**arguments)` would use (PyBLP's defaults included)."""
+    optimization = arguments.get('optimization') or Optimization('l-bfgs-b')
+    return Parameters(*(arguments.get(name) for name in VALUE_NAMES), problem.X2_labels, problem.demographics_labels,
+                      problem.nest_labels, *(arguments.get(name) for name in BOUND_NAMES),
+                      bounded=optimization.supports_bounds)
+
+
+def draw_starts(problem: Any, arguments: dict[str, Any], count: int, seed: int = 0, sampler: str = 'sobol',
+                bounds: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
+    """Starting values for a multi-start of `problem.solve(**arguments)`, checked against that solve.
+
+    `bounds` maps `sigma_bounds`/`pi_bounds`/`rho_bounds` to where starts are drawn; a name left out (or None)
+    draws within the solve's own bounds. The drawing box must lie within the solve's bounds, or the solve would
+    refuse the very starts drawn for it: a SpecificationError names the parameter.
+    """
+    box = {name: (bounds or {}).get(name) for name in BOUND_NAMES}
+    box = {name: value if value is not None else arguments.get(name) for name, value in box.items()}
+    starts = starting_values(problem, *(arguments.get(name) for name in VALUE_NAMES), count, seed, sampler, **box)
+    solve = _solve_parameters(problem, arguments)
+    drawn = Parameters(*(arguments.get(name) for name in VALUE_NAMES), problem.X2_labels, problem.demographics_labels,
+                       problem.nest_labels, *(box[name] for name in BOUND_NAMES))
+    for label, (lower, upper), (low, high) in zip(solve.labels, solve.bounds, drawn.bounds):
+        if low < lower or high > upper:
+            raise SpecificationError(f'starts are drawn for {label} within [{low}, {high}], outside its bounds '
+                                     f'[{lower}, {upper}] in the solve', parameter=label)
+    return starts
+
+
+def continue_from(problem: Any, arguments: dict[str, Any], theta: Sequence[float]) -> dict[str, Any]:
+    """A start at `theta` (a finished start's estimate), in the form `solve_start` takes.
+
+    A free element that ended exactly at zero (a bound, often) is moved a hair inside its bounds: a zero starting
+    value would fix it, and the start would then estimate fewer parameters than the others.
+    """
+    parameters = _solve_parameters(problem, arguments)
+    theta = np.array(theta, dtype=float)
+    for index, (lower, upper) in enumerate(parameters.bounds):
+        if theta[index] == 0:
+            theta[index] = 1e-8 if upper > 0 else -1e-8
+            theta[index] = min(max(theta[index], lower), upper)
+    sigma, pi, rho = parameters.expand(theta)
+    return {'sigma': sigma.tolist(), 'pi': pi.tolist(), 'rho': rho[:, 0].tolist(), 'theta': theta.tolist()}
+
+
+def solve_start(problem: Any, arguments: dict[str, Any], start: dict[str, Any], W: Optional[np.ndarray] = None,
+                step: int = 1, progress: Optional[Callable[[dict], None]] = None) -> Any:
+    """Solve one start: `arguments` of `problem.solve` from the start's sigma/pi/rho, as one GMM step with weighting
+    matrix `W` (None: the 2SLS matrix). `step` numbers that step (2 in a two-step's second phase), so standard
+    errors and the reported step are those of the corresponding step of a two-step estimate."""
+    values = {name: start[name] if arguments.get(name) is not None else None for name in VALUE_NAMES}
+    estimation = Estimation(problem, **{**arguments, **values, 'method': '1s', 'W': W, 'progress': progress},
+                            first_step=step)
+    return estimation.run()
+
+
+def mean_own_elasticity(results: Any, name: str = 'prices') -> Optional[float]:
+    """The mean over products of the own elasticity with respect to `name` (None when the model cannot say)."""
+    try:
+        stacked = results.compute_elasticities(name=name, as_dict=False)
+    except BLPError:
+        return None
+    own = stacked[np.arange(stacked.shape[0]), results.problem.products.layout.position]
+    return float(np.mean(own)) if np.isfinite(own).all() else None
+
+
+def outcome(results: Any) -> dict[str, Any]:
+    """A solved start as `summarize` reads it, with what a report of the starts shows."""
+    eigenvalues = np.asarray(results.hessian_eigenvalues, dtype=float)
+    finite = eigenvalues[np.isfinite(eigenvalues)]
+    return {
+        'status': 'succeeded',
+        'theta': results.theta.tolist(),
+        'beta': results.beta[:, 0].tolist(),
+        'objective': float(results.objective),
+        'gradient_norm': float(results.gradient_norm),
+        'hessian_eigenvalues': [float(value) if np.isfinite(value) else None for value in eigenvalues],
+        'smallest_hessian_eigenvalue': float(finite.min()) if finite.size else None,
+        'active_bounds': list(results.active_bounds),
+        'converged': bool(results.converged),
+        'optimization_iterations': int(results.optimization_iterations),
+        'mean_own_price_elasticity': mean_own_elasticity(results),
     }

@@ -93,28 +93,59 @@ class EstimateSpec(_Strict):
         return self
 
 
+class StartsBoundsSpec(_Strict):
+    """Where starting values are drawn; a bound left out is the solve's own (`solve.sigma_bounds`, ...)."""
+
+    sigma_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
+    pi_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
+    rho_bounds: Optional[tuple[list[Bound], list[Bound]]] = None
+
+
+class StartsSpec(_Strict):
+    """A multi-start: solve from `count` starting values (the spec's own first, the rest drawn within `bounds`)
+    and keep the best start whose first- and second-order conditions hold."""
+
+    count: int = Field(ge=2, le=64, description="starts, the spec's own starting values included")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    sampler: Literal['sobol', 'uniform'] = Field(default='sobol',
+                                                 description="scrambled Sobol' points or uniform draws")
+    bounds: StartsBoundsSpec = Field(default_factory=StartsBoundsSpec)
+    gradient_tolerance: FiniteFloat = Field(
+        default=1e-4, gt=0, description='a start is acceptable when its projected gradient norm is below this')
+    theta_tolerance: FiniteFloat = Field(
+        default=1e-3, gt=0, description='relative tolerance within which two starts reached the same theta')
+
+
+def _unbound(bounds: Any) -> Any:
+    """(lower, upper) with null (no bound) replaced by -inf and +inf."""
+    if bounds is None:
+        return None
+
+    def swap(values: Any, default: float) -> Any:
+        if isinstance(values, list):
+            return [swap(v, default) for v in values]
+        return default if values is None else values
+
+    lower, upper = bounds
+    return swap(lower, float('-inf')), swap(upper, float('inf'))
+
+
+def starts_kwargs(starts: StartsSpec) -> dict[str, Any]:
+    """Translate a StartsSpec into keyword arguments of `blp.multistart.draw_starts` (after the solve arguments)."""
+    return dict(count=starts.count, seed=starts.seed, sampler=starts.sampler,
+                bounds={name: _unbound(getattr(starts.bounds, name))
+                        for name in ('sigma_bounds', 'pi_bounds', 'rho_bounds')})
+
+
 def solve_kwargs(solve: SolveSpec) -> dict[str, Any]:
     """Translate a SolveSpec into keyword arguments of `blp.Problem.solve` (null bounds become infinities)."""
     from blp.options import Iteration, Optimization
 
-    def unbound(bounds: Any, fill: tuple[float, float]) -> Any:
-        if bounds is None:
-            return None
-        lower, upper = bounds
-
-        def swap(values: Any, default: float) -> Any:
-            if isinstance(values, list):
-                return [swap(v, default) for v in values]
-            return default if values is None else values
-
-        return swap(lower, fill[0]), swap(upper, fill[1])
-
-    infinite = (float('-inf'), float('inf'))
     return dict(
         sigma=solve.sigma, pi=solve.pi, rho=solve.rho,
-        sigma_bounds=unbound(solve.sigma_bounds, infinite),
-        pi_bounds=unbound(solve.pi_bounds, infinite),
-        rho_bounds=unbound(solve.rho_bounds, infinite),
+        sigma_bounds=_unbound(solve.sigma_bounds),
+        pi_bounds=_unbound(solve.pi_bounds),
+        rho_bounds=_unbound(solve.rho_bounds),
         method=solve.method,
         optimization=Optimization(solve.optimization.method, dict(solve.optimization.method_options),
                                   compute_gradient=solve.optimization.compute_gradient),

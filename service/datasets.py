@@ -30,9 +30,9 @@ class DatasetError(ValueError):
     """Uploaded data that cannot be read or stored; names the column and row (0-based data row) at fault."""
 
     def __init__(self, message: str, *, status: int = 422, column: Optional[str] = None,
-                 row: Optional[int] = None, market: Optional[str] = None) -> None:
+                 row: Optional[int] = None, market: Optional[str] = None, field: Optional[str] = None) -> None:
         super().__init__(message)
-        self.status, self.column, self.row, self.market = status, column, row, market
+        self.status, self.column, self.row, self.market, self.field = status, column, row, market, field
 
 
 # ------------------------------------------------------------------------------------------ parsing
@@ -94,22 +94,26 @@ def _from_parquet(body: bytes) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def _reject_constant(token: str) -> None:
-    raise DatasetError(f'non-finite number {token} in the JSON body: JSON has no NaN or Infinity; '
-                       'send finite numbers only')
+class _NonFinite:
+    """Stands for a `NaN`/`Infinity` token of a JSON body until `from_columns` can name its column and row."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
 
 
 def _json_columns(body: bytes) -> Any:
     try:
-        document = json.loads(body, parse_constant=_reject_constant)
-    except DatasetError:
-        raise
+        document = json.loads(body, parse_constant=_NonFinite)
     except (ValueError, UnicodeDecodeError) as error:
         raise DatasetError(f'malformed JSON: {error}') from None
     except RecursionError:
         raise DatasetError('malformed JSON: nested too deeply') from None
-    if not isinstance(document, dict) or set(document) != {'columns'}:
+    if not isinstance(document, dict) or 'columns' not in document:
         raise DatasetError('the JSON body must be {"columns": {"name": [values, ...], ...}}')
+    unknown = sorted(set(document) - {'columns'})
+    if unknown:
+        raise DatasetError(f'unknown field {unknown[0]!r}: the JSON body must be {{"columns": {{...}}}} only',
+                           field=unknown[0])
     return document['columns']
 
 
@@ -133,6 +137,9 @@ def from_columns(columns: Any) -> pd.DataFrame:
         for row, value in enumerate(values):
             if isinstance(value, (dict, list)):
                 raise DatasetError(f'column {name!r} row {row} holds a nested value', column=name, row=row)
+            if isinstance(value, _NonFinite):
+                raise DatasetError(f'column {name!r} row {row} holds the non-finite number {value.token}: JSON has '
+                                   'no NaN or Infinity; send finite numbers only', column=name, row=row)
     return pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
 
 

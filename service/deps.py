@@ -31,7 +31,9 @@ def get_celery(request: Request) -> Celery:
 def get_owner(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
     """Who owns what this request creates or may read: `public` without API keys, else the key's fingerprint.
 
-    Every configured key is compared in constant time (and all of them, so timing does not tell which matched).
+    The sha256 digests of the token and of every configured key are compared with `hmac.compare_digest`: constant
+    time, equal lengths (so not even a key's length leaks), and all keys every time (so timing tells not which
+    matched). Neither the key nor its digest is logged; the owner is a truncated fingerprint of it.
     """
     if not settings.api_keys:
         return PUBLIC
@@ -40,12 +42,13 @@ def get_owner(request: Request, settings: Annotated[Settings, Depends(get_settin
                            headers={'WWW-Authenticate': 'Bearer'})
     if scheme.lower() != 'bearer' or not token:
         raise unauthorized
+    digest = hashlib.sha256(token.strip().encode()).digest()
     matched = False
     for key in settings.api_keys:
-        matched |= hmac.compare_digest(token.strip().encode(), key.encode())
+        matched |= hmac.compare_digest(digest, hashlib.sha256(key.encode()).digest())
     if not matched:
         raise unauthorized
-    return 'key-' + hashlib.sha256(token.strip().encode()).hexdigest()[:24]
+    return 'key-' + digest.hex()[:24]
 
 
 def require_json(request: Request) -> None:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import uuid
-from typing import Any, Optional
+from collections import OrderedDict
+from typing import Any, Hashable, Optional
 
 import pandas as pd
 from celery import Celery
 
-from blp.spec import EstimateSpec
+from blp.spec import EstimateSpec, StartsSpec
 from service import datasets, queue
 from service.models import CounterfactualRequest, DataInput, DatasetRef, JobRequest
 from service.problems import Problem, core_problem
@@ -23,6 +25,52 @@ from service.settings import Settings
 from service.store import Store, TERMINAL, now
 
 log = logging.getLogger(__name__)
+# Kinds whose result is an estimate: they have elasticities, diversion ratios and counterfactuals.
+ESTIMATES = ('estimate', 'multistart')
+
+
+class _Cache:
+    """A small thread-safe LRU of values computed from datasets, which never change (their id is their content)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        return None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+# Parsed frames and built problems of recent datasets, so that many jobs on the same data (sweeps, retries,
+# the load test) are checked in a millisecond instead of rebuilt each time. Only small data is kept.
+_FRAMES, _PROBLEMS = _Cache(8), _Cache(16)
+CACHE_MAX_BYTES = 32 * 1024 * 1024
+
+
+def _small(*frames: Optional[pd.DataFrame]) -> bool:
+    return sum(int(frame.memory_usage(index=False).sum()) for frame in frames if frame is not None) <= CACHE_MAX_BYTES
+
+
+def stored_frame(store: Store, dataset_id: str) -> Optional[pd.DataFrame]:
+    """A stored dataset's frame (cached), or None when it is gone. Callers must not modify it."""
+    frame = _FRAMES.get(dataset_id)
+    if frame is None:
+        raw = store.dataset_bytes(dataset_id)
+        if raw is None:
+            return None
+        frame = datasets.read_frame(raw)
+        if _small(frame):
+            _FRAMES.put(dataset_id, frame)
+    return frame
 
 
 def body_hash(document: Any) -> str:
@@ -40,48 +88,80 @@ def dataset_problem(error: datasets.DatasetError, field: Optional[str] = None) -
     slug = 'unsupported-media-type' if error.status == 415 else 'invalid-dataset'
     title = 'Unsupported media type' if error.status == 415 else 'Invalid dataset'
     return Problem(error.status, slug, title, str(error), column=error.column, row=error.row, market=error.market,
-                   field=field)
+                   field=error.field or field)
 
 
 # ------------------------------------------------------------------------------------------ data
 
-def store_frame(store: Store, frame: pd.DataFrame, owner: str,
-                field: Optional[str] = None) -> tuple[dict[str, Any], pd.DataFrame, bool]:
-    """Canonicalize and store a frame: (its description, the canonical frame, whether it is new to this owner)."""
+def prepare_frame(frame: pd.DataFrame, field: Optional[str] = None) -> tuple[dict[str, Any], pd.DataFrame, bytes]:
+    """Canonicalize a frame without storing it: (its description, the canonical frame, the bytes to store)."""
     try:
         frame, meta, data = datasets.prepare(frame)
     except datasets.DatasetError as error:
         raise dataset_problem(error, field) from None
+    return meta, frame, data
+
+
+def store_frame(store: Store, frame: pd.DataFrame, owner: str,
+                field: Optional[str] = None) -> tuple[dict[str, Any], pd.DataFrame, bool]:
+    """Canonicalize and store a frame: (its description, the canonical frame, whether it is new to this owner)."""
+    meta, frame, data = prepare_frame(frame, field)
     created = store.put_dataset(meta, data, owner)
     return meta, frame, created
 
 
-def resolve(store: Store, data: DataInput, owner: str, field: str) -> tuple[str, pd.DataFrame]:
-    """A job's data input as (dataset id, frame): a stored dataset of this owner, or inline columns stored now."""
+# Inline data checked but not yet stored: (description, bytes), written once the whole request is valid.
+Staged = list[tuple[dict[str, Any], bytes]]
+
+
+def store_staged(store: Store, staged: Staged, owner: str) -> None:
+    for meta, data in staged:
+        store.put_dataset(meta, data, owner)
+
+
+def resolve(store: Store, data: DataInput, owner: str, field: str,
+            staged: Optional[Staged] = None) -> tuple[str, pd.DataFrame]:
+    """A job's data input as (dataset id, frame): a stored dataset of this owner, or inline columns.
+
+    Inline columns are stored now, or, when `staged` is given, appended to it for `store_staged` once every
+    other check of the request has passed, so that a rejected request leaves nothing behind.
+    """
     if isinstance(data, DatasetRef):
-        raw = store.dataset_bytes(data.dataset_id) if store.get_dataset(data.dataset_id, owner) else None
-        if raw is None:
+        frame = stored_frame(store, data.dataset_id) if store.get_dataset(data.dataset_id, owner) else None
+        if frame is None:
             raise Problem(422, 'unknown-dataset', 'Unknown dataset', f'no dataset {data.dataset_id}',
                           field=f'{field}.dataset_id')
-        return data.dataset_id, datasets.read_frame(raw)
+        return data.dataset_id, frame
     try:
         frame = datasets.from_columns(data.columns)
     except datasets.DatasetError as error:
         raise dataset_problem(error, f'{field}.columns') from None
-    meta, frame, _ = store_frame(store, frame, owner, f'{field}.columns')
+    if staged is None:
+        meta, frame, _ = store_frame(store, frame, owner, f'{field}.columns')
+    else:
+        meta, frame, raw = prepare_frame(frame, f'{field}.columns')
+        staged.append((meta, raw))
     return meta['id'], frame
 
 
-def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.DataFrame]) -> Any:
+def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.DataFrame],
+                  data_ids: Optional[tuple[Optional[str], ...]] = None) -> Any:
     """Build the core's problem and check the solve arguments against it, without solving.
 
     The core's DataError/SpecificationError become a 422 naming the column, market, row or parameter.
+    With `data_ids` (the datasets' ids) the built problem is cached: the same data and problem spec build the
+    same problem (only the solve arguments are checked again). Callers must not modify it.
     """
     import blp
     from blp.spec import solve_kwargs
 
+    key = (data_ids, json.dumps(spec.problem.model_dump(mode='json'), sort_keys=True)) if data_ids else None
     try:
-        problem = blp.Problem.from_spec(spec.problem, product, agent)
+        problem = _PROBLEMS.get(key) if key else None
+        if problem is None:
+            problem = blp.Problem.from_spec(spec.problem, product, agent)
+            if key and _small(product, agent):
+                _PROBLEMS.put(key, problem)
         problem.check_solve(**solve_kwargs(spec.solve))  # shapes, bounds, instrument counts; solves nothing
         return problem
     except blp.BLPError as error:
@@ -90,6 +170,19 @@ def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.
         log.exception('building the problem failed')
         raise Problem(422, 'invalid-problem', 'Invalid problem',
                       f'the problem could not be built: {type(error).__name__}: {error}') from None
+
+
+def check_starts(problem: Any, spec: EstimateSpec, starts: StartsSpec) -> None:
+    """Draw a multistart's starting values as the worker will, so a parameter without finite bounds to draw
+    within (or drawn outside the solve's bounds) is a 422 naming it now, not a failed job later."""
+    import blp
+    from blp.multistart import draw_starts
+    from blp.spec import solve_kwargs, starts_kwargs
+
+    try:
+        draw_starts(problem, solve_kwargs(spec.solve), **starts_kwargs(starts))
+    except blp.BLPError as error:
+        raise core_problem(error) from None
 
 
 # ------------------------------------------------------------------------------------------ submission
@@ -113,7 +206,7 @@ def _queue(store: Store, celery: Celery, settings: Settings, record: dict[str, A
     if existing is not None:
         return _existing(store, existing, record['owner'], idempotency[1]), False
     job_id = record['id']
-    if not all(store.dataset_bytes(dataset_id) is not None for dataset_id in dataset_ids):
+    if not all(store.has_dataset_bytes(dataset_id) for dataset_id in dataset_ids):
         store.transition(job_id, ['queued'], 'failed', finished_at=now(),
                          error=Problem(409, 'dataset-deleted', 'Dataset deleted',
                                        'a dataset of this job was deleted while it was submitted').to_dict())
@@ -144,11 +237,17 @@ def submit_estimate(store: Store, celery: Celery, settings: Settings, body: JobR
         entry = store.find_idempotent(owner, idempotency[0])
         if entry is not None:
             return _existing(store, entry, owner, idempotency[1]), False
-    product_id, product = resolve(store, body.product_data, owner, 'product_data')
-    agent_id, agent = resolve(store, body.agent_data, owner, 'agent_data') if body.agent_data else (None, None)
-    build_problem(body.spec, product, agent)
+    staged: Staged = []  # inline data is stored only once the whole request has been checked
+    product_id, product = resolve(store, body.product_data, owner, 'product_data', staged)
+    agent_id, agent = (resolve(store, body.agent_data, owner, 'agent_data', staged) if body.agent_data
+                       else (None, None))
+    problem = build_problem(body.spec, product, agent, (product_id, agent_id))
+    if body.starts is not None:
+        check_starts(problem, body.spec, body.starts)
+    store_staged(store, staged, owner)
     inputs = {'product_data': product_id, 'agent_data': agent_id}
-    record = _new_record('estimate', owner, inputs, body.spec.model_dump(mode='json'))
+    record = _new_record(body.kind, owner, inputs, body.spec.model_dump(mode='json'),
+                         request=body.starts.model_dump(mode='json') if body.starts else None)
     return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)
 
 
@@ -162,16 +261,16 @@ def submit_counterfactual(store: Store, celery: Celery, settings: Settings, pare
         entry = store.find_idempotent(owner, idempotency[0])
         if entry is not None:
             return _existing(store, entry, owner, idempotency[1]), False
-    if parent['kind'] != 'estimate':
+    if parent['kind'] not in ESTIMATES:
         raise Problem(409, 'not-an-estimate', 'Not an estimate', 'counterfactuals start from an estimate job')
     if parent['status'] != 'succeeded':
         raise Problem(409, 'estimate-not-finished', 'Estimate not finished',
-                      f"the estimate is {parent['status']}; counterfactuals need a succeeded estimate")
+                      f"the estimate is {parent['status']}; counterfactuals need a succeeded estimate",
+                      job_status=parent['status'])
     product_id = parent['inputs']['product_data']
-    raw = store.dataset_bytes(product_id)
-    if raw is None:
+    product = stored_frame(store, product_id)
+    if product is None:
         raise Problem(409, 'dataset-deleted', 'Dataset deleted', f'the product data {product_id} was deleted')
-    product = datasets.read_frame(raw)
     check_prices(product, body)
     inputs = dict(parent['inputs'])
     record = _new_record('counterfactual', owner, inputs, parent['spec'], parent=parent['id'],
@@ -203,7 +302,7 @@ def job_view(record: dict[str, Any]) -> dict[str, Any]:
     job_id = record['id']
     base = f'/v1/jobs/{job_id}'
     links = {'self': base, 'events': f'{base}/events', 'result': f'{base}/result'}
-    if record['kind'] == 'estimate':
+    if record['kind'] in ESTIMATES:
         links.update(elasticities=f'{base}/elasticities', diversion_ratios=f'{base}/diversion-ratios',
                      counterfactuals=f'{base}/counterfactuals')
     if record.get('parent'):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from blp.spec import EstimateSpec, FiniteFloat
+from blp.spec import EstimateSpec, FiniteFloat, StartsSpec
 
 DATASET_ID = r'^[0-9a-f]{64}$'
 JobState = Literal['queued', 'running', 'succeeded', 'failed', 'cancelled']
@@ -48,12 +48,28 @@ DataInput = Union[DatasetRef, InlineData]
 
 
 class JobRequest(_Strict):
-    """An estimate: data by dataset id or inline, and the model spec (PyBLP's Problem and solve arguments)."""
+    """An estimate: data by dataset id or inline, and the model spec (PyBLP's Problem and solve arguments).
 
-    kind: Literal['estimate'] = 'estimate'
+    A `multistart` is the same estimate solved from `starts.count` starting values in parallel, keeping the best
+    start whose first- and second-order conditions hold, with a report of how the starts agree.
+    """
+
+    kind: Literal['estimate', 'multistart'] = 'estimate'
     product_data: DataInput
     agent_data: Optional[DataInput] = None
     spec: EstimateSpec
+    starts: Optional[StartsSpec] = Field(default=None, validate_default=True,
+                                         description='required for kind `multistart`, refused otherwise')
+
+    @field_validator('starts')
+    @classmethod
+    def _starts_only_for_multistart(cls, starts: Optional[StartsSpec], info: ValidationInfo) -> Optional[StartsSpec]:
+        kind = info.data.get('kind', 'estimate')
+        if kind == 'multistart' and starts is None:
+            raise ValueError('a multistart needs starts: {"count": ..., "bounds": {...}}')
+        if kind != 'multistart' and starts is not None:
+            raise ValueError('starts are only for kind "multistart"')
+        return starts
 
 
 class CounterfactualRequest(_Strict):
@@ -64,12 +80,20 @@ class CounterfactualRequest(_Strict):
 
 
 class Progress(BaseModel):
+    """An estimate's optimizer progress; a multistart's starts done (per phase) and best objective so far."""
+
     step: Optional[Union[int, str]] = None
     iteration: Optional[int] = None
     evaluations: Optional[int] = None
     objective: Optional[float] = None
     gradient_norm: Optional[float] = None
     contraction_iterations: Optional[int] = None
+    phase: Optional[int] = Field(default=None, description='multistart: 1, or 2 for the second step of a 2s')
+    phases: Optional[int] = None
+    starts_done: Optional[int] = None
+    starts_total: Optional[int] = None
+    starts_failed: Optional[int] = None
+    best_objective: Optional[float] = None
     updated_at: Optional[str] = None
 
 
@@ -82,7 +106,7 @@ class Job(BaseModel):
     """A job's state; `error` is a problem document when it failed."""
 
     id: str
-    kind: Literal['estimate', 'counterfactual']
+    kind: Literal['estimate', 'multistart', 'counterfactual']
     status: JobState
     created_at: str
     started_at: Optional[str] = None

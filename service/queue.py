@@ -6,8 +6,8 @@ from celery import Celery
 
 from service.settings import Settings
 
-# The worker registers its tasks under these names (worker/tasks.py).
-TASKS = {'estimate': 'blp.estimate', 'counterfactual': 'blp.counterfactual'}
+# The worker registers its tasks under these names (worker/tasks.py, worker/multistart.py).
+TASKS = {'estimate': 'blp.estimate', 'multistart': 'blp.multistart', 'counterfactual': 'blp.counterfactual'}
 
 
 def make_celery(settings: Settings) -> Celery:

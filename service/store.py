@@ -12,6 +12,10 @@ Keys (prefix `blp:`):
   job:{id}                hash   the job record (nested values as JSON)
   job:{id}:result         string the result document (JSON)
   job:{id}:matrices:{n}   hash   market -> JSON matrix (n = `elasticities:prices`, `diversion-ratios`, ...)
+  job:{id}:multistart     hash   a multistart's plan:2 and W:2 (phase 2 of a 2s), weighting, published:{phase}
+  job:{id}:multistart:starts:{phase}    hash  start index -> its row (JSON), written once (worker/multistart.py)
+  job:{id}:multistart:attempts:{phase}  hash  start index -> deliveries so far
+  job:{id}:multistart:running:{phase}   hash  start index -> the worker and process id of its latest delivery
   jobs:{owner}            zset   the owner's jobs, scored by creation sequence (for cursor pagination)
   jobs:seq                string creation sequence
   jobs:counts             hash   status -> number of jobs (for metrics)
@@ -104,6 +108,9 @@ class Store:
 
     def dataset_bytes(self, dataset_id: str) -> Optional[bytes]:
         return self.r.get(self._dataset(dataset_id, ':data'))
+
+    def has_dataset_bytes(self, dataset_id: str) -> bool:
+        return bool(self.r.exists(self._dataset(dataset_id, ':data')))
 
     def delete_dataset(self, dataset_id: str, owner: str) -> list[str]:
         """Drop this owner's claim (and the data once nobody holds it); returns unfinished jobs that block it.

@@ -13,13 +13,58 @@ import socket
 import threading
 from functools import lru_cache
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
+from kombu.transport import redis as kombu_redis
 
 import worker  # noqa: F401  (pins BLAS threads before numpy loads)
 from service.settings import Settings
 from service.store import Store, connect
 
 log = logging.getLogger(__name__)
+
+
+# Messages of jobs this worker was running when it lost Redis, to publish again once it has reconnected.
+_unrestored: list = []
+
+
+def _restore_unacked_or_keep_them(self, client=None):  # noqa: ANN001, ANN202
+    """kombu's Redis QoS.restore_unacked, made safe when Redis went away (a restart, a network cut).
+
+    On a lost connection Celery terminates the jobs it was running (they can no longer be acknowledged) and
+    closes the channel, which puts their messages back in the queue. With Redis gone that fails: kombu 5.7
+    raises an AttributeError that kills the worker ("Unrecoverable error"), or a connection error, and the
+    messages wait in Redis's unacked hash for the visibility timeout (over an hour) while their jobs show
+    `running`. Instead keep them, and `Republish` sends them again as soon as the worker has reconnected.
+    The stale copy the visibility timeout restores later finds its job finished (or running) and is skipped.
+    """
+    try:
+        return _restore_unacked(self, client)
+    except Exception as error:  # noqa: BLE001  (whatever it is, the worker must live and the jobs run again)
+        log.warning('could not requeue %d unacknowledged message(s) (%r): publishing them again after reconnecting',
+                    len(self._delivered), error)
+        _unrestored.extend(self._delivered.values())
+        self._delivered.clear()
+
+
+_restore_unacked = kombu_redis.QoS.restore_unacked
+kombu_redis.QoS.restore_unacked = _restore_unacked_or_keep_them
+
+
+class Republish(bootsteps.StartStopStep):
+    """Consumer step: on every (re)connection, publish the messages `_restore_unacked_or_keep_them` kept."""
+
+    requires = ('celery.worker.consumer.tasks:Tasks',)
+
+    def start(self, consumer) -> None:  # noqa: ANN001
+        with consumer.app.producer_or_acquire() as producer:
+            while _unrestored:
+                message = _unrestored[0]
+                producer.publish(message.body, headers=message.headers, content_type=message.content_type,
+                                 content_encoding=message.content_encoding, exchange='',
+                                 routing_key=message.delivery_info.get('routing_key') or 'celery',
+                                 retry=True, retry_policy={'max_retries': 5})
+                _unrestored.pop(0)
+                log.warning('requeued task %s after reconnecting', message.headers.get('id'))
 
 
 @lru_cache(maxsize=1)
@@ -35,7 +80,7 @@ def job_store() -> Store:
 
 
 def make_app(config: Settings) -> Celery:
-    celery = Celery('blp', broker=config.redis_url, include=['worker.tasks'])
+    celery = Celery('blp', broker=config.redis_url, include=['worker.tasks', 'worker.multistart'])
     celery.conf.update(
         task_serializer='json', result_serializer='json', accept_content=['json'],
         task_ignore_result=True,
@@ -43,10 +88,13 @@ def make_app(config: Settings) -> Celery:
         task_soft_time_limit=config.job_soft_time_limit, task_time_limit=config.job_time_limit,
         broker_transport_options=config.broker_transport_options(),
         broker_connection_retry_on_startup=True,
-        # A worker that lost the broker connection would have its unacked tasks redelivered elsewhere.
+        # A job running when the worker lost Redis is terminated (its message can no longer be acknowledged:
+        # kombu's Redis transport fails, and kills the worker, if it tries) and published again once the worker
+        # has reconnected (Republish): it runs again from the start, as after a crash.
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,
     )
+    celery.steps['consumer'].add(Republish)
     return celery
 
 

@@ -8,12 +8,14 @@ numerics raise leaves a job hanging.
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import time
 from datetime import datetime
 from typing import Any, Callable, Optional
 
 import numpy as np
+import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
@@ -28,6 +30,51 @@ from worker.celery_app import app, job_store, settings
 log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 0.2
 PROGRESS_KEYS = ('step', 'iteration', 'evaluations', 'objective', 'gradient_norm', 'contraction_iterations')
+# A Redis restart takes a second or two: the writes that record a job's state wait that long, not fail the job.
+STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+STORE_RETRY_SECONDS = 60.0
+
+
+def durably(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a store method, retrying on connection errors with backoff for up to STORE_RETRY_SECONDS.
+
+    Only for idempotent calls (reads, SET, the status transition), since a write whose reply was lost may
+    have been applied.
+    """
+    deadline, delay = time.monotonic() + STORE_RETRY_SECONDS, 0.25
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except STORE_ERRORS as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning('job store unavailable (%s); retrying in %.2f s', error, delay)
+            time.sleep(delay)
+            delay = min(2 * delay, 5.0)
+
+
+def _process_start(pid: int) -> Optional[str]:
+    """When the process started (clock ticks after boot, /proc/PID/stat field 22), or None if it is gone.
+
+    With the pid it names a process uniquely, even once pids are reused (a restarted container has the same
+    hostname and often the same pids)."""
+    try:
+        with open(f'/proc/{pid}/stat') as stat:
+            return stat.read().rpartition(')')[2].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _running_elsewhere(record: dict[str, Any], hostname: str) -> bool:
+    """The job is `running` in another live process of this worker: this delivery is a duplicate.
+
+    That happens when the broker connection was lost and the worker restored its unacknowledged messages
+    while the job went on running (worker_cancel_long_running_tasks_on_connection_loss is off).
+    """
+    pid, _, started = str(record.get('process') or '').partition(':')
+    if record['status'] != 'running' or record.get('worker') != hostname or not pid.isdigit():
+        return False
+    return int(pid) != os.getpid() and _process_start(int(pid)) == started
 
 
 class JobTask(Task):
@@ -40,17 +87,18 @@ class JobTask(Task):
                               f'the job ran past the hard time limit of {settings().job_time_limit} s')
         else:
             problem = Problem(500, 'internal-error', 'Internal error', f'{type(exc).__name__}: {exc}')
-        try:
-            _finish(job_store(), args[0], 'failed', problem.to_dict())
+        try:  # in the worker's main process for the hard limit: no waiting out a Redis outage there
+            _finish(job_store(), args[0], 'failed', problem.to_dict(), retry=False)
         except Exception:
             log.exception('could not mark job %s failed', args[0])
 
 
-def _finish(store: Store, job_id: str, status: str, error: Optional[dict] = None) -> None:
+def _finish(store: Store, job_id: str, status: str, error: Optional[dict] = None, retry: bool = True) -> None:
     fields: dict[str, Any] = {'finished_at': now()}
     if error is not None:
         fields['error'] = finite(error)
-    store.transition(job_id, ['running'], status, **fields)
+    (durably if retry else lambda call, *args, **kwargs: call(*args, **kwargs))(
+        store.transition, job_id, ['running'], status, **fields)
 
 
 def _versions() -> dict[str, str]:
@@ -80,8 +128,11 @@ def _frames(store: Store, inputs: dict[str, Optional[str]]) -> tuple[Any, Any]:
 def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], tuple[dict, dict]],
         hostname: str = '') -> str:
     """Take the job if it is still wanted, run `work`, store what it returns, and record how it ended."""
-    record = store.get_job(job_id)
+    record = durably(store.get_job, job_id)
     if record is None or record['status'] not in ('queued', 'running'):
+        return 'skipped'
+    if _running_elsewhere(record, hostname):
+        log.warning('job %s is still running in process %s: skipping a duplicate delivery', job_id, record['process'])
         return 'skipped'
     attempts = record['attempts'] + 1
     if record['status'] == 'running' and attempts > settings().job_max_attempts:
@@ -89,14 +140,18 @@ def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], tuple
                           f'the worker running this job died {attempts - 1} times; not retrying')
         _finish(store, job_id, 'failed', problem.to_dict())
         return 'failed'
-    moved = store.transition(job_id, ['queued', 'running'], 'running', started_at=now(), attempts=attempts,
-                             worker=hostname)
+    process = f'{os.getpid()}:{_process_start(os.getpid())}'  # which process runs it, for operators and duplicates
+    moved = durably(store.transition, job_id, ['queued', 'running'], 'running', started_at=now(), attempts=attempts,
+                    worker=hostname, pid=os.getpid(), process=process)
     if moved is not True:
         return 'skipped'
-    record = store.get_job(job_id) or record
+    record = durably(store.get_job, job_id) or record
     try:
         result, matrices = work(store, record)
-        store.put_result(job_id, finite(result), finite(matrices))
+        try:  # matrices hold ~10^5 numbers: encode them as they are, and replace non-finite ones only if needed
+            durably(store.put_result, job_id, result, matrices)
+        except ValueError:  # the encoder refuses NaN and infinity
+            durably(store.put_result, job_id, finite(result), finite(matrices))
     except blp.Cancelled:
         _finish(store, job_id, 'cancelled')
         return 'cancelled'
@@ -130,7 +185,12 @@ def _progress(store: Store, job_id: str, every: float = PROGRESS_SECONDS) -> Cal
             return
         last[0] = time.monotonic()
         progress = {key: _plain(info.get(key)) for key in PROGRESS_KEYS}
-        if store.report_progress(job_id, finite({**progress, 'updated_at': now()})):
+        try:
+            cancel = store.report_progress(job_id, finite({**progress, 'updated_at': now()}))
+        except STORE_ERRORS as error:  # progress is best effort: a Redis restart must not fail the job
+            log.warning('progress of job %s not recorded: %s', job_id, error)
+            return
+        if cancel:
             raise blp.Cancelled('cancelled on request')
 
     return report

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import CeleryDep, OwnerDep, SettingsDep, StoreDep, require_json
-from service.jobs import cancel, job_view, submit_counterfactual, submit_estimate
+from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
 from service.models import CounterfactualRequest, Job, JobList, JobRequest, JobState
 from service.problems import MEDIA_TYPE, Problem, finite
 from service.store import Store, TERMINAL
@@ -46,7 +46,11 @@ def _accepted(record: dict[str, Any], created: bool) -> JSONResponse:
              dependencies=[Depends(require_json)])
 def create_job(body: JobRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep, owner: OwnerDep,
                idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    """Validate the spec and data with the core, then queue the estimate (202, `Location: /v1/jobs/{id}`)."""
+    """Validate the spec and data with the core, then queue the estimate (202, `Location: /v1/jobs/{id}`).
+
+    With `"kind": "multistart"` and `starts`, the estimate is solved from several starting values in parallel; its
+    result is the best start that meets the first- and second-order conditions, with every start and how they agree.
+    """
     record, created = submit_estimate(store, celery, settings, body, owner, idempotency_key)
     return _accepted(record, created)
 
@@ -130,7 +134,7 @@ def job_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
 
 def _matrix(store: Store, job_id: str, owner: str, table: str, market: str, fmt: str) -> Response:
     record = _load(store, job_id, owner)
-    if record['kind'] != 'estimate':
+    if record['kind'] not in ESTIMATES:
         raise Problem(404, 'not-found', 'Not found', 'only estimates have elasticities and diversion ratios')
     waiting = _finished(record)
     if waiting is not None:

@@ -27,24 +27,6 @@ def test_api_keys_are_required_when_configured(make_client, products):
     assert client.get('/healthz').status_code == 200
 
 
-def test_a_key_sees_only_its_own_datasets_and_jobs(make_client, products):
-    client = make_client(api_keys='alpha,beta')
-    alpha, beta = {'Authorization': 'Bearer alpha'}, {'Authorization': 'Bearer beta'}
-    dataset_id = upload(client, products, **alpha).json()['id']
-    job = client.post('/v1/jobs', json={'product_data': {'dataset_id': dataset_id}, 'spec': LOGIT_SPEC}, headers=alpha)
-    assert job.status_code == 202, job.text
-    job_id = job.json()['id']
-    assert client.get(f'/v1/datasets/{dataset_id}', headers=alpha).status_code == 200
-    assert_problem(client.get(f'/v1/datasets/{dataset_id}', headers=beta), 404)
-    assert_problem(client.get(f'/v1/jobs/{job_id}', headers=beta), 404)
-    assert_problem(client.delete(f'/v1/jobs/{job_id}', headers=beta), 404)
-    assert client.get('/v1/jobs', headers=beta).json()['items'] == []
-    reused = client.post('/v1/jobs', json={'product_data': {'dataset_id': dataset_id}, 'spec': LOGIT_SPEC},
-                         headers=beta)
-    assert_problem(reused, 422, field='product_data.dataset_id')
-    assert upload(client, products, **beta).status_code == 201  # new to beta, though the data is stored once
-    assert client.get(f'/v1/datasets/{dataset_id}', headers=beta).status_code == 200
-
 
 def test_readiness_needs_a_worker_heartbeat(client):
     assert client.get('/healthz').json() == {'status': 'ok', 'checks': {}}

@@ -15,6 +15,7 @@ from service.main import create_app
 from service.settings import Settings
 
 WORKER_DB = 1
+TWO_WORKERS_DB = 8
 
 
 @pytest.fixture(scope='module')
@@ -25,6 +26,23 @@ def worker_url(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     worker = Worker(url, 'main', tmp_path_factory.mktemp('worker') / 'worker.log', concurrency=2)
     yield url
     worker.stop()
+
+
+@pytest.fixture(scope='module')
+def two_workers(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[Worker]]]:
+    """A database served by two worker processes of one pool process each, like two hosts: a fan-out spreads over
+    both, and killing one pool process leaves the other working. Stopped after the module."""
+    url = f'{redis_url}/{TWO_WORKERS_DB}'
+    redis.Redis.from_url(url).flushdb()
+    directory = tmp_path_factory.mktemp('two-workers')
+    workers: list[Worker] = []
+    try:
+        for name in ('left', 'right'):
+            workers.append(Worker(url, name, directory / f'{name}.log', concurrency=1))
+        yield url, workers
+    finally:
+        for worker in workers:
+            worker.stop()
 
 
 @pytest.fixture(scope='module')

@@ -6,6 +6,7 @@ import ctypes
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import redis
 from fastapi.testclient import TestClient
 
 from service.store import TERMINAL, Store, connect
@@ -117,3 +119,60 @@ def wait_for(client: TestClient, job_id: str, done: Any = TERMINAL, timeout: flo
 def iterating(job: dict) -> bool:
     """The job is inside the optimizer (it has reported at least one iteration)."""
     return job['status'] == 'running' and bool(job['progress']) and (job['progress'].get('iteration') or 0) >= 1
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server of its own on loopback (AOF on, as deployed) that a test can stop, restart and pause.
+
+    A restart keeps the port and the directory, so it finds its append-only file again.
+    """
+
+    def __init__(self, directory: Path, appendonly: bool = True) -> None:
+        self.directory, self.port, self.appendonly = directory, free_port(), appendonly
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f'redis://127.0.0.1:{self.port}/0'
+
+    def start(self, timeout: float = 10) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command = ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1', '--dir', str(self.directory),
+                   '--save', '', '--appendonly', 'yes' if self.appendonly else 'no', '--appendfsync', 'everysec',
+                   '--maxmemory-policy', 'noeviction']
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        preexec_fn=_die_with_parent)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.ping()
+                return
+            except (redis.ConnectionError, redis.BusyLoadingError):
+                assert self.process.poll() is None and time.monotonic() < deadline, 'redis-server did not start'
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM: Redis flushes its append-only file and exits, as on a restart."""
+        if self.process and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP: the port still accepts connections but nothing answers (a hung server, a black hole)."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)

@@ -1,0 +1,168 @@
+"""Multi-start speed-up: the same 8-start estimate with 1 worker process, then with 2, through the real queue.
+
+    python bench/bench_multistart.py [--workers 1 2] [--starts 8] [--agents 1000] [--repeat 3]
+
+Starts its own redis-server on a free loopback port and Celery workers (one pool process each, BLAS pinned to
+one thread, as deployed), submits the cereal sigma-on-prices multi-start through the API app in this process, and
+prints the best wall time (from the 202 to `succeeded`) of `--repeat` interleaved runs for each worker count and
+the speed-up over the first. Everything it starts is stopped when it ends (and killed with it if it is killed:
+PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+    os.environ[variable] = '1'
+
+import redis  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+from examples import cereal  # noqa: E402
+from examples.client import SPEC  # noqa: E402  (the exercise's random-coefficients spec)
+from service.main import create_app  # noqa: E402
+from service.settings import Settings  # noqa: E402
+from service.store import TERMINAL, Store, connect  # noqa: E402
+
+BOUNDS = {'sigma_bounds': [[[0, 0], [0, 0]], [[0, 0], [0, 10]]], 'pi_bounds': [[[-5], [-20]], [[5], [20]]]}
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen, group: bool) -> None:
+    """TERM (the whole process group for a worker), KILL if it has not exited after 20 s."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM) if group else process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL) if group else process.kill()
+        process.wait(timeout=10)
+
+
+def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    process = subprocess.Popen(['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--save', '',
+                                '--appendonly', 'no', '--dir', str(directory)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            return process, f'redis://127.0.0.1:{port}/0'
+        except redis.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit('redis-server did not start')
+            time.sleep(0.05)
+
+
+def start_workers(url: str, count: int, directory: Path) -> list[subprocess.Popen]:
+    """`count` worker processes of one pool process each; returns once every one has sent a heartbeat."""
+    environment = {**os.environ, 'REDIS_URL': url, 'PYTHONPATH': str(ROOT), 'WORKER_HEARTBEAT_SECONDS': '0.5'}
+    workers = []
+    for index in range(count):
+        command = [sys.executable, '-m', 'celery', '-A', 'worker.celery_app', 'worker', '--pool', 'prefork',
+                   '--concurrency', '1', '--loglevel', 'WARNING', '--hostname', f'bench{index}@%h',
+                   '--without-mingle', '--without-gossip']
+        with open(directory / f'worker{count}-{index}.log', 'ab') as log:
+            workers.append(subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True, preexec_fn=_die_with_parent))
+    store, deadline = Store(connect(url)), time.monotonic() + 60
+    while len(store.live_workers(within=2)) < count:
+        if any(worker.poll() is not None for worker in workers) or time.monotonic() > deadline:
+            for worker in workers:
+                _stop(worker, group=True)
+            raise SystemExit(f'the workers did not start; see {directory}')
+        time.sleep(0.1)
+    return workers
+
+
+def run_multistart(api: TestClient, store: Store, products: str, agents: str, starts: int) -> tuple[float, dict]:
+    """Wall seconds from the 202 to the end of the job, and the job. The job is watched in Redis, not through the
+    API, so that watching takes no CPU from the workers."""
+    body = {'kind': 'multistart', 'product_data': {'dataset_id': products}, 'agent_data': {'dataset_id': agents},
+            'spec': SPEC, 'starts': {'count': starts, 'seed': 0, 'bounds': BOUNDS}}
+    response = api.post('/v1/jobs', json=body)
+    assert response.status_code == 202, response.text
+    clock = time.perf_counter()
+    job_id = response.json()['id']
+    while True:
+        job = store.get_job(job_id)
+        if job['status'] in TERMINAL:
+            return time.perf_counter() - clock, job
+        time.sleep(0.05)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--workers', type=int, nargs='+', default=[1, 2], help='worker processes per run')
+    parser.add_argument('--starts', type=int, default=8)
+    parser.add_argument('--agents', type=int, default=1000, help='agents per market')
+    parser.add_argument('--repeat', type=int, default=3, help='runs per worker count; the best time counts')
+    arguments = parser.parse_args()
+    if not shutil.which('redis-server'):
+        raise SystemExit('redis-server is not installed')
+    print(f'{arguments.starts} starts of the cereal sigma-on-prices model, {arguments.agents} agents per market, '
+          f'{os.cpu_count()} cores, load average before: {" ".join(f"{x:.2f}" for x in os.getloadavg())}')
+    directory = Path(tempfile.mkdtemp(prefix='bench-multistart-'))
+    redis_server, url = start_redis(directory)
+    times: dict[int, list[tuple[float, float]]] = {count: [] for count in arguments.workers}  # (wall, start-seconds)
+    try:
+        with TestClient(create_app(Settings(redis_url=url))) as api:
+            products = api.post('/v1/datasets', content=cereal.product_data().to_csv(index=False).encode(),
+                                headers={'Content-Type': 'text/csv'}).json()['id']
+            agents = api.post('/v1/datasets', content=cereal.agent_data(arguments.agents).to_csv(index=False).encode(),
+                              headers={'Content-Type': 'text/csv'}).json()['id']
+            for _ in range(arguments.repeat):  # interleaved, so a burst of outside load hits both alike
+                for count in arguments.workers:
+                    workers = start_workers(url, count, directory)
+                    try:
+                        seconds, job = run_multistart(api, api.app.state.store, products, agents, arguments.starts)
+                    finally:
+                        for worker in workers:
+                            _stop(worker, group=True)
+                    assert job['status'] == 'succeeded', job
+                    report = api.get(f"/v1/jobs/{job['id']}/result").json()['multistart']
+                    times[count].append((seconds, sum(start['seconds'] for start in report['starts'])))
+    finally:
+        _stop(redis_server, group=False)
+        shutil.rmtree(directory, ignore_errors=True)
+    progress = job['progress']
+    print(f"starts solved: {progress['starts_done'] - progress['starts_failed']} of {progress['starts_total']}"
+          + (' (the failed ones are reported with their reason)' if progress['starts_failed'] else ''))
+    # busy: the starts' own seconds over workers x wall. Below 100 %: workers idle (uneven starts, fixed costs);
+    # start-seconds above the one-worker run's: the processes slowed each other (shared cores, memory, outside load).
+    baseline = min(times[arguments.workers[0]])[0]
+    print(f"{'workers':>7} {'best s':>8} {'speed-up':>9} {'start-s':>8} {'busy':>6}  all runs: wall s (start-seconds)")
+    for count, runs in times.items():
+        wall, work = min(runs)
+        every = ' '.join(f'{run:.2f} ({starts:.1f})' for run, starts in runs)
+        print(f'{count:>7} {wall:>8.2f} {baseline / wall:>8.2f}x {work:>8.2f} {work / (count * wall):>6.0%}  {every}')
+    print(f'load average after: {" ".join(f"{x:.2f}" for x in os.getloadavg())}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,448 @@
+"""Multi-start jobs on the queue: one estimate fanned out as one task per start over every worker, each start
+recorded under its own key, and the parent finished once every start is accounted for.
+
+Tasks (acks_late like every task here: a start whose process dies is redelivered and solved again):
+  blp.multistart(job_id)                       the parent: publishes one task per start of phase 1
+  blp.multistart.start(job_id, phase, index)   solves one start and records its row
+  blp.multistart.finalize(job_id, phase)       once a phase is complete: phase 2 of a two-step, or the result
+
+Each start task draws the starting values itself (the draw is deterministic in the seed) from the problem it
+builds anyway, so the parent publishes at once and no worker waits while another builds the problem.
+
+Why this survives redelivery and duplicates (no chord: Celery counts chord members, and a redelivered member
+breaks that count): a start's row is written with HSETNX under its index, and one Lua script writes the row,
+counts the rows and updates the parent's progress, so exactly one writer learns that its row completed the
+phase; that writer publishes finalize. A start that finds its row already written (a duplicate, or a redelivery
+after the write) publishes finalize again when the phase is complete, since the first writer may have died
+before publishing. Finalize is idempotent: its inputs are the rows, which never change once written, its output
+is the same for the same rows, and the parent leaves `running` through the store's atomic transition, once.
+
+The reads that begin each task and the writes that record a start or finish the parent wait out a short Redis
+restart (`worker.tasks.durably`); each of them is idempotent.
+
+Weighting: objectives are comparable only under one W, so every start runs as one GMM step with a shared W
+(see `blp.multistart`): one phase for '1s'; for '2s', phase 1 with the 2SLS W, then phase 2 from each start's
+phase-1 theta with the updated W of the best phase-1 start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from functools import lru_cache
+from typing import Any, Callable, Optional
+
+import numpy as np
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+
+import blp
+from blp.multistart import continue_from, draw_starts, outcome, solve_start, summarize
+from blp.spec import EstimateSpec, StartsSpec, solve_kwargs, starts_kwargs
+from service.problems import Problem, core_problem, finite
+from service.queue import TASKS
+from service.store import Store, now
+from worker.celery_app import app, job_store, settings
+from worker.tasks import JobTask, _finish, _frames, _seconds, _versions, durably
+
+log = logging.getLogger(__name__)
+START_TASK, FINALIZE_TASK = 'blp.multistart.start', 'blp.multistart.finalize'
+CANCEL_CHECK_SECONDS = 0.2
+# Row fields kept for finalize but left out of the report (the chosen start's `results` become the result's).
+_INTERNAL = ('results', 'updated_W')
+
+# KEYS: the phase's rows hash, the job hash. ARGV: index, row (JSON), starts in the phase, phase, phases, now.
+# Writes the row unless one is there or the parent has ended (its rows are then final), and recomputes the parent's
+# progress from all rows. Returns {added, rows}.
+_RECORD = """
+if redis.call('HGET', KEYS[2], 'status') ~= 'running' then
+  return {0, redis.call('HLEN', KEYS[1])}
+end
+local added = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+local rows = redis.call('HVALS', KEYS[1])
+local failed, best = 0, nil
+for _, raw in ipairs(rows) do
+  local row = cjson.decode(raw)
+  if row['status'] ~= 'succeeded' then
+    failed = failed + 1
+  elseif type(row['objective']) == 'number' and (best == nil or row['objective'] < best) then
+    best = row['objective']
+  end
+end
+redis.call('HSET', KEYS[2], 'progress', cjson.encode({
+  phase = tonumber(ARGV[4]), phases = tonumber(ARGV[5]), starts_done = #rows, starts_total = tonumber(ARGV[3]),
+  starts_failed = failed, best_objective = best == nil and cjson.null or best, updated_at = ARGV[6]}))
+return {added, #rows}
+"""
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(finite(value), allow_nan=False, separators=(',', ':'))
+
+
+class Ledger:
+    """A multi-start's keys (see service.store): phase 2's starting values and W, and one row per start."""
+
+    def __init__(self, store: Store, job_id: str) -> None:
+        self.store, self.job_id, self.r = store, job_id, store.r
+        self.job_key = store._job(job_id)
+        self.key = store._job(job_id, ':multistart')
+        self._record = self.r.register_script(_RECORD)
+
+    def _part(self, name: str, phase: int) -> str:
+        return f'{self.key}:{name}:{phase}'
+
+    def get(self, field: str) -> Any:
+        raw = self.r.hget(self.key, field)
+        return json.loads(raw) if raw is not None else None
+
+    def put(self, **fields: Any) -> None:
+        self.r.hset(self.key, mapping={name: _dump(value) for name, value in fields.items()})
+
+    def published(self, phase: int) -> bool:
+        return bool(self.get(f'published:{phase}'))
+
+    def begin(self, phase: int, index: int, worker: str) -> int:
+        """Count an attempt at a start and note who runs it (a start that keeps killing its worker gives up)."""
+        pipe = self.r.pipeline()
+        pipe.hincrby(self._part('attempts', phase), index, 1)
+        pipe.hset(self._part('running', phase), index,
+                  _dump({'worker': worker, 'pid': os.getpid(), 'started_at': now()}))
+        attempt = pipe.execute()[0]
+        return int(attempt)
+
+    def row(self, phase: int, index: int) -> Optional[dict[str, Any]]:
+        raw = self.r.hget(self._part('starts', phase), index)
+        return json.loads(raw) if raw is not None else None
+
+    def rows(self, phase: int) -> dict[int, dict[str, Any]]:
+        return {int(index): json.loads(raw) for index, raw in self.r.hgetall(self._part('starts', phase)).items()}
+
+    def record(self, phase: int, index: int, row: dict[str, Any], total: int, phases: int) -> tuple[bool, bool]:
+        """Write the row once; (whether this call wrote it, whether the phase is now complete)."""
+        added, count = self._record(keys=[self._part('starts', phase), self.job_key],
+                                    args=[index, _dump(row), total, phase, phases, now()])
+        return bool(added), int(count) >= total
+
+
+# ------------------------------------------------------------------------------------------ shared pieces
+
+def _spec(record: dict[str, Any]) -> tuple[EstimateSpec, StartsSpec]:
+    return EstimateSpec.model_validate(record['spec']), StartsSpec.model_validate(record['request'])
+
+
+def _phases(spec: EstimateSpec) -> int:
+    return 2 if spec.solve.method == '2s' else 1
+
+
+@lru_cache(maxsize=2)
+def _cached_problem(store: Store, product_id: str, agent_id: Optional[str], problem_json: str) -> Any:
+    """Starts of one job that land on the same process share the built problem (datasets are content-addressed)."""
+    product, agent = _frames(store, {'product_data': product_id, 'agent_data': agent_id})
+    return blp.Problem.from_spec(EstimateSpec.model_validate_json(problem_json).problem, product, agent)
+
+
+def _problem(store: Store, record: dict[str, Any], spec: EstimateSpec) -> Any:
+    inputs = record['inputs']
+    return _cached_problem(store, inputs['product_data'], inputs.get('agent_data'),
+                           EstimateSpec(problem=spec.problem).model_dump_json())
+
+
+def _publish(name: str, args: list[Any], task_id: str) -> None:
+    app.send_task(name, args=args, task_id=task_id)
+
+
+def _publish_finalize(job_id: str, phase: int) -> None:
+    _publish(FINALIZE_TASK, [job_id, phase], f'{job_id}.finalize.{phase}')
+
+
+def _cancel(store: Store, job_id: str) -> str:
+    store.transition(job_id, ['running'], 'cancelled', finished_at=now())
+    return 'cancelled'
+
+
+def _failed_row(problem: Problem) -> dict[str, Any]:
+    return {'status': 'failed', 'error': problem.to_dict()}
+
+
+def _stop_when_cancelled(store: Store, job_id: str, every: float = CANCEL_CHECK_SECONDS) -> Callable[[dict], None]:
+    """The optimizer callback of a start: stop when the parent was cancelled or has ended (asked at most every
+    `every` seconds)."""
+    last = [float('-inf')]
+    key = store._job(job_id)
+
+    def check(_: dict) -> None:
+        if time.monotonic() - last[0] < every:
+            return
+        last[0] = time.monotonic()
+        status, cancel = store.r.hmget(key, 'status', 'cancel_requested')
+        if cancel == b'1' or status != b'running':
+            raise blp.Cancelled('the multi-start was cancelled or has ended')
+
+    return check
+
+
+# ------------------------------------------------------------------------------------------ the parent: fan out
+
+def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
+    """Publish one task per start. A redelivered parent whose starts were published does nothing; one that died
+    while publishing publishes them all again (a start already recorded is skipped)."""
+    record = durably(store.get_job, job_id)
+    if record is None or record['status'] not in ('queued', 'running'):
+        return 'skipped'
+    ledger = Ledger(store, job_id)
+    if record['status'] == 'running' and ledger.published(1):
+        return 'skipped'
+    moved = store.transition(job_id, ['queued', 'running'], 'running', started_at=record.get('started_at') or now(),
+                             attempts=record['attempts'] + 1, worker=hostname)
+    if moved is not True:
+        return 'skipped'
+    spec, starts = _spec(record)
+    store.set_fields(job_id, progress={'phase': 1, 'phases': _phases(spec), 'starts_done': 0,
+                                       'starts_total': starts.count, 'starts_failed': 0, 'updated_at': now()})
+    for index in range(starts.count):
+        _publish(START_TASK, [job_id, 1, index], f'{job_id}.1.{index}')
+    ledger.put(**{'published:1': True})
+    return 'published'
+
+
+# ------------------------------------------------------------------------------------------ one start
+
+def _start(store: Store, record: dict[str, Any], ledger: Ledger, phase: int, index: int) -> dict[str, Any]:
+    """Phase 1: the index-th drawn start (the same draw on every worker); phase 2: the start's phase-1 theta."""
+    if phase == 2:
+        return ledger.get('plan:2')[index]
+    spec, starts = _spec(record)
+    return draw_starts(_problem(store, record, spec), solve_kwargs(spec.solve), **starts_kwargs(starts))[index]
+
+
+def _solve(store: Store, record: dict[str, Any], ledger: Ledger, phase: int, start: dict[str, Any]) -> dict:
+    spec, _ = _spec(record)
+    W = np.array(ledger.get('W:2'), dtype=float) if phase == 2 else None
+    results = solve_start(_problem(store, record, spec), solve_kwargs(spec.solve), start, W=W, step=phase,
+                          progress=_stop_when_cancelled(store, record['id']))
+    row = {**outcome(results), 'results': results.to_dict()}
+    if phase == 1 and _phases(spec) == 2:
+        row['updated_W'] = results.updated_W.tolist()
+    return row
+
+
+def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str = '') -> str:
+    """Solve one start and record its row; whatever happens to the start, it is recorded, never the parent failed."""
+    record = durably(store.get_job, job_id)
+    if record is None or record['status'] != 'running':
+        return 'skipped'
+    ledger = Ledger(store, job_id)
+    spec, starts = _spec(record)
+    if durably(ledger.row, phase, index) is not None:  # a duplicate, or redelivered after its row was written
+        if len(ledger.rows(phase)) >= starts.count and not (phase == 1 and ledger.published(2)):
+            _publish_finalize(job_id, phase)
+        return 'duplicate'
+    if record['cancel_requested']:
+        return _cancel(store, job_id)
+    attempt = ledger.begin(phase, index, hostname)
+    clock, start = time.perf_counter(), None
+    if attempt > settings().job_max_attempts:
+        row = _failed_row(Problem(500, 'worker-lost', 'Worker lost',
+                                  f'the worker running this start died {attempt - 1} times; not retrying'))
+    else:
+        try:
+            start = _start(store, record, ledger, phase, index)
+            row = _solve(store, record, ledger, phase, start)
+        except blp.Cancelled:  # the parent was cancelled, or has ended meanwhile
+            current = store.get_job(job_id)
+            return _cancel(store, job_id) if current and current['cancel_requested'] else 'skipped'
+        except SoftTimeLimitExceeded:
+            row = _failed_row(Problem(504, 'time-limit', 'Time limit exceeded',
+                                      f'the start ran past its time limit of {settings().job_soft_time_limit} s'))
+        except blp.BLPError as error:
+            row = _failed_row(core_problem(error))
+        except Exception as error:
+            log.exception('start %s of job %s failed', index, job_id)
+            row = _failed_row(Problem(500, 'numerics-failed', 'Start failed', f'{type(error).__name__}: {error}'))
+    row.update(start=start, seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname)
+    return _record(ledger, record, phase, index, row)
+
+
+def _record(ledger: Ledger, record: dict[str, Any], phase: int, index: int, row: dict[str, Any],
+            retry: bool = True) -> str:
+    """Write the row (waiting out a Redis restart unless `retry` is off: the write is idempotent, and minutes of
+    work hang on it); the one call whose row completes the phase publishes finalize."""
+    spec, starts = _spec(record)
+    arguments = (phase, index, {'index': index, **row}, starts.count, _phases(spec))
+    added, complete = durably(ledger.record, *arguments) if retry else ledger.record(*arguments)
+    if added and complete:
+        _publish_finalize(ledger.job_id, phase)
+    return row['status'] if added else 'not recorded'
+
+
+class StartTask(Task):
+    """Records a start failed when its task fails outside `run_start` (the hard time limit killed its process:
+    Celery calls this in the worker's main process then), so the phase is still completed."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
+        job_id, phase, index = args
+        if isinstance(exc, TimeLimitExceeded):
+            problem = Problem(504, 'time-limit', 'Time limit exceeded',
+                              f'the start ran past the hard time limit of {settings().job_time_limit} s')
+        else:
+            problem = Problem(500, 'internal-error', 'Internal error', f'{type(exc).__name__}: {exc}')
+        try:
+            store = job_store()
+            record = store.get_job(job_id)
+            if record is not None and record['status'] == 'running':
+                _record(Ledger(store, job_id), record, phase, index, _failed_row(problem), retry=False)
+        except Exception:
+            log.exception('could not record start %s of job %s failed', index, job_id)
+
+
+# ------------------------------------------------------------------------------------------ finalize
+
+def finalize(store: Store, job_id: str, phase: int) -> str:
+    """Act on a complete phase: start phase 2 of a two-step, or choose the estimate and finish the parent."""
+    record = durably(store.get_job, job_id)
+    if record is None or record['status'] != 'running':
+        return 'skipped'
+    if record['cancel_requested']:
+        return _cancel(store, job_id)
+    ledger, (spec, starts) = Ledger(store, job_id), _spec(record)
+    rows = ledger.rows(phase)
+    if len(rows) < starts.count:
+        return 'incomplete'
+    table = [rows[index] for index in range(starts.count)]
+    try:
+        if phase < _phases(spec):
+            return _second_phase(store, record, ledger, spec, starts, table)
+        return _conclude(store, record, ledger, spec, starts, table)
+    except blp.BLPError as error:  # e.g. a dataset deleted under the job
+        return _fail(store, job_id, core_problem(error))
+
+
+def _fail(store: Store, job_id: str, problem: Problem) -> str:
+    _finish(store, job_id, 'failed', problem.to_dict())
+    return 'failed'
+
+
+def _second_phase(store: Store, record: dict[str, Any], ledger: Ledger, spec: EstimateSpec, starts: StartsSpec,
+                  table: list[dict[str, Any]]) -> str:
+    """W for phase 2 is the updated W of the best acceptable phase-1 start (the lowest objective among those that
+    succeeded, if none is acceptable); every phase-1 start that succeeded continues from its theta."""
+    job_id = record['id']
+    if ledger.published(2):
+        return 'skipped'
+    chosen = summarize(table, starts.gradient_tolerance, starts.theta_tolerance)['chosen']
+    succeeded = [index for index, row in enumerate(table) if row['status'] == 'succeeded']
+    if chosen is None and not succeeded:
+        return _fail(store, job_id, _no_start('no start of the first phase (2SLS weighting) succeeded', table))
+    source = chosen if chosen is not None else min(succeeded, key=lambda index: table[index]['objective'])
+    problem, arguments = _problem(store, record, spec), solve_kwargs(spec.solve)
+    plan = [continue_from(problem, arguments, row['theta']) if row['status'] == 'succeeded' else None
+            for row in table]
+    ledger.put(**{'plan:2': plan, 'W:2': table[source]['updated_W'],
+                  'weighting': {'phase_1': '2SLS', 'phase_2_from_start': source,
+                                'phase_2_source_acceptable': chosen is not None}})
+    for index, row in enumerate(table):
+        if plan[index] is None:
+            carried = {**_failed_row(Problem(422, 'first-phase-failed', 'First phase failed',
+                                             'the start failed in the first phase')),
+                       'seconds': 0.0, 'attempts': 0, 'worker': ''}
+            ledger.record(2, index, {'index': index, **carried}, starts.count, 2)
+        else:
+            _publish(START_TASK, [job_id, 2, index], f'{job_id}.2.{index}')
+    ledger.put(**{'published:2': True})
+    return 'published'
+
+
+def _report_row(row: dict[str, Any], acceptable: bool, first: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """A start as the report shows it: its outcome and, for a two-step, its first phase (which holds the drawn
+    starting values; the second phase starts from the first phase's theta)."""
+    hidden = _INTERNAL + ('index',)
+    entry = {'index': row['index'], **{key: value for key, value in row.items() if key not in hidden},
+             'acceptable': acceptable}
+    if first is not None:
+        entry['first_phase'] = {key: value for key, value in first.items() if key not in hidden}
+        entry['start'] = first.get('start')
+    return entry
+
+
+def _no_start(detail: str, table: list[dict[str, Any]]) -> Problem:
+    reasons = [{'index': index, 'status': row['status'], 'gradient_norm': row.get('gradient_norm'),
+                'smallest_hessian_eigenvalue': row.get('smallest_hessian_eigenvalue'),
+                'error': (row.get('error') or {}).get('detail')} for index, row in enumerate(table)]
+    return Problem(422, 'no-acceptable-start', 'No acceptable start', detail, starts=reasons)
+
+
+def _agreement_message(summary: dict[str, Any]) -> str:
+    distinct = summary['distinct_optima']
+    return (f"{summary['reached_chosen']} of {summary['starts']} starts reached the chosen optimum; "
+            f"{distinct} distinct optim{'um' if distinct == 1 else 'a'} among {summary['acceptable']} acceptable "
+            f"starts; {summary['starts'] - summary['succeeded']} failed")
+
+
+def _conclude(store: Store, record: dict[str, Any], ledger: Ledger, spec: EstimateSpec, starts: StartsSpec,
+              table: list[dict[str, Any]]) -> str:
+    """Choose the estimate, store the report and the chosen start's matrices, and finish the parent (once)."""
+    job_id, phases = record['id'], _phases(spec)
+    summary = summarize(table, starts.gradient_tolerance, starts.theta_tolerance,
+                        statistics=('mean_own_price_elasticity', 'beta'))
+    chosen = summary.pop('chosen')
+    if chosen is None:
+        return _fail(store, job_id, _no_start(
+            f'no start met the first- and second-order conditions (projected gradient norm below '
+            f'{starts.gradient_tolerance} and a positive definite Hessian)', table))
+    clock = time.perf_counter()
+    problem = _problem(store, record, spec)
+    restored = problem.restore(table[chosen]['results'])
+    matrices, post_estimation_error = {}, None
+    try:
+        matrices = {'elasticities:prices': restored.compute_elasticities(name='prices', as_dict=True),
+                    'diversion-ratios': restored.compute_diversion_ratios(name='prices', as_dict=True)}
+    except blp.BLPError as error:
+        post_estimation_error = core_problem(error).to_dict()
+    usable = {index for optimum in summary['optima'] for index in optimum['starts']}
+    first_rows = ledger.rows(1) if phases == 2 else {}
+    report = [_report_row(row, index in usable, first_rows.get(index)) for index, row in enumerate(table)]
+    result = {
+        'job_id': job_id, 'kind': 'multistart', 'results': table[chosen]['results'],
+        'post_estimation_error': post_estimation_error,
+        'multistart': {
+            'chosen_start': chosen, 'method': spec.solve.method, 'phases': phases,
+            'weighting': ledger.get('weighting') if phases == 2 else {'phase_1': '2SLS'},
+            'theta_labels': list(restored.theta_labels), 'beta_labels': list(restored.beta_labels),
+            'agreement': {**summary, 'message': _agreement_message(summary)},
+            'starts': report,
+        },
+        'provenance': {
+            'product_data': record['inputs'].get('product_data'), 'agent_data': record['inputs'].get('agent_data'),
+            'spec': spec.model_dump(mode='json'), 'starts': starts.model_dump(mode='json'), 'versions': _versions(),
+            'timings': {'queued_seconds': _seconds(record['created_at'], record['started_at']),
+                        'starts_seconds': sum(row.get('seconds') or 0.0 for row in table)},
+            'started_at': record['started_at'], 'attempts': record['attempts'],
+        },
+    }
+    log.info('multi-start %s concluded in %.2f s: %s', job_id, time.perf_counter() - clock,
+             result['multistart']['agreement']['message'])
+    # Written before the transition, so a succeeded job always has its result; a second finalize of the same rows
+    # writes the same document, and only one of them moves the job.
+    durably(store.put_result, job_id, finite(result), finite(matrices))
+    moved = durably(store.transition, job_id, ['running'], 'succeeded', finished_at=now())
+    return 'succeeded' if moved is True else 'skipped'
+
+
+# ------------------------------------------------------------------------------------------ the tasks
+
+@app.task(name=TASKS['multistart'], base=JobTask, bind=True)
+def multistart(self: Task, job_id: str) -> str:
+    return fan_out(job_store(), job_id, self.request.hostname or '')
+
+
+@app.task(name=START_TASK, base=StartTask, bind=True)
+def multistart_start(self: Task, job_id: str, phase: int, index: int) -> str:
+    return run_start(job_store(), job_id, phase, index, self.request.hostname or '')
+
+
+@app.task(name=FINALIZE_TASK, base=JobTask, bind=True)
+def multistart_finalize(self: Task, job_id: str, phase: int) -> str:
+    return finalize(job_store(), job_id, phase)

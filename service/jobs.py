@@ -271,28 +271,37 @@ def submit_counterfactual(store: Store, celery: Celery, settings: Settings, pare
     product = stored_frame(store, product_id)
     if product is None:
         raise Problem(409, 'dataset-deleted', 'Dataset deleted', f'the product data {product_id} was deleted')
-    check_prices(product, body)
+    check_counterfactual(product, body)
     inputs = dict(parent['inputs'])
     record = _new_record('counterfactual', owner, inputs, parent['spec'], parent=parent['id'],
                          request=body.model_dump(mode='json'))
     return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)
 
 
-def check_prices(product: pd.DataFrame, body: CounterfactualRequest) -> None:
-    """The market must exist and every priced product must be sold in it (422 naming the market or products)."""
-    for column in ('product_ids', 'prices'):
+def check_counterfactual(product: pd.DataFrame, body: CounterfactualRequest) -> None:
+    """The market must exist, priced or costed products must be sold in it and merged firms must exist (422
+    naming the market, products or firms)."""
+    needed = ['product_ids', 'prices'] + (['firm_ids'] if body.prices is None else [])
+    for column in needed:
         if column not in product.columns:
             raise Problem(422, 'invalid-counterfactual', 'Invalid counterfactual',
                           f'the product data has no {column} column', column=column)
-    in_market = product.loc[product['market_ids'].astype(str) == body.market, 'product_ids'].astype(str)
-    if in_market.empty:
-        raise Problem(422, 'unknown-market', 'Unknown market', f'no market {body.market!r} in the product data',
-                      field='market', market=body.market)
-    unknown = sorted(set(body.prices) - set(in_market))
-    if unknown:
-        raise Problem(422, 'unknown-products', 'Unknown products',
-                      f'products not sold in market {body.market!r}: {", ".join(unknown)}',
-                      field='prices', market=body.market, products=unknown)
+    if body.market is not None:
+        in_market = product.loc[product['market_ids'].astype(str) == body.market, 'product_ids'].astype(str)
+        if in_market.empty:
+            raise Problem(422, 'unknown-market', 'Unknown market', f'no market {body.market!r} in the product data',
+                          field='market', market=body.market)
+        for field in ('prices', 'costs'):
+            unknown = sorted(set(getattr(body, field) or {}) - set(in_market))
+            if unknown:
+                raise Problem(422, 'unknown-products', 'Unknown products',
+                              f'products not sold in market {body.market!r}: {", ".join(unknown)}',
+                              field=field, market=body.market, products=unknown)
+    if body.firm_ids is not None:
+        unknown = sorted(set(body.firm_ids) - set(product['firm_ids'].astype(str)))
+        if unknown:
+            raise Problem(422, 'unknown-firms', 'Unknown firms', f'no firm {", ".join(unknown)} in the product data',
+                          field='firm_ids', firms=unknown)
 
 
 # ------------------------------------------------------------------------------------------ views and cancel

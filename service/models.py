@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from blp.spec import EstimateSpec, FiniteFloat, StartsSpec
 
@@ -73,10 +73,26 @@ class JobRequest(_Strict):
 
 
 class CounterfactualRequest(_Strict):
-    """New prices for products (by product id) in one market, holding the estimated parameters fixed."""
+    """A counterfactual at a finished estimate (its parameters held fixed).
 
-    market: str = Field(min_length=1, examples=['C01Q2'])
-    prices: dict[str, FiniteFloat] = Field(min_length=1, examples=[{'F1B04': 0.05}])
+    `prices`: new prices by product id in `market`, taken as given (shares respond, nobody re-prices: the
+    exercises' price cut). `firm_ids` (new owner by current firm id: `{"F2": "F1"}` merges F2 into F1) and/or
+    `costs` (new marginal costs by product id in `market`): firms re-price to a new Bertrand-Nash equilibrium,
+    in `market` or, for a merger without `market`, in every market.
+    """
+
+    market: Optional[str] = Field(default=None, min_length=1, examples=['C01Q2'])
+    prices: Optional[dict[str, FiniteFloat]] = Field(default=None, min_length=1, examples=[{'F1B04': 0.05}])
+    firm_ids: Optional[dict[str, str]] = Field(default=None, min_length=1, examples=[{'F2': 'F1'}])
+    costs: Optional[dict[str, FiniteFloat]] = Field(default=None, min_length=1, examples=[{'F1B04': 0.02}])
+
+    @model_validator(mode='after')
+    def _one_kind(self) -> 'CounterfactualRequest':
+        if (self.prices is None) == (self.firm_ids is None and self.costs is None):
+            raise ValueError('give either prices (taken as given) or firm_ids and/or costs (new equilibrium)')
+        if (self.prices is not None or self.costs is not None) and self.market is None:
+            raise ValueError('prices and costs are given by product id within one market: market is required')
+        return self
 
 
 class Progress(BaseModel):

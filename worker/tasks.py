@@ -231,8 +231,34 @@ def estimate_work(store: Store, record: dict[str, Any]) -> tuple[dict, dict]:
     return result, matrices
 
 
+def _by_product(product: Any, market: str, changes: dict[str, float], current: np.ndarray) -> np.ndarray:
+    """The market's rows of `current` with the requested products' values replaced."""
+    in_market = product['market_ids'].astype(str).to_numpy() == market
+    ids = product['product_ids'].astype(str).to_numpy()[in_market]
+    return np.array([changes.get(i, value) for i, value in zip(ids, current[in_market])], dtype=float)
+
+
+def _counterfactual_table(results: Any, product: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """Prices taken as given, or a new equilibrium after a merger (`firm_ids`) and/or new costs."""
+    market = request.get('market')
+    if request.get('prices') is not None:
+        prices = product['prices'].to_numpy(dtype=float)
+        return results.counterfactual(prices=_by_product(product, market, request['prices'], prices),
+                                      market_id=market)
+    firms = product['firm_ids'].astype(str)
+    in_market = np.ones(len(product), dtype=bool) if market is None else \
+        product['market_ids'].astype(str).to_numpy() == market
+    firm_ids = firms.replace(request['firm_ids']).to_numpy()[in_market] if request.get('firm_ids') else None
+    costs = None
+    if request.get('costs'):
+        current = np.asarray(results.compute_costs(), dtype=float).ravel()
+        costs = _by_product(product, market, request['costs'], current)
+    return results.counterfactual(firm_ids=firm_ids, costs=costs, market_id=market)
+
+
 def counterfactual_work(store: Store, record: dict[str, Any]) -> tuple[dict, dict]:
-    """Shares at the requested prices in one market, at the stored estimate (restored, not re-optimized)."""
+    """Prices taken as given, or a new equilibrium (merger, costs), at the stored estimate (restored, not
+    re-optimized)."""
     timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}
     clock = time.perf_counter()
     parent = store.get_result(record['parent'])
@@ -241,17 +267,11 @@ def counterfactual_work(store: Store, record: dict[str, Any]) -> tuple[dict, dic
     spec = EstimateSpec.model_validate(record['spec'])
     product, agent = _frames(store, record['inputs'])
     results = blp.Problem.from_spec(spec.problem, product, agent).restore(parent['results'])
-    market, new_prices = record['request']['market'], record['request']['prices']
-    in_market = product['market_ids'].astype(str).to_numpy() == market
-    ids = product['product_ids'].astype(str).to_numpy()
-    prices = product['prices'].to_numpy(dtype=float).copy()
-    for row in np.flatnonzero(in_market):
-        prices[row] = new_prices.get(ids[row], prices[row])
-    table = dict(results.counterfactual(prices=prices, market_id=market))
+    table = dict(_counterfactual_table(results, product, record['request']))
     timings['compute_seconds'] = time.perf_counter() - clock
     result = {
-        'job_id': record['id'], 'kind': 'counterfactual', 'market': market,
-        'mode': table.pop('kind'),  # 'prices' (taken as given) or, later, 'equilibrium' (firms re-price)
+        'job_id': record['id'], 'kind': 'counterfactual', 'market': record['request'].get('market'),
+        'mode': table.pop('kind'),  # 'prices' (taken as given) or 'equilibrium' (firms re-price)
         **table,
         'provenance': {
             'estimate_job': record['parent'], 'product_data': record['inputs'].get('product_data'),

@@ -177,7 +177,9 @@ def diversion_ratios(job_id: str, market: Market, store: StoreDep, owner: OwnerD
              responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS}, dependencies=[Depends(require_json)])
 def create_counterfactual(job_id: str, body: CounterfactualRequest, store: StoreDep, celery: CeleryDep,
                           settings: SettingsDep, owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    """Shares at new prices in one market, from a succeeded estimate: a new job of kind `counterfactual`."""
+    """From a succeeded estimate, a new job of kind `counterfactual`: shares at given prices in one market, or a
+    new equilibrium after a merger (`firm_ids`) or cost changes, with before/after prices, shares, markups,
+    profits, consumer surplus and HHI."""
     parent = _load(store, job_id, owner)
     record, created = submit_counterfactual(store, celery, settings, parent, body, owner, idempotency_key)
     return _accepted(record, created)

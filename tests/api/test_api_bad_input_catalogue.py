@@ -386,6 +386,11 @@ CASES = {
     'counterfactual-infinite-price': Case(lambda c: c.client.post(
         f'/v1/jobs/{c.queued_job}/counterfactuals', content=b'{"market": "C01Q1", "prices": {"F1B04": Infinity}}',
         headers={'Content-Type': 'application/json'}), 422, names(field='prices.F1B04')),
+    'counterfactual-prices-and-merger': Case(
+        counterfactual({'market': 'C01Q1', 'prices': {'F1B04': 1}, 'firm_ids': {'F2': 'F1'}}), 422,
+        detail=('either prices',)),
+    'counterfactual-costs-without-market': Case(counterfactual({'costs': {'F1B04': 0.01}}), 422,
+                                                detail=('market is required',)),
     'counterfactual-unknown-field': Case(counterfactual({'market': 'C01Q1', 'prices': {'F1B04': 1}, 'merger': True}),
                                          422, names(field='merger')),
 }

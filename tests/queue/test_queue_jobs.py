@@ -115,3 +115,24 @@ def test_failing_numerics_end_the_job_failed_with_a_problem(api, datasets):
     assert error['markets']
     problem = api.get(f"/v1/jobs/{job['id']}/result")
     assert problem.status_code == 409 and problem.json()['error'] == error
+
+
+def test_merger_counterfactual_reprices_every_market_and_cost_changes_reprice_one(api, datasets):
+    estimate = submit(api, LOGIT_SPEC, datasets['products']).json()
+    assert wait_for(api, estimate['id'])['status'] == 'succeeded'
+    unknown = api.post(f"/v1/jobs/{estimate['id']}/counterfactuals", json={'firm_ids': {'F99': 'F1'}})
+    assert unknown.status_code == 422 and unknown.json()['firms'] == ['F99']
+    merger = api.post(f"/v1/jobs/{estimate['id']}/counterfactuals", json={'firm_ids': {'F6': 'F4'}}).json()
+    costs = api.post(f"/v1/jobs/{estimate['id']}/counterfactuals",
+                     json={'market': 'C01Q2', 'costs': {'F1B04': 0.001}}).json()
+    merged = wait_for(api, merger['id'])
+    assert merged['status'] == 'succeeded', merged
+    result = api.get(f"/v1/jobs/{merger['id']}/result").json()
+    assert result['mode'] == 'equilibrium' and len(result['markets']) == 94
+    assert all(market['converged'] for market in result['markets'])
+    merged_rows = [row for row in result['products'] if row['firm_id_before'] in ('F4', 'F6')]
+    assert {row['firm_id_after'] for row in merged_rows} == {'F4'}
+    assert all(row['price_change'] > 0 for row in merged_rows)  # merging substitutes raises their prices
+    assert wait_for(api, costs['id'])['status'] == 'succeeded'
+    rows = {row['product_id']: row for row in api.get(f"/v1/jobs/{costs['id']}/result").json()['products']}
+    assert rows['F1B04']['cost_after'] == 0.001 and rows['F1B04']['price_change'] < 0

@@ -11,19 +11,14 @@ from typing import Any, Optional
 
 import numpy as np
 
+from blp.serialization import jsonable
+
 Pair = tuple[Optional[np.ndarray], Optional[np.ndarray]]
-
-
-def _number(value: Any) -> Optional[float]:
-    if value is None:
-        return None
-    value = float(value)
-    return value if np.isfinite(value) else None
 
 
 def _compare(name: str, before: Any, after: Any) -> dict[str, Optional[float]]:
     """{name}_before, _after, _change and _change_percent."""
-    before, after = _number(before), _number(after)
+    before, after = jsonable(before), jsonable(after)
     change = None if before is None or after is None else after - before
     percent = None if change is None or before == 0 else 100 * change / before
     return {f'{name}_before': before, f'{name}_after': after, f'{name}_change': change,

@@ -26,16 +26,7 @@ from blp.counterfactual import before_after_table
 from blp.equilibrium import Equilibrium, solve_prices
 from blp.exceptions import SpecificationError
 from blp.options import Iteration
-
-
-def jsonable(values: Any) -> Any:
-    """Nested lists of floats with NaN and infinities as None."""
-    array = np.asarray(values, dtype=float)
-    if array.ndim == 0:
-        return float(array) if np.isfinite(array) else None
-    objects = array.astype(object)
-    objects[~np.isfinite(array)] = None
-    return objects.tolist()
+from blp.serialization import jsonable
 
 
 class PostEstimation:

@@ -3,24 +3,12 @@ them (elasticities, diversion ratios, costs, equilibrium prices, counterfactuals
 
 from __future__ import annotations
 
-import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from blp.postestimation import PostEstimation
-
-
-def _number(value: Any) -> Optional[float]:
-    """A JSON-safe float: NaN and infinities become None."""
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _nested(array: np.ndarray) -> Any:
-    if np.ndim(array) == 0:
-        return _number(array)
-    return [_nested(item) for item in array]
+from blp.serialization import jsonable
 
 
 class ProblemResults(PostEstimation):
@@ -86,30 +74,30 @@ class ProblemResults(PostEstimation):
     def parameter_table(self) -> list[dict[str, Any]]:
         """Every parameter as {kind, row, column, value, se, fixed}: beta by X1 label, sigma's lower triangle,
         pi by X2 label and demographic, rho by nest."""
-        table = [{'kind': 'beta', 'row': label, 'column': None, 'value': _number(self.beta[i, 0]),
-                  'se': _number(self.beta_se[i, 0]), 'fixed': False} for i, label in enumerate(self.beta_labels)]
+        table = [{'kind': 'beta', 'row': label, 'column': None, 'value': jsonable(self.beta[i, 0]),
+                  'se': jsonable(self.beta_se[i, 0]), 'fixed': False} for i, label in enumerate(self.beta_labels)]
         free = {(p.kind, p.location) for p in self._estimation.parameters.unfixed}
         for row, column in zip(*np.tril_indices(len(self.sigma_labels))):
             table.append({'kind': 'sigma', 'row': self.sigma_labels[row], 'column': self.sigma_labels[column],
-                          'value': _number(self.sigma[row, column]), 'se': _number(self.sigma_se[row, column]),
+                          'value': jsonable(self.sigma[row, column]), 'se': jsonable(self.sigma_se[row, column]),
                           'fixed': ('sigma', (row, column)) not in free})
         for row, column in np.ndindex(self.pi.shape):
             table.append({'kind': 'pi', 'row': self.sigma_labels[row], 'column': self.pi_labels[column],
-                          'value': _number(self.pi[row, column]), 'se': _number(self.pi_se[row, column]),
+                          'value': jsonable(self.pi[row, column]), 'se': jsonable(self.pi_se[row, column]),
                           'fixed': ('pi', (row, column)) not in free})
         for row, label in enumerate(self.rho_labels):
-            table.append({'kind': 'rho', 'row': label, 'column': None, 'value': _number(self.rho[row, 0]),
-                          'se': _number(self.rho_se[row, 0]), 'fixed': ('rho', (row, 0)) not in free})
+            table.append({'kind': 'rho', 'row': label, 'column': None, 'value': jsonable(self.rho[row, 0]),
+                          'se': jsonable(self.rho_se[row, 0]), 'fixed': ('rho', (row, 0)) not in free})
         return table
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: parameters with labels, values and SEs, diagnostics, and what `Problem.restore` needs."""
         return {
             'parameters': self.parameter_table(),
-            'objective': _number(self.objective),
-            'gradient_norm': _number(self.gradient_norm),
-            'projected_gradient': _nested(self.projected_gradient),
-            'hessian_eigenvalues': _nested(self.hessian_eigenvalues),
+            'objective': jsonable(self.objective),
+            'gradient_norm': jsonable(self.gradient_norm),
+            'projected_gradient': jsonable(self.projected_gradient),
+            'hessian_eigenvalues': jsonable(self.hessian_eigenvalues),
             'active_bounds': list(self.active_bounds),
             'converged': self.converged,
             'optimization_message': self.optimization_message,
@@ -124,8 +112,8 @@ class ProblemResults(PostEstimation):
             'dimensions': {'N': self.problem.N, 'T': self.problem.T, 'K1': self.problem.K1, 'K2': self.problem.K2,
                            'D': self.problem.D, 'MD': self.problem.MD, 'H': self.problem.H},
             'restore': {
-                'sigma': _nested(self.sigma), 'pi': _nested(self.pi), 'rho': _nested(self.rho),
+                'sigma': jsonable(self.sigma), 'pi': jsonable(self.pi), 'rho': jsonable(self.rho),
                 'free': [[p.kind, list(p.location)] for p in self._estimation.parameters.unfixed],
-                'W': _nested(self.W), 'step': self.step,
+                'W': jsonable(self.W), 'step': self.step,
             },
         }

@@ -3,6 +3,7 @@
 #   make up / make down   start / stop the stack (API on 127.0.0.1:$(API_PORT))
 #   make demo             set up a fresh machine, start the stack, run examples/client.py, stop the stack
 #   make test             every test (pytest) against stored PyBLP reference numbers
+#   make lint             ruff and mypy, as configured in pyproject.toml
 #   make test-live        re-run PyBLP now and compare (reference tests marked 'live', a few minutes)
 #   make openapi          re-export openapi/openapi.json
 #   make fuzz             schemathesis from openapi/openapi.json, 300 requests per operation (~4500, a few minutes)
@@ -13,7 +14,7 @@ VENV ?= .venv
 PYTHON ?= $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,python3)
 export API_PORT PYTHON
 
-.PHONY: up down status demo test test-live bench openapi setup fuzz load
+.PHONY: up down status demo test test-live lint bench openapi setup fuzz load
 
 up:
 	scripts/stack.sh up
@@ -26,6 +27,10 @@ status:
 
 test:
 	$(PYTHON) -m pytest
+
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m mypy
 
 test-live:
 	$(PYTHON) -m pytest -m live tests/reference

@@ -75,7 +75,7 @@ def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
             return process, f'redis://127.0.0.1:{port}/0'
         except redis.ConnectionError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit('redis-server did not start')
+                raise SystemExit('redis-server did not start') from None
             time.sleep(0.05)
 
 

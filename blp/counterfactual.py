@@ -14,6 +14,7 @@ import numpy as np
 from blp.serialization import jsonable
 
 Pair = tuple[Optional[np.ndarray], Optional[np.ndarray]]
+Known = tuple[np.ndarray, np.ndarray]
 
 
 def _compare(name: str, before: Any, after: Any) -> dict[str, Optional[float]]:
@@ -29,17 +30,17 @@ def _at(values: Optional[np.ndarray], *index: Any) -> Any:
     return None if values is None else values[index]
 
 
-def before_after_table(markets: list[tuple[int, str, np.ndarray, list[str]]], firms: Pair, prices: Pair,
-                       shares: Pair, costs: Pair, surpluses: Pair, hhi: Pair,
+def before_after_table(markets: list[tuple[int, str, np.ndarray, list[str]]], firms: Pair, prices: Known,
+                       shares: Known, costs: Pair, surpluses: Known, hhi: Pair,
                        convergence: Optional[tuple[np.ndarray, np.ndarray]], groups: Optional[dict],
                        equilibrium: bool) -> dict[str, Any]:
     """The table for `markets` (t, market id, rows in product order, product ids). Product values are N arrays,
     market values T arrays, group values N x G (shares) and T x G (surplus)."""
     products, market_rows, group_rows, group_surpluses = [], [], [], []
     for t, market, rows, product_ids in markets:
-        totals = {'before': 0.0, 'after': 0.0}
+        totals: dict[str, Optional[float]] = {'before': 0.0, 'after': 0.0}
         for n, product in zip(rows, product_ids):
-            row = {'market_id': market, 'product_id': product,
+            row: dict[str, Any] = {'market_id': market, 'product_id': product,
                    'firm_id_before': None if firms[0] is None else str(firms[0][n]),
                    'firm_id_after': None if firms[1] is None else str(firms[1][n])}
             row.update(_compare('price', prices[0][n], prices[1][n]))
@@ -55,7 +56,7 @@ def before_after_table(markets: list[tuple[int, str, np.ndarray, list[str]]], fi
             for key, profit in zip(totals, profits):
                 totals[key] = None if profit is None or totals[key] is None else totals[key] + profit
             products.append(row)
-        summary = {'market_id': market,
+        summary: dict[str, Any] = {'market_id': market,
                    'converged': None if convergence is None else bool(convergence[0][t]),
                    'iterations': None if convergence is None else int(convergence[1][t])}
         summary.update(_compare('outside_share', 1 - shares[0][rows].sum(), 1 - shares[1][rows].sum()))

@@ -7,7 +7,7 @@ first step, S is computed from (optionally centred) moments, covariances are the
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,37 +25,46 @@ def invert(matrix: np.ndarray) -> np.ndarray:
     return (inverse + inverse.T) / 2
 
 
-def initial_weights(Z: np.ndarray) -> np.ndarray:
-    """The 2SLS weighting matrix (Z'Z / N)^-1."""
-    return invert(Z.T @ Z / Z.shape[0])
+def initial_weights(Zs: Sequence[np.ndarray]) -> np.ndarray:
+    """The 2SLS weighting matrix (Z'Z / N)^-1 with the equations' instruments block-diagonal."""
+    N = Zs[0].shape[0]
+    return invert(scipy.linalg.block_diag(*(Z.T @ Z / N for Z in Zs)))
 
 
 class LinearIV:
-    """beta(y) = (X'Z W Z'X)^-1 X'Z W Z'y for a fixed X, Z and W, with everything that does not involve y cached."""
+    """The concentrated-out linear parameters of stacked equations y_e = X_e b_e + u_e with block-diagonal
+    instruments: b(y) = (X'Z W Z'X)^-1 X'Z W Z'y for fixed X, Z and W, everything that does not involve y cached."""
 
-    def __init__(self, X: np.ndarray, Z: np.ndarray, W: np.ndarray) -> None:
-        self.X, self.Z, self.W = X, Z, W
-        self.ZX = Z.T @ X
-        if X.shape[1]:
+    def __init__(self, Xs: Sequence[np.ndarray], Zs: Sequence[np.ndarray], W: np.ndarray) -> None:
+        self.Xs, self.Zs, self.W = list(Xs), list(Zs), W
+        self.sizes = [X.shape[1] for X in self.Xs]
+        self.ZX = scipy.linalg.block_diag(*(Z.T @ X for X, Z in zip(self.Xs, self.Zs)))
+        if sum(self.sizes):
             self.covariance = invert(self.ZX.T @ W @ self.ZX)
             self.projection = self.covariance @ self.ZX.T @ W  # K x M, applied to Z'y
         else:
-            self.projection = np.zeros((0, Z.shape[1]))
+            self.projection = np.zeros((0, self.ZX.shape[0]))
 
-    def estimate(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """beta and the residual y - X beta."""
-        beta = self.projection @ (self.Z.T @ y)
-        return beta, y - self.X @ beta
+    def estimate(self, ys: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Each equation's coefficients and residuals y - X b."""
+        Zy = np.concatenate([Z.T @ y for Z, y in zip(self.Zs, ys)])
+        stacked = self.projection @ Zy
+        coefficients = np.split(stacked, np.cumsum(self.sizes)[:-1])
+        return coefficients, [y - X @ b for X, y, b in zip(self.Xs, ys, coefficients)]
 
 
-def moment_covariances(xi: np.ndarray, Z: np.ndarray, kind: str, clustering_ids: Optional[np.ndarray],
-                       center: bool) -> np.ndarray:
-    """S: robust (sum of g g' / N), clustered (sums within clusters first) or unadjusted (var(xi) Z'Z / N)."""
-    N = Z.shape[0]
+def moment_covariances(residuals: Sequence[np.ndarray], Zs: Sequence[np.ndarray], kind: str,
+                       clustering_ids: Optional[np.ndarray], center: bool) -> np.ndarray:
+    """S over the stacked moments: robust (sum of g g' / N), clustered (sums within clusters first) or unadjusted
+    (cov(u_e, u_f) Z_e'Z_f / N for each pair of equations)."""
+    N = Zs[0].shape[0]
     if kind == 'unadjusted':
-        S = np.var(xi) * (Z.T @ Z) / N
+        blocks = [[(np.var(u) if e == f else np.mean((u - u.mean()) * (v - v.mean()))) * (Z.T @ Y) / N
+                   for f, (v, Y) in enumerate(zip(residuals, Zs))] for e, (u, Z) in enumerate(zip(residuals, Zs))]
+        S = np.block(blocks) if len(Zs) > 1 else blocks[0][0]
     else:
-        g = xi[:, None] * Z
+        g = np.column_stack([u[:, None] * Z for u, Z in zip(residuals, Zs)]) if len(Zs) > 1 else \
+            residuals[0][:, None] * Zs[0]
         if center:
             g = g - g.mean(axis=0)
         if kind == 'clustered':

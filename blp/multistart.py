@@ -21,11 +21,15 @@ from scipy.stats import qmc
 
 from blp.estimation import Estimation
 from blp.exceptions import BLPError, SpecificationError
-from blp.options import Optimization
-from blp.parameters import Parameters
+from blp.options import SolveOptions
+from blp.parameters import NonlinearValues, Parameters
 
 BOUND_NAMES = ('sigma_bounds', 'pi_bounds', 'rho_bounds')
-VALUE_NAMES = ('sigma', 'pi', 'rho')
+
+
+def _start(values: NonlinearValues, theta: np.ndarray) -> dict[str, Any]:
+    return {'sigma': values.sigma.tolist(), 'pi': values.pi.tolist(), 'rho': values.rho[:, 0].tolist(),
+            'theta': list(map(float, theta))}
 
 
 def starting_values(problem: Any, sigma: Any, pi: Any, rho: Any, count: int, seed: int = 0, sampler: str = 'sobol',
@@ -56,11 +60,7 @@ def starting_values(problem: Any, sigma: Any, pi: Any, rho: Any, count: int, see
     else:
         uniform = np.random.default_rng(seed).uniform(size=(max(count - 1, 1), parameters.P))
     thetas = [parameters.theta] + list(lower + uniform[:count - 1] * (upper - lower))
-    starts = []
-    for theta in thetas:
-        s, p, r = parameters.expand(theta)
-        starts.append({'sigma': s.tolist(), 'pi': p.tolist(), 'rho': r[:, 0].tolist(), 'theta': list(map(float, theta))})
-    return starts
+    return [_start(parameters.expand(theta), theta) for theta in thetas]
 
 
 def acceptable(start: dict[str, Any], gradient_tolerance: float) -> bool:
@@ -125,28 +125,19 @@ def summarize(starts: Sequence[dict[str, Any]], gradient_tolerance: float = 1e-4
 
 # ------------------------------------------------------------------------------------------ solving the starts
 
-def _solve_parameters(problem: Any, arguments: dict[str, Any]) -> Parameters:
-    """The free parameters and bounds `problem.solve(**arguments)` would use (PyBLP's defaults included)."""
-    optimization = arguments.get('optimization') or Optimization('l-bfgs-b')
-    return Parameters(*(arguments.get(name) for name in VALUE_NAMES), problem.X2_labels, problem.demographics_labels,
-                      problem.nest_labels, *(arguments.get(name) for name in BOUND_NAMES),
-                      bounded=optimization.supports_bounds)
-
-
-def draw_starts(problem: Any, arguments: dict[str, Any], count: int, seed: int = 0, sampler: str = 'sobol',
+def draw_starts(problem: Any, options: SolveOptions, count: int, seed: int = 0, sampler: str = 'sobol',
                 bounds: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
-    """Starting values for a multi-start of `problem.solve(**arguments)`, checked against that solve.
+    """Starting values for a multi-start of `problem.estimate(options)`, checked against that solve.
 
     `bounds` maps `sigma_bounds`/`pi_bounds`/`rho_bounds` to where starts are drawn; a name left out (or None)
     draws within the solve's own bounds. The drawing box must lie within the solve's bounds, or the solve would
     refuse the very starts drawn for it: a SpecificationError names the parameter.
     """
     box = {name: (bounds or {}).get(name) for name in BOUND_NAMES}
-    box = {name: value if value is not None else arguments.get(name) for name, value in box.items()}
-    starts = starting_values(problem, *(arguments.get(name) for name in VALUE_NAMES), count, seed, sampler, **box)
-    solve = _solve_parameters(problem, arguments)
-    drawn = Parameters(*(arguments.get(name) for name in VALUE_NAMES), problem.X2_labels, problem.demographics_labels,
-                       problem.nest_labels, *(box[name] for name in BOUND_NAMES))
+    box = {name: value if value is not None else getattr(options, name) for name, value in box.items()}
+    starts = starting_values(problem, options.sigma, options.pi, options.rho, count, seed, sampler, **box)
+    solve = Parameters.of(problem, options)
+    drawn = Parameters.of(problem, options.replace(**box), bounded=False)
     for label, (lower, upper), (low, high) in zip(solve.labels, solve.bounds, drawn.bounds):
         if low < lower or high > upper:
             raise SpecificationError(f'starts are drawn for {label} within [{low}, {high}], outside its bounds '
@@ -154,31 +145,27 @@ def draw_starts(problem: Any, arguments: dict[str, Any], count: int, seed: int =
     return starts
 
 
-def continue_from(problem: Any, arguments: dict[str, Any], theta: Sequence[float]) -> dict[str, Any]:
+def continue_from(problem: Any, options: SolveOptions, theta: Sequence[float]) -> dict[str, Any]:
     """A start at `theta` (a finished start's estimate), in the form `solve_start` takes.
 
     A free element that ended exactly at zero (a bound, often) is moved a hair inside its bounds: a zero starting
     value would fix it, and the start would then estimate fewer parameters than the others.
     """
-    parameters = _solve_parameters(problem, arguments)
-    theta = np.array(theta, dtype=float)
+    parameters = Parameters.of(problem, options)
+    moved = np.array(theta, dtype=float)
     for index, (lower, upper) in enumerate(parameters.bounds):
-        if theta[index] == 0:
-            theta[index] = 1e-8 if upper > 0 else -1e-8
-            theta[index] = min(max(theta[index], lower), upper)
-    sigma, pi, rho = parameters.expand(theta)
-    return {'sigma': sigma.tolist(), 'pi': pi.tolist(), 'rho': rho[:, 0].tolist(), 'theta': theta.tolist()}
+        if moved[index] == 0:
+            moved[index] = min(max(1e-8 if upper > 0 else -1e-8, lower), upper)
+    return _start(parameters.expand(moved), moved)
 
 
-def solve_start(problem: Any, arguments: dict[str, Any], start: dict[str, Any], W: Optional[np.ndarray] = None,
+def solve_start(problem: Any, options: SolveOptions, start: dict[str, Any], W: Optional[np.ndarray] = None,
                 step: int = 1, progress: Optional[Callable[[dict], None]] = None) -> Any:
-    """Solve one start: `arguments` of `problem.solve` from the start's sigma/pi/rho, as one GMM step with weighting
-    matrix `W` (None: the 2SLS matrix). `step` numbers that step (2 in a two-step's second phase), so standard
-    errors and the reported step are those of the corresponding step of a two-step estimate."""
-    values = {name: start[name] if arguments.get(name) is not None else None for name in VALUE_NAMES}
-    estimation = Estimation(problem, **{**arguments, **values, 'method': '1s', 'W': W, 'progress': progress},
-                            first_step=step)
-    return estimation.run()
+    """Solve one start: `options` from the start's sigma/pi/rho, as one GMM step with weighting matrix `W` (None:
+    the 2SLS matrix). `step` numbers that step (2 in a two-step's second phase), so standard errors and the
+    reported step are those of the corresponding step of a two-step estimate."""
+    values = {name: start[name] if getattr(options, name) is not None else None for name in ('sigma', 'pi', 'rho')}
+    return Estimation(problem, options.replace(**values, method='1s', W=W), progress, first_step=step).run()
 
 
 def mean_own_elasticity(results: Any, name: str = 'prices') -> Optional[float]:

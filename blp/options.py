@@ -1,7 +1,9 @@
-"""Configuration of the outer optimizer and the inner fixed-point loop (PyBLP's Optimization and Iteration)."""
+"""Configuration of a solve: the outer optimizer and the inner fixed-point loop (PyBLP's Optimization and
+Iteration), and `SolveOptions`, every argument of `Problem.solve` in one frozen object."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -67,3 +69,50 @@ class Iteration:
     @property
     def max_evaluations(self) -> int:
         return int(self.method_options.get('max_evaluations', 5000))
+
+
+DEFAULT_OPTIMIZATION = Optimization('l-bfgs-b', {'gtol': 1e-8})
+WEIGHTING_TYPES = ('robust', 'clustered', 'unadjusted')
+
+
+@dataclass(frozen=True, eq=False)
+class SolveOptions:
+    """Everything `Problem.solve` takes besides progress, in one frozen object: the spec builds it, `solve`,
+    `check_solve`, restore and multi-start all read it, and `replace` derives a variant (another start, one step).
+
+    Starting values and bounds are kept as given (validated against the problem by `Parameters`); the rest is
+    validated here, where it does not depend on the problem.
+    """
+
+    sigma: Any = None
+    pi: Any = None
+    rho: Any = None
+    sigma_bounds: Any = None
+    pi_bounds: Any = None
+    rho_bounds: Any = None
+    method: str = '2s'
+    optimization: Optimization = None  # type: ignore[assignment]  # None means the default, filled in below
+    iteration: Iteration = None  # type: ignore[assignment]
+    W: Any = None
+    W_type: str = 'robust'
+    se_type: str = 'robust'
+    center_moments: bool = True
+    scale_objective: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in ('1s', '2s'):
+            raise SpecificationError("method must be '1s' or '2s'", parameter='method')
+        for name in ('W_type', 'se_type'):
+            if getattr(self, name) not in WEIGHTING_TYPES:
+                raise SpecificationError(f"{name} must be 'robust', 'clustered' or 'unadjusted'", parameter=name)
+        if self.optimization is None:
+            object.__setattr__(self, 'optimization', DEFAULT_OPTIMIZATION)
+        if self.iteration is None:
+            object.__setattr__(self, 'iteration', Iteration())
+
+    @property
+    def steps(self) -> int:
+        return 2 if self.method == '2s' else 1
+
+    def replace(self, **changes: Any) -> 'SolveOptions':
+        return dataclasses.replace(self, **changes)

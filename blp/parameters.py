@@ -1,13 +1,14 @@
 """The nonlinear parameters theta: which elements of sigma, pi and rho are free, their bounds and labels.
 
 As in PyBLP, a zero in the starting sigma or pi fixes that element at zero; sigma is lower-triangular; theta
-orders sigma's lower triangle row by row, then pi row by row, then rho.
+orders sigma's lower triangle row by row, then pi row by row, then rho. Each free element is a parameter object
+that knows which matrix it lives in and which agent variable it multiplies, so nothing else branches on its kind.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 
@@ -15,10 +16,67 @@ from blp.exceptions import SpecificationError
 
 
 @dataclass(frozen=True)
+class NonlinearValues:
+    """The matrices theta fills: sigma (K2 x K2), pi (K2 x D) and rho (H x 1, or 1 x 1 for one rho for all nests)."""
+
+    sigma: np.ndarray
+    pi: np.ndarray
+    rho: np.ndarray
+
+    def copy(self) -> 'NonlinearValues':
+        return NonlinearValues(self.sigma.copy(), self.pi.copy(), self.rho.copy())
+
+    def filled(self, value: float) -> 'NonlinearValues':
+        """The same shapes, every element `value` (sigma's upper triangle included)."""
+        return NonlinearValues(np.full_like(self.sigma, value), np.full_like(self.pi, value),
+                               np.full_like(self.rho, value))
+
+
+@dataclass(frozen=True)
 class Parameter:
-    kind: str               # 'sigma', 'pi' or 'rho'
+    """One free element of a nonlinear matrix."""
+
     location: tuple[int, int]
     label: str
+    kind: ClassVar[str] = ''
+
+    def matrix(self, values: NonlinearValues) -> np.ndarray:
+        raise NotImplementedError
+
+    def agent_variable(self, nodes: np.ndarray, demographics: np.ndarray) -> Optional[np.ndarray]:
+        """The agent variable (T x I) this element multiplies in agents' coefficient on X2 column `location[0]`;
+        None when it does not enter the coefficients."""
+        return None
+
+
+class SigmaParameter(Parameter):
+    kind = 'sigma'
+
+    def matrix(self, values: NonlinearValues) -> np.ndarray:
+        return values.sigma
+
+    def agent_variable(self, nodes: np.ndarray, demographics: np.ndarray) -> Optional[np.ndarray]:
+        return nodes[:, :, self.location[1]]
+
+
+class PiParameter(Parameter):
+    kind = 'pi'
+
+    def matrix(self, values: NonlinearValues) -> np.ndarray:
+        return values.pi
+
+    def agent_variable(self, nodes: np.ndarray, demographics: np.ndarray) -> Optional[np.ndarray]:
+        return demographics[:, :, self.location[1]]
+
+
+class RhoParameter(Parameter):
+    kind = 'rho'
+
+    def matrix(self, values: NonlinearValues) -> np.ndarray:
+        return values.rho
+
+
+PARAMETER_CLASSES: dict[str, type[Parameter]] = {cls.kind: cls for cls in (SigmaParameter, PiParameter, RhoParameter)}
 
 
 def _matrix(values: Any, shape: tuple[int, int], name: str) -> np.ndarray:
@@ -77,52 +135,60 @@ class Parameters:
             raise SpecificationError('rho is set but product data have no nesting_ids', parameter='rho')
         if H and rho is None:
             raise SpecificationError('rho is required: product data have nesting_ids', parameter='rho')
-        self.sigma = _matrix(sigma if K2 else None, (K2, K2), 'sigma')
-        if np.any(np.triu(self.sigma, 1) != 0):
+        sigma_matrix = _matrix(sigma if K2 else None, (K2, K2), 'sigma')
+        if np.any(np.triu(sigma_matrix, 1) != 0):
             raise SpecificationError('sigma must be lower-triangular (it is the Cholesky root of the covariance)',
                                      parameter='sigma')
-        self.pi = _matrix(pi if D and K2 else None, (K2, D), 'pi')
-        rho_matrix = np.array(rho if rho is not None else [], dtype=float)
-        rho_rows = 1 if rho_matrix.size == 1 else H
-        self.rho = _matrix(rho if H else None, (rho_rows if H else 0, 1), 'rho')
-        self.sigma_bounds = _bounds(sigma_bounds, self.sigma, 'sigma')
-        self.pi_bounds = _bounds(pi_bounds, self.pi, 'pi')
-        self.rho_bounds = _bounds(rho_bounds, self.rho, 'rho')
+        pi_matrix = _matrix(pi if D and K2 else None, (K2, D), 'pi')
+        rho_rows = 1 if np.array(rho if rho is not None else [], dtype=float).size == 1 else H
+        rho_matrix = _matrix(rho if H else None, (rho_rows if H else 0, 1), 'rho')
+        self.values = NonlinearValues(sigma_matrix, pi_matrix, rho_matrix)
+        sigma_lower, sigma_upper = _bounds(sigma_bounds, sigma_matrix, 'sigma')
+        pi_lower, pi_upper = _bounds(pi_bounds, pi_matrix, 'pi')
+        rho_lower, rho_upper = _bounds(rho_bounds, rho_matrix, 'rho')
+        self.lower = NonlinearValues(sigma_lower, pi_lower, rho_lower)
+        self.upper = NonlinearValues(sigma_upper, pi_upper, rho_upper)
         self.X2_labels, self.demographics_labels = X2_labels, demographics_labels
-        self.rho_labels = ['All Groups'] if self.rho.shape[0] == 1 and H else list(nest_labels)
+        self.rho_labels = ['All Groups'] if rho_matrix.shape[0] == 1 and H else list(nest_labels)
 
         self.unfixed: list[Parameter] = []
-        for row, column in zip(*np.tril_indices(K2)):
-            self._add('sigma', self.sigma, self.sigma_bounds, (row, column),
-                      f'sigma[{X2_labels[row]}, {X2_labels[column]}]', bounded and row == column and sigma_bounds is None)
-        for row, column in np.ndindex(self.pi.shape):
-            self._add('pi', self.pi, self.pi_bounds, (row, column), f'pi[{X2_labels[row]}, {demographics_labels[column]}]')
-        for row in range(self.rho.shape[0]):
-            self._add('rho', self.rho, self.rho_bounds, (row, 0), f'rho[{self.rho_labels[row]}]',
-                      bounded and rho_bounds is None)
-        for parameter in self.unfixed:
-            bounds = getattr(self, f'{parameter.kind}_bounds')
-            value = getattr(self, parameter.kind)[parameter.location]
-            if not bounds[0][parameter.location] <= value <= bounds[1][parameter.location]:
+        for lower_row, lower_column in zip(*np.tril_indices(K2)):
+            row, column = int(lower_row), int(lower_column)
+            self._add(SigmaParameter((row, column), f'sigma[{X2_labels[row]}, {X2_labels[column]}]'),
+                      bounded and row == column and sigma_bounds is None)
+        for row, column in np.ndindex(pi_matrix.shape):
+            self._add(PiParameter((row, column), f'pi[{X2_labels[row]}, {demographics_labels[column]}]'))
+        for nest in range(rho_matrix.shape[0]):
+            self._add(RhoParameter((nest, 0), f'rho[{self.rho_labels[nest]}]'), bounded and rho_bounds is None)
+        for parameter, value, (lower, upper) in zip(self.unfixed, self.theta, self.bounds):
+            if not lower <= value <= upper:
                 raise SpecificationError(f'the starting value {value} of {parameter.label} is outside its bounds '
-                                         f'[{bounds[0][parameter.location]}, {bounds[1][parameter.location]}]',
-                                         parameter=parameter.label)
-        if self.rho.size and np.any(self.rho >= 1):
+                                         f'[{lower}, {upper}]', parameter=parameter.label)
+        if rho_matrix.size and np.any(rho_matrix >= 1):
             raise SpecificationError('rho must be below 1 (rho -> 1 divides by zero)', parameter='rho')
 
-    def _add(self, kind: str, values: np.ndarray, bounds: tuple[np.ndarray, np.ndarray], location: tuple[int, int],
-             label: str, default_bounds: bool = False) -> None:
+    @classmethod
+    def of(cls, problem: Any, options: Any, bounded: Optional[bool] = None) -> 'Parameters':
+        """The parameters `problem` estimates under `options` (a SolveOptions); `bounded` defaults to whether the
+        optimizer takes bounds, which brings PyBLP's default bounds."""
+        if bounded is None:
+            bounded = options.optimization.supports_bounds
+        return cls(options.sigma, options.pi, options.rho, problem.X2_labels, problem.demographics_labels,
+                   problem.nest_labels, options.sigma_bounds, options.pi_bounds, options.rho_bounds, bounded=bounded)
+
+    def _add(self, parameter: Parameter, default_bounds: bool = False) -> None:
         """Register an element as free unless it starts at zero or its bounds pin it."""
-        lower, upper = bounds
+        values, lower, upper = (parameter.matrix(side) for side in (self.values, self.lower, self.upper))
+        location = parameter.location
         if values[location] == 0 or lower[location] == upper[location]:
             if lower[location] == upper[location]:
                 values[location] = lower[location]
             return
         if default_bounds:  # PyBLP's defaults with bounded optimizers: sigma's diagonal >= 0, rho in [0, 0.99]
             lower[location] = min(0.0, values[location])
-            if kind == 'rho':
+            if isinstance(parameter, RhoParameter):
                 upper[location] = max(0.99, values[location])
-        self.unfixed.append(Parameter(kind, (int(location[0]), int(location[1])), label))
+        self.unfixed.append(parameter)
 
     @property
     def P(self) -> int:
@@ -134,19 +200,20 @@ class Parameters:
 
     @property
     def theta(self) -> np.ndarray:
-        return np.array([getattr(self, p.kind)[p.location] for p in self.unfixed], dtype=float)
+        return np.array([p.matrix(self.values)[p.location] for p in self.unfixed], dtype=float)
 
     @property
     def bounds(self) -> list[tuple[float, float]]:
-        return [(getattr(self, f'{p.kind}_bounds')[0][p.location], getattr(self, f'{p.kind}_bounds')[1][p.location])
-                for p in self.unfixed]
+        return [(p.matrix(self.lower)[p.location], p.matrix(self.upper)[p.location]) for p in self.unfixed]
 
-    def expand(self, theta: np.ndarray, fill_fixed: Optional[float] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """sigma, pi and rho matrices at theta (fixed elements keep their values, or `fill_fixed` if given)."""
-        sigma, pi, rho = self.sigma.copy(), self.pi.copy(), self.rho.copy()
-        if fill_fixed is not None:
-            sigma[:], pi[:], rho[:] = fill_fixed, fill_fixed, fill_fixed
-            sigma[np.triu_indices_from(sigma, 1)] = fill_fixed
+    @property
+    def free(self) -> list[list[Any]]:
+        """Which elements are free, as JSON: [kind, [row, column]] per element of theta."""
+        return [[p.kind, list(p.location)] for p in self.unfixed]
+
+    def expand(self, theta: np.ndarray, fill_fixed: Optional[float] = None) -> NonlinearValues:
+        """sigma, pi and rho at theta (fixed elements keep their values, or `fill_fixed` if given)."""
+        values = self.values.copy() if fill_fixed is None else self.values.filled(fill_fixed)
         for value, parameter in zip(theta, self.unfixed):
-            {'sigma': sigma, 'pi': pi, 'rho': rho}[parameter.kind][parameter.location] = value
-        return sigma, pi, rho
+            parameter.matrix(values)[parameter.location] = value
+        return values

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import re
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,10 +12,15 @@ import pandas as pd
 from blp.absorb import Absorber
 from blp.data import (Agents, DataLike, Layout, Products, as_frame, check_weights, load_products, nodes_columns,
                       numeric_column, order_agents)
-from blp.demand import RandomCoefficients
 from blp.exceptions import DataError, SpecificationError
 from blp.formulation import Formulation
 from blp.integration import Integration
+from blp.model import DemandModel
+from blp.moments import LinearBlock, MomentStack, demand_dependent
+from blp.options import SolveOptions
+
+if TYPE_CHECKING:
+    from blp.results import ProblemResults
 
 INSTRUMENT_PATTERN = re.compile(r'^demand_instruments(\d+)$')
 
@@ -93,31 +99,41 @@ class Problem:
             raise SpecificationError('random coefficients nested logit (nesting_ids with X2) is not supported yet',
                                      parameter='rho')
         self.nest_labels: list[str] = []
+        nest_codes = None
         if nesting is not None:
             nest_codes, nest_values = pd.factorize(pd.Series(nesting, dtype=object), sort=True)
-            self.nest_codes, self.nest_labels = nest_codes, [str(value) for value in nest_values]
+            self.nest_labels = [str(value) for value in nest_values]
 
         self.demographics_labels: list[str] = []
         self.agents: Optional[Agents] = None
-        self.demand: Optional[RandomCoefficients] = None
         if X2 is not None:
             self.agents = self._load_agents(agent_formulation, agent_data, integration)
-            self.demand = RandomCoefficients(self.products.layout, self.X2, self.agents.weights, self.agents.nodes,
-                                             self.agents.demographics)
         elif agent_formulation is not None:
             raise SpecificationError('agent_formulation needs an X2 formulation to interact with',
                                      parameter='agent_formulation')
+        self.model = DemandModel(self.products.layout, self.products.shares, self.X2, self.agents, nest_codes,
+                                 len(self.nest_labels))
+        self.moments = self._moments()
 
-        shares = self.products.shares
-        layout = self.products.layout
-        outside = 1 - np.bincount(layout.market_index, weights=shares, minlength=layout.T)
-        self.log_shares = np.log(shares)
-        self.logit_delta = self.log_shares - np.log(outside)[layout.market_index]
-        if nesting is not None:
-            group = np.bincount(layout.market_index * len(self.nest_labels) + self.nest_codes, weights=shares,
-                                minlength=layout.T * len(self.nest_labels))
-            self.log_within_shares = self.log_shares - np.log(group[layout.market_index * len(self.nest_labels)
-                                                                    + self.nest_codes])
+    def _moments(self) -> MomentStack:
+        """The moment blocks: demand (ZD'xi) for now."""
+        return MomentStack([LinearBlock('demand', self.X1, self.ZD, self.X1_labels, self.ZD_labels, self.absorber,
+                                        demand_dependent)])
+
+    def with_instruments(self, ZD: np.ndarray, ZD_labels: Optional[Sequence[str]] = None) -> 'Problem':
+        """The same problem with other demand instruments (N x MD, before fixed effects are absorbed), as PyBLP
+        rebuilds a problem with optimal instruments; data, agents and formulations are shared, not copied."""
+        ZD = np.asarray(ZD, dtype=float)
+        if ZD.ndim != 2 or ZD.shape[0] != self.N or not np.isfinite(ZD).all():
+            raise SpecificationError(f'ZD must be a finite {self.N} x MD matrix', parameter='ZD')
+        labels = list(ZD_labels) if ZD_labels is not None else [f'ZD{index}' for index in range(ZD.shape[1])]
+        if len(labels) != ZD.shape[1]:
+            raise SpecificationError('ZD_labels must name every column of ZD', parameter='ZD_labels')
+        problem = copy.copy(self)
+        problem.ZD, problem.ZD_labels = self.absorber(ZD), labels
+        problem._check_rank(problem.ZD, ZD, labels, 'demand instruments')
+        problem.moments = problem._moments()
+        return problem
 
     @classmethod
     def from_spec(cls, spec: Any, product_data: DataLike, agent_data: Optional[DataLike] = None) -> 'Problem':
@@ -157,6 +173,10 @@ class Problem:
     @property
     def H(self) -> int:
         return len(self.nest_labels)
+
+    @property
+    def nest_codes(self) -> Optional[np.ndarray]:
+        return self.model.nest_codes
 
     def __repr__(self) -> str:
         return (f'Problem(N={self.N}, T={self.T}, K1={self.K1}, K2={self.K2}, D={self.D}, MD={self.MD}, H={self.H}, '
@@ -199,9 +219,9 @@ class Problem:
                     f'{agent_layout.counts[wrong[0]]}', parameter='integration.size')
             nodes, weights = np.concatenate(node_list), np.concatenate(weight_list)
         else:
-            weights = numeric_column(frame, 'weights', dataset, market_ids) if 'weights' in frame.columns else None
-            if weights is None:
+            if 'weights' not in frame.columns:
                 raise DataError("agent_data has no 'weights' column", column='weights', dataset=dataset)
+            weights = numeric_column(frame, 'weights', dataset, market_ids)
             check_weights(weights, agent_layout)
             nodes = np.column_stack([numeric_column(frame, column, dataset, market_ids)
                                      for column in nodes_columns(frame, K2, dataset)]) if K2 else np.zeros((len(frame), 0))
@@ -223,42 +243,22 @@ class Problem:
               center_moments: bool = True, scale_objective: bool = True,
               progress: Optional[Callable[[dict], None]] = None) -> 'ProblemResults':
         """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration."""
-        return self._estimation(locals()).run()
+        options = SolveOptions(sigma, pi, rho, sigma_bounds, pi_bounds, rho_bounds, method, optimization, iteration, W,
+                               W_type, se_type, center_moments, scale_objective)
+        return self.estimate(options, progress)
 
-    def check_solve(self, sigma: Any = None, pi: Any = None, rho: Any = None, sigma_bounds: Any = None,
-                    pi_bounds: Any = None, rho_bounds: Any = None, method: str = '2s', optimization: Any = None,
-                    iteration: Any = None, W: Optional[np.ndarray] = None, W_type: str = 'robust',
-                    se_type: str = 'robust', center_moments: bool = True, scale_objective: bool = True) -> list[str]:
-        """Validate `solve` arguments without solving (shapes, bounds, identification), raising what `solve`
-        would; returns the labels of the free nonlinear parameters."""
-        return self._estimation(locals()).parameters.labels
-
-    def _estimation(self, arguments: dict) -> Any:
+    def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> 'ProblemResults':
+        """`solve` with its arguments as one `SolveOptions` (what the service and multi-start pass around)."""
         from blp.estimation import Estimation
-        arguments = {key: value for key, value in arguments.items() if key != 'self'}
-        arguments.setdefault('progress', None)
-        return Estimation(self, **arguments)
+        return Estimation(self, options, progress).run()
 
+    def check_solve(self, options: SolveOptions) -> list[str]:
+        """Validate solve options without solving (shapes, bounds, identification), raising what `solve` would;
+        returns the labels of the free nonlinear parameters."""
+        from blp.estimation import Estimation
+        return Estimation(self, options).parameters.labels
 
-from blp.results import ProblemResults  # noqa: E402  (type for annotations; results imports nothing from here)
-
-
-def _restore(self: Problem, stored: dict, progress: Optional[Callable[[dict], None]] = None) -> ProblemResults:
-    """Results at a stored estimate (`results.to_dict()` or its `'restore'` part) without re-optimizing."""
-    from blp.estimation import Estimation
-    from blp.options import Optimization
-    state = stored.get('restore', stored)
-    try:
-        sigma, pi, rho = (np.array(state[key], dtype=float) for key in ('sigma', 'pi', 'rho'))
-        W, step = np.array(state['W'], dtype=float), int(state.get('step', 1))
-    except (KeyError, TypeError, ValueError):
-        raise SpecificationError('a stored result needs sigma, pi, rho, W and step', parameter='restore') from None
-    estimation = Estimation(self, sigma=sigma if sigma.size else None, pi=pi if pi.size else None,
-                            rho=rho if rho.size else None, sigma_bounds=None, pi_bounds=None, rho_bounds=None,
-                            method='1s', optimization=Optimization('return'), iteration=None, W=W, W_type='robust',
-                            se_type='robust', center_moments=True, scale_objective=True, progress=progress,
-                            first_step=step)
-    return estimation.run()
-
-
-Problem.restore = _restore
+    def restore(self, stored: dict) -> 'ProblemResults':
+        """Results at a stored estimate (`results.to_dict()`) without re-optimizing or recomputing the Hessian."""
+        from blp.results import ProblemResults
+        return ProblemResults.from_stored(self, stored)

@@ -7,8 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from blp.exceptions import SpecificationError
+from blp.options import Optimization, SolveOptions
 from blp.postestimation import PostEstimation
 from blp.serialization import jsonable
+
+# Options a stored estimate keeps so that restoring it reproduces its standard errors.
+STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective')
 
 
 class ProblemResults(PostEstimation):
@@ -22,11 +27,13 @@ class ProblemResults(PostEstimation):
         evaluation = outcome.evaluation
         self.theta = evaluation.theta
         self.theta_labels = parameters.labels
-        self.sigma, self.pi, self.rho = parameters.expand(self.theta)
+        self.nonlinear_values = values = parameters.expand(self.theta)
+        self.sigma, self.pi, self.rho = values.sigma, values.pi, values.rho
         self.beta = evaluation.beta.reshape(-1, 1)
         se = statistics['se']
         P = parameters.P
-        self.sigma_se, self.pi_se, self.rho_se = parameters.expand(se[:P], fill_fixed=np.nan)
+        standard_errors = parameters.expand(se[:P], fill_fixed=np.nan)
+        self.sigma_se, self.pi_se, self.rho_se = standard_errors.sigma, standard_errors.pi, standard_errors.rho
         self.beta_se = se[P:].reshape(-1, 1)
         self.beta_labels = list(problem.X1_labels)
         self.sigma_labels = list(problem.X2_labels)
@@ -59,8 +66,29 @@ class ProblemResults(PostEstimation):
             'optimization_seconds': sum(step.seconds for step in history),
             'contraction_seconds': estimation.contraction_seconds,
         }
-        self.method = estimation.method
+        self.options = estimation.options
+        self.method = estimation.options.method
         self.optimization = estimation.optimization
+
+    @classmethod
+    def from_stored(cls, problem: Any, stored: dict) -> 'ProblemResults':
+        """Results at a stored estimate (`to_dict()` or its `'restore'` part) of `problem`: one evaluation at the
+        stored theta under the stored W, step and standard-error options; the stored Hessian is reused."""
+        from blp.estimation import Estimation
+        state = stored.get('restore', stored)
+        try:
+            sigma, pi, rho = (np.array(state[key], dtype=float) for key in ('sigma', 'pi', 'rho'))
+            W, step = np.array(state['W'], dtype=float), int(state.get('step', 1))
+            options = SolveOptions(sigma=sigma if sigma.size else None, pi=pi if pi.size else None,
+                                   rho=rho if rho.size else None, method='1s', optimization=Optimization('return'),
+                                   W=W, **{key: state[key] for key in STORED_OPTIONS if key in state})
+        except (KeyError, TypeError, ValueError):
+            raise SpecificationError('a stored result needs sigma, pi, rho, W and step', parameter='restore') from None
+        estimation = Estimation(problem, options, first_step=step)
+        hessian = state.get('hessian')
+        P = estimation.parameters.P
+        hessian = None if hessian is None else np.array(hessian, dtype=float).reshape(P, P)
+        return estimation.restore(estimation.parameters.theta, hessian)
 
     def __repr__(self) -> str:
         lines = [f'ProblemResults(objective={self.objective:.6g}, gradient_norm={self.gradient_norm:.3g}, '
@@ -76,7 +104,7 @@ class ProblemResults(PostEstimation):
         pi by X2 label and demographic, rho by nest."""
         table = [{'kind': 'beta', 'row': label, 'column': None, 'value': jsonable(self.beta[i, 0]),
                   'se': jsonable(self.beta_se[i, 0]), 'fixed': False} for i, label in enumerate(self.beta_labels)]
-        free = {(p.kind, p.location) for p in self._estimation.parameters.unfixed}
+        free = {(kind, tuple(location)) for kind, location in self._estimation.parameters.free}
         for row, column in zip(*np.tril_indices(len(self.sigma_labels))):
             table.append({'kind': 'sigma', 'row': self.sigma_labels[row], 'column': self.sigma_labels[column],
                           'value': jsonable(self.sigma[row, column]), 'se': jsonable(self.sigma_se[row, column]),
@@ -85,9 +113,9 @@ class ProblemResults(PostEstimation):
             table.append({'kind': 'pi', 'row': self.sigma_labels[row], 'column': self.pi_labels[column],
                           'value': jsonable(self.pi[row, column]), 'se': jsonable(self.pi_se[row, column]),
                           'fixed': ('pi', (row, column)) not in free})
-        for row, label in enumerate(self.rho_labels):
-            table.append({'kind': 'rho', 'row': label, 'column': None, 'value': jsonable(self.rho[row, 0]),
-                          'se': jsonable(self.rho_se[row, 0]), 'fixed': ('rho', (row, 0)) not in free})
+        for nest, label in enumerate(self.rho_labels):
+            table.append({'kind': 'rho', 'row': label, 'column': None, 'value': jsonable(self.rho[nest, 0]),
+                          'se': jsonable(self.rho_se[nest, 0]), 'fixed': ('rho', (nest, 0)) not in free})
         return table
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,7 +141,8 @@ class ProblemResults(PostEstimation):
                            'D': self.problem.D, 'MD': self.problem.MD, 'H': self.problem.H},
             'restore': {
                 'sigma': jsonable(self.sigma), 'pi': jsonable(self.pi), 'rho': jsonable(self.rho),
-                'free': [[p.kind, list(p.location)] for p in self._estimation.parameters.unfixed],
-                'W': jsonable(self.W), 'step': self.step,
+                'free': self._estimation.parameters.free,
+                'W': jsonable(self.W), 'step': self.step, 'hessian': jsonable(self.hessian),
+                **{key: getattr(self.options, key) for key in STORED_OPTIONS},
             },
         }

@@ -137,11 +137,11 @@ def starts_kwargs(starts: StartsSpec) -> dict[str, Any]:
                         for name in ('sigma_bounds', 'pi_bounds', 'rho_bounds')})
 
 
-def solve_kwargs(solve: SolveSpec) -> dict[str, Any]:
-    """Translate a SolveSpec into keyword arguments of `blp.Problem.solve` (null bounds become infinities)."""
-    from blp.options import Iteration, Optimization
+def solve_options(solve: SolveSpec) -> Any:
+    """The `blp.options.SolveOptions` a SolveSpec means (null bounds become infinities)."""
+    from blp.options import Iteration, Optimization, SolveOptions
 
-    return dict(
+    return SolveOptions(
         sigma=solve.sigma, pi=solve.pi, rho=solve.rho,
         sigma_bounds=_unbound(solve.sigma_bounds),
         pi_bounds=_unbound(solve.pi_bounds),
@@ -153,4 +153,3 @@ def solve_kwargs(solve: SolveSpec) -> dict[str, Any]:
         W_type=solve.W_type, se_type=solve.se_type, center_moments=solve.center_moments,
         scale_objective=solve.scale_objective,
     )
-

@@ -153,7 +153,7 @@ def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.
     same problem (only the solve arguments are checked again). Callers must not modify it.
     """
     import blp
-    from blp.spec import solve_kwargs
+    from blp.spec import solve_options
 
     key = (data_ids, json.dumps(spec.problem.model_dump(mode='json'), sort_keys=True)) if data_ids else None
     try:
@@ -162,7 +162,7 @@ def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.
             problem = blp.Problem.from_spec(spec.problem, product, agent)
             if key and _small(product, agent):
                 _PROBLEMS.put(key, problem)
-        problem.check_solve(**solve_kwargs(spec.solve))  # shapes, bounds, instrument counts; solves nothing
+        problem.check_solve(solve_options(spec.solve))  # shapes, bounds, instrument counts; solves nothing
         return problem
     except blp.BLPError as error:
         raise core_problem(error) from None
@@ -177,10 +177,10 @@ def check_starts(problem: Any, spec: EstimateSpec, starts: StartsSpec) -> None:
     within (or drawn outside the solve's bounds) is a 422 naming it now, not a failed job later."""
     import blp
     from blp.multistart import draw_starts
-    from blp.spec import solve_kwargs, starts_kwargs
+    from blp.spec import solve_options, starts_kwargs
 
     try:
-        draw_starts(problem, solve_kwargs(spec.solve), **starts_kwargs(starts))
+        draw_starts(problem, solve_options(spec.solve), **starts_kwargs(starts))
     except blp.BLPError as error:
         raise core_problem(error) from None
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any, Iterable, Optional
 
 import redis
@@ -58,7 +58,7 @@ return current
 
 def now() -> str:
     """A UTC timestamp in ISO 8601, the form every record uses."""
-    return datetime.now(timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
+    return datetime.now(UTC).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
 
 
 def connect(url: str, socket_timeout: float = 5.0, connect_timeout: float = 2.0) -> redis.Redis:

@@ -40,7 +40,7 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 import blp
 from blp.multistart import continue_from, draw_starts, outcome, solve_start, summarize
-from blp.spec import EstimateSpec, StartsSpec, solve_kwargs, starts_kwargs
+from blp.spec import EstimateSpec, StartsSpec, solve_options, starts_kwargs
 from service.problems import Problem, core_problem, finite
 from service.queue import TASKS
 from service.store import Store, now
@@ -215,13 +215,13 @@ def _start(store: Store, record: dict[str, Any], ledger: Ledger, phase: int, ind
     if phase == 2:
         return ledger.get('plan:2')[index]
     spec, starts = _spec(record)
-    return draw_starts(_problem(store, record, spec), solve_kwargs(spec.solve), **starts_kwargs(starts))[index]
+    return draw_starts(_problem(store, record, spec), solve_options(spec.solve), **starts_kwargs(starts))[index]
 
 
 def _solve(store: Store, record: dict[str, Any], ledger: Ledger, phase: int, start: dict[str, Any]) -> dict:
     spec, _ = _spec(record)
     W = np.array(ledger.get('W:2'), dtype=float) if phase == 2 else None
-    results = solve_start(_problem(store, record, spec), solve_kwargs(spec.solve), start, W=W, step=phase,
+    results = solve_start(_problem(store, record, spec), solve_options(spec.solve), start, W=W, step=phase,
                           progress=_stop_when_cancelled(store, record['id']))
     row = {**outcome(results), 'results': results.to_dict()}
     if phase == 1 and _phases(spec) == 2:
@@ -337,13 +337,13 @@ def _second_phase(store: Store, record: dict[str, Any], ledger: Ledger, spec: Es
     if chosen is None and not succeeded:
         return _fail(store, job_id, _no_start('no start of the first phase (2SLS weighting) succeeded', table))
     source = chosen if chosen is not None else min(succeeded, key=lambda index: table[index]['objective'])
-    problem, arguments = _problem(store, record, spec), solve_kwargs(spec.solve)
-    plan = [continue_from(problem, arguments, row['theta']) if row['status'] == 'succeeded' else None
+    problem, options = _problem(store, record, spec), solve_options(spec.solve)
+    plan = [continue_from(problem, options, row['theta']) if row['status'] == 'succeeded' else None
             for row in table]
     ledger.put(**{'plan:2': plan, 'W:2': table[source]['updated_W'],
                   'weighting': {'phase_1': '2SLS', 'phase_2_from_start': source,
                                 'phase_2_source_acceptable': chosen is not None}})
-    for index, row in enumerate(table):
+    for index in range(len(table)):
         if plan[index] is None:
             carried = {**_failed_row(Problem(422, 'first-phase-failed', 'First phase failed',
                                              'the start failed in the first phase')),

@@ -20,7 +20,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 import blp
-from blp.spec import EstimateSpec, solve_kwargs
+from blp.spec import EstimateSpec, solve_options
 from service.datasets import read_frame
 from service.problems import Problem, core_problem, finite
 from service.queue import TASKS
@@ -209,7 +209,7 @@ def estimate_work(store: Store, record: dict[str, Any]) -> tuple[dict, dict]:
     problem = blp.Problem.from_spec(spec.problem, product, agent)
     timings['build_seconds'] = time.perf_counter() - clock
     clock = time.perf_counter()
-    results = problem.solve(**solve_kwargs(spec.solve), progress=_progress(store, record['id']))
+    results = problem.estimate(solve_options(spec.solve), progress=_progress(store, record['id']))
     timings['solve_seconds'] = time.perf_counter() - clock
     clock = time.perf_counter()
     matrices, post_estimation_error = {}, None

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from blp.data import Layout
-from blp.demand import RandomCoefficients
+from blp.model.contraction import RandomCoefficients
 from blp.options import Iteration
 
 

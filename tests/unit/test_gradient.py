@@ -5,17 +5,16 @@ import pytest
 
 import blp
 from blp.estimation import Estimation
-from blp.gmm import LinearIV
+from blp.options import SolveOptions
 
 ABSORB = 'C(market_ids) + C(product_ids)'
 
 
 def objective_and_gradients(problem, theta, **arguments):
-    estimation = Estimation(problem, sigma_bounds=None, pi_bounds=None, rho_bounds=None, method='1s',
-                            optimization=blp.Optimization('bfgs'), iteration=blp.Iteration('squarem', {'atol': 1e-14}),
-                            W=None, W_type='robust', se_type='robust', center_moments=True, scale_objective=True,
-                            progress=None, **arguments)
-    iv = LinearIV(problem.X1, problem.ZD, estimation.W)
+    options = SolveOptions(method='1s', optimization=blp.Optimization('bfgs'),
+                           iteration=blp.Iteration('squarem', {'atol': 1e-14}), **arguments)
+    estimation = Estimation(problem, options)
+    iv = problem.moments.iv(estimation.W)
     analytic = estimation.evaluate(theta, iv).gradient
     step = 1e-6
     numeric = []

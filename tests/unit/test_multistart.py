@@ -5,6 +5,7 @@ import pytest
 
 import blp
 from blp.exceptions import SpecificationError
+from blp.options import SolveOptions
 from blp.multistart import continue_from, draw_starts, outcome, solve_start, starting_values, summarize
 
 ABSORB = 'C(market_ids) + C(product_ids)'
@@ -83,32 +84,31 @@ def test_starts_from_different_values_reach_the_same_optimum(problem):
     assert summary['distinct_optima'] == 1 and summary['reached_chosen'] == 3
 
 
-SOLVE = dict(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]], rho=None, sigma_bounds=None, pi_bounds=None, rho_bounds=None,
-             method='1s', optimization=blp.Optimization('l-bfgs-b', {'gtol': 1e-10}), iteration=None, W_type='robust',
-             se_type='robust', center_moments=True, scale_objective=True)
+SOLVE = SolveOptions(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]], method='1s',
+                     optimization=blp.Optimization('l-bfgs-b', {'gtol': 1e-10}))
 
 
 def test_starts_are_drawn_within_the_solves_own_bounds_by_default(problem):
-    starts = draw_starts(problem, {**SOLVE, **BOUNDS}, 6, seed=1)
+    starts = draw_starts(problem, SOLVE.replace(**BOUNDS), 6, seed=1)
     thetas = np.array([start['theta'] for start in starts])
     assert (thetas >= [0, -5, -20]).all() and (thetas <= [10, 5, 20]).all()
 
 
 def test_a_draw_box_reaching_outside_the_solve_bounds_names_the_parameter(problem):
-    narrow = {**SOLVE, 'pi_bounds': ([[-1], [-20]], [[1], [20]])}
+    narrow = SOLVE.replace(pi_bounds=([[-1], [-20]], [[1], [20]]))
     with pytest.raises(SpecificationError) as raised:
         draw_starts(problem, narrow, 4, bounds=BOUNDS)
     assert raised.value.parameter == 'pi[mushy, log_income]'
 
 
 def test_continuing_from_a_theta_at_zero_keeps_every_parameter_free(problem):
-    start = continue_from(problem, {**SOLVE, **BOUNDS}, [0.0, 0.5, -2.0])
+    start = continue_from(problem, SOLVE.replace(**BOUNDS), [0.0, 0.5, -2.0])
     assert 0 < start['theta'][0] < 1e-6 and start['theta'][1:] == [0.5, -2.0]
     assert start['sigma'][1][1] == start['theta'][0] and start['pi'] == [[0.5], [-2.0]]
 
 
 def test_a_starts_outcome_has_the_mean_own_price_elasticity_of_its_estimate(problem):
-    results = solve_start(problem, {**SOLVE, **BOUNDS}, {'sigma': [[0, 0], [0, 2]], 'pi': [[0.1], [-1]], 'rho': []})
+    results = solve_start(problem, SOLVE.replace(**BOUNDS), {'sigma': [[0, 0], [0, 2]], 'pi': [[0.1], [-1]], 'rho': []})
     row = outcome(results)
     own = [np.diag(results.compute_elasticities(market_id=market)).mean() * (results.problem.products.layout.counts[t])
            for t, market in enumerate(results.problem.products.layout.markets)]
@@ -121,8 +121,8 @@ def test_two_phases_with_the_best_first_phase_weighting_reproduce_the_two_step_e
     # pi on mushy only: four instruments for two parameters, so the weighting matrix matters.
     problem = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), blp.Formulation('0 + mushy')), products,
                           blp.Formulation('0 + log_income'), agents)
-    arguments = {**SOLVE, 'sigma': 0, 'pi': 1, 'method': '2s', 'pi_bounds': ([[-5]], [[5]])}
-    single = problem.solve(**arguments)
+    arguments = SOLVE.replace(sigma=0, pi=1, method='2s', pi_bounds=([[-5]], [[5]]))
+    single = problem.estimate(arguments)
     first = []
     for start in draw_starts(problem, arguments, 3, seed=2):
         results = solve_start(problem, arguments, start)

@@ -62,7 +62,7 @@ def agent_view(results, market):
     problem = results.problem
     rows = rows_of(results, market)
     delta = results.delta[rows, 0]
-    if problem.demand is None:
+    if problem.agents is None:
         return delta[:, None], np.ones(1), np.full(1, alpha(results))
     t = markets(results).index(market)
     agents = problem.agents

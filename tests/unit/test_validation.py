@@ -1,7 +1,6 @@
 """Bad data and bad specifications raise our own errors naming the column, market, row or parameter at fault."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import blp

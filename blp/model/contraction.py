@@ -67,7 +67,7 @@ class RandomCoefficients:
         return Utilities(coefficients, mu, peak, np.exp(np.clip(-peak, -EXPONENT_LIMIT, EXPONENT_LIMIT)))
 
     def _parts(self, scaled: np.ndarray, outside: np.ndarray, weights: np.ndarray, mask: np.ndarray,
-               delta: np.ndarray):
+               delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """exp(delta - c) with c = max_j delta, logit denominators and weights over denominators, per agent."""
         if self.full:
             top = delta.max(axis=1)

@@ -1,0 +1,131 @@
+"""The demand model that estimation and post-estimation share: logit, nested logit or random coefficients.
+
+Estimation asks it for delta(theta) (the closed-form inversion for logit and nested logit, the contraction for
+random coefficients) and d delta / d theta; post-estimation asks it for full utilities V = delta + mu, agents'
+coefficients and nests, then applies the choice kernels of `blp.model.choices`. Agents' coefficients on X2 are
+computed in one place (`coefficients`), so a new coefficient type changes one method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from blp.data import Agents, Layout
+from blp.model.choices import Nests
+from blp.model.contraction import RandomCoefficients, Utilities
+from blp.options import Iteration
+from blp.parameters import NonlinearValues, Parameters
+
+
+@dataclass(frozen=True)
+class Inversion:
+    """delta solved at one theta, with what the Jacobian and the next warm start reuse."""
+
+    delta: np.ndarray                  # N
+    padded: Optional[np.ndarray]       # T x J  (random coefficients: the contraction's solution)
+    evaluations: np.ndarray            # T      contraction evaluations per market (zero in closed form)
+    converged: np.ndarray              # T
+    utilities: Optional[Utilities]     # random coefficients: exp(mu - max mu) at this theta
+
+
+class DemandModel:
+    """Demand on padded markets: `random` is the random-coefficients part (None for logit and nested logit)."""
+
+    def __init__(self, layout: Layout, shares: np.ndarray, X2: np.ndarray, agents: Optional[Agents],
+                 nest_codes: Optional[np.ndarray], H: int) -> None:
+        self.layout, self.agents, self.nest_codes, self.H = layout, agents, nest_codes, H
+        outside = 1 - np.bincount(layout.market_index, weights=shares, minlength=layout.T)
+        self.log_shares = np.log(shares)
+        self.log_shares_padded = layout.pad(self.log_shares)
+        self.logit_delta = self.log_shares - np.log(outside)[layout.market_index]
+        self.log_within_shares = np.zeros(0)
+        if nest_codes is not None:
+            group = np.bincount(layout.market_index * H + nest_codes, weights=shares, minlength=layout.T * H)
+            self.log_within_shares = self.log_shares - np.log(group[layout.market_index * H + nest_codes])
+        self.random = None if agents is None else RandomCoefficients(layout, X2, agents.weights, agents.nodes,
+                                                                      agents.demographics)
+
+    # ---------------------------------------------------------------- agents
+    @property
+    def agent_weights(self) -> np.ndarray:
+        """T x I integration weights (one agent of weight one without random coefficients)."""
+        return np.ones((self.layout.T, 1)) if self.agents is None else self.agents.weights
+
+    @property
+    def agent_mask(self) -> np.ndarray:
+        return np.ones((self.layout.T, 1), dtype=bool) if self.agents is None else self.agents.layout.mask
+
+    def coefficients(self, values: NonlinearValues) -> np.ndarray:
+        """Agent-specific coefficients on X2, Sigma nu + Pi d (T x I x K2)."""
+        if self.random is None:
+            return np.zeros((self.layout.T, 1, 0))
+        return self.random.coefficients(values.sigma, values.pi)
+
+    def parameter_variables(self, parameters: Parameters) -> tuple[np.ndarray, np.ndarray]:
+        """For each free element that moves agents' coefficients: the agent variable it multiplies (T x I x P') and
+        the X2 column it moves (P')."""
+        if self.agents is None:
+            return np.zeros((0, 0, 0)), np.zeros(0, dtype=np.intp)
+        variables, columns = [], []
+        for parameter in parameters.unfixed:
+            variable = parameter.agent_variable(self.agents.nodes, self.agents.demographics)
+            if variable is not None:
+                variables.append(variable)
+                columns.append(parameter.location[0])
+        shape = (self.agents.weights.shape[0], self.agents.weights.shape[1], 0)
+        return (np.stack(variables, axis=2) if variables else np.zeros(shape)), np.array(columns, dtype=np.intp)
+
+    # ---------------------------------------------------------------- estimation
+    def invert(self, values: NonlinearValues, start: np.ndarray, iteration: Iteration) -> Inversion:
+        """delta that matches observed shares: closed form without random coefficients, else the contraction from
+        `start` (T x J)."""
+        T = self.layout.T
+        if self.random is None:
+            delta = self.logit_delta.copy()
+            if self.H:
+                rho = values.rho
+                delta -= (rho[:, 0][self.nest_codes] if rho.shape[0] > 1 else np.full(delta.size, rho[0, 0])) * \
+                    self.log_within_shares
+            return Inversion(delta, None, np.zeros(T, dtype=np.int64), np.ones(T, dtype=bool), None)
+        utilities = self.random.utilities(values.sigma, values.pi)
+        contraction = self.random.solve_delta(utilities, self.log_shares_padded, start, iteration)
+        return Inversion(self.layout.unpad(contraction.delta), contraction.delta, contraction.evaluations,
+                         contraction.converged, utilities)
+
+    def delta_jacobian(self, inversion: Inversion, parameters: Parameters, variables: np.ndarray,
+                       columns: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """d delta / d theta (N x P), and padded (T x J x P) when it came from the contraction (for warm starts)."""
+        if self.random is None:
+            jacobian = np.zeros((self.layout.market_index.size, parameters.P))
+            if self.H:
+                per_nest = parameters.values.rho.shape[0] > 1
+                for index, parameter in enumerate(parameters.unfixed):
+                    in_nest = self.nest_codes == parameter.location[0] if per_nest else True
+                    jacobian[:, index] = -self.log_within_shares * in_nest
+            return jacobian, None
+        assert inversion.utilities is not None and inversion.padded is not None
+        padded = self.random.delta_jacobian(inversion.utilities, inversion.padded, variables, columns)
+        return self.layout.unpad(padded), padded
+
+    # ---------------------------------------------------------------- post-estimation
+    def utilities(self, delta: np.ndarray, values: NonlinearValues) -> np.ndarray:
+        """Full utilities V = delta + mu (T x J x I) at padded `delta`, -inf for padded products."""
+        if self.random is None:
+            utilities = delta[:, :, None].copy()
+        else:
+            coefficients = self.coefficients(values)
+            utilities = delta[:, :, None] + self.random.X2 @ coefficients.transpose(0, 2, 1)
+        utilities[~self.layout.mask] = -np.inf
+        return utilities
+
+    def nests(self, rho: np.ndarray) -> Optional[Nests]:
+        """Nest membership in the padded layout with rho per nest (None without nests)."""
+        if not self.H or self.nest_codes is None:
+            return None
+        codes = self.layout.pad(self.nest_codes.astype(float)).astype(np.intp)
+        member = (codes[:, None, :] == np.arange(self.H)[None, :, None]) & self.layout.mask[:, None, :]
+        per_nest = rho[:, 0] if rho.shape[0] == self.H else np.repeat(rho[0, 0], self.H)
+        return Nests(codes, member, per_nest)

@@ -1,0 +1,131 @@
+"""Moment blocks: the seam through which estimation meets every source of moments.
+
+A linear block is an equation y(theta) = X b + u with instruments Z and sample moments g = Z'u / N, whose linear
+parameters b are concentrated out. Demand is the first block (y = delta, X = X1, Z = ZD, u = xi); a supply side is
+the second (y = c or log c, X = X3, Z = ZS, u = omega). `MomentStack` puts the blocks' moments on top of each other
+with block-diagonal instruments (as PyBLP), so one IV step concentrates out every block's b together, and gives
+what GMM needs from the stack:
+
+    g = [Z_e'u_e / N]_e                       the moments
+    G_theta = [Z_e' dy_e/dtheta / N]_e        their Jacobian in theta (b's own term vanishes at the concentrated b)
+    G = [G_theta, -blockdiag(Z_e'X_e) / N]    the Jacobian in (theta, b) for standard errors
+    S                                         their covariance (`blp.gmm.moment_covariances`)
+
+A block computes y(theta) and dy/dtheta from the demand side's state at theta (`DemandState`); adding a block
+means writing that function, not editing the estimator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from blp.gmm import LinearIV, initial_weights, moment_covariances
+
+
+@dataclass(frozen=True)
+class DemandState:
+    """What the demand side solved at theta, which every block's dependent variable is computed from."""
+
+    theta: np.ndarray
+    values: Any                # NonlinearValues at theta
+    delta: np.ndarray          # N
+    delta_jacobian: np.ndarray  # N x P (empty when not asked for)
+    inversion: Any             # blp.model.Inversion
+
+
+Dependent = Callable[[DemandState, bool], tuple[np.ndarray, Optional[np.ndarray]]]
+
+
+@dataclass(frozen=True)
+class LinearBlock:
+    """One equation's moments Z'u / N with u = absorb(y(theta)) - X b."""
+
+    name: str
+    X: np.ndarray                 # N x K, fixed effects absorbed
+    Z: np.ndarray                 # N x M, fixed effects absorbed
+    X_labels: list[str]
+    Z_labels: list[str]
+    absorb: Callable[[np.ndarray], np.ndarray]
+    dependent: Dependent          # (state, with_jacobian) -> y(theta) before absorption, dy/dtheta (or None)
+
+    @property
+    def M(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def K(self) -> int:
+        return self.X.shape[1]
+
+
+def demand_dependent(state: DemandState, with_jacobian: bool) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """The demand equation's y is delta itself."""
+    return state.delta, state.delta_jacobian if with_jacobian else None
+
+
+@dataclass(frozen=True)
+class Stacked:
+    """The stack evaluated at one theta."""
+
+    coefficients: list[np.ndarray]          # b per block (beta, gamma, ...)
+    residuals: list[np.ndarray]             # u per block (xi, omega, ...)
+    dependent_jacobians: list[Optional[np.ndarray]]
+    moments: np.ndarray                     # g (M)
+
+
+class MomentStack:
+    """The blocks on top of each other."""
+
+    def __init__(self, blocks: Sequence[LinearBlock]) -> None:
+        self.blocks = list(blocks)
+        self.N = self.blocks[0].Z.shape[0]
+
+    @property
+    def M(self) -> int:
+        return sum(block.M for block in self.blocks)
+
+    @property
+    def K(self) -> int:
+        return sum(block.K for block in self.blocks)
+
+    @property
+    def labels(self) -> list[str]:
+        return [label for block in self.blocks for label in block.X_labels]
+
+    def initial_weights(self) -> np.ndarray:
+        return initial_weights([block.Z for block in self.blocks])
+
+    def iv(self, W: np.ndarray) -> LinearIV:
+        return LinearIV([block.X for block in self.blocks], [block.Z for block in self.blocks], W)
+
+    def evaluate(self, state: DemandState, iv: LinearIV, with_jacobian: bool) -> Stacked:
+        """Each block's y at theta, the concentrated b, the residuals and the stacked moments."""
+        dependents = [block.dependent(state, with_jacobian) for block in self.blocks]
+        ys = [block.absorb(y) for block, (y, _) in zip(self.blocks, dependents)]
+        coefficients, residuals = iv.estimate(ys)
+        moments = np.concatenate([block.Z.T @ u for block, u in zip(self.blocks, residuals)]) / self.N \
+            if len(self.blocks) > 1 else self.blocks[0].Z.T @ residuals[0] / self.N
+        return Stacked(coefficients, residuals, [jacobian for _, jacobian in dependents], moments)
+
+    def theta_jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]]) -> np.ndarray:
+        """G_theta (M x P)."""
+        parts = [block.Z.T @ jacobian / self.N for block, jacobian in zip(self.blocks, dependent_jacobians)
+                 if jacobian is not None]
+        return np.vstack(parts) if len(parts) > 1 else parts[0]
+
+    def jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]]) -> np.ndarray:
+        """G (M x (P + K)): the moments' Jacobian in theta and in every block's linear parameters."""
+        rows, offset = [], 0
+        for block, jacobian in zip(self.blocks, dependent_jacobians):
+            assert jacobian is not None, f'the {block.name} block was evaluated without its Jacobian'
+            linear = np.zeros((self.N, self.K))
+            linear[:, offset:offset + block.K] = -block.X
+            offset += block.K
+            rows.append(block.Z.T @ np.column_stack([jacobian, linear]) / self.N)
+        return np.vstack(rows) if len(rows) > 1 else rows[0]
+
+    def covariances(self, residuals: Sequence[np.ndarray], kind: str, clustering_ids: Optional[np.ndarray],
+                    center: bool) -> np.ndarray:
+        return moment_covariances(residuals, [block.Z for block in self.blocks], kind, clustering_ids, center)

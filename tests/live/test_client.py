@@ -145,3 +145,13 @@ def test_upload_accepts_csv_and_parquet_files_with_the_same_id(client, tmp_path)
         == client.upload(frame)
     with pytest.raises(ValueError):
         client.upload(tmp_path / 'products.xlsx')
+
+
+def test_progress_line_shows_while_waiting_only_when_asked_or_on_a_terminal(stack, data, capsys):
+    with blp_client.Client(stack.url, stack.api_key, progress=True) as shown:
+        job = shown.estimate(data['products'], rc_spec(), agent_data=data['agents50'])
+    err = capsys.readouterr().err
+    assert err.startswith('\restimate ') and err.endswith('\n') and f"{job['id'][:8]} succeeded" in err
+    with blp_client.Client(stack.url, stack.api_key) as automatic:  # stderr is captured here: not a terminal
+        automatic.estimate(data['products'], rc_spec(), agent_data=data['agents50'])
+    assert capsys.readouterr().err == ''

@@ -68,3 +68,12 @@ def client(stack: Stack) -> Iterator['blp_client.Client']:
 
     with blp_client.Client(stack.url, stack.api_key, progress=False) as api:
         yield api
+
+
+@pytest.fixture(scope='session')
+def data(client: 'blp_client.Client') -> dict[str, str]:
+    """Dataset ids of the cereal products and of agents with 1000 and 50 draws per market."""
+    from examples import cereal
+
+    return {'products': client.upload(cereal.product_data()), 'agents': client.upload(cereal.agent_data()),
+            'agents50': client.upload(cereal.agent_data(50))}

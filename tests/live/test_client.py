@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
 
-import blp
 import blp_client
 from examples import cereal
+from live_support import FIXTURES, STARTS, rc_spec
 
 pytestmark = pytest.mark.queue
-
-FIXTURES = Path(__file__).resolve().parents[1] / 'reference' / 'fixtures'
-ABSORB = 'C(market_ids) + C(product_ids)'
-
-
-def rc_spec(**solve: object) -> dict:
-    """The cereal exercise's sigma-on-prices model, built from the core's objects as a notebook would."""
-    return blp_client.build_spec(
-        (blp.Formulation('0 + prices', absorb=ABSORB), blp.Formulation('0 + mushy + prices')),
-        agent_formulation=blp.Formulation('0 + log_income'),
-        **{'sigma': np.array([[0, 0], [0, 1.0]]), 'pi': [[0.2], [1]], 'method': '1s',
-           'optimization': blp.Optimization('trust-constr', {'gtol': 1e-8, 'xtol': 1e-8}), **solve})
-
-
-@pytest.fixture(scope='module')
-def data(client: blp_client.Client) -> dict[str, str]:
-    return {'products': client.upload(cereal.product_data()), 'agents': client.upload(cereal.agent_data()),
-            'agents50': client.upload(cereal.agent_data(50))}
 
 
 @pytest.fixture(scope='module')
@@ -80,9 +60,7 @@ def test_counterfactual_price_cut_as_a_frame_per_product(client, estimate):
 
 
 def test_multistart_reports_every_start_and_the_chosen_one(client, data):
-    starts = {'count': 3, 'seed': 0, 'bounds': {'sigma_bounds': [[[0, 0], [0, 0]], [[0, 0], [0, 10]]],
-                                                 'pi_bounds': [[[-5], [-20]], [[5], [20]]]}}
-    job = client.multistart(data['products'], rc_spec(), starts, agent_data=data['agents50'])
+    job = client.multistart(data['products'], rc_spec(), STARTS, agent_data=data['agents50'])
     results = client.result(job)
     report = results.multistart
     assert len(report['starts']) == 3 and report['chosen_start'] in range(3)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from pathlib import Path
 from typing import Callable, Iterator
 
-import numpy as np
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -18,10 +16,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
-import blp_client
-from examples import cereal
+from live_support import FIXTURES, STARTS, rc_spec
 from queue_support import ROOT
-from test_client import FIXTURES, rc_spec
 
 pytestmark = pytest.mark.queue
 
@@ -78,12 +74,6 @@ def signed_in(browser: webdriver.Chrome, stack) -> webdriver.Chrome:
     wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, 'table#jobs caption'))
     assert browser.execute_script("return sessionStorage.getItem('blp-api-key')") == stack.api_key
     return browser
-
-
-@pytest.fixture(scope='module')
-def data(client: blp_client.Client) -> dict[str, str]:
-    return {'products': client.upload(cereal.product_data()), 'agents': client.upload(cereal.agent_data()),
-            'agents50': client.upload(cereal.agent_data(50))}
 
 
 @pytest.fixture(scope='module')
@@ -169,9 +159,7 @@ def test_counterfactual_page_shows_prices_and_shares_before_and_after(watched, s
 
 def test_multistart_page_plots_every_start(signed_in, stack, client, data):
     browser = signed_in
-    starts = {'count': 3, 'seed': 0, 'bounds': {'sigma_bounds': [[[0, 0], [0, 0]], [[0, 0], [0, 10]]],
-                                                 'pi_bounds': [[[-5], [-20]], [[5], [20]]]}}
-    job = client.multistart(data['products'], rc_spec(), starts, agent_data=data['agents50'])
+    job = client.multistart(data['products'], rc_spec(), STARTS, agent_data=data['agents50'])
     browser.get(f"{stack.url}/ui#/jobs/{job['id']}")
     wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, '#multistart-scatter circle.point'))
     report = client.result(job).multistart

@@ -181,8 +181,9 @@ function jobPage(id) {
       (() => { const t = table('Optimizer iterations', [['Iteration', true], ['Objective', true], ['Gradient norm', true]], []);
                t.replaceChild(trace.rows, t.querySelector('tbody')); return t; })()),
     results);
-  let shown = false;
+  let shown = false, finished = false;
   const onJob = (job) => {
+    finished = ['succeeded', 'failed', 'cancelled'].includes(job.status);
     showFacts(facts, job);
     recordProgress(trace, progressText, job);
     if (job.status === 'succeeded' && !shown) {
@@ -190,7 +191,11 @@ function jobPage(id) {
       showResult(job, results, controller.signal).catch(fail);
     }
   };
-  followEvents(id, onJob, controller.signal).catch(fail);
+  // a stream closed before the job finished (a proxy's idle timeout, a restarted API) is opened again
+  const follow = () => followEvents(id, onJob, controller.signal)
+    .then(() => { if (!finished && !controller.signal.aborted) setTimeout(follow, 2000); })
+    .catch(fail);
+  follow();
 }
 
 function showFacts(facts, job) {

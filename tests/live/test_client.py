@@ -133,3 +133,12 @@ def test_progress_line_shows_while_waiting_only_when_asked_or_on_a_terminal(stac
     with blp_client.Client(stack.url, stack.api_key) as automatic:  # stderr is captured here: not a terminal
         automatic.estimate(data['products'], rc_spec(), agent_data=data['agents50'])
     assert capsys.readouterr().err == ''
+
+
+def test_a_job_that_fails_raises_job_failed_with_its_problem(client, data):
+    starved = rc_spec(iteration={'method': 'simple', 'method_options': {'atol': 1e-14, 'max_evaluations': 1}})
+    with pytest.raises(blp_client.JobFailed) as caught:
+        client.estimate(data['products'], starved, agent_data=data['agents50'])
+    error = caught.value
+    assert error.job['status'] == 'failed' and error.status == 422 and error.problem['title']
+    assert error.problem == client.job(error.job)['error']

@@ -14,7 +14,7 @@ from service import problems
 from service.body_limit import BodyLimitMiddleware
 from service.metrics import MetricsMiddleware, RequestCounter
 from service.queue import make_celery
-from service.routers import datasets, health, jobs
+from service.routers import datasets, health, jobs, ui
 from service.settings import Settings
 from service.store import Store, connect
 
@@ -31,7 +31,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.state.celery = make_celery(settings)
     app.state.requests = RequestCounter()
     problems.install(app)
-    for router in (datasets.router, jobs.router, health.router):
+    for router in (datasets.router, jobs.router, health.router, ui.router):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, counter=app.state.requests)

@@ -1,0 +1,194 @@
+"""`Client`: the service's HTTP API as Python calls that take DataFrames and return DataFrames and results.
+
+Submissions carry an Idempotency-Key, and a connection error retries the request with the same key, so a retry
+whose first attempt did reach the service returns the job it created instead of queueing a second one.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import httpx
+import pandas as pd
+
+from blp_client.errors import JobFailed, error_for
+from blp_client.progress import ProgressLine
+from blp_client.results import CounterfactualResult, Results, matrix_frame
+from blp_client.spec import as_spec
+
+DATASET_ID = re.compile(r'^[0-9a-f]{64}$')
+TERMINAL = ('succeeded', 'failed', 'cancelled')
+Data = Union[pd.DataFrame, str, Path]
+JobRef = Union[str, dict]
+
+
+def job_id(job: JobRef) -> str:
+    """A job's id from the job (as returned by this client) or the id itself."""
+    return job['id'] if isinstance(job, dict) else job
+
+
+class Client:
+    """`Client(url, api_key)`; `estimate(...)`, `multistart(...)`, `counterfactual(...)` return the job (a dict,
+    finished when `wait=True`); `result(job)`, `elasticities(job, market)` read what it computed."""
+
+    def __init__(self, url: str, api_key: Optional[str] = None, *, timeout: float = 60, retries: int = 3,
+                 backoff: float = 0.5, progress: Optional[bool] = None, transport: Optional[httpx.BaseTransport] = None) -> None:
+        headers = {'Authorization': f'Bearer {api_key}'} if api_key else {}
+        self.http = httpx.Client(base_url=url.rstrip('/'), headers=headers, timeout=timeout, transport=transport)
+        self.retries, self.backoff, self.progress = retries, backoff, progress
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> 'Client':
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------ HTTP
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One API call: retried on connection errors (same body and headers, so the same Idempotency-Key),
+        an error answer raised as its typed exception."""
+        for attempt in range(self.retries + 1):
+            try:
+                response = self.http.request(method, path, **kwargs)
+                break
+            except httpx.TransportError:
+                if attempt == self.retries:
+                    raise
+                time.sleep(self.backoff * 2 ** attempt)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            raise error_for(response.status_code, body, response.text[:500])
+        return response
+
+    def _submit(self, path: str, body: dict[str, Any], idempotency_key: Optional[str], wait: bool,
+                timeout: Optional[float]) -> dict[str, Any]:
+        key = idempotency_key or str(uuid.uuid4())
+        job = self.request('POST', path, json=body, headers={'Idempotency-Key': key}).json()
+        return self.wait(job, timeout) if wait else job
+
+    # ------------------------------------------------------------------------------------------ data
+
+    def upload(self, data: Data) -> str:
+        """Store product or agent data (a DataFrame, or a .csv / .parquet file) and return its dataset id.
+
+        The id is the content's hash, so uploading the same data again is cheap and returns the same id."""
+        if isinstance(data, pd.DataFrame):
+            buffer = io.BytesIO()
+            data.to_parquet(buffer, index=False)
+            content, media = buffer.getvalue(), 'application/vnd.apache.parquet'
+        else:
+            path = Path(data)
+            media = {'.csv': 'text/csv', '.parquet': 'application/vnd.apache.parquet',
+                     '.json': 'application/json'}.get(path.suffix.lower())
+            if media is None:
+                raise ValueError(f'{path}: upload .csv, .parquet or .json files, or a DataFrame')
+            content = path.read_bytes()
+        return self.request('POST', '/v1/datasets', content=content, headers={'Content-Type': media}).json()['id']
+
+    def _data(self, data: Optional[Data]) -> Optional[dict[str, str]]:
+        """A dataset reference for a job: data given as a dataset id is used as is, anything else uploaded."""
+        if data is None:
+            return None
+        if isinstance(data, str) and DATASET_ID.match(data):
+            return {'dataset_id': data}
+        return {'dataset_id': self.upload(data)}
+
+    # ------------------------------------------------------------------------------------------ jobs
+
+    def estimate(self, product_data: Data, spec: Any, agent_data: Optional[Data] = None, wait: bool = True,
+                 timeout: Optional[float] = None, idempotency_key: Optional[str] = None) -> dict[str, Any]:
+        """Queue an estimate (spec: a dict, a `blp.spec.EstimateSpec`, or `build_spec(...)` of blp objects)."""
+        body = {'kind': 'estimate', 'product_data': self._data(product_data), 'spec': as_spec(spec)}
+        if agent_data is not None:
+            body['agent_data'] = self._data(agent_data)
+        return self._submit('/v1/jobs', body, idempotency_key, wait, timeout)
+
+    def multistart(self, product_data: Data, spec: Any, starts: dict[str, Any], agent_data: Optional[Data] = None,
+                   wait: bool = True, timeout: Optional[float] = None,
+                   idempotency_key: Optional[str] = None) -> dict[str, Any]:
+        """The same estimate from `starts['count']` starting values in parallel; its result is the best start."""
+        body = {'kind': 'multistart', 'product_data': self._data(product_data), 'spec': as_spec(spec),
+                'starts': starts}
+        if agent_data is not None:
+            body['agent_data'] = self._data(agent_data)
+        return self._submit('/v1/jobs', body, idempotency_key, wait, timeout)
+
+    def counterfactual(self, job: JobRef, *, market: Optional[str] = None, prices: Optional[dict[str, float]] = None,
+                       firm_ids: Optional[dict[str, str]] = None, costs: Optional[dict[str, float]] = None,
+                       wait: bool = True, timeout: Optional[float] = None,
+                       idempotency_key: Optional[str] = None) -> dict[str, Any]:
+        """Prices taken as given in `market`, or a new equilibrium after a merger (`firm_ids={'F6': 'F4'}`) or
+        new costs, at a finished estimate's parameters."""
+        body = {name: value for name, value in
+                (('market', market), ('prices', prices), ('firm_ids', firm_ids), ('costs', costs)) if value is not None}
+        return self._submit(f'/v1/jobs/{job_id(job)}/counterfactuals', body, idempotency_key, wait, timeout)
+
+    def job(self, job: JobRef) -> dict[str, Any]:
+        return self.request('GET', f'/v1/jobs/{job_id(job)}').json()
+
+    def jobs(self, status: Optional[str] = None) -> list[dict[str, Any]]:
+        """Every job of this API key, newest first (all pages)."""
+        items, cursor = [], None
+        while True:
+            params = {key: value for key, value in (('status', status), ('cursor', cursor)) if value is not None}
+            page = self.request('GET', '/v1/jobs', params={**params, 'limit': 200}).json()
+            items += page['items']
+            cursor = page['next_cursor']
+            if cursor is None:
+                return items
+
+    def cancel(self, job: JobRef) -> dict[str, Any]:
+        return self.request('DELETE', f'/v1/jobs/{job_id(job)}').json()
+
+    def wait(self, job: JobRef, timeout: Optional[float] = None, poll: float = 0.5) -> dict[str, Any]:
+        """Poll until the job has finished, showing its progress; raises JobFailed unless it succeeded,
+        TimeoutError after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        line = ProgressLine(self.progress)
+        try:
+            while True:
+                current = self.job(job)
+                line.update(current)
+                if current['status'] in TERMINAL:
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"job {current['id']} is still {current['status']} after {timeout} s")
+                time.sleep(poll)
+        finally:
+            line.close()
+        if current['status'] != 'succeeded':
+            raise JobFailed(current)
+        return current
+
+    # ------------------------------------------------------------------------------------------ results
+
+    def result(self, job: JobRef) -> Union[Results, CounterfactualResult]:
+        """A finished job's result: `Results` (PyBLP-like) for an estimate or multi-start, else a
+        `CounterfactualResult`. Waits for the job first if it is still running."""
+        response = self.request('GET', f'/v1/jobs/{job_id(job)}/result')
+        if response.status_code == 202:
+            self.wait(job)
+            response = self.request('GET', f'/v1/jobs/{job_id(job)}/result')
+        document = {'job_id': job_id(job), **response.json()}
+        return CounterfactualResult(document) if document.get('kind') == 'counterfactual' else Results(document)
+
+    def elasticities(self, job: JobRef, market: str) -> pd.DataFrame:
+        """Price elasticities in `market`: entry (j, k) is the elasticity of j's share with respect to k's price."""
+        return matrix_frame(self.request('GET', f'/v1/jobs/{job_id(job)}/elasticities', params={'market': market}).json())
+
+    def diversion_ratios(self, job: JobRef, market: str) -> pd.DataFrame:
+        """Diversion ratios in `market`: (j, k) is the share of j's lost sales going to k; diagonal: outside good."""
+        return matrix_frame(self.request('GET', f'/v1/jobs/{job_id(job)}/diversion-ratios',
+                                         params={'market': market}).json())

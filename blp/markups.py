@@ -1,0 +1,122 @@
+r"""Derivatives of the Bertrand-Nash markup eta with respect to mean utilities and parameters (random coefficients).
+
+Notation per market (t dropped): agents i with weights w_i, products j, k, m; s_ij choice probabilities; alpha_i the
+agent's price coefficient dU_ij/dp_j (beta on prices plus the agent's Sigma/Pi terms when prices are in X2); H the
+ownership matrix (H_jj = 1); S the observed shares.
+
+    D_kj = ds_k/dp_j = sum_i w_i alpha_i s_ik (1[k=j] - s_ij)
+    Delta = -H * D'                                   eta = Delta^-1 S
+
+S is data, so a parameter psi moves eta only through Delta: d eta = -Delta^-1 (d Delta) eta = Delta^-1 b with
+
+    b_j = sum_k H_jk eta_k dD_kj.
+
+A direction moves utilities by u_ij = dU_ij/dpsi and price coefficients by a_i = dalpha_i/dpsi, so that
+ds_ij = s_ij (u_ij - sum_k s_ik u_ik) and (second derivatives of shares, d^2 s / dp dpsi)
+
+    dD_kj = sum_i w_i [a_i s_ik (1[k=j] - s_ij) + alpha_i ds_ik (1[k=j] - s_ij) - alpha_i s_ik ds_ij].
+
+With e_ij = sum_k H_jk eta_k s_ik and de_ij = sum_k H_jk eta_k ds_ik the J x J x J tensor dD never needs building:
+
+    b_j = sum_i w_i [(a_i s_ij + alpha_i ds_ij) (eta_j - e_ij) - alpha_i s_ij de_ij].
+
+- delta_m (u_ij = 1[j=m], a = 0) gives the J x J matrix d eta / d delta = Delta^-1 A with
+  A = diag(sum_i w_i alpha_i s_ij (eta_j - e_ij)) - (H * Gamma) diag(eta) + [s * (2e - eta)] diag(w alpha) s',
+  Gamma_jm = sum_i w_i alpha_i s_ij s_im.
+- sigma_kl / pi_kd: u_ij = x_jk v_i with v_i the node nu_il or demographic d_id; a_i = v_i when column k of X2 is
+  prices, else 0.
+- beta on prices (alpha in X1, a parameter in theta whenever there is a supply side, as in PyBLP): u = 0, a_i = 1.
+
+The total derivative the GMM gradient needs is d eta/d theta = d eta/d theta|delta + d eta/d delta . d delta/d theta;
+passing `delta_jacobian` adds d delta_j/d theta_p to u_ij, which gives it directly without the J x J matrices. For
+alpha in X1, d delta/d alpha = 0 (delta is pinned by the shares; xi = delta - X1 beta moves by -prices), so its total
+derivative is its partial one. Logit is one agent of weight one. Memory is one T x J x I array per direction at a
+time, never J x J x P or J x J x J. Nested logit is not covered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from blp.supply import solve_delta_system
+
+
+@dataclass(frozen=True)
+class Directions:
+    """How each parameter p moves utilities, dU_ijt/dtheta_p = x_jtp v_itp, and price coefficients,
+    dalpha_it/dtheta_p = v_itp when `moves_price[p]`."""
+
+    characteristics: np.ndarray  # T x J x P  x_jp (zero where padded, and for alpha in X1)
+    agent_values: np.ndarray     # T x I x P  v_ip
+    moves_price: np.ndarray      # P booleans
+
+    @property
+    def P(self) -> int:
+        return self.moves_price.size
+
+
+def directions(X2: np.ndarray, nodes: np.ndarray, demographics: np.ndarray, elements: Sequence[tuple],
+               price_column: Optional[int]) -> Directions:
+    """Directions of parameters in order: ('sigma', k, l) on X2 column k and nodes column l, ('pi', k, d) on X2 column
+    k and demographic d, ('alpha',) for beta on prices in X1. X2 is T x J x K2 (padded), nodes T x I x K2,
+    demographics T x I x D; `price_column` is the X2 column of prices (None when prices are not in X2)."""
+    T, J = X2.shape[:2]
+    I = nodes.shape[1]
+    characteristics, agent_values, moves_price = np.zeros((T, J, len(elements))), np.ones((T, I, len(elements))), []
+    for p, element in enumerate(elements):
+        kind = element[0]
+        if kind == 'alpha':
+            moves_price.append(True)
+            continue
+        if kind not in ('sigma', 'pi'):
+            raise ValueError(f'unknown parameter kind {kind!r}')
+        k, column = element[1], element[2]
+        characteristics[:, :, p] = X2[:, :, k]
+        agent_values[:, :, p] = (nodes if kind == 'sigma' else demographics)[:, :, column]
+        moves_price.append(k == price_column)
+    return Directions(characteristics, agent_values, np.array(moves_price, dtype=bool))
+
+
+def _ownership_sums(ownership: np.ndarray, eta: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """e_ij = sum_k H_jk eta_k s_ik (T x J x I)."""
+    return ownership @ (eta[:, :, None] * probabilities)
+
+
+def eta_by_delta(probabilities: np.ndarray, weights: np.ndarray, price_slopes: np.ndarray, ownership: np.ndarray,
+                 eta: np.ndarray, Delta: np.ndarray) -> np.ndarray:
+    """d eta_j / d delta_m per market (T x J x J, rows j, columns m), theta held fixed. probabilities T x J x I,
+    weights and price_slopes (alpha_i) T x I, ownership and Delta T x J x J (see `supply.capital_delta`), eta T x J."""
+    weighted = (weights * price_slopes)[:, None, :]                 # w_i alpha_i
+    e = _ownership_sums(ownership, eta, probabilities)
+    gap = eta[:, :, None] - e
+    Gamma = (probabilities * weighted) @ probabilities.transpose(0, 2, 1)
+    A = (probabilities * (e + e - eta[:, :, None]) * weighted) @ probabilities.transpose(0, 2, 1)
+    A -= ownership * Gamma * eta[:, None, :]
+    np.einsum('tjj->tj', A)[...] += (probabilities * gap * weighted).sum(axis=2)
+    return solve_delta_system(Delta, A)
+
+
+def eta_by_theta(probabilities: np.ndarray, weights: np.ndarray, price_slopes: np.ndarray, ownership: np.ndarray,
+                 eta: np.ndarray, Delta: np.ndarray, parameters: Directions,
+                 delta_jacobian: Optional[np.ndarray] = None) -> np.ndarray:
+    """d eta_j / d theta_p (T x J x P): with delta held fixed, or, given delta_jacobian = d delta/d theta (T x J x P,
+    zero where padded), the total derivative. Arguments as in `eta_by_delta`."""
+    weighted = weights * price_slopes
+    e = _ownership_sums(ownership, eta, probabilities)
+    gap = eta[:, :, None] - e
+    right = np.zeros(eta.shape + (parameters.P,))
+    for p in range(parameters.P):
+        x, v = parameters.characteristics[:, :, p], parameters.agent_values[:, :, p]
+        utilities = x[:, :, None] * v[:, None, :]
+        if delta_jacobian is not None:
+            utilities += delta_jacobian[:, :, p, None]
+        tangent = probabilities * (utilities - np.einsum('tji,tji->ti', probabilities, utilities)[:, None, :])
+        b = np.einsum('tji,tji,ti->tj', tangent, gap, weighted)
+        b -= np.einsum('tji,tji,ti->tj', probabilities, _ownership_sums(ownership, eta, tangent), weighted)
+        if parameters.moves_price[p]:
+            b += np.einsum('tji,tji,ti->tj', probabilities, gap, weights * v)
+        right[:, :, p] = b
+    return solve_delta_system(Delta, right)

@@ -1,0 +1,155 @@
+"""Analytic derivatives of the Bertrand-Nash markup against central finite differences of `supply.eta` on the
+post-estimation demand model (`ChoiceModel`), on the cereal random-coefficients model with markets of unequal size
+and on logit."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import blp
+from blp import supply
+from blp.choice import ChoiceModel
+from blp.markups import directions, eta_by_delta, eta_by_theta
+
+STEP = 1e-6
+RTOL, ATOL = 1e-6, 1e-7  # ATOL relative to the largest derivative: central differences lose ~1e-11
+# sigma on prices, pi on mushy and on prices (the exercise's estimates, rounded)
+SIGMA, PI, ALPHA = np.array([[0, 0], [0, 6.0]]), np.array([[0.11], [-5.9]]), 13.7
+
+
+@pytest.fixture(scope='module')
+def estimate(products, agents):
+    """Demand at fixed theta in six markets with 24, 21, 24, 18, 24 and 23 products (padding)."""
+    frame = products[products['market_ids'].isin(products['market_ids'].unique()[:6])]
+    markets = frame['market_ids'].unique()
+    drop = {markets[1]: 3, markets[3]: 6, markets[5]: 1}
+    keep = np.ones(len(frame), dtype=bool)
+    for market, count in drop.items():
+        keep[np.flatnonzero(frame['market_ids'].to_numpy() == market)[-count:]] = False
+    frame = frame[keep].reset_index(drop=True)
+    problem = blp.Problem((blp.Formulation('0 + prices', absorb='C(product_ids)'), blp.Formulation('0 + mushy + prices')),
+                          frame, blp.Formulation('0 + log_income'),
+                          agents[agents['market_ids'].isin(markets)].reset_index(drop=True))
+    return problem.solve(sigma=SIGMA, pi=PI, method='1s', optimization=blp.Optimization('return'))
+
+
+@pytest.fixture(scope='module')
+def model(estimate) -> ChoiceModel:
+    """The demand model at theta, with beta on prices set to ALPHA (alpha is a parameter with a supply side)."""
+    model = ChoiceModel.from_results(estimate)
+    assert len(set(model.mask.sum(axis=1))) > 1, 'markets should differ in size'
+    return dataclasses.replace(model, beta=np.array([ALPHA]))
+
+
+def observed(model: ChoiceModel) -> np.ndarray:
+    return model.choose().shares
+
+
+def ownership(model: ChoiceModel) -> np.ndarray:
+    """Three firms per market by product position (so that firms own several products)."""
+    firms = np.where(model.mask, np.arange(model.mask.shape[1])[None, :] % 3, -1)
+    return supply.ownership_matrices(firms, model.mask)
+
+
+def markup(model: ChoiceModel, shares: np.ndarray, H: np.ndarray) -> np.ndarray:
+    choices = model.choose()
+    return supply.eta(model.jacobian(choices, model.slopes('prices')), H, shares, model.mask)
+
+
+def analytic_parts(model: ChoiceModel, shares: np.ndarray, H: np.ndarray) -> tuple:
+    choices = model.choose()
+    slopes = model.slopes('prices')
+    Delta = supply.capital_delta(model.jacobian(choices, slopes), H, model.mask)
+    eta = supply.solve_delta_system(Delta, shares[:, :, None])[:, :, 0]
+    return choices.probabilities, choices.weights, slopes, eta, Delta
+
+
+def at_theta(model: ChoiceModel, problem_demand, sigma: np.ndarray, pi: np.ndarray, alpha: float) -> ChoiceModel:
+    """The model with delta held fixed and other parameters."""
+    coefficients = problem_demand.coefficients(sigma, pi)
+    utilities = model.delta[:, :, None] + problem_demand.X2 @ coefficients.transpose(0, 2, 1)
+    utilities[~model.mask] = -np.inf
+    return dataclasses.replace(model, utilities=utilities, coefficients=coefficients, beta=np.array([alpha]))
+
+
+def test_eta_by_delta_matches_finite_differences_in_markets_of_unequal_size(model) -> None:
+    shares, H = observed(model), ownership(model)
+    probabilities, weights, slopes, eta, Delta = analytic_parts(model, shares, H)
+    analytic = eta_by_delta(probabilities, weights, slopes, H, eta, Delta)
+    T, J = model.mask.shape
+    numeric = np.zeros_like(analytic)
+    for m in range(J):
+        moved = np.zeros((T, J))
+        moved[:, m] = np.where(model.mask[:, m], STEP, 0.0)
+        up = markup(dataclasses.replace(model, utilities=model.utilities + moved[:, :, None]), shares, H)
+        down = markup(dataclasses.replace(model, utilities=model.utilities - moved[:, :, None]), shares, H)
+        numeric[:, :, m] = (up - down) / (2 * STEP)
+    assert np.abs(analytic).max() > 1e-3, 'the test needs markups that move with delta'
+    np.testing.assert_allclose(analytic, numeric, rtol=RTOL, atol=ATOL * np.abs(numeric).max())
+    padded = ~model.mask
+    assert (analytic[padded] == 0).all() and (analytic.transpose(0, 2, 1)[padded] == 0).all()
+
+
+def test_eta_by_theta_matches_finite_differences_of_sigma_pi_and_alpha(estimate, model) -> None:
+    problem_demand = estimate.problem.demand
+    shares, H = observed(model), ownership(model)
+    probabilities, weights, slopes, eta, Delta = analytic_parts(model, shares, H)
+    elements = [('sigma', 1, 1), ('sigma', 0, 0), ('pi', 0, 0), ('pi', 1, 0), ('alpha',)]
+    parameters = directions(problem_demand.X2, problem_demand.nodes, problem_demand.demographics, elements,
+                            price_column=1)
+    analytic = eta_by_theta(probabilities, weights, slopes, H, eta, Delta, parameters)
+    for p, element in enumerate(elements):
+        def perturbed(step: float) -> np.ndarray:
+            sigma, pi, alpha = SIGMA.astype(float), PI.astype(float), ALPHA
+            if element[0] == 'sigma':
+                sigma[element[1], element[2]] += step
+            elif element[0] == 'pi':
+                pi[element[1], element[2]] += step
+            else:
+                alpha += step
+            return markup(at_theta(model, problem_demand, sigma, pi, alpha), shares, H)
+        numeric = (perturbed(STEP) - perturbed(-STEP)) / (2 * STEP)
+        assert np.abs(numeric).max() > 1e-4, f'{element}: the test needs markups that move'
+        np.testing.assert_allclose(analytic[:, :, p], numeric, rtol=RTOL, atol=ATOL * np.abs(numeric).max(),
+                                   err_msg=str(element))
+
+
+def test_total_derivative_adds_eta_by_delta_times_delta_jacobian(estimate, model) -> None:
+    problem_demand = estimate.problem.demand
+    shares, H = observed(model), ownership(model)
+    probabilities, weights, slopes, eta, Delta = analytic_parts(model, shares, H)
+    parameters = directions(problem_demand.X2, problem_demand.nodes, problem_demand.demographics,
+                            [('sigma', 1, 1), ('pi', 0, 0), ('alpha',)], price_column=1)
+    delta_jacobian = np.random.default_rng(0).normal(size=model.mask.shape + (parameters.P,))
+    delta_jacobian[~model.mask] = 0.0
+    total = eta_by_theta(probabilities, weights, slopes, H, eta, Delta, parameters, delta_jacobian)
+    partial = eta_by_theta(probabilities, weights, slopes, H, eta, Delta, parameters)
+    by_delta = eta_by_delta(probabilities, weights, slopes, H, eta, Delta)
+    np.testing.assert_allclose(total, partial + by_delta @ delta_jacobian, rtol=1e-10, atol=1e-12)
+
+
+def test_logit_eta_derivatives_match_finite_differences(products) -> None:
+    """One agent of weight one: d eta/d delta and d eta/d alpha."""
+    frame = products[products['market_ids'].isin(products['market_ids'].unique()[:4])].reset_index(drop=True)
+    frame = frame.drop(index=[3, 30, 31]).reset_index(drop=True)
+    results = blp.Problem(blp.Formulation('0 + prices', absorb='C(product_ids)'), frame).solve(method='1s')
+    model = ChoiceModel.from_results(results)
+    shares, H = observed(model), ownership(model)
+    probabilities, weights, slopes, eta, Delta = analytic_parts(model, shares, H)
+    T, J = model.mask.shape
+    by_delta = eta_by_delta(probabilities, weights, slopes, H, eta, Delta)
+    for m in range(J):
+        moved = np.where(model.mask[:, m], STEP, 0.0)[:, None, None] * (np.arange(J) == m)[None, :, None]
+        numeric = (markup(dataclasses.replace(model, utilities=model.utilities + moved), shares, H)
+                   - markup(dataclasses.replace(model, utilities=model.utilities - moved), shares, H)) / (2 * STEP)
+        np.testing.assert_allclose(by_delta[:, :, m], numeric, rtol=RTOL, atol=ATOL * np.abs(numeric).max())
+    alpha = directions(np.zeros((T, J, 0)), np.zeros((T, 1, 0)), np.zeros((T, 1, 0)), [('alpha',)], None)
+    by_alpha = eta_by_theta(probabilities, weights, slopes, H, eta, Delta, alpha)[:, :, 0]
+    beta = model.beta[0]
+    numeric = (markup(dataclasses.replace(model, beta=np.array([beta + STEP])), shares, H)
+               - markup(dataclasses.replace(model, beta=np.array([beta - STEP])), shares, H)) / (2 * STEP)
+    np.testing.assert_allclose(by_alpha, numeric, rtol=RTOL, atol=ATOL * np.abs(numeric).max())
+    np.testing.assert_allclose(by_alpha, -eta / beta, rtol=1e-10)  # logit: eta is proportional to 1 / alpha

@@ -21,6 +21,11 @@ from blp.exceptions import SpecificationError
 COSTS_TYPES = ('linear', 'log')
 
 
+def check_costs_type(costs_type: str) -> None:
+    if costs_type not in COSTS_TYPES:
+        raise SpecificationError(f"costs_type must be 'linear' or 'log', not {costs_type!r}", parameter='costs_type')
+
+
 def bounds(costs_bounds: Optional[tuple[Any, Any]]) -> tuple[float, float]:
     """(lower, upper) as floats, None and NaN meaning -inf and +inf."""
     if costs_bounds is None:
@@ -52,8 +57,7 @@ class Costs:
 def marginal_costs(prices: np.ndarray, eta: np.ndarray, mask: np.ndarray, costs_type: str = 'linear',
                    costs_bounds: Optional[tuple[Any, Any]] = None) -> Costs:
     """c = p - eta clipped to `costs_bounds`, and c~ for `costs_type` ('linear' or 'log'); all T x J."""
-    if costs_type not in COSTS_TYPES:
-        raise SpecificationError(f"costs_type must be 'linear' or 'log', not {costs_type!r}", parameter='costs_type')
+    check_costs_type(costs_type)
     lower, upper = bounds(costs_bounds)
     costs = np.where(mask, prices - eta, 0.0)
     clipped = mask & ((costs < lower) | (costs > upper))

@@ -104,19 +104,23 @@ def eta_by_theta(probabilities: np.ndarray, weights: np.ndarray, price_slopes: n
                  delta_jacobian: Optional[np.ndarray] = None) -> np.ndarray:
     """d eta_j / d theta_p (T x J x P): with delta held fixed, or, given delta_jacobian = d delta/d theta (T x J x P,
     zero where padded), the total derivative. Arguments as in `eta_by_delta`."""
-    weighted = weights * price_slopes
-    e = _ownership_sums(ownership, eta, probabilities)
-    gap = eta[:, :, None] - e
+    weighted = (weights * price_slopes)[:, :, None]                 # w_i alpha_i
+    gap = eta[:, :, None] - _ownership_sums(ownership, eta, probabilities)
     right = np.zeros(eta.shape + (parameters.P,))
     for p in range(parameters.P):
         x, v = parameters.characteristics[:, :, p], parameters.agent_values[:, :, p]
-        utilities = x[:, :, None] * v[:, None, :]
+        tangent = x[:, :, None] * v[:, None, :]                       # u_ij, then ds_ij
+        mean = (x[:, None, :] @ probabilities)[:, 0, :] * v           # sum_k s_ik u_ik
         if delta_jacobian is not None:
-            utilities += delta_jacobian[:, :, p, None]
-        tangent = probabilities * (utilities - np.einsum('tji,tji->ti', probabilities, utilities)[:, None, :])
-        b = np.einsum('tji,tji,ti->tj', tangent, gap, weighted)
-        b -= np.einsum('tji,tji,ti->tj', probabilities, _ownership_sums(ownership, eta, tangent), weighted)
+            tangent += delta_jacobian[:, :, p, None]
+            mean += (delta_jacobian[:, None, :, p] @ probabilities)[:, 0, :]
+        tangent -= mean[:, None, :]
+        tangent *= probabilities
+        terms = _ownership_sums(ownership, eta, tangent)
+        terms *= -probabilities
+        terms += tangent * gap
+        b = (terms @ weighted)[:, :, 0]
         if parameters.moves_price[p]:
-            b += np.einsum('tji,tji,ti->tj', probabilities, gap, weights * v)
+            b += ((probabilities * gap) @ (weights * v)[:, :, None])[:, :, 0]
         right[:, :, p] = b
     return solve_delta_system(Delta, right)

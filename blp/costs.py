@@ -70,6 +70,19 @@ def marginal_costs(prices: np.ndarray, eta: np.ndarray, mask: np.ndarray, costs_
     return Costs(costs, transformed, clipped, nonpositive, mask)
 
 
+def check_log_costs(costs: Costs, markets: np.ndarray, product_ids: Optional[np.ndarray] = None) -> None:
+    """Refuse log costs at nonpositive implied costs, naming the first market and product (markets: T ids; product
+    ids padded T x J, or positions are named)."""
+    if not costs.nonpositive.any():
+        return
+    t, j = np.argwhere(costs.nonpositive)[0]
+    product = f'product {str(product_ids[t, j])!r}' if product_ids is not None else f'product {j}'
+    raise SpecificationError(
+        f"log costs need positive marginal costs, but {costs.nonpositive.sum()} implied costs p - eta are not "
+        f"positive (first: {product} in market {str(markets[t])!r}, c = {costs.costs[t, j]:.6g}); set costs_bounds=(lower, "
+        f"None) with a small positive lower bound, or use costs_type='linear'", parameter='costs_type')
+
+
 def omega_by_theta(eta_jacobian: np.ndarray, costs: Costs, costs_type: str = 'linear') -> np.ndarray:
     """d omega / d theta (T x J x P) from the total d eta / d theta: -d eta/d theta, divided by c under log costs,
     zero in rows whose cost was clipped and in padded rows."""

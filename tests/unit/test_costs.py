@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blp.costs import bounds, marginal_costs, omega_by_theta
+from blp.costs import bounds, check_log_costs, marginal_costs, omega_by_theta
 from blp.exceptions import SpecificationError
 
 # two markets, the second with one padded product
@@ -35,6 +35,11 @@ def test_log_costs_flag_nonpositive_costs() -> None:
     costs = marginal_costs(PRICES, ETA, MASK, 'log')
     assert costs.nonpositive.tolist() == [[False, True, False], [False, False, False]]
     assert np.isnan(costs.transformed[0, 1]) and np.isfinite(costs.transformed[~costs.nonpositive]).all()
+    with pytest.raises(SpecificationError) as error:
+        check_log_costs(costs, np.array(['m1', 'm2']), np.array([['a', 'b', 'c'], ['d', 'e', '']]))
+    assert error.value.parameter == 'costs_type'
+    assert "1 implied costs p - eta are not positive (first: product 'b' in market 'm1', c = -0.5)" in str(error.value)
+    check_log_costs(marginal_costs(PRICES, ETA, MASK, 'log', (0.001, None)), np.array(['m1', 'm2']))
 
 
 @pytest.mark.parametrize('costs_type', ['linear', 'log'])

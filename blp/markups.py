@@ -25,7 +25,12 @@ With e_ij = sum_k H_jk eta_k s_ik and de_ij = sum_k H_jk eta_k ds_ik the J x J x
   Gamma_jm = sum_i w_i alpha_i s_ij s_im.
 - sigma_kl / pi_kd: u_ij = x_jk v_i with v_i the node nu_il or demographic d_id; a_i = v_i when column k of X2 is
   prices, else 0.
-- beta on prices (alpha in X1, a parameter in theta whenever there is a supply side, as in PyBLP): u = 0, a_i = 1.
+- beta on prices (alpha in X1): u = 0, a_i = 1. PyBLP 1.3 refuses to concentrate alpha out when there is a supply
+  side (ValueError "A supply side was specified, so alpha should not be concentrated out"; `beta` must give starting
+  values for the X1 columns involving prices): eta depends on alpha, so alpha is an element of theta, its column of
+  d xi/d theta is -X1[prices], its probabilities' total derivative is zero and its d eta comes only from a_i = 1
+  (PyBLP's `compute_eta_by_theta_jacobian` with the X1 derivative of prices). The other betas and every gamma are
+  concentrated out together by the stacked IV step and held fixed in the gradient.
 
 The total derivative the GMM gradient needs is d eta/d theta = d eta/d theta|delta + d eta/d delta . d delta/d theta;
 passing `delta_jacobian` adds d delta_j/d theta_p to u_ij, which gives it directly without the J x J matrices. For

@@ -153,3 +153,29 @@ def test_logit_eta_derivatives_match_finite_differences(products) -> None:
                - markup(dataclasses.replace(model, beta=np.array([beta - STEP])), shares, H)) / (2 * STEP)
     np.testing.assert_allclose(by_alpha, numeric, rtol=RTOL, atol=ATOL * np.abs(numeric).max())
     np.testing.assert_allclose(by_alpha, -eta / beta, rtol=1e-10)  # logit: eta is proportional to 1 / alpha
+
+
+def test_total_derivative_matches_finite_differences_with_delta_solved_again(estimate, model) -> None:
+    """d eta/d theta with delta(theta) from the contraction at theta +- h: the composition the GMM gradient needs."""
+    problem, step = estimate.problem, 1e-5
+    shares, H = problem.products.layout.pad(problem.products.shares), ownership(model)
+    probabilities, weights, slopes, eta, Delta = analytic_parts(model, shares, H)
+    elements = [('sigma', 1, 1), ('pi', 0, 0), ('pi', 1, 0)]
+    parameters = directions(problem.demand.X2, problem.demand.nodes, problem.demand.demographics, elements,
+                            price_column=1)
+    markups, deltas = [], []
+    for sign in (1, -1):
+        for element in elements:
+            sigma, pi = SIGMA.astype(float), PI.astype(float)
+            (sigma if element[0] == 'sigma' else pi)[element[1], element[2]] += sign * step
+            moved = ChoiceModel.from_results(problem.solve(sigma=sigma, pi=pi, method='1s',
+                                                           optimization=blp.Optimization('return')))
+            moved = dataclasses.replace(moved, beta=np.array([ALPHA]))
+            markups.append(markup(moved, shares, H))
+            deltas.append(moved.delta)
+    P = len(elements)
+    numeric = np.stack([(markups[p] - markups[P + p]) / (2 * step) for p in range(P)], axis=2)
+    delta_jacobian = np.stack([(deltas[p] - deltas[P + p]) / (2 * step) for p in range(P)], axis=2)
+    analytic = eta_by_theta(probabilities, weights, slopes, H, eta, Delta, parameters, delta_jacobian)
+    assert np.abs(delta_jacobian).max() > 1e-2 and np.abs(numeric).max() > 1e-4
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6 * np.abs(numeric).max())

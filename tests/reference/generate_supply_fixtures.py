@@ -4,7 +4,8 @@
 (products with instruments, agents), so every later run, ours included, estimates on those stored numbers. Each
 workload of `supply_workloads.py` is then solved in PyBLP (single-threaded) and written to `fixtures/<name>.json`:
 estimates and SEs (beta, gamma, sigma, pi), the objective, xi / omega / costs summaries with their values in two
-markets, the solve arguments, the agent data's digest and PyBLP's time.
+markets, delta and PyBLP's d xi/d theta and d omega/d theta in those markets, the solve arguments, the agent data's
+digest and PyBLP's time.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +35,17 @@ def product_summary(values: np.ndarray, market_ids: np.ndarray, markets: list) -
     return {'mean': float(values.mean()), 'std': float(values.std()), 'min': float(values.min()),
             'max': float(values.max()),
             'sample': {str(market): values[market_ids == market].tolist() for market in markets}}
+
+
+def sample_jacobians(results: Any, market_ids: np.ndarray, markets: list) -> dict:
+    """delta and PyBLP's d xi/d theta and d omega/d theta (total, beta and gamma held fixed, zero rows where costs were
+    clipped) in `markets`, with theta's elements in PyBLP's order: [parameter class, location]."""
+    rows = np.isin(market_ids, markets)
+    return {'theta': [[type(p).__name__, [int(i) for i in p.location]] for p in results._parameters.unfixed],
+            'market_ids': market_ids[rows].astype(str).tolist(),
+            'delta': np.asarray(results.delta, dtype=float)[rows, 0].tolist(),
+            'xi_by_theta': np.asarray(results.xi_by_theta_jacobian, dtype=float)[rows].tolist(),
+            'omega_by_theta': np.asarray(results.omega_by_theta_jacobian, dtype=float)[rows].tolist()}
 
 
 def jsonable_arguments(solve: dict) -> dict:
@@ -64,6 +77,7 @@ def generate(name: str) -> dict:
         xi=product_summary(results.xi, market_ids, markets), omega=product_summary(results.omega, market_ids, markets),
         costs=product_summary(costs, market_ids, markets),
         markups=product_summary(results.compute_markups(costs=costs), market_ids, markets),
+        jacobians=sample_jacobians(results, market_ids, markets),
         clipped_costs=int(np.sum(results.clipped_costs)), step=int(results.step),
         converged=bool(np.all(results.converged)), pyblp_version=pyblp.__version__,
         formulations=workload['formulations'], agent_formulation=workload.get('agent_formulation'),

@@ -79,8 +79,9 @@ def check_log_costs(costs: Costs, markets: np.ndarray, product_ids: Optional[np.
     product = f'product {str(product_ids[t, j])!r}' if product_ids is not None else f'product {j}'
     raise SpecificationError(
         f"log costs need positive marginal costs, but {costs.nonpositive.sum()} implied costs p - eta are not "
-        f"positive (first: {product} in market {str(markets[t])!r}, c = {costs.costs[t, j]:.6g}); set costs_bounds=(lower, "
-        f"None) with a small positive lower bound, or use costs_type='linear'", parameter='costs_type')
+        f"positive (first: {product} in market {str(markets[t])!r}, c = {costs.costs[t, j]:.6g}); set "
+        f"costs_bounds=(lower, None) with a small positive lower bound, or use costs_type='linear'",
+        parameter='costs_type')
 
 
 def omega_by_theta(eta_jacobian: np.ndarray, costs: Costs, costs_type: str = 'linear') -> np.ndarray:

@@ -36,7 +36,7 @@ The total derivative the GMM gradient needs is d eta/d theta = d eta/d theta|del
 passing `delta_jacobian` adds d delta_j/d theta_p to u_ij, which gives it directly without the J x J matrices. For
 alpha in X1, d delta/d alpha = 0 (delta is pinned by the shares; xi = delta - X1 beta moves by -prices), so its total
 derivative is its partial one. Logit is one agent of weight one. Memory is one T x J x I array per direction at a
-time, never J x J x P or J x J x J. Nested logit is not covered.
+time, never J x J x P or J x J x J. Nested logit (one agent, rho per nest) has its own pair of functions below.
 """
 
 from __future__ import annotations
@@ -129,3 +129,89 @@ def eta_by_theta(probabilities: np.ndarray, weights: np.ndarray, price_slopes: n
             b += ((probabilities * gap) @ (weights * v)[:, :, None])[:, :, 0]
         right[:, :, p] = b
     return solve_delta_system(Delta, right)
+
+
+# ---------------------------------------------------------------- nested logit (one agent, price coefficient alpha)
+# Nested logit: s_j = q_j s_h with q_j = s_j|h, V_j = delta_j, D = alpha M and M_kj = ds_k/dV_j = s_k c_kj,
+#
+#     c_kj = 1[k=j] / (1 - rho_k) - r_k G_kj q_j - s_j,    r = rho / (1 - rho),   G the same-nest indicator.
+#
+# For a direction with ds, dq, d alpha and d rho (and dr = d rho / (1 - rho)^2), y_k = eta_k (d alpha s_k + alpha ds_k),
+# e = H (eta s) and HG = H * G:
+#
+#     b = y / (1 - rho) - q HG (r y) - s H y
+#         + alpha [eta s d rho / (1 - rho)^2 - q HG (eta s dr) - dq HG (eta s r) - ds e].
+#
+# delta_m: ds = M[:, m], dq_j = q_j (1[j=m] - G_jm q_m) / (1 - rho_j); alpha: d alpha = 1; rho (of some nests, d rho_j
+# = 1 for their products): with Vbar_j = sum_{l in h(j)} q_l V_l and I_h = log s_h - log s_0 (the inclusive value
+# (1 - rho_h) log sum_{l in h} exp(V_l / (1 - rho_h))), dI_h = d rho_h (Vbar_h - I_h) / (1 - rho_h),
+# dq_j = q_j d rho_j (V_j - Vbar_j) / (1 - rho_j)^2 and ds_j = s_j (dq_j / q_j + dI_h(j) - sum_k s_k dI_h(k)).
+
+
+def _nested_parts(shares: np.ndarray, conditionals: np.ndarray, rho: np.ndarray, same_nest: np.ndarray,
+                  ownership: np.ndarray, eta: np.ndarray) -> tuple:
+    inverse, r = 1 / (1 - rho), rho / (1 - rho)
+    M = -(r[:, :, None] * same_nest * conditionals[:, None, :]) - shares[:, None, :]
+    np.einsum('tjj->tj', M)[...] += inverse
+    M *= shares[:, :, None]
+    return inverse, r, M, ownership * same_nest, _ownership_sums(ownership, eta, shares[:, :, None])[:, :, 0]
+
+
+def _nested_right(y: np.ndarray, inverse: np.ndarray, r: np.ndarray, shares: np.ndarray, conditionals: np.ndarray,
+                  ownership: np.ndarray, HG: np.ndarray) -> np.ndarray:
+    """y / (1 - rho) - q HG (r y) - s H y for y (T x J x K)."""
+    return (inverse[:, :, None] * y - conditionals[:, :, None] * (HG @ (r[:, :, None] * y))
+            - shares[:, :, None] * (ownership @ y))
+
+
+def nested_eta_by_delta(shares: np.ndarray, conditionals: np.ndarray, rho: np.ndarray, same_nest: np.ndarray,
+                        alpha: np.ndarray, ownership: np.ndarray, eta: np.ndarray, Delta: np.ndarray) -> np.ndarray:
+    """d eta_j / d delta_m for nested logit (T x J x J). shares s and conditionals q T x J, rho of each product's nest
+    T x J, same_nest T x J x J, alpha T (the price coefficient), ownership and Delta T x J x J, eta T x J."""
+    inverse, r, M, HG, e = _nested_parts(shares, conditionals, rho, same_nest, ownership, eta)
+    alpha = alpha[:, None, None]
+    A = _nested_right(alpha * eta[:, :, None] * M, inverse, r, shares, conditionals, ownership, HG)
+    by_delta_q = conditionals[:, :, None] * (np.eye(eta.shape[1])[None] - same_nest * conditionals[:, None, :])
+    by_delta_q *= inverse[:, :, None]
+    z = (HG @ (eta * shares * r)[:, :, None])[:, :, 0]
+    A -= alpha * (z[:, :, None] * by_delta_q + e[:, :, None] * M)
+    return solve_delta_system(Delta, A)
+
+
+def nested_eta_by_theta(shares: np.ndarray, conditionals: np.ndarray, outside: np.ndarray, utilities: np.ndarray,
+                        rho: np.ndarray, same_nest: np.ndarray, alpha: np.ndarray, ownership: np.ndarray,
+                        eta: np.ndarray, Delta: np.ndarray, rho_moves: np.ndarray, moves_price: np.ndarray,
+                        delta_jacobian: Optional[np.ndarray] = None) -> np.ndarray:
+    """d eta / d theta for nested logit (T x J x P), delta held fixed or, given delta_jacobian (T x J x P), total.
+    Parameter p is alpha when `moves_price[p]`, else the rho of the products where `rho_moves[:, :, p]` (T x J x P
+    booleans: one nest's products, or all for a single rho). outside s_0 is T, utilities V = delta T x J (any value
+    where padded); other arguments as in `nested_eta_by_delta`."""
+    inverse, r, M, HG, e = _nested_parts(shares, conditionals, rho, same_nest, ownership, eta)
+    mask = shares > 0
+    V = np.where(mask, utilities, 0.0)
+    Vbar = (same_nest @ (conditionals * V)[:, :, None])[:, :, 0]
+    with np.errstate(divide='ignore'):
+        inclusive = np.where(mask, np.log(np.where(mask, (same_nest @ shares[:, :, None])[:, :, 0], 1.0)), 0.0)
+    inclusive -= np.log(outside)[:, None] * mask
+    y = np.zeros(eta.shape + (moves_price.size,))
+    extra = np.zeros_like(y)
+    for p in range(moves_price.size):
+        if moves_price[p]:
+            y[:, :, p] = eta * shares
+            continue
+        moved = np.where(rho_moves[:, :, p] & mask, 1.0, 0.0)
+        by_rho_q = conditionals * moved * (V - Vbar) * inverse ** 2
+        change = moved * (Vbar - inclusive) * inverse
+        by_rho_s = shares * (by_rho_q / np.where(mask, conditionals, 1.0) + change
+                             - (shares * change).sum(axis=1, keepdims=True))
+        y[:, :, p] = alpha[:, None] * eta * by_rho_s
+        by_rho_r = moved * inverse ** 2
+        extra[:, :, p] = alpha[:, None] * (
+            eta * shares * by_rho_r - conditionals * (HG @ (eta * shares * by_rho_r)[:, :, None])[:, :, 0]
+            - by_rho_q * (HG @ (eta * shares * r)[:, :, None])[:, :, 0] - by_rho_s * e)
+    right = _nested_right(y, inverse, r, shares, conditionals, ownership, HG) + extra
+    partial = solve_delta_system(Delta, right)
+    if delta_jacobian is None:
+        return partial
+    by_delta = nested_eta_by_delta(shares, conditionals, rho, same_nest, alpha, ownership, eta, Delta)
+    return partial + by_delta @ delta_jacobian

@@ -70,9 +70,10 @@ def cereal_supply() -> dict:
 def simulation_data() -> tuple[pd.DataFrame, pd.DataFrame]:
     """The simulated market stored by `generate_supply_fixtures.py` (products with excluded instruments, agents)."""
     stored = np.load(SIMULATION_DATA, allow_pickle=False)
-    products = pd.DataFrame({key[len('products/'):]: stored[key] for key in stored.files if key.startswith('products/')})
-    agents = pd.DataFrame({key[len('agents/'):]: stored[key] for key in stored.files if key.startswith('agents/')})
-    return products, agents
+
+    def frame(prefix: str) -> pd.DataFrame:
+        return pd.DataFrame({key[len(prefix):]: stored[key] for key in stored.files if key.startswith(prefix)})
+    return frame('products/'), frame('agents/')
 
 
 def simulate() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -87,9 +88,9 @@ def simulate() -> tuple[pd.DataFrame, pd.DataFrame]:
         gamma=SIMULATION_TRUTH['gamma'], integration=pyblp.Integration('product', 9), seed=0)
     results = simulation.replace_endogenous()
     data = results.product_data
-    products = pd.DataFrame({'market_ids': data.market_ids[:, 0].astype(int), 'firm_ids': data.firm_ids[:, 0].astype(int),
-                             'shares': data.shares[:, 0], 'prices': data.prices[:, 0], 'x': data.x[:, 0],
-                             'z': data.z[:, 0]})
+    products = pd.DataFrame({'market_ids': data.market_ids[:, 0].astype(int),
+                             'firm_ids': data.firm_ids[:, 0].astype(int), 'shares': data.shares[:, 0],
+                             'prices': data.prices[:, 0], 'x': data.x[:, 0], 'z': data.z[:, 0]})
     demand, supply = results._compute_default_instruments()  # what to_problem() would use
     for name, block in (('demand_instruments', demand), ('supply_instruments', supply)):
         for k in range(block.shape[1]):

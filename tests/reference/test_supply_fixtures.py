@@ -79,7 +79,8 @@ def sample_model(workload: dict, reference: dict) -> tuple[ChoiceModel, Layout, 
     frame = products[rows].reset_index(drop=True)
     agents = workload['agents']
     agents = agents[agents['market_ids'].astype(str).isin(set(sample['market_ids']))].reset_index(drop=True)
-    layout, agent_layout = Layout.from_ids(frame['market_ids'].to_numpy()), Layout.from_ids(agents['market_ids'].to_numpy())
+    layout = Layout.from_ids(frame['market_ids'].to_numpy())
+    agent_layout = Layout.from_ids(agents['market_ids'].to_numpy())
     assert list(layout.markets) == list(agent_layout.markets)
     X2 = blp.Formulation(workload['formulations'][1][0]).build(frame)
     sigma, pi = np.asarray(reference['sigma'], dtype=float), np.asarray(reference['pi'], dtype=float)
@@ -98,9 +99,9 @@ def sample_model(workload: dict, reference: dict) -> tuple[ChoiceModel, Layout, 
     utilities[~layout.mask] = -np.inf
     model = ChoiceModel(utilities=utilities, delta=delta, mask=layout.mask,
                         weights=agent_layout.pad(agents['weights'].to_numpy(dtype=float)),
-                        agent_mask=agent_layout.mask, coefficients=coefficients, beta_labels=tuple(reference['beta_labels']),
-                        beta=np.ravel(reference['beta']), X2_labels=tuple(X2.labels), nests=None,
-                        prices=layout.pad(frame['prices'].to_numpy(dtype=float)))
+                        agent_mask=agent_layout.mask, coefficients=coefficients,
+                        beta_labels=tuple(reference['beta_labels']), beta=np.ravel(reference['beta']),
+                        X2_labels=tuple(X2.labels), nests=None, prices=layout.pad(frame['prices'].to_numpy(dtype=float)))
     arrays = dict(frame=frame, X2=X2_padded, nodes=padded_nodes, demographics=padded_demographics)
     return model, layout, arrays
 

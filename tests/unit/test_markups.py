@@ -12,7 +12,7 @@ import pytest
 import blp
 from blp import supply
 from blp.choice import ChoiceModel
-from blp.markups import directions, eta_by_delta, eta_by_theta
+from blp.markups import directions, eta_by_delta, eta_by_theta, nested_eta_by_delta, nested_eta_by_theta
 
 STEP = 1e-6
 RTOL, ATOL = 1e-6, 1e-7  # ATOL relative to the largest derivative: central differences lose ~1e-11
@@ -30,8 +30,8 @@ def estimate(products, agents):
     for market, count in drop.items():
         keep[np.flatnonzero(frame['market_ids'].to_numpy() == market)[-count:]] = False
     frame = frame[keep].reset_index(drop=True)
-    problem = blp.Problem((blp.Formulation('0 + prices', absorb='C(product_ids)'), blp.Formulation('0 + mushy + prices')),
-                          frame, blp.Formulation('0 + log_income'),
+    formulations = (blp.Formulation('0 + prices', absorb='C(product_ids)'), blp.Formulation('0 + mushy + prices'))
+    problem = blp.Problem(formulations, frame, blp.Formulation('0 + log_income'),
                           agents[agents['market_ids'].isin(markets)].reset_index(drop=True))
     return problem.solve(sigma=SIGMA, pi=PI, method='1s', optimization=blp.Optimization('return'))
 
@@ -179,3 +179,83 @@ def test_total_derivative_matches_finite_differences_with_delta_solved_again(est
     analytic = eta_by_theta(probabilities, weights, slopes, H, eta, Delta, parameters, delta_jacobian)
     assert np.abs(delta_jacobian).max() > 1e-2 and np.abs(numeric).max() > 1e-4
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6 * np.abs(numeric).max())
+
+
+@pytest.fixture(scope='module')
+def nested_problem(products) -> blp.Problem:
+    """Nested logit by mushy in six markets of unequal size."""
+    frame = products[products['market_ids'].isin(products['market_ids'].unique()[:6])]
+    keep = np.random.default_rng(1).uniform(size=len(frame)) > 0.2
+    frame = frame[keep].reset_index(drop=True).assign(nesting_ids=lambda f: f['mushy'])
+    return blp.Problem(blp.Formulation('0 + prices', absorb='C(product_ids)'), frame)
+
+
+def nested_at(problem: blp.Problem, rho: list) -> ChoiceModel:
+    return ChoiceModel.from_results(problem.solve(rho=rho, method='1s', optimization=blp.Optimization('return')))
+
+
+@pytest.fixture(scope='module')
+def nested(nested_problem) -> ChoiceModel:
+    """The model at rho 0.4 and 0.7."""
+    model = nested_at(nested_problem, [0.4, 0.7])
+    assert len(set(model.mask.sum(axis=1))) > 1
+    return model
+
+
+def nested_parts(model: ChoiceModel, shares: np.ndarray, H: np.ndarray) -> dict:
+    probabilities, _, slopes, eta, Delta = analytic_parts(model, shares, H)
+    choices = model.choose()
+    return dict(shares=probabilities[:, :, 0], conditionals=choices.conditionals[:, :, 0],
+                rho=model.nests.rho_products, same_nest=model.nests.same_nest, alpha=slopes[:, 0], ownership=H,
+                eta=eta, Delta=Delta)
+
+
+def test_nested_logit_eta_by_delta_matches_finite_differences(nested) -> None:
+    shares, H = observed(nested), ownership(nested)
+    analytic = nested_eta_by_delta(**nested_parts(nested, shares, H))
+    T, J = nested.mask.shape
+    for m in range(J):
+        moved = np.where(nested.mask[:, m], STEP, 0.0)[:, None, None] * (np.arange(J) == m)[None, :, None]
+        numeric = (markup(dataclasses.replace(nested, utilities=nested.utilities + moved), shares, H)
+                   - markup(dataclasses.replace(nested, utilities=nested.utilities - moved), shares, H)) / (2 * STEP)
+        np.testing.assert_allclose(analytic[:, :, m], numeric, rtol=RTOL, atol=ATOL * np.abs(numeric).max(),
+                                   err_msg=f'delta {m}')
+
+
+def test_nested_logit_eta_by_rho_and_alpha_match_finite_differences(nested) -> None:
+    shares, H = observed(nested), ownership(nested)
+    parts = nested_parts(nested, shares, H)
+    choices = nested.choose()
+    member = nested.nests.member
+    rho_moves = np.stack([member[:, 0], member[:, 1], member.any(axis=1), np.zeros_like(nested.mask)], axis=2)
+    moves_price = np.array([False, False, False, True])
+    analytic = nested_eta_by_theta(outside=choices.outside[:, 0], utilities=nested.delta, rho_moves=rho_moves,
+                                   moves_price=moves_price, **parts)
+
+    def at(rho: np.ndarray, alpha: float) -> np.ndarray:
+        return markup(dataclasses.replace(nested, nests=dataclasses.replace(nested.nests, rho=rho),
+                                          beta=np.array([alpha])), shares, H)
+
+    rho, alpha = nested.nests.rho, nested.beta[0]
+    for p, (change, shift) in enumerate([([1, 0], 0), ([0, 1], 0), ([1, 1], 0), ([0, 0], 1)]):
+        change = STEP * np.array(change, dtype=float)
+        numeric = (at(rho + change, alpha + STEP * shift) - at(rho - change, alpha - STEP * shift)) / (2 * STEP)
+        assert np.abs(numeric).max() > 1e-5
+        np.testing.assert_allclose(analytic[:, :, p], numeric, rtol=RTOL, atol=ATOL * np.abs(numeric).max(),
+                                   err_msg=f'parameter {p}')
+
+
+def test_nested_logit_total_derivative_matches_finite_differences_with_delta_solved_again(nested_problem,
+                                                                                          nested) -> None:
+    """rho of the first nest with delta(rho) from the problem at rho +- h; alpha held at its value at rho."""
+    step, alpha = 1e-5, np.array([nested.beta[0]])
+    shares, H = nested_problem.products.layout.pad(nested_problem.products.shares), ownership(nested)
+    parts = nested_parts(nested, shares, H)
+    moved = [dataclasses.replace(nested_at(nested_problem, [0.4 + sign * step, 0.7]), beta=alpha) for sign in (1, -1)]
+    numeric = (markup(moved[0], shares, H) - markup(moved[1], shares, H)) / (2 * step)
+    delta_jacobian = ((moved[0].delta - moved[1].delta) / (2 * step))[:, :, None]
+    total = nested_eta_by_theta(outside=nested.choose().outside[:, 0], utilities=nested.delta,
+                                rho_moves=nested.nests.member[:, 0][:, :, None], moves_price=np.array([False]),
+                                delta_jacobian=delta_jacobian, **parts)
+    assert np.abs(delta_jacobian).max() > 1e-2
+    np.testing.assert_allclose(total[:, :, 0], numeric, rtol=1e-5, atol=1e-6 * np.abs(numeric).max())

@@ -1,4 +1,4 @@
-"""Supply-side data: X3 (with absorbed fixed effects), supply instruments, firm_ids, and the errors that name the cause."""
+"""Supply-side data: X3 (with absorbed fixed effects), supply instruments, firm_ids, and errors that name the cause."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def test_supply_instruments_are_found_in_numeric_order_after_exogenous_x3_column
     assert numbered_columns(frame, 'supply_instruments') == ['supply_instruments0', 'supply_instruments1',
                                                              'supply_instruments10']
     supply = build_supply(blp.Formulation('1 + mushy + I(price_instrument / 10)'), load_products(frame), 'log')
-    assert supply.X3_labels == ['1', 'mushy', 'I(price_instrument / 10)'] and supply.K3 == 3 and supply.costs_type == 'log'
+    assert supply.X3_labels == ['1', 'mushy', 'I(price_instrument / 10)'] and supply.K3 == 3
+    assert supply.costs_type == 'log'
     assert supply.ZS_labels == ['1', 'mushy', 'I(price_instrument / 10)', 'supply_instruments0', 'supply_instruments1',
                                 'supply_instruments10']
     np.testing.assert_array_equal(supply.ZS[:, 3], frame['demand_instruments2'])

@@ -19,7 +19,6 @@ from blp.costs import check_costs_type
 from blp.data import Products, numeric_column
 from blp.exceptions import DataError, SpecificationError
 from blp.formulation import Formulation
-from blp.problem import _first_dependent
 
 
 def numbered_columns(frame: pd.DataFrame, prefix: str) -> list[str]:
@@ -56,6 +55,7 @@ def require_firm_ids(products: Products) -> Optional[np.ndarray]:
 
 def check_rank(absorbed: np.ndarray, raw: np.ndarray, labels: list[str], name: str, absorbs: bool) -> None:
     """Refuse a column that is a combination of the ones before it (after absorbing fixed effects), naming it."""
+    from blp.problem import _first_dependent  # here, not at the top: Problem will import this module
     dependent = _first_dependent(absorbed, np.linalg.norm(raw, axis=0))
     if dependent is not None:
         with_fe = ' or with the absorbed fixed effects' if absorbs else ''

@@ -15,20 +15,31 @@ def ownership_matrices(firm_codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (same & mask[:, :, None] & mask[:, None, :]).astype(float)
 
 
-def eta(jacobian: np.ndarray, ownership: np.ndarray, shares: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The markup p - c that makes prices optimal: Delta^-1 s with Delta = -H * (ds/dp)' (T x J, zero where padded).
-    Padded products get an identity block so that every market's system is square; a singular Delta (a firm whose
-    products do not respond to their prices) falls back to the pseudo-inverse."""
+def capital_delta(jacobian: np.ndarray, ownership: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Delta = -H * (ds/dp)' (T x J x J) with an identity block for padded products, so that every market's system
+    is square and padded products solve to zero."""
     Delta = -ownership * jacobian.transpose(0, 2, 1)
     padded = ~mask
     Delta[padded] = 0.0
     Delta.transpose(0, 2, 1)[padded] = 0.0
     np.einsum('tjj->tj', Delta)[...] += padded
-    right = np.where(mask, shares, 0.0)[:, :, None]
+    return Delta
+
+
+def solve_delta_system(Delta: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Delta^-1 right per market (right T x J x P); a singular Delta (a firm whose products do not respond to their
+    prices) falls back to the pseudo-inverse."""
     try:
-        return np.linalg.solve(Delta, right)[:, :, 0]
+        return np.linalg.solve(Delta, right)
     except np.linalg.LinAlgError:
-        return (np.linalg.pinv(Delta) @ right)[:, :, 0]
+        return np.linalg.pinv(Delta) @ right
+
+
+def eta(jacobian: np.ndarray, ownership: np.ndarray, shares: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The markup p - c that makes prices optimal: Delta^-1 s with Delta = -H * (ds/dp)' (T x J, zero where
+    padded)."""
+    right = np.where(mask, shares, 0.0)[:, :, None]
+    return solve_delta_system(capital_delta(jacobian, ownership, mask), right)[:, :, 0]
 
 
 def hhi(shares: np.ndarray, same_firm: np.ndarray, mask: np.ndarray) -> np.ndarray:

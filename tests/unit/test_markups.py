@@ -102,7 +102,7 @@ def test_eta_by_theta_matches_finite_differences_of_sigma_pi_and_alpha(estimate,
                             price_column=1)
     analytic = eta_by_theta(probabilities, weights, slopes, H, eta, Delta, parameters)
     for p, element in enumerate(elements):
-        def perturbed(step: float) -> np.ndarray:
+        def perturbed(step: float, element: tuple = element) -> np.ndarray:
             sigma, pi, alpha = SIGMA.astype(float), PI.astype(float), ALPHA
             if element[0] == 'sigma':
                 sigma[element[1], element[2]] += step

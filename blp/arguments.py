@@ -152,10 +152,14 @@ class MarketArguments:
         return np.where(mask[:, :, None] & mask[:, None, :], np.nan_to_num(padded), 0.0)
 
     def _costs(self, firm_ids: Any = None, ownership: Any = None, t: Optional[int] = None) -> np.ndarray:
-        """Padded marginal costs c = p - eta under the given (default: observed) ownership."""
+        """Padded marginal costs c = p - eta under the given (default: observed) ownership; with a supply side and
+        the observed ownership, the costs the estimate implies (clipped to costs_bounds as in estimation)."""
         model = self._model
         if model.prices is None:
             raise SpecificationError('costs need a prices column in product_data', parameter='prices')
+        estimated = getattr(self, 'estimated_costs', None)
+        if estimated is not None and firm_ids is None and ownership is None:
+            return self._layout.pad(estimated[:, 0])
         H = self._ownership(firm_ids, ownership, t)
         return model.prices - supply.eta(self._price_jacobian, H, self._observed_shares, model.mask)
 

@@ -56,7 +56,7 @@ class ChoiceModel:
     @classmethod
     def from_results(cls, results: Any) -> 'ChoiceModel':
         problem = results.problem
-        model, layout = problem.model, problem.products.layout
+        model, layout = results.demand_model, problem.products.layout
         values = results.nonlinear_values
         delta = layout.pad(results.delta[:, 0])
         frame = problem.products.frame

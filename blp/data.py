@@ -172,9 +172,12 @@ class Agents:
     frame: Optional[pd.DataFrame]
 
 
-def nodes_columns(frame: pd.DataFrame, dimensions: int, dataset: str) -> list[str]:
-    columns = [f'nodes{k}' for k in range(dimensions)]
-    require_columns(frame, columns, dataset)
+def nodes_columns(frame: pd.DataFrame, dimensions: int) -> list[str]:
+    """`nodes0`, `nodes1`, ... as far as they go, at most `dimensions` of them (PyBLP drops extra columns; fewer
+    columns than X2 has are assigned to sigma's nonzero columns at solve time)."""
+    columns: list[str] = []
+    while len(columns) < dimensions and f'nodes{len(columns)}' in frame.columns:
+        columns.append(f'nodes{len(columns)}')
     return columns
 
 
@@ -200,11 +203,19 @@ def order_agents(frame: pd.DataFrame, product_layout: Layout, needs_all_markets:
     return frame.iloc[order].reset_index(drop=True), product_layout.markets[codes[order]]
 
 
-def check_weights(weights: np.ndarray, layout: Layout, dataset: str = 'agent_data') -> None:
-    """Integration weights must be finite and sum to one in every market."""
+def check_weights(weights: np.ndarray, layout: Layout, dataset: str = 'agent_data') -> list[str]:
+    """Integration weights must be nonnegative; weights that do not sum to one in a market are allowed (importance
+    sampling, as in BLP's automobile data) but worth a warning, as PyBLP gives one. Returns the warnings."""
+    negative = np.flatnonzero(weights < 0)
+    if negative.size:
+        row = int(negative[0])
+        market = layout.markets[layout.market_index[row]]
+        raise DataError(f'agent weights must be nonnegative: row {row} in market {market!r} has {weights[row]}',
+                        column='weights', market=market, row=row, dataset=dataset)
     totals = np.bincount(layout.market_index, weights=weights, minlength=layout.T)
     wrong = np.flatnonzero(np.abs(totals - 1) > 1e-6)
-    if wrong.size:
-        market = layout.markets[wrong[0]]
-        raise DataError(f'agent weights in market {market!r} sum to {totals[wrong[0]]:.10g}, not 1', column='weights',
-                        market=market, dataset=dataset)
+    if not wrong.size:
+        return []
+    market = layout.markets[wrong[0]]
+    return [f'agent weights do not sum to 1 in {wrong.size} market(s) (market {market!r}: '
+            f'{totals[wrong[0]]:.10g}); they are used as given (importance sampling)']

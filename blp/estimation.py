@@ -1,7 +1,7 @@
 """GMM over theta: the objective with its analytic gradient, the optimizer loop, the steps and the results.
 
 The linear parameters of every moment block (beta, later gamma) are concentrated out (IV-GMM for each theta), so
-the optimizer only sees theta. The demand side comes from `problem.model`, the moments from `problem.moments`.
+the optimizer only sees theta. The demand side comes from `problem.model`, the moments from `problem.moments_for`.
 """
 
 from __future__ import annotations
@@ -81,14 +81,17 @@ class Estimation:
                                          parameter=name)
         self.optimization, self.iteration = options.optimization, options.iteration
         self.parameters = Parameters.of(problem, options)
-        needed = problem.K1 + self.parameters.P
-        if problem.MD < needed:
-            names = problem.X1_labels + self.parameters.labels
+        self.model = problem.model.with_nodes_for(self.parameters.values.sigma)  # data faults before identification
+        nonlinear = [label for label in self.parameters.labels if not label.startswith('beta[')]
+        needed = problem.K1 + problem.K3 + len(nonlinear)
+        if problem.MD + problem.MS < needed:
+            names = problem.X1_labels + (problem.supply.X3_labels if problem.supply else []) + nonlinear
+            supply = f' and {problem.MS} supply instruments' if problem.supply else ''
             raise SpecificationError(
                 f"too few instruments: {needed} parameters ({', '.join(names)}) but only {problem.MD} demand "
-                f"instruments ({', '.join(problem.ZD_labels) or 'none'}); add demand_instruments columns",
-                parameter=self.parameters.labels[-1] if self.parameters.P else problem.X1_labels[-1])
-        moments = problem.moments
+                f"instruments ({', '.join(problem.ZD_labels) or 'none'}){supply}; add demand_instruments columns",
+                parameter=nonlinear[-1] if nonlinear else problem.X1_labels[-1])
+        self.moments = moments = problem.moments_for(self.parameters, options, self.model)
         W = options.W
         if W is not None:
             W = np.asarray(W, dtype=float)
@@ -96,9 +99,9 @@ class Estimation:
                 raise SpecificationError(f'W must be a finite {moments.M} x {moments.M} matrix', parameter='W')
         self.W = W if W is not None else moments.initial_weights()
         self.progress, self.first_step = progress, first_step
-        self.variables, self.columns = problem.model.parameter_variables(self.parameters)
+        self.variables, self.columns = self.model.parameter_variables(self.parameters)
         layout = problem.products.layout
-        self.warm_delta = layout.pad(problem.model.logit_delta)
+        self.warm_delta = layout.pad(self.model.logit_delta)
         self.warm_delta_theta: Optional[np.ndarray] = None  # where warm_delta was solved
         self.warm_theta: Optional[np.ndarray] = None  # where warm_jacobian (d delta / d theta) was computed
         self.warm_jacobian: Optional[np.ndarray] = None
@@ -111,7 +114,7 @@ class Estimation:
     def demand_state(self, theta: np.ndarray, with_jacobian: bool) -> tuple[DemandState, int, list]:
         """delta(theta) and d delta / d theta from the demand model, with contraction evaluations and failed
         markets; keeps the warm start for the next evaluation."""
-        problem, layout, model = self.problem, self.problem.products.layout, self.problem.model
+        problem, layout, model = self.problem, self.problem.products.layout, self.model
         values = self.parameters.expand(theta)
         started = time.perf_counter()
         inversion = model.invert(values, self.starting_delta(theta), self.iteration)
@@ -142,7 +145,9 @@ class Estimation:
         return predicted if np.isfinite(predicted).all() else self.warm_delta
 
     def evaluate(self, theta: np.ndarray, iv: LinearIV, with_gradient: bool = True) -> Evaluation:
-        moments = self.problem.moments
+        """The objective (and gradient) at theta. A block that cannot be evaluated here (log costs at a nonpositive
+        implied cost) raises; `optimize` reverts from it as from an inner-loop failure."""
+        moments = self.moments
         state, evaluations, failed = self.demand_state(theta, with_gradient)
         stacked = moments.evaluate(state, iv, with_gradient and not failed)
         mean_g = stacked.moments
@@ -157,7 +162,7 @@ class Estimation:
 
     # ---------------------------------------------------------------- optimization
     def optimize(self, start: np.ndarray, W: np.ndarray, step: int) -> StepOutcome:
-        iv = self.problem.moments.iv(W)
+        iv = self.moments.iv(W)
         started = time.perf_counter()
         contraction_before = self.contraction_evaluations
         first = self.evaluate(start, iv, self.optimization.compute_gradient)
@@ -171,14 +176,21 @@ class Estimation:
                                time.perf_counter() - started, 'no optimization')
 
         def objective(theta: np.ndarray) -> Any:
+            reason = None
             if np.array_equal(theta, state.last.theta):
                 evaluation = state.last
             else:
-                evaluation = self.evaluate(theta, iv, self.optimization.compute_gradient)
+                try:
+                    evaluation = self.evaluate(theta, iv, self.optimization.compute_gradient)
+                except SpecificationError as error:  # e.g. log costs at a nonpositive cost
+                    evaluation = dataclasses.replace(state.good, theta=np.array(theta, dtype=float),
+                                                     objective=np.nan, failed_markets=[])
+                    reason = error.message
                 state.evaluations += 1
-            if evaluation.failed_markets or not np.isfinite(evaluation.objective):
+            if reason or evaluation.failed_markets or not np.isfinite(evaluation.objective):
                 self.inner_loop_failures.append({'step': step, 'theta': evaluation.theta.tolist(),
-                                                 'markets': [str(m) for m in evaluation.failed_markets]})
+                                                 'markets': [str(m) for m in evaluation.failed_markets],
+                                                 **({'reason': reason} if reason else {})})
                 # revert to the last good values, as PyBLP's error_behavior='revert'
                 evaluation = dataclasses.replace(state.good, theta=evaluation.theta, contraction_evaluations=0,
                                                  failed_markets=evaluation.failed_markets)
@@ -232,7 +244,7 @@ class Estimation:
 
     def hessian(self, theta: np.ndarray, W: np.ndarray) -> np.ndarray:
         """Central finite differences of the analytic gradient, symmetrized."""
-        iv = self.problem.moments.iv(W)
+        iv = self.moments.iv(W)
         columns = []
         for index in range(theta.size):
             up, down = theta.copy(), theta.copy()
@@ -247,6 +259,13 @@ class Estimation:
         from blp.results import ProblemResults
         started = time.perf_counter()
         theta, W = self.parameters.theta, self.W
+        if self.options.initial_update:  # PyBLP's zeroth step: W (and delta) updated at the starting values
+            start = self.evaluate(theta, self.moments.iv(W))
+            if start.failed_markets:
+                raise NumericalError(f'the inner loop failed at the starting values in {len(start.failed_markets)} '
+                                     f'market(s): {", ".join(map(str, start.failed_markets[:10]))}',
+                                     markets=start.failed_markets)
+            W = invert(self._S(start, self.options.W_type))
         history = []
         last = self.first_step + self.options.steps - 1
         for step in range(self.first_step, last + 1):
@@ -263,7 +282,7 @@ class Estimation:
         with the Hessian given (a stored estimate's) instead of recomputed by 2P gradient evaluations."""
         from blp.results import ProblemResults
         started = time.perf_counter()
-        evaluation = self.evaluate(np.asarray(theta, dtype=float), self.problem.moments.iv(self.W))
+        evaluation = self.evaluate(np.asarray(theta, dtype=float), self.moments.iv(self.W))
         if evaluation.failed_markets:
             raise NumericalError(f'the inner loop failed at the stored estimates in {len(evaluation.failed_markets)} '
                                  f'market(s): {", ".join(map(str, evaluation.failed_markets[:10]))}',
@@ -274,7 +293,7 @@ class Estimation:
         return ProblemResults(self, outcome, [outcome], statistics, time.perf_counter() - started)
 
     def _S(self, evaluation: Evaluation, kind: str) -> np.ndarray:
-        return self.problem.moments.covariances(evaluation.stacked.residuals, kind,
+        return self.moments.covariances(evaluation.stacked.residuals, kind,
                                                 self.problem.products.clustering_ids, self.options.center_moments)
 
     def _statistics(self, outcome: StepOutcome, step: int, hessian: Optional[np.ndarray] = None) -> dict[str, Any]:
@@ -284,7 +303,7 @@ class Estimation:
         S_weights = self._S(evaluation, options.W_type)
         S = S_weights if options.se_type == options.W_type else self._S(evaluation, options.se_type)
         W_covariances = invert(S) if options.se_type == 'unadjusted' and step == 1 else outcome.W
-        G = self.problem.moments.jacobian(evaluation.stacked.dependent_jacobians)
+        G = self.moments.jacobian(evaluation.stacked.dependent_jacobians)
         with np.errstate(invalid='ignore'):
             covariances = parameter_covariances(W_covariances, S, G, options.se_type)
             se = np.sqrt(np.diag(covariances) / self.problem.N)

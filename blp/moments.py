@@ -17,7 +17,7 @@ means writing that function, not editing the estimator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -36,7 +36,16 @@ class DemandState:
     inversion: Any             # blp.model.Inversion
 
 
-Dependent = Callable[[DemandState, bool], tuple[np.ndarray, Optional[np.ndarray]]]
+@dataclass(frozen=True)
+class BlockOutput:
+    """A block's dependent variable at theta, its Jacobian (when asked for) and what else it wants reported."""
+
+    y: np.ndarray                       # N, before fixed effects are absorbed
+    jacobian: Optional[np.ndarray]      # N x P
+    details: dict = field(default_factory=dict)
+
+
+Dependent = Callable[[DemandState, bool], BlockOutput]
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ class LinearBlock:
     X_labels: list[str]
     Z_labels: list[str]
     absorb: Callable[[np.ndarray], np.ndarray]
-    dependent: Dependent          # (state, with_jacobian) -> y(theta) before absorption, dy/dtheta (or None)
+    dependent: Dependent          # (state, with_jacobian) -> y(theta) before absorption and dy/dtheta
 
     @property
     def M(self) -> int:
@@ -60,11 +69,6 @@ class LinearBlock:
         return self.X.shape[1]
 
 
-def demand_dependent(state: DemandState, with_jacobian: bool) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """The demand equation's y is delta itself."""
-    return state.delta, state.delta_jacobian if with_jacobian else None
-
-
 @dataclass(frozen=True)
 class Stacked:
     """The stack evaluated at one theta."""
@@ -73,6 +77,7 @@ class Stacked:
     residuals: list[np.ndarray]             # u per block (xi, omega, ...)
     dependent_jacobians: list[Optional[np.ndarray]]
     moments: np.ndarray                     # g (M)
+    details: list[dict]                     # per block, what its dependent reported (costs, markups, ...)
 
 
 class MomentStack:
@@ -102,12 +107,13 @@ class MomentStack:
 
     def evaluate(self, state: DemandState, iv: LinearIV, with_jacobian: bool) -> Stacked:
         """Each block's y at theta, the concentrated b, the residuals and the stacked moments."""
-        dependents = [block.dependent(state, with_jacobian) for block in self.blocks]
-        ys = [block.absorb(y) for block, (y, _) in zip(self.blocks, dependents)]
+        outputs = [block.dependent(state, with_jacobian) for block in self.blocks]
+        ys = [block.absorb(output.y) for block, output in zip(self.blocks, outputs)]
         coefficients, residuals = iv.estimate(ys)
         moments = np.concatenate([block.Z.T @ u for block, u in zip(self.blocks, residuals)]) / self.N \
             if len(self.blocks) > 1 else self.blocks[0].Z.T @ residuals[0] / self.N
-        return Stacked(coefficients, residuals, [jacobian for _, jacobian in dependents], moments)
+        return Stacked(coefficients, residuals, [output.jacobian for output in outputs], moments,
+                       [output.details for output in outputs])
 
     def theta_jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]]) -> np.ndarray:
         """G_theta (M x P)."""

@@ -24,16 +24,18 @@ from blp.exceptions import BLPError, SpecificationError
 from blp.options import SolveOptions
 from blp.parameters import NonlinearValues, Parameters
 
-BOUND_NAMES = ('sigma_bounds', 'pi_bounds', 'rho_bounds')
+BOUND_NAMES = ('sigma_bounds', 'pi_bounds', 'rho_bounds', 'beta_bounds')
 
 
 def _start(values: NonlinearValues, theta: np.ndarray) -> dict[str, Any]:
+    beta = [None if np.isnan(value) else float(value) for value in values.beta[:, 0]]
     return {'sigma': values.sigma.tolist(), 'pi': values.pi.tolist(), 'rho': values.rho[:, 0].tolist(),
-            'theta': list(map(float, theta))}
+            'beta': beta if any(value is not None for value in beta) else None, 'theta': list(map(float, theta))}
 
 
 def starting_values(problem: Any, sigma: Any, pi: Any, rho: Any, count: int, seed: int = 0, sampler: str = 'sobol',
-                    sigma_bounds: Any = None, pi_bounds: Any = None, rho_bounds: Any = None) -> list[dict[str, Any]]:
+                    sigma_bounds: Any = None, pi_bounds: Any = None, rho_bounds: Any = None, beta: Any = None,
+                    beta_bounds: Any = None) -> list[dict[str, Any]]:
     """`count` sets of (sigma, pi, rho) with every free element drawn within its (finite) bounds.
 
     The free elements are those of the template (nonzero sigma/pi/rho, as in `solve`). The first start is the
@@ -44,7 +46,8 @@ def starting_values(problem: Any, sigma: Any, pi: Any, rho: Any, count: int, see
     if sampler not in ('sobol', 'uniform'):
         raise SpecificationError("starts.sampler must be 'sobol' or 'uniform'", parameter='starts.sampler')
     parameters = Parameters(sigma, pi, rho, problem.X2_labels, problem.demographics_labels, problem.nest_labels,
-                            sigma_bounds, pi_bounds, rho_bounds)
+                            sigma_bounds, pi_bounds, rho_bounds, beta=beta, X1_labels=problem.X1_labels,
+                            beta_bounds=beta_bounds)
     if not parameters.P:
         raise SpecificationError('multi-start needs at least one free nonlinear parameter (sigma, pi or rho)',
                                  parameter='sigma')
@@ -135,7 +138,8 @@ def draw_starts(problem: Any, options: SolveOptions, count: int, seed: int = 0, 
     """
     box = {name: (bounds or {}).get(name) for name in BOUND_NAMES}
     box = {name: value if value is not None else getattr(options, name) for name, value in box.items()}
-    starts = starting_values(problem, options.sigma, options.pi, options.rho, count, seed, sampler, **box)
+    starts = starting_values(problem, options.sigma, options.pi, options.rho, count, seed, sampler, beta=options.beta,
+                             **box)
     solve = Parameters.of(problem, options)
     drawn = Parameters.of(problem, options.replace(**box), bounded=False)
     for label, (lower, upper), (low, high) in zip(solve.labels, solve.bounds, drawn.bounds):
@@ -164,7 +168,8 @@ def solve_start(problem: Any, options: SolveOptions, start: dict[str, Any], W: O
     """Solve one start: `options` from the start's sigma/pi/rho, as one GMM step with weighting matrix `W` (None:
     the 2SLS matrix). `step` numbers that step (2 in a two-step's second phase), so standard errors and the
     reported step are those of the corresponding step of a two-step estimate."""
-    values = {name: start[name] if getattr(options, name) is not None else None for name in ('sigma', 'pi', 'rho')}
+    values = {name: start.get(name) if getattr(options, name) is not None else None
+              for name in ('sigma', 'pi', 'rho', 'beta')}
     return Estimation(problem, options.replace(**values, method='1s', W=W), progress, first_step=step).run()
 
 

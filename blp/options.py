@@ -98,6 +98,10 @@ class SolveOptions:
     se_type: str = 'robust'
     center_moments: bool = True
     scale_objective: bool = True
+    beta: Any = None
+    beta_bounds: Any = None
+    costs_bounds: Any = None
+    initial_update: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):

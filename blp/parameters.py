@@ -1,7 +1,9 @@
-"""The nonlinear parameters theta: which elements of sigma, pi and rho are free, their bounds and labels.
+"""The nonlinear parameters theta: which elements of sigma, pi, rho and beta are free, their bounds and labels.
 
 As in PyBLP, a zero in the starting sigma or pi fixes that element at zero; sigma is lower-triangular; theta
-orders sigma's lower triangle row by row, then pi row by row, then rho. Each free element is a parameter object
+orders sigma's lower triangle row by row, then pi row by row, then rho, then beta. Beta is concentrated out unless
+`beta` gives a starting value (None or NaN: concentrated; zero: fixed at zero; else optimized over), which a supply
+side needs for the coefficient on prices, since markups depend on it. Each free element is a parameter object
 that knows which matrix it lives in and which agent variable it multiplies, so nothing else branches on its kind.
 """
 
@@ -22,14 +24,15 @@ class NonlinearValues:
     sigma: np.ndarray
     pi: np.ndarray
     rho: np.ndarray
+    beta: np.ndarray  # K1 x 1, NaN where beta is concentrated out
 
     def copy(self) -> 'NonlinearValues':
-        return NonlinearValues(self.sigma.copy(), self.pi.copy(), self.rho.copy())
+        return NonlinearValues(self.sigma.copy(), self.pi.copy(), self.rho.copy(), self.beta.copy())
 
     def filled(self, value: float) -> 'NonlinearValues':
         """The same shapes, every element `value` (sigma's upper triangle included)."""
         return NonlinearValues(np.full_like(self.sigma, value), np.full_like(self.pi, value),
-                               np.full_like(self.rho, value))
+                               np.full_like(self.rho, value), np.full_like(self.beta, value))
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,17 @@ class RhoParameter(Parameter):
         return values.rho
 
 
-PARAMETER_CLASSES: dict[str, type[Parameter]] = {cls.kind: cls for cls in (SigmaParameter, PiParameter, RhoParameter)}
+class BetaParameter(Parameter):
+    """A linear parameter optimized over instead of concentrated out (it does not move agents' coefficients)."""
+
+    kind = 'beta'
+
+    def matrix(self, values: NonlinearValues) -> np.ndarray:
+        return values.beta
+
+
+PARAMETER_CLASSES: dict[str, type[Parameter]] = {
+    cls.kind: cls for cls in (SigmaParameter, PiParameter, RhoParameter, BetaParameter)}
 
 
 def _matrix(values: Any, shape: tuple[int, int], name: str) -> np.ndarray:
@@ -115,12 +128,31 @@ def _bounds(bounds: Any, start: np.ndarray, name: str) -> tuple[np.ndarray, np.n
     return lower, upper
 
 
+def _beta(beta: Any, K1: int) -> np.ndarray:
+    """K1 x 1 starting values with NaN for the concentrated elements (None or NaN given)."""
+    if beta is None:
+        return np.full((K1, 1), np.nan)
+    try:
+        matrix = np.array([[np.nan if value is None else value] for value in np.asarray(beta, dtype=object).ravel()],
+                          dtype=float)
+    except (TypeError, ValueError):
+        raise SpecificationError('beta must be numbers, with None (or NaN) for concentrated elements',
+                                 parameter='beta') from None
+    if matrix.shape != (K1, 1):
+        raise SpecificationError(f'beta must have {K1} elements, one per X1 column (got {matrix.shape[0]})',
+                                 parameter='beta')
+    if np.isinf(matrix).any():
+        raise SpecificationError('beta must be finite (or None to concentrate an element out)', parameter='beta')
+    return matrix
+
+
 class Parameters:
     """Maps between the vector theta the optimizer sees and the matrices sigma, pi and rho."""
 
     def __init__(self, sigma: Any, pi: Any, rho: Any, X2_labels: list[str], demographics_labels: list[str],
                  nest_labels: list[str], sigma_bounds: Any = None, pi_bounds: Any = None, rho_bounds: Any = None,
-                 bounded: bool = False) -> None:
+                 bounded: bool = False, beta: Any = None, X1_labels: Optional[list[str]] = None,
+                 beta_bounds: Any = None) -> None:
         K2, D, H = len(X2_labels), len(demographics_labels), len(nest_labels)
         if sigma is not None and K2 == 0:
             if np.any(np.asarray(sigma, dtype=float) != 0):
@@ -142,12 +174,16 @@ class Parameters:
         pi_matrix = _matrix(pi if D and K2 else None, (K2, D), 'pi')
         rho_rows = 1 if np.array(rho if rho is not None else [], dtype=float).size == 1 else H
         rho_matrix = _matrix(rho if H else None, (rho_rows if H else 0, 1), 'rho')
-        self.values = NonlinearValues(sigma_matrix, pi_matrix, rho_matrix)
+        X1_labels = list(X1_labels or [])
+        beta_matrix = _beta(beta, len(X1_labels))
+        self.values = NonlinearValues(sigma_matrix, pi_matrix, rho_matrix, beta_matrix)
         sigma_lower, sigma_upper = _bounds(sigma_bounds, sigma_matrix, 'sigma')
         pi_lower, pi_upper = _bounds(pi_bounds, pi_matrix, 'pi')
         rho_lower, rho_upper = _bounds(rho_bounds, rho_matrix, 'rho')
-        self.lower = NonlinearValues(sigma_lower, pi_lower, rho_lower)
-        self.upper = NonlinearValues(sigma_upper, pi_upper, rho_upper)
+        beta_lower, beta_upper = _bounds(beta_bounds, beta_matrix, 'beta')
+        self.lower = NonlinearValues(sigma_lower, pi_lower, rho_lower, beta_lower)
+        self.upper = NonlinearValues(sigma_upper, pi_upper, rho_upper, beta_upper)
+        self.X1_labels = X1_labels
         self.X2_labels, self.demographics_labels = X2_labels, demographics_labels
         self.rho_labels = ['All Groups'] if rho_matrix.shape[0] == 1 and H else list(nest_labels)
 
@@ -160,6 +196,8 @@ class Parameters:
             self._add(PiParameter((row, column), f'pi[{X2_labels[row]}, {demographics_labels[column]}]'))
         for nest in range(rho_matrix.shape[0]):
             self._add(RhoParameter((nest, 0), f'rho[{self.rho_labels[nest]}]'), bounded and rho_bounds is None)
+        for k in map(int, np.flatnonzero(np.isfinite(beta_matrix[:, 0]))):
+            self._add(BetaParameter((k, 0), f'beta[{X1_labels[k]}]'))
         for parameter, value, (lower, upper) in zip(self.unfixed, self.theta, self.bounds):
             if not lower <= value <= upper:
                 raise SpecificationError(f'the starting value {value} of {parameter.label} is outside its bounds '
@@ -174,7 +212,8 @@ class Parameters:
         if bounded is None:
             bounded = options.optimization.supports_bounds
         return cls(options.sigma, options.pi, options.rho, problem.X2_labels, problem.demographics_labels,
-                   problem.nest_labels, options.sigma_bounds, options.pi_bounds, options.rho_bounds, bounded=bounded)
+                   problem.nest_labels, options.sigma_bounds, options.pi_bounds, options.rho_bounds, bounded=bounded,
+                   beta=options.beta, X1_labels=problem.X1_labels, beta_bounds=options.beta_bounds)
 
     def _add(self, parameter: Parameter, default_bounds: bool = False) -> None:
         """Register an element as free unless it starts at zero or its bounds pin it."""
@@ -205,6 +244,11 @@ class Parameters:
     @property
     def bounds(self) -> list[tuple[float, float]]:
         return [(p.matrix(self.lower)[p.location], p.matrix(self.upper)[p.location]) for p in self.unfixed]
+
+    @property
+    def concentrated_beta(self) -> np.ndarray:
+        """K1 booleans: which linear parameters the IV step concentrates out."""
+        return np.isnan(self.values.beta[:, 0])
 
     @property
     def free(self) -> list[list[Any]]:

@@ -16,8 +16,11 @@ from blp.exceptions import DataError, SpecificationError
 from blp.formulation import Formulation
 from blp.integration import Integration
 from blp.model import DemandModel
-from blp.moments import LinearBlock, MomentStack, demand_dependent
+from blp.moments import LinearBlock, MomentStack
 from blp.options import SolveOptions
+from blp.parameters import Parameters
+from blp.dependents import DemandDependent, SupplyDependent
+from blp.supply_data import SupplyData, absorb_codes, build_supply
 
 if TYPE_CHECKING:
     from blp.results import ProblemResults
@@ -50,16 +53,19 @@ class Problem:
     Logit when there is no X2; nested logit when product data have `nesting_ids` and there is no X2.
     """
 
-    def __init__(self, product_formulations: Formulation | Sequence[Formulation], product_data: DataLike,
+    def __init__(self, product_formulations: Formulation | Sequence[Optional[Formulation]], product_data: DataLike,
                  agent_formulation: Optional[Formulation] = None, agent_data: Optional[DataLike] = None,
-                 integration: Optional[Integration] = None) -> None:
-        formulations = [product_formulations] if isinstance(product_formulations, Formulation) else \
-            [f for f in product_formulations if f is not None]
-        if not 1 <= len(formulations) <= 2:
-            raise SpecificationError('product_formulations must be (X1,) or (X1, X2); a supply side (X3) is not '
-                                     'supported yet', parameter='product_formulations')
+                 integration: Optional[Integration] = None, costs_type: str = 'linear') -> None:
+        formulations: list[Optional[Formulation]] = [product_formulations] if isinstance(
+            product_formulations, Formulation) else list(product_formulations)
+        if not 1 <= len(formulations) <= 3 or formulations[0] is None:
+            raise SpecificationError('product_formulations must be (X1,), (X1, X2) or (X1, X2, X3), with X2 None for '
+                                     'no random coefficients', parameter='product_formulations')
+        formulations += [None] * (3 - len(formulations))
         self.product_formulations = tuple(formulations)
+        self.costs_type = costs_type
         self.agent_formulation, self.integration = agent_formulation, integration
+        self.warnings: list[str] = []  # what the data allow but a user should know (e.g. weights not summing to 1)
         self.products: Products = load_products(product_data)
         frame, N = self.products.frame, self.products.N
 
@@ -67,19 +73,13 @@ class Problem:
         self.X1_labels, self.X1_endogenous = X1.labels, X1.endogenous
         if not X1.labels:
             raise SpecificationError('X1 formulation has no columns', parameter='X1')
-        codes = []
-        for columns in formulations[0].absorb_columns('X1 absorb'):
-            for column in columns:
-                if column not in frame.columns:
-                    raise DataError(f'X1 absorb uses column {column!r}, which is not in product_data', column=column,
-                                    dataset='product_data')
-            keys = frame[list(columns)].astype(str).agg('\x1f'.join, axis=1) if len(columns) > 1 else frame[columns[0]]
-            codes.append(pd.factorize(keys)[0])
+        codes = absorb_codes(formulations[0], frame, 'X1')
         self.absorber = Absorber(codes)
         self.absorbed_dimensions = len(codes)
 
-        X2 = formulations[1].build(frame, 'X2 formulation') if len(formulations) == 2 else None
-        if X2 is not None and formulations[1].absorb:
+        X2_formulation = formulations[1]
+        X2 = X2_formulation.build(frame, 'X2 formulation') if X2_formulation is not None else None
+        if X2_formulation is not None and X2_formulation.absorb:
             raise SpecificationError('X2 cannot absorb fixed effects', parameter='X2')
         self.X2_labels = X2.labels if X2 is not None else []
         self.X2 = X2.matrix if X2 is not None else np.zeros((N, 0))
@@ -90,6 +90,7 @@ class Problem:
         exogenous = ~X1.endogenous
         self.ZD_labels = [label for label, keep in zip(X1.labels, exogenous) if keep] + instruments
         raw_X1, raw_ZD = X1.matrix, np.column_stack([X1.matrix[:, exogenous], excluded])
+        self.X1_raw = raw_X1
         self.X1, self.ZD = self.absorber(raw_X1), self.absorber(raw_ZD)
         self._check_rank(self.X1, raw_X1, self.X1_labels, 'X1')
         self._check_rank(self.ZD, raw_ZD, self.ZD_labels, 'demand instruments')
@@ -113,12 +114,35 @@ class Problem:
                                      parameter='agent_formulation')
         self.model = DemandModel(self.products.layout, self.products.shares, self.X2, self.agents, nest_codes,
                                  len(self.nest_labels))
+        self.supply: Optional[SupplyData] = None
+        if formulations[2] is not None:
+            self.supply = build_supply(formulations[2], self.products, costs_type)
+            if self.H:
+                raise SpecificationError('a supply side with nesting_ids is not supported yet', parameter='X3')
         self.moments = self._moments()
 
-    def _moments(self) -> MomentStack:
-        """The moment blocks: demand (ZD'xi) for now."""
-        return MomentStack([LinearBlock('demand', self.X1, self.ZD, self.X1_labels, self.ZD_labels, self.absorber,
-                                        demand_dependent)])
+    def _moments(self, parameters: Optional[Parameters] = None, options: Optional[SolveOptions] = None,
+                 model: Optional[DemandModel] = None) -> MomentStack:
+        """The moment blocks for a solve: demand (ZD'xi) and, with X3 and the solve's parameters, supply (ZS'omega).
+        Linear parameters that `parameters` optimizes over (a supply side's price coefficient) leave the demand
+        block's IV step."""
+        concentrated = np.ones(self.K1, dtype=bool) if parameters is None else parameters.concentrated_beta
+        demand = LinearBlock('demand', self.X1[:, concentrated], self.ZD,
+                             [label for label, keep in zip(self.X1_labels, concentrated) if keep], self.ZD_labels,
+                             self.absorber, DemandDependent.of(self, parameters))
+        if self.supply is None or parameters is None:  # the supply block needs the solve's parameters
+            return MomentStack([demand])
+        supply = self.supply
+        return MomentStack([demand, LinearBlock('supply', supply.X3, supply.ZS, supply.X3_labels, supply.ZS_labels,
+                                                supply.absorber,
+                                                SupplyDependent.of(self, model or self.model, parameters, options))])
+
+    def moments_for(self, parameters: Parameters, options: SolveOptions, model: DemandModel) -> MomentStack:
+        """The moment stack one solve uses (the problem's own when every beta is concentrated and there is no
+        supply side)."""
+        if self.supply is None and parameters.concentrated_beta.all():
+            return self.moments
+        return self._moments(parameters, options, model)
 
     def with_instruments(self, ZD: np.ndarray, ZD_labels: Optional[Sequence[str]] = None) -> 'Problem':
         """The same problem with other demand instruments (N x MD, before fixed effects are absorbed), as PyBLP
@@ -135,16 +159,25 @@ class Problem:
         problem.moments = problem._moments()
         return problem
 
+    @property
+    def K3(self) -> int:
+        return 0 if self.supply is None else self.supply.K3
+
+    @property
+    def MS(self) -> int:
+        return 0 if self.supply is None else self.supply.MS
+
     @classmethod
     def from_spec(cls, spec: Any, product_data: DataLike, agent_data: Optional[DataLike] = None) -> 'Problem':
         """Build from `blp.spec.ProblemSpec` (or an `EstimateSpec`, whose `.problem` is used)."""
         problem_spec = getattr(spec, 'problem', spec)
-        formulations = [Formulation(f.formula, f.absorb) for f in problem_spec.product_formulations]
+        formulations = [None if f is None else Formulation(f.formula, f.absorb)
+                        for f in problem_spec.product_formulations]
         agent_formulation = None if problem_spec.agent_formulation is None else Formulation(
             problem_spec.agent_formulation.formula, problem_spec.agent_formulation.absorb)
         integration = None if problem_spec.integration is None else Integration(
             problem_spec.integration.specification, problem_spec.integration.size, problem_spec.integration.seed)
-        return cls(formulations, product_data, agent_formulation, agent_data, integration)
+        return cls(formulations, product_data, agent_formulation, agent_data, integration, problem_spec.costs_type)
 
     @property
     def N(self) -> int:
@@ -222,9 +255,10 @@ class Problem:
             if 'weights' not in frame.columns:
                 raise DataError("agent_data has no 'weights' column", column='weights', dataset=dataset)
             weights = numeric_column(frame, 'weights', dataset, market_ids)
-            check_weights(weights, agent_layout)
-            nodes = np.column_stack([numeric_column(frame, column, dataset, market_ids)
-                                     for column in nodes_columns(frame, K2, dataset)]) if K2 else np.zeros((len(frame), 0))
+            self.warnings.extend(check_weights(weights, agent_layout))
+            columns = nodes_columns(frame, K2)
+            nodes = np.column_stack([numeric_column(frame, column, dataset, market_ids) for column in columns]) \
+                if columns else np.zeros((len(frame), 0))
         if agent_formulation is not None:
             demographics = agent_formulation.build(frame, 'agent formulation')
             if agent_formulation.absorb:
@@ -240,11 +274,13 @@ class Problem:
     def solve(self, sigma: Any = None, pi: Any = None, rho: Any = None, sigma_bounds: Any = None,
               pi_bounds: Any = None, rho_bounds: Any = None, method: str = '2s', optimization: Any = None,
               iteration: Any = None, W: Optional[np.ndarray] = None, W_type: str = 'robust', se_type: str = 'robust',
-              center_moments: bool = True, scale_objective: bool = True,
+              center_moments: bool = True, scale_objective: bool = True, beta: Any = None, beta_bounds: Any = None,
+              costs_bounds: Any = None, initial_update: bool = False,
               progress: Optional[Callable[[dict], None]] = None) -> 'ProblemResults':
         """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration."""
         options = SolveOptions(sigma, pi, rho, sigma_bounds, pi_bounds, rho_bounds, method, optimization, iteration, W,
-                               W_type, se_type, center_moments, scale_objective)
+                               W_type, se_type, center_moments, scale_objective, beta, beta_bounds, costs_bounds,
+                               initial_update)
         return self.estimate(options, progress)
 
     def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> 'ProblemResults':

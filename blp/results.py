@@ -13,12 +13,13 @@ from blp.postestimation import PostEstimation
 from blp.serialization import jsonable
 
 # Options a stored estimate keeps so that restoring it reproduces its standard errors.
-STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective')
+STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective', 'costs_bounds')
 
 
 class ProblemResults(PostEstimation):
     """The outcome of `Problem.solve`. Array attributes have PyBLP's shapes: beta (K1 x 1), sigma (K2 x K2),
-    pi (K2 x D), rho (H x 1 or 1 x 1), and the same for their standard errors (NaN where fixed)."""
+    pi (K2 x D), rho (H x 1 or 1 x 1), gamma (K3 x 1, with a supply side), and the same for their standard errors
+    (NaN where fixed); xi and omega (N x 1); with a supply side the estimated costs and markups (N x 1)."""
 
     def __init__(self, estimation: Any, outcome: Any, history: list, statistics: dict, seconds: float) -> None:
         self._estimation = estimation
@@ -29,13 +30,29 @@ class ProblemResults(PostEstimation):
         self.theta_labels = parameters.labels
         self.nonlinear_values = values = parameters.expand(self.theta)
         self.sigma, self.pi, self.rho = values.sigma, values.pi, values.rho
-        self.beta = evaluation.beta.reshape(-1, 1)
         se = statistics['se']
         P = parameters.P
         standard_errors = parameters.expand(se[:P], fill_fixed=np.nan)
         self.sigma_se, self.pi_se, self.rho_se = standard_errors.sigma, standard_errors.pi, standard_errors.rho
-        self.beta_se = se[P:].reshape(-1, 1)
+        stacked = evaluation.stacked
+        concentrated = parameters.concentrated_beta
+        K_demand = int(concentrated.sum())
+        beta, beta_se = values.beta[:, 0].copy(), standard_errors.beta[:, 0].copy()
+        beta[concentrated], beta_se[concentrated] = stacked.coefficients[0], se[P:P + K_demand]
+        self.beta, self.beta_se = beta.reshape(-1, 1), beta_se.reshape(-1, 1)
         self.beta_labels = list(problem.X1_labels)
+        supply = problem.supply is not None
+        self.gamma = stacked.coefficients[1].reshape(-1, 1) if supply else np.zeros((0, 1))
+        self.gamma_se = se[P + K_demand:].reshape(-1, 1) if supply else np.zeros((0, 1))
+        self.gamma_labels = list(problem.supply.X3_labels) if supply else []
+        self.omega = stacked.residuals[1].reshape(-1, 1) if supply else np.zeros((0, 1))
+        details = stacked.details[1] if supply else {}
+        self.estimated_costs = details['costs'].reshape(-1, 1) if supply else None
+        self.estimated_markups = details['markups'].reshape(-1, 1) if supply else None
+        self.clipped_costs = int(details.get('clipped_costs', 0))
+        self.costs_type = problem.costs_type if supply else None
+        self.demand_model = estimation.model
+        self.warnings = list(problem.warnings)
         self.sigma_labels = list(problem.X2_labels)
         self.pi_labels = list(problem.demographics_labels)
         self.rho_labels = list(parameters.rho_labels) if problem.H else []
@@ -78,10 +95,12 @@ class ProblemResults(PostEstimation):
         state = stored.get('restore', stored)
         try:
             sigma, pi, rho = (np.array(state[key], dtype=float) for key in ('sigma', 'pi', 'rho'))
+            beta = np.array(state.get('beta') or [], dtype=float)
             W, step = np.array(state['W'], dtype=float), int(state.get('step', 1))
             options = SolveOptions(sigma=sigma if sigma.size else None, pi=pi if pi.size else None,
                                    rho=rho if rho.size else None, method='1s', optimization=Optimization('return'),
-                                   W=W, **{key: state[key] for key in STORED_OPTIONS if key in state})
+                                   W=W, beta=beta if np.isfinite(beta).any() else None,
+                                   **{key: state[key] for key in STORED_OPTIONS if key in state})
         except (KeyError, TypeError, ValueError):
             raise SpecificationError('a stored result needs sigma, pi, rho, W and step', parameter='restore') from None
         estimation = Estimation(problem, options, first_step=step)
@@ -113,6 +132,12 @@ class ProblemResults(PostEstimation):
             table.append({'kind': 'pi', 'row': self.sigma_labels[row], 'column': self.pi_labels[column],
                           'value': jsonable(self.pi[row, column]), 'se': jsonable(self.pi_se[row, column]),
                           'fixed': ('pi', (row, column)) not in free})
+        concentrated = self._estimation.parameters.concentrated_beta
+        for index, entry in enumerate(table[:len(self.beta_labels)]):
+            entry['fixed'] = bool(not concentrated[index] and ('beta', (index, 0)) not in free)
+        for index, label in enumerate(self.gamma_labels):
+            table.append({'kind': 'gamma', 'row': label, 'column': None, 'value': jsonable(self.gamma[index, 0]),
+                          'se': jsonable(self.gamma_se[index, 0]), 'fixed': False})
         for nest, label in enumerate(self.rho_labels):
             table.append({'kind': 'rho', 'row': label, 'column': None, 'value': jsonable(self.rho[nest, 0]),
                           'se': jsonable(self.rho_se[nest, 0]), 'fixed': ('rho', (nest, 0)) not in free})
@@ -138,11 +163,16 @@ class ProblemResults(PostEstimation):
             'inner_loop_failures': self.inner_loop_failures,
             'timings': self.timings,
             'dimensions': {'N': self.problem.N, 'T': self.problem.T, 'K1': self.problem.K1, 'K2': self.problem.K2,
-                           'D': self.problem.D, 'MD': self.problem.MD, 'H': self.problem.H},
+                           'K3': self.problem.K3, 'D': self.problem.D, 'MD': self.problem.MD,
+                           'MS': self.problem.MS, 'H': self.problem.H},
+            'clipped_costs': self.clipped_costs,
+            'warnings': list(self.warnings),
             'restore': {
                 'sigma': jsonable(self.sigma), 'pi': jsonable(self.pi), 'rho': jsonable(self.rho),
+                'beta': jsonable(self.nonlinear_values.beta),
                 'free': self._estimation.parameters.free,
                 'W': jsonable(self.W), 'step': self.step, 'hessian': jsonable(self.hessian),
-                **{key: getattr(self.options, key) for key in STORED_OPTIONS},
+                **{key: jsonable(getattr(self.options, key)) if key == 'costs_bounds' else getattr(self.options, key)
+                   for key in STORED_OPTIONS},
             },
         }

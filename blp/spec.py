@@ -40,11 +40,19 @@ class IntegrationSpec(_Strict):
 class ProblemSpec(_Strict):
     """The arguments of `Problem(product_formulations, product_data, agent_formulation, agent_data, integration)`."""
 
-    product_formulations: list[FormulationSpec] = Field(
-        min_length=1, max_length=2, description='X1 and optionally X2 (a supply side X3 comes later)')
+    product_formulations: list[Optional[FormulationSpec]] = Field(
+        min_length=1, max_length=3,
+        description='X1, then optionally X2 (random coefficients; null for none) and X3 (marginal costs: a supply side)')
     agent_formulation: Optional[FormulationSpec] = Field(default=None, description='demographics for pi')
     integration: Optional[IntegrationSpec] = Field(
         default=None, description='build agents instead of reading nodes from agent data')
+    costs_type: Literal['linear', 'log'] = Field(default='linear', description='marginal costs c (linear) or log c')
+
+    @model_validator(mode='after')
+    def _x1_given(self) -> 'ProblemSpec':
+        if self.product_formulations[0] is None:
+            raise ValueError('product_formulations[0] (X1) cannot be null')
+        return self
 
 
 class OptimizationSpec(_Strict):
@@ -78,6 +86,13 @@ class SolveSpec(_Strict):
     se_type: Literal['robust', 'clustered', 'unadjusted'] = 'robust'
     center_moments: bool = True
     scale_objective: bool = True
+    beta: Optional[list[Optional[FiniteFloat]]] = Field(
+        default=None, description='per X1 column: null to concentrate out (default), a starting value to optimize over '
+                                  '(a supply side needs one for prices), 0 to fix at zero')
+    beta_bounds: Optional[tuple[list[Bound], list[Bound]]] = None
+    costs_bounds: Optional[tuple[Bound, Bound]] = Field(
+        default=None, description='(lower, upper) marginal costs are clipped to, null for no bound')
+    initial_update: bool = Field(default=False, description='update W and delta at the starting values first (PyBLP)')
 
 
 class EstimateSpec(_Strict):
@@ -99,6 +114,7 @@ class StartsBoundsSpec(_Strict):
     sigma_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
     pi_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
     rho_bounds: Optional[tuple[list[Bound], list[Bound]]] = None
+    beta_bounds: Optional[tuple[list[Bound], list[Bound]]] = None
 
 
 class StartsSpec(_Strict):
@@ -134,7 +150,7 @@ def starts_kwargs(starts: StartsSpec) -> dict[str, Any]:
     """Translate a StartsSpec into keyword arguments of `blp.multistart.draw_starts` (after the solve arguments)."""
     return dict(count=starts.count, seed=starts.seed, sampler=starts.sampler,
                 bounds={name: _unbound(getattr(starts.bounds, name))
-                        for name in ('sigma_bounds', 'pi_bounds', 'rho_bounds')})
+                        for name in ('sigma_bounds', 'pi_bounds', 'rho_bounds', 'beta_bounds')})
 
 
 def solve_options(solve: SolveSpec) -> Any:
@@ -151,5 +167,6 @@ def solve_options(solve: SolveSpec) -> Any:
                                   compute_gradient=solve.optimization.compute_gradient),
         iteration=Iteration(solve.iteration.method, dict(solve.iteration.method_options)),
         W_type=solve.W_type, se_type=solve.se_type, center_moments=solve.center_moments,
-        scale_objective=solve.scale_objective,
+        scale_objective=solve.scale_objective, beta=solve.beta, beta_bounds=_unbound(solve.beta_bounds),
+        costs_bounds=solve.costs_bounds, initial_update=solve.initial_update,
     )

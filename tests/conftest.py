@@ -21,6 +21,8 @@ from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `examples` is not an installed package
+# Helpers shared across test folders (`tests` itself cannot be a package: site-packages holds a stray one).
+sys.path.insert(0, str(ROOT / 'tests' / 'support'))
 
 
 def die_with_parent() -> None:

@@ -8,12 +8,15 @@ computed in one place (`coefficients`), so a new coefficient type changes one me
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
 from blp.data import Agents, Layout
+from blp.exceptions import DataError
 from blp.model.choices import Nests
 from blp.model.contraction import RandomCoefficients, Utilities
 from blp.options import Iteration
@@ -78,6 +81,24 @@ class DemandModel:
         shape = (self.agents.weights.shape[0], self.agents.weights.shape[1], 0)
         return (np.stack(variables, axis=2) if variables else np.zeros(shape)), np.array(columns, dtype=np.intp)
 
+    def with_nodes_for(self, sigma: np.ndarray) -> 'DemandModel':
+        """PyBLP's rule when agent data have fewer `nodes` columns than X2 has columns: they go, in order, to the
+        columns of sigma that have a nonzero element (the others multiply zeros)."""
+        if self.agents is None or self.random is None or self.agents.nodes.shape[2] == sigma.shape[0]:
+            return self
+        nonzero = np.any(sigma != 0, axis=0)
+        have, need = self.agents.nodes.shape[2], int(nonzero.sum())
+        if have < need:
+            raise DataError(f'agent_data has {have} nodes column(s) but sigma has {need} column(s) with a nonzero '
+                            f'element: add nodes{have}', column=f'nodes{have}', dataset='agent_data')
+        nodes = np.zeros(self.agents.nodes.shape[:2] + (sigma.shape[0],))
+        nodes[:, :, nonzero] = self.agents.nodes[:, :, :need]
+        model = copy.copy(self)
+        model.agents = dataclasses.replace(self.agents, nodes=nodes)
+        model.random = copy.copy(self.random)
+        model.random.nodes = nodes
+        return model
+
     # ---------------------------------------------------------------- estimation
     def invert(self, values: NonlinearValues, start: np.ndarray, iteration: Iteration) -> Inversion:
         """delta that matches observed shares: closed form without random coefficients, else the contraction from
@@ -106,8 +127,13 @@ class DemandModel:
                     in_nest = self.nest_codes == parameter.location[0] if per_nest else True
                     jacobian[:, index] = -self.log_within_shares * in_nest
             return jacobian, None
-        assert inversion.utilities is not None and inversion.padded is not None
-        padded = self.random.delta_jacobian(inversion.utilities, inversion.padded, variables, columns)
+        assert inversion.utilities is not None and inversion.padded is not None and self.agents is not None
+        moved = self.random.delta_jacobian(inversion.utilities, inversion.padded, variables, columns)
+        if moved.shape[2] == parameters.P:
+            return self.layout.unpad(moved), moved
+        padded = np.zeros(moved.shape[:2] + (parameters.P,))  # elements that do not move mu (beta) leave delta alone
+        padded[:, :, [index for index, p in enumerate(parameters.unfixed)
+                      if p.agent_variable(self.agents.nodes, self.agents.demographics) is not None]] = moved
         return self.layout.unpad(padded), padded
 
     # ---------------------------------------------------------------- post-estimation

@@ -41,6 +41,18 @@ PI_SPEC = {'problem': {'product_formulations': [{'formula': '0 + prices', 'absor
            'solve': {'sigma': [[1.0]], 'pi': [[1.0]], 'method': '1s'}}
 
 
+# A logit with a linear-cost supply side: the price coefficient is optimized over (beta), not concentrated out.
+SUPPLY_SPEC = {'problem': {'product_formulations': [{'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'},
+                                                     None, {'formula': '1 + mushy'}]},
+               'solve': {'beta': [-10.0], 'method': '1s'}}
+
+
+def with_costs_formula(formula: str) -> dict:
+    problem = SUPPLY_SPEC['problem']
+    return {**SUPPLY_SPEC, 'problem': {**problem, 'product_formulations': [
+        *problem['product_formulations'][:2], {'formula': formula}]}}
+
+
 @dataclass
 class Context:
     client: TestClient
@@ -301,10 +313,23 @@ CASES = {
     'market-without-agents': Case(
         job(PI_SPEC, agent=inline_agents(lambda f: f[f['market_ids'] != first_market(f)])), 422,
         names(column='market_ids', market=MARKET0)),
-    'agent-weights-not-summing-to-one': Case(
-        job(PI_SPEC, agent=inline_agents(set_cell('weights', 0, 0.9))), 422, names(column='weights', market=MARKET0)),
+    # weights that do not sum to one are allowed (importance sampling, as PyBLP: a warning in the result)
+    'agent-weight-negative': Case(
+        job(PI_SPEC, agent=inline_agents(set_cell('weights', 0, -0.1))), 422,
+        names(column='weights', market=MARKET0, row=0)),
     'agent-data-without-nodes': Case(job(PI_SPEC, agent=inline_agents(lambda f: f.drop(columns=['nodes0']))), 422,
                                      names(column='nodes0')),
+    # --- jobs: a supply side
+    'supply-without-firm-ids': Case(job(SUPPLY_SPEC, product=inline_products(lambda f: f.drop(columns=['firm_ids']))),
+                                    422, names(column='firm_ids')),
+    'supply-too-few-supply-instruments': Case(job(with_costs_formula('1 + mushy + I(shares * 2)')), 422,
+                                              names(parameter='supply_instruments')),
+    'supply-prices-in-costs': Case(job(with_costs_formula('1 + prices')), 422, names(parameter='X3')),
+    'supply-price-coefficient-concentrated': Case(job({**SUPPLY_SPEC, 'solve': {'method': '1s'}}), 422,
+                                                  names(parameter='beta')),
+    'supply-negative-costs-bound-order': Case(
+        job({**SUPPLY_SPEC, 'solve': {**SUPPLY_SPEC['solve'], 'costs_bounds': [1.0, 0.5]}}), 422,
+        names(parameter='costs_bounds')),
     # --- jobs: formulas
     'formula-unknown-column': Case(job(with_formula('0 + prices + sugar')), 422, names(column='sugar')),
     'formula-syntax-error': Case(job(with_formula('0 + (prices')), 422, names(parameter='X1 formulation')),

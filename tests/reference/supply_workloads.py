@@ -116,6 +116,15 @@ SUPPLY_WORKLOADS: dict[str, Callable[[], dict]] = {
 }
 
 
+def run_blp(workload: dict) -> Any:
+    import blp
+    formulations = [blp.Formulation(formula, absorb) for formula, absorb in workload['formulations']]
+    agent_formulation = blp.Formulation(workload['agent_formulation']) if 'agent_formulation' in workload else None
+    problem = blp.Problem(formulations, workload['products'], agent_formulation, workload.get('agents'),
+                          **workload.get('problem', {}))
+    return problem.solve(**_solve_arguments(workload['solve'], blp))
+
+
 def run_pyblp(workload: dict) -> Any:
     import pyblp
     pyblp.options.verbose = False

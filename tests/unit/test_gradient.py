@@ -6,31 +6,22 @@ import pytest
 import blp
 from blp.estimation import Estimation
 from blp.options import SolveOptions
+from numeric_checks import objective_and_gradients
 
 ABSORB = 'C(market_ids) + C(product_ids)'
 
 
-def objective_and_gradients(problem, theta, **arguments):
+def gradients(problem, theta, **arguments):
     options = SolveOptions(method='1s', optimization=blp.Optimization('bfgs'),
                            iteration=blp.Iteration('squarem', {'atol': 1e-14}), **arguments)
-    estimation = Estimation(problem, options)
-    iv = problem.moments.iv(estimation.W)
-    analytic = estimation.evaluate(theta, iv).gradient
-    step = 1e-6
-    numeric = []
-    for index in range(theta.size):
-        up, down = theta.copy(), theta.copy()
-        up[index] += step
-        down[index] -= step
-        numeric.append((estimation.evaluate(up, iv).objective - estimation.evaluate(down, iv).objective) / (2 * step))
-    return analytic, np.array(numeric)
+    return objective_and_gradients(Estimation(problem, options), theta)
 
 
 def test_random_coefficients_gradient_matches_finite_differences(products, agents):
     problem = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), blp.Formulation('0 + mushy + prices')),
                           products, blp.Formulation('0 + log_income'), agents)
     theta = np.array([3.0, 0.3, -1.5])  # sigma[prices, prices], pi[mushy, income], pi[prices, income]
-    analytic, numeric = objective_and_gradients(problem, theta, sigma=[[0, 0], [0, 3.0]], pi=[[0.3], [-1.5]], rho=None)
+    analytic, numeric = gradients(problem, theta, sigma=[[0, 0], [0, 3.0]], pi=[[0.3], [-1.5]], rho=None)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5)
 
 
@@ -38,7 +29,7 @@ def test_correlated_random_coefficients_gradient_matches_finite_differences(prod
     problem = blp.Problem((blp.Formulation('1 + prices'), blp.Formulation('1 + prices')), products, None,
                           agents[['market_ids', 'weights', 'nodes0', 'nodes1']])
     theta = np.array([0.8, 0.5, 2.0])
-    analytic, numeric = objective_and_gradients(problem, theta, sigma=[[0.8, 0], [0.5, 2.0]], pi=None, rho=None)
+    analytic, numeric = gradients(problem, theta, sigma=[[0.8, 0], [0.5, 2.0]], pi=None, rho=None)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5)
 
 
@@ -47,5 +38,5 @@ def test_nested_logit_gradient_matches_finite_differences(products, rho):
     data = products.assign(nesting_ids=products['mushy'])
     problem = blp.Problem(blp.Formulation('0 + prices', absorb=ABSORB), data)
     theta = np.atleast_1d(np.array(rho, dtype=float))
-    analytic, numeric = objective_and_gradients(problem, theta, sigma=None, pi=None, rho=rho)
+    analytic, numeric = gradients(problem, theta, sigma=None, pi=None, rho=rho)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6)

@@ -94,7 +94,7 @@ def test_eta_by_delta_matches_finite_differences_in_markets_of_unequal_size(mode
 
 
 def test_eta_by_theta_matches_finite_differences_of_sigma_pi_and_alpha(estimate, model) -> None:
-    problem_demand = estimate.problem.demand
+    problem_demand = estimate.problem.model.random
     shares, H = observed(model), ownership(model)
     probabilities, weights, slopes, eta, Delta = analytic_parts(model, shares, H)
     elements = [('sigma', 1, 1), ('sigma', 0, 0), ('pi', 0, 0), ('pi', 1, 0), ('alpha',)]
@@ -118,7 +118,7 @@ def test_eta_by_theta_matches_finite_differences_of_sigma_pi_and_alpha(estimate,
 
 
 def test_total_derivative_adds_eta_by_delta_times_delta_jacobian(estimate, model) -> None:
-    problem_demand = estimate.problem.demand
+    problem_demand = estimate.problem.model.random
     shares, H = observed(model), ownership(model)
     probabilities, weights, slopes, eta, Delta = analytic_parts(model, shares, H)
     parameters = directions(problem_demand.X2, problem_demand.nodes, problem_demand.demographics,
@@ -161,7 +161,7 @@ def test_total_derivative_matches_finite_differences_with_delta_solved_again(est
     shares, H = problem.products.layout.pad(problem.products.shares), ownership(model)
     probabilities, weights, slopes, eta, Delta = analytic_parts(model, shares, H)
     elements = [('sigma', 1, 1), ('pi', 0, 0), ('pi', 1, 0)]
-    parameters = directions(problem.demand.X2, problem.demand.nodes, problem.demand.demographics, elements,
+    parameters = directions(problem.model.random.X2, problem.model.random.nodes, problem.model.random.demographics, elements,
                             price_column=1)
     markups, deltas = [], []
     for sign in (1, -1):

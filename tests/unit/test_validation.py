@@ -51,9 +51,11 @@ DATA_CASES = {
                               {'column': 'market_ids'}),
     'agents in an unknown market': (lambda p, a: random_coefficients(p, changed(a, 2, 'market_ids', 'nowhere')),
                                     {'column': 'market_ids', 'market': 'nowhere', 'row': 2}),
-    'weights not summing to one': (lambda p, a: random_coefficients(p, changed(a, 0, 'weights', 0.5)),
-                                   {'column': 'weights'}),
-    'missing nodes': (lambda p, a: random_coefficients(p, a.drop(columns='nodes1')), {'column': 'nodes1'}),
+    'negative weight': (lambda p, a: random_coefficients(p, changed(a, 0, 'weights', -0.5)),
+                        {'column': 'weights', 'row': 0}),
+    # fewer nodes columns than sigma has nonzero columns: found when the solve says which columns are random
+    'missing nodes': (lambda p, a: random_coefficients(p, a.drop(columns='nodes1')).solve(
+        sigma=[[1, 0], [0, 1]], optimization=blp.Optimization('return')), {'column': 'nodes1'}),
     'unknown demographic': (lambda p, a: blp.Problem(RC, p, blp.Formulation('0 + age'), a), {'column': 'age'}),
     'empty data': (lambda p, a: logit(p.iloc[:0]), {}),
 }
@@ -143,3 +145,19 @@ def test_mappings_of_columns_are_accepted_like_dataframes(products):
 def test_columns_of_unequal_length_are_refused():
     with pytest.raises(DataError, match='same length'):
         logit({'market_ids': [1, 1], 'shares': [0.1], 'prices': [1.0, 2.0]})
+
+
+def test_weights_that_do_not_sum_to_one_are_used_with_a_warning_as_pyblp_does(products, agents):
+    """Importance-sampling weights (BLP's automobile data) need not sum to one in a market."""
+    problem = random_coefficients(products, changed(agents, 0, 'weights', 0.5))
+    assert len(problem.warnings) == 1 and 'do not sum to 1 in 1 market' in problem.warnings[0]
+    results = problem.solve(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]], optimization=blp.Optimization('return'))
+    assert results.to_dict()['warnings'] == problem.warnings
+
+
+def test_fewer_nodes_columns_go_to_sigmas_nonzero_columns_as_in_pyblp(products, agents):
+    """With sigma on prices only, one nodes column (nodes0) is the node of prices, as PyBLP assigns them."""
+    full = random_coefficients(products, agents.drop(columns='nodes0').rename(columns={'nodes1': 'nodes0'}))
+    same = random_coefficients(products, agents)
+    arguments = dict(sigma=[[0, 0], [0, 1.5]], pi=[[0.2], [1]], optimization=blp.Optimization('return'))
+    np.testing.assert_allclose(full.solve(**arguments).objective, same.solve(**arguments).objective, rtol=1e-12)

@@ -12,11 +12,9 @@ PR_SET_PDEATHSIG).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,29 +23,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / 'tests' / 'support'))
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
 
-import redis  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from examples import cereal  # noqa: E402
+from processes import RedisServer, die_with_parent  # noqa: E402
 from examples.client import SPEC  # noqa: E402  (the exercise's random-coefficients spec)
 from service.main import create_app  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from service.store import TERMINAL, Store, connect  # noqa: E402
 
 BOUNDS = {'sigma_bounds': [[[0, 0], [0, 0]], [[0, 0], [0, 10]]], 'pi_bounds': [[[-5], [-20]], [[5], [20]]]}
-
-
-def _die_with_parent() -> None:
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 def _stop(process: subprocess.Popen, group: bool) -> None:
@@ -62,23 +51,6 @@ def _stop(process: subprocess.Popen, group: bool) -> None:
         process.wait(timeout=10)
 
 
-def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    process = subprocess.Popen(['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--save', '',
-                                '--appendonly', 'no', '--dir', str(directory)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-    client = redis.Redis(port=port, socket_connect_timeout=0.5)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            return process, f'redis://127.0.0.1:{port}/0'
-        except redis.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit('redis-server did not start') from None
-            time.sleep(0.05)
-
-
 def start_workers(url: str, count: int, directory: Path) -> list[subprocess.Popen]:
     """`count` worker processes of one pool process each; returns once every one has sent a heartbeat."""
     environment = {**os.environ, 'REDIS_URL': url, 'PYTHONPATH': str(ROOT), 'WORKER_HEARTBEAT_SECONDS': '0.5'}
@@ -89,7 +61,7 @@ def start_workers(url: str, count: int, directory: Path) -> list[subprocess.Pope
                    '--without-mingle', '--without-gossip']
         with open(directory / f'worker{count}-{index}.log', 'ab') as log:
             workers.append(subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True, preexec_fn=_die_with_parent))
+                                            start_new_session=True, preexec_fn=die_with_parent))
     store, deadline = Store(connect(url)), time.monotonic() + 60
     while len(store.live_workers(within=2)) < count:
         if any(worker.poll() is not None for worker in workers) or time.monotonic() > deadline:
@@ -128,7 +100,8 @@ def main() -> None:
     print(f'{arguments.starts} starts of the cereal sigma-on-prices model, {arguments.agents} agents per market, '
           f'{os.cpu_count()} cores, load average before: {" ".join(f"{x:.2f}" for x in os.getloadavg())}')
     directory = Path(tempfile.mkdtemp(prefix='bench-multistart-'))
-    redis_server, url = start_redis(directory)
+    redis_server = RedisServer(directory / 'redis', appendonly=False)
+    url = redis_server.url
     times: dict[int, list[tuple[float, float]]] = {count: [] for count in arguments.workers}  # (wall, start-seconds)
     try:
         with TestClient(create_app(Settings(redis_url=url))) as api:
@@ -148,7 +121,7 @@ def main() -> None:
                     report = api.get(f"/v1/jobs/{job['id']}/result").json()['multistart']
                     times[count].append((seconds, sum(start['seconds'] for start in report['starts'])))
     finally:
-        _stop(redis_server, group=False)
+        redis_server.stop()
         shutil.rmtree(directory, ignore_errors=True)
     progress = job['progress']
     print(f"starts solved: {progress['starts_done'] - progress['starts_failed']} of {progress['starts_total']}"

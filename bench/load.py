@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,7 +38,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / 'tests' / 'support'))
 from examples import cereal  # noqa: E402
+from processes import die_with_parent, free_port  # noqa: E402
 
 SPEC = {'problem': {'product_formulations': [{'formula': '0 + prices',
                                               'absorb': 'C(market_ids) + C(product_ids)'}]},
@@ -50,23 +50,13 @@ MAX_SECONDS = 600  # the whole run, whatever the options
 
 # ------------------------------------------------------------------------------------------ the stack
 
-def _die_with_parent() -> None:
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: nothing outlives a killed benchmark
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
-
-
 class Stack:
     """redis-server (AOF on), a prefork Celery worker and uvicorn, on loopback, each in its own process group."""
 
     def __init__(self, concurrency: int, api_workers: int, worker_nice: int) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix='blp-load-'))
         self.processes: list[subprocess.Popen] = []
-        redis_port, api_port = _free_port(), _free_port()
+        redis_port, api_port = free_port(), free_port()
         self.redis_url = f'redis://127.0.0.1:{redis_port}/0'
         self.url = f'http://127.0.0.1:{api_port}'
         environment = {**os.environ, 'REDIS_URL': self.redis_url, 'PYTHONPATH': str(ROOT),
@@ -84,7 +74,7 @@ class Stack:
 
     def _start(self, name: str, command: list[str], environment: dict[str, str], nice: int = 0) -> None:
         def prepare() -> None:
-            _die_with_parent()
+            die_with_parent()
             os.nice(nice)
 
         with open(self.directory / f'{name}.log', 'wb') as log:

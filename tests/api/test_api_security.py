@@ -6,11 +6,9 @@ worker (see tests/queue/test_queue_faults.py).
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import logging
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,16 +20,13 @@ import httpx
 from api_support import LOGIT_SPEC, assert_problem, upload
 from service import deps
 from service.queue import make_celery
+from processes import die_with_parent
 from service.settings import Settings
 from service.store import now
 
 ROOT = Path(__file__).resolve().parents[2]
 ALPHA, BETA = 'alpha-7f3c9e2d41b84a06', 'beta-0c5d8e1f92a3b7c6'
 KEYS = f'{ALPHA},{BETA}'
-
-
-def die_with_parent() -> None:
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the server dies with a killed test run
 
 
 def bearer(key: str) -> dict[str, str]:

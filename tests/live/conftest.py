@@ -17,7 +17,8 @@ import redis
 import blp_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'queue'))  # the real-worker helpers live there
-from queue_support import ROOT, Worker, _die_with_parent, free_port  # noqa: E402
+from processes import die_with_parent, free_port  # noqa: E402
+from queue_support import ROOT, Worker  # noqa: E402
 
 LIVE_DB = 12
 API_KEY = 'live-test-key'
@@ -54,7 +55,7 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     with open(log, 'ab') as output:
         server = subprocess.Popen([sys.executable, '-m', 'uvicorn', 'service.main:app', '--host', '127.0.0.1',
                                    '--port', str(port)], cwd=ROOT, env=environment, stdout=output,
-                                  stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                  stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     try:
         _wait_ready(f'http://127.0.0.1:{port}', server, log)
         yield Stack(f'http://127.0.0.1:{port}', API_KEY, url)

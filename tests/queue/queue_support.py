@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import redis
 from fastapi.testclient import TestClient
 
+from processes import die_with_parent
 from service.store import TERMINAL, Store, connect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,11 +37,6 @@ def rc_spec(**solve: Any) -> dict:
 SLOW_SOLVE = {'iteration': {'method': 'simple', 'method_options': {'atol': 1e-14, 'max_evaluations': 100000}}}
 
 
-def _die_with_parent() -> None:
-    """Linux: the worker gets SIGKILL if the test process dies first (its pool processes exit with it)."""
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-
-
 class Worker:
     """A `celery -A worker.celery_app worker` process group with its own environment and log file."""
 
@@ -57,7 +50,7 @@ class Worker:
         with open(log, 'ab') as output:
             self.process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=output,
                                             stderr=subprocess.STDOUT, start_new_session=True,
-                                            preexec_fn=_die_with_parent)
+                                            preexec_fn=die_with_parent)
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30) -> None:
@@ -121,58 +114,3 @@ def iterating(job: dict) -> bool:
     return job['status'] == 'running' and bool(job['progress']) and (job['progress'].get('iteration') or 0) >= 1
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
-
-
-class RedisServer:
-    """A redis-server of its own on loopback (AOF on, as deployed) that a test can stop, restart and pause.
-
-    A restart keeps the port and the directory, so it finds its append-only file again.
-    """
-
-    def __init__(self, directory: Path, appendonly: bool = True) -> None:
-        self.directory, self.port, self.appendonly = directory, free_port(), appendonly
-        self.process: subprocess.Popen | None = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f'redis://127.0.0.1:{self.port}/0'
-
-    def start(self, timeout: float = 10) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        command = ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1', '--dir', str(self.directory),
-                   '--save', '', '--appendonly', 'yes' if self.appendonly else 'no', '--appendfsync', 'everysec',
-                   '--maxmemory-policy', 'noeviction']
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        preexec_fn=_die_with_parent)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                client.ping()
-                return
-            except (redis.ConnectionError, redis.BusyLoadingError):
-                assert self.process.poll() is None and time.monotonic() < deadline, 'redis-server did not start'
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        """SIGTERM: Redis flushes its append-only file and exits, as on a restart."""
-        if self.process and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGCONT)
-            self.process.terminate()
-            self.process.wait(timeout=15)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def pause(self) -> None:
-        """SIGSTOP: the port still accepts connections but nothing answers (a hung server, a black hole)."""
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)

@@ -24,8 +24,8 @@ from fastapi.testclient import TestClient
 from kombu import Connection
 
 from examples import cereal
-from queue_support import (LOGIT_SPEC, SLOW_SOLVE, RedisServer, Worker, iterating, rc_spec, submit, upload,
-                           wait_for)
+from processes import RedisServer
+from queue_support import LOGIT_SPEC, SLOW_SOLVE, Worker, iterating, rc_spec, submit, upload, wait_for
 from service import queue
 from service.main import create_app
 from service.settings import Settings

@@ -16,13 +16,25 @@ import scipy.optimize
 
 from blp.exceptions import NumericalError, SpecificationError
 from blp.gmm import LinearIV, invert, parameter_covariances
-from blp.moments import DemandState, Stacked
+from blp.moments import DemandState, MomentStack, Stacked
 from blp.options import SolveOptions
 from blp.parameters import Parameters
 
 if TYPE_CHECKING:
     from blp.results import ProblemResults
 FINITE_DIFFERENCE_STEP = np.sqrt(np.finfo(float).eps)
+
+
+def micro_stack(estimation: 'Estimation', micro_moments: Any) -> MomentStack:
+    """The problem's moment stack with the micro moments of this solve (`blp.micro_block`) stacked after it."""
+    from blp.micro_block import MicroBlock
+    from blp.micro_data import compile_micro
+    problem = estimation.problem
+    compiled = compile_micro(problem, micro_moments)
+    if compiled is None:
+        return problem.moments
+    return problem.moments.with_blocks([MicroBlock(compiled, problem.model, estimation.variables, estimation.columns,
+                                                   estimation.parameters.P)])
 
 
 @dataclass
@@ -81,14 +93,16 @@ class Estimation:
                                          parameter=name)
         self.optimization, self.iteration = options.optimization, options.iteration
         self.parameters = Parameters.of(problem, options)
+        self.variables, self.columns = problem.model.parameter_variables(self.parameters)
+        self.moments = moments = micro_stack(self, options.micro_moments)
         needed = problem.K1 + self.parameters.P
-        if problem.MD < needed:
+        if moments.M < needed:
             names = problem.X1_labels + self.parameters.labels
+            micro = f' and {moments.M - moments.linear_M} micro moment(s)' if moments.micro else ''
             raise SpecificationError(
                 f"too few instruments: {needed} parameters ({', '.join(names)}) but only {problem.MD} demand "
-                f"instruments ({', '.join(problem.ZD_labels) or 'none'}); add demand_instruments columns",
+                f"instruments ({', '.join(problem.ZD_labels) or 'none'}){micro}; add demand_instruments columns",
                 parameter=self.parameters.labels[-1] if self.parameters.P else problem.X1_labels[-1])
-        moments = problem.moments
         W = options.W
         if W is not None:
             W = np.asarray(W, dtype=float)
@@ -96,7 +110,6 @@ class Estimation:
                 raise SpecificationError(f'W must be a finite {moments.M} x {moments.M} matrix', parameter='W')
         self.W = W if W is not None else moments.initial_weights()
         self.progress, self.first_step = progress, first_step
-        self.variables, self.columns = problem.model.parameter_variables(self.parameters)
         layout = problem.products.layout
         self.warm_delta = layout.pad(problem.model.logit_delta)
         self.warm_delta_theta: Optional[np.ndarray] = None  # where warm_delta was solved
@@ -142,7 +155,7 @@ class Estimation:
         return predicted if np.isfinite(predicted).all() else self.warm_delta
 
     def evaluate(self, theta: np.ndarray, iv: LinearIV, with_gradient: bool = True) -> Evaluation:
-        moments = self.problem.moments
+        moments = self.moments
         state, evaluations, failed = self.demand_state(theta, with_gradient)
         stacked = moments.evaluate(state, iv, with_gradient and not failed)
         mean_g = stacked.moments
@@ -150,14 +163,14 @@ class Estimation:
         objective = float(scale * mean_g @ iv.W @ mean_g)
         gradient = np.full(self.parameters.P, np.nan)
         if with_gradient and not failed:
-            mean_G = moments.theta_jacobian(stacked.dependent_jacobians)
+            mean_G = moments.theta_jacobian(stacked.dependent_jacobians, stacked.micro)
             gradient = 2 * scale * mean_G.T @ iv.W @ mean_g
         return Evaluation(state.theta, objective, gradient, state.delta, stacked, state.delta_jacobian, evaluations,
                           failed)
 
     # ---------------------------------------------------------------- optimization
     def optimize(self, start: np.ndarray, W: np.ndarray, step: int) -> StepOutcome:
-        iv = self.problem.moments.iv(W)
+        iv = self.moments.iv(W)
         started = time.perf_counter()
         contraction_before = self.contraction_evaluations
         first = self.evaluate(start, iv, self.optimization.compute_gradient)
@@ -232,7 +245,7 @@ class Estimation:
 
     def hessian(self, theta: np.ndarray, W: np.ndarray) -> np.ndarray:
         """Central finite differences of the analytic gradient, symmetrized."""
-        iv = self.problem.moments.iv(W)
+        iv = self.moments.iv(W)
         columns = []
         for index in range(theta.size):
             up, down = theta.copy(), theta.copy()
@@ -247,6 +260,8 @@ class Estimation:
         from blp.results import ProblemResults
         started = time.perf_counter()
         theta, W = self.parameters.theta, self.W
+        if self.moments.micro and self.options.W is None:
+            W = self.initial_update(theta)
         history = []
         last = self.first_step + self.options.steps - 1
         for step in range(self.first_step, last + 1):
@@ -258,12 +273,17 @@ class Estimation:
         outcome = history[-1]
         return ProblemResults(self, outcome, history, self._statistics(outcome, last), time.perf_counter() - started)
 
+    def initial_update(self, theta: np.ndarray) -> np.ndarray:
+        """PyBLP's initial update, used when there are micro moments and no W is given (the first W's micro block is
+        zero): W = S^-1 with S at `theta` under the 2SLS W, and the warm-started delta moves to theta."""
+        return invert(self._S(self.evaluate(theta, self.moments.iv(self.W), False), self.options.W_type))
+
     def restore(self, theta: np.ndarray, hessian: Optional[np.ndarray]) -> 'ProblemResults':
         """Results at a known theta under this estimation's W and step: one evaluation and the standard errors,
         with the Hessian given (a stored estimate's) instead of recomputed by 2P gradient evaluations."""
         from blp.results import ProblemResults
         started = time.perf_counter()
-        evaluation = self.evaluate(np.asarray(theta, dtype=float), self.problem.moments.iv(self.W))
+        evaluation = self.evaluate(np.asarray(theta, dtype=float), self.moments.iv(self.W))
         if evaluation.failed_markets:
             raise NumericalError(f'the inner loop failed at the stored estimates in {len(evaluation.failed_markets)} '
                                  f'market(s): {", ".join(map(str, evaluation.failed_markets[:10]))}',
@@ -274,8 +294,8 @@ class Estimation:
         return ProblemResults(self, outcome, [outcome], statistics, time.perf_counter() - started)
 
     def _S(self, evaluation: Evaluation, kind: str) -> np.ndarray:
-        return self.problem.moments.covariances(evaluation.stacked.residuals, kind,
-                                                self.problem.products.clustering_ids, self.options.center_moments)
+        return self.moments.covariances(evaluation.stacked.residuals, kind, self.problem.products.clustering_ids,
+                                        self.options.center_moments, evaluation.stacked.micro)
 
     def _statistics(self, outcome: StepOutcome, step: int, hessian: Optional[np.ndarray] = None) -> dict[str, Any]:
         """Standard errors, updated weighting matrix, projected gradient and Hessian at the final estimates
@@ -284,7 +304,7 @@ class Estimation:
         S_weights = self._S(evaluation, options.W_type)
         S = S_weights if options.se_type == options.W_type else self._S(evaluation, options.se_type)
         W_covariances = invert(S) if options.se_type == 'unadjusted' and step == 1 else outcome.W
-        G = self.problem.moments.jacobian(evaluation.stacked.dependent_jacobians)
+        G = self.moments.jacobian(evaluation.stacked.dependent_jacobians, evaluation.stacked.micro)
         with np.errstate(invalid='ignore'):
             covariances = parameter_covariances(W_covariances, S, G, options.se_type)
             se = np.sqrt(np.diag(covariances) / self.problem.N)

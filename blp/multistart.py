@@ -7,7 +7,8 @@ tolerance and all Hessian eigenvalues positive. The chosen estimate is the accep
 objective; starts whose theta agree within a tolerance count as one optimum.
 
 Objectives are comparable only under one weighting matrix. Every start is therefore solved as one GMM step
-with a W shared by all starts (`solve_start`): the 2SLS W for a one-step estimate; for a two-step estimate, a
+with a W shared by all starts (`solve_start`): the 2SLS W for a one-step estimate (with micro moments, PyBLP's
+initial update at the template's starting values instead, so that the micro block is weighted); for a two-step estimate, a
 first phase with the 2SLS W, then a second phase from each start's first-phase theta with the updated W of the
 best first-phase start (as a single two-step estimate would update W from its own first step).
 """
@@ -165,6 +166,9 @@ def solve_start(problem: Any, options: SolveOptions, start: dict[str, Any], W: O
     the 2SLS matrix). `step` numbers that step (2 in a two-step's second phase), so standard errors and the
     reported step are those of the corresponding step of a two-step estimate."""
     values = {name: start[name] if getattr(options, name) is not None else None for name in ('sigma', 'pi', 'rho')}
+    if W is None and options.micro_moments:  # one W for every start: the initial update at the template's values
+        template = Estimation(problem, options)
+        W = template.initial_update(template.parameters.theta)
     return Estimation(problem, options.replace(**values, method='1s', W=W), progress, first_step=step).run()
 
 

@@ -98,6 +98,7 @@ class SolveOptions:
     se_type: str = 'robust'
     center_moments: bool = True
     scale_objective: bool = True
+    micro_moments: Any = ()  # blp.MicroMoment list: stacked after the aggregate moments (blp.micro_block)
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):
@@ -109,6 +110,7 @@ class SolveOptions:
             object.__setattr__(self, 'optimization', DEFAULT_OPTIMIZATION)
         if self.iteration is None:
             object.__setattr__(self, 'iteration', Iteration())
+        object.__setattr__(self, 'micro_moments', tuple(self.micro_moments or ()))
 
     @property
     def steps(self) -> int:

@@ -241,10 +241,13 @@ class Problem:
               pi_bounds: Any = None, rho_bounds: Any = None, method: str = '2s', optimization: Any = None,
               iteration: Any = None, W: Optional[np.ndarray] = None, W_type: str = 'robust', se_type: str = 'robust',
               center_moments: bool = True, scale_objective: bool = True,
-              progress: Optional[Callable[[dict], None]] = None) -> 'ProblemResults':
-        """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration."""
+              progress: Optional[Callable[[dict], None]] = None, micro_moments: Sequence[Any] = ()) -> 'ProblemResults':
+        """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration.
+
+        `micro_moments` (`blp.MicroMoment`): stacked after the aggregate moments; without `W`, W and delta are first
+        updated at the starting values (PyBLP's initial update)."""
         options = SolveOptions(sigma, pi, rho, sigma_bounds, pi_bounds, rho_bounds, method, optimization, iteration, W,
-                               W_type, se_type, center_moments, scale_objective)
+                               W_type, se_type, center_moments, scale_objective, micro_moments)
         return self.estimate(options, progress)
 
     def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> 'ProblemResults':

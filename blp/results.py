@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 
 from blp.exceptions import SpecificationError
 from blp.options import Optimization, SolveOptions
@@ -41,6 +42,16 @@ class ProblemResults(PostEstimation):
         self.rho_labels = list(parameters.rho_labels) if problem.H else []
         self.delta = evaluation.delta.reshape(-1, 1)
         self.xi = evaluation.xi.reshape(-1, 1)
+        micro = evaluation.stacked.micro  # PyBLP's micro (observed - fitted), micro_values, micro_covariances
+        moments = estimation.moments
+        self.micro_labels = [label for block in moments.micro for label in block.labels]
+        self.micro_observed = np.concatenate([block.compiled.observed for block in moments.micro]) if micro else \
+            np.zeros(0)
+        self.micro_values = np.concatenate([values.values for values in micro]).reshape(-1, 1) if micro else \
+            np.zeros((0, 1))
+        self.micro = np.concatenate([values.moments for values in micro]).reshape(-1, 1) if micro else np.zeros((0, 1))
+        self.micro_covariances = scipy.linalg.block_diag(*(values.covariances for values in micro)) if micro else \
+            np.zeros((0, 0))
         self.objective = evaluation.objective
         self.gradient = evaluation.gradient
         self.projected_gradient = statistics['projected_gradient']
@@ -122,6 +133,10 @@ class ProblemResults(PostEstimation):
         """JSON-ready: parameters with labels, values and SEs, diagnostics, and what `Problem.restore` needs."""
         return {
             'parameters': self.parameter_table(),
+            'micro_moments': [{'name': name, 'observed': jsonable(observed), 'fitted': jsonable(fitted),
+                               'difference': jsonable(observed - fitted)}
+                              for name, observed, fitted in zip(self.micro_labels, self.micro_observed,
+                                                                self.micro_values[:, 0])],
             'objective': jsonable(self.objective),
             'gradient_norm': jsonable(self.gradient_norm),
             'projected_gradient': jsonable(self.projected_gradient),

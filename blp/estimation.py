@@ -29,8 +29,9 @@ def micro_stack(estimation: 'Estimation', micro_moments: Any) -> MomentStack:
     """The problem's moment stack with the micro moments of this solve (`blp.micro_block`) stacked after it."""
     from blp.micro_block import MicroBlock
     from blp.micro_data import compile_micro
+    from blp.micro_json import resolve_micro_moments
     problem = estimation.problem
-    compiled = compile_micro(problem, micro_moments)
+    compiled = compile_micro(problem, resolve_micro_moments(micro_moments, problem))
     if compiled is None:
         return problem.moments
     return problem.moments.with_blocks([MicroBlock(compiled, problem.model, estimation.variables, estimation.columns,

@@ -98,7 +98,7 @@ class SolveOptions:
     se_type: str = 'robust'
     center_moments: bool = True
     scale_objective: bool = True
-    micro_moments: Any = ()  # blp.MicroMoment list: stacked after the aggregate moments (blp.micro_block)
+    micro_moments: Any = ()  # blp.MicroMoment list or its JSON form (blp.micro_spec), after the aggregate moments
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):
@@ -110,7 +110,8 @@ class SolveOptions:
             object.__setattr__(self, 'optimization', DEFAULT_OPTIMIZATION)
         if self.iteration is None:
             object.__setattr__(self, 'iteration', Iteration())
-        object.__setattr__(self, 'micro_moments', tuple(self.micro_moments or ()))
+        if self.micro_moments is None or isinstance(self.micro_moments, (list, tuple)):
+            object.__setattr__(self, 'micro_moments', tuple(self.micro_moments or ()))
 
     @property
     def steps(self) -> int:

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from blp.micro_spec import MicroMomentsSpec
+
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 # A bound is a finite number or null (no bound), since JSON cannot spell infinity.
 Bound = Optional[FiniteFloat]
@@ -78,6 +80,8 @@ class SolveSpec(_Strict):
     se_type: Literal['robust', 'clustered', 'unadjusted'] = 'robust'
     center_moments: bool = True
     scale_objective: bool = True
+    micro_moments: Optional[MicroMomentsSpec] = Field(
+        default=None, description='survey statistics matched by micro moments (declarative: see blp/micro_spec.py)')
 
 
 class EstimateSpec(_Strict):
@@ -151,5 +155,5 @@ def solve_options(solve: SolveSpec) -> Any:
                                   compute_gradient=solve.optimization.compute_gradient),
         iteration=Iteration(solve.iteration.method, dict(solve.iteration.method_options)),
         W_type=solve.W_type, se_type=solve.se_type, center_moments=solve.center_moments,
-        scale_objective=solve.scale_objective,
+        scale_objective=solve.scale_objective, micro_moments=solve.micro_moments or (),
     )

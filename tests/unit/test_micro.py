@@ -167,3 +167,73 @@ def test_configuration_errors_are_specification_errors():
         blp.MicroMoment('m', 1.0, [part, blp.MicroPart('q', dataset, lambda t, p, a: None)])
     with pytest.raises(blp.SpecificationError, match='finite'):
         blp.MicroMoment('m', float('nan'), part)
+
+
+# ------------------------------------------------------------------------------------------ the JSON form
+
+def micro_values(problem, micro_moments, sigma=SIGMA):
+    return problem.solve(sigma=sigma, pi=PI, method='1s', optimization=blp.Optimization('return'),
+                         iteration=blp.Iteration('squarem', ATOL), micro_moments=micro_moments)
+
+
+def test_json_form_compiles_to_the_same_moments_as_the_callables(problem):
+    from examples.micro_moments import EXERCISE3_ALL
+    from blp.micro_spec import MicroMomentsSpec
+    from blp.spec import SolveSpec, solve_options
+    expected = micro_values(problem, exercise3_micro_moments(blp, 'all'))
+    options = solve_options(SolveSpec(sigma=SIGMA.tolist(), pi=PI, method='1s', optimization={'method': 'return'},
+                                      micro_moments=MicroMomentsSpec.model_validate(EXERCISE3_ALL)))
+    actual = problem.estimate(options)
+    np.testing.assert_allclose(actual.micro_values, expected.micro_values, rtol=1e-12)
+    np.testing.assert_allclose(actual.micro_covariances, expected.micro_covariances, rtol=1e-10)
+    np.testing.assert_allclose(actual.gradient, expected.gradient, rtol=1e-8)
+
+
+def test_json_conditional_mean_is_a_ratio_of_parts(problem):
+    """E[log income | mushy_j] as the ratio of E[log income x mushy_j] to E[mushy_j], against the ratio computed from
+    two single-part moments."""
+    dataset = {'name': 'Buyers', 'observations': 300, 'market_ids': ['C01Q1']}
+    parts = [{'name': 'income x mushy', 'dataset': 'Buyers', 'agents': 'log_income', 'first': {'expression': 'mushy'}},
+             {'name': 'mushy', 'dataset': 'Buyers', 'first': {'expression': 'mushy'}}]
+    ratio = micro_values(problem, {'datasets': [dataset], 'parts': parts,
+                                   'moments': [{'name': 'E[y | mushy]', 'value': 7.5,
+                                                'ratio': ['income x mushy', 'mushy']}]}, np.diag([0, 0, 2.0]))
+    single = micro_values(problem, {'datasets': [dataset], 'parts': parts, 'moments': [
+        {'name': 'a', 'value': 1.0, 'part': 'income x mushy'}, {'name': 'b', 'value': 1.0, 'part': 'mushy'}]},
+        np.diag([0, 0, 2.0]))
+    np.testing.assert_allclose(ratio.micro_values[0, 0], single.micro_values[0, 0] / single.micro_values[1, 0],
+                               rtol=1e-12)
+    assert 7 < ratio.micro_values[0, 0] < 9
+
+
+@pytest.mark.parametrize('change, cause', [
+    (lambda s: s['parts'][0].update(agents='log_wealth'), "column 'log_wealth', which is not in agent_data"),
+    (lambda s: s['parts'][0].update(agents='__import__("os")'), 'calls a function that is not allowed'),
+    (lambda s: s['datasets'][0].update(market_ids=['C01Q1', 'nowhere']), "market 'nowhere'"),
+    (lambda s: s['datasets'][0].update(products='sugar'), "column 'sugar', which is not in product_data"),
+])
+def test_json_errors_name_the_moment_and_the_cause(problem, change, cause):
+    import copy
+    from examples.micro_moments import EXERCISE3_INCOME
+    spec = copy.deepcopy(EXERCISE3_INCOME)
+    change(spec)
+    with pytest.raises(blp.SpecificationError) as raised:
+        micro_values(problem, spec)
+    assert cause in raised.value.message and raised.value.parameter == 'micro_moments[E[log income | inside]]', \
+        (raised.value.message, raised.value.parameter)
+
+
+@pytest.mark.parametrize('change, cause', [
+    (lambda s: s['moments'][0].update(part='nothing'), "uses part 'nothing'"),
+    (lambda s: s['parts'][0].update(second={'expression': 'mushy'}), 'has no second_choices'),
+    (lambda s: s['moments'][0].update(ratio=['a', 'b']), 'exactly one of part or ratio'),
+])
+def test_json_cross_references_are_checked_when_parsed(change, cause):
+    import copy
+    import pydantic
+    from examples.micro_moments import EXERCISE3_INCOME
+    from blp.micro_spec import MicroMomentsSpec
+    spec = copy.deepcopy(EXERCISE3_INCOME)
+    change(spec)
+    with pytest.raises(pydantic.ValidationError, match=cause.replace('(', r'\(').replace('[', r'\[')):
+        MicroMomentsSpec.model_validate(spec)

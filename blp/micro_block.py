@@ -44,25 +44,29 @@ class MicroValues:
     part_values: np.ndarray            # PM v_p
 
 
-def choice_pairs(Q: np.ndarray, second: bool) -> np.ndarray:
-    """pi: Q itself (first choices) or pi_ijk = Q_ij Q_ik / (1 - Q_ij) with a zero diagonal (second choices)."""
-    if not second:
-        return Q
-    with np.errstate(divide='ignore', invalid='ignore'):
-        pairs = (Q / (1 - Q))[..., :, None] * Q[..., None, :]
-    pairs = np.where(np.isfinite(pairs), pairs, 0.0)
-    diagonal = np.einsum('...jj->...j', pairs)
-    diagonal[...] = 0
-    return pairs
+def weighted_sum(A: np.ndarray, Q: np.ndarray, second: bool, with_coefficients: bool) -> tuple[float, Any]:
+    """sum(A pi) and, when asked, the coefficients C with d sum(A pi) = sum_i [sum_j C_ij dU_ij - (sum_j C_ij) u_i].
 
+    First choices: pi = Q, so the sum is sum(A Q) and C = A Q. Second choices, with r_ij = Q_ij / (1 - Q_ij) and
+    A's diagonal a_ij = A_ijj (pi_ijj = 0), without forming pi:
 
-def choice_coefficients(B: np.ndarray, Q: np.ndarray, second: bool) -> np.ndarray:
-    """C with d sum(B) = sum_i [sum_j C_ij dU_ij - (sum_j C_ij) u_i] for B = A pi (see the module docstring)."""
+        m_ij = sum_k A_ijk Q_ik - a_ij Q_ij       (so sum_k B_ijk = r_ij m_ij for B = A pi)
+        n_ik = sum_j r_ij A_ijk - a_ik r_ik       (so sum_j B_ijk = Q_ik n_ik)
+        sum(A pi) = sum_ij r_ij m_ij,   C_ij = r_ij m_ij / (1 - Q_ij) + Q_ij n_ij.
+    """
     if not second:
-        return B
+        B = A * Q
+        return float(B.sum()), B if with_coefficients else None
     with np.errstate(divide='ignore', invalid='ignore'):
-        scale = np.where(Q < 1, 1 / (1 - Q), 0.0)
-    return B.sum(axis=-1) * scale + B.sum(axis=-2)
+        inverse = np.where(Q < 1, 1 / (1 - Q), 0.0)
+    r = Q * inverse
+    diagonal = np.einsum('...jj->...j', A)
+    m = (A @ Q[..., None])[..., 0] - diagonal * Q
+    total = float((r * m).sum())
+    if not with_coefficients:
+        return total, None
+    n = (r[..., None, :] @ A)[..., 0, :] - diagonal * r
+    return total, r * m * inverse + Q * n
 
 
 class MicroBlock:
@@ -85,30 +89,30 @@ class MicroBlock:
 
     def evaluate(self, state: Any, with_jacobian: bool) -> MicroValues:
         """v, f(v), g = observed - f(v), dg/dtheta (when asked) and the moments' covariances at the demand state."""
-        compiled, layout = self.compiled, self.model.layout
-        random = self.model.random
-        probabilities = random.probabilities(state.inversion.utilities, state.inversion.padded)  # T x J x I
+        compiled, layout, P = self.compiled, self.model.layout, self.P
         delta_jacobian = layout.pad(state.delta_jacobian) if with_jacobian else None
         numerators, denominators = np.zeros(compiled.PM), np.zeros(compiled.PM)
-        numerator_jacobian, denominator_jacobian = np.zeros((compiled.PM, self.P)), np.zeros((compiled.PM, self.P))
+        numerator_jacobian, denominator_jacobian = np.zeros((compiled.PM, P)), np.zeros((compiled.PM, P))
         pair_sums: dict[tuple[int, int], float] = {}
         for data in compiled.datasets:
-            inside = probabilities[data.markets].transpose(0, 2, 1)  # T_d x I x J
+            inside = self.model.random.probabilities(state.inversion.utilities, state.inversion.padded,
+                                                     data.markets).transpose(0, 2, 1)  # T_d x I x J
             Q = np.concatenate([1 - inside.sum(axis=2, keepdims=True), inside], axis=2)
-            pairs = choice_pairs(Q, data.second)
-            denominator = float((data.weights * pairs).sum())
-            numerators[data.parts] = (data.weighted_values * pairs[None]).reshape(len(data.parts), -1).sum(axis=1)
-            denominators[data.parts] = denominator
+            derivative = None if delta_jacobian is None else \
+                self._derivative(data, Q, inside, delta_jacobian[data.markets])
+            wanted = derivative is not None
+            denominators[data.parts], C = weighted_sum(data.weights, Q, data.second, wanted)
+            if derivative is not None:
+                denominator_jacobian[data.parts] = derivative(C)
+            for position, p in enumerate(data.parts):
+                numerators[p], C = weighted_sum(data.weighted_values[position], Q, data.second, wanted)
+                if derivative is not None:
+                    numerator_jacobian[p] = derivative(C)
             for key, values in data.pair_values.items():
-                pair_sums[key] = float((values * pairs).sum())
-            if delta_jacobian is not None:
-                derivative = self._derivative(data, Q, inside, delta_jacobian[data.markets])
-                denominator_jacobian[data.parts] = derivative(data.weights * pairs)
-                for position, p in enumerate(data.parts):
-                    numerator_jacobian[p] = derivative(data.weighted_values[position] * pairs)
+                pair_sums[key] = weighted_sum(values, Q, data.second, False)[0]
         with np.errstate(divide='ignore', invalid='ignore'):
             part_values = numerators / denominators
-        F, values = self._functions(part_values, with_gradient=True)
+        F, values = self._functions(part_values)
         jacobian = None
         if delta_jacobian is not None:
             with np.errstate(divide='ignore', invalid='ignore'):
@@ -118,7 +122,8 @@ class MicroBlock:
         return MicroValues(values, compiled.observed - values, jacobian, (covariances + covariances.T) / 2, part_values)
 
     def _derivative(self, data: CompiledDataset, Q: np.ndarray, inside: np.ndarray, delta_jacobian: np.ndarray) -> Any:
-        """A function B -> d sum(B) / d theta (P) for B = A pi on this dataset's markets."""
+        """A function C -> d sum(A pi) / d theta (P) from the coefficients C of `weighted_sum`, on this dataset's
+        markets."""
         X2 = self.model.random.X2[data.markets][:, :, self.columns]  # T_d x J x P
         variables = self.variables[data.markets]                      # T_d x I x P
 
@@ -128,13 +133,12 @@ class MicroBlock:
 
         mean_utility = utility_sums(inside)  # u_iq
 
-        def derivative(B: np.ndarray) -> np.ndarray:
-            C = choice_coefficients(B, Q, data.second)
+        def derivative(C: np.ndarray) -> np.ndarray:
             return (utility_sums(C[:, :, 1:]) - C.sum(axis=2)[:, :, None] * mean_utility).sum(axis=(0, 1))
 
         return derivative
 
-    def _functions(self, part_values: np.ndarray, with_gradient: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _functions(self, part_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """F = df/dv (MM x PM) and f(v) (MM) from each moment's compute_value and compute_gradient."""
         compiled = self.compiled
         F, values = np.zeros((compiled.MM, compiled.PM)), np.zeros(compiled.MM)

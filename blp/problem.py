@@ -261,7 +261,8 @@ class Problem:
         from blp.estimation import Estimation
         return Estimation(self, options).parameters.labels
 
-    def restore(self, stored: dict) -> 'ProblemResults':
-        """Results at a stored estimate (`results.to_dict()`) without re-optimizing or recomputing the Hessian."""
+    def restore(self, stored: dict, micro_moments: Any = ()) -> 'ProblemResults':
+        """Results at a stored estimate (`results.to_dict()`) without re-optimizing or recomputing the Hessian; an
+        estimate with micro moments needs the same `micro_moments` again (callables are not stored)."""
         from blp.results import ProblemResults
-        return ProblemResults.from_stored(self, stored)
+        return ProblemResults.from_stored(self, stored, micro_moments)

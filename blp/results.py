@@ -82,7 +82,7 @@ class ProblemResults(PostEstimation):
         self.optimization = estimation.optimization
 
     @classmethod
-    def from_stored(cls, problem: Any, stored: dict) -> 'ProblemResults':
+    def from_stored(cls, problem: Any, stored: dict, micro_moments: Any = ()) -> 'ProblemResults':
         """Results at a stored estimate (`to_dict()` or its `'restore'` part) of `problem`: one evaluation at the
         stored theta under the stored W, step and standard-error options; the stored Hessian is reused."""
         from blp.estimation import Estimation
@@ -92,9 +92,13 @@ class ProblemResults(PostEstimation):
             W, step = np.array(state['W'], dtype=float), int(state.get('step', 1))
             options = SolveOptions(sigma=sigma if sigma.size else None, pi=pi if pi.size else None,
                                    rho=rho if rho.size else None, method='1s', optimization=Optimization('return'),
-                                   W=W, **{key: state[key] for key in STORED_OPTIONS if key in state})
+                                   W=W, micro_moments=micro_moments or (),
+                                   **{key: state[key] for key in STORED_OPTIONS if key in state})
         except (KeyError, TypeError, ValueError):
             raise SpecificationError('a stored result needs sigma, pi, rho, W and step', parameter='restore') from None
+        if int(state.get('micro_moments', 0)) and not options.micro_moments:
+            raise SpecificationError(f"the stored estimate has {state['micro_moments']} micro moment(s): pass the same "
+                                     f"micro_moments to restore it", parameter='micro_moments')
         estimation = Estimation(problem, options, first_step=step)
         hessian = state.get('hessian')
         P = estimation.parameters.P
@@ -158,6 +162,7 @@ class ProblemResults(PostEstimation):
                 'sigma': jsonable(self.sigma), 'pi': jsonable(self.pi), 'rho': jsonable(self.rho),
                 'free': self._estimation.parameters.free,
                 'W': jsonable(self.W), 'step': self.step, 'hessian': jsonable(self.hessian),
+                'micro_moments': len(self.micro_labels),
                 **{key: getattr(self.options, key) for key in STORED_OPTIONS},
             },
         }

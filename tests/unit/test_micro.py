@@ -237,3 +237,17 @@ def test_json_cross_references_are_checked_when_parsed(change, cause):
     change(spec)
     with pytest.raises(pydantic.ValidationError, match=cause.replace('(', r'\(').replace('[', r'\[')):
         MicroMomentsSpec.model_validate(spec)
+
+
+def test_an_estimate_with_micro_moments_restores_with_them(problem):
+    from examples.micro_moments import EXERCISE3_INCOME
+    sigma = np.diag([0, 0, 2.0])
+    results = problem.solve(sigma=sigma, pi=PI, method='1s', iteration=blp.Iteration('squarem', ATOL),
+                            optimization=blp.Optimization('l-bfgs-b', {'gtol': 1e-6}), micro_moments=EXERCISE3_INCOME)
+    with pytest.raises(blp.SpecificationError, match='pass the same micro_moments'):
+        problem.restore(results.to_dict())
+    restored = problem.restore(results.to_dict(), micro_moments=EXERCISE3_INCOME)
+    np.testing.assert_allclose(restored.pi_se, results.pi_se, rtol=1e-8)
+    np.testing.assert_allclose(restored.micro_values, results.micro_values, rtol=1e-10)
+    np.testing.assert_allclose(restored.compute_elasticities(market_id='C01Q1'),
+                               results.compute_elasticities(market_id='C01Q1'), rtol=1e-10)

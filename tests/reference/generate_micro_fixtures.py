@@ -1,8 +1,9 @@
 """Regenerate PyBLP's exercise-3 reference numbers: `python tests/reference/generate_micro_fixtures.py [workload ...]`.
 
 Runs each workload of `micro_workloads.py` in PyBLP (single-threaded) and writes `fixtures/<name>.json` with the
-estimates, standard errors and objective (as `generate_fixtures.py`), the fitted micro moment values, and the
-exercises' price cut (F1B04's price halved in C01Q2: shares before and after, at PyBLP's estimates).
+estimates, standard errors and objective (as `generate_fixtures.py`), the fitted micro moment values, the last
+step's weighting matrix, and the exercises' price cut (F1B04's price halved in C01Q2: shares before and after, at
+PyBLP's estimates).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def generate(name: str) -> dict:
     summary.update(price_cut(results, workload['products']))
     summary['micro_values'] = np.asarray(results.micro_values, dtype=float).ravel().tolist()
     summary['micro_covariances'] = np.asarray(results.micro_covariances, dtype=float).tolist()
+    summary['W'] = np.asarray(results.W, dtype=float).tolist()  # the last step's W: beta at PyBLP's theta needs it
     return summary
 
 

@@ -94,10 +94,14 @@ class MicroBlock:
         numerators, denominators = np.zeros(compiled.PM), np.zeros(compiled.PM)
         numerator_jacobian, denominator_jacobian = np.zeros((compiled.PM, P)), np.zeros((compiled.PM, P))
         pair_sums: dict[tuple[int, int], float] = {}
+        choices: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}  # datasets on the same markets share Q
         for data in compiled.datasets:
-            inside = self.model.random.probabilities(state.inversion.utilities, state.inversion.padded,
-                                                     data.markets).transpose(0, 2, 1)  # T_d x I x J
-            Q = np.concatenate([1 - inside.sum(axis=2, keepdims=True), inside], axis=2)
+            markets = data.markets.tobytes()
+            if markets not in choices:
+                inside = self.model.random.probabilities(state.inversion.utilities, state.inversion.padded,
+                                                         data.markets).transpose(0, 2, 1)  # T_d x I x J
+                choices[markets] = inside, np.concatenate([1 - inside.sum(axis=2, keepdims=True), inside], axis=2)
+            inside, Q = choices[markets]
             derivative = None if delta_jacobian is None else \
                 self._derivative(data, Q, inside, delta_jacobian[data.markets])
             wanted = derivative is not None

@@ -20,7 +20,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'reference'))
 
+from micro_workloads import MICRO_WORKLOADS  # noqa: E402
 from workloads import WORKLOADS, run_blp, run_pyblp, summarize, timed  # noqa: E402
+
+WORKLOADS = {**WORKLOADS, **MICRO_WORKLOADS}  # exercise 3 (micro moments): python bench/bench_core.py exercise3_diversion
 
 DEFAULT = ['cereal_sigma_prices', 'nevo']
 

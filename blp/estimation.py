@@ -16,13 +16,26 @@ import scipy.optimize
 
 from blp.exceptions import NumericalError, SpecificationError
 from blp.gmm import LinearIV, invert, parameter_covariances
-from blp.moments import DemandState, Stacked
+from blp.moments import DemandState, MomentStack, Stacked
 from blp.options import SolveOptions
 from blp.parameters import Parameters
 
 if TYPE_CHECKING:
     from blp.results import ProblemResults
 FINITE_DIFFERENCE_STEP = np.sqrt(np.finfo(float).eps)
+
+
+def micro_stack(estimation: 'Estimation', stack: MomentStack, micro_moments: Any) -> MomentStack:
+    """`stack` with the micro moments of this solve (`blp.micro_block`) stacked after it."""
+    from blp.micro_block import MicroBlock
+    from blp.micro_data import compile_micro
+    from blp.micro_json import resolve_micro_moments
+    problem = estimation.problem
+    compiled = compile_micro(problem, resolve_micro_moments(micro_moments, problem))
+    if compiled is None:
+        return stack
+    return stack.with_blocks([MicroBlock(compiled, estimation.model, estimation.variables, estimation.columns,
+                                         estimation.parameters.P)])
 
 
 @dataclass
@@ -82,16 +95,19 @@ class Estimation:
         self.optimization, self.iteration = options.optimization, options.iteration
         self.parameters = Parameters.of(problem, options)
         self.model = problem.model.with_nodes_for(self.parameters.values.sigma)  # data faults before identification
+        self.variables, self.columns = self.model.parameter_variables(self.parameters)
+        self.moments = moments = micro_stack(self, problem.moments_for(self.parameters, options, self.model),
+                                             options.micro_moments)
         nonlinear = [label for label in self.parameters.labels if not label.startswith('beta[')]
         needed = problem.K1 + problem.K3 + len(nonlinear)
-        if problem.MD + problem.MS < needed:
+        if moments.M < needed:
             names = problem.X1_labels + (problem.supply.X3_labels if problem.supply else []) + nonlinear
-            supply = f' and {problem.MS} supply instruments' if problem.supply else ''
+            supply = f', {problem.MS} supply instruments' if problem.supply else ''
+            micro = f', {moments.M - moments.linear_M} micro moment(s)' if moments.micro else ''
             raise SpecificationError(
                 f"too few instruments: {needed} parameters ({', '.join(names)}) but only {problem.MD} demand "
-                f"instruments ({', '.join(problem.ZD_labels) or 'none'}){supply}; add demand_instruments columns",
-                parameter=nonlinear[-1] if nonlinear else problem.X1_labels[-1])
-        self.moments = moments = problem.moments_for(self.parameters, options, self.model)
+                f"instruments ({', '.join(problem.ZD_labels) or 'none'}){supply}{micro}; add demand_instruments "
+                f"columns", parameter=nonlinear[-1] if nonlinear else problem.X1_labels[-1])
         W = options.W
         if W is not None:
             W = np.asarray(W, dtype=float)
@@ -99,7 +115,6 @@ class Estimation:
                 raise SpecificationError(f'W must be a finite {moments.M} x {moments.M} matrix', parameter='W')
         self.W = W if W is not None else moments.initial_weights()
         self.progress, self.first_step = progress, first_step
-        self.variables, self.columns = self.model.parameter_variables(self.parameters)
         layout = problem.products.layout
         self.warm_delta = layout.pad(self.model.logit_delta)
         self.warm_delta_theta: Optional[np.ndarray] = None  # where warm_delta was solved
@@ -155,7 +170,7 @@ class Estimation:
         objective = float(scale * mean_g @ iv.W @ mean_g)
         gradient = np.full(self.parameters.P, np.nan)
         if with_gradient and not failed:
-            mean_G = moments.theta_jacobian(stacked.dependent_jacobians)
+            mean_G = moments.theta_jacobian(stacked.dependent_jacobians, stacked.micro)
             gradient = 2 * scale * mean_G.T @ iv.W @ mean_g
         return Evaluation(state.theta, objective, gradient, state.delta, stacked, state.delta_jacobian, evaluations,
                           failed)
@@ -259,13 +274,8 @@ class Estimation:
         from blp.results import ProblemResults
         started = time.perf_counter()
         theta, W = self.parameters.theta, self.W
-        if self.options.initial_update:  # PyBLP's zeroth step: W (and delta) updated at the starting values
-            start = self.evaluate(theta, self.moments.iv(W))
-            if start.failed_markets:
-                raise NumericalError(f'the inner loop failed at the starting values in {len(start.failed_markets)} '
-                                     f'market(s): {", ".join(map(str, start.failed_markets[:10]))}',
-                                     markets=start.failed_markets)
-            W = invert(self._S(start, self.options.W_type))
+        if self.options.initial_update or (self.moments.micro and self.options.W is None):
+            W = self.initial_update(theta)
         history = []
         last = self.first_step + self.options.steps - 1
         for step in range(self.first_step, last + 1):
@@ -276,6 +286,17 @@ class Estimation:
                 W = invert(self._S(outcome.evaluation, self.options.W_type))
         outcome = history[-1]
         return ProblemResults(self, outcome, history, self._statistics(outcome, last), time.perf_counter() - started)
+
+    def initial_update(self, theta: np.ndarray) -> np.ndarray:
+        """PyBLP's initial update (its zeroth step), asked for or used when there are micro moments and no W is given
+        (the first W's micro block is zero): W = S^-1 with S at `theta` under the 2SLS W, and the warm-started delta
+        moves to theta."""
+        start = self.evaluate(theta, self.moments.iv(self.W), False)
+        if start.failed_markets:
+            raise NumericalError(f'the inner loop failed at the starting values in {len(start.failed_markets)} '
+                                 f'market(s): {", ".join(map(str, start.failed_markets[:10]))}',
+                                 markets=start.failed_markets)
+        return invert(self._S(start, self.options.W_type))
 
     def restore(self, theta: np.ndarray, hessian: Optional[np.ndarray]) -> 'ProblemResults':
         """Results at a known theta under this estimation's W and step: one evaluation and the standard errors,
@@ -293,8 +314,8 @@ class Estimation:
         return ProblemResults(self, outcome, [outcome], statistics, time.perf_counter() - started)
 
     def _S(self, evaluation: Evaluation, kind: str) -> np.ndarray:
-        return self.moments.covariances(evaluation.stacked.residuals, kind,
-                                                self.problem.products.clustering_ids, self.options.center_moments)
+        return self.moments.covariances(evaluation.stacked.residuals, kind, self.problem.products.clustering_ids,
+                                        self.options.center_moments, evaluation.stacked.micro)
 
     def _statistics(self, outcome: StepOutcome, step: int, hessian: Optional[np.ndarray] = None) -> dict[str, Any]:
         """Standard errors, updated weighting matrix, projected gradient and Hessian at the final estimates
@@ -303,7 +324,7 @@ class Estimation:
         S_weights = self._S(evaluation, options.W_type)
         S = S_weights if options.se_type == options.W_type else self._S(evaluation, options.se_type)
         W_covariances = invert(S) if options.se_type == 'unadjusted' and step == 1 else outcome.W
-        G = self.moments.jacobian(evaluation.stacked.dependent_jacobians)
+        G = self.moments.jacobian(evaluation.stacked.dependent_jacobians, evaluation.stacked.micro)
         with np.errstate(invalid='ignore'):
             covariances = parameter_covariances(W_covariances, S, G, options.se_type)
             se = np.sqrt(np.diag(covariances) / self.problem.N)

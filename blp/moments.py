@@ -13,6 +13,12 @@ what GMM needs from the stack:
 
 A block computes y(theta) and dy/dtheta from the demand side's state at theta (`DemandState`); adding a block
 means writing that function, not editing the estimator.
+
+Blocks without linear parameters (micro moments, `blp.micro_block.MicroBlock`) stack after the linear ones: each
+has `M` and `evaluate(state, with_jacobian)` returning its moments, their Jacobian in theta and their covariances
+(an object with `.moments`, `.jacobian`, `.covariances`, kept in `Stacked.micro`); the linear parameters are
+concentrated out with the linear blocks' part of W only, S is block-diagonal with N times each block's covariances
+(as PyBLP), and the first-step W's rows for them are zero until the initial update replaces W.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
+
+import scipy.linalg
 
 from blp.gmm import LinearIV, initial_weights, moment_covariances
 
@@ -78,18 +86,28 @@ class Stacked:
     dependent_jacobians: list[Optional[np.ndarray]]
     moments: np.ndarray                     # g (M)
     details: list[dict]                     # per block, what its dependent reported (costs, markups, ...)
+    micro: list[Any] = field(default_factory=list)  # each block without linear parameters evaluated (MicroValues)
 
 
 class MomentStack:
     """The blocks on top of each other."""
 
-    def __init__(self, blocks: Sequence[LinearBlock]) -> None:
-        self.blocks = list(blocks)
+    def __init__(self, blocks: Sequence[Any]) -> None:
+        self.blocks: list[LinearBlock] = [block for block in blocks if isinstance(block, LinearBlock)]
+        self.micro: list[Any] = [block for block in blocks if not isinstance(block, LinearBlock)]
         self.N = self.blocks[0].Z.shape[0]
+
+    def with_blocks(self, blocks: Sequence[Any]) -> 'MomentStack':
+        """This stack with more blocks (those without linear parameters go last)."""
+        return MomentStack([*self.blocks, *self.micro, *blocks])
+
+    @property
+    def linear_M(self) -> int:
+        return sum(block.M for block in self.blocks)
 
     @property
     def M(self) -> int:
-        return sum(block.M for block in self.blocks)
+        return self.linear_M + sum(block.M for block in self.micro)
 
     @property
     def K(self) -> int:
@@ -100,10 +118,14 @@ class MomentStack:
         return [label for block in self.blocks for label in block.X_labels]
 
     def initial_weights(self) -> np.ndarray:
-        return initial_weights([block.Z for block in self.blocks])
+        W = initial_weights([block.Z for block in self.blocks])
+        return scipy.linalg.block_diag(W, np.zeros((self.M - self.linear_M,) * 2)) if self.micro else W
 
     def iv(self, W: np.ndarray) -> LinearIV:
-        return LinearIV([block.X for block in self.blocks], [block.Z for block in self.blocks], W)
+        linear = self.linear_M
+        iv = LinearIV([block.X for block in self.blocks], [block.Z for block in self.blocks], W[:linear, :linear])
+        iv.W = W  # the objective's W; the linear parameters use only the linear blocks' part of it (as PyBLP)
+        return iv
 
     def evaluate(self, state: DemandState, iv: LinearIV, with_jacobian: bool) -> Stacked:
         """Each block's y at theta, the concentrated b, the residuals and the stacked moments."""
@@ -112,16 +134,19 @@ class MomentStack:
         coefficients, residuals = iv.estimate(ys)
         moments = np.concatenate([block.Z.T @ u for block, u in zip(self.blocks, residuals)]) / self.N \
             if len(self.blocks) > 1 else self.blocks[0].Z.T @ residuals[0] / self.N
+        micro = [block.evaluate(state, with_jacobian) for block in self.micro]
+        if micro:
+            moments = np.concatenate([moments, *(values.moments for values in micro)])
         return Stacked(coefficients, residuals, [output.jacobian for output in outputs], moments,
-                       [output.details for output in outputs])
+                       [output.details for output in outputs], micro)
 
-    def theta_jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]]) -> np.ndarray:
+    def theta_jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]], micro: Sequence[Any] = ()) -> np.ndarray:
         """G_theta (M x P)."""
         parts = [block.Z.T @ jacobian / self.N for block, jacobian in zip(self.blocks, dependent_jacobians)
-                 if jacobian is not None]
+                 if jacobian is not None] + [values.jacobian for values in micro]
         return np.vstack(parts) if len(parts) > 1 else parts[0]
 
-    def jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]]) -> np.ndarray:
+    def jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]], micro: Sequence[Any] = ()) -> np.ndarray:
         """G (M x (P + K)): the moments' Jacobian in theta and in every block's linear parameters."""
         rows, offset = [], 0
         for block, jacobian in zip(self.blocks, dependent_jacobians):
@@ -130,8 +155,11 @@ class MomentStack:
             linear[:, offset:offset + block.K] = -block.X
             offset += block.K
             rows.append(block.Z.T @ np.column_stack([jacobian, linear]) / self.N)
+        rows.extend(np.column_stack([values.jacobian, np.zeros((values.jacobian.shape[0], self.K))]) for values in micro)
         return np.vstack(rows) if len(rows) > 1 else rows[0]
 
     def covariances(self, residuals: Sequence[np.ndarray], kind: str, clustering_ids: Optional[np.ndarray],
-                    center: bool) -> np.ndarray:
-        return moment_covariances(residuals, [block.Z for block in self.blocks], kind, clustering_ids, center)
+                    center: bool, micro: Sequence[Any] = ()) -> np.ndarray:
+        """S: the linear blocks' (`blp.gmm.moment_covariances`), then N times each micro block's, block-diagonal."""
+        S = moment_covariances(residuals, [block.Z for block in self.blocks], kind, clustering_ids, center)
+        return scipy.linalg.block_diag(S, *(self.N * values.covariances for values in micro)) if micro else S

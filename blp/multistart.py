@@ -7,7 +7,8 @@ tolerance and all Hessian eigenvalues positive. The chosen estimate is the accep
 objective; starts whose theta agree within a tolerance count as one optimum.
 
 Objectives are comparable only under one weighting matrix. Every start is therefore solved as one GMM step
-with a W shared by all starts (`solve_start`): the 2SLS W for a one-step estimate; for a two-step estimate, a
+with a W shared by all starts (`solve_start`): the 2SLS W for a one-step estimate (with micro moments, PyBLP's
+initial update at the template's starting values instead, so that the micro block is weighted); for a two-step estimate, a
 first phase with the 2SLS W, then a second phase from each start's first-phase theta with the updated W of the
 best first-phase start (as a single two-step estimate would update W from its own first step).
 """
@@ -170,7 +171,11 @@ def solve_start(problem: Any, options: SolveOptions, start: dict[str, Any], W: O
     reported step are those of the corresponding step of a two-step estimate."""
     values = {name: start.get(name) if getattr(options, name) is not None else None
               for name in ('sigma', 'pi', 'rho', 'beta')}
-    return Estimation(problem, options.replace(**values, method='1s', W=W), progress, first_step=step).run()
+    if W is None and (options.micro_moments or options.initial_update):
+        template = Estimation(problem, options)  # one W for every start: the initial update at the template's values
+        W = template.initial_update(template.parameters.theta)
+    return Estimation(problem, options.replace(**values, method='1s', W=W, initial_update=False), progress,
+                      first_step=step).run()
 
 
 def mean_own_elasticity(results: Any, name: str = 'prices') -> Optional[float]:

@@ -102,6 +102,7 @@ class SolveOptions:
     beta_bounds: Any = None
     costs_bounds: Any = None
     initial_update: bool = False
+    micro_moments: Any = ()  # blp.MicroMoment list or its JSON form (blp.micro_spec), after the aggregate moments
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):
@@ -113,6 +114,8 @@ class SolveOptions:
             object.__setattr__(self, 'optimization', DEFAULT_OPTIMIZATION)
         if self.iteration is None:
             object.__setattr__(self, 'iteration', Iteration())
+        if self.micro_moments is None or isinstance(self.micro_moments, (list, tuple)):
+            object.__setattr__(self, 'micro_moments', tuple(self.micro_moments or ()))
 
     @property
     def steps(self) -> int:

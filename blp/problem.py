@@ -276,11 +276,14 @@ class Problem:
               iteration: Any = None, W: Optional[np.ndarray] = None, W_type: str = 'robust', se_type: str = 'robust',
               center_moments: bool = True, scale_objective: bool = True, beta: Any = None, beta_bounds: Any = None,
               costs_bounds: Any = None, initial_update: bool = False,
-              progress: Optional[Callable[[dict], None]] = None) -> 'ProblemResults':
-        """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration."""
+              progress: Optional[Callable[[dict], None]] = None, micro_moments: Sequence[Any] = ()) -> 'ProblemResults':
+        """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration.
+
+        `micro_moments` (`blp.MicroMoment`): stacked after the aggregate moments; without `W`, W and delta are first
+        updated at the starting values (PyBLP's initial update)."""
         options = SolveOptions(sigma, pi, rho, sigma_bounds, pi_bounds, rho_bounds, method, optimization, iteration, W,
                                W_type, se_type, center_moments, scale_objective, beta, beta_bounds, costs_bounds,
-                               initial_update)
+                               initial_update, micro_moments)
         return self.estimate(options, progress)
 
     def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> 'ProblemResults':
@@ -294,7 +297,8 @@ class Problem:
         from blp.estimation import Estimation
         return Estimation(self, options).parameters.labels
 
-    def restore(self, stored: dict) -> 'ProblemResults':
-        """Results at a stored estimate (`results.to_dict()`) without re-optimizing or recomputing the Hessian."""
+    def restore(self, stored: dict, micro_moments: Any = ()) -> 'ProblemResults':
+        """Results at a stored estimate (`results.to_dict()`) without re-optimizing or recomputing the Hessian; an
+        estimate with micro moments needs the same `micro_moments` again (callables are not stored)."""
         from blp.results import ProblemResults
-        return ProblemResults.from_stored(self, stored)
+        return ProblemResults.from_stored(self, stored, micro_moments)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 
 from blp.exceptions import SpecificationError
 from blp.options import Optimization, SolveOptions
@@ -58,6 +59,16 @@ class ProblemResults(PostEstimation):
         self.rho_labels = list(parameters.rho_labels) if problem.H else []
         self.delta = evaluation.delta.reshape(-1, 1)
         self.xi = evaluation.xi.reshape(-1, 1)
+        micro = evaluation.stacked.micro  # PyBLP's micro (observed - fitted), micro_values, micro_covariances
+        moments = estimation.moments
+        self.micro_labels = [label for block in moments.micro for label in block.labels]
+        self.micro_observed = np.concatenate([block.compiled.observed for block in moments.micro]) if micro else \
+            np.zeros(0)
+        self.micro_values = np.concatenate([values.values for values in micro]).reshape(-1, 1) if micro else \
+            np.zeros((0, 1))
+        self.micro = np.concatenate([values.moments for values in micro]).reshape(-1, 1) if micro else np.zeros((0, 1))
+        self.micro_covariances = scipy.linalg.block_diag(*(values.covariances for values in micro)) if micro else \
+            np.zeros((0, 0))
         self.objective = evaluation.objective
         self.gradient = evaluation.gradient
         self.projected_gradient = statistics['projected_gradient']
@@ -88,7 +99,7 @@ class ProblemResults(PostEstimation):
         self.optimization = estimation.optimization
 
     @classmethod
-    def from_stored(cls, problem: Any, stored: dict) -> 'ProblemResults':
+    def from_stored(cls, problem: Any, stored: dict, micro_moments: Any = ()) -> 'ProblemResults':
         """Results at a stored estimate (`to_dict()` or its `'restore'` part) of `problem`: one evaluation at the
         stored theta under the stored W, step and standard-error options; the stored Hessian is reused."""
         from blp.estimation import Estimation
@@ -100,9 +111,13 @@ class ProblemResults(PostEstimation):
             options = SolveOptions(sigma=sigma if sigma.size else None, pi=pi if pi.size else None,
                                    rho=rho if rho.size else None, method='1s', optimization=Optimization('return'),
                                    W=W, beta=beta if np.isfinite(beta).any() else None,
+                                   micro_moments=micro_moments or (),
                                    **{key: state[key] for key in STORED_OPTIONS if key in state})
         except (KeyError, TypeError, ValueError):
             raise SpecificationError('a stored result needs sigma, pi, rho, W and step', parameter='restore') from None
+        if int(state.get('micro_moments', 0)) and not options.micro_moments:
+            raise SpecificationError(f"the stored estimate has {state['micro_moments']} micro moment(s): pass the same "
+                                     f"micro_moments to restore it", parameter='micro_moments')
         estimation = Estimation(problem, options, first_step=step)
         hessian = state.get('hessian')
         P = estimation.parameters.P
@@ -147,6 +162,10 @@ class ProblemResults(PostEstimation):
         """JSON-ready: parameters with labels, values and SEs, diagnostics, and what `Problem.restore` needs."""
         return {
             'parameters': self.parameter_table(),
+            'micro_moments': [{'name': name, 'observed': jsonable(observed), 'fitted': jsonable(fitted),
+                               'difference': jsonable(observed - fitted)}
+                              for name, observed, fitted in zip(self.micro_labels, self.micro_observed,
+                                                                self.micro_values[:, 0])],
             'objective': jsonable(self.objective),
             'gradient_norm': jsonable(self.gradient_norm),
             'projected_gradient': jsonable(self.projected_gradient),
@@ -172,6 +191,7 @@ class ProblemResults(PostEstimation):
                 'beta': jsonable(self.nonlinear_values.beta),
                 'free': self._estimation.parameters.free,
                 'W': jsonable(self.W), 'step': self.step, 'hessian': jsonable(self.hessian),
+                'micro_moments': len(self.micro_labels),
                 **{key: jsonable(getattr(self.options, key)) if key == 'costs_bounds' else getattr(self.options, key)
                    for key in STORED_OPTIONS},
             },

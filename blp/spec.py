@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from blp.micro_spec import MicroMomentsSpec
+
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 # A bound is a finite number or null (no bound), since JSON cannot spell infinity.
 Bound = Optional[FiniteFloat]
@@ -93,6 +95,8 @@ class SolveSpec(_Strict):
     costs_bounds: Optional[tuple[Bound, Bound]] = Field(
         default=None, description='(lower, upper) marginal costs are clipped to, null for no bound')
     initial_update: bool = Field(default=False, description='update W and delta at the starting values first (PyBLP)')
+    micro_moments: Optional[MicroMomentsSpec] = Field(
+        default=None, description='survey statistics matched by micro moments (declarative: see blp/micro_spec.py)')
 
 
 class EstimateSpec(_Strict):
@@ -169,4 +173,5 @@ def solve_options(solve: SolveSpec) -> Any:
         W_type=solve.W_type, se_type=solve.se_type, center_moments=solve.center_moments,
         scale_objective=solve.scale_objective, beta=solve.beta, beta_bounds=_unbound(solve.beta_bounds),
         costs_bounds=solve.costs_bounds, initial_update=solve.initial_update,
+        micro_moments=solve.micro_moments or (),
     )

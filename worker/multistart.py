@@ -394,7 +394,7 @@ def _conclude(store: Store, record: dict[str, Any], ledger: Ledger, spec: Estima
             f'{starts.gradient_tolerance} and a positive definite Hessian)', table))
     clock = time.perf_counter()
     problem = _problem(store, record, spec)
-    restored = problem.restore(table[chosen]['results'])
+    restored = problem.restore(table[chosen]['results'], micro_moments=spec.solve.micro_moments)
     matrices, post_estimation_error = {}, None
     try:
         matrices = {'elasticities:prices': restored.compute_elasticities(name='prices', as_dict=True),

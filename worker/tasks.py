@@ -266,7 +266,8 @@ def counterfactual_work(store: Store, record: dict[str, Any]) -> tuple[dict, dic
         raise blp.DataError(f"the estimate {record['parent']} has no stored result")
     spec = EstimateSpec.model_validate(record['spec'])
     product, agent = _frames(store, record['inputs'])
-    results = blp.Problem.from_spec(spec.problem, product, agent).restore(parent['results'])
+    results = blp.Problem.from_spec(spec.problem, product, agent).restore(parent['results'],
+                                                                          micro_moments=spec.solve.micro_moments)
     table = dict(_counterfactual_table(results, product, record['request']))
     timings['compute_seconds'] = time.perf_counter() - clock
     result = {

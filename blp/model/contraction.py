@@ -10,6 +10,7 @@ padded agents weight 0, so markets of unequal size need no special cases.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -85,10 +86,13 @@ class RandomCoefficients:
         with np.errstate(divide='ignore'):
             return (delta - top[:, None]) + np.log((scaled @ ratio[:, :, None])[:, :, 0])
 
-    def probabilities(self, utilities: Utilities, delta: np.ndarray) -> np.ndarray:
-        """Individual choice probabilities s_ijt (T x J x I)."""
-        _, inside, denominators, _ = self._parts(utilities.scaled, utilities.outside, self.weights, self.mask, delta)
-        probabilities = utilities.scaled * (1 / denominators)[:, None, :]
+    def probabilities(self, utilities: Utilities, delta: np.ndarray, markets: Optional[np.ndarray] = None) -> np.ndarray:
+        """Individual choice probabilities s_ijt (T x J x I), or only in `markets` (indices)."""
+        scaled, outside, weights, mask = utilities.scaled, utilities.outside, self.weights, self.mask
+        if markets is not None:
+            scaled, outside, weights, mask, delta = (x[markets] for x in (scaled, outside, weights, mask, delta))
+        _, inside, denominators, _ = self._parts(scaled, outside, weights, mask, delta)
+        probabilities = scaled * (1 / denominators)[:, None, :]
         probabilities *= inside[:, :, None]
         return probabilities
 

@@ -8,6 +8,7 @@ numbers instead of spending minutes in PyBLP.
 from __future__ import annotations
 
 import json
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import os
@@ -23,18 +24,28 @@ from workloads import ROOT, WORKLOADS, run_pyblp, summarize, timed  # noqa: E402
 FIXTURES = ROOT / 'tests' / 'reference' / 'fixtures'
 
 
-def generate(name: str) -> dict:
+def pyblp_summary(workload: dict) -> tuple[Any, dict]:
+    """PyBLP's results of a workload and the numbers the tests compare, with PyBLP's version."""
     import pyblp
-    results, seconds = timed(run_pyblp, WORKLOADS[name]())
+    results, seconds = timed(run_pyblp, workload)
     summary = summarize(results, seconds)
     summary['pyblp_version'] = pyblp.__version__
     summary['converged'] = bool(np.all(results.converged)) if hasattr(results, 'converged') else None
-    return summary
+    return results, summary
+
+
+def generate(name: str) -> dict:
+    return pyblp_summary(WORKLOADS[name]())[1]
+
+
+def write(names: Iterable[str], generate: Callable[[str], dict]) -> None:
+    """Generate each named fixture and write it as fixtures/<name>.json."""
+    FIXTURES.mkdir(exist_ok=True)
+    for name in names:
+        summary = generate(name)
+        (FIXTURES / f'{name}.json').write_text(json.dumps(summary, indent=1) + '\n')
+        print(f"{name}: objective {summary['objective']:.10g} in {summary['seconds']:.1f} s", flush=True)
 
 
 if __name__ == '__main__':
-    FIXTURES.mkdir(exist_ok=True)
-    for name in sys.argv[1:] or WORKLOADS:
-        summary = generate(name)
-        (FIXTURES / f'{name}.json').write_text(json.dumps(summary, indent=1) + '\n')
-        print(f"{name}: objective {summary['objective']:.10g} in {summary['seconds']:.1f} s")
+    write(sys.argv[1:] or WORKLOADS, generate)

@@ -122,12 +122,17 @@ def _solve_arguments(solve: dict, module: Any) -> dict:
     return arguments
 
 
+def _micro_arguments(workload: dict, module: Any) -> dict:
+    """micro_moments=[...] built with `module` when the workload has micro moments (micro_workloads.py)."""
+    return {'micro_moments': workload['micro'](module)} if 'micro' in workload else {}
+
+
 def run_blp(workload: dict) -> Any:
     import blp
     formulations = [blp.Formulation(formula, absorb) for formula, absorb in workload['formulations']]
     agent_formulation = blp.Formulation(workload['agent_formulation']) if 'agent_formulation' in workload else None
     problem = blp.Problem(formulations, workload['products'], agent_formulation, workload.get('agents'))
-    return problem.solve(**_solve_arguments(workload['solve'], blp))
+    return problem.solve(**_solve_arguments(workload['solve'], blp), **_micro_arguments(workload, blp))
 
 
 def run_pyblp(workload: dict) -> Any:
@@ -140,7 +145,7 @@ def run_pyblp(workload: dict) -> Any:
         problem = pyblp.Problem(formulations, products)
     else:
         problem = pyblp.Problem(formulations, products, agent_formulation, workload.get('agents'))
-    return problem.solve(**_solve_arguments(workload['solve'], pyblp))
+    return problem.solve(**_solve_arguments(workload['solve'], pyblp), **_micro_arguments(workload, pyblp))
 
 
 def summarize(results: Any, seconds: float) -> dict:

@@ -37,6 +37,23 @@ class IntegrationSpec(_Strict):
     seed: Optional[int] = Field(default=0, ge=0, description='seed for Monte Carlo and scrambling')
 
 
+class DifferentiationInstrumentsSpec(_Strict):
+    """`blp.build_differentiation_instruments(Formulation(formula), product_data, version, interact)`."""
+
+    formula: str = Field(min_length=1, max_length=2000, examples=['0 + sugar'])
+    version: Literal['local', 'quadratic'] = 'local'
+    interact: bool = False
+
+
+class InstrumentsSpec(_Strict):
+    """Excluded demand instruments built from product characteristics (needs `firm_ids`), appended to any
+    `demand_instruments` columns of the product data: BLP sums of characteristics, then differentiation ones."""
+
+    blp: Optional[str] = Field(default=None, min_length=1, max_length=2000, examples=['1 + sugar'],
+                               description='formula for `blp.build_blp_instruments`')
+    differentiation: Optional[DifferentiationInstrumentsSpec] = None
+
+
 class ProblemSpec(_Strict):
     """The arguments of `Problem(product_formulations, product_data, agent_formulation, agent_data, integration)`."""
 
@@ -45,6 +62,8 @@ class ProblemSpec(_Strict):
     agent_formulation: Optional[FormulationSpec] = Field(default=None, description='demographics for pi')
     integration: Optional[IntegrationSpec] = Field(
         default=None, description='build agents instead of reading nodes from agent data')
+    instruments: Optional[InstrumentsSpec] = Field(
+        default=None, description='build excluded demand instruments instead of supplying every column')
 
 
 class OptimizationSpec(_Strict):

@@ -154,6 +154,12 @@ def with_formula(formula: str, spec: dict = LOGIT_SPEC, index: int = 0) -> dict:
     return changed
 
 
+def with_instruments(spec: dict = LOGIT_SPEC, **instruments: Any) -> dict:
+    changed = copy.deepcopy(spec)
+    changed['problem']['instruments'] = instruments
+    return changed
+
+
 def with_solve(spec: dict = RC_SPEC, **solve: Any) -> dict:
     changed = copy.deepcopy(spec)
     changed['solve'].update(solve)
@@ -319,6 +325,16 @@ CASES = {
     'agent-formula-unknown-column': Case(
         job({**PI_SPEC, 'problem': {**PI_SPEC['problem'], 'agent_formulation': {'formula': '0 + wealth'}}},
             agent=inline_agents(lambda f: f)), 422, names(column='wealth')),
+    # --- jobs: built instruments (spec.problem.instruments)
+    'instruments-unknown-column': Case(job(with_instruments(blp='0 + sugar')), 422, names(column='sugar')),
+    'instruments-without-firm-ids': Case(
+        job(with_instruments(differentiation={'formula': '0 + mushy'}),
+            product=inline_products(lambda f: f.drop(columns=['firm_ids']))), 422, names(column='firm_ids')),
+    'instruments-unknown-version': Case(
+        job(with_instruments(differentiation={'formula': '0 + mushy', 'version': 'cubic'})), 422,
+        names(field='spec.problem.instruments.differentiation.version')),
+    'instruments-collinear-with-fixed-effects': Case(job(with_instruments(blp='0 + mushy')), 422,
+                                                     names(column='demand_instruments1'), ('collinear',)),
     # --- jobs: parameters
     'sigma-wrong-shape': Case(job(with_solve(sigma=[[1.0, 0.0], [0.0, 1.0]])), 422, names(parameter='sigma')),
     'pi-wrong-shape': Case(job(with_solve(PI_SPEC, pi=[[1.0, 2.0]]), agent=inline_agents(lambda f: f)), 422,

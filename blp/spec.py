@@ -99,11 +99,22 @@ class SolveSpec(_Strict):
     scale_objective: bool = True
 
 
+class OptimalInstrumentsSpec(_Strict):
+    """Re-estimate with feasible optimal instruments: `results.compute_optimal_instruments(method, draws, seed)`,
+    then `.to_problem()` solved again from the first estimates with the same solve options."""
+
+    method: Literal['approximate', 'normal', 'empirical'] = 'approximate'
+    draws: int = Field(default=1, ge=1, le=1000, description='realizations of xi averaged over (1 for approximate)')
+    seed: Optional[int] = Field(default=None, ge=0, le=2**32 - 1, description='seed of the normal or empirical draws')
+
+
 class EstimateSpec(_Strict):
     """Everything an estimate needs besides the data: the problem and how to solve it."""
 
     problem: ProblemSpec
     solve: SolveSpec = Field(default_factory=SolveSpec)
+    optimal_instruments: Optional[OptimalInstrumentsSpec] = Field(
+        default=None, description='after the estimate, re-estimate with optimal instruments in the same job')
 
     @model_validator(mode='after')
     def _pi_needs_demographics(self) -> 'EstimateSpec':

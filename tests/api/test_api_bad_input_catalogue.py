@@ -216,6 +216,13 @@ def counterfactual(body: dict, on: str = 'queued') -> Callable[[Context], Any]:
     return send
 
 
+def optimal_instruments(body: dict, on: str = 'queued') -> Callable[[Context], Any]:
+    def send(c: Context) -> Any:
+        job_id = c.queued_job if on == 'queued' else on
+        return c.client.post(f'/v1/jobs/{job_id}/optimal-instruments', json=body)
+    return send
+
+
 def get(path: str) -> Callable[[Context], Any]:
     return lambda c: c.client.get(path.replace('{job}', c.queued_job).replace('{product}', c.product_id))
 
@@ -335,6 +342,21 @@ CASES = {
         names(field='spec.problem.instruments.differentiation.version')),
     'instruments-collinear-with-fixed-effects': Case(job(with_instruments(blp='0 + mushy')), 422,
                                                      names(column='demand_instruments1'), ('collinear',)),
+    # --- optimal instruments (spec.optimal_instruments, POST /v1/jobs/{id}/optimal-instruments)
+    'optimal-instruments-before-the-estimate-finished': Case(optimal_instruments({}), 409,
+                                                             names(job_status='queued')),
+    'optimal-instruments-of-unknown-job': Case(optimal_instruments({}, 'nope'), 404),
+    'optimal-instruments-unknown-method': Case(optimal_instruments({'method': 'exact'}), 422, names(field='method')),
+    'optimal-instruments-zero-draws': Case(optimal_instruments({'method': 'normal', 'draws': 0}), 422,
+                                           names(field='draws')),
+    'optimal-instruments-negative-seed': Case(optimal_instruments({'method': 'empirical', 'seed': -1}), 422,
+                                              names(field='seed')),
+    'spec-optimal-instruments-unknown-method': Case(
+        job({**LOGIT_SPEC, 'optimal_instruments': {'method': 'exact'}}), 422,
+        names(field='spec.optimal_instruments.method')),
+    'spec-optimal-instruments-in-a-multistart': Case(
+        job({**RC_SPEC, 'optimal_instruments': {}}, kind='multistart', starts={'count': 2}), 422,
+        detail=('optimal_instruments',)),
     # --- jobs: parameters
     'sigma-wrong-shape': Case(job(with_solve(sigma=[[1.0, 0.0], [0.0, 1.0]])), 422, names(parameter='sigma')),
     'pi-wrong-shape': Case(job(with_solve(PI_SPEC, pi=[[1.0, 2.0]]), agent=inline_agents(lambda f: f)), 422,

@@ -96,6 +96,11 @@ class ProblemResults(PostEstimation):
         from blp.optimal import compute_optimal_instruments
         return compute_optimal_instruments(self, method, draws, seed, expected_prices)
 
+    def bootstrap(self, draws: int = 1000, seed: Optional[int] = None) -> Any:
+        """PyBLP's parametric bootstrap of theta and beta (`blp.bootstrap`): post-estimation per draw."""
+        from blp.bootstrap import bootstrap
+        return bootstrap(self, draws, seed)
+
     def __repr__(self) -> str:
         lines = [f'ProblemResults(objective={self.objective:.6g}, gradient_norm={self.gradient_norm:.3g}, '
                  f'converged={self.converged}, step={self.step})']

@@ -117,6 +117,11 @@ class Progress(BaseModel):
     starts_total: Optional[int] = None
     starts_failed: Optional[int] = None
     best_objective: Optional[float] = None
+    chunks_done: Optional[int] = Field(default=None, description='bootstrap: chunks of draws recorded')
+    chunks_total: Optional[int] = None
+    chunks_failed: Optional[int] = None
+    draws_done: Optional[int] = None
+    draws_total: Optional[int] = None
     updated_at: Optional[str] = None
 
 
@@ -129,7 +134,7 @@ class Job(BaseModel):
     """A job's state; `error` is a problem document when it failed."""
 
     id: str
-    kind: Literal['estimate', 'multistart', 'counterfactual', 'optimal_instruments']
+    kind: Literal['estimate', 'multistart', 'counterfactual', 'optimal_instruments', 'bootstrap']
     status: JobState
     created_at: str
     started_at: Optional[str] = None

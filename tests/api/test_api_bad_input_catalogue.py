@@ -216,11 +216,16 @@ def counterfactual(body: dict, on: str = 'queued') -> Callable[[Context], Any]:
     return send
 
 
-def optimal_instruments(body: dict, on: str = 'queued') -> Callable[[Context], Any]:
+def child(path: str, body: dict, on: str = 'queued') -> Callable[[Context], Any]:
+    """POST /v1/jobs/{job}/<path>: a job started from an estimate (the queued one unless `on` names another)."""
     def send(c: Context) -> Any:
         job_id = c.queued_job if on == 'queued' else on
-        return c.client.post(f'/v1/jobs/{job_id}/optimal-instruments', json=body)
+        return c.client.post(f'/v1/jobs/{job_id}/{path}', json=body)
     return send
+
+
+def optimal_instruments(body: dict, on: str = 'queued') -> Callable[[Context], Any]:
+    return child('optimal-instruments', body, on)
 
 
 def get(path: str) -> Callable[[Context], Any]:
@@ -357,6 +362,15 @@ CASES = {
     'spec-optimal-instruments-in-a-multistart': Case(
         job({**RC_SPEC, 'optimal_instruments': {}}, kind='multistart', starts={'count': 2}), 422,
         detail=('optimal_instruments',)),
+    # --- bootstrap (POST /v1/jobs/{id}/bootstrap)
+    'bootstrap-before-the-estimate-finished': Case(child('bootstrap', {'draws': 100}), 409,
+                                                   names(job_status='queued')),
+    'bootstrap-of-unknown-job': Case(child('bootstrap', {}, 'nope'), 404),
+    'bootstrap-one-draw': Case(child('bootstrap', {'draws': 1}), 422, names(field='draws')),
+    'bootstrap-level-of-one': Case(child('bootstrap', {'level': 1.0}), 422, names(field='level')),
+    'bootstrap-chunks-of-zero': Case(child('bootstrap', {'chunk_size': 0}), 422, names(field='chunk_size')),
+    'bootstrap-empty-merger': Case(child('bootstrap', {'merger': {}}), 422, names(field='merger')),
+    'bootstrap-unknown-field': Case(child('bootstrap', {'replications': 10}), 422, names(field='replications')),
     # --- jobs: parameters
     'sigma-wrong-shape': Case(job(with_solve(sigma=[[1.0, 0.0], [0.0, 1.0]])), 422, names(parameter='sigma')),
     'pi-wrong-shape': Case(job(with_solve(PI_SPEC, pi=[[1.0, 2.0]]), agent=inline_agents(lambda f: f)), 422,

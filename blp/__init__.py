@@ -23,6 +23,8 @@ _EXPORTS = {
     'SpecificationError': 'blp.exceptions',
     'NumericalError': 'blp.exceptions',
     'Cancelled': 'blp.exceptions',
+    'build_blp_instruments': 'blp.instruments',
+    'build_differentiation_instruments': 'blp.instruments',
 }
 
 __all__ = sorted(_EXPORTS) + ['__version__']

@@ -177,6 +177,8 @@ class Problem:
             problem_spec.agent_formulation.formula, problem_spec.agent_formulation.absorb)
         integration = None if problem_spec.integration is None else Integration(
             problem_spec.integration.specification, problem_spec.integration.size, problem_spec.integration.seed)
+        from blp.instruments import with_built_instruments
+        product_data = with_built_instruments(getattr(problem_spec, 'instruments', None), product_data)
         return cls(formulations, product_data, agent_formulation, agent_data, integration, problem_spec.costs_type)
 
     @property

@@ -3,7 +3,7 @@ them (elasticities, diversion ratios, costs, equilibrium prices, counterfactuals
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import scipy.linalg
@@ -123,6 +123,17 @@ class ProblemResults(PostEstimation):
         P = estimation.parameters.P
         hessian = None if hessian is None else np.array(hessian, dtype=float).reshape(P, P)
         return estimation.restore(estimation.parameters.theta, hessian)
+
+    def compute_optimal_instruments(self, method: str = 'approximate', draws: int = 1, seed: Optional[int] = None,
+                                    expected_prices: Any = None) -> Any:
+        """Feasible optimal demand instruments (`blp.optimal`); `.to_problem()` re-creates the problem with them."""
+        from blp.optimal import compute_optimal_instruments
+        return compute_optimal_instruments(self, method, draws, seed, expected_prices)
+
+    def bootstrap(self, draws: int = 1000, seed: Optional[int] = None) -> Any:
+        """PyBLP's parametric bootstrap of theta and beta (`blp.bootstrap`): post-estimation per draw."""
+        from blp.bootstrap import bootstrap
+        return bootstrap(self, draws, seed)
 
     def __repr__(self) -> str:
         lines = [f'ProblemResults(objective={self.objective:.6g}, gradient_norm={self.gradient_norm:.3g}, '

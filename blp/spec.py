@@ -39,6 +39,23 @@ class IntegrationSpec(_Strict):
     seed: Optional[int] = Field(default=0, ge=0, description='seed for Monte Carlo and scrambling')
 
 
+class DifferentiationInstrumentsSpec(_Strict):
+    """`blp.build_differentiation_instruments(Formulation(formula), product_data, version, interact)`."""
+
+    formula: str = Field(min_length=1, max_length=2000, examples=['0 + sugar'])
+    version: Literal['local', 'quadratic'] = 'local'
+    interact: bool = False
+
+
+class InstrumentsSpec(_Strict):
+    """Excluded demand instruments built from product characteristics (needs `firm_ids`), appended to any
+    `demand_instruments` columns of the product data: BLP sums of characteristics, then differentiation ones."""
+
+    blp: Optional[str] = Field(default=None, min_length=1, max_length=2000, examples=['1 + sugar'],
+                               description='formula for `blp.build_blp_instruments`')
+    differentiation: Optional[DifferentiationInstrumentsSpec] = None
+
+
 class ProblemSpec(_Strict):
     """The arguments of `Problem(product_formulations, product_data, agent_formulation, agent_data, integration)`."""
 
@@ -48,6 +65,8 @@ class ProblemSpec(_Strict):
     agent_formulation: Optional[FormulationSpec] = Field(default=None, description='demographics for pi')
     integration: Optional[IntegrationSpec] = Field(
         default=None, description='build agents instead of reading nodes from agent data')
+    instruments: Optional[InstrumentsSpec] = Field(
+        default=None, description='build excluded demand instruments instead of supplying every column')
     costs_type: Literal['linear', 'log'] = Field(default='linear', description='marginal costs c (linear) or log c')
 
     @model_validator(mode='after')
@@ -99,11 +118,22 @@ class SolveSpec(_Strict):
         default=None, description='survey statistics matched by micro moments (declarative: see blp/micro_spec.py)')
 
 
+class OptimalInstrumentsSpec(_Strict):
+    """Re-estimate with feasible optimal instruments: `results.compute_optimal_instruments(method, draws, seed)`,
+    then `.to_problem()` solved again from the first estimates with the same solve options."""
+
+    method: Literal['approximate', 'normal', 'empirical'] = 'approximate'
+    draws: int = Field(default=1, ge=1, le=1000, description='realizations of xi averaged over (1 for approximate)')
+    seed: Optional[int] = Field(default=None, ge=0, le=2**32 - 1, description='seed of the normal or empirical draws')
+
+
 class EstimateSpec(_Strict):
     """Everything an estimate needs besides the data: the problem and how to solve it."""
 
     problem: ProblemSpec
     solve: SolveSpec = Field(default_factory=SolveSpec)
+    optimal_instruments: Optional[OptimalInstrumentsSpec] = Field(
+        default=None, description='after the estimate, re-estimate with optimal instruments in the same job')
 
     @model_validator(mode='after')
     def _pi_needs_demographics(self) -> 'EstimateSpec':

@@ -26,7 +26,7 @@ from service.store import Store, TERMINAL, now
 
 log = logging.getLogger(__name__)
 # Kinds whose result is an estimate: they have elasticities, diversion ratios and counterfactuals.
-ESTIMATES = ('estimate', 'multistart')
+ESTIMATES = ('estimate', 'multistart', 'optimal_instruments')
 
 
 class _Cache:
@@ -251,22 +251,33 @@ def submit_estimate(store: Store, celery: Celery, settings: Settings, body: JobR
     return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)
 
 
+def start_child(store: Store, parent: dict[str, Any], owner: str, idempotency_key: Optional[str],
+                document: dict[str, Any], what: str) -> tuple[Optional[tuple[str, str]], Optional[dict[str, Any]]]:
+    """The checks of a job started from an estimate (counterfactuals, optimal instruments): (the idempotency key
+    and body hashes, the existing job when this is a replay); refuses parents that are not succeeded estimates."""
+    idempotency = None
+    if idempotency_key is not None:
+        idempotency = (key_hash(idempotency_key), body_hash({'parent': parent['id'], **document}))
+        entry = store.find_idempotent(owner, idempotency[0])
+        if entry is not None:
+            return idempotency, _existing(store, entry, owner, idempotency[1])
+    if parent['kind'] not in ESTIMATES:
+        raise Problem(409, 'not-an-estimate', 'Not an estimate', f'{what} start from an estimate job')
+    if parent['status'] != 'succeeded':
+        raise Problem(409, 'estimate-not-finished', 'Estimate not finished',
+                      f"the estimate is {parent['status']}; {what} need a succeeded estimate",
+                      job_status=parent['status'])
+    return idempotency, None
+
+
 def submit_counterfactual(store: Store, celery: Celery, settings: Settings, parent: dict[str, Any],
                           body: CounterfactualRequest, owner: str,
                           idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
     """Check the market and product ids against the estimate's data and queue the counterfactual."""
-    idempotency = None
-    if idempotency_key is not None:
-        idempotency = (key_hash(idempotency_key), body_hash({'parent': parent['id'], **body.model_dump(mode='json')}))
-        entry = store.find_idempotent(owner, idempotency[0])
-        if entry is not None:
-            return _existing(store, entry, owner, idempotency[1]), False
-    if parent['kind'] not in ESTIMATES:
-        raise Problem(409, 'not-an-estimate', 'Not an estimate', 'counterfactuals start from an estimate job')
-    if parent['status'] != 'succeeded':
-        raise Problem(409, 'estimate-not-finished', 'Estimate not finished',
-                      f"the estimate is {parent['status']}; counterfactuals need a succeeded estimate",
-                      job_status=parent['status'])
+    idempotency, existing = start_child(store, parent, owner, idempotency_key, body.model_dump(mode='json'),
+                                        'counterfactuals')
+    if existing is not None:
+        return existing, False
     product_id = parent['inputs']['product_data']
     product = stored_frame(store, product_id)
     if product is None:
@@ -313,7 +324,7 @@ def job_view(record: dict[str, Any]) -> dict[str, Any]:
     links = {'self': base, 'events': f'{base}/events', 'result': f'{base}/result'}
     if record['kind'] in ESTIMATES:
         links.update(elasticities=f'{base}/elasticities', diversion_ratios=f'{base}/diversion-ratios',
-                     counterfactuals=f'{base}/counterfactuals')
+                     counterfactuals=f'{base}/counterfactuals', optimal_instruments=f'{base}/optimal-instruments')
     if record.get('parent'):
         links['parent'] = f"/v1/jobs/{record['parent']}"
     return {

@@ -71,6 +71,13 @@ class JobRequest(_Strict):
             raise ValueError('starts are only for kind "multistart"')
         return starts
 
+    @model_validator(mode='after')
+    def _optimal_instruments_only_for_estimates(self) -> 'JobRequest':
+        if self.kind != 'estimate' and self.spec.optimal_instruments is not None:
+            raise ValueError('spec.optimal_instruments is only for kind "estimate" (re-estimate a finished '
+                             'multistart with POST /v1/jobs/{id}/optimal-instruments)')
+        return self
+
 
 class CounterfactualRequest(_Strict):
     """A counterfactual at a finished estimate (its parameters held fixed).
@@ -110,6 +117,11 @@ class Progress(BaseModel):
     starts_total: Optional[int] = None
     starts_failed: Optional[int] = None
     best_objective: Optional[float] = None
+    chunks_done: Optional[int] = Field(default=None, description='bootstrap: chunks of draws recorded')
+    chunks_total: Optional[int] = None
+    chunks_failed: Optional[int] = None
+    draws_done: Optional[int] = None
+    draws_total: Optional[int] = None
     updated_at: Optional[str] = None
 
 
@@ -122,7 +134,7 @@ class Job(BaseModel):
     """A job's state; `error` is a problem document when it failed."""
 
     id: str
-    kind: Literal['estimate', 'multistart', 'counterfactual']
+    kind: Literal['estimate', 'multistart', 'counterfactual', 'optimal_instruments', 'bootstrap']
     status: JobState
     created_at: str
     started_at: Optional[str] = None

@@ -7,7 +7,8 @@ from celery import Celery
 from service.settings import Settings
 
 # The worker registers its tasks under these names (worker/tasks.py, worker/multistart.py).
-TASKS = {'estimate': 'blp.estimate', 'multistart': 'blp.multistart', 'counterfactual': 'blp.counterfactual'}
+TASKS = {'estimate': 'blp.estimate', 'multistart': 'blp.multistart', 'counterfactual': 'blp.counterfactual',
+         'optimal_instruments': 'blp.optimal_instruments', 'bootstrap': 'blp.bootstrap'}
 
 
 def make_celery(settings: Settings) -> Celery:

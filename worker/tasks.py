@@ -20,11 +20,12 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 import blp
-from blp.spec import EstimateSpec, solve_options
+from blp.spec import EstimateSpec
 from service.datasets import read_frame
 from service.problems import Problem, core_problem, finite
 from service.queue import TASKS
 from service.store import Store, now
+from worker import optimal
 from worker.celery_app import app, job_store, settings
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,8 @@ def estimate_work(store: Store, record: dict[str, Any]) -> tuple[dict, dict]:
     problem = blp.Problem.from_spec(spec.problem, product, agent)
     timings['build_seconds'] = time.perf_counter() - clock
     clock = time.perf_counter()
-    results = problem.estimate(solve_options(spec.solve), progress=_progress(store, record['id']))
+    parent = _parent_result(store, record) if record['kind'] == 'optimal_instruments' else None
+    results, optimal_report = optimal.solve(problem, spec, _progress(store, record['id']), parent)
     timings['solve_seconds'] = time.perf_counter() - clock
     clock = time.perf_counter()
     matrices, post_estimation_error = {}, None
@@ -220,7 +222,8 @@ def estimate_work(store: Store, record: dict[str, Any]) -> tuple[dict, dict]:
         post_estimation_error = core_problem(error).to_dict()
     timings['post_estimation_seconds'] = time.perf_counter() - clock
     result = {
-        'job_id': record['id'], 'kind': 'estimate', 'results': results.to_dict(),
+        'job_id': record['id'], 'kind': record['kind'], 'results': results.to_dict(),
+        **({'optimal_instruments': optimal_report} if optimal_report else {}),
         'post_estimation_error': post_estimation_error,
         'provenance': {
             'product_data': record['inputs'].get('product_data'), 'agent_data': record['inputs'].get('agent_data'),
@@ -229,6 +232,13 @@ def estimate_work(store: Store, record: dict[str, Any]) -> tuple[dict, dict]:
         },
     }
     return result, matrices
+
+
+def _parent_result(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+    parent = store.get_result(record['parent'])
+    if parent is None:
+        raise blp.DataError(f"the estimate {record['parent']} has no stored result")
+    return parent
 
 
 def _by_product(product: Any, market: str, changes: dict[str, float], current: np.ndarray) -> np.ndarray:
@@ -261,13 +271,10 @@ def counterfactual_work(store: Store, record: dict[str, Any]) -> tuple[dict, dic
     re-optimized)."""
     timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}
     clock = time.perf_counter()
-    parent = store.get_result(record['parent'])
-    if parent is None:
-        raise blp.DataError(f"the estimate {record['parent']} has no stored result")
+    parent = _parent_result(store, record)
     spec = EstimateSpec.model_validate(record['spec'])
     product, agent = _frames(store, record['inputs'])
-    results = blp.Problem.from_spec(spec.problem, product, agent).restore(parent['results'],
-                                                                          micro_moments=spec.solve.micro_moments)
+    results = optimal.restore(spec, product, agent, parent)
     table = dict(_counterfactual_table(results, product, record['request']))
     timings['compute_seconds'] = time.perf_counter() - clock
     result = {
@@ -285,6 +292,12 @@ def counterfactual_work(store: Store, record: dict[str, Any]) -> tuple[dict, dic
 
 @app.task(name=TASKS['estimate'], base=JobTask, bind=True)
 def estimate(self: Task, job_id: str) -> str:
+    return run(job_store(), job_id, estimate_work, self.request.hostname or '')
+
+
+@app.task(name=TASKS['optimal_instruments'], base=JobTask, bind=True)
+def optimal_instruments(self: Task, job_id: str) -> str:
+    """An estimate re-estimated with optimal instruments, starting from its parent's stored estimate."""
     return run(job_store(), job_id, estimate_work, self.request.hostname or '')
 
 

@@ -17,7 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from service.deps import CeleryDep, OwnerDep, SettingsDep, StoreDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
+from blp.spec import OptimalInstrumentsSpec
 from service.models import CounterfactualRequest, Job, JobList, JobRequest, JobState
+from service.bootstrap import BootstrapRequest, submit_bootstrap
+from service.optimal_instruments import submit_optimal_instruments
 from service.problems import MEDIA_TYPE, Problem, finite
 from service.store import Store, TERMINAL
 
@@ -182,4 +185,29 @@ def create_counterfactual(job_id: str, body: CounterfactualRequest, store: Store
     profits, consumer surplus and HHI."""
     parent = _load(store, job_id, owner)
     record, created = submit_counterfactual(store, celery, settings, parent, body, owner, idempotency_key)
+    return _accepted(record, created)
+
+
+@router.post('/{job_id}/optimal-instruments', response_model=Job, status_code=202,
+             responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS}, dependencies=[Depends(require_json)])
+def create_optimal_instruments(job_id: str, body: OptimalInstrumentsSpec, store: StoreDep, celery: CeleryDep,
+                               settings: SettingsDep, owner: OwnerDep,
+                               idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """From a succeeded, converged estimate, a new job of kind `optimal_instruments`: feasible optimal instruments
+    (`method` approximate, normal or empirical) and the problem re-estimated with them from the estimate's values.
+    Its result is shaped like an estimate's, with an `optimal_instruments` report."""
+    parent = _load(store, job_id, owner)
+    record, created = submit_optimal_instruments(store, celery, settings, parent, body, owner, idempotency_key)
+    return _accepted(record, created)
+
+
+@router.post('/{job_id}/bootstrap', response_model=Job, status_code=202,
+             responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS}, dependencies=[Depends(require_json)])
+def create_bootstrap(job_id: str, body: BootstrapRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
+                     owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """From a succeeded estimate, a new job of kind `bootstrap`: PyBLP's parametric bootstrap with its draws
+    computed in chunks over every worker (progress: `chunks_done`, `draws_done`), and percentile intervals of theta,
+    beta, the mean own-price elasticity and a merger's price changes in the result."""
+    parent = _load(store, job_id, owner)
+    record, created = submit_bootstrap(store, celery, settings, parent, body, owner, idempotency_key)
     return _accepted(record, created)

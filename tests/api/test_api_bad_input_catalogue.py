@@ -166,6 +166,12 @@ def with_formula(formula: str, spec: dict = LOGIT_SPEC, index: int = 0) -> dict:
     return changed
 
 
+def with_instruments(spec: dict = LOGIT_SPEC, **instruments: Any) -> dict:
+    changed = copy.deepcopy(spec)
+    changed['problem']['instruments'] = instruments
+    return changed
+
+
 def with_solve(spec: dict = RC_SPEC, **solve: Any) -> dict:
     changed = copy.deepcopy(spec)
     changed['solve'].update(solve)
@@ -220,6 +226,18 @@ def counterfactual(body: dict, on: str = 'queued') -> Callable[[Context], Any]:
         job_id = c.queued_job if on == 'queued' else on
         return c.client.post(f'/v1/jobs/{job_id}/counterfactuals', json=body)
     return send
+
+
+def child(path: str, body: dict, on: str = 'queued') -> Callable[[Context], Any]:
+    """POST /v1/jobs/{job}/<path>: a job started from an estimate (the queued one unless `on` names another)."""
+    def send(c: Context) -> Any:
+        job_id = c.queued_job if on == 'queued' else on
+        return c.client.post(f'/v1/jobs/{job_id}/{path}', json=body)
+    return send
+
+
+def optimal_instruments(body: dict, on: str = 'queued') -> Callable[[Context], Any]:
+    return child('optimal-instruments', body, on)
 
 
 def get(path: str) -> Callable[[Context], Any]:
@@ -344,6 +362,40 @@ CASES = {
     'agent-formula-unknown-column': Case(
         job({**PI_SPEC, 'problem': {**PI_SPEC['problem'], 'agent_formulation': {'formula': '0 + wealth'}}},
             agent=inline_agents(lambda f: f)), 422, names(column='wealth')),
+    # --- jobs: built instruments (spec.problem.instruments)
+    'instruments-unknown-column': Case(job(with_instruments(blp='0 + sugar')), 422, names(column='sugar')),
+    'instruments-without-firm-ids': Case(
+        job(with_instruments(differentiation={'formula': '0 + mushy'}),
+            product=inline_products(lambda f: f.drop(columns=['firm_ids']))), 422, names(column='firm_ids')),
+    'instruments-unknown-version': Case(
+        job(with_instruments(differentiation={'formula': '0 + mushy', 'version': 'cubic'})), 422,
+        names(field='spec.problem.instruments.differentiation.version')),
+    'instruments-collinear-with-fixed-effects': Case(job(with_instruments(blp='0 + mushy')), 422,
+                                                     names(column='demand_instruments1'), ('collinear',)),
+    # --- optimal instruments (spec.optimal_instruments, POST /v1/jobs/{id}/optimal-instruments)
+    'optimal-instruments-before-the-estimate-finished': Case(optimal_instruments({}), 409,
+                                                             names(job_status='queued')),
+    'optimal-instruments-of-unknown-job': Case(optimal_instruments({}, 'nope'), 404),
+    'optimal-instruments-unknown-method': Case(optimal_instruments({'method': 'exact'}), 422, names(field='method')),
+    'optimal-instruments-zero-draws': Case(optimal_instruments({'method': 'normal', 'draws': 0}), 422,
+                                           names(field='draws')),
+    'optimal-instruments-negative-seed': Case(optimal_instruments({'method': 'empirical', 'seed': -1}), 422,
+                                              names(field='seed')),
+    'spec-optimal-instruments-unknown-method': Case(
+        job({**LOGIT_SPEC, 'optimal_instruments': {'method': 'exact'}}), 422,
+        names(field='spec.optimal_instruments.method')),
+    'spec-optimal-instruments-in-a-multistart': Case(
+        job({**RC_SPEC, 'optimal_instruments': {}}, kind='multistart', starts={'count': 2}), 422,
+        detail=('optimal_instruments',)),
+    # --- bootstrap (POST /v1/jobs/{id}/bootstrap)
+    'bootstrap-before-the-estimate-finished': Case(child('bootstrap', {'draws': 100}), 409,
+                                                   names(job_status='queued')),
+    'bootstrap-of-unknown-job': Case(child('bootstrap', {}, 'nope'), 404),
+    'bootstrap-one-draw': Case(child('bootstrap', {'draws': 1}), 422, names(field='draws')),
+    'bootstrap-level-of-one': Case(child('bootstrap', {'level': 1.0}), 422, names(field='level')),
+    'bootstrap-chunks-of-zero': Case(child('bootstrap', {'chunk_size': 0}), 422, names(field='chunk_size')),
+    'bootstrap-empty-merger': Case(child('bootstrap', {'merger': {}}), 422, names(field='merger')),
+    'bootstrap-unknown-field': Case(child('bootstrap', {'replications': 10}), 422, names(field='replications')),
     # --- jobs: parameters
     'sigma-wrong-shape': Case(job(with_solve(sigma=[[1.0, 0.0], [0.0, 1.0]])), 422, names(parameter='sigma')),
     'pi-wrong-shape': Case(job(with_solve(PI_SPEC, pi=[[1.0, 2.0]]), agent=inline_agents(lambda f: f)), 422,

@@ -1,0 +1,54 @@
+"""Queueing a bootstrap of a finished estimate (`POST /v1/jobs/{id}/bootstrap`): PyBLP's parametric bootstrap, its
+draws computed in chunks on every worker (`worker/bootstrap.py`), with percentile intervals in the result."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Optional
+
+from celery import Celery
+from pydantic import BaseModel, ConfigDict, Field
+
+from blp.spec import FiniteFloat
+from service.jobs import _new_record, _queue, start_child, stored_frame
+from service.problems import Problem
+from service.settings import Settings
+from service.store import Store
+
+
+class BootstrapRequest(BaseModel):
+    """`results.bootstrap(draws, seed)` at the estimate, with 95 % (or `level`) percentile intervals of theta, beta,
+    the mean own-price elasticity and, with `merger` (new owner by current firm id), each product's merger price
+    change. Without a seed one is drawn and reported, so the chunks (and a rerun) see the same draws."""
+
+    model_config = ConfigDict(extra='forbid')
+
+    draws: int = Field(default=1000, ge=2, le=100_000)
+    seed: Optional[int] = Field(default=None, ge=0, le=2**32 - 1)
+    chunk_size: int = Field(default=50, ge=1, le=10_000, description='draws per task on a worker')
+    level: FiniteFloat = Field(default=0.95, gt=0, lt=1)
+    merger: Optional[dict[str, str]] = Field(default=None, min_length=1, examples=[{'F2': 'F1'}])
+
+
+def submit_bootstrap(store: Store, celery: Celery, settings: Settings, parent: dict[str, Any], body: BootstrapRequest,
+                     owner: str, idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
+    """Check the parent estimate and the merger's firms, and queue the bootstrap; (record, created)."""
+    idempotency, existing = start_child(store, parent, owner, idempotency_key,
+                                        {'bootstrap': body.model_dump(mode='json')}, 'bootstraps')
+    if existing is not None:
+        return existing, False
+    if body.merger is not None:
+        product = stored_frame(store, parent['inputs']['product_data'])
+        if product is None or 'firm_ids' not in product.columns:
+            raise Problem(422, 'invalid-bootstrap', 'Invalid bootstrap', 'a merger needs firm_ids in the product data',
+                          field='merger', column='firm_ids')
+        unknown = sorted(set(body.merger) - set(product['firm_ids'].astype(str)))
+        if unknown:
+            raise Problem(422, 'unknown-firms', 'Unknown firms', f'no firm {", ".join(unknown)} in the product data',
+                          field='merger', firms=unknown)
+    request = body.model_dump(mode='json')
+    if request['seed'] is None:
+        request['seed'] = secrets.randbelow(2**32)
+    inputs = dict(parent['inputs'])
+    record = _new_record('bootstrap', owner, inputs, parent['spec'], parent=parent['id'], request=request)
+    return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)

@@ -1,0 +1,40 @@
+"""Queueing a re-estimate with optimal instruments from a finished estimate (`POST /v1/jobs/{id}/optimal-instruments`).
+
+The new job (kind `optimal_instruments`) keeps the parent's data and spec with `optimal_instruments` set to the
+request, and starts from the parent's stored estimate: the worker restores it instead of solving it again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from celery import Celery
+
+from blp.spec import OptimalInstrumentsSpec
+from service.jobs import _new_record, _queue, start_child
+from service.problems import Problem
+from service.settings import Settings
+from service.store import Store
+
+
+def submit_optimal_instruments(store: Store, celery: Celery, settings: Settings, parent: dict[str, Any],
+                               body: OptimalInstrumentsSpec, owner: str,
+                               idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
+    """Check that the parent is a succeeded, converged estimate and queue the re-estimate; (record, created)."""
+    idempotency, existing = start_child(store, parent, owner, idempotency_key,
+                                        {'optimal_instruments': body.model_dump(mode='json')}, 'optimal instruments')
+    if existing is not None:
+        return existing, False
+    result = store.get_result(parent['id'])
+    if result is None:
+        raise Problem(409, 'result-missing', 'Result missing', 'the estimate succeeded but its result is gone')
+    if not result['results'].get('converged'):
+        raise Problem(422, 'estimate-not-converged', 'Estimate not converged',
+                      'optimal instruments need a converged estimate; this one stopped with: '
+                      f"{result['results'].get('optimization_message')}", parameter='optimal_instruments',
+                      converged=False)
+    inputs = dict(parent['inputs'])
+    spec = {**parent['spec'], 'optimal_instruments': body.model_dump(mode='json')}
+    record = _new_record('optimal_instruments', owner, inputs, spec, parent=parent['id'],
+                         request=body.model_dump(mode='json'))
+    return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)

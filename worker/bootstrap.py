@@ -1,0 +1,264 @@
+"""Bootstrap jobs on the queue: a finished estimate's parametric bootstrap (`blp.bootstrap`) fanned out over every
+worker in chunks of draws, each chunk recorded under its own key, and the job finished once every chunk is in.
+
+Tasks (acks_late like every task here: a chunk whose process dies is redelivered and computed again):
+  blp.bootstrap(job_id)                    the parent: publishes one task per chunk
+  blp.bootstrap.chunk(job_id, index)       computes draws [index * chunk_size, ...) and records the chunk's row
+  blp.bootstrap.finalize(job_id)           once every chunk is in: intervals over all draws, the result
+
+Every chunk draws all parameters from the same seed and keeps its own slice, so a chunk computed twice (or on
+another worker) gives the same rows. Rows are written once (HSETNX in the multi-start's `Ledger`, under this job's
+`:bootstrap` key) by a Lua script that also counts them and updates the progress, so exactly one writer learns
+that the last chunk is in and publishes finalize; finalize is idempotent and the job leaves `running` once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Optional
+
+import numpy as np
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+
+import blp
+from blp.bootstrap import draw_summaries, percentile_intervals
+from blp.parameters import Parameters
+from blp.spec import EstimateSpec, solve_options
+from service.problems import Problem, core_problem, finite
+from service.queue import TASKS
+from service.store import Store, now
+from worker import optimal
+from worker.celery_app import app, job_store, settings
+from worker.multistart import Ledger, _cancel, _dump, _failed_row, _publish
+from worker.tasks import JobTask, _finish, _frames, _parent_result, _seconds, _versions, durably
+
+log = logging.getLogger(__name__)
+CHUNK_TASK, FINALIZE_TASK = 'blp.bootstrap.chunk', 'blp.bootstrap.finalize'
+
+# KEYS: the chunks hash, the job hash. ARGV: index, row (JSON), chunks, draws, now. Writes the row unless one is
+# there or the job has ended, and recomputes the progress from all rows. Returns {added, rows}.
+_RECORD = """
+if redis.call('HGET', KEYS[2], 'status') ~= 'running' then
+  return {0, redis.call('HLEN', KEYS[1])}
+end
+local added = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+local rows = redis.call('HVALS', KEYS[1])
+local failed, done = 0, 0
+for _, raw in ipairs(rows) do
+  local row = cjson.decode(raw)
+  if row['status'] ~= 'succeeded' then failed = failed + 1 else done = done + #row['draws'] end
+end
+redis.call('HSET', KEYS[2], 'progress', cjson.encode({
+  chunks_done = #rows, chunks_total = tonumber(ARGV[3]), chunks_failed = failed, draws_done = done,
+  draws_total = tonumber(ARGV[4]), updated_at = ARGV[5]}))
+return {added, #rows}
+"""
+
+
+class BootstrapLedger(Ledger):
+    """A bootstrap's keys: one row per chunk (`chunks:1`) and the published flag."""
+
+    def __init__(self, store: Store, job_id: str) -> None:
+        super().__init__(store, job_id)
+        self.key = store._job(job_id, ':bootstrap')
+        self._record = self.r.register_script(_RECORD)
+
+    def record_chunk(self, index: int, row: dict[str, Any], request: dict[str, Any]) -> tuple[bool, bool]:
+        chunks = chunk_count(request)
+        added, count = self._record(keys=[self._part('starts', 1), self.job_key],
+                                    args=[index, _dump(row), chunks, request['draws'], now()])
+        return bool(added), int(count) >= chunks
+
+
+def chunk_count(request: dict[str, Any]) -> int:
+    return -(-request['draws'] // request['chunk_size'])
+
+
+def _merger(product: Any, request: dict[str, Any]) -> Optional[np.ndarray]:
+    if not request.get('merger'):
+        return None
+    return product['firm_ids'].astype(str).replace(request['merger']).to_numpy()
+
+
+# ------------------------------------------------------------------------------------------ the parent: fan out
+
+def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
+    """Publish one task per chunk (again, if a previous delivery died while publishing)."""
+    record = durably(store.get_job, job_id)
+    if record is None or record['status'] not in ('queued', 'running'):
+        return 'skipped'
+    ledger = BootstrapLedger(store, job_id)
+    if record['status'] == 'running' and ledger.published(1):
+        return 'skipped'
+    moved = store.transition(job_id, ['queued', 'running'], 'running', started_at=record.get('started_at') or now(),
+                             attempts=record['attempts'] + 1, worker=hostname)
+    if moved is not True:
+        return 'skipped'
+    request = record['request']
+    chunks = chunk_count(request)
+    store.set_fields(job_id, progress={'chunks_done': 0, 'chunks_total': chunks, 'chunks_failed': 0,
+                                       'draws_done': 0, 'draws_total': request['draws'], 'updated_at': now()})
+    for index in range(chunks):
+        _publish(CHUNK_TASK, [job_id, index], f'{job_id}.chunk.{index}')
+    ledger.put(**{'published:1': True})
+    return 'published'
+
+
+# ------------------------------------------------------------------------------------------ one chunk
+
+def _compute(store: Store, record: dict[str, Any], index: int) -> dict[str, Any]:
+    request = record['request']
+    spec = EstimateSpec.model_validate(record['spec'])
+    product, agent = _frames(store, record['inputs'])
+    results = optimal.restore(spec, product, agent, _parent_result(store, record))
+    # a restored estimate has no bounds: draws are clipped to those the estimate was solved within
+    bounds = Parameters.of(results.problem, solve_options(spec.solve)).bounds
+    first = index * request['chunk_size']
+    indices = range(first, min(request['draws'], first + request['chunk_size']))
+    return {'status': 'succeeded', 'draws': draw_summaries(results, request['draws'], request['seed'], indices,
+                                                          _merger(product, request), bounds)}
+
+
+def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
+    """Compute one chunk and record its row; a chunk that fails is recorded failed, never the parent."""
+    record = durably(store.get_job, job_id)
+    if record is None or record['status'] != 'running':
+        return 'skipped'
+    ledger = BootstrapLedger(store, job_id)
+    if durably(ledger.row, 1, index) is not None:  # a duplicate, or redelivered after its row was written
+        if len(ledger.rows(1)) >= chunk_count(record['request']):
+            _publish(FINALIZE_TASK, [job_id], f'{job_id}.finalize')
+        return 'duplicate'
+    if record['cancel_requested']:
+        return _cancel(store, job_id)
+    attempt = ledger.begin(1, index, hostname)
+    clock = time.perf_counter()
+    if attempt > settings().job_max_attempts:
+        row = _failed_row(Problem(500, 'worker-lost', 'Worker lost',
+                                  f'the worker running this chunk died {attempt - 1} times; not retrying'))
+    else:
+        try:
+            row = _compute(store, record, index)
+        except SoftTimeLimitExceeded:
+            row = _failed_row(Problem(504, 'time-limit', 'Time limit exceeded',
+                                      f'the chunk ran past its time limit of {settings().job_soft_time_limit} s'))
+        except blp.BLPError as error:
+            row = _failed_row(core_problem(error))
+        except Exception as error:
+            log.exception('chunk %s of job %s failed', index, job_id)
+            row = _failed_row(Problem(500, 'numerics-failed', 'Chunk failed', f'{type(error).__name__}: {error}'))
+    row.update(seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname)
+    return _record(ledger, record, index, row)
+
+
+def _record(ledger: BootstrapLedger, record: dict[str, Any], index: int, row: dict[str, Any],
+            retry: bool = True) -> str:
+    row = {'index': index, 'draws': [], **row}
+    call = (lambda *args: durably(ledger.record_chunk, *args)) if retry else ledger.record_chunk
+    added, complete = call(index, row, record['request'])
+    if added and complete:
+        _publish(FINALIZE_TASK, [ledger.job_id], f'{ledger.job_id}.finalize')
+    return row['status'] if added else 'not recorded'
+
+
+class ChunkTask(Task):
+    """Records a chunk failed when its task fails outside `run_chunk` (the hard time limit), so the job ends."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
+        job_id, index = args
+        detail = f'the chunk ran past the hard time limit of {settings().job_time_limit} s' \
+            if isinstance(exc, TimeLimitExceeded) else f'{type(exc).__name__}: {exc}'
+        try:
+            store = job_store()
+            record = store.get_job(job_id)
+            if record is not None and record['status'] == 'running':
+                _record(BootstrapLedger(store, job_id), record, index,
+                        _failed_row(Problem(500, 'chunk-failed', 'Chunk failed', detail)), retry=False)
+        except Exception:
+            log.exception('could not record chunk %s of job %s failed', index, job_id)
+
+
+# ------------------------------------------------------------------------------------------ finalize
+
+def _interval(values: list[Any], level: float) -> dict[str, Any]:
+    """Percentile interval per element over the draws where it is known (None: not computed or not converged)."""
+    array = np.array(values, dtype=float)  # None becomes NaN
+    if not array.size:
+        return {'lower': None, 'upper': None, 'draws': 0}
+    lower, upper = percentile_intervals(array, level)
+    return {'lower': lower.tolist(), 'upper': upper.tolist(), 'draws': np.isfinite(array).sum(axis=0).tolist()}
+
+
+def summarize(rows: list[dict[str, Any]], request: dict[str, Any], level: float) -> dict[str, Any]:
+    """Intervals over the draws of every chunk that succeeded: theta, beta, the mean own-price elasticity and
+    (with a merger) each product's price change."""
+    draws = sorted((draw for row in rows if row['status'] == 'succeeded' for draw in row['draws']),
+                   key=lambda draw: draw['draw'])
+    intervals = {name: _interval([draw[name] for draw in draws], level) for name in ('theta', 'beta',
+                                                                                    'mean_own_price_elasticity')}
+    if request.get('merger'):
+        intervals['merger_price_changes'] = _interval([draw['merger_price_changes'] for draw in draws], level)
+    return {'draws': len(draws), 'intervals': intervals, 'mean_own_price_elasticity': [
+        draw['mean_own_price_elasticity'] for draw in draws]}
+
+
+def finalize(store: Store, job_id: str) -> str:
+    record = durably(store.get_job, job_id)
+    if record is None or record['status'] != 'running':
+        return 'skipped'
+    if record['cancel_requested']:
+        return _cancel(store, job_id)
+    request, ledger = record['request'], BootstrapLedger(store, job_id)
+    stored = ledger.rows(1)
+    chunks = chunk_count(request)
+    if len(stored) < chunks:
+        return 'incomplete'
+    rows = [stored[index] for index in range(chunks)]
+    if not any(row['status'] == 'succeeded' for row in rows):
+        _finish(store, job_id, 'failed', Problem(422, 'bootstrap-failed', 'Bootstrap failed', 'no chunk succeeded',
+                                                 chunks=[row.get('error') for row in rows]).to_dict())
+        return 'failed'
+    parent = _parent_result(store, record)
+    table = parent['results']['parameters']
+    summary = summarize(rows, request, request['level'])
+    product, _ = _frames(store, {'product_data': record['inputs']['product_data']})
+    result = {
+        'job_id': job_id, 'kind': 'bootstrap', 'draws': request['draws'], 'seed': request['seed'],
+        'level': request['level'], 'draws_used': summary['draws'],
+        'theta_labels': [f"{p['kind']}[{p['row']}, {p['column']}]" if p['column'] is not None else
+                         f"{p['kind']}[{p['row']}]" for p in table if p['kind'] != 'beta' and not p['fixed']],
+        'beta_labels': [p['row'] for p in table if p['kind'] == 'beta'],
+        'intervals': summary['intervals'],
+        'mean_own_price_elasticity_draws': summary['mean_own_price_elasticity'],
+        'chunks': [{key: value for key, value in row.items() if key != 'draws'} for row in rows],
+        'provenance': {
+            'estimate_job': record['parent'], 'request': request, 'versions': _versions(),
+            'product_ids': product['product_ids'].astype(str).tolist() if 'product_ids' in product else None,
+            'market_ids': product['market_ids'].astype(str).tolist(),
+            'timings': {'queued_seconds': _seconds(record['created_at'], record['started_at']),
+                        'chunks_seconds': sum(row.get('seconds') or 0.0 for row in rows)},
+            'started_at': record['started_at'],
+        },
+    }
+    durably(store.put_result, job_id, finite(result), {})
+    moved = durably(store.transition, job_id, ['running'], 'succeeded', finished_at=now())
+    return 'succeeded' if moved is True else 'skipped'
+
+
+# ------------------------------------------------------------------------------------------ the tasks
+
+@app.task(name=TASKS['bootstrap'], base=JobTask, bind=True)
+def bootstrap(self: Task, job_id: str) -> str:
+    return fan_out(job_store(), job_id, self.request.hostname or '')
+
+
+@app.task(name=CHUNK_TASK, base=ChunkTask, bind=True)
+def bootstrap_chunk(self: Task, job_id: str, index: int) -> str:
+    return run_chunk(job_store(), job_id, index, self.request.hostname or '')
+
+
+@app.task(name=FINALIZE_TASK, base=JobTask, bind=True)
+def bootstrap_finalize(self: Task, job_id: str) -> str:
+    return finalize(job_store(), job_id)

@@ -1,0 +1,50 @@
+"""Estimates with optimal instruments in the worker: the solve of an `estimate` job (and of an
+`optimal_instruments` job, which starts from its parent's stored estimate instead of solving again), and restoring
+such an estimate for counterfactuals.
+
+A re-estimate's result carries an `optimal_instruments` report whose `initial` is the first estimate's stored
+result (itself possibly re-estimated): restoring re-creates the instruments from it (approximate instruments, or
+draws with the stored seed, are deterministic) and restores the re-estimate on the re-created problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import blp
+from blp.optimal import re_estimate
+from blp.spec import EstimateSpec, solve_options
+
+
+def restore(spec: EstimateSpec, product: Any, agent: Any, stored: dict[str, Any]) -> Any:
+    """The results of a stored estimate (`{'results': ..., 'optimal_instruments': ...}`), re-estimated or not."""
+    problem = blp.Problem.from_spec(spec.problem, product, agent)
+    return _restore(problem, stored, spec.solve.micro_moments or ())
+
+
+def _restore(problem: Any, stored: dict[str, Any], micro_moments: Any = ()) -> Any:
+    report = stored.get('optimal_instruments')
+    if report is None:
+        return problem.restore(stored['results'], micro_moments=micro_moments)
+    first = _restore(problem, report['initial'], micro_moments)
+    instruments = first.compute_optimal_instruments(report['method'], report['draws'], report['seed'])
+    return instruments.to_problem().restore(stored['results'], micro_moments=micro_moments)
+
+
+def solve(problem: Any, spec: EstimateSpec, progress: Callable[[dict], None],
+          parent: Optional[dict[str, Any]] = None) -> tuple[Any, Optional[dict[str, Any]]]:
+    """(results, optimal-instruments report or None): the spec's estimate — or the parent's stored one — and,
+    when `spec.optimal_instruments` is set, the re-estimate with optimal instruments."""
+    options = solve_options(spec.solve)
+    if parent is not None:
+        initial = {key: parent[key] for key in ('results', 'optimal_instruments') if key in parent}
+        first = _restore(problem, initial, spec.solve.micro_moments or ())
+    else:
+        first = problem.estimate(options, progress=progress)
+        initial = {'results': first.to_dict()}
+    wanted = spec.optimal_instruments
+    if wanted is None:
+        return first, None
+    instruments, updated = re_estimate(first, options, wanted.method, wanted.draws, wanted.seed, progress)
+    report = {**instruments.to_dict(), 'instruments': updated.problem.ZD_labels, 'initial': initial}
+    return updated, report

@@ -4,7 +4,8 @@
 
 Prints each library's wall time (best of N, Problem construction plus solve), the ratio blp / PyBLP and the
 largest relative difference between the two sets of estimates. Workloads are those of
-tests/reference/workloads.py (default: the cereal random-coefficients exercise and the Nevo replication).
+tests/reference/workloads.py (default: the cereal random-coefficients exercise, the Nevo replication and random
+coefficients nested logit on Nevo's data nested by mushy, `nevo_rcnl`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 
 from workloads import WORKLOADS, run_blp, run_pyblp, summarize, timed  # noqa: E402
 
-DEFAULT = ['cereal_sigma_prices', 'nevo']
+DEFAULT = ['cereal_sigma_prices', 'nevo', 'nevo_rcnl']
 
 
 def largest_difference(ours: dict, theirs: dict) -> float:

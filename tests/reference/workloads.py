@@ -110,6 +110,14 @@ def nevo_rcnl() -> dict:
                            optimization=('bfgs', {'gtol': 1e-10})))
 
 
+def nevo_rcnl_per_nest() -> dict:
+    """`nevo_rcnl` with one rho per nest, L-BFGS-B within PyBLP's default rho bounds [0, 0.99] (sigma free of sign)."""
+    workload = nevo_rcnl()
+    workload['solve'].update(rho=[0.5, 0.5], sigma_bounds=(-np.full((2, 2), 10.0), np.full((2, 2), 10.0)),
+                             optimization=('l-bfgs-b', {'gtol': 1e-10, 'ftol': 1e-16}))
+    return workload
+
+
 def cereal_lognormal_prices() -> dict:
     """A lognormal price coefficient on the exercise-2 data: the coefficient on prices is beta - exp(sigma nu + pi
     log income) (X2 is -prices with rc_types 'log'; prices also in X1 with both fixed effects absorbed, so beta
@@ -132,6 +140,7 @@ WORKLOADS: dict[str, Callable[[], dict]] = {
     'nevo_nested_logit': nevo_nested_logit,
     'nevo_one_nest': nevo_one_nest,
     'nevo_rcnl': nevo_rcnl,
+    'nevo_rcnl_per_nest': nevo_rcnl_per_nest,
     'cereal_lognormal_prices': cereal_lognormal_prices,
 }
 

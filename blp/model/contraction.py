@@ -143,15 +143,12 @@ class RandomCoefficients:
 
         def mapping(x: np.ndarray, live: np.ndarray) -> np.ndarray:
             evaluations[work[live]] += 1
-            with np.errstate(all='ignore'):
-                updated = self._update(view, x)
-            return np.where(view[3], updated, 0.0)
+            return np.where(view[3], self._update(view, x), 0.0)
 
         def settle(old: np.ndarray, new: np.ndarray, live: np.ndarray) -> np.ndarray:
             """Store live markets' new values, flag the converged and the broken; return who stays live."""
             finite = np.isfinite(new).all(axis=1)
-            with np.errstate(invalid='ignore'):
-                change = np.where(finite, np.abs(new - old).max(axis=1), np.inf)
+            change = np.where(finite, np.abs(new - old).max(axis=1), np.inf)
             store = live & finite
             delta[work[store]] = new[store]
             done = store & (change <= iteration.atol)
@@ -159,35 +156,35 @@ class RandomCoefficients:
             failed[work[live & ~finite]] = True
             return live & ~done & finite & (evaluations[work] < iteration.max_evaluations)
 
-        while True:
-            live = ~converged[work] & ~failed[work] & (evaluations[work] < iteration.max_evaluations)
-            if not live.any():
-                break
-            if live.sum() <= work.size // 2:
-                work = work[live]
-                view = self._view(utilities, log_observed, work)
-                live = np.ones(work.size, dtype=bool)
-            x0 = delta[work]
-            x1 = mapping(x0, live)
-            live = settle(x0, x1, live)
-            if iteration.method == 'simple' or not live.any():
-                continue
-            x2 = mapping(x1, live)
-            live = settle(x1, x2, live)
-            if not live.any():
-                continue
-            r, v = x1 - x0, x2 - 2 * x1 + x0
-            with np.errstate(all='ignore'):
+        with np.errstate(all='ignore'):  # broken markets are flagged, not warned about (once: errstate costs)
+            while True:
+                live = ~converged[work] & ~failed[work] & (evaluations[work] < iteration.max_evaluations)
+                if not live.any():
+                    break
+                if live.sum() <= work.size // 2:
+                    work = work[live]
+                    view = self._view(utilities, log_observed, work)
+                    live = np.ones(work.size, dtype=bool)
+                x0 = delta[work]
+                x1 = mapping(x0, live)
+                live = settle(x0, x1, live)
+                if iteration.method == 'simple' or not live.any():
+                    continue
+                x2 = mapping(x1, live)
+                live = settle(x1, x2, live)
+                if not live.any():
+                    continue
+                r, v = x1 - x0, x2 - 2 * x1 + x0
                 alpha = np.sqrt((r ** 2).sum(axis=1) / (v ** 2).sum(axis=1))
-            limit = step_max[work]
-            alpha = np.clip(np.where(np.isfinite(alpha), alpha, 1.0), 1.0, limit)
-            step_max[work] = np.where(live & (alpha >= limit), 4 * limit, limit)
-            x3 = x0 + 2 * alpha[:, None] * r + alpha[:, None] ** 2 * v
-            x3 = np.where(np.isfinite(x3).all(axis=1, keepdims=True), x3, x2)
-            delta[work[live]] = x3[live]
-            x4 = mapping(x3, live)
-            x4 = np.where(np.isfinite(x4).all(axis=1, keepdims=True), x4, x2)
-            settle(x3, x4, live)
+                limit = step_max[work]
+                alpha = np.clip(np.where(np.isfinite(alpha), alpha, 1.0), 1.0, limit)
+                step_max[work] = np.where(live & (alpha >= limit), 4 * limit, limit)
+                x3 = x0 + 2 * alpha[:, None] * r + alpha[:, None] ** 2 * v
+                x3 = np.where(np.isfinite(x3).all(axis=1, keepdims=True), x3, x2)
+                delta[work[live]] = x3[live]
+                x4 = mapping(x3, live)
+                x4 = np.where(np.isfinite(x4).all(axis=1, keepdims=True), x4, x2)
+                settle(x3, x4, live)
         return Contraction(delta, evaluations, converged)
 
     def delta_jacobian(self, utilities: Utilities, delta: np.ndarray, variables: np.ndarray,

@@ -142,3 +142,17 @@ def test_linear_rc_types_are_the_default(products, agents):
                           blp.Formulation('0 + log_income'), agents)
     arguments = dict(sigma=[[0.4]], pi=[[0.35]], method='1s', optimization=RETURN)
     np.testing.assert_allclose(explicit.solve(**arguments).delta, default.solve(**arguments).delta, rtol=1e-12)
+
+
+def test_lognormal_price_coefficient_without_prices_in_X1_has_one_sign(products, agents):
+    """PyBLP's recipe: I(-prices) in X2 with rc_types 'log', no prices in X1, a constant demographic for the mean of
+    the log: every agent's price coefficient is -exp(...) < 0, so every own-price elasticity is negative too."""
+    problem = blp.Problem((blp.Formulation('0 + mushy', absorb='C(market_ids)'), blp.Formulation('0 + I(-prices)')),
+                          products, blp.Formulation('1 + log_income'), agents, rc_types=['log'])
+    results = problem.solve(sigma=[[1.5]], pi=[[1.0, 0.2]], method='1s', optimization=RETURN)
+    slopes = results._model.slopes('prices')
+    assert (slopes[results._model.agent_mask] < 0).all()
+    spread = slopes[results._model.agent_mask]
+    assert spread.max() / spread.min() < 0.05  # a wide lognormal: the sign is restricted, not the size
+    for market in products['market_ids'].unique()[:3]:
+        assert (np.diag(results.compute_elasticities(market_id=market)) < 0).all()

@@ -4,7 +4,8 @@
 
 Prints each library's wall time (best of N, Problem construction plus solve), the ratio blp / PyBLP and the
 largest relative difference between the two sets of estimates. Workloads are those of
-tests/reference/workloads.py (default: the cereal random-coefficients exercise and the Nevo replication).
+tests/reference/workloads.py (default: the cereal random-coefficients exercise, the Nevo replication and random
+coefficients nested logit on Nevo's data nested by mushy, `nevo_rcnl`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from workloads import WORKLOADS, run_blp, run_pyblp, summarize, timed  # noqa: E
 
 WORKLOADS = {**WORKLOADS, **MICRO_WORKLOADS}  # exercise 3 (micro moments): python bench/bench_core.py exercise3_diversion
 
-DEFAULT = ['cereal_sigma_prices', 'nevo']
+DEFAULT = ['cereal_sigma_prices', 'nevo', 'nevo_rcnl']
 
 
 def largest_difference(ours: dict, theirs: dict) -> float:

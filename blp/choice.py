@@ -17,24 +17,22 @@ from typing import Any, Optional
 import numpy as np
 
 from blp.exceptions import SpecificationError
+from blp.formulation import column_slope
 from blp.model.choices import Choices, Nests, logit, nested_logit
 
 
 def linear_coefficient(name: str, beta_labels: list[str], beta: np.ndarray,
-                       X2_labels: list[str]) -> tuple[float, Optional[int]]:
-    """beta on `name` and the X2 column of `name`; refuses characteristics that enter non-linearly, whose utility
-    derivatives would depend on the product (and would need the formula's derivative)."""
-    labels = list(beta_labels) + list(X2_labels)
-    others = [label for label in labels if label != name and name in label.replace('(', ' ').replace(')', ' ')
-              .replace(':', ' ').replace('*', ' ').split()]
-    if others:
-        raise SpecificationError(f'{name!r} enters non-linearly ({others[0]!r}); derivatives with respect to it '
-                                 f'are not supported', parameter='name')
-    if name not in labels:
+                       X2_labels: list[str]) -> tuple[float, list[tuple[int, float]]]:
+    """How `name` moves utility: sum_k beta_k dx1_k/d name, and each X2 column's d x2_k / d name (`(column, slope)`,
+    e.g. -1 for `I(-prices)`); refuses characteristics that enter non-linearly, whose utility derivatives would depend
+    on the product (and would need the formula's derivative)."""
+    X1_slopes = [column_slope(label, name) for label in beta_labels]
+    X2_slopes = [(column, slope) for column, label in enumerate(X2_labels)
+                 if (slope := column_slope(label, name)) is not None]
+    if all(slope is None for slope in X1_slopes) and not X2_slopes:
         raise SpecificationError(f'{name!r} is not a column of X1 or X2', parameter='name')
-    value = float(beta[list(beta_labels).index(name)]) if name in beta_labels else 0.0
-    column = list(X2_labels).index(name) if name in X2_labels else None
-    return value, column
+    value = float(sum(slope * beta[index] for index, slope in enumerate(X1_slopes) if slope is not None))
+    return value, X2_slopes
 
 
 @dataclass(frozen=True)
@@ -83,10 +81,10 @@ class ChoiceModel:
         beta: how mu alone moves, for when delta is given rather than moved."""
         if name is None:
             return np.ones(self.weights.shape)
-        beta, column = linear_coefficient(name, list(self.beta_labels), self.beta, list(self.X2_labels))
+        beta, columns = linear_coefficient(name, list(self.beta_labels), self.beta, list(self.X2_labels))
         slopes = np.full(self.weights.shape, 0.0 if random_only else beta)
-        if column is not None:
-            slopes = slopes + self.coefficients[:, :, column]
+        for column, slope in columns:  # agents' coefficients, lognormal ones included (exp(Sigma nu + Pi d))
+            slopes = slopes + slope * self.coefficients[:, :, column]
         return slopes
 
     def shifted(self, change: np.ndarray, slopes: np.ndarray, utilities: Optional[np.ndarray] = None) -> np.ndarray:

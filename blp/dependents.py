@@ -100,6 +100,9 @@ class SupplyDependent:
             padded_ids = np.full(layout.mask.shape, '', dtype=object)
             padded_ids[layout.market_index, layout.position] = product_ids
         price_column = problem.X2_labels.index('prices') if 'prices' in problem.X2_labels else None
+        if any(kind == 'log' for kind in problem.rc_types):
+            raise SpecificationError('a supply side with lognormal random coefficients (rc_types) is not supported yet',
+                                     parameter='rc_types')
         T, J = layout.mask.shape
         I = model.agent_weights.shape[1]
         X2 = model.random.X2 if model.random is not None else np.zeros((T, J, 0))

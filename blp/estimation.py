@@ -182,9 +182,7 @@ class Estimation:
         contraction_before = self.contraction_evaluations
         first = self.evaluate(start, iv, self.optimization.compute_gradient)
         if first.failed_markets or not np.isfinite(first.objective):
-            raise NumericalError(f'the inner loop failed at the starting values in {len(first.failed_markets)} '
-                                 f'market(s): {", ".join(map(str, first.failed_markets[:10]))}',
-                                 markets=first.failed_markets)
+            raise self.inner_loop_error('the starting values', first)
         state = _Trace(first, first)
         if self.optimization.method == 'return' or self.parameters.P == 0:
             return StepOutcome(first, W, True, 0, 1, self.contraction_evaluations - contraction_before,
@@ -239,13 +237,19 @@ class Estimation:
         reusable = np.array_equal(theta, good.theta) and np.isfinite(good.gradient).all()
         final = good if reusable else self.evaluate(theta, iv, True)
         if final.failed_markets:
-            raise NumericalError(f'the inner loop failed at the final estimates in {len(final.failed_markets)} '
-                                 f'market(s): {", ".join(map(str, final.failed_markets[:10]))}',
-                                 markets=final.failed_markets)
+            raise self.inner_loop_error('the final estimates', final)
         iterations = int(getattr(result, 'nit', state.iterations) or state.iterations)
         return StepOutcome(final, W, bool(result.success), iterations, state.evaluations,
                            self.contraction_evaluations - contraction_before, time.perf_counter() - started,
                            str(result.message))
+
+    def inner_loop_error(self, where: str, evaluation: Evaluation) -> NumericalError:
+        """The markets whose contraction failed at `where`, with the nesting parameters there (RCNL crawls as rho
+        nears 1)."""
+        markets = evaluation.failed_markets
+        detail = self.problem.model.describe(self.parameters.expand(evaluation.theta))
+        return NumericalError(f'the inner loop failed at {where} in {len(markets)} market(s): '
+                              f'{", ".join(map(str, markets[:10]))}{detail}', markets=markets)
 
     def projected_gradient(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """Zero the components that push against an active bound (PyBLP's projected gradient)."""
@@ -305,9 +309,7 @@ class Estimation:
         started = time.perf_counter()
         evaluation = self.evaluate(np.asarray(theta, dtype=float), self.moments.iv(self.W))
         if evaluation.failed_markets:
-            raise NumericalError(f'the inner loop failed at the stored estimates in {len(evaluation.failed_markets)} '
-                                 f'market(s): {", ".join(map(str, evaluation.failed_markets[:10]))}',
-                                 markets=evaluation.failed_markets)
+            raise self.inner_loop_error('the stored estimates', evaluation)
         outcome = StepOutcome(evaluation, self.W, True, 0, 1, evaluation.contraction_evaluations,
                               time.perf_counter() - started, 'restored')
         statistics = self._statistics(outcome, self.first_step, hessian)

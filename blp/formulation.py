@@ -157,3 +157,75 @@ def _expression_labels(labels: list[str]) -> list[str]:
             text = text[:start] + text[text.index(']', start) + 1:]
         cleaned.append(text)
     return cleaned
+
+
+class _NonLinear(Exception):
+    pass
+
+
+def _linear_form(node: ast.AST, name: str) -> tuple[float, Optional[float]]:
+    """(a, c) with the expression = a name + (something free of name); c is its value when it is a plain number."""
+    if isinstance(node, ast.Expression):
+        return _linear_form(node.body, name)
+    if isinstance(node, ast.Constant):
+        return 0.0, float(node.value) if isinstance(node.value, (int, float)) else None
+    if isinstance(node, ast.Name):
+        return (1.0, None) if node.id == name else (0.0, None)
+    if isinstance(node, ast.UnaryOp):
+        slope, value = _linear_form(node.operand, name)
+        sign = -1.0 if isinstance(node.op, ast.USub) else 1.0
+        return sign * slope, None if value is None else sign * value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1:
+        slope, value = _linear_form(node.args[0], name)
+        if node.func.id == 'I':
+            return slope, value
+        if slope:
+            raise _NonLinear
+        return 0.0, None
+    if isinstance(node, ast.BinOp):
+        (left, left_value), (right, right_value) = _linear_form(node.left, name), _linear_form(node.right, name)
+        numbers = left_value is not None and right_value is not None
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            sign = 1.0 if isinstance(node.op, ast.Add) else -1.0
+            value = left_value + sign * right_value if numbers else None  # type: ignore[operator]
+            return left + sign * right, value
+        if isinstance(node.op, ast.Mult):
+            if left and right or left and right_value is None or right and left_value is None:
+                raise _NonLinear
+            value = left_value * right_value if numbers else None  # type: ignore[operator]
+            return left * (right_value or 0.0) + right * (left_value or 0.0), value
+        if isinstance(node.op, ast.Div):
+            if right or left and not right_value:
+                raise _NonLinear
+            value = left_value / right_value if numbers and right_value else None  # type: ignore[operator]
+            return left / right_value if left else 0.0, value  # type: ignore[operator]
+        if left or right:  # powers of the variable, or the variable in an exponent
+            raise _NonLinear
+        return 0.0, left_value ** right_value if numbers else None  # type: ignore[operator]
+    raise _NonLinear
+
+
+def column_slope(label: str, name: str) -> Optional[float]:
+    """d column / d name for a built column's label (`'prices'`, `'I(-prices)'`, `'I(2 * prices)'`): the constant
+    slope a when the column is a name + (terms free of name), None when it does not involve name; refuses columns in
+    which name enters non-linearly or times another column, whose derivatives would differ across products."""
+    if label == '1':
+        return None
+    expression = _expression_labels([label])[0]
+    try:
+        slope, _ = _linear_form(ast.parse(expression, mode='eval'), name)
+    except (SyntaxError, _NonLinear, ZeroDivisionError):
+        if name in _names_in_quietly(expression):
+            raise SpecificationError(f'{name!r} enters non-linearly ({label!r}); derivatives with respect to it are '
+                                     f'not supported', parameter='name') from None
+        return None
+    if slope == 0 and name not in _names_in_quietly(expression):
+        return None
+    return slope
+
+
+def _names_in_quietly(expression: str) -> set[str]:
+    try:
+        return {node.id for node in ast.walk(ast.parse(expression, mode='eval')) if isinstance(node, ast.Name)}
+    except SyntaxError:
+        return set()

@@ -9,7 +9,7 @@ that knows which matrix it lives in and which agent variable it multiplies, so n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
 import numpy as np
@@ -24,7 +24,7 @@ class NonlinearValues:
     sigma: np.ndarray
     pi: np.ndarray
     rho: np.ndarray
-    beta: np.ndarray  # K1 x 1, NaN where beta is concentrated out
+    beta: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)))  # K1 x 1, NaN where concentrated out
 
     def copy(self) -> 'NonlinearValues':
         return NonlinearValues(self.sigma.copy(), self.pi.copy(), self.rho.copy(), self.beta.copy())
@@ -92,6 +92,31 @@ PARAMETER_CLASSES: dict[str, type[Parameter]] = {
     cls.kind: cls for cls in (SigmaParameter, PiParameter, RhoParameter, BetaParameter)}
 
 
+RC_TYPES = ('linear', 'log')
+
+
+def random_coefficient_types(rc_types: Any, X2_labels: list[str]) -> list[str]:
+    """PyBLP's `rc_types`: one of 'linear' (normal, the default) or 'log' (lognormal: the column's coefficient is
+    exp(Sigma_k nu + Pi_k d), which keeps its sign; beta on the same column in X1 is added outside the exponent,
+    as in PyBLP) per X2 column."""
+    K2 = len(X2_labels)
+    if rc_types is None:
+        return ['linear'] * K2
+    if isinstance(rc_types, str) or not isinstance(rc_types, (list, tuple)):
+        raise SpecificationError(f"rc_types must be a list of 'linear' or 'log', one per X2 column ({K2})",
+                                 parameter='rc_types')
+    if len(rc_types) != K2:
+        raise SpecificationError(f"rc_types must have one entry per X2 column: X2 has {K2} "
+                                 f"({', '.join(X2_labels) or 'none'}), rc_types has {len(rc_types)}",
+                                 parameter='rc_types')
+    for label, kind in zip(X2_labels, rc_types):
+        if kind not in RC_TYPES:
+            raise SpecificationError(f"rc_types entry {kind!r} for X2 column {label!r} is not 'linear' or 'log'",
+                                     parameter='rc_types')
+    return list(rc_types)
+
+
+
 def _matrix(values: Any, shape: tuple[int, int], name: str) -> np.ndarray:
     if values is None:
         return np.zeros(shape)
@@ -146,6 +171,21 @@ def _beta(beta: Any, K1: int) -> np.ndarray:
     return matrix
 
 
+def _check_rho(rho: np.ndarray, lower: np.ndarray, upper: np.ndarray, nest_labels: list[str]) -> None:
+    """rho in [0, 1) (0 fixes it: plain logit within nests; rho -> 1 divides by zero and makes the nested
+    contraction crawl), and finite bounds within [0, 1)."""
+    for index, value in enumerate(rho[:, 0]):
+        where = nest_labels[index] if rho.shape[0] > 1 and index < len(nest_labels) else 'all nests'
+        if not 0 <= value < 1:
+            raise SpecificationError(f'rho ({where}) must be in [0, 1): at least 0 (0 fixes it) and below 1 '
+                                     f'(rho -> 1 divides by zero), not {value}', parameter='rho')
+    for side, values in (('lower', lower), ('upper', upper)):
+        finite = values[np.isfinite(values)]
+        if np.any(finite < 0) or np.any(finite >= 1):
+            raise SpecificationError(f'rho_bounds: the {side} bound must be in [0, 1) (or null for none), not '
+                                     f'{float(finite[(finite < 0) | (finite >= 1)][0])}', parameter='rho_bounds')
+
+
 class Parameters:
     """Maps between the vector theta the optimizer sees and the matrices sigma, pi and rho."""
 
@@ -181,6 +221,7 @@ class Parameters:
         pi_lower, pi_upper = _bounds(pi_bounds, pi_matrix, 'pi')
         rho_lower, rho_upper = _bounds(rho_bounds, rho_matrix, 'rho')
         beta_lower, beta_upper = _bounds(beta_bounds, beta_matrix, 'beta')
+        _check_rho(rho_matrix, rho_lower, rho_upper, nest_labels)
         self.lower = NonlinearValues(sigma_lower, pi_lower, rho_lower, beta_lower)
         self.upper = NonlinearValues(sigma_upper, pi_upper, rho_upper, beta_upper)
         self.X1_labels = X1_labels
@@ -202,8 +243,6 @@ class Parameters:
             if not lower <= value <= upper:
                 raise SpecificationError(f'the starting value {value} of {parameter.label} is outside its bounds '
                                          f'[{lower}, {upper}]', parameter=parameter.label)
-        if rho_matrix.size and np.any(rho_matrix >= 1):
-            raise SpecificationError('rho must be below 1 (rho -> 1 divides by zero)', parameter='rho')
 
     @classmethod
     def of(cls, problem: Any, options: Any, bounded: Optional[bool] = None) -> 'Parameters':

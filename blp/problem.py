@@ -18,7 +18,7 @@ from blp.integration import Integration
 from blp.model import DemandModel
 from blp.moments import LinearBlock, MomentStack
 from blp.options import SolveOptions
-from blp.parameters import Parameters
+from blp.parameters import Parameters, random_coefficient_types
 from blp.dependents import DemandDependent, SupplyDependent
 from blp.supply_data import SupplyData, absorb_codes, build_supply
 
@@ -50,12 +50,15 @@ class Problem:
     """A BLP problem, as `pyblp.Problem(product_formulations, product_data, agent_formulation, agent_data,
     integration)`: X1 (linear, may absorb fixed effects), optional X2 (random coefficients) and demographics.
 
-    Logit when there is no X2; nested logit when product data have `nesting_ids` and there is no X2.
+    Logit when there is no X2; nested logit when product data have `nesting_ids` and there is no X2; random
+    coefficients nested logit (RCNL) with both. `rc_types` ('linear' or 'log' per X2 column, as PyBLP's) makes a
+    column's coefficient lognormal, exp(Sigma_k nu + Pi_k d).
     """
 
     def __init__(self, product_formulations: Formulation | Sequence[Optional[Formulation]], product_data: DataLike,
                  agent_formulation: Optional[Formulation] = None, agent_data: Optional[DataLike] = None,
-                 integration: Optional[Integration] = None, costs_type: str = 'linear') -> None:
+                 integration: Optional[Integration] = None, rc_types: Optional[Sequence[str]] = None,
+                 costs_type: str = 'linear') -> None:
         formulations: list[Optional[Formulation]] = [product_formulations] if isinstance(
             product_formulations, Formulation) else list(product_formulations)
         if not 1 <= len(formulations) <= 3 or formulations[0] is None:
@@ -83,6 +86,7 @@ class Problem:
             raise SpecificationError('X2 cannot absorb fixed effects', parameter='X2')
         self.X2_labels = X2.labels if X2 is not None else []
         self.X2 = X2.matrix if X2 is not None else np.zeros((N, 0))
+        self.rc_types = random_coefficient_types(rc_types, self.X2_labels)
 
         instruments = _instrument_columns(frame)
         excluded = np.column_stack([numeric_column(frame, column, 'product_data', self.products.market_ids)
@@ -96,9 +100,6 @@ class Problem:
         self._check_rank(self.ZD, raw_ZD, self.ZD_labels, 'demand instruments')
 
         nesting = self.products.nesting_ids
-        if nesting is not None and X2 is not None:
-            raise SpecificationError('random coefficients nested logit (nesting_ids with X2) is not supported yet',
-                                     parameter='rho')
         self.nest_labels: list[str] = []
         nest_codes = None
         if nesting is not None:
@@ -113,7 +114,7 @@ class Problem:
             raise SpecificationError('agent_formulation needs an X2 formulation to interact with',
                                      parameter='agent_formulation')
         self.model = DemandModel(self.products.layout, self.products.shares, self.X2, self.agents, nest_codes,
-                                 len(self.nest_labels))
+                                 len(self.nest_labels), np.array([kind == 'log' for kind in self.rc_types], dtype=bool))
         self.supply: Optional[SupplyData] = None
         if formulations[2] is not None:
             self.supply = build_supply(formulations[2], self.products, costs_type)
@@ -179,7 +180,8 @@ class Problem:
             problem_spec.integration.specification, problem_spec.integration.size, problem_spec.integration.seed)
         from blp.instruments import with_built_instruments
         product_data = with_built_instruments(getattr(problem_spec, 'instruments', None), product_data)
-        return cls(formulations, product_data, agent_formulation, agent_data, integration, problem_spec.costs_type)
+        return cls(formulations, product_data, agent_formulation, agent_data, integration,
+                   rc_types=getattr(problem_spec, 'rc_types', None), costs_type=problem_spec.costs_type)
 
     @property
     def N(self) -> int:

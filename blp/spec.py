@@ -65,6 +65,10 @@ class ProblemSpec(_Strict):
     agent_formulation: Optional[FormulationSpec] = Field(default=None, description='demographics for pi')
     integration: Optional[IntegrationSpec] = Field(
         default=None, description='build agents instead of reading nodes from agent data')
+    rc_types: Optional[list[Literal['linear', 'log']]] = Field(
+        default=None, max_length=100,
+        description="one per X2 column: 'linear' (normal, the default) or 'log' (lognormal: the coefficient is "
+                    "exp(Sigma_k nu + Pi_k d), e.g. on I(-prices) with a constant demographic for its mean)")
     instruments: Optional[InstrumentsSpec] = Field(
         default=None, description='build excluded demand instruments instead of supplying every column')
     costs_type: Literal['linear', 'log'] = Field(default='linear', description='marginal costs c (linear) or log c')
@@ -96,7 +100,9 @@ class SolveSpec(_Strict):
 
     sigma: Optional[Union[Matrix, FiniteFloat]] = None
     pi: Optional[Union[Matrix, FiniteFloat]] = None
-    rho: Optional[Union[list[FiniteFloat], FiniteFloat]] = None
+    rho: Optional[Union[list[FiniteFloat], FiniteFloat]] = Field(
+        default=None, description='nesting parameters in [0, 1): one for all nests or one per nest (0 fixes it); '
+                                  'with X2 this is the random coefficients nested logit')
     sigma_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
     pi_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
     rho_bounds: Optional[tuple[list[Bound], list[Bound]]] = None

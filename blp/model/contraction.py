@@ -16,6 +16,7 @@ import numpy as np
 
 from blp.data import Layout
 from blp.options import Iteration
+from blp.parameters import NonlinearValues
 
 EXPONENT_LIMIT = 700.0
 
@@ -43,19 +44,37 @@ class RandomCoefficients:
     """BLP demand with mu = X2 (Sigma nu' + Pi d') in every market at once."""
 
     def __init__(self, layout: Layout, X2: np.ndarray, weights: np.ndarray, nodes: np.ndarray,
-                 demographics: np.ndarray) -> None:
+                 demographics: np.ndarray, log_columns: Optional[np.ndarray] = None) -> None:
         self.layout = layout
         self.mask = layout.mask
         self.full = bool(self.mask.all())
         self.X2 = layout.pad(X2)
         self.weights, self.nodes, self.demographics = weights, nodes, demographics
+        self.log_columns = np.zeros(self.X2.shape[2], dtype=bool) if log_columns is None else log_columns
 
     def coefficients(self, sigma: np.ndarray, pi: np.ndarray) -> np.ndarray:
-        """Agent-specific coefficients on X2, Sigma nu + Pi d (T x I x K2)."""
+        """Agent-specific coefficients on X2 (T x I x K2): Sigma nu + Pi d, exponentiated in the columns whose
+        `rc_types` is `'log'` (PyBLP's lognormal coefficients: exp(Sigma_k nu + Pi_k d) > 0)."""
         coefficients = self.nodes @ sigma.T
         if pi.size:
             coefficients = coefficients + self.demographics @ pi.T
+        if self.log_columns.any():
+            logged = coefficients[:, :, self.log_columns]
+            coefficients[:, :, self.log_columns] = np.exp(np.clip(logged, -EXPONENT_LIMIT, EXPONENT_LIMIT))
         return coefficients
+
+    def coefficient_derivatives(self, coefficients: np.ndarray, variables: np.ndarray,
+                                columns: np.ndarray) -> np.ndarray:
+        """d coefficient_ik / d theta_p (T x I x P') for parameters that move column `columns[p]` through the agent
+        variable `variables[..., p]`: the variable itself, times the coefficient in lognormal columns."""
+        logged = self.log_columns[columns]
+        if not logged.any():
+            return variables
+        return variables * np.where(logged, coefficients[:, :, columns], 1.0)
+
+    def prepare(self, values: NonlinearValues) -> Utilities:
+        """What one theta fixes for the contraction."""
+        return self.utilities(values.sigma, values.pi)
 
     def utilities(self, sigma: np.ndarray, pi: np.ndarray) -> Utilities:
         coefficients = self.coefficients(sigma, pi)
@@ -99,6 +118,16 @@ class RandomCoefficients:
     def shares(self, utilities: Utilities, delta: np.ndarray) -> np.ndarray:
         return (self.probabilities(utilities, delta) * self.weights[:, None, :]).sum(axis=2)
 
+    def _view(self, utilities: Utilities, log_observed: np.ndarray, work: Optional[np.ndarray]) -> tuple:
+        """The arrays one contraction step reads, in markets `work` (all when None); the mask is fourth."""
+        arrays = (utilities.scaled, utilities.outside, self.weights, self.mask, log_observed)
+        return arrays if work is None else tuple(array[work] for array in arrays)
+
+    def _update(self, view: tuple, delta: np.ndarray) -> np.ndarray:
+        """One contraction step, delta + log s - log s(delta)."""
+        scaled, outside, weights, mask, observed = view
+        return delta + observed - self._log_shares(scaled, outside, weights, mask, delta)
+
     def solve_delta(self, utilities: Utilities, log_observed: np.ndarray, start: np.ndarray,
                     iteration: Iteration) -> Contraction:
         """delta <- delta + log s - log s(delta), per market, SQUAREM-accelerated.
@@ -113,14 +142,11 @@ class RandomCoefficients:
         failed = np.zeros(T, dtype=bool)
         step_max = np.ones(T)
         work = np.arange(T)
-        view = (utilities.scaled, utilities.outside, self.weights, self.mask, log_observed)
+        view = self._view(utilities, log_observed, None)
 
         def mapping(x: np.ndarray, live: np.ndarray) -> np.ndarray:
             evaluations[work[live]] += 1
-            scaled, outside, weights, mask, observed = view
-            with np.errstate(all='ignore'):
-                updated = x + observed - self._log_shares(scaled, outside, weights, mask, x)
-            return np.where(mask, updated, 0.0)
+            return np.where(view[3], self._update(view, x), 0.0)
 
         def settle(old: np.ndarray, new: np.ndarray, live: np.ndarray) -> np.ndarray:
             """Store live markets' new values, flag the converged and the broken; return who stays live."""
@@ -133,44 +159,44 @@ class RandomCoefficients:
             failed[work[live & ~finite]] = True
             return live & ~done & finite & (evaluations[work] < iteration.max_evaluations)
 
-        while True:
-            live = ~converged[work] & ~failed[work] & (evaluations[work] < iteration.max_evaluations)
-            if not live.any():
-                break
-            if live.sum() <= work.size // 2:
-                work = work[live]
-                view = (utilities.scaled[work], utilities.outside[work], self.weights[work], self.mask[work],
-                        log_observed[work])
-                live = np.ones(work.size, dtype=bool)
-            x0 = delta[work]
-            x1 = mapping(x0, live)
-            live = settle(x0, x1, live)
-            if iteration.method == 'simple' or not live.any():
-                continue
-            x2 = mapping(x1, live)
-            live = settle(x1, x2, live)
-            if not live.any():
-                continue
-            r, v = x1 - x0, x2 - 2 * x1 + x0
-            with np.errstate(all='ignore'):
+        with np.errstate(all='ignore'):  # broken markets are flagged, not warned about (once: errstate costs)
+            while True:
+                live = ~converged[work] & ~failed[work] & (evaluations[work] < iteration.max_evaluations)
+                if not live.any():
+                    break
+                if live.sum() <= work.size // 2:
+                    work = work[live]
+                    view = self._view(utilities, log_observed, work)
+                    live = np.ones(work.size, dtype=bool)
+                x0 = delta[work]
+                x1 = mapping(x0, live)
+                live = settle(x0, x1, live)
+                if iteration.method == 'simple' or not live.any():
+                    continue
+                x2 = mapping(x1, live)
+                live = settle(x1, x2, live)
+                if not live.any():
+                    continue
+                r, v = x1 - x0, x2 - 2 * x1 + x0
                 alpha = np.sqrt((r ** 2).sum(axis=1) / (v ** 2).sum(axis=1))
-            limit = step_max[work]
-            alpha = np.clip(np.where(np.isfinite(alpha), alpha, 1.0), 1.0, limit)
-            step_max[work] = np.where(live & (alpha >= limit), 4 * limit, limit)
-            x3 = x0 + 2 * alpha[:, None] * r + alpha[:, None] ** 2 * v
-            x3 = np.where(np.isfinite(x3).all(axis=1, keepdims=True), x3, x2)
-            delta[work[live]] = x3[live]
-            x4 = mapping(x3, live)
-            x4 = np.where(np.isfinite(x4).all(axis=1, keepdims=True), x4, x2)
-            settle(x3, x4, live)
+                limit = step_max[work]
+                alpha = np.clip(np.where(np.isfinite(alpha), alpha, 1.0), 1.0, limit)
+                step_max[work] = np.where(live & (alpha >= limit), 4 * limit, limit)
+                x3 = x0 + 2 * alpha[:, None] * r + alpha[:, None] ** 2 * v
+                x3 = np.where(np.isfinite(x3).all(axis=1, keepdims=True), x3, x2)
+                delta[work[live]] = x3[live]
+                x4 = mapping(x3, live)
+                x4 = np.where(np.isfinite(x4).all(axis=1, keepdims=True), x4, x2)
+                settle(x3, x4, live)
         return Contraction(delta, evaluations, converged)
 
     def delta_jacobian(self, utilities: Utilities, delta: np.ndarray, variables: np.ndarray,
                        columns: np.ndarray) -> np.ndarray:
         """d delta / d theta by the implicit function theorem: -(ds/d delta)^-1 ds/d theta, per market.
 
-        Parameter p moves agent i's coefficient on X2 column `columns[p]` by `variables[t, i, p]` (a node or a
-        demographic), so ds_j/d theta_p = sum_i w_i s_ij v_ip (x_jk - sum_m s_im x_mk).
+        Parameter p moves agent i's coefficient on X2 column `columns[p]` by v_ip = `variables[t, i, p]` (a node or
+        a demographic; times the coefficient in lognormal columns), so ds_j/d theta_p = sum_i w_i s_ij v_ip (x_jk -
+        sum_m s_im x_mk).
         """
         probabilities = self.probabilities(utilities, delta)
         weighted = probabilities * self.weights[:, None, :]
@@ -179,6 +205,7 @@ class RandomCoefficients:
         by_delta *= -1
         diagonal = np.einsum('tjj->tj', by_delta)
         diagonal += np.where(self.mask, shares, 1.0)
+        variables = self.coefficient_derivatives(utilities.coefficients, variables, columns)
         mean_x = (self.X2.transpose(0, 2, 1) @ probabilities).transpose(0, 2, 1)  # T x I x K2
         by_theta = self.X2[:, :, columns] * (weighted @ variables) - weighted @ (variables * mean_x[:, :, columns])
         return -np.linalg.solve(by_delta, by_theta)

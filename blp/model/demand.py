@@ -19,8 +19,9 @@ from blp.data import Agents, Layout
 from blp.exceptions import DataError
 from blp.model.choices import Nests
 from blp.model.contraction import RandomCoefficients, Utilities
+from blp.model.nested_contraction import ALL_NESTS, NestedRandomCoefficients
 from blp.options import Iteration
-from blp.parameters import NonlinearValues, Parameters
+from blp.parameters import BetaParameter, NonlinearValues, Parameters, RhoParameter
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,12 @@ class Inversion:
 
 
 class DemandModel:
-    """Demand on padded markets: `random` is the random-coefficients part (None for logit and nested logit)."""
+    """Demand on padded markets: `random` is the random-coefficients part (None for logit and nested logit; nested
+    random coefficients, RCNL, with nests and agents). `log_columns` flags X2 columns whose coefficients are
+    lognormal (PyBLP's `rc_types='log'`)."""
 
     def __init__(self, layout: Layout, shares: np.ndarray, X2: np.ndarray, agents: Optional[Agents],
-                 nest_codes: Optional[np.ndarray], H: int) -> None:
+                 nest_codes: Optional[np.ndarray], H: int, log_columns: Optional[np.ndarray] = None) -> None:
         self.layout, self.agents, self.nest_codes, self.H = layout, agents, nest_codes, H
         outside = 1 - np.bincount(layout.market_index, weights=shares, minlength=layout.T)
         self.log_shares = np.log(shares)
@@ -48,8 +51,13 @@ class DemandModel:
         if nest_codes is not None:
             group = np.bincount(layout.market_index * H + nest_codes, weights=shares, minlength=layout.T * H)
             self.log_within_shares = self.log_shares - np.log(group[layout.market_index * H + nest_codes])
-        self.random = None if agents is None else RandomCoefficients(layout, X2, agents.weights, agents.nodes,
-                                                                      agents.demographics)
+        self.random: Optional[RandomCoefficients] = None
+        if agents is not None and nest_codes is not None:
+            self.random = NestedRandomCoefficients(layout, X2, agents.weights, agents.nodes, agents.demographics,
+                                                   nest_codes, H, log_columns)
+        elif agents is not None:
+            self.random = RandomCoefficients(layout, X2, agents.weights, agents.nodes, agents.demographics,
+                                             log_columns)
 
     # ---------------------------------------------------------------- agents
     @property
@@ -62,7 +70,7 @@ class DemandModel:
         return np.ones((self.layout.T, 1), dtype=bool) if self.agents is None else self.agents.layout.mask
 
     def coefficients(self, values: NonlinearValues) -> np.ndarray:
-        """Agent-specific coefficients on X2, Sigma nu + Pi d (T x I x K2)."""
+        """Agent-specific coefficients on X2, Sigma nu + Pi d (T x I x K2), exponentiated in lognormal columns."""
         if self.random is None:
             return np.zeros((self.layout.T, 1, 0))
         return self.random.coefficients(values.sigma, values.pi)
@@ -111,7 +119,7 @@ class DemandModel:
                 delta -= (rho[:, 0][self.nest_codes] if rho.shape[0] > 1 else np.full(delta.size, rho[0, 0])) * \
                     self.log_within_shares
             return Inversion(delta, None, np.zeros(T, dtype=np.int64), np.ones(T, dtype=bool), None)
-        utilities = self.random.utilities(values.sigma, values.pi)
+        utilities = self.random.prepare(values)
         contraction = self.random.solve_delta(utilities, self.log_shares_padded, start, iteration)
         return Inversion(self.layout.unpad(contraction.delta), contraction.delta, contraction.evaluations,
                          contraction.converged, utilities)
@@ -128,13 +136,27 @@ class DemandModel:
                     jacobian[:, index] = -self.log_within_shares * in_nest
             return jacobian, None
         assert inversion.utilities is not None and inversion.padded is not None and self.agents is not None
-        moved = self.random.delta_jacobian(inversion.utilities, inversion.padded, variables, columns)
+        if isinstance(self.random, NestedRandomCoefficients):
+            rho_nests = np.array([ALL_NESTS if parameters.values.rho.shape[0] == 1 else parameter.location[0]
+                                  for parameter in parameters.unfixed if isinstance(parameter, RhoParameter)],
+                                 dtype=np.intp)
+            moved = self.random.delta_jacobian(inversion.utilities, inversion.padded, variables, columns, rho_nests)
+        else:
+            moved = self.random.delta_jacobian(inversion.utilities, inversion.padded, variables, columns)
         if moved.shape[2] == parameters.P:
             return self.layout.unpad(moved), moved
         padded = np.zeros(moved.shape[:2] + (parameters.P,))  # elements that do not move mu (beta) leave delta alone
-        padded[:, :, [index for index, p in enumerate(parameters.unfixed)
-                      if p.agent_variable(self.agents.nodes, self.agents.demographics) is not None]] = moved
+        padded[:, :, [index for index, p in enumerate(parameters.unfixed) if not isinstance(p, BetaParameter)]] = moved
         return self.layout.unpad(padded), padded
+
+    def describe(self, values: NonlinearValues) -> str:
+        """What to add to a failed contraction's message: rho, which slows the nested contraction near 1."""
+        if not self.H or not values.rho.size:
+            return ''
+        rho = ', '.join(f'{value:.6g}' for value in values.rho[:, 0])
+        advice = '; rho near 1 makes the nested contraction crawl: bound it further from 1 (rho_bounds)' \
+            if values.rho.max() > 0.95 else ''
+        return f' (rho = {rho}{advice})'
 
     # ---------------------------------------------------------------- post-estimation
     def utilities(self, delta: np.ndarray, values: NonlinearValues) -> np.ndarray:

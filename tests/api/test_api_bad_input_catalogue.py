@@ -178,6 +178,16 @@ def with_solve(spec: dict = RC_SPEC, **solve: Any) -> dict:
     return changed
 
 
+def with_problem(spec: dict, **problem: Any) -> dict:
+    changed = copy.deepcopy(spec)
+    changed['problem'].update(problem)
+    return changed
+
+
+def nested(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(nesting_ids=frame['mushy'])
+
+
 def set_cell(column: str, row: int, value: Any) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def change(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.astype({column: object})
@@ -406,6 +416,17 @@ CASES = {
     'under-identified-random-coefficients': Case(
         job(with_solve(with_formula('0 + prices + mushy', RC_SPEC, 1), sigma=[[1.0, 0.0], [0.0, 1.0]])), 422,
         names(parameter='sigma[mushy, mushy]'), ('too few instruments',)),
+    'rho-above-one': Case(job(with_solve(LOGIT_SPEC, rho=1.5), product=inline_products(nested)), 422,
+                          names(parameter='rho'), ('below 1',)),
+    'rho-negative': Case(job(with_solve(LOGIT_SPEC, rho=[-0.2]), product=inline_products(nested)), 422,
+                         names(parameter='rho'), ('at least 0',)),
+    'rho-bounds-reach-one': Case(job(with_solve(LOGIT_SPEC, rho=0.5, rho_bounds=[[0.0], [1.0]]),
+                                     product=inline_products(nested)), 422, names(parameter='rho_bounds')),
+    'rc-types-length-mismatch': Case(job(with_problem(RC_SPEC, rc_types=['log', 'linear'])), 422,
+                                     names(parameter='rc_types'), ('one entry per X2 column',)),
+    'rc-types-without-X2': Case(job(with_problem(LOGIT_SPEC, rc_types=['log'])), 422, names(parameter='rc_types')),
+    'rc-types-unknown': Case(job(with_problem(RC_SPEC, rc_types=['logit'])), 422,
+                             names(field='spec.problem.rc_types.0')),
     'bounds-exclude-start': Case(job(with_solve(sigma_bounds=[[[2.0]], [[3.0]]])), 422,
                                  names(parameter='sigma[prices, prices]'), ('outside its bounds',)),
     'sigma-nan-token': Case(raw_job('{"product_data": {"dataset_id": "{product}"}, "spec": {"problem": '

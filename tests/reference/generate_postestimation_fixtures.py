@@ -33,6 +33,8 @@ CASES: dict[str, dict[str, Any]] = {
     'cereal_sigma_prices': dict(markets=['C01Q2'], merger=('F6', 'F4'), price_cut=('C01Q2', 'F1B04')),
     'nevo': dict(markets=[], merger=(2, 1), price_cut=('C01Q1', 'F1B04')),
     'nevo_nested_logit': dict(markets=[], merger=(2, 1), price_cut=('C01Q1', 'F1B04')),
+    'nevo_rcnl': dict(markets=[], merger=(2, 1), price_cut=('C01Q1', 'F1B04')),
+    'cereal_lognormal_prices': dict(markets=['C01Q2'], merger=('F6', 'F4'), price_cut=('C01Q2', 'F1B04')),
 }
 VECTOR_STEP, MATRIX_STEP = 6, 24
 COST_FACTOR = 0.9  # the marginal-cost counterfactual: every cost falls by 10 %

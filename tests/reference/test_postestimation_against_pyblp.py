@@ -42,7 +42,8 @@ def results_at(name: str, reference: dict[str, np.ndarray]) -> Any:
     workload = WORKLOADS[name]()
     formulations = [blp.Formulation(formula, absorb) for formula, absorb in workload['formulations']]
     agent_formulation = blp.Formulation(workload['agent_formulation']) if 'agent_formulation' in workload else None
-    problem = blp.Problem(formulations, workload['products'], agent_formulation, workload.get('agents'))
+    problem = blp.Problem(formulations, workload['products'], agent_formulation, workload.get('agents'),
+                          rc_types=workload.get('rc_types'))
     given = {key: reference[key] if reference[key].size else None for key in ('sigma', 'pi', 'rho')}
     return problem.solve(**given, method='1s', optimization=blp.Optimization('return'),
                          iteration=blp.Iteration('squarem', {'atol': 1e-14}))

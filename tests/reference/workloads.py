@@ -99,6 +99,35 @@ def nevo_one_nest() -> dict:
                 solve=dict(rho=0.7, method='2s', optimization=('l-bfgs-b', {'gtol': 1e-10})))
 
 
+def nevo_rcnl() -> dict:
+    """Random coefficients nested logit on Nevo's data nested by mushy: sigma on the constant and prices, pi on income
+    and child, one rho for both nests (BFGS, unbounded, as PyBLP's Nevo example)."""
+    products, agents = _nevo_data()
+    products['nesting_ids'] = products['mushy']
+    return dict(formulations=[('0 + prices', 'C(product_ids)'), ('1 + prices', None)], products=products,
+                agent_formulation='0 + income + child', agents=agents,
+                solve=dict(sigma=np.diag([0.33, 2.45]), pi=[[5.48, 0], [15.89, 2.63]], rho=0.5, method='1s',
+                           optimization=('bfgs', {'gtol': 1e-10})))
+
+
+def nevo_rcnl_per_nest() -> dict:
+    """`nevo_rcnl` with one rho per nest, L-BFGS-B within PyBLP's default rho bounds [0, 0.99] (sigma free of sign)."""
+    workload = nevo_rcnl()
+    workload['solve'].update(rho=[0.5, 0.5], sigma_bounds=(-np.full((2, 2), 10.0), np.full((2, 2), 10.0)),
+                             optimization=('l-bfgs-b', {'gtol': 1e-10, 'ftol': 1e-16}))
+    return workload
+
+
+def cereal_lognormal_prices() -> dict:
+    """A lognormal price coefficient on the exercise-2 data: the coefficient on prices is beta - exp(sigma nu + pi
+    log income) (X2 is -prices with rc_types 'log'; prices also in X1 with both fixed effects absorbed, so beta
+    shifts it, as in PyBLP). 100 agents per market; bounds keep the line search where the contraction converges."""
+    return dict(formulations=[('0 + prices', ABSORB_BOTH), ('0 + I(-prices)', None)], products=cereal.product_data(),
+                agent_formulation='0 + log_income', agents=cereal.agent_data(size=100), rc_types=['log'],
+                solve=dict(sigma=[[0.5]], pi=[[0.3]], sigma_bounds=([[0]], [[2]]), pi_bounds=([[-0.5]], [[0.6]]),
+                           method='1s', optimization=('l-bfgs-b', {'gtol': 1e-10})))
+
+
 WORKLOADS: dict[str, Callable[[], dict]] = {
     'cereal_ols': cereal_ols,
     'cereal_fixed_effects': cereal_fixed_effects,
@@ -110,6 +139,9 @@ WORKLOADS: dict[str, Callable[[], dict]] = {
     'nevo_logit_two_step': nevo_logit_two_step,
     'nevo_nested_logit': nevo_nested_logit,
     'nevo_one_nest': nevo_one_nest,
+    'nevo_rcnl': nevo_rcnl,
+    'nevo_rcnl_per_nest': nevo_rcnl_per_nest,
+    'cereal_lognormal_prices': cereal_lognormal_prices,
 }
 
 
@@ -131,7 +163,8 @@ def run_blp(workload: dict) -> Any:
     import blp
     formulations = [blp.Formulation(formula, absorb) for formula, absorb in workload['formulations']]
     agent_formulation = blp.Formulation(workload['agent_formulation']) if 'agent_formulation' in workload else None
-    problem = blp.Problem(formulations, workload['products'], agent_formulation, workload.get('agents'))
+    problem = blp.Problem(formulations, workload['products'], agent_formulation, workload.get('agents'),
+                          rc_types=workload.get('rc_types'))
     return problem.solve(**_solve_arguments(workload['solve'], blp), **_micro_arguments(workload, blp))
 
 
@@ -144,7 +177,8 @@ def run_pyblp(workload: dict) -> Any:
     if len(formulations) == 1 and 'nesting_ids' not in products:
         problem = pyblp.Problem(formulations, products)
     else:
-        problem = pyblp.Problem(formulations, products, agent_formulation, workload.get('agents'))
+        problem = pyblp.Problem(formulations, products, agent_formulation, workload.get('agents'),
+                                rc_types=workload.get('rc_types'))
     return problem.solve(**_solve_arguments(workload['solve'], pyblp), **_micro_arguments(workload, pyblp))
 
 

@@ -21,3 +21,10 @@ def products():
 def agents(products):
     frame = cereal.agent_data(size=40)
     return frame[frame['market_ids'].isin(products['market_ids'].unique())].reset_index(drop=True)
+
+
+@pytest.fixture(scope='session')
+def nested_products(products):
+    """The products nested by mushy, with two more instruments for the nesting parameters."""
+    return products.assign(nesting_ids=products['mushy'], demand_instruments4=products['demand_instruments0'] ** 2,
+                           demand_instruments5=products['demand_instruments3'] * products['mushy'])

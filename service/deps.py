@@ -9,9 +9,9 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, Request
 
-from service.problems import Problem
-from service.settings import Settings
-from service.store import Store
+from jobstore.problems import Problem
+from jobstore.settings import Settings
+from jobstore.store import Store
 
 PUBLIC = 'public'
 

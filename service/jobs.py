@@ -18,11 +18,12 @@ import pandas as pd
 from celery import Celery
 
 from blp.spec import EstimateSpec, StartsSpec
+from jobstore.codec import read_frame
+from jobstore.problems import Problem, core_problem
+from jobstore.settings import Settings
+from jobstore.store import Store, TERMINAL, now
 from service import datasets, queue
 from service.models import CounterfactualRequest, DataInput, DatasetRef, JobRequest
-from service.problems import Problem, core_problem
-from service.settings import Settings
-from service.store import Store, TERMINAL, now
 
 log = logging.getLogger(__name__)
 # Kinds whose result is an estimate: they have elasticities, diversion ratios and counterfactuals.
@@ -67,7 +68,7 @@ def stored_frame(store: Store, dataset_id: str) -> Optional[pd.DataFrame]:
         raw = store.dataset_bytes(dataset_id)
         if raw is None:
             return None
-        frame = datasets.read_frame(raw)
+        frame = read_frame(raw)
         if _small(frame):
             _FRAMES.put(dataset_id, frame)
     return frame

@@ -10,13 +10,13 @@ from typing import Optional
 
 from fastapi import FastAPI
 
+from jobstore.settings import Settings
+from jobstore.store import Store, connect
 from service import problems
 from service.body_limit import BodyLimitMiddleware
 from service.metrics import MetricsMiddleware, RequestCounter
 from service.queue import make_celery
 from service.routers import datasets, health, jobs
-from service.settings import Settings
-from service.store import Store, connect
 
 DESCRIPTION = """BLP demand estimation as a service: upload product and agent data, submit an estimate with a
 PyBLP-style spec, follow its progress, read estimates, elasticities and diversion ratios, and run

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from celery import Celery
 
-from service.settings import Settings
+from jobstore import tasks
+from jobstore.settings import Settings
 
-# The worker registers its tasks under these names (worker/tasks.py, worker/multistart.py).
-TASKS = {'estimate': 'blp.estimate', 'multistart': 'blp.multistart', 'counterfactual': 'blp.counterfactual'}
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -24,7 +23,7 @@ def make_celery(settings: Settings) -> Celery:
 
 def enqueue(celery: Celery, kind: str, job_id: str) -> None:
     """Publish the job's task; the task id is the job id, so a revoke names the job."""
-    celery.send_task(TASKS[kind], args=[job_id], task_id=job_id)
+    celery.send_task(tasks.BY_KIND[kind], args=[job_id], task_id=job_id)
 
 
 def revoke(celery: Celery, job_id: str) -> None:

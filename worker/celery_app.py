@@ -2,7 +2,7 @@
 
 Messages are JSON only; a task is acknowledged after it ran (acks_late) and requeued if its process dies,
 each process takes one task at a time, and time limits bound every job. Job state is kept in our own
-Redis keys (service.store), not in a Celery result backend. A heartbeat thread in the main process
+Redis keys (jobstore.store), not in a Celery result backend. A heartbeat thread in the main process
 tells the API's /readyz that a worker is alive.
 """
 
@@ -16,9 +16,9 @@ from functools import lru_cache
 from celery import Celery, bootsteps, signals
 from kombu.transport import redis as kombu_redis
 
+from jobstore.settings import Settings
+from jobstore.store import Store, connect
 import worker  # noqa: F401  (pins BLAS threads before numpy loads)
-from service.settings import Settings
-from service.store import Store, connect
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 import blp
 from blp.spec import EstimateSpec, solve_kwargs
-from service.datasets import read_frame
-from service.problems import Problem, core_problem, finite
-from service.queue import TASKS
-from service.store import Store, now
+from jobstore import tasks as names
+from jobstore.codec import read_frame
+from jobstore.problems import Problem, core_problem, finite
+from jobstore.store import Store, now
 from worker.celery_app import app, job_store, settings
 
 log = logging.getLogger(__name__)
@@ -282,11 +282,11 @@ def counterfactual_work(store: Store, record: dict[str, Any]) -> tuple[dict, dic
     return result, {}
 
 
-@app.task(name=TASKS['estimate'], base=JobTask, bind=True)
+@app.task(name=names.ESTIMATE, base=JobTask, bind=True)
 def estimate(self: Task, job_id: str) -> str:
     return run(job_store(), job_id, estimate_work, self.request.hostname or '')
 
 
-@app.task(name=TASKS['counterfactual'], base=JobTask, bind=True)
+@app.task(name=names.COUNTERFACTUAL, base=JobTask, bind=True)
 def counterfactual(self: Task, job_id: str) -> str:
     return run(job_store(), job_id, counterfactual_work, self.request.hostname or '')

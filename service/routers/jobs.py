@@ -15,11 +15,11 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from jobstore.problems import MEDIA_TYPE, Problem, finite
+from jobstore.store import Store, TERMINAL
 from service.deps import CeleryDep, OwnerDep, SettingsDep, StoreDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
 from service.models import CounterfactualRequest, Job, JobList, JobRequest, JobState
-from service.problems import MEDIA_TYPE, Problem, finite
-from service.store import Store, TERMINAL
 
 router = APIRouter(prefix='/v1/jobs', tags=['jobs'])
 

@@ -25,8 +25,8 @@ from fastapi.testclient import TestClient
 
 from api_support import LOGIT_SPEC, PRODUCT_COLUMNS, csv_bytes, parquet_bytes
 from examples import cereal
+from jobstore.settings import Settings
 from service.main import create_app
-from service.settings import Settings
 
 CATALOGUE_DB = 5
 SMALL_BODY = 4000  # bytes: the limit of the client that checks 413

@@ -10,9 +10,9 @@ import redis
 from fastapi.testclient import TestClient
 
 from examples import cereal
+from jobstore.settings import Settings
 from queue_support import Worker, upload
 from service.main import create_app
-from service.settings import Settings
 
 WORKER_DB = 1
 TWO_WORKERS_DB = 8

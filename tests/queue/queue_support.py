@@ -17,7 +17,7 @@ import pandas as pd
 import redis
 from fastapi.testclient import TestClient
 
-from service.store import TERMINAL, Store, connect
+from jobstore.store import TERMINAL, Store, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 ABSORB = 'C(market_ids) + C(product_ids)'

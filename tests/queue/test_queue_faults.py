@@ -26,10 +26,10 @@ from kombu import Connection
 from examples import cereal
 from queue_support import (LOGIT_SPEC, SLOW_SOLVE, RedisServer, Worker, iterating, rc_spec, submit, upload,
                            wait_for)
+from jobstore.settings import Settings
+from jobstore.store import Store, connect
 from service import queue
 from service.main import create_app
-from service.settings import Settings
-from service.store import Store, connect
 
 pytestmark = pytest.mark.queue
 

@@ -17,11 +17,11 @@ import redis
 from fastapi.testclient import TestClient
 
 from examples import cereal
+from jobstore.fanout import FanOut
+from jobstore.settings import Settings
+from jobstore.store import Store, connect, now
 from queue_support import LOGIT_SPEC, rc_spec, submit, upload, wait_for
 from service.main import create_app
-from service.settings import Settings
-from service.store import Store, connect, now
-from worker.multistart import Ledger
 
 pytestmark = pytest.mark.queue
 
@@ -214,7 +214,7 @@ def test_racing_and_repeated_rows_are_counted_once_and_complete_the_phase_once(r
     store.r.flushdb()
     store.create_job({'id': 'parent', 'owner': 'public', 'kind': 'multistart', 'created_at': now()}, [])
     assert store.transition('parent', ['queued'], 'running') is True
-    ledger = Ledger(store, 'parent')
+    ledger = FanOut(store, 'parent', 'multistart', 'starts')
     writes = [index for index in range(8) for _ in range(3)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(lambda index: ledger.record(1, index, {'status': 'succeeded', 'objective': 10.0 - index},

@@ -10,9 +10,9 @@ import redis
 from fastapi.testclient import TestClient
 
 from examples import cereal
+from jobstore.settings import Settings
 from queue_support import LOGIT_SPEC, SLOW_SOLVE, Worker, iterating, rc_spec, submit, upload, wait_for
 from service.main import create_app
-from service.settings import Settings
 
 pytestmark = pytest.mark.queue
 

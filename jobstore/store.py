@@ -12,10 +12,7 @@ Keys (prefix `blp:`):
   job:{id}                hash   the job record (nested values as JSON)
   job:{id}:result         string the result document (JSON)
   job:{id}:matrices:{n}   hash   market -> JSON matrix (n = `elasticities:prices`, `diversion-ratios`, ...)
-  job:{id}:multistart     hash   a multistart's plan:2 and W:2 (phase 2 of a 2s), weighting, published:{phase}
-  job:{id}:multistart:starts:{phase}    hash  start index -> its row (JSON), written once (worker/multistart.py)
-  job:{id}:multistart:attempts:{phase}  hash  start index -> deliveries so far
-  job:{id}:multistart:running:{phase}   hash  start index -> the worker and process id of its latest delivery
+  job:{id}:{fan-out}...   a fanned-out job's plan and rows (jobstore.fanout; `multistart`)
   jobs:{owner}            zset   the owner's jobs, scored by creation sequence (for cursor pagination)
   jobs:seq                string creation sequence
   jobs:counts             hash   status -> number of jobs (for metrics)
@@ -140,7 +137,7 @@ class Store:
                     continue
 
     def _blocks(self, job_id: str, owner: str, last_owner: bool) -> bool:
-        status, job_owner = self.r.hmget(self._job(job_id), 'status', 'owner')
+        status, job_owner = self.r.hmget(self.job_key(job_id), 'status', 'owner')
         if status is None or status.decode() in TERMINAL:
             return False
         return last_owner or job_owner.decode() == owner
@@ -148,7 +145,7 @@ class Store:
     # ---------------------------------------------------------------- jobs
 
     @staticmethod
-    def _job(job_id: str, part: str = '') -> str:
+    def job_key(job_id: str, part: str = '') -> str:
         return f'{PREFIX}job:{job_id}{part}'
 
     @staticmethod
@@ -183,7 +180,7 @@ class Store:
                             return json.loads(existing)
                     sequence = self.r.incr(f'{PREFIX}jobs:seq')
                     pipe.multi()
-                    pipe.hset(self._job(job_id), mapping={**fields, 'sequence': sequence})
+                    pipe.hset(self.job_key(job_id), mapping={**fields, 'sequence': sequence})
                     pipe.zadd(f'{PREFIX}jobs:{owner}', {job_id: sequence})
                     pipe.hincrby(f'{PREFIX}jobs:counts', 'queued', 1)
                     for dataset_id in datasets:
@@ -197,7 +194,7 @@ class Store:
 
     def get_job(self, job_id: str, owner: Optional[str] = None) -> Optional[dict[str, Any]]:
         """The job record with nested values decoded, or None when missing (or another owner's)."""
-        raw = self.r.hgetall(self._job(job_id))
+        raw = self.r.hgetall(self.job_key(job_id))
         if not raw:
             return None
         record: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
@@ -215,24 +212,29 @@ class Store:
         flat: list[str] = []
         for name, value in fields.items():
             flat += [name, _dump(value) if name in _JSON_FIELDS else str(value)]
-        moved = self._transition(keys=[self._job(job_id), f'{PREFIX}jobs:counts'],
+        moved = self._transition(keys=[self.job_key(job_id), f'{PREFIX}jobs:counts'],
                                  args=[json.dumps(list(allowed)), status, *flat])
         if moved == 1:
             return True
         return moved.decode() if isinstance(moved, bytes) else moved
 
     def set_fields(self, job_id: str, **fields: Any) -> None:
-        self.r.hset(self._job(job_id), mapping={
+        self.r.hset(self.job_key(job_id), mapping={
             name: (_dump(value) if name in _JSON_FIELDS else str(value)) for name, value in fields.items()})
 
+    def status_and_cancel(self, job_id: str) -> tuple[Optional[str], bool]:
+        """The job's status (None when gone) and whether a cancel was requested, in one round trip."""
+        status, cancel = self.r.hmget(self.job_key(job_id), 'status', 'cancel_requested')
+        return (status.decode() if status else None), cancel == b'1'
+
     def request_cancel(self, job_id: str) -> None:
-        self.r.hset(self._job(job_id), 'cancel_requested', '1')
+        self.r.hset(self.job_key(job_id), 'cancel_requested', '1')
 
     def report_progress(self, job_id: str, progress: dict[str, Any]) -> bool:
         """Record a running job's progress in one round trip; True when a cancel has been requested."""
         pipe = self.r.pipeline(transaction=False)
-        pipe.hset(self._job(job_id), 'progress', _dump(progress))
-        pipe.hget(self._job(job_id), 'cancel_requested')
+        pipe.hset(self.job_key(job_id), 'progress', _dump(progress))
+        pipe.hget(self.job_key(job_id), 'cancel_requested')
         return pipe.execute()[1] == b'1'
 
     def list_jobs(self, owner: str, status: Optional[str], limit: int,
@@ -267,25 +269,28 @@ class Store:
                    matrices: Optional[dict[str, dict[str, Any]]] = None) -> None:
         """Store a result document and, per name, a market -> matrix table (elasticities, diversion ratios)."""
         pipe = self.r.pipeline()
-        pipe.set(self._job(job_id, ':result'), _dump(result))
+        pipe.set(self.job_key(job_id, ':result'), _dump(result))
         for name, by_market in (matrices or {}).items():
             if by_market:
-                pipe.hset(self._job(job_id, f':matrices:{name}'),
+                pipe.hset(self.job_key(job_id, f':matrices:{name}'),
                           mapping={str(market): _dump(value) for market, value in by_market.items()})
         pipe.execute()
 
     def get_result(self, job_id: str) -> Optional[dict[str, Any]]:
-        raw = self.r.get(self._job(job_id, ':result'))
+        raw = self.r.get(self.job_key(job_id, ':result'))
         return json.loads(raw) if raw else None
 
     def get_matrix(self, job_id: str, name: str, market: str) -> Optional[dict[str, Any]]:
-        raw = self.r.hget(self._job(job_id, f':matrices:{name}'), market)
+        raw = self.r.hget(self.job_key(job_id, f':matrices:{name}'), market)
         return json.loads(raw) if raw else None
 
     def has_matrices(self, job_id: str, name: str) -> bool:
-        return bool(self.r.exists(self._job(job_id, f':matrices:{name}')))
+        return bool(self.r.exists(self.job_key(job_id, f':matrices:{name}')))
 
     # ---------------------------------------------------------------- workers
+
+    def ping(self) -> bool:
+        return bool(self.r.ping())
 
     def heartbeat(self, hostname: str) -> None:
         """Mark a worker alive now, and forget workers silent for an hour (containers come and go)."""

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     # A job redelivered more often than this (the worker died on it each time) fails instead of running again.
     job_max_attempts: int = Field(default=3, ge=1)
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    # A task's lease lasts this long unless its worker's heartbeat renews it; a lapsed one is requeued by the reaper
+    # that runs every `reaper_interval_seconds` in some worker, so a dead worker's jobs resume within their sum.
+    job_lease_seconds: float = Field(default=30.0, gt=0)
+    reaper_interval_seconds: float = Field(default=10.0, gt=0)
     sse_poll_seconds: float = Field(default=0.5, gt=0)
 
     @field_validator('api_keys', mode='before')
@@ -45,6 +49,9 @@ class Settings(BaseSettings):
         # Celery arms the hard limit only once the soft one has fired: a soft limit above it disables it.
         if self.job_soft_time_limit >= self.job_time_limit:
             raise ValueError('JOB_SOFT_TIME_LIMIT must be below JOB_TIME_LIMIT')
+        # Two heartbeats per lease at least, so one late renewal does not requeue a task that is running.
+        if self.job_lease_seconds < 2 * self.worker_heartbeat_seconds:
+            raise ValueError('JOB_LEASE_SECONDS must be at least twice WORKER_HEARTBEAT_SECONDS')
         return self
 
     @cached_property

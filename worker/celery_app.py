@@ -80,7 +80,7 @@ def job_store() -> Store:
 
 
 def make_app(config: Settings) -> Celery:
-    celery = Celery('blp', broker=config.redis_url, include=['worker.tasks', 'worker.multistart'])
+    celery = Celery('blp', broker=config.redis_url, include=['worker.leases', 'worker.tasks', 'worker.multistart'])
     celery.conf.update(
         task_serializer='json', result_serializer='json', accept_content=['json'],
         task_ignore_result=True,

@@ -44,6 +44,7 @@ from jobstore.problems import Problem, core_problem, finite
 from jobstore.fanout import FanOut
 from jobstore.store import Store, now
 from worker.celery_app import app, job_store, settings
+from worker.leases import LeasedTask
 from worker.tasks import JobTask, _finish, _frames, _seconds, _versions, durably
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ def _record(ledger: FanOut, record: dict[str, Any], phase: int, index: int, row:
     return row['status'] if added else 'not recorded'
 
 
-class StartTask(Task):
+class StartTask(LeasedTask):
     """Records a start failed when its task fails outside `run_start` (the hard time limit killed its process:
     Celery calls this in the worker's main process then), so the phase is still completed."""
 

@@ -26,6 +26,7 @@ from jobstore.codec import read_frame
 from jobstore.problems import Problem, core_problem, finite
 from jobstore.store import Store, now
 from worker.celery_app import app, job_store, settings
+from worker.leases import LeasedTask
 
 log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 0.2
@@ -77,7 +78,7 @@ def _running_elsewhere(record: dict[str, Any], hostname: str) -> bool:
     return int(pid) != os.getpid() and _process_start(int(pid)) == started
 
 
-class JobTask(Task):
+class JobTask(LeasedTask):
     """Marks a running job failed whenever its task fails: the hard time limit killed its process (Celery calls
     this in the main process then), or something escaped `run` (a bug, Redis gone at the wrong moment)."""
 

@@ -3,7 +3,7 @@
 Messages are JSON only; a task is acknowledged after it ran (acks_late) and requeued if its process dies,
 each process takes one task at a time, and time limits bound every job. Job state is kept in our own
 Redis keys (jobstore.store), not in a Celery result backend. A heartbeat thread in the main process
-tells the API's /readyz that a worker is alive.
+tells the API's /readyz that a worker is alive and keeps the leases of the tasks it holds (worker.leases).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 import socket
 import threading
 from functools import lru_cache
+from typing import Callable
 
 from celery import Celery, bootsteps, signals
 from kombu.transport import redis as kombu_redis
@@ -101,8 +102,12 @@ def make_app(config: Settings) -> Celery:
 app = make_app(settings())
 
 
+# What else the heartbeat thread does each beat, given the worker's hostname (worker.leases renews and reaps).
+CHORES: list[Callable[[str], None]] = []
+
+
 class _Heartbeat:
-    """Marks this worker alive in Redis every few seconds until the worker shuts down."""
+    """Marks this worker alive in Redis every few seconds, and does the CHORES, until the worker shuts down."""
 
     def __init__(self, hostname: str) -> None:
         self.hostname, self.stop = hostname, threading.Event()
@@ -112,6 +117,8 @@ class _Heartbeat:
         while not self.stop.is_set():
             try:
                 job_store().heartbeat(self.hostname)
+                for chore in CHORES:
+                    chore(self.hostname)
             except Exception as error:  # Redis down: keep trying, /readyz reports it meanwhile
                 log.warning('heartbeat failed: %s', error)
             self.stop.wait(settings().worker_heartbeat_seconds)

@@ -1,8 +1,8 @@
 """The worker's side of task leases (jobstore.leases): take them, renew them, and requeue the lapsed ones.
 
 Every task runs through `LeasedTask`: a delivery older than the task's last republication is skipped, otherwise
-it holds the lease while it runs. The worker's main process claims a lease as soon as it receives a task, and a
-thread there renews the leases of every task the worker still holds and, every REAPER_INTERVAL_SECONDS (in one
+it holds the lease while it runs. The worker's main process claims a lease as soon as it receives a task, and its
+heartbeat thread renews the leases of every task the worker still holds and, every REAPER_INTERVAL_SECONDS (in one
 worker at a time), republishes the tasks whose lease lapsed: those of a worker that died as a whole.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
 from functools import lru_cache
 from typing import Any
@@ -20,7 +19,7 @@ from celery.worker import state
 
 from jobstore.leases import Leases
 from jobstore.store import TERMINAL
-from worker.celery_app import app, job_store, settings
+from worker.celery_app import CHORES, app, job_store, settings
 
 log = logging.getLogger(__name__)
 STALE = 'stale'
@@ -81,39 +80,16 @@ def reap(holder: str) -> int:
     return sum(republish(task_id) for task_id in leases().lapsed())
 
 
-class _Keeper:
-    """Renews this worker's leases every heartbeat and runs the reaper every reaper interval."""
-
-    def __init__(self, hostname: str) -> None:
-        self.hostname, self.stop = hostname, threading.Event()
-        self.thread = threading.Thread(target=self._run, name='blp-leases', daemon=True)
-
-    def _run(self) -> None:
-        config, next_reap = settings(), 0.0
-        while not self.stop.is_set():
-            try:
-                held = list(state.requests)  # task ids received and not finished (a copy: the dict changes)
-                leases().renew(held, self.hostname)
-                now = time.monotonic()
-                if now >= next_reap:
-                    next_reap = now + config.reaper_interval_seconds
-                    reap(self.hostname)
-            except Exception as error:  # Redis down: keep trying
-                log.warning('lease upkeep failed: %s', error)
-            self.stop.wait(min(config.worker_heartbeat_seconds, config.reaper_interval_seconds))
+_next_reap = [0.0]  # monotonic time of this worker's next reaper round
 
 
-_keepers: list[_Keeper] = []
+def upkeep(hostname: str) -> None:
+    """Each heartbeat: renew the leases of the tasks this worker holds (received and not finished), and every
+    reaper interval requeue the lapsed ones."""
+    leases().renew(list(state.requests), hostname)  # a copy of the ids: the dict changes meanwhile
+    if time.monotonic() >= _next_reap[0]:
+        _next_reap[0] = time.monotonic() + settings().reaper_interval_seconds
+        reap(hostname)
 
 
-@signals.worker_ready.connect
-def _start(sender: Any = None, **_: object) -> None:
-    keeper = _Keeper(getattr(sender, 'hostname', None) or socket.gethostname())
-    _keepers.append(keeper)
-    keeper.thread.start()
-
-
-@signals.worker_shutdown.connect
-def _stop(**_: object) -> None:
-    for keeper in _keepers:
-        keeper.stop.set()
+CHORES.append(upkeep)

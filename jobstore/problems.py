@@ -50,7 +50,8 @@ def finite(value: Any) -> Any:
 
 _CORE_ERRORS = {'DataError': ('data-error', 'Invalid data'),
                 'SpecificationError': ('specification-error', 'Invalid specification'),
-                'NumericalError': ('numerical-error', 'Numerical failure')}
+                'NumericalError': ('numerical-error', 'Numerical failure'),
+                'BudgetError': ('over-budget', 'Job over budget')}
 
 
 def core_problem(error: Exception) -> Problem:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     # A task's lease lasts this long unless its worker's heartbeat renews it; a lapsed one is requeued by the reaper
     # that runs every `reaper_interval_seconds` in some worker, so a dead worker's jobs resume within their sum.
+    # The work budget of one job (blp.budget): refused with 422 before anything is built when over it.
+    max_job_memory_bytes: int = Field(default=4_000_000_000, ge=1)
+    max_agents_per_market: int = Field(default=100_000, ge=1)
+    # Agent-product cells per objective evaluation, summed over a job's tasks (multi-start multiplies it).
+    max_job_work: int = Field(default=20_000_000_000, ge=1)
+    # Requests the API checks at once, and how long one may take before it gets 503.
+    max_concurrent_validations: int = Field(default=2, ge=1)
+    validation_timeout_seconds: float = Field(default=30.0, gt=0)
     job_lease_seconds: float = Field(default=30.0, gt=0)
     reaper_interval_seconds: float = Field(default=10.0, gt=0)
     sse_poll_seconds: float = Field(default=0.5, gt=0)
@@ -53,6 +61,13 @@ class Settings(BaseSettings):
         if self.job_lease_seconds < 2 * self.worker_heartbeat_seconds:
             raise ValueError('JOB_LEASE_SECONDS must be at least twice WORKER_HEARTBEAT_SECONDS')
         return self
+
+    def budget(self) -> Any:
+        """The limits of one job, as the core's cost model takes them (blp.budget.Budget)."""
+        from blp.budget import Budget
+
+        return Budget(memory_bytes=self.max_job_memory_bytes, agents_per_market=self.max_agents_per_market,
+                      work=self.max_job_work)
 
     @cached_property
     def visibility_timeout(self) -> int:

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from jobstore.problems import Problem
 from jobstore.settings import Settings
 from jobstore.store import Store
+from service.budget import Validations
 
 PUBLIC = 'public'
 
@@ -26,6 +27,10 @@ def get_store(request: Request) -> Store:
 
 def get_celery(request: Request) -> Celery:
     return request.app.state.celery
+
+
+def get_validations(request: Request) -> Validations:
+    return request.app.state.validations
 
 
 def get_owner(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
@@ -62,4 +67,5 @@ def require_json(request: Request) -> None:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
+ValidationsDep = Annotated[Validations, Depends(get_validations)]
 OwnerDep = Annotated[str, Depends(get_owner)]

@@ -23,6 +23,7 @@ from jobstore.problems import Problem, core_problem
 from jobstore.settings import Settings
 from jobstore.store import Store, TERMINAL, now
 from service import datasets, queue
+from service.budget import Validations, check_cost, checkable
 from service.models import CounterfactualRequest, DataInput, DatasetRef, JobRequest
 
 log = logging.getLogger(__name__)
@@ -229,9 +230,9 @@ def _new_record(kind: str, owner: str, inputs: dict[str, Optional[str]], spec: d
             'spec': spec, 'parent': parent, 'request': request, 'attempts': 0}
 
 
-def submit_estimate(store: Store, celery: Celery, settings: Settings, body: JobRequest, owner: str,
-                    idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
-    """Validate an estimate against the core and queue it; (record, created)."""
+def submit_estimate(store: Store, celery: Celery, settings: Settings, validations: Validations, body: JobRequest,
+                    owner: str, idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
+    """Check an estimate's cost, validate it against the core (within the budget) and queue it; (record, created)."""
     idempotency = None
     if idempotency_key is not None:
         idempotency = (key_hash(idempotency_key), body_hash(body.model_dump(mode='json')))
@@ -242,9 +243,11 @@ def submit_estimate(store: Store, celery: Celery, settings: Settings, body: JobR
     product_id, product = resolve(store, body.product_data, owner, 'product_data', staged)
     agent_id, agent = (resolve(store, body.agent_data, owner, 'agent_data', staged) if body.agent_data
                        else (None, None))
-    problem = build_problem(body.spec, product, agent, (product_id, agent_id))
+    check_cost(body.spec, product, agent, settings, starts=body.starts.count if body.starts else 1)
+    spec = checkable(body.spec)
+    problem = validations.run(build_problem, spec, product, agent, (product_id, agent_id))
     if body.starts is not None:
-        check_starts(problem, body.spec, body.starts)
+        check_starts(problem, spec, body.starts)
     store_staged(store, staged, owner)
     inputs = {'product_data': product_id, 'agent_data': agent_id}
     record = _new_record(body.kind, owner, inputs, body.spec.model_dump(mode='json'),

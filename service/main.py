@@ -14,6 +14,7 @@ from jobstore.settings import Settings
 from jobstore.store import Store, connect
 from service import problems
 from service.body_limit import BodyLimitMiddleware
+from service.budget import Validations
 from service.metrics import MetricsMiddleware, RequestCounter
 from service.queue import make_celery
 from service.routers import datasets, health, jobs
@@ -29,6 +30,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = Store(connect(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout))
     app.state.celery = make_celery(settings)
+    app.state.validations = Validations(settings.max_concurrent_validations, settings.validation_timeout_seconds)
     app.state.requests = RequestCounter()
     problems.install(app)
     for router in (datasets.router, jobs.router, health.router):

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from jobstore.problems import MEDIA_TYPE, Problem, finite
 from jobstore.store import Store, TERMINAL
-from service.deps import CeleryDep, OwnerDep, SettingsDep, StoreDep, require_json
+from service.deps import CeleryDep, OwnerDep, SettingsDep, StoreDep, ValidationsDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
 from service.models import CounterfactualRequest, Job, JobList, JobRequest, JobState
 
@@ -45,13 +45,13 @@ def _accepted(record: dict[str, Any], created: bool) -> JSONResponse:
 @router.post('', response_model=Job, status_code=202, responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS},
              dependencies=[Depends(require_json)])
 def create_job(body: JobRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep, owner: OwnerDep,
-               idempotency_key: IdempotencyKey = None) -> JSONResponse:
+               validations: ValidationsDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Validate the spec and data with the core, then queue the estimate (202, `Location: /v1/jobs/{id}`).
 
     With `"kind": "multistart"` and `starts`, the estimate is solved from several starting values in parallel; its
     result is the best start that meets the first- and second-order conditions, with every start and how they agree.
     """
-    record, created = submit_estimate(store, celery, settings, body, owner, idempotency_key)
+    record, created = submit_estimate(store, celery, settings, validations, body, owner, idempotency_key)
     return _accepted(record, created)
 
 

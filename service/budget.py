@@ -4,29 +4,24 @@ the API builds to check it is small and bounded in time and number.
 Why: a spec can ask for millions of agents per market; building that problem inside the request once took 50 s of
 CPU and 8.5 GB. Now the cost model (blp.budget) refuses it in microseconds, and the problem the API builds to check
 columns, formulas and parameters uses a handful of integration nodes (the nodes change no check), so validation
-costs about what the uploaded data costs to read. At most MAX_CONCURRENT_VALIDATIONS requests build at once, and
-one that takes longer than VALIDATION_TIMEOUT_SECONDS gets 503 instead of holding its client.
+costs about what the uploaded data costs to read (and happens in another process: service.validation).
 """
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Optional
 
 import pandas as pd
 
 from blp.spec import EstimateSpec
-from jobstore.problems import Problem, core_problem
-from jobstore.settings import Settings
+from jobstore.problems import core_problem
 
-T = TypeVar('T')
 # Nodes per dimension of the rule the API builds to check a spec with built agents (the worker builds the real one).
 CHECK_NODES = {'product': 2, 'grid': 2}
 CHECK_DRAWS = 8
 
 
-def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.DataFrame], settings: Settings,
+def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.DataFrame], budget: Any,
                starts: int = 1) -> None:
     """422 naming the sizes, the estimate and the limit when the job would exceed the budget; also refuses a
     Gauss-Hermite rule that is not finite (the core says which size), all before any matrix is built."""
@@ -36,7 +31,7 @@ def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.Dat
 
     sizes, source = sizes_of(spec, product, agent, starts=starts)
     try:
-        check(sizes, settings.budget(), 'spec.problem.' + source if source == 'integration.size' else source)
+        check(sizes, budget, 'spec.problem.' + source if source == 'integration.size' else source)
         if spec.problem.integration is not None:
             integration = spec.problem.integration
             Integration(integration.specification, integration.size, integration.seed)
@@ -52,30 +47,3 @@ def checkable(spec: EstimateSpec) -> EstimateSpec:
     size = min(integration.size, CHECK_NODES.get(integration.specification, CHECK_DRAWS))
     problem = spec.problem.model_copy(update={'integration': integration.model_copy(update={'size': size})})
     return spec.model_copy(update={'problem': problem})
-
-
-class Validations:
-    """At most `slots` checks at once, each given `timeout` seconds; the thread of one that runs over finishes in
-    the background within its (budgeted) size, while its client gets 503 and may retry."""
-
-    def __init__(self, slots: int, timeout: float) -> None:
-        self.timeout = timeout
-        self.slots = threading.BoundedSemaphore(slots)
-        self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix='blp-validate')
-
-    def run(self, call: Callable[..., T], *args: Any) -> T:
-        if not self.slots.acquire(timeout=self.timeout):
-            raise Problem(503, 'validation-busy', 'Service busy', 'too many requests are being checked; retry',
-                          headers={'Retry-After': '5'})
-        try:
-            future = self.pool.submit(call, *args)
-        except BaseException:
-            self.slots.release()
-            raise
-        future.add_done_callback(lambda _: self.slots.release())
-        try:
-            return future.result(timeout=self.timeout)
-        except FutureTimeout:
-            raise Problem(503, 'validation-timeout', 'Validation took too long',
-                          f'checking this request took over {self.timeout:g} s; retry later',
-                          headers={'Retry-After': '30'}) from None

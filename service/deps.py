@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from jobstore.problems import Problem
 from jobstore.settings import Settings
 from jobstore.store import Store
-from service.budget import Validations
+from service.validation import Validations
 
 PUBLIC = 'public'
 

@@ -23,7 +23,7 @@ from jobstore.problems import Problem, core_problem
 from jobstore.settings import Settings
 from jobstore.store import Store, TERMINAL, now
 from service import datasets, queue
-from service.budget import Validations, check_cost, checkable
+from service.validation import Validations
 from service.models import CounterfactualRequest, DataInput, DatasetRef, JobRequest
 
 log = logging.getLogger(__name__)
@@ -122,18 +122,18 @@ def store_staged(store: Store, staged: Staged, owner: str) -> None:
 
 
 def resolve(store: Store, data: DataInput, owner: str, field: str,
-            staged: Optional[Staged] = None) -> tuple[str, pd.DataFrame]:
-    """A job's data input as (dataset id, frame): a stored dataset of this owner, or inline columns.
+            staged: Optional[Staged] = None) -> tuple[str, Optional[pd.DataFrame]]:
+    """A job's data input as (dataset id, frame): a stored dataset of this owner (its frame is None: the checking
+    process reads it), or inline columns.
 
     Inline columns are stored now, or, when `staged` is given, appended to it for `store_staged` once every
     other check of the request has passed, so that a rejected request leaves nothing behind.
     """
     if isinstance(data, DatasetRef):
-        frame = stored_frame(store, data.dataset_id) if store.get_dataset(data.dataset_id, owner) else None
-        if frame is None:
+        if not (store.get_dataset(data.dataset_id, owner) and store.has_dataset_bytes(data.dataset_id)):
             raise Problem(422, 'unknown-dataset', 'Unknown dataset', f'no dataset {data.dataset_id}',
                           field=f'{field}.dataset_id')
-        return data.dataset_id, frame
+        return data.dataset_id, None
     try:
         frame = datasets.from_columns(data.columns)
     except datasets.DatasetError as error:
@@ -243,11 +243,8 @@ def submit_estimate(store: Store, celery: Celery, settings: Settings, validation
     product_id, product = resolve(store, body.product_data, owner, 'product_data', staged)
     agent_id, agent = (resolve(store, body.agent_data, owner, 'agent_data', staged) if body.agent_data
                        else (None, None))
-    check_cost(body.spec, product, agent, settings, starts=body.starts.count if body.starts else 1)
-    spec = checkable(body.spec)
-    problem = validations.run(build_problem, spec, product, agent, (product_id, agent_id))
-    if body.starts is not None:
-        check_starts(problem, spec, body.starts)
+    validations.check(body.spec.model_dump_json(), body.starts.model_dump_json() if body.starts else None,
+                      (product_id, product), (agent_id, agent))
     store_staged(store, staged, owner)
     inputs = {'product_data': product_id, 'agent_data': agent_id}
     record = _new_record(body.kind, owner, inputs, body.spec.model_dump(mode='json'),

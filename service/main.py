@@ -14,10 +14,10 @@ from jobstore.settings import Settings
 from jobstore.store import Store, connect
 from service import problems
 from service.body_limit import BodyLimitMiddleware
-from service.budget import Validations
 from service.metrics import MetricsMiddleware, RequestCounter
 from service.queue import make_celery
 from service.routers import datasets, health, jobs
+from service.validation import Validations
 
 DESCRIPTION = """BLP demand estimation as a service: upload product and agent data, submit an estimate with a
 PyBLP-style spec, follow its progress, read estimates, elasticities and diversion ratios, and run
@@ -30,7 +30,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = Store(connect(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout))
     app.state.celery = make_celery(settings)
-    app.state.validations = Validations(settings.max_concurrent_validations, settings.validation_timeout_seconds)
+    app.state.validations = Validations(settings)
     app.state.requests = RequestCounter()
     problems.install(app)
     for router in (datasets.router, jobs.router, health.router):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import copy
 
-import pytest
-
 from api_support import assert_problem, upload
+from blp.spec import EstimateSpec
 from examples import cereal
-from service import jobs
+from jobstore.settings import Settings
+from service import jobs, validation
 
 RC = [{'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'}, {'formula': '0 + mushy + prices'}]
 
@@ -25,15 +25,7 @@ def rc_job(dataset_id: str, integration: dict | None = None, agent_id: str | Non
     return body
 
 
-@pytest.fixture
-def never_built(monkeypatch):
-    """Fails the test if the API builds a problem."""
-    def build(*_, **__):
-        raise AssertionError('the problem was built')
-    monkeypatch.setattr(jobs, 'build_problem', build)
-
-
-def test_a_product_rule_of_2_25_million_agents_is_refused_from_its_sizes_without_building(client, never_built):
+def test_a_product_rule_of_2_25_million_agents_is_refused_from_its_sizes(client):
     products = upload(client, cereal.product_data()).json()['id']
     response = client.post('/v1/jobs', json=rc_job(products, {'specification': 'product', 'size': 1500}))
     body = assert_problem(response, 422, parameter='spec.problem.integration.size')
@@ -45,20 +37,31 @@ def test_a_product_rule_of_2_25_million_agents_is_refused_from_its_sizes_without
     assert client.get('/v1/jobs').json()['items'] == []
 
 
-def test_agent_data_with_more_agents_per_market_than_allowed_is_refused_naming_it(make_client, never_built):
+def test_agent_data_with_more_agents_per_market_than_allowed_is_refused_naming_it(make_client):
     client = make_client(max_agents_per_market=40)
     products, agents = (upload(client, frame).json()['id'] for frame in (cereal.product_data(), cereal.agent_data(50)))
     body = assert_problem(client.post('/v1/jobs', json=rc_job(products, agent_id=agents)), 422, parameter='agent_data')
     assert body['detail'] == '50 agents per market; this service allows 40'
 
 
-def test_multistart_work_is_counted_per_start(make_client, never_built):
+def test_multistart_work_is_counted_per_start(make_client):
     client = make_client(max_job_work=94 * 24 * 64 * 3)
     products = upload(client, cereal.product_data()).json()['id']
     body = rc_job(products, {'specification': 'halton', 'size': 64})
     body.update(kind='multistart', starts={'count': 4})
     problem = assert_problem(client.post('/v1/jobs', json=body), 422)
     assert problem['sizes']['starts'] == 4 and problem['estimate']['work'] == 94 * 24 * 64 * 4
+
+
+def test_the_cost_is_checked_before_anything_is_built(monkeypatch, redis_url):
+    """The checking process's steps, run here: an over-budget spec never reaches the build."""
+    def build(*_, **__):
+        raise AssertionError('the problem was built')
+    monkeypatch.setattr(jobs, 'build_problem', build)
+    spec = EstimateSpec.model_validate(rc_job('x', {'specification': 'product', 'size': 1500})['spec'])
+    fault = validation._check(Settings(redis_url=redis_url), spec.model_dump_json(), None,
+                              ('x', cereal.product_data()), (None, None))
+    assert fault['slug'] == 'over-budget' and fault['fields']['parameter'] == 'spec.problem.integration.size'
 
 
 def test_gauss_hermite_rules_that_are_not_finite_are_refused_naming_the_size(client):

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     broker_unacked_restore_interval: Optional[int] = Field(default=None, ge=1)
     redis_socket_timeout: float = Field(default=5.0, gt=0)
     redis_connect_timeout: float = Field(default=2.0, gt=0)
+    # Seconds an ended job (its record and result) is kept; 0 keeps it until DELETE.
+    result_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=0)
     idempotency_ttl: int = Field(default=24 * 3600, ge=1)
     # A job redelivered more often than this (the worker died on it each time) fails instead of running again.
     job_max_attempts: int = Field(default=3, ge=1)

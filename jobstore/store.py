@@ -11,8 +11,12 @@ Keys (prefix `blp:`):
   dataset:{id}:jobs       set    jobs that read it
   job:{id}                hash   the job record (nested values as JSON)
   job:{id}:result         string the result document (JSON)
-  job:{id}:matrices:{n}   hash   market -> JSON matrix (n = `elasticities:prices`, `diversion-ratios`, ...)
-  job:{id}:{fan-out}...   a fanned-out job's plan and rows (jobstore.fanout; `multistart`)
+  job:{id}:epochs         hash   task id -> epoch of its last republication (jobstore.leases)
+  job:{id}:{fan-out}...   a fanned-out job's plan and rows (jobstore.fanout; FAN_OUTS)
+
+A job's keys expire `result_ttl` seconds after it ended (RESULT_TTL_SECONDS), and DELETE of an ended job removes
+them at once. A finished estimate keeps only its result document (a few kB): elasticities and diversion ratios
+are computed from it on demand.
   jobs:{owner}            zset   the owner's jobs, scored by creation sequence (for cursor pagination)
   jobs:seq                string creation sequence
   jobs:counts             hash   status -> number of jobs (for metrics)
@@ -30,6 +34,8 @@ from typing import Any, Iterable, Optional
 import redis
 
 PREFIX = 'blp:'
+# Fanned-out kinds (jobstore.fanout): the name of their keys, the unit of their rows, their phases.
+FAN_OUTS = (('multistart', 'starts', (1, 2)),)
 STATUSES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 TERMINAL = frozenset({'succeeded', 'failed', 'cancelled'})
 _JSON_FIELDS = ('spec', 'request', 'progress', 'error', 'inputs')
@@ -71,8 +77,8 @@ def _dump(value: Any) -> str:
 class Store:
     """Typed access to the keys above; every method is one or a few round trips."""
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.r = client
+    def __init__(self, client: redis.Redis, result_ttl: Optional[int] = None) -> None:
+        self.r, self.result_ttl = client, result_ttl
         self._transition = client.register_script(_TRANSITION)
 
     # ---------------------------------------------------------------- datasets
@@ -215,6 +221,8 @@ class Store:
         moved = self._transition(keys=[self.job_key(job_id), f'{PREFIX}jobs:counts'],
                                  args=[json.dumps(list(allowed)), status, *flat])
         if moved == 1:
+            if status in TERMINAL:
+                self.retain(job_id)
             return True
         return moved.decode() if isinstance(moved, bytes) else moved
 
@@ -265,27 +273,41 @@ class Store:
 
     # ---------------------------------------------------------------- results
 
-    def put_result(self, job_id: str, result: dict[str, Any],
-                   matrices: Optional[dict[str, dict[str, Any]]] = None) -> None:
-        """Store a result document and, per name, a market -> matrix table (elasticities, diversion ratios)."""
-        pipe = self.r.pipeline()
-        pipe.set(self.job_key(job_id, ':result'), _dump(result))
-        for name, by_market in (matrices or {}).items():
-            if by_market:
-                pipe.hset(self.job_key(job_id, f':matrices:{name}'),
-                          mapping={str(market): _dump(value) for market, value in by_market.items()})
-        pipe.execute()
+    def put_result(self, job_id: str, result: dict[str, Any]) -> None:
+        self.r.set(self.job_key(job_id, ':result'), _dump(result))
 
     def get_result(self, job_id: str) -> Optional[dict[str, Any]]:
         raw = self.r.get(self.job_key(job_id, ':result'))
         return json.loads(raw) if raw else None
 
-    def get_matrix(self, job_id: str, name: str, market: str) -> Optional[dict[str, Any]]:
-        raw = self.r.hget(self.job_key(job_id, f':matrices:{name}'), market)
-        return json.loads(raw) if raw else None
+    def job_keys(self, job_id: str) -> list[str]:
+        """Every key of a job: its record, result, epochs and fan-out ledger."""
+        keys = [self.job_key(job_id, part) for part in ('', ':result', ':epochs')]
+        for name, unit, phases in FAN_OUTS:
+            keys.append(self.job_key(job_id, f':{name}'))
+            keys += [self.job_key(job_id, f':{name}:{part}:{phase}')
+                     for part in (unit, 'attempts', 'running') for phase in phases]
+        return keys
 
-    def has_matrices(self, job_id: str, name: str) -> bool:
-        return bool(self.r.exists(self.job_key(job_id, f':matrices:{name}')))
+    def retain(self, job_id: str) -> None:
+        """An ended job's keys expire after the retention period (none when it is unset)."""
+        if self.result_ttl:
+            pipe = self.r.pipeline(transaction=False)
+            for key in self.job_keys(job_id):
+                pipe.expire(key, self.result_ttl)
+            pipe.execute()
+
+    def delete_job(self, record: dict[str, Any]) -> None:
+        """Remove an ended job: its keys, its place in its owner's list and in its datasets' job sets, its count."""
+        job_id = record['id']
+        pipe = self.r.pipeline()
+        pipe.delete(*self.job_keys(job_id))
+        pipe.zrem(f'{PREFIX}jobs:{record["owner"]}', job_id)
+        for dataset_id in (record.get('inputs') or {}).values():
+            if dataset_id:
+                pipe.srem(self._dataset(dataset_id, ':jobs'), job_id)
+        pipe.hincrby(f'{PREFIX}jobs:counts', record['status'], -1)
+        pipe.execute()
 
     # ---------------------------------------------------------------- workers
 

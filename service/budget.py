@@ -4,7 +4,7 @@ the API builds to check it is small and bounded in time and number.
 Why: a spec can ask for millions of agents per market; building that problem inside the request once took 50 s of
 CPU and 8.5 GB. Now the cost model (blp.budget) refuses it in microseconds, and the problem the API builds to check
 columns, formulas and parameters uses a handful of integration nodes (the nodes change no check), so validation
-costs about what the uploaded data costs to read (and happens in another process: service.validation).
+costs about what the uploaded data costs to read (and happens in another process: service.numerics).
 """
 
 from __future__ import annotations

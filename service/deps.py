@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from jobstore.problems import Problem
 from jobstore.settings import Settings
 from jobstore.store import Store
-from service.validation import Validations
+from service.numerics import Numerics
 
 PUBLIC = 'public'
 
@@ -29,8 +29,8 @@ def get_celery(request: Request) -> Celery:
     return request.app.state.celery
 
 
-def get_validations(request: Request) -> Validations:
-    return request.app.state.validations
+def get_numerics(request: Request) -> Numerics:
+    return request.app.state.numerics
 
 
 def get_owner(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
@@ -67,5 +67,5 @@ def require_json(request: Request) -> None:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
-ValidationsDep = Annotated[Validations, Depends(get_validations)]
+NumericsDep = Annotated[Numerics, Depends(get_numerics)]
 OwnerDep = Annotated[str, Depends(get_owner)]

@@ -23,7 +23,7 @@ from jobstore.problems import Problem, core_problem
 from jobstore.settings import Settings
 from jobstore.store import Store, TERMINAL, now
 from service import datasets, queue
-from service.validation import Validations
+from service.numerics import Numerics
 from service.models import CounterfactualRequest, DataInput, DatasetRef, JobRequest
 
 log = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ def _new_record(kind: str, owner: str, inputs: dict[str, Optional[str]], spec: d
             'spec': spec, 'parent': parent, 'request': request, 'attempts': 0}
 
 
-def submit_estimate(store: Store, celery: Celery, settings: Settings, validations: Validations, body: JobRequest,
+def submit_estimate(store: Store, celery: Celery, settings: Settings, numerics: Numerics, body: JobRequest,
                     owner: str, idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
     """Check an estimate's cost, validate it against the core (within the budget) and queue it; (record, created)."""
     idempotency = None
@@ -243,7 +243,7 @@ def submit_estimate(store: Store, celery: Celery, settings: Settings, validation
     product_id, product = resolve(store, body.product_data, owner, 'product_data', staged)
     agent_id, agent = (resolve(store, body.agent_data, owner, 'agent_data', staged) if body.agent_data
                        else (None, None))
-    validations.check(body.spec.model_dump_json(), body.starts.model_dump_json() if body.starts else None,
+    numerics.check(body.spec.model_dump_json(), body.starts.model_dump_json() if body.starts else None,
                       (product_id, product), (agent_id, agent))
     store_staged(store, staged, owner)
     inputs = {'product_data': product_id, 'agent_data': agent_id}
@@ -342,9 +342,7 @@ def cancel(store: Store, celery: Celery, record: dict[str, Any]) -> tuple[dict[s
         elif status == 'running':
             store.request_cancel(job_id)
             return store.get_job(job_id) or record, 202
-        elif status == 'cancelled':
+        elif status in TERMINAL:  # it ended meanwhile
             return record, 200
-        elif status in TERMINAL:
-            raise Problem(409, 'job-finished', 'Job already finished', f'the job has {status}; nothing to cancel')
         record = store.get_job(job_id) or record
     raise Problem(409, 'job-busy', 'Job changing state', 'the job changed state repeatedly; retry')

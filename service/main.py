@@ -17,7 +17,7 @@ from service.body_limit import BodyLimitMiddleware
 from service.metrics import MetricsMiddleware, RequestCounter
 from service.queue import make_celery
 from service.routers import datasets, health, jobs
-from service.validation import Validations
+from service.numerics import Numerics
 
 DESCRIPTION = """BLP demand estimation as a service: upload product and agent data, submit an estimate with a
 PyBLP-style spec, follow its progress, read estimates, elasticities and diversion ratios, and run
@@ -28,9 +28,10 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(title='BLP estimation service', version='1.0.0', description=DESCRIPTION)
     app.state.settings = settings
-    app.state.store = Store(connect(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout))
+    app.state.store = Store(connect(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout),
+                            result_ttl=settings.result_ttl_seconds)
     app.state.celery = make_celery(settings)
-    app.state.validations = Validations(settings)
+    app.state.numerics = Numerics(settings)
     app.state.requests = RequestCounter()
     problems.install(app)
     for router in (datasets.router, jobs.router, health.router):

@@ -77,7 +77,8 @@ def settings() -> Settings:
 def job_store() -> Store:
     """One store per process (redis-py reconnects by itself after the prefork pool forks)."""
     config = settings()
-    return Store(connect(config.redis_url, config.redis_socket_timeout, config.redis_connect_timeout))
+    return Store(connect(config.redis_url, config.redis_socket_timeout, config.redis_connect_timeout),
+                 result_ttl=config.result_ttl_seconds)
 
 
 def make_app(config: Settings) -> Celery:

@@ -66,6 +66,7 @@ def republish(task_id: str) -> bool:
     name, args, job_id, epoch = taken
     status, _ = job_store().status_and_cancel(job_id)
     if status is None or status in TERMINAL:
+        job_store().retain(job_id)  # the epoch just written expires with the job's other keys
         return False
     app.send_task(name, args=args, kwargs={'epoch': epoch}, task_id=task_id)
     log.warning('requeued task %s[%s] of job %s: its lease lapsed (epoch %d)', name, task_id, job_id, epoch)

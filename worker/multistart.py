@@ -307,7 +307,7 @@ def _agreement_message(summary: dict[str, Any]) -> str:
 
 def _conclude(store: Store, record: dict[str, Any], ledger: FanOut, spec: EstimateSpec, starts: StartsSpec,
               table: list[dict[str, Any]]) -> str:
-    """Choose the estimate, store the report and the chosen start's matrices, and finish the parent (once)."""
+    """Choose the estimate, store the report, and finish the parent (once)."""
     job_id, phases = record['id'], _phases(spec)
     summary = summarize(table, starts.gradient_tolerance, starts.theta_tolerance,
                         statistics=('mean_own_price_elasticity', 'beta'))
@@ -319,18 +319,11 @@ def _conclude(store: Store, record: dict[str, Any], ledger: FanOut, spec: Estima
     clock = time.perf_counter()
     problem = _problem(store, record, spec)
     restored = problem.restore(table[chosen]['results'])
-    matrices, post_estimation_error = {}, None
-    try:
-        matrices = {'elasticities:prices': restored.compute_elasticities(name='prices', as_dict=True),
-                    'diversion-ratios': restored.compute_diversion_ratios(name='prices', as_dict=True)}
-    except blp.BLPError as error:
-        post_estimation_error = core_problem(error).to_dict()
     usable = {index for optimum in summary['optima'] for index in optimum['starts']}
     first_rows = ledger.rows(1) if phases == 2 else {}
     report = [_report_row(row, index in usable, first_rows.get(index)) for index, row in enumerate(table)]
     result = {
         'job_id': job_id, 'kind': 'multistart', 'results': table[chosen]['results'],
-        'post_estimation_error': post_estimation_error,
         'multistart': {
             'chosen_start': chosen, 'method': spec.solve.method, 'phases': phases,
             'weighting': ledger.get('weighting') if phases == 2 else {'phase_1': '2SLS'},
@@ -350,7 +343,7 @@ def _conclude(store: Store, record: dict[str, Any], ledger: FanOut, spec: Estima
              result['multistart']['agreement']['message'])
     # Written before the transition, so a succeeded job always has its result; a second finalize of the same rows
     # writes the same document, and only one of them moves the job.
-    durably(store.put_result, job_id, finite(result), finite(matrices))
+    durably(store.put_result, job_id, finite(result))
     moved = durably(store.transition, job_id, ['running'], 'succeeded', finished_at=now())
     return 'succeeded' if moved is True else 'skipped'
 

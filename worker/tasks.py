@@ -126,7 +126,7 @@ def _frames(store: Store, inputs: dict[str, Optional[str]]) -> tuple[Any, Any]:
     return frames[0], frames[1]
 
 
-def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], tuple[dict, dict]],
+def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], dict[str, Any]],
         hostname: str = '') -> str:
     """Take the job if it is still wanted, run `work`, store what it returns, and record how it ended."""
     record = durably(store.get_job, job_id)
@@ -148,11 +148,7 @@ def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], tuple
         return 'skipped'
     record = durably(store.get_job, job_id) or record
     try:
-        result, matrices = work(store, record)
-        try:  # matrices hold ~10^5 numbers: encode them as they are, and replace non-finite ones only if needed
-            durably(store.put_result, job_id, result, matrices)
-        except ValueError:  # the encoder refuses NaN and infinity
-            durably(store.put_result, job_id, finite(result), finite(matrices))
+        durably(store.put_result, job_id, finite(work(store, record)))
     except blp.Cancelled:
         _finish(store, job_id, 'cancelled')
         return 'cancelled'
@@ -202,7 +198,7 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def estimate_work(store: Store, record: dict[str, Any]) -> tuple[dict, dict]:
+def estimate_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}
     clock = time.perf_counter()
     spec = EstimateSpec.model_validate(record['spec'])
@@ -212,24 +208,16 @@ def estimate_work(store: Store, record: dict[str, Any]) -> tuple[dict, dict]:
     clock = time.perf_counter()
     results = problem.solve(**solve_kwargs(spec.solve), progress=_progress(store, record['id']))
     timings['solve_seconds'] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    matrices, post_estimation_error = {}, None
-    try:  # computed once here, for every market, so the API only reads them
-        matrices = {'elasticities:prices': results.compute_elasticities(name='prices', as_dict=True),
-                    'diversion-ratios': results.compute_diversion_ratios(name='prices', as_dict=True)}
-    except blp.BLPError as error:  # the estimate itself stands
-        post_estimation_error = core_problem(error).to_dict()
-    timings['post_estimation_seconds'] = time.perf_counter() - clock
+    # Elasticities and diversion ratios are computed on demand from this (a few kB), not stored (megabytes).
     result = {
         'job_id': record['id'], 'kind': 'estimate', 'results': results.to_dict(),
-        'post_estimation_error': post_estimation_error,
         'provenance': {
             'product_data': record['inputs'].get('product_data'), 'agent_data': record['inputs'].get('agent_data'),
             'spec': spec.model_dump(mode='json'), 'versions': _versions(), 'timings': timings,
             'started_at': record['started_at'], 'attempts': record['attempts'],
         },
     }
-    return result, matrices
+    return result
 
 
 def _by_product(product: Any, market: str, changes: dict[str, float], current: np.ndarray) -> np.ndarray:
@@ -257,7 +245,7 @@ def _counterfactual_table(results: Any, product: Any, request: dict[str, Any]) -
     return results.counterfactual(firm_ids=firm_ids, costs=costs, market_id=market)
 
 
-def counterfactual_work(store: Store, record: dict[str, Any]) -> tuple[dict, dict]:
+def counterfactual_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     """Prices taken as given, or a new equilibrium (merger, costs), at the stored estimate (restored, not
     re-optimized)."""
     timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}
@@ -280,7 +268,7 @@ def counterfactual_work(store: Store, record: dict[str, Any]) -> tuple[dict, dic
             'versions': _versions(), 'timings': timings, 'started_at': record['started_at'],
         },
     }
-    return result, {}
+    return result
 
 
 @app.task(name=names.ESTIMATE, base=JobTask, bind=True)

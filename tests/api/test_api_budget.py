@@ -9,7 +9,7 @@ from api_support import assert_problem, upload
 from blp.spec import EstimateSpec
 from examples import cereal
 from jobstore.settings import Settings
-from service import jobs, validation
+from service import jobs, numerics
 
 RC = [{'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'}, {'formula': '0 + mushy + prices'}]
 
@@ -59,7 +59,7 @@ def test_the_cost_is_checked_before_anything_is_built(monkeypatch, redis_url):
         raise AssertionError('the problem was built')
     monkeypatch.setattr(jobs, 'build_problem', build)
     spec = EstimateSpec.model_validate(rc_job('x', {'specification': 'product', 'size': 1500})['spec'])
-    fault = validation._check(Settings(redis_url=redis_url), spec.model_dump_json(), None,
+    fault = numerics._check(Settings(redis_url=redis_url), spec.model_dump_json(), None,
                               ('x', cereal.product_data()), (None, None))
     assert fault['slug'] == 'over-budget' and fault['fields']['parameter'] == 'spec.problem.integration.size'
 

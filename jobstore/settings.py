@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     max_agents_per_market: int = Field(default=100_000, ge=1)
     # Agent-product cells per objective evaluation, summed over a job's tasks (multi-start multiplies it).
     max_job_work: int = Field(default=20_000_000_000, ge=1)
+    # Per API key: job submissions a minute (after a burst of `submission_burst`) and queued + running jobs at once.
+    submissions_per_minute: float = Field(default=120.0, gt=0)
+    submission_burst: int = Field(default=30, ge=1)
+    max_active_jobs_per_key: int = Field(default=100, ge=1)
     # Requests the API checks at once, and how long one may take before it gets 503.
     max_concurrent_validations: int = Field(default=2, ge=1)
     validation_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -79,6 +83,8 @@ class Settings(BaseSettings):
         """Kombu's Redis transport options: bounded socket waits and a visibility timeout above the time limit."""
         options: dict = {
             'visibility_timeout': self.visibility_timeout,
+            # Ten priority lists, 0 first: a key's first job is taken before another key's backlog.
+            'priority_steps': list(range(10)), 'sep': ':', 'queue_order_strategy': 'priority',
             'socket_timeout': self.redis_socket_timeout,
             'socket_connect_timeout': self.redis_connect_timeout,
         }

@@ -18,6 +18,7 @@ A job's keys expire `result_ttl` seconds after it ended (RESULT_TTL_SECONDS), an
 them at once. A finished estimate keeps only its result document (a few kB): elasticities and diversion ratios
 are computed from it on demand.
   jobs:{owner}            zset   the owner's jobs, scored by creation sequence (for cursor pagination)
+  active:{owner}          set    the owner's queued and running jobs (for its cap and its jobs' priority)
   jobs:seq                string creation sequence
   jobs:counts             hash   status -> number of jobs (for metrics)
   idempotency:{owner}:{h} string the job an Idempotency-Key created and the hash of its body
@@ -40,8 +41,9 @@ STATUSES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 TERMINAL = frozenset({'succeeded', 'failed', 'cancelled'})
 _JSON_FIELDS = ('spec', 'request', 'progress', 'error', 'inputs')
 
-# KEYS: job hash, counts hash. ARGV: allowed from-states (JSON list), new status, then field/value pairs.
-# Returns 1 when the job moved, else its current status (or false when it does not exist).
+# KEYS: job hash, counts hash, the prefix of active sets. ARGV: allowed from-states (JSON list), new status, then
+# field/value pairs. Returns 1 when the job moved, else its current status (or false when it does not exist).
+# A job that ends leaves its owner's active set.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
@@ -52,11 +54,18 @@ for _, state in ipairs(cjson.decode(ARGV[1])) do
       redis.call('HINCRBY', KEYS[2], current, -1)
       redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
     end
+    if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled' then
+      redis.call('SREM', KEYS[3] .. redis.call('HGET', KEYS[1], 'owner'), KEYS[1])
+    end
     return 1
   end
 end
 return current
 """
+
+
+class CapReached(Exception):
+    """The owner already has as many queued and running jobs as it may."""
 
 
 def now() -> str:
@@ -164,30 +173,36 @@ class Store:
         return json.loads(raw) if raw else None
 
     def create_job(self, record: dict[str, Any], datasets: Iterable[str],
-                   idempotency: Optional[tuple[str, str, int]] = None) -> Optional[dict[str, str]]:
+                   idempotency: Optional[tuple[str, str, int]] = None,
+                   cap: Optional[int] = None) -> Optional[dict[str, str]]:
         """Write a queued job and its indexes in one transaction.
 
         `idempotency` is (key hash, body hash, ttl): when that key already names a job, nothing is written
-        and its `{"job", "body"}` entry is returned instead; otherwise returns None.
+        and its `{"job", "body"}` entry is returned instead; otherwise returns None. CapReached when the owner
+        already has `cap` queued and running jobs.
         """
         job_id, owner = record['id'], record['owner']
         fields = {name: (_dump(value) if name in _JSON_FIELDS else str(value))
                   for name, value in record.items() if value is not None}
         fields['status'] = 'queued'
         idem_key = self._idempotency(owner, idempotency[0]) if idempotency else None
+        active = self._active(owner)
         with self.r.pipeline() as pipe:
             while True:
                 try:
-                    if idem_key:
-                        pipe.watch(idem_key)
-                        existing = pipe.get(idem_key)
-                        if existing:
-                            pipe.unwatch()
-                            return json.loads(existing)
+                    pipe.watch(active, *([idem_key] if idem_key else []))
+                    existing = pipe.get(idem_key) if idem_key else None
+                    if existing:
+                        pipe.unwatch()
+                        return json.loads(existing)
+                    if cap is not None and pipe.scard(active) >= cap:
+                        pipe.unwatch()
+                        raise CapReached(owner)
                     sequence = self.r.incr(f'{PREFIX}jobs:seq')
                     pipe.multi()
                     pipe.hset(self.job_key(job_id), mapping={**fields, 'sequence': sequence})
                     pipe.zadd(f'{PREFIX}jobs:{owner}', {job_id: sequence})
+                    pipe.sadd(active, self.job_key(job_id))
                     pipe.hincrby(f'{PREFIX}jobs:counts', 'queued', 1)
                     for dataset_id in datasets:
                         pipe.sadd(self._dataset(dataset_id, ':jobs'), job_id)
@@ -197,6 +212,14 @@ class Store:
                     return None
                 except redis.WatchError:
                     continue
+
+    @staticmethod
+    def _active(owner: str) -> str:
+        return f'{PREFIX}active:{owner}'
+
+    def active_jobs(self, owner: str) -> int:
+        """How many of the owner's jobs are queued or running."""
+        return int(self.r.scard(self._active(owner)))
 
     def get_job(self, job_id: str, owner: Optional[str] = None) -> Optional[dict[str, Any]]:
         """The job record with nested values decoded, or None when missing (or another owner's)."""
@@ -218,7 +241,7 @@ class Store:
         flat: list[str] = []
         for name, value in fields.items():
             flat += [name, _dump(value) if name in _JSON_FIELDS else str(value)]
-        moved = self._transition(keys=[self.job_key(job_id), f'{PREFIX}jobs:counts'],
+        moved = self._transition(keys=[self.job_key(job_id), f'{PREFIX}jobs:counts', f'{PREFIX}active:'],
                                  args=[json.dumps(list(allowed)), status, *flat])
         if moved == 1:
             if status in TERMINAL:
@@ -303,6 +326,7 @@ class Store:
         pipe = self.r.pipeline()
         pipe.delete(*self.job_keys(job_id))
         pipe.zrem(f'{PREFIX}jobs:{record["owner"]}', job_id)
+        pipe.srem(self._active(record['owner']), self.job_key(job_id))
         for dataset_id in (record.get('inputs') or {}).values():
             if dataset_id:
                 pipe.srem(self._dataset(dataset_id, ':jobs'), job_id)

@@ -21,7 +21,8 @@ from blp.spec import EstimateSpec, StartsSpec
 from jobstore.codec import read_frame
 from jobstore.problems import Problem, core_problem
 from jobstore.settings import Settings
-from jobstore.store import Store, TERMINAL, now
+from jobstore.quotas import RateLimit
+from jobstore.store import CapReached, Store, TERMINAL, now
 from service import datasets, queue
 from service.numerics import Numerics
 from service.models import CounterfactualRequest, DataInput, DatasetRef, JobRequest
@@ -204,7 +205,10 @@ def _queue(store: Store, celery: Celery, settings: Settings, record: dict[str, A
            idempotency: Optional[tuple[str, str]]) -> tuple[dict[str, Any], bool]:
     """Write the record and publish its task; returns (record, created) — not created for a repeated key."""
     idem = (idempotency[0], idempotency[1], settings.idempotency_ttl) if idempotency else None
-    existing = store.create_job(record, dataset_ids, idem)
+    try:
+        existing = store.create_job(record, dataset_ids, idem, cap=settings.max_active_jobs_per_key)
+    except CapReached:
+        raise _cap_problem(settings) from None
     if existing is not None:
         return _existing(store, existing, record['owner'], idempotency[1]), False
     job_id = record['id']
@@ -214,7 +218,8 @@ def _queue(store: Store, celery: Celery, settings: Settings, record: dict[str, A
                                        'a dataset of this job was deleted while it was submitted').to_dict())
         raise Problem(409, 'dataset-deleted', 'Dataset deleted', 'a dataset of this job was deleted meanwhile')
     try:
-        queue.enqueue(celery, record['kind'], job_id)
+        # The owner's backlog orders the queue: its first job ahead of anyone's tenth (fairness between keys).
+        queue.enqueue(celery, record['kind'], job_id, priority=store.active_jobs(record['owner']) - 1)
     except Exception as error:
         log.exception('could not enqueue job %s', job_id)
         problem = Problem(503, 'queue-unavailable', 'Service unavailable',
@@ -222,6 +227,24 @@ def _queue(store: Store, celery: Celery, settings: Settings, record: dict[str, A
         store.transition(job_id, ['queued'], 'failed', finished_at=now(), error=problem.to_dict())
         raise problem from None
     return store.get_job(job_id) or record, True
+
+
+def _cap_problem(settings: Settings) -> Problem:
+    return Problem(429, 'too-many-jobs', 'Too many unfinished jobs',
+                   f'this API key already has {settings.max_active_jobs_per_key} queued or running jobs; wait for '
+                   'some to finish', headers={'Retry-After': '10'}, limit=settings.max_active_jobs_per_key)
+
+
+def admit(store: Store, settings: Settings, owner: str) -> None:
+    """429 with Retry-After when the owner submits faster than its rate, or has its cap of unfinished jobs."""
+    wait = RateLimit(store, settings.submissions_per_minute, settings.submission_burst).take(owner)
+    if wait:
+        raise Problem(429, 'rate-limited', 'Too many requests',
+                      f'this API key may submit {settings.submissions_per_minute:g} jobs a minute (bursts of '
+                      f'{settings.submission_burst}); retry in {wait} s', headers={'Retry-After': str(wait)},
+                      limit=settings.submissions_per_minute)
+    if store.active_jobs(owner) >= settings.max_active_jobs_per_key:
+        raise _cap_problem(settings)
 
 
 def _new_record(kind: str, owner: str, inputs: dict[str, Optional[str]], spec: dict[str, Any],
@@ -239,6 +262,7 @@ def submit_estimate(store: Store, celery: Celery, settings: Settings, numerics: 
         entry = store.find_idempotent(owner, idempotency[0])
         if entry is not None:
             return _existing(store, entry, owner, idempotency[1]), False
+    admit(store, settings, owner)
     staged: Staged = []  # inline data is stored only once the whole request has been checked
     product_id, product = resolve(store, body.product_data, owner, 'product_data', staged)
     agent_id, agent = (resolve(store, body.agent_data, owner, 'agent_data', staged) if body.agent_data
@@ -262,6 +286,7 @@ def submit_counterfactual(store: Store, celery: Celery, settings: Settings, pare
         entry = store.find_idempotent(owner, idempotency[0])
         if entry is not None:
             return _existing(store, entry, owner, idempotency[1]), False
+    admit(store, settings, owner)
     if parent['kind'] not in ESTIMATES:
         raise Problem(409, 'not-an-estimate', 'Not an estimate', 'counterfactuals start from an estimate job')
     if parent['status'] != 'succeeded':

@@ -34,7 +34,7 @@ T = TypeVar('T')
 
 
 def _start_checker(limit: int) -> None:
-    """A numerics process yields the CPU to the API's own (nice 10), stays within the memory budget, and ends with
+    """A numerics process yields the CPU to the API's own (nice 19), stays within the memory budget, and ends with
     the API process (Linux: a pool's idle processes would otherwise outlive a killed API)."""
     parent = os.getppid()  # (not PR_SET_PDEATHSIG: it fires when the *thread* that spawned the process ends)
 
@@ -44,7 +44,7 @@ def _start_checker(limit: int) -> None:
         os._exit(0)
 
     threading.Thread(target=orphaned, daemon=True).start()
-    os.nice(10)
+    os.nice(19)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 

@@ -44,7 +44,8 @@ def _accepted(record: dict[str, Any], created: bool) -> JSONResponse:
     return JSONResponse(view, status_code=202 if created else 200, headers={'Location': view['links']['self']})
 
 
-@router.post('', response_model=Job, status_code=202, responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS},
+@router.post('', response_model=Job, status_code=202,
+             responses={200: {'model': Job}, 415: _PROBLEM, 429: _PROBLEM, **_ERRORS},
              dependencies=[Depends(require_json)])
 def create_job(body: JobRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep, owner: OwnerDep,
                numerics: NumericsDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
@@ -179,7 +180,8 @@ def diversion_ratios(job_id: str, market: Market, store: StoreDep, owner: OwnerD
 
 
 @router.post('/{job_id}/counterfactuals', response_model=Job, status_code=202,
-             responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS}, dependencies=[Depends(require_json)])
+             responses={200: {'model': Job}, 415: _PROBLEM, 429: _PROBLEM, **_ERRORS},
+             dependencies=[Depends(require_json)])
 def create_counterfactual(job_id: str, body: CounterfactualRequest, store: StoreDep, celery: CeleryDep,
                           settings: SettingsDep, owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """From a succeeded estimate, a new job of kind `counterfactual`: shares at given prices in one market, or a

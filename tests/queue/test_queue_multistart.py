@@ -31,7 +31,8 @@ BOUNDS = {'sigma_bounds': [[[0, 0], [0, 0]], [[0, 0], [0, 10]]], 'pi_bounds': [[
 
 @pytest.fixture(scope='module')
 def api(two_workers: tuple[str, list]) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(redis_url=two_workers[0], sse_poll_seconds=0.05))) as client:
+    with TestClient(create_app(Settings(redis_url=two_workers[0], sse_poll_seconds=0.05,
+                                        submission_burst=1000))) as client:
         yield client
 
 

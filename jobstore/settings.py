@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_agents_per_market: int = Field(default=100_000, ge=1)
     # Agent-product cells per objective evaluation, summed over a job's tasks (multi-start multiplies it).
     max_job_work: int = Field(default=20_000_000_000, ge=1)
+    # RLIMIT_AS of each worker pool process (None: the job budget plus 1 GiB for the interpreter and libraries).
+    worker_memory_limit_bytes: Optional[int] = Field(default=None, ge=1)
     # Per API key: job submissions a minute (after a burst of `submission_burst`) and queued + running jobs at once.
     submissions_per_minute: float = Field(default=120.0, gt=0)
     submission_burst: int = Field(default=30, ge=1)
@@ -74,6 +76,10 @@ class Settings(BaseSettings):
 
         return Budget(memory_bytes=self.max_job_memory_bytes, agents_per_market=self.max_agents_per_market,
                       work=self.max_job_work)
+
+    @cached_property
+    def worker_memory_limit(self) -> int:
+        return self.worker_memory_limit_bytes or self.max_job_memory_bytes + 1024**3
 
     @cached_property
     def visibility_timeout(self) -> int:

@@ -82,7 +82,7 @@ def job_store() -> Store:
 
 
 def make_app(config: Settings) -> Celery:
-    celery = Celery('blp', broker=config.redis_url, include=['worker.leases', 'worker.tasks', 'worker.multistart'])
+    celery = Celery('blp', broker=config.redis_url, include=['worker.leases', 'worker.memory', 'worker.tasks', 'worker.multistart'])
     celery.conf.update(
         task_serializer='json', result_serializer='json', accept_content=['json'],
         task_ignore_result=True,
@@ -95,6 +95,8 @@ def make_app(config: Settings) -> Celery:
         # has reconnected (Republish): it runs again from the start, as after a crash.
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,
+        # A pool process still holding more than a job's budget after its task is replaced (worker.memory).
+        worker_max_memory_per_child=config.max_job_memory_bytes // 1024,
     )
     celery.steps['consumer'].add(Republish)
     return celery

@@ -44,7 +44,9 @@ from jobstore.problems import Problem, core_problem, finite
 from jobstore.fanout import FanOut
 from jobstore.store import Store, now
 from worker.celery_app import app, job_store, settings
+from worker import memory
 from worker.leases import LeasedTask
+from worker.memory import OutOfMemory
 from worker.tasks import JobTask, _finish, _frames, _seconds, _versions, durably
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,10 @@ def _phases(spec: EstimateSpec) -> int:
 def _cached_problem(store: Store, product_id: str, agent_id: Optional[str], problem_json: str) -> Any:
     """Starts of one job that land on the same process share the built problem (datasets are content-addressed)."""
     product, agent = _frames(store, {'product_data': product_id, 'agent_data': agent_id})
-    return blp.Problem.from_spec(EstimateSpec.model_validate_json(problem_json).problem, product, agent)
+    spec = EstimateSpec.model_validate_json(problem_json)
+    memory.check_budget(spec, product, agent)
+    with memory.doing('building the problem'):
+        return blp.Problem.from_spec(spec.problem, product, agent)
 
 
 def _problem(store: Store, record: dict[str, Any], spec: EstimateSpec) -> Any:
@@ -178,6 +183,8 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
         except blp.Cancelled:  # the parent was cancelled, or has ended meanwhile
             current = store.get_job(job_id)
             return _cancel(store, job_id) if current and current['cancel_requested'] else 'skipped'
+        except (OutOfMemory, MemoryError) as error:
+            row = _failed_row(memory.problem(error))
         except SoftTimeLimitExceeded:
             row = _failed_row(Problem(504, 'time-limit', 'Time limit exceeded',
                                       f'the start ran past its time limit of {settings().job_soft_time_limit} s'))

@@ -26,7 +26,9 @@ from jobstore.codec import read_frame
 from jobstore.problems import Problem, core_problem, finite
 from jobstore.store import Store, now
 from worker.celery_app import app, job_store, settings
+from worker import memory
 from worker.leases import LeasedTask
+from worker.memory import OutOfMemory
 
 log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 0.2
@@ -152,6 +154,10 @@ def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], dict[
     except blp.Cancelled:
         _finish(store, job_id, 'cancelled')
         return 'cancelled'
+    except (OutOfMemory, MemoryError) as error:
+        log.warning('job %s ran out of memory: %s', job_id, error)
+        _finish(store, job_id, 'failed', memory.problem(error).to_dict())
+        return 'failed'
     except SoftTimeLimitExceeded:
         problem = Problem(504, 'time-limit', 'Time limit exceeded',
                           f'the job ran past its time limit of {settings().job_soft_time_limit} s')
@@ -202,11 +208,15 @@ def estimate_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}
     clock = time.perf_counter()
     spec = EstimateSpec.model_validate(record['spec'])
-    product, agent = _frames(store, record['inputs'])
-    problem = blp.Problem.from_spec(spec.problem, product, agent)
+    with memory.doing('reading the data'):
+        product, agent = _frames(store, record['inputs'])
+    memory.check_budget(spec, product, agent)
+    with memory.doing('building the problem'):
+        problem = blp.Problem.from_spec(spec.problem, product, agent)
     timings['build_seconds'] = time.perf_counter() - clock
     clock = time.perf_counter()
-    results = problem.solve(**solve_kwargs(spec.solve), progress=_progress(store, record['id']))
+    with memory.doing('solving'):
+        results = problem.solve(**solve_kwargs(spec.solve), progress=_progress(store, record['id']))
     timings['solve_seconds'] = time.perf_counter() - clock
     # Elasticities and diversion ratios are computed on demand from this (a few kB), not stored (megabytes).
     result = {
@@ -255,8 +265,10 @@ def counterfactual_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
         raise blp.DataError(f"the estimate {record['parent']} has no stored result")
     spec = EstimateSpec.model_validate(record['spec'])
     product, agent = _frames(store, record['inputs'])
-    results = blp.Problem.from_spec(spec.problem, product, agent).restore(parent['results'])
-    table = dict(_counterfactual_table(results, product, record['request']))
+    memory.check_budget(spec, product, agent)
+    with memory.doing('computing the counterfactual'):
+        results = blp.Problem.from_spec(spec.problem, product, agent).restore(parent['results'])
+        table = dict(_counterfactual_table(results, product, record['request']))
     timings['compute_seconds'] = time.perf_counter() - clock
     result = {
         'job_id': record['id'], 'kind': 'counterfactual', 'market': record['request'].get('market'),

@@ -82,6 +82,12 @@ class Worker:
                 self.kill()
 
 
+def queued_messages(url: str) -> int:
+    """Task messages waiting in the broker, over its priority lists (`celery`, `celery:1` ... `celery:9`)."""
+    client = redis.Redis.from_url(url)
+    return sum(client.llen(name) for name in ['celery'] + [f'celery:{priority}' for priority in range(1, 10)])
+
+
 def parquet(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)

@@ -6,7 +6,8 @@ counts) so tests can build as many independent apps as they need.
 
 from __future__ import annotations
 
-from typing import Optional
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Optional
 
 from fastapi import FastAPI
 
@@ -24,9 +25,15 @@ PyBLP-style spec, follow its progress, read estimates, elasticities and diversio
 counterfactuals. Every error is an RFC 9457 problem document (`application/problem+json`)."""
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.numerics.warm()  # the first request does not wait for its numerics process to start
+    yield
+
+
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
     settings = settings or Settings()
-    app = FastAPI(title='BLP estimation service', version='1.0.0', description=DESCRIPTION)
+    app = FastAPI(title='BLP estimation service', version='1.0.0', description=DESCRIPTION, lifespan=_lifespan)
     app.state.settings = settings
     app.state.store = Store(connect(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout),
                             result_ttl=settings.result_ttl_seconds)

@@ -65,6 +65,12 @@ def _frame(store: Store, data: Data, field: str) -> Optional[pd.DataFrame]:
     return frame
 
 
+def _warm() -> None:
+    import blp.problem  # noqa: F401
+    import service.budget  # noqa: F401
+    import service.jobs  # noqa: F401
+
+
 def _fault(problem: Problem) -> dict[str, Any]:
     """A Problem as plain data (exceptions with keyword arguments do not survive pickling)."""
     return {'status': problem.status, 'slug': problem.slug, 'title': problem.title, 'detail': problem.detail,
@@ -153,6 +159,11 @@ class Numerics:
                 self._pool = _pool(self.settings.max_concurrent_validations,
                                    self.settings.max_job_memory_bytes + HEADROOM_BYTES)
             return self._pool
+
+    def warm(self) -> None:
+        """Start the processes and load the core in them now, in the background."""
+        for _ in range(self.settings.max_concurrent_validations):
+            self.pool().submit(_warm)
 
     def check(self, spec_json: str, starts_json: Optional[str], product: Data, agent: Data) -> None:
         """Raise the request's first fault as a Problem (cost, data, spec, starts)."""

@@ -33,11 +33,11 @@ HEADROOM_BYTES = 1024**3  # the interpreter and its libraries, on top of the job
 T = TypeVar('T')
 
 
-def _start_checker(limit: int) -> None:
+def _start_checker(limit: int, parent: int) -> None:
     """A numerics process yields the CPU to the API's own (nice 19), stays within the memory budget, and ends with
     the API process (Linux: a pool's idle processes would otherwise outlive a killed API)."""
-    parent = os.getppid()  # (not PR_SET_PDEATHSIG: it fires when the *thread* that spawned the process ends)
-
+    # `parent` is the API process's pid, given: it may have died before this runs. (Not PR_SET_PDEATHSIG: that
+    # fires when the *thread* that spawned the process ends.)
     def orphaned() -> None:
         while os.getppid() == parent:
             time.sleep(1)
@@ -222,4 +222,4 @@ def _pool(workers: int, memory_limit: int) -> ProcessPoolExecutor:
     """One pool per API process and limits (apps built by tests share it). Spawned, not forked: the API process
     has threads. Its processes live as long as the API's and exit with it."""
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context('spawn'),
-                               initializer=_start_checker, initargs=(memory_limit,))
+                               initializer=_start_checker, initargs=(memory_limit, os.getpid()))

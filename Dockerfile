@@ -13,12 +13,13 @@ WORKDIR /app
 
 # Dependencies first (pinned in pyproject.toml), so code changes do not reinstall them.
 COPY pyproject.toml ./
-RUN mkdir -p blp service worker \
-    && touch blp/__init__.py service/__init__.py worker/__init__.py \
+RUN mkdir -p blp jobstore service worker \
+    && touch blp/__init__.py jobstore/__init__.py service/__init__.py worker/__init__.py \
     && pip install . \
     && pip uninstall --yes blp-service
 
 COPY blp/ blp/
+COPY jobstore/ jobstore/
 COPY service/ service/
 COPY worker/ worker/
 RUN pip install --no-deps . \

@@ -32,9 +32,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 from examples import cereal  # noqa: E402
 from processes import RedisServer, die_with_parent  # noqa: E402
 from examples.client import SPEC  # noqa: E402  (the exercise's random-coefficients spec)
+from jobstore.settings import Settings  # noqa: E402
+from jobstore.store import TERMINAL, Store, connect  # noqa: E402
 from service.main import create_app  # noqa: E402
-from service.settings import Settings  # noqa: E402
-from service.store import TERMINAL, Store, connect  # noqa: E402
 
 BOUNDS = {'sigma_bounds': [[[0, 0], [0, 0]], [[0, 0], [0, 10]]], 'pi_bounds': [[[-5], [-20]], [[5], [20]]]}
 

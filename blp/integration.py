@@ -19,6 +19,8 @@ from scipy import special
 from blp.exceptions import SpecificationError
 
 SPECIFICATIONS = ('monte_carlo', 'halton', 'sobol', 'product', 'grid')
+# numpy's Gauss-Hermite rule overflows above this many nodes (NaN weights, no exception): 371 with numpy 2.4.
+GAUSS_HERMITE_MAX = 371
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,10 @@ class Integration:
                                      f"{', '.join(SPECIFICATIONS)}", parameter='integration.specification')
         if int(self.size) < 1:
             raise SpecificationError('integration size must be positive', parameter='integration.size')
+        if self.specification in ('product', 'grid') and int(self.size) > GAUSS_HERMITE_MAX:
+            raise SpecificationError(f'integration size {self.size} is too large for a Gauss-Hermite rule: above '
+                                     f'{GAUSS_HERMITE_MAX} nodes per dimension its weights are not finite',
+                                     parameter='integration.size')
 
     def build(self, dimensions: int, markets: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Nodes (I_t x dimensions) and weights (I_t) for each of `markets` markets."""
@@ -58,8 +64,15 @@ class Integration:
 
 
 def gauss_hermite(level: int) -> tuple[np.ndarray, np.ndarray]:
-    """The `level`-point Gauss-Hermite rule for a standard normal."""
-    nodes, weights = np.polynomial.hermite.hermgauss(level)
+    """The `level`-point Gauss-Hermite rule for a standard normal; refused when it is not finite (large levels)."""
+    if level > GAUSS_HERMITE_MAX:  # the rule itself costs O(level^2) memory: refuse before computing it
+        raise SpecificationError(f'a Gauss-Hermite rule of {level} nodes is not finite; at most '
+                                 f'{GAUSS_HERMITE_MAX} per dimension', parameter='integration.size')
+    with np.errstate(all='ignore'):
+        nodes, weights = np.polynomial.hermite.hermgauss(level)
+    if not (np.isfinite(nodes).all() and np.isfinite(weights).all()):
+        raise SpecificationError(f'the Gauss-Hermite rule of {level} nodes is not finite in this numpy',
+                                 parameter='integration.size')
     return nodes * np.sqrt(2), weights / np.sqrt(np.pi)
 
 

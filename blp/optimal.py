@@ -199,3 +199,15 @@ class _Realization:
         inversion = Inversion(delta, padded, np.zeros(layout.T, dtype=np.int64), np.ones(layout.T, dtype=bool), random)
         jacobian, _ = model.delta_jacobian(inversion, parameters, self.estimation.variables, self.estimation.columns)
         return jacobian, shares
+
+
+def restore_stored(problem: Any, stored: dict[str, Any], micro_moments: Any = ()) -> Any:
+    """The results of a stored estimate (`{'results': ..., 'optimal_instruments': ...}`): a re-estimate with optimal
+    instruments is restored on the problem re-created from its first estimate (approximate instruments, or draws
+    with the stored seed, are deterministic), a plain estimate on `problem` itself."""
+    report = stored.get('optimal_instruments')
+    if report is None:
+        return problem.restore(stored['results'], micro_moments=micro_moments)
+    first = restore_stored(problem, report['initial'], micro_moments)
+    instruments = first.compute_optimal_instruments(report['method'], report['draws'], report['seed'])
+    return instruments.to_problem().restore(stored['results'], micro_moments=micro_moments)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.problems import Problem, problem_response
+from jobstore.problems import Problem
+from service.problems import problem_response
 
 
 def too_large(limit: int) -> Problem:

@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from blp.spec import FiniteFloat
 from service.jobs import _new_record, _queue, start_child, stored_frame
-from service.problems import Problem
-from service.settings import Settings
-from service.store import Store
+from jobstore.problems import Problem
+from jobstore.settings import Settings
+from jobstore.store import Store
 
 
 class BootstrapRequest(BaseModel):
@@ -33,7 +33,7 @@ class BootstrapRequest(BaseModel):
 def submit_bootstrap(store: Store, celery: Celery, settings: Settings, parent: dict[str, Any], body: BootstrapRequest,
                      owner: str, idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
     """Check the parent estimate and the merger's firms, and queue the bootstrap; (record, created)."""
-    idempotency, existing = start_child(store, parent, owner, idempotency_key,
+    idempotency, existing = start_child(store, settings, parent, owner, idempotency_key,
                                         {'bootstrap': body.model_dump(mode='json')}, 'bootstraps')
     if existing is not None:
         return existing, False

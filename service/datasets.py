@@ -3,7 +3,7 @@
 A dataset's id is the sha256 of a canonical serialization (columns sorted by name; every column int64,
 float64 or string; -0.0 folded into 0.0), so the same data uploaded twice, in any of the three formats
 or column orders, is one dataset. Rows keep their order: it is the product order of the core.
-Shared with the worker, which reads stored frames back with `read_frame`.
+The stored form (Parquet) is jobstore.codec's, which the worker reads back.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from jobstore.codec import write_frame
 
 CSV_TYPES = {'text/csv', 'application/csv'}
 PARQUET_TYPES = {'application/vnd.apache.parquet', 'application/octet-stream', 'application/x-parquet'}
@@ -229,18 +231,6 @@ def describe(frame: pd.DataFrame, dataset_id: str) -> dict[str, Any]:
                     for name in frame.columns],
         'markets': int(frame['market_ids'].nunique()),
     }
-
-
-def write_frame(frame: pd.DataFrame) -> bytes:
-    """Parquet bytes of a canonical frame (what the store keeps and the worker reads)."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression='zstd')
-    return sink.getvalue().to_pybytes()
-
-
-def read_frame(data: bytes) -> pd.DataFrame:
-    return pq.read_table(pa.BufferReader(data)).to_pandas()
 
 
 def prepare(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any], bytes]:

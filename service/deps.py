@@ -9,9 +9,10 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, Request
 
-from service.problems import Problem
-from service.settings import Settings
-from service.store import Store
+from jobstore.problems import Problem
+from jobstore.settings import Settings
+from jobstore.store import Store
+from service.numerics import Numerics
 
 PUBLIC = 'public'
 
@@ -26,6 +27,10 @@ def get_store(request: Request) -> Store:
 
 def get_celery(request: Request) -> Celery:
     return request.app.state.celery
+
+
+def get_numerics(request: Request) -> Numerics:
+    return request.app.state.numerics
 
 
 def get_owner(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
@@ -62,4 +67,5 @@ def require_json(request: Request) -> None:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
+NumericsDep = Annotated[Numerics, Depends(get_numerics)]
 OwnerDep = Annotated[str, Depends(get_owner)]

@@ -18,11 +18,14 @@ import pandas as pd
 from celery import Celery
 
 from blp.spec import EstimateSpec, StartsSpec
+from jobstore.codec import read_frame
+from jobstore.problems import Problem, core_problem
+from jobstore.settings import Settings
+from jobstore.quotas import RateLimit
+from jobstore.store import CapReached, Store, TERMINAL, now
 from service import datasets, queue
+from service.numerics import Numerics
 from service.models import CounterfactualRequest, DataInput, DatasetRef, JobRequest
-from service.problems import Problem, core_problem
-from service.settings import Settings
-from service.store import Store, TERMINAL, now
 
 log = logging.getLogger(__name__)
 # Kinds whose result is an estimate: they have elasticities, diversion ratios and counterfactuals.
@@ -67,7 +70,7 @@ def stored_frame(store: Store, dataset_id: str) -> Optional[pd.DataFrame]:
         raw = store.dataset_bytes(dataset_id)
         if raw is None:
             return None
-        frame = datasets.read_frame(raw)
+        frame = read_frame(raw)
         if _small(frame):
             _FRAMES.put(dataset_id, frame)
     return frame
@@ -120,18 +123,18 @@ def store_staged(store: Store, staged: Staged, owner: str) -> None:
 
 
 def resolve(store: Store, data: DataInput, owner: str, field: str,
-            staged: Optional[Staged] = None) -> tuple[str, pd.DataFrame]:
-    """A job's data input as (dataset id, frame): a stored dataset of this owner, or inline columns.
+            staged: Optional[Staged] = None) -> tuple[str, Optional[pd.DataFrame]]:
+    """A job's data input as (dataset id, frame): a stored dataset of this owner (its frame is None: the checking
+    process reads it), or inline columns.
 
     Inline columns are stored now, or, when `staged` is given, appended to it for `store_staged` once every
     other check of the request has passed, so that a rejected request leaves nothing behind.
     """
     if isinstance(data, DatasetRef):
-        frame = stored_frame(store, data.dataset_id) if store.get_dataset(data.dataset_id, owner) else None
-        if frame is None:
+        if not (store.get_dataset(data.dataset_id, owner) and store.has_dataset_bytes(data.dataset_id)):
             raise Problem(422, 'unknown-dataset', 'Unknown dataset', f'no dataset {data.dataset_id}',
                           field=f'{field}.dataset_id')
-        return data.dataset_id, frame
+        return data.dataset_id, None
     try:
         frame = datasets.from_columns(data.columns)
     except datasets.DatasetError as error:
@@ -202,7 +205,10 @@ def _queue(store: Store, celery: Celery, settings: Settings, record: dict[str, A
            idempotency: Optional[tuple[str, str]]) -> tuple[dict[str, Any], bool]:
     """Write the record and publish its task; returns (record, created) — not created for a repeated key."""
     idem = (idempotency[0], idempotency[1], settings.idempotency_ttl) if idempotency else None
-    existing = store.create_job(record, dataset_ids, idem)
+    try:
+        existing = store.create_job(record, dataset_ids, idem, cap=settings.max_active_jobs_per_key)
+    except CapReached:
+        raise _cap_problem(settings) from None
     if existing is not None:
         return _existing(store, existing, record['owner'], idempotency[1]), False
     job_id = record['id']
@@ -212,7 +218,8 @@ def _queue(store: Store, celery: Celery, settings: Settings, record: dict[str, A
                                        'a dataset of this job was deleted while it was submitted').to_dict())
         raise Problem(409, 'dataset-deleted', 'Dataset deleted', 'a dataset of this job was deleted meanwhile')
     try:
-        queue.enqueue(celery, record['kind'], job_id)
+        # The owner's backlog orders the queue: its first job ahead of anyone's tenth (fairness between keys).
+        queue.enqueue(celery, record['kind'], job_id, priority=store.active_jobs(record['owner']) - 1)
     except Exception as error:
         log.exception('could not enqueue job %s', job_id)
         problem = Problem(503, 'queue-unavailable', 'Service unavailable',
@@ -222,28 +229,46 @@ def _queue(store: Store, celery: Celery, settings: Settings, record: dict[str, A
     return store.get_job(job_id) or record, True
 
 
+def _cap_problem(settings: Settings) -> Problem:
+    return Problem(429, 'too-many-jobs', 'Too many unfinished jobs',
+                   f'this API key already has {settings.max_active_jobs_per_key} queued or running jobs; wait for '
+                   'some to finish', headers={'Retry-After': '10'}, limit=settings.max_active_jobs_per_key)
+
+
+def admit(store: Store, settings: Settings, owner: str) -> None:
+    """429 with Retry-After when the owner submits faster than its rate, or has its cap of unfinished jobs."""
+    wait = RateLimit(store, settings.submissions_per_minute, settings.submission_burst).take(owner)
+    if wait:
+        raise Problem(429, 'rate-limited', 'Too many requests',
+                      f'this API key may submit {settings.submissions_per_minute:g} jobs a minute (bursts of '
+                      f'{settings.submission_burst}); retry in {wait} s', headers={'Retry-After': str(wait)},
+                      limit=settings.submissions_per_minute)
+    if store.active_jobs(owner) >= settings.max_active_jobs_per_key:
+        raise _cap_problem(settings)
+
+
 def _new_record(kind: str, owner: str, inputs: dict[str, Optional[str]], spec: dict[str, Any],
                 parent: Optional[str] = None, request: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     return {'id': uuid.uuid4().hex, 'kind': kind, 'owner': owner, 'created_at': now(), 'inputs': inputs,
             'spec': spec, 'parent': parent, 'request': request, 'attempts': 0}
 
 
-def submit_estimate(store: Store, celery: Celery, settings: Settings, body: JobRequest, owner: str,
-                    idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
-    """Validate an estimate against the core and queue it; (record, created)."""
+def submit_estimate(store: Store, celery: Celery, settings: Settings, numerics: Numerics, body: JobRequest,
+                    owner: str, idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
+    """Check an estimate's cost, validate it against the core (within the budget) and queue it; (record, created)."""
     idempotency = None
     if idempotency_key is not None:
         idempotency = (key_hash(idempotency_key), body_hash(body.model_dump(mode='json')))
         entry = store.find_idempotent(owner, idempotency[0])
         if entry is not None:
             return _existing(store, entry, owner, idempotency[1]), False
+    admit(store, settings, owner)
     staged: Staged = []  # inline data is stored only once the whole request has been checked
     product_id, product = resolve(store, body.product_data, owner, 'product_data', staged)
     agent_id, agent = (resolve(store, body.agent_data, owner, 'agent_data', staged) if body.agent_data
                        else (None, None))
-    problem = build_problem(body.spec, product, agent, (product_id, agent_id))
-    if body.starts is not None:
-        check_starts(problem, body.spec, body.starts)
+    numerics.check(body.spec.model_dump_json(), body.starts.model_dump_json() if body.starts else None,
+                      (product_id, product), (agent_id, agent))
     store_staged(store, staged, owner)
     inputs = {'product_data': product_id, 'agent_data': agent_id}
     record = _new_record(body.kind, owner, inputs, body.spec.model_dump(mode='json'),
@@ -251,16 +276,18 @@ def submit_estimate(store: Store, celery: Celery, settings: Settings, body: JobR
     return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)
 
 
-def start_child(store: Store, parent: dict[str, Any], owner: str, idempotency_key: Optional[str],
+def start_child(store: Store, settings: Settings, parent: dict[str, Any], owner: str, idempotency_key: Optional[str],
                 document: dict[str, Any], what: str) -> tuple[Optional[tuple[str, str]], Optional[dict[str, Any]]]:
-    """The checks of a job started from an estimate (counterfactuals, optimal instruments): (the idempotency key
-    and body hashes, the existing job when this is a replay); refuses parents that are not succeeded estimates."""
+    """The checks of a job started from an estimate (counterfactuals, optimal instruments, bootstrap): (the
+    idempotency key and body hashes, the existing job when this is a replay); refuses parents that are not succeeded
+    estimates, and owners over their rate or cap (429)."""
     idempotency = None
     if idempotency_key is not None:
         idempotency = (key_hash(idempotency_key), body_hash({'parent': parent['id'], **document}))
         entry = store.find_idempotent(owner, idempotency[0])
         if entry is not None:
             return idempotency, _existing(store, entry, owner, idempotency[1])
+    admit(store, settings, owner)
     if parent['kind'] not in ESTIMATES:
         raise Problem(409, 'not-an-estimate', 'Not an estimate', f'{what} start from an estimate job')
     if parent['status'] != 'succeeded':
@@ -274,8 +301,8 @@ def submit_counterfactual(store: Store, celery: Celery, settings: Settings, pare
                           body: CounterfactualRequest, owner: str,
                           idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
     """Check the market and product ids against the estimate's data and queue the counterfactual."""
-    idempotency, existing = start_child(store, parent, owner, idempotency_key, body.model_dump(mode='json'),
-                                        'counterfactuals')
+    idempotency, existing = start_child(store, settings, parent, owner, idempotency_key,
+                                        body.model_dump(mode='json'), 'counterfactuals')
     if existing is not None:
         return existing, False
     product_id = parent['inputs']['product_data']
@@ -352,9 +379,7 @@ def cancel(store: Store, celery: Celery, record: dict[str, Any]) -> tuple[dict[s
         elif status == 'running':
             store.request_cancel(job_id)
             return store.get_job(job_id) or record, 202
-        elif status == 'cancelled':
+        elif status in TERMINAL:  # it ended meanwhile
             return record, 200
-        elif status in TERMINAL:
-            raise Problem(409, 'job-finished', 'Job already finished', f'the job has {status}; nothing to cancel')
         record = store.get_job(job_id) or record
     raise Problem(409, 'job-busy', 'Job changing state', 'the job changed state repeatedly; retry')

@@ -6,29 +6,39 @@ counts) so tests can build as many independent apps as they need.
 
 from __future__ import annotations
 
-from typing import Optional
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Optional
 
 from fastapi import FastAPI
 
+from jobstore.settings import Settings
+from jobstore.store import Store, connect
 from service import problems
 from service.body_limit import BodyLimitMiddleware
 from service.metrics import MetricsMiddleware, RequestCounter
 from service.queue import make_celery
 from service.routers import datasets, health, jobs, ui
-from service.settings import Settings
-from service.store import Store, connect
+from service.numerics import Numerics
 
 DESCRIPTION = """BLP demand estimation as a service: upload product and agent data, submit an estimate with a
 PyBLP-style spec, follow its progress, read estimates, elasticities and diversion ratios, and run
 counterfactuals. Every error is an RFC 9457 problem document (`application/problem+json`)."""
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.numerics.warm()  # the first request does not wait for its numerics process to start
+    yield
+
+
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
     settings = settings or Settings()
-    app = FastAPI(title='BLP estimation service', version='1.0.0', description=DESCRIPTION)
+    app = FastAPI(title='BLP estimation service', version='1.0.0', description=DESCRIPTION, lifespan=_lifespan)
     app.state.settings = settings
-    app.state.store = Store(connect(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout))
+    app.state.store = Store(connect(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout),
+                            result_ttl=settings.result_ttl_seconds)
     app.state.celery = make_celery(settings)
+    app.state.numerics = Numerics(settings)
     app.state.requests = RequestCounter()
     problems.install(app)
     for router in (datasets.router, jobs.router, health.router, ui.router):

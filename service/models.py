@@ -120,8 +120,6 @@ class Progress(BaseModel):
     chunks_done: Optional[int] = Field(default=None, description='bootstrap: chunks of draws recorded')
     chunks_total: Optional[int] = None
     chunks_failed: Optional[int] = None
-    draws_done: Optional[int] = None
-    draws_total: Optional[int] = None
     updated_at: Optional[str] = None
 
 

@@ -12,16 +12,16 @@ from celery import Celery
 
 from blp.spec import OptimalInstrumentsSpec
 from service.jobs import _new_record, _queue, start_child
-from service.problems import Problem
-from service.settings import Settings
-from service.store import Store
+from jobstore.problems import Problem
+from jobstore.settings import Settings
+from jobstore.store import Store
 
 
 def submit_optimal_instruments(store: Store, celery: Celery, settings: Settings, parent: dict[str, Any],
                                body: OptimalInstrumentsSpec, owner: str,
                                idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
     """Check that the parent is a succeeded, converged estimate and queue the re-estimate; (record, created)."""
-    idempotency, existing = start_child(store, parent, owner, idempotency_key,
+    idempotency, existing = start_child(store, settings, parent, owner, idempotency_key,
                                         {'optimal_instruments': body.model_dump(mode='json')}, 'optimal instruments')
     if existing is not None:
         return existing, False

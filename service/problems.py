@@ -1,4 +1,4 @@
-"""RFC 9457 problem details: every error the API returns is `application/problem+json`.
+"""Every error the API returns is `application/problem+json` (RFC 9457; the documents are jobstore.problems').
 
 Handlers here turn HTTP errors, request validation errors, the core's `DataError`/`SpecificationError`
 and an unreachable Redis into problem documents. They never echo client input verbatim: a non-finite
@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-from typing import Any, Optional
+from typing import Optional
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,62 +18,14 @@ from pydantic import BaseModel
 from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-MEDIA_TYPE = 'application/problem+json'
+from jobstore.problems import MEDIA_TYPE, Problem, finite
+
 log = logging.getLogger(__name__)
-
-
-class Problem(Exception):
-    """Raise to answer with a problem document; `fields` become extension members (column, market, row, ...)."""
-
-    def __init__(self, status: int, slug: str, title: str, detail: Optional[str] = None,
-                 headers: Optional[dict[str, str]] = None, **fields: Any) -> None:
-        super().__init__(detail or title)
-        self.status, self.slug, self.title, self.detail, self.headers = status, slug, title, detail, headers
-        self.fields = {key: value for key, value in fields.items() if value is not None}
-
-    def to_dict(self, instance: Optional[str] = None) -> dict[str, Any]:
-        body = {'type': problem_type(self.slug), 'title': self.title, 'status': self.status}
-        if self.detail:
-            body['detail'] = self.detail
-        if instance:
-            body['instance'] = instance
-        return {**body, **self.fields}
-
-
-def problem_type(slug: str) -> str:
-    return f'urn:blp:problem:{slug}'
-
-
-def finite(value: Any) -> Any:
-    """A copy of a JSON-like value with non-finite floats replaced by None, so it always encodes."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(key): finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(item) for item in value]
-    if hasattr(value, 'tolist'):  # numpy arrays and scalars
-        return finite(value.tolist())
-    return value
 
 
 def problem_response(problem: Problem, instance: Optional[str] = None) -> Response:
     content = json.dumps(finite(problem.to_dict(instance)), allow_nan=False, default=str)
     return Response(content, status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers)
-
-
-_CORE_ERRORS = {'DataError': ('data-error', 'Invalid data'),
-                'SpecificationError': ('specification-error', 'Invalid specification'),
-                'NumericalError': ('numerical-error', 'Numerical failure')}
-
-
-def core_problem(error: Exception) -> Problem:
-    """A 422 from an error of the core (`blp.BLPError`), carrying what it names (column, market, row, parameter)."""
-    described = error.to_dict()  # type: ignore[attr-defined]
-    kind = described.pop('type', type(error).__name__)
-    message = described.pop('message', str(error))
-    slug, title = _CORE_ERRORS.get(kind, ('estimation-error', 'Estimation failed'))
-    return Problem(422, slug, title, message, **described)
 
 
 _TITLES = {400: 'Bad request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not found',

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from celery import Celery
 
-from service.settings import Settings
+from jobstore import tasks
+from jobstore.settings import Settings
 
-# The worker registers its tasks under these names (worker/tasks.py, worker/multistart.py).
-TASKS = {'estimate': 'blp.estimate', 'multistart': 'blp.multistart', 'counterfactual': 'blp.counterfactual',
-         'optimal_instruments': 'blp.optimal_instruments', 'bootstrap': 'blp.bootstrap'}
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -23,9 +21,10 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def enqueue(celery: Celery, kind: str, job_id: str) -> None:
-    """Publish the job's task; the task id is the job id, so a revoke names the job."""
-    celery.send_task(TASKS[kind], args=[job_id], task_id=job_id)
+def enqueue(celery: Celery, kind: str, job_id: str, priority: int = 0) -> None:
+    """Publish the job's task; the task id is the job id, so a revoke names the job. Priority 0 is taken first,
+    9 last (the Redis transport keeps one list per priority; larger numbers are capped at 9)."""
+    celery.send_task(tasks.BY_KIND[kind], args=[job_id], task_id=job_id, priority=max(0, min(9, priority)))
 
 
 def revoke(celery: Celery, job_id: str) -> None:

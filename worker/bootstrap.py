@@ -7,9 +7,10 @@ Tasks (acks_late like every task here: a chunk whose process dies is redelivered
   blp.bootstrap.finalize(job_id)           once every chunk is in: intervals over all draws, the result
 
 Every chunk draws all parameters from the same seed and keeps its own slice, so a chunk computed twice (or on
-another worker) gives the same rows. Rows are written once (HSETNX in the multi-start's `Ledger`, under this job's
-`:bootstrap` key) by a Lua script that also counts them and updates the progress, so exactly one writer learns
-that the last chunk is in and publishes finalize; finalize is idempotent and the job leaves `running` once.
+another worker) gives the same rows. Rows are written once by the job store's fan-out ledger (`jobstore.fanout`,
+under this job's `:bootstrap` keys), which also counts them and updates the progress, so exactly one writer learns
+that the last chunk is in and publishes finalize; finalize is idempotent and the job leaves `running` once. Chunk
+tasks hold leases like every task, so a chunk whose worker host died is requeued.
 """
 
 from __future__ import annotations
@@ -26,50 +27,21 @@ import blp
 from blp.bootstrap import draw_summaries, percentile_intervals
 from blp.parameters import Parameters
 from blp.spec import EstimateSpec, solve_options
-from service.problems import Problem, core_problem, finite
-from service.queue import TASKS
-from service.store import Store, now
+from jobstore import tasks as names
+from jobstore.fanout import FanOut
+from jobstore.problems import Problem, core_problem, finite
+from jobstore.store import Store, now
 from worker import optimal
 from worker.celery_app import app, job_store, settings
-from worker.multistart import Ledger, _cancel, _dump, _failed_row, _publish
+from worker.leases import LeasedTask
+from worker.multistart import _cancel, _failed_row, _publish
 from worker.tasks import JobTask, _finish, _frames, _parent_result, _seconds, _versions, durably
 
 log = logging.getLogger(__name__)
-CHUNK_TASK, FINALIZE_TASK = 'blp.bootstrap.chunk', 'blp.bootstrap.finalize'
 
-# KEYS: the chunks hash, the job hash. ARGV: index, row (JSON), chunks, draws, now. Writes the row unless one is
-# there or the job has ended, and recomputes the progress from all rows. Returns {added, rows}.
-_RECORD = """
-if redis.call('HGET', KEYS[2], 'status') ~= 'running' then
-  return {0, redis.call('HLEN', KEYS[1])}
-end
-local added = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
-local rows = redis.call('HVALS', KEYS[1])
-local failed, done = 0, 0
-for _, raw in ipairs(rows) do
-  local row = cjson.decode(raw)
-  if row['status'] ~= 'succeeded' then failed = failed + 1 else done = done + #row['draws'] end
-end
-redis.call('HSET', KEYS[2], 'progress', cjson.encode({
-  chunks_done = #rows, chunks_total = tonumber(ARGV[3]), chunks_failed = failed, draws_done = done,
-  draws_total = tonumber(ARGV[4]), updated_at = ARGV[5]}))
-return {added, #rows}
-"""
-
-
-class BootstrapLedger(Ledger):
-    """A bootstrap's keys: one row per chunk (`chunks:1`) and the published flag."""
-
-    def __init__(self, store: Store, job_id: str) -> None:
-        super().__init__(store, job_id)
-        self.key = store._job(job_id, ':bootstrap')
-        self._record = self.r.register_script(_RECORD)
-
-    def record_chunk(self, index: int, row: dict[str, Any], request: dict[str, Any]) -> tuple[bool, bool]:
-        chunks = chunk_count(request)
-        added, count = self._record(keys=[self._part('starts', 1), self.job_key],
-                                    args=[index, _dump(row), chunks, request['draws'], now()])
-        return bool(added), int(count) >= chunks
+def ledger_of(store: Store, job_id: str) -> FanOut:
+    """A bootstrap's rows: one per chunk, under the job's `:bootstrap` keys (progress: chunks done and failed)."""
+    return FanOut(store, job_id, 'bootstrap', 'chunks')
 
 
 def chunk_count(request: dict[str, Any]) -> int:
@@ -89,7 +61,7 @@ def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     record = durably(store.get_job, job_id)
     if record is None or record['status'] not in ('queued', 'running'):
         return 'skipped'
-    ledger = BootstrapLedger(store, job_id)
+    ledger = ledger_of(store, job_id)
     if record['status'] == 'running' and ledger.published(1):
         return 'skipped'
     moved = store.transition(job_id, ['queued', 'running'], 'running', started_at=record.get('started_at') or now(),
@@ -99,9 +71,9 @@ def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     request = record['request']
     chunks = chunk_count(request)
     store.set_fields(job_id, progress={'chunks_done': 0, 'chunks_total': chunks, 'chunks_failed': 0,
-                                       'draws_done': 0, 'draws_total': request['draws'], 'updated_at': now()})
+                                       'updated_at': now()})
     for index in range(chunks):
-        _publish(CHUNK_TASK, [job_id, index], f'{job_id}.chunk.{index}')
+        _publish(names.BOOTSTRAP_CHUNK, [job_id, index], f'{job_id}.chunk.{index}')
     ledger.put(**{'published:1': True})
     return 'published'
 
@@ -126,10 +98,10 @@ def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
     record = durably(store.get_job, job_id)
     if record is None or record['status'] != 'running':
         return 'skipped'
-    ledger = BootstrapLedger(store, job_id)
+    ledger = ledger_of(store, job_id)
     if durably(ledger.row, 1, index) is not None:  # a duplicate, or redelivered after its row was written
         if len(ledger.rows(1)) >= chunk_count(record['request']):
-            _publish(FINALIZE_TASK, [job_id], f'{job_id}.finalize')
+            _publish(names.BOOTSTRAP_FINALIZE, [job_id], f'{job_id}.finalize')
         return 'duplicate'
     if record['cancel_requested']:
         return _cancel(store, job_id)
@@ -153,17 +125,16 @@ def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
     return _record(ledger, record, index, row)
 
 
-def _record(ledger: BootstrapLedger, record: dict[str, Any], index: int, row: dict[str, Any],
-            retry: bool = True) -> str:
+def _record(ledger: FanOut, record: dict[str, Any], index: int, row: dict[str, Any], retry: bool = True) -> str:
     row = {'index': index, 'draws': [], **row}
-    call = (lambda *args: durably(ledger.record_chunk, *args)) if retry else ledger.record_chunk
-    added, complete = call(index, row, record['request'])
+    arguments = (1, index, row, chunk_count(record['request']), 1)
+    added, complete = durably(ledger.record, *arguments) if retry else ledger.record(*arguments)
     if added and complete:
-        _publish(FINALIZE_TASK, [ledger.job_id], f'{ledger.job_id}.finalize')
+        _publish(names.BOOTSTRAP_FINALIZE, [ledger.job_id], f'{ledger.job_id}.finalize')
     return row['status'] if added else 'not recorded'
 
 
-class ChunkTask(Task):
+class ChunkTask(LeasedTask):
     """Records a chunk failed when its task fails outside `run_chunk` (the hard time limit), so the job ends."""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
@@ -174,7 +145,7 @@ class ChunkTask(Task):
             store = job_store()
             record = store.get_job(job_id)
             if record is not None and record['status'] == 'running':
-                _record(BootstrapLedger(store, job_id), record, index,
+                _record(ledger_of(store, job_id), record, index,
                         _failed_row(Problem(500, 'chunk-failed', 'Chunk failed', detail)), retry=False)
         except Exception:
             log.exception('could not record chunk %s of job %s failed', index, job_id)
@@ -210,7 +181,7 @@ def finalize(store: Store, job_id: str) -> str:
         return 'skipped'
     if record['cancel_requested']:
         return _cancel(store, job_id)
-    request, ledger = record['request'], BootstrapLedger(store, job_id)
+    request, ledger = record['request'], ledger_of(store, job_id)
     stored = ledger.rows(1)
     chunks = chunk_count(request)
     if len(stored) < chunks:
@@ -242,23 +213,23 @@ def finalize(store: Store, job_id: str) -> str:
             'started_at': record['started_at'],
         },
     }
-    durably(store.put_result, job_id, finite(result), {})
+    durably(store.put_result, job_id, finite(result))
     moved = durably(store.transition, job_id, ['running'], 'succeeded', finished_at=now())
     return 'succeeded' if moved is True else 'skipped'
 
 
 # ------------------------------------------------------------------------------------------ the tasks
 
-@app.task(name=TASKS['bootstrap'], base=JobTask, bind=True)
+@app.task(name=names.BOOTSTRAP, base=JobTask, bind=True)
 def bootstrap(self: Task, job_id: str) -> str:
     return fan_out(job_store(), job_id, self.request.hostname or '')
 
 
-@app.task(name=CHUNK_TASK, base=ChunkTask, bind=True)
+@app.task(name=names.BOOTSTRAP_CHUNK, base=ChunkTask, bind=True)
 def bootstrap_chunk(self: Task, job_id: str, index: int) -> str:
     return run_chunk(job_store(), job_id, index, self.request.hostname or '')
 
 
-@app.task(name=FINALIZE_TASK, base=JobTask, bind=True)
+@app.task(name=names.BOOTSTRAP_FINALIZE, base=JobTask, bind=True)
 def bootstrap_finalize(self: Task, job_id: str) -> str:
     return finalize(job_store(), job_id)

@@ -2,8 +2,8 @@
 
 Messages are JSON only; a task is acknowledged after it ran (acks_late) and requeued if its process dies,
 each process takes one task at a time, and time limits bound every job. Job state is kept in our own
-Redis keys (service.store), not in a Celery result backend. A heartbeat thread in the main process
-tells the API's /readyz that a worker is alive.
+Redis keys (jobstore.store), not in a Celery result backend. A heartbeat thread in the main process
+tells the API's /readyz that a worker is alive and keeps the leases of the tasks it holds (worker.leases).
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import logging
 import socket
 import threading
 from functools import lru_cache
+from typing import Callable
 
 from celery import Celery, bootsteps, signals
 from kombu.transport import redis as kombu_redis
 
+from jobstore.settings import Settings
+from jobstore.store import Store, connect
 import worker  # noqa: F401  (pins BLAS threads before numpy loads)
-from service.settings import Settings
-from service.store import Store, connect
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,13 @@ def settings() -> Settings:
 def job_store() -> Store:
     """One store per process (redis-py reconnects by itself after the prefork pool forks)."""
     config = settings()
-    return Store(connect(config.redis_url, config.redis_socket_timeout, config.redis_connect_timeout))
+    return Store(connect(config.redis_url, config.redis_socket_timeout, config.redis_connect_timeout),
+                 result_ttl=config.result_ttl_seconds)
 
 
 def make_app(config: Settings) -> Celery:
-    celery = Celery('blp', broker=config.redis_url, include=['worker.tasks', 'worker.multistart', 'worker.bootstrap'])
+    celery = Celery('blp', broker=config.redis_url,
+                    include=['worker.leases', 'worker.memory', 'worker.tasks', 'worker.multistart', 'worker.bootstrap'])
     celery.conf.update(
         task_serializer='json', result_serializer='json', accept_content=['json'],
         task_ignore_result=True,
@@ -93,6 +96,8 @@ def make_app(config: Settings) -> Celery:
         # has reconnected (Republish): it runs again from the start, as after a crash.
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,
+        # A pool process still holding more than a job's budget after its task is replaced (worker.memory).
+        worker_max_memory_per_child=config.max_job_memory_bytes // 1024,
     )
     celery.steps['consumer'].add(Republish)
     return celery
@@ -101,8 +106,12 @@ def make_app(config: Settings) -> Celery:
 app = make_app(settings())
 
 
+# What else the heartbeat thread does each beat, given the worker's hostname (worker.leases renews and reaps).
+CHORES: list[Callable[[str], None]] = []
+
+
 class _Heartbeat:
-    """Marks this worker alive in Redis every few seconds until the worker shuts down."""
+    """Marks this worker alive in Redis every few seconds, and does the CHORES, until the worker shuts down."""
 
     def __init__(self, hostname: str) -> None:
         self.hostname, self.stop = hostname, threading.Event()
@@ -112,6 +121,8 @@ class _Heartbeat:
         while not self.stop.is_set():
             try:
                 job_store().heartbeat(self.hostname)
+                for chore in CHORES:
+                    chore(self.hostname)
             except Exception as error:  # Redis down: keep trying, /readyz reports it meanwhile
                 log.warning('heartbeat failed: %s', error)
             self.stop.wait(settings().worker_heartbeat_seconds)

@@ -27,9 +27,7 @@ phase-1 theta with the updated W of the best phase-1 start.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from functools import lru_cache
 from typing import Any, Callable, Optional
@@ -41,91 +39,20 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 import blp
 from blp.multistart import continue_from, draw_starts, outcome, solve_start, summarize
 from blp.spec import EstimateSpec, StartsSpec, solve_options, starts_kwargs
-from service.problems import Problem, core_problem, finite
-from service.queue import TASKS
-from service.store import Store, now
+from jobstore import tasks as names
+from jobstore.problems import Problem, core_problem, finite
+from jobstore.fanout import FanOut
+from jobstore.store import Store, now
 from worker.celery_app import app, job_store, settings
+from worker import memory
+from worker.leases import LeasedTask
+from worker.memory import OutOfMemory
 from worker.tasks import JobTask, _finish, _frames, _seconds, _versions, durably
 
 log = logging.getLogger(__name__)
-START_TASK, FINALIZE_TASK = 'blp.multistart.start', 'blp.multistart.finalize'
 CANCEL_CHECK_SECONDS = 0.2
 # Row fields kept for finalize but left out of the report (the chosen start's `results` become the result's).
 _INTERNAL = ('results', 'updated_W')
-
-# KEYS: the phase's rows hash, the job hash. ARGV: index, row (JSON), starts in the phase, phase, phases, now.
-# Writes the row unless one is there or the parent has ended (its rows are then final), and recomputes the parent's
-# progress from all rows. Returns {added, rows}.
-_RECORD = """
-if redis.call('HGET', KEYS[2], 'status') ~= 'running' then
-  return {0, redis.call('HLEN', KEYS[1])}
-end
-local added = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
-local rows = redis.call('HVALS', KEYS[1])
-local failed, best = 0, nil
-for _, raw in ipairs(rows) do
-  local row = cjson.decode(raw)
-  if row['status'] ~= 'succeeded' then
-    failed = failed + 1
-  elseif type(row['objective']) == 'number' and (best == nil or row['objective'] < best) then
-    best = row['objective']
-  end
-end
-redis.call('HSET', KEYS[2], 'progress', cjson.encode({
-  phase = tonumber(ARGV[4]), phases = tonumber(ARGV[5]), starts_done = #rows, starts_total = tonumber(ARGV[3]),
-  starts_failed = failed, best_objective = best == nil and cjson.null or best, updated_at = ARGV[6]}))
-return {added, #rows}
-"""
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(finite(value), allow_nan=False, separators=(',', ':'))
-
-
-class Ledger:
-    """A multi-start's keys (see service.store): phase 2's starting values and W, and one row per start."""
-
-    def __init__(self, store: Store, job_id: str) -> None:
-        self.store, self.job_id, self.r = store, job_id, store.r
-        self.job_key = store._job(job_id)
-        self.key = store._job(job_id, ':multistart')
-        self._record = self.r.register_script(_RECORD)
-
-    def _part(self, name: str, phase: int) -> str:
-        return f'{self.key}:{name}:{phase}'
-
-    def get(self, field: str) -> Any:
-        raw = self.r.hget(self.key, field)
-        return json.loads(raw) if raw is not None else None
-
-    def put(self, **fields: Any) -> None:
-        self.r.hset(self.key, mapping={name: _dump(value) for name, value in fields.items()})
-
-    def published(self, phase: int) -> bool:
-        return bool(self.get(f'published:{phase}'))
-
-    def begin(self, phase: int, index: int, worker: str) -> int:
-        """Count an attempt at a start and note who runs it (a start that keeps killing its worker gives up)."""
-        pipe = self.r.pipeline()
-        pipe.hincrby(self._part('attempts', phase), index, 1)
-        pipe.hset(self._part('running', phase), index,
-                  _dump({'worker': worker, 'pid': os.getpid(), 'started_at': now()}))
-        attempt = pipe.execute()[0]
-        return int(attempt)
-
-    def row(self, phase: int, index: int) -> Optional[dict[str, Any]]:
-        raw = self.r.hget(self._part('starts', phase), index)
-        return json.loads(raw) if raw is not None else None
-
-    def rows(self, phase: int) -> dict[int, dict[str, Any]]:
-        return {int(index): json.loads(raw) for index, raw in self.r.hgetall(self._part('starts', phase)).items()}
-
-    def record(self, phase: int, index: int, row: dict[str, Any], total: int, phases: int) -> tuple[bool, bool]:
-        """Write the row once; (whether this call wrote it, whether the phase is now complete)."""
-        added, count = self._record(keys=[self._part('starts', phase), self.job_key],
-                                    args=[index, _dump(row), total, phase, phases, now()])
-        return bool(added), int(count) >= total
-
 
 # ------------------------------------------------------------------------------------------ shared pieces
 
@@ -141,7 +68,10 @@ def _phases(spec: EstimateSpec) -> int:
 def _cached_problem(store: Store, product_id: str, agent_id: Optional[str], problem_json: str) -> Any:
     """Starts of one job that land on the same process share the built problem (datasets are content-addressed)."""
     product, agent = _frames(store, {'product_data': product_id, 'agent_data': agent_id})
-    return blp.Problem.from_spec(EstimateSpec.model_validate_json(problem_json).problem, product, agent)
+    spec = EstimateSpec.model_validate_json(problem_json)
+    memory.check_budget(spec, product, agent)
+    with memory.doing('building the problem'):
+        return blp.Problem.from_spec(spec.problem, product, agent)
 
 
 def _problem(store: Store, record: dict[str, Any], spec: EstimateSpec) -> Any:
@@ -155,7 +85,7 @@ def _publish(name: str, args: list[Any], task_id: str) -> None:
 
 
 def _publish_finalize(job_id: str, phase: int) -> None:
-    _publish(FINALIZE_TASK, [job_id, phase], f'{job_id}.finalize.{phase}')
+    _publish(names.MULTISTART_FINALIZE, [job_id, phase], f'{job_id}.finalize.{phase}')
 
 
 def _cancel(store: Store, job_id: str) -> str:
@@ -171,14 +101,13 @@ def _stop_when_cancelled(store: Store, job_id: str, every: float = CANCEL_CHECK_
     """The optimizer callback of a start: stop when the parent was cancelled or has ended (asked at most every
     `every` seconds)."""
     last = [float('-inf')]
-    key = store._job(job_id)
 
     def check(_: dict) -> None:
         if time.monotonic() - last[0] < every:
             return
         last[0] = time.monotonic()
-        status, cancel = store.r.hmget(key, 'status', 'cancel_requested')
-        if cancel == b'1' or status != b'running':
+        status, cancel = store.status_and_cancel(job_id)
+        if cancel or status != 'running':
             raise blp.Cancelled('the multi-start was cancelled or has ended')
 
     return check
@@ -192,7 +121,7 @@ def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     record = durably(store.get_job, job_id)
     if record is None or record['status'] not in ('queued', 'running'):
         return 'skipped'
-    ledger = Ledger(store, job_id)
+    ledger = FanOut(store, job_id, 'multistart', 'starts')
     if record['status'] == 'running' and ledger.published(1):
         return 'skipped'
     moved = store.transition(job_id, ['queued', 'running'], 'running', started_at=record.get('started_at') or now(),
@@ -203,14 +132,14 @@ def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     store.set_fields(job_id, progress={'phase': 1, 'phases': _phases(spec), 'starts_done': 0,
                                        'starts_total': starts.count, 'starts_failed': 0, 'updated_at': now()})
     for index in range(starts.count):
-        _publish(START_TASK, [job_id, 1, index], f'{job_id}.1.{index}')
+        _publish(names.MULTISTART_START, [job_id, 1, index], f'{job_id}.1.{index}')
     ledger.put(**{'published:1': True})
     return 'published'
 
 
 # ------------------------------------------------------------------------------------------ one start
 
-def _start(store: Store, record: dict[str, Any], ledger: Ledger, phase: int, index: int) -> dict[str, Any]:
+def _start(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, index: int) -> dict[str, Any]:
     """Phase 1: the index-th drawn start (the same draw on every worker); phase 2: the start's phase-1 theta."""
     if phase == 2:
         return ledger.get('plan:2')[index]
@@ -218,7 +147,7 @@ def _start(store: Store, record: dict[str, Any], ledger: Ledger, phase: int, ind
     return draw_starts(_problem(store, record, spec), solve_options(spec.solve), **starts_kwargs(starts))[index]
 
 
-def _solve(store: Store, record: dict[str, Any], ledger: Ledger, phase: int, start: dict[str, Any]) -> dict:
+def _solve(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, start: dict[str, Any]) -> dict:
     spec, _ = _spec(record)
     W = np.array(ledger.get('W:2'), dtype=float) if phase == 2 else None
     results = solve_start(_problem(store, record, spec), solve_options(spec.solve), start, W=W, step=phase,
@@ -234,7 +163,7 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
     record = durably(store.get_job, job_id)
     if record is None or record['status'] != 'running':
         return 'skipped'
-    ledger = Ledger(store, job_id)
+    ledger = FanOut(store, job_id, 'multistart', 'starts')
     spec, starts = _spec(record)
     if durably(ledger.row, phase, index) is not None:  # a duplicate, or redelivered after its row was written
         if len(ledger.rows(phase)) >= starts.count and not (phase == 1 and ledger.published(2)):
@@ -254,6 +183,8 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
         except blp.Cancelled:  # the parent was cancelled, or has ended meanwhile
             current = store.get_job(job_id)
             return _cancel(store, job_id) if current and current['cancel_requested'] else 'skipped'
+        except (OutOfMemory, MemoryError) as error:
+            row = _failed_row(memory.problem(error))
         except SoftTimeLimitExceeded:
             row = _failed_row(Problem(504, 'time-limit', 'Time limit exceeded',
                                       f'the start ran past its time limit of {settings().job_soft_time_limit} s'))
@@ -266,7 +197,7 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
     return _record(ledger, record, phase, index, row)
 
 
-def _record(ledger: Ledger, record: dict[str, Any], phase: int, index: int, row: dict[str, Any],
+def _record(ledger: FanOut, record: dict[str, Any], phase: int, index: int, row: dict[str, Any],
             retry: bool = True) -> str:
     """Write the row (waiting out a Redis restart unless `retry` is off: the write is idempotent, and minutes of
     work hang on it); the one call whose row completes the phase publishes finalize."""
@@ -278,7 +209,7 @@ def _record(ledger: Ledger, record: dict[str, Any], phase: int, index: int, row:
     return row['status'] if added else 'not recorded'
 
 
-class StartTask(Task):
+class StartTask(LeasedTask):
     """Records a start failed when its task fails outside `run_start` (the hard time limit killed its process:
     Celery calls this in the worker's main process then), so the phase is still completed."""
 
@@ -293,7 +224,7 @@ class StartTask(Task):
             store = job_store()
             record = store.get_job(job_id)
             if record is not None and record['status'] == 'running':
-                _record(Ledger(store, job_id), record, phase, index, _failed_row(problem), retry=False)
+                _record(FanOut(store, job_id, 'multistart', 'starts'), record, phase, index, _failed_row(problem), retry=False)
         except Exception:
             log.exception('could not record start %s of job %s failed', index, job_id)
 
@@ -307,7 +238,7 @@ def finalize(store: Store, job_id: str, phase: int) -> str:
         return 'skipped'
     if record['cancel_requested']:
         return _cancel(store, job_id)
-    ledger, (spec, starts) = Ledger(store, job_id), _spec(record)
+    ledger, (spec, starts) = FanOut(store, job_id, 'multistart', 'starts'), _spec(record)
     rows = ledger.rows(phase)
     if len(rows) < starts.count:
         return 'incomplete'
@@ -325,7 +256,7 @@ def _fail(store: Store, job_id: str, problem: Problem) -> str:
     return 'failed'
 
 
-def _second_phase(store: Store, record: dict[str, Any], ledger: Ledger, spec: EstimateSpec, starts: StartsSpec,
+def _second_phase(store: Store, record: dict[str, Any], ledger: FanOut, spec: EstimateSpec, starts: StartsSpec,
                   table: list[dict[str, Any]]) -> str:
     """W for phase 2 is the updated W of the best acceptable phase-1 start (the lowest objective among those that
     succeeded, if none is acceptable); every phase-1 start that succeeded continues from its theta."""
@@ -350,7 +281,7 @@ def _second_phase(store: Store, record: dict[str, Any], ledger: Ledger, spec: Es
                        'seconds': 0.0, 'attempts': 0, 'worker': ''}
             ledger.record(2, index, {'index': index, **carried}, starts.count, 2)
         else:
-            _publish(START_TASK, [job_id, 2, index], f'{job_id}.2.{index}')
+            _publish(names.MULTISTART_START, [job_id, 2, index], f'{job_id}.2.{index}')
     ledger.put(**{'published:2': True})
     return 'published'
 
@@ -381,9 +312,9 @@ def _agreement_message(summary: dict[str, Any]) -> str:
             f"starts; {summary['starts'] - summary['succeeded']} failed")
 
 
-def _conclude(store: Store, record: dict[str, Any], ledger: Ledger, spec: EstimateSpec, starts: StartsSpec,
+def _conclude(store: Store, record: dict[str, Any], ledger: FanOut, spec: EstimateSpec, starts: StartsSpec,
               table: list[dict[str, Any]]) -> str:
-    """Choose the estimate, store the report and the chosen start's matrices, and finish the parent (once)."""
+    """Choose the estimate, store the report, and finish the parent (once)."""
     job_id, phases = record['id'], _phases(spec)
     summary = summarize(table, starts.gradient_tolerance, starts.theta_tolerance,
                         statistics=('mean_own_price_elasticity', 'beta'))
@@ -395,18 +326,11 @@ def _conclude(store: Store, record: dict[str, Any], ledger: Ledger, spec: Estima
     clock = time.perf_counter()
     problem = _problem(store, record, spec)
     restored = problem.restore(table[chosen]['results'], micro_moments=spec.solve.micro_moments)
-    matrices, post_estimation_error = {}, None
-    try:
-        matrices = {'elasticities:prices': restored.compute_elasticities(name='prices', as_dict=True),
-                    'diversion-ratios': restored.compute_diversion_ratios(name='prices', as_dict=True)}
-    except blp.BLPError as error:
-        post_estimation_error = core_problem(error).to_dict()
     usable = {index for optimum in summary['optima'] for index in optimum['starts']}
     first_rows = ledger.rows(1) if phases == 2 else {}
     report = [_report_row(row, index in usable, first_rows.get(index)) for index, row in enumerate(table)]
     result = {
         'job_id': job_id, 'kind': 'multistart', 'results': table[chosen]['results'],
-        'post_estimation_error': post_estimation_error,
         'multistart': {
             'chosen_start': chosen, 'method': spec.solve.method, 'phases': phases,
             'weighting': ledger.get('weighting') if phases == 2 else {'phase_1': '2SLS'},
@@ -426,23 +350,23 @@ def _conclude(store: Store, record: dict[str, Any], ledger: Ledger, spec: Estima
              result['multistart']['agreement']['message'])
     # Written before the transition, so a succeeded job always has its result; a second finalize of the same rows
     # writes the same document, and only one of them moves the job.
-    durably(store.put_result, job_id, finite(result), finite(matrices))
+    durably(store.put_result, job_id, finite(result))
     moved = durably(store.transition, job_id, ['running'], 'succeeded', finished_at=now())
     return 'succeeded' if moved is True else 'skipped'
 
 
 # ------------------------------------------------------------------------------------------ the tasks
 
-@app.task(name=TASKS['multistart'], base=JobTask, bind=True)
+@app.task(name=names.MULTISTART, base=JobTask, bind=True)
 def multistart(self: Task, job_id: str) -> str:
     return fan_out(job_store(), job_id, self.request.hostname or '')
 
 
-@app.task(name=START_TASK, base=StartTask, bind=True)
+@app.task(name=names.MULTISTART_START, base=StartTask, bind=True)
 def multistart_start(self: Task, job_id: str, phase: int, index: int) -> str:
     return run_start(job_store(), job_id, phase, index, self.request.hostname or '')
 
 
-@app.task(name=FINALIZE_TASK, base=JobTask, bind=True)
+@app.task(name=names.MULTISTART_FINALIZE, base=JobTask, bind=True)
 def multistart_finalize(self: Task, job_id: str, phase: int) -> str:
     return finalize(job_store(), job_id, phase)

@@ -12,23 +12,14 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 import blp
-from blp.optimal import re_estimate
+from blp.optimal import re_estimate, restore_stored
 from blp.spec import EstimateSpec, solve_options
 
 
 def restore(spec: EstimateSpec, product: Any, agent: Any, stored: dict[str, Any]) -> Any:
     """The results of a stored estimate (`{'results': ..., 'optimal_instruments': ...}`), re-estimated or not."""
     problem = blp.Problem.from_spec(spec.problem, product, agent)
-    return _restore(problem, stored, spec.solve.micro_moments or ())
-
-
-def _restore(problem: Any, stored: dict[str, Any], micro_moments: Any = ()) -> Any:
-    report = stored.get('optimal_instruments')
-    if report is None:
-        return problem.restore(stored['results'], micro_moments=micro_moments)
-    first = _restore(problem, report['initial'], micro_moments)
-    instruments = first.compute_optimal_instruments(report['method'], report['draws'], report['seed'])
-    return instruments.to_problem().restore(stored['results'], micro_moments=micro_moments)
+    return restore_stored(problem, stored, spec.solve.micro_moments or ())
 
 
 def solve(problem: Any, spec: EstimateSpec, progress: Callable[[dict], None],
@@ -38,7 +29,7 @@ def solve(problem: Any, spec: EstimateSpec, progress: Callable[[dict], None],
     options = solve_options(spec.solve)
     if parent is not None:
         initial = {key: parent[key] for key in ('results', 'optimal_instruments') if key in parent}
-        first = _restore(problem, initial, spec.solve.micro_moments or ())
+        first = restore_stored(problem, initial, spec.solve.micro_moments or ())
     else:
         first = problem.estimate(options, progress=progress)
         initial = {'results': first.to_dict()}

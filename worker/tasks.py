@@ -21,12 +21,15 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 import blp
 from blp.spec import EstimateSpec
-from service.datasets import read_frame
-from service.problems import Problem, core_problem, finite
-from service.queue import TASKS
-from service.store import Store, now
+from jobstore import tasks as names
+from jobstore.codec import read_frame
+from jobstore.problems import Problem, core_problem, finite
+from jobstore.store import Store, now
 from worker import optimal
 from worker.celery_app import app, job_store, settings
+from worker import memory
+from worker.leases import LeasedTask
+from worker.memory import OutOfMemory
 
 log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 0.2
@@ -78,7 +81,7 @@ def _running_elsewhere(record: dict[str, Any], hostname: str) -> bool:
     return int(pid) != os.getpid() and _process_start(int(pid)) == started
 
 
-class JobTask(Task):
+class JobTask(LeasedTask):
     """Marks a running job failed whenever its task fails: the hard time limit killed its process (Celery calls
     this in the main process then), or something escaped `run` (a bug, Redis gone at the wrong moment)."""
 
@@ -126,7 +129,7 @@ def _frames(store: Store, inputs: dict[str, Optional[str]]) -> tuple[Any, Any]:
     return frames[0], frames[1]
 
 
-def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], tuple[dict, dict]],
+def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], dict[str, Any]],
         hostname: str = '') -> str:
     """Take the job if it is still wanted, run `work`, store what it returns, and record how it ended."""
     record = durably(store.get_job, job_id)
@@ -148,14 +151,14 @@ def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], tuple
         return 'skipped'
     record = durably(store.get_job, job_id) or record
     try:
-        result, matrices = work(store, record)
-        try:  # matrices hold ~10^5 numbers: encode them as they are, and replace non-finite ones only if needed
-            durably(store.put_result, job_id, result, matrices)
-        except ValueError:  # the encoder refuses NaN and infinity
-            durably(store.put_result, job_id, finite(result), finite(matrices))
+        durably(store.put_result, job_id, finite(work(store, record)))
     except blp.Cancelled:
         _finish(store, job_id, 'cancelled')
         return 'cancelled'
+    except (OutOfMemory, MemoryError) as error:
+        log.warning('job %s ran out of memory: %s', job_id, error)
+        _finish(store, job_id, 'failed', memory.problem(error).to_dict())
+        return 'failed'
     except SoftTimeLimitExceeded:
         problem = Problem(504, 'time-limit', 'Time limit exceeded',
                           f'the job ran past its time limit of {settings().job_soft_time_limit} s')
@@ -202,36 +205,32 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def estimate_work(store: Store, record: dict[str, Any]) -> tuple[dict, dict]:
+def estimate_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}
     clock = time.perf_counter()
     spec = EstimateSpec.model_validate(record['spec'])
-    product, agent = _frames(store, record['inputs'])
-    problem = blp.Problem.from_spec(spec.problem, product, agent)
+    with memory.doing('reading the data'):
+        product, agent = _frames(store, record['inputs'])
+    memory.check_budget(spec, product, agent)
+    with memory.doing('building the problem'):
+        problem = blp.Problem.from_spec(spec.problem, product, agent)
     timings['build_seconds'] = time.perf_counter() - clock
     clock = time.perf_counter()
     parent = _parent_result(store, record) if record['kind'] == 'optimal_instruments' else None
-    results, optimal_report = optimal.solve(problem, spec, _progress(store, record['id']), parent)
+    with memory.doing('solving'):
+        results, optimal_report = optimal.solve(problem, spec, _progress(store, record['id']), parent)
     timings['solve_seconds'] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    matrices, post_estimation_error = {}, None
-    try:  # computed once here, for every market, so the API only reads them
-        matrices = {'elasticities:prices': results.compute_elasticities(name='prices', as_dict=True),
-                    'diversion-ratios': results.compute_diversion_ratios(name='prices', as_dict=True)}
-    except blp.BLPError as error:  # the estimate itself stands
-        post_estimation_error = core_problem(error).to_dict()
-    timings['post_estimation_seconds'] = time.perf_counter() - clock
+    # Elasticities and diversion ratios are computed on demand from this (a few kB), not stored (megabytes).
     result = {
         'job_id': record['id'], 'kind': record['kind'], 'results': results.to_dict(),
         **({'optimal_instruments': optimal_report} if optimal_report else {}),
-        'post_estimation_error': post_estimation_error,
         'provenance': {
             'product_data': record['inputs'].get('product_data'), 'agent_data': record['inputs'].get('agent_data'),
             'spec': spec.model_dump(mode='json'), 'versions': _versions(), 'timings': timings,
             'started_at': record['started_at'], 'attempts': record['attempts'],
         },
     }
-    return result, matrices
+    return result
 
 
 def _parent_result(store: Store, record: dict[str, Any]) -> dict[str, Any]:
@@ -266,7 +265,7 @@ def _counterfactual_table(results: Any, product: Any, request: dict[str, Any]) -
     return results.counterfactual(firm_ids=firm_ids, costs=costs, market_id=market)
 
 
-def counterfactual_work(store: Store, record: dict[str, Any]) -> tuple[dict, dict]:
+def counterfactual_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     """Prices taken as given, or a new equilibrium (merger, costs), at the stored estimate (restored, not
     re-optimized)."""
     timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}
@@ -274,8 +273,10 @@ def counterfactual_work(store: Store, record: dict[str, Any]) -> tuple[dict, dic
     parent = _parent_result(store, record)
     spec = EstimateSpec.model_validate(record['spec'])
     product, agent = _frames(store, record['inputs'])
-    results = optimal.restore(spec, product, agent, parent)
-    table = dict(_counterfactual_table(results, product, record['request']))
+    memory.check_budget(spec, product, agent)
+    with memory.doing('computing the counterfactual'):
+        results = optimal.restore(spec, product, agent, parent)
+        table = dict(_counterfactual_table(results, product, record['request']))
     timings['compute_seconds'] = time.perf_counter() - clock
     result = {
         'job_id': record['id'], 'kind': 'counterfactual', 'market': record['request'].get('market'),
@@ -287,20 +288,20 @@ def counterfactual_work(store: Store, record: dict[str, Any]) -> tuple[dict, dic
             'versions': _versions(), 'timings': timings, 'started_at': record['started_at'],
         },
     }
-    return result, {}
+    return result
 
 
-@app.task(name=TASKS['estimate'], base=JobTask, bind=True)
+@app.task(name=names.ESTIMATE, base=JobTask, bind=True)
 def estimate(self: Task, job_id: str) -> str:
     return run(job_store(), job_id, estimate_work, self.request.hostname or '')
 
 
-@app.task(name=TASKS['optimal_instruments'], base=JobTask, bind=True)
+@app.task(name=names.OPTIMAL_INSTRUMENTS, base=JobTask, bind=True)
 def optimal_instruments(self: Task, job_id: str) -> str:
     """An estimate re-estimated with optimal instruments, starting from its parent's stored estimate."""
     return run(job_store(), job_id, estimate_work, self.request.hostname or '')
 
 
-@app.task(name=TASKS['counterfactual'], base=JobTask, bind=True)
+@app.task(name=names.COUNTERFACTUAL, base=JobTask, bind=True)
 def counterfactual(self: Task, job_id: str) -> str:
     return run(job_store(), job_id, counterfactual_work, self.request.hostname or '')

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from jobstore.problems import MEDIA_TYPE, Problem
 from service import datasets
 from service.deps import OwnerDep, StoreDep
 from service.jobs import dataset_problem, store_frame
 from service.models import Dataset
-from service.problems import MEDIA_TYPE, Problem
 
 router = APIRouter(prefix='/v1/datasets', tags=['datasets'])
 

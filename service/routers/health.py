@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
+from jobstore.problems import MEDIA_TYPE, Problem
 from service.deps import SettingsDep, StoreDep
 from service.metrics import render_jobs
 from service.models import Health
-from service.problems import MEDIA_TYPE, Problem
 
 router = APIRouter(tags=['health'])
 
@@ -23,7 +23,7 @@ def healthz() -> dict:
 def readyz(store: StoreDep, settings: SettingsDep) -> dict:
     """Ready when Redis answers and at least one worker has sent a heartbeat recently; else 503 with the reason."""
     try:
-        store.r.ping()
+        store.ping()
         workers = store.live_workers(within=3 * settings.worker_heartbeat_seconds)
     except Exception as error:
         raise Problem(503, 'not-ready', 'Not ready', f'Redis is unreachable: {type(error).__name__}',

@@ -1,6 +1,7 @@
 """`/v1/jobs`: submit, list, watch, cancel estimates and counterfactuals, and read their results.
 
-Results, elasticities and diversion ratios are read from what the worker stored: no numerics here.
+Results are read from what the worker stored; elasticities and diversion ratios are computed from the stored
+estimate in a numerics process (service.numerics): no numerics in the API process.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import CeleryDep, OwnerDep, SettingsDep, StoreDep, require_json
+from jobstore.problems import MEDIA_TYPE, Problem, finite
+from jobstore.store import Store, TERMINAL
+from service.deps import CeleryDep, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
 from blp.spec import OptimalInstrumentsSpec
 from service.models import CounterfactualRequest, Job, JobList, JobRequest, JobState
 from service.bootstrap import BootstrapRequest, submit_bootstrap
+from service.numerics import Numerics
 from service.optimal_instruments import submit_optimal_instruments
-from service.problems import MEDIA_TYPE, Problem, finite
-from service.store import Store, TERMINAL
 
 router = APIRouter(prefix='/v1/jobs', tags=['jobs'])
 
@@ -45,16 +47,17 @@ def _accepted(record: dict[str, Any], created: bool) -> JSONResponse:
     return JSONResponse(view, status_code=202 if created else 200, headers={'Location': view['links']['self']})
 
 
-@router.post('', response_model=Job, status_code=202, responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS},
+@router.post('', response_model=Job, status_code=202,
+             responses={200: {'model': Job}, 415: _PROBLEM, 429: _PROBLEM, **_ERRORS},
              dependencies=[Depends(require_json)])
 def create_job(body: JobRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep, owner: OwnerDep,
-               idempotency_key: IdempotencyKey = None) -> JSONResponse:
+               numerics: NumericsDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Validate the spec and data with the core, then queue the estimate (202, `Location: /v1/jobs/{id}`).
 
     With `"kind": "multistart"` and `starts`, the estimate is solved from several starting values in parallel; its
     result is the best start that meets the first- and second-order conditions, with every start and how they agree.
     """
-    record, created = submit_estimate(store, celery, settings, body, owner, idempotency_key)
+    record, created = submit_estimate(store, celery, settings, numerics, body, owner, idempotency_key)
     return _accepted(record, created)
 
 
@@ -73,10 +76,15 @@ def get_job(job_id: str, store: StoreDep, owner: OwnerDep) -> dict:
     return job_view(_load(store, job_id, owner))
 
 
-@router.delete('/{job_id}', response_model=Job, responses={202: {'model': Job}, **_ERRORS})
-def cancel_job(job_id: str, store: StoreDep, celery: CeleryDep, owner: OwnerDep) -> JSONResponse:
-    """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next iteration (202)."""
-    record, status_code = cancel(store, celery, _load(store, job_id, owner))
+@router.delete('/{job_id}', response_model=Job, responses={202: {'model': Job}, 204: {}, **_ERRORS})
+def cancel_job(job_id: str, store: StoreDep, celery: CeleryDep, owner: OwnerDep) -> Response:
+    """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next iteration (202). A job
+    that has ended (succeeded, failed, cancelled) is deleted with its result (204)."""
+    record = _load(store, job_id, owner)
+    if record['status'] in TERMINAL:
+        store.delete_job(record)
+        return Response(status_code=204)
+    record, status_code = cancel(store, celery, record)
     return JSONResponse(Job.model_validate(job_view(record)).model_dump(mode='json'), status_code=status_code)
 
 
@@ -135,20 +143,17 @@ def job_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
     return JSONResponse(result)
 
 
-def _matrix(store: Store, job_id: str, owner: str, table: str, market: str, fmt: str) -> Response:
+def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: str, market: str, fmt: str) -> Response:
     record = _load(store, job_id, owner)
     if record['kind'] not in ESTIMATES:
         raise Problem(404, 'not-found', 'Not found', 'only estimates have elasticities and diversion ratios')
     waiting = _finished(record)
     if waiting is not None:
         return waiting
-    matrix = store.get_matrix(job_id, table, market)
-    if matrix is None:
-        if not store.has_matrices(job_id, table):
-            raise Problem(404, 'not-computed', 'Not computed',
-                          f'{table} were not computed for this job (see post_estimation_error in its result)')
-        raise Problem(422, 'unknown-market', 'Unknown market', f'no market {market!r} in this estimate',
-                      parameter='market', market=market)
+    result = store.get_result(job_id)
+    if result is None:
+        raise Problem(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
+    matrix = numerics.matrix(record, result, table, market)
     if fmt == 'csv':
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator='\n')
@@ -164,20 +169,22 @@ Market = Annotated[str, Query(min_length=1, description='a market id of the prod
 
 
 @router.get('/{job_id}/elasticities', responses={202: {'model': Job}, **_ERRORS})
-def elasticities(job_id: str, market: Market, store: StoreDep, owner: OwnerDep,
+def elasticities(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
                  name: Literal['prices'] = 'prices', fmt: Format = 'json') -> Response:
     """Elasticities in one market: entry (j, k) is the elasticity of j's share with respect to k's `name` (prices)."""
-    return _matrix(store, job_id, owner, f'elasticities:{name}', market, fmt)
+    return _matrix(store, numerics, job_id, owner, 'elasticities', market, fmt)
 
 
 @router.get('/{job_id}/diversion-ratios', responses={202: {'model': Job}, **_ERRORS})
-def diversion_ratios(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, fmt: Format = 'json') -> Response:
+def diversion_ratios(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
+                     fmt: Format = 'json') -> Response:
     """Diversion ratios in one market: (j, k) is the share of j's lost sales going to k; the diagonal, to the outside good."""
-    return _matrix(store, job_id, owner, 'diversion-ratios', market, fmt)
+    return _matrix(store, numerics, job_id, owner, 'diversion-ratios', market, fmt)
 
 
 @router.post('/{job_id}/counterfactuals', response_model=Job, status_code=202,
-             responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS}, dependencies=[Depends(require_json)])
+             responses={200: {'model': Job}, 415: _PROBLEM, 429: _PROBLEM, **_ERRORS},
+             dependencies=[Depends(require_json)])
 def create_counterfactual(job_id: str, body: CounterfactualRequest, store: StoreDep, celery: CeleryDep,
                           settings: SettingsDep, owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """From a succeeded estimate, a new job of kind `counterfactual`: shares at given prices in one market, or a
@@ -206,7 +213,7 @@ def create_optimal_instruments(job_id: str, body: OptimalInstrumentsSpec, store:
 def create_bootstrap(job_id: str, body: BootstrapRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
                      owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """From a succeeded estimate, a new job of kind `bootstrap`: PyBLP's parametric bootstrap with its draws
-    computed in chunks over every worker (progress: `chunks_done`, `draws_done`), and percentile intervals of theta,
+    computed in chunks over every worker (progress: `chunks_done`, `chunks_total`), and percentile intervals of theta,
     beta, the mean own-price elasticity and a merger's price changes in the result."""
     parent = _load(store, job_id, owner)
     record, created = submit_bootstrap(store, celery, settings, parent, body, owner, idempotency_key)

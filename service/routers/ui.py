@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from service.deps import SettingsDep
-from service.problems import Problem
+from jobstore.problems import Problem
 
 UI = Path(__file__).resolve().parents[1] / 'ui'
 MEDIA_TYPES = {'.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',

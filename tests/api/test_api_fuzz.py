@@ -18,8 +18,8 @@ import schemathesis
 from fastapi.testclient import TestClient
 from schemathesis import GenerationMode
 
+from jobstore.settings import Settings
 from service.main import create_app
-from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 FUZZ_DB = 6

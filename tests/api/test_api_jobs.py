@@ -75,11 +75,13 @@ def test_queued_job_is_cancelled_at_once_and_has_no_result(client, products):
     response = client.delete(f'/v1/jobs/{job_id}')
     assert response.status_code == 200 and response.json()['status'] == 'cancelled'
     assert response.json()['finished_at']
-    assert client.delete(f'/v1/jobs/{job_id}').status_code == 200
     assert_problem(client.get(f'/v1/jobs/{job_id}/result'), 409)
     events = client.get(f'/v1/jobs/{job_id}/events')
     assert events.headers['content-type'].startswith('text/event-stream')
     assert 'event: end' in events.text and '"status":"cancelled"' in events.text
+    assert client.delete(f'/v1/jobs/{job_id}').status_code == 204  # an ended job: deleted
+    assert_problem(client.get(f'/v1/jobs/{job_id}'), 404)
+    assert client.get('/v1/jobs').json()['items'] == []
 
 
 def test_waiting_job_answers_202_for_results_and_matrices(client, products):

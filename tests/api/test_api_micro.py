@@ -14,7 +14,7 @@ from api_support import assert_problem, csv_bytes
 from examples import cereal
 from examples.micro_moments import EXERCISE3_ALL, EXERCISE3_INCOME
 from service.main import create_app
-from service.settings import Settings
+from jobstore.settings import Settings
 
 MICRO_DB = 6
 ABSORB = 'C(market_ids) + C(product_ids)'

@@ -17,12 +17,14 @@ from pathlib import Path
 
 import httpx
 
+import blp
 from api_support import LOGIT_SPEC, assert_problem, upload
+from blp.spec import EstimateSpec, solve_options
+from jobstore.settings import Settings
+from jobstore.store import now
 from service import deps
 from service.queue import make_celery
 from processes import die_with_parent
-from service.settings import Settings
-from service.store import now
 
 ROOT = Path(__file__).resolve().parents[2]
 ALPHA, BETA = 'alpha-7f3c9e2d41b84a06', 'beta-0c5d8e1f92a3b7c6'
@@ -33,12 +35,12 @@ def bearer(key: str) -> dict[str, str]:
     return {'Authorization': f'Bearer {key}'}
 
 
-def succeed(store, job_id: str) -> None:
-    """Make a queued job look finished by a worker, with a result and matrices (no worker needed)."""
+def succeed(store, job_id: str, products) -> None:
+    """Make a queued logit job finished as a worker would, solving it here (no worker needed)."""
+    spec = EstimateSpec.model_validate(LOGIT_SPEC)
+    results = blp.Problem.from_spec(spec.problem, products).estimate(solve_options(spec.solve))
     assert store.transition(job_id, ['queued'], 'running', started_at=now(), attempts=1) is True
-    store.put_result(job_id, {'job_id': job_id, 'kind': 'estimate', 'results': {}},
-                     {'elasticities:prices': {'C01Q1': {'product_ids': ['a'], 'matrix': [[-1.0]]}},
-                      'diversion-ratios': {'C01Q1': {'product_ids': ['a'], 'matrix': [[0.5]]}}})
+    store.put_result(job_id, {'job_id': job_id, 'kind': 'estimate', 'results': results.to_dict()})
     assert store.transition(job_id, ['running'], 'succeeded', finished_at=now()) is True
 
 
@@ -66,7 +68,7 @@ def test_a_key_sees_only_its_own_datasets_jobs_results_events_and_matrices(make_
     body = {'product_data': {'dataset_id': dataset_id}, 'spec': LOGIT_SPEC}
     done = client.post('/v1/jobs', json=body, headers=alpha).json()['id']
     queued = client.post('/v1/jobs', json=body, headers={**alpha, 'Idempotency-Key': 'k1'}).json()['id']
-    succeed(client.app.state.store, done)
+    succeed(client.app.state.store, done, products)
     reads = [f'/v1/datasets/{dataset_id}', f'/v1/jobs/{done}', f'/v1/jobs/{done}/result',
              f'/v1/jobs/{done}/events', f'/v1/jobs/{done}/elasticities?market=C01Q1',
              f'/v1/jobs/{done}/diversion-ratios?market=C01Q1', f'/v1/jobs/{queued}']

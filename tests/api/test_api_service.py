@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from api_support import LOGIT_SPEC, assert_problem, upload
-from service.settings import Settings
+from jobstore.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'scripts'))

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import redis
 from fastapi.testclient import TestClient
 
+from jobstore.store import TERMINAL, Store, connect
 from processes import die_with_parent
-from service.store import TERMINAL, Store, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 ABSORB = 'C(market_ids) + C(product_ids)'
@@ -73,6 +74,12 @@ class Worker:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def queued_messages(url: str) -> int:
+    """Task messages waiting in the broker, over its priority lists (`celery`, `celery:1` ... `celery:9`)."""
+    client = redis.Redis.from_url(url)
+    return sum(client.llen(name) for name in ['celery'] + [f'celery:{priority}' for priority in range(1, 10)])
 
 
 def parquet(frame: pd.DataFrame) -> bytes:

@@ -24,12 +24,12 @@ from fastapi.testclient import TestClient
 from kombu import Connection
 
 from examples import cereal
+from jobstore.settings import Settings
+from jobstore.store import Store, connect
 from processes import RedisServer
-from queue_support import LOGIT_SPEC, SLOW_SOLVE, Worker, iterating, rc_spec, submit, upload, wait_for
+from queue_support import LOGIT_SPEC, SLOW_SOLVE, Worker, iterating, queued_messages, rc_spec, submit, upload, wait_for
 from service import queue
 from service.main import create_app
-from service.settings import Settings
-from service.store import Store, connect
 
 pytestmark = pytest.mark.queue
 
@@ -143,7 +143,7 @@ def test_a_pickle_message_is_refused_and_never_run(api, datasets, worker_url, tm
     job_id = submit(api, LOGIT_SPEC, datasets['products']).json()['id']
     assert wait_for(api, job_id)['status'] == 'succeeded'  # the worker goes on
     assert not marker.exists()
-    assert redis.Redis.from_url(worker_url).llen('celery') == 0  # not requeued forever either
+    assert queued_messages(worker_url) == 0  # not requeued forever either
 
 
 # ------------------------------------------------------------------------------------------ Redis faults
@@ -177,7 +177,7 @@ def test_a_redis_restart_keeps_every_record_and_result_and_queued_jobs_still_run
             assert {job_id: api.get(f'/v1/jobs/{job_id}/result').json() for job_id in done} == results
             assert api.get(f'/v1/datasets/{products}').json() == dataset
             assert {job['id'] for job in api.get('/v1/jobs?limit=200').json()['items']} == set(done + queued)
-            assert redis.Redis.from_url(server.url).llen('celery') == len(queued)  # the task messages too
+            assert queued_messages(server.url) == len(queued)  # the task messages too
             agents = upload(api, cereal.agent_data(1000))
             worker = Worker(server.url, 'after', tmp_path / 'after.log', concurrency=2)
             try:

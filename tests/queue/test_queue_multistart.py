@@ -17,11 +17,11 @@ import redis
 from fastapi.testclient import TestClient
 
 from examples import cereal
+from jobstore.fanout import FanOut
+from jobstore.settings import Settings
+from jobstore.store import Store, connect, now
 from queue_support import LOGIT_SPEC, rc_spec, submit, upload, wait_for
 from service.main import create_app
-from service.settings import Settings
-from service.store import Store, connect, now
-from worker.multistart import Ledger
 
 pytestmark = pytest.mark.queue
 
@@ -31,7 +31,8 @@ BOUNDS = {'sigma_bounds': [[[0, 0], [0, 0]], [[0, 0], [0, 10]]], 'pi_bounds': [[
 
 @pytest.fixture(scope='module')
 def api(two_workers: tuple[str, list]) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(redis_url=two_workers[0], sse_poll_seconds=0.05))) as client:
+    with TestClient(create_app(Settings(redis_url=two_workers[0], sse_poll_seconds=0.05,
+                                        submission_burst=1000))) as client:
         yield client
 
 
@@ -58,7 +59,7 @@ def sigma_prices(results: dict) -> float:
 
 
 def rows(url: str, job_id: str, phase: int = 1) -> dict[int, dict]:
-    """The recorded starts of a phase, straight from their Redis hash (service/store.py names the keys)."""
+    """The recorded starts of a phase, straight from their Redis hash (jobstore/fanout.py names the keys)."""
     raw = redis.Redis.from_url(url).hgetall(f'blp:job:{job_id}:multistart:starts:{phase}')
     return {int(index): json.loads(row) for index, row in raw.items()}
 
@@ -214,7 +215,7 @@ def test_racing_and_repeated_rows_are_counted_once_and_complete_the_phase_once(r
     store.r.flushdb()
     store.create_job({'id': 'parent', 'owner': 'public', 'kind': 'multistart', 'created_at': now()}, [])
     assert store.transition('parent', ['queued'], 'running') is True
-    ledger = Ledger(store, 'parent')
+    ledger = FanOut(store, 'parent', 'multistart', 'starts')
     writes = [index for index in range(8) for _ in range(3)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(lambda index: ledger.record(1, index, {'status': 'succeeded', 'objective': 10.0 - index},

@@ -43,3 +43,18 @@ def test_draws_are_reproducible_and_roughly_standard_normal(specification):
 def test_unknown_specification_is_refused():
     with pytest.raises(SpecificationError, match='specification'):
         Integration('lattice', 10)
+
+
+def test_gauss_hermite_rules_that_are_not_finite_are_refused_naming_the_size():
+    from blp.integration import GAUSS_HERMITE_MAX, gauss_hermite
+
+    nodes, weights = gauss_hermite(GAUSS_HERMITE_MAX)
+    assert np.isfinite(nodes).all() and np.isfinite(weights).all()
+    for size in (GAUSS_HERMITE_MAX + 1, 400, 1500):
+        with pytest.raises(SpecificationError) as caught:
+            Integration('product', size=size)
+        assert caught.value.parameter == 'integration.size' and str(size) in str(caught.value)
+        with pytest.raises(SpecificationError):
+            gauss_hermite(size)
+    with pytest.raises(SpecificationError):
+        Integration('grid', size=400)

@@ -11,12 +11,14 @@ Keys (prefix `blp:`):
   dataset:{id}:jobs       set    jobs that read it
   job:{id}                hash   the job record (nested values as JSON)
   job:{id}:result         string the result document (JSON)
-  job:{id}:matrices:{n}   hash   market -> JSON matrix (n = `elasticities:prices`, `diversion-ratios`, ...)
-  job:{id}:multistart     hash   a multistart's plan:2 and W:2 (phase 2 of a 2s), weighting, published:{phase}
-  job:{id}:multistart:starts:{phase}    hash  start index -> its row (JSON), written once (worker/multistart.py)
-  job:{id}:multistart:attempts:{phase}  hash  start index -> deliveries so far
-  job:{id}:multistart:running:{phase}   hash  start index -> the worker and process id of its latest delivery
+  job:{id}:epochs         hash   task id -> epoch of its last republication (jobstore.leases)
+  job:{id}:{fan-out}...   a fanned-out job's plan and rows (jobstore.fanout; FAN_OUTS)
+
+A job's keys expire `result_ttl` seconds after it ended (RESULT_TTL_SECONDS), and DELETE of an ended job removes
+them at once. A finished estimate keeps only its result document (a few kB): elasticities and diversion ratios
+are computed from it on demand.
   jobs:{owner}            zset   the owner's jobs, scored by creation sequence (for cursor pagination)
+  active:{owner}          set    the owner's queued and running jobs (for its cap and its jobs' priority)
   jobs:seq                string creation sequence
   jobs:counts             hash   status -> number of jobs (for metrics)
   idempotency:{owner}:{h} string the job an Idempotency-Key created and the hash of its body
@@ -33,12 +35,15 @@ from typing import Any, Iterable, Optional
 import redis
 
 PREFIX = 'blp:'
+# Fanned-out kinds (jobstore.fanout): the name of their keys, the unit of their rows, their phases.
+FAN_OUTS = (('multistart', 'starts', (1, 2)),)
 STATUSES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 TERMINAL = frozenset({'succeeded', 'failed', 'cancelled'})
 _JSON_FIELDS = ('spec', 'request', 'progress', 'error', 'inputs')
 
-# KEYS: job hash, counts hash. ARGV: allowed from-states (JSON list), new status, then field/value pairs.
-# Returns 1 when the job moved, else its current status (or false when it does not exist).
+# KEYS: job hash, counts hash, the prefix of active sets. ARGV: allowed from-states (JSON list), new status, then
+# field/value pairs. Returns 1 when the job moved, else its current status (or false when it does not exist).
+# A job that ends leaves its owner's active set.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
@@ -49,11 +54,18 @@ for _, state in ipairs(cjson.decode(ARGV[1])) do
       redis.call('HINCRBY', KEYS[2], current, -1)
       redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
     end
+    if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled' then
+      redis.call('SREM', KEYS[3] .. redis.call('HGET', KEYS[1], 'owner'), KEYS[1])
+    end
     return 1
   end
 end
 return current
 """
+
+
+class CapReached(Exception):
+    """The owner already has as many queued and running jobs as it may."""
 
 
 def now() -> str:
@@ -74,8 +86,8 @@ def _dump(value: Any) -> str:
 class Store:
     """Typed access to the keys above; every method is one or a few round trips."""
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.r = client
+    def __init__(self, client: redis.Redis, result_ttl: Optional[int] = None) -> None:
+        self.r, self.result_ttl = client, result_ttl
         self._transition = client.register_script(_TRANSITION)
 
     # ---------------------------------------------------------------- datasets
@@ -140,7 +152,7 @@ class Store:
                     continue
 
     def _blocks(self, job_id: str, owner: str, last_owner: bool) -> bool:
-        status, job_owner = self.r.hmget(self._job(job_id), 'status', 'owner')
+        status, job_owner = self.r.hmget(self.job_key(job_id), 'status', 'owner')
         if status is None or status.decode() in TERMINAL:
             return False
         return last_owner or job_owner.decode() == owner
@@ -148,7 +160,7 @@ class Store:
     # ---------------------------------------------------------------- jobs
 
     @staticmethod
-    def _job(job_id: str, part: str = '') -> str:
+    def job_key(job_id: str, part: str = '') -> str:
         return f'{PREFIX}job:{job_id}{part}'
 
     @staticmethod
@@ -161,30 +173,36 @@ class Store:
         return json.loads(raw) if raw else None
 
     def create_job(self, record: dict[str, Any], datasets: Iterable[str],
-                   idempotency: Optional[tuple[str, str, int]] = None) -> Optional[dict[str, str]]:
+                   idempotency: Optional[tuple[str, str, int]] = None,
+                   cap: Optional[int] = None) -> Optional[dict[str, str]]:
         """Write a queued job and its indexes in one transaction.
 
         `idempotency` is (key hash, body hash, ttl): when that key already names a job, nothing is written
-        and its `{"job", "body"}` entry is returned instead; otherwise returns None.
+        and its `{"job", "body"}` entry is returned instead; otherwise returns None. CapReached when the owner
+        already has `cap` queued and running jobs.
         """
         job_id, owner = record['id'], record['owner']
         fields = {name: (_dump(value) if name in _JSON_FIELDS else str(value))
                   for name, value in record.items() if value is not None}
         fields['status'] = 'queued'
         idem_key = self._idempotency(owner, idempotency[0]) if idempotency else None
+        active = self._active(owner)
         with self.r.pipeline() as pipe:
             while True:
                 try:
-                    if idem_key:
-                        pipe.watch(idem_key)
-                        existing = pipe.get(idem_key)
-                        if existing:
-                            pipe.unwatch()
-                            return json.loads(existing)
+                    pipe.watch(active, *([idem_key] if idem_key else []))
+                    existing = pipe.get(idem_key) if idem_key else None
+                    if existing:
+                        pipe.unwatch()
+                        return json.loads(existing)
+                    if cap is not None and pipe.scard(active) >= cap:
+                        pipe.unwatch()
+                        raise CapReached(owner)
                     sequence = self.r.incr(f'{PREFIX}jobs:seq')
                     pipe.multi()
-                    pipe.hset(self._job(job_id), mapping={**fields, 'sequence': sequence})
+                    pipe.hset(self.job_key(job_id), mapping={**fields, 'sequence': sequence})
                     pipe.zadd(f'{PREFIX}jobs:{owner}', {job_id: sequence})
+                    pipe.sadd(active, self.job_key(job_id))
                     pipe.hincrby(f'{PREFIX}jobs:counts', 'queued', 1)
                     for dataset_id in datasets:
                         pipe.sadd(self._dataset(dataset_id, ':jobs'), job_id)
@@ -195,9 +213,17 @@ class Store:
                 except redis.WatchError:
                     continue
 
+    @staticmethod
+    def _active(owner: str) -> str:
+        return f'{PREFIX}active:{owner}'
+
+    def active_jobs(self, owner: str) -> int:
+        """How many of the owner's jobs are queued or running."""
+        return int(self.r.scard(self._active(owner)))
+
     def get_job(self, job_id: str, owner: Optional[str] = None) -> Optional[dict[str, Any]]:
         """The job record with nested values decoded, or None when missing (or another owner's)."""
-        raw = self.r.hgetall(self._job(job_id))
+        raw = self.r.hgetall(self.job_key(job_id))
         if not raw:
             return None
         record: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
@@ -215,24 +241,31 @@ class Store:
         flat: list[str] = []
         for name, value in fields.items():
             flat += [name, _dump(value) if name in _JSON_FIELDS else str(value)]
-        moved = self._transition(keys=[self._job(job_id), f'{PREFIX}jobs:counts'],
+        moved = self._transition(keys=[self.job_key(job_id), f'{PREFIX}jobs:counts', f'{PREFIX}active:'],
                                  args=[json.dumps(list(allowed)), status, *flat])
         if moved == 1:
+            if status in TERMINAL:
+                self.retain(job_id)
             return True
         return moved.decode() if isinstance(moved, bytes) else moved
 
     def set_fields(self, job_id: str, **fields: Any) -> None:
-        self.r.hset(self._job(job_id), mapping={
+        self.r.hset(self.job_key(job_id), mapping={
             name: (_dump(value) if name in _JSON_FIELDS else str(value)) for name, value in fields.items()})
 
+    def status_and_cancel(self, job_id: str) -> tuple[Optional[str], bool]:
+        """The job's status (None when gone) and whether a cancel was requested, in one round trip."""
+        status, cancel = self.r.hmget(self.job_key(job_id), 'status', 'cancel_requested')
+        return (status.decode() if status else None), cancel == b'1'
+
     def request_cancel(self, job_id: str) -> None:
-        self.r.hset(self._job(job_id), 'cancel_requested', '1')
+        self.r.hset(self.job_key(job_id), 'cancel_requested', '1')
 
     def report_progress(self, job_id: str, progress: dict[str, Any]) -> bool:
         """Record a running job's progress in one round trip; True when a cancel has been requested."""
         pipe = self.r.pipeline(transaction=False)
-        pipe.hset(self._job(job_id), 'progress', _dump(progress))
-        pipe.hget(self._job(job_id), 'cancel_requested')
+        pipe.hset(self.job_key(job_id), 'progress', _dump(progress))
+        pipe.hget(self.job_key(job_id), 'cancel_requested')
         return pipe.execute()[1] == b'1'
 
     def list_jobs(self, owner: str, status: Optional[str], limit: int,
@@ -263,29 +296,47 @@ class Store:
 
     # ---------------------------------------------------------------- results
 
-    def put_result(self, job_id: str, result: dict[str, Any],
-                   matrices: Optional[dict[str, dict[str, Any]]] = None) -> None:
-        """Store a result document and, per name, a market -> matrix table (elasticities, diversion ratios)."""
-        pipe = self.r.pipeline()
-        pipe.set(self._job(job_id, ':result'), _dump(result))
-        for name, by_market in (matrices or {}).items():
-            if by_market:
-                pipe.hset(self._job(job_id, f':matrices:{name}'),
-                          mapping={str(market): _dump(value) for market, value in by_market.items()})
-        pipe.execute()
+    def put_result(self, job_id: str, result: dict[str, Any]) -> None:
+        self.r.set(self.job_key(job_id, ':result'), _dump(result))
 
     def get_result(self, job_id: str) -> Optional[dict[str, Any]]:
-        raw = self.r.get(self._job(job_id, ':result'))
+        raw = self.r.get(self.job_key(job_id, ':result'))
         return json.loads(raw) if raw else None
 
-    def get_matrix(self, job_id: str, name: str, market: str) -> Optional[dict[str, Any]]:
-        raw = self.r.hget(self._job(job_id, f':matrices:{name}'), market)
-        return json.loads(raw) if raw else None
+    def job_keys(self, job_id: str) -> list[str]:
+        """Every key of a job: its record, result, epochs and fan-out ledger."""
+        keys = [self.job_key(job_id, part) for part in ('', ':result', ':epochs')]
+        for name, unit, phases in FAN_OUTS:
+            keys.append(self.job_key(job_id, f':{name}'))
+            keys += [self.job_key(job_id, f':{name}:{part}:{phase}')
+                     for part in (unit, 'attempts', 'running') for phase in phases]
+        return keys
 
-    def has_matrices(self, job_id: str, name: str) -> bool:
-        return bool(self.r.exists(self._job(job_id, f':matrices:{name}')))
+    def retain(self, job_id: str) -> None:
+        """An ended job's keys expire after the retention period (none when it is unset)."""
+        if self.result_ttl:
+            pipe = self.r.pipeline(transaction=False)
+            for key in self.job_keys(job_id):
+                pipe.expire(key, self.result_ttl)
+            pipe.execute()
+
+    def delete_job(self, record: dict[str, Any]) -> None:
+        """Remove an ended job: its keys, its place in its owner's list and in its datasets' job sets, its count."""
+        job_id = record['id']
+        pipe = self.r.pipeline()
+        pipe.delete(*self.job_keys(job_id))
+        pipe.zrem(f'{PREFIX}jobs:{record["owner"]}', job_id)
+        pipe.srem(self._active(record['owner']), self.job_key(job_id))
+        for dataset_id in (record.get('inputs') or {}).values():
+            if dataset_id:
+                pipe.srem(self._dataset(dataset_id, ':jobs'), job_id)
+        pipe.hincrby(f'{PREFIX}jobs:counts', record['status'], -1)
+        pipe.execute()
 
     # ---------------------------------------------------------------- workers
+
+    def ping(self) -> bool:
+        return bool(self.r.ping())
 
     def heartbeat(self, hostname: str) -> None:
         """Mark a worker alive now, and forget workers silent for an hour (containers come and go)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -27,10 +27,30 @@ class Settings(BaseSettings):
     broker_unacked_restore_interval: Optional[int] = Field(default=None, ge=1)
     redis_socket_timeout: float = Field(default=5.0, gt=0)
     redis_connect_timeout: float = Field(default=2.0, gt=0)
+    # Seconds an ended job (its record and result) is kept; 0 keeps it until DELETE.
+    result_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=0)
     idempotency_ttl: int = Field(default=24 * 3600, ge=1)
     # A job redelivered more often than this (the worker died on it each time) fails instead of running again.
     job_max_attempts: int = Field(default=3, ge=1)
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    # A task's lease lasts this long unless its worker's heartbeat renews it; a lapsed one is requeued by the reaper
+    # that runs every `reaper_interval_seconds` in some worker, so a dead worker's jobs resume within their sum.
+    # The work budget of one job (blp.budget): refused with 422 before anything is built when over it.
+    max_job_memory_bytes: int = Field(default=4_000_000_000, ge=1)
+    max_agents_per_market: int = Field(default=100_000, ge=1)
+    # Agent-product cells per objective evaluation, summed over a job's tasks (multi-start multiplies it).
+    max_job_work: int = Field(default=20_000_000_000, ge=1)
+    # RLIMIT_AS of each worker pool process (None: the job budget plus 1 GiB for the interpreter and libraries).
+    worker_memory_limit_bytes: Optional[int] = Field(default=None, ge=1)
+    # Per API key: job submissions a minute (after a burst of `submission_burst`) and queued + running jobs at once.
+    submissions_per_minute: float = Field(default=120.0, gt=0)
+    submission_burst: int = Field(default=30, ge=1)
+    max_active_jobs_per_key: int = Field(default=100, ge=1)
+    # Requests the API checks at once, and how long one may take before it gets 503.
+    max_concurrent_validations: int = Field(default=2, ge=1)
+    validation_timeout_seconds: float = Field(default=30.0, gt=0)
+    job_lease_seconds: float = Field(default=30.0, gt=0)
+    reaper_interval_seconds: float = Field(default=10.0, gt=0)
     sse_poll_seconds: float = Field(default=0.5, gt=0)
 
     @field_validator('api_keys', mode='before')
@@ -45,7 +65,21 @@ class Settings(BaseSettings):
         # Celery arms the hard limit only once the soft one has fired: a soft limit above it disables it.
         if self.job_soft_time_limit >= self.job_time_limit:
             raise ValueError('JOB_SOFT_TIME_LIMIT must be below JOB_TIME_LIMIT')
+        # Two heartbeats per lease at least, so one late renewal does not requeue a task that is running.
+        if self.job_lease_seconds < 2 * self.worker_heartbeat_seconds:
+            raise ValueError('JOB_LEASE_SECONDS must be at least twice WORKER_HEARTBEAT_SECONDS')
         return self
+
+    def budget(self) -> Any:
+        """The limits of one job, as the core's cost model takes them (blp.budget.Budget)."""
+        from blp.budget import Budget
+
+        return Budget(memory_bytes=self.max_job_memory_bytes, agents_per_market=self.max_agents_per_market,
+                      work=self.max_job_work)
+
+    @cached_property
+    def worker_memory_limit(self) -> int:
+        return self.worker_memory_limit_bytes or self.max_job_memory_bytes + 1024**3
 
     @cached_property
     def visibility_timeout(self) -> int:
@@ -55,6 +89,8 @@ class Settings(BaseSettings):
         """Kombu's Redis transport options: bounded socket waits and a visibility timeout above the time limit."""
         options: dict = {
             'visibility_timeout': self.visibility_timeout,
+            # Ten priority lists, 0 first: a key's first job is taken before another key's backlog.
+            'priority_steps': list(range(10)), 'sep': ':', 'queue_order_strategy': 'priority',
             'socket_timeout': self.redis_socket_timeout,
             'socket_connect_timeout': self.redis_connect_timeout,
         }

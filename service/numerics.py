@@ -1,0 +1,229 @@
+"""The API's numerics in separate processes: checking a job request, and elasticities or diversion ratios of a
+finished estimate computed on demand, so that neither ever stalls the API.
+
+Why: building even a budgeted problem holds the GIL for up to ~0.2 s at a time (pandas and numpy on large agent
+data), which stalled /healthz and status reads in the same process; and storing every market's matrices cost
+megabytes of Redis per estimate. The work runs in a small pool of processes at a lower CPU priority; at most
+MAX_CONCURRENT_VALIDATIONS run at once, each within the job memory budget (RLIMIT_AS), and a request that takes
+over VALIDATION_TIMEOUT_SECONDS gets 503. Stored datasets are read by the process itself (only their ids cross
+over; inline data is sent along), and a restored estimate is kept for the next market's request.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from functools import lru_cache
+from typing import Any, Callable, Optional, TypeVar
+
+import pandas as pd
+
+from jobstore.problems import Problem, core_problem
+from jobstore.settings import Settings
+from jobstore.store import Store, connect
+
+# (dataset id, the frame when it is inline data not yet stored, else None)
+Data = tuple[Optional[str], Optional[pd.DataFrame]]
+HEADROOM_BYTES = 1024**3  # the interpreter and its libraries, on top of the job's own budget
+T = TypeVar('T')
+
+
+def _start_checker(limit: int, parent: int) -> None:
+    """A numerics process yields the CPU to the API's own (nice 19), stays within the memory budget, and ends with
+    the API process (Linux: a pool's idle processes would otherwise outlive a killed API)."""
+    # `parent` is the API process's pid, given: it may have died before this runs. (Not PR_SET_PDEATHSIG: that
+    # fires when the *thread* that spawned the process ends.)
+    def orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=orphaned, daemon=True).start()
+    os.nice(19)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+@lru_cache(maxsize=4)
+def _store(url: str, socket_timeout: float, connect_timeout: float) -> Store:
+    return Store(connect(url, socket_timeout, connect_timeout))
+
+
+def _frame(store: Store, data: Data, field: str) -> Optional[pd.DataFrame]:
+    from service.jobs import stored_frame
+
+    dataset_id, frame = data
+    if frame is None and dataset_id is not None:
+        frame = stored_frame(store, dataset_id)
+        if frame is None:
+            raise Problem(422, 'unknown-dataset', 'Unknown dataset', f'no dataset {dataset_id}',
+                          field=f'{field}.dataset_id')
+    return frame
+
+
+def _warm() -> None:
+    import blp.problem  # noqa: F401
+    import service.budget  # noqa: F401
+    import service.jobs  # noqa: F401
+
+
+def _fault(problem: Problem) -> dict[str, Any]:
+    """A Problem as plain data (exceptions with keyword arguments do not survive pickling)."""
+    return {'status': problem.status, 'slug': problem.slug, 'title': problem.title, 'detail': problem.detail,
+            'headers': problem.headers, 'fields': problem.fields}
+
+
+def _out_of_memory(settings: Settings, doing: str) -> dict[str, Any]:
+    return _fault(Problem(422, 'over-budget', 'Job over budget', f'out of memory while {doing} (limit '
+                          f'{settings.max_job_memory_bytes:,} bytes per job)'))
+
+
+def _check(settings: Settings, spec_json: str, starts_json: Optional[str], product: Data,
+           agent: Data) -> Optional[dict[str, Any]]:
+    """In a numerics process: the cost, then the problem built on a few nodes, then the starts. Returns the
+    problem document of the first fault (with its status and headers), or None."""
+    from blp.spec import EstimateSpec, StartsSpec
+    from service.budget import check_cost, checkable
+    from service.jobs import build_problem, check_starts
+
+    try:
+        spec = EstimateSpec.model_validate_json(spec_json)
+        starts = StartsSpec.model_validate_json(starts_json) if starts_json else None
+        store = _store(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout)
+        product_frame, agent_frame = _frame(store, product, 'product_data'), _frame(store, agent, 'agent_data')
+        check_cost(spec, product_frame, agent_frame, settings.budget(), starts=starts.count if starts else 1)
+        spec = checkable(spec)
+        problem = build_problem(spec, product_frame, agent_frame, (product[0], agent[0]))
+        if starts is not None:
+            check_starts(problem, spec, starts)
+    except Problem as problem:
+        return _fault(problem)
+    except MemoryError:
+        return _out_of_memory(settings, 'checking the request')
+    return None
+
+
+@lru_cache(maxsize=4)
+def _restored(settings: Settings, job_id: str, spec_json: str, product_id: str, agent_id: Optional[str],
+              restore_json: str) -> Any:
+    """A finished estimate's results, rebuilt once per process from its stored spec, data and estimate."""
+    import json
+
+    import blp
+    from blp.optimal import restore_stored
+    from blp.spec import EstimateSpec
+
+    store = _store(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout)
+    product, agent = _frame(store, (product_id, None), 'product_data'), _frame(store, (agent_id, None), 'agent_data')
+    spec = EstimateSpec.model_validate_json(spec_json)
+    problem = blp.Problem.from_spec(spec.problem, product, agent)
+    return restore_stored(problem, json.loads(restore_json), spec.solve.micro_moments or ())
+
+
+def _matrix(settings: Settings, job_id: str, spec_json: str, inputs: dict[str, Optional[str]], restore_json: str,
+            table: str, market: str) -> dict[str, Any]:
+    """In a numerics process: one market's elasticities or diversion ratios at a stored estimate."""
+    import blp
+
+    try:
+        results = _restored(settings, job_id, spec_json, inputs['product_data'], inputs.get('agent_data'),
+                            restore_json)
+        compute = results.compute_elasticities if table == 'elasticities' else results.compute_diversion_ratios
+        by_market = compute(name='prices', market_id=market, as_dict=True)
+    except blp.BLPError as error:
+        fault = core_problem(error)
+        if fault.fields.get('parameter') == 'market':
+            fault = Problem(422, 'unknown-market', 'Unknown market', f'no market {market!r} in this estimate',
+                            parameter='market', market=market)
+        return {'fault': _fault(fault)}
+    except Problem as problem:
+        return {'fault': _fault(problem)}
+    except MemoryError:
+        return {'fault': _out_of_memory(settings, f'computing {table}')}
+    return {'matrix': next(iter(by_market.values()))}
+
+
+class Numerics:
+    """The numerics processes of one API process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings, self.lock = settings, threading.Lock()
+        self.slots = threading.BoundedSemaphore(settings.max_concurrent_validations)
+        self._pool: Optional[ProcessPoolExecutor] = None
+
+    def pool(self) -> ProcessPoolExecutor:
+        with self.lock:
+            if self._pool is None:
+                self._pool = _pool(self.settings.max_concurrent_validations,
+                                   self.settings.max_job_memory_bytes + HEADROOM_BYTES)
+            return self._pool
+
+    def warm(self) -> None:
+        """Start the processes and load the core in them now, in the background."""
+        for _ in range(self.settings.max_concurrent_validations):
+            self.pool().submit(_warm)
+
+    def check(self, spec_json: str, starts_json: Optional[str], product: Data, agent: Data) -> None:
+        """Raise the request's first fault as a Problem (cost, data, spec, starts)."""
+        fault = self._run(_check, spec_json, starts_json, product, agent)
+        if fault is not None:
+            raise _problem(fault)
+
+    def matrix(self, record: dict[str, Any], result: dict[str, Any], table: str, market: str) -> dict[str, Any]:
+        """`{"product_ids", "matrix"}` of one market: `table` is 'elasticities' or 'diversion-ratios' (prices)."""
+        import json
+
+        # what restoring needs: the estimate, and for a re-estimate with optimal instruments its report
+        restore = json.dumps({key: result[key] for key in ('results', 'optimal_instruments') if key in result},
+                             sort_keys=True)
+        answer = self._run(_matrix, record['id'], json.dumps(record['spec'], sort_keys=True), record['inputs'],
+                           restore, table, market)
+        if 'fault' in answer:
+            raise _problem(answer['fault'])
+        return answer['matrix']
+
+    def _run(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(settings, *args)` in a numerics process: a slot and the time limit, or 503."""
+        timeout = self.settings.validation_timeout_seconds
+        if not self.slots.acquire(timeout=timeout):
+            raise Problem(503, 'numerics-busy', 'Service busy', 'too many requests are being computed; retry',
+                          headers={'Retry-After': '5'})
+        try:
+            future = self.pool().submit(call, self.settings, *args)
+        except BaseException as error:
+            self.slots.release()
+            raise (self._broken() if isinstance(error, BrokenProcessPool) else error) from None
+        future.add_done_callback(lambda _: self.slots.release())
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            raise Problem(503, 'numerics-timeout', 'Request took too long',
+                          f'this request took over {timeout:g} s to check or compute; retry later',
+                          headers={'Retry-After': '30'}) from None
+        except BrokenProcessPool:
+            raise self._broken() from None
+
+    def _broken(self) -> Problem:
+        """A checking process died (killed, out of memory): the next request starts a fresh pool."""
+        with self.lock:
+            _pool.cache_clear()
+            self._pool = None
+        return Problem(503, 'numerics-failed', 'Service unavailable', 'a numerics process died; retry',
+                       headers={'Retry-After': '5'})
+
+
+def _problem(fault: dict[str, Any]) -> Problem:
+    return Problem(fault['status'], fault['slug'], fault['title'], fault['detail'], headers=fault['headers'],
+                   **fault['fields'])
+
+
+@lru_cache(maxsize=4)
+def _pool(workers: int, memory_limit: int) -> ProcessPoolExecutor:
+    """One pool per API process and limits (apps built by tests share it). Spawned, not forked: the API process
+    has threads. Its processes live as long as the API's and exit with it."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context('spawn'),
+                               initializer=_start_checker, initargs=(memory_limit, os.getpid()))

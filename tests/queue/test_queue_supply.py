@@ -69,3 +69,18 @@ def test_a_merger_after_a_joint_estimate_prices_at_the_estimated_costs(api):
     merged = [row for row in table['products'] if row['firm_id_before'] in ('0', '1')]
     assert merged and all(row['price_change'] > 0 for row in merged)
     assert all(row['cost_before'] == pytest.approx(row['cost_after'], rel=1e-12) for row in table['products'])
+
+
+def test_log_costs_at_nonpositive_implied_costs_fail_the_job_with_a_problem_naming_the_cause(api):
+    """Whether implied costs are positive is known only once the inner loop has run at the starting values, so the
+    API accepts the job and the worker ends it `failed` with a problem naming costs_type, the market and product."""
+    workload = SUPPLY_WORKLOADS['supply_cereal']()
+    spec = {'problem': {'product_formulations': [{'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'},
+                                                 None, {'formula': '1 + mushy'}], 'costs_type': 'log'},
+            'solve': {'beta': [-1.0], 'method': '1s'}}
+    job = submit(api, spec, upload(api, workload['products'])).json()
+    finished = wait_for(api, job['id'], timeout=120)
+    assert finished['status'] == 'failed', finished
+    error = finished['error']
+    assert error['status'] == 422 and error['parameter'] == 'costs_type', error
+    assert 'costs_bounds' in error['detail'] and 'market' in error['detail']

@@ -16,6 +16,7 @@ from typing import Callable
 
 from celery import Celery, bootsteps, signals
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual as kombu_virtual
 
 from jobstore.settings import Settings
 from jobstore.store import Store, connect
@@ -49,6 +50,27 @@ def _restore_unacked_or_keep_them(self, client=None):  # noqa: ANN001, ANN202
 
 _restore_unacked = kombu_redis.QoS.restore_unacked
 kombu_redis.QoS.restore_unacked = _restore_unacked_or_keep_them
+
+
+def _ack_or_let_go(self, delivery_tag):  # noqa: ANN001, ANN202
+    """kombu's Redis QoS.ack, made safe when Redis hangs or goes away during the ack.
+
+    kombu frees the message's place in the prefetch window only after Redis confirms the ack. When that fails
+    (seen: Redis paused just as a finished job was acknowledged), the place stays taken and, with one message in
+    flight per process, the worker never takes another message although it reconnects and its heartbeat is fine.
+    So free the place either way and let the error be logged as before: the message stays in Redis's unacked index,
+    the restore after the visibility timeout delivers it again, and the duplicate-delivery guard skips its job,
+    which has ended.
+    """
+    try:
+        _ack(self, delivery_tag)
+    except Exception:
+        kombu_virtual.QoS.ack(self, delivery_tag)
+        raise
+
+
+_ack = kombu_redis.QoS.ack
+kombu_redis.QoS.ack = _ack_or_let_go
 
 
 class Republish(bootsteps.StartStopStep):

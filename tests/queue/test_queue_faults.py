@@ -272,3 +272,32 @@ def test_a_job_past_its_time_limit_ends_failed_and_the_worker_goes_on(redis_url,
     assert finished['status'] == 'failed' and finished['attempts'] == 1
     assert finished['error']['type'].endswith('time-limit') and '1 s' in finished['error']['detail']
     assert is_problem(api.get(f'/v1/jobs/{slow}/result'), 409)['error'] == finished['error']
+
+
+def test_an_ack_that_redis_never_answers_does_not_wedge_the_workers_prefetch_window(tmp_path):
+    """Seen in CI: Redis paused just as a finished job was acknowledged. kombu freed the message's place in the
+    prefetch window only after Redis confirmed the ack, so a worker with one message in flight never took another,
+    though it reconnected and kept its heartbeat. The worker's patch frees the place either way (the message stays in
+    Redis's unacked index, and the duplicate guard skips its ended job when it is restored)."""
+    import kombu
+
+    import worker.celery_app  # noqa: F401  (installs the patched ack, as in every worker process)
+
+    server = RedisServer(tmp_path / 'redis')
+    try:
+        with kombu.Connection(server.url, transport_options={'socket_timeout': 1}) as connection:
+            channel = connection.channel()
+            channel.basic_qos(0, 1, False)
+            queue = kombu.Queue('wedge', channel=channel)
+            queue.declare()
+            kombu.Producer(channel).publish({'job': 1}, routing_key='wedge')
+            message = queue.get(no_ack=False)
+            assert not channel.qos.can_consume()  # one message in flight fills the window
+            server.pause()
+            with pytest.raises(Exception):  # noqa: B017  (a timeout or a connection error: either way, no ack)
+                message.ack()
+            server.resume()
+            assert channel.qos.can_consume()
+    finally:
+        server.resume() if server.process and server.process.poll() is None else None
+        server.stop()

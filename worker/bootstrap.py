@@ -29,13 +29,13 @@ from blp.parameters import Parameters
 from blp.spec import EstimateSpec, solve_options
 from jobstore import tasks as names
 from jobstore.fanout import FanOut
-from jobstore.problems import Problem, core_problem, finite
+from jobstore.problems import Problem, core_problem
 from jobstore.store import Store, now
 from worker import optimal
 from worker.celery_app import app, job_store, settings
 from worker.leases import LeasedTask
 from worker.multistart import _cancel, _failed_row, _publish
-from worker.tasks import JobTask, _finish, _frames, _parent_result, _seconds, _versions, durably
+from worker.tasks import JobTask, _finish, _frames, _parent_result, _seconds, _versions, durably, succeed
 
 log = logging.getLogger(__name__)
 
@@ -213,9 +213,7 @@ def finalize(store: Store, job_id: str) -> str:
             'started_at': record['started_at'],
         },
     }
-    durably(store.put_result, job_id, finite(result))
-    moved = durably(store.transition, job_id, ['running'], 'succeeded', finished_at=now())
-    return 'succeeded' if moved is True else 'skipped'
+    return succeed(store, job_id, result)
 
 
 # ------------------------------------------------------------------------------------------ the tasks

@@ -40,14 +40,14 @@ import blp
 from blp.multistart import continue_from, draw_starts, outcome, solve_start, summarize
 from blp.spec import EstimateSpec, StartsSpec, solve_options, starts_kwargs
 from jobstore import tasks as names
-from jobstore.problems import Problem, core_problem, finite
+from jobstore.problems import Problem, core_problem
 from jobstore.fanout import FanOut
 from jobstore.store import Store, now
 from worker.celery_app import app, job_store, settings
 from worker import memory
 from worker.leases import LeasedTask
 from worker.memory import OutOfMemory
-from worker.tasks import JobTask, _finish, _frames, _seconds, _versions, durably
+from worker.tasks import JobTask, _finish, _frames, _seconds, _versions, durably, succeed
 
 log = logging.getLogger(__name__)
 CANCEL_CHECK_SECONDS = 0.2
@@ -348,11 +348,7 @@ def _conclude(store: Store, record: dict[str, Any], ledger: FanOut, spec: Estima
     }
     log.info('multi-start %s concluded in %.2f s: %s', job_id, time.perf_counter() - clock,
              result['multistart']['agreement']['message'])
-    # Written before the transition, so a succeeded job always has its result; a second finalize of the same rows
-    # writes the same document, and only one of them moves the job.
-    durably(store.put_result, job_id, finite(result))
-    moved = durably(store.transition, job_id, ['running'], 'succeeded', finished_at=now())
-    return 'succeeded' if moved is True else 'skipped'
+    return succeed(store, job_id, result)
 
 
 # ------------------------------------------------------------------------------------------ the tasks

@@ -105,6 +105,14 @@ def _finish(store: Store, job_id: str, status: str, error: Optional[dict] = None
         store.transition, job_id, ['running'], status, **fields)
 
 
+def succeed(store: Store, job_id: str, result: dict[str, Any]) -> str:
+    """A fanned-out job's last step: the result is written before the transition, so a succeeded job always has
+    one; a second finalize of the same rows writes the same document, and only one of them moves the job."""
+    durably(store.put_result, job_id, finite(result))
+    moved = durably(store.transition, job_id, ['running'], 'succeeded', finished_at=now())
+    return 'succeeded' if moved is True else 'skipped'
+
+
 def _versions() -> dict[str, str]:
     import pandas
     import scipy

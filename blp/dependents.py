@@ -22,6 +22,7 @@ import pandas as pd
 from blp import costs as cost_functions
 from blp.exceptions import SpecificationError
 from blp.markups import Directions, eta_by_theta
+from blp.model.choices import logit
 from blp.moments import BlockOutput, DemandState
 from blp.parameters import BetaParameter, Parameters, PiParameter, SigmaParameter
 from blp.supply import capital_delta, ownership_matrices, solve_delta_system
@@ -130,13 +131,10 @@ class SupplyDependent:
         """Agents' choice probabilities (T x J x I), weights (T x I) and price coefficients (T x I) at the state."""
         model, values = self.model, state.values
         alpha = 0.0 if self.price_beta is None else float(state.theta[self.price_beta])
-        if model.random is None:
-            delta = model.layout.pad(state.delta)
-            exponentiated = np.where(model.layout.mask, np.exp(delta - delta.max(axis=1, keepdims=True)), 0.0)
-            outside = np.exp(-delta.max(axis=1, keepdims=True))
-            probabilities = (exponentiated / (outside + exponentiated.sum(axis=1, keepdims=True)))[:, :, None]
-            weights = np.ones((delta.shape[0], 1))
-            return probabilities, weights, np.full(weights.shape, alpha)
+        if model.random is None:  # one agent of weight one: the model's logit kernel on delta
+            weights = model.agent_weights
+            utilities = np.where(model.layout.mask, model.layout.pad(state.delta), -np.inf)[:, :, None]
+            return logit(utilities, weights).probabilities, weights, np.full(weights.shape, alpha)
         inversion = state.inversion
         probabilities = model.random.probabilities(inversion.utilities, inversion.padded)
         slopes = np.full(model.agent_weights.shape, alpha)

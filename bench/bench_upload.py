@@ -50,9 +50,8 @@ def main() -> None:
         server = RedisServer(directory / 'redis', appendonly=False)
         api = Api(server.url, workers=args.workers)
         try:
-            time.sleep(5)  # the numerics processes start meanwhile, as before traffic
             sampler = MemorySampler(api)
-            idle = sampler.total()
+            idle = sampler.settled()  # the numerics processes start meanwhile, as before traffic
             connections = pinned_connections(api, want=args.workers)
             poller = Poller(connections)
             sampler.start()
@@ -74,9 +73,10 @@ def main() -> None:
             grown = sampler.peak_total - idle
             print(f'  API tree RSS: idle {idle / 1e6:.0f} MB, peak {sampler.peak_total / 1e6:.0f} MB, grown '
                   f'{grown / 1e6:.0f} MB = {grown / size:.2f}x the file ({sampler.samples} samples)')
-            top = sorted(sampler.peak_by_pid.items(), key=lambda item: -item[1])[:4]
+            top = sorted(sampler.peak_by_pid.items(), key=lambda item: -item[1])[:3]
             print('  peak RSS by process:', ', '.join(f'{pid}{"*" if pid == owner else ""} {used / 1e6:.0f} MB'
                                                       for pid, used in top))
+            print(f'  uploading worker peak RSS {sampler.peak_by_pid.get(owner or 0, 0) / 1e6:.0f} MB')
             sys.path.insert(0, str(ROOT))
             from examples import cereal
 

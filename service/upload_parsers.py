@@ -5,8 +5,8 @@ Why a process: parsing holds the GIL for most of its time, so even a thread stal
 parsed in a thread made /healthz p99 over a second), and whatever memory the parse takes would stay in the API
 process. A parse process runs at a lower CPU priority under its own memory limit (RLIMIT_AS), reads the file,
 writes the stored Parquet next to it and sends it to Redis itself: only the file's path and the dataset's
-description cross between the processes. Small uploads (up to INLINE_PARSE_MAX_BYTES) are parsed in the API's own
-thread pool by the same code: a hop to another process would cost them more than their parse.
+description cross between the processes. Small uploads (up to INLINE_PARSE_MAX_BYTES) are parsed whole in the API's
+own thread pool, as before: a hop to another process and two passes over a file would cost them more than their parse.
 Over the cap a request waits up to VALIDATION_TIMEOUT_SECONDS for a parse slot, then gets 503 with Retry-After.
 """
 
@@ -27,8 +27,7 @@ from jobstore.store import Store
 from service.numerics import _start_checker, _store
 
 
-def store_upload(settings: Settings, path: str, content_type: str, owner: str,
-                 store: Optional[Store] = None) -> dict[str, Any]:
+def store_upload(settings: Settings, path: str, content_type: str, owner: str) -> dict[str, Any]:
     """Parse the upload at `path`, store it, and return `{"meta": description, "created": bool}` or `{"fault": ...}`
     (a problem as plain data, since Problem does not survive pickling)."""
     from service import dataset_files
@@ -39,7 +38,7 @@ def store_upload(settings: Settings, path: str, content_type: str, owner: str,
     output = Path(path + '.parquet')
     try:
         meta = dataset_files.store_file(Path(path), content_type, output)
-        store = store or _store(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout)
+        store = _store(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout)
         created = store.put_dataset_file(meta, str(output), owner)
         return {'meta': store.get_dataset(meta['id']) or meta, 'created': created}
     except DatasetError as error:
@@ -48,6 +47,19 @@ def store_upload(settings: Settings, path: str, content_type: str, owner: str,
         return {'fault': _fault(too_large_to_parse(settings))}
     finally:
         output.unlink(missing_ok=True)
+
+
+def _store_small(store: Store, body: bytes, content_type: str, owner: str) -> tuple[dict[str, Any], bool]:
+    """A small upload parsed whole, in memory (what `dataset_files` does in chunks gives the same dataset: tested)."""
+    from service import datasets
+    from service.jobs import dataset_problem, store_frame
+
+    try:
+        frame = datasets.parse_upload(body, content_type)
+    except datasets.DatasetError as error:
+        raise dataset_problem(error) from None
+    meta, _, created = store_frame(store, frame, owner)
+    return store.get_dataset(meta['id']) or meta, created
 
 
 def too_large_to_parse(settings: Settings) -> Problem:
@@ -79,9 +91,8 @@ class UploadParsers:
         """(description, created) of the stored upload; a fault of the data as its Problem. Blocks: call it from a
         thread."""
         if os.path.getsize(path) <= self.settings.inline_parse_max_bytes:
-            answer = store_upload(self.settings, path, content_type, owner, store)
-        else:
-            answer = self._in_process(path, content_type, owner)
+            return _store_small(store, Path(path).read_bytes(), content_type, owner)
+        answer = self._in_process(path, content_type, owner)
         if 'fault' in answer:
             fault = answer['fault']
             raise Problem(fault['status'], fault['slug'], fault['title'], fault['detail'], headers=fault['headers'],

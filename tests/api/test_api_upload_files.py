@@ -94,3 +94,37 @@ def test_a_chunked_parquet_parse_matches_the_whole_body_parse(tmp_path, monkeypa
     assert got[0] == expected[0]
     pd.testing.assert_frame_equal(got[1], expected[1])
     assert got[0]['id'] == chunked(tmp_path, CASES['plain'], CSV)[0]['id']  # one dataset whatever the format
+
+
+def test_an_upload_parsed_in_a_parse_process_is_the_dataset_a_small_upload_gives(make_client, products):
+    inline, in_process = make_client(), make_client(inline_parse_max_bytes=0)
+    body = products.to_csv(index=False).encode()
+    first = inline.post('/v1/datasets', content=body, headers={'Content-Type': 'text/csv'})
+    inline.delete(f"/v1/datasets/{first.json()['id']}")
+    second = in_process.post('/v1/datasets', content=body, headers={'Content-Type': 'text/csv'})
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    assert second.json() | {'created_at': None} == first.json() | {'created_at': None}
+    assert in_process.get(f"/v1/datasets/{first.json()['id']}").status_code == 200
+    json_body = {'columns': {name: products[name].tolist() for name in products.columns}}
+    assert in_process.post('/v1/datasets', json=json_body).json()['id'] == first.json()['id']
+
+
+def test_a_parse_process_reports_bad_data_by_column_and_row(make_client, products):
+    client = make_client(inline_parse_max_bytes=0)
+    body = with_cells(products, {('prices', 7): 'NaN'})
+    response = client.post('/v1/datasets', content=body, headers={'Content-Type': 'text/csv'})
+    assert response.status_code == 422 and response.headers['content-type'].startswith('application/problem+json')
+    assert (response.json()['column'], response.json()['row']) == ('prices', 7), response.text
+
+
+def test_an_upload_over_the_parse_cap_gets_503_with_retry_after(make_client, products):
+    client = make_client(inline_parse_max_bytes=0, max_concurrent_parses=1, validation_timeout_seconds=0.2)
+    slots = client.app.state.parsers.slots
+    assert slots.acquire(timeout=1)  # a large upload is being parsed
+    try:
+        response = client.post('/v1/datasets', content=products.to_csv(index=False).encode(),
+                               headers={'Content-Type': 'text/csv'})
+    finally:
+        slots.release()
+    assert response.status_code == 503 and response.headers['retry-after'], response.text
+    assert 'MAX_CONCURRENT_PARSES' in response.json()['detail']

@@ -208,33 +208,47 @@ def pinned_connections(api: Api, want: int = 2, attempts: int = 200) -> dict[int
     raise AssertionError(f'could not reach every worker: {sorted(pinned)} of {workers}')
 
 
-class Poller(threading.Thread):
-    """GET /healthz every `interval` on each pinned connection; latencies by worker pid."""
+class Poller:
+    """GET /healthz every `interval` on each pinned connection, from a process of its own (forked, so it inherits
+    the connections; its own, so the harness's threads do not add GIL waits to what it measures); latencies by
+    worker pid once stopped."""
 
     def __init__(self, connections: dict[int, socket.socket], interval: float = 0.01) -> None:
-        super().__init__(daemon=True)
-        self.connections, self.interval = connections, interval
-        self.latencies: dict[int, list[float]] = {pid: [] for pid in connections}
-        self.failures: list[str] = []
-        self.stopping = threading.Event()
+        import multiprocessing
 
-    def run(self) -> None:
+        self.connections, self.interval = connections, interval
+        context = multiprocessing.get_context('fork')
+        self.stopping = context.Event()
+        self.results, sending = context.Pipe(duplex=False)
+        self.process = context.Process(target=self._run, args=(sending,), daemon=True)
+        self.latencies: dict[int, list[float]] = {}
+        self.failures: list[str] = []
+
+    def start(self) -> None:
+        self.process.start()
+
+    def _run(self, sending) -> None:  # type: ignore[no-untyped-def]
+        latencies: dict[int, list[float]] = {pid: [] for pid in self.connections}
+        failures: list[str] = []
         while not self.stopping.is_set():
             for pid, connection in self.connections.items():
                 started = time.perf_counter()
                 try:
                     status, _ = _get(connection, '/healthz')
                 except OSError as error:
-                    self.failures.append(f'{pid}: {error!r}')
+                    failures.append(f'{pid}: {error!r}')
                     continue
-                self.latencies[pid].append(time.perf_counter() - started)
+                latencies[pid].append(time.perf_counter() - started)
                 if status != 200:
-                    self.failures.append(f'{pid}: status {status}')
+                    failures.append(f'{pid}: status {status}')
             time.sleep(self.interval)
+        sending.send((latencies, failures))
 
     def stop(self) -> None:
         self.stopping.set()
-        self.join(timeout=30)
+        if self.results.poll(60):
+            self.latencies, self.failures = self.results.recv()
+        self.process.join(timeout=30)
 
 
 class MemorySampler(threading.Thread):
@@ -248,6 +262,16 @@ class MemorySampler(threading.Thread):
 
     def total(self) -> int:
         return sum(rss(pid) for pid in self.api.tree())
+
+    def settled(self, within: int = 10_000_000, every: float = 2.0, timeout: float = 120) -> int:
+        """The tree's total once it stops growing (its numerics processes have loaded): the idle level."""
+        deadline, last = time.monotonic() + timeout, self.total()
+        while True:
+            time.sleep(every)
+            now = self.total()
+            if abs(now - last) < within or time.monotonic() > deadline:
+                return now
+            last = now
 
     def run(self) -> None:
         while not self.stopping.is_set():

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'tests' / 'support'))
 
+import upload_probe  # noqa: E402
 from processes import RedisServer  # noqa: E402
 from upload_probe import Api, MemorySampler, Poller, p99, pinned_connections, upload_on, write_products_csv  # noqa: E402
 
@@ -68,6 +69,10 @@ def main() -> None:
                 role = 'uploading worker' if pid == owner else 'other worker'
                 print(f'  /healthz on {role} {pid}: {len(latencies)} polls, p50 {statistics.median(latencies) * 1000:.1f} ms,'
                       f' p99 {p99(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms')
+                sending = [t for t, at in zip(latencies, poller.started[pid]) if at < upload_probe.body_sent_at]
+                parsing = [t for t, at in zip(latencies, poller.started[pid]) if at >= upload_probe.body_sent_at]
+                print(f'    while the body was sent: {len(sending)} polls, p99 {p99(sending) * 1000:.1f} ms; while it '
+                      f'was parsed: {len(parsing)} polls, p99 {p99(parsing) * 1000:.1f} ms')
             if poller.failures:
                 print('  poll failures:', poller.failures[:5])
             grown = sampler.peak_total - idle

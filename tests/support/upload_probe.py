@@ -222,6 +222,7 @@ class Poller:
         self.results, sending = context.Pipe(duplex=False)
         self.process = context.Process(target=self._run, args=(sending,), daemon=True)
         self.latencies: dict[int, list[float]] = {}
+        self.started: dict[int, list[float]] = {}  # perf_counter at each poll's start (one clock across processes)
         self.failures: list[str] = []
 
     def start(self) -> None:
@@ -229,6 +230,7 @@ class Poller:
 
     def _run(self, sending) -> None:  # type: ignore[no-untyped-def]
         latencies: dict[int, list[float]] = {pid: [] for pid in self.connections}
+        self_times: dict[int, list[float]] = {}
         failures: list[str] = []
         while not self.stopping.is_set():
             for pid, connection in self.connections.items():
@@ -239,15 +241,16 @@ class Poller:
                     failures.append(f'{pid}: {error!r}')
                     continue
                 latencies[pid].append(time.perf_counter() - started)
+                self_times.setdefault(pid, []).append(started)
                 if status != 200:
                     failures.append(f'{pid}: status {status}')
             time.sleep(self.interval)
-        sending.send((latencies, failures))
+        sending.send((latencies, failures, self_times))
 
     def stop(self) -> None:
         self.stopping.set()
         if self.results.poll(60):
-            self.latencies, self.failures = self.results.recv()
+            self.latencies, self.failures, self.started = self.results.recv()
         self.process.join(timeout=30)
 
 
@@ -287,6 +290,9 @@ class MemorySampler(threading.Thread):
         self.join(timeout=30)
 
 
+body_sent_at = 0.0  # perf_counter when upload_on finished sending its body
+
+
 def upload_on(api: Api, path: Path, timeout: float = 600) -> tuple[int, dict, Optional[int]]:
     """POST the CSV file (streamed from disk) on a connection of its own; (status, JSON body, worker pid that
     served it). The worker is found while the body is still being sent."""
@@ -302,6 +308,8 @@ def upload_on(api: Api, path: Path, timeout: float = 600) -> tuple[int, dict, Op
             connection.sendall(chunk)
             if owner is None:
                 owner = server_of(connection, api.workers())
+    global body_sent_at
+    body_sent_at = time.perf_counter()
     data = b''
     while chunk := connection.recv(1 << 16):
         data += chunk

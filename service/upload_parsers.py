@@ -115,6 +115,7 @@ class UploadParsers:
                           headers={'Retry-After': '10'}) from None
         finally:
             self.slots.release()
+            Path(path + '.parquet').unlink(missing_ok=True)  # left behind if the parse process was killed
 
 
 def _warm() -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import datetime, UTC
 from typing import Any, Iterable, Optional
 
@@ -101,6 +102,29 @@ class Store:
         key = self._dataset(meta['id'])
         pipe = self.r.pipeline()
         pipe.set(key + ':data', data, nx=True)
+        pipe.hsetnx(key, 'created_at', now())
+        pipe.hset(key, mapping={name: _dump(value) for name, value in meta.items()})
+        pipe.sadd(key + ':owners', owner)
+        return bool(pipe.execute()[-1])
+
+    def put_dataset_file(self, meta: dict[str, Any], path: str, owner: str, chunk_bytes: int = 8 << 20) -> bool:
+        """`put_dataset` with the stored bytes read from a file and sent a chunk at a time (a large dataset is never
+        whole in the caller's memory): appended to a staging key that expires if the caller dies, then renamed."""
+        key = self._dataset(meta['id'])
+        if not self.r.exists(key + ':data'):
+            staging = f'{key}:data:staging:{uuid.uuid4().hex}'
+            with open(path, 'rb') as file:
+                while chunk := file.read(chunk_bytes):
+                    pipe = self.r.pipeline()
+                    pipe.append(staging, chunk)
+                    pipe.expire(staging, 3600)
+                    pipe.execute()
+            pipe = self.r.pipeline()  # MULTI: the data appears whole and without its staging expiry, or not at all
+            pipe.renamenx(staging, key + ':data')
+            pipe.persist(key + ':data')
+            pipe.delete(staging)
+            pipe.execute()
+        pipe = self.r.pipeline()
         pipe.hsetnx(key, 'created_at', now())
         pipe.hset(key, mapping={name: _dump(value) for name, value in meta.items()})
         pipe.sadd(key + ':owners', owner)

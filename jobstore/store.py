@@ -24,7 +24,7 @@ are computed from it on demand.
   idempotency:{owner}:{h} string the job an Idempotency-Key created and the hash of its body
   workers                 zset   worker hostname -> last heartbeat (unix time)
   submissions             zset   job id -> creation time, until the API confirms its task was published
-                                 (jobstore.submissions)
+  submissions:last        string when the newest job record was written (both: jobstore.submissions)
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any, Iterable, Optional
 import redis
 
 PREFIX = 'blp:'
-SUBMISSIONS = f'{PREFIX}submissions'
+SUBMISSIONS, LAST_SUBMISSION = f'{PREFIX}submissions', f'{PREFIX}submissions:last'
 # Fanned-out kinds (jobstore.fanout): the name of their keys, the unit of their rows, their phases.
 FAN_OUTS = (('multistart', 'starts', (1, 2)),)
 STATUSES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
@@ -208,6 +208,7 @@ class Store:
                     pipe.sadd(active, self.job_key(job_id))
                     pipe.hincrby(f'{PREFIX}jobs:counts', 'queued', 1)
                     pipe.zadd(SUBMISSIONS, {job_id: time.time()})  # until its publish is confirmed
+                    pipe.set(LAST_SUBMISSION, time.time())
                     for dataset_id in datasets:
                         pipe.sadd(self._dataset(dataset_id, ':jobs'), job_id)
                     if idem_key:

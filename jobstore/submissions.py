@@ -12,16 +12,50 @@ fact published, is skipped as stale when delivered (jobstore.leases).
 The append-only file is one ordered log, so whatever a restart keeps of it is a prefix: a surviving removal of the
 entry implies the message it confirms survived too, and a surviving record implies its entry did.
 
+What no ordering saves is the tail of that log itself: with `appendfsync everysec` a crash of the machine (not of
+Redis alone: its writes are in the kernel's page cache by the time it answers) loses up to the last second or two of
+writes, records answered 202 included. Job ids therefore begin with the millisecond they were minted (just before
+their record is written), and every record written also writes its time under `submissions:last`; an id that is
+not found, minted after the last record that survived and before this Redis started, names a job lost with that
+tail, and the API says so instead of a plain "no such job".
+
 Keys (prefix `blp:`):
-  submissions    zset   job id -> when its record was written (unix time), until its publish is confirmed
+  submissions        zset    job id -> when its record was written (unix time), until its publish is confirmed
+  submissions:last   string  when the newest job record was written (unix time)
 """
 
 from __future__ import annotations
 
+import secrets
 import time
-from typing import Optional
+from datetime import datetime, UTC
+from typing import Any, Optional
 
-from jobstore.store import SUBMISSIONS, Store
+from jobstore.store import LAST_SUBMISSION, SUBMISSIONS, Store
+
+# API replicas mint ids on their own clocks and write them a moment later: an id minted this much before the last
+# surviving record may still have been lost.
+CLOCK_SLACK_SECONDS = 5.0
+
+
+def mint_job_id(now: Optional[float] = None) -> str:
+    """32 hex digits like a uuid4's: the minting millisecond (12 digits), then 80 random bits."""
+    return f'{int((time.time() if now is None else now) * 1000):012x}{secrets.token_hex(10)}'
+
+
+def minted_at(job_id: str) -> Optional[float]:
+    """When an id from `mint_job_id` was minted (unix time); None for anything else (ids of older releases)."""
+    if len(job_id) != 32:
+        return None
+    try:
+        seconds = int(job_id[:12], 16) / 1000
+    except ValueError:
+        return None
+    return seconds if 1.7e9 < seconds < time.time() + 86400 else None
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
 
 # KEYS: submissions zset, job hash, leases zset, epochs hash. ARGV: job id (= its task id).
 # Requeues the job only if its entry was there (once), it is still queued and nobody holds its task: raises the
@@ -40,6 +74,20 @@ class Submissions:
     def __init__(self, store: Store) -> None:
         self.store, self.r = store, store.r
         self._take_orphan = self.r.register_script(_TAKE_ORPHAN)
+
+    def lost_in_restart(self, job_id: str) -> Optional[dict[str, Any]]:
+        """For an id that is not found: when it was accepted and when Redis restarted, if it was minted after the
+        newest record that survived and before this Redis started (lost with the unsynced tail of the log)."""
+        minted = minted_at(job_id)
+        if minted is None or self.r.exists(self.store.job_key(job_id)):  # there, if not the caller's
+            return None
+        # Redis counts its uptime in whole seconds of its clock: it started within a second either side of this,
+        # so an unknown id minted up to two seconds after the restart is still taken for a lost one.
+        started = time.time() - int(self.r.info('server')['uptime_in_seconds'])
+        last = float(self.r.get(LAST_SUBMISSION) or 0)
+        if last - CLOCK_SLACK_SECONDS < minted < started + 1:
+            return {'accepted_at': _iso(minted), 'redis_started_at': _iso(started)}
+        return None
 
     def confirm(self, job_id: str) -> None:
         """The job's task message was published: nothing to recover."""

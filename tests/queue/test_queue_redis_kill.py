@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,9 @@ from fastapi.testclient import TestClient
 
 from examples import cereal
 from jobstore.settings import Settings
+from jobstore.submissions import mint_job_id
 from processes import RedisServer
-from queue_support import LOGIT_SPEC, Worker, rc_spec, upload, wait_for
+from queue_support import LOGIT_SPEC, Worker, rc_spec, submit, upload, wait_for
 from service import queue
 from service.main import create_app
 
@@ -210,4 +212,39 @@ def test_a_redis_sigkill_during_a_multistart_costs_time_only(tmp_path: Path):
     finally:
         for worker in workers:
             worker.stop()
+        server.stop()
+
+
+def test_jobs_lost_with_the_unsynced_tail_of_the_log_are_reported_lost_not_unknown(tmp_path: Path):
+    """A machine crash under `everysec`, emulated: Redis is SIGKILLed and its append-only file cut back to what it held
+    at the last fsync before the crash (the page cache dies with the machine). The jobs answered 202 after that point
+    are gone; asking for one says it was accepted and lost in the restart, unlike an id that never existed."""
+    server = RedisServer(tmp_path / 'redis')
+    try:
+        with api_on(server) as api:
+            products = upload(api, cereal.product_data())
+            kept = [submit(api, LOGIT_SPEC, products).json()['id'] for _ in range(3)]
+            (log,) = (tmp_path / 'redis').glob('appendonlydir/*.incr.aof')
+            synced = log.stat().st_size  # no worker runs: nothing else writes meanwhile
+            lost = [submit(api, LOGIT_SPEC, products).json()['id'] for _ in range(3)]
+            assert log.stat().st_size > synced
+            sigkill(server)
+            with open(log, 'r+b') as aof:
+                aof.truncate(synced)
+            time.sleep(1.1)  # a reboot takes longer than this
+            server.start()
+
+            assert [api.get(f'/v1/jobs/{job_id}').json()['status'] for job_id in kept] == ['queued'] * 3
+            for job_id in lost:
+                problem = api.get(f'/v1/jobs/{job_id}').json()
+                assert problem['status'] == 404 and problem['type'] == 'urn:blp:problem:job-lost', problem
+                assert problem['job_id'] == job_id and problem['accepted_at'] < problem['redis_started_at']
+                assert 'submit it again' in problem['detail']
+                assert api.get(f'/v1/jobs/{job_id}/result').json()['type'] == 'urn:blp:problem:job-lost'
+            print('a lost job:', problem['detail'])
+            time.sleep(2.5)  # Redis tells its start to the second: ids minted within 2 s of it are given the benefit
+            never = [mint_job_id(time.time() - 3600), mint_job_id(), uuid.uuid4().hex, 'nonsense']
+            for job_id in never:  # minted long before, after the restart, or not by us: nothing to say but 'no job'
+                assert api.get(f'/v1/jobs/{job_id}').json()['type'] == 'urn:blp:problem:not-found', job_id
+    finally:
         server.stop()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 import redis
 
 from jobstore.leases import LEASES, Leases
 from jobstore.store import Store, connect
-from jobstore.submissions import Submissions
+from jobstore import submissions
+from jobstore.submissions import Submissions, mint_job_id, minted_at
 
 
 @pytest.fixture
@@ -52,3 +54,22 @@ def test_deleting_a_job_drops_its_entry(store):
     store.transition('gone', ['queued'], 'cancelled')
     store.delete_job(store.get_job('gone'))
     assert Submissions(store).unconfirmed(older_than=0, now=time.time() + 1) == []
+
+
+def test_ids_tell_when_they_were_minted_and_only_ours_do():
+    before = time.time()
+    job_id = mint_job_id()
+    assert len(job_id) == 32 and int(job_id, 16) >= 0 and job_id != mint_job_id()
+    assert before - 0.001 <= minted_at(job_id) <= time.time()
+    assert minted_at(uuid.uuid4().hex) is None and minted_at('nonsense') is None and minted_at('x' * 32) is None
+
+
+def test_only_a_missing_job_minted_before_redis_started_is_reported_lost(store, monkeypatch):
+    monkeypatch.setattr(submissions, 'CLOCK_SLACK_SECONDS', 1e9)  # any record may be the last that survived
+    started = time.time() - int(store.r.info('server')['uptime_in_seconds'])
+    missing, existing = mint_job_id(started - 2), mint_job_id(started - 2)
+    queue_job(store, existing)  # (another owner's job, say: there, so not lost)
+    assert Submissions(store).lost_in_restart(existing) is None
+    assert Submissions(store).lost_in_restart(missing)['accepted_at'] < Submissions(store).lost_in_restart(
+        missing)['redis_started_at']
+    assert Submissions(store).lost_in_restart(mint_job_id(time.time() + 3)) is None  # minted after the start

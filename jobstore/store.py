@@ -23,6 +23,8 @@ are computed from it on demand.
   jobs:counts             hash   status -> number of jobs (for metrics)
   idempotency:{owner}:{h} string the job an Idempotency-Key created and the hash of its body
   workers                 zset   worker hostname -> last heartbeat (unix time)
+  submissions             zset   job id -> creation time, until the API confirms its task was published
+  submissions:last        string when the newest job record was written (both: jobstore.submissions)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any, Iterable, Optional
 import redis
 
 PREFIX = 'blp:'
+SUBMISSIONS, LAST_SUBMISSION = f'{PREFIX}submissions', f'{PREFIX}submissions:last'
 # Fanned-out kinds (jobstore.fanout): the name of their keys, the unit of their rows, their phases.
 FAN_OUTS = (('multistart', 'starts', (1, 2)),)
 STATUSES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
@@ -228,6 +231,8 @@ class Store:
                     pipe.zadd(f'{PREFIX}jobs:{owner}', {job_id: sequence})
                     pipe.sadd(active, self.job_key(job_id))
                     pipe.hincrby(f'{PREFIX}jobs:counts', 'queued', 1)
+                    pipe.zadd(SUBMISSIONS, {job_id: time.time()})  # until its publish is confirmed
+                    pipe.set(LAST_SUBMISSION, time.time())
                     for dataset_id in datasets:
                         pipe.sadd(self._dataset(dataset_id, ':jobs'), job_id)
                     if idem_key:
@@ -350,6 +355,7 @@ class Store:
         pipe = self.r.pipeline()
         pipe.delete(*self.job_keys(job_id))
         pipe.zrem(f'{PREFIX}jobs:{record["owner"]}', job_id)
+        pipe.zrem(SUBMISSIONS, job_id)
         pipe.srem(self._active(record['owner']), self.job_key(job_id))
         for dataset_id in (record.get('inputs') or {}).values():
             if dataset_id:

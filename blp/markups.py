@@ -85,6 +85,33 @@ def directions(X2: np.ndarray, nodes: np.ndarray, demographics: np.ndarray, elem
     return Directions(characteristics, agent_values, np.array(moves_price, dtype=bool))
 
 
+def firm_membership(ownership: np.ndarray) -> Optional[np.ndarray]:
+    """One-hot firm membership F (T x J x F, zero rows where padded) with H = F F' when the ownership matrix partitions
+    each market's products into firms (the usual case); None for partial ownership or any other H."""
+    if not np.all((ownership == 0) | (ownership == 1)):
+        return None
+    T, J = ownership.shape[:2]
+    member = ownership == 1
+    first = np.argmax(member, axis=2)                                  # lowest-index product of j's firm
+    present = member.any(axis=2)
+    leaders = present & (first == np.arange(J))
+    firm = np.take_along_axis(np.cumsum(leaders, axis=1) - 1, first, axis=1)
+    membership = np.zeros((T, J, max(int(leaders.sum(axis=1).max(initial=0)), 1)))
+    np.put_along_axis(membership, firm[:, :, None], present[:, :, None].astype(float), axis=2)
+    if not np.array_equal(membership @ membership.transpose(0, 2, 1), ownership):
+        return None
+    return membership
+
+
+def ownership_factors(ownership: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """H = L R' with L, R T x J x F: the firm membership twice when H partitions products into firms (so sums over a
+    firm cost T J F I instead of the T J^2 I of H @ X, which dominated the supply side's gradient), else H and I."""
+    membership = firm_membership(ownership)
+    if membership is None:
+        return ownership, np.broadcast_to(np.eye(ownership.shape[1]), ownership.shape)
+    return membership, membership
+
+
 def _ownership_sums(ownership: np.ndarray, eta: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
     """e_ij = sum_k H_jk eta_k s_ik (T x J x I)."""
     return ownership @ (eta[:, :, None] * probabilities)
@@ -108,25 +135,39 @@ def eta_by_theta(probabilities: np.ndarray, weights: np.ndarray, price_slopes: n
                  eta: np.ndarray, Delta: np.ndarray, parameters: Directions,
                  delta_jacobian: Optional[np.ndarray] = None) -> np.ndarray:
     """d eta_j / d theta_p (T x J x P): with delta held fixed, or, given delta_jacobian = d delta/d theta (T x J x P,
-    zero where padded), the total derivative. Arguments as in `eta_by_delta`."""
-    weighted = (weights * price_slopes)[:, :, None]                 # w_i alpha_i
-    gap = eta[:, :, None] - _ownership_sums(ownership, eta, probabilities)
+    zero where padded), the total derivative. Arguments as in `eta_by_delta`.
+
+    With H = L R' (`ownership_factors`), u_ij = x_j v_i + d_j (d = d delta/d theta_p, or 0) and m_i = sum_k s_ik u_ik,
+    no T x J x I array is made per parameter: with Q = w alpha s (eta - e) and G = R' (eta ds) (T x F x I),
+
+        b_j = x_j (Q v)_j + d_j (Q 1)_j - (Q m)_j - sum_f L_jf ((w alpha s) G')_jf
+        G = (R' diag(eta x) s) diag(v) + R' diag(eta d) s - (R' diag(eta) s) diag(m).
+    """
+    left, right_factor = ownership_factors(ownership)
+    factor_t = np.ascontiguousarray(right_factor.transpose(0, 2, 1))  # R' (T x F x J)
+    firm_shares = factor_t @ (eta[:, :, None] * probabilities)         # R' diag(eta) s
+    gap = eta[:, :, None] - left @ firm_shares                          # eta_j - e_ij
+    slopes = (weights * price_slopes)[:, None, :]                       # w_i alpha_i
+    weighted_shares = probabilities * slopes
+    gapped = probabilities * gap
+    Q = gapped * slopes
+    Q_sums = Q.sum(axis=2)
     right = np.zeros(eta.shape + (parameters.P,))
     for p in range(parameters.P):
         x, v = parameters.characteristics[:, :, p], parameters.agent_values[:, :, p]
-        tangent = x[:, :, None] * v[:, None, :]                       # u_ij, then ds_ij
-        mean = (x[:, None, :] @ probabilities)[:, 0, :] * v           # sum_k s_ik u_ik
+        mean = (x[:, None, :] @ probabilities)[:, 0, :] * v             # m_i
+        G = ((factor_t * (eta * x)[:, None, :]) @ probabilities) * v[:, None, :]
+        b = x * (Q @ v[:, :, None])[:, :, 0]
         if delta_jacobian is not None:
-            tangent += delta_jacobian[:, :, p, None]
-            mean += (delta_jacobian[:, None, :, p] @ probabilities)[:, 0, :]
-        tangent -= mean[:, None, :]
-        tangent *= probabilities
-        terms = _ownership_sums(ownership, eta, tangent)
-        terms *= -probabilities
-        terms += tangent * gap
-        b = (terms @ weighted)[:, :, 0]
+            d = delta_jacobian[:, :, p]
+            mean += (d[:, None, :] @ probabilities)[:, 0, :]
+            G += (factor_t * (eta * d)[:, None, :]) @ probabilities
+            b += d * Q_sums
+        G -= firm_shares * mean[:, None, :]
+        b -= (Q @ mean[:, :, None])[:, :, 0]
+        b -= (left * (weighted_shares @ G.transpose(0, 2, 1))).sum(axis=2)
         if parameters.moves_price[p]:
-            b += ((probabilities * gap) @ (weights * v)[:, :, None])[:, :, 0]
+            b += (gapped @ (weights * v)[:, :, None])[:, :, 0]
         right[:, :, p] = b
     return solve_delta_system(Delta, right)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import blp
-from blp import supply
+from blp import markups, supply
 from blp.choice import ChoiceModel
 from blp.markups import directions, eta_by_delta, eta_by_theta, nested_eta_by_delta, nested_eta_by_theta
 
@@ -48,10 +48,18 @@ def observed(model: ChoiceModel) -> np.ndarray:
     return model.choose().shares
 
 
-def ownership(model: ChoiceModel) -> np.ndarray:
-    """Three firms per market by product position (so that firms own several products)."""
+def ownership(model: ChoiceModel, kind: str = 'firms') -> np.ndarray:
+    """Three firms per market by product position (so that firms own several products); 'partial' adds a 25 % stake
+    in every rival product (no firm partition: eta_by_theta then works with H itself)."""
     firms = np.where(model.mask, np.arange(model.mask.shape[1])[None, :] % 3, -1)
-    return supply.ownership_matrices(firms, model.mask)
+    H = supply.ownership_matrices(firms, model.mask)
+    if kind == 'partial':
+        pairs = model.mask[:, :, None] & model.mask[:, None, :]
+        H = np.where(pairs & (H == 0), 0.25, H)
+        assert markups.firm_membership(H) is None
+    else:
+        assert markups.firm_membership(H) is not None
+    return H
 
 
 def markup(model: ChoiceModel, shares: np.ndarray, H: np.ndarray) -> np.ndarray:
@@ -93,9 +101,10 @@ def test_eta_by_delta_matches_finite_differences_in_markets_of_unequal_size(mode
     assert (analytic[padded] == 0).all() and (analytic.transpose(0, 2, 1)[padded] == 0).all()
 
 
-def test_eta_by_theta_matches_finite_differences_of_sigma_pi_and_alpha(estimate, model) -> None:
+@pytest.mark.parametrize('kind', ['firms', 'partial'])
+def test_eta_by_theta_matches_finite_differences_of_sigma_pi_and_alpha(estimate, model, kind) -> None:
     problem_demand = estimate.problem.model.random
-    shares, H = observed(model), ownership(model)
+    shares, H = observed(model), ownership(model, kind)
     probabilities, weights, slopes, eta, Delta = analytic_parts(model, shares, H)
     elements = [('sigma', 1, 1), ('sigma', 0, 0), ('pi', 0, 0), ('pi', 1, 0), ('alpha',)]
     parameters = directions(problem_demand.X2, problem_demand.nodes, problem_demand.demographics, elements,
@@ -117,9 +126,10 @@ def test_eta_by_theta_matches_finite_differences_of_sigma_pi_and_alpha(estimate,
                                    err_msg=str(element))
 
 
-def test_total_derivative_adds_eta_by_delta_times_delta_jacobian(estimate, model) -> None:
+@pytest.mark.parametrize('kind', ['firms', 'partial'])
+def test_total_derivative_adds_eta_by_delta_times_delta_jacobian(estimate, model, kind) -> None:
     problem_demand = estimate.problem.model.random
-    shares, H = observed(model), ownership(model)
+    shares, H = observed(model), ownership(model, kind)
     probabilities, weights, slopes, eta, Delta = analytic_parts(model, shares, H)
     parameters = directions(problem_demand.X2, problem_demand.nodes, problem_demand.demographics,
                             [('sigma', 1, 1), ('pi', 0, 0), ('alpha',)], price_column=1)
@@ -259,3 +269,23 @@ def test_nested_logit_total_derivative_matches_finite_differences_with_delta_sol
                                 delta_jacobian=delta_jacobian, **parts)
     assert np.abs(delta_jacobian).max() > 1e-2
     np.testing.assert_allclose(total[:, :, 0], numeric, rtol=1e-5, atol=1e-6 * np.abs(numeric).max())
+
+
+def test_firm_membership_factors_a_partition_and_refuses_partial_ownership() -> None:
+    """Firms (padded products included) factor as H = F F' with one column per firm; partial or overlapping
+    ownership has no such factor (eta_by_theta then uses H itself, as the finite-difference tests above check)."""
+    rng = np.random.default_rng(3)
+    firms = rng.integers(0, 4, size=(3, 7))
+    present = np.ones((3, 7), dtype=bool)
+    present[1, 5:] = False                                             # a smaller market, padded
+    H = ((firms[:, :, None] == firms[:, None, :]) & present[:, :, None] & present[:, None, :]).astype(float)
+    membership = markups.firm_membership(H)
+    assert membership is not None
+    np.testing.assert_array_equal(membership @ membership.transpose(0, 2, 1), H)
+    assert membership.shape[2] == max(len(set(firms[t, present[t]])) for t in range(3))
+    partial = H.copy()
+    partial[0, 0, 1] = partial[0, 1, 0] = 0.5
+    assert markups.firm_membership(partial) is None
+    overlapping = H.copy()
+    overlapping[2, 0, :] = 1.0                                         # not an equivalence relation
+    assert markups.firm_membership(overlapping) is None

@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,7 +123,8 @@ class Image:
     exposed: list[int] = field(default_factory=list)
     copied: list[str] = field(default_factory=list)
     base: str = ''
-    log: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list, repr=False)  # each RUN command and its output
+    build_seconds: float = 0.0
 
     @property
     def venv(self) -> Path:
@@ -213,6 +215,7 @@ class Image:
             os.chown(self.home, self.uid, self.gid)
 
     def build(self) -> 'Image':
+        started = time.monotonic()
         patterns = dockerignore(self.context)
         for instruction in instructions(self.context / 'Dockerfile'):
             keyword, argument = instruction.keyword, instruction.argument
@@ -240,6 +243,7 @@ class Image:
                 self.exposed += [int(port.split('/')[0]) for port in argument.split()]
             else:
                 raise AssertionError(f'Dockerfile line {instruction.line}: {keyword} is not emulated')
+        self.build_seconds = time.monotonic() - started
         return self
 
 

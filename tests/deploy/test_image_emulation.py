@@ -17,14 +17,17 @@ import subprocess
 import time
 import warnings
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import pytest
 
+import blp_client
 import compose_file
 import image_checks
 from dockerfile_emulation import Image
 from network_sandbox import Loopback, Namespace
+from examples import cereal
+from examples.client import SPEC
 from processes import die_with_parent
 
 pytestmark = pytest.mark.deploy
@@ -63,6 +66,11 @@ class Stack:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 preexec_fn=die_with_parent)
 
+    def start_app(self, service: str) -> None:
+        """An app service as Compose starts it: its command, from the image's WORKDIR, as the image's user."""
+        self.start(service, self.compose['services'][service]['command'], cwd=self.image.staged_workdir,
+                   uid=self.image.uid, env=self.environment(service))
+
     def wait_healthy(self, service: str, uid: Optional[int] = None, cwd: Optional[Path] = None) -> float:
         """Run the service's healthcheck until it passes, within Compose's interval × retries; returns seconds."""
         check = self.compose['services'][service]['healthcheck']
@@ -78,6 +86,11 @@ class Stack:
             assert process.poll() is None, f'{service} exited ({process.returncode}):\n{self.log(service)}'
             assert time.monotonic() < deadline, f'{service} not healthy: {done.stderr[-1000:]!r}\n{self.log(service)}'
             time.sleep(0.25)
+
+    def exited(self) -> str:
+        """The services that have exited, with their logs' ends (why a check that needs them failed)."""
+        return '\n'.join(f'{service} exited ({process.returncode}):\n{self.log(service)}'
+                         for service, process in self.processes.items() if process.poll() is not None)
 
     def log(self, service: str) -> str:
         path = self.logs / f'{service}.log'
@@ -117,8 +130,7 @@ def stack(image: Image, compose: dict) -> Iterator[Stack]:
         running.start('redis', compose['services']['redis']['command'], cwd=data)
         running.redis_healthy_after = running.wait_healthy('redis', cwd=data)
         for service in APP_SERVICES:
-            running.start(service, compose['services'][service]['command'], cwd=image.staged_workdir, uid=image.uid,
-                          env=running.environment(service))
+            running.start_app(service)
         running.api_healthy_after = running.wait_healthy('api', uid=image.uid)
         yield running
     finally:
@@ -132,14 +144,18 @@ def test_compose_runs_the_images_user_and_ports(image: Image, compose: dict) -> 
     command = api['command']
     port = int(command[command.index('--port') + 1])
     assert port in image.exposed and port in [mapping['target'] for mapping in api['ports']]
+    assert command[:len(image.cmd)] == image.cmd, 'the image run without a command should serve the same app'
     assert image.uid not in (0, None) and image.gid != 0
     for service in APP_SERVICES:
         assert compose['services'][service]['environment']['API_KEYS'] == API_KEY  # .env / environment reaches it
 
 
 def test_the_emulated_image_serves_ready_ui_and_a_cereal_estimate(stack: Stack) -> None:
-    with stack.network.entered():
-        measured = image_checks.run_all(stack.network.translate('http://127.0.0.1:8000'), API_KEY)
+    try:
+        with stack.network.entered():
+            measured = image_checks.run_all(stack.network.translate('http://127.0.0.1:8000'), API_KEY)
+    except AssertionError as error:
+        raise AssertionError(f'{error}\n{stack.exited()}') from None
     print(f"redis healthy after {stack.redis_healthy_after:.1f} s, api healthcheck after "
           f"{stack.api_healthy_after:.1f} s, /readyz 200 after a further {measured['ready_wait_seconds']:.1f} s, "
           f"cereal RC estimate ({image_checks.AGENTS_PER_MARKET} agents/market) {measured['estimate_seconds']:.1f} s")
@@ -151,3 +167,45 @@ def test_the_app_runs_as_the_images_user_and_redis_keeps_an_append_only_file(sta
         uid = int(re.search(r'^Uid:\s+(\d+)', Path(f'/proc/{pid}/status').read_text(), re.M).group(1))
         assert uid == (image.uid if os.geteuid() == 0 else os.geteuid()), f'{service} runs as uid {uid}'
     assert list((image.root / 'data').glob('appendonlydir/*.aof')), 'redis-server wrote no append-only file'
+
+
+def wait_status(client: blp_client.Client, job: dict, done: Callable[[dict], bool], timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while not done(current := client.job(job)):
+        assert time.monotonic() < deadline, f'job still {current["status"]} after {timeout} s: {current}'
+        time.sleep(0.2)
+    return current
+
+
+def test_an_upgrade_loses_no_job_the_worker_finishes_its_job_and_leaves_the_queue(stack: Stack, image: Image) -> None:
+    """`docker compose up` with a new image stops the old worker with SIGTERM to its main process (a warm shutdown)
+    and SIGKILL after stop_grace_period: the running job must finish inside it, and a queued one wait in Redis for
+    the new worker."""
+    grace = seconds(stack.compose['services']['worker']['stop_grace_period'])
+    url = stack.network.translate('http://127.0.0.1:8000')
+    with stack.network.entered(), blp_client.Client(url, API_KEY, progress=False) as client:
+        products, agents = client.upload(cereal.product_data()), client.upload(cereal.agent_data(50))
+        running = client.estimate(products, SPEC, agent_data=agents, wait=False)
+        wait_status(client, running, lambda job: job['status'] == 'running', timeout=60)
+        queued = client.estimate(products, SPEC, agent_data=agents, wait=False)  # one pool process: it waits
+        old_worker = stack.processes['worker']
+        assert client.job(running)['status'] == 'running', 'the job ended before the shutdown: nothing was tested'
+        stopped = time.monotonic()
+        os.kill(old_worker.pid, signal.SIGTERM)  # what `docker stop` sends to the container's first process
+        try:
+            old_worker.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f'the worker did not stop within stop_grace_period ({grace} s): Compose would '
+                                 f'SIGKILL it here\n{stack.log("worker")}') from None
+        shutdown_seconds = time.monotonic() - stopped
+        assert client.job(running)['status'] == 'succeeded', client.job(running)
+        assert client.job(queued)['status'] == 'queued', client.job(queued)
+
+        stack.start_app('worker')  # the upgraded worker
+        restarted = time.monotonic()
+        finished = wait_status(client, queued, lambda job: job['status'] in ('succeeded', 'failed', 'cancelled'),
+                               timeout=300)
+        assert finished['status'] == 'succeeded', finished
+    print(f'warm shutdown: the worker finished its running job and exited {shutdown_seconds:.1f} s after SIGTERM '
+          f'(grace {grace:.0f} s); the queued job succeeded {time.monotonic() - restarted:.1f} s after a new worker '
+          f'started')

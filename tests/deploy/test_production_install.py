@@ -71,6 +71,8 @@ def test_every_module_of_the_app_imports_from_the_production_install(image: Imag
     # Imported from the image's files, not from the checkout the tests run in.
     outside = [name for name, file in report['files'].items() if file and not file.startswith(str(image.root))]
     assert not outside, f'imported from outside the image: {outside}'
+    print(f'image emulated (fresh venv, the Dockerfile\'s RUN lines) in {image.build_seconds:.0f} s; '
+          f'{len(report["imported"])} modules imported from it')
 
 
 def imported_top_level_names(package: Path) -> dict[str, str]:

@@ -251,4 +251,5 @@ def build(context: Path) -> Image:
     """A fresh emulated image in a temp dir others can enter (the app runs as the image's non-root user)."""
     root = Path(tempfile.mkdtemp(prefix='blp-image-'))
     root.chmod(0o755)
+    assert reachable_by_anyone(root / 'app'), f'{root}: the image\'s user could not enter it (set TMPDIR to /tmp)'
     return Image(context=context.resolve(), root=root).build()

@@ -9,7 +9,7 @@
 #   make fuzz             schemathesis from openapi/openapi.json, 300 requests per operation (~4500, a few minutes)
 #   make load             bench/load.py: 500 jobs through a loopback stack, latency at 200 requests/s
 #   make test-deploy      the image without Docker: Dockerfile emulated (fresh venv, pip install .), run as compose
-#                         says in a network namespace (root), compose file validated, Dockerfile linted (~3 min)
+#                         says in a network namespace (root), compose file validated, Dockerfile linted (~5 min)
 #   make image-test       the real image under a Docker daemon, same checks (exits 2 when there is no daemon)
 
 API_PORT ?= 8000

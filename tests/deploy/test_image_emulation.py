@@ -169,6 +169,11 @@ def test_the_app_runs_as_the_images_user_and_redis_keeps_an_append_only_file(sta
     assert list((image.root / 'data').glob('appendonlydir/*.aof')), 'redis-server wrote no append-only file'
 
 
+def iterating(job: dict) -> bool:
+    """Inside the optimizer: it has reported an iteration."""
+    return job['status'] == 'running' and (job.get('progress') or {}).get('iteration', 0) >= 1
+
+
 def wait_status(client: blp_client.Client, job: dict, done: Callable[[dict], bool], timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     while not done(current := client.job(job)):
@@ -184,14 +189,16 @@ def test_an_upgrade_loses_no_job_the_worker_finishes_its_job_and_leaves_the_queu
     grace = seconds(stack.compose['services']['worker']['stop_grace_period'])
     url = stack.network.translate('http://127.0.0.1:8000')
     with stack.network.entered(), blp_client.Client(url, API_KEY, progress=False) as client:
-        products, agents = client.upload(cereal.product_data()), client.upload(cereal.agent_data(50))
+        # 200 agents per market: seconds of work, so SIGTERM lands mid-job yet the job ends well inside the grace.
+        products, agents = client.upload(cereal.product_data()), client.upload(cereal.agent_data(200))
         running = client.estimate(products, SPEC, agent_data=agents, wait=False)
-        wait_status(client, running, lambda job: job['status'] == 'running', timeout=60)
         queued = client.estimate(products, SPEC, agent_data=agents, wait=False)  # one pool process: it waits
+        wait_status(client, running, iterating, timeout=120)
         old_worker = stack.processes['worker']
-        assert client.job(running)['status'] == 'running', 'the job ended before the shutdown: nothing was tested'
-        stopped = time.monotonic()
         os.kill(old_worker.pid, signal.SIGTERM)  # what `docker stop` sends to the container's first process
+        stopped = time.monotonic()
+        assert client.job(running)['status'] == 'running', 'the job ended before the shutdown: nothing was tested'
+        assert client.job(queued)['status'] == 'queued', client.job(queued)
         try:
             old_worker.wait(timeout=grace)
         except subprocess.TimeoutExpired:

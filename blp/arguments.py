@@ -23,6 +23,8 @@ class MarketArguments:
     `ProblemResults`, which supplies `problem`, `delta`, `beta`, `sigma`, `pi`, `rho` and their labels)."""
 
     problem: Any
+    # Costs implied by a joint demand-and-supply estimate (ProblemResults sets them); None for demand only.
+    estimated_costs: Optional[np.ndarray] = None
 
     # ---------------------------------------------------------------- cached state at the estimates
     @cached_property
@@ -157,7 +159,7 @@ class MarketArguments:
         model = self._model
         if model.prices is None:
             raise SpecificationError('costs need a prices column in product_data', parameter='prices')
-        estimated = getattr(self, 'estimated_costs', None)
+        estimated = self.estimated_costs
         if estimated is not None and firm_ids is None and ownership is None:
             return self._layout.pad(estimated[:, 0])
         H = self._ownership(firm_ids, ownership, t)

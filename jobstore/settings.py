@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     # Requests the API checks at once, and how long one may take before it gets 503.
     max_concurrent_validations: int = Field(default=2, ge=1)
     validation_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Uploads: larger ones are parsed in a parse process of the API process, at most this many at once (more wait
+    # up to VALIDATION_TIMEOUT_SECONDS, then get 503), each process within this much memory (RLIMIT_AS).
+    max_concurrent_parses: int = Field(default=1, ge=1)
+    inline_parse_max_bytes: int = Field(default=1024**2, ge=0)
+    upload_parse_memory_bytes: int = Field(default=3 * 1024**3, ge=256 * 1024**2)
     job_lease_seconds: float = Field(default=30.0, gt=0)
     reaper_interval_seconds: float = Field(default=10.0, gt=0)
     sse_poll_seconds: float = Field(default=0.5, gt=0)

@@ -23,18 +23,22 @@ are computed from it on demand.
   jobs:counts             hash   status -> number of jobs (for metrics)
   idempotency:{owner}:{h} string the job an Idempotency-Key created and the hash of its body
   workers                 zset   worker hostname -> last heartbeat (unix time)
+  submissions             zset   job id -> creation time, until the API confirms its task was published
+  submissions:last        string when the newest job record was written (both: jobstore.submissions)
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import datetime, UTC
 from typing import Any, Iterable, Optional
 
 import redis
 
 PREFIX = 'blp:'
+SUBMISSIONS, LAST_SUBMISSION = f'{PREFIX}submissions', f'{PREFIX}submissions:last'
 # Fanned-out kinds (jobstore.fanout): the name of their keys, the unit of their rows, their phases.
 FAN_OUTS = (('multistart', 'starts', (1, 2)),)
 STATUSES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
@@ -101,6 +105,29 @@ class Store:
         key = self._dataset(meta['id'])
         pipe = self.r.pipeline()
         pipe.set(key + ':data', data, nx=True)
+        pipe.hsetnx(key, 'created_at', now())
+        pipe.hset(key, mapping={name: _dump(value) for name, value in meta.items()})
+        pipe.sadd(key + ':owners', owner)
+        return bool(pipe.execute()[-1])
+
+    def put_dataset_file(self, meta: dict[str, Any], path: str, owner: str, chunk_bytes: int = 8 << 20) -> bool:
+        """`put_dataset` with the stored bytes read from a file and sent a chunk at a time (a large dataset is never
+        whole in the caller's memory): appended to a staging key that expires if the caller dies, then renamed."""
+        key = self._dataset(meta['id'])
+        if not self.r.exists(key + ':data'):
+            staging = f'{key}:data:staging:{uuid.uuid4().hex}'
+            with open(path, 'rb') as file:
+                while chunk := file.read(chunk_bytes):
+                    pipe = self.r.pipeline()
+                    pipe.append(staging, chunk)
+                    pipe.expire(staging, 3600)
+                    pipe.execute()
+            pipe = self.r.pipeline()  # MULTI: the data appears whole and without its staging expiry, or not at all
+            pipe.renamenx(staging, key + ':data')
+            pipe.persist(key + ':data')
+            pipe.delete(staging)
+            pipe.execute()
+        pipe = self.r.pipeline()
         pipe.hsetnx(key, 'created_at', now())
         pipe.hset(key, mapping={name: _dump(value) for name, value in meta.items()})
         pipe.sadd(key + ':owners', owner)
@@ -204,6 +231,8 @@ class Store:
                     pipe.zadd(f'{PREFIX}jobs:{owner}', {job_id: sequence})
                     pipe.sadd(active, self.job_key(job_id))
                     pipe.hincrby(f'{PREFIX}jobs:counts', 'queued', 1)
+                    pipe.zadd(SUBMISSIONS, {job_id: time.time()})  # until its publish is confirmed
+                    pipe.set(LAST_SUBMISSION, time.time())
                     for dataset_id in datasets:
                         pipe.sadd(self._dataset(dataset_id, ':jobs'), job_id)
                     if idem_key:
@@ -326,6 +355,7 @@ class Store:
         pipe = self.r.pipeline()
         pipe.delete(*self.job_keys(job_id))
         pipe.zrem(f'{PREFIX}jobs:{record["owner"]}', job_id)
+        pipe.zrem(SUBMISSIONS, job_id)
         pipe.srem(self._active(record['owner']), self.job_key(job_id))
         for dataset_id in (record.get('inputs') or {}).values():
             if dataset_id:

@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import threading
-import uuid
 from collections import OrderedDict
 from typing import Any, Hashable, Optional
 
@@ -23,6 +22,7 @@ from jobstore.problems import Problem, core_problem
 from jobstore.settings import Settings
 from jobstore.quotas import RateLimit
 from jobstore.store import CapReached, Store, TERMINAL, now
+from jobstore.submissions import Submissions, mint_job_id
 from service import datasets, queue
 from service.numerics import Numerics
 from service.models import CounterfactualRequest, DataInput, DatasetRef, JobRequest
@@ -226,6 +226,7 @@ def _queue(store: Store, celery: Celery, settings: Settings, record: dict[str, A
                           f'the job could not be queued: {error}', headers={'Retry-After': '5'})
         store.transition(job_id, ['queued'], 'failed', finished_at=now(), error=problem.to_dict())
         raise problem from None
+    Submissions(store).confirm(job_id)  # else a worker's reaper requeues it (the publish may have been lost)
     return store.get_job(job_id) or record, True
 
 
@@ -249,7 +250,7 @@ def admit(store: Store, settings: Settings, owner: str) -> None:
 
 def _new_record(kind: str, owner: str, inputs: dict[str, Optional[str]], spec: dict[str, Any],
                 parent: Optional[str] = None, request: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    return {'id': uuid.uuid4().hex, 'kind': kind, 'owner': owner, 'created_at': now(), 'inputs': inputs,
+    return {'id': mint_job_id(), 'kind': kind, 'owner': owner, 'created_at': now(), 'inputs': inputs,
             'spec': spec, 'parent': parent, 'request': request, 'attempts': 0}
 
 

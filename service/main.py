@@ -19,6 +19,7 @@ from service.metrics import MetricsMiddleware, RequestCounter
 from service.queue import make_celery
 from service.routers import datasets, health, jobs, ui
 from service.numerics import Numerics
+from service.upload_parsers import UploadParsers
 
 DESCRIPTION = """BLP demand estimation as a service: upload product and agent data, submit an estimate with a
 PyBLP-style spec, follow its progress, read estimates, elasticities and diversion ratios, and run
@@ -39,6 +40,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
                             result_ttl=settings.result_ttl_seconds)
     app.state.celery = make_celery(settings)
     app.state.numerics = Numerics(settings)
+    app.state.parsers = UploadParsers(settings)
     app.state.requests = RequestCounter()
     problems.install(app)
     for router in (datasets.router, jobs.router, health.router, ui.router):

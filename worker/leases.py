@@ -3,7 +3,8 @@
 Every task runs through `LeasedTask`: a delivery older than the task's last republication is skipped, otherwise
 it holds the lease while it runs. The worker's main process claims a lease as soon as it receives a task, and its
 heartbeat thread renews the leases of every task the worker still holds and, every REAPER_INTERVAL_SECONDS (in one
-worker at a time), republishes the tasks whose lease lapsed: those of a worker that died as a whole.
+worker at a time), republishes the tasks whose lease lapsed (those of a worker that died as a whole) and the queued
+jobs whose publish the API never confirmed (Redis died between the record and the message: jobstore.submissions).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import Any
 from celery import Task, signals
 from celery.worker import state
 
-from jobstore.leases import Leases
+from jobstore import tasks as names
+from jobstore.leases import LEASES, Leases
 from jobstore.store import TERMINAL
+from jobstore.submissions import Submissions
 from worker.celery_app import CHORES, app, job_store, settings
 
 log = logging.getLogger(__name__)
@@ -73,12 +76,27 @@ def republish(task_id: str) -> bool:
     return True
 
 
+def requeue_unpublished(job_id: str) -> bool:
+    """Publish a job whose submission was never confirmed (jobstore.submissions), if it is still queued and no
+    worker holds it; at a raised epoch, so a message the API did publish is skipped as stale."""
+    taken = Submissions(job_store()).take_orphan(job_id, LEASES)
+    if taken is None:
+        return False
+    kind, epoch = taken
+    app.send_task(names.BY_KIND[kind], args=[job_id], kwargs={'epoch': epoch}, task_id=job_id)
+    log.warning('requeued job %s: its submission was not confirmed as published (epoch %d)', job_id, epoch)
+    return True
+
+
 def reap(holder: str) -> int:
-    """One round of the reaper (if no other worker's reaper holds the lock): how many tasks were requeued."""
+    """One round of the reaper (if no other worker's reaper holds the lock): how many tasks were requeued, those
+    whose lease lapsed and queued jobs whose publish was not confirmed within a lease's time."""
     interval = settings().reaper_interval_seconds
     if not leases().lock_reaper(holder, interval * 0.9):
         return 0
-    return sum(republish(task_id) for task_id in leases().lapsed())
+    unpublished = Submissions(job_store()).unconfirmed(older_than=settings().job_lease_seconds)
+    return (sum(republish(task_id) for task_id in leases().lapsed())
+            + sum(requeue_unpublished(job_id) for job_id in unpublished))
 
 
 _next_reap = [0.0]  # monotonic time of this worker's next reaper round

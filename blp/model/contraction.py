@@ -5,6 +5,10 @@ r_it = max_j mu_ijt, exp(delta_jt + mu_ijt) = exp(c_t + r_it) exp(delta_jt - c_t
 factors on the right are at most one. exp(mu - r) is computed once per theta; each contraction step needs only
 J exponentials per market and two batched matrix-vector products. Padded products have exp(mu - r) = 0 and
 padded agents weight 0, so markets of unequal size need no special cases.
+
+exp(mu - r) is stored with the outside good's exp(-r) as a last product row (`Utilities.extended`, T x (J + 1) x
+I), so the logit denominators are one matrix-vector product per market with no pass over agents for the outside
+good; `scaled` and `outside` are views of it.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from typing import Optional
 import numpy as np
 
 from blp.data import Layout
+from blp.model.squarem import Contraction, Step, squarem
 from blp.options import Iteration
 from blp.parameters import NonlinearValues
 
 EXPONENT_LIMIT = 700.0
+GROUP_BYTES = 1 << 20  # markets per cache group in a contraction step: half a 2 MiB per-core L2
 
 
 @dataclass(frozen=True)
@@ -29,15 +35,7 @@ class Utilities:
     scaled: np.ndarray        # T x J x I  exp(mu - r), 0 for padded products
     peak: np.ndarray          # T x I      r = max_j mu
     outside: np.ndarray       # T x I      exp(-r), the outside good on the same scale (clipped, never inf)
-
-
-@dataclass(frozen=True)
-class Contraction:
-    """The solved delta with per-market evaluation counts and convergence flags."""
-
-    delta: np.ndarray       # T x J
-    evaluations: np.ndarray  # T
-    converged: np.ndarray    # T
+    extended: np.ndarray      # T x (J + 1) x I  scaled with outside as its last row (scaled, outside are views)
 
 
 class RandomCoefficients:
@@ -78,13 +76,17 @@ class RandomCoefficients:
 
     def utilities(self, sigma: np.ndarray, pi: np.ndarray) -> Utilities:
         coefficients = self.coefficients(sigma, pi)
-        mu = self.X2 @ coefficients.transpose(0, 2, 1)
+        T, J, _ = self.X2.shape
+        extended = np.empty((T, J + 1, coefficients.shape[1]))
+        mu, outside = extended[:, :J], extended[:, J]
+        np.matmul(self.X2, coefficients.transpose(0, 2, 1), out=mu)
         if not self.full:
             mu[~self.mask] = -np.inf
         peak = mu.max(axis=1)
         mu -= peak[:, None, :]
         np.exp(mu, out=mu)
-        return Utilities(coefficients, mu, peak, np.exp(np.clip(-peak, -EXPONENT_LIMIT, EXPONENT_LIMIT)))
+        np.exp(np.clip(-peak, -EXPONENT_LIMIT, EXPONENT_LIMIT), out=outside)
+        return Utilities(coefficients, mu, peak, outside, extended)
 
     def _parts(self, scaled: np.ndarray, outside: np.ndarray, weights: np.ndarray, mask: np.ndarray,
                delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -99,12 +101,6 @@ class RandomCoefficients:
         denominators += (inside[:, None, :] @ scaled)[:, 0, :]
         return top, inside, denominators, weights / denominators
 
-    def _log_shares(self, scaled: np.ndarray, outside: np.ndarray, weights: np.ndarray, mask: np.ndarray,
-                    delta: np.ndarray) -> np.ndarray:
-        top, _, _, ratio = self._parts(scaled, outside, weights, mask, delta)
-        with np.errstate(divide='ignore'):
-            return (delta - top[:, None]) + np.log((scaled @ ratio[:, :, None])[:, :, 0])
-
     def probabilities(self, utilities: Utilities, delta: np.ndarray, markets: Optional[np.ndarray] = None) -> np.ndarray:
         """Individual choice probabilities s_ijt (T x J x I), or only in `markets` (indices)."""
         scaled, outside, weights, mask = utilities.scaled, utilities.outside, self.weights, self.mask
@@ -118,77 +114,14 @@ class RandomCoefficients:
     def shares(self, utilities: Utilities, delta: np.ndarray) -> np.ndarray:
         return (self.probabilities(utilities, delta) * self.weights[:, None, :]).sum(axis=2)
 
-    def _view(self, utilities: Utilities, log_observed: np.ndarray, work: Optional[np.ndarray]) -> tuple:
-        """The arrays one contraction step reads, in markets `work` (all when None); the mask is fourth."""
-        arrays = (utilities.scaled, utilities.outside, self.weights, self.mask, log_observed)
-        return arrays if work is None else tuple(array[work] for array in arrays)
-
-    def _update(self, view: tuple, delta: np.ndarray) -> np.ndarray:
-        """One contraction step, delta + log s - log s(delta)."""
-        scaled, outside, weights, mask, observed = view
-        return delta + observed - self._log_shares(scaled, outside, weights, mask, delta)
+    def step(self, utilities: Utilities, log_observed: np.ndarray) -> Step:
+        """The contraction mapping on these markets, its buffers allocated once."""
+        return LogitStep(utilities.extended, self.weights, self.mask, log_observed)
 
     def solve_delta(self, utilities: Utilities, log_observed: np.ndarray, start: np.ndarray,
                     iteration: Iteration) -> Contraction:
-        """delta <- delta + log s - log s(delta), per market, SQUAREM-accelerated.
-
-        Markets stop updating once converged; when at most half of the markets being computed are still active,
-        the working arrays shrink to those markets (a copy, so it is done rarely, never per iteration).
-        """
-        T = self.layout.T
-        delta = np.where(self.mask, start, 0.0)
-        evaluations = np.zeros(T, dtype=np.int64)
-        converged = np.zeros(T, dtype=bool)
-        failed = np.zeros(T, dtype=bool)
-        step_max = np.ones(T)
-        work = np.arange(T)
-        view = self._view(utilities, log_observed, None)
-
-        def mapping(x: np.ndarray, live: np.ndarray) -> np.ndarray:
-            evaluations[work[live]] += 1
-            return np.where(view[3], self._update(view, x), 0.0)
-
-        def settle(old: np.ndarray, new: np.ndarray, live: np.ndarray) -> np.ndarray:
-            """Store live markets' new values, flag the converged and the broken; return who stays live."""
-            finite = np.isfinite(new).all(axis=1)
-            change = np.where(finite, np.abs(new - old).max(axis=1), np.inf)
-            store = live & finite
-            delta[work[store]] = new[store]
-            done = store & (change <= iteration.atol)
-            converged[work[done]] = True
-            failed[work[live & ~finite]] = True
-            return live & ~done & finite & (evaluations[work] < iteration.max_evaluations)
-
-        with np.errstate(all='ignore'):  # broken markets are flagged, not warned about (once: errstate costs)
-            while True:
-                live = ~converged[work] & ~failed[work] & (evaluations[work] < iteration.max_evaluations)
-                if not live.any():
-                    break
-                if live.sum() <= work.size // 2:
-                    work = work[live]
-                    view = self._view(utilities, log_observed, work)
-                    live = np.ones(work.size, dtype=bool)
-                x0 = delta[work]
-                x1 = mapping(x0, live)
-                live = settle(x0, x1, live)
-                if iteration.method == 'simple' or not live.any():
-                    continue
-                x2 = mapping(x1, live)
-                live = settle(x1, x2, live)
-                if not live.any():
-                    continue
-                r, v = x1 - x0, x2 - 2 * x1 + x0
-                alpha = np.sqrt((r ** 2).sum(axis=1) / (v ** 2).sum(axis=1))
-                limit = step_max[work]
-                alpha = np.clip(np.where(np.isfinite(alpha), alpha, 1.0), 1.0, limit)
-                step_max[work] = np.where(live & (alpha >= limit), 4 * limit, limit)
-                x3 = x0 + 2 * alpha[:, None] * r + alpha[:, None] ** 2 * v
-                x3 = np.where(np.isfinite(x3).all(axis=1, keepdims=True), x3, x2)
-                delta[work[live]] = x3[live]
-                x4 = mapping(x3, live)
-                x4 = np.where(np.isfinite(x4).all(axis=1, keepdims=True), x4, x2)
-                settle(x3, x4, live)
-        return Contraction(delta, evaluations, converged)
+        """delta <- delta + log s - log s(delta) in every market, SQUAREM-accelerated (`squarem`)."""
+        return squarem(self.step(utilities, log_observed), start, iteration)
 
     def delta_jacobian(self, utilities: Utilities, delta: np.ndarray, variables: np.ndarray,
                        columns: np.ndarray) -> np.ndarray:
@@ -197,15 +130,95 @@ class RandomCoefficients:
         Parameter p moves agent i's coefficient on X2 column `columns[p]` by v_ip = `variables[t, i, p]` (a node or
         a demographic; times the coefficient in lognormal columns), so ds_j/d theta_p = sum_i w_i s_ij v_ip (x_jk -
         sum_m s_im x_mk).
+
+        In the factored form, with p_ij = e_j S_ji / D_i (e = exp(delta - c), S = exp(mu - r)), every agent sum is a
+        product with S: ds_j/d delta_k = e_j e_k sum_i S_ji S_ki w_i / D_i^2 (off the diagonal, negated), and
+        sum_i w_i s_ij g_i = e_j sum_i S_ji (w_i / D_i) g_i for the shares and ds/d theta. So one elementwise pass
+        over S (times w / D^2) is the only agent-size work beside the products; it runs over groups of markets
+        that fit in the core's cache, in a buffer allocated once per call.
         """
-        probabilities = self.probabilities(utilities, delta)
-        weighted = probabilities * self.weights[:, None, :]
-        shares = weighted.sum(axis=2)
-        by_delta = weighted @ probabilities.transpose(0, 2, 1)
-        by_delta *= -1
-        diagonal = np.einsum('tjj->tj', by_delta)
-        diagonal += np.where(self.mask, shares, 1.0)
-        variables = self.coefficient_derivatives(utilities.coefficients, variables, columns)
-        mean_x = (self.X2.transpose(0, 2, 1) @ probabilities).transpose(0, 2, 1)  # T x I x K2
-        by_theta = self.X2[:, :, columns] * (weighted @ variables) - weighted @ (variables * mean_x[:, :, columns])
+        scaled, mask = utilities.scaled, self.mask
+        _, inside, denominators, ratio = self._parts(scaled, utilities.outside, self.weights, mask, delta)
+        reciprocals = 1 / denominators
+        curvature = ratio * reciprocals  # w / D^2
+        variables = self.coefficient_derivatives(utilities.coefficients, variables, columns)  # T x I x P
+        X = self.X2[:, :, columns]
+        inside_XT = (X * inside[:, :, None]).transpose(0, 2, 1)  # T x P x J
+        T, J, I = scaled.shape
+        P = variables.shape[2]
+        by_delta = np.empty((T, J, J))
+        by_theta = np.empty((T, J, P))
+        group = max(1, GROUP_BYTES // (J * I * scaled.itemsize))
+        buffer = np.empty((group, J, I))
+        right = np.empty((group, I, 1 + 2 * P))  # w / D, then times v, then times v mean_x
+        for start in range(0, T, group):
+            block = slice(start, start + group)
+            size = min(group, T - start)
+            S = scaled[block]
+            mean_x = (inside_XT[block] @ S).transpose(0, 2, 1)  # size x I x P, times D
+            mean_x *= reciprocals[block, :, None]
+            weighted = right[:size]
+            weighted[:, :, 0] = ratio[block]
+            np.multiply(variables[block], ratio[block, :, None], out=weighted[:, :, 1:1 + P])
+            np.multiply(weighted[:, :, 1:1 + P], mean_x, out=weighted[:, :, 1 + P:])
+            sums = S @ weighted
+            sums *= inside[block, :, None]  # shares, sum_i w_i s_ij v_ip, sum_i w_i s_ij v_ip mean_x_ip
+            products = buffer[:size]
+            np.multiply(S, curvature[block, None, :], out=products)
+            outer = by_delta[block]
+            np.matmul(products, S.transpose(0, 2, 1), out=outer)
+            outer *= inside[block, :, None]
+            outer *= -inside[block, None, :]
+            np.einsum('tjj->tj', outer)[...] += np.where(mask[block], sums[:, :, 0], 1.0)
+            np.multiply(X[block], sums[:, :, 1:1 + P], out=by_theta[block])
+            by_theta[block] -= sums[:, :, 1 + P:]
         return -np.linalg.solve(by_delta, by_theta)
+
+
+class LogitStep:
+    """delta -> delta + log s - log s(delta) on a block of markets, near the memory floor: per evaluation two
+    passes over exp(mu - r) (one matrix-vector product per market for the denominators, one for the shares), J + 1
+    exponentials per market and no temporaries of agent size (buffers allocated once per block).
+
+    With c = max_j delta, log s_j(delta) = delta_j - c + log sum_i scaled_ji w_i / D_i, so the new delta is
+    log s_j + c - log sum_i scaled_ji w_i / D_i: delta itself cancels. Both products run over groups of markets
+    of about `GROUP_BYTES`, so the second reads what the first left in the core's cache.
+    """
+
+    def __init__(self, extended: np.ndarray, weights: np.ndarray, mask: np.ndarray, log_observed: np.ndarray) -> None:
+        self.extended, self.weights, self.mask, self.observed = extended, weights, mask, log_observed
+        self.padded = ~mask if not mask.all() else None
+        T, J1, I = extended.shape
+        self.J = J1 - 1
+        self.group = max(1, GROUP_BYTES // (J1 * I * extended.itemsize))
+        self.inside = np.empty((T, J1))
+        self.denominators = np.empty((T, 1, I))
+        self.ratio = np.empty((T, I, 1))
+        self.sums = np.empty((T, self.J, 1))
+
+    def select(self, markets: np.ndarray) -> 'LogitStep':
+        return LogitStep(self.extended[markets], self.weights[markets], self.mask[markets], self.observed[markets])
+
+    def __call__(self, delta: np.ndarray) -> np.ndarray:
+        J, inside, denominators, ratio, sums = self.J, self.inside, self.denominators, self.ratio, self.sums
+        if self.padded is None:
+            top = delta.max(axis=1)
+            np.subtract(delta, top[:, None], out=inside[:, :J])
+        else:
+            np.copyto(inside[:, :J], delta)
+            inside[:, :J][self.padded] = -np.inf
+            top = inside[:, :J].max(axis=1)
+            inside[:, :J] -= top[:, None]
+        np.clip(-top, -EXPONENT_LIMIT, EXPONENT_LIMIT, out=inside[:, J])
+        np.exp(inside, out=inside)
+        extended, weights, T, group = self.extended, self.weights, delta.shape[0], self.group
+        for start in range(0, T, group):
+            block = slice(start, start + group)
+            np.matmul(inside[block, None, :], extended[block], out=denominators[block])
+            np.divide(weights[block], denominators[block, 0, :], out=ratio[block, :, 0])
+            np.matmul(extended[block, :J], ratio[block], out=sums[block])
+        updated = self.observed + top[:, None]
+        updated -= np.log(sums[:, :, 0], out=sums[:, :, 0])
+        if self.padded is not None:
+            updated[self.padded] = 0.0
+        return updated

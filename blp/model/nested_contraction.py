@@ -33,6 +33,7 @@ import numpy as np
 
 from blp.data import Layout
 from blp.model.contraction import RandomCoefficients, Utilities
+from blp.model.squarem import Step
 from blp.parameters import NonlinearValues
 
 ALL_NESTS = -1  # a rho parameter shared by every nest
@@ -40,8 +41,8 @@ ALL_NESTS = -1  # a rho parameter shared by every nest
 
 @dataclass(frozen=True)
 class NestedUtilities(Utilities):
-    """Utilities with nests: `scaled` is exp((mu - r) / lambda) and `peak` r per nest (T x H x I); `outside` is
-    unused (the outside good enters through the inclusive values)."""
+    """Utilities with nests: `scaled` is exp((mu - r) / lambda) and `peak` r per nest (T x H x I); `outside` and
+    `extended` are unused (the outside good enters through the inclusive values)."""
 
     lambdas: np.ndarray           # H       1 - rho per nest
     lambdas_products: np.ndarray  # T x J   1 - rho of each product's nest (1 where padded)
@@ -75,14 +76,17 @@ class NestedRandomCoefficients(RandomCoefficients):
         mu -= np.take_along_axis(peak, np.broadcast_to(self.codes[:, :, None], mu.shape), axis=1)
         mu /= lambdas_products[:, :, None]
         np.exp(mu, out=mu)
-        return NestedUtilities(coefficients, mu, peak, np.zeros(0), lambdas, lambdas_products)
+        return NestedUtilities(coefficients, mu, peak, np.zeros(0), np.zeros(0), lambdas, lambdas_products)
 
     # ---------------------------------------------------------------- shares
-    def _view(self, utilities: Utilities, log_observed: np.ndarray, work: np.ndarray | None) -> tuple:
+    def _view(self, utilities: Utilities, log_observed: np.ndarray) -> tuple:
+        """The arrays one nested contraction step reads, per market, then the per-nest lambdas."""
         assert isinstance(utilities, NestedUtilities)
-        arrays = (utilities.scaled, utilities.peak, self.weights, self.mask, log_observed, self.member, self.codes,
-                  utilities.lambdas_products)
-        return (*(arrays if work is None else tuple(array[work] for array in arrays)), utilities.lambdas)
+        return (utilities.scaled, utilities.peak, self.weights, self.mask, log_observed, self.member, self.codes,
+                utilities.lambdas_products, utilities.lambdas)
+
+    def step(self, utilities: Utilities, log_observed: np.ndarray) -> Step:
+        return NestedStep(self._view(utilities, log_observed))
 
     @staticmethod
     def _nested_parts(view: tuple, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
@@ -103,18 +107,10 @@ class NestedRandomCoefficients(RandomCoefficients):
             ratio = np.where(totals > 0, weights[:, None, :] * marginals / totals, 0.0)
         return inside, totals, marginals, ratio, exponents
 
-    def _update(self, view: tuple, delta: np.ndarray) -> np.ndarray:
-        """One step of the nested contraction, delta + lambda (log s - log s(delta))."""
-        scaled, observed, codes, lambdas_products = view[0], view[4], view[6], view[7]
-        _, _, _, ratio, exponents = self._nested_parts(view, delta)
-        by_nest = scaled @ ratio.transpose(0, 2, 1)  # T x J x H
-        log_shares = exponents + np.log(np.take_along_axis(by_nest, codes[:, :, None], axis=2)[:, :, 0])
-        return delta + lambdas_products * (observed - log_shares)
-
     def nested_probabilities(self, utilities: NestedUtilities, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                                                            np.ndarray]:
         """s_ij (T x J x I), s_ij|h (T x J x I) and s_ih (T x H x I)."""
-        view = self._view(utilities, np.zeros_like(delta), None)
+        view = self._view(utilities, np.zeros_like(delta))
         inside, totals, marginals, _, _ = self._nested_parts(view, np.where(self.mask, delta, 0.0))
         index = np.broadcast_to(self.codes[:, :, None], utilities.scaled.shape)
         with np.errstate(divide='ignore', invalid='ignore'):
@@ -168,3 +164,21 @@ class NestedRandomCoefficients(RandomCoefficients):
                                    for nest in rho_nests], axis=2))
         by_theta = np.concatenate(parts, axis=2) if parts else np.zeros(delta.shape + (0,))
         return -np.linalg.solve(by_delta, by_theta)
+
+
+class NestedStep:
+    """One step of the nested contraction on a block of markets, delta + lambda (log s - log s(delta))."""
+
+    def __init__(self, view: tuple) -> None:
+        self.view = view
+        self.mask = view[3]
+
+    def select(self, markets: np.ndarray) -> 'NestedStep':
+        return NestedStep((*(array[markets] for array in self.view[:-1]), self.view[-1]))
+
+    def __call__(self, delta: np.ndarray) -> np.ndarray:
+        scaled, observed, codes, lambdas_products = self.view[0], self.view[4], self.view[6], self.view[7]
+        _, _, _, ratio, exponents = NestedRandomCoefficients._nested_parts(self.view, delta)
+        by_nest = scaled @ ratio.transpose(0, 2, 1)  # T x J x H
+        log_shares = exponents + np.log(np.take_along_axis(by_nest, codes[:, :, None], axis=2)[:, :, 0])
+        return np.where(self.mask, delta + lambdas_products * (observed - log_shares), 0.0)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from jobstore.problems import MEDIA_TYPE, Problem
-from service import datasets
 from service.deps import OwnerDep, StoreDep
-from service.jobs import dataset_problem, store_frame
 from service.models import Dataset
+from service.spool import spool_body
 
 router = APIRouter(prefix='/v1/datasets', tags=['datasets'])
 
@@ -35,21 +36,15 @@ def _view(meta: dict) -> dict:
 
 @router.post('', response_model=Dataset, status_code=201, openapi_extra={'requestBody': _UPLOAD_BODY},
              responses={200: {'model': Dataset, 'description': 'the same data was uploaded before'},
-                        413: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM})
+                        413: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM})
 async def upload_dataset(request: Request, response: Response, store: StoreDep, owner: OwnerDep) -> dict:
     """Store product or agent data; its id is the hash of its content, so re-uploading it changes nothing (200)."""
-    body = await request.body()
     content_type = request.headers.get('content-type', '')
-
-    def save() -> tuple[dict, bool]:
-        try:
-            frame = datasets.parse_upload(body, content_type)
-        except datasets.DatasetError as error:
-            raise dataset_problem(error) from None
-        meta, _, created = store_frame(store, frame, owner)
-        return store.get_dataset(meta['id']) or meta, created
-
-    meta, created = await run_in_threadpool(save)
+    path = await spool_body(request)
+    try:
+        meta, created = await run_in_threadpool(request.app.state.parsers.store, store, path, content_type, owner)
+    finally:
+        os.unlink(path)
     response.status_code = 201 if created else 200
     response.headers['Location'] = f"/v1/datasets/{meta['id']}"
     return _view(meta)

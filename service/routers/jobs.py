@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from jobstore.problems import MEDIA_TYPE, Problem, finite
 from jobstore.store import Store, TERMINAL
+from jobstore.submissions import Submissions
 from service.deps import CeleryDep, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
 from blp.spec import OptimalInstrumentsSpec
@@ -37,6 +38,12 @@ IdempotencyKey = Annotated[Optional[str], Header(alias='Idempotency-Key',
 def _load(store: Store, job_id: str, owner: str) -> dict[str, Any]:
     record = store.get_job(job_id, owner)
     if record is None:
+        lost = Submissions(store).lost_in_restart(job_id)
+        if lost:  # accepted, then lost with the last unsynced second of Redis's log: say so, not "no such job"
+            raise Problem(404, 'job-lost', 'Job lost',
+                          f"job {job_id} was accepted at {lost['accepted_at']} but Redis restarted at about "
+                          f"{lost['redis_started_at']} without the last writes before its crash (appendfsync "
+                          'everysec); submit it again', job_id=job_id, **lost)
         raise Problem(404, 'not-found', 'Not found', f'no job {job_id}')
     return record
 

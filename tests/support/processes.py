@@ -33,8 +33,9 @@ class RedisServer:
     """A redis-server of its own on loopback (AOF on, as deployed, unless `appendonly=False`) that a test can stop,
     restart and pause. A restart keeps the port and the directory, so it finds its append-only file again."""
 
-    def __init__(self, directory: Path, appendonly: bool = True) -> None:
-        self.directory, self.port, self.appendonly = directory, free_port(), appendonly
+    def __init__(self, directory: Path, appendonly: bool = True, bind: tuple[str, ...] = ()) -> None:
+        # `bind`: addresses to listen on besides loopback (the root side of emulated hosts' links)
+        self.directory, self.port, self.appendonly, self.bind = directory, free_port(), appendonly, bind
         self.process: subprocess.Popen | None = None
         self.start()
 
@@ -44,7 +45,8 @@ class RedisServer:
 
     def start(self, timeout: float = 10) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        command = ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1', '--dir', str(self.directory),
+        command = ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1', *self.bind,
+                   *(['--protected-mode', 'no'] if self.bind else []), '--dir', str(self.directory),
                    '--save', '', '--appendonly', 'yes' if self.appendonly else 'no', '--appendfsync', 'everysec',
                    '--maxmemory-policy', 'noeviction']
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -23,8 +23,10 @@ COPY jobstore/ jobstore/
 COPY service/ service/
 COPY worker/ worker/
 RUN pip install --no-deps . \
-    && useradd --create-home --uid 10001 --shell /usr/sbin/nologin blp
+    && groupadd --gid 10001 blp \
+    && useradd --create-home --uid 10001 --gid 10001 --shell /usr/sbin/nologin blp
 
-USER blp
+# Numeric, so an orchestrator can check it is not root without reading the image's /etc/passwd.
+USER 10001:10001
 EXPOSE 8000
 CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]

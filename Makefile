@@ -8,13 +8,16 @@
 #   make openapi          re-export openapi/openapi.json
 #   make fuzz             schemathesis from openapi/openapi.json, 300 requests per operation (~4500, a few minutes)
 #   make load             bench/load.py: 500 jobs through a loopback stack, latency at 200 requests/s
+#   make test-deploy      the image without Docker: Dockerfile emulated (fresh venv, pip install .), run as compose
+#                         says in a network namespace (root), compose file validated, Dockerfile linted (~5 min)
+#   make image-test       the real image under a Docker daemon, same checks (exits 2 when there is no daemon)
 
 API_PORT ?= 8000
 VENV ?= .venv
 PYTHON ?= $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,python3)
 export API_PORT PYTHON
 
-.PHONY: up down status demo test test-live lint bench openapi setup fuzz load
+.PHONY: up down status demo test test-live test-deploy image-test lint bench openapi setup fuzz load
 
 up:
 	scripts/stack.sh up
@@ -34,6 +37,13 @@ lint:
 
 test-live:
 	$(PYTHON) -m pytest -m live tests/reference
+
+# -rP: the passed tests' output carries the measured start-up and estimate times.
+test-deploy:
+	$(PYTHON) -m pytest -m deploy -rfEsP tests/deploy
+
+image-test:
+	PYTHON=$(PYTHON) scripts/image_test.sh
 
 bench:
 	$(PYTHON) bench/bench_core.py

@@ -84,6 +84,15 @@ def start_workers(url: str, count: int, directory: Path) -> list[subprocess.Pope
     return workers
 
 
+def replay(seconds: list[float], order: list[int], processes: int) -> float:
+    """The busy-seconds speed-up of running starts of these durations in this order on `processes` processes that
+    each take the next start when free (as Celery with prefetch 1 hands them out): all seconds / the busiest's."""
+    busy = [0.0] * processes
+    for index in order:
+        busy[busy.index(min(busy))] += seconds[index]
+    return sum(busy) / max(busy)
+
+
 def run_multistart(api: TestClient, store: Store, products: str, agents: str, starts: int) -> tuple[float, dict]:
     """Wall seconds from the 202 to the end of the job, and the job. The job is watched in Redis, not through the
     API, so that watching takes no CPU from the workers."""
@@ -151,6 +160,11 @@ def main() -> None:
     for count, values in balance.items():
         print(f'{count} worker(s): speed-up from busy seconds (busy / busiest process) '
               f'{" ".join(f"{value:.2f}" for value in values)}')
+    durations = [start['seconds'] for start in last['starts']]
+    order, count = last['scheduling'][-1]['order'], len(last['scheduling'][-1]['processes'])
+    print(f'the last run\'s start seconds replayed on {count} processes, speed-up from busy seconds: drawn order '
+          f'{replay(durations, list(range(len(durations))), count):.2f}, published order {replay(durations, order, count):.2f}, '
+          f'longest first knowing the durations {replay(durations, sorted(order, key=lambda i: -durations[i]), count):.2f}')
     print('the last run, in the order published (position, start, process, queue wait, read + build, solve, s):')
     for start in sorted(last['starts'], key=lambda start: start['schedule']['position']):
         schedule = start['schedule']

@@ -1,11 +1,11 @@
 """Warm the worker before its pool forks: the first job of a fresh worker then runs as fast as the next.
 
 Why: `import blp` loads the core's modules lazily, so a fresh pool process used to pay for importing about 200
-modules (scipy.optimize and most of the core), first-call set-up in numpy/scipy and formula parsing during its
-first job: about half a second of a 3-second estimate. Here the worker's main process imports them and solves a
-tiny random-coefficients estimate (a few milliseconds of numerics) once, before the pool starts; every pool process
-forked from it (also one that replaces a process later) starts warm. BLAS runs one thread per process
-(`worker/__init__.py`), so no thread pool is forked mid-flight.
+modules (scipy.optimize and most of the core), first-call set-up in numpy/scipy, formula parsing and pyarrow's
+Parquet reader during its first job: about half a second of a 3-second estimate. Here the worker's main process
+imports them, reads a tiny dataset from Parquet and solves a tiny random-coefficients estimate (a few milliseconds
+of numerics) once, before the pool starts; every pool process forked from it (also one that replaces a process
+later) starts warm. BLAS runs one thread per process (`worker/__init__.py`), so no thread pool is forked mid-flight.
 """
 
 from __future__ import annotations
@@ -59,8 +59,10 @@ def warm() -> float:
     for module in pkgutil.iter_modules(blp.__path__):  # budget, multistart, optimal, ...: what some jobs need
         importlib.import_module(f'blp.{module.name}')
 
+    from jobstore.codec import read_frame, write_frame
+
     spec = EstimateSpec.model_validate(SPEC)
-    product, agent = tiny_data()
+    product, agent = (read_frame(write_frame(frame)) for frame in tiny_data())  # as jobs read datasets: Parquet
     problem = blp.Problem.from_spec(spec.problem, product, agent)
     problem.estimate(solve_options(spec.solve)).to_dict()
     return time.perf_counter() - clock

@@ -5,7 +5,10 @@
 Starts its own redis-server on a free loopback port and Celery workers (one pool process each, BLAS pinned to
 one thread, as deployed), submits the cereal sigma-on-prices multi-start through the API app in this process, and
 prints the best wall time (from the 202 to `succeeded`) of `--repeat` interleaved runs for each worker count and
-the speed-up over the first. Everything it starts is stopped when it ends (and killed with it if it is killed:
+the speed-up over the first. Since the machine may be shared, it also prints the speed-up the starts' own busy
+seconds allow (the result's `scheduling`: all busy seconds over the busiest worker process's), which does not count
+how much the processes slowed each other, and the schedule of the last run (order, process, queue wait, build and
+solve seconds per start). Everything it starts is stopped when it ends (and killed with it if it is killed:
 PR_SET_PDEATHSIG).
 """
 
@@ -51,6 +54,15 @@ def _stop(process: subprocess.Popen, group: bool) -> None:
         process.wait(timeout=10)
 
 
+def load_average() -> str:
+    return ' '.join(f'{x:.2f}' for x in os.getloadavg())
+
+
+def need_redis_server() -> None:
+    if not shutil.which('redis-server'):
+        raise SystemExit('redis-server is not installed')
+
+
 def start_workers(url: str, count: int, directory: Path) -> list[subprocess.Popen]:
     """`count` worker processes of one pool process each; returns once every one has sent a heartbeat."""
     environment = {**os.environ, 'REDIS_URL': url, 'PYTHONPATH': str(ROOT), 'WORKER_HEARTBEAT_SECONDS': '0.5'}
@@ -70,6 +82,15 @@ def start_workers(url: str, count: int, directory: Path) -> list[subprocess.Pope
             raise SystemExit(f'the workers did not start; see {directory}')
         time.sleep(0.1)
     return workers
+
+
+def replay(seconds: list[float], order: list[int], processes: int) -> float:
+    """The busy-seconds speed-up of running starts of these durations in this order on `processes` processes that
+    each take the next start when free (as Celery with prefetch 1 hands them out): all seconds / the busiest's."""
+    busy = [0.0] * processes
+    for index in order:
+        busy[busy.index(min(busy))] += seconds[index]
+    return sum(busy) / max(busy)
 
 
 def run_multistart(api: TestClient, store: Store, products: str, agents: str, starts: int) -> tuple[float, dict]:
@@ -95,14 +116,14 @@ def main() -> None:
     parser.add_argument('--agents', type=int, default=1000, help='agents per market')
     parser.add_argument('--repeat', type=int, default=3, help='runs per worker count; the best time counts')
     arguments = parser.parse_args()
-    if not shutil.which('redis-server'):
-        raise SystemExit('redis-server is not installed')
+    need_redis_server()
     print(f'{arguments.starts} starts of the cereal sigma-on-prices model, {arguments.agents} agents per market, '
-          f'{os.cpu_count()} cores, load average before: {" ".join(f"{x:.2f}" for x in os.getloadavg())}')
+          f'{os.cpu_count()} cores, load average before: {load_average()}')
     directory = Path(tempfile.mkdtemp(prefix='bench-multistart-'))
     redis_server = RedisServer(directory / 'redis', appendonly=False)
     url = redis_server.url
     times: dict[int, list[tuple[float, float]]] = {count: [] for count in arguments.workers}  # (wall, start-seconds)
+    balance: dict[int, list[float]] = {count: [] for count in arguments.workers}  # busy / busiest process
     try:
         with TestClient(create_app(Settings(redis_url=url))) as api:
             products = api.post('/v1/datasets', content=cereal.product_data().to_csv(index=False).encode(),
@@ -120,6 +141,8 @@ def main() -> None:
                     assert job['status'] == 'succeeded', job
                     report = api.get(f"/v1/jobs/{job['id']}/result").json()['multistart']
                     times[count].append((seconds, sum(start['seconds'] for start in report['starts'])))
+                    balance[count].append(report['scheduling'][-1]['speedup_from_busy_seconds'])
+                    last = report
     finally:
         redis_server.stop()
         shutil.rmtree(directory, ignore_errors=True)
@@ -134,7 +157,22 @@ def main() -> None:
         wall, work = min(runs)
         every = ' '.join(f'{run:.2f} ({starts:.1f})' for run, starts in runs)
         print(f'{count:>7} {wall:>8.2f} {baseline / wall:>8.2f}x {work:>8.2f} {work / (count * wall):>6.0%}  {every}')
-    print(f'load average after: {" ".join(f"{x:.2f}" for x in os.getloadavg())}')
+    for count, values in balance.items():
+        print(f'{count} worker(s): speed-up from busy seconds (busy / busiest process) '
+              f'{" ".join(f"{value:.2f}" for value in values)}')
+    durations = [start['seconds'] for start in last['starts']]
+    order, count = last['scheduling'][-1]['order'], len(last['scheduling'][-1]['processes'])
+    print(f'the last run\'s start seconds replayed on {count} processes, speed-up from busy seconds: drawn order '
+          f'{replay(durations, list(range(len(durations))), count):.2f}, published order {replay(durations, order, count):.2f}, '
+          f'longest first knowing the durations {replay(durations, sorted(order, key=lambda i: -durations[i]), count):.2f}')
+    print('the last run, in the order published (position, start, process, queue wait, read + build, solve, s):')
+    for start in sorted(last['starts'], key=lambda start: start['schedule']['position']):
+        schedule = start['schedule']
+        build = schedule.get('read_seconds', 0.0) + schedule.get('build_seconds', 0.0)
+        print(f"  {schedule['position']} start {start['index']} {schedule['process']:<24} "
+              f"{schedule['queue_seconds']:6.2f} {build:6.2f} {schedule.get('solve_seconds', 0.0):6.2f} "
+              f"{start['status']} ({start['seconds']:.2f} s in all)")
+    print(f'load average after: {load_average()}')
 
 
 if __name__ == '__main__':

@@ -137,8 +137,7 @@ def draw_starts(problem: Any, options: SolveOptions, count: int, seed: int = 0, 
     draws within the solve's own bounds. The drawing box must lie within the solve's bounds, or the solve would
     refuse the very starts drawn for it: a SpecificationError names the parameter.
     """
-    box = {name: (bounds or {}).get(name) for name in BOUND_NAMES}
-    box = {name: value if value is not None else getattr(options, name) for name, value in box.items()}
+    box = _box(options, bounds)
     starts = starting_values(problem, options.sigma, options.pi, options.rho, count, seed, sampler, beta=options.beta,
                              **box)
     solve = Parameters.of(problem, options)
@@ -148,6 +147,28 @@ def draw_starts(problem: Any, options: SolveOptions, count: int, seed: int = 0, 
             raise SpecificationError(f'starts are drawn for {label} within [{low}, {high}], outside its bounds '
                                      f'[{lower}, {upper}] in the solve', parameter=label)
     return starts
+
+
+def _box(options: SolveOptions, bounds: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """Where starts are drawn: `bounds` where given, else the solve's own bounds."""
+    box = {name: (bounds or {}).get(name) for name in BOUND_NAMES}
+    return {name: value if value is not None else getattr(options, name) for name, value in box.items()}
+
+
+def longest_first(problem: Any, options: SolveOptions, starts: Sequence[dict[str, Any]],
+                  bounds: Optional[dict[str, Any]] = None) -> list[int]:
+    """Indices of `starts` (from `draw_starts`) in the order to run them: the longest expected first, so that
+    parallel workers end together instead of one idling while another runs a long start last.
+
+    The expected cost is the start's distance from the centre of the drawing box, each parameter scaled to its
+    width: on the cereal model, starts toward the box's corners needed more contraction iterations (rank
+    correlation 0.44 over 17 starts; a weak guide, but better than none, and ties keep the drawn order)."""
+    drawn = Parameters.of(problem, options.replace(**_box(options, bounds)), bounded=False)
+    lower, upper = (np.array(side, dtype=float) for side in zip(*drawn.bounds))
+    width = np.where(upper > lower, upper - lower, 1.0)
+    centre = (lower + upper) / 2
+    distance = [float(np.linalg.norm((np.asarray(start['theta'], dtype=float) - centre) / width)) for start in starts]
+    return sorted(range(len(starts)), key=lambda index: -distance[index])
 
 
 def continue_from(problem: Any, options: SolveOptions, theta: Sequence[float]) -> dict[str, Any]:

@@ -9,15 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
-from collections import OrderedDict
-from typing import Any, Hashable, Optional
+from typing import Any, Optional
 
 import pandas as pd
 from celery import Celery
 
 from blp.spec import EstimateSpec, StartsSpec
 from jobstore.codec import read_frame
+from jobstore.lru import LRU
 from jobstore.problems import Problem, core_problem
 from jobstore.settings import Settings
 from jobstore.quotas import RateLimit
@@ -32,30 +31,9 @@ log = logging.getLogger(__name__)
 ESTIMATES = ('estimate', 'multistart', 'optimal_instruments')
 
 
-class _Cache:
-    """A small thread-safe LRU of values computed from datasets, which never change (their id is their content)."""
-
-    def __init__(self, size: int) -> None:
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        return None
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-
 # Parsed frames and built problems of recent datasets, so that many jobs on the same data (sweeps, retries,
 # the load test) are checked in a millisecond instead of rebuilt each time. Only small data is kept.
-_FRAMES, _PROBLEMS = _Cache(8), _Cache(16)
+_FRAMES, _PROBLEMS = LRU(8), LRU(16)
 CACHE_MAX_BYTES = 32 * 1024 * 1024
 
 

@@ -6,8 +6,13 @@ Tasks (acks_late like every task here: a start whose process dies is redelivered
   blp.multistart.start(job_id, phase, index)   solves one start and records its row
   blp.multistart.finalize(job_id, phase)       once a phase is complete: phase 2 of a two-step, or the result
 
-Each start task draws the starting values itself (the draw is deterministic in the seed) from the problem it
-builds anyway, so the parent publishes at once and no worker waits while another builds the problem.
+The parent draws the starting values (deterministic in the seed) and publishes the starts longest expected first
+(`blp.multistart.longest_first`; phase 2 by the starts' phase-1 seconds), so that the workers end together rather
+than one idling while another runs a long start last; the plan, the order and when it was published go in the
+ledger. Each pool process keeps the built problem of its recent jobs (`worker.cache`), so the parent's process
+solves its first start without building, and every later start on a process finds the problem built. Each row
+records its schedule (position in the order, worker process, queue wait, read/build/solve seconds), and the report
+sums it up per phase: the busy seconds of each worker process and the speed-up they allow (busy / busiest).
 
 Why this survives redelivery and duplicates (no chord: Celery counts chord members, and a redelivered member
 breaks that count): a start's row is written with HSETNX under its index, and one Lua script writes the row,
@@ -28,8 +33,8 @@ phase-1 theta with the updated W of the best phase-1 start.
 from __future__ import annotations
 
 import logging
+import os
 import time
-from functools import lru_cache
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -37,17 +42,18 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 import blp
-from blp.multistart import continue_from, draw_starts, outcome, solve_start, summarize
+from blp.multistart import continue_from, draw_starts, longest_first, outcome, solve_start, summarize
+from blp.parameters import Parameters
 from blp.spec import EstimateSpec, StartsSpec, solve_options, starts_kwargs
 from jobstore import tasks as names
 from jobstore.problems import Problem, core_problem
 from jobstore.fanout import FanOut
 from jobstore.store import Store, now
 from worker.celery_app import app, job_store, settings
-from worker import memory
+from worker import cache, memory
 from worker.leases import LeasedTask
 from worker.memory import OutOfMemory
-from worker.tasks import JobTask, _finish, _frames, _seconds, _versions, durably, succeed
+from worker.tasks import JobTask, _finish, _seconds, _versions, durably, succeed
 
 log = logging.getLogger(__name__)
 CANCEL_CHECK_SECONDS = 0.2
@@ -64,20 +70,9 @@ def _phases(spec: EstimateSpec) -> int:
     return 2 if spec.solve.method == '2s' else 1
 
 
-@lru_cache(maxsize=2)
-def _cached_problem(store: Store, product_id: str, agent_id: Optional[str], problem_json: str) -> Any:
-    """Starts of one job that land on the same process share the built problem (datasets are content-addressed)."""
-    product, agent = _frames(store, {'product_data': product_id, 'agent_data': agent_id})
-    spec = EstimateSpec.model_validate_json(problem_json)
-    memory.check_budget(spec, product, agent)
-    with memory.doing('building the problem'):
-        return blp.Problem.from_spec(spec.problem, product, agent)
-
-
-def _problem(store: Store, record: dict[str, Any], spec: EstimateSpec) -> Any:
-    inputs = record['inputs']
-    return _cached_problem(store, inputs['product_data'], inputs.get('agent_data'),
-                           EstimateSpec(problem=spec.problem).model_dump_json())
+def _problem(store: Store, record: dict[str, Any], spec: EstimateSpec, timings: Optional[dict] = None) -> Any:
+    """The job's problem, shared by the tasks of one pool process (read-only; `worker.cache`)."""
+    return cache.problem(store, record['inputs'], EstimateSpec(problem=spec.problem), timings)
 
 
 def _publish(name: str, args: list[Any], task_id: str) -> None:
@@ -131,27 +126,45 @@ def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     spec, starts = _spec(record)
     store.set_fields(job_id, progress={'phase': 1, 'phases': _phases(spec), 'starts_done': 0,
                                        'starts_total': starts.count, 'starts_failed': 0, 'updated_at': now()})
-    for index in range(starts.count):
-        _publish(names.MULTISTART_START, [job_id, 1, index], f'{job_id}.1.{index}')
-    ledger.put(**{'published:1': True})
+    try:
+        problem, options = _problem(store, record, spec), solve_options(spec.solve)
+        drawing = starts_kwargs(starts)
+        plan = draw_starts(problem, options, **drawing)
+        order = longest_first(problem, options, plan, drawing['bounds'])
+    except blp.BLPError as error:  # e.g. a dataset deleted under the job, or over the budget
+        return _fail(store, job_id, core_problem(error))
+    _publish_in_order(ledger, job_id, 1, plan, order)
     return 'published'
+
+
+def _publish_in_order(ledger: FanOut, job_id: str, phase: int, plan: list[Optional[dict]], order: list[int]) -> None:
+    """Write the phase's plan and order, then publish its starts in that order (Celery hands them out in it)."""
+    ledger.put(**{f'plan:{phase}': plan, f'order:{phase}': order, f'published_at:{phase}': time.time()})
+    for index in order:
+        _publish(names.MULTISTART_START, [job_id, phase, index], f'{job_id}.{phase}.{index}')
+    ledger.put(**{f'published:{phase}': True})
 
 
 # ------------------------------------------------------------------------------------------ one start
 
 def _start(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, index: int) -> dict[str, Any]:
-    """Phase 1: the index-th drawn start (the same draw on every worker); phase 2: the start's phase-1 theta."""
-    if phase == 2:
-        return ledger.get('plan:2')[index]
-    spec, starts = _spec(record)
-    return draw_starts(_problem(store, record, spec), solve_options(spec.solve), **starts_kwargs(starts))[index]
+    """The start's values from the phase's plan: phase 1 the parent's draw, phase 2 the start's phase-1 theta."""
+    plan = ledger.get(f'plan:{phase}')
+    if plan is None:  # published by an older parent that did not write its plan: draw as it did
+        spec, starts = _spec(record)
+        plan = draw_starts(_problem(store, record, spec), solve_options(spec.solve), **starts_kwargs(starts))
+    return plan[index]
 
 
-def _solve(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, start: dict[str, Any]) -> dict:
+def _solve(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, start: dict[str, Any],
+           schedule: dict[str, Any]) -> dict:
     spec, _ = _spec(record)
     W = np.array(ledger.get('W:2'), dtype=float) if phase == 2 else None
-    results = solve_start(_problem(store, record, spec), solve_options(spec.solve), start, W=W, step=phase,
+    problem = _problem(store, record, spec, schedule)  # read_seconds, build_seconds: 0 when the process had it
+    clock = time.perf_counter()
+    results = solve_start(problem, solve_options(spec.solve), start, W=W, step=phase,
                           progress=_stop_when_cancelled(store, record['id']))
+    schedule['solve_seconds'] = time.perf_counter() - clock
     row = {**outcome(results), 'results': results.to_dict()}
     if phase == 1 and _phases(spec) == 2:
         row['updated_W'] = results.updated_W.tolist()
@@ -173,13 +186,14 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
         return _cancel(store, job_id)
     attempt = ledger.begin(phase, index, hostname)
     clock, start = time.perf_counter(), None
+    schedule = _schedule(ledger, phase, index, hostname)
     if attempt > settings().job_max_attempts:
         row = _failed_row(Problem(500, 'worker-lost', 'Worker lost',
                                   f'the worker running this start died {attempt - 1} times; not retrying'))
     else:
         try:
             start = _start(store, record, ledger, phase, index)
-            row = _solve(store, record, ledger, phase, start)
+            row = _solve(store, record, ledger, phase, start, schedule)
         except blp.Cancelled:  # the parent was cancelled, or has ended meanwhile
             current = store.get_job(job_id)
             return _cancel(store, job_id) if current and current['cancel_requested'] else 'skipped'
@@ -193,8 +207,16 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
         except Exception as error:
             log.exception('start %s of job %s failed', index, job_id)
             row = _failed_row(Problem(500, 'numerics-failed', 'Start failed', f'{type(error).__name__}: {error}'))
-    row.update(start=start, seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname)
+    row.update(start=start, seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname, schedule=schedule)
     return _record(ledger, record, phase, index, row)
+
+
+def _schedule(ledger: FanOut, phase: int, index: int, hostname: str) -> dict[str, Any]:
+    """When and where a start runs: its place in the phase's order, its worker process, how long it waited in the
+    queue since the phase was published (clocks of different hosts may differ a little)."""
+    published, order = ledger.get(f'published_at:{phase}'), ledger.get(f'order:{phase}') or []
+    return {'position': order.index(index) if index in order else None, 'process': f'{hostname}:{os.getpid()}',
+            'started': time.time(), 'queue_seconds': time.time() - published if published else None}
 
 
 def _record(ledger: FanOut, record: dict[str, Any], phase: int, index: int, row: dict[str, Any],
@@ -271,7 +293,7 @@ def _second_phase(store: Store, record: dict[str, Any], ledger: FanOut, spec: Es
     problem, options = _problem(store, record, spec), solve_options(spec.solve)
     plan = [continue_from(problem, options, row['theta']) if row['status'] == 'succeeded' else None
             for row in table]
-    ledger.put(**{'plan:2': plan, 'W:2': table[source]['updated_W'],
+    ledger.put(**{'W:2': table[source]['updated_W'],
                   'weighting': {'phase_1': '2SLS', 'phase_2_from_start': source,
                                 'phase_2_source_acceptable': chosen is not None}})
     for index in range(len(table)):
@@ -280,9 +302,10 @@ def _second_phase(store: Store, record: dict[str, Any], ledger: FanOut, spec: Es
                                              'the start failed in the first phase')),
                        'seconds': 0.0, 'attempts': 0, 'worker': ''}
             ledger.record(2, index, {'index': index, **carried}, starts.count, 2)
-        else:
-            _publish(names.MULTISTART_START, [job_id, 2, index], f'{job_id}.2.{index}')
-    ledger.put(**{'published:2': True})
+    # The phase-1 seconds are the best guess of the phase-2 ones: the longest first.
+    order = sorted((index for index in range(len(table)) if plan[index] is not None),
+                   key=lambda index: -(table[index].get('seconds') or 0.0))
+    _publish_in_order(ledger, job_id, 2, plan, order)
     return 'published'
 
 
@@ -296,6 +319,24 @@ def _report_row(row: dict[str, Any], acceptable: bool, first: Optional[dict[str,
         entry['first_phase'] = {key: value for key, value in first.items() if key not in hidden}
         entry['start'] = first.get('start')
     return entry
+
+
+def _scheduling(ledger: FanOut, phase: int, table: list[dict[str, Any]]) -> dict[str, Any]:
+    """How a phase ran: its order, each worker process's starts and busy seconds, and the speed-up those busy
+    seconds allow (all busy seconds over the busiest process's: 2.0 on two processes is a perfect balance; unlike
+    the wall time, it does not count how much the processes slowed each other)."""
+    processes: dict[str, dict[str, Any]] = {}
+    for row in table:
+        process = (row.get('schedule') or {}).get('process')
+        if process:
+            entry = processes.setdefault(process, {'starts': [], 'busy_seconds': 0.0})
+            entry['starts'].append(row['index'])
+            entry['busy_seconds'] += row.get('seconds') or 0.0
+    busy = sum(entry['busy_seconds'] for entry in processes.values())
+    busiest = max((entry['busy_seconds'] for entry in processes.values()), default=0.0)
+    return {'phase': phase, 'order': ledger.get(f'order:{phase}'), 'ordered_by': 'longest expected first',
+            'processes': processes, 'busy_seconds': busy, 'busiest_process_seconds': busiest,
+            'speedup_from_busy_seconds': busy / busiest if busiest else None}
 
 
 def _no_start(detail: str, table: list[dict[str, Any]]) -> Problem:
@@ -324,8 +365,8 @@ def _conclude(store: Store, record: dict[str, Any], ledger: FanOut, spec: Estima
             f'no start met the first- and second-order conditions (projected gradient norm below '
             f'{starts.gradient_tolerance} and a positive definite Hessian)', table))
     clock = time.perf_counter()
-    problem = _problem(store, record, spec)
-    restored = problem.restore(table[chosen]['results'], micro_moments=spec.solve.micro_moments)
+    problem = _problem(store, record, spec)  # the labels only: restoring the chosen start took longer than choosing
+    theta_labels = Parameters.of(problem, solve_options(spec.solve)).labels
     usable = {index for optimum in summary['optima'] for index in optimum['starts']}
     first_rows = ledger.rows(1) if phases == 2 else {}
     report = [_report_row(row, index in usable, first_rows.get(index)) for index, row in enumerate(table)]
@@ -334,9 +375,11 @@ def _conclude(store: Store, record: dict[str, Any], ledger: FanOut, spec: Estima
         'multistart': {
             'chosen_start': chosen, 'method': spec.solve.method, 'phases': phases,
             'weighting': ledger.get('weighting') if phases == 2 else {'phase_1': '2SLS'},
-            'theta_labels': list(restored.theta_labels), 'beta_labels': list(restored.beta_labels),
+            'theta_labels': list(theta_labels), 'beta_labels': list(problem.X1_labels),
             'agreement': {**summary, 'message': _agreement_message(summary)},
             'starts': report,
+            'scheduling': [_scheduling(ledger, phase, list(ledger.rows(phase).values()))
+                           for phase in range(1, phases + 1)],
         },
         'provenance': {
             'product_data': record['inputs'].get('product_data'), 'agent_data': record['inputs'].get('agent_data'),

@@ -22,10 +22,9 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 import blp
 from blp.spec import EstimateSpec
 from jobstore import tasks as names
-from jobstore.codec import read_frame
 from jobstore.problems import Problem, core_problem, finite
 from jobstore.store import Store, now
-from worker import optimal
+from worker import cache, optimal
 from worker.celery_app import app, job_store, settings
 from worker import memory
 from worker.leases import LeasedTask
@@ -127,14 +126,7 @@ def _seconds(start: str, end: str) -> float:
 
 
 def _frames(store: Store, inputs: dict[str, Optional[str]]) -> tuple[Any, Any]:
-    frames = []
-    for name in ('product_data', 'agent_data'):
-        dataset_id = inputs.get(name)
-        raw = store.dataset_bytes(dataset_id) if dataset_id else None
-        if dataset_id and raw is None:
-            raise blp.DataError(f'the {name} dataset {dataset_id} was deleted', dataset=dataset_id)
-        frames.append(read_frame(raw) if raw is not None else None)
-    return frames[0], frames[1]
+    return cache.frames(store, inputs)
 
 
 def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], dict[str, Any]],
@@ -215,14 +207,8 @@ def _plain(value: Any) -> Any:
 
 def estimate_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}
-    clock = time.perf_counter()
     spec = EstimateSpec.model_validate(record['spec'])
-    with memory.doing('reading the data'):
-        product, agent = _frames(store, record['inputs'])
-    memory.check_budget(spec, product, agent)
-    with memory.doing('building the problem'):
-        problem = blp.Problem.from_spec(spec.problem, product, agent)
-    timings['build_seconds'] = time.perf_counter() - clock
+    problem = cache.problem(store, record['inputs'], spec, timings)  # read_seconds, build_seconds (0 when cached)
     clock = time.perf_counter()
     parent = _parent_result(store, record) if record['kind'] == 'optimal_instruments' else None
     with memory.doing('solving'):

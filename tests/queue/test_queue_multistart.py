@@ -103,12 +103,42 @@ def test_eight_starts_spread_over_both_workers_agree_with_the_single_estimate(ap
     assert sigma_prices(result['results']) == pytest.approx(expected, rel=1e-4)
     assert report['theta_labels'][0] == 'sigma[prices, prices]'
     assert result['provenance']['starts']['count'] == 8 and result['provenance']['agent_data'] == data['agents100']
+    assert_scheduled_longest_expected_first(report, data)
 
     job = api.get(f'/v1/jobs/{job_id}').json()
     assert job['progress']['starts_done'] == job['progress']['starts_total'] == 8
     assert job['progress']['best_objective'] == pytest.approx(result['results']['objective'], rel=1e-6, abs=1e-12)
     elasticities = api.get(f'/v1/jobs/{job_id}/elasticities?market=C01Q1').json()
     assert len(elasticities['matrix']) == 24 and all(row[i] < 0 for i, row in enumerate(elasticities['matrix']))
+
+
+def assert_scheduled_longest_expected_first(report: dict, data: dict) -> None:
+    """Published in the core's longest-expected-first order, each start's schedule recorded, and each worker process
+    built the problem at most once (the parent's process not at all for its starts: it built it to draw them)."""
+    import blp
+    from blp.multistart import draw_starts, longest_first
+    from blp.spec import EstimateSpec, solve_options, starts_kwargs, StartsSpec
+
+    spec, starts = EstimateSpec.model_validate(rc_spec()), StartsSpec.model_validate({'count': 8, 'seed': 0,
+                                                                                       'bounds': BOUNDS})
+    problem = blp.Problem.from_spec(spec.problem, cereal.product_data(), cereal.agent_data(100))
+    options = solve_options(spec.solve)
+    expected = longest_first(problem, options, draw_starts(problem, options, **starts_kwargs(starts)),
+                             starts_kwargs(starts)['bounds'])
+    [phase] = report['scheduling']
+    assert phase['order'] == expected != list(range(8))
+    builds: dict[str, int] = {}
+    for start in report['starts']:
+        schedule = start['schedule']
+        assert schedule['position'] == expected.index(start['index'])
+        assert schedule['process'].startswith(start['worker'] + ':')
+        assert 0 <= schedule['queue_seconds'] < 60 and 0 < schedule['solve_seconds'] <= start['seconds']
+        builds[schedule['process']] = builds.get(schedule['process'], 0) + (schedule['build_seconds'] > 0)
+        assert start['index'] in phase['processes'][schedule['process']]['starts']
+    assert set(builds) == set(phase['processes']) and all(count <= 1 for count in builds.values())
+    assert phase['busy_seconds'] == pytest.approx(sum(start['seconds'] for start in report['starts']))
+    assert phase['busiest_process_seconds'] == max(entry['busy_seconds'] for entry in phase['processes'].values())
+    assert 1 <= phase['speedup_from_busy_seconds'] <= len(phase['processes'])
 
 
 def test_a_start_whose_inner_loop_fails_is_reported_and_the_parent_still_succeeds(api, data, two_workers):
@@ -199,6 +229,9 @@ def test_two_step_multistart_shares_the_best_first_step_weighting_and_matches_th
     assert report['weighting']['phase_2_from_start'] in range(4) and report['weighting']['phase_2_source_acceptable']
     assert all(start['first_phase']['status'] == 'succeeded' for start in report['starts'])
     assert report['agreement']['distinct_optima'] == 1 and report['agreement']['reached_chosen'] == 4
+    first, second = report['scheduling']  # phase 2 runs the starts that took longest in phase 1 first
+    by_first_seconds = sorted(range(4), key=lambda index: -report['starts'][index]['first_phase']['seconds'])
+    assert second['phase'] == 2 and second['order'] == by_first_seconds and sorted(first['order']) == list(range(4))
     chosen = result['results']
     assert chosen['step'] == 2 and chosen['objective'] == pytest.approx(expected['objective'], rel=1e-6)
     free = [(ours, theirs) for ours, theirs in zip(chosen['parameters'], expected['parameters']) if not theirs['fixed']]

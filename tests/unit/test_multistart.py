@@ -6,7 +6,8 @@ import pytest
 import blp
 from blp.exceptions import SpecificationError
 from blp.options import SolveOptions
-from blp.multistart import continue_from, draw_starts, outcome, solve_start, starting_values, summarize
+from blp.multistart import (continue_from, draw_starts, longest_first, outcome, solve_start, starting_values,
+                            summarize)
 
 ABSORB = 'C(market_ids) + C(product_ids)'
 
@@ -142,3 +143,15 @@ def test_spread_of_a_vector_statistic_is_elementwise():
               dict(finished([1.0], 1.0, eigenvalues=(1.0,)), beta=[1.5, -2.0])]
     spread = summarize(starts, statistics=['beta'])['spread']['beta']
     assert spread == {'min': [1.0, -2.0], 'max': [1.5, -2.0], 'range': [0.5, 0.0]}
+
+
+def test_starts_far_from_the_centre_of_the_drawing_box_run_first_and_ties_keep_the_drawn_order(problem):
+    options = SolveOptions(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]], **BOUNDS)
+    # Box: sigma in [0, 10], pi in [-5, 5] and [-20, 20]; centre (5, 0, 0).
+    starts = [{'theta': theta} for theta in ([5, 0, 0], [0, -5, -20], [5, 2.5, 0], [10, 5, 20], [5, 0, 10])]
+    assert longest_first(problem, options, starts) == [1, 3, 2, 4, 0]
+    drawn = draw_starts(problem, options, 8, seed=0)
+    order = longest_first(problem, options, drawn)
+    assert sorted(order) == list(range(8))
+    distances = [np.linalg.norm((np.array(drawn[i]['theta']) - [5, 0, 0]) / [10, 10, 40]) for i in order]
+    assert distances == sorted(distances, reverse=True)

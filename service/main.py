@@ -18,6 +18,7 @@ from service.body_limit import BodyLimitMiddleware
 from service.metrics import MetricsMiddleware, RequestCounter
 from service.queue import make_celery
 from service.routers import datasets, health, jobs, ui
+from service.tcp import disable_nagle
 from service.numerics import Numerics
 from service.upload_parsers import UploadParsers
 
@@ -50,4 +51,5 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     return app
 
 
+disable_nagle()  # before uvicorn accepts a connection: the module is imported by every worker first
 app = create_app()

@@ -13,10 +13,10 @@ from service.models import Health
 router = APIRouter(tags=['health'])
 
 
+# async: answered on the event loop itself, with no thread-pool hop, as it is polled while uploads stream through it.
 @router.get('/healthz', response_model=Health)
 async def healthz() -> dict:
-    """The process is up (it checks nothing else, so an orchestrator does not restart it for Redis being down).
-    Answered on the event loop itself, without a thread-pool hop, as it is polled while uploads stream through it."""
+    """The process is up (it checks nothing else, so an orchestrator does not restart it for Redis being down)."""
     return {'status': 'ok'}
 
 

@@ -179,5 +179,17 @@ def sizes_of(spec: Any, product: Any, agent: Any = None, starts: int = 1, draws:
     sizes = Sizes(markets=int(len(per_market)), products=int(len(product)), products_per_market=int(per_market.max()),
                   agents_per_market=agents, K1=K1, K2=K2,
                   demographics=_terms(problem.agent_formulation.formula) if problem.agent_formulation else 0,
-                  moments=K1 + instruments, parameters=parameters, starts=starts, draws=draws)
+                  moments=K1 + instruments, parameters=parameters, starts=starts, draws=draws,
+                  chunk_bytes=_chunk_bytes(spec), threads=solve.threads)
     return sizes, source
+
+
+def _chunk_bytes(spec: Any) -> Optional[int]:
+    """The chunk budget a spec asks for, where its solve evaluates in chunks alone: demand without a supply side,
+    micro moments or optimal instruments (those hold whole-problem choice probabilities). None (the whole problem
+    counted, as before chunks) unless `memory_budget_mb` is given: the default chunking is a saving, not a promise."""
+    formulations, solve = spec.problem.product_formulations, spec.solve
+    supply = len(formulations) > 2 and formulations[2] is not None
+    if solve.memory_budget_mb is None or supply or solve.micro_moments or spec.optimal_instruments is not None:
+        return None
+    return int(solve.memory_budget_mb * 1024**2)

@@ -18,7 +18,7 @@ FLOAT = 8
 BASE_BYTES = 256 * 1024**2
 # What one objective evaluation may hold in per-market temporaries (all threads together) unless a solve says
 # otherwise: markets are evaluated in chunks that fit it (blp.model.chunks). Measured in bench/memory.py.
-DEFAULT_CHUNK_BYTES = 256 * 1024**2
+DEFAULT_CHUNK_BYTES = 32 * 1024**2
 
 
 class BudgetError(BLPError):

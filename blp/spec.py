@@ -124,7 +124,7 @@ class SolveSpec(_Strict):
         default=None, description='survey statistics matched by micro moments (declarative: see blp/micro_spec.py)')
     memory_budget_mb: Optional[FiniteFloat] = Field(
         default=None, gt=0, le=1_000_000, description='megabytes of per-market temporaries one objective evaluation '
-        'may hold: markets are evaluated in chunks that fit (null: the default, 256)')
+        'may hold: markets are evaluated in chunks that fit (null: the default, 32)')
     threads: int = Field(default=1, ge=1, le=64, description='threads over market chunks in one estimate (opt-in; '
                          'a worker running several jobs at once caps it at its share of the cores)')
 

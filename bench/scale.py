@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument('--library', choices=['blp', 'pyblp'], default='blp')
     parser.add_argument('--budget-mb', type=float, default=None, help='our chunk budget (default: the shipped one)')
     parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--one-evaluation', action='store_true',
+                        help='ours only: build and one objective-and-gradient evaluation at the start (time, peak RSS)')
     arguments = parser.parse_args()
     import numpy as np
 
@@ -46,6 +48,9 @@ def main() -> None:
     simulated = time.perf_counter() - started
     if arguments.library == 'blp':
         problem['solve'].update(memory_budget_mb=arguments.budget_mb, threads=arguments.threads)
+    if arguments.one_evaluation:
+        one_evaluation(problem, arguments, simulated)
+        return
     run = run_blp if arguments.library == 'blp' else run_pyblp
     started = time.perf_counter()
     results = run(problem)
@@ -64,6 +69,29 @@ def main() -> None:
             worst = max(worst, distance)
             print(f'  {name}[{k}]  truth {true:+.4f}  estimate {estimate:+.4f}  se {se:.4f}  |distance| {distance:.2f} se')
     print(f'largest distance from the truth: {worst:.2f} standard errors ({"within" if worst <= 3 else "NOT within"} 3)')
+
+
+def one_evaluation(problem: dict, arguments: argparse.Namespace, simulated: float) -> None:
+    """Build our problem and evaluate the objective with its gradient once at the start: what one optimizer step
+    costs at this size, and the peak memory of everything but the optimizer's few extra vectors."""
+    import blp
+    from blp.estimation import Estimation
+    from blp.options import SolveOptions
+
+    started = time.perf_counter()
+    built = blp.Problem([blp.Formulation(formula, absorb) for formula, absorb in problem['formulations']],
+                        problem['products'], blp.Formulation(problem['agent_formulation']), problem['agents'])
+    solve = {key: value for key, value in problem['solve'].items() if key != 'optimization'}
+    estimation = Estimation(built, SolveOptions(**solve))
+    prepared = time.perf_counter() - started
+    started = time.perf_counter()
+    evaluation = estimation.evaluate(estimation.parameters.theta, estimation.moments.iv(estimation.W))
+    chunks = 1 if estimation.chunked is None else len(estimation.chunked.chunks)
+    print(f'blp: T = {arguments.T:,} x J = {arguments.J} = N = {arguments.T * arguments.J:,} products, I = {arguments.I}'
+          f' agents per market, {chunks} chunks, threads {arguments.threads}: simulate {simulated:.1f} s, build '
+          f'{prepared:.1f} s, one objective+gradient evaluation {time.perf_counter() - started:.1f} s '
+          f'({evaluation.contraction_evaluations:,} contraction evaluations), objective {evaluation.objective:.6g}, '
+          f'peak RSS (VmHWM) {status_kb("VmHWM") / 1024:,.0f} MB')
 
 
 if __name__ == '__main__':

@@ -16,6 +16,9 @@ from blp.exceptions import BLPError
 FLOAT = 8
 # The interpreter, numpy, scipy and pandas, before any data: measured ~125 MB.
 BASE_BYTES = 256 * 1024**2
+# What one objective evaluation may hold in per-market temporaries (all threads together) unless a solve says
+# otherwise: markets are evaluated in chunks that fit it (blp.model.chunks). Measured in bench/memory.py.
+DEFAULT_CHUNK_BYTES = 32 * 1024**2
 
 
 class BudgetError(BLPError):
@@ -41,6 +44,8 @@ class Sizes:
     parameters: int
     starts: int = 1
     draws: int = 1
+    chunk_bytes: Optional[int] = None  # the solve's chunk budget (None: every market at once, as unchunked code)
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,24 @@ class Budget:
     work: Optional[int] = None
 
 
+def inner_bytes_per_market(products_per_market: int, agents_per_market: int, parameters: int) -> int:
+    """Bytes the inner loop holds for one market at its peak: about 3 + P/2 padded J x I float arrays. The cost
+    model and the chunk sizer both use it, so a refusal and the chunks a solve is split into agree."""
+    return int((3 + parameters / 2) * products_per_market * agents_per_market * FLOAT)
+
+
+def markets_per_chunk(bytes_per_market: int, chunk_bytes: int, threads: int = 1) -> int:
+    """Markets one chunk may hold so that `threads` chunks at once stay within `chunk_bytes` (at least one)."""
+    return max(1, int(chunk_bytes // max(threads, 1) // max(bytes_per_market, 1)))
+
+
 def cost(sizes: Sizes) -> Cost:
     cells = sizes.markets * sizes.products_per_market * sizes.agents_per_market
     array = cells * FLOAT
-    inner = int((3 + sizes.parameters / 2) * array) if sizes.agents_per_market else 0
+    per_market = inner_bytes_per_market(sizes.products_per_market, sizes.agents_per_market, sizes.parameters)
+    held = sizes.markets if sizes.chunk_bytes is None else \
+        min(sizes.markets, markets_per_chunk(per_market, sizes.chunk_bytes, sizes.threads) * sizes.threads)
+    inner = per_market * held if sizes.agents_per_market else 0
     agents = 2 * sizes.markets * sizes.agents_per_market * (sizes.K2 + sizes.demographics + 1) * FLOAT
     products = 4 * sizes.products * (sizes.K1 + sizes.K2 + sizes.moments + 2 * sizes.parameters) * FLOAT
     return Cost(agent_array_bytes=array, memory_bytes=BASE_BYTES + inner + agents + products,
@@ -160,5 +179,17 @@ def sizes_of(spec: Any, product: Any, agent: Any = None, starts: int = 1, draws:
     sizes = Sizes(markets=int(len(per_market)), products=int(len(product)), products_per_market=int(per_market.max()),
                   agents_per_market=agents, K1=K1, K2=K2,
                   demographics=_terms(problem.agent_formulation.formula) if problem.agent_formulation else 0,
-                  moments=K1 + instruments, parameters=parameters, starts=starts, draws=draws)
+                  moments=K1 + instruments, parameters=parameters, starts=starts, draws=draws,
+                  chunk_bytes=_chunk_bytes(spec), threads=solve.threads)
     return sizes, source
+
+
+def _chunk_bytes(spec: Any) -> Optional[int]:
+    """The chunk budget a spec asks for, where its solve evaluates in chunks alone: demand without a supply side,
+    micro moments or optimal instruments (those hold whole-problem choice probabilities). None (the whole problem
+    counted, as before chunks) unless `memory_budget_mb` is given: the default chunking is a saving, not a promise."""
+    formulations, solve = spec.problem.product_formulations, spec.solve
+    supply = len(formulations) > 2 and formulations[2] is not None
+    if solve.memory_budget_mb is None or supply or solve.micro_moments or spec.optimal_instruments is not None:
+        return None
+    return int(solve.memory_budget_mb * 1024**2)

@@ -136,7 +136,7 @@ class SupplyDependent:
             utilities = np.where(model.layout.mask, model.layout.pad(state.delta), -np.inf)[:, :, None]
             return logit(utilities, weights).probabilities, weights, np.full(weights.shape, alpha)
         inversion = state.inversion
-        probabilities = model.random.probabilities(inversion.utilities, inversion.padded)
+        probabilities = model.probabilities(inversion, values)
         slopes = np.full(model.agent_weights.shape, alpha)
         if self.price_column is not None:
             slopes = slopes + model.coefficients(values)[:, :, self.price_column]

@@ -16,6 +16,7 @@ import scipy.optimize
 
 from blp.exceptions import NumericalError, SpecificationError
 from blp.gmm import LinearIV, invert, parameter_covariances
+from blp.model.chunks import ChunkedDemand
 from blp.moments import DemandState, MomentStack, Stacked
 from blp.options import SolveOptions
 from blp.parameters import Parameters
@@ -96,6 +97,11 @@ class Estimation:
         self.parameters = Parameters.of(problem, options)
         self.model = problem.model.with_nodes_for(self.parameters.values.sigma)  # data faults before identification
         self.variables, self.columns = self.model.parameter_variables(self.parameters)
+        # Supply and micro blocks hold every market's choice probabilities anyway: chunks would only recompute them,
+        # so they are used there only when a budget is asked for.
+        whole_blocks = problem.supply is not None or bool(options.micro_moments)
+        self.chunked = None if whole_blocks and options.memory_budget_mb is None else ChunkedDemand.needed(
+            self.model, self.parameters, self.variables, self.columns, options.chunk_bytes, options.threads)
         self.moments = moments = micro_stack(self, problem.moments_for(self.parameters, options, self.model),
                                              options.micro_moments)
         nonlinear = [label for label in self.parameters.labels if not label.startswith('beta[')]
@@ -132,7 +138,12 @@ class Estimation:
         problem, layout, model = self.problem, self.problem.products.layout, self.model
         values = self.parameters.expand(theta)
         started = time.perf_counter()
-        inversion = model.invert(values, self.starting_delta(theta), self.iteration)
+        chunked_jacobian = None
+        if self.chunked is not None:  # the Jacobian comes with the chunks (their utilities are gone afterwards)
+            inversion, chunked_jacobian = self.chunked.solve(values, self.starting_delta(theta), self.iteration,
+                                                             with_jacobian)
+        else:
+            inversion = model.invert(values, self.starting_delta(theta), self.iteration)
         self.contraction_seconds += time.perf_counter() - started
         evaluations = int(inversion.evaluations.sum())
         self.contraction_evaluations += evaluations
@@ -144,7 +155,10 @@ class Estimation:
         else:
             if inversion.padded is not None:
                 self.warm_delta, self.warm_delta_theta = inversion.padded, np.array(theta, dtype=float)
-            if (with_jacobian or model.random is None) and self.parameters.P:
+            if chunked_jacobian is not None:
+                jacobian, padded = layout.unpad(chunked_jacobian), chunked_jacobian
+                self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
+            elif (with_jacobian or model.random is None) and self.parameters.P:
                 jacobian, padded = model.delta_jacobian(inversion, self.parameters, self.variables, self.columns)
                 if padded is not None:
                     self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded

@@ -98,8 +98,8 @@ class MicroBlock:
         for data in compiled.datasets:
             markets = data.markets.tobytes()
             if markets not in choices:
-                inside = self.model.random.probabilities(state.inversion.utilities, state.inversion.padded,
-                                                         data.markets).transpose(0, 2, 1)  # T_d x I x J
+                inside = self.model.probabilities(state.inversion, state.values,
+                                                  data.markets).transpose(0, 2, 1)  # T_d x I x J
                 choices[markets] = inside, np.concatenate([1 - inside.sum(axis=2, keepdims=True), inside], axis=2)
             inside, Q = choices[markets]
             derivative = None if delta_jacobian is None else \

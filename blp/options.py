@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from blp.exceptions import SpecificationError
 
@@ -73,6 +73,7 @@ class Iteration:
 
 DEFAULT_OPTIMIZATION = Optimization('l-bfgs-b', {'gtol': 1e-8})
 WEIGHTING_TYPES = ('robust', 'clustered', 'unadjusted')
+MAX_THREADS = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,6 +104,10 @@ class SolveOptions:
     costs_bounds: Any = None
     initial_update: bool = False
     micro_moments: Any = ()  # blp.MicroMoment list or its JSON form (blp.micro_spec), after the aggregate moments
+    # Per-market temporaries one objective evaluation may hold (MB, all threads together; None: the default of
+    # blp.budget), and threads over market chunks (opt-in: 1 unless the cores are this job's alone).
+    memory_budget_mb: Optional[float] = None
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):
@@ -114,8 +119,20 @@ class SolveOptions:
             object.__setattr__(self, 'optimization', DEFAULT_OPTIMIZATION)
         if self.iteration is None:
             object.__setattr__(self, 'iteration', Iteration())
+        if self.memory_budget_mb is not None and not (isinstance(self.memory_budget_mb, (int, float))
+                                                      and 0 < self.memory_budget_mb < float('inf')):
+            raise SpecificationError('memory_budget_mb must be a positive number of megabytes',
+                                     parameter='memory_budget_mb')
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or not 1 <= self.threads <= MAX_THREADS:
+            raise SpecificationError(f'threads must be an integer from 1 to {MAX_THREADS}', parameter='threads')
         if self.micro_moments is None or isinstance(self.micro_moments, (list, tuple)):
             object.__setattr__(self, 'micro_moments', tuple(self.micro_moments or ()))
+
+    @property
+    def chunk_bytes(self) -> int:
+        """The budget of per-market temporaries in bytes (`blp.model.chunks`)."""
+        from blp.budget import DEFAULT_CHUNK_BYTES
+        return DEFAULT_CHUNK_BYTES if self.memory_budget_mb is None else int(self.memory_budget_mb * 1024**2)
 
     @property
     def steps(self) -> int:

@@ -122,6 +122,11 @@ class SolveSpec(_Strict):
     initial_update: bool = Field(default=False, description='update W and delta at the starting values first (PyBLP)')
     micro_moments: Optional[MicroMomentsSpec] = Field(
         default=None, description='survey statistics matched by micro moments (declarative: see blp/micro_spec.py)')
+    memory_budget_mb: Optional[FiniteFloat] = Field(
+        default=None, gt=0, le=1_000_000, description='megabytes of per-market temporaries one objective evaluation '
+        'may hold: markets are evaluated in chunks that fit (null: the default, 32)')
+    threads: int = Field(default=1, ge=1, le=64, description='threads over market chunks in one estimate (opt-in; '
+                         'a worker running several jobs at once caps it at its share of the cores)')
 
 
 class OptimalInstrumentsSpec(_Strict):
@@ -209,5 +214,5 @@ def solve_options(solve: SolveSpec) -> Any:
         W_type=solve.W_type, se_type=solve.se_type, center_moments=solve.center_moments,
         scale_objective=solve.scale_objective, beta=solve.beta, beta_bounds=_unbound(solve.beta_bounds),
         costs_bounds=solve.costs_bounds, initial_update=solve.initial_update,
-        micro_moments=solve.micro_moments or (),
+        micro_moments=solve.micro_moments or (), memory_budget_mb=solve.memory_budget_mb, threads=solve.threads,
     )

@@ -51,13 +51,44 @@ class DemandModel:
         if nest_codes is not None:
             group = np.bincount(layout.market_index * H + nest_codes, weights=shares, minlength=layout.T * H)
             self.log_within_shares = self.log_shares - np.log(group[layout.market_index * H + nest_codes])
+        self.X2_rows, self.log_columns = X2, log_columns  # unpadded, for kernels on some markets (`restricted`)
         self.random: Optional[RandomCoefficients] = None
-        if agents is not None and nest_codes is not None:
-            self.random = NestedRandomCoefficients(layout, X2, agents.weights, agents.nodes, agents.demographics,
-                                                   nest_codes, H, log_columns)
-        elif agents is not None:
-            self.random = RandomCoefficients(layout, X2, agents.weights, agents.nodes, agents.demographics,
-                                             log_columns)
+        if agents is not None:
+            self.random = self._kernel(layout, slice(None), np.arange(layout.market_index.size))
+
+    def _kernel(self, layout: Layout, markets: 'slice | np.ndarray', rows: np.ndarray) -> RandomCoefficients:
+        """The random-coefficients kernel on the products `rows` (laid out by `layout`) and their `markets`' agents."""
+        agents = self.agents
+        assert agents is not None
+        weights, nodes, demographics = agents.weights[markets], agents.nodes[markets], agents.demographics[markets]
+        if self.nest_codes is not None:
+            return NestedRandomCoefficients(layout, self.X2_rows[rows], weights, nodes, demographics,
+                                            self.nest_codes[rows], self.H, self.log_columns)
+        return RandomCoefficients(layout, self.X2_rows[rows], weights, nodes, demographics, self.log_columns)
+
+    def restricted(self, markets: 'slice | np.ndarray') -> RandomCoefficients:
+        """The random-coefficients kernel on some markets only (a slice or sorted indices of the padded T axis):
+        the same per-market math in arrays of those markets, padded to their own largest market."""
+        index = np.arange(self.layout.T)[markets]
+        rows = np.flatnonzero(np.isin(self.layout.market_index, index))
+        layout = Layout.from_ids(self.layout.markets[self.layout.market_index[rows]])
+        return self._kernel(layout, markets, rows)
+
+    def probabilities(self, inversion: 'Inversion', values: NonlinearValues,
+                      markets: Optional[np.ndarray] = None) -> np.ndarray:
+        """Individual choice probabilities (T x J x I, or in `markets`) at the inversion's delta. A chunked inversion
+        (`blp.model.chunks`) kept no utilities: they are recomputed on those markets."""
+        assert self.random is not None and inversion.padded is not None
+        if inversion.utilities is not None:
+            return self.random.probabilities(inversion.utilities, inversion.padded, markets)
+        index = np.arange(self.layout.T) if markets is None else np.asarray(markets)
+        unique = np.unique(index)
+        kernel = self.restricted(unique)
+        width = kernel.layout.width
+        computed = kernel.probabilities(kernel.prepare(values), inversion.padded[unique, :width])
+        probabilities = np.zeros((unique.size, self.layout.width, computed.shape[2]))
+        probabilities[:, :width] = computed
+        return probabilities[np.searchsorted(unique, index)]
 
     # ---------------------------------------------------------------- agents
     @property
@@ -135,19 +166,27 @@ class DemandModel:
                     in_nest = self.nest_codes == parameter.location[0] if per_nest else True
                     jacobian[:, index] = -self.log_within_shares * in_nest
             return jacobian, None
-        assert inversion.utilities is not None and inversion.padded is not None and self.agents is not None
-        if isinstance(self.random, NestedRandomCoefficients):
+        assert inversion.utilities is not None and inversion.padded is not None and self.random is not None
+        padded = self.padded_jacobian(self.random, inversion.utilities, inversion.padded, parameters, variables,
+                                      columns)
+        return self.layout.unpad(padded), padded
+
+    @staticmethod
+    def padded_jacobian(kernel: RandomCoefficients, utilities: Utilities, delta: np.ndarray, parameters: Parameters,
+                        variables: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """d delta / d theta (markets x J x P) from `kernel` on its markets, at its padded `delta`."""
+        if isinstance(kernel, NestedRandomCoefficients):
             rho_nests = np.array([ALL_NESTS if parameters.values.rho.shape[0] == 1 else parameter.location[0]
                                   for parameter in parameters.unfixed if isinstance(parameter, RhoParameter)],
                                  dtype=np.intp)
-            moved = self.random.delta_jacobian(inversion.utilities, inversion.padded, variables, columns, rho_nests)
+            moved = kernel.delta_jacobian(utilities, delta, variables, columns, rho_nests)
         else:
-            moved = self.random.delta_jacobian(inversion.utilities, inversion.padded, variables, columns)
+            moved = kernel.delta_jacobian(utilities, delta, variables, columns)
         if moved.shape[2] == parameters.P:
-            return self.layout.unpad(moved), moved
+            return moved
         padded = np.zeros(moved.shape[:2] + (parameters.P,))  # elements that do not move mu (beta) leave delta alone
         padded[:, :, [index for index, p in enumerate(parameters.unfixed) if not isinstance(p, BetaParameter)]] = moved
-        return self.layout.unpad(padded), padded
+        return padded
 
     def describe(self, values: NonlinearValues) -> str:
         """What to add to a failed contraction's message: rho, which slows the nested contraction near 1."""

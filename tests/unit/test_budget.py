@@ -45,3 +45,18 @@ def test_over_budget_names_sizes_estimate_and_limit():
     assert 'the 94 × 24 × 2,250,000 agent array alone is 41 GB' in described['message']
     assert described['parameter'] == 'integration.size' and described['limit']['memory_bytes'] == 4_000_000_000
     assert check(Sizes(94, 2256, 24, 1000, 1, 2, 0, 5, 2), Budget(memory_bytes=4_000_000_000)).memory_bytes < 1e9
+
+
+def test_a_spec_with_a_memory_budget_is_costed_by_its_chunks_unless_a_block_needs_every_market():
+    def sized(solve: dict, formulations: list) -> Sizes:
+        spec = EstimateSpec.model_validate({'problem': {'product_formulations': formulations,
+                                                        'agent_formulation': {'formula': '0 + log_income'}},
+                                            'solve': {'sigma': [[0, 0], [0, 1]], 'pi': [[0.2], [1]], **solve}})
+        return sizes_of(spec, cereal.product_data(), cereal.agent_data(1000))[0]
+
+    demand = [{'formula': '0 + prices', 'absorb': 'C(market_ids)'}, {'formula': '0 + mushy + prices'}]
+    chunked = sized({'memory_budget_mb': 16, 'threads': 2}, demand)
+    assert chunked.chunk_bytes == 16 * 1024**2 and chunked.threads == 2
+    assert cost(chunked).memory_bytes < cost(sized({}, demand)).memory_bytes - 40_000_000
+    assert sized({}, demand).chunk_bytes is None
+    assert sized({'memory_budget_mb': 16}, [*demand, {'formula': '1 + mushy'}]).chunk_bytes is None  # supply side

@@ -23,7 +23,7 @@ are computed from it on demand.
   jobs:counts             hash   status -> number of jobs (for metrics)
   idempotency:{owner}:{h} string the job an Idempotency-Key created and the hash of its body
   workers                 zset   worker hostname -> last heartbeat (unix time)
-  submissions             zset   job id -> creation time, until the API confirms its task was published
+  submissions             zset   job id -> creation time, until the reaper finds it no longer queued
   submissions:last        string when the newest job record was written (both: jobstore.submissions)
 """
 
@@ -231,7 +231,7 @@ class Store:
                     pipe.zadd(f'{PREFIX}jobs:{owner}', {job_id: sequence})
                     pipe.sadd(active, self.job_key(job_id))
                     pipe.hincrby(f'{PREFIX}jobs:counts', 'queued', 1)
-                    pipe.zadd(SUBMISSIONS, {job_id: time.time()})  # until its publish is confirmed
+                    pipe.zadd(SUBMISSIONS, {job_id: time.time()})  # until a worker has it (jobstore.submissions)
                     pipe.set(LAST_SUBMISSION, time.time())
                     for dataset_id in datasets:
                         pipe.sadd(self._dataset(dataset_id, ':jobs'), job_id)

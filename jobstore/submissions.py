@@ -1,16 +1,15 @@
-"""Submissions whose task message is not known to be queued: the job record and the broker message are two writes,
-and Redis (or the API) can die between them.
+"""Submissions whose task message is not known to be in a worker's hands: the job record and the broker message are
+separate writes, and Redis (or the API, or a worker) can die between them or while the message moves.
 
-Why: the API writes the record, then publishes the task. A Redis SIGKILL, restart or network cut between the two
-leaves a record `queued` with no message: nothing would ever run it, it holds a place under its owner's cap, and a
-client that retries with its Idempotency-Key is handed that job. So the record is written together with an entry
-here (one transaction, Store.create_job), and the API removes the entry once the publish has succeeded. An entry
-older than the grace period names a job whose publish may have been lost; the worker's reaper requeues it if it is
-still `queued` and no worker holds its task, raising the task's epoch so that the original message, if it was in
-fact published, is skipped as stale when delivered (jobstore.leases).
-
-The append-only file is one ordered log, so whatever a restart keeps of it is a prefix: a surviving removal of the
-entry implies the message it confirms survived too, and a surviving record implies its entry did.
+Why: the API writes the record, then publishes the task; a worker pops the message and only then records it as
+unacknowledged. A Redis SIGKILL, restart or network cut between the record and the publish, or while a worker takes
+the message, leaves a record `queued` with no message anywhere: nothing would ever run it, it holds a place under its
+owner's cap, and a client that retries with its Idempotency-Key is handed that job. So the record is written together
+with an entry here (one transaction, Store.create_job), and the entry stays until the worker's reaper finds the job
+no longer queued. An entry older than the grace period whose job is still `queued`, held by no worker, and whose
+message is in no queue list and not unacknowledged (worker.leases.broker_task_ids) names a lost message: the
+reaper requeues it, raising the task's epoch so that a message that was in fact delivered is skipped as stale
+(jobstore.leases). A job whose message is still waiting is looked at again a grace period later (`postpone`).
 
 What no ordering saves is the tail of that log itself: with `appendfsync everysec` a crash of the machine (not of
 Redis alone: its writes are in the kernel's page cache by the time it answers) loses up to the last second or two of
@@ -20,7 +19,8 @@ not found, minted after the last record that survived and before this Redis star
 tail, and the API says so instead of a plain "no such job".
 
 Keys (prefix `blp:`):
-  submissions        zset    job id -> when its record was written (unix time), until its publish is confirmed
+  submissions        zset    job id -> when its record was written or last seen waiting (unix time), until it leaves
+                             `queued`
   submissions:last   string  when the newest job record was written (unix time)
 """
 
@@ -89,12 +89,13 @@ class Submissions:
             return {'accepted_at': _iso(minted), 'redis_started_at': _iso(started)}
         return None
 
-    def confirm(self, job_id: str) -> None:
-        """The job's task message was published: nothing to recover."""
-        self.r.zrem(SUBMISSIONS, job_id)
+    def postpone(self, job_ids: list[str], now: Optional[float] = None) -> None:
+        """These jobs' messages are waiting in the broker: look at them again a grace period from now."""
+        if job_ids:
+            self.r.zadd(SUBMISSIONS, dict.fromkeys(job_ids, now if now is not None else time.time()), xx=True)
 
     def unconfirmed(self, older_than: float, now: Optional[float] = None) -> list[str]:
-        """Jobs whose publish has not been confirmed for `older_than` seconds."""
+        """Jobs written (or last seen waiting) over `older_than` seconds ago that the reaper has not dealt with."""
         members = self.r.zrangebyscore(SUBMISSIONS, '-inf', (now if now is not None else time.time()) - older_than)
         return [member.decode() for member in members]
 

@@ -21,7 +21,7 @@ from jobstore.problems import Problem, core_problem
 from jobstore.settings import Settings
 from jobstore.quotas import RateLimit
 from jobstore.store import CapReached, Store, TERMINAL, now
-from jobstore.submissions import Submissions, mint_job_id
+from jobstore.submissions import mint_job_id
 from service import datasets, queue
 from service.numerics import Numerics
 from service.models import CounterfactualRequest, DataInput, DatasetRef, JobRequest
@@ -204,7 +204,6 @@ def _queue(store: Store, celery: Celery, settings: Settings, record: dict[str, A
                           f'the job could not be queued: {error}', headers={'Retry-After': '5'})
         store.transition(job_id, ['queued'], 'failed', finished_at=now(), error=problem.to_dict())
         raise problem from None
-    Submissions(store).confirm(job_id)  # else a worker's reaper requeues it (the publish may have been lost)
     return store.get_job(job_id) or record, True
 
 

@@ -4,12 +4,14 @@ Every task runs through `LeasedTask`: a delivery older than the task's last repu
 it holds the lease while it runs. The worker's main process claims a lease as soon as it receives a task, and its
 heartbeat thread renews the leases of every task the worker still holds and, every REAPER_INTERVAL_SECONDS (in one
 worker at a time), republishes the tasks whose lease lapsed (those of a worker that died as a whole) and the queued
-jobs whose publish the API never confirmed (Redis died between the record and the message: jobstore.submissions).
+jobs whose task message was lost (Redis died between the record and the publish, or as a worker took the message:
+jobstore.submissions).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import time
 from functools import lru_cache
@@ -77,26 +79,48 @@ def republish(task_id: str) -> bool:
 
 
 def requeue_unpublished(job_id: str) -> bool:
-    """Publish a job whose submission was never confirmed (jobstore.submissions), if it is still queued and no
-    worker holds it; at a raised epoch, so a message the API did publish is skipped as stale."""
+    """Publish a job whose message is lost (jobstore.submissions), if it is still queued and no worker holds it;
+    at a raised epoch, so a message that was delivered after all is skipped as stale."""
     taken = Submissions(job_store()).take_orphan(job_id, LEASES)
     if taken is None:
         return False
     kind, epoch = taken
     app.send_task(names.BY_KIND[kind], args=[job_id], kwargs={'epoch': epoch}, task_id=job_id)
-    log.warning('requeued job %s: its submission was not confirmed as published (epoch %d)', job_id, epoch)
+    log.warning('requeued job %s: its task message was lost (epoch %d)', job_id, epoch)
     return True
+
+
+_TASK_ID = re.compile(rb'(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])')
+
+
+def broker_task_ids(task_ids: list[str]) -> set[str]:
+    """Those of `task_ids` whose message is in the broker: waiting in a queue list (any priority) or delivered and
+    not yet acknowledged. Read as lists, then the unacknowledged hash, so a message that moves between them meanwhile
+    is seen in one of the two (kombu pops it before recording it: in that instant it is in neither, and the job is
+    requeued at a raised epoch, which runs it once all the same)."""
+    with app.connection_for_read() as connection:
+        channel: Any = connection.default_channel
+        pipe = channel.client.pipeline(transaction=False)
+        for queue in app.amqp.queues:
+            for priority in channel.priority_steps:
+                pipe.lrange(channel._q_for_pri(queue, priority), 0, -1)
+        pipe.hvals(channel.unacked_key)
+        present = {match.decode() for found in pipe.execute() for blob in found for match in _TASK_ID.findall(blob)}
+    return present.intersection(task_ids)
 
 
 def reap(holder: str) -> int:
     """One round of the reaper (if no other worker's reaper holds the lock): how many tasks were requeued, those
-    whose lease lapsed and queued jobs whose publish was not confirmed within a lease's time."""
+    whose lease lapsed and queued jobs whose message is lost (jobstore.submissions)."""
     interval = settings().reaper_interval_seconds
     if not leases().lock_reaper(holder, interval * 0.9):
         return 0
-    unpublished = Submissions(job_store()).unconfirmed(older_than=settings().job_lease_seconds)
+    submissions = Submissions(job_store())
+    stale = submissions.unconfirmed(older_than=settings().job_lease_seconds)
+    waiting = broker_task_ids(stale) if stale else set()
+    submissions.postpone(sorted(waiting))
     return (sum(republish(task_id) for task_id in leases().lapsed())
-            + sum(requeue_unpublished(job_id) for job_id in unpublished))
+            + sum(requeue_unpublished(job_id) for job_id in stale if job_id not in waiting))
 
 
 _next_reap = [0.0]  # monotonic time of this worker's next reaper round

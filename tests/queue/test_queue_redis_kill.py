@@ -167,7 +167,7 @@ def test_a_burst_of_submissions_across_a_redis_sigkill_loses_no_accepted_job(tmp
                   f'{len(failed)} failed with a reason {sorted({error["type"] for error in failed.values()})}')
             assert views[orphan]['status'] == 'succeeded' and views[orphan]['attempts'] == 1
             log = (tmp_path / 'burst.log').read_text()
-            assert f'requeued job {orphan}: its submission was not confirmed' in log
+            assert f'requeued job {orphan}: its task message was lost' in log
             # nothing left behind: no job of the owner stays queued or running, so none holds a place under its cap
             listed = api.get('/v1/jobs?limit=200').json()['items']
             assert len(listed) == 50 and not [job['id'] for job in listed if job['status'] in ('queued', 'running')]
@@ -247,4 +247,36 @@ def test_jobs_lost_with_the_unsynced_tail_of_the_log_are_reported_lost_not_unkno
             for job_id in never:  # minted long before, after the restart, or not by us: nothing to say but 'no job'
                 assert api.get(f'/v1/jobs/{job_id}').json()['type'] == 'urn:blp:problem:not-found', job_id
     finally:
+        server.stop()
+
+
+def test_a_message_lost_after_its_publish_is_requeued_and_a_waiting_one_is_left_alone(tmp_path: Path):
+    """A message can vanish after the API published it: Redis dies as a worker pops it, before the worker records it
+    as unacknowledged (the first fresh-clone CI run of the burst test above found a job stranded `queued` that way).
+    Emulated deterministically: one job's message is removed from the queue list before any worker runs. The
+    reaper (shipped lease and interval) must requeue that job, and must not requeue a job whose message is waiting."""
+    server = RedisServer(tmp_path / 'redis')
+    worker = None
+    try:
+        with api_on(server) as api:
+            products = upload(api, cereal.product_data())
+            body = {'kind': 'estimate', 'product_data': {'dataset_id': products}, 'spec': LOGIT_SPEC}
+            lost, waiting = (api.post('/v1/jobs', json=body).json()['id'] for _ in range(2))
+            broker = redis.Redis.from_url(server.url)
+            queues = ['celery'] + [f'celery:{priority}' for priority in range(1, 10)]
+            removed = sum(broker.lrem(name, 1, blob) for name in queues for blob in broker.lrange(name, 0, -1)
+                          if lost.encode() in blob)
+            assert removed == 1 and any(waiting.encode() in blob for name in queues for blob in broker.lrange(name, 0, -1))
+            # Past the grace period, the waiting job's message is still there: a reaper round must leave it queued.
+            time.sleep(SHIPPED.job_lease_seconds + 1)
+            worker = Worker(server.url, 'reaper', tmp_path / 'reaper.log', concurrency=1,
+                            WORKER_HEARTBEAT_SECONDS=str(SHIPPED.worker_heartbeat_seconds))
+            views = settle(api, [lost, waiting], SHIPPED.reaper_interval_seconds + 60)
+            assert views[lost]['status'] == 'succeeded' and views[waiting]['status'] == 'succeeded', views
+            log = (tmp_path / 'reaper.log').read_text()
+            assert f'requeued job {lost}: its task message was lost' in log
+            assert f'requeued job {waiting}' not in log
+    finally:
+        if worker is not None:
+            worker.stop()
         server.stop()

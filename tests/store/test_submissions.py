@@ -25,14 +25,15 @@ def queue_job(store: Store, job_id: str) -> None:
     store.create_job({'id': job_id, 'kind': 'estimate', 'owner': 'public', 'created_at': 'now', 'attempts': 0}, [])
 
 
-def test_a_submission_is_unconfirmed_from_its_record_until_its_publish_is_confirmed(store):
+def test_a_submission_stays_until_dealt_with_and_a_waiting_one_is_looked_at_again_later(store):
     submissions = Submissions(store)
-    queue_job(store, 'confirmed')
+    queue_job(store, 'waiting')
     queue_job(store, 'lost')
-    assert submissions.unconfirmed(older_than=0, now=time.time() + 1) == ['confirmed', 'lost']
+    assert sorted(submissions.unconfirmed(older_than=0, now=time.time() + 1)) == ['lost', 'waiting']
     assert submissions.unconfirmed(older_than=30) == []  # within the grace period: its publish may be under way
-    submissions.confirm('confirmed')
+    submissions.postpone(['waiting', 'never-written'], now=time.time() + 60)  # its message was seen in the broker
     assert submissions.unconfirmed(older_than=0, now=time.time() + 1) == ['lost']
+    assert sorted(submissions.unconfirmed(older_than=0, now=time.time() + 61)) == ['lost', 'waiting']
 
 
 def test_only_a_still_queued_unheld_job_is_taken_and_only_once_at_a_raised_epoch(store):

@@ -39,7 +39,6 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 import blp
 from blp.multistart import continue_from, draw_starts, longest_first, outcome, solve_start, summarize
@@ -50,9 +49,9 @@ from jobstore.problems import Problem, core_problem
 from jobstore.fanout import FanOut
 from jobstore.store import Store, now
 from worker.celery_app import app, job_store, settings
-from worker import cache, memory
+from worker import cache
+from worker.failures import lost_problem, problem_of, worker_lost
 from worker.leases import LeasedTask
-from worker.memory import OutOfMemory
 from worker.tasks import JobTask, _finish, _seconds, _versions, durably, succeed
 
 log = logging.getLogger(__name__)
@@ -188,8 +187,7 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
     clock, start = time.perf_counter(), None
     schedule = _schedule(ledger, phase, index, hostname)
     if attempt > settings().job_max_attempts:
-        row = _failed_row(Problem(500, 'worker-lost', 'Worker lost',
-                                  f'the worker running this start died {attempt - 1} times; not retrying'))
+        row = _failed_row(worker_lost('start', attempt))
     else:
         try:
             start = _start(store, record, ledger, phase, index)
@@ -197,16 +195,8 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
         except blp.Cancelled:  # the parent was cancelled, or has ended meanwhile
             current = store.get_job(job_id)
             return _cancel(store, job_id) if current and current['cancel_requested'] else 'skipped'
-        except (OutOfMemory, MemoryError) as error:
-            row = _failed_row(memory.problem(error))
-        except SoftTimeLimitExceeded:
-            row = _failed_row(Problem(504, 'time-limit', 'Time limit exceeded',
-                                      f'the start ran past its time limit of {settings().job_soft_time_limit} s'))
-        except blp.BLPError as error:
-            row = _failed_row(core_problem(error))
         except Exception as error:
-            log.exception('start %s of job %s failed', index, job_id)
-            row = _failed_row(Problem(500, 'numerics-failed', 'Start failed', f'{type(error).__name__}: {error}'))
+            row = _failed_row(problem_of(error, 'start', f'start {index} of job {job_id}'))
     row.update(start=start, seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname, schedule=schedule)
     return _record(ledger, record, phase, index, row)
 
@@ -237,11 +227,7 @@ class StartTask(LeasedTask):
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
         job_id, phase, index = args
-        if isinstance(exc, TimeLimitExceeded):
-            problem = Problem(504, 'time-limit', 'Time limit exceeded',
-                              f'the start ran past the hard time limit of {settings().job_time_limit} s')
-        else:
-            problem = Problem(500, 'internal-error', 'Internal error', f'{type(exc).__name__}: {exc}')
+        problem = lost_problem(exc, 'start')
         try:
             store = job_store()
             record = store.get_job(job_id)

@@ -24,7 +24,7 @@ from celery import Task
 
 from blp.bootstrap import draw_summaries, percentile_intervals
 from blp.parameters import Parameters
-from blp.spec import EstimateSpec, solve_options
+from blp.spec import EstimateSpec
 from jobstore import tasks as names
 from jobstore.fanout import FanOut
 from jobstore.problems import Problem
@@ -33,6 +33,7 @@ from worker import optimal
 from worker.celery_app import app, job_store, settings
 from worker.failures import lost_problem, problem_of, worker_lost
 from worker.leases import LeasedTask
+from worker.threads import capped_options
 from worker.multistart import _cancel, _failed_row, _publish
 from worker.tasks import JobTask, _finish, _frames, _parent_result, _seconds, _versions, durably, succeed
 
@@ -85,7 +86,7 @@ def _compute(store: Store, record: dict[str, Any], index: int) -> dict[str, Any]
     product, agent = _frames(store, record['inputs'])
     results = optimal.restore(spec, product, agent, _parent_result(store, record))
     # a restored estimate has no bounds: draws are clipped to those the estimate was solved within
-    bounds = Parameters.of(results.problem, solve_options(spec.solve)).bounds
+    bounds = Parameters.of(results.problem, capped_options(spec.solve)).bounds
     first = index * request['chunk_size']
     indices = range(first, min(request['draws'], first + request['chunk_size']))
     return {'status': 'succeeded', 'draws': draw_summaries(results, request['draws'], request['seed'], indices,

@@ -1,7 +1,7 @@
 """A fanned-out job's members in the worker (worker.multistart starts, worker.bootstrap chunks), run in this process
-on a real Redis: how a failure becomes a member's row.
+on a real Redis: how a failure becomes a member's row, and the solve options a start is solved with.
 
-The member's own computation is replaced here (a MemoryError): what is tested is the
+The member's own computation is replaced here (a MemoryError, a capture of its options): what is tested is the
 task's handling around it, which real workers run the same way (tests/queue run whole jobs)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import redis
 from jobstore.fanout import FanOut
 from jobstore.store import Store, connect
 from worker import bootstrap, multistart
+from worker.celery_app import app
 
 SPEC = {'problem': {'product_formulations': [{'formula': '1 + prices'}]}, 'solve': {'method': '1s', 'threads': 2}}
 
@@ -70,3 +71,21 @@ def test_a_chunk_and_a_start_that_raise_anything_else_record_the_same_500(store,
     assert (chunk['status'], chunk['type'], chunk['title']) == (500, 'urn:blp:problem:numerics-failed', 'Chunk failed')
     assert chunk['detail'] == start['detail'] == 'ZeroDivisionError: a bug'
 
+
+def test_a_start_is_solved_with_threads_capped_at_the_workers_share_of_the_cores(store, monkeypatch):
+    """Two pool processes on two cores: one thread each, although the spec asks for two."""
+    solved_with = []
+
+    def solve_start(problem: Any, options: Any, *_: Any, **__: Any) -> Any:
+        solved_with.append(options)
+        raise MemoryError
+
+    monkeypatch.setattr(multistart, '_problem', lambda *_, **__: None)
+    monkeypatch.setattr(multistart, 'solve_start', solve_start)
+    monkeypatch.setattr('os.sched_getaffinity', lambda _: {0, 1})
+    monkeypatch.setitem(app.conf, 'worker_concurrency', 2)
+    start_row(store)
+    assert [options.threads for options in solved_with] == [1]
+    monkeypatch.setitem(app.conf, 'worker_concurrency', 1)  # a worker with the cores to itself honours the request
+    start_row(store, 'another')
+    assert [options.threads for options in solved_with] == [1, 2]

@@ -33,9 +33,9 @@ from worker import optimal
 from worker.celery_app import app, job_store, settings
 from worker.failures import lost_problem, problem_of, worker_lost
 from worker.leases import LeasedTask
-from worker.threads import capped_options
 from worker.multistart import _cancel, _failed_row, _publish
 from worker.tasks import JobTask, _finish, _frames, _parent_result, _seconds, _versions, durably, succeed
+from worker.threads import capped_options
 
 log = logging.getLogger(__name__)
 

@@ -137,7 +137,8 @@ def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     return 'published'
 
 
-def _publish_in_order(ledger: FanOut, job_id: str, phase: int, plan: list[Optional[dict]], order: list[int]) -> None:
+def _publish_in_order(ledger: FanOut, job_id: str, phase: int, plan: list[dict] | list[Optional[dict]],
+                      order: list[int]) -> None:
     """Write the phase's plan and order, then publish its starts in that order (Celery hands them out in it)."""
     ledger.put(**{f'plan:{phase}': plan, f'order:{phase}': order, f'published_at:{phase}': time.time()})
     for index in order:

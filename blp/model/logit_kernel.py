@@ -1,12 +1,12 @@
 """The random-coefficients logit contraction, compiled, one market at a time to convergence.
 
 Why compiled and per market: one SQUAREM step of a market reads its (J + 1) x I block of exp(mu - r) twice; the
-batched numpy driver (`squarem` over a `Step`) reads every market's block once per step, so each pass comes from
-memory, and pays numpy's per-call overhead on every step. Here a market's block (200 KB on exercise 2) is read from
-the core's cache for the whole of its solve, and the loops over agents are compiled (numba), so the inner loop runs at
-cache, not memory, bandwidth. The arithmetic is that of `contraction.LogitStep` with the outside good as the block's
-last row; the iteration is `squarem.squarem`'s, market by market (same step lengths, same stopping rule, same
-evaluation counts).
+batched numpy driver (`squarem` over a `Step`, as RCNL still runs) reads every market's block once per step, so each
+pass comes from memory, and pays numpy's per-call overhead on every step. Here a market's block (200 KB on exercise
+2) is read from the core's cache for the whole of its solve, and the loops over agents are compiled (numba), so the
+inner loop runs at cache, not memory, bandwidth. The outside good is the block's last row (`Utilities.extended`);
+the iteration is `squarem.squarem`'s, market by market (same step lengths, same stopping rule, same evaluation
+counts).
 
 With c = max_j delta_j, the mapping is delta_j <- log s_j + c - log sum_i S_ji w_i / D_i, where S = exp(mu - r) and
 D_i = e^{-c} S_outside,i + sum_j e^{delta_j - c} S_ji: every exponential is of a non-positive number, so nothing

@@ -1,6 +1,7 @@
 """The inner loop's driver: a per-market fixed point delta = G(delta), SQUAREM-accelerated, on a block of markets.
 
-G is a `Step` (the random-coefficients logit mapping of `contraction`, the nested one of `nested_contraction`): it
+G is a `Step` (the nested logit mapping of `nested_contraction`; the plain logit one is compiled, market by market,
+in `logit_kernel`, which follows this driver's rules): it
 owns the block's padded (market x product x agent) arrays and its buffers, so the driver only moves T x J vectors.
 Markets are independent, so each stops on its own: a converged (or broken) market is no longer stored, and once a
 quarter of the markets being computed have stopped, the step is rebuilt on the live ones (a copy of their arrays,

@@ -101,7 +101,7 @@ def test_chunks_with_micro_moments_give_the_same_evaluation(products, agents):
 
 def test_the_chunk_sizer_and_the_cost_model_share_the_bytes_per_market():
     per_market = inner_bytes_per_market(40, 300, 2)
-    assert per_market == 4 * 40 * 300 * 8
+    assert per_market == (4 * 40 * 300 + 2 * 40 * 40) * 8  # J x I arrays and J x J matrices
     assert markets_per_chunk(per_market, 100 * per_market) == 100
     assert markets_per_chunk(per_market, 100 * per_market, threads=2) == 50
     assert markets_per_chunk(per_market, per_market // 2) == 1  # a market larger than the budget is a chunk alone

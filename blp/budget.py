@@ -34,6 +34,10 @@ POST_ESTIMATION_AGENT_ARRAYS, POST_ESTIMATION_MATRICES = 4, 4
 # A micro dataset holds its weights and each part's values (markets x I x (1 + J) [x (1 + J) with second choices]);
 # an evaluation adds about this many more of them (probabilities with the outside good, A Q, its coefficients).
 MICRO_TEMPORARIES = 3
+# The uploaded data while a problem is built from it: its stored bytes, the Arrow table read from them, the frame,
+# and what the reading process keeps afterwards (measured: reading 3.3 million agent rows of 5 columns, 160 MB of
+# cells, left the process ~290 MB larger for the next request).
+DATA_COPIES = 4
 # The bootstrap keeps delta, prices and shares (N each) for every draw of a task.
 BOOTSTRAP_PRODUCT_ARRAYS = 3
 
@@ -70,6 +74,7 @@ class Sizes:
     optimal_instruments: bool = False  # a second estimate with optimal instruments (whole-problem expectations)
     post_estimation: bool = False      # elasticities over every market (per start of a multi-start, per draw)
     draws_per_task: int = 1            # bootstrap draws one task computes (and holds) at once
+    data_cells: int = 0                # cells of the product and agent data as uploaded (rows x columns)
 
 
 @dataclass(frozen=True)
@@ -130,11 +135,14 @@ def cost(sizes: Sizes) -> Cost:
     estimation = inner + blocks.get('supply', 0) + blocks.get('micro_moments', 0)
     afterwards = blocks.get('post_estimation', 0) + blocks.get('bootstrap_draws', 0)  # once the solve's are freed
     agents = 2 * T * I * (sizes.K2 + sizes.demographics + 1 + P) * FLOAT
+    # Measured: 35,000 agents in each of 94 markets (3.3 million rows of 5 columns) took ~240 bytes per row to read
+    # and build (tests/api/test_api_validation_latency.py validates the heaviest the budget admits, three times).
+    data = DATA_COPIES * sizes.data_cells * FLOAT
     products = 4 * N * (sizes.K1 + sizes.K2 + sizes.K3 + sizes.moments + 2 * P) * FLOAT
     # Per evaluation: the inner loop's cells, the supply side's pass per parameter and its J x J matrices, the micro
     # datasets' cells.
     evaluation = max(cells, N) + ((P * cells + T * J * J) if sizes.K3 else 0) + sizes.micro_cells
-    return Cost(agent_array_bytes=array, memory_bytes=BASE_BYTES + agents + products + max(estimation, afterwards),
+    return Cost(agent_array_bytes=array, memory_bytes=BASE_BYTES + data + agents + products + max(estimation, afterwards),
                 work=evaluation * sizes.starts * sizes.draws, blocks=blocks)
 
 
@@ -275,6 +283,7 @@ def sizes_of(spec: Any, product: Any, agent: Any = None, starts: int = 1, draws:
         len(solve.rho) if isinstance(solve.rho, list) else int(solve.rho is not None))
     K3 = _terms(X3.formula) if X3 is not None else 0
     J = int(per_market.max())
+    data_cells = sum(frame.shape[0] * (frame.shape[1] + 1) for frame in (product, agent) if frame is not None)
     sizes = Sizes(markets=int(len(per_market)), products=int(len(product)), products_per_market=J,
                   agents_per_market=agents, K1=K1, K2=K2,
                   demographics=_terms(problem.agent_formulation.formula) if problem.agent_formulation else 0,
@@ -282,7 +291,7 @@ def sizes_of(spec: Any, product: Any, agent: Any = None, starts: int = 1, draws:
                   draws=draws, chunk_bytes=_chunk_bytes(spec), threads=solve.threads, K3=K3,
                   micro_cells=micro_cells(solve.micro_moments, int(len(per_market)), J, agents),
                   optimal_instruments=spec.optimal_instruments is not None,
-                  post_estimation=starts > 1 or draws > 1, draws_per_task=max(1, min(draws, draws_per_task)))
+                  post_estimation=starts > 1 or draws > 1, draws_per_task=max(1, min(draws, draws_per_task)), data_cells=int(data_cells))
     return sizes, source
 
 

@@ -291,7 +291,8 @@ def sizes_of(spec: Any, product: Any, agent: Any = None, starts: int = 1, draws:
                   draws=draws, chunk_bytes=_chunk_bytes(spec), threads=solve.threads, K3=K3,
                   micro_cells=micro_cells(solve.micro_moments, int(len(per_market)), J, agents),
                   optimal_instruments=spec.optimal_instruments is not None,
-                  post_estimation=starts > 1 or draws > 1, draws_per_task=max(1, min(draws, draws_per_task)), data_cells=int(data_cells))
+                  post_estimation=starts > 1 or draws > 1, draws_per_task=max(1, min(draws, draws_per_task)),
+                  data_cells=int(data_cells))
     return sizes, source
 
 

@@ -3,11 +3,11 @@
 The estimate is dominated by the padded T x J x I arrays of the inner loop (utilities, their exponentials,
 choice probabilities and their derivatives): measured on the cereal problem (T = 94, J = 24, single thread,
 `bench/bench_budget.py`), a solve holds about 3 + P/2 of them per market at once (P nonlinear parameters). Demand
-alone is evaluated in market chunks (`blp.model.chunks`, by default `DEFAULT_CHUNK_BYTES`), so it holds that many
-for a chunk only: the default chunking is what the core does, so the cost model counts it. The supply side, micro
-moments and optimal instruments hold every market's probabilities (and more: `SUPPLY_AGENT_ARRAYS`, ...), so with
-them the whole problem is counted; multi-start and the bootstrap compute elasticities over every market after each
-solve. Multi-start and bootstrap run one problem per task, so they multiply the work, not the memory of a task.
+and the supply side are evaluated in market chunks (`blp.model.chunks`, `blp.dependents`; by default
+`DEFAULT_CHUNK_BYTES`), so they hold that many for a chunk only: the default chunking is what the core does, so the
+cost model counts it. Micro moments and optimal instruments hold every market's probabilities, so with them the
+whole problem is counted; multi-start and the bootstrap compute elasticities over every market after each solve.
+Multi-start and bootstrap run one problem per task, so they multiply the work, not the memory of a task.
 `bench/budget_phases.py` measures what each phase holds next to this estimate.
 """
 
@@ -24,12 +24,13 @@ BASE_BYTES = 256 * 1024**2
 # What one objective evaluation may hold in per-market temporaries (all threads together) unless a solve says
 # otherwise: markets are evaluated in chunks that fit it (blp.model.chunks). Measured in bench/memory.py.
 DEFAULT_CHUNK_BYTES = 32 * 1024**2
-# Blocks that hold whole-problem arrays, in T x J x I agent arrays and T x J x J matrices (one per market), measured
-# with tracemalloc on the cereal problem at I = 2,000 and the simulated one at J = I = 100 (bench/budget_phases.py):
-# the supply side (probabilities, e - eta, Q, the firm sums of `blp.markups.eta_by_theta`; ownership, Delta,
-# d eta / d delta), post-estimation over every market (utilities, probabilities, their weighted copy; the demand
-# Jacobian and elasticities: multi-start computes it per start, the bootstrap per draw).
-SUPPLY_AGENT_ARRAYS, SUPPLY_MATRICES = 4, 6
+# Blocks beyond demand, in J x I agent arrays and J x J matrices per market, measured with tracemalloc on the cereal
+# problem at I = 1,000 to 3,000 and the simulated one at J = I = 100 (bench/budget_phases.py,
+# tests/unit/test_budget_measured.py): the supply side per market of its chunk (probabilities, recomputed utilities,
+# e - eta, Q and the firm sums of `blp.markups.eta_by_theta`; ds/dp, Delta and its factorization), post-estimation
+# over every market (utilities, probabilities, their weighted copy; the demand Jacobian and elasticities:
+# multi-start computes it per start, the bootstrap per draw).
+SUPPLY_AGENT_ARRAYS, SUPPLY_MATRICES = 9, 6
 POST_ESTIMATION_AGENT_ARRAYS, POST_ESTIMATION_MATRICES = 4, 4
 # A micro dataset holds its weights and each part's values (markets x I x (1 + J) [x (1 + J) with second choices]);
 # an evaluation adds about this many more of them (probabilities with the outside good, A Q, its coefficients).
@@ -102,16 +103,23 @@ def inner_bytes_per_market(products_per_market: int, agents_per_market: int, par
     return int(((3 + parameters / 2) * J * I + 2 * J * J) * FLOAT)
 
 
+def supply_bytes_per_market(products_per_market: int, agents_per_market: int, parameters: int) -> int:
+    """Bytes the supply side holds for one market of its chunk (`blp.dependents.SupplyDependent`): the cost model and
+    the supply side's chunks share it."""
+    J, I = products_per_market, max(agents_per_market, 1)
+    return int((SUPPLY_AGENT_ARRAYS * J * I + SUPPLY_MATRICES * J * J) * FLOAT)
+
+
 def markets_per_chunk(bytes_per_market: int, chunk_bytes: int, threads: int = 1) -> int:
     """Markets one chunk may hold so that `threads` chunks at once stay within `chunk_bytes` (at least one)."""
     return max(1, int(chunk_bytes // max(threads, 1) // max(bytes_per_market, 1)))
 
 
 def chunked(sizes: Sizes) -> bool:
-    """Whether the solve evaluates demand in chunks of `chunk_bytes`: demand alone does (by default too, as
-    `blp.estimation` does); the supply side, micro moments and optimal instruments hold every market's choice
-    probabilities, so those jobs are costed whole."""
-    return sizes.chunk_bytes is not None and not (sizes.K3 or sizes.micro_cells or sizes.optimal_instruments)
+    """Whether the solve evaluates in chunks of `chunk_bytes`: demand and the supply side do (by default too, as
+    `blp.estimation` does); micro moments and optimal instruments hold every market's choice probabilities, so those
+    jobs are costed whole."""
+    return sizes.chunk_bytes is not None and not (sizes.micro_cells or sizes.optimal_instruments)
 
 
 def cost(sizes: Sizes) -> Cost:
@@ -125,7 +133,9 @@ def cost(sizes: Sizes) -> Cost:
     inner = per_market * held if I else 0
     blocks = {}
     if sizes.K3:
-        blocks['supply'] = SUPPLY_AGENT_ARRAYS * array + SUPPLY_MATRICES * matrices
+        supply = supply_bytes_per_market(J, I, P)
+        blocks['supply'] = supply * (min(T, markets_per_chunk(supply, sizes.chunk_bytes))
+                                     if chunked(sizes) and sizes.chunk_bytes is not None else T)
     if sizes.micro_cells:
         blocks['micro_moments'] = sizes.micro_cells * FLOAT
     if sizes.post_estimation or sizes.optimal_instruments:
@@ -177,7 +187,7 @@ def _human(count: int) -> str:
 
 # What each block beyond demand is, the request field that asks for it, and the sizes without it.
 BLOCKS: dict[str, tuple[str, Callable[[Sizes], Sizes]]] = {
-    'supply': ("the supply side (X3) holds every market's choice probabilities and J × J matrices",
+    'supply': ("the supply side (X3) holds its markets' choice probabilities and J × J matrices",
                lambda sizes: replace(sizes, K3=0)),
     'micro_moments': ("the micro moments hold their datasets' choice probabilities",
                       lambda sizes: replace(sizes, micro_cells=0)),

@@ -86,10 +86,9 @@ def test_a_job_within_the_budget_is_checked_on_a_few_nodes_and_queued(client):
     assert client.get(response.headers['Location']).json()['status'] == 'queued'
 
 
-def million_products(supply: bool = False) -> pd.DataFrame:
-    """T = 10,000 markets x J = 100 products with the simulated benchmark's columns (bench/scale.py): the budget
+def million_products(T: int = 10_000, J: int = 100, supply: bool = False) -> pd.DataFrame:
+    """T x J products (by default 10,000 x 100, bench/scale.py's) with the simulated benchmark's columns: the budget
     check reads only the columns and market counts."""
-    T, J = 10_000, 100
     columns = {'market_ids': np.repeat(np.arange(T), J), 'firm_ids': np.tile(np.arange(J) % 5, T)}
     for name in ('shares', 'prices', 'x', *(f'demand_instruments{k}' for k in range(6)),
                  *(('supply_instruments0', 'supply_instruments1') if supply else ())):
@@ -107,20 +106,22 @@ def million_spec(supply: bool = False, agents: int = 100) -> EstimateSpec:
                   **({'beta': [None, -2.0, None]} if supply else {})}})
 
 
-def test_a_million_product_demand_job_fits_the_default_budget_and_oversized_ones_are_refused_naming_the_sizes():
+def test_a_million_product_job_fits_the_default_budget_and_oversized_ones_are_refused_naming_the_sizes():
     settings = Settings()
-    products = million_products()
-    check_cost(million_spec(), products, None, settings.budget())  # default chunks, no memory_budget_mb needed
+    for supply in (False, True):  # demand and the supply side in default chunks, no memory_budget_mb needed
+        check_cost(million_spec(supply), million_products(supply=supply), None, settings.budget())
     with pytest.raises(Problem) as caught:
-        check_cost(million_spec(agents=5000), products, None, settings.budget())
+        check_cost(million_spec(agents=5000), million_products(), None, settings.budget())
     problem = caught.value
     assert problem.status == 422 and problem.fields['parameter'] == 'spec.problem.integration.size'
     assert '10,000 × 100 × 5,000 agent array alone is 40 GB' in problem.detail
     assert problem.fields['sizes']['markets'] == 10_000 and problem.fields['sizes']['agents_per_market'] == 5000
 
 
-def test_a_million_product_job_over_the_budget_only_because_of_its_supply_side_is_refused_naming_it():
-    products = million_products(supply=True)
+def test_a_job_over_the_budget_only_because_of_its_supply_side_is_refused_naming_it():
+    """A million products in 100 markets of 10,000: demand fits, but one market's J x J supply matrices do not."""
+    products = million_products(T=100, J=10_000, supply=True)
+    check_cost(million_spec(), products, None, Settings().budget())
     with pytest.raises(Problem) as caught:
         check_cost(million_spec(supply=True), products, None, Settings().budget())
     problem = caught.value

@@ -6,7 +6,8 @@ import pytest
 from dataclasses import replace
 
 from blp.budget import (DEFAULT_CHUNK_BYTES, MICRO_TEMPORARIES, Budget, BudgetError, Sizes, check, chunked, cost,
-                        inner_bytes_per_market, markets_per_chunk, micro_cells, nodes_per_market, sizes_of)
+                        inner_bytes_per_market, markets_per_chunk, micro_cells, nodes_per_market, sizes_of,
+                        supply_bytes_per_market)
 from blp.integration import Integration
 from blp.spec import EstimateSpec
 from examples import cereal
@@ -69,9 +70,9 @@ MICRO = {'datasets': [{'name': 'survey', 'observations': 500, 'market_ids': ['C0
 
 
 def test_a_demand_spec_is_costed_by_the_default_chunks_and_blocks_needing_every_market_whole():
-    default, asked, whole = sized(), sized({'memory_budget_mb': 16, 'threads': 2}), sized(formulations=SUPPLY)
+    default, asked, supply = sized(), sized({'memory_budget_mb': 16, 'threads': 2}), sized(formulations=SUPPLY)
     assert default.chunk_bytes == DEFAULT_CHUNK_BYTES and asked.chunk_bytes == 16 * 1024**2 and asked.threads == 2
-    assert chunked(default) and chunked(asked) and not chunked(whole)
+    assert chunked(default) and chunked(asked) and chunked(supply)  # the supply side is chunked too
     per_market = inner_bytes_per_market(24, 1000, 3)
     # 94 markets of 24 x 1,000 agents do not fit 32 MB: the default holds the markets of one chunk, not all 94
     held = markets_per_chunk(per_market, DEFAULT_CHUNK_BYTES)
@@ -79,8 +80,12 @@ def test_a_demand_spec_is_costed_by_the_default_chunks_and_blocks_needing_every_
     whole_demand = replace(default, chunk_bytes=None)
     assert cost(whole_demand).memory_bytes - cost(default).memory_bytes == (94 - held) * per_market
     assert cost(asked).memory_bytes < cost(default).memory_bytes
-    for blocked in (whole, sized({'micro_moments': MICRO}), sized(spec={'optimal_instruments': {}})):
+    for blocked in (sized({'micro_moments': MICRO}), sized(spec={'optimal_instruments': {}})):
         assert not chunked(blocked)
+    # the supply side holds one chunk of markets' temporaries, not every market's
+    per_market = supply_bytes_per_market(24, 1000, 3)
+    assert cost(supply).blocks['supply'] == markets_per_chunk(per_market, DEFAULT_CHUNK_BYTES) * per_market
+    assert cost(replace(supply, chunk_bytes=None)).blocks['supply'] == 94 * per_market
 
 
 def test_each_block_beyond_demand_raises_the_estimate():

@@ -31,6 +31,9 @@ DEFAULT_CHUNK_BYTES = 32 * 1024**2
 # over every market (utilities, probabilities, their weighted copy; the demand Jacobian and elasticities:
 # multi-start computes it per start, the bootstrap per draw).
 SUPPLY_AGENT_ARRAYS, SUPPLY_MATRICES = 9, 6
+# ... and for the whole solve, the ownership matrices (T x J x J) and their construction: measured 217 MB at
+# T = 2,000 x J = 100 for 160 MB of ownership (bench/budget_phases.py --supply).
+SUPPLY_WHOLE_MATRICES = 2
 POST_ESTIMATION_AGENT_ARRAYS, POST_ESTIMATION_MATRICES = 4, 4
 # A micro dataset holds its weights and each part's values (markets x I x (1 + J) [x (1 + J) with second choices]);
 # an evaluation adds about this many more of them (probabilities with the outside good, A Q, its coefficients).
@@ -134,8 +137,9 @@ def cost(sizes: Sizes) -> Cost:
     blocks = {}
     if sizes.K3:
         supply = supply_bytes_per_market(J, I, P)
-        blocks['supply'] = supply * (min(T, markets_per_chunk(supply, sizes.chunk_bytes))
-                                     if chunked(sizes) and sizes.chunk_bytes is not None else T)
+        blocks['supply'] = SUPPLY_WHOLE_MATRICES * matrices + supply * (
+            min(T, markets_per_chunk(supply, sizes.chunk_bytes)) if chunked(sizes) and sizes.chunk_bytes is not None
+            else T)
     if sizes.micro_cells:
         blocks['micro_moments'] = sizes.micro_cells * FLOAT
     if sizes.post_estimation or sizes.optimal_instruments:

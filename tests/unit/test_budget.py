@@ -5,9 +5,9 @@ import pytest
 
 from dataclasses import replace
 
-from blp.budget import (DEFAULT_CHUNK_BYTES, MICRO_TEMPORARIES, Budget, BudgetError, Sizes, check, chunked, cost,
-                        inner_bytes_per_market, markets_per_chunk, micro_cells, nodes_per_market, sizes_of,
-                        supply_bytes_per_market)
+from blp.budget import (DEFAULT_CHUNK_BYTES, MICRO_TEMPORARIES, SUPPLY_WHOLE_MATRICES, Budget, BudgetError, Sizes,
+                        check, chunked, cost, inner_bytes_per_market, markets_per_chunk, micro_cells,
+                        nodes_per_market, sizes_of, supply_bytes_per_market)
 from blp.integration import Integration
 from blp.spec import EstimateSpec
 from examples import cereal
@@ -84,8 +84,9 @@ def test_a_demand_spec_is_costed_by_the_default_chunks_and_blocks_needing_every_
         assert not chunked(blocked)
     # the supply side holds one chunk of markets' temporaries, not every market's
     per_market = supply_bytes_per_market(24, 1000, 3)
-    assert cost(supply).blocks['supply'] == markets_per_chunk(per_market, DEFAULT_CHUNK_BYTES) * per_market
-    assert cost(replace(supply, chunk_bytes=None)).blocks['supply'] == 94 * per_market
+    ownership = SUPPLY_WHOLE_MATRICES * 94 * 24 * 24 * 8  # every market's ownership matrix is held whole
+    assert cost(supply).blocks['supply'] == ownership + markets_per_chunk(per_market, DEFAULT_CHUNK_BYTES) * per_market
+    assert cost(replace(supply, chunk_bytes=None)).blocks['supply'] == ownership + 94 * per_market
 
 
 def test_each_block_beyond_demand_raises_the_estimate():

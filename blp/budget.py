@@ -203,15 +203,17 @@ BLOCKS: dict[str, tuple[str, Callable[[Sizes], Sizes]]] = {
 }
 
 
-def _block_parameter(block: str, sizes: Sizes) -> str:
-    """The request field that asks for `block` (as the service names it)."""
+def _block_parameter(block: str, sizes: Sizes) -> Optional[str]:
+    """The request field that asks for `block` (as the service names it; None: the job's kind itself)."""
     if block == 'supply':
         return 'spec.problem.product_formulations'
     if block == 'micro_moments':
         return 'spec.solve.micro_moments'
     if block == 'bootstrap_draws':
         return 'chunk_size'
-    return 'spec.optimal_instruments' if sizes.optimal_instruments else 'draws' if sizes.draws > 1 else 'starts.count'
+    if sizes.optimal_instruments:
+        return 'spec.optimal_instruments'
+    return 'draws' if sizes.draws > 1 else 'starts.count' if sizes.starts > 1 else None
 
 
 def _culprit(sizes: Sizes, estimate: Cost, limit: int) -> Optional[str]:
@@ -231,7 +233,7 @@ def check(sizes: Sizes, budget: Budget, agents_parameter: Optional[str] = None) 
     if budget.memory_bytes is not None and estimate.memory_bytes > budget.memory_bytes:
         parts = [f'{BLOCKS[block][0]}: ~{_human(size)}' for block, size in estimate.blocks.items()]
         culprit = _culprit(sizes, estimate, budget.memory_bytes)
-        parameter = agents_parameter if culprit is None else _block_parameter(culprit, sizes)
+        parameter = (None if culprit is None else _block_parameter(culprit, sizes)) or agents_parameter
         without = '' if culprit is None else \
             f'; without {culprit.replace("_", " ")} it would need ~{_human(cost(BLOCKS[culprit][1](sizes)).memory_bytes)}'
         raise BudgetError(f'needs ~{_human(estimate.memory_bytes)} ({"; ".join(parts + [""])}the {shape} agent '
@@ -270,10 +272,11 @@ def _nonzero(matrix: Any, lower: bool) -> int:
 
 
 def sizes_of(spec: Any, product: Any, agent: Any = None, starts: int = 1, draws: int = 1,
-             draws_per_task: int = 1) -> tuple[Sizes, Optional[str]]:
+             draws_per_task: int = 1, post_estimation: bool = False) -> tuple[Sizes, Optional[str]]:
     """The sizes of an `EstimateSpec` on these data frames, read from the spec's text and the frames' market
     counts (nothing is built), and where its agents come from (`integration.size`, `agent_data` or None). A
-    multi-start (`starts` > 1) and a bootstrap (`draws` > 1) also compute elasticities over every market."""
+    multi-start (`starts` > 1) and a bootstrap (`draws` > 1) also compute elasticities over every market, as does
+    a job that asks for `post_estimation` (a counterfactual)."""
     problem, solve = spec.problem, spec.solve
     formulations = problem.product_formulations
     if isinstance(solve.sigma, list):
@@ -305,7 +308,7 @@ def sizes_of(spec: Any, product: Any, agent: Any = None, starts: int = 1, draws:
                   draws=draws, chunk_bytes=_chunk_bytes(spec), threads=solve.threads, K3=K3,
                   micro_cells=micro_cells(solve.micro_moments, int(len(per_market)), J, agents),
                   optimal_instruments=spec.optimal_instruments is not None,
-                  post_estimation=starts > 1 or draws > 1, draws_per_task=max(1, min(draws, draws_per_task)),
+                  post_estimation=post_estimation or starts > 1 or draws > 1, draws_per_task=max(1, min(draws, draws_per_task)),
                   data_cells=int(data_cells))
     return sizes, source
 

@@ -94,6 +94,8 @@ def test_each_block_beyond_demand_raises_the_estimate():
     supply = cost(sized(formulations=SUPPLY))
     micro = cost(sized({'micro_moments': MICRO}))
     starts = cost(sized(starts=4))
+    counterfactual = cost(sized(post_estimation=True))
+    assert counterfactual.blocks['post_estimation'] == starts.blocks['post_estimation']
     draws = cost(sized(draws=1000, draws_per_task=50))
     for costed, block in ((supply, 'supply'), (micro, 'micro_moments'), (starts, 'post_estimation'),
                           (draws, 'bootstrap_draws')):
@@ -115,6 +117,8 @@ def test_each_block_beyond_demand_raises_the_estimate():
     ('supply', {'formulations': SUPPLY}, 'spec.problem.product_formulations'),
     ('micro moments', {'solve': {'micro_moments': MICRO}}, 'spec.solve.micro_moments'),
     ('bootstrap draws', {'draws': 100_000, 'draws_per_task': 10_000}, 'chunk_size'),
+    ('post estimation', {'starts': 8}, 'starts.count'),
+    ('post estimation', {'post_estimation': True}, 'agent_data'),  # a counterfactual: no request field asks for it
 ])
 def test_a_spec_over_the_budget_only_because_of_a_block_is_refused_naming_it(block, options, parameter):
     sizes, demand = sized(agents=2000, **options), sized(agents=2000)

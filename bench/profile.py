@@ -65,7 +65,7 @@ def instrument(sections: Sections) -> None:
     targets: list[tuple[Any, str, str]] = [
         (problem.Problem, '__init__', 'set-up'), (estimation.Estimation, '__init__', 'set-up'),
         (RandomCoefficients, 'prepare', 'utilities'), (NestedRandomCoefficients, 'prepare', 'utilities'),
-        (RandomCoefficients, 'solve_delta', 'contraction'),
+        (RandomCoefficients, 'solve_delta', 'contraction'), (NestedRandomCoefficients, 'solve_delta', 'contraction'),
         (RandomCoefficients, 'delta_jacobian', 'dδ/dθ'), (NestedRandomCoefficients, 'delta_jacobian', 'dδ/dθ'),
         (SupplyDependent, '__call__', 'supply'), (MicroBlock, 'evaluate', 'micro'),
         (estimation.Estimation, 'evaluate', 'GMM algebra'), (moments.MomentStack, 'evaluate', 'GMM algebra'),
@@ -98,6 +98,8 @@ def main() -> None:
     sections = Sections()
     instrument(sections)
     import blp.estimation  # noqa: F401
+    from blp.model.logit_kernel import warm
+    warm()  # the kernel's compilation (or its load from numba's cache) is a per-process cost, like the imports
     print(f"{'workload':<13} {'wall s':>7} {'CPU s':>7} " + ' '.join(f'{section:>13}' for section in SECTIONS))
     for name in arguments.workloads or WORKLOADS:
         wall, cpu = profile(name, sections)

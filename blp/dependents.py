@@ -22,7 +22,7 @@ import pandas as pd
 from blp import costs as cost_functions
 from blp.exceptions import SpecificationError
 from blp.budget import DEFAULT_CHUNK_BYTES, markets_per_chunk, supply_bytes_per_market
-from blp.markups import Directions, eta_by_theta
+from blp.markups import Directions, OwnershipFactors, eta_by_theta, ownership_factors
 from blp.model.choices import logit
 from blp.moments import BlockOutput, DemandState
 from blp.parameters import BetaParameter, Parameters, PiParameter, SigmaParameter
@@ -64,6 +64,7 @@ class SupplyDependent:
     prices: np.ndarray              # T x J padded
     shares: np.ndarray              # T x J observed, padded
     ownership: np.ndarray           # T x J x J
+    ownership_factors: OwnershipFactors  # H = L R', for d eta/d theta (factored once: ownership is fixed)
     product_ids: Optional[np.ndarray]  # T x J padded, for messages
     costs_type: str
     costs_bounds: Any
@@ -128,7 +129,7 @@ class SupplyDependent:
         chunk_bytes = options.chunk_bytes if options is not None else DEFAULT_CHUNK_BYTES
         size = markets_per_chunk(supply_bytes_per_market(J, I, len(unfixed)), chunk_bytes)
         return cls(model, layout.pad(frame['prices'].to_numpy(dtype=float)), layout.pad(problem.products.shares),
-                   ownership, padded_ids, supply.costs_type, costs_bounds,
+                   ownership, ownership_factors(ownership), padded_ids, supply.costs_type, costs_bounds,
                    price_column, price_beta, Directions(characteristics, agent_values, moves_price),
                    (slice(None),) if size >= T else
                    tuple(slice(start, min(start + size, T)) for start in range(0, T, size)))
@@ -177,14 +178,15 @@ class SupplyDependent:
         if with_jacobian:
             delta_jacobian = layout.pad(state.delta_jacobian) if state.delta_jacobian.size else \
                 np.zeros(layout.mask.shape + (directions.P,))
-        slopes = self._slopes(state)
+        slopes, factors = self._slopes(state), self.ownership_factors
         for markets in self.chunks:
             eta[markets], Delta, (probabilities, weights, chunk_slopes) = self.markups(state, markets, slopes)
             if total is not None and delta_jacobian is not None:
                 block = Directions(directions.characteristics[markets], directions.agent_values[markets],
                                    directions.moves_price)
-                total[markets] = eta_by_theta(probabilities, weights, chunk_slopes, self.ownership[markets],
-                                              eta[markets], Delta, block, delta_jacobian[markets])
+                chunk_factors = OwnershipFactors(factors.left[markets], factors.right_t[markets])
+                total[markets] = eta_by_theta(probabilities, weights, chunk_slopes, chunk_factors, eta[markets], Delta,
+                                              block, delta_jacobian[markets])
         costs = cost_functions.marginal_costs(self.prices, eta, layout.mask, self.costs_type, self.costs_bounds)
         cost_functions.check_log_costs(costs, layout.markets, self.product_ids)
         details = {'costs': layout.unpad(costs.costs), 'markups': layout.unpad(eta),

@@ -21,6 +21,7 @@ import pandas as pd
 
 from blp import costs as cost_functions
 from blp.exceptions import SpecificationError
+from blp.budget import DEFAULT_CHUNK_BYTES, markets_per_chunk, supply_bytes_per_market
 from blp.markups import Directions, OwnershipFactors, eta_by_theta, ownership_factors
 from blp.model.choices import logit
 from blp.moments import BlockOutput, DemandState
@@ -70,6 +71,7 @@ class SupplyDependent:
     price_column: Optional[int]     # X2 column of prices
     price_beta: Optional[int]       # theta index of beta on prices (prices in X1)
     directions: Directions          # how each theta element moves utilities and price coefficients
+    chunks: tuple[slice, ...] = (slice(None),)  # blocks of markets evaluated at once (`blp.budget`)
 
     @classmethod
     def of(cls, problem: Any, model: Any, parameters: Optional[Parameters], options: Any) -> 'SupplyDependent':
@@ -124,47 +126,72 @@ class SupplyDependent:
             elif not isinstance(parameter, BetaParameter):
                 raise SpecificationError(f'{parameter.label} with a supply side is not supported yet',
                                          parameter=parameter.label)
+        chunk_bytes = options.chunk_bytes if options is not None else DEFAULT_CHUNK_BYTES
+        size = markets_per_chunk(supply_bytes_per_market(J, I, len(unfixed)), chunk_bytes)
         return cls(model, layout.pad(frame['prices'].to_numpy(dtype=float)), layout.pad(problem.products.shares),
                    ownership, ownership_factors(ownership), padded_ids, supply.costs_type, costs_bounds,
-                   price_column, price_beta, Directions(characteristics, agent_values, moves_price))
+                   price_column, price_beta, Directions(characteristics, agent_values, moves_price),
+                   (slice(None),) if size >= T else
+                   tuple(slice(start, min(start + size, T)) for start in range(0, T, size)))
 
-    def _choices(self, state: DemandState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Agents' choice probabilities (T x J x I), weights (T x I) and price coefficients (T x I) at the state."""
-        model, values = self.model, state.values
+    def _slopes(self, state: DemandState) -> np.ndarray:
+        """Agents' price coefficients (T x I) at the state."""
+        model = self.model
         alpha = 0.0 if self.price_beta is None else float(state.theta[self.price_beta])
-        if model.random is None:  # one agent of weight one: the model's logit kernel on delta
-            weights = model.agent_weights
-            utilities = np.where(model.layout.mask, model.layout.pad(state.delta), -np.inf)[:, :, None]
-            return logit(utilities, weights).probabilities, weights, np.full(weights.shape, alpha)
-        inversion = state.inversion
-        probabilities = model.probabilities(inversion, values)
         slopes = np.full(model.agent_weights.shape, alpha)
-        if self.price_column is not None:
-            slopes = slopes + model.coefficients(values)[:, :, self.price_column]
-        return probabilities, model.agent_weights, slopes
+        if model.random is not None and self.price_column is not None:
+            slopes = slopes + model.coefficients(state.values)[:, :, self.price_column]
+        return slopes
 
-    def markups(self, state: DemandState) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
-        """eta (T x J), Delta (T x J x J) and the choices they were computed from."""
-        probabilities, weights, slopes = self._choices(state)
+    def _probabilities(self, state: DemandState, markets: slice) -> np.ndarray:
+        """Agents' choice probabilities in a block of markets (markets x J x I) at the state."""
+        model = self.model
+        if model.random is None:  # one agent of weight one: the model's logit kernel on delta
+            utilities = np.where(model.layout.mask, model.layout.pad(state.delta), -np.inf)[markets, :, None]
+            return logit(utilities, model.agent_weights[markets]).probabilities
+        whole = markets == slice(None)
+        return model.probabilities(state.inversion, state.values,
+                                   None if whole else np.arange(model.layout.T)[markets])
+
+    def markups(self, state: DemandState, markets: slice = slice(None), slopes: Optional[np.ndarray] = None
+                ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+        """eta (markets x J), Delta (markets x J x J) and the choices (probabilities, weights and price
+        coefficients) they were computed from, in a block of markets (all by default)."""
+        probabilities = self._probabilities(state, markets)
+        weights = self.model.agent_weights[markets]
+        slopes = (self._slopes(state) if slopes is None else slopes)[markets]
+        mask = self.model.layout.mask[markets]
         weighted = probabilities * (weights * slopes)[:, None, :]
         jacobian = -(weighted @ probabilities.transpose(0, 2, 1))
         np.einsum('tjj->tj', jacobian)[...] += weighted.sum(axis=2)
-        Delta = capital_delta(jacobian, self.ownership, self.model.layout.mask)
-        eta = solve_delta_system(Delta, np.where(self.model.layout.mask, self.shares, 0.0)[:, :, None])[:, :, 0]
+        Delta = capital_delta(jacobian, self.ownership[markets], mask)
+        eta = solve_delta_system(Delta, np.where(mask, self.shares[markets], 0.0)[:, :, None])[:, :, 0]
         return eta, Delta, (probabilities, weights, slopes)
 
     def __call__(self, state: DemandState, with_jacobian: bool) -> BlockOutput:
-        layout = self.model.layout
-        eta, Delta, (probabilities, weights, slopes) = self.markups(state)
+        """Costs and, when asked, their Jacobian, a block of markets (`chunks`) at a time: each block needs only its
+        own probabilities and J x J matrices, so memory follows the chunk budget, not the number of markets."""
+        layout, directions = self.model.layout, self.directions
+        eta = np.zeros(layout.mask.shape)
+        total = np.zeros(layout.mask.shape + (directions.P,)) if with_jacobian else None
+        delta_jacobian = None
+        if with_jacobian:
+            delta_jacobian = layout.pad(state.delta_jacobian) if state.delta_jacobian.size else \
+                np.zeros(layout.mask.shape + (directions.P,))
+        slopes, factors = self._slopes(state), self.ownership_factors
+        for markets in self.chunks:
+            eta[markets], Delta, (probabilities, weights, chunk_slopes) = self.markups(state, markets, slopes)
+            if total is not None and delta_jacobian is not None:
+                block = Directions(directions.characteristics[markets], directions.agent_values[markets],
+                                   directions.moves_price)
+                chunk_factors = OwnershipFactors(factors.left[markets], factors.right_t[markets])
+                total[markets] = eta_by_theta(probabilities, weights, chunk_slopes, chunk_factors, eta[markets], Delta,
+                                              block, delta_jacobian[markets])
         costs = cost_functions.marginal_costs(self.prices, eta, layout.mask, self.costs_type, self.costs_bounds)
         cost_functions.check_log_costs(costs, layout.markets, self.product_ids)
         details = {'costs': layout.unpad(costs.costs), 'markups': layout.unpad(eta),
                    'clipped_costs': costs.clipped_count}
-        if not with_jacobian:
+        if total is None:
             return BlockOutput(layout.unpad(costs.transformed), None, details)
-        delta_jacobian = layout.pad(state.delta_jacobian) if state.delta_jacobian.size else \
-            np.zeros(layout.mask.shape + (self.directions.P,))
-        total = eta_by_theta(probabilities, weights, slopes, self.ownership_factors, eta, Delta, self.directions,
-                             delta_jacobian)
         jacobian = cost_functions.omega_by_theta(total, costs, self.costs_type)
         return BlockOutput(layout.unpad(costs.transformed), layout.unpad(jacobian), details)

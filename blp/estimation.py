@@ -97,9 +97,9 @@ class Estimation:
         self.parameters = Parameters.of(problem, options)
         self.model = problem.model.with_nodes_for(self.parameters.values.sigma)  # data faults before identification
         self.variables, self.columns = self.model.parameter_variables(self.parameters)
-        # Supply and micro blocks hold every market's choice probabilities anyway: chunks would only recompute them,
-        # so they are used there only when a budget is asked for.
-        whole_blocks = problem.supply is not None or bool(options.micro_moments)
+        # Micro blocks hold every surveyed market's choice probabilities anyway: chunks would only recompute them, so
+        # they are used there only when a budget is asked for. The supply side is evaluated in chunks of its own.
+        whole_blocks = bool(options.micro_moments)
         self.chunked = None if whole_blocks and options.memory_budget_mb is None else ChunkedDemand.needed(
             self.model, self.parameters, self.variables, self.columns, options.chunk_bytes, options.threads)
         self.moments = moments = micro_stack(self, problem.moments_for(self.parameters, options, self.model),

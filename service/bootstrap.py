@@ -9,7 +9,8 @@ from typing import Any, Optional
 from celery import Celery
 from pydantic import BaseModel, ConfigDict, Field
 
-from blp.spec import FiniteFloat
+from blp.spec import EstimateSpec, FiniteFloat
+from service.budget import check_cost
 from service.jobs import _new_record, _queue, start_child, stored_frame
 from jobstore.problems import Problem
 from jobstore.settings import Settings
@@ -46,9 +47,21 @@ def submit_bootstrap(store: Store, celery: Celery, settings: Settings, parent: d
         if unknown:
             raise Problem(422, 'unknown-firms', 'Unknown firms', f'no firm {", ".join(unknown)} in the product data',
                           field='merger', firms=unknown)
+    _check_cost(store, settings, parent, body)
     request = body.model_dump(mode='json')
     if request['seed'] is None:
         request['seed'] = secrets.randbelow(2**32)
     inputs = dict(parent['inputs'])
     record = _new_record('bootstrap', owner, inputs, parent['spec'], parent=parent['id'], request=request)
     return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)
+
+
+def _check_cost(store: Store, settings: Settings, parent: dict[str, Any], body: BootstrapRequest) -> None:
+    """422 naming `draws` or `chunk_size` when the draws would take the job over the work or memory budget."""
+    inputs = parent['inputs']
+    product = stored_frame(store, inputs['product_data'])
+    agent = stored_frame(store, inputs['agent_data']) if inputs.get('agent_data') else None
+    if product is None or (inputs.get('agent_data') and agent is None):
+        raise Problem(409, 'dataset-deleted', 'Dataset deleted', "the estimate's data were deleted")
+    check_cost(EstimateSpec.model_validate(parent['spec']), product, agent, settings.budget(), draws=body.draws,
+               draws_per_task=body.chunk_size)

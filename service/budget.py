@@ -22,14 +22,15 @@ CHECK_DRAWS = 8
 
 
 def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.DataFrame], budget: Any,
-               starts: int = 1) -> None:
-    """422 naming the sizes, the estimate and the limit when the job would exceed the budget; also refuses a
-    Gauss-Hermite rule that is not finite (the core says which size), all before any matrix is built."""
+               starts: int = 1, draws: int = 1, draws_per_task: int = 1) -> None:
+    """422 naming the sizes, the estimate and the limit (and the block or request field at fault) when the job would
+    exceed the budget; also refuses a Gauss-Hermite rule that is not finite (the core says which size), all before
+    any matrix is built. `draws` and `draws_per_task`: a bootstrap's draws and its draws per task."""
     from blp.budget import check, sizes_of
     from blp.exceptions import BLPError
     from blp.integration import Integration
 
-    sizes, source = sizes_of(spec, product, agent, starts=starts)
+    sizes, source = sizes_of(spec, product, agent, starts=starts, draws=draws, draws_per_task=draws_per_task)
     try:
         check(sizes, budget, 'spec.problem.' + source if source == 'integration.size' else source)
         if spec.problem.integration is not None:

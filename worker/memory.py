@@ -49,11 +49,12 @@ def problem(error: BaseException) -> Problem:
                    f'bytes; the job budget is {settings().max_job_memory_bytes:,})', limit=settings().worker_memory_limit)
 
 
-def check_budget(spec: Any, product: Any, agent: Optional[Any], starts: int = 1) -> None:
-    """BudgetError (a BLPError: the job fails 422 `over-budget`) when the job would exceed the budget."""
+def check_budget(spec: Any, product: Any, agent: Optional[Any], starts: int = 1, post_estimation: bool = False) -> None:
+    """BudgetError (a BLPError: the job fails 422 `over-budget`) when the job would exceed the budget
+    (`post_estimation`: it computes choices over every market, as a counterfactual does)."""
     from blp.budget import check, sizes_of
 
-    sizes, source = sizes_of(spec, product, agent, starts=starts)
+    sizes, source = sizes_of(spec, product, agent, starts=starts, post_estimation=post_estimation)
     check(sizes, settings().budget(), source)
 
 

@@ -253,7 +253,7 @@ def counterfactual_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     parent = _parent_result(store, record)
     spec = EstimateSpec.model_validate(record['spec'])
     product, agent = _frames(store, record['inputs'])
-    memory.check_budget(spec, product, agent)
+    memory.check_budget(spec, product, agent, post_estimation=True)  # choices over every market
     with memory.doing('computing the counterfactual'):
         results = optimal.restore(spec, product, agent, parent)
         table = dict(_counterfactual_table(results, product, record['request']))

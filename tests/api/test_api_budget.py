@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
+import pandas as pd
+import pytest
+
 from api_support import assert_problem, upload
 from blp.spec import EstimateSpec
 from examples import cereal
+from jobstore.problems import Problem
 from jobstore.settings import Settings
 from service import jobs, numerics
+from service.budget import check_cost
 
 RC = [{'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'}, {'formula': '0 + mushy + prices'}]
 
@@ -78,3 +84,47 @@ def test_a_job_within_the_budget_is_checked_on_a_few_nodes_and_queued(client):
     response = client.post('/v1/jobs', json=rc_job(products, {'specification': 'product', 'size': 30}))
     assert response.status_code == 202, response.text
     assert client.get(response.headers['Location']).json()['status'] == 'queued'
+
+
+def million_products(T: int = 10_000, J: int = 100, supply: bool = False) -> pd.DataFrame:
+    """T x J products (by default 10,000 x 100, bench/scale.py's) with the simulated benchmark's columns: the budget
+    check reads only the columns and market counts."""
+    columns = {'market_ids': np.repeat(np.arange(T), J), 'firm_ids': np.tile(np.arange(J) % 5, T)}
+    for name in ('shares', 'prices', 'x', *(f'demand_instruments{k}' for k in range(6)),
+                 *(('supply_instruments0', 'supply_instruments1') if supply else ())):
+        columns[name] = np.full(T * J, 0.001)
+    return pd.DataFrame(columns)
+
+
+def million_spec(supply: bool = False, agents: int = 100) -> EstimateSpec:
+    formulations = [{'formula': '1 + prices + x'}, {'formula': '0 + prices + x'}] + \
+        ([{'formula': '1 + x'}] if supply else [])
+    return EstimateSpec.model_validate({
+        'problem': {'product_formulations': formulations, 'agent_formulation': {'formula': '0 + income'},
+                    'integration': {'specification': 'monte_carlo', 'size': agents}},
+        'solve': {'sigma': [[0.44, 0], [0, 1.1]], 'pi': [[0.33], [0]], 'method': '1s',
+                  **({'beta': [None, -2.0, None]} if supply else {})}})
+
+
+def test_a_million_product_job_fits_the_default_budget_and_oversized_ones_are_refused_naming_the_sizes():
+    settings = Settings()
+    for supply in (False, True):  # demand and the supply side in default chunks, no memory_budget_mb needed
+        check_cost(million_spec(supply), million_products(supply=supply), None, settings.budget())
+    with pytest.raises(Problem) as caught:
+        check_cost(million_spec(agents=5000), million_products(), None, settings.budget())
+    problem = caught.value
+    assert problem.status == 422 and problem.fields['parameter'] == 'spec.problem.integration.size'
+    assert '10,000 × 100 × 5,000 agent array alone is 40 GB' in problem.detail
+    assert problem.fields['sizes']['markets'] == 10_000 and problem.fields['sizes']['agents_per_market'] == 5000
+
+
+def test_a_job_over_the_budget_only_because_of_its_supply_side_is_refused_naming_it():
+    """A million products in 100 markets of 10,000: demand fits, but one market's J x J supply matrices do not."""
+    products = million_products(T=100, J=10_000, supply=True)
+    check_cost(million_spec(), products, None, Settings().budget())
+    with pytest.raises(Problem) as caught:
+        check_cost(million_spec(supply=True), products, None, Settings().budget())
+    problem = caught.value
+    assert problem.status == 422 and problem.fields['parameter'] == 'spec.problem.product_formulations'
+    assert 'the supply side (X3)' in problem.detail and 'without supply it would need' in problem.detail
+    assert problem.fields['estimate']['blocks']['supply'] > 0

@@ -32,11 +32,14 @@ SPEC = {'problem': {'product_formulations': [{'formula': '0 + prices', 'absorb':
 
 def heaviest_agents(products: pd.DataFrame, budget: int) -> int:
     """The most agents per market (in steps of 1000) the memory budget admits for SPEC on these products."""
-    sizes, _ = sizes_of(EstimateSpec.model_validate(SPEC), products, agent_frame(products, 1))
+    one = agent_frame(products, 1)
+    sizes, _ = sizes_of(EstimateSpec.model_validate(SPEC), products, one)
+    agent_cells = len(one) * (one.shape[1] + 1)  # per agent per market: the uploaded data grow with the agents too
     agents = 1000
     while True:
         try:
-            check(replace(sizes, agents_per_market=agents + 1000), Budget(memory_bytes=budget))
+            check(replace(sizes, agents_per_market=agents + 1000,
+                          data_cells=sizes.data_cells + agent_cells * (agents + 999)), Budget(memory_bytes=budget))
         except BudgetError:
             return agents
         agents += 1000

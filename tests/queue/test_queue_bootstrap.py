@@ -82,3 +82,15 @@ def test_a_bootstrap_refuses_a_merger_of_unknown_firms(api, estimate):
     response = api.post(f'/v1/jobs/{estimate}/bootstrap', json={'draws': 10, 'merger': {'F99': 'F1'}})
     assert response.status_code == 422 and response.json()['field'] == 'merger'
     assert response.json()['firms'] == ['F99']
+
+
+def test_a_bootstrap_over_the_work_budget_only_because_of_its_draws_is_refused_naming_draws(estimate, two_workers):
+    cells = 94 * 24 * 50  # agent-product cells of the estimate: it fits; a thousand draws of it do not
+    settings = Settings(redis_url=two_workers[0], max_job_work=100 * cells)
+    with TestClient(create_app(settings)) as client:
+        response = client.post(f'/v1/jobs/{estimate}/bootstrap', json={'draws': 1000, 'seed': SEED})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem['type'] == 'urn:blp:problem:over-budget' and problem['parameter'] == 'draws'
+    assert problem['sizes']['draws'] == 1000 and problem['estimate']['work'] == 1000 * cells
+    assert '1000 task(s)' in problem['detail']

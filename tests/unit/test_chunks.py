@@ -84,7 +84,25 @@ def test_chunks_with_a_supply_side_give_the_same_evaluation(products, agents):
     whole, _ = evaluated(problem, theta, **options)
     chunked, estimation = evaluated(problem, theta, **options, memory_budget_mb=TINY)
     assert len(estimation.chunked.chunks) == 10
+    supply = estimation.moments.blocks[1].dependent
+    assert len(supply.chunks) == 10  # the supply side's markups and their derivatives too, market by market
     assert_same_evaluation(whole, chunked)
+    np.testing.assert_allclose(chunked.stacked.residuals[1], whole.stacked.residuals[1], rtol=1e-10, atol=1e-12)
+
+
+def test_a_supply_side_estimates_the_same_with_every_market_in_a_chunk_of_its_own(products, agents):
+    products = products.assign(supply_instruments0=products['demand_instruments0'],
+                               supply_instruments1=products['demand_instruments1'])
+    problem = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), blp.Formulation('0 + mushy + prices'),
+                           blp.Formulation('1 + mushy')), products, blp.Formulation('0 + log_income'), agents)
+    arguments = dict(sigma=[[0, 0], [0, 2.0]], pi=[[0.3], [-1.0]], beta=[-20.0], costs_bounds=(1e-3, None),
+                     method='1s', iteration=ATOL)
+    whole = problem.solve(**arguments)
+    chunked = problem.solve(**arguments, memory_budget_mb=TINY)
+    assert Estimation(problem, SolveOptions(**arguments)).moments.blocks[1].dependent.chunks == (slice(None),)
+    for name in ('sigma', 'pi', 'beta', 'gamma', 'sigma_se', 'pi_se', 'beta_se', 'gamma_se', 'estimated_markups'):
+        np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-10, atol=1e-12, err_msg=name)
+    assert chunked.objective == pytest.approx(whole.objective, rel=1e-10)
 
 
 def test_chunks_with_micro_moments_give_the_same_evaluation(products, agents):
@@ -101,7 +119,7 @@ def test_chunks_with_micro_moments_give_the_same_evaluation(products, agents):
 
 def test_the_chunk_sizer_and_the_cost_model_share_the_bytes_per_market():
     per_market = inner_bytes_per_market(40, 300, 2)
-    assert per_market == 4 * 40 * 300 * 8
+    assert per_market == (4 * 40 * 300 + 2 * 40 * 40) * 8  # J x I arrays and J x J matrices
     assert markets_per_chunk(per_market, 100 * per_market) == 100
     assert markets_per_chunk(per_market, 100 * per_market, threads=2) == 50
     assert markets_per_chunk(per_market, per_market // 2) == 1  # a market larger than the budget is a chunk alone

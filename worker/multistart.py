@@ -147,8 +147,10 @@ def _publish_in_order(ledger: FanOut, job_id: str, phase: int, order: list[int],
                       plan: Optional[list[Optional[dict]]] = None) -> None:
     """Write the phase's order (and plan, when known), then publish its starts in that order (Celery hands them out
     in it)."""
-    ledger.put(**{f'order:{phase}': order, f'published_at:{phase}': time.time(), **({f'plan:{phase}': plan} if plan
-                                                                                      else {})})
+    fields: dict[str, Any] = {f'order:{phase}': order, f'published_at:{phase}': time.time()}
+    if plan is not None:
+        fields[f'plan:{phase}'] = plan
+    ledger.put(**fields)
     for index in order:
         _publish(names.MULTISTART_START, [job_id, phase, index], f'{job_id}.{phase}.{index}')
     ledger.put(**{f'published:{phase}': True})

@@ -115,6 +115,8 @@ def measure(name: str, repeat: int) -> dict:
     """One row, measured in this process: best of `repeat` for each library, alternating."""
     import blp.estimation  # noqa: F401  (import costs, scipy.optimize included, stay outside the timings)
     import pyblp  # noqa: F401
+    from blp.model.logit_kernel import warm
+    warm()  # compiling the kernel, or loading it from numba's cache, is a per-process cost like an import
     workload = WORKLOADS[name]
     made = workload.make()
     load_before = os.getloadavg()[0]

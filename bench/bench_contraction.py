@@ -64,6 +64,7 @@ def measure(name: str, repeat: int) -> None:
     from blp.options import Iteration
     model, utilities, start = setting(name)
     iteration = Iteration('squarem', {'atol': 1e-14})
+    one_evaluation = Iteration('simple', {'atol': 1e-14, 'max_evaluations': 1})  # the 'step' column
     T, J, I = utilities.scaled.shape
     array = np.ascontiguousarray(utilities.scaled)
     rows, agents, products, across = array.reshape(T * J, I), np.ones(I), np.ones(T * J), np.empty(I)
@@ -73,12 +74,11 @@ def measure(name: str, repeat: int) -> None:
     useful = float((solved.evaluations * model.layout.counts).sum()) * I * 8 * 2
     load = os.getloadavg()[0]
     ours = floor = step = np.inf
-    logit_step = model.random.step(utilities, model.log_shares_padded) if hasattr(model.random, 'step') else None
     for _ in range(repeat):
         ours = min(ours, best(lambda: model.random.solve_delta(utilities, model.log_shares_padded, start, iteration)))
         floor = min(floor, best(lambda: (np.dot(rows, agents, out=along), np.dot(products, rows, out=across))))
-        if logit_step is not None:  # one evaluation on every market (absent before the step existed: 95a7589)
-            step = min(step, best(lambda: logit_step(solved.delta)))
+        step = min(step, best(lambda: model.random.solve_delta(utilities, model.log_shares_padded, solved.delta,
+                                                                 one_evaluation)))
     bandwidth = 2 * array.nbytes / floor
     floor_time = useful / bandwidth
     print(f'{name:<10} {array.nbytes / 1e6:>7.1f} {solved.evaluations.sum():>8d} {ours * 1e3:>9.1f} '

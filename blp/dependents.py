@@ -21,7 +21,7 @@ import pandas as pd
 
 from blp import costs as cost_functions
 from blp.exceptions import SpecificationError
-from blp.markups import Directions, eta_by_theta
+from blp.markups import Directions, OwnershipFactors, eta_by_theta, ownership_factors
 from blp.model.choices import logit
 from blp.moments import BlockOutput, DemandState
 from blp.parameters import BetaParameter, Parameters, PiParameter, SigmaParameter
@@ -63,6 +63,7 @@ class SupplyDependent:
     prices: np.ndarray              # T x J padded
     shares: np.ndarray              # T x J observed, padded
     ownership: np.ndarray           # T x J x J
+    ownership_factors: OwnershipFactors  # H = L R', for d eta/d theta (factored once: ownership is fixed)
     product_ids: Optional[np.ndarray]  # T x J padded, for messages
     costs_type: str
     costs_bounds: Any
@@ -124,7 +125,7 @@ class SupplyDependent:
                 raise SpecificationError(f'{parameter.label} with a supply side is not supported yet',
                                          parameter=parameter.label)
         return cls(model, layout.pad(frame['prices'].to_numpy(dtype=float)), layout.pad(problem.products.shares),
-                   ownership, padded_ids, supply.costs_type, costs_bounds,
+                   ownership, ownership_factors(ownership), padded_ids, supply.costs_type, costs_bounds,
                    price_column, price_beta, Directions(characteristics, agent_values, moves_price))
 
     def _choices(self, state: DemandState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -163,7 +164,7 @@ class SupplyDependent:
             return BlockOutput(layout.unpad(costs.transformed), None, details)
         delta_jacobian = layout.pad(state.delta_jacobian) if state.delta_jacobian.size else \
             np.zeros(layout.mask.shape + (self.directions.P,))
-        total = eta_by_theta(probabilities, weights, slopes, self.ownership, eta, Delta, self.directions,
+        total = eta_by_theta(probabilities, weights, slopes, self.ownership_factors, eta, Delta, self.directions,
                              delta_jacobian)
         jacobian = cost_functions.omega_by_theta(total, costs, self.costs_type)
         return BlockOutput(layout.unpad(costs.transformed), layout.unpad(jacobian), details)

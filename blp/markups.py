@@ -103,13 +103,21 @@ def firm_membership(ownership: np.ndarray) -> Optional[np.ndarray]:
     return membership
 
 
-def ownership_factors(ownership: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class OwnershipFactors:
+    """H = L R' per market, computed once per problem (ownership does not change while theta does)."""
+
+    left: np.ndarray      # L, T x J x F
+    right_t: np.ndarray   # R' (T x F x J, contiguous)
+
+
+def ownership_factors(ownership: np.ndarray) -> OwnershipFactors:
     """H = L R' with L, R T x J x F: the firm membership twice when H partitions products into firms (so sums over a
     firm cost T J F I instead of the T J^2 I of H @ X, which dominated the supply side's gradient), else H and I."""
     membership = firm_membership(ownership)
     if membership is None:
-        return ownership, np.broadcast_to(np.eye(ownership.shape[1]), ownership.shape)
-    return membership, membership
+        return OwnershipFactors(ownership, np.broadcast_to(np.eye(ownership.shape[1]), ownership.shape))  # I' = I
+    return OwnershipFactors(membership, np.ascontiguousarray(membership.transpose(0, 2, 1)))
 
 
 def _ownership_sums(ownership: np.ndarray, eta: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
@@ -131,20 +139,20 @@ def eta_by_delta(probabilities: np.ndarray, weights: np.ndarray, price_slopes: n
     return solve_delta_system(Delta, A)
 
 
-def eta_by_theta(probabilities: np.ndarray, weights: np.ndarray, price_slopes: np.ndarray, ownership: np.ndarray,
+def eta_by_theta(probabilities: np.ndarray, weights: np.ndarray, price_slopes: np.ndarray, ownership: OwnershipFactors,
                  eta: np.ndarray, Delta: np.ndarray, parameters: Directions,
                  delta_jacobian: Optional[np.ndarray] = None) -> np.ndarray:
     """d eta_j / d theta_p (T x J x P): with delta held fixed, or, given delta_jacobian = d delta/d theta (T x J x P,
-    zero where padded), the total derivative. Arguments as in `eta_by_delta`.
+    zero where padded), the total derivative. `ownership` is H factored once by `ownership_factors`; the other
+    arguments are as in `eta_by_delta`.
 
-    With H = L R' (`ownership_factors`), u_ij = x_j v_i + d_j (d = d delta/d theta_p, or 0) and m_i = sum_k s_ik u_ik,
+    With H = L R', u_ij = x_j v_i + d_j (d = d delta/d theta_p, or 0) and m_i = sum_k s_ik u_ik,
     no T x J x I array is made per parameter: with Q = w alpha s (eta - e) and G = R' (eta ds) (T x F x I),
 
         b_j = x_j (Q v)_j + d_j (Q 1)_j - (Q m)_j - sum_f L_jf ((w alpha s) G')_jf
         G = (R' diag(eta x) s) diag(v) + R' diag(eta d) s - (R' diag(eta) s) diag(m).
     """
-    left, right_factor = ownership_factors(ownership)
-    factor_t = np.ascontiguousarray(right_factor.transpose(0, 2, 1))  # R' (T x F x J)
+    left, factor_t = ownership.left, ownership.right_t                 # L, R' (T x F x J)
     firm_shares = factor_t @ (eta[:, :, None] * probabilities)         # R' diag(eta) s
     gap = eta[:, :, None] - left @ firm_shares                          # eta_j - e_ij
     slopes = (weights * price_slopes)[:, None, :]                       # w_i alpha_i

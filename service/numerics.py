@@ -11,12 +11,7 @@ over; inline data is sent along), and a restored estimate is kept for the next m
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import resource
-import threading
-import time
-from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from typing import Any, Callable, Optional, TypeVar
@@ -26,26 +21,12 @@ import pandas as pd
 from jobstore.problems import Problem, core_problem
 from jobstore.settings import Settings
 from jobstore.store import Store, connect
+from service.process_slots import NoSlot, ProcessSlots
 
 # (dataset id, the frame when it is inline data not yet stored, else None)
 Data = tuple[Optional[str], Optional[pd.DataFrame]]
 HEADROOM_BYTES = 1024**3  # the interpreter and its libraries, on top of the job's own budget
 T = TypeVar('T')
-
-
-def _start_checker(limit: int, parent: int) -> None:
-    """A numerics process yields the CPU to the API's own (nice 19), stays within the memory budget, and ends with
-    the API process (Linux: a pool's idle processes would otherwise outlive a killed API)."""
-    # `parent` is the API process's pid, given: it may have died before this runs. (Not PR_SET_PDEATHSIG: that
-    # fires when the *thread* that spawned the process ends.)
-    def orphaned() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(0)
-
-    threading.Thread(target=orphaned, daemon=True).start()
-    os.nice(19)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 @lru_cache(maxsize=4)
@@ -151,21 +132,13 @@ class Numerics:
     """The numerics processes of one API process."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings, self.lock = settings, threading.Lock()
-        self.slots = threading.BoundedSemaphore(settings.max_concurrent_validations)
-        self._pool: Optional[ProcessPoolExecutor] = None
-
-    def pool(self) -> ProcessPoolExecutor:
-        with self.lock:
-            if self._pool is None:
-                self._pool = _pool(self.settings.max_concurrent_validations,
-                                   self.settings.max_job_memory_bytes + HEADROOM_BYTES)
-            return self._pool
+        self.settings = settings
+        self.processes = ProcessSlots('numerics', settings.max_concurrent_validations,
+                                      settings.max_job_memory_bytes + HEADROOM_BYTES)
 
     def warm(self) -> None:
         """Start the processes and load the core in them now, in the background."""
-        for _ in range(self.settings.max_concurrent_validations):
-            self.pool().submit(_warm)
+        self.processes.warm(_warm)
 
     def check(self, spec_json: str, starts_json: Optional[str], product: Data, agent: Data) -> None:
         """Raise the request's first fault as a Problem (cost, data, spec, starts)."""
@@ -189,41 +162,21 @@ class Numerics:
     def _run(self, call: Callable[..., T], *args: Any) -> T:
         """`call(settings, *args)` in a numerics process: a slot and the time limit, or 503."""
         timeout = self.settings.validation_timeout_seconds
-        if not self.slots.acquire(timeout=timeout):
+        try:
+            return self.processes.run(call, self.settings, *args, wait=timeout, timeout=timeout)
+        except NoSlot:
             raise Problem(503, 'numerics-busy', 'Service busy', 'too many requests are being computed; retry',
-                          headers={'Retry-After': '5'})
-        try:
-            future = self.pool().submit(call, self.settings, *args)
-        except BaseException as error:
-            self.slots.release()
-            raise (self._broken() if isinstance(error, BrokenProcessPool) else error) from None
-        future.add_done_callback(lambda _: self.slots.release())
-        try:
-            return future.result(timeout=timeout)
+                          headers={'Retry-After': '5'}) from None
         except FutureTimeout:
             raise Problem(503, 'numerics-timeout', 'Request took too long',
                           f'this request took over {timeout:g} s to check or compute; retry later',
                           headers={'Retry-After': '30'}) from None
-        except BrokenProcessPool:
-            raise self._broken() from None
-
-    def _broken(self) -> Problem:
-        """A checking process died (killed, out of memory): the next request starts a fresh pool."""
-        with self.lock:
-            _pool.cache_clear()
-            self._pool = None
-        return Problem(503, 'numerics-failed', 'Service unavailable', 'a numerics process died; retry',
-                       headers={'Retry-After': '5'})
+        except BrokenProcessPool:  # a numerics process died (killed, out of memory): the next request starts afresh
+            raise Problem(503, 'numerics-failed', 'Service unavailable', 'a numerics process died; retry',
+                          headers={'Retry-After': '5'}) from None
 
 
 def _problem(fault: dict[str, Any]) -> Problem:
     return Problem(fault['status'], fault['slug'], fault['title'], fault['detail'], headers=fault['headers'],
                    **fault['fields'])
 
-
-@lru_cache(maxsize=4)
-def _pool(workers: int, memory_limit: int) -> ProcessPoolExecutor:
-    """One pool per API process and limits (apps built by tests share it). Spawned, not forked: the API process
-    has threads. Its processes live as long as the API's and exit with it."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context('spawn'),
-                               initializer=_start_checker, initargs=(memory_limit, os.getpid()))

@@ -12,19 +12,16 @@ Over the cap a request waits up to VALIDATION_TIMEOUT_SECONDS for a parse slot, 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import threading
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from jobstore.problems import Problem
 from jobstore.settings import Settings
 from jobstore.store import Store
-from service.numerics import _start_checker, _store
+from service.numerics import _store
+from service.process_slots import NoSlot, ProcessSlots
 
 
 def store_upload(settings: Settings, path: str, content_type: str, owner: str) -> dict[str, Any]:
@@ -72,20 +69,12 @@ class UploadParsers:
     """The parse processes of one API process, and the cap on how many parses run at once."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings, self.lock = settings, threading.Lock()
-        self.slots = threading.BoundedSemaphore(settings.max_concurrent_parses)
-        self._pool: Optional[ProcessPoolExecutor] = None
-
-    def pool(self) -> ProcessPoolExecutor:
-        with self.lock:
-            if self._pool is None:
-                self._pool = _pool(self.settings.max_concurrent_parses, self.settings.upload_parse_memory_bytes)
-            return self._pool
+        self.settings = settings
+        self.processes = ProcessSlots('parsers', settings.max_concurrent_parses, settings.upload_parse_memory_bytes)
 
     def warm(self) -> None:
         """Start the processes and load pandas and pyarrow in them now, in the background."""
-        for _ in range(self.settings.max_concurrent_parses):
-            self.pool().submit(_warm)
+        self.processes.warm(_warm)
 
     def store(self, store: Store, path: str, content_type: str, owner: str) -> tuple[dict[str, Any], bool]:
         """(description, created) of the stored upload; a fault of the data as its Problem. Blocks: call it from a
@@ -101,30 +90,19 @@ class UploadParsers:
 
     def _in_process(self, path: str, content_type: str, owner: str) -> dict[str, Any]:
         wait = self.settings.validation_timeout_seconds
-        if not self.slots.acquire(timeout=wait):
+        try:
+            return self.processes.run(store_upload, self.settings, path, content_type, owner, wait=wait)
+        except NoSlot:
             raise Problem(503, 'parsers-busy', 'Service busy',
                           f'{self.settings.max_concurrent_parses} large upload(s) are being parsed and none finished '
-                          f'within {wait:g} s (MAX_CONCURRENT_PARSES); retry', headers={'Retry-After': '10'})
-        try:
-            return self.pool().submit(store_upload, self.settings, path, content_type, owner).result()
-        except BrokenProcessPool:
-            with self.lock:  # the process died (killed): the next upload starts a fresh pool
-                _pool.cache_clear()
-                self._pool = None
+                          f'within {wait:g} s (MAX_CONCURRENT_PARSES); retry', headers={'Retry-After': '10'}) from None
+        except BrokenProcessPool:  # the process died (killed): the next upload starts a fresh pool
             raise Problem(503, 'parse-failed', 'Service unavailable', 'the process parsing this upload died; retry',
                           headers={'Retry-After': '10'}) from None
         finally:
-            self.slots.release()
             Path(path + '.parquet').unlink(missing_ok=True)  # left behind if the parse process was killed
 
 
 def _warm() -> None:
     import service.dataset_files  # noqa: F401
     import service.jobs  # noqa: F401
-
-
-@lru_cache(maxsize=4)
-def _pool(workers: int, memory_limit: int) -> ProcessPoolExecutor:
-    """Spawned (the API process has threads), nice 19, RLIMIT_AS, ending with the API process: as the numerics'."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context('spawn'),
-                               initializer=_start_checker, initargs=(memory_limit, os.getpid()))

@@ -21,21 +21,21 @@ from typing import Any, Optional
 
 import numpy as np
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
-import blp
 from blp.bootstrap import draw_summaries, percentile_intervals
 from blp.parameters import Parameters
-from blp.spec import EstimateSpec, solve_options
+from blp.spec import EstimateSpec
 from jobstore import tasks as names
 from jobstore.fanout import FanOut
-from jobstore.problems import Problem, core_problem
+from jobstore.problems import Problem
 from jobstore.store import Store, now
 from worker import optimal
 from worker.celery_app import app, job_store, settings
+from worker.failures import lost_problem, problem_of, worker_lost
 from worker.leases import LeasedTask
 from worker.multistart import _cancel, _failed_row, _publish
 from worker.tasks import JobTask, _finish, _frames, _parent_result, _seconds, _versions, durably, succeed
+from worker.threads import capped_options
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _compute(store: Store, record: dict[str, Any], index: int) -> dict[str, Any]
     product, agent = _frames(store, record['inputs'])
     results = optimal.restore(spec, product, agent, _parent_result(store, record))
     # a restored estimate has no bounds: draws are clipped to those the estimate was solved within
-    bounds = Parameters.of(results.problem, solve_options(spec.solve)).bounds
+    bounds = Parameters.of(results.problem, capped_options(spec.solve)).bounds
     first = index * request['chunk_size']
     indices = range(first, min(request['draws'], first + request['chunk_size']))
     return {'status': 'succeeded', 'draws': draw_summaries(results, request['draws'], request['seed'], indices,
@@ -108,19 +108,12 @@ def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
     attempt = ledger.begin(1, index, hostname)
     clock = time.perf_counter()
     if attempt > settings().job_max_attempts:
-        row = _failed_row(Problem(500, 'worker-lost', 'Worker lost',
-                                  f'the worker running this chunk died {attempt - 1} times; not retrying'))
+        row = _failed_row(worker_lost('chunk', attempt))
     else:
         try:
             row = _compute(store, record, index)
-        except SoftTimeLimitExceeded:
-            row = _failed_row(Problem(504, 'time-limit', 'Time limit exceeded',
-                                      f'the chunk ran past its time limit of {settings().job_soft_time_limit} s'))
-        except blp.BLPError as error:
-            row = _failed_row(core_problem(error))
         except Exception as error:
-            log.exception('chunk %s of job %s failed', index, job_id)
-            row = _failed_row(Problem(500, 'numerics-failed', 'Chunk failed', f'{type(error).__name__}: {error}'))
+            row = _failed_row(problem_of(error, 'chunk', f'chunk {index} of job {job_id}'))
     row.update(seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname)
     return _record(ledger, record, index, row)
 
@@ -139,14 +132,11 @@ class ChunkTask(LeasedTask):
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
         job_id, index = args
-        detail = f'the chunk ran past the hard time limit of {settings().job_time_limit} s' \
-            if isinstance(exc, TimeLimitExceeded) else f'{type(exc).__name__}: {exc}'
         try:
             store = job_store()
             record = store.get_job(job_id)
             if record is not None and record['status'] == 'running':
-                _record(ledger_of(store, job_id), record, index,
-                        _failed_row(Problem(500, 'chunk-failed', 'Chunk failed', detail)), retry=False)
+                _record(ledger_of(store, job_id), record, index, _failed_row(lost_problem(exc, 'chunk')), retry=False)
         except Exception:
             log.exception('could not record chunk %s of job %s failed', index, job_id)
 

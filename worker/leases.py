@@ -21,6 +21,7 @@ from celery import Task, signals
 from celery.worker import state
 
 from jobstore import tasks as names
+from jobstore.broker import priority_lists
 from jobstore.leases import LEASES, Leases
 from jobstore.store import TERMINAL
 from jobstore.submissions import Submissions
@@ -99,11 +100,11 @@ def broker_task_ids(task_ids: list[str]) -> set[str]:
     is seen in one of the two (kombu pops it before recording it: in that instant it is in neither, and the job is
     requeued at a raised epoch, which runs it once all the same)."""
     with app.connection_for_read() as connection:
-        channel: Any = connection.default_channel
+        channel: Any = connection.default_channel  # its `priority_steps` and `sep`: the transport options in force
         pipe = channel.client.pipeline(transaction=False)
         for queue in app.amqp.queues:
-            for priority in channel.priority_steps:
-                pipe.lrange(channel._q_for_pri(queue, priority), 0, -1)
+            for name in priority_lists(queue, channel.priority_steps, channel.sep):
+                pipe.lrange(name, 0, -1)
         pipe.hvals(channel.unacked_key)
         present = {match.decode() for found in pipe.execute() for blob in found for match in _TASK_ID.findall(blob)}
     return present.intersection(task_ids)

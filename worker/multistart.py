@@ -42,20 +42,20 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 import blp
 from blp.multistart import continue_from, draw_starts, expected_order, outcome, solve_start, summarize
 from blp.parameters import Parameters
-from blp.spec import EstimateSpec, StartsSpec, solve_options, starts_kwargs
+from blp.spec import EstimateSpec, StartsSpec, starts_kwargs
 from jobstore import tasks as names
 from jobstore.problems import Problem, core_problem
 from jobstore.fanout import FanOut
 from jobstore.store import Store, now
 from worker.celery_app import app, job_store, settings
-from worker import cache, memory
+from worker import cache
+from worker.failures import lost_problem, problem_of, worker_lost
 from worker.leases import LeasedTask
-from worker.memory import OutOfMemory
+from worker.threads import capped_options
 from worker.tasks import JobTask, _finish, _seconds, _versions, durably, succeed
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     spec, starts = _spec(record)
     store.set_fields(job_id, progress={'phase': 1, 'phases': _phases(spec), 'starts_done': 0,
                                        'starts_total': starts.count, 'starts_failed': 0, 'updated_at': now()})
-    options, drawing = solve_options(spec.solve), starts_kwargs(starts)
+    options, drawing = capped_options(spec.solve), starts_kwargs(starts)
     try:
         order = expected_order(options, **drawing)
     except blp.BLPError:  # the sizes alone did not say (the built problem will): publish in the drawn order
@@ -164,7 +164,7 @@ def _start(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, ind
     plan = ledger.get(f'plan:{phase}')
     if plan is None:  # the parent publishes phase 1 before drawing its plan: draw as it does (deterministic)
         spec, starts = _spec(record)
-        plan = draw_starts(_problem(store, record, spec, schedule), solve_options(spec.solve), **starts_kwargs(starts))
+        plan = draw_starts(_problem(store, record, spec, schedule), capped_options(spec.solve), **starts_kwargs(starts))
     return plan[index]
 
 
@@ -175,7 +175,7 @@ def _solve(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, sta
     # read_seconds, build_seconds (0 when the process had the problem), unless _start built it to draw the plan
     problem = _problem(store, record, spec, None if 'build_seconds' in schedule else schedule)
     clock = time.perf_counter()
-    results = solve_start(problem, solve_options(spec.solve), start, W=W, step=phase,
+    results = solve_start(problem, capped_options(spec.solve), start, W=W, step=phase,
                           progress=_stop_when_cancelled(store, record['id']))
     schedule['solve_seconds'] = time.perf_counter() - clock
     row = {**outcome(results), 'results': results.to_dict()}
@@ -201,8 +201,7 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
     clock, start = time.perf_counter(), None
     schedule = _schedule(ledger, phase, index, hostname)
     if attempt > settings().job_max_attempts:
-        row = _failed_row(Problem(500, 'worker-lost', 'Worker lost',
-                                  f'the worker running this start died {attempt - 1} times; not retrying'))
+        row = _failed_row(worker_lost('start', attempt))
     else:
         try:
             start = _start(store, record, ledger, phase, index, schedule)
@@ -210,16 +209,8 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
         except blp.Cancelled:  # the parent was cancelled, or has ended meanwhile
             current = store.get_job(job_id)
             return _cancel(store, job_id) if current and current['cancel_requested'] else 'skipped'
-        except (OutOfMemory, MemoryError) as error:
-            row = _failed_row(memory.problem(error))
-        except SoftTimeLimitExceeded:
-            row = _failed_row(Problem(504, 'time-limit', 'Time limit exceeded',
-                                      f'the start ran past its time limit of {settings().job_soft_time_limit} s'))
-        except blp.BLPError as error:
-            row = _failed_row(core_problem(error))
         except Exception as error:
-            log.exception('start %s of job %s failed', index, job_id)
-            row = _failed_row(Problem(500, 'numerics-failed', 'Start failed', f'{type(error).__name__}: {error}'))
+            row = _failed_row(problem_of(error, 'start', f'start {index} of job {job_id}'))
     row.update(start=start, seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname, schedule=schedule)
     return _record(ledger, record, phase, index, row)
 
@@ -250,11 +241,7 @@ class StartTask(LeasedTask):
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
         job_id, phase, index = args
-        if isinstance(exc, TimeLimitExceeded):
-            problem = Problem(504, 'time-limit', 'Time limit exceeded',
-                              f'the start ran past the hard time limit of {settings().job_time_limit} s')
-        else:
-            problem = Problem(500, 'internal-error', 'Internal error', f'{type(exc).__name__}: {exc}')
+        problem = lost_problem(exc, 'start')
         try:
             store = job_store()
             record = store.get_job(job_id)
@@ -303,7 +290,7 @@ def _second_phase(store: Store, record: dict[str, Any], ledger: FanOut, spec: Es
     if chosen is None and not succeeded:
         return _fail(store, job_id, _no_start('no start of the first phase (2SLS weighting) succeeded', table))
     source = chosen if chosen is not None else min(succeeded, key=lambda index: table[index]['objective'])
-    problem, options = _problem(store, record, spec), solve_options(spec.solve)
+    problem, options = _problem(store, record, spec), capped_options(spec.solve)
     plan = [continue_from(problem, options, row['theta']) if row['status'] == 'succeeded' else None
             for row in table]
     ledger.put(**{'W:2': table[source]['updated_W'],
@@ -380,7 +367,7 @@ def _conclude(store: Store, record: dict[str, Any], ledger: FanOut, spec: Estima
             f'{starts.gradient_tolerance} and a positive definite Hessian)', table))
     clock = time.perf_counter()
     problem = _problem(store, record, spec)  # the labels only: restoring the chosen start took longer than choosing
-    theta_labels = Parameters.of(problem, solve_options(spec.solve)).labels
+    theta_labels = Parameters.of(problem, capped_options(spec.solve)).labels
     usable = {index for optimum in summary['optima'] for index in optimum['starts']}
     first_rows = ledger.rows(1) if phases == 2 else {}
     report = [_report_row(row, index in usable, first_rows.get(index)) for index, row in enumerate(table)]

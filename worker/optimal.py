@@ -13,8 +13,8 @@ from typing import Any, Callable, Optional
 
 import blp
 from blp.optimal import re_estimate, restore_stored
-from blp.spec import EstimateSpec, solve_options
-from worker.threads import capped
+from blp.spec import EstimateSpec
+from worker.threads import capped_options
 
 
 def restore(spec: EstimateSpec, product: Any, agent: Any, stored: dict[str, Any]) -> Any:
@@ -27,7 +27,7 @@ def solve(problem: Any, spec: EstimateSpec, progress: Callable[[dict], None],
           parent: Optional[dict[str, Any]] = None) -> tuple[Any, Optional[dict[str, Any]]]:
     """(results, optimal-instruments report or None): the spec's estimate — or the parent's stored one — and,
     when `spec.optimal_instruments` is set, the re-estimate with optimal instruments."""
-    options = capped(solve_options(spec.solve))
+    options = capped_options(spec.solve)
     if parent is not None:
         initial = {key: parent[key] for key in ('results', 'optimal_instruments') if key in parent}
         first = restore_stored(problem, initial, spec.solve.micro_moments or ())

@@ -17,18 +17,17 @@ from typing import Any, Callable, Optional
 import numpy as np
 import redis
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 import blp
 from blp.spec import EstimateSpec
 from jobstore import tasks as names
-from jobstore.problems import Problem, core_problem, finite
+from jobstore.problems import finite
 from jobstore.store import Store, now
 from worker import cache, optimal
 from worker.celery_app import app, job_store, settings
 from worker import memory
+from worker.failures import lost_problem, problem_of, worker_lost
 from worker.leases import LeasedTask
-from worker.memory import OutOfMemory
 
 log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 0.2
@@ -85,11 +84,7 @@ class JobTask(LeasedTask):
     this in the main process then), or something escaped `run` (a bug, Redis gone at the wrong moment)."""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
-        if isinstance(exc, TimeLimitExceeded):
-            problem = Problem(504, 'time-limit', 'Time limit exceeded',
-                              f'the job ran past the hard time limit of {settings().job_time_limit} s')
-        else:
-            problem = Problem(500, 'internal-error', 'Internal error', f'{type(exc).__name__}: {exc}')
+        problem = lost_problem(exc, 'job')
         try:  # in the worker's main process for the hard limit: no waiting out a Redis outage there
             _finish(job_store(), args[0], 'failed', problem.to_dict(), retry=False)
         except Exception:
@@ -140,9 +135,7 @@ def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], dict[
         return 'skipped'
     attempts = record['attempts'] + 1
     if record['status'] == 'running' and attempts > settings().job_max_attempts:
-        problem = Problem(500, 'worker-lost', 'Worker lost',
-                          f'the worker running this job died {attempts - 1} times; not retrying')
-        _finish(store, job_id, 'failed', problem.to_dict())
+        _finish(store, job_id, 'failed', worker_lost('job', attempts).to_dict())
         return 'failed'
     process = f'{os.getpid()}:{_process_start(os.getpid())}'  # which process runs it, for operators and duplicates
     moved = durably(store.transition, job_id, ['queued', 'running'], 'running', started_at=now(), attempts=attempts,
@@ -155,23 +148,8 @@ def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], dict[
     except blp.Cancelled:
         _finish(store, job_id, 'cancelled')
         return 'cancelled'
-    except (OutOfMemory, MemoryError) as error:
-        log.warning('job %s ran out of memory: %s', job_id, error)
-        _finish(store, job_id, 'failed', memory.problem(error).to_dict())
-        return 'failed'
-    except SoftTimeLimitExceeded:
-        problem = Problem(504, 'time-limit', 'Time limit exceeded',
-                          f'the job ran past its time limit of {settings().job_soft_time_limit} s')
-        _finish(store, job_id, 'failed', problem.to_dict())
-        return 'failed'
-    except blp.BLPError as error:
-        log.warning('job %s failed: %s', job_id, error)
-        _finish(store, job_id, 'failed', core_problem(error).to_dict())
-        return 'failed'
     except Exception as error:
-        log.exception('job %s failed', job_id)
-        problem = Problem(500, 'numerics-failed', 'Estimation failed', f'{type(error).__name__}: {error}')
-        _finish(store, job_id, 'failed', problem.to_dict())
+        _finish(store, job_id, 'failed', problem_of(error, 'job', f'job {job_id}', 'Estimation failed').to_dict())
         return 'failed'
     _finish(store, job_id, 'succeeded')
     return 'succeeded'

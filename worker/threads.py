@@ -1,9 +1,11 @@
-"""Threads for one estimate: a job's `solve.threads` (threads over market chunks, blp.model.chunks) capped at this
-worker's share of the cores.
+"""Threads for one solve (an estimate, a multi-start start): a job's `solve.threads` (threads over market chunks,
+blp.model.chunks) capped at this worker's share of the cores.
 
 Why cap rather than refuse: a job's spec does not know which worker takes it. With several pool processes each
 running a job, threads beyond cores / concurrency would only fight the other jobs for the cores (and hold more
-chunks in memory at once); on a worker with the cores to itself the request is honoured. The cap is logged.
+chunks in memory at once); on a worker with the cores to itself the request is honoured. The cap is logged. Every
+task builds its solve options through `capped_options`, so no kind of job (estimate, multi-start, bootstrap) can
+miss the cap.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 from celery import signals
 
 from blp.options import SolveOptions
+from blp.spec import SolveSpec, solve_options
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,11 @@ def capped(options: SolveOptions) -> SolveOptions:
         return options
     log.info('threads %d capped at %d (worker concurrency %s)', options.threads, allowed, app.conf.worker_concurrency)
     return options.replace(threads=allowed)
+
+
+def capped_options(solve: SolveSpec) -> SolveOptions:
+    """A spec's solve options as this worker runs them (threads capped): every task that solves builds them here."""
+    return capped(solve_options(solve))
 
 
 @signals.worker_init.connect

@@ -33,7 +33,8 @@ import numpy as np
 
 from blp.data import Layout
 from blp.model.contraction import RandomCoefficients, Utilities
-from blp.model.squarem import Step
+from blp.model.squarem import Contraction, squarem
+from blp.options import Iteration
 from blp.parameters import NonlinearValues
 
 ALL_NESTS = -1  # a rho parameter shared by every nest
@@ -85,8 +86,10 @@ class NestedRandomCoefficients(RandomCoefficients):
         return (utilities.scaled, utilities.peak, self.weights, self.mask, log_observed, self.member, self.codes,
                 utilities.lambdas_products, utilities.lambdas)
 
-    def step(self, utilities: Utilities, log_observed: np.ndarray) -> Step:
-        return NestedStep(self._view(utilities, log_observed))
+    def solve_delta(self, utilities: Utilities, log_observed: np.ndarray, start: np.ndarray,
+                    iteration: Iteration) -> Contraction:
+        """PyBLP's nested contraction, SQUAREM-accelerated by the numpy driver over every market at once."""
+        return squarem(NestedStep(self._view(utilities, log_observed)), start, iteration)
 
     @staticmethod
     def _nested_parts(view: tuple, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,

@@ -119,7 +119,7 @@ def test_a_parse_process_reports_bad_data_by_column_and_row(make_client, product
 
 def test_an_upload_over_the_parse_cap_gets_503_with_retry_after(make_client, products):
     client = make_client(inline_parse_max_bytes=0, max_concurrent_parses=1, validation_timeout_seconds=0.2)
-    slots = client.app.state.parsers.slots
+    slots = client.app.state.parsers.processes.slots
     assert slots.acquire(timeout=1)  # a large upload is being parsed
     try:
         response = client.post('/v1/datasets', content=products.to_csv(index=False).encode(),

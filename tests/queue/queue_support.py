@@ -15,6 +15,8 @@ import pandas as pd
 import redis
 from fastapi.testclient import TestClient
 
+from jobstore.broker import queue_lists
+from jobstore.settings import Settings
 from jobstore.store import TERMINAL, Store, connect
 from processes import die_with_parent
 
@@ -76,10 +78,15 @@ class Worker:
                 self.kill()
 
 
+def broker_lists(url: str) -> list[str]:
+    """The broker's lists of waiting task messages, one per priority (`celery`, `celery:1` ... `celery:9`)."""
+    return queue_lists(Settings(redis_url=url))
+
+
 def queued_messages(url: str) -> int:
-    """Task messages waiting in the broker, over its priority lists (`celery`, `celery:1` ... `celery:9`)."""
+    """Task messages waiting in the broker, over its priority lists."""
     client = redis.Redis.from_url(url)
-    return sum(client.llen(name) for name in ['celery'] + [f'celery:{priority}' for priority in range(1, 10)])
+    return sum(client.llen(name) for name in broker_lists(url))
 
 
 def parquet(frame: pd.DataFrame) -> bytes:

@@ -24,7 +24,7 @@ from examples import cereal
 from jobstore.settings import Settings
 from jobstore.submissions import mint_job_id
 from processes import RedisServer
-from queue_support import LOGIT_SPEC, Worker, rc_spec, submit, upload, wait_for
+from queue_support import LOGIT_SPEC, Worker, broker_lists, rc_spec, submit, upload, wait_for
 from service import queue
 from service.main import create_app
 
@@ -263,7 +263,7 @@ def test_a_message_lost_after_its_publish_is_requeued_and_a_waiting_one_is_left_
             body = {'kind': 'estimate', 'product_data': {'dataset_id': products}, 'spec': LOGIT_SPEC}
             lost, waiting = (api.post('/v1/jobs', json=body).json()['id'] for _ in range(2))
             broker = redis.Redis.from_url(server.url)
-            queues = ['celery'] + [f'celery:{priority}' for priority in range(1, 10)]
+            queues = broker_lists(server.url)
             removed = sum(broker.lrem(name, 1, blob) for name in queues for blob in broker.lrange(name, 0, -1)
                           if lost.encode() in blob)
             assert removed == 1 and any(waiting.encode() in blob for name in queues for blob in broker.lrange(name, 0, -1))

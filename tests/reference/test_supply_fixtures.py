@@ -24,7 +24,7 @@ import blp  # noqa: E402
 from blp import costs as supply_costs, supply  # noqa: E402
 from blp.choice import ChoiceModel  # noqa: E402
 from blp.data import Layout  # noqa: E402
-from blp.markups import directions, eta_by_theta  # noqa: E402
+from blp.markups import directions, eta_by_theta, ownership_factors  # noqa: E402
 
 
 def stored(name: str) -> dict:
@@ -138,7 +138,8 @@ def test_our_omega_jacobian_matches_pyblps_at_its_estimates(name: str) -> None:
     for p in np.flatnonzero(alpha):
         np.testing.assert_allclose(xi_by_theta[:, p], -prices, rtol=1e-12)
     delta_jacobian = layout.pad(np.where(np.array(alpha)[None, :], 0.0, xi_by_theta))
-    total = eta_by_theta(choices.probabilities, choices.weights, slopes, H, eta, Delta, parameters, delta_jacobian)
+    total = eta_by_theta(choices.probabilities, choices.weights, slopes, ownership_factors(H), eta, Delta, parameters,
+                         delta_jacobian)
     ours = layout.unpad(supply_costs.omega_by_theta(total, costs, options['costs_type']))
     theirs = np.asarray(reference['jacobians']['omega_by_theta'])
     assert np.abs(theirs).max() > 0

@@ -1,10 +1,10 @@
-"""The inner loop's kernel: cache-sized market groups change nothing, the factored d delta / d theta equals finite
-differences of the contraction, and SQUAREM's dropping of converged markets keeps every market's answer."""
+"""The inner loop's compiled kernel (blp.model.logit_kernel): its share derivatives equal the dense formula, d delta /
+d theta equals finite differences of the contraction, and its per-market SQUAREM takes the numpy driver's steps."""
 
 import numpy as np
 import pytest
 
-from blp.model import contraction
+from blp.model import logit_kernel
 from blp.model.squarem import squarem
 from blp.options import Iteration
 from test_demand import make_demand
@@ -23,24 +23,53 @@ def market():
     return layout, demand, utilities, log_observed, truth
 
 
-def test_one_market_per_group_gives_the_same_step_and_jacobian_as_one_group(market, monkeypatch):
-    layout, demand, utilities, log_observed, truth = market
+class ReferenceStep:
+    """The logit contraction in plain numpy (shares from `probabilities`, no cancellation), for `squarem`."""
+
+    def __init__(self, demand, utilities, log_observed, markets):
+        self.demand, self.utilities, self.log_observed, self.markets = demand, utilities, log_observed, markets
+        self.mask = demand.mask[markets]
+
+    def __call__(self, delta):
+        full = np.zeros(self.demand.mask.shape)
+        full[self.markets] = delta
+        probabilities = self.demand.probabilities(self.utilities, full, self.markets)
+        shares = (probabilities * self.demand.weights[self.markets][:, None, :]).sum(axis=2)
+        return np.where(self.mask, delta + self.log_observed[self.markets] - np.log(np.where(self.mask, shares, 1)), 0)
+
+    def select(self, keep):
+        return ReferenceStep(self.demand, self.utilities, self.log_observed, self.markets[keep])
+
+
+def test_share_derivatives_equal_the_dense_formula(market):
+    """ds_j/d delta_k = s_j 1(j = k) - sum_i w_i s_ij s_ik; ds_j/d theta_p = sum_i w_i s_ij v_ip (x_jp - sum_m s_im
+    x_mp), from the individual probabilities of the numpy path; padded rows are the identity and zero."""
+    layout, demand, utilities, _, truth = market
     variables = np.random.default_rng(6).normal(size=(len(COUNTS), 40, 3))
     columns = np.array([0, 1, 1])
-    whole_step = demand.step(utilities, log_observed)(truth)
-    whole_jacobian = demand.delta_jacobian(utilities, truth, variables, columns)
-    monkeypatch.setattr(contraction, 'GROUP_BYTES', 1)  # every group is one market
-    assert demand.step(utilities, log_observed).group == 1
-    np.testing.assert_allclose(demand.step(utilities, log_observed)(truth), whole_step, rtol=0, atol=1e-15)
-    np.testing.assert_allclose(demand.delta_jacobian(utilities, truth, variables, columns), whole_jacobian,
-                               rtol=1e-13, atol=1e-15)
+    X = demand.X2[:, :, columns]
+    by_delta, by_theta = logit_kernel.share_derivatives(utilities.extended, demand.weights, truth, layout.counts, X,
+                                                        variables)
+    s = demand.probabilities(utilities, truth)  # T x J x I
+    w = demand.weights
+    shares = (s * w[:, None, :]).sum(axis=2)
+    expected_delta = -np.einsum('ti,tji,tki->tjk', w, s, s)
+    expected_delta[:, np.arange(s.shape[1]), np.arange(s.shape[1])] += np.where(layout.mask, shares, 1.0)
+    mean_x = np.einsum('tji,tjp->tip', s, X)
+    expected_theta = np.einsum('ti,tji,tip,tjip->tjp', w, s, variables, X[:, :, None, :] - mean_x[:, None, :, :])
+    np.testing.assert_allclose(by_delta, expected_delta, rtol=1e-12, atol=1e-16)
+    np.testing.assert_allclose(by_theta, expected_theta, rtol=1e-12, atol=1e-16)
+    jacobian = demand.delta_jacobian(utilities, truth, variables, columns)
+    np.testing.assert_allclose(jacobian, -np.linalg.solve(expected_delta, expected_theta), rtol=1e-10, atol=1e-14)
+    assert (jacobian[~layout.mask] == 0).all()
 
 
-def test_the_step_is_zero_in_padded_products_and_fixed_at_the_true_delta(market):
+def test_the_contraction_stops_at_once_at_the_true_delta_and_is_zero_in_padded_products(market):
     layout, demand, utilities, log_observed, truth = market
-    updated = demand.step(utilities, log_observed)(truth)
-    assert (updated[~layout.mask] == 0).all()
-    np.testing.assert_allclose(updated[layout.mask], truth[layout.mask], atol=1e-13)
+    solved = demand.solve_delta(utilities, log_observed, truth, Iteration('squarem', {'atol': 1e-12}))
+    assert solved.converged.all() and (solved.evaluations == 1).all()
+    assert (solved.delta[~layout.mask] == 0).all()
+    np.testing.assert_allclose(solved.delta[layout.mask], truth[layout.mask], atol=1e-13)
 
 
 def test_delta_jacobian_equals_central_differences_of_the_contraction(market):
@@ -62,16 +91,37 @@ def test_delta_jacobian_equals_central_differences_of_the_contraction(market):
         np.testing.assert_allclose(analytic[:, :, p][layout.mask], numeric[layout.mask], rtol=1e-6, atol=1e-7)
 
 
-def test_dropping_converged_markets_keeps_each_markets_delta_and_count(market):
-    """Solving every market alone (nothing to drop) gives what the block solve gives, evaluation counts included."""
+@pytest.mark.parametrize('method', ['squarem', 'simple'])
+def test_the_compiled_iteration_takes_the_numpy_drivers_steps(market, method):
+    """Per market, the compiled SQUAREM (or simple iteration) makes the same evaluations as `squarem` over the plain
+    numpy mapping, which solves every market together and drops the converged ones, and reaches the same delta."""
     layout, demand, utilities, log_observed, truth = market
-    step = demand.step(utilities, log_observed)
+    iteration = Iteration(method, {'atol': 1e-12, 'max_evaluations': 100_000})
     start = np.zeros_like(truth)
-    together = squarem(step, start, TIGHT)
-    assert together.converged.all()
-    assert len(set(together.evaluations)) > 1  # markets stop at different times, so the block was compacted
-    for t in range(len(COUNTS)):
-        alone = squarem(step.select(np.array([t])), start[[t]], TIGHT)
-        assert alone.evaluations[0] == together.evaluations[t]
-        np.testing.assert_allclose(alone.delta[0], together.delta[t], rtol=0, atol=1e-15)
-    np.testing.assert_allclose(together.delta[layout.mask], truth[layout.mask], atol=1e-11)
+    with np.errstate(divide='ignore'):
+        reference = squarem(ReferenceStep(demand, utilities, log_observed, np.arange(len(COUNTS))), start, iteration)
+    compiled = demand.solve_delta(utilities, log_observed, start, iteration)
+    assert compiled.converged.all() and reference.converged.all()
+    assert len(set(compiled.evaluations)) > 1  # markets stop at different times
+    np.testing.assert_array_equal(compiled.evaluations, reference.evaluations)
+    np.testing.assert_allclose(compiled.delta, reference.delta, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(compiled.delta[layout.mask], truth[layout.mask], atol=1e-10)
+
+
+def test_a_broken_market_is_flagged_alone_and_the_evaluation_cap_holds(market):
+    """A share of zero makes a market's mapping -inf: that market stops unconverged at its last finite delta, the
+    others converge as before; with max_evaluations = 3 no market is evaluated more than three times."""
+    layout, demand, utilities, log_observed, truth = market
+    broken = log_observed.copy()
+    broken[1, 2] = -np.inf
+    start = np.zeros_like(truth)
+    solved = demand.solve_delta(utilities, broken, start, TIGHT)
+    alone = demand.solve_delta(utilities, log_observed, start, TIGHT)
+    assert not solved.converged[1] and solved.evaluations[1] == 1
+    assert np.isfinite(solved.delta).all()
+    others = np.arange(len(COUNTS)) != 1
+    assert solved.converged[others].all()
+    np.testing.assert_array_equal(solved.delta[others], alone.delta[others])
+    capped = demand.solve_delta(utilities, log_observed, start, Iteration('squarem', {'atol': 1e-14,
+                                                                                       'max_evaluations': 3}))
+    assert (capped.evaluations <= 3).all() and not capped.converged.any()

@@ -12,7 +12,8 @@ import pytest
 import blp
 from blp import markups, supply
 from blp.choice import ChoiceModel
-from blp.markups import directions, eta_by_delta, eta_by_theta, nested_eta_by_delta, nested_eta_by_theta
+from blp.markups import (directions, eta_by_delta, eta_by_theta, nested_eta_by_delta, nested_eta_by_theta,
+                         ownership_factors)
 
 STEP = 1e-6
 RTOL, ATOL = 1e-6, 1e-7  # ATOL relative to the largest derivative: central differences lose ~1e-11
@@ -109,7 +110,7 @@ def test_eta_by_theta_matches_finite_differences_of_sigma_pi_and_alpha(estimate,
     elements = [('sigma', 1, 1), ('sigma', 0, 0), ('pi', 0, 0), ('pi', 1, 0), ('alpha',)]
     parameters = directions(problem_demand.X2, problem_demand.nodes, problem_demand.demographics, elements,
                             price_column=1)
-    analytic = eta_by_theta(probabilities, weights, slopes, H, eta, Delta, parameters)
+    analytic = eta_by_theta(probabilities, weights, slopes, ownership_factors(H), eta, Delta, parameters)
     for p, element in enumerate(elements):
         def perturbed(step: float, element: tuple = element) -> np.ndarray:
             sigma, pi, alpha = SIGMA.astype(float), PI.astype(float), ALPHA
@@ -135,8 +136,8 @@ def test_total_derivative_adds_eta_by_delta_times_delta_jacobian(estimate, model
                             [('sigma', 1, 1), ('pi', 0, 0), ('alpha',)], price_column=1)
     delta_jacobian = np.random.default_rng(0).normal(size=model.mask.shape + (parameters.P,))
     delta_jacobian[~model.mask] = 0.0
-    total = eta_by_theta(probabilities, weights, slopes, H, eta, Delta, parameters, delta_jacobian)
-    partial = eta_by_theta(probabilities, weights, slopes, H, eta, Delta, parameters)
+    total = eta_by_theta(probabilities, weights, slopes, ownership_factors(H), eta, Delta, parameters, delta_jacobian)
+    partial = eta_by_theta(probabilities, weights, slopes, ownership_factors(H), eta, Delta, parameters)
     by_delta = eta_by_delta(probabilities, weights, slopes, H, eta, Delta)
     np.testing.assert_allclose(total, partial + by_delta @ delta_jacobian, rtol=1e-10, atol=1e-12)
 
@@ -157,7 +158,7 @@ def test_logit_eta_derivatives_match_finite_differences(products) -> None:
                    - markup(dataclasses.replace(model, utilities=model.utilities - moved), shares, H)) / (2 * STEP)
         np.testing.assert_allclose(by_delta[:, :, m], numeric, rtol=RTOL, atol=ATOL * np.abs(numeric).max())
     alpha = directions(np.zeros((T, J, 0)), np.zeros((T, 1, 0)), np.zeros((T, 1, 0)), [('alpha',)], None)
-    by_alpha = eta_by_theta(probabilities, weights, slopes, H, eta, Delta, alpha)[:, :, 0]
+    by_alpha = eta_by_theta(probabilities, weights, slopes, ownership_factors(H), eta, Delta, alpha)[:, :, 0]
     beta = model.beta[0]
     numeric = (markup(dataclasses.replace(model, beta=np.array([beta + STEP])), shares, H)
                - markup(dataclasses.replace(model, beta=np.array([beta - STEP])), shares, H)) / (2 * STEP)
@@ -186,7 +187,7 @@ def test_total_derivative_matches_finite_differences_with_delta_solved_again(est
     P = len(elements)
     numeric = np.stack([(markups[p] - markups[P + p]) / (2 * step) for p in range(P)], axis=2)
     delta_jacobian = np.stack([(deltas[p] - deltas[P + p]) / (2 * step) for p in range(P)], axis=2)
-    analytic = eta_by_theta(probabilities, weights, slopes, H, eta, Delta, parameters, delta_jacobian)
+    analytic = eta_by_theta(probabilities, weights, slopes, ownership_factors(H), eta, Delta, parameters, delta_jacobian)
     assert np.abs(delta_jacobian).max() > 1e-2 and np.abs(numeric).max() > 1e-4
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6 * np.abs(numeric).max())
 

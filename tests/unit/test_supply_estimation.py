@@ -84,3 +84,17 @@ def test_multistart_draws_the_price_coefficient_within_its_bounds_and_reaches_th
     assert all(-60 <= start['beta'][0] <= -1 for start in starts)
     for start in starts:
         np.testing.assert_allclose(solve_start(problem, options, start).beta, single.beta, rtol=1e-6)
+
+
+def test_firm_ownership_is_factored_once_per_solve_not_at_every_gradient(products, monkeypatch):
+    """Ownership is fixed for the problem: the firm membership behind d eta/d theta is found once, when the supply
+    block is built, and every evaluation of the gradient reuses it."""
+    from blp import markups
+    found = []
+    monkeypatch.setattr(markups, 'firm_membership', lambda H, find=markups.firm_membership: found.append(H) or find(H))
+    problem = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), None, COSTS), products)
+    estimation = Estimation(problem, SolveOptions(beta=[-10.0], method='1s'))
+    iv = estimation.moments.iv(estimation.W)
+    gradients = [estimation.evaluate(np.array([alpha]), iv).gradient for alpha in (-10.0, -12.0, -14.0)]
+    assert len({float(gradient[0]) for gradient in gradients}) == 3  # three evaluations with their own gradient
+    assert len(found) == 1 and found[0].shape[1] == found[0].shape[2]

@@ -1,0 +1,264 @@
+"""The random-coefficients logit contraction, compiled, one market at a time to convergence.
+
+Why compiled and per market: one SQUAREM step of a market reads its (J + 1) x I block of exp(mu - r) twice; the
+batched numpy driver (`squarem` over a `Step`) reads every market's block once per step, so each pass comes from
+memory, and pays numpy's per-call overhead on every step. Here a market's block (200 KB on exercise 2) is read from
+the core's cache for the whole of its solve, and the loops over agents are compiled (numba), so the inner loop runs at
+cache, not memory, bandwidth. The arithmetic is that of `contraction.LogitStep` with the outside good as the block's
+last row; the iteration is `squarem.squarem`'s, market by market (same step lengths, same stopping rule, same
+evaluation counts).
+
+With c = max_j delta_j, the mapping is delta_j <- log s_j + c - log sum_i S_ji w_i / D_i, where S = exp(mu - r) and
+D_i = e^{-c} S_outside,i + sum_j e^{delta_j - c} S_ji: every exponential is of a non-positive number, so nothing
+overflows (the outside good's e^{-c} is clipped at e^{700}, as in `contraction`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from typing import Any
+
+import numba
+import numpy as np
+
+# Compiled code is cached on disk so that only the first process compiles (seconds); beside the package is numba's
+# default, but an image's /app is read-only to its user, and no writable cache directory is an import error. So,
+# unless NUMBA_CACHE_DIR says otherwise, a per-user directory under the temporary directory, always writable.
+config: Any = numba.config  # (its attributes are set at run time: invisible to mypy)
+if not config.CACHE_DIR:
+    config.CACHE_DIR = os.path.join(tempfile.gettempdir(), f'blp-numba-cache-{os.getuid()}')
+
+EXPONENT_LIMIT = 700.0
+# reassociation lets the agent sums vectorize; no flag that assumes finite values (broken markets are detected by NaN)
+FLAGS = {'reassoc', 'contract', 'nsz'}
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FLAGS)
+def _evaluate(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, n: int, delta: np.ndarray,
+              out: np.ndarray, ratio: np.ndarray) -> None:
+    """out = G(delta) on one market's first n products; `ratio` (I) is scratch for w_i / D_i."""
+    J, I = block.shape[0] - 1, block.shape[1]
+    top = delta[0]
+    for j in range(1, n):
+        top = max(top, delta[j])
+    outside = math.exp(min(max(-top, -EXPONENT_LIMIT), EXPONENT_LIMIT))
+    for i in range(I):
+        ratio[i] = outside * block[J, i]
+    for j in range(n):
+        inside = math.exp(delta[j] - top)
+        for i in range(I):
+            ratio[i] += inside * block[j, i]
+    for i in range(I):
+        ratio[i] = weights[i] / ratio[i]
+    for j in range(n):
+        total = 0.0
+        for i in range(I):
+            total += block[j, i] * ratio[i]
+        out[j] = observed[j] + top - math.log(total)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FLAGS)
+def _change(old: np.ndarray, new: np.ndarray, n: int) -> float:
+    """max_j |new_j - old_j|: NaN (never at most atol) when either is not finite."""
+    largest = 0.0
+    for j in range(n):
+        difference = abs(new[j] - old[j])
+        if not math.isfinite(difference):
+            return math.nan
+        largest = max(largest, difference)
+    return largest
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FLAGS)
+def _finite(x: np.ndarray, n: int) -> bool:
+    for j in range(n):
+        if not math.isfinite(x[j]):
+            return False
+    return True
+
+
+GOING, CONVERGED, BROKEN = 0, 1, 2
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FLAGS)
+def _advance(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, n: int, old: np.ndarray, new: np.ndarray,
+             ratio: np.ndarray, current: np.ndarray, atol: float) -> int:
+    """new = G(old); `current` takes it when finite; whether the market goes on, has converged or broke."""
+    _evaluate(block, weights, observed, n, old, new, ratio)
+    change = _change(old, new, n)
+    if not math.isfinite(change):
+        return BROKEN
+    current[:n] = new
+    return CONVERGED if change <= atol else GOING
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FLAGS)
+def _solve_market(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, n: int, current: np.ndarray,
+                  atol: float, max_evaluations: int, accelerate: bool) -> tuple[int, bool]:
+    """SQUAREM (or the simple iteration) on one market from `current`, which holds the last finite iterate on
+    return; returns (evaluations, converged)."""
+    ratio = np.empty(block.shape[1])
+    x0, x1, x2, x3, x4 = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    evaluations, limit = 0, 1.0
+    while evaluations < max_evaluations:
+        x0[:] = current[:n]
+        evaluations += 1
+        status = _advance(block, weights, observed, n, x0, x1, ratio, current, atol)
+        if status != GOING:
+            return evaluations, status == CONVERGED
+        if not accelerate or evaluations >= max_evaluations:
+            continue
+        evaluations += 1
+        status = _advance(block, weights, observed, n, x1, x2, ratio, current, atol)
+        if status != GOING:
+            return evaluations, status == CONVERGED
+        if evaluations >= max_evaluations:
+            break
+        rr = vv = 0.0
+        for j in range(n):
+            r = x1[j] - x0[j]
+            v = x2[j] - x1[j] - r
+            rr += r * r
+            vv += v * v
+        alpha = math.sqrt(rr / vv) if vv > 0 else math.inf
+        if not math.isfinite(alpha):
+            alpha = 1.0
+        alpha = min(max(alpha, 1.0), limit)
+        if alpha >= limit:
+            limit *= 4.0
+        for j in range(n):
+            r = x1[j] - x0[j]
+            x3[j] = x0[j] + 2.0 * alpha * r + alpha * alpha * (x2[j] - x1[j] - r)
+        if not _finite(x3, n):
+            x3[:] = x2
+        current[:n] = x3
+        evaluations += 1
+        _evaluate(block, weights, observed, n, x3, x4, ratio)
+        if not _finite(x4, n):
+            x4[:] = x2
+        change = _change(x3, x4, n)
+        current[:n] = x4
+        if change <= atol:
+            return evaluations, True
+    return evaluations, False
+
+
+@numba.njit(cache=True, nogil=True)
+def _solve_markets(extended: np.ndarray, weights: np.ndarray, observed: np.ndarray, counts: np.ndarray,
+                   delta: np.ndarray, atol: float, max_evaluations: int, accelerate: bool,
+                   evaluations: np.ndarray, converged: np.ndarray) -> None:
+    for t in range(extended.shape[0]):
+        evaluations[t], converged[t] = _solve_market(extended[t], weights[t], observed[t], counts[t], delta[t],
+                                                     atol, max_evaluations, accelerate)
+
+
+def solve_markets(extended: np.ndarray, weights: np.ndarray, log_observed: np.ndarray, counts: np.ndarray,
+                  start: np.ndarray, atol: float, max_evaluations: int,
+                  accelerate: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """delta solving log s(delta) = `log_observed` in every market (T x J, 0 in padded products, whose products
+    are the trailing ones: `counts[t]` are real), with per-market evaluation counts and convergence flags.
+
+    `extended` is `Utilities.extended` (T x (J + 1) x I, the outside good last), `weights` T x I."""
+    T, J = start.shape
+    delta = np.zeros((T, J))
+    real = np.arange(J)[None, :] < counts[:, None]
+    np.copyto(delta, start, where=real)
+    evaluations, converged = np.zeros(T, dtype=np.int64), np.zeros(T, dtype=np.bool_)
+    _solve_markets(np.ascontiguousarray(extended), np.ascontiguousarray(weights, dtype=np.float64),
+                   np.ascontiguousarray(log_observed, dtype=np.float64), counts.astype(np.int64), delta,
+                   float(atol), int(max_evaluations), bool(accelerate), evaluations, converged)
+    return delta, evaluations, converged
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FLAGS)
+def _jacobian_market(block: np.ndarray, weights: np.ndarray, delta: np.ndarray, n: int, X: np.ndarray,
+                     variables: np.ndarray, by_delta: np.ndarray, by_theta: np.ndarray) -> None:
+    """ds/d delta (J x J, identity in padded rows) and ds/d theta (J x P) of one market; `variables` is P x I."""
+    J, I, P = block.shape[0] - 1, block.shape[1], X.shape[1]
+    top = delta[0]
+    for j in range(1, n):
+        top = max(top, delta[j])
+    inside = np.empty(n)
+    for j in range(n):
+        inside[j] = math.exp(delta[j] - top)
+    outside = math.exp(min(max(-top, -EXPONENT_LIMIT), EXPONENT_LIMIT))
+    denominators = np.empty(I)
+    for i in range(I):
+        denominators[i] = outside * block[J, i]
+    mean_x = np.zeros((P, I))  # sum_j s_ij x_jp, times D_i
+    for j in range(n):
+        for i in range(I):
+            denominators[i] += inside[j] * block[j, i]
+        for p in range(P):
+            factor = inside[j] * X[j, p]
+            for i in range(I):
+                mean_x[p, i] += factor * block[j, i]
+    ratio, curvature = np.empty(I), np.empty(I)
+    for i in range(I):
+        ratio[i] = weights[i] / denominators[i]
+        curvature[i] = ratio[i] / denominators[i]
+    moved = np.empty((P, I))      # w_i v_ip / D_i
+    centred = np.empty((P, I))    # w_i v_ip mean_x_ip / D_i
+    for p in range(P):
+        for i in range(I):
+            moved[p, i] = ratio[i] * variables[p, i]
+            centred[p, i] = moved[p, i] * mean_x[p, i] / denominators[i]
+    by_delta[:, :] = 0.0
+    by_theta[:, :] = 0.0
+    scaled = np.empty(I)
+    for j in range(n):
+        share = 0.0
+        for i in range(I):
+            share += block[j, i] * ratio[i]
+        for p in range(P):
+            first = second = 0.0
+            for i in range(I):
+                first += block[j, i] * moved[p, i]
+                second += block[j, i] * centred[p, i]
+            by_theta[j, p] = inside[j] * (X[j, p] * first - second)
+        for i in range(I):
+            scaled[i] = block[j, i] * curvature[i]
+        for k in range(j + 1):
+            total = 0.0
+            for i in range(I):
+                total += scaled[i] * block[k, i]
+            by_delta[j, k] = by_delta[k, j] = -inside[j] * inside[k] * total
+        by_delta[j, j] += inside[j] * share
+    for j in range(n, by_delta.shape[0]):
+        by_delta[j, j] = 1.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _jacobian_markets(extended: np.ndarray, weights: np.ndarray, delta: np.ndarray, counts: np.ndarray, X: np.ndarray,
+                      variables: np.ndarray, by_delta: np.ndarray, by_theta: np.ndarray) -> None:
+    for t in range(extended.shape[0]):
+        _jacobian_market(extended[t], weights[t], delta[t], counts[t], X[t], variables[t], by_delta[t], by_theta[t])
+
+
+def share_derivatives(extended: np.ndarray, weights: np.ndarray, delta: np.ndarray, counts: np.ndarray,
+                      X: np.ndarray, variables: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ds/d delta (T x J x J, the identity in padded rows) and ds/d theta (T x J x P) at `delta`, for parameters
+    that move column p of `X` (T x J x P) by the agent variable `variables[t, i, p]`:
+    ds_j/d theta_p = sum_i w_i s_ij v_ip (x_jp - sum_m s_im x_mp), ds_j/d delta_k = s_j 1(j = k) - sum_i w_i s_ij s_ik.
+
+    Per market in one visit of its (J + 1) x I block, with p_ij = e_j S_ji / D_i (e = exp(delta - c)): every agent sum
+    is a sum over S weighted by w / D (shares, ds/d theta) or w / D^2 (the J x J cross terms, half of them: symmetric).
+    """
+    T, J = delta.shape
+    P = X.shape[2]
+    by_delta, by_theta = np.empty((T, J, J)), np.empty((T, J, P))
+    _jacobian_markets(np.ascontiguousarray(extended), np.ascontiguousarray(weights, dtype=np.float64),
+                      np.ascontiguousarray(delta, dtype=np.float64), counts.astype(np.int64),
+                      np.ascontiguousarray(X, dtype=np.float64),
+                      np.ascontiguousarray(variables.transpose(0, 2, 1), dtype=np.float64), by_delta, by_theta)
+    return by_delta, by_theta
+
+
+def warm() -> None:
+    """Compile the kernel (or load it from numba's on-disk cache) now, on a one-market problem: a per-process cost
+    like an import, which a worker pays at start-up (`worker.warmup`) rather than in its first job."""
+    extended, weights, counts, delta = np.ones((1, 2, 1)), np.ones((1, 1)), np.ones(1, dtype=np.int64), np.zeros((1, 1))
+    solve_markets(extended, weights, np.full((1, 1), np.log(0.5)), counts, delta, 1e-14, 10, True)
+    share_derivatives(extended, weights, delta, counts, np.ones((1, 1, 1)), np.ones((1, 1, 1)))

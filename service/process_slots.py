@@ -1,0 +1,110 @@
+"""A capped pool of helper processes of one API process: at most `size` calls at once, in processes spawned on first
+use at a low CPU priority, within a memory limit, and ending with the API process.
+
+Why one class: the API runs two kinds of work outside its own process, the numerics (service.numerics) and the
+parsing of large uploads (service.upload_parsers), for the same reasons and with the same machinery: a slot per
+call, a lazily started pool, and a fresh pool when one of its processes died (a killed process breaks the whole
+pool: every later call would fail at once otherwise).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Optional, TypeVar
+
+T = TypeVar('T')
+
+
+class NoSlot(Exception):
+    """Every slot stayed taken for as long as the caller would wait."""
+
+
+def _start_helper(limit: int, parent: int) -> None:
+    """A helper process yields the CPU to the API's own (nice 19), stays within its memory limit, and ends with the
+    API process (Linux: a pool's idle processes would otherwise outlive a killed API)."""
+    # `parent` is the API process's pid, given: it may have died before this runs. (Not PR_SET_PDEATHSIG: that
+    # fires when the *thread* that spawned the process ends.)
+    def orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=orphaned, daemon=True).start()
+    os.nice(19)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+# One pool per API process, kind and limits (apps built by tests share it), until one of its processes dies.
+_pools: dict[tuple[str, int, int], ProcessPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(key: tuple[str, int, int]) -> ProcessPoolExecutor:
+    """The pool of `key` (kind, processes, memory limit), spawned on first use (not forked: the API process has
+    threads)."""
+    with _pools_lock:
+        if key not in _pools:
+            _pools[key] = ProcessPoolExecutor(max_workers=key[1], mp_context=multiprocessing.get_context('spawn'),
+                                              initializer=_start_helper, initargs=(key[2], os.getpid()))
+        return _pools[key]
+
+
+def _drop(key: tuple[str, int, int], broken: ProcessPoolExecutor) -> None:
+    with _pools_lock:
+        if _pools.get(key) is broken:
+            del _pools[key]
+
+
+class ProcessSlots:
+    """`size` helper processes of `kind` ('numerics', 'parsers'), each limited to `memory_limit` bytes, and a slot
+    per call running in them."""
+
+    def __init__(self, kind: str, size: int, memory_limit: int) -> None:
+        self.key, self.size = (kind, size, memory_limit), size
+        self.lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(size)
+        self._pool: Optional[ProcessPoolExecutor] = None
+
+    def pool(self) -> ProcessPoolExecutor:
+        with self.lock:
+            if self._pool is None:
+                self._pool = _pool(self.key)
+            return self._pool
+
+    def warm(self, load: Callable[[], None]) -> None:
+        """Start the processes and run `load` (imports) in each, in the background."""
+        for _ in range(self.size):
+            self.pool().submit(load)
+
+    def run(self, call: Callable[..., T], *args: Any, wait: float, timeout: Optional[float] = None) -> T:
+        """`call(*args)` in a helper process: NoSlot when no slot freed within `wait` seconds, TimeoutError (of
+        concurrent.futures) after `timeout` (the call keeps its slot until it ends), BrokenProcessPool when a helper
+        process died (the next call starts a fresh pool)."""
+        if not self.slots.acquire(timeout=wait):
+            raise NoSlot(self.key[0])
+        try:
+            future: Future[T] = self.pool().submit(call, *args)
+        except BaseException as error:
+            self.slots.release()
+            if isinstance(error, BrokenProcessPool):
+                self._reset()
+            raise
+        future.add_done_callback(lambda _: self.slots.release())
+        try:
+            return future.result(timeout=timeout)
+        except BrokenProcessPool:
+            self._reset()
+            raise
+
+    def _reset(self) -> None:
+        """Forget the broken pool (here and for every app of this process), so the next call spawns a fresh one."""
+        with self.lock:
+            if self._pool is not None:
+                _drop(self.key, self._pool)
+            self._pool = None

@@ -1,0 +1,91 @@
+"""A fanned-out job's members in the worker (worker.multistart starts, worker.bootstrap chunks), run in this process
+on a real Redis: how a failure becomes a member's row, and the solve options a start is solved with.
+
+The member's own computation is replaced here (a MemoryError, a capture of its options): what is tested is the
+task's handling around it, which real workers run the same way (tests/queue run whole jobs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+
+from jobstore.fanout import FanOut
+from jobstore.store import Store, connect
+from worker import bootstrap, multistart
+from worker.celery_app import app
+
+SPEC = {'problem': {'product_formulations': [{'formula': '1 + prices'}]}, 'solve': {'method': '1s', 'threads': 2}}
+
+
+@pytest.fixture
+def store(redis_url: str) -> Store:
+    url = f'{redis_url}/10'
+    redis.Redis.from_url(url).flushdb()
+    return Store(connect(url))
+
+
+def running_job(store: Store, job_id: str, kind: str, request: dict[str, Any]) -> None:
+    """A running job of two members, so that recording one of them completes nothing (no finalize is published)."""
+    store.create_job({'id': job_id, 'kind': kind, 'owner': 'owner', 'created_at': '2026-01-01T00:00:00Z',
+                      'inputs': {'product_data': 'products', 'agent_data': None}, 'spec': SPEC, 'request': request,
+                      'parent': 'estimate', 'attempts': 0}, [])
+    assert store.transition(job_id, ['queued'], 'running', started_at='2026-01-01T00:00:01Z') is True
+
+
+def start_row(store: Store, job_id: str = 'multistart') -> dict[str, Any]:
+    running_job(store, job_id, 'multistart', {'count': 2})
+    FanOut(store, job_id, 'multistart', 'starts').put(**{'plan:1': [{'theta': [], 'sigma': None}] * 2})
+    assert multistart.run_start(store, job_id, 1, 0, 'host') == 'failed'
+    return FanOut(store, job_id, 'multistart', 'starts').rows(1)[0]
+
+
+def chunk_row(store: Store, job_id: str = 'bootstrap') -> dict[str, Any]:
+    running_job(store, job_id, 'bootstrap', {'draws': 2, 'chunk_size': 1, 'seed': 0, 'level': 0.95})
+    assert bootstrap.run_chunk(store, job_id, 0, 'host') == 'failed'
+    return bootstrap.ledger_of(store, job_id).rows(1)[0]
+
+
+def out_of_memory(*_: Any, **__: Any) -> Any:
+    raise MemoryError
+
+
+def test_a_chunk_out_of_memory_records_the_memory_problem_a_start_does(store, monkeypatch):
+    monkeypatch.setattr(multistart, '_solve', out_of_memory)
+    monkeypatch.setattr(bootstrap, '_compute', out_of_memory)
+    start, chunk = start_row(store), chunk_row(store)
+    assert start['error']['type'] == 'urn:blp:problem:out-of-memory', start
+    assert chunk['error'] == start['error'], (chunk, start)
+    assert chunk['error']['status'] == 507 and chunk['error']['detail'].startswith('out of memory while ')
+
+
+def test_a_chunk_and_a_start_that_raise_anything_else_record_the_same_500(store, monkeypatch):
+    def broken(*_: Any, **__: Any) -> Any:
+        raise ZeroDivisionError('a bug')
+
+    monkeypatch.setattr(multistart, '_solve', broken)
+    monkeypatch.setattr(bootstrap, '_compute', broken)
+    start, chunk = start_row(store)['error'], chunk_row(store)['error']
+    assert (start['status'], start['type'], start['title']) == (500, 'urn:blp:problem:numerics-failed', 'Start failed')
+    assert (chunk['status'], chunk['type'], chunk['title']) == (500, 'urn:blp:problem:numerics-failed', 'Chunk failed')
+    assert chunk['detail'] == start['detail'] == 'ZeroDivisionError: a bug'
+
+
+def test_a_start_is_solved_with_threads_capped_at_the_workers_share_of_the_cores(store, monkeypatch):
+    """Two pool processes on two cores: one thread each, although the spec asks for two."""
+    solved_with = []
+
+    def solve_start(problem: Any, options: Any, *_: Any, **__: Any) -> Any:
+        solved_with.append(options)
+        raise MemoryError
+
+    monkeypatch.setattr(multistart, '_problem', lambda *_, **__: None)
+    monkeypatch.setattr(multistart, 'solve_start', solve_start)
+    monkeypatch.setattr('os.sched_getaffinity', lambda _: {0, 1})
+    monkeypatch.setitem(app.conf, 'worker_concurrency', 2)
+    start_row(store)
+    assert [options.threads for options in solved_with] == [1]
+    monkeypatch.setitem(app.conf, 'worker_concurrency', 1)  # a worker with the cores to itself honours the request
+    start_row(store, 'another')
+    assert [options.threads for options in solved_with] == [1, 2]

@@ -65,7 +65,7 @@ def instrument(sections: Sections) -> None:
     targets: list[tuple[Any, str, str]] = [
         (problem.Problem, '__init__', 'set-up'), (estimation.Estimation, '__init__', 'set-up'),
         (RandomCoefficients, 'prepare', 'utilities'), (NestedRandomCoefficients, 'prepare', 'utilities'),
-        (RandomCoefficients, 'solve_delta', 'contraction'),
+        (RandomCoefficients, 'solve_delta', 'contraction'), (NestedRandomCoefficients, 'solve_delta', 'contraction'),
         (RandomCoefficients, 'delta_jacobian', 'dδ/dθ'), (NestedRandomCoefficients, 'delta_jacobian', 'dδ/dθ'),
         (SupplyDependent, '__call__', 'supply'), (MicroBlock, 'evaluate', 'micro'),
         (estimation.Estimation, 'evaluate', 'GMM algebra'), (moments.MomentStack, 'evaluate', 'GMM algebra'),

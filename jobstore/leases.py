@@ -23,6 +23,7 @@ import json
 import time
 from typing import Any, Optional
 
+from jobstore.replies import members, optional_text, text
 from jobstore.store import PREFIX, Store
 
 LEASES = f'{PREFIX}leases'
@@ -106,20 +107,18 @@ class Leases:
         self._release(keys=[LEASES, self._key(task_id)], args=[task_id, holder])
 
     def holder(self, task_id: str) -> Optional[str]:
-        raw = self.r.hget(self._key(task_id), 'holder')
-        return raw.decode() if raw else None
+        return optional_text(self.r.hget(self._key(task_id), 'holder'))
 
     def lapsed(self, now: Optional[float] = None) -> list[str]:
         """Task ids whose lease has lapsed."""
-        members = self.r.zrangebyscore(LEASES, '-inf', now if now is not None else time.time())
-        return [member.decode() for member in members]
+        return members(self.r.zrangebyscore(LEASES, '-inf', now if now is not None else time.time()))
 
     def reap(self, task_id: str) -> Optional[tuple[str, list[Any], str, int]]:
         """Take a lapsed lease away: (task name, args, job id, new epoch) for the one caller that republishes it."""
         job = self.r.hget(self._key(task_id), 'job')
         if job is None:  # released meanwhile
             return None
-        taken = self._reap(keys=[LEASES, self._key(task_id), self.store.job_key(job.decode(), ':epochs')],
+        taken = self._reap(keys=[LEASES, self._key(task_id), self.store.job_key(text(job), ':epochs')],
                            args=[task_id, time.time()])
         if not taken:
             return None

@@ -33,9 +33,14 @@ import json
 import time
 import uuid
 from datetime import datetime, UTC
-from typing import Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 import redis
+
+from jobstore.replies import binary, members, optional_text, scored_members, text, text_hash, texts
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
 
 PREFIX = 'blp:'
 SUBMISSIONS, LAST_SUBMISSION = f'{PREFIX}submissions', f'{PREFIX}submissions:last'
@@ -141,12 +146,12 @@ class Store:
         raw = self.r.hgetall(key)
         if not raw:
             return None
-        meta = {k.decode(): v.decode() for k, v in raw.items()}
+        meta = text_hash(raw)
         created = meta.pop('created_at')
         return {**{k: json.loads(v) for k, v in meta.items()}, 'created_at': created}
 
     def dataset_bytes(self, dataset_id: str) -> Optional[bytes]:
-        return self.r.get(self._dataset(dataset_id, ':data'))
+        return binary(self.r.get(self._dataset(dataset_id, ':data')))
 
     def has_dataset_bytes(self, dataset_id: str) -> bool:
         return bool(self.r.exists(self._dataset(dataset_id, ':data')))
@@ -162,9 +167,9 @@ class Store:
             while True:
                 try:
                     pipe.watch(key + ':jobs', key + ':owners')
-                    owners = {o.decode() for o in pipe.smembers(key + ':owners')}
+                    owners = set(texts(pipe.smembers(key + ':owners')))
                     last = owners <= {owner}
-                    blocking = [job for job in (j.decode() for j in pipe.smembers(key + ':jobs'))
+                    blocking = [job for job in texts(pipe.smembers(key + ':jobs'))
                                 if self._blocks(job, owner, last)]
                     if blocking:
                         pipe.unwatch()
@@ -180,9 +185,9 @@ class Store:
 
     def _blocks(self, job_id: str, owner: str, last_owner: bool) -> bool:
         status, job_owner = self.r.hmget(self.job_key(job_id), 'status', 'owner')
-        if status is None or status.decode() in TERMINAL:
+        if status is None or text(status) in TERMINAL:
             return False
-        return last_owner or job_owner.decode() == owner
+        return last_owner or optional_text(job_owner) == owner
 
     # ---------------------------------------------------------------- jobs
 
@@ -209,8 +214,9 @@ class Store:
         already has `cap` queued and running jobs.
         """
         job_id, owner = record['id'], record['owner']
-        fields = {name: (_dump(value) if name in _JSON_FIELDS else str(value))
-                  for name, value in record.items() if value is not None}
+        # Typed as HSET takes it: redis-py's Mapping of fields is invariant in its key, so a dict[str, str] is refused.
+        fields: dict[FieldT, EncodableT] = {name: (_dump(value) if name in _JSON_FIELDS else str(value))
+                                            for name, value in record.items() if value is not None}
         fields['status'] = 'queued'
         idem_key = self._idempotency(owner, idempotency[0]) if idempotency else None
         active = self._active(owner)
@@ -235,7 +241,7 @@ class Store:
                     pipe.set(LAST_SUBMISSION, time.time())
                     for dataset_id in datasets:
                         pipe.sadd(self._dataset(dataset_id, ':jobs'), job_id)
-                    if idem_key:
+                    if idem_key and idempotency:
                         pipe.set(idem_key, _dump({'job': job_id, 'body': idempotency[1]}), ex=idempotency[2])
                     pipe.execute()
                     return None
@@ -255,7 +261,7 @@ class Store:
         raw = self.r.hgetall(self.job_key(job_id))
         if not raw:
             return None
-        record: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
+        record: dict[str, Any] = text_hash(raw)
         if owner is not None and record.get('owner') != owner:
             return None
         for name in _JSON_FIELDS:
@@ -285,7 +291,7 @@ class Store:
     def status_and_cancel(self, job_id: str) -> tuple[Optional[str], bool]:
         """The job's status (None when gone) and whether a cancel was requested, in one round trip."""
         status, cancel = self.r.hmget(self.job_key(job_id), 'status', 'cancel_requested')
-        return (status.decode() if status else None), cancel == b'1'
+        return optional_text(status), cancel == b'1'
 
     def request_cancel(self, job_id: str) -> None:
         self.r.hset(self.job_key(job_id), 'cancel_requested', '1')
@@ -307,9 +313,9 @@ class Store:
             batch = self.r.zrevrangebyscore(key, upper, '-inf', start=0, num=max(limit, 50), withscores=True)
             if not batch:
                 return found, None
-            for member, score in batch:
+            for member, score in scored_members(batch):
                 upper = f'({int(score)}'
-                record = self.get_job(member.decode())
+                record = self.get_job(member)
                 if record and (status is None or record['status'] == status):
                     found.append(record)
                     if len(found) == limit:
@@ -320,7 +326,7 @@ class Store:
     def job_counts(self) -> dict[str, int]:
         raw = self.r.hgetall(f'{PREFIX}jobs:counts')
         counts = {status: 0 for status in STATUSES}
-        counts.update({k.decode(): int(v) for k, v in raw.items()})
+        counts.update({status: int(count) for status, count in text_hash(raw).items()})
         return counts
 
     # ---------------------------------------------------------------- results
@@ -379,5 +385,4 @@ class Store:
         self.r.zrem(f'{PREFIX}workers', hostname)
 
     def live_workers(self, within: float) -> list[str]:
-        members = self.r.zrangebyscore(f'{PREFIX}workers', time.time() - within, '+inf')
-        return [member.decode() for member in members]
+        return members(self.r.zrangebyscore(f'{PREFIX}workers', time.time() - within, '+inf'))

@@ -31,6 +31,7 @@ import time
 from datetime import datetime, UTC
 from typing import Any, Optional
 
+from jobstore.replies import members
 from jobstore.store import LAST_SUBMISSION, SUBMISSIONS, Store
 
 # API replicas mint ids on their own clocks and write them a moment later: an id minted this much before the last
@@ -96,8 +97,7 @@ class Submissions:
 
     def unconfirmed(self, older_than: float, now: Optional[float] = None) -> list[str]:
         """Jobs written (or last seen waiting) over `older_than` seconds ago that the reaper has not dealt with."""
-        members = self.r.zrangebyscore(SUBMISSIONS, '-inf', (now if now is not None else time.time()) - older_than)
-        return [member.decode() for member in members]
+        return members(self.r.zrangebyscore(SUBMISSIONS, '-inf', (now if now is not None else time.time()) - older_than))
 
     def take_orphan(self, job_id: str, leases_key: str) -> Optional[tuple[str, int]]:
         """(kind, new epoch) when the job is still queued with nobody holding its task, for the one caller that

@@ -188,6 +188,7 @@ def _queue(store: Store, celery: Celery, settings: Settings, record: dict[str, A
     except CapReached:
         raise _cap_problem(settings) from None
     if existing is not None:
+        assert idempotency is not None  # create_job returns an entry only for an Idempotency-Key it was given
         return _existing(store, existing, record['owner'], idempotency[1]), False
     job_id = record['id']
     if not all(store.has_dataset_bytes(dataset_id) for dataset_id in dataset_ids):

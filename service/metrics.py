@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,7 +14,7 @@ class RequestCounter:
 
     def __init__(self) -> None:
         self._counts: Counter[tuple[str, str, int]] = Counter()
-        self._seconds: Counter[tuple[str, str]] = Counter()
+        self._seconds: defaultdict[tuple[str, str], float] = defaultdict(float)  # a Counter counts in ints
         self._lock = threading.Lock()
 
     def add(self, method: str, route: str, status: int, seconds: float) -> None:

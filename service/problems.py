@@ -86,7 +86,8 @@ def install(app: FastAPI) -> None:
         title = _TITLES.get(exc.status_code, 'Error')
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
         slug = title.lower().replace(' ', '-')
-        return problem_response(Problem(exc.status_code, slug, title, detail, headers=exc.headers), request.url.path)
+        headers = dict(exc.headers) if exc.headers else None  # Starlette's may be any Mapping
+        return problem_response(Problem(exc.status_code, slug, title, detail, headers=headers), request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

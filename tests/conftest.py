@@ -21,6 +21,13 @@ sys.path.insert(0, str(ROOT / 'tests' / 'support'))
 import processes  # noqa: E402
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the inner loop (or load it from numba's cache) once, before any worker process the fixtures start: on a
+    fresh machine several workers starting together would each compile it (seconds of CPU each) and start late."""
+    from blp.model.logit_kernel import warm
+    warm()
+
+
 @pytest.fixture
 def free_port() -> int:
     """A loopback port nothing listens on (now)."""

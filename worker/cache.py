@@ -47,8 +47,9 @@ def frame(store: Store, dataset_id: str, name: str) -> pd.DataFrame:
 
 def frames(store: Store, inputs: dict[str, Optional[str]]) -> tuple[Any, Any]:
     """(product frame, agent frame or None) of a job's inputs."""
-    return tuple(frame(store, inputs[name], name) if inputs.get(name) else None  # type: ignore[return-value]
-                 for name in ('product_data', 'agent_data'))
+    product, agent = (frame(store, dataset_id, name) if (dataset_id := inputs.get(name)) else None
+                      for name in ('product_data', 'agent_data'))
+    return product, agent
 
 
 def problem(store: Store, inputs: dict[str, Optional[str]], spec: Any,
@@ -58,8 +59,7 @@ def problem(store: Store, inputs: dict[str, Optional[str]], spec: Any,
     `timings`, when given, gets `read_seconds` and `build_seconds` (both 0 when the problem was cached)."""
     key = (inputs.get('product_data'), inputs.get('agent_data'), spec.problem.model_dump_json())
     cached = _problems.get(key)
-    if cached is not None and all(store.has_dataset_bytes(inputs[name]) for name in ('product_data', 'agent_data')
-                                  if inputs.get(name)):
+    if cached is not None and all(store.has_dataset_bytes(dataset_id) for dataset_id in key[:2] if dataset_id):  # its datasets
         if timings is not None:
             timings.update(read_seconds=0.0, build_seconds=0.0)
         return cached

@@ -49,7 +49,7 @@ def _restore_unacked_or_keep_them(self, client=None):  # noqa: ANN001, ANN202
 
 
 _restore_unacked = kombu_redis.QoS.restore_unacked
-kombu_redis.QoS.restore_unacked = _restore_unacked_or_keep_them
+kombu_redis.QoS.restore_unacked = _restore_unacked_or_keep_them  # type: ignore[method-assign]  # a deliberate patch
 
 
 def _ack_or_let_go(self, delivery_tag):  # noqa: ANN001, ANN202
@@ -70,7 +70,7 @@ def _ack_or_let_go(self, delivery_tag):  # noqa: ANN001, ANN202
 
 
 _ack = kombu_redis.QoS.ack
-kombu_redis.QoS.ack = _ack_or_let_go
+kombu_redis.QoS.ack = _ack_or_let_go  # type: ignore[method-assign]  # a deliberate patch
 
 
 class Republish(bootsteps.StartStopStep):

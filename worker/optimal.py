@@ -29,7 +29,7 @@ def solve(problem: Any, spec: EstimateSpec, progress: Callable[[dict], None],
     when `spec.optimal_instruments` is set, the re-estimate with optimal instruments."""
     options = capped_options(spec.solve)
     if parent is not None:
-        initial = {key: parent[key] for key in ('results', 'optimal_instruments') if key in parent}
+        initial: dict[str, Any] = {key: parent[key] for key in ('results', 'optimal_instruments') if key in parent}
         first = restore_stored(problem, initial, spec.solve.micro_moments or ())
     else:
         first = problem.estimate(options, progress=progress)

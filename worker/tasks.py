@@ -219,12 +219,20 @@ def _by_product(product: Any, market: str, changes: dict[str, float], current: n
     return np.array([changes.get(i, value) for i, value in zip(ids, current[in_market])], dtype=float)
 
 
+def _one_market(request: dict[str, Any]) -> str:
+    """The market that a request's prices or costs are given in (the API refuses them without one)."""
+    market = request.get('market')
+    if market is None:
+        raise blp.DataError('prices and costs are given by product id within one market: the request names none')
+    return market
+
+
 def _counterfactual_table(results: Any, product: Any, request: dict[str, Any]) -> dict[str, Any]:
     """Prices taken as given, or a new equilibrium after a merger (`firm_ids`) and/or new costs."""
     market = request.get('market')
     if request.get('prices') is not None:
         prices = product['prices'].to_numpy(dtype=float)
-        return results.counterfactual(prices=_by_product(product, market, request['prices'], prices),
+        return results.counterfactual(prices=_by_product(product, _one_market(request), request['prices'], prices),
                                       market_id=market)
     firms = product['firm_ids'].astype(str)
     in_market = np.ones(len(product), dtype=bool) if market is None else \
@@ -233,7 +241,7 @@ def _counterfactual_table(results: Any, product: Any, request: dict[str, Any]) -
     costs = None
     if request.get('costs'):
         current = np.asarray(results.compute_costs(), dtype=float).ravel()
-        costs = _by_product(product, market, request['costs'], current)
+        costs = _by_product(product, _one_market(request), request['costs'], current)
     return results.counterfactual(firm_ids=firm_ids, costs=costs, market_id=market)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -27,7 +28,7 @@ _UPLOAD_BODY = {
                                     'prices': [1.0, 2.0]}}},
     },
 }
-_PROBLEM = {'content': {MEDIA_TYPE: {}}}
+_PROBLEM: dict[str, Any] = {'content': {MEDIA_TYPE: {}}}
 
 
 def _view(meta: dict) -> dict:

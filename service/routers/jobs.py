@@ -29,8 +29,8 @@ from service.optimal_instruments import submit_optimal_instruments
 
 router = APIRouter(prefix='/v1/jobs', tags=['jobs'])
 
-_PROBLEM = {'content': {MEDIA_TYPE: {}}}
-_ERRORS = {404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM}
+_PROBLEM: dict[str, Any] = {'content': {MEDIA_TYPE: {}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM}
 IdempotencyKey = Annotated[Optional[str], Header(alias='Idempotency-Key',
                                                  description='retries with the same key and body return the same job')]
 

@@ -59,7 +59,9 @@ def test_metrics_count_requests_and_jobs(client, products):
 
 def test_unknown_routes_and_methods_are_problem_json(client):
     assert_problem(client.get('/v2/nothing'), 404)
-    assert_problem(client.put('/v1/jobs'), 405)
+    not_allowed = client.put('/v1/jobs')
+    assert_problem(not_allowed, 405)
+    assert not_allowed.headers['allow'] == 'POST'  # Starlette's headers kept on the problem
 
 
 def test_exported_openapi_document_is_current():

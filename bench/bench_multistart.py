@@ -2,14 +2,15 @@
 
     python bench/bench_multistart.py [--workers 1 2] [--starts 8] [--agents 1000] [--repeat 3]
 
-Starts its own redis-server on a free loopback port and Celery workers (one pool process each, BLAS pinned to
-one thread, as deployed), submits the cereal sigma-on-prices multi-start through the API app in this process, and
-prints the best wall time (from the 202 to `succeeded`) of `--repeat` interleaved runs for each worker count and
-the speed-up over the first. Since the machine may be shared, it also prints the speed-up the starts' own busy
-seconds allow (the result's `scheduling`: all busy seconds over the busiest worker process's), which does not count
-how much the processes slowed each other, and the schedule of the last run (order, process, queue wait, build and
-solve seconds per start). Everything it starts is stopped when it ends (and killed with it if it is killed:
-PR_SET_PDEATHSIG).
+Starts its own redis-server on a free loopback port and Celery workers (one pool process each, BLAS pinned to one
+thread, as deployed), submits the cereal sigma-on-prices multi-start through the API app in this process, and
+prints the best wall time (from the job's creation to `succeeded`) of `--repeat` interleaved runs for each worker
+count and the speed-up over the first. Since the machine may be shared, it also prints the speed-up the starts' own
+busy seconds allow (the result's `scheduling`: all busy seconds over the busiest worker process's), which does not
+count how much the processes slowed each other, and the schedule of the last run (order, process, queue wait, build
+and solve seconds per start), where each run's wall time went (the parent, each process's wait for its first solve,
+the tail, the finalizer) and whether every run chose the same start with the same objective. Everything it starts
+is stopped when it ends (and killed with it if it is killed: PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,20 +95,51 @@ def replay(seconds: list[float], order: list[int], processes: int) -> float:
     return sum(busy) / max(busy)
 
 
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace('Z', '+00:00')).timestamp()
+
+
+def phases(job: dict, report: dict) -> dict[str, float]:
+    """Where the wall time of a one-phase multi-start went, in seconds (clocks of one host): the queue wait of the
+    parent, the parent until its starts were published, each process's wait from then to its first start, the
+    tail (the last start's end minus the end of the process that finished first) and the finalizer (from the last
+    start's end to `succeeded`: publishing finalize, choosing, storing the result)."""
+    scheduling = report['scheduling'][-1]
+    published = scheduling.get('published_at')
+    if published is None:  # a worker from before the scheduling record had it
+        published = _epoch(job['started_at'])
+    spans: dict[str, list[float]] = {}
+    solving: dict[str, float] = {}  # when each process began its first solve (after reading and building)
+    for start in report['starts']:
+        schedule = start['schedule']
+        spans.setdefault(schedule['process'], []).extend([schedule['started'], schedule['started'] + start['seconds']])
+        began = schedule['started'] + schedule.get('read_seconds', 0.0) + schedule.get('build_seconds', 0.0)
+        solving[schedule['process']] = min(began, solving.get(schedule['process'], began))
+    ends = sorted(max(span) for span in spans.values())
+    return {'parent queue': _epoch(job['started_at']) - _epoch(job['created_at']),
+            'parent to published': published - _epoch(job['started_at']),
+            'published to first start (per process)': sorted(min(span) - published for span in spans.values()),
+            'parent start to first solve (per process)': sorted(began - _epoch(job['started_at'])
+                                                                for began in solving.values()),
+            'tail (last end - first process end)': ends[-1] - ends[0],
+            'finalize (last end - succeeded)': _epoch(job['finished_at']) - ends[-1]}
+
+
 def run_multistart(api: TestClient, store: Store, products: str, agents: str, starts: int) -> tuple[float, dict]:
-    """Wall seconds from the 202 to the end of the job, and the job. The job is watched in Redis, not through the
-    API, so that watching takes no CPU from the workers."""
+    """Wall seconds from the job's creation (just before it is queued) to its end, from the record's own
+    timestamps (millisecond resolution), and the job. The job is watched in Redis, not through the API, and only
+    twice a second, so that watching takes next to no CPU from the workers (a third busy process on two cores
+    slows the two-worker run)."""
     body = {'kind': 'multistart', 'product_data': {'dataset_id': products}, 'agent_data': {'dataset_id': agents},
             'spec': SPEC, 'starts': {'count': starts, 'seed': 0, 'bounds': BOUNDS}}
     response = api.post('/v1/jobs', json=body)
     assert response.status_code == 202, response.text
-    clock = time.perf_counter()
     job_id = response.json()['id']
     while True:
         job = store.get_job(job_id)
         if job['status'] in TERMINAL:
-            return time.perf_counter() - clock, job
-        time.sleep(0.05)
+            return _epoch(job['finished_at']) - _epoch(job['created_at']), job
+        time.sleep(0.5)
 
 
 def main() -> None:
@@ -124,6 +157,8 @@ def main() -> None:
     url = redis_server.url
     times: dict[int, list[tuple[float, float]]] = {count: [] for count in arguments.workers}  # (wall, start-seconds)
     balance: dict[int, list[float]] = {count: [] for count in arguments.workers}  # busy / busiest process
+    timeline: dict[int, list[dict]] = {count: [] for count in arguments.workers}  # phases of each run
+    outcomes: list[tuple[int, int, float, list[float]]] = []  # (workers, chosen start, its objective, its theta)
     try:
         with TestClient(create_app(Settings(redis_url=url))) as api:
             products = api.post('/v1/datasets', content=cereal.product_data().to_csv(index=False).encode(),
@@ -143,6 +178,10 @@ def main() -> None:
                     times[count].append((seconds, sum(start['seconds'] for start in report['starts'])))
                     balance[count].append(report['scheduling'][-1]['speedup_from_busy_seconds'])
                     last = report
+                    timeline[count].append(phases(job, report))
+                    chosen = report['chosen_start']
+                    outcomes.append((count, chosen, report['starts'][chosen]['objective'],
+                                     report['starts'][chosen]['theta']))
     finally:
         redis_server.stop()
         shutil.rmtree(directory, ignore_errors=True)
@@ -160,6 +199,17 @@ def main() -> None:
     for count, values in balance.items():
         print(f'{count} worker(s): speed-up from busy seconds (busy / busiest process) '
               f'{" ".join(f"{value:.2f}" for value in values)}')
+    for count, runs in timeline.items():
+        for number, run in enumerate(runs):
+            print(f'{count} worker(s), run {number + 1}: ' + ', '.join(
+                f"{name} {' '.join(f'{v:.2f}' for v in value) if isinstance(value, list) else f'{value:.2f}'}"
+                for name, value in run.items()))
+    print('chosen start, objective, theta of each run: ' + '; '.join(
+        f'{count} worker(s) start {chosen} {objective:.6e} {[round(value, 6) for value in theta]}'
+        for count, chosen, objective, theta in outcomes))
+    same = len({(chosen, objective, tuple(theta)) for _, chosen, objective, theta in outcomes}) == 1
+    print('the runs chose the same start with the same objective and theta' if same else
+          'THE RUNS DIFFER in the chosen start, its objective or its theta')
     durations = [start['seconds'] for start in last['starts']]
     order, count = last['scheduling'][-1]['order'], len(last['scheduling'][-1]['processes'])
     print(f'the last run\'s start seconds replayed on {count} processes, speed-up from busy seconds: drawn order '

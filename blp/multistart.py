@@ -171,6 +171,31 @@ def longest_first(problem: Any, options: SolveOptions, starts: Sequence[dict[str
     return sorted(range(len(starts)), key=lambda index: -distance[index])
 
 
+class _Sized:
+    """Stands in for a problem where only the sizes of sigma, pi, rho and beta matter (drawing starts and ordering
+    them never reads the data): one placeholder label per row or column of the solve's own starting values."""
+
+    def __init__(self, options: SolveOptions) -> None:
+        sigma, pi = (None if values is None else np.atleast_2d(np.array(values, dtype=float))
+                     for values in (options.sigma, options.pi))
+        K2 = sigma.shape[0] if sigma is not None else pi.shape[0] if pi is not None else 0
+        self.X2_labels = [f'x{k}' for k in range(K2)]
+        self.demographics_labels = [f'd{d}' for d in range(pi.shape[1] if pi is not None else 0)]
+        self.nest_labels = [f'h{h}' for h in range(np.size(options.rho) if options.rho is not None else 0)]
+        self.X1_labels = [f'b{k}' for k in range(np.size(np.asarray(options.beta, dtype=object))
+                                                 if options.beta is not None else 0)]
+
+
+def expected_order(options: SolveOptions, count: int, seed: int = 0, sampler: str = 'sobol',
+                   bounds: Optional[dict[str, Any]] = None) -> list[int]:
+    """`longest_first` of the starts `draw_starts` draws, without a built problem, so that the starts can be
+    published before anything is built. The draw depends on the problem only through the sizes of sigma, pi, rho
+    and beta, taken here from the solve's own values (checked against the built problem when a job is submitted).
+    Only the order comes from here: each start's values are drawn from the built problem."""
+    sized = _Sized(options)
+    return longest_first(sized, options, draw_starts(sized, options, count, seed, sampler, bounds), bounds)
+
+
 def continue_from(problem: Any, options: SolveOptions, theta: Sequence[float]) -> dict[str, Any]:
     """A start at `theta` (a finished start's estimate), in the form `solve_start` takes.
 

@@ -6,13 +6,16 @@ Tasks (acks_late like every task here: a start whose process dies is redelivered
   blp.multistart.start(job_id, phase, index)   solves one start and records its row
   blp.multistart.finalize(job_id, phase)       once a phase is complete: phase 2 of a two-step, or the result
 
-The parent draws the starting values (deterministic in the seed) and publishes the starts longest expected first
-(`blp.multistart.longest_first`; phase 2 by the starts' phase-1 seconds), so that the workers end together rather
-than one idling while another runs a long start last; the plan, the order and when it was published go in the
-ledger. Each pool process keeps the built problem of its recent jobs (`worker.cache`), so the parent's process
-solves its first start without building, and every later start on a process finds the problem built. Each row
-records its schedule (position in the order, worker process, queue wait, read/build/solve seconds), and the report
-sums it up per phase: the busy seconds of each worker process and the speed-up they allow (busy / busiest).
+The parent publishes the starts longest expected first (`blp.multistart.expected_order`, from the spec's sizes
+and starting values alone; phase 2 by the starts' phase-1 seconds), so that the workers end together rather than
+one idling while another runs a long start last. It publishes before it builds anything, so that every worker
+builds the problem at the same time rather than the others waiting for the parent's build; then it builds the
+problem into its process's cache (its next start finds it built) and draws the plan. A start that begins before
+the plan is written draws it itself from the same seed (the draw is deterministic). The plan, the order and when
+it was published go in the ledger. Each pool process keeps the built problem of its recent jobs (`worker.cache`),
+so every later start on a process finds the problem built. Each row records its schedule (position in the order,
+worker process, queue wait, read/build/solve seconds), and the report sums it up per phase: the busy seconds of
+each worker process and the speed-up they allow (busy / busiest).
 
 Why this survives redelivery and duplicates (no chord: Celery counts chord members, and a redelivered member
 breaks that count): a start's row is written with HSETNX under its index, and one Lua script writes the row,
@@ -41,7 +44,7 @@ import numpy as np
 from celery import Task
 
 import blp
-from blp.multistart import continue_from, draw_starts, longest_first, outcome, solve_start, summarize
+from blp.multistart import continue_from, draw_starts, expected_order, outcome, solve_start, summarize
 from blp.parameters import Parameters
 from blp.spec import EstimateSpec, StartsSpec, starts_kwargs
 from jobstore import tasks as names
@@ -126,21 +129,28 @@ def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     spec, starts = _spec(record)
     store.set_fields(job_id, progress={'phase': 1, 'phases': _phases(spec), 'starts_done': 0,
                                        'starts_total': starts.count, 'starts_failed': 0, 'updated_at': now()})
+    options, drawing = capped_options(spec.solve), starts_kwargs(starts)
     try:
-        problem, options = _problem(store, record, spec), capped_options(spec.solve)
-        drawing = starts_kwargs(starts)
-        plan = draw_starts(problem, options, **drawing)
-        order = longest_first(problem, options, plan, drawing['bounds'])
+        order = expected_order(options, **drawing)
+    except blp.BLPError:  # the sizes alone did not say (the built problem will): publish in the drawn order
+        order = list(range(starts.count))
+    _publish_in_order(ledger, job_id, 1, order)  # before building: the other workers build meanwhile
+    try:
+        problem = _problem(store, record, spec)  # into this process's cache, for the start it takes next
+        ledger.put(**{'plan:1': draw_starts(problem, options, **drawing)})
     except blp.BLPError as error:  # e.g. a dataset deleted under the job, or over the budget
         return _fail(store, job_id, core_problem(error))
-    _publish_in_order(ledger, job_id, 1, plan, order)
     return 'published'
 
 
-def _publish_in_order(ledger: FanOut, job_id: str, phase: int, plan: list[dict] | list[Optional[dict]],
-                      order: list[int]) -> None:
-    """Write the phase's plan and order, then publish its starts in that order (Celery hands them out in it)."""
-    ledger.put(**{f'plan:{phase}': plan, f'order:{phase}': order, f'published_at:{phase}': time.time()})
+def _publish_in_order(ledger: FanOut, job_id: str, phase: int, order: list[int],
+                      plan: Optional[list[Optional[dict]]] = None) -> None:
+    """Write the phase's order (and plan, when known), then publish its starts in that order (Celery hands them out
+    in it)."""
+    fields: dict[str, Any] = {f'order:{phase}': order, f'published_at:{phase}': time.time()}
+    if plan is not None:
+        fields[f'plan:{phase}'] = plan
+    ledger.put(**fields)
     for index in order:
         _publish(names.MULTISTART_START, [job_id, phase, index], f'{job_id}.{phase}.{index}')
     ledger.put(**{f'published:{phase}': True})
@@ -148,12 +158,13 @@ def _publish_in_order(ledger: FanOut, job_id: str, phase: int, plan: list[dict] 
 
 # ------------------------------------------------------------------------------------------ one start
 
-def _start(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, index: int) -> dict[str, Any]:
+def _start(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, index: int,
+           schedule: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """The start's values from the phase's plan: phase 1 the parent's draw, phase 2 the start's phase-1 theta."""
     plan = ledger.get(f'plan:{phase}')
-    if plan is None:  # published by an older parent that did not write its plan: draw as it did
+    if plan is None:  # the parent publishes phase 1 before drawing its plan: draw as it does (deterministic)
         spec, starts = _spec(record)
-        plan = draw_starts(_problem(store, record, spec), capped_options(spec.solve), **starts_kwargs(starts))
+        plan = draw_starts(_problem(store, record, spec, schedule), capped_options(spec.solve), **starts_kwargs(starts))
     return plan[index]
 
 
@@ -161,7 +172,8 @@ def _solve(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, sta
            schedule: dict[str, Any]) -> dict:
     spec, _ = _spec(record)
     W = np.array(ledger.get('W:2'), dtype=float) if phase == 2 else None
-    problem = _problem(store, record, spec, schedule)  # read_seconds, build_seconds: 0 when the process had it
+    # read_seconds, build_seconds (0 when the process had the problem), unless _start built it to draw the plan
+    problem = _problem(store, record, spec, None if 'build_seconds' in schedule else schedule)
     clock = time.perf_counter()
     results = solve_start(problem, capped_options(spec.solve), start, W=W, step=phase,
                           progress=_stop_when_cancelled(store, record['id']))
@@ -192,7 +204,7 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
         row = _failed_row(worker_lost('start', attempt))
     else:
         try:
-            start = _start(store, record, ledger, phase, index)
+            start = _start(store, record, ledger, phase, index, schedule)
             row = _solve(store, record, ledger, phase, start, schedule)
         except blp.Cancelled:  # the parent was cancelled, or has ended meanwhile
             current = store.get_job(job_id)
@@ -293,7 +305,7 @@ def _second_phase(store: Store, record: dict[str, Any], ledger: FanOut, spec: Es
     # The phase-1 seconds are the best guess of the phase-2 ones: the longest first.
     order = sorted((index for index in range(len(table)) if plan[index] is not None),
                    key=lambda index: -(table[index].get('seconds') or 0.0))
-    _publish_in_order(ledger, job_id, 2, plan, order)
+    _publish_in_order(ledger, job_id, 2, order, plan)
     return 'published'
 
 
@@ -323,7 +335,8 @@ def _scheduling(ledger: FanOut, phase: int, table: list[dict[str, Any]]) -> dict
     busy = sum(entry['busy_seconds'] for entry in processes.values())
     busiest = max((entry['busy_seconds'] for entry in processes.values()), default=0.0)
     return {'phase': phase, 'order': ledger.get(f'order:{phase}'), 'ordered_by': 'longest expected first',
-            'processes': processes, 'busy_seconds': busy, 'busiest_process_seconds': busiest,
+            'published_at': ledger.get(f'published_at:{phase}'), 'processes': processes, 'busy_seconds': busy,
+            'busiest_process_seconds': busiest,
             'speedup_from_busy_seconds': busy / busiest if busiest else None}
 
 

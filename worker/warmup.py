@@ -3,8 +3,9 @@
 Why: `import blp` loads the core's modules lazily, so a fresh pool process used to pay for importing about 200
 modules (scipy.optimize and most of the core), first-call set-up in numpy/scipy, formula parsing and pyarrow's
 Parquet reader during its first job: about half a second of a 3-second estimate. Here the worker's main process
-imports them, reads a tiny dataset from Parquet and solves a tiny random-coefficients estimate (a few milliseconds
-of numerics) once, before the pool starts; every pool process forked from it (also one that replaces a process
+imports them, reads a tiny dataset from Parquet, solves a tiny random-coefficients estimate (a few milliseconds
+of numerics) and draws a few Sobol' points (as a multi-start's parent does before publishing its starts) once,
+before the pool starts; every pool process forked from it (also one that replaces a process
 later) starts warm. BLAS runs one thread per process (`worker/__init__.py`), so no thread pool is forked mid-flight.
 """
 
@@ -49,7 +50,7 @@ def tiny_data(markets: int = 4, products: int = 3, agents: int = 5) -> tuple[pd.
 
 
 def warm() -> float:
-    """Import every module of the core and solve a tiny estimate once; the seconds it took."""
+    """Import every module of the core, solve a tiny estimate and draw Sobol' points once; the seconds it took."""
     clock = time.perf_counter()
     import scipy.optimize  # noqa: F401  (the optimizers' modules)
 
@@ -65,6 +66,9 @@ def warm() -> float:
     product, agent = (read_frame(write_frame(frame)) for frame in tiny_data())  # as jobs read datasets: Parquet
     problem = blp.Problem.from_spec(spec.problem, product, agent)
     problem.estimate(solve_options(spec.solve)).to_dict()
+    from scipy.stats import qmc
+
+    qmc.Sobol(d=2, scramble=True, seed=0).random_base2(1)  # a process's first draw sets up tables (25-60 ms)
     return time.perf_counter() - clock
 
 

@@ -104,12 +104,32 @@ def test_eight_starts_spread_over_both_workers_agree_with_the_single_estimate(ap
     assert report['theta_labels'][0] == 'sigma[prices, prices]'
     assert result['provenance']['starts']['count'] == 8 and result['provenance']['agent_data'] == data['agents100']
     assert_scheduled_longest_expected_first(report, data)
+    assert_reproduces_the_cores_starts(report)
 
     job = api.get(f'/v1/jobs/{job_id}').json()
     assert job['progress']['starts_done'] == job['progress']['starts_total'] == 8
     assert job['progress']['best_objective'] == pytest.approx(result['results']['objective'], rel=1e-6, abs=1e-12)
     elasticities = api.get(f'/v1/jobs/{job_id}/elasticities?market=C01Q1').json()
     assert len(elasticities['matrix']) == 24 and all(row[i] < 0 for i, row in enumerate(elasticities['matrix']))
+
+
+def assert_reproduces_the_cores_starts(report: dict) -> None:
+    """Whoever drew them (the parent publishes before it draws; a start that begins first draws its own), the
+    starts are the core's draw from the built problem, and the chosen start's estimate is the core's from it."""
+    import blp
+    from blp.multistart import draw_starts, solve_start
+    from blp.spec import EstimateSpec, StartsSpec, solve_options, starts_kwargs
+
+    spec, starts = EstimateSpec.model_validate(rc_spec()), StartsSpec.model_validate({'count': 8, 'seed': 0,
+                                                                                       'bounds': BOUNDS})
+    problem = blp.Problem.from_spec(spec.problem, cereal.product_data(), cereal.agent_data(100))
+    drawn = draw_starts(problem, solve_options(spec.solve), **starts_kwargs(starts))
+    assert [start['start'] for start in report['starts']] == drawn
+    chosen = report['starts'][report['chosen_start']]
+    assert chosen['objective'] == min(start['objective'] for start in report['starts'] if start['acceptable'])
+    results = solve_start(problem, solve_options(spec.solve), drawn[report['chosen_start']])
+    assert chosen['objective'] == pytest.approx(float(results.objective), rel=1e-6, abs=1e-12)  # ~0: just identified
+    assert chosen['theta'] == pytest.approx(results.theta.tolist(), rel=1e-6)
 
 
 def assert_scheduled_longest_expected_first(report: dict, data: dict) -> None:

@@ -6,8 +6,8 @@ import pytest
 import blp
 from blp.exceptions import SpecificationError
 from blp.options import SolveOptions
-from blp.multistart import (continue_from, draw_starts, longest_first, outcome, solve_start, starting_values,
-                            summarize)
+from blp.multistart import (continue_from, draw_starts, expected_order, longest_first, outcome, solve_start,
+                            starting_values, summarize)
 
 ABSORB = 'C(market_ids) + C(product_ids)'
 
@@ -155,3 +155,34 @@ def test_starts_far_from_the_centre_of_the_drawing_box_run_first_and_ties_keep_t
     assert sorted(order) == list(range(8))
     distances = [np.linalg.norm((np.array(drawn[i]['theta']) - [5, 0, 0]) / [10, 10, 40]) for i in order]
     assert distances == sorted(distances, reverse=True)
+
+
+@pytest.mark.parametrize('formulations, agent_formulation, nested, values', [
+    (('0 + prices', '0 + mushy + prices'), '0 + log_income',
+     False, dict(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]], **BOUNDS)),
+    (('0 + prices', '0 + mushy'), '0 + log_income', False, dict(sigma=0, pi=1, pi_bounds=([[-5]], [[5]]))),
+    (('0 + prices', '1 + prices'), '0 + log_income', False,
+     dict(sigma=[[1, 0], [0.5, 2]], pi=[[0], [1]], sigma_bounds=([[0, 0], [-3, 0]], [[4, 0], [3, 5]]),
+          pi_bounds=([[0], [-3]], [[0], [3]]))),
+    (('0 + prices', '0 + prices'), None, True, dict(sigma=1, rho=0.5, sigma_bounds=([[0]], [[4]]),
+                                                    rho_bounds=([[0.1]], [[0.9]]))),
+    (('0 + prices', None), None, True, dict(rho=[0.3, 0.6], rho_bounds=([[0.1], [0.1]], [[0.9], [0.9]]))),
+    (('1 + prices', '0 + prices'), '0 + log_income', False,
+     dict(sigma=2, pi=[[1]], beta=[None, -10], beta_bounds=([-np.inf, -30], [np.inf, 0]), sigma_bounds=([[0]], [[4]]),
+          pi_bounds=([[-3]], [[3]]))),
+])
+def test_the_expected_order_needs_no_built_problem_and_matches_the_built_problems(
+        products, nested_products, agents, formulations, agent_formulation, nested, values):
+    """The parent publishes the starts in this order before it builds anything: it must be the order the built
+    problem gives (same draw, same distances), whatever the shapes of sigma, pi, rho and beta."""
+    absorb = None if formulations[0].startswith('1') else ABSORB
+    problem = blp.Problem(tuple(None if formula is None else blp.Formulation(formula, absorb=absorb if k == 0 else None)
+                                for k, formula in enumerate(formulations)),
+                          nested_products if nested else products,
+                          blp.Formulation(agent_formulation) if agent_formulation else None,
+                          agents if agent_formulation or formulations[1] else None)
+    options = SolveOptions(**values)
+    drawn = draw_starts(problem, options, 8, seed=4)
+    assert len({tuple(start['theta']) for start in drawn}) == 8
+    expected = longest_first(problem, options, drawn)
+    assert expected_order(options, 8, seed=4) == expected != list(range(8))

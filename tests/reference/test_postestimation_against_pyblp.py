@@ -23,6 +23,11 @@ from generate_postestimation_fixtures import CASES, FIXTURES, generate, post_est
 from workloads import WORKLOADS  # noqa: E402
 
 RTOL = 1e-6
+# A stored fixture against PyBLP run now compares two PyBLP estimates, whose optimizer ends a little elsewhere from
+# run to run: on a fresh machine RCNL's cost of 0.0021 (a price less a markup of about the same size) moved 1.3e-6
+# relative while blp matched the live run to 1e-6. So the fixture is held to the estimates' tolerance, 1e-4; blp is
+# always held to 1e-6 against the PyBLP numbers of the same theta.
+FIXTURE_RTOL = 1e-4
 QUANTITIES = ['elasticities', 'diversion_ratios', 'long_run_diversion_ratios', 'aggregate_elasticities', 'costs',
               'markups', 'profits', 'hhi', 'consumer_surpluses', 'merger_prices', 'merger_shares', 'merger_markups',
               'merger_profits', 'merger_hhi', 'merger_consumer_surpluses', 'cost_cut_prices', 'price_cut_shares',
@@ -57,10 +62,10 @@ def ours(name: str) -> tuple[Any, dict[str, np.ndarray]]:
     return _cache[name]
 
 
-def assert_match(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
+def assert_match(actual: np.ndarray, expected: np.ndarray, what: str, rtol: float = RTOL) -> None:
     assert actual.shape == expected.shape, f'{what}: shape {actual.shape} != {expected.shape}'
     assert np.array_equal(np.isnan(actual), np.isnan(expected)), f'{what}: NaN padding differs'
-    np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=0, err_msg=what)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=0, err_msg=what)
 
 
 @pytest.mark.parametrize('quantity', QUANTITIES)
@@ -126,4 +131,5 @@ def test_postestimation_matches_pyblp_run_now(name: str) -> None:
     reference = stored(name)
     for quantity in QUANTITIES:
         assert_match(outputs[quantity], live[quantity], f'{name}: {quantity} (blp vs live PyBLP)')
-        assert_match(reference[quantity], live[quantity], f'{name}: {quantity} (stored fixture vs live PyBLP)')
+        assert_match(reference[quantity], live[quantity], f'{name}: {quantity} (stored fixture vs live PyBLP)',
+                     rtol=FIXTURE_RTOL)

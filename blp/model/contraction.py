@@ -20,12 +20,10 @@ from typing import Optional
 import numpy as np
 
 from blp.data import Layout
-from blp.model.logit_kernel import share_derivatives, solve_markets
+from blp.model.logit_kernel import EXPONENT_LIMIT, share_derivatives, solve_markets
 from blp.model.squarem import Contraction
 from blp.options import Iteration
 from blp.parameters import NonlinearValues
-
-EXPONENT_LIMIT = 700.0
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ counts).
 
 With c = max_j delta_j, the mapping is delta_j <- log s_j + c - log sum_i S_ji w_i / D_i, where S = exp(mu - r) and
 D_i = e^{-c} S_outside,i + sum_j e^{delta_j - c} S_ji: every exponential is of a non-positive number, so nothing
-overflows (the outside good's e^{-c} is clipped at e^{700}, as in `contraction`).
+overflows (the outside good's e^{-c} is clipped at e^{EXPONENT_LIMIT}, which `contraction` uses too).
 """
 
 from __future__ import annotations
@@ -30,26 +30,36 @@ config: Any = numba.config  # (its attributes are set at run time: invisible to 
 if not config.CACHE_DIR:
     config.CACHE_DIR = os.path.join(tempfile.gettempdir(), f'blp-numba-cache-{os.getuid()}')
 
-EXPONENT_LIMIT = 700.0
+EXPONENT_LIMIT = 700.0  # exp of at most this is finite in float64 (the limit is about 709.78)
 # reassociation lets the agent sums vectorize; no flag that assumes finite values (broken markets are detected by NaN)
 FLAGS = {'reassoc', 'contract', 'nsz'}
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FLAGS)
-def _evaluate(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, n: int, delta: np.ndarray,
-              out: np.ndarray, ratio: np.ndarray) -> None:
-    """out = G(delta) on one market's first n products; `ratio` (I) is scratch for w_i / D_i."""
+def _denominators(block: np.ndarray, delta: np.ndarray, n: int, inside: np.ndarray, denominators: np.ndarray) -> float:
+    """The logit denominators D_i (I) of one market's first n products, and `inside` (n) = e^{delta_j - c}; returns c.
+    One pass over the block, the contraction's first and the share derivatives' first."""
     J, I = block.shape[0] - 1, block.shape[1]
     top = delta[0]
     for j in range(1, n):
         top = max(top, delta[j])
     outside = math.exp(min(max(-top, -EXPONENT_LIMIT), EXPONENT_LIMIT))
     for i in range(I):
-        ratio[i] = outside * block[J, i]
+        denominators[i] = outside * block[J, i]
     for j in range(n):
-        inside = math.exp(delta[j] - top)
+        inside[j] = math.exp(delta[j] - top)
         for i in range(I):
-            ratio[i] += inside * block[j, i]
+            denominators[i] += inside[j] * block[j, i]
+    return top
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FLAGS)
+def _evaluate(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, n: int, delta: np.ndarray,
+              out: np.ndarray, ratio: np.ndarray, inside: np.ndarray) -> None:
+    """out = G(delta) on one market's first n products; `ratio` (I) and `inside` (n) are scratch (w_i / D_i and
+    e^{delta_j - c})."""
+    I = block.shape[1]
+    top = _denominators(block, delta, n, inside, ratio)
     for i in range(I):
         ratio[i] = weights[i] / ratio[i]
     for j in range(n):
@@ -84,9 +94,9 @@ GOING, CONVERGED, BROKEN = 0, 1, 2
 
 @numba.njit(cache=True, nogil=True, fastmath=FLAGS)
 def _advance(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, n: int, old: np.ndarray, new: np.ndarray,
-             ratio: np.ndarray, current: np.ndarray, atol: float) -> int:
+             ratio: np.ndarray, inside: np.ndarray, current: np.ndarray, atol: float) -> int:
     """new = G(old); `current` takes it when finite; whether the market goes on, has converged or broke."""
-    _evaluate(block, weights, observed, n, old, new, ratio)
+    _evaluate(block, weights, observed, n, old, new, ratio, inside)
     change = _change(old, new, n)
     if not math.isfinite(change):
         return BROKEN
@@ -99,19 +109,19 @@ def _solve_market(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, 
                   atol: float, max_evaluations: int, accelerate: bool) -> tuple[int, bool]:
     """SQUAREM (or the simple iteration) on one market from `current`, which holds the last finite iterate on
     return; returns (evaluations, converged)."""
-    ratio = np.empty(block.shape[1])
+    ratio, inside = np.empty(block.shape[1]), np.empty(n)
     x0, x1, x2, x3, x4 = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     evaluations, limit = 0, 1.0
     while evaluations < max_evaluations:
         x0[:] = current[:n]
         evaluations += 1
-        status = _advance(block, weights, observed, n, x0, x1, ratio, current, atol)
+        status = _advance(block, weights, observed, n, x0, x1, ratio, inside, current, atol)
         if status != GOING:
             return evaluations, status == CONVERGED
         if not accelerate or evaluations >= max_evaluations:
             continue
         evaluations += 1
-        status = _advance(block, weights, observed, n, x1, x2, ratio, current, atol)
+        status = _advance(block, weights, observed, n, x1, x2, ratio, inside, current, atol)
         if status != GOING:
             return evaluations, status == CONVERGED
         if evaluations >= max_evaluations:
@@ -135,7 +145,7 @@ def _solve_market(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, 
             x3[:] = x2
         current[:n] = x3
         evaluations += 1
-        _evaluate(block, weights, observed, n, x3, x4, ratio)
+        _evaluate(block, weights, observed, n, x3, x4, ratio, inside)
         if not _finite(x4, n):
             x4[:] = x2
         change = _change(x3, x4, n)
@@ -176,21 +186,11 @@ def solve_markets(extended: np.ndarray, weights: np.ndarray, log_observed: np.nd
 def _jacobian_market(block: np.ndarray, weights: np.ndarray, delta: np.ndarray, n: int, X: np.ndarray,
                      variables: np.ndarray, by_delta: np.ndarray, by_theta: np.ndarray) -> None:
     """ds/d delta (J x J, identity in padded rows) and ds/d theta (J x P) of one market; `variables` is P x I."""
-    J, I, P = block.shape[0] - 1, block.shape[1], X.shape[1]
-    top = delta[0]
-    for j in range(1, n):
-        top = max(top, delta[j])
-    inside = np.empty(n)
+    I, P = block.shape[1], X.shape[1]
+    inside, denominators = np.empty(n), np.empty(I)
+    _denominators(block, delta, n, inside, denominators)
+    mean_x = np.zeros((P, I))  # sum_j s_ij x_jp, times D_i (a second pass over the block, from the cache)
     for j in range(n):
-        inside[j] = math.exp(delta[j] - top)
-    outside = math.exp(min(max(-top, -EXPONENT_LIMIT), EXPONENT_LIMIT))
-    denominators = np.empty(I)
-    for i in range(I):
-        denominators[i] = outside * block[J, i]
-    mean_x = np.zeros((P, I))  # sum_j s_ij x_jp, times D_i
-    for j in range(n):
-        for i in range(I):
-            denominators[i] += inside[j] * block[j, i]
         for p in range(P):
             factor = inside[j] * X[j, p]
             for i in range(I):

@@ -125,6 +125,30 @@ def phases(job: dict, report: dict) -> dict[str, float]:
             'finalize (last end - succeeded)': _epoch(job['finished_at']) - ends[-1]}
 
 
+def cpu_seconds(workers: list[subprocess.Popen], redis_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the workers' main processes, their pool processes, redis-server
+    and this process (the API and the watching): with both cores busy solving, whatever the others use comes out of
+    the starts' time."""
+    groups = {worker.pid for worker in workers}
+    used = {'pool processes': 0.0, 'worker main processes': 0.0, 'redis-server': 0.0, 'bench + API': 0.0}
+    tick = os.sysconf('SC_CLK_TCK')
+    for entry in Path('/proc').iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / 'stat').read_text().rsplit(')', 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        pid, group, seconds = int(entry.name), int(fields[2]), (int(fields[11]) + int(fields[12])) / tick
+        if group in groups:
+            used['worker main processes' if pid in groups else 'pool processes'] += seconds
+        elif pid == redis_pid:
+            used['redis-server'] += seconds
+        elif pid == os.getpid():
+            used['bench + API'] += seconds
+    return used
+
+
 def run_multistart(api: TestClient, store: Store, products: str, agents: str, starts: int) -> tuple[float, dict]:
     """Wall seconds from the job's creation (just before it is queued) to its end, from the record's own
     timestamps (millisecond resolution), and the job. The job is watched in Redis, not through the API, and only
@@ -158,6 +182,7 @@ def main() -> None:
     times: dict[int, list[tuple[float, float]]] = {count: [] for count in arguments.workers}  # (wall, start-seconds)
     balance: dict[int, list[float]] = {count: [] for count in arguments.workers}  # busy / busiest process
     timeline: dict[int, list[dict]] = {count: [] for count in arguments.workers}  # phases of each run
+    spent: dict[int, list[dict]] = {count: [] for count in arguments.workers}  # CPU seconds of each run, by process
     outcomes: list[tuple[int, int, float, list[float]]] = []  # (workers, chosen start, its objective, its theta)
     try:
         with TestClient(create_app(Settings(redis_url=url))) as api:
@@ -169,7 +194,10 @@ def main() -> None:
                 for count in arguments.workers:
                     workers = start_workers(url, count, directory)
                     try:
+                        before = cpu_seconds(workers, redis_server.process.pid)
                         seconds, job = run_multistart(api, api.app.state.store, products, agents, arguments.starts)
+                        after = cpu_seconds(workers, redis_server.process.pid)
+                        spent[count].append({kind: after[kind] - before[kind] for kind in after})
                     finally:
                         for worker in workers:
                             _stop(worker, group=True)
@@ -204,6 +232,10 @@ def main() -> None:
             print(f'{count} worker(s), run {number + 1}: ' + ', '.join(
                 f"{name} {' '.join(f'{v:.2f}' for v in value) if isinstance(value, list) else f'{value:.2f}'}"
                 for name, value in run.items()))
+    for count, runs in spent.items():
+        for number, run in enumerate(runs):
+            print(f'{count} worker(s), run {number + 1}, CPU seconds: '
+                  + ', '.join(f'{kind} {value:.2f}' for kind, value in run.items()))
     print('chosen start, objective, theta of each run: ' + '; '.join(
         f'{count} worker(s) start {chosen} {objective:.6e} {[round(value, 6) for value in theta]}'
         for count, chosen, objective, theta in outcomes))

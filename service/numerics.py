@@ -6,7 +6,9 @@ data), which stalled /healthz and status reads in the same process; and storing 
 megabytes of Redis per estimate. The work runs in a small pool of processes at a lower CPU priority; at most
 MAX_CONCURRENT_VALIDATIONS run at once, each within the job memory budget (RLIMIT_AS), and a request that takes
 over VALIDATION_TIMEOUT_SECONDS gets 503. Stored datasets are read by the process itself (only their ids cross
-over; inline data is sent along), and a restored estimate is kept for the next market's request.
+over; inline data is sent along), and a restored estimate is kept for the next market's request. The processes
+warm up on a tiny request when the API starts, and read each small upload into their caches as it is stored, so
+the first job on a dataset is checked about as fast as the next.
 """
 
 from __future__ import annotations

@@ -147,6 +147,8 @@ def main() -> None:
     redis_server = RedisServer(directory / 'redis')
     server = None
     core: dict[str, list[float]] = {'cold': [], 'warm': []}
+    core_parts: dict[str, list[float]] = {'build': [], 'solve': []}
+    fresh_jobs: list[dict[str, float]] = []
     service: dict[str, list[float]] = {'fresh': [], 'warm': []}
     posts: list[float] = []
     parts: dict[str, list[float]] = {}
@@ -162,6 +164,8 @@ def main() -> None:
                 assert all(entry['converged'] for entry in times), times
                 core['cold'].append(times[0]['build'] + times[0]['solve'])
                 core['warm'] += [entry['build'] + entry['solve'] for entry in times[1:]]
+                for name in core_parts:
+                    core_parts[name] += [entry[name] for entry in times[1:]]
                 workers = start_workers(redis_server.url, 1, directory)
                 try:
                     for run in range(1 + arguments.warm):
@@ -169,8 +173,11 @@ def main() -> None:
                         service['fresh' if run == 0 else 'warm'].append(seconds)
                         posts.append(posted)
                         case = 'fresh' if run == 0 else 'warm'
-                        for name, value in breakdown(seconds, posted, job, result['provenance']['timings']).items():
+                        split = breakdown(seconds, posted, job, result['provenance']['timings'])
+                        for name, value in split.items():
                             parts.setdefault(f'{case} {name}', []).append(value)
+                        if case == 'fresh':
+                            fresh_jobs.append({'total': seconds, **split})
                         overhead = seconds - sum(result['provenance']['timings'].get(name, 0.0)
                                                  for name in ('build_seconds', 'solve_seconds'))
                         parts.setdefault(f'{case} all but build + solve', []).append(overhead)
@@ -188,7 +195,11 @@ def main() -> None:
     for case, values in service.items():
         print(f'service {case:>5}: {_median(values):.2f} s  = {_median(values) / warm:.3f}x the warm core, '
               f'{_median(values) / cold:.3f}x the cold core  (all: {" ".join(f"{x:.2f}" for x in values)})')
+    print(f"warm core build {_median(core_parts['build']):.3f} s, solve {_median(core_parts['solve']):.3f} s")
     print(f'POST /v1/jobs: median {_median(posts) * 1000:.0f} ms')
+    print('each fresh worker\'s first job (s; round 1 is also the API\'s first check of the datasets):')
+    for number, split in enumerate(fresh_jobs, 1):
+        print(f'  round {number}: ' + '  '.join(f'{name} {value:.3f}' for name, value in split.items()))
     print('where the service time went (medians, s):')
     for name, values in parts.items():
         print(f'  {name:<28} {_median(values):.3f}')

@@ -41,9 +41,14 @@ def _small(*frames: Optional[pd.DataFrame]) -> bool:
     return sum(int(frame.memory_usage(index=False).sum()) for frame in frames if frame is not None) <= CACHE_MAX_BYTES
 
 
+def cached_frame(dataset_id: str) -> Optional[pd.DataFrame]:
+    """A dataset's frame when this process has it cached (callers must not modify it), else None."""
+    return _FRAMES.get(dataset_id)
+
+
 def stored_frame(store: Store, dataset_id: str) -> Optional[pd.DataFrame]:
     """A stored dataset's frame (cached), or None when it is gone. Callers must not modify it."""
-    frame = _FRAMES.get(dataset_id)
+    frame = cached_frame(dataset_id)
     if frame is None:
         raw = store.dataset_bytes(dataset_id)
         if raw is None:

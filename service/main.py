@@ -6,6 +6,7 @@ counts) so tests can build as many independent apps as they need.
 
 from __future__ import annotations
 
+import threading
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Optional
 
@@ -13,7 +14,7 @@ from fastapi import FastAPI
 
 from jobstore.settings import Settings
 from jobstore.store import Store, connect
-from service import problems
+from service import problems, queue
 from service.body_limit import BodyLimitMiddleware
 from service.metrics import MetricsMiddleware, RequestCounter
 from service.queue import make_celery
@@ -30,6 +31,7 @@ counterfactuals. Every error is an RFC 9457 problem document (`application/probl
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.numerics.warm()  # the first request does not wait for its numerics process to start
+    threading.Thread(target=queue.warm, args=(app.state.celery,), daemon=True).start()  # nor for the broker
     yield
 
 

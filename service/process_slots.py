@@ -81,8 +81,10 @@ class ProcessSlots:
                 self._pool = _pool(self.key)
             return self._pool
 
-    def warm(self, load: Callable[[], None]) -> None:
-        """Start the processes and run `load` (imports) in each, in the background."""
+    def warm(self, load: Callable[[], object]) -> None:
+        """Start the processes and run `load` (imports, reading data into a cache) in each, in the background,
+        without a slot. Best effort: `size` submissions at once land one per idle process, as each takes the next
+        while the others are busy with theirs; a busy process may leave one of them to another."""
         for _ in range(self.size):
             self.pool().submit(load)
 

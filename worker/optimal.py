@@ -28,15 +28,17 @@ def solve(problem: Any, spec: EstimateSpec, progress: Callable[[dict], None],
     """(results, optimal-instruments report or None): the spec's estimate — or the parent's stored one — and,
     when `spec.optimal_instruments` is set, the re-estimate with optimal instruments."""
     options = capped_options(spec.solve)
+    initial: Optional[dict[str, Any]] = None
     if parent is not None:
-        initial: dict[str, Any] = {key: parent[key] for key in ('results', 'optimal_instruments') if key in parent}
+        initial = {key: parent[key] for key in ('results', 'optimal_instruments') if key in parent}
         first = restore_stored(problem, initial, spec.solve.micro_moments or ())
     else:
         first = problem.estimate(options, progress=progress)
-        initial = {'results': first.to_dict()}
     wanted = spec.optimal_instruments
     if wanted is None:
         return first, None
+    if initial is None:  # serialized only when a report carries it: the job's result serializes `first` itself
+        initial = {'results': first.to_dict()}
     instruments, updated = re_estimate(first, options, wanted.method, wanted.draws, wanted.seed, progress)
     report = {**instruments.to_dict(), 'instruments': updated.problem.ZD_labels, 'initial': initial}
     return updated, report

@@ -1,4 +1,5 @@
-"""Warm the worker before its pool forks: the first job of a fresh worker then runs as fast as the next.
+"""Warm the worker before its pool forks, and each pool process once forked: the first job of a fresh worker then
+runs as fast as the next.
 
 Why: `import blp` loads the core's modules lazily, so a fresh pool process used to pay for importing about 200
 modules (scipy.optimize and most of the core), first-call set-up in numpy/scipy, formula parsing and pyarrow's
@@ -7,68 +8,58 @@ imports them, reads a tiny dataset from Parquet, solves a tiny random-coefficien
 of numerics) and draws a few Sobol' points (as a multi-start's parent does before publishing its starts) once,
 before the pool starts; every pool process forked from it (also one that replaces a process
 later) starts warm. BLAS runs one thread per process (`worker/__init__.py`), so no thread pool is forked mid-flight.
+
+A forked process still pays on its first job for touching memory: pages shared with the parent are copied as the
+job's code writes reference counts and caches on them, and its allocator has touched nothing yet. Its first cereal
+read + build took 0.12-0.14 s against 0.09 s for the next. So each pool process also reads and builds the tiny
+problem once right after the fork (`worker_process_init`: 0.04-0.06 s while the process is idle), which brought its
+first read + build to 0.09-0.10 s. (A process that replaces one mid-backlog pays that before its first job: a few
+hundredths of a second more, after a job large enough to have been replaced.)
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
 import time
+from typing import Any
 
-import numpy as np
-import pandas as pd
 from celery import signals
 
+from jobstore.warmup import SPEC, import_core, stored_tiny_data, tiny_data
+
 log = logging.getLogger(__name__)
-
-# The shape of a usual job: absorbed fixed effects, sigma on prices, pi on a demographic, trust-constr.
-SPEC = {'problem': {'product_formulations': [{'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'},
-                                             {'formula': '0 + x + prices'}],
-                    'agent_formulation': {'formula': '0 + income'}},
-        'solve': {'sigma': [[0, 0], [0, 1]], 'pi': [[0.2], [1]], 'method': '1s',
-                  'optimization': {'method': 'trust-constr', 'method_options': {'gtol': 1e-6, 'maxiter': 3}}}}
+__all__ = ['SPEC', 'tiny_data', 'warm', 'warm_pool_process']
 
 
-def tiny_data(markets: int = 4, products: int = 3, agents: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Made-up product and agent data just large enough to estimate SPEC (its estimates mean nothing)."""
-    rng = np.random.default_rng(0)
-    rows = markets * products
-    product = pd.DataFrame({
-        'market_ids': np.repeat([f'm{t}' for t in range(markets)], products),
-        'product_ids': np.tile([f'p{j}' for j in range(products)], markets),
-        'firm_ids': np.tile([f'f{j % 2}' for j in range(products)], markets),
-        'shares': rng.uniform(0.05, 0.2, rows), 'prices': rng.uniform(1, 2, rows), 'x': rng.uniform(size=rows),
-        **{f'demand_instruments{k}': rng.uniform(size=rows) for k in range(4)},
-    })
-    agent = pd.DataFrame({
-        'market_ids': np.repeat([f'm{t}' for t in range(markets)], agents),
-        'weights': np.full(markets * agents, 1 / agents), 'nodes0': rng.normal(size=markets * agents),
-        'nodes1': rng.normal(size=markets * agents), 'income': rng.normal(size=markets * agents),
-    })
-    return product, agent
+def _build_tiny() -> tuple[Any, Any]:
+    """(the tiny problem, its spec), read from Parquet and built as a job's would be."""
+    import blp
+    from blp.spec import EstimateSpec
+
+    spec = EstimateSpec.model_validate(SPEC)
+    product, agent = stored_tiny_data()
+    return blp.Problem.from_spec(spec.problem, product, agent), spec
 
 
 def warm() -> float:
     """Import every module of the core, solve a tiny estimate and draw Sobol' points once; the seconds it took."""
     clock = time.perf_counter()
-    import scipy.optimize  # noqa: F401  (the optimizers' modules)
+    import_core()
+    from blp.spec import solve_options
 
-    import blp
-    from blp.spec import EstimateSpec, solve_options
-
-    for module in pkgutil.iter_modules(blp.__path__):  # budget, multistart, optimal, ...: what some jobs need
-        importlib.import_module(f'blp.{module.name}')
-
-    from jobstore.codec import read_frame, write_frame
-
-    spec = EstimateSpec.model_validate(SPEC)
-    product, agent = (read_frame(write_frame(frame)) for frame in tiny_data())  # as jobs read datasets: Parquet
-    problem = blp.Problem.from_spec(spec.problem, product, agent)
+    problem, spec = _build_tiny()
     problem.estimate(solve_options(spec.solve)).to_dict()
     from scipy.stats import qmc
 
     qmc.Sobol(d=2, scramble=True, seed=0).random_base2(1)  # a process's first draw sets up tables (25-60 ms)
+    return time.perf_counter() - clock
+
+
+def warm_pool_process() -> float:
+    """In a freshly forked pool process: read and build the tiny problem again (solving it too cost more than it saved;
+    no Redis here: a pool process must start within Celery's 4 s even while Redis is down); the seconds it took."""
+    clock = time.perf_counter()
+    _build_tiny()
     return time.perf_counter() - clock
 
 
@@ -78,3 +69,11 @@ def _warm_before_forking(**_: object) -> None:
         log.info('worker warmed in %.2f s', warm())
     except Exception:  # a cold first job is slower, not wrong: never keep the worker from starting
         log.warning('warming the worker failed', exc_info=True)
+
+
+@signals.worker_process_init.connect
+def _warm_after_forking(**_: object) -> None:
+    try:
+        log.info('pool process warmed in %.3f s', warm_pool_process())
+    except Exception:  # as above: slower, not wrong
+        log.warning('warming the pool process failed', exc_info=True)

@@ -46,6 +46,8 @@ async def upload_dataset(request: Request, response: Response, store: StoreDep, 
         meta, created = await run_in_threadpool(request.app.state.parsers.store, store, path, content_type, owner)
     finally:
         os.unlink(path)
+    # so the first job on it is checked without reading it (in a thread: it may have to start the processes)
+    await run_in_threadpool(request.app.state.numerics.prime, meta)
     response.status_code = 201 if created else 200
     response.headers['Location'] = f"/v1/datasets/{meta['id']}"
     return _view(meta)

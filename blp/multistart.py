@@ -161,8 +161,10 @@ def longest_first(problem: Any, options: SolveOptions, starts: Sequence[dict[str
     parallel workers end together instead of one idling while another runs a long start last.
 
     The expected cost is the start's distance from the centre of the drawing box, each parameter scaled to its
-    width: on the cereal model, starts toward the box's corners needed more contraction iterations (rank
-    correlation 0.44 over 17 starts; a weak guide, but better than none, and ties keep the drawn order)."""
+    width: on the cereal model, starts toward the box's corners took longer (rank correlation 0.50 over 64 starts,
+    `bench/multistart_order.py`). That is too loose to balance two processes better than the drawn order does (1.91
+    both, replayed; 1.96 with the durations known), since a start's length is mostly its optimizer iterations; it
+    costs nothing, and ties keep the drawn order."""
     drawn = Parameters.of(problem, options.replace(**_box(options, bounds)), bounded=False)
     lower, upper = (np.array(side, dtype=float) for side in zip(*drawn.bounds))
     width = np.where(upper > lower, upper - lower, 1.0)

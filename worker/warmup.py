@@ -25,10 +25,9 @@ from typing import Any
 
 from celery import signals
 
-from jobstore.warmup import SPEC, import_core, stored_tiny_data, tiny_data
+from jobstore.warmup import SPEC, import_core, stored_tiny_data
 
 log = logging.getLogger(__name__)
-__all__ = ['SPEC', 'tiny_data', 'warm', 'warm_pool_process']
 
 
 def _build_tiny() -> tuple[Any, Any]:

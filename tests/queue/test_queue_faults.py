@@ -71,8 +71,9 @@ def test_jobs_whose_pool_process_is_killed_mid_estimate_run_again_and_finish_onc
         if len(jobs) < 6:  # one submission per look, so no job runs unwatched while the others are submitted
             jobs.append(submit(api, spec, datasets['products'], datasets['agents1000']).json()['id'])
         if time.monotonic() > deadline:
-            others = {job_id: {key: store.get_job(job_id).get(key) for key in ('status', 'attempts', 'progress')}
-                      for job_id in jobs if job_id not in killed}
+            records = {job_id: store.get_job(job_id) for job_id in jobs if job_id not in killed}
+            others = {job_id: {key: record.get(key) for key in ('status', 'attempts', 'progress')}
+                      for job_id, record in records.items()}
             pytest.fail(f'only {len(killed)} of 6 jobs were caught running; the others: {others}; '
                         f'the workers logged:\n{worker_logs(tmp_path_factory)[-6000:]}')
         for job_id in jobs:

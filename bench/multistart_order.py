@@ -35,6 +35,8 @@ from blp.spec import EstimateSpec, solve_options  # noqa: E402
 from examples import cereal  # noqa: E402
 from examples.client import SPEC  # noqa: E402
 
+COLUMNS = (('drawn', 6), ('published', 9), ('known', 6))  # the orders compared, and their columns' widths
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -47,8 +49,9 @@ def main() -> None:
     problem = blp.Problem.from_spec(spec.problem, cereal.product_data(), cereal.agent_data())
     options = solve_options(spec.solve)
     print(f'{arguments.starts} starts per seed, {arguments.processes} processes, load average {os.getloadavg()[0]:.2f}')
-    print(f"{'seed':>4} {'drawn':>6} {'published':>9} {'known':>6}  seconds in the published order")
-    positions, seconds, speedups = [], [], {'drawn': [], 'published': [], 'known': []}
+    print(f"{'seed':>4} " + ' '.join(f'{name:>{width}}' for name, width in COLUMNS) + '  seconds in the published order')
+    positions, seconds = [], []
+    speedups: dict[str, list[float]] = {name: [] for name, _ in COLUMNS}
     for seed in arguments.seeds:
         starts = draw_starts(problem, options, arguments.starts, seed, 'sobol', BOUNDS)
         order = expected_order(options, arguments.starts, seed, 'sobol', BOUNDS)
@@ -66,11 +69,9 @@ def main() -> None:
             speedups[name].append(replay(durations, sequence, arguments.processes))
         positions.extend(order.index(index) for index in range(len(starts)))
         seconds.extend(durations)
-        print(f'{seed:>4} ' + ' '.join(f'{speedups[name][-1]:>{width}.2f}' for name, width in
-                                       (('drawn', 6), ('published', 9), ('known', 6)))
+        print(f'{seed:>4} ' + ' '.join(f'{speedups[name][-1]:>{width}.2f}' for name, width in COLUMNS)
               + '  ' + ' '.join(f'{durations[index]:.2f}' for index in order))
-    print('mean ' + ' '.join(f'{np.mean(speedups[name]):>{width}.2f}' for name, width in
-                             (('drawn', 6), ('published', 9), ('known', 6))))
+    print('mean ' + ' '.join(f'{np.mean(speedups[name]):>{width}.2f}' for name, width in COLUMNS))
     correlation = spearmanr(-np.array(positions), seconds).statistic
     print(f'rank correlation of expected length (earlier published = longer expected) with seconds: {correlation:.2f} '
           f'over {len(seconds)} starts')

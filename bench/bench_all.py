@@ -19,8 +19,8 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
@@ -38,7 +38,6 @@ from micro_workloads import MICRO_WORKLOADS  # noqa: E402
 from simulated_workload import simulated_large  # noqa: E402
 
 
-
 @dataclass(frozen=True)
 class Workload:
     """One row of the table: the data and settings (`make`, untimed) and each library's timed run of them."""
@@ -52,11 +51,11 @@ class Workload:
 def optimal_nevo() -> dict:
     """bench_optimal.py's Nevo row: both libraries' results at PyBLP's stored estimate (untimed), from which each
     computes approximate optimal instruments and re-estimates (timed)."""
-    import blp
     import pyblp
-
     from bench_merger import results_at
     from bench_optimal import FIXTURES
+
+    import blp
     pyblp.options.verbose = False
     workload = workloads.WORKLOADS['nevo']()
     stored = json.loads((FIXTURES / 'nevo.json').read_text())
@@ -113,8 +112,9 @@ def largest_difference(ours: object, theirs: object) -> float:
 
 def measure(name: str, repeat: int) -> dict:
     """One row, measured in this process: best of `repeat` for each library, alternating."""
-    import blp.estimation  # noqa: F401  (import costs, scipy.optimize included, stay outside the timings)
     import pyblp  # noqa: F401
+
+    import blp.estimation.estimator  # noqa: F401  (import costs, scipy.optimize included, stay outside the timings)
     from blp.model.logit_kernel import warm
     warm()  # compiling the kernel, or loading it from numba's cache, is a per-process cost like an import
     workload = WORKLOADS[name]

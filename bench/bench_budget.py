@@ -1,5 +1,5 @@
 """The cost model against measurement: peak memory of building and solving the cereal problem in a fresh process
-for several agent counts, next to blp.budget's estimate.
+for several agent counts, next to blp.configurations.budget's estimate.
 
     python bench/bench_budget.py [agents ...]
 
@@ -33,7 +33,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 def main() -> None:
     sys.path.insert(0, ROOT)
-    from blp.budget import cost, sizes_of
+    from blp.configurations.budget import cost, sizes_of
     from blp.spec import EstimateSpec
     from examples import cereal
 

@@ -43,7 +43,7 @@ def best(function: Callable[[], object]) -> float:
 def setting(name: str) -> tuple[object, object, object]:
     """The demand model, the utilities at theta and the logit start of a workload."""
     import blp
-    from blp.parameters import NonlinearValues
+    from blp.estimation.parameters import NonlinearValues
     workload = WORKLOADS[name].make()
     formulations = [blp.Formulation(formula, absorb) for formula, absorb in workload['formulations']]
     agent_formulation = blp.Formulation(workload['agent_formulation']) if 'agent_formulation' in workload else None
@@ -61,7 +61,7 @@ def setting(name: str) -> tuple[object, object, object]:
 
 
 def measure(name: str, repeat: int) -> None:
-    from blp.options import Iteration
+    from blp.configurations.solve_options import Iteration
     model, utilities, start = setting(name)
     iteration = Iteration('squarem', {'atol': 1e-14})
     one_evaluation = Iteration('simple', {'atol': 1e-14, 'max_evaluations': 1})  # the 'step' column

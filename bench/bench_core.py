@@ -47,8 +47,9 @@ def main() -> None:
     parser.add_argument('workloads', nargs='*', help=f'default: {" ".join(DEFAULT)}; any of {", ".join(WORKLOADS)}')
     parser.add_argument('--repeat', type=int, default=1, help='runs per library; the best time counts')
     arguments = parser.parse_args()
-    import blp.estimation  # noqa: F401  (import costs, scipy.optimize included, stay outside the timings)
     import pyblp
+
+    import blp.estimation.estimator  # noqa: F401  (import costs, scipy.optimize included, stay outside the timings)
     print(f'pyblp {pyblp.__version__}, numpy {np.__version__}, single thread, best of {arguments.repeat}')
     print(f"{'workload':<22} {'PyBLP s':>9} {'blp s':>9} {'ratio':>7} {'max rel diff':>13}")
     for name in arguments.workloads or DEFAULT:

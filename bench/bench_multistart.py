@@ -33,9 +33,9 @@ for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
 
 from fastapi.testclient import TestClient  # noqa: E402
+from processes import RedisServer, die_with_parent  # noqa: E402
 
 from examples import cereal  # noqa: E402
-from processes import RedisServer, die_with_parent  # noqa: E402
 from examples.client import SPEC  # noqa: E402  (the exercise's random-coefficients spec)
 from jobstore.settings import Settings  # noqa: E402
 from jobstore.store import TERMINAL, Store, connect  # noqa: E402

@@ -64,8 +64,9 @@ def main() -> None:
     parser.add_argument('workloads', nargs='*', help=f'default: {" ".join(DEFAULT)}; any of {", ".join(OPTIMAL)}')
     parser.add_argument('--repeat', type=int, default=1, help='runs per library; the best time counts')
     arguments = parser.parse_args()
-    import blp
     import pyblp
+
+    import blp
     pyblp.options.verbose = False
     print(f'pyblp {pyblp.__version__}, numpy {np.__version__}, single thread, best of {arguments.repeat}')
     print(f"{'workload':<22} {'PyBLP s':>9} {'blp s':>9} {'ratio':>7} {'estimates diff':>15}")

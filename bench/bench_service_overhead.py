@@ -33,15 +33,15 @@ sys.path.insert(0, str(ROOT / 'tests' / 'support'))
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
 
-import httpx  # noqa: E402
-
-from bench_multistart import _stop, load_average, need_redis_server, start_workers  # noqa: E402
-from examples import cereal  # noqa: E402
-from examples.client import SPEC  # noqa: E402  (the exercise's random-coefficients spec)
 from datetime import datetime  # noqa: E402
 
-from jobstore.store import TERMINAL, Store, connect  # noqa: E402
+import httpx  # noqa: E402
+from bench_multistart import _stop, load_average, need_redis_server, start_workers  # noqa: E402
 from processes import RedisServer, die_with_parent, free_port  # noqa: E402
+
+from examples import cereal  # noqa: E402
+from examples.client import SPEC  # noqa: E402  (the exercise's random-coefficients spec)
+from jobstore.store import TERMINAL, Store, connect  # noqa: E402
 
 # Run in a fresh interpreter: the core's build + solve of the stored datasets, as a worker would see them.
 CORE = """

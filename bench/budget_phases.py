@@ -52,13 +52,14 @@ def main() -> None:
     parser.add_argument('--budget-mb', type=float, default=None, help='the chunk budget (default: the shipped one)')
     arguments = parser.parse_args()
 
-    import blp
-    from blp.budget import BASE_BYTES, cost, sizes_of
-    from blp.estimation import Estimation
-    from blp.multistart import mean_own_elasticity
-    from blp.options import SolveOptions
-    from blp.spec import EstimateSpec
     from simulation import workload
+
+    import blp
+    from blp.configurations.budget import BASE_BYTES, cost, sizes_of
+    from blp.configurations.solve_options import SolveOptions
+    from blp.estimation.estimator import Estimation
+    from blp.post.postestimation import mean_own_elasticity
+    from blp.spec import EstimateSpec
 
     problem = workload(arguments.T, arguments.J, arguments.I, demographic=True, method='1s', near_truth=True)
     products, agents = problem['products'], problem['agents']

@@ -31,11 +31,11 @@ def main() -> None:
     parser.add_argument('--evaluations', type=int, default=2)
     arguments = parser.parse_args()
     import numpy as np
+    from simulation import SIGMA_START, simulated_data
 
     import blp
-    from blp.estimation import Estimation
-    from blp.options import SolveOptions
-    from simulation import SIGMA_START, simulated_data
+    from blp.configurations.solve_options import SolveOptions
+    from blp.estimation.estimator import Estimation
 
     products, agents = simulated_data(arguments.T)
     problem = blp.Problem((blp.Formulation('1 + prices + x'), blp.Formulation('0 + prices + x')), products,

@@ -6,7 +6,7 @@ For each seed, draws the bench's 8 starts of the cereal sigma-on-prices model (`
 box), solves them one after another in this process and times each in CPU seconds of this thread (so outside load
 counts little), then replays the durations on `--processes` processes that each take the next start when free, as
 Celery with prefetch 1 hands them out: the busy-seconds speed-up (all seconds / the busiest process's) of the drawn
-order, the published order (`blp.multistart.expected_order`) and longest first with the durations known. It also
+order, the published order (`blp.estimation.multistart.expected_order`) and longest first with the durations known. It also
 prints the rank correlation between the expected length (the published position) and the seconds taken, over all
 starts. A start that fails at its values counts with the seconds it took to fail.
 """
@@ -27,10 +27,11 @@ from scipy.stats import spearmanr  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import blp  # noqa: E402
 from bench_multistart import BOUNDS, replay  # noqa: E402
+
+import blp  # noqa: E402
+from blp.estimation.multistart import draw_starts, expected_order, solve_start  # noqa: E402
 from blp.model import logit_kernel  # noqa: E402
-from blp.multistart import draw_starts, expected_order, solve_start  # noqa: E402
 from blp.spec import EstimateSpec, solve_options  # noqa: E402
 from examples import cereal  # noqa: E402
 from examples.client import SPEC  # noqa: E402

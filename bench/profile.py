@@ -57,9 +57,10 @@ class Sections:
 
 
 def instrument(sections: Sections) -> None:
-    from blp import estimation, gmm, moments, problem
-    from blp.dependents import SupplyDependent
-    from blp.micro_block import MicroBlock
+    from blp.estimation import estimator as estimation
+    from blp.estimation import gmm, moments, problem
+    from blp.estimation.dependents import SupplyDependent
+    from blp.micro.block import MicroBlock
     from blp.model.contraction import RandomCoefficients
     from blp.model.nested_contraction import NestedRandomCoefficients
     targets: list[tuple[Any, str, str]] = [
@@ -97,7 +98,7 @@ def main() -> None:
     arguments = parser.parse_args()
     sections = Sections()
     instrument(sections)
-    import blp.estimation  # noqa: F401
+    import blp.estimation.estimator  # noqa: F401
     from blp.model.logit_kernel import warm
     warm()  # the kernel's compilation (or its load from numba's cache) is a per-process cost, like the imports
     print(f"{'workload':<13} {'wall s':>7} {'CPU s':>7} " + ' '.join(f'{section:>13}' for section in SECTIONS))

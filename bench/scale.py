@@ -39,7 +39,6 @@ def main() -> None:
                         help='ours only: build and one objective-and-gradient evaluation at the start (time, peak RSS)')
     arguments = parser.parse_args()
     import numpy as np
-
     from simulation import BETA, PI, SIGMA, workload
     from workloads import run_blp, run_pyblp
 
@@ -75,8 +74,8 @@ def one_evaluation(problem: dict, arguments: argparse.Namespace, simulated: floa
     """Build our problem and evaluate the objective with its gradient once at the start: what one optimizer step
     costs at this size, and the peak memory of everything but the optimizer's few extra vectors."""
     import blp
-    from blp.estimation import Estimation
-    from blp.options import SolveOptions
+    from blp.configurations.solve_options import SolveOptions
+    from blp.estimation.estimator import Estimation
 
     started = time.perf_counter()
     built = blp.Problem([blp.Formulation(formula, absorb) for formula, absorb in problem['formulations']],

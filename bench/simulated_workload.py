@@ -21,8 +21,8 @@ SIGMA_START = np.diag([0.2, 0.5])
 
 def simulated_data(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Products and agents (Monte Carlo nodes, equal weights) of the simulated problem."""
-    from blp.data import Layout
     from blp.model.contraction import RandomCoefficients
+    from blp.primitives.products import Layout
 
     draw = np.random.default_rng(seed)
     market_ids = np.repeat(np.arange(T), J)

@@ -23,8 +23,8 @@ CHUNK_MARKETS = 500
 def simulated_data(T: int, J: int = 40, I: int = 300, demographic: bool = False,
                    seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Products and agents (equal weights; `income` when `demographic`) of the simulated problem."""
-    from blp.data import Layout
     from blp.model.contraction import RandomCoefficients
+    from blp.primitives.products import Layout
 
     draw = np.random.default_rng(seed)
     N = T * J

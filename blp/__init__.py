@@ -9,22 +9,22 @@ from typing import Any
 __version__ = '0.1.0'
 
 _EXPORTS = {
-    'Problem': 'blp.problem',
-    'ProblemResults': 'blp.results',
-    'Formulation': 'blp.formulation',
-    'Integration': 'blp.integration',
-    'Optimization': 'blp.options',
-    'Iteration': 'blp.options',
-    'MicroDataset': 'blp.micro',
-    'MicroPart': 'blp.micro',
-    'MicroMoment': 'blp.micro',
+    'Problem': 'blp.estimation.problem',
+    'ProblemResults': 'blp.estimation.results',
+    'Formulation': 'blp.configurations.formulation',
+    'Integration': 'blp.configurations.integration',
+    'Optimization': 'blp.configurations.solve_options',
+    'Iteration': 'blp.configurations.solve_options',
+    'MicroDataset': 'blp.micro.moments',
+    'MicroPart': 'blp.micro.moments',
+    'MicroMoment': 'blp.micro.moments',
     'BLPError': 'blp.exceptions',
     'DataError': 'blp.exceptions',
     'SpecificationError': 'blp.exceptions',
     'NumericalError': 'blp.exceptions',
     'Cancelled': 'blp.exceptions',
-    'build_blp_instruments': 'blp.instruments',
-    'build_differentiation_instruments': 'blp.instruments',
+    'build_blp_instruments': 'blp.primitives.instruments',
+    'build_differentiation_instruments': 'blp.primitives.instruments',
 }
 
 __all__ = sorted(_EXPORTS) + ['__version__']

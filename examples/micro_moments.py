@@ -1,5 +1,5 @@
 """Exercise 3's survey statistics (`../shared/docs/exercise-micro-moments.md`) in the API's JSON form of micro
-moments (`solve.micro_moments`, `blp/micro_spec.py`): the same three moments as the PyBLP code of the exercise."""
+moments (`solve.micro_moments`, `blp/spec/micro.py`): the same three moments as the PyBLP code of the exercise."""
 
 SURVEY_MARKETS = ['C01Q1', 'C01Q2']
 

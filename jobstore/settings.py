@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     # A task's lease lasts this long unless its worker's heartbeat renews it; a lapsed one is requeued by the reaper
     # that runs every `reaper_interval_seconds` in some worker, so a dead worker's jobs resume within their sum.
-    # The work budget of one job (blp.budget): refused with 422 before anything is built when over it.
+    # The work budget of one job (blp.configurations.budget): refused with 422 before anything is built when over it.
     max_job_memory_bytes: int = Field(default=4_000_000_000, ge=1)
     max_agents_per_market: int = Field(default=100_000, ge=1)
     # Agent-product cells per objective evaluation, summed over a job's tasks (multi-start multiplies it).
@@ -76,8 +76,8 @@ class Settings(BaseSettings):
         return self
 
     def budget(self) -> Any:
-        """The limits of one job, as the core's cost model takes them (blp.budget.Budget)."""
-        from blp.budget import Budget
+        """The limits of one job, as the core's cost model takes them (blp.configurations.budget.Budget)."""
+        from blp.configurations.budget import Budget
 
         return Budget(memory_bytes=self.max_job_memory_bytes, agents_per_market=self.max_agents_per_market,
                       work=self.max_job_work)

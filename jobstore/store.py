@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 import redis

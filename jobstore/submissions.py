@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from typing import Any, Optional
 
 from jobstore.replies import members

@@ -15,8 +15,8 @@ TARGET = ROOT / 'openapi' / 'openapi.json'
 
 def render() -> str:
     sys.path.insert(0, str(ROOT))
-    from service.main import create_app
     from jobstore.settings import Settings
+    from service.main import create_app
 
     # Fixed settings, so the document does not depend on the environment it is exported in.
     app = create_app(Settings(redis_url='redis://127.0.0.1:6379/0', api_keys=()))

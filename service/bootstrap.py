@@ -10,11 +10,11 @@ from celery import Celery
 from pydantic import BaseModel, ConfigDict, Field
 
 from blp.spec import EstimateSpec, FiniteFloat
-from service.budget import check_cost
-from service.jobs import _new_record, _queue, start_child, stored_frame
 from jobstore.problems import Problem
 from jobstore.settings import Settings
 from jobstore.store import Store
+from service.budget import check_cost
+from service.jobs import _new_record, _queue, start_child, stored_frame
 
 
 class BootstrapRequest(BaseModel):

@@ -2,7 +2,7 @@
 the API builds to check it is small and bounded in time and number.
 
 Why: a spec can ask for millions of agents per market; building that problem inside the request once took 50 s of
-CPU and 8.5 GB. Now the cost model (blp.budget) refuses it in microseconds, and the problem the API builds to check
+CPU and 8.5 GB. Now the cost model (blp.configurations.budget) refuses it in microseconds, and the problem the API builds to check
 columns, formulas and parameters uses a handful of integration nodes (the nodes change no check), so validation
 costs about what the uploaded data costs to read (and happens in another process: service.numerics).
 """
@@ -26,9 +26,9 @@ def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.Dat
     """422 naming the sizes, the estimate and the limit (and the block or request field at fault) when the job would
     exceed the budget; also refuses a Gauss-Hermite rule that is not finite (the core says which size), all before
     any matrix is built. `draws` and `draws_per_task`: a bootstrap's draws and its draws per task."""
-    from blp.budget import check, sizes_of
+    from blp.configurations.budget import check, sizes_of
+    from blp.configurations.integration import Integration
     from blp.exceptions import BLPError
-    from blp.integration import Integration
 
     sizes, source = sizes_of(spec, product, agent, starts=starts, draws=draws, draws_per_task=draws_per_task)
     try:

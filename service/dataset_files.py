@@ -30,8 +30,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from service.datasets import (CSV_TYPES, JSON_TYPES, PARQUET_TYPES, DatasetError, _check_names, _csv_row, _json_columns,
-                              canonical, content_hash, describe, from_columns)
+from service.datasets import (
+    CSV_TYPES,
+    JSON_TYPES,
+    PARQUET_TYPES,
+    DatasetError,
+    _check_names,
+    _csv_row,
+    _json_columns,
+    canonical,
+    content_hash,
+    describe,
+    from_columns,
+)
 
 CELLS_PER_CHUNK = 2_000_000  # rows per chunk = this / columns: about 16 MB of float64 whatever the width
 MIN_ROWS_PER_CHUNK = 1_000

@@ -18,13 +18,13 @@ from blp.spec import EstimateSpec, StartsSpec
 from jobstore.codec import read_frame
 from jobstore.lru import LRU
 from jobstore.problems import Problem, core_problem
-from jobstore.settings import Settings
 from jobstore.quotas import RateLimit
-from jobstore.store import CapReached, Store, TERMINAL, now
+from jobstore.settings import Settings
+from jobstore.store import TERMINAL, CapReached, Store, now
 from jobstore.submissions import mint_job_id
 from service import datasets, queue
-from service.numerics import Numerics
 from service.models import CounterfactualRequest, DataInput, DatasetRef, JobRequest
+from service.numerics import Numerics
 
 log = logging.getLogger(__name__)
 # Kinds whose result is an estimate: they have elasticities, diversion ratios and counterfactuals.
@@ -162,7 +162,7 @@ def check_starts(problem: Any, spec: EstimateSpec, starts: StartsSpec) -> None:
     """Draw a multistart's starting values as the worker will, so a parameter without finite bounds to draw
     within (or drawn outside the solve's bounds) is a 422 naming it now, not a failed job later."""
     import blp
-    from blp.multistart import draw_starts
+    from blp.estimation.multistart import draw_starts
     from blp.spec import solve_options, starts_kwargs
 
     try:

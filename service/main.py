@@ -17,10 +17,10 @@ from jobstore.store import Store, connect
 from service import problems, queue
 from service.body_limit import BodyLimitMiddleware
 from service.metrics import MetricsMiddleware, RequestCounter
+from service.numerics import Numerics
 from service.queue import make_celery
 from service.routers import datasets, health, jobs, ui
 from service.tcp import disable_nagle
-from service.numerics import Numerics
 from service.upload_parsers import UploadParsers
 
 DESCRIPTION = """BLP demand estimation as a service: upload product and agent data, submit an estimate with a

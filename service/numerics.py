@@ -121,7 +121,7 @@ def _restored(settings: Settings, job_id: str, spec_json: str, product_id: str, 
     import json
 
     import blp
-    from blp.optimal import restore_stored
+    from blp.post.optimal import restore_stored
     from blp.spec import EstimateSpec
 
     store = _store(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout)

@@ -11,10 +11,10 @@ from typing import Any, Optional
 from celery import Celery
 
 from blp.spec import OptimalInstrumentsSpec
-from service.jobs import _new_record, _queue, start_child
 from jobstore.problems import Problem
 from jobstore.settings import Settings
 from jobstore.store import Store
+from service.jobs import _new_record, _queue, start_child
 
 
 def submit_optimal_instruments(store: Store, celery: Celery, settings: Settings, parent: dict[str, Any],

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio.base_events
 import socket
 
-
 _original = asyncio.base_events._set_nodelay  # type: ignore[attr-defined]
 
 

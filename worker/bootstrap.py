@@ -1,10 +1,10 @@
-"""Bootstrap jobs on the queue: a finished estimate's parametric bootstrap (`blp.bootstrap`) fanned out over every
+"""Bootstrap jobs on the queue: a finished estimate's parametric bootstrap (`blp.post.bootstrap`) fanned out over every
 worker in chunks of draws, each chunk recorded under its own key, and the job finished once every chunk is in.
 
 Tasks (acks_late like every task here: a chunk whose process dies is redelivered and computed again):
-  blp.bootstrap(job_id)                    the parent: publishes one task per chunk
-  blp.bootstrap.chunk(job_id, index)       computes draws [index * chunk_size, ...) and records the chunk's row
-  blp.bootstrap.finalize(job_id)           once every chunk is in: intervals over all draws, the result
+  blp.post.bootstrap(job_id)                    the parent: publishes one task per chunk
+  blp.post.bootstrap.chunk(job_id, index)       computes draws [index * chunk_size, ...) and records the chunk's row
+  blp.post.bootstrap.finalize(job_id)           once every chunk is in: intervals over all draws, the result
 
 Every chunk draws all parameters from the same seed and keeps its own slice, so a chunk computed twice (or on
 another worker) gives the same rows. Rows are written once by the job store's fan-out ledger (`jobstore.fanout`,
@@ -22,8 +22,8 @@ from typing import Any, Optional
 import numpy as np
 from celery import Task
 
-from blp.bootstrap import draw_summaries, percentile_intervals
-from blp.parameters import Parameters
+from blp.estimation.parameters import Parameters
+from blp.post.bootstrap import draw_summaries, percentile_intervals
 from blp.spec import EstimateSpec
 from jobstore import tasks as names
 from jobstore.fanout import FanOut

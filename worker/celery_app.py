@@ -18,9 +18,9 @@ from celery import Celery, bootsteps, signals
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual as kombu_virtual
 
+import worker  # noqa: F401  (pins BLAS threads before numpy loads)
 from jobstore.settings import Settings
 from jobstore.store import Store, connect
-import worker  # noqa: F401  (pins BLAS threads before numpy loads)
 
 log = logging.getLogger(__name__)
 

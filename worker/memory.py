@@ -1,7 +1,7 @@
 """The worker's memory guard: a job within the budget before it is built, each pool process within a hard limit.
 
 Why: one job asking for tens of gigabytes must not take the worker (or its host) down. Before a problem is built,
-the cost model (blp.budget) refuses a job over MAX_JOB_MEMORY_BYTES, as the API does (a job queued before the
+the cost model (blp.configurations.budget) refuses a job over MAX_JOB_MEMORY_BYTES, as the API does (a job queued before the
 budget was lowered, or a counterfactual). A job the model underestimates meets RLIMIT_AS in its pool process
 (WORKER_MEMORY_LIMIT_BYTES, by default the budget plus 1 GiB for the interpreter and libraries): the allocation
 fails with MemoryError, the job ends `failed` with "out of memory while ...", and the process goes on with the next
@@ -52,7 +52,7 @@ def problem(error: BaseException) -> Problem:
 def check_budget(spec: Any, product: Any, agent: Optional[Any], starts: int = 1, post_estimation: bool = False) -> None:
     """BudgetError (a BLPError: the job fails 422 `over-budget`) when the job would exceed the budget
     (`post_estimation`: it computes choices over every market, as a counterfactual does)."""
-    from blp.budget import check, sizes_of
+    from blp.configurations.budget import check, sizes_of
 
     sizes, source = sizes_of(spec, product, agent, starts=starts, post_estimation=post_estimation)
     check(sizes, settings().budget(), source)

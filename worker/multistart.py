@@ -2,11 +2,11 @@
 recorded under its own key, and the parent finished once every start is accounted for.
 
 Tasks (acks_late like every task here: a start whose process dies is redelivered and solved again):
-  blp.multistart(job_id)                       the parent: publishes one task per start of phase 1
-  blp.multistart.start(job_id, phase, index)   solves one start and records its row
-  blp.multistart.finalize(job_id, phase)       once a phase is complete: phase 2 of a two-step, or the result
+  blp.estimation.multistart(job_id)                       the parent: publishes one task per start of phase 1
+  blp.estimation.multistart.start(job_id, phase, index)   solves one start and records its row
+  blp.estimation.multistart.finalize(job_id, phase)       once a phase is complete: phase 2 of a two-step, or the result
 
-The parent publishes the starts longest expected first (`blp.multistart.expected_order`, from the spec's sizes
+The parent publishes the starts longest expected first (`blp.estimation.multistart.expected_order`, from the spec's sizes
 and starting values alone; phase 2 by the starts' phase-1 seconds), so that the workers end together rather than
 one idling while another runs a long start last. It publishes before it builds anything, so that every worker
 builds the problem at the same time rather than the others waiting for the parent's build; then it builds the
@@ -29,7 +29,7 @@ The reads that begin each task and the writes that record a start or finish the 
 restart (`worker.tasks.durably`); each of them is idempotent.
 
 Weighting: objectives are comparable only under one W, so every start runs as one GMM step with a shared W
-(see `blp.multistart`): one phase for '1s'; for '2s', phase 1 with the 2SLS W, then phase 2 from each start's
+(see `blp.estimation.multistart`): one phase for '1s'; for '2s', phase 1 with the 2SLS W, then phase 2 from each start's
 phase-1 theta with the updated W of the best phase-1 start.
 """
 
@@ -44,19 +44,19 @@ import numpy as np
 from celery import Task
 
 import blp
-from blp.multistart import continue_from, draw_starts, expected_order, outcome, solve_start, summarize
-from blp.parameters import Parameters
+from blp.estimation.multistart import continue_from, draw_starts, expected_order, outcome, solve_start, summarize
+from blp.estimation.parameters import Parameters
 from blp.spec import EstimateSpec, StartsSpec, starts_kwargs
 from jobstore import tasks as names
-from jobstore.problems import Problem, core_problem
 from jobstore.fanout import FanOut
+from jobstore.problems import Problem, core_problem
 from jobstore.store import Store, now
-from worker.celery_app import app, job_store, settings
 from worker import cache
+from worker.celery_app import app, job_store, settings
 from worker.failures import lost_problem, problem_of, worker_lost
 from worker.leases import LeasedTask
-from worker.threads import capped_options
 from worker.tasks import JobTask, _finish, _seconds, _versions, durably, succeed
+from worker.threads import capped_options
 
 log = logging.getLogger(__name__)
 CANCEL_CHECK_SECONDS = 0.2

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 import blp
-from blp.optimal import re_estimate, restore_stored
+from blp.post.optimal import re_estimate, restore_stored
 from blp.spec import EstimateSpec
 from worker.threads import capped_options
 

@@ -23,9 +23,8 @@ from blp.spec import EstimateSpec
 from jobstore import tasks as names
 from jobstore.problems import finite
 from jobstore.store import Store, now
-from worker import cache, optimal
+from worker import cache, memory, optimal
 from worker.celery_app import app, job_store, settings
-from worker import memory
 from worker.failures import lost_problem, problem_of, worker_lost
 from worker.leases import LeasedTask
 

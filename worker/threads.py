@@ -15,7 +15,7 @@ import os
 
 from celery import signals
 
-from blp.options import SolveOptions
+from blp.configurations.solve_options import SolveOptions
 from blp.spec import SolveSpec, solve_options
 
 log = logging.getLogger(__name__)

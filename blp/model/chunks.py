@@ -3,7 +3,7 @@ objective evaluation holds the J x I (and J x J) temporaries of a chunk per thre
 
 Why: markets are independent given theta, so the padded kernel (`blp.model.contraction`) gives the same numbers on
 any block of markets; only what GMM needs is kept whole: delta (T x J) and d delta / d theta (T x J x P). Chunks are
-sized by `blp.budget.inner_bytes_per_market`, the estimate the cost model refuses jobs by, so refusal and chunking
+sized by `blp.configurations.budget.inner_bytes_per_market`, the estimate the cost model refuses jobs by, so refusal and chunking
 agree. With `threads` > 1 chunks run on a thread pool (numpy's large ufuncs and BLAS release the GIL), the budget
 shared between the threads.
 """
@@ -16,11 +16,11 @@ from typing import Optional
 
 import numpy as np
 
-from blp.budget import inner_bytes_per_market, markets_per_chunk
+from blp.configurations.budget import inner_bytes_per_market, markets_per_chunk
+from blp.configurations.solve_options import Iteration
+from blp.estimation.parameters import NonlinearValues, Parameters
 from blp.model.contraction import RandomCoefficients
 from blp.model.demand import DemandModel, Inversion
-from blp.options import Iteration
-from blp.parameters import NonlinearValues, Parameters
 
 
 @dataclass(frozen=True)

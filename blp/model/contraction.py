@@ -19,11 +19,11 @@ from typing import Optional
 
 import numpy as np
 
-from blp.data import Layout
+from blp.configurations.solve_options import Iteration
+from blp.estimation.parameters import NonlinearValues
 from blp.model.logit_kernel import EXPONENT_LIMIT, share_derivatives, solve_markets
 from blp.model.squarem import Contraction
-from blp.options import Iteration
-from blp.parameters import NonlinearValues
+from blp.primitives.products import Layout
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ from typing import Optional
 
 import numpy as np
 
-from blp.data import Agents, Layout
+from blp.configurations.solve_options import Iteration
+from blp.estimation.parameters import BetaParameter, NonlinearValues, Parameters, RhoParameter
 from blp.exceptions import DataError
 from blp.model.choices import Nests
 from blp.model.contraction import RandomCoefficients, Utilities
 from blp.model.nested_contraction import ALL_NESTS, NestedRandomCoefficients
-from blp.options import Iteration
-from blp.parameters import BetaParameter, NonlinearValues, Parameters, RhoParameter
+from blp.primitives.products import Agents, Layout
 
 
 @dataclass(frozen=True)

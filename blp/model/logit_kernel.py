@@ -105,7 +105,7 @@ def _advance(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, n: in
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FLAGS)
-def _solve_market(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, n: int, current: np.ndarray,
+def _solve_market(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, n: int, current: np.ndarray,  # noqa: C901 - SQUAREM's safeguards in one compiled frame, as in squarem.py
                   atol: float, max_evaluations: int, accelerate: bool) -> tuple[int, bool]:
     """SQUAREM (or the simple iteration) on one market from `current`, which holds the last finite iterate on
     return; returns (evaluations, converged)."""
@@ -183,7 +183,8 @@ def solve_markets(extended: np.ndarray, weights: np.ndarray, log_observed: np.nd
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FLAGS)
-def _jacobian_market(block: np.ndarray, weights: np.ndarray, delta: np.ndarray, n: int, X: np.ndarray,
+def _jacobian_market(block: np.ndarray,  # noqa: C901 - one market's loops fused so each row is read once
+                     weights: np.ndarray, delta: np.ndarray, n: int, X: np.ndarray,
                      variables: np.ndarray, by_delta: np.ndarray, by_theta: np.ndarray) -> None:
     """ds/d delta (J x J, identity in padded rows) and ds/d theta (J x P) of one market; `variables` is P x I."""
     I, P = block.shape[1], X.shape[1]

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from blp.data import Layout
+from blp.configurations.solve_options import Iteration
+from blp.estimation.parameters import NonlinearValues
 from blp.model.contraction import RandomCoefficients, Utilities
 from blp.model.squarem import Contraction, squarem
-from blp.options import Iteration
-from blp.parameters import NonlinearValues
+from blp.primitives.products import Layout
 
 ALL_NESTS = -1  # a rho parameter shared by every nest
 

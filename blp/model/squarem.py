@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from blp.options import Iteration
+from blp.configurations.solve_options import Iteration
 
 KEEP_LIVE = 0.75  # rebuild the step on the live markets once fewer than this share of its markets are live
 

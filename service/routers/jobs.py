@@ -16,14 +16,14 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from blp.spec import OptimalInstrumentsSpec
 from jobstore.problems import MEDIA_TYPE, Problem, finite
-from jobstore.store import Store, TERMINAL
+from jobstore.store import TERMINAL, Store
 from jobstore.submissions import Submissions
+from service.bootstrap import BootstrapRequest, submit_bootstrap
 from service.deps import CeleryDep, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
-from blp.spec import OptimalInstrumentsSpec
 from service.models import CounterfactualRequest, Job, JobList, JobRequest, JobState
-from service.bootstrap import BootstrapRequest, submit_bootstrap
 from service.numerics import Numerics
 from service.optimal_instruments import submit_optimal_instruments
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from service.deps import SettingsDep
 from jobstore.problems import Problem
+from service.deps import SettingsDep
 
 UI = Path(__file__).resolve().parents[1] / 'ui'
 MEDIA_TYPES = {'.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from api_support import PRODUCT_COLUMNS
+
 from examples import cereal
 
 

@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import redis
+from api_support import LOGIT_SPEC, PRODUCT_COLUMNS, csv_bytes, parquet_bytes
 from fastapi.testclient import TestClient
 
-from api_support import LOGIT_SPEC, PRODUCT_COLUMNS, csv_bytes, parquet_bytes
 from examples import cereal
 from jobstore.settings import Settings
 from service.main import create_app

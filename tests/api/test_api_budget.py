@@ -8,8 +8,8 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
-
 from api_support import assert_problem, upload
+
 from blp.spec import EstimateSpec
 from examples import cereal
 from jobstore.problems import Problem

@@ -6,7 +6,6 @@ Bad uploads (each a 4xx problem document that stores nothing) are in test_api_ba
 from __future__ import annotations
 
 import pandas as pd
-
 from api_support import assert_problem, parquet_bytes, upload
 
 

@@ -10,7 +10,6 @@ gave /healthz p99 1.2 s (max 4.5 s) and grew the uploading worker to 2.45 GB, 9.
 from __future__ import annotations
 
 import redis
-
 from upload_probe import Api, MemorySampler, Poller, p99, pinned_connections, rss, upload_on, write_products_csv
 
 ROWS = 2_000_000

@@ -8,13 +8,13 @@ from typing import Any, Callable, Iterator
 
 import pytest
 import redis
+from api_support import assert_problem, csv_bytes
 from fastapi.testclient import TestClient
 
-from api_support import assert_problem, csv_bytes
 from examples import cereal
 from examples.micro_moments import EXERCISE3_ALL, EXERCISE3_INCOME
-from service.main import create_app
 from jobstore.settings import Settings
+from service.main import create_app
 
 MICRO_DB = 6
 ABSORB = 'C(market_ids) + C(product_ids)'

@@ -6,8 +6,8 @@ from __future__ import annotations
 import copy
 
 import pytest
-
 from api_support import LOGIT_SPEC, assert_problem, upload
+
 from examples import cereal
 
 ABSORB = 'C(market_ids) + C(product_ids)'

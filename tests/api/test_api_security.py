@@ -16,15 +16,15 @@ import tomllib
 from pathlib import Path
 
 import httpx
+from api_support import LOGIT_SPEC, assert_problem, upload
+from processes import die_with_parent
 
 import blp
-from api_support import LOGIT_SPEC, assert_problem, upload
 from blp.spec import EstimateSpec, solve_options
 from jobstore.settings import Settings
 from jobstore.store import now
 from service import deps
 from service.queue import make_celery
-from processes import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 ALPHA, BETA = 'alpha-7f3c9e2d41b84a06', 'beta-0c5d8e1f92a3b7c6'

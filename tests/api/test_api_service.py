@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from api_support import LOGIT_SPEC, assert_problem, upload
 from pydantic import ValidationError
 
-from api_support import LOGIT_SPEC, assert_problem, upload
 from jobstore.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,9 +16,9 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-
 from api_support import parquet_bytes
-from blp.budget import Budget, BudgetError, check, sizes_of
+
+from blp.configurations.budget import Budget, BudgetError, check, sizes_of
 from blp.spec import EstimateSpec
 from examples import cereal
 

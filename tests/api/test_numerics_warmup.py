@@ -10,7 +10,7 @@ from jobstore.settings import Settings
 from service.numerics import Numerics, _warm
 
 # What a process's first check of a real request loaded before the warm-up did (cProfile of a fresh helper).
-LOADED_BY_A_CHECK = ('scipy.optimize', 'blp.estimation', 'blp.multistart', 'pyarrow._dataset_parquet')
+LOADED_BY_A_CHECK = ('scipy.optimize', 'blp.estimation.estimator', 'blp.estimation.multistart', 'pyarrow._dataset_parquet')
 
 
 def loaded(names: tuple[str, ...]) -> list[str]:

@@ -19,16 +19,16 @@ import warnings
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-import pytest
-
-import blp_client
 import compose_file
 import image_checks
+import pytest
 from dockerfile_emulation import Image
 from network_sandbox import Loopback, Namespace
+from processes import die_with_parent
+
+import blp_client
 from examples import cereal
 from examples.client import SPEC
-from processes import die_with_parent
 
 pytestmark = pytest.mark.deploy
 

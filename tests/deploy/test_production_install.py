@@ -12,10 +12,9 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from dockerfile_emulation import Image
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
-
-from dockerfile_emulation import Image
 
 pytestmark = pytest.mark.deploy
 

@@ -7,10 +7,10 @@ import json
 import httpx
 import numpy as np
 import pytest
+from live_support import FIXTURES, STARTS, rc_spec
 
 import blp_client
 from examples import cereal
-from live_support import FIXTURES, STARTS, rc_spec
 
 pytestmark = pytest.mark.queue
 

@@ -9,15 +9,14 @@ import time
 from typing import Callable, Iterator
 
 import pytest
+from live_support import FIXTURES, STARTS, rc_spec
+from queue_support import ROOT
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
-
-from live_support import FIXTURES, STARTS, rc_spec
-from queue_support import ROOT
 
 pytestmark = pytest.mark.queue
 

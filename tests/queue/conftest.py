@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from queue_support import Worker, upload
 
 from examples import cereal
 from jobstore.settings import Settings
-from queue_support import Worker, upload
 from service.main import create_app
 
 WORKER_DB = 1

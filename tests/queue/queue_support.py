@@ -14,11 +14,11 @@ from typing import Any
 import pandas as pd
 import redis
 from fastapi.testclient import TestClient
+from processes import die_with_parent
 
 from jobstore.broker import queue_lists
 from jobstore.settings import Settings
 from jobstore.store import TERMINAL, Store, connect
-from processes import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 ABSORB = 'C(market_ids) + C(product_ids)'

@@ -10,14 +10,14 @@ from typing import Iterator
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from queue_support import rc_spec, submit, upload, wait_for
 
 import blp
-from blp.bootstrap import draw_summaries, percentile_intervals
+from blp.post.bootstrap import draw_summaries, percentile_intervals
 from examples import cereal
-from queue_support import rc_spec, submit, upload, wait_for
-from service.main import create_app
 from jobstore.settings import Settings
 from jobstore.store import Store, connect
+from service.main import create_app
 from worker.bootstrap import ledger_of
 
 pytestmark = pytest.mark.queue

@@ -6,10 +6,10 @@ import copy
 
 import numpy as np
 import pytest
+from queue_support import LOGIT_SPEC, rc_spec, submit, wait_for
 
 import blp
 from examples import cereal
-from queue_support import LOGIT_SPEC, rc_spec, submit, wait_for
 
 pytestmark = pytest.mark.queue
 DIFFERENTIATION = {'formula': '0 + price_instrument', 'version': 'quadratic'}

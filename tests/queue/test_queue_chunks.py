@@ -8,10 +8,10 @@ from typing import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from queue_support import Worker, rc_spec, submit, upload, wait_for
 
 from examples import cereal
 from jobstore.settings import Settings
-from queue_support import Worker, rc_spec, submit, upload, wait_for
 from service.main import create_app
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from queue_support import LOGIT_SPEC, Worker, rc_spec, upload, wait_for
 
 from examples import cereal
 from jobstore.settings import Settings
-from queue_support import LOGIT_SPEC, Worker, rc_spec, upload, wait_for
 from service.main import create_app
 
 pytestmark = pytest.mark.queue

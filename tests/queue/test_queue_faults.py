@@ -22,12 +22,12 @@ import redis
 from celery.exceptions import TimeLimitExceeded
 from fastapi.testclient import TestClient
 from kombu import Connection
+from processes import RedisServer
+from queue_support import LOGIT_SPEC, SLOW_SOLVE, Worker, iterating, queued_messages, rc_spec, submit, upload, wait_for
 
 from examples import cereal
 from jobstore.settings import Settings
 from jobstore.store import Store, connect
-from processes import RedisServer
-from queue_support import LOGIT_SPEC, SLOW_SOLVE, Worker, iterating, queued_messages, rc_spec, submit, upload, wait_for
 from service import queue
 from service.main import create_app
 

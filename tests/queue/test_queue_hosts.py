@@ -17,13 +17,13 @@ from typing import Iterator
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from processes import RedisServer
+from queue_support import rc_spec, upload, wait_for
+from worker_hosts import ISOLATION, HostNetwork, WorkerHost
 
 from examples import cereal
 from jobstore.settings import Settings
-from processes import RedisServer
-from queue_support import rc_spec, upload, wait_for
 from service.main import create_app
-from worker_hosts import ISOLATION, HostNetwork, WorkerHost
 
 pytestmark = pytest.mark.queue
 

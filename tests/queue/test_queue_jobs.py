@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from queue_support import LOGIT_SPEC, SLOW_SOLVE, iterating, rc_spec, submit, wait_for
 
 pytestmark = pytest.mark.queue

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from queue_support import ABSORB, LOGIT_SPEC, Worker, submit, upload, wait_for
 
 from jobstore.settings import Settings
-from queue_support import ABSORB, LOGIT_SPEC, Worker, submit, upload, wait_for
 from service.main import create_app
 
 pytestmark = pytest.mark.queue

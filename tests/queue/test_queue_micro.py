@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from queue_support import ABSORB, submit, upload, wait_for
 
 from examples import cereal
 from examples.micro_moments import EXERCISE3_ALL, EXERCISE3_INCOME
-from queue_support import ABSORB, submit, upload, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'reference'))
 

@@ -15,12 +15,12 @@ from typing import Iterator
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from queue_support import LOGIT_SPEC, rc_spec, submit, upload, wait_for
 
 from examples import cereal
 from jobstore.fanout import FanOut
 from jobstore.settings import Settings
 from jobstore.store import Store, connect, now
-from queue_support import LOGIT_SPEC, rc_spec, submit, upload, wait_for
 from service.main import create_app
 
 pytestmark = pytest.mark.queue
@@ -117,7 +117,7 @@ def assert_reproduces_the_cores_starts(report: dict) -> None:
     """Whoever drew them (the parent publishes before it draws; a start that begins first draws its own), the
     starts are the core's draw from the built problem, and the chosen start's estimate is the core's from it."""
     import blp
-    from blp.multistart import draw_starts, solve_start
+    from blp.estimation.multistart import draw_starts, solve_start
     from blp.spec import EstimateSpec, StartsSpec, solve_options, starts_kwargs
 
     spec, starts = EstimateSpec.model_validate(rc_spec()), StartsSpec.model_validate({'count': 8, 'seed': 0,
@@ -136,8 +136,8 @@ def assert_scheduled_longest_expected_first(report: dict, data: dict) -> None:
     """Published in the core's longest-expected-first order, each start's schedule recorded, and each worker process
     built the problem at most once (the parent's process not at all for its starts: it built it to draw them)."""
     import blp
-    from blp.multistart import draw_starts, longest_first
-    from blp.spec import EstimateSpec, solve_options, starts_kwargs, StartsSpec
+    from blp.estimation.multistart import draw_starts, longest_first
+    from blp.spec import EstimateSpec, StartsSpec, solve_options, starts_kwargs
 
     spec, starts = EstimateSpec.model_validate(rc_spec()), StartsSpec.model_validate({'count': 8, 'seed': 0,
                                                                                        'bounds': BOUNDS})

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from queue_support import ROOT, submit, upload, wait_for
 
 sys.path.insert(0, str(ROOT / 'tests' / 'reference'))

@@ -12,11 +12,11 @@ import time
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from queue_support import LOGIT_SPEC, Worker, iterating, rc_spec, submit, upload, wait_for
 
 from examples import cereal
 from jobstore.leases import LEASES
 from jobstore.settings import Settings
-from queue_support import LOGIT_SPEC, Worker, iterating, rc_spec, submit, upload, wait_for
 from service.main import create_app
 
 pytestmark = pytest.mark.queue

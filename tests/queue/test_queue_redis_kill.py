@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from processes import RedisServer
+from queue_support import LOGIT_SPEC, Worker, broker_lists, rc_spec, submit, upload, wait_for
 
 from examples import cereal
 from jobstore.settings import Settings
 from jobstore.submissions import mint_job_id
-from processes import RedisServer
-from queue_support import LOGIT_SPEC, Worker, broker_lists, rc_spec, submit, upload, wait_for
 from service import queue
 from service.main import create_app
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import redis
-
 from queue_support import rc_spec, submit, wait_for
 
 pytestmark = pytest.mark.queue

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from queue_support import submit, upload, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'reference'))

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from queue_support import Worker
 
 pytestmark = pytest.mark.queue

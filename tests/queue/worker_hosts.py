@@ -23,9 +23,10 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from jobstore.store import Store, connect
 from processes import die_with_parent
 from queue_support import Worker
+
+from jobstore.store import Store, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,11 +8,11 @@ numbers instead of spending minutes in PyBLP.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any, Callable, Iterable
 
 import numpy as np
-import os
-import sys
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(variable, '1')

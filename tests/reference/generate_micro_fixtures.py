@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from generate_fixtures import pyblp_summary, write  # noqa: E402
 from micro_workloads import MICRO_WORKLOADS  # noqa: E402
+
 PRICE_CUT = ('C01Q2', 'F1B04')
 
 

@@ -35,8 +35,9 @@ def runner(library: str) -> Any:
 
 def re_estimate(name: str, library: str) -> tuple[Any, Any, Any]:
     """(first results, approximate optimal instrument results, re-estimated results) in one library."""
-    import blp
     import pyblp
+
+    import blp
     module = pyblp if library == 'pyblp' else blp
     workload = WORKLOADS[name]()
     results = runner(library)(workload)

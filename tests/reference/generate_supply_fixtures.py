@@ -22,8 +22,7 @@ for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from supply_workloads import (FIXTURES, SIMULATION_DATA, SUPPLY_WORKLOADS, frame_digest, run_pyblp,  # noqa: E402
-                              simulate)
+from supply_workloads import FIXTURES, SIMULATION_DATA, SUPPLY_WORKLOADS, frame_digest, run_pyblp, simulate  # noqa: E402
 from workloads import summarize, timed  # noqa: E402
 
 SAMPLE_MARKETS = 2  # per-product values are stored for the first markets in sorted order

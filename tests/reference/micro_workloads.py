@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-
 from workloads import ABSORB_BOTH, TRUST_CONSTR, cereal
 
 SURVEY_MARKETS = ['C01Q1', 'C01Q2']

@@ -13,7 +13,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-
 from workloads import ABSORB_BOTH, ROOT, TRUST_CONSTR, _solve_arguments, cereal
 
 FIXTURES = ROOT / 'tests' / 'reference' / 'fixtures'

@@ -16,13 +16,22 @@ import numpy as np
 import pytest
 
 import blp
-from blp.bootstrap import draw_summaries, percentile_intervals
 from blp.exceptions import SpecificationError
+from blp.post.bootstrap import draw_summaries, percentile_intervals
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from generate_bootstrap_fixtures import (ATTRIBUTES, BOOTSTRAP, DRAWS, FIXTURES, SEED, generate,  # noqa: E402
-                                         merger_firm_ids, outputs, results_at)
+from generate_bootstrap_fixtures import (  # noqa: E402
+    ATTRIBUTES,
+    BOOTSTRAP,
+    DRAWS,
+    FIXTURES,
+    SEED,
+    generate,
+    merger_firm_ids,
+    outputs,
+    results_at,
+)
 
 RTOL, ATOL = 1e-5, 1e-8
 # Merger price changes are compared in Nevo's random-coefficients model. In nevo_nested_logit rho sits at its 0.99

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import blp
-from blp import instruments
+from blp.primitives import instruments
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 

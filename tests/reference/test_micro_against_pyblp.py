@@ -17,11 +17,12 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import blp  # noqa: E402
 from generate_micro_fixtures import generate, price_cut  # noqa: E402
 from micro_workloads import MICRO_WORKLOADS  # noqa: E402
 from test_against_pyblp import FIXTURES, assert_close  # noqa: E402
 from workloads import _micro_arguments, run_blp, summarize, timed  # noqa: E402
+
+import blp  # noqa: E402
 
 MICRO_RTOL, COUNTERFACTUAL_RTOL = 1e-6, 1e-6
 _ours: dict[str, tuple] = {}

@@ -18,9 +18,10 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import blp  # noqa: E402
 from generate_postestimation_fixtures import CASES, FIXTURES, generate, post_estimation  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
+
+import blp  # noqa: E402
 
 RTOL = 1e-6
 # A stored fixture against PyBLP run now compares two PyBLP estimates, whose optimizer ends a little elsewhere from

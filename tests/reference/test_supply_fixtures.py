@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-
 from typing import Any
 
 import numpy as np
@@ -21,10 +20,11 @@ from supply_workloads import FIXTURES, SUPPLY_WORKLOADS, frame_digest, run_pyblp
 from workloads import summarize, timed  # noqa: E402
 
 import blp  # noqa: E402
-from blp import costs as supply_costs, supply  # noqa: E402
-from blp.choice import ChoiceModel  # noqa: E402
-from blp.data import Layout  # noqa: E402
-from blp.markups import directions, eta_by_theta, ownership_factors  # noqa: E402
+from blp.post.choice import ChoiceModel  # noqa: E402
+from blp.primitives.products import Layout  # noqa: E402
+from blp.supply import bertrand as supply  # noqa: E402
+from blp.supply import costs as supply_costs
+from blp.supply.markups import directions, eta_by_theta, ownership_factors  # noqa: E402
 
 
 def stored(name: str) -> dict:
@@ -109,7 +109,7 @@ def sample_model(workload: dict, reference: dict) -> tuple[ChoiceModel, Layout, 
 @pytest.mark.parametrize('name', sorted(SUPPLY_WORKLOADS))
 def test_our_omega_jacobian_matches_pyblps_at_its_estimates(name: str) -> None:
     """PyBLP's d omega/d theta (total, in two markets of unequal size) from our markups: eta from supply.eta, costs
-    clipped and logged by blp.costs, d eta/d theta from blp.markups with PyBLP's d delta/d theta; alpha (beta on
+    clipped and logged by blp.supply.costs, d eta/d theta from blp.supply.markups with PyBLP's d delta/d theta; alpha (beta on
     prices in theta) has d delta/d alpha = 0 and PyBLP's d xi/d alpha = -prices."""
     workload, reference = SUPPLY_WORKLOADS[name](), stored(name)
     model, layout, arrays = sample_model(workload, reference)

@@ -30,8 +30,8 @@ def test_a_lapsed_lease_is_reaped_once_and_makes_older_deliveries_stale(leases):
 
 
 def test_only_the_holder_renews_or_releases_and_a_claim_never_takes_a_held_lease(leases):
-    assert leases.start('job2.1.0', 'blp.multistart.start', ['job2', 1, 0], 'a@host')
-    assert not leases.claim('job2.1.0', 'blp.multistart.start', ['job2', 1, 0], 'b@host')
+    assert leases.start('job2.1.0', 'blp.estimation.multistart.start', ['job2', 1, 0], 'a@host')
+    assert not leases.claim('job2.1.0', 'blp.estimation.multistart.start', ['job2', 1, 0], 'b@host')
     assert leases.holder('job2.1.0') == 'a@host'
     time.sleep(0.2)
     assert leases.renew(['job2.1.0'], 'b@host') == 0
@@ -42,7 +42,7 @@ def test_only_the_holder_renews_or_releases_and_a_claim_never_takes_a_held_lease
     assert leases.holder('job2.1.0') == 'a@host'
     leases.release('job2.1.0', 'a@host')
     assert leases.holder('job2.1.0') is None and leases.lapsed(time.time() + 10) == []
-    assert leases.claim('job2.1.0', 'blp.multistart.start', ['job2', 1, 0], 'b@host')
+    assert leases.claim('job2.1.0', 'blp.estimation.multistart.start', ['job2', 1, 0], 'b@host')
 
 
 def test_one_reaper_at_a_time(leases):

@@ -8,9 +8,9 @@ import uuid
 import pytest
 import redis
 
+from jobstore import submissions
 from jobstore.leases import LEASES, Leases
 from jobstore.store import Store, connect
-from jobstore import submissions
 from jobstore.submissions import Submissions, mint_job_id, minted_at
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-
 from processes import die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

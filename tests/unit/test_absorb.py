@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from blp.absorb import Absorber
+from blp.primitives.absorb import Absorber
 
 
 def test_two_way_absorption_matches_dummy_regression_on_an_unbalanced_panel():

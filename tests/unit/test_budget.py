@@ -1,14 +1,28 @@
 """The cost model: sizes read from a spec and frames without building, node counts of the built rules, and a
 budget that names what is over it."""
 
-import pytest
-
 from dataclasses import replace
 
-from blp.budget import (DEFAULT_CHUNK_BYTES, MICRO_TEMPORARIES, SUPPLY_WHOLE_MATRICES, Budget, BudgetError, Sizes,
-                        check, chunked, cost, inner_bytes_per_market, markets_per_chunk, micro_cells,
-                        nodes_per_market, sizes_of, supply_bytes_per_market)
-from blp.integration import Integration
+import pytest
+
+from blp.configurations.budget import (
+    DEFAULT_CHUNK_BYTES,
+    MICRO_TEMPORARIES,
+    SUPPLY_WHOLE_MATRICES,
+    Budget,
+    BudgetError,
+    Sizes,
+    check,
+    chunked,
+    cost,
+    inner_bytes_per_market,
+    markets_per_chunk,
+    micro_cells,
+    nodes_per_market,
+    sizes_of,
+    supply_bytes_per_market,
+)
+from blp.configurations.integration import Integration
 from blp.spec import EstimateSpec
 from examples import cereal
 

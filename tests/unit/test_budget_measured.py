@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import blp
-from blp.budget import BASE_BYTES, cost, sizes_of
-from blp.multistart import mean_own_elasticity
+from blp.configurations.budget import BASE_BYTES, cost, sizes_of
+from blp.post.postestimation import mean_own_elasticity
 from blp.spec import EstimateSpec, solve_options
 from examples import cereal
 

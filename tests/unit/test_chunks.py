@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import blp
-from blp.budget import Sizes, cost, inner_bytes_per_market, markets_per_chunk
-from blp.estimation import Estimation
-from blp.options import SolveOptions
+from blp.configurations.budget import Sizes, cost, inner_bytes_per_market, markets_per_chunk
+from blp.configurations.solve_options import SolveOptions
+from blp.estimation.estimator import Estimation
 from blp.spec import SolveSpec, solve_options
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'reference'))

@@ -3,11 +3,11 @@ d theta equals finite differences of the contraction, and its per-market SQUAREM
 
 import numpy as np
 import pytest
+from test_demand import make_demand
 
+from blp.configurations.solve_options import Iteration
 from blp.model import logit_kernel
 from blp.model.squarem import squarem
-from blp.options import Iteration
-from test_demand import make_demand
 
 COUNTS = (3, 7, 1, 5, 6, 2)  # unequal markets: padded products in most of them
 SIGMA = np.array([[1.5, 0], [0.3, 0.8]])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blp.costs import bounds, check_log_costs, marginal_costs, omega_by_theta
 from blp.exceptions import SpecificationError
+from blp.supply.costs import bounds, check_log_costs, marginal_costs, omega_by_theta
 
 # two markets, the second with one padded product
 MASK = np.array([[True, True, True], [True, True, False]])

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from blp.data import Layout
+from blp.configurations.solve_options import Iteration
 from blp.model.contraction import RandomCoefficients
-from blp.options import Iteration
+from blp.primitives.products import Layout
 
 
 def make_demand(counts=(3,), agents=20, K2=1, seed=0, X2_scale=1.0):

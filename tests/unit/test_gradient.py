@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from numeric_checks import objective_and_gradients
 
 import blp
-from blp.estimation import Estimation
-from blp.options import SolveOptions
-from numeric_checks import objective_and_gradients
+from blp.configurations.solve_options import SolveOptions
+from blp.estimation.estimator import Estimation
 
 ABSORB = 'C(market_ids) + C(product_ids)'
 

@@ -9,7 +9,7 @@ import pytest
 
 import blp
 from blp.exceptions import DataError, SpecificationError
-from blp.instruments import with_built_instruments
+from blp.primitives.instruments import with_built_instruments
 from blp.spec import InstrumentsSpec
 from examples import cereal
 

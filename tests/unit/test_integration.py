@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from blp.configurations.integration import Integration, gauss_hermite_product, sparse_grid
 from blp.exceptions import SpecificationError
-from blp.integration import Integration, gauss_hermite_product, sparse_grid
 
 
 def moments(nodes, weights, powers):
@@ -46,7 +46,7 @@ def test_unknown_specification_is_refused():
 
 
 def test_gauss_hermite_rules_that_are_not_finite_are_refused_naming_the_size():
-    from blp.integration import GAUSS_HERMITE_MAX, gauss_hermite
+    from blp.configurations.integration import GAUSS_HERMITE_MAX, gauss_hermite
 
     nodes, weights = gauss_hermite(GAUSS_HERMITE_MAX)
     assert np.isfinite(nodes).all() and np.isfinite(weights).all()

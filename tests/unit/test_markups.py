@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import blp
-from blp import markups, supply
-from blp.choice import ChoiceModel
-from blp.markups import (directions, eta_by_delta, eta_by_theta, nested_eta_by_delta, nested_eta_by_theta,
-                         ownership_factors)
+from blp.post.choice import ChoiceModel
+from blp.supply import bertrand as supply
+from blp.supply import markups
+from blp.supply.markups import directions, eta_by_delta, eta_by_theta, nested_eta_by_delta, nested_eta_by_theta, ownership_factors
 
 STEP = 1e-6
 RTOL, ATOL = 1e-6, 1e-7  # ATOL relative to the largest derivative: central differences lose ~1e-11

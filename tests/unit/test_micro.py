@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import blp
-from blp.estimation import Estimation
-from blp.multistart import draw_starts, solve_start
-from blp.options import SolveOptions
+from blp.configurations.solve_options import SolveOptions
+from blp.estimation.estimator import Estimation
+from blp.estimation.multistart import draw_starts, solve_start
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'reference'))
 
@@ -177,9 +177,9 @@ def micro_values(problem, micro_moments, sigma=SIGMA):
 
 
 def test_json_form_compiles_to_the_same_moments_as_the_callables(problem):
-    from examples.micro_moments import EXERCISE3_ALL
-    from blp.micro_spec import MicroMomentsSpec
     from blp.spec import SolveSpec, solve_options
+    from blp.spec.micro import MicroMomentsSpec
+    from examples.micro_moments import EXERCISE3_ALL
     expected = micro_values(problem, exercise3_micro_moments(blp, 'all'))
     options = solve_options(SolveSpec(sigma=SIGMA.tolist(), pi=PI, method='1s', optimization={'method': 'return'},
                                       micro_moments=MicroMomentsSpec.model_validate(EXERCISE3_ALL)))
@@ -214,6 +214,7 @@ def test_json_conditional_mean_is_a_ratio_of_parts(problem):
 ])
 def test_json_errors_name_the_moment_and_the_cause(problem, change, cause):
     import copy
+
     from examples.micro_moments import EXERCISE3_INCOME
     spec = copy.deepcopy(EXERCISE3_INCOME)
     change(spec)
@@ -230,9 +231,11 @@ def test_json_errors_name_the_moment_and_the_cause(problem, change, cause):
 ])
 def test_json_cross_references_are_checked_when_parsed(change, cause):
     import copy
+
     import pydantic
+
+    from blp.spec.micro import MicroMomentsSpec
     from examples.micro_moments import EXERCISE3_INCOME
-    from blp.micro_spec import MicroMomentsSpec
     spec = copy.deepcopy(EXERCISE3_INCOME)
     change(spec)
     with pytest.raises(pydantic.ValidationError, match=cause.replace('(', r'\(').replace('[', r'\[')):

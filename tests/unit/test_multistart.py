@@ -4,10 +4,18 @@ import numpy as np
 import pytest
 
 import blp
+from blp.configurations.solve_options import SolveOptions
+from blp.estimation.multistart import (
+    continue_from,
+    draw_starts,
+    expected_order,
+    longest_first,
+    outcome,
+    solve_start,
+    starting_values,
+    summarize,
+)
 from blp.exceptions import SpecificationError
-from blp.options import SolveOptions
-from blp.multistart import (continue_from, draw_starts, expected_order, longest_first, outcome, solve_start,
-                            starting_values, summarize)
 
 ABSORB = 'C(market_ids) + C(product_ids)'
 

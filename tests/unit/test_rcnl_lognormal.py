@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 import blp
-from blp.data import Layout
+from blp.configurations.solve_options import Iteration
+from blp.estimation.parameters import NonlinearValues
 from blp.exceptions import NumericalError, SpecificationError
 from blp.model.choices import Nests, nested_logit
 from blp.model.nested_contraction import NestedRandomCoefficients
-from blp.options import Iteration
-from blp.parameters import NonlinearValues
+from blp.primitives.products import Layout
 
 ABSORB = 'C(market_ids) + C(product_ids)'
 RETURN = blp.Optimization('return')

@@ -98,7 +98,7 @@ def test_restore_reproduces_clustered_two_step_standard_errors_without_recomputi
     results = problem.solve(sigma=0, pi=1, method='2s', W_type='clustered', se_type='clustered')
     payload = json.loads(json.dumps(results.to_dict(), allow_nan=False))
 
-    from blp.estimation import Estimation
+    from blp.estimation.estimator import Estimation
 
     def refuse(*_, **__):
         raise AssertionError('restore recomputed the Hessian')

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 import blp
-from blp.data import load_products
 from blp.exceptions import DataError, SpecificationError
-from blp.supply_data import build_supply, numbered_columns
+from blp.primitives.columns import numbered_columns
+from blp.primitives.products import load_products
+from blp.supply.data import build_supply
 
 
 @pytest.fixture()

@@ -3,12 +3,12 @@ price coefficient in theta, costs bounds, log costs refused where implied costs 
 
 import numpy as np
 import pytest
+from numeric_checks import objective_and_gradients
 
 import blp
-from blp.estimation import Estimation
-from blp.multistart import draw_starts, solve_start
-from blp.options import SolveOptions
-from numeric_checks import objective_and_gradients
+from blp.configurations.solve_options import SolveOptions
+from blp.estimation.estimator import Estimation
+from blp.estimation.multistart import draw_starts, solve_start
 
 ABSORB = 'C(market_ids) + C(product_ids)'
 COSTS = blp.Formulation('1 + mushy')
@@ -89,7 +89,7 @@ def test_multistart_draws_the_price_coefficient_within_its_bounds_and_reaches_th
 def test_firm_ownership_is_factored_once_per_solve_not_at_every_gradient(products, monkeypatch):
     """Ownership is fixed for the problem: the firm membership behind d eta/d theta is found once, when the supply
     block is built, and every evaluation of the gradient reuses it."""
-    from blp import markups
+    from blp.supply import markups
     found = []
     monkeypatch.setattr(markups, 'firm_membership', lambda H, find=markups.firm_membership: found.append(H) or find(H))
     problem = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), None, COSTS), products)

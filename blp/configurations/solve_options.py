@@ -1,0 +1,142 @@
+"""Configuration of a solve: the outer optimizer and the inner fixed-point loop (PyBLP's Optimization and
+Iteration), and `SolveOptions`, every argument of `Problem.solve` in one frozen object."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from blp.configurations.budget import DEFAULT_CHUNK_BYTES
+from blp.exceptions import SpecificationError
+
+OPTIMIZERS = ('l-bfgs-b', 'trust-constr', 'bfgs', 'slsqp', 'tnc', 'nelder-mead', 'powell', 'cg', 'return')
+BOUNDED_OPTIMIZERS = ('l-bfgs-b', 'trust-constr', 'slsqp', 'tnc', 'nelder-mead', 'powell')
+GRADIENT_FREE_OPTIMIZERS = ('nelder-mead', 'powell')
+
+
+@dataclass(frozen=True)
+class Optimization:
+    """A SciPy optimizer: `method` as in `scipy.optimize.minimize`, `method_options` passed through untouched.
+
+    `'return'` skips optimization and evaluates the starting values (useful to reproduce a stored estimate).
+    """
+
+    method: str = 'l-bfgs-b'
+    method_options: Mapping[str, Any] = field(default_factory=dict)
+    compute_gradient: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in OPTIMIZERS:
+            raise SpecificationError(f"optimization method {self.method!r} is not one of {', '.join(OPTIMIZERS)}",
+                                     parameter='optimization.method')
+        if self.method in GRADIENT_FREE_OPTIMIZERS and self.compute_gradient:
+            object.__setattr__(self, 'compute_gradient', False)
+
+    @property
+    def supports_bounds(self) -> bool:
+        return self.method in BOUNDED_OPTIMIZERS
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """The contraction for delta: `'squarem'` (accelerated, the default) or `'simple'`.
+
+    Options: `atol` (infinity norm of the change in delta, default 1e-14: inner-loop error bubbles up into the
+    outer loop's gradient) and `max_evaluations` of the contraction mapping per market (default 5000).
+    """
+
+    method: str = 'squarem'
+    method_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in ('squarem', 'simple'):
+            raise SpecificationError(f"iteration method {self.method!r} is not 'squarem' or 'simple'",
+                                     parameter='iteration.method')
+        unknown = set(self.method_options) - {'atol', 'max_evaluations'}
+        if unknown:
+            raise SpecificationError(f"unknown iteration options: {', '.join(sorted(unknown))}",
+                                     parameter='iteration.method_options')
+        if not 0 < self.atol < 1:
+            raise SpecificationError('iteration atol must be in (0, 1)', parameter='iteration.method_options.atol')
+        if self.max_evaluations < 1:
+            raise SpecificationError('iteration max_evaluations must be positive',
+                                     parameter='iteration.method_options.max_evaluations')
+
+    @property
+    def atol(self) -> float:
+        return float(self.method_options.get('atol', 1e-14))
+
+    @property
+    def max_evaluations(self) -> int:
+        return int(self.method_options.get('max_evaluations', 5000))
+
+
+DEFAULT_OPTIMIZATION = Optimization('l-bfgs-b', {'gtol': 1e-8})
+WEIGHTING_TYPES = ('robust', 'clustered', 'unadjusted')
+MAX_THREADS = 64
+
+
+@dataclass(frozen=True, eq=False)
+class SolveOptions:
+    """Everything `Problem.solve` takes besides progress, in one frozen object: the spec builds it, `solve`,
+    `check_solve`, restore and multi-start all read it, and `replace` derives a variant (another start, one step).
+
+    Starting values and bounds are kept as given (validated against the problem by `Parameters`); the rest is
+    validated here, where it does not depend on the problem.
+    """
+
+    sigma: Any = None
+    pi: Any = None
+    rho: Any = None
+    sigma_bounds: Any = None
+    pi_bounds: Any = None
+    rho_bounds: Any = None
+    method: str = '2s'
+    optimization: Optimization = None  # type: ignore[assignment]  # None means the default, filled in below
+    iteration: Iteration = None  # type: ignore[assignment]
+    W: Any = None
+    W_type: str = 'robust'
+    se_type: str = 'robust'
+    center_moments: bool = True
+    scale_objective: bool = True
+    beta: Any = None
+    beta_bounds: Any = None
+    costs_bounds: Any = None
+    initial_update: bool = False
+    micro_moments: Any = ()  # blp.MicroMoment list or its JSON form (blp.spec.micro), after the aggregate moments
+    # Per-market temporaries one objective evaluation may hold (MB, all threads together; None: the default of
+    # blp.configurations.budget), and threads over market chunks (opt-in: 1 unless the cores are this job's alone).
+    memory_budget_mb: Optional[float] = None
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.method not in ('1s', '2s'):
+            raise SpecificationError("method must be '1s' or '2s'", parameter='method')
+        for name in ('W_type', 'se_type'):
+            if getattr(self, name) not in WEIGHTING_TYPES:
+                raise SpecificationError(f"{name} must be 'robust', 'clustered' or 'unadjusted'", parameter=name)
+        if self.optimization is None:
+            object.__setattr__(self, 'optimization', DEFAULT_OPTIMIZATION)
+        if self.iteration is None:
+            object.__setattr__(self, 'iteration', Iteration())
+        if self.memory_budget_mb is not None and not (isinstance(self.memory_budget_mb, (int, float))
+                                                      and 0 < self.memory_budget_mb < float('inf')):
+            raise SpecificationError('memory_budget_mb must be a positive number of megabytes',
+                                     parameter='memory_budget_mb')
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or not 1 <= self.threads <= MAX_THREADS:
+            raise SpecificationError(f'threads must be an integer from 1 to {MAX_THREADS}', parameter='threads')
+        if self.micro_moments is None or isinstance(self.micro_moments, (list, tuple)):
+            object.__setattr__(self, 'micro_moments', tuple(self.micro_moments or ()))
+
+    @property
+    def chunk_bytes(self) -> int:
+        """The budget of per-market temporaries in bytes (`blp.model.chunks`)."""
+        return DEFAULT_CHUNK_BYTES if self.memory_budget_mb is None else int(self.memory_budget_mb * 1024**2)
+
+    @property
+    def steps(self) -> int:
+        return 2 if self.method == '2s' else 1
+
+    def replace(self, **changes: Any) -> 'SolveOptions':
+        return dataclasses.replace(self, **changes)

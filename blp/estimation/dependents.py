@@ -1,0 +1,197 @@
+r"""The dependent variables of the linear moment blocks, y(theta), and their Jacobians dy/dtheta.
+
+Demand: y = delta - X1_theta beta_theta, where X1_theta are the X1 columns whose beta is optimized over rather than
+concentrated out (a supply side's price coefficient); dy/dtheta = d delta/d theta, and -x_k for beta_k.
+
+Supply: y = c~ = c or log c with c = p - eta clipped to `costs_bounds`, and Bertrand-Nash markups eta = Delta^-1 S,
+Delta = -H * (ds/dp)', ds_k/dp_j = sum_i w_i alpha_i s_ik (1[k=j] - s_ij), alpha_i = beta_prices + the agent's random
+coefficient on prices. dy/dtheta = -(1 / c)^[log] (d eta/d theta + d eta/d delta d delta/d theta) from
+`blp.supply.markups` (zero where a cost was clipped). A nonpositive cost under log costs has no logarithm: the block raises
+a SpecificationError naming the product (at the starting values that is the answer; inside the optimizer the
+estimator treats it like an inner-loop failure and reverts, as PyBLP does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+from blp.configurations.budget import DEFAULT_CHUNK_BYTES, markets_per_chunk, supply_bytes_per_market
+from blp.estimation.moments import BlockOutput, DemandState
+from blp.estimation.parameters import BetaParameter, Parameters, PiParameter, SigmaParameter
+from blp.exceptions import SpecificationError
+from blp.model.choices import logit
+from blp.supply import costs as cost_functions
+from blp.supply.bertrand import capital_delta, ownership_matrices, solve_delta_system
+from blp.supply.markups import Directions, OwnershipFactors, eta_by_theta, ownership_factors
+
+
+@dataclass(frozen=True)
+class DemandDependent:
+    """delta minus the X1 columns whose beta is in theta (or fixed), each times its value."""
+
+    X1: np.ndarray                       # N x K1 before fixed effects are absorbed
+    beta_columns: tuple[tuple[int, int], ...]  # (theta index, X1 column) of betas in theta
+
+    @classmethod
+    def of(cls, problem: Any, parameters: Optional[Parameters]) -> 'DemandDependent':
+        columns = () if parameters is None else tuple(
+            (index, p.location[0]) for index, p in enumerate(parameters.unfixed) if isinstance(p, BetaParameter))
+        return cls(problem.X1_raw, columns)
+
+    def __call__(self, state: DemandState, with_jacobian: bool) -> BlockOutput:
+        beta = state.values.beta[:, 0] if state.values.beta.size else np.zeros(0)
+        known = np.flatnonzero(np.isfinite(beta) & (beta != 0))
+        y = state.delta - self.X1[:, known] @ beta[known] if known.size else state.delta
+        if not with_jacobian:
+            return BlockOutput(y, None)
+        jacobian = state.delta_jacobian
+        if self.beta_columns:
+            jacobian = jacobian.copy()
+            for index, column in self.beta_columns:
+                jacobian[:, index] -= self.X1[:, column]
+        return BlockOutput(y, jacobian)
+
+
+@dataclass(frozen=True)
+class SupplyDependent:
+    """Transformed marginal costs implied by Bertrand-Nash pricing at the demand side's state."""
+
+    model: Any                      # blp.model.DemandModel
+    prices: np.ndarray              # T x J padded
+    shares: np.ndarray              # T x J observed, padded
+    ownership: np.ndarray           # T x J x J
+    ownership_factors: OwnershipFactors  # H = L R', for d eta/d theta (factored once: ownership is fixed)
+    product_ids: Optional[np.ndarray]  # T x J padded, for messages
+    costs_type: str
+    costs_bounds: Any
+    price_column: Optional[int]     # X2 column of prices
+    price_beta: Optional[int]       # theta index of beta on prices (prices in X1)
+    directions: Directions          # how each theta element moves utilities and price coefficients
+    chunks: tuple[slice, ...] = (slice(None),)  # blocks of markets evaluated at once (`blp.configurations.budget`)
+
+    @classmethod
+    def of(cls, problem: Any, model: Any, parameters: Optional[Parameters], options: Any) -> 'SupplyDependent':
+        layout, frame = problem.products.layout, problem.products.frame
+        if 'prices' not in frame.columns:
+            raise SpecificationError('a supply side needs a prices column in product_data', parameter='X3')
+        labels = list(problem.X1_labels) + list(problem.X2_labels)
+        nonlinear = [label for label in labels if label != 'prices' and 'prices' in label]
+        if nonlinear:
+            raise SpecificationError(f'with a supply side, prices must enter X1 and X2 as the column prices, not '
+                                     f'{nonlinear[0]!r}', parameter='X3')
+        unfixed = [] if parameters is None else parameters.unfixed
+        price_beta = next((index for index, p in enumerate(unfixed) if isinstance(p, BetaParameter)
+                           and problem.X1_labels[p.location[0]] == 'prices'), None)
+        if 'prices' in problem.X1_labels and price_beta is None:
+            raise SpecificationError("with a supply side the coefficient on prices in X1 cannot be concentrated out: "
+                                     "give beta a nonzero starting value for prices (None for the other columns), "
+                                     "as PyBLP requires", parameter='beta')
+        supply = problem.supply
+        costs_bounds = options.costs_bounds if options is not None else None
+        cost_functions.bounds(costs_bounds)  # refuse bad bounds before anything is solved
+        if supply.ownership is not None:
+            ownership = layout.pad(supply.ownership)[:, :, :layout.width]
+        else:
+            firms = layout.pad(pd.factorize(pd.Series(supply.firm_ids, dtype=object))[0].astype(float), fill=-1)
+            ownership = ownership_matrices(firms, layout.mask)
+        product_ids = problem.products.product_ids
+        padded_ids = None
+        if product_ids is not None:
+            padded_ids = np.full(layout.mask.shape, '', dtype=object)
+            padded_ids[layout.market_index, layout.position] = product_ids
+        price_column = problem.X2_labels.index('prices') if 'prices' in problem.X2_labels else None
+        if any(kind == 'log' for kind in problem.rc_types):
+            raise SpecificationError('a supply side with lognormal random coefficients (rc_types) is not supported yet',
+                                     parameter='rc_types')
+        T, J = layout.mask.shape
+        I = model.agent_weights.shape[1]
+        X2 = model.random.X2 if model.random is not None else np.zeros((T, J, 0))
+        nodes = model.agents.nodes if model.agents is not None else np.zeros((T, I, 0))
+        demographics = model.agents.demographics if model.agents is not None else np.zeros((T, I, 0))
+        characteristics, agent_values = np.zeros((T, J, len(unfixed))), np.zeros((T, I, len(unfixed)))
+        moves_price = np.zeros(len(unfixed), dtype=bool)
+        for index, parameter in enumerate(unfixed):
+            if isinstance(parameter, (SigmaParameter, PiParameter)):
+                k = parameter.location[0]
+                characteristics[:, :, index] = X2[:, :, k]
+                agent_values[:, :, index] = parameter.agent_variable(nodes, demographics)
+                moves_price[index] = k == price_column
+            elif index == price_beta:
+                agent_values[:, :, index] = 1.0
+                moves_price[index] = True
+            elif not isinstance(parameter, BetaParameter):
+                raise SpecificationError(f'{parameter.label} with a supply side is not supported yet',
+                                         parameter=parameter.label)
+        chunk_bytes = options.chunk_bytes if options is not None else DEFAULT_CHUNK_BYTES
+        size = markets_per_chunk(supply_bytes_per_market(J, I, len(unfixed)), chunk_bytes)
+        return cls(model, layout.pad(frame['prices'].to_numpy(dtype=float)), layout.pad(problem.products.shares),
+                   ownership, ownership_factors(ownership), padded_ids, supply.costs_type, costs_bounds,
+                   price_column, price_beta, Directions(characteristics, agent_values, moves_price),
+                   (slice(None),) if size >= T else
+                   tuple(slice(start, min(start + size, T)) for start in range(0, T, size)))
+
+    def _slopes(self, state: DemandState) -> np.ndarray:
+        """Agents' price coefficients (T x I) at the state."""
+        model = self.model
+        alpha = 0.0 if self.price_beta is None else float(state.theta[self.price_beta])
+        slopes = np.full(model.agent_weights.shape, alpha)
+        if model.random is not None and self.price_column is not None:
+            slopes = slopes + model.coefficients(state.values)[:, :, self.price_column]
+        return slopes
+
+    def _probabilities(self, state: DemandState, markets: slice) -> np.ndarray:
+        """Agents' choice probabilities in a block of markets (markets x J x I) at the state."""
+        model = self.model
+        if model.random is None:  # one agent of weight one: the model's logit kernel on delta
+            utilities = np.where(model.layout.mask, model.layout.pad(state.delta), -np.inf)[markets, :, None]
+            return logit(utilities, model.agent_weights[markets]).probabilities
+        whole = markets == slice(None)
+        return model.probabilities(state.inversion, state.values,
+                                   None if whole else np.arange(model.layout.T)[markets])
+
+    def markups(self, state: DemandState, markets: slice = slice(None), slopes: Optional[np.ndarray] = None
+                ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+        """eta (markets x J), Delta (markets x J x J) and the choices (probabilities, weights and price
+        coefficients) they were computed from, in a block of markets (all by default)."""
+        probabilities = self._probabilities(state, markets)
+        weights = self.model.agent_weights[markets]
+        slopes = (self._slopes(state) if slopes is None else slopes)[markets]
+        mask = self.model.layout.mask[markets]
+        weighted = probabilities * (weights * slopes)[:, None, :]
+        jacobian = -(weighted @ probabilities.transpose(0, 2, 1))
+        np.einsum('tjj->tj', jacobian)[...] += weighted.sum(axis=2)
+        Delta = capital_delta(jacobian, self.ownership[markets], mask)
+        eta = solve_delta_system(Delta, np.where(mask, self.shares[markets], 0.0)[:, :, None])[:, :, 0]
+        return eta, Delta, (probabilities, weights, slopes)
+
+    def __call__(self, state: DemandState, with_jacobian: bool) -> BlockOutput:
+        """Costs and, when asked, their Jacobian, a block of markets (`chunks`) at a time: each block needs only its
+        own probabilities and J x J matrices, so memory follows the chunk budget, not the number of markets."""
+        layout, directions = self.model.layout, self.directions
+        eta = np.zeros(layout.mask.shape)
+        total = np.zeros(layout.mask.shape + (directions.P,)) if with_jacobian else None
+        delta_jacobian = None
+        if with_jacobian:
+            delta_jacobian = layout.pad(state.delta_jacobian) if state.delta_jacobian.size else \
+                np.zeros(layout.mask.shape + (directions.P,))
+        slopes, factors = self._slopes(state), self.ownership_factors
+        for markets in self.chunks:
+            eta[markets], Delta, (probabilities, weights, chunk_slopes) = self.markups(state, markets, slopes)
+            if total is not None and delta_jacobian is not None:
+                block = Directions(directions.characteristics[markets], directions.agent_values[markets],
+                                   directions.moves_price)
+                chunk_factors = OwnershipFactors(factors.left[markets], factors.right_t[markets])
+                total[markets] = eta_by_theta(probabilities, weights, chunk_slopes, chunk_factors, eta[markets], Delta,
+                                              block, delta_jacobian[markets])
+        costs = cost_functions.marginal_costs(self.prices, eta, layout.mask, self.costs_type, self.costs_bounds)
+        cost_functions.check_log_costs(costs, layout.markets, self.product_ids)
+        details = {'costs': layout.unpad(costs.costs), 'markups': layout.unpad(eta),
+                   'clipped_costs': costs.clipped_count}
+        if total is None:
+            return BlockOutput(layout.unpad(costs.transformed), None, details)
+        jacobian = cost_functions.omega_by_theta(total, costs, self.costs_type)
+        return BlockOutput(layout.unpad(costs.transformed), layout.unpad(jacobian), details)

@@ -1,0 +1,387 @@
+"""GMM over theta: the objective with its analytic gradient, the optimizer loop, the steps and the results.
+
+The linear parameters of every moment block (beta, later gamma) are concentrated out (IV-GMM for each theta), so
+the optimizer only sees theta. The demand side comes from `problem.model`, the moments from `problem.moments_for`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+import scipy.optimize
+
+from blp.configurations.solve_options import Optimization, SolveOptions
+from blp.estimation.gmm import LinearIV, invert, parameter_covariances
+from blp.estimation.moments import DemandState, MomentStack, Stacked
+from blp.estimation.parameters import Parameters
+from blp.estimation.results import STORED_OPTIONS, ProblemResults
+from blp.exceptions import NumericalError, SpecificationError
+from blp.micro.block import MicroBlock
+from blp.micro.compiled import compile_micro
+from blp.micro.from_spec import resolve_micro_moments
+from blp.model.chunks import ChunkedDemand
+
+FINITE_DIFFERENCE_STEP = np.sqrt(np.finfo(float).eps)
+
+
+def micro_stack(estimation: 'Estimation', stack: MomentStack, micro_moments: Any) -> MomentStack:
+    """`stack` with the micro moments of this solve (`blp.micro.block`) stacked after it."""
+    problem = estimation.problem
+    compiled = compile_micro(problem, resolve_micro_moments(micro_moments, problem))
+    if compiled is None:
+        return stack
+    return stack.with_blocks([MicroBlock(compiled, estimation.model, estimation.variables, estimation.columns,
+                                         estimation.parameters.P)])
+
+
+@dataclass
+class Evaluation:
+    """Everything one objective evaluation computed at theta."""
+
+    theta: np.ndarray
+    objective: float
+    gradient: np.ndarray
+    delta: np.ndarray
+    stacked: Stacked
+    delta_jacobian: np.ndarray
+    contraction_evaluations: int = 0
+    failed_markets: list = field(default_factory=list)
+
+    @property
+    def beta(self) -> np.ndarray:
+        return self.stacked.coefficients[0]
+
+    @property
+    def xi(self) -> np.ndarray:
+        return self.stacked.residuals[0]
+
+
+@dataclass
+class StepOutcome:
+    evaluation: Evaluation
+    W: np.ndarray
+    converged: bool
+    iterations: int
+    evaluations: int
+    contraction_evaluations: int
+    seconds: float
+    message: str
+
+
+@dataclass
+class _Trace:
+    """The optimizer's path within one step: the last evaluation, the last good one (to revert to), counts."""
+
+    last: Evaluation
+    good: Evaluation
+    evaluations: int = 1
+    iterations: int = 0
+
+
+class Estimation:
+    """One call of `Problem.solve`: holds the configuration and the warm-started delta between evaluations."""
+
+    def __init__(self, problem: Any, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None,
+                 first_step: int = 1) -> None:
+        self.problem, self.options = problem, options
+        for name in ('W_type', 'se_type'):
+            if getattr(options, name) == 'clustered' and problem.products.clustering_ids is None:
+                raise SpecificationError(f"{name}='clustered' needs a clustering_ids column in product_data",
+                                         parameter=name)
+        self.optimization, self.iteration = options.optimization, options.iteration
+        self.parameters = Parameters.of(problem, options)
+        self.model = problem.model.with_nodes_for(self.parameters.values.sigma)  # data faults before identification
+        self.variables, self.columns = self.model.parameter_variables(self.parameters)
+        # Micro blocks hold every surveyed market's choice probabilities anyway: chunks would only recompute them, so
+        # they are used there only when a budget is asked for. The supply side is evaluated in chunks of its own.
+        whole_blocks = bool(options.micro_moments)
+        self.chunked = None if whole_blocks and options.memory_budget_mb is None else ChunkedDemand.needed(
+            self.model, self.parameters, self.variables, self.columns, options.chunk_bytes, options.threads)
+        self.moments = moments = micro_stack(self, problem.moments_for(self.parameters, options, self.model),
+                                             options.micro_moments)
+        nonlinear = [label for label in self.parameters.labels if not label.startswith('beta[')]
+        needed = problem.K1 + problem.K3 + len(nonlinear)
+        if moments.M < needed:
+            names = problem.X1_labels + (problem.supply.X3_labels if problem.supply else []) + nonlinear
+            supply = f', {problem.MS} supply instruments' if problem.supply else ''
+            micro = f', {moments.M - moments.linear_M} micro moment(s)' if moments.micro else ''
+            raise SpecificationError(
+                f"too few instruments: {needed} parameters ({', '.join(names)}) but only {problem.MD} demand "
+                f"instruments ({', '.join(problem.ZD_labels) or 'none'}){supply}{micro}; add demand_instruments "
+                f"columns", parameter=nonlinear[-1] if nonlinear else problem.X1_labels[-1])
+        W = options.W
+        if W is not None:
+            W = np.asarray(W, dtype=float)
+            if W.shape != (moments.M, moments.M) or not np.isfinite(W).all():
+                raise SpecificationError(f'W must be a finite {moments.M} x {moments.M} matrix', parameter='W')
+        self.W = W if W is not None else moments.initial_weights()
+        self.progress, self.first_step = progress, first_step
+        layout = problem.products.layout
+        self.warm_delta = layout.pad(self.model.logit_delta)
+        self.warm_delta_theta: Optional[np.ndarray] = None  # where warm_delta was solved
+        self.warm_theta: Optional[np.ndarray] = None  # where warm_jacobian (d delta / d theta) was computed
+        self.warm_jacobian: Optional[np.ndarray] = None
+        self.contraction_evaluations = 0
+        self.market_evaluations = np.zeros(layout.T, dtype=np.int64)  # contraction steps per market, cumulative
+        self.inner_loop_failures: list[dict] = []  # thetas where markets failed and the optimizer was reverted
+        self.contraction_seconds = 0.0
+
+    # ---------------------------------------------------------------- objective
+    def demand_state(self, theta: np.ndarray, with_jacobian: bool) -> tuple[DemandState, int, list]:
+        """delta(theta) and d delta / d theta from the demand model, with contraction evaluations and failed
+        markets; keeps the warm start for the next evaluation."""
+        problem, layout, model = self.problem, self.problem.products.layout, self.model
+        values = self.parameters.expand(theta)
+        started = time.perf_counter()
+        chunked_jacobian = None
+        if self.chunked is not None:  # the Jacobian comes with the chunks (their utilities are gone afterwards)
+            inversion, chunked_jacobian = self.chunked.solve(values, self.starting_delta(theta), self.iteration,
+                                                             with_jacobian)
+        else:
+            inversion = model.invert(values, self.starting_delta(theta), self.iteration)
+        self.contraction_seconds += time.perf_counter() - started
+        evaluations = int(inversion.evaluations.sum())
+        self.contraction_evaluations += evaluations
+        self.market_evaluations += inversion.evaluations
+        failed = list(layout.markets[~inversion.converged])
+        jacobian = np.zeros((problem.N, 0))
+        if failed:
+            jacobian = np.full((problem.N, self.parameters.P), np.nan)
+        else:
+            if inversion.padded is not None:
+                self.warm_delta, self.warm_delta_theta = inversion.padded, np.array(theta, dtype=float)
+            if chunked_jacobian is not None:
+                jacobian, padded = layout.unpad(chunked_jacobian), chunked_jacobian
+                self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
+            elif (with_jacobian or model.random is None) and self.parameters.P:
+                jacobian, padded = model.delta_jacobian(inversion, self.parameters, self.variables, self.columns)
+                if padded is not None:
+                    self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
+        return DemandState(np.array(theta, dtype=float), values, inversion.delta, jacobian, inversion), evaluations, \
+            failed
+
+    def starting_delta(self, theta: np.ndarray) -> np.ndarray:
+        """The last delta, moved to first order by d delta / d theta when that is known: fewer contraction steps."""
+        if self.warm_jacobian is None or self.warm_theta is None or self.warm_delta_theta is None or \
+                not np.array_equal(self.warm_theta, self.warm_delta_theta):
+            return self.warm_delta
+        predicted = self.warm_delta + self.warm_jacobian @ (np.asarray(theta, dtype=float) - self.warm_theta)
+        return predicted if np.isfinite(predicted).all() else self.warm_delta
+
+    def evaluate(self, theta: np.ndarray, iv: LinearIV, with_gradient: bool = True) -> Evaluation:
+        """The objective (and gradient) at theta. A block that cannot be evaluated here (log costs at a nonpositive
+        implied cost) raises; `optimize` reverts from it as from an inner-loop failure."""
+        moments = self.moments
+        state, evaluations, failed = self.demand_state(theta, with_gradient)
+        stacked = moments.evaluate(state, iv, with_gradient and not failed)
+        mean_g = stacked.moments
+        scale = moments.N if self.options.scale_objective else 1
+        objective = float(scale * mean_g @ iv.W @ mean_g)
+        gradient = np.full(self.parameters.P, np.nan)
+        if with_gradient and not failed:
+            mean_G = moments.theta_jacobian(stacked.dependent_jacobians, stacked.micro)
+            gradient = 2 * scale * mean_G.T @ iv.W @ mean_g
+        return Evaluation(state.theta, objective, gradient, state.delta, stacked, state.delta_jacobian, evaluations,
+                          failed)
+
+    # ---------------------------------------------------------------- optimization
+    def optimize(self, start: np.ndarray, W: np.ndarray, step: int) -> StepOutcome:
+        iv = self.moments.iv(W)
+        started = time.perf_counter()
+        contraction_before = self.contraction_evaluations
+        first = self.evaluate(start, iv, self.optimization.compute_gradient)
+        if first.failed_markets or not np.isfinite(first.objective):
+            raise self.inner_loop_error('the starting values', first)
+        state = _Trace(first, first)
+        if self.optimization.method == 'return' or self.parameters.P == 0:
+            return StepOutcome(first, W, True, 0, 1, self.contraction_evaluations - contraction_before,
+                               time.perf_counter() - started, 'no optimization')
+
+        def objective(theta: np.ndarray) -> Any:
+            reason = None
+            if np.array_equal(theta, state.last.theta):
+                evaluation = state.last
+            else:
+                try:
+                    evaluation = self.evaluate(theta, iv, self.optimization.compute_gradient)
+                except SpecificationError as error:  # e.g. log costs at a nonpositive cost
+                    evaluation = dataclasses.replace(state.good, theta=np.array(theta, dtype=float),
+                                                     objective=np.nan, failed_markets=[])
+                    reason = error.message
+                state.evaluations += 1
+            if reason or evaluation.failed_markets or not np.isfinite(evaluation.objective):
+                self.inner_loop_failures.append({'step': step, 'theta': evaluation.theta.tolist(),
+                                                 'markets': [str(m) for m in evaluation.failed_markets],
+                                                 **({'reason': reason} if reason else {})})
+                # revert to the last good values, as PyBLP's error_behavior='revert'
+                evaluation = dataclasses.replace(state.good, theta=evaluation.theta, contraction_evaluations=0,
+                                                 failed_markets=evaluation.failed_markets)
+            else:
+                state.good = evaluation
+            state.last = evaluation
+            if self.optimization.compute_gradient:
+                return evaluation.objective, evaluation.gradient
+            return evaluation.objective
+
+        def callback(*_: Any, **__: Any) -> None:
+            state.iterations += 1
+            if self.progress is not None:
+                last = state.good
+                self.progress({
+                    'step': step, 'iteration': state.iterations, 'evaluations': state.evaluations,
+                    'objective': last.objective,
+                    'gradient_norm': float(np.abs(self.projected_gradient(last.theta, last.gradient)).max()),
+                    'contraction_iterations': self.contraction_evaluations,
+                })
+
+        bounds = self.parameters.bounds
+        use_bounds = self.optimization.supports_bounds and any(np.isfinite(b).any() for b in bounds)
+        options = dict(self.optimization.method_options)
+        result = scipy.optimize.minimize(
+            objective, start, jac=self.optimization.compute_gradient, method=self.optimization.method,
+            bounds=scipy.optimize.Bounds(*map(np.array, zip(*bounds))) if use_bounds else None, options=options,
+            callback=callback)
+        theta = np.asarray(result.x, dtype=float)
+        good = state.good
+        reusable = np.array_equal(theta, good.theta) and np.isfinite(good.gradient).all()
+        final = good if reusable else self.evaluate(theta, iv, True)
+        if final.failed_markets:
+            raise self.inner_loop_error('the final estimates', final)
+        iterations = int(getattr(result, 'nit', state.iterations) or state.iterations)
+        return StepOutcome(final, W, bool(result.success), iterations, state.evaluations,
+                           self.contraction_evaluations - contraction_before, time.perf_counter() - started,
+                           str(result.message))
+
+    def inner_loop_error(self, where: str, evaluation: Evaluation) -> NumericalError:
+        """The markets whose contraction failed at `where`, with the nesting parameters there (RCNL crawls as rho
+        nears 1)."""
+        markets = evaluation.failed_markets
+        detail = self.problem.model.describe(self.parameters.expand(evaluation.theta))
+        return NumericalError(f'the inner loop failed at {where} in {len(markets)} market(s): '
+                              f'{", ".join(map(str, markets[:10]))}{detail}', markets=markets)
+
+    def projected_gradient(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+        """Zero the components that push against an active bound (PyBLP's projected gradient)."""
+        projected = np.array(gradient, dtype=float)
+        for index, (lower, upper) in enumerate(self.parameters.bounds):
+            if theta[index] <= lower:
+                projected[index] = min(0.0, projected[index])
+            elif theta[index] >= upper:
+                projected[index] = max(0.0, projected[index])
+        return projected
+
+    def hessian(self, theta: np.ndarray, W: np.ndarray) -> np.ndarray:
+        """Central finite differences of the analytic gradient, symmetrized."""
+        iv = self.moments.iv(W)
+        columns = []
+        for index in range(theta.size):
+            up, down = theta.copy(), theta.copy()
+            up[index] += FINITE_DIFFERENCE_STEP / 2
+            down[index] -= FINITE_DIFFERENCE_STEP / 2
+            columns.append((self.evaluate(up, iv).gradient - self.evaluate(down, iv).gradient) / FINITE_DIFFERENCE_STEP)
+        hessian = np.column_stack(columns) if columns else np.zeros((0, 0))
+        return (hessian + hessian.T) / 2
+
+    # ---------------------------------------------------------------- steps and results
+    def run(self) -> ProblemResults:
+        started = time.perf_counter()
+        theta, W = self.parameters.theta, self.W
+        if self.options.initial_update or (self.moments.micro and self.options.W is None):
+            W = self.initial_update(theta)
+        history = []
+        last = self.first_step + self.options.steps - 1
+        for step in range(self.first_step, last + 1):
+            outcome = self.optimize(theta, W, step)
+            history.append(outcome)
+            theta = outcome.evaluation.theta
+            if step < last:
+                W = invert(self._S(outcome.evaluation, self.options.W_type))
+        outcome = history[-1]
+        return ProblemResults(self, outcome, history, self._statistics(outcome, last), time.perf_counter() - started)
+
+    def initial_update(self, theta: np.ndarray) -> np.ndarray:
+        """PyBLP's initial update (its zeroth step), asked for or used when there are micro moments and no W is given
+        (the first W's micro block is zero): W = S^-1 with S at `theta` under the 2SLS W, and the warm-started delta
+        moves to theta."""
+        start = self.evaluate(theta, self.moments.iv(self.W), False)
+        if start.failed_markets:
+            raise NumericalError(f'the inner loop failed at the starting values in {len(start.failed_markets)} '
+                                 f'market(s): {", ".join(map(str, start.failed_markets[:10]))}',
+                                 markets=start.failed_markets)
+        return invert(self._S(start, self.options.W_type))
+
+    def restore(self, theta: np.ndarray, hessian: Optional[np.ndarray]) -> ProblemResults:
+        """Results at a known theta under this estimation's W and step: one evaluation and the standard errors,
+        with the Hessian given (a stored estimate's) instead of recomputed by 2P gradient evaluations."""
+        started = time.perf_counter()
+        evaluation = self.evaluate(np.asarray(theta, dtype=float), self.moments.iv(self.W))
+        if evaluation.failed_markets:
+            raise self.inner_loop_error('the stored estimates', evaluation)
+        outcome = StepOutcome(evaluation, self.W, True, 0, 1, evaluation.contraction_evaluations,
+                              time.perf_counter() - started, 'restored')
+        statistics = self._statistics(outcome, self.first_step, hessian)
+        return ProblemResults(self, outcome, [outcome], statistics, time.perf_counter() - started)
+
+    def _S(self, evaluation: Evaluation, kind: str) -> np.ndarray:
+        return self.moments.covariances(evaluation.stacked.residuals, kind, self.problem.products.clustering_ids,
+                                        self.options.center_moments, evaluation.stacked.micro)
+
+    def _statistics(self, outcome: StepOutcome, step: int, hessian: Optional[np.ndarray] = None) -> dict[str, Any]:
+        """Standard errors, updated weighting matrix, projected gradient and Hessian at the final estimates
+        (`hessian` given: taken as it is rather than computed)."""
+        evaluation, options, P = outcome.evaluation, self.options, self.parameters.P
+        S_weights = self._S(evaluation, options.W_type)
+        S = S_weights if options.se_type == options.W_type else self._S(evaluation, options.se_type)
+        W_covariances = invert(S) if options.se_type == 'unadjusted' and step == 1 else outcome.W
+        G = self.moments.jacobian(evaluation.stacked.dependent_jacobians, evaluation.stacked.micro)
+        with np.errstate(invalid='ignore'):
+            covariances = parameter_covariances(W_covariances, S, G, options.se_type)
+            se = np.sqrt(np.diag(covariances) / self.problem.N)
+        theta = evaluation.theta
+        projected = self.projected_gradient(theta, evaluation.gradient)
+        at_bound = [value <= lower or value >= upper for value, (lower, upper) in zip(theta, self.parameters.bounds)]
+        active = [label for label, bound in zip(self.parameters.labels, at_bound) if bound]
+        if hessian is None:
+            hessian = np.full((P, P), np.nan)
+            if P and self.optimization.compute_gradient:
+                hessian = self.hessian(theta, outcome.W)
+        eigenvalues = np.full(P, np.nan)
+        reduced = np.array(hessian, dtype=float).reshape(P, P)
+        for index in np.flatnonzero(at_bound):
+            reduced[index, :] = reduced[:, index] = 0
+        if P and np.isfinite(reduced).all():
+            eigenvalues = np.linalg.eigvalsh(reduced)
+        return {
+            'S': S, 'updated_W': invert(S_weights), 'parameter_covariances': covariances, 'se': se,
+            'projected_gradient': projected, 'hessian': hessian, 'hessian_eigenvalues': eigenvalues, 'step': step,
+            'active_bounds': active,
+        }
+
+
+def restore(problem: Any, stored: dict, micro_moments: Any = ()) -> ProblemResults:
+    """Results at a stored estimate (`to_dict()` or its `'restore'` part) of `problem`: one evaluation at the
+    stored theta under the stored W, step and standard-error options; the stored Hessian is reused."""
+    state = stored.get('restore', stored)
+    try:
+        sigma, pi, rho = (np.array(state[key], dtype=float) for key in ('sigma', 'pi', 'rho'))
+        beta = np.array(state.get('beta') or [], dtype=float)
+        W, step = np.array(state['W'], dtype=float), int(state.get('step', 1))
+        options = SolveOptions(sigma=sigma if sigma.size else None, pi=pi if pi.size else None,
+                               rho=rho if rho.size else None, method='1s', optimization=Optimization('return'),
+                               W=W, beta=beta if np.isfinite(beta).any() else None,
+                               micro_moments=micro_moments or (),
+                               **{key: state[key] for key in STORED_OPTIONS if key in state})
+    except (KeyError, TypeError, ValueError):
+        raise SpecificationError('a stored result needs sigma, pi, rho, W and step', parameter='restore') from None
+    if int(state.get('micro_moments', 0)) and not options.micro_moments:
+        raise SpecificationError(f"the stored estimate has {state['micro_moments']} micro moment(s): pass the same "
+                                 f"micro_moments to restore it", parameter='micro_moments')
+    estimation = Estimation(problem, options, first_step=step)
+    hessian = state.get('hessian')
+    P = estimation.parameters.P
+    hessian = None if hessian is None else np.array(hessian, dtype=float).reshape(P, P)
+    return estimation.restore(estimation.parameters.theta, hessian)

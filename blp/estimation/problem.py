@@ -1,0 +1,287 @@
+"""The estimation problem: data and formulations turned into matrices once, then `solve` runs GMM over theta."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from blp.configurations.formulation import Formulation
+from blp.configurations.integration import Integration
+from blp.configurations.solve_options import SolveOptions
+from blp.estimation.dependents import DemandDependent, SupplyDependent
+from blp.estimation.estimator import Estimation, restore
+from blp.estimation.moments import LinearBlock, MomentStack
+from blp.estimation.parameters import Parameters, random_coefficient_types
+from blp.estimation.results import ProblemResults
+from blp.exceptions import DataError, SpecificationError
+from blp.model import DemandModel
+from blp.primitives.absorb import Absorber
+from blp.primitives.columns import check_rank, numbered_columns
+from blp.primitives.instruments import with_built_instruments
+from blp.primitives.products import (
+    Agents,
+    DataLike,
+    Layout,
+    Products,
+    as_frame,
+    check_weights,
+    load_products,
+    nodes_columns,
+    numeric_column,
+    order_agents,
+)
+from blp.supply.data import SupplyData, absorb_codes, build_supply
+
+
+class Problem:
+    """A BLP problem, as `pyblp.Problem(product_formulations, product_data, agent_formulation, agent_data,
+    integration)`: X1 (linear, may absorb fixed effects), optional X2 (random coefficients) and demographics.
+
+    Logit when there is no X2; nested logit when product data have `nesting_ids` and there is no X2; random
+    coefficients nested logit (RCNL) with both. `rc_types` ('linear' or 'log' per X2 column, as PyBLP's) makes a
+    column's coefficient lognormal, exp(Sigma_k nu + Pi_k d).
+    """
+
+    def __init__(self, product_formulations: Formulation | Sequence[Optional[Formulation]], product_data: DataLike,
+                 agent_formulation: Optional[Formulation] = None, agent_data: Optional[DataLike] = None,
+                 integration: Optional[Integration] = None, rc_types: Optional[Sequence[str]] = None,
+                 costs_type: str = 'linear') -> None:
+        formulations: list[Optional[Formulation]] = [product_formulations] if isinstance(
+            product_formulations, Formulation) else list(product_formulations)
+        if not 1 <= len(formulations) <= 3 or formulations[0] is None:
+            raise SpecificationError('product_formulations must be (X1,), (X1, X2) or (X1, X2, X3), with X2 None for '
+                                     'no random coefficients', parameter='product_formulations')
+        formulations += [None] * (3 - len(formulations))
+        self.product_formulations = tuple(formulations)
+        self.costs_type = costs_type
+        self.agent_formulation, self.integration = agent_formulation, integration
+        self.warnings: list[str] = []  # what the data allow but a user should know (e.g. weights not summing to 1)
+        self.products: Products = load_products(product_data)
+        frame, N = self.products.frame, self.products.N
+
+        X1 = formulations[0].build(frame, 'X1 formulation')
+        self.X1_labels, self.X1_endogenous = X1.labels, X1.endogenous
+        if not X1.labels:
+            raise SpecificationError('X1 formulation has no columns', parameter='X1')
+        codes = absorb_codes(formulations[0], frame, 'X1')
+        self.absorber = Absorber(codes)
+        self.absorbed_dimensions = len(codes)
+
+        X2_formulation = formulations[1]
+        X2 = X2_formulation.build(frame, 'X2 formulation') if X2_formulation is not None else None
+        if X2_formulation is not None and X2_formulation.absorb:
+            raise SpecificationError('X2 cannot absorb fixed effects', parameter='X2')
+        self.X2_labels = X2.labels if X2 is not None else []
+        self.X2 = X2.matrix if X2 is not None else np.zeros((N, 0))
+        self.rc_types = random_coefficient_types(rc_types, self.X2_labels)
+
+        instruments = numbered_columns(frame, 'demand_instruments')
+        excluded = np.column_stack([numeric_column(frame, column, 'product_data', self.products.market_ids)
+                                    for column in instruments]) if instruments else np.zeros((N, 0))
+        exogenous = ~X1.endogenous
+        self.ZD_labels = [label for label, keep in zip(X1.labels, exogenous) if keep] + instruments
+        raw_X1, raw_ZD = X1.matrix, np.column_stack([X1.matrix[:, exogenous], excluded])
+        self.X1_raw = raw_X1
+        self.X1, self.ZD = self.absorber(raw_X1), self.absorber(raw_ZD)
+        check_rank(self.X1, raw_X1, self.X1_labels, 'X1', self.absorber.dimensions > 0)
+        check_rank(self.ZD, raw_ZD, self.ZD_labels, 'demand instruments', self.absorber.dimensions > 0)
+
+        nesting = self.products.nesting_ids
+        self.nest_labels: list[str] = []
+        nest_codes = None
+        if nesting is not None:
+            nest_codes, nest_values = pd.factorize(pd.Series(nesting, dtype=object), sort=True)
+            self.nest_labels = [str(value) for value in nest_values]
+
+        self.demographics_labels: list[str] = []
+        self.agents: Optional[Agents] = None
+        if X2 is not None:
+            self.agents = self._load_agents(agent_formulation, agent_data, integration)
+        elif agent_formulation is not None:
+            raise SpecificationError('agent_formulation needs an X2 formulation to interact with',
+                                     parameter='agent_formulation')
+        self.model = DemandModel(self.products.layout, self.products.shares, self.X2, self.agents, nest_codes,
+                                 len(self.nest_labels), np.array([kind == 'log' for kind in self.rc_types], dtype=bool))
+        self.supply: Optional[SupplyData] = None
+        if formulations[2] is not None:
+            self.supply = build_supply(formulations[2], self.products, costs_type)
+            if self.H:
+                raise SpecificationError('a supply side with nesting_ids is not supported yet', parameter='X3')
+        self.moments = self._moments()
+
+    def _moments(self, parameters: Optional[Parameters] = None, options: Optional[SolveOptions] = None,
+                 model: Optional[DemandModel] = None) -> MomentStack:
+        """The moment blocks for a solve: demand (ZD'xi) and, with X3 and the solve's parameters, supply (ZS'omega).
+        Linear parameters that `parameters` optimizes over (a supply side's price coefficient) leave the demand
+        block's IV step."""
+        concentrated = np.ones(self.K1, dtype=bool) if parameters is None else parameters.concentrated_beta
+        demand = LinearBlock('demand', self.X1[:, concentrated], self.ZD,
+                             [label for label, keep in zip(self.X1_labels, concentrated) if keep], self.ZD_labels,
+                             self.absorber, DemandDependent.of(self, parameters))
+        if self.supply is None or parameters is None:  # the supply block needs the solve's parameters
+            return MomentStack([demand])
+        supply = self.supply
+        return MomentStack([demand, LinearBlock('supply', supply.X3, supply.ZS, supply.X3_labels, supply.ZS_labels,
+                                                supply.absorber,
+                                                SupplyDependent.of(self, model or self.model, parameters, options))])
+
+    def moments_for(self, parameters: Parameters, options: SolveOptions, model: DemandModel) -> MomentStack:
+        """The moment stack one solve uses (the problem's own when every beta is concentrated and there is no
+        supply side)."""
+        if self.supply is None and parameters.concentrated_beta.all():
+            return self.moments
+        return self._moments(parameters, options, model)
+
+    def with_instruments(self, ZD: np.ndarray, ZD_labels: Optional[Sequence[str]] = None) -> 'Problem':
+        """The same problem with other demand instruments (N x MD, before fixed effects are absorbed), as PyBLP
+        rebuilds a problem with optimal instruments; data, agents and formulations are shared, not copied."""
+        ZD = np.asarray(ZD, dtype=float)
+        if ZD.ndim != 2 or ZD.shape[0] != self.N or not np.isfinite(ZD).all():
+            raise SpecificationError(f'ZD must be a finite {self.N} x MD matrix', parameter='ZD')
+        labels = list(ZD_labels) if ZD_labels is not None else [f'ZD{index}' for index in range(ZD.shape[1])]
+        if len(labels) != ZD.shape[1]:
+            raise SpecificationError('ZD_labels must name every column of ZD', parameter='ZD_labels')
+        problem = copy.copy(self)
+        problem.ZD, problem.ZD_labels = self.absorber(ZD), labels
+        check_rank(problem.ZD, ZD, labels, 'demand instruments', self.absorber.dimensions > 0)
+        problem.moments = problem._moments()
+        return problem
+
+    @property
+    def K3(self) -> int:
+        return 0 if self.supply is None else self.supply.K3
+
+    @property
+    def MS(self) -> int:
+        return 0 if self.supply is None else self.supply.MS
+
+    @classmethod
+    def from_spec(cls, spec: Any, product_data: DataLike, agent_data: Optional[DataLike] = None) -> 'Problem':
+        """Build from `blp.spec.ProblemSpec` (or an `EstimateSpec`, whose `.problem` is used)."""
+        problem_spec = getattr(spec, 'problem', spec)
+        formulations = [None if f is None else Formulation(f.formula, f.absorb)
+                        for f in problem_spec.product_formulations]
+        agent_formulation = None if problem_spec.agent_formulation is None else Formulation(
+            problem_spec.agent_formulation.formula, problem_spec.agent_formulation.absorb)
+        integration = None if problem_spec.integration is None else Integration(
+            problem_spec.integration.specification, problem_spec.integration.size, problem_spec.integration.seed)
+        product_data = with_built_instruments(getattr(problem_spec, 'instruments', None), product_data)
+        return cls(formulations, product_data, agent_formulation, agent_data, integration,
+                   rc_types=getattr(problem_spec, 'rc_types', None), costs_type=problem_spec.costs_type)
+
+    @property
+    def N(self) -> int:
+        return self.products.N
+
+    @property
+    def T(self) -> int:
+        return self.products.layout.T
+
+    @property
+    def K1(self) -> int:
+        return self.X1.shape[1]
+
+    @property
+    def K2(self) -> int:
+        return self.X2.shape[1]
+
+    @property
+    def D(self) -> int:
+        return len(self.demographics_labels)
+
+    @property
+    def MD(self) -> int:
+        return self.ZD.shape[1]
+
+    @property
+    def H(self) -> int:
+        return len(self.nest_labels)
+
+    @property
+    def nest_codes(self) -> Optional[np.ndarray]:
+        return self.model.nest_codes
+
+    def __repr__(self) -> str:
+        return (f'Problem(N={self.N}, T={self.T}, K1={self.K1}, K2={self.K2}, D={self.D}, MD={self.MD}, H={self.H}, '
+                f'absorbed dimensions={self.absorbed_dimensions})')
+
+    def _load_agents(self, agent_formulation: Optional[Formulation], agent_data: Optional[DataLike],
+                     integration: Optional[Integration]) -> Agents:
+        layout, K2 = self.products.layout, self.K2
+        if agent_data is None:
+            if integration is None:
+                raise SpecificationError('random coefficients need agents: pass agent_data with nodes0.. and weights, '
+                                         'or an integration configuration', parameter='integration')
+            if agent_formulation is not None:
+                raise SpecificationError('agent_formulation needs agent_data with the demographics',
+                                         parameter='agent_formulation')
+            node_list, weight_list = integration.build(K2, layout.T)
+            market_ids = np.repeat(layout.markets, [len(w) for w in weight_list])
+            agent_layout = Layout.from_ids(market_ids)
+            return Agents(agent_layout.pad(np.concatenate(weight_list)), agent_layout.pad(np.concatenate(node_list)),
+                          np.zeros((layout.T, agent_layout.width, 0)), agent_layout, None)
+        dataset = 'agent_data'
+        frame, market_ids = order_agents(as_frame(agent_data, dataset), layout, needs_all_markets=True)
+        agent_layout = Layout.from_ids(market_ids)
+        if integration is not None:
+            node_list, weight_list = integration.build(K2, layout.T)
+            wrong = np.flatnonzero(agent_layout.counts != np.array([len(w) for w in weight_list]))
+            if wrong.size:
+                raise SpecificationError(
+                    f'with integration and agent_data together, every market needs exactly as many agent rows as the '
+                    f'integration builds ({len(weight_list[wrong[0]])}); market {layout.markets[wrong[0]]!r} has '
+                    f'{agent_layout.counts[wrong[0]]}', parameter='integration.size')
+            nodes, weights = np.concatenate(node_list), np.concatenate(weight_list)
+        else:
+            if 'weights' not in frame.columns:
+                raise DataError("agent_data has no 'weights' column", column='weights', dataset=dataset)
+            weights = numeric_column(frame, 'weights', dataset, market_ids)
+            self.warnings.extend(check_weights(weights, agent_layout))
+            columns = nodes_columns(frame, K2)
+            nodes = np.column_stack([numeric_column(frame, column, dataset, market_ids) for column in columns]) \
+                if columns else np.zeros((len(frame), 0))
+        if agent_formulation is not None:
+            demographics = agent_formulation.build(frame, 'agent formulation')
+            if agent_formulation.absorb:
+                raise SpecificationError('the agent formulation cannot absorb fixed effects',
+                                         parameter='agent_formulation')
+            self.demographics_labels = demographics.labels
+            demographic_values = demographics.matrix
+        else:
+            demographic_values = np.zeros((len(frame), 0))
+        return Agents(agent_layout.pad(weights), agent_layout.pad(nodes), agent_layout.pad(demographic_values),
+                      agent_layout, frame)
+
+    def solve(self, sigma: Any = None, pi: Any = None, rho: Any = None, sigma_bounds: Any = None,
+              pi_bounds: Any = None, rho_bounds: Any = None, method: str = '2s', optimization: Any = None,
+              iteration: Any = None, W: Optional[np.ndarray] = None, W_type: str = 'robust', se_type: str = 'robust',
+              center_moments: bool = True, scale_objective: bool = True, beta: Any = None, beta_bounds: Any = None,
+              costs_bounds: Any = None, initial_update: bool = False,
+              progress: Optional[Callable[[dict], None]] = None, micro_moments: Sequence[Any] = (),
+              memory_budget_mb: Optional[float] = None, threads: int = 1) -> ProblemResults:
+        """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration.
+
+        `micro_moments` (`blp.MicroMoment`): stacked after the aggregate moments; without `W`, W and delta are first
+        updated at the starting values (PyBLP's initial update). `memory_budget_mb` bounds the per-market temporaries
+        of one evaluation (markets go in chunks that fit); `threads` > 1 evaluates chunks on that many threads."""
+        options = SolveOptions(sigma, pi, rho, sigma_bounds, pi_bounds, rho_bounds, method, optimization, iteration, W,
+                               W_type, se_type, center_moments, scale_objective, beta, beta_bounds, costs_bounds,
+                               initial_update, micro_moments, memory_budget_mb, threads)
+        return self.estimate(options, progress)
+
+    def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> ProblemResults:
+        """`solve` with its arguments as one `SolveOptions` (what the service and multi-start pass around)."""
+        return Estimation(self, options, progress).run()
+
+    def check_solve(self, options: SolveOptions) -> list[str]:
+        """Validate solve options without solving (shapes, bounds, identification), raising what `solve` would;
+        returns the labels of the free nonlinear parameters."""
+        return Estimation(self, options).parameters.labels
+
+    def restore(self, stored: dict, micro_moments: Any = ()) -> ProblemResults:
+        """Results at a stored estimate (`results.to_dict()`) without re-optimizing or recomputing the Hessian; an
+        estimate with micro moments needs the same `micro_moments` again (callables are not stored)."""
+        return restore(self, stored, micro_moments)

@@ -1,0 +1,181 @@
+"""Estimates with their standard errors and diagnostics, shaped like PyBLP's `ProblemResults`; what is computed from
+them (elasticities, diversion ratios, costs, equilibrium prices, counterfactuals) comes from `PostEstimation`."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import scipy.linalg
+
+from blp.post.bootstrap import bootstrap
+from blp.post.optimal import compute_optimal_instruments
+from blp.post.postestimation import PostEstimation
+from blp.serialization import jsonable
+
+# Options a stored estimate keeps so that restoring it reproduces its standard errors.
+STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective', 'costs_bounds')
+
+
+class ProblemResults(PostEstimation):
+    """The outcome of `Problem.solve`. Array attributes have PyBLP's shapes: beta (K1 x 1), sigma (K2 x K2),
+    pi (K2 x D), rho (H x 1 or 1 x 1), gamma (K3 x 1, with a supply side), and the same for their standard errors
+    (NaN where fixed); xi and omega (N x 1); with a supply side the estimated costs and markups (N x 1)."""
+
+    def __init__(self, estimation: Any, outcome: Any, history: list, statistics: dict, seconds: float) -> None:
+        self._estimation = estimation
+        self.problem = problem = estimation.problem
+        parameters = estimation.parameters
+        evaluation = outcome.evaluation
+        self.theta = evaluation.theta
+        self.theta_labels = parameters.labels
+        self.nonlinear_values = values = parameters.expand(self.theta)
+        self.sigma, self.pi, self.rho = values.sigma, values.pi, values.rho
+        se = statistics['se']
+        P = parameters.P
+        standard_errors = parameters.expand(se[:P], fill_fixed=np.nan)
+        self.sigma_se, self.pi_se, self.rho_se = standard_errors.sigma, standard_errors.pi, standard_errors.rho
+        stacked = evaluation.stacked
+        concentrated = parameters.concentrated_beta
+        K_demand = int(concentrated.sum())
+        beta, beta_se = values.beta[:, 0].copy(), standard_errors.beta[:, 0].copy()
+        beta[concentrated], beta_se[concentrated] = stacked.coefficients[0], se[P:P + K_demand]
+        self.beta, self.beta_se = beta.reshape(-1, 1), beta_se.reshape(-1, 1)
+        self.beta_labels = list(problem.X1_labels)
+        supply = problem.supply is not None
+        self.gamma = stacked.coefficients[1].reshape(-1, 1) if supply else np.zeros((0, 1))
+        self.gamma_se = se[P + K_demand:].reshape(-1, 1) if supply else np.zeros((0, 1))
+        self.gamma_labels = list(problem.supply.X3_labels) if supply else []
+        self.omega = stacked.residuals[1].reshape(-1, 1) if supply else np.zeros((0, 1))
+        details = stacked.details[1] if supply else {}
+        self.estimated_costs = details['costs'].reshape(-1, 1) if supply else None
+        self.estimated_markups = details['markups'].reshape(-1, 1) if supply else None
+        self.clipped_costs = int(details.get('clipped_costs', 0))
+        self.costs_type = problem.costs_type if supply else None
+        self.demand_model = estimation.model
+        self.warnings = list(problem.warnings)
+        self.sigma_labels = list(problem.X2_labels)
+        self.pi_labels = list(problem.demographics_labels)
+        self.rho_labels = list(parameters.rho_labels) if problem.H else []
+        self.delta = evaluation.delta.reshape(-1, 1)
+        self.xi = evaluation.xi.reshape(-1, 1)
+        micro = evaluation.stacked.micro  # PyBLP's micro (observed - fitted), micro_values, micro_covariances
+        moments = estimation.moments
+        self.micro_labels = [label for block in moments.micro for label in block.labels]
+        self.micro_observed = np.concatenate([block.compiled.observed for block in moments.micro]) if micro else \
+            np.zeros(0)
+        self.micro_values = np.concatenate([values.values for values in micro]).reshape(-1, 1) if micro else \
+            np.zeros((0, 1))
+        self.micro = np.concatenate([values.moments for values in micro]).reshape(-1, 1) if micro else np.zeros((0, 1))
+        self.micro_covariances = scipy.linalg.block_diag(*(values.covariances for values in micro)) if micro else \
+            np.zeros((0, 0))
+        self.objective = evaluation.objective
+        self.gradient = evaluation.gradient
+        self.projected_gradient = statistics['projected_gradient']
+        self.gradient_norm = float(np.abs(self.projected_gradient).max()) if P else float('nan')
+        self.hessian = statistics['hessian']
+        self.hessian_eigenvalues = statistics['hessian_eigenvalues']
+        self.active_bounds = statistics['active_bounds']  # labels of parameters that ended at a bound
+        self.parameter_covariances = statistics['parameter_covariances']
+        self.W = outcome.W
+        self.updated_W = statistics['updated_W']
+        self.step = statistics['step']
+        self.converged = bool(outcome.converged)
+        self.optimization_message = outcome.message
+        self.optimization_iterations = sum(step.iterations for step in history)
+        self.objective_evaluations = sum(step.evaluations for step in history)
+        self.contraction_evaluations = estimation.contraction_evaluations
+        layout = problem.products.layout
+        self.contraction_evaluations_by_market = dict(zip(map(str, layout.markets),
+                                                          estimation.market_evaluations.tolist()))
+        self.inner_loop_failures = list(estimation.inner_loop_failures)
+        self.timings = {
+            'total_seconds': seconds,
+            'optimization_seconds': sum(step.seconds for step in history),
+            'contraction_seconds': estimation.contraction_seconds,
+        }
+        self.options = estimation.options
+        self.method = estimation.options.method
+        self.optimization = estimation.optimization
+
+    def compute_optimal_instruments(self, method: str = 'approximate', draws: int = 1, seed: Optional[int] = None,
+                                    expected_prices: Any = None) -> Any:
+        """Feasible optimal demand instruments (`blp.post.optimal`); `.to_problem()` re-creates the problem with them."""
+        return compute_optimal_instruments(self, method, draws, seed, expected_prices)
+
+    def bootstrap(self, draws: int = 1000, seed: Optional[int] = None) -> Any:
+        """PyBLP's parametric bootstrap of theta and beta (`blp.post.bootstrap`): post-estimation per draw."""
+        return bootstrap(self, draws, seed)
+
+    def __repr__(self) -> str:
+        lines = [f'ProblemResults(objective={self.objective:.6g}, gradient_norm={self.gradient_norm:.3g}, '
+                 f'converged={self.converged}, step={self.step})']
+        for entry in self.parameter_table():
+            se = 'fixed' if entry['fixed'] else f"{entry['se']:.6g}" if entry['se'] is not None else 'nan'
+            name = entry['kind'] + '[' + ', '.join(str(x) for x in (entry['row'], entry['column']) if x is not None) + ']'
+            lines.append(f"  {name:<40} {entry['value']:+.6e}  ({se})")
+        return '\n'.join(lines)
+
+    def parameter_table(self) -> list[dict[str, Any]]:
+        """Every parameter as {kind, row, column, value, se, fixed}: beta by X1 label, sigma's lower triangle,
+        pi by X2 label and demographic, rho by nest."""
+        table = [{'kind': 'beta', 'row': label, 'column': None, 'value': jsonable(self.beta[i, 0]),
+                  'se': jsonable(self.beta_se[i, 0]), 'fixed': False} for i, label in enumerate(self.beta_labels)]
+        free = {(kind, tuple(location)) for kind, location in self._estimation.parameters.free}
+        for row, column in zip(*np.tril_indices(len(self.sigma_labels))):
+            table.append({'kind': 'sigma', 'row': self.sigma_labels[row], 'column': self.sigma_labels[column],
+                          'value': jsonable(self.sigma[row, column]), 'se': jsonable(self.sigma_se[row, column]),
+                          'fixed': ('sigma', (row, column)) not in free})
+        for row, column in np.ndindex(self.pi.shape):
+            table.append({'kind': 'pi', 'row': self.sigma_labels[row], 'column': self.pi_labels[column],
+                          'value': jsonable(self.pi[row, column]), 'se': jsonable(self.pi_se[row, column]),
+                          'fixed': ('pi', (row, column)) not in free})
+        concentrated = self._estimation.parameters.concentrated_beta
+        for index, entry in enumerate(table[:len(self.beta_labels)]):
+            entry['fixed'] = bool(not concentrated[index] and ('beta', (index, 0)) not in free)
+        for index, label in enumerate(self.gamma_labels):
+            table.append({'kind': 'gamma', 'row': label, 'column': None, 'value': jsonable(self.gamma[index, 0]),
+                          'se': jsonable(self.gamma_se[index, 0]), 'fixed': False})
+        for nest, label in enumerate(self.rho_labels):
+            table.append({'kind': 'rho', 'row': label, 'column': None, 'value': jsonable(self.rho[nest, 0]),
+                          'se': jsonable(self.rho_se[nest, 0]), 'fixed': ('rho', (nest, 0)) not in free})
+        return table
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: parameters with labels, values and SEs, diagnostics, and what `Problem.restore` needs."""
+        return {
+            'parameters': self.parameter_table(),
+            'micro_moments': [{'name': name, 'observed': jsonable(observed), 'fitted': jsonable(fitted),
+                               'difference': jsonable(observed - fitted)}
+                              for name, observed, fitted in zip(self.micro_labels, self.micro_observed,
+                                                                self.micro_values[:, 0])],
+            'objective': jsonable(self.objective),
+            'gradient_norm': jsonable(self.gradient_norm),
+            'projected_gradient': jsonable(self.projected_gradient),
+            'hessian_eigenvalues': jsonable(self.hessian_eigenvalues),
+            'active_bounds': list(self.active_bounds),
+            'converged': self.converged,
+            'optimization_message': self.optimization_message,
+            'step': self.step,
+            'method': self.method,
+            'optimization_iterations': self.optimization_iterations,
+            'objective_evaluations': self.objective_evaluations,
+            'contraction_iterations': int(self.contraction_evaluations),
+            'contraction_iterations_by_market': self.contraction_evaluations_by_market,
+            'inner_loop_failures': self.inner_loop_failures,
+            'timings': self.timings,
+            'dimensions': {'N': self.problem.N, 'T': self.problem.T, 'K1': self.problem.K1, 'K2': self.problem.K2,
+                           'K3': self.problem.K3, 'D': self.problem.D, 'MD': self.problem.MD,
+                           'MS': self.problem.MS, 'H': self.problem.H},
+            'clipped_costs': self.clipped_costs,
+            'warnings': list(self.warnings),
+            'restore': {
+                'sigma': jsonable(self.sigma), 'pi': jsonable(self.pi), 'rho': jsonable(self.rho),
+                'beta': jsonable(self.nonlinear_values.beta),
+                'free': self._estimation.parameters.free,
+                'W': jsonable(self.W), 'step': self.step, 'hessian': jsonable(self.hessian),
+                'micro_moments': len(self.micro_labels),
+                **{key: jsonable(getattr(self.options, key)) if key == 'costs_bounds' else getattr(self.options, key)
+                   for key in STORED_OPTIONS},
+            },
+        }

@@ -1,0 +1,252 @@
+"""Micro datasets' survey weights and parts' values, computed once per solve from the users' callables and laid out on
+the padded (market x agent x choice) arrays the micro moment block runs on.
+
+The callables get PyBLP's per-market views: `products` (J_t rows: `.size`, `.X1`, `.X2`, `.X3`, `.market_ids`,
+`.product_ids`, `.firm_ids`, `.shares`, `.prices` and every product-data column by name, each J_t x 1) and `agents`
+(I_t rows: `.size`, `.weights` I_t x 1, `.nodes` I_t x K2, `.demographics` I_t x D, and every agent-data column by
+name, each I_t x 1). Whatever shape the weights have, the padded arrays always carry the outside good as choice 0
+(zero weight where the dataset leaves it out): first choices T_d x I x (1 + J), second choices
+T_d x I x (1 + J) x (1 + J), with integration weights w_it folded in:
+
+    A_dt[i, j(, k)] = w_it w_dij(k)t            (the dataset's weights)
+    A_pt[i, j(, k)] = w_it w_dij(k)t v_pij(k)t  (each part's weighted values)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from blp.exceptions import SpecificationError
+from blp.micro.moments import MicroDataset, MicroMoment, MicroPart, check_micro_moments
+
+
+class MarketView:
+    """Named arrays of one market, read as attributes (PyBLP's record arrays: `products.X2`, `agents.demographics`)."""
+
+    def __init__(self, size: int, arrays: dict[str, np.ndarray], kind: str) -> None:
+        self.size, self._arrays, self._kind = size, arrays, kind
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        arrays = self.__dict__.get('_arrays', {})
+        if name in arrays:
+            return arrays[name]
+        raise AttributeError(f"{self.__dict__.get('_kind', 'market data')} have no field {name!r} "
+                             f"(fields: {', '.join(sorted(arrays))})")
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._arrays))
+
+
+def _columns(frame: Optional[pd.DataFrame], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Every column of `frame` at `rows` as a column vector (floats where numeric)."""
+    if frame is None:
+        return {}
+    columns = {}
+    for name in frame.columns:
+        if not isinstance(name, str) or not name.isidentifier():
+            continue
+        values = frame[name].to_numpy()[rows]
+        if pd.api.types.is_numeric_dtype(frame[name]) and not pd.api.types.is_bool_dtype(frame[name]):
+            values = values.astype(float)
+        columns[name] = values.reshape(-1, 1)
+    return columns
+
+
+@dataclass(frozen=True)
+class CompiledDataset:
+    """One dataset on the padded layout of its markets."""
+
+    dataset: MicroDataset
+    markets: np.ndarray          # T_d indices into the product layout
+    second: bool                 # second choices (a k axis)
+    weights: np.ndarray          # A_d: T_d x I x (1 + J) [x (1 + J)]
+    parts: list[int]             # global indices of the parts on this dataset
+    weighted_values: np.ndarray  # PM_d x A_d.shape: A_p for each of `parts`
+    pair_values: dict[tuple[int, int], np.ndarray]  # (p, q) with q <= p: A_d v_p v_q, for covariances
+
+
+@dataclass(frozen=True)
+class CompiledMicro:
+    """Every micro moment of a solve with its parts and datasets, ready for `blp.micro.block.MicroBlock`."""
+
+    moments: list[MicroMoment]
+    parts: list[MicroPart]
+    datasets: list[CompiledDataset]
+    observed: np.ndarray         # MM observed values
+
+    @property
+    def MM(self) -> int:
+        return len(self.moments)
+
+    @property
+    def PM(self) -> int:
+        return len(self.parts)
+
+    def part_indices(self, moment: MicroMoment) -> list[int]:
+        return [next(index for index, part in enumerate(self.parts) if part is mine) for mine in moment.parts]
+
+    def moments_of(self, dataset: MicroDataset) -> str:
+        return ', '.join(repr(m.name) for m in self.moments if any(p.dataset is dataset for p in m.parts))
+
+
+def _call(function: Callable, t: Any, products: MarketView, agents: MarketView, what: str, where: str) -> np.ndarray:
+    try:
+        result = function(t, products, agents)
+    except Exception as exception:  # the user's code: report what failed where, whatever it raised
+        raise SpecificationError(f'{what} failed in market {t!r}: {type(exception).__name__}: {exception}',
+                                 parameter=where) from exception
+    try:
+        array = np.asarray(result, dtype=float)
+    except (TypeError, ValueError):
+        raise SpecificationError(f'{what} returned something that is not an array of numbers in market {t!r}',
+                                 parameter=where) from None
+    if not np.isfinite(array).all():
+        raise SpecificationError(f'{what} returned non-finite numbers in market {t!r}', parameter=where)
+    return array
+
+
+def _place(target: np.ndarray, array: np.ndarray, J: int) -> None:
+    """Write an I_t x J_t(+1) [x J_t(+1)] array into padded I x (1 + J) [x (1 + J)] space, choice 0 the outside."""
+    first = slice(0, 1 + J) if array.shape[1] == 1 + J else slice(1, 1 + J)
+    if array.ndim == 2:
+        target[:array.shape[0], first] = array
+    else:
+        second = slice(0, 1 + J) if array.shape[2] == 1 + J else slice(1, 1 + J)
+        target[:array.shape[0], first, second] = array
+
+
+class _Views:
+    """The per-market product and agent views of a problem, built on demand."""
+
+    def __init__(self, problem: Any) -> None:
+        self.problem = problem
+        products = problem.products
+        formulations = problem.product_formulations
+        self.X1 = formulations[0].build(products.frame, 'X1 formulation').matrix
+        X3 = getattr(problem, 'X3', None)
+        self.X3 = np.zeros((products.N, 0)) if X3 is None else np.asarray(X3)
+        self.agents = problem.agents
+
+    def products(self, t: int) -> MarketView:
+        problem, layout = self.problem, self.problem.products.layout
+        rows = np.flatnonzero(layout.market_index == t)
+        arrays = _columns(problem.products.frame, rows)
+        arrays.update(X1=self.X1[rows], X2=problem.X2[rows], X3=self.X3[rows])
+        for name in ('market_ids', 'product_ids', 'firm_ids', 'nesting_ids', 'clustering_ids'):
+            values = getattr(problem.products, name)
+            arrays[name] = (values[rows] if values is not None else np.zeros(rows.size, dtype=object)[:, None][:, :0]) \
+                .reshape(rows.size, -1)
+        arrays['shares'] = problem.products.shares[rows].reshape(-1, 1)
+        return MarketView(rows.size, arrays, 'products')
+
+    def agents_in(self, t: int) -> MarketView:
+        agents = self.agents
+        I_t = int(agents.layout.counts[t])
+        rows = np.flatnonzero(agents.layout.market_index == t)
+        arrays = _columns(agents.frame, rows) if agents.frame is not None else {}
+        arrays.update(weights=agents.weights[t, :I_t, None], nodes=agents.nodes[t, :I_t],
+                      demographics=agents.demographics[t, :I_t],
+                      market_ids=np.full((I_t, 1), self.problem.products.layout.markets[t], dtype=object))
+        return MarketView(I_t, arrays, 'agents')
+
+
+def compile_micro(problem: Any, micro_moments: Any) -> Optional[CompiledMicro]:
+    """Validate `micro_moments` against `problem` and compute every dataset's weights and every part's values.
+
+    Errors name the moment (parameter `micro_moments[<moment>]`) and the cause: a market without products or agents,
+    a callable that fails, weights or values of the wrong shape, negative weights, weights that are zero everywhere.
+    """
+    moments = check_micro_moments(micro_moments)
+    if not moments:
+        return None
+    first = f'micro_moments[{moments[0].name}]'
+    if problem.agents is None:
+        raise SpecificationError('micro moments need agents: an X2 formulation with agent_data or integration',
+                                 parameter=first)
+    if problem.H:
+        raise SpecificationError('micro moments with nesting_ids (nested logit) are not supported yet', parameter=first)
+    parts: list[MicroPart] = []
+    for moment in moments:
+        parts.extend(part for part in moment.parts if not any(part is known for known in parts))
+    datasets: list[MicroDataset] = []
+    for part in parts:
+        if not any(part.dataset is known for known in datasets):
+            datasets.append(part.dataset)
+    views = _Views(problem)
+    layout = problem.products.layout
+    index = {market: t for t, market in enumerate(layout.markets)}
+    compiled = []
+    for dataset in datasets:
+        owner = next(m for m in moments if any(p.dataset is dataset for p in m.parts))
+        where = f'micro_moments[{owner.name}]'
+        if dataset.market_ids is None:
+            markets = np.arange(layout.T)
+        else:
+            unknown = [m for m in dataset.market_ids if m not in index and str(m) not in map(str, layout.markets)]
+            if unknown:
+                raise SpecificationError(f'micro dataset {dataset.name!r} (of micro moment {owner.name!r}) has market '
+                                         f'{unknown[0]!r}, which has no products or agents', parameter=where)
+            lookup = {str(market): t for market, t in index.items()}
+            markets = np.array([index[m] if m in index else lookup[str(m)] for m in dataset.market_ids], dtype=np.intp)
+        compiled.append(_compile_dataset(dataset, markets, [p for p, part in enumerate(parts) if part.dataset is dataset],
+                                         parts, views, where, moments))
+    return CompiledMicro(moments, parts, compiled, np.array([moment.value for moment in moments]))
+
+
+def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: list[int], parts: list[MicroPart],
+                     views: _Views, where: str, moments: list[MicroMoment]) -> CompiledDataset:
+    layout, agents = views.problem.products.layout, views.agents
+    J, width = layout.width, agents.layout.width
+    weights = values = None
+    second: Optional[bool] = None
+    for row, t in enumerate(markets):
+        market = layout.markets[t]
+        products, market_agents = views.products(t), views.agents_in(t)
+        J_t, I_t = products.size, market_agents.size
+        if I_t == 0:
+            raise SpecificationError(f'micro dataset {dataset.name!r} covers market {market!r}, which has no agents',
+                                     parameter=where)
+        array = _call(dataset.compute_weights, market, products, market_agents,
+                      f'compute_weights of micro dataset {dataset.name!r}', where)
+        shapes = [(I_t, J_t), (I_t, 1 + J_t), (I_t, J_t, J_t), (I_t, 1 + J_t, J_t), (I_t, J_t, 1 + J_t),
+                  (I_t, 1 + J_t, 1 + J_t)]
+        if array.shape not in shapes:
+            raise SpecificationError(
+                f'compute_weights of micro dataset {dataset.name!r} returned weights of shape {array.shape} in market '
+                f'{market!r}, not one of {", ".join(map(str, shapes))} (I_t = {I_t} agents, J_t = {J_t} products)',
+                parameter=where)
+        if (array < 0).any():
+            raise SpecificationError(f'compute_weights of micro dataset {dataset.name!r} returned negative weights in '
+                                     f'market {market!r}', parameter=where)
+        if second is None:
+            second = array.ndim == 3
+            shape = (markets.size, width, 1 + J) + ((1 + J,) if second else ())
+            weights, values = np.zeros(shape), np.zeros((len(part_indices),) + shape)
+        elif second != (array.ndim == 3):
+            raise SpecificationError(f'compute_weights of micro dataset {dataset.name!r} returned first-choice weights '
+                                     f'in some markets and second-choice weights in others', parameter=where)
+        assert weights is not None and values is not None
+        _place(weights[row], array * agents.weights[t, :I_t].reshape((I_t,) + (1,) * (array.ndim - 1)), J)
+        for position, p in enumerate(part_indices):
+            part = parts[p]
+            owner = next(m for m in moments if any(q is part for q in m.parts))
+            part_values = _call(part.compute_values, market, products, market_agents,
+                                f'compute_values of micro part {part.name!r}', f'micro_moments[{owner.name}]')
+            if part_values.shape != array.shape:
+                raise SpecificationError(
+                    f'compute_values of micro part {part.name!r} returned values of shape {part_values.shape} in market '
+                    f'{market!r}, not {array.shape}, the shape of its dataset {dataset.name!r} weights',
+                    parameter=f'micro_moments[{owner.name}]')
+            _place(values[position, row], part_values, J)
+    assert weights is not None and values is not None and second is not None
+    if not weights.any():
+        raise SpecificationError(f'micro dataset {dataset.name!r} has zero weight in every market it covers',
+                                 parameter=where)
+    weighted = values * weights[None]
+    pairs = {(p, q): weighted[a] * values[b] for a, p in enumerate(part_indices) for b, q in enumerate(part_indices)
+             if b <= a}
+    return CompiledDataset(dataset, markets, second, weights, part_indices, weighted, pairs)

@@ -1,0 +1,140 @@
+"""Choice probabilities at the estimates and at any other prices: the demand model post-estimation is built on.
+
+Utilities V_ijt = delta_jt + mu_ijt come from the demand model (`blp.model`) once; a characteristic x that enters
+utility linearly moves them by (x' - x)_jt a_it, where a_it = dV_ijt / dx_jt is agent i's coefficient on x (beta,
+plus the agent's random coefficient when x is also in X2); it does not depend on j. Choices at any utilities are the
+model's logit or nested logit kernels.
+
+Every array is padded (market x product x agent) and every function works on all markets at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from blp.configurations.formulation import column_slope
+from blp.exceptions import SpecificationError
+from blp.model.choices import Choices, Nests, logit, nested_logit
+
+
+def linear_coefficient(name: str, beta_labels: list[str], beta: np.ndarray,
+                       X2_labels: list[str]) -> tuple[float, list[tuple[int, float]]]:
+    """How `name` moves utility: sum_k beta_k dx1_k/d name, and each X2 column's d x2_k / d name (`(column, slope)`,
+    e.g. -1 for `I(-prices)`); refuses characteristics that enter non-linearly, whose utility derivatives would depend
+    on the product (and would need the formula's derivative)."""
+    X1_slopes = [column_slope(label, name) for label in beta_labels]
+    X2_slopes = [(column, slope) for column, label in enumerate(X2_labels)
+                 if (slope := column_slope(label, name)) is not None]
+    if all(slope is None for slope in X1_slopes) and not X2_slopes:
+        raise SpecificationError(f'{name!r} is not a column of X1 or X2', parameter='name')
+    value = float(sum(slope * beta[index] for index, slope in enumerate(X1_slopes) if slope is not None))
+    return value, X2_slopes
+
+
+@dataclass(frozen=True)
+class ChoiceModel:
+    """Demand at the estimates: utilities, agents and the coefficients that say how utilities move."""
+
+    utilities: np.ndarray     # T x J x I  V at the estimates, -inf for padded products
+    delta: np.ndarray         # T x J
+    mask: np.ndarray          # T x J   real (not padded) products
+    weights: np.ndarray       # T x I
+    agent_mask: np.ndarray    # T x I   real (not padded) agents
+    coefficients: np.ndarray  # T x I x K2  agent-specific coefficients on X2
+    beta_labels: tuple
+    beta: np.ndarray          # K1
+    X2_labels: tuple
+    nests: Optional[Nests]
+    prices: Optional[np.ndarray]  # T x J  the prices V was estimated at (None without a prices column)
+
+    @classmethod
+    def from_results(cls, results: Any) -> 'ChoiceModel':
+        problem = results.problem
+        model, layout = results.demand_model, problem.products.layout
+        values = results.nonlinear_values
+        delta = layout.pad(results.delta[:, 0])
+        frame = problem.products.frame
+        prices = layout.pad(frame['prices'].to_numpy(dtype=float)) if 'prices' in frame.columns else None
+        return cls(model.utilities(delta, values), delta, layout.mask, model.agent_weights, model.agent_mask,
+                   model.coefficients(values), tuple(results.beta_labels), results.beta[:, 0],
+                   tuple(problem.X2_labels), model.nests(values.rho), prices)
+
+    @property
+    def T(self) -> int:
+        return self.mask.shape[0]
+
+    def restrict(self, index: np.ndarray) -> 'ChoiceModel':
+        """The same model in a subset of markets (a copy of their arrays)."""
+        return dataclasses.replace(
+            self, utilities=self.utilities[index], delta=self.delta[index], mask=self.mask[index],
+            weights=self.weights[index], agent_mask=self.agent_mask[index], coefficients=self.coefficients[index],
+            nests=None if self.nests is None else self.nests.restrict(index),
+            prices=None if self.prices is None else self.prices[index])
+
+    # ---------------------------------------------------------------- how utilities move
+    def slopes(self, name: Optional[str], random_only: bool = False) -> np.ndarray:
+        """a_it = dV_ijt / dx_jt for each agent (T x I); x = delta when `name` is None. `random_only` leaves out
+        beta: how mu alone moves, for when delta is given rather than moved."""
+        if name is None:
+            return np.ones(self.weights.shape)
+        beta, columns = linear_coefficient(name, list(self.beta_labels), self.beta, list(self.X2_labels))
+        slopes = np.full(self.weights.shape, 0.0 if random_only else beta)
+        for column, slope in columns:  # agents' coefficients, lognormal ones included (exp(Sigma nu + Pi d))
+            slopes = slopes + slope * self.coefficients[:, :, column]
+        return slopes
+
+    def shifted(self, change: np.ndarray, slopes: np.ndarray, utilities: Optional[np.ndarray] = None) -> np.ndarray:
+        """Utilities after x moves by `change` (T x J, zero where padded)."""
+        moved = change[:, :, None] * slopes[:, None, :]
+        moved += self.utilities if utilities is None else utilities
+        return moved
+
+    def at_prices(self, prices: np.ndarray, slopes: Optional[np.ndarray] = None) -> np.ndarray:
+        """Utilities at other prices (T x J); `slopes` are the agents' price coefficients if already known."""
+        slopes = self.slopes('prices') if slopes is None else slopes
+        return self.shifted(np.where(self.mask, prices - self.prices, 0.0), slopes)
+
+    def without(self, removed: np.ndarray, utilities: Optional[np.ndarray] = None) -> np.ndarray:
+        """Utilities with the `removed` products (T x J booleans) taken out of the choice set."""
+        base = self.utilities if utilities is None else utilities
+        return np.where(removed[:, :, None], -np.inf, base)
+
+    # ---------------------------------------------------------------- choices
+    def choose(self, utilities: Optional[np.ndarray] = None, overwrite: bool = False) -> Choices:
+        """Choices at the estimates or at other utilities; `overwrite` lets the logit reuse their memory."""
+        if utilities is None:
+            utilities, overwrite = self.utilities, False
+        if self.nests is None:
+            return logit(utilities, self.weights, overwrite)
+        return nested_logit(utilities, self.weights, self.nests)
+
+    def jacobian_parts(self, choices: Choices, slopes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lambda (T x J) and Gamma (T x J x J) with ds_j/dx_k = Lambda_j 1[j = k] - Gamma_jk (Morrow and Skerlos):
+        Lambda_j = sum_i w_i s_ij a_i and Gamma_jk = sum_i w_i s_ij s_ik a_i, plus the within-nest terms."""
+        weighted = choices.probabilities * (choices.weights * slopes)[:, None, :]
+        Lambda = weighted.sum(axis=2)
+        Gamma = choices.probabilities @ weighted.transpose(0, 2, 1)
+        if self.nests is not None:
+            rho = self.nests.rho_products
+            Lambda = Lambda / (1 - rho)
+            Gamma += (rho / (1 - rho))[:, :, None] * self.nests.same_nest * (choices.conditionals @
+                                                                              weighted.transpose(0, 2, 1))
+        return Lambda, Gamma
+
+    def jacobian(self, choices: Choices, slopes: np.ndarray) -> np.ndarray:
+        """ds_j / dx_k (T x J x J, zero where padded)."""
+        Lambda, Gamma = self.jacobian_parts(choices, slopes)
+        jacobian = -Gamma
+        np.einsum('tjj->tj', jacobian)[...] += Lambda
+        return jacobian
+
+    def consumer_surpluses(self, choices: Choices) -> np.ndarray:
+        """Each agent's surplus in money (T x I): expected utility log(1 + sum exp V) over the agent's price
+        coefficient, with no income effects (PyBLP's formula); NaN for padded agents."""
+        with np.errstate(divide='ignore', invalid='ignore'):
+            surpluses = choices.log_inclusive / -self.slopes('prices')
+        return np.where(self.agent_mask, surpluses, np.nan)

@@ -1,0 +1,79 @@
+"""Equilibrium prices by the zeta-markup contraction of Morrow and Skerlos (2011), in every market at once.
+
+Iterating p <- c + eta(p) need not converge; p <- c + zeta(p) with zeta = Lambda^-1 (H * Gamma') (p - c) - Lambda^-1 s
+does (Lambda and Gamma from `ChoiceModel.jacobian_parts`). A market stops once its first-order conditions hold,
+max_j |Lambda_j| |p_j - c_j - zeta_j| < atol, which is PyBLP's rule, so the prices agree with PyBLP's. Products held
+fixed keep their price; they still enter the first-order conditions of their firm's other products.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from blp.configurations.solve_options import Iteration
+from blp.exceptions import SpecificationError
+from blp.post.choice import ChoiceModel
+
+DEFAULT_ITERATION = Iteration('simple', {'atol': 1e-12})
+SMALLEST_LAMBDA = 1e-300  # Lambda underflows for products nobody buys; PyBLP bounds it the same way
+
+
+@dataclass(frozen=True)
+class Equilibrium:
+    """Prices and shares with convergence per market (padded T x J and T)."""
+
+    prices: np.ndarray
+    shares: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+
+
+def zeta_step(model: ChoiceModel, prices: np.ndarray, costs: np.ndarray, ownership: np.ndarray, free: np.ndarray,
+              slopes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One contraction step: c + zeta(p) where `free` (p where not), and the FOC residual per market."""
+    choices = model.choose(model.at_prices(prices, slopes), overwrite=True)
+    Lambda, Gamma = model.jacobian_parts(choices, slopes)
+    margins = np.where(model.mask, prices - costs, 0.0)
+    with np.errstate(divide='ignore'):
+        inverse = 1 / Lambda
+    inverse[~np.isfinite(inverse)] = 1 / SMALLEST_LAMBDA
+    zeta = inverse * (((ownership * Gamma.transpose(0, 2, 1)) @ margins[:, :, None])[:, :, 0] - choices.shares)
+    updated = np.where(free, costs + zeta, prices)
+    residual = np.where(free, np.abs(Lambda) * np.abs(updated - prices), 0.0).max(axis=1)
+    return updated, residual
+
+
+def solve_prices(model: ChoiceModel, costs: np.ndarray, ownership: np.ndarray, start: np.ndarray,
+                 fixed: np.ndarray, iteration: Optional[Iteration] = None) -> Equilibrium:
+    """Iterate p <- c + zeta(p) from `start` until every market's FOCs hold; markets drop out as they converge."""
+    iteration = iteration or DEFAULT_ITERATION
+    if iteration.method != 'simple':
+        raise SpecificationError("equilibrium prices iterate the zeta-markup contraction with Iteration('simple')",
+                                 parameter='iteration.method')
+    if model.prices is None:
+        raise SpecificationError('equilibrium prices need a prices column in product_data', parameter='prices')
+    T = model.T
+    prices = np.where(model.mask, start, 0.0)
+    free_all = model.mask & ~fixed
+    slopes_all = model.slopes('prices')
+    converged = np.zeros(T, dtype=bool)
+    iterations = np.zeros(T, dtype=np.int64)
+    index = np.arange(T)
+    sub, sub_costs, sub_ownership, free, slopes = model, costs, ownership, free_all, slopes_all
+    while index.size:
+        updated, residual = zeta_step(sub, prices[index], sub_costs, sub_ownership, free, slopes)
+        iterations[index] += 1
+        finite = np.isfinite(updated).all(axis=1)  # a broken market keeps its last finite prices and stops
+        prices[index[finite]] = updated[finite]
+        done = finite & (residual < iteration.atol)
+        converged[index[done]] = True
+        going = finite & ~done & (iterations[index] < iteration.max_evaluations)
+        if not going.all():
+            index = index[going]
+            sub = model.restrict(index)
+            sub_costs, sub_ownership, free, slopes = costs[index], ownership[index], free_all[index], slopes_all[index]
+    shares = model.choose(model.at_prices(prices, slopes_all)).shares
+    return Equilibrium(prices, shares, converged, iterations)

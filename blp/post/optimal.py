@@ -1,0 +1,213 @@
+"""Feasible optimal instruments (Chamberlain 1987; Reynaert and Verboven 2014) as PyBLP's
+`ProblemResults.compute_optimal_instruments` and `OptimalInstrumentResults.to_problem`, demand side.
+
+With only a demand side the optimal excluded instruments are
+
+    Z_D^opt = E[d xi / d theta | Z] / Var(xi)        (N x P; Var(xi) is the sample variance, ddof 0)
+
+evaluated at the estimates. The conditional expectation is taken over realizations of xi with prices replaced by
+their expected values E[p | Z] (the fitted values of regressing prices on ZD, fixed effects absorbed):
+
+    delta_r = delta - xi + xi_r + (X1(E[p]) - X1(p)) beta,   X2_r = X2(E[p]),   shares s_r = s(delta_r, X2_r)
+    d xi_r / d theta = d delta / d theta at (delta_r, X2_r, s_r)   (implicit function theorem, beta held fixed)
+
+`method='approximate'` uses the single realization xi_r = 0; `'normal'` draws xi_r ~ N(0, Var(xi)) and
+`'empirical'` resamples the estimated xi with replacement, averaging the Jacobian over `draws` realizations, with
+NumPy's `RandomState(seed)` drawn in PyBLP's order so a seed gives PyBLP's draws.
+
+`to_problem()` re-creates the problem with ZD = [exogenous X1, Z_D^opt, the X1 columns of prices at E[p]], as
+PyBLP (a just-identified problem). A supply side would add Z_S^opt = E[d omega / d theta] through the inverse of
+the joint covariance of (xi, omega) and its own to_problem columns: see `supply_instruments`, empty for now.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from blp.exceptions import SpecificationError
+from blp.model import DemandModel
+from blp.model.choices import logit, nested_logit
+from blp.model.demand import Inversion
+from blp.serialization import jsonable
+
+METHODS = ('approximate', 'normal', 'empirical')
+
+
+@dataclass
+class OptimalInstrumentResults:
+    """PyBLP's `OptimalInstrumentResults` (demand side): the instruments, what they were computed from, and
+    `to_problem()`."""
+
+    problem_results: Any
+    demand_instruments: np.ndarray              # N x P
+    supply_instruments: np.ndarray              # N x 0 until a supply side exists
+    inverse_covariance_matrix: np.ndarray       # 1 x 1: 1 / Var(xi)
+    expected_xi_by_theta_jacobian: np.ndarray   # N x P
+    expected_prices: Optional[np.ndarray]       # N x 1 (None without prices)
+    expected_shares: np.ndarray                 # N x 1
+    method: str
+    draws: int
+    seed: Optional[int]
+    computation_time: float
+    labels: list[str] = field(default_factory=list)
+
+    def to_problem(self) -> Any:
+        """The problem re-created with the optimal instruments, ready to `solve` (as PyBLP's `to_problem()`)."""
+        problem = self.problem_results.problem
+        exogenous = ~problem.X1_endogenous
+        frame = problem.products.frame
+        X1 = problem.product_formulations[0].build(frame, 'X1 formulation').matrix
+        parts = [X1[:, exogenous], self.demand_instruments]
+        labels = [label for label, keep in zip(problem.X1_labels, exogenous) if keep] + \
+            [f'optimal[{label}]' for label in self.labels]
+        if self.expected_prices is not None and problem.X1_endogenous.any():
+            expected = _with_prices(frame, self.expected_prices[:, 0])
+            X1_expected = problem.product_formulations[0].build(expected, 'X1 formulation').matrix
+            parts.append(X1_expected[:, problem.X1_endogenous])
+            labels += [f'expected[{label}]' for label, endogenous in zip(problem.X1_labels, problem.X1_endogenous)
+                       if endogenous]
+        return problem.with_instruments(np.column_stack(parts), labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {'method': self.method, 'draws': self.draws, 'seed': self.seed, 'labels': list(self.labels),
+                'inverse_covariance_matrix': jsonable(self.inverse_covariance_matrix),
+                'computation_seconds': self.computation_time}
+
+
+def re_estimate(results: Any, options: Any, method: str = 'approximate', draws: int = 1, seed: Optional[int] = None,
+                progress: Any = None) -> tuple[OptimalInstrumentResults, Any]:
+    """Optimal instruments from `results` and the re-created problem solved with `options` (a `SolveOptions`)
+    started at the first estimates, as PyBLP's tutorial does; a weighting matrix given for the first problem does
+    not fit the new instruments and is dropped."""
+    if not results.converged:
+        raise SpecificationError('optimal instruments need a converged estimate; this one stopped with: '
+                                 f'{results.optimization_message}', parameter='optimal_instruments')
+    instruments = compute_optimal_instruments(results, method, draws, seed)
+    values = results.nonlinear_values
+    starts = {name: (getattr(values, name) if getattr(options, name) is not None else None)
+              for name in ('sigma', 'pi', 'rho')}
+    updated = instruments.to_problem().estimate(options.replace(W=None, **starts), progress)
+    return instruments, updated
+
+
+def _with_prices(frame: Any, prices: np.ndarray) -> Any:
+    changed = frame.copy()
+    changed['prices'] = prices
+    return changed
+
+
+def expected_prices(problem: Any) -> np.ndarray:
+    """E[p | Z]: fitted values of the absorbed prices on the absorbed ZD, plus the absorbed fixed effects (N)."""
+    prices = problem.products.frame['prices'].to_numpy(dtype=float)
+    absorbed = problem.absorber(prices[:, None])[:, 0]
+    ZD = problem.ZD
+    coefficients = np.linalg.lstsq(ZD.T @ ZD, ZD.T @ absorbed, rcond=None)[0]
+    return ZD @ coefficients + prices - absorbed
+
+
+def compute_optimal_instruments(results: Any, method: str = 'approximate', draws: int = 1,
+                                seed: Optional[int] = None,
+                                expected_prices_: Optional[Any] = None) -> OptimalInstrumentResults:
+    """`results.compute_optimal_instruments(method, draws, seed, expected_prices)` (PyBLP's arguments)."""
+    started = time.perf_counter()
+    if method not in METHODS:
+        raise SpecificationError("method must be 'approximate', 'normal' or 'empirical'", parameter='method')
+    if method == 'approximate':
+        draws = 1
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+        raise SpecificationError('draws must be a positive integer', parameter='draws')
+    problem = results.problem
+    N = problem.N
+    xi = results.xi[:, 0]
+    if not np.isfinite(xi).all() or not np.isfinite(results.theta).all():
+        raise SpecificationError('optimal instruments need finite estimates', parameter='results')
+    frame = problem.products.frame
+    has_prices = 'prices' in frame.columns
+    if expected_prices_ is not None:
+        prices_hat = np.asarray(expected_prices_, dtype=float).reshape(-1)
+        if prices_hat.shape != (N,) or not np.isfinite(prices_hat).all():
+            raise SpecificationError(f'expected_prices must be a finite {N}-vector', parameter='expected_prices')
+    else:
+        prices_hat = expected_prices(problem) if has_prices else None  # type: ignore[assignment]
+
+    state = np.random.RandomState(seed)
+    deviation = np.std(xi)
+    samples = {'approximate': lambda: np.zeros(N), 'normal': lambda: state.normal(0, deviation, N),
+               'empirical': lambda: xi[state.choice(N, N)]}
+    sample = samples[method]
+
+    realization = _Realization(results, prices_hat)
+    P = results._estimation.parameters.P
+    jacobian, shares = np.zeros((N, P)), np.zeros(N)
+    for _ in range(draws):
+        jacobian_r, shares_r = realization.at(sample())
+        jacobian += jacobian_r / draws
+        shares += shares_r / draws
+    variance = np.var(xi)
+    with np.errstate(all='ignore'):
+        inverse = np.array([[1 / variance]])
+        instruments = inverse[0, 0] * jacobian
+    return OptimalInstrumentResults(
+        results, instruments, np.zeros((N, 0)), inverse, jacobian,
+        None if prices_hat is None else prices_hat[:, None], shares[:, None], method, int(draws), seed,
+        time.perf_counter() - started, list(results.theta_labels))
+
+
+class _Realization:
+    """What stays fixed across realizations of xi: delta - xi moved to expected prices, X2 at expected prices."""
+
+    def __init__(self, results: Any, prices_hat: Optional[np.ndarray]) -> None:
+        problem = results.problem
+        self.problem, self.results = problem, results
+        self.estimation = results._estimation
+        self.values = results.nonlinear_values
+        base = results.delta[:, 0] - results.xi[:, 0]
+        X2 = problem.X2
+        if prices_hat is not None:
+            frame = problem.products.frame
+            expected = _with_prices(frame, prices_hat)
+            X1 = problem.product_formulations[0]
+            base = base + (X1.build(expected, 'X1 formulation').matrix - X1.build(frame, 'X1 formulation').matrix) \
+                @ results.beta[:, 0]
+            if problem.K2:
+                X2 = problem.product_formulations[1].build(expected, 'X2 formulation').matrix
+        self.base, self.X2 = base, X2
+        model = problem.model
+        self.model = DemandModel(problem.products.layout, problem.products.shares, X2, problem.agents,
+                                 model.nest_codes, model.H)
+
+    def at(self, xi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """d delta / d theta (N x P) and shares (N) at delta = base + xi."""
+        problem, layout, values = self.problem, self.problem.products.layout, self.values
+        delta = self.base + xi
+        padded = layout.pad(delta)
+        utilities = self.model.utilities(padded, values)
+        nests = self.model.nests(values.rho)
+        weights = self.model.agent_weights
+        choices = logit(utilities, weights, overwrite=True) if nests is None else \
+            nested_logit(utilities, weights, nests)
+        shares = layout.unpad(choices.shares)
+        parameters = self.estimation.parameters
+        if not parameters.P:
+            return np.zeros((problem.N, 0)), shares
+        model = DemandModel(layout, shares, self.X2, problem.agents, self.model.nest_codes, self.model.H)
+        random = None if model.random is None else model.random.utilities(values.sigma, values.pi)
+        inversion = Inversion(delta, padded, np.zeros(layout.T, dtype=np.int64), np.ones(layout.T, dtype=bool), random)
+        jacobian, _ = model.delta_jacobian(inversion, parameters, self.estimation.variables, self.estimation.columns)
+        return jacobian, shares
+
+
+def restore_stored(problem: Any, stored: dict[str, Any], micro_moments: Any = ()) -> Any:
+    """The results of a stored estimate (`{'results': ..., 'optimal_instruments': ...}`): a re-estimate with optimal
+    instruments is restored on the problem re-created from its first estimate (approximate instruments, or draws
+    with the stored seed, are deterministic), a plain estimate on `problem` itself."""
+    report = stored.get('optimal_instruments')
+    if report is None:
+        return problem.restore(stored['results'], micro_moments=micro_moments)
+    first = restore_stored(problem, report['initial'], micro_moments)
+    instruments = first.compute_optimal_instruments(report['method'], report['draws'], report['seed'])
+    return instruments.to_problem().restore(stored['results'], micro_moments=micro_moments)

@@ -1,0 +1,217 @@
+"""The wire format of a problem and its solve: pydantic models mirroring PyBLP's arguments.
+
+The service validates requests with these models and the worker rebuilds the problem from them, so this
+module must stay light (pydantic only: no numpy or scipy) and every field must mean what the same-named
+PyBLP argument means.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from blp.configurations.solve_options import Iteration, Optimization, SolveOptions
+from blp.spec.micro import MicroMomentsSpec
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# A bound is a finite number or null (no bound), since JSON cannot spell infinity.
+Bound = Optional[FiniteFloat]
+Matrix = list[list[FiniteFloat]]
+BoundMatrix = list[list[Bound]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra='forbid', frozen=True)
+
+
+class FormulationSpec(_Strict):
+    """An R-style formula in PyBLP's syntax, e.g. `'0 + prices'` with `absorb='C(market_ids)'`."""
+
+    formula: str = Field(min_length=1, max_length=2000, examples=['0 + prices'])
+    absorb: Optional[str] = Field(default=None, max_length=2000, examples=['C(market_ids) + C(product_ids)'])
+
+
+class IntegrationSpec(_Strict):
+    """Agents built by the core instead of supplied as agent data (PyBLP's `Integration`)."""
+
+    specification: Literal['monte_carlo', 'halton', 'sobol', 'product', 'grid']
+    size: int = Field(ge=1, le=100_000, description='draws per market (MC/QMC) or nodes per dimension (product, grid level)')
+    seed: Optional[int] = Field(default=0, ge=0, description='seed for Monte Carlo and scrambling')
+
+
+class DifferentiationInstrumentsSpec(_Strict):
+    """`blp.build_differentiation_instruments(Formulation(formula), product_data, version, interact)`."""
+
+    formula: str = Field(min_length=1, max_length=2000, examples=['0 + sugar'])
+    version: Literal['local', 'quadratic'] = 'local'
+    interact: bool = False
+
+
+class InstrumentsSpec(_Strict):
+    """Excluded demand instruments built from product characteristics (needs `firm_ids`), appended to any
+    `demand_instruments` columns of the product data: BLP sums of characteristics, then differentiation ones."""
+
+    blp: Optional[str] = Field(default=None, min_length=1, max_length=2000, examples=['1 + sugar'],
+                               description='formula for `blp.build_blp_instruments`')
+    differentiation: Optional[DifferentiationInstrumentsSpec] = None
+
+
+class ProblemSpec(_Strict):
+    """The arguments of `Problem(product_formulations, product_data, agent_formulation, agent_data, integration)`."""
+
+    product_formulations: list[Optional[FormulationSpec]] = Field(
+        min_length=1, max_length=3,
+        description='X1, then optionally X2 (random coefficients; null for none) and X3 (marginal costs: a supply side)')
+    agent_formulation: Optional[FormulationSpec] = Field(default=None, description='demographics for pi')
+    integration: Optional[IntegrationSpec] = Field(
+        default=None, description='build agents instead of reading nodes from agent data')
+    rc_types: Optional[list[Literal['linear', 'log']]] = Field(
+        default=None, max_length=100,
+        description="one per X2 column: 'linear' (normal, the default) or 'log' (lognormal: the coefficient is "
+                    "exp(Sigma_k nu + Pi_k d), e.g. on I(-prices) with a constant demographic for its mean)")
+    instruments: Optional[InstrumentsSpec] = Field(
+        default=None, description='build excluded demand instruments instead of supplying every column')
+    costs_type: Literal['linear', 'log'] = Field(default='linear', description='marginal costs c (linear) or log c')
+
+    @model_validator(mode='after')
+    def _x1_given(self) -> 'ProblemSpec':
+        if self.product_formulations[0] is None:
+            raise ValueError('product_formulations[0] (X1) cannot be null')
+        return self
+
+
+class OptimizationSpec(_Strict):
+    """A SciPy optimizer and its options (PyBLP's `Optimization(method, method_options)`)."""
+
+    method: Literal['l-bfgs-b', 'trust-constr', 'bfgs', 'slsqp', 'tnc', 'nelder-mead', 'powell', 'cg', 'return'] = 'l-bfgs-b'
+    method_options: dict[str, Union[FiniteFloat, int, bool, str]] = Field(default_factory=dict)
+    compute_gradient: bool = True
+
+
+class IterationSpec(_Strict):
+    """The inner-loop fixed point (PyBLP's `Iteration(method, method_options)`)."""
+
+    method: Literal['squarem', 'simple'] = 'squarem'
+    method_options: dict[str, Union[FiniteFloat, int]] = Field(default_factory=lambda: {'atol': 1e-14})
+
+
+class SolveSpec(_Strict):
+    """The arguments of `Problem.solve(...)`. A zero in `sigma` or `pi` fixes that element at zero."""
+
+    sigma: Optional[Union[Matrix, FiniteFloat]] = None
+    pi: Optional[Union[Matrix, FiniteFloat]] = None
+    rho: Optional[Union[list[FiniteFloat], FiniteFloat]] = Field(
+        default=None, description='nesting parameters in [0, 1): one for all nests or one per nest (0 fixes it); '
+                                  'with X2 this is the random coefficients nested logit')
+    sigma_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
+    pi_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
+    rho_bounds: Optional[tuple[list[Bound], list[Bound]]] = None
+    method: Literal['1s', '2s'] = '2s'
+    optimization: OptimizationSpec = Field(default_factory=OptimizationSpec)
+    iteration: IterationSpec = Field(default_factory=IterationSpec)
+    W_type: Literal['robust', 'clustered', 'unadjusted'] = 'robust'
+    se_type: Literal['robust', 'clustered', 'unadjusted'] = 'robust'
+    center_moments: bool = True
+    scale_objective: bool = True
+    beta: Optional[list[Optional[FiniteFloat]]] = Field(
+        default=None, description='per X1 column: null to concentrate out (default), a starting value to optimize over '
+                                  '(a supply side needs one for prices), 0 to fix at zero')
+    beta_bounds: Optional[tuple[list[Bound], list[Bound]]] = None
+    costs_bounds: Optional[tuple[Bound, Bound]] = Field(
+        default=None, description='(lower, upper) marginal costs are clipped to, null for no bound')
+    initial_update: bool = Field(default=False, description='update W and delta at the starting values first (PyBLP)')
+    micro_moments: Optional[MicroMomentsSpec] = Field(
+        default=None, description='survey statistics matched by micro moments (declarative: see blp/spec/micro.py)')
+    memory_budget_mb: Optional[FiniteFloat] = Field(
+        default=None, gt=0, le=1_000_000, description='megabytes of per-market temporaries one objective evaluation '
+        'may hold: markets are evaluated in chunks that fit (null: the default, 32)')
+    threads: int = Field(default=1, ge=1, le=64, description='threads over market chunks in one estimate (opt-in; '
+                         'a worker running several jobs at once caps it at its share of the cores)')
+
+
+class OptimalInstrumentsSpec(_Strict):
+    """Re-estimate with feasible optimal instruments: `results.compute_optimal_instruments(method, draws, seed)`,
+    then `.to_problem()` solved again from the first estimates with the same solve options."""
+
+    method: Literal['approximate', 'normal', 'empirical'] = 'approximate'
+    draws: int = Field(default=1, ge=1, le=1000, description='realizations of xi averaged over (1 for approximate)')
+    seed: Optional[int] = Field(default=None, ge=0, le=2**32 - 1, description='seed of the normal or empirical draws')
+
+
+class EstimateSpec(_Strict):
+    """Everything an estimate needs besides the data: the problem and how to solve it."""
+
+    problem: ProblemSpec
+    solve: SolveSpec = Field(default_factory=SolveSpec)
+    optimal_instruments: Optional[OptimalInstrumentsSpec] = Field(
+        default=None, description='after the estimate, re-estimate with optimal instruments in the same job')
+
+    @model_validator(mode='after')
+    def _pi_needs_demographics(self) -> 'EstimateSpec':
+        if self.solve.pi is not None and self.problem.agent_formulation is None:
+            raise ValueError('solve.pi is set but problem.agent_formulation is missing: pi needs demographics')
+        return self
+
+
+class StartsBoundsSpec(_Strict):
+    """Where starting values are drawn; a bound left out is the solve's own (`solve.sigma_bounds`, ...)."""
+
+    sigma_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
+    pi_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
+    rho_bounds: Optional[tuple[list[Bound], list[Bound]]] = None
+    beta_bounds: Optional[tuple[list[Bound], list[Bound]]] = None
+
+
+class StartsSpec(_Strict):
+    """A multi-start: solve from `count` starting values (the spec's own first, the rest drawn within `bounds`)
+    and keep the best start whose first- and second-order conditions hold."""
+
+    count: int = Field(ge=2, le=64, description="starts, the spec's own starting values included")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    sampler: Literal['sobol', 'uniform'] = Field(default='sobol',
+                                                 description="scrambled Sobol' points or uniform draws")
+    bounds: StartsBoundsSpec = Field(default_factory=StartsBoundsSpec)
+    gradient_tolerance: FiniteFloat = Field(
+        default=1e-4, gt=0, description='a start is acceptable when its projected gradient norm is below this')
+    theta_tolerance: FiniteFloat = Field(
+        default=1e-3, gt=0, description='relative tolerance within which two starts reached the same theta')
+
+
+def _unbound(bounds: Any) -> Any:
+    """(lower, upper) with null (no bound) replaced by -inf and +inf."""
+    if bounds is None:
+        return None
+
+    def swap(values: Any, default: float) -> Any:
+        if isinstance(values, list):
+            return [swap(v, default) for v in values]
+        return default if values is None else values
+
+    lower, upper = bounds
+    return swap(lower, float('-inf')), swap(upper, float('inf'))
+
+
+def starts_kwargs(starts: StartsSpec) -> dict[str, Any]:
+    """Translate a StartsSpec into keyword arguments of `blp.estimation.multistart.draw_starts` (after the solve arguments)."""
+    return dict(count=starts.count, seed=starts.seed, sampler=starts.sampler,
+                bounds={name: _unbound(getattr(starts.bounds, name))
+                        for name in ('sigma_bounds', 'pi_bounds', 'rho_bounds', 'beta_bounds')})
+
+
+def solve_options(solve: SolveSpec) -> SolveOptions:
+    """The `blp.configurations.solve_options.SolveOptions` a SolveSpec means (null bounds become infinities)."""
+    return SolveOptions(
+        sigma=solve.sigma, pi=solve.pi, rho=solve.rho,
+        sigma_bounds=_unbound(solve.sigma_bounds),
+        pi_bounds=_unbound(solve.pi_bounds),
+        rho_bounds=_unbound(solve.rho_bounds),
+        method=solve.method,
+        optimization=Optimization(solve.optimization.method, dict(solve.optimization.method_options),
+                                  compute_gradient=solve.optimization.compute_gradient),
+        iteration=Iteration(solve.iteration.method, dict(solve.iteration.method_options)),
+        W_type=solve.W_type, se_type=solve.se_type, center_moments=solve.center_moments,
+        scale_objective=solve.scale_objective, beta=solve.beta, beta_bounds=_unbound(solve.beta_bounds),
+        costs_bounds=solve.costs_bounds, initial_update=solve.initial_update,
+        micro_moments=solve.micro_moments or (), memory_budget_mb=solve.memory_budget_mb, threads=solve.threads,
+    )

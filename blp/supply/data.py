@@ -1,0 +1,103 @@
+"""Supply-side data as PyBLP reads it: X3 (marginal-cost characteristics, may absorb fixed effects like X1), the
+supply instruments ZS (exogenous X3 columns, then `supply_instruments0..`) and who sets which price (`firm_ids`, or
+`ownership0..` matrices).
+
+Standalone so that `Problem` can call it once a third formulation arrives; nothing here depends on the estimator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from blp.configurations.formulation import Formulation
+from blp.exceptions import DataError, SpecificationError
+from blp.primitives.absorb import Absorber
+from blp.primitives.columns import check_rank, numbered_columns
+from blp.primitives.products import Products, numeric_column
+from blp.supply.costs import check_costs_type
+
+
+def absorb_codes(formulation: Formulation, frame: pd.DataFrame, where: str) -> list[np.ndarray]:
+    """Integer group codes for each fixed-effect dimension the formulation absorbs."""
+    codes = []
+    for columns in formulation.absorb_columns(f'{where} absorb'):
+        for column in columns:
+            if column not in frame.columns:
+                raise DataError(f'{where} absorb uses column {column!r}, which is not in product_data', column=column,
+                                dataset='product_data')
+        keys = frame[list(columns)].astype(str).agg('\x1f'.join, axis=1) if len(columns) > 1 else frame[columns[0]]
+        codes.append(pd.factorize(keys)[0])
+    return codes
+
+
+def require_firm_ids(products: Products) -> Optional[np.ndarray]:
+    """firm_ids (N), or None when `ownership0..` columns say who sets which price; a supply side needs one of them."""
+    if products.firm_ids is not None:
+        return products.firm_ids
+    if numbered_columns(products.frame, 'ownership'):
+        return None
+    raise DataError("a supply side (an X3 formulation) needs a 'firm_ids' column in product_data to know which firm "
+                    "sets which price (or ownership0.. columns)", column='firm_ids', dataset='product_data')
+
+
+@dataclass(frozen=True)
+class SupplyData:
+    """X3 and ZS with fixed effects absorbed (N x K3, N x MS), their labels, and the firms."""
+
+    X3: np.ndarray
+    X3_labels: list[str]
+    X3_endogenous: np.ndarray  # columns involving shares (not instruments)
+    ZS: np.ndarray
+    ZS_labels: list[str]
+    absorber: Absorber
+    firm_ids: Optional[np.ndarray]   # None when ownership0.. columns are given
+    ownership: Optional[np.ndarray]  # N x max J from ownership0.. columns, or None
+    costs_type: str
+
+    @property
+    def K3(self) -> int:
+        return len(self.X3_labels)
+
+    @property
+    def MS(self) -> int:
+        return len(self.ZS_labels)
+
+
+def build_supply(formulation: Formulation, products: Products, costs_type: str = 'linear') -> SupplyData:
+    """X3 from `formulation` (prices may not enter: costs are what prices are set over), ZS = exogenous X3 columns
+    and `supply_instruments0..`, fixed effects absorbed from both; at least as many supply instruments as X3 columns
+    (gamma is estimated from the supply moments alone)."""
+    check_costs_type(costs_type)
+    frame = products.frame
+    firm_ids = require_firm_ids(products)
+    design = formulation.build(frame, 'X3 formulation')
+    if not design.labels:
+        raise SpecificationError('X3 formulation has no columns', parameter='X3')
+    if 'prices' in formulation.column_names('X3 formulation'):
+        raise SpecificationError('prices cannot be in the X3 (marginal cost) formulation', parameter='X3')
+    absorber = Absorber(absorb_codes(formulation, frame, 'X3'))
+    instruments = numbered_columns(frame, 'supply_instruments')
+    excluded = [numeric_column(frame, column, 'product_data', products.market_ids) for column in instruments]
+    exogenous = ~design.endogenous
+    ZS_labels = [label for label, keep in zip(design.labels, exogenous) if keep] + instruments
+    raw_ZS = np.column_stack([design.matrix[:, exogenous], *excluded]) if excluded else design.matrix[:, exogenous]
+    X3, ZS = absorber(design.matrix), absorber(raw_ZS)
+    absorbs = bool(absorber.dimensions)
+    check_rank(X3, design.matrix, design.labels, 'X3', absorbs)
+    check_rank(ZS, raw_ZS, ZS_labels, 'supply instruments', absorbs)
+    if len(ZS_labels) < len(design.labels):
+        endogenous = [label for label, flag in zip(design.labels, design.endogenous) if flag]
+        because = f" ({', '.join(endogenous)} involve shares and cannot instrument themselves)" if endogenous else ''
+        raise SpecificationError(
+            f"too few supply instruments: {len(design.labels)} X3 columns ({', '.join(design.labels)}) but only "
+            f"{len(ZS_labels)} supply instruments ({', '.join(ZS_labels) or 'none'}){because}; add "
+            f"supply_instruments columns", parameter='supply_instruments')
+    ownership_columns = numbered_columns(frame, 'ownership')
+    ownership = np.column_stack([numeric_column(frame, column, 'product_data', products.market_ids)
+                                 for column in ownership_columns]) if ownership_columns else None
+    return SupplyData(X3, design.labels, design.endogenous, ZS, ZS_labels, absorber, firm_ids, ownership, costs_type)
+

@@ -14,9 +14,12 @@ Multi-start and bootstrap run one problem per task, so they multiply the work, n
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from blp.exceptions import BLPError
+
+if TYPE_CHECKING:  # the spec imports this module through solve_options
+    from blp.spec import EstimateSpec
 
 FLOAT = 8
 # The interpreter, numpy, scipy and pandas, before any data: measured ~125 MB.
@@ -276,7 +279,7 @@ def _nonzero(matrix: Any, lower: bool) -> int:
                if value != 0 and (not lower or j <= i))
 
 
-def sizes_of(spec: Any, product: Any, agent: Any = None, starts: int = 1, draws: int = 1,
+def sizes_of(spec: EstimateSpec, product: Any, agent: Any = None, starts: int = 1, draws: int = 1,
              draws_per_task: int = 1, post_estimation: bool = False) -> tuple[Sizes, Optional[str]]:
     """The sizes of an `EstimateSpec` on these data frames, read from the spec's text and the frames' market
     counts (nothing is built), and where its agents come from (`integration.size`, `agent_data` or None). A
@@ -296,7 +299,8 @@ def sizes_of(spec: Any, product: Any, agent: Any = None, starts: int = 1, draws:
         agents = nodes_per_market(problem.integration.specification, problem.integration.size, K2)
     elif K2 and agent is not None:
         source, agents = 'agent_data', int(agent['market_ids'].value_counts().max())
-    K1 = _terms(formulations[0].formula)
+    X1 = formulations[0]
+    K1 = _terms(None if X1 is None else X1.formula)
     X3 = formulations[2] if len(formulations) > 2 else None
     columns = [str(column) for column in product.columns]
     instruments = sum(1 for column in columns if column.startswith('demand_instruments'))
@@ -333,7 +337,7 @@ def micro_cells(micro: Any, markets: int, products_per_market: int, agents_per_m
     return total
 
 
-def _chunk_bytes(spec: Any) -> int:
+def _chunk_bytes(spec: EstimateSpec) -> int:
     """The chunk budget of the spec's solve: its `memory_budget_mb`, else the default the core chunks by (whether
     its blocks let it chunk is the cost model's call: `chunked`)."""
     budget = spec.solve.memory_budget_mb

@@ -7,6 +7,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from numpy.typing import ArrayLike
+
 from blp.configurations.budget import DEFAULT_CHUNK_BYTES
 from blp.exceptions import SpecificationError
 
@@ -86,12 +88,12 @@ class SolveOptions:
     validated here, where it does not depend on the problem.
     """
 
-    sigma: Any = None
-    pi: Any = None
-    rho: Any = None
-    sigma_bounds: Any = None
-    pi_bounds: Any = None
-    rho_bounds: Any = None
+    sigma: Optional[ArrayLike] = None
+    pi: Optional[ArrayLike] = None
+    rho: Optional[ArrayLike] = None
+    sigma_bounds: Optional[ArrayLike] = None
+    pi_bounds: Optional[ArrayLike] = None
+    rho_bounds: Optional[ArrayLike] = None
     method: str = '2s'
     optimization: Optimization = None  # type: ignore[assignment]  # None means the default, filled in below
     iteration: Iteration = None  # type: ignore[assignment]

@@ -14,7 +14,7 @@ estimator treats it like an inner-loop failure and reverts, as PyBLP does).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,11 @@ from blp.supply import costs as cost_functions
 from blp.supply.bertrand import capital_delta, ownership_matrices, solve_delta_system
 from blp.supply.markups import Directions, OwnershipFactors, eta_by_theta, ownership_factors
 
+if TYPE_CHECKING:  # a back-reference for the type checker only
+    from blp.configurations.solve_options import SolveOptions
+    from blp.estimation.problem import Problem
+    from blp.model.demand import DemandModel
+
 
 @dataclass(frozen=True)
 class DemandDependent:
@@ -37,7 +42,7 @@ class DemandDependent:
     beta_columns: tuple[tuple[int, int], ...]  # (theta index, X1 column) of betas in theta
 
     @classmethod
-    def of(cls, problem: Any, parameters: Optional[Parameters]) -> 'DemandDependent':
+    def of(cls, problem: Problem, parameters: Optional[Parameters]) -> 'DemandDependent':
         columns = () if parameters is None else tuple(
             (index, p.location[0]) for index, p in enumerate(parameters.unfixed) if isinstance(p, BetaParameter))
         return cls(problem.X1_raw, columns)
@@ -60,7 +65,7 @@ class DemandDependent:
 class SupplyDependent:
     """Transformed marginal costs implied by Bertrand-Nash pricing at the demand side's state."""
 
-    model: Any                      # blp.model.DemandModel
+    model: DemandModel
     prices: np.ndarray              # T x J padded
     shares: np.ndarray              # T x J observed, padded
     ownership: np.ndarray           # T x J x J
@@ -74,7 +79,8 @@ class SupplyDependent:
     chunks: tuple[slice, ...] = (slice(None),)  # blocks of markets evaluated at once (`blp.configurations.budget`)
 
     @classmethod
-    def of(cls, problem: Any, model: Any, parameters: Optional[Parameters], options: Any) -> 'SupplyDependent':
+    def of(cls, problem: Problem, model: DemandModel, parameters: Optional[Parameters],
+           options: Optional[SolveOptions]) -> 'SupplyDependent':
         layout, frame = problem.products.layout, problem.products.frame
         if 'prices' not in frame.columns:
             raise SpecificationError('a supply side needs a prices column in product_data', parameter='X3')
@@ -91,6 +97,7 @@ class SupplyDependent:
                                      "give beta a nonzero starting value for prices (None for the other columns), "
                                      "as PyBLP requires", parameter='beta')
         supply = problem.supply
+        assert supply is not None  # a supply dependent is made only for a problem with X3
         costs_bounds = options.costs_bounds if options is not None else None
         cost_functions.bounds(costs_bounds)  # refuse bad bounds before anything is solved
         if supply.ownership is not None:

@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 import scipy.optimize
 
 from blp.configurations.solve_options import Optimization, SolveOptions
 from blp.estimation.gmm import LinearIV, invert, parameter_covariances
-from blp.estimation.moments import DemandState, MomentStack, Stacked
+from blp.estimation.moments import DemandState, MomentStack
 from blp.estimation.parameters import Parameters
+from blp.estimation.records import Evaluation, Statistics, StepOutcome
 from blp.estimation.results import STORED_OPTIONS, ProblemResults
 from blp.exceptions import NumericalError, SpecificationError
 from blp.micro.block import MicroBlock
 from blp.micro.compiled import compile_micro
 from blp.micro.from_spec import resolve_micro_moments
 from blp.model.chunks import ChunkedDemand
+
+if TYPE_CHECKING:  # a back-reference for the type checker only
+    from blp.estimation.problem import Problem
 
 FINITE_DIFFERENCE_STEP = np.sqrt(np.finfo(float).eps)
 
@@ -39,40 +43,6 @@ def micro_stack(estimation: 'Estimation', stack: MomentStack, micro_moments: Any
 
 
 @dataclass
-class Evaluation:
-    """Everything one objective evaluation computed at theta."""
-
-    theta: np.ndarray
-    objective: float
-    gradient: np.ndarray
-    delta: np.ndarray
-    stacked: Stacked
-    delta_jacobian: np.ndarray
-    contraction_evaluations: int = 0
-    failed_markets: list = field(default_factory=list)
-
-    @property
-    def beta(self) -> np.ndarray:
-        return self.stacked.coefficients[0]
-
-    @property
-    def xi(self) -> np.ndarray:
-        return self.stacked.residuals[0]
-
-
-@dataclass
-class StepOutcome:
-    evaluation: Evaluation
-    W: np.ndarray
-    converged: bool
-    iterations: int
-    evaluations: int
-    contraction_evaluations: int
-    seconds: float
-    message: str
-
-
-@dataclass
 class _Trace:
     """The optimizer's path within one step: the last evaluation, the last good one (to revert to), counts."""
 
@@ -85,7 +55,7 @@ class _Trace:
 class Estimation:
     """One call of `Problem.solve`: holds the configuration and the warm-started delta between evaluations."""
 
-    def __init__(self, problem: Any, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None,
+    def __init__(self, problem: Problem, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None,
                  first_step: int = 1) -> None:
         self.problem, self.options = problem, options
         for name in ('W_type', 'se_type'):
@@ -149,6 +119,7 @@ class Estimation:
         self.market_evaluations += inversion.evaluations
         failed = list(layout.markets[~inversion.converged])
         jacobian = np.zeros((problem.N, 0))
+        padded: Optional[np.ndarray]
         if failed:
             jacobian = np.full((problem.N, self.parameters.P), np.nan)
         else:
@@ -198,8 +169,9 @@ class Estimation:
             raise self.inner_loop_error('the starting values', first)
         state = _Trace(first, first)
         if self.optimization.method == 'return' or self.parameters.P == 0:
-            return StepOutcome(first, W, True, 0, 1, self.contraction_evaluations - contraction_before,
-                               time.perf_counter() - started, 'no optimization')
+            return StepOutcome(evaluation=first, W=W, converged=True, iterations=0, evaluations=1,
+                               contraction_evaluations=self.contraction_evaluations - contraction_before,
+                               seconds=time.perf_counter() - started, message='no optimization')
 
         def objective(theta: np.ndarray) -> Any:
             reason = None
@@ -252,9 +224,10 @@ class Estimation:
         if final.failed_markets:
             raise self.inner_loop_error('the final estimates', final)
         iterations = int(getattr(result, 'nit', state.iterations) or state.iterations)
-        return StepOutcome(final, W, bool(result.success), iterations, state.evaluations,
-                           self.contraction_evaluations - contraction_before, time.perf_counter() - started,
-                           str(result.message))
+        return StepOutcome(evaluation=final, W=W, converged=bool(result.success), iterations=iterations,
+                           evaluations=state.evaluations,
+                           contraction_evaluations=self.contraction_evaluations - contraction_before,
+                           seconds=time.perf_counter() - started, message=str(result.message))
 
     def inner_loop_error(self, where: str, evaluation: Evaluation) -> NumericalError:
         """The markets whose contraction failed at `where`, with the nesting parameters there (RCNL crawls as rho
@@ -321,8 +294,9 @@ class Estimation:
         evaluation = self.evaluate(np.asarray(theta, dtype=float), self.moments.iv(self.W))
         if evaluation.failed_markets:
             raise self.inner_loop_error('the stored estimates', evaluation)
-        outcome = StepOutcome(evaluation, self.W, True, 0, 1, evaluation.contraction_evaluations,
-                              time.perf_counter() - started, 'restored')
+        outcome = StepOutcome(evaluation=evaluation, W=self.W, converged=True, iterations=0, evaluations=1,
+                              contraction_evaluations=evaluation.contraction_evaluations,
+                              seconds=time.perf_counter() - started, message='restored')
         statistics = self._statistics(outcome, self.first_step, hessian)
         return ProblemResults(self, outcome, [outcome], statistics, time.perf_counter() - started)
 
@@ -330,7 +304,7 @@ class Estimation:
         return self.moments.covariances(evaluation.stacked.residuals, kind, self.problem.products.clustering_ids,
                                         self.options.center_moments, evaluation.stacked.micro)
 
-    def _statistics(self, outcome: StepOutcome, step: int, hessian: Optional[np.ndarray] = None) -> dict[str, Any]:
+    def _statistics(self, outcome: StepOutcome, step: int, hessian: Optional[np.ndarray] = None) -> Statistics:
         """Standard errors, updated weighting matrix, projected gradient and Hessian at the final estimates
         (`hessian` given: taken as it is rather than computed)."""
         evaluation, options, P = outcome.evaluation, self.options, self.parameters.P
@@ -355,14 +329,12 @@ class Estimation:
             reduced[index, :] = reduced[:, index] = 0
         if P and np.isfinite(reduced).all():
             eigenvalues = np.linalg.eigvalsh(reduced)
-        return {
-            'S': S, 'updated_W': invert(S_weights), 'parameter_covariances': covariances, 'se': se,
-            'projected_gradient': projected, 'hessian': hessian, 'hessian_eigenvalues': eigenvalues, 'step': step,
-            'active_bounds': active,
-        }
+        return Statistics(S=S, updated_W=invert(S_weights), parameter_covariances=covariances, se=se,
+                          projected_gradient=projected, hessian=hessian, hessian_eigenvalues=eigenvalues, step=step,
+                          active_bounds=active)
 
 
-def restore(problem: Any, stored: dict, micro_moments: Any = ()) -> ProblemResults:
+def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemResults:
     """Results at a stored estimate (`to_dict()` or its `'restore'` part) of `problem`: one evaluation at the
     stored theta under the stored W, step and standard-error options; the stored Hessian is reused."""
     state = stored.get('restore', stored)

@@ -15,16 +15,21 @@ best first-phase start (as a single two-step estimate would update W from its ow
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import qmc
 
 from blp.configurations.solve_options import SolveOptions
 from blp.estimation.estimator import Estimation
-from blp.estimation.parameters import NonlinearValues, Parameters
+from blp.estimation.parameters import Labels, NonlinearValues, Parameters
 from blp.exceptions import SpecificationError
 from blp.post.postestimation import mean_own_elasticity
+
+if TYPE_CHECKING:  # types only: multistart is imported by the worker without a problem
+    from blp.estimation.problem import Problem
+    from blp.estimation.results import ProblemResults
 
 BOUND_NAMES = ('sigma_bounds', 'pi_bounds', 'rho_bounds', 'beta_bounds')
 
@@ -35,8 +40,10 @@ def _start(values: NonlinearValues, theta: np.ndarray) -> dict[str, Any]:
             'beta': beta if any(value is not None for value in beta) else None, 'theta': list(map(float, theta))}
 
 
-def starting_values(problem: Any, sigma: Any, pi: Any, rho: Any, count: int, seed: int = 0, sampler: str = 'sobol',
-                    sigma_bounds: Any = None, pi_bounds: Any = None, rho_bounds: Any = None, beta: Any = None,
+def starting_values(problem: Labels, sigma: Optional[ArrayLike], pi: Optional[ArrayLike], rho: Optional[ArrayLike], count: int,
+                    seed: int = 0, sampler: str = 'sobol',
+                    sigma_bounds: Optional[ArrayLike] = None, pi_bounds: Optional[ArrayLike] = None,
+                    rho_bounds: Optional[ArrayLike] = None, beta: Any = None,
                     beta_bounds: Any = None) -> list[dict[str, Any]]:
     """`count` sets of (sigma, pi, rho) with every free element drawn within its (finite) bounds.
 
@@ -130,7 +137,7 @@ def summarize(starts: Sequence[dict[str, Any]], gradient_tolerance: float = 1e-4
 
 # ------------------------------------------------------------------------------------------ solving the starts
 
-def draw_starts(problem: Any, options: SolveOptions, count: int, seed: int = 0, sampler: str = 'sobol',
+def draw_starts(problem: Labels, options: SolveOptions, count: int, seed: int = 0, sampler: str = 'sobol',
                 bounds: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
     """Starting values for a multi-start of `problem.estimate(options)`, checked against that solve.
 
@@ -156,7 +163,7 @@ def _box(options: SolveOptions, bounds: Optional[dict[str, Any]]) -> dict[str, A
     return {name: value if value is not None else getattr(options, name) for name, value in box.items()}
 
 
-def longest_first(problem: Any, options: SolveOptions, starts: Sequence[dict[str, Any]],
+def longest_first(problem: Labels, options: SolveOptions, starts: Sequence[dict[str, Any]],
                   bounds: Optional[dict[str, Any]] = None) -> list[int]:
     """Indices of `starts` (from `draw_starts`) in the order to run them: the longest expected first, so that
     parallel workers end together instead of one idling while another runs a long start last.
@@ -199,7 +206,7 @@ def expected_order(options: SolveOptions, count: int, seed: int = 0, sampler: st
     return longest_first(sized, options, draw_starts(sized, options, count, seed, sampler, bounds), bounds)
 
 
-def continue_from(problem: Any, options: SolveOptions, theta: Sequence[float]) -> dict[str, Any]:
+def continue_from(problem: Problem, options: SolveOptions, theta: Sequence[float]) -> dict[str, Any]:
     """A start at `theta` (a finished start's estimate), in the form `solve_start` takes.
 
     A free element that ended exactly at zero (a bound, often) is moved a hair inside its bounds: a zero starting
@@ -213,7 +220,7 @@ def continue_from(problem: Any, options: SolveOptions, theta: Sequence[float]) -
     return _start(parameters.expand(moved), moved)
 
 
-def solve_start(problem: Any, options: SolveOptions, start: dict[str, Any], W: Optional[np.ndarray] = None,
+def solve_start(problem: Problem, options: SolveOptions, start: dict[str, Any], W: Optional[np.ndarray] = None,
                 step: int = 1, progress: Optional[Callable[[dict], None]] = None) -> Any:
     """Solve one start: `options` from the start's sigma/pi/rho, as one GMM step with weighting matrix `W` (None:
     the 2SLS matrix). `step` numbers that step (2 in a two-step's second phase), so standard errors and the
@@ -227,7 +234,7 @@ def solve_start(problem: Any, options: SolveOptions, start: dict[str, Any], W: O
                       first_step=step).run()
 
 
-def outcome(results: Any) -> dict[str, Any]:
+def outcome(results: ProblemResults) -> dict[str, Any]:
     """A solved start as `summarize` reads it, with what a report of the starts shows."""
     eigenvalues = np.asarray(results.hessian_eigenvalues, dtype=float)
     finite = eigenvalues[np.isfinite(eigenvalues)]

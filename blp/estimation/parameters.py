@@ -10,11 +10,23 @@ that knows which matrix it lives in and which agent variable it multiplies, so n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional, Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from blp.configurations.solve_options import SolveOptions
 from blp.exceptions import SpecificationError
+
+
+class Labels(Protocol):
+    """What parameters are built from: the names of X1's, X2's, the demographics' and the nests' columns (a
+    `Problem`, or a stand-in that knows only the sizes)."""
+
+    X1_labels: list[str]
+    X2_labels: list[str]
+    demographics_labels: list[str]
+    nest_labels: list[str]
 
 
 @dataclass(frozen=True)
@@ -189,10 +201,11 @@ def _check_rho(rho: np.ndarray, lower: np.ndarray, upper: np.ndarray, nest_label
 class Parameters:
     """Maps between the vector theta the optimizer sees and the matrices sigma, pi and rho."""
 
-    def __init__(self, sigma: Any, pi: Any, rho: Any, X2_labels: list[str], demographics_labels: list[str],  # noqa: C901 - PyBLP's solve arguments, checked one by one
-                 nest_labels: list[str], sigma_bounds: Any = None, pi_bounds: Any = None, rho_bounds: Any = None,
-                 bounded: bool = False, beta: Any = None, X1_labels: Optional[list[str]] = None,
-                 beta_bounds: Any = None) -> None:
+    def __init__(self, sigma: Optional[ArrayLike],  # noqa: C901 - PyBLP's solve arguments, checked one by one
+                 pi: Optional[ArrayLike], rho: Optional[ArrayLike], X2_labels: list[str], demographics_labels: list[str],
+                 nest_labels: list[str], sigma_bounds: Optional[ArrayLike] = None,
+                 pi_bounds: Optional[ArrayLike] = None, rho_bounds: Optional[ArrayLike] = None, bounded: bool = False,
+                 beta: Any = None, X1_labels: Optional[list[str]] = None, beta_bounds: Any = None) -> None:
         K2, D, H = len(X2_labels), len(demographics_labels), len(nest_labels)
         if sigma is not None and K2 == 0:
             if np.any(np.asarray(sigma, dtype=float) != 0):
@@ -245,7 +258,7 @@ class Parameters:
                                          f'[{lower}, {upper}]', parameter=parameter.label)
 
     @classmethod
-    def of(cls, problem: Any, options: Any, bounded: Optional[bool] = None) -> 'Parameters':
+    def of(cls, problem: Labels, options: SolveOptions, bounded: Optional[bool] = None) -> 'Parameters':
         """The parameters `problem` estimates under `options` (a SolveOptions); `bounded` defaults to whether the
         optimizer takes bounds, which brings PyBLP's default bounds."""
         if bounded is None:

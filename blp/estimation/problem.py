@@ -7,6 +7,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from blp.configurations.formulation import Formulation
 from blp.configurations.integration import Integration
@@ -55,7 +56,10 @@ class Problem:
             raise SpecificationError('product_formulations must be (X1,), (X1, X2) or (X1, X2, X3), with X2 None for '
                                      'no random coefficients', parameter='product_formulations')
         formulations += [None] * (3 - len(formulations))
-        self.product_formulations = tuple(formulations)
+        X1_formulation = formulations[0]
+        assert X1_formulation is not None  # refused above
+        self.product_formulations: tuple[Formulation, Optional[Formulation], Optional[Formulation]] = (
+            X1_formulation, formulations[1], formulations[2])
         self.costs_type = costs_type
         self.agent_formulation, self.integration = agent_formulation, integration
         self.warnings: list[str] = []  # what the data allow but a user should know (e.g. weights not summing to 1)
@@ -255,8 +259,10 @@ class Problem:
         return Agents(agent_layout.pad(weights), agent_layout.pad(nodes), agent_layout.pad(demographic_values),
                       agent_layout, frame)
 
-    def solve(self, sigma: Any = None, pi: Any = None, rho: Any = None, sigma_bounds: Any = None,
-              pi_bounds: Any = None, rho_bounds: Any = None, method: str = '2s', optimization: Any = None,
+    def solve(self, sigma: Optional[ArrayLike] = None, pi: Optional[ArrayLike] = None, rho: Optional[ArrayLike] = None,
+              sigma_bounds: Optional[ArrayLike] = None,
+              pi_bounds: Optional[ArrayLike] = None, rho_bounds: Optional[ArrayLike] = None, method: str = '2s',
+              optimization: Any = None,
               iteration: Any = None, W: Optional[np.ndarray] = None, W_type: str = 'robust', se_type: str = 'robust',
               center_moments: bool = True, scale_objective: bool = True, beta: Any = None, beta_bounds: Any = None,
               costs_bounds: Any = None, initial_update: bool = False,

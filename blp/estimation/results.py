@@ -3,15 +3,20 @@ them (elasticities, diversion ratios, costs, equilibrium prices, counterfactuals
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import scipy.linalg
 
+from blp.estimation.parameters import NonlinearValues
+from blp.estimation.records import Statistics, StepOutcome
 from blp.post.bootstrap import bootstrap
 from blp.post.optimal import compute_optimal_instruments
 from blp.post.postestimation import PostEstimation
 from blp.serialization import jsonable
+
+if TYPE_CHECKING:  # the estimator builds the results: a back-reference for the type checker only
+    from blp.estimation.estimator import Estimation
 
 # Options a stored estimate keeps so that restoring it reproduces its standard errors.
 STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective', 'costs_bounds')
@@ -22,7 +27,14 @@ class ProblemResults(PostEstimation):
     pi (K2 x D), rho (H x 1 or 1 x 1), gamma (K3 x 1, with a supply side), and the same for their standard errors
     (NaN where fixed); xi and omega (N x 1); with a supply side the estimated costs and markups (N x 1)."""
 
-    def __init__(self, estimation: Any, outcome: Any, history: list, statistics: dict, seconds: float) -> None:
+    theta: np.ndarray
+    nonlinear_values: NonlinearValues
+    beta: np.ndarray
+    delta: np.ndarray
+    xi: np.ndarray
+
+    def __init__(self, estimation: Estimation, outcome: StepOutcome, history: list[StepOutcome], statistics: Statistics,
+                 seconds: float) -> None:
         self._estimation = estimation
         self.problem = problem = estimation.problem
         parameters = estimation.parameters
@@ -31,7 +43,7 @@ class ProblemResults(PostEstimation):
         self.theta_labels = parameters.labels
         self.nonlinear_values = values = parameters.expand(self.theta)
         self.sigma, self.pi, self.rho = values.sigma, values.pi, values.rho
-        se = statistics['se']
+        se = statistics.se
         P = parameters.P
         standard_errors = parameters.expand(se[:P], fill_fixed=np.nan)
         self.sigma_se, self.pi_se, self.rho_se = standard_errors.sigma, standard_errors.pi, standard_errors.rho
@@ -45,7 +57,7 @@ class ProblemResults(PostEstimation):
         supply = problem.supply is not None
         self.gamma = stacked.coefficients[1].reshape(-1, 1) if supply else np.zeros((0, 1))
         self.gamma_se = se[P + K_demand:].reshape(-1, 1) if supply else np.zeros((0, 1))
-        self.gamma_labels = list(problem.supply.X3_labels) if supply else []
+        self.gamma_labels = list(problem.supply.X3_labels) if problem.supply is not None else []
         self.omega = stacked.residuals[1].reshape(-1, 1) if supply else np.zeros((0, 1))
         details = stacked.details[1] if supply else {}
         self.estimated_costs = details['costs'].reshape(-1, 1) if supply else None
@@ -71,15 +83,15 @@ class ProblemResults(PostEstimation):
             np.zeros((0, 0))
         self.objective = evaluation.objective
         self.gradient = evaluation.gradient
-        self.projected_gradient = statistics['projected_gradient']
+        self.projected_gradient = statistics.projected_gradient
         self.gradient_norm = float(np.abs(self.projected_gradient).max()) if P else float('nan')
-        self.hessian = statistics['hessian']
-        self.hessian_eigenvalues = statistics['hessian_eigenvalues']
-        self.active_bounds = statistics['active_bounds']  # labels of parameters that ended at a bound
-        self.parameter_covariances = statistics['parameter_covariances']
+        self.hessian = statistics.hessian
+        self.hessian_eigenvalues = statistics.hessian_eigenvalues
+        self.active_bounds = statistics.active_bounds  # labels of parameters that ended at a bound
+        self.parameter_covariances = statistics.parameter_covariances
         self.W = outcome.W
-        self.updated_W = statistics['updated_W']
-        self.step = statistics['step']
+        self.updated_W = statistics.updated_W
+        self.step = statistics.step
         self.converged = bool(outcome.converged)
         self.optimization_message = outcome.message
         self.optimization_iterations = sum(step.iterations for step in history)

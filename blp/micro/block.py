@@ -25,12 +25,15 @@ datasets), covariances of the moments F cov(v) F', and the block's part of S is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from blp.exceptions import SpecificationError
 from blp.micro.compiled import CompiledDataset, CompiledMicro
+
+if TYPE_CHECKING:  # a back-reference for the type checker only
+    from blp.model.demand import DemandModel
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class MicroBlock:
     K = 0
     X_labels: list[str] = []
 
-    def __init__(self, compiled: CompiledMicro, model: Any, variables: np.ndarray, columns: np.ndarray, P: int) -> None:
+    def __init__(self, compiled: CompiledMicro, model: DemandModel, variables: np.ndarray, columns: np.ndarray, P: int) -> None:
         if variables.shape[2] != P:
             raise SpecificationError('micro moments need every nonlinear parameter to enter agents\' coefficients '
                                      '(rho is not supported with micro moments yet)', parameter='micro_moments')
@@ -128,7 +131,9 @@ class MicroBlock:
     def _derivative(self, data: CompiledDataset, Q: np.ndarray, inside: np.ndarray, delta_jacobian: np.ndarray) -> Any:
         """A function C -> d sum(A pi) / d theta (P) from the coefficients C of `weighted_sum`, on this dataset's
         markets."""
-        X2 = self.model.random.X2[data.markets][:, :, self.columns]  # T_d x J x P
+        random = self.model.random
+        assert random is not None  # micro moments are refused without X2 (compile_micro)
+        X2 = random.X2[data.markets][:, :, self.columns]  # T_d x J x P
         variables = self.variables[data.markets]                      # T_d x I x P
 
         def utility_sums(C: np.ndarray) -> np.ndarray:

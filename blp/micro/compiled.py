@@ -15,13 +15,17 @@ T_d x I x (1 + J) x (1 + J), with integration weights w_it folded in:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 import pandas as pd
 
 from blp.exceptions import SpecificationError
 from blp.micro.moments import MicroDataset, MicroMoment, MicroPart, check_micro_moments
+from blp.primitives.products import Agents
+
+if TYPE_CHECKING:  # a back-reference for the type checker only
+    from blp.estimation.problem import Problem
 
 
 class MarketView:
@@ -122,14 +126,14 @@ def _place(target: np.ndarray, array: np.ndarray, J: int) -> None:
 class _Views:
     """The per-market product and agent views of a problem, built on demand."""
 
-    def __init__(self, problem: Any) -> None:
+    def __init__(self, problem: Problem, agents: Agents) -> None:
         self.problem = problem
         products = problem.products
         formulations = problem.product_formulations
         self.X1 = formulations[0].build(products.frame, 'X1 formulation').matrix
         X3 = getattr(problem, 'X3', None)
         self.X3 = np.zeros((products.N, 0)) if X3 is None else np.asarray(X3)
-        self.agents = problem.agents
+        self.agents = agents
 
     def products(self, t: int) -> MarketView:
         problem, layout = self.problem, self.problem.products.layout
@@ -154,7 +158,7 @@ class _Views:
         return MarketView(I_t, arrays, 'agents')
 
 
-def compile_micro(problem: Any, micro_moments: Any) -> Optional[CompiledMicro]:
+def compile_micro(problem: Problem, micro_moments: Any) -> Optional[CompiledMicro]:
     """Validate `micro_moments` against `problem` and compute every dataset's weights and every part's values.
 
     Errors name the moment (parameter `micro_moments[<moment>]`) and the cause: a market without products or agents,
@@ -176,7 +180,7 @@ def compile_micro(problem: Any, micro_moments: Any) -> Optional[CompiledMicro]:
     for part in parts:
         if not any(part.dataset is known for known in datasets):
             datasets.append(part.dataset)
-    views = _Views(problem)
+    views = _Views(problem, problem.agents)
     layout = problem.products.layout
     index = {market: t for t, market in enumerate(layout.markets)}
     compiled = []

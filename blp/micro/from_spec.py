@@ -9,7 +9,7 @@ I_t x (1 + J_t) x (1 + J_t) with second choices), zero where the survey leaves i
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ from blp.configurations.formulation import Formulation, _names_in
 from blp.exceptions import BLPError, SpecificationError
 from blp.micro.moments import MicroDataset, MicroMoment, MicroPart
 from blp.spec.micro import MicroDatasetSpec, MicroFactorSpec, MicroMomentsSpec, MicroPartSpec
+
+if TYPE_CHECKING:  # a back-reference for the type checker only
+    from blp.estimation.problem import Problem
 
 
 def _evaluate(expression: str, frame: Optional[pd.DataFrame], rows: int, data: str, where: str, what: str) -> np.ndarray:
@@ -46,7 +49,7 @@ def _evaluate(expression: str, frame: Optional[pd.DataFrame], rows: int, data: s
 class _Columns:
     """Expression values split by market, in the order the market views list products and agents."""
 
-    def __init__(self, problem: Any) -> None:
+    def __init__(self, problem: Problem) -> None:
         self.problem = problem
         products, agents = problem.products, problem.agents
         self.product_rows = {market: np.flatnonzero(products.layout.market_index == t)
@@ -115,7 +118,7 @@ def _ratio_gradient(values: np.ndarray) -> np.ndarray:
     return np.array([1 / values[1], -values[0] / values[1] ** 2])
 
 
-def build_micro_moments(spec: MicroMomentsSpec, problem: Any) -> list[MicroMoment]:
+def build_micro_moments(spec: MicroMomentsSpec, problem: Problem) -> list[MicroMoment]:
     """The core's micro moments that `spec` describes, on `problem`'s product and agent data.
 
     Errors are SpecificationErrors naming the first moment that uses the dataset or part at fault.
@@ -142,7 +145,7 @@ def build_micro_moments(spec: MicroMomentsSpec, problem: Any) -> list[MicroMomen
     return moments
 
 
-def resolve_micro_moments(micro_moments: Any, problem: Any) -> Any:
+def resolve_micro_moments(micro_moments: Any, problem: Problem) -> Any:
     """`micro_moments` as the core's objects: a MicroMomentsSpec (or its JSON dict) is compiled, a list is kept."""
     if isinstance(micro_moments, dict):
         micro_moments = MicroMomentsSpec.model_validate(micro_moments)

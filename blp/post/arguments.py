@@ -6,30 +6,35 @@ costs, utilities at other prices, agent groups, and the shapes results go back i
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from blp.exceptions import SpecificationError
 from blp.model.choices import Choices
-from blp.post.choice import ChoiceModel
+from blp.post.at_estimates import DemandAtEstimates
 from blp.serialization import jsonable
 from blp.supply import bertrand as supply
+
+if TYPE_CHECKING:  # a back-reference for the type checker only
+    from blp.estimation.problem import Problem
+    from blp.estimation.results import ProblemResults
 
 
 class MarketArguments:
     """State at the estimates and argument handling shared by every post-estimation method (mixed into
     `ProblemResults`, which supplies `problem`, `delta`, `beta`, `sigma`, `pi`, `rho` and their labels)."""
 
-    problem: Any
+    problem: Problem
     # Costs implied by a joint demand-and-supply estimate (ProblemResults sets them); None for demand only.
     estimated_costs: Optional[np.ndarray] = None
 
     # ---------------------------------------------------------------- cached state at the estimates
     @cached_property
-    def _model(self) -> ChoiceModel:
-        return ChoiceModel.from_results(self)
+    def _model(self) -> DemandAtEstimates:
+        return DemandAtEstimates.from_results(cast('ProblemResults', self))  # MarketArguments is ProblemResults' base
 
     @cached_property
     def _choices(self) -> Choices:
@@ -116,7 +121,7 @@ class MarketArguments:
         full = self._full(values, name, t, np.zeros(self.problem.N, dtype=bool), dtype=bool)
         return self._layout.pad(full.astype(float)) > 0
 
-    def _firm_ids(self, firm_ids: Any, t: Optional[int]) -> np.ndarray:
+    def _firm_ids(self, firm_ids: Optional[ArrayLike], t: Optional[int]) -> np.ndarray:
         """N firm ids: the given ones (N, or market t's) or product_data's."""
         default = self.problem.products.firm_ids
         if firm_ids is None:
@@ -133,7 +138,7 @@ class MarketArguments:
         layout = self._layout
         return supply.ownership_matrices(layout.pad(codes.astype(float), fill=-1).astype(np.intp), layout.mask)
 
-    def _ownership(self, firm_ids: Any, ownership: Any, t: Optional[int]) -> np.ndarray:
+    def _ownership(self, firm_ids: Optional[ArrayLike], ownership: Optional[ArrayLike], t: Optional[int]) -> np.ndarray:
         """Padded T x J x J ownership: PyBLP-style matrices (one row per product and at least max J columns, or
         market t's J_t x J_t block, other markets then being single-product firms) or same-firm indicators."""
         if ownership is None:
@@ -153,7 +158,8 @@ class MarketArguments:
         mask = layout.mask
         return np.where(mask[:, :, None] & mask[:, None, :], np.nan_to_num(padded), 0.0)
 
-    def _costs(self, firm_ids: Any = None, ownership: Any = None, t: Optional[int] = None) -> np.ndarray:
+    def _costs(self, firm_ids: Optional[ArrayLike] = None, ownership: Optional[ArrayLike] = None,
+               t: Optional[int] = None) -> np.ndarray:
         """Padded marginal costs c = p - eta under the given (default: observed) ownership; with a supply side and
         the observed ownership, the costs the estimate implies (clipped to costs_bounds as in estimation)."""
         model = self._model
@@ -165,11 +171,11 @@ class MarketArguments:
         H = self._ownership(firm_ids, ownership, t)
         return model.prices - supply.eta(self._price_jacobian, H, self._observed_shares, model.mask)
 
-    def _given_costs(self, costs: Any, t: Optional[int]) -> np.ndarray:
+    def _given_costs(self, costs: Optional[ArrayLike], t: Optional[int]) -> np.ndarray:
         """Padded costs: the given ones, or `compute_costs()` under the observed ownership."""
         return self._costs(t=t) if costs is None else self._product_values(costs, 'costs', t, None)
 
-    def _utilities(self, prices: Any, delta: Any, t: Optional[int]) -> np.ndarray:
+    def _utilities(self, prices: Optional[ArrayLike], delta: Any, t: Optional[int]) -> np.ndarray:
         """Utilities at other prices and/or mean utilities; with delta given, prices move only mu (PyBLP)."""
         model = self._model
         utilities = model.utilities

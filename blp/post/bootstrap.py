@@ -23,12 +23,15 @@ import copy
 import functools
 import time
 import warnings
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from blp.exceptions import SpecificationError
 from blp.post.postestimation import mean_own_elasticity
+
+if TYPE_CHECKING:  # a back-reference for the type checker only
+    from blp.estimation.results import ProblemResults
 
 # Post-estimation methods that `BootstrappedResults` computes per draw; these arguments take one value per draw.
 METHODS = ('compute_demand_jacobians', 'compute_elasticities', 'compute_diversion_ratios',
@@ -38,7 +41,7 @@ METHODS = ('compute_demand_jacobians', 'compute_elasticities', 'compute_diversio
 PER_DRAW = ('costs', 'prices', 'shares', 'delta')
 
 
-def bootstrap_parameters(results: Any, draws: int, seed: Optional[int] = None,
+def bootstrap_parameters(results: ProblemResults, draws: int, seed: Optional[int] = None,
                          bounds: Optional[Sequence[tuple[float, float]]] = None) -> tuple[np.ndarray, np.ndarray]:
     """(theta draws (draws x P), beta draws (draws x K1)) from N((theta, beta), V / N), theta clipped to the
     estimation's bounds (`bounds`, one (lower, upper) per element of theta, when `results` was restored from a
@@ -64,7 +67,7 @@ def bootstrap_parameters(results: Any, draws: int, seed: Optional[int] = None,
 class BootstrappedResults:
     """PyBLP's `BootstrappedResults` for a demand side: parameters, prices, shares and delta per draw."""
 
-    def __init__(self, results: Any, theta: np.ndarray, beta: np.ndarray, seconds: float = 0.0) -> None:
+    def __init__(self, results: ProblemResults, theta: np.ndarray, beta: np.ndarray, seconds: float = 0.0) -> None:
         self.problem_results = results
         self.problem = problem = results.problem
         parameters = results._estimation.parameters
@@ -141,7 +144,7 @@ def percentile_intervals(values: Any, level: float = 0.95) -> tuple[np.ndarray, 
     return lower, upper
 
 
-def bootstrap(results: Any, draws: int = 1000, seed: Optional[int] = None) -> BootstrappedResults:
+def bootstrap(results: ProblemResults, draws: int = 1000, seed: Optional[int] = None) -> BootstrappedResults:
     """`results.bootstrap(draws, seed)`, as PyBLP's."""
     started = time.perf_counter()
     theta, beta = bootstrap_parameters(results, draws, seed)
@@ -150,7 +153,7 @@ def bootstrap(results: Any, draws: int = 1000, seed: Optional[int] = None) -> Bo
     return bootstrapped
 
 
-def draw_summaries(results: Any, draws: int, seed: Optional[int], indices: Sequence[int],
+def draw_summaries(results: ProblemResults, draws: int, seed: Optional[int], indices: Sequence[int],
                    merger: Optional[np.ndarray] = None,
                    bounds: Optional[Sequence[tuple[float, float]]] = None) -> list[dict[str, Any]]:
     """For draws `indices` of `results.bootstrap(draws, seed)` (the parameter draws are made in full, so a chunk

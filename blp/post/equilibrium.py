@@ -1,7 +1,7 @@
 """Equilibrium prices by the zeta-markup contraction of Morrow and Skerlos (2011), in every market at once.
 
 Iterating p <- c + eta(p) need not converge; p <- c + zeta(p) with zeta = Lambda^-1 (H * Gamma') (p - c) - Lambda^-1 s
-does (Lambda and Gamma from `ChoiceModel.jacobian_parts`). A market stops once its first-order conditions hold,
+does (Lambda and Gamma from `DemandAtEstimates.jacobian_parts`). A market stops once its first-order conditions hold,
 max_j |Lambda_j| |p_j - c_j - zeta_j| < atol, which is PyBLP's rule, so the prices agree with PyBLP's. Products held
 fixed keep their price; they still enter the first-order conditions of their firm's other products.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from blp.configurations.solve_options import Iteration
 from blp.exceptions import SpecificationError
-from blp.post.choice import ChoiceModel
+from blp.post.at_estimates import DemandAtEstimates
 
 DEFAULT_ITERATION = Iteration('simple', {'atol': 1e-12})
 SMALLEST_LAMBDA = 1e-300  # Lambda underflows for products nobody buys; PyBLP bounds it the same way
@@ -31,7 +31,7 @@ class Equilibrium:
     iterations: np.ndarray
 
 
-def zeta_step(model: ChoiceModel, prices: np.ndarray, costs: np.ndarray, ownership: np.ndarray, free: np.ndarray,
+def zeta_step(model: DemandAtEstimates, prices: np.ndarray, costs: np.ndarray, ownership: np.ndarray, free: np.ndarray,
               slopes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One contraction step: c + zeta(p) where `free` (p where not), and the FOC residual per market."""
     choices = model.choose(model.at_prices(prices, slopes), overwrite=True)
@@ -46,7 +46,7 @@ def zeta_step(model: ChoiceModel, prices: np.ndarray, costs: np.ndarray, ownersh
     return updated, residual
 
 
-def solve_prices(model: ChoiceModel, costs: np.ndarray, ownership: np.ndarray, start: np.ndarray,
+def solve_prices(model: DemandAtEstimates, costs: np.ndarray, ownership: np.ndarray, start: np.ndarray,
                  fixed: np.ndarray, iteration: Optional[Iteration] = None) -> Equilibrium:
     """Iterate p <- c + zeta(p) from `start` until every market's FOCs hold; markets drop out as they converge."""
     iteration = iteration or DEFAULT_ITERATION

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
@@ -34,6 +34,11 @@ from blp.model.choices import logit, nested_logit
 from blp.model.demand import Inversion
 from blp.serialization import jsonable
 
+if TYPE_CHECKING:  # a back-reference for the type checker only
+    from blp.configurations.solve_options import SolveOptions
+    from blp.estimation.problem import Problem
+    from blp.estimation.results import ProblemResults
+
 METHODS = ('approximate', 'normal', 'empirical')
 
 
@@ -42,7 +47,7 @@ class OptimalInstrumentResults:
     """PyBLP's `OptimalInstrumentResults` (demand side): the instruments, what they were computed from, and
     `to_problem()`."""
 
-    problem_results: Any
+    problem_results: ProblemResults
     demand_instruments: np.ndarray              # N x P
     supply_instruments: np.ndarray              # N x 0 until a supply side exists
     inverse_covariance_matrix: np.ndarray       # 1 x 1: 1 / Var(xi)
@@ -78,7 +83,8 @@ class OptimalInstrumentResults:
                 'computation_seconds': self.computation_time}
 
 
-def re_estimate(results: Any, options: Any, method: str = 'approximate', draws: int = 1, seed: Optional[int] = None,
+def re_estimate(results: ProblemResults, options: SolveOptions, method: str = 'approximate', draws: int = 1,
+                seed: Optional[int] = None,
                 progress: Any = None) -> tuple[OptimalInstrumentResults, Any]:
     """Optimal instruments from `results` and the re-created problem solved with `options` (a `SolveOptions`)
     started at the first estimates, as PyBLP's tutorial does; a weighting matrix given for the first problem does
@@ -100,7 +106,7 @@ def _with_prices(frame: Any, prices: np.ndarray) -> Any:
     return changed
 
 
-def expected_prices(problem: Any) -> np.ndarray:
+def expected_prices(problem: Problem) -> np.ndarray:
     """E[p | Z]: fitted values of the absorbed prices on the absorbed ZD, plus the absorbed fixed effects (N)."""
     prices = problem.products.frame['prices'].to_numpy(dtype=float)
     absorbed = problem.absorber(prices[:, None])[:, 0]
@@ -109,7 +115,7 @@ def expected_prices(problem: Any) -> np.ndarray:
     return ZD @ coefficients + prices - absorbed
 
 
-def compute_optimal_instruments(results: Any, method: str = 'approximate', draws: int = 1,
+def compute_optimal_instruments(results: ProblemResults, method: str = 'approximate', draws: int = 1,
                                 seed: Optional[int] = None,
                                 expected_prices_: Optional[Any] = None) -> OptimalInstrumentResults:
     """`results.compute_optimal_instruments(method, draws, seed, expected_prices)` (PyBLP's arguments)."""
@@ -160,7 +166,7 @@ def compute_optimal_instruments(results: Any, method: str = 'approximate', draws
 class _Realization:
     """What stays fixed across realizations of xi: delta - xi moved to expected prices, X2 at expected prices."""
 
-    def __init__(self, results: Any, prices_hat: Optional[np.ndarray]) -> None:
+    def __init__(self, results: ProblemResults, prices_hat: Optional[np.ndarray]) -> None:
         problem = results.problem
         self.problem, self.results = problem, results
         self.estimation = results._estimation
@@ -173,8 +179,9 @@ class _Realization:
             X1 = problem.product_formulations[0]
             base = base + (X1.build(expected, 'X1 formulation').matrix - X1.build(frame, 'X1 formulation').matrix) \
                 @ results.beta[:, 0]
-            if problem.K2:
-                X2 = problem.product_formulations[1].build(expected, 'X2 formulation').matrix
+            X2_formulation = problem.product_formulations[1]
+            if problem.K2 and X2_formulation is not None:
+                X2 = X2_formulation.build(expected, 'X2 formulation').matrix
         self.base, self.X2 = base, X2
         model = problem.model
         self.model = DemandModel(problem.products.layout, problem.products.shares, X2, problem.agents,
@@ -201,7 +208,7 @@ class _Realization:
         return jacobian, shares
 
 
-def restore_stored(problem: Any, stored: dict[str, Any], micro_moments: Any = ()) -> Any:
+def restore_stored(problem: Problem, stored: dict[str, Any], micro_moments: Any = ()) -> ProblemResults:
     """The results of a stored estimate (`{'results': ..., 'optimal_instruments': ...}`): a re-estimate with optimal
     instruments is restored on the problem re-created from its first estimate (approximate instruments, or draws
     with the stored seed, are deterministic), a plain estimate on `problem` itself."""

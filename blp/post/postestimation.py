@@ -14,9 +14,10 @@ row per product of that market. This module only turns arguments into padded arr
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Hashable, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from blp.configurations.solve_options import Iteration
 from blp.exceptions import BLPError, SpecificationError
@@ -28,19 +29,22 @@ from blp.post.equilibrium import Equilibrium, solve_prices
 from blp.serialization import jsonable
 from blp.supply import bertrand as supply
 
+if TYPE_CHECKING:  # a back-reference for the type checker only
+    from blp.estimation.results import ProblemResults
+
 
 class PostEstimation(MarketArguments):
     """Elasticities, diversion, supply, welfare and counterfactual prices at the estimates."""
 
     # ---------------------------------------------------------------- demand
-    def compute_demand_jacobians(self, name: Optional[str] = 'prices', market_id: Any = None,
+    def compute_demand_jacobians(self, name: Optional[str] = 'prices', market_id: Optional[Hashable] = None,
                                  as_dict: bool = False) -> Any:
         """ds_j / dx_k per market (rows: the product whose share responds)."""
         t = self._market(market_id)
         model = self._model
         return self._matrices(model.jacobian(self._choices, model.slopes(name)), t, as_dict)
 
-    def compute_elasticities(self, name: Optional[str] = 'prices', market_id: Any = None,
+    def compute_elasticities(self, name: Optional[str] = 'prices', market_id: Optional[Hashable] = None,
                              as_dict: bool = False) -> Any:
         """E_jk = (x_k / s_j) ds_j / dx_k per market, for a characteristic x that enters X1 and/or X2 linearly (or
         delta when `name` is None). Diagonals are own elasticities."""
@@ -50,7 +54,7 @@ class PostEstimation(MarketArguments):
         return self._matrices(substitution.elasticities(jacobian, self._values(name), self._observed_shares), t,
                               as_dict)
 
-    def compute_diversion_ratios(self, name: Optional[str] = 'prices', market_id: Any = None,
+    def compute_diversion_ratios(self, name: Optional[str] = 'prices', market_id: Optional[Hashable] = None,
                                  as_dict: bool = False) -> Any:
         """D_jk = -(ds_k/dx_j) / (ds_j/dx_j) per market: where j's lost sales go when x_j rises. The diagonal is the
         outside good's part, so each row sums to one (PyBLP's convention)."""
@@ -59,14 +63,14 @@ class PostEstimation(MarketArguments):
         jacobian = model.jacobian(self._choices, model.slopes(name))
         return self._matrices(substitution.diversion_ratios(jacobian, model.mask), t, as_dict)
 
-    def compute_long_run_diversion_ratios(self, market_id: Any = None, as_dict: bool = False) -> Any:
+    def compute_long_run_diversion_ratios(self, market_id: Optional[Hashable] = None, as_dict: bool = False) -> Any:
         """D_jk = (s_k(-j) - s_k) / s_j per market: where j's sales go when j leaves the market; the diagonal is the
         outside good's part."""
         t = self._market(market_id)
         return self._matrices(substitution.long_run_diversion_ratios(self._model, self._observed_shares), t, as_dict)
 
     def compute_aggregate_elasticities(self, factor: float = 0.1, name: Optional[str] = 'prices',
-                                       market_id: Any = None, as_dict: bool = False) -> Any:
+                                       market_id: Optional[Hashable] = None, as_dict: bool = False) -> Any:
         """Per market, sum_j (s_j(x (1 + factor)) - s_j) / factor: how total inside demand responds when x rises
         by `factor` for every product (PyBLP's definition)."""
         factor = float(factor)
@@ -77,14 +81,14 @@ class PostEstimation(MarketArguments):
                                                      factor)
         return self._scalars(values, t, as_dict)
 
-    def compute_shares(self, prices: Any = None, delta: Any = None, market_id: Any = None,
+    def compute_shares(self, prices: Optional[ArrayLike] = None, delta: Any = None, market_id: Optional[Hashable] = None,
                        as_dict: bool = False) -> Any:
         """Shares at other prices (and/or mean utilities), holding xi and the estimates fixed: nobody re-prices."""
         t = self._market(market_id)
         shares = self._model.choose(self._utilities(prices, delta, t)).shares
         return self._vectors(shares, t, as_dict)
 
-    def compute_group_shares(self, agent_groups: Any, prices: Any = None, market_id: Any = None,
+    def compute_group_shares(self, agent_groups: Any, prices: Optional[ArrayLike] = None, market_id: Optional[Hashable] = None,
                              as_dict: bool = False) -> Any:
         """Shares within groups of agents (e.g. income groups): sum_{i in g} w_i s_ij / sum_{i in g} w_i, at the
         estimated or at other prices. `agent_groups` is a column of the agent data or one value per agent row of
@@ -101,8 +105,9 @@ class PostEstimation(MarketArguments):
                 for s in self._markets_out(t)}
         return {label: self._vectors(shares[:, :, g], t, False) for g, label in enumerate(labels)}
 
-    def compute_consumer_surpluses(self, prices: Any = None, keep_all: bool = False, eliminate_product_ids: Any = None,
-                                   market_id: Any = None, as_dict: bool = False) -> Any:
+    def compute_consumer_surpluses(self, prices: Optional[ArrayLike] = None, keep_all: bool = False,
+                                   eliminate_product_ids: Any = None,
+                                   market_id: Optional[Hashable] = None, as_dict: bool = False) -> Any:
         """Consumer surplus per market in money, sum_i w_i log(1 + sum_j exp V_ij) / -alpha_i (nested logit: over
         the nests' inclusive values), with no income effects. `keep_all` returns each agent's surplus (T x I, NaN
         past a market's agents); `eliminate_product_ids` removes products from the choice set (willingness to pay)."""
@@ -125,13 +130,15 @@ class PostEstimation(MarketArguments):
         return self._scalars((np.nan_to_num(surpluses) * model.weights).sum(axis=1), t, as_dict)
 
     # ---------------------------------------------------------------- supply
-    def compute_costs(self, firm_ids: Any = None, ownership: Any = None, market_id: Any = None,
+    def compute_costs(self, firm_ids: Optional[ArrayLike] = None, ownership: Optional[ArrayLike] = None,
+                      market_id: Optional[Hashable] = None,
                       as_dict: bool = False) -> Any:
         """Marginal costs c = p - eta implied by Bertrand-Nash pricing under the ownership (default: firm_ids)."""
         t = self._market(market_id)
         return self._vectors(self._costs(firm_ids, ownership, t), t, as_dict)
 
-    def compute_markups(self, prices: Any = None, costs: Any = None, market_id: Any = None,
+    def compute_markups(self, prices: Optional[ArrayLike] = None, costs: Optional[ArrayLike] = None,
+                        market_id: Optional[Hashable] = None,
                         as_dict: bool = False) -> Any:
         """Lerner indices (p - c) / p; costs default to `compute_costs()`."""
         t = self._market(market_id)
@@ -140,7 +147,8 @@ class PostEstimation(MarketArguments):
         with np.errstate(divide='ignore', invalid='ignore'):
             return self._vectors((p - c) / p, t, as_dict)
 
-    def compute_profits(self, prices: Any = None, shares: Any = None, costs: Any = None, market_id: Any = None,
+    def compute_profits(self, prices: Optional[ArrayLike] = None, shares: Any = None, costs: Optional[ArrayLike] = None,
+                        market_id: Optional[Hashable] = None,
                         as_dict: bool = False) -> Any:
         """Population-normalized variable profits (p - c) s; defaults are the observed prices and shares and
         `compute_costs()`."""
@@ -150,7 +158,7 @@ class PostEstimation(MarketArguments):
         c = self._given_costs(costs, t)
         return self._vectors((p - c) * s, t, as_dict)
 
-    def compute_hhi(self, firm_ids: Any = None, shares: Any = None, market_id: Any = None,
+    def compute_hhi(self, firm_ids: Optional[ArrayLike] = None, shares: Any = None, market_id: Optional[Hashable] = None,
                     as_dict: bool = False) -> Any:
         """Herfindahl-Hirschman index per market, 10,000 sum_f (firm f's part of the inside shares)^2."""
         t = self._market(market_id)
@@ -158,8 +166,9 @@ class PostEstimation(MarketArguments):
         return self._scalars(supply.hhi(s, self._same_firm(self._firm_ids(firm_ids, t)), self._layout.mask), t,
                              as_dict)
 
-    def compute_approximate_prices(self, firm_ids: Any = None, ownership: Any = None, costs: Any = None,
-                                   market_id: Any = None, as_dict: bool = False) -> Any:
+    def compute_approximate_prices(self, firm_ids: Optional[ArrayLike] = None, ownership: Optional[ArrayLike] = None,
+                                   costs: Optional[ArrayLike] = None,
+                                   market_id: Optional[Hashable] = None, as_dict: bool = False) -> Any:
         """p = c + eta under changed ownership with shares and their derivatives held at the estimates: a quick
         first look at a merger (Hausman, Leonard and Zona; Werden)."""
         t = self._market(market_id)
@@ -168,9 +177,10 @@ class PostEstimation(MarketArguments):
         return self._vectors(c + supply.eta(self._price_jacobian, H, self._observed_shares, self._layout.mask), t,
                              as_dict)
 
-    def solve_equilibrium(self, firm_ids: Any = None, ownership: Any = None, costs: Any = None, prices: Any = None,
-                          prices_fixed: Any = None, iteration: Optional[Iteration] = None,
-                          market_id: Any = None) -> Equilibrium:
+    def solve_equilibrium(self, firm_ids: Optional[ArrayLike] = None, ownership: Optional[ArrayLike] = None,
+                          costs: Optional[ArrayLike] = None, prices: Optional[ArrayLike] = None,
+                          prices_fixed: Optional[ArrayLike] = None, iteration: Optional[Iteration] = None,
+                          market_id: Optional[Hashable] = None) -> Equilibrium:
         """Bertrand-Nash prices and shares (padded T x J) with convergence per market; see `compute_prices`."""
         t = self._market(market_id)
         model = self._model
@@ -190,8 +200,10 @@ class PostEstimation(MarketArguments):
             one.iterations[0]
         return Equilibrium(prices_all, shares, converged, iterations)
 
-    def compute_prices(self, firm_ids: Any = None, ownership: Any = None, costs: Any = None, prices: Any = None,
-                       prices_fixed: Any = None, iteration: Optional[Iteration] = None, market_id: Any = None,
+    def compute_prices(self, firm_ids: Optional[ArrayLike] = None, ownership: Optional[ArrayLike] = None,
+                       costs: Optional[ArrayLike] = None, prices: Optional[ArrayLike] = None,
+                       prices_fixed: Optional[ArrayLike] = None, iteration: Optional[Iteration] = None,
+                       market_id: Optional[Hashable] = None,
                        as_dict: bool = False) -> Any:
         """Equilibrium prices after ownership (firm_ids or ownership matrices) or cost changes, by the zeta-markup
         contraction from `prices` (default: observed); products flagged in `prices_fixed` keep their `prices`.
@@ -212,8 +224,10 @@ class PostEstimation(MarketArguments):
         return self._vectors(equilibrium.prices, t, False)
 
     # ---------------------------------------------------------------- counterfactuals
-    def counterfactual(self, prices: Any = None, firm_ids: Any = None, ownership: Any = None, costs: Any = None,
-                       prices_fixed: Any = None, equilibrium: Optional[bool] = None, market_id: Any = None,
+    def counterfactual(self, prices: Optional[ArrayLike] = None, firm_ids: Optional[ArrayLike] = None,
+                       ownership: Optional[ArrayLike] = None, costs: Optional[ArrayLike] = None,
+                       prices_fixed: Optional[ArrayLike] = None, equilibrium: Optional[bool] = None,
+                       market_id: Optional[Hashable] = None,
                        agent_groups: Any = None, iteration: Optional[Iteration] = None) -> dict[str, Any]:
         """Before and after a counterfactual as a JSON-ready table (see `blp.post.counterfactual.before_after_table`).
 
@@ -289,7 +303,7 @@ def group_means(values: np.ndarray, weights: np.ndarray, codes: np.ndarray, grou
         return np.einsum('ti,tig->tg', np.nan_to_num(values), membership) / membership.sum(axis=1)
 
 
-def mean_own_elasticity(results: Any, name: str = 'prices') -> Optional[float]:
+def mean_own_elasticity(results: ProblemResults, name: str = 'prices') -> Optional[float]:
     """The mean over products of the own elasticity with respect to `name` (None when the model cannot say)."""
     try:
         stacked = results.compute_elasticities(name=name, as_dict=False)

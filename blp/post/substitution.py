@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from blp.post.choice import ChoiceModel
+from blp.post.at_estimates import DemandAtEstimates
 
 
 def elasticities(jacobian: np.ndarray, values: np.ndarray, shares: np.ndarray) -> np.ndarray:
@@ -31,7 +31,7 @@ def diversion_ratios(jacobian: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return ratios
 
 
-def long_run_diversion_ratios(model: ChoiceModel, shares: np.ndarray) -> np.ndarray:
+def long_run_diversion_ratios(model: DemandAtEstimates, shares: np.ndarray) -> np.ndarray:
     """D_jk = (s_k(-j) - s_k) / s_j with s_k(-j) the share of k once j leaves the choice set; the diagonal holds the
     outside good's gain. Without nests the removal has a closed form per agent, s_ik(-j) = s_ik / (1 - s_ij), with
     1 - s_ij summed from the other choices so that it keeps its precision when s_ij is near one."""
@@ -55,7 +55,7 @@ def long_run_diversion_ratios(model: ChoiceModel, shares: np.ndarray) -> np.ndar
     return ratios
 
 
-def aggregate_elasticities(model: ChoiceModel, name: Optional[str], values: np.ndarray, shares: np.ndarray,
+def aggregate_elasticities(model: DemandAtEstimates, name: Optional[str], values: np.ndarray, shares: np.ndarray,
                            factor: float) -> np.ndarray:
     """Per market, sum_j (s_j(x (1 + factor)) - s_j) / factor: the response of total inside demand to scaling x by
     1 + factor in every product at once (PyBLP's definition, which does not divide by the inside share)."""

@@ -20,7 +20,7 @@ never one J x J matrix per market for all markets at once (PyBLP issue #141).
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from blp.configurations.formulation import Formulation
 from blp.exceptions import SpecificationError
 from blp.primitives.columns import next_number
 from blp.primitives.products import DataLike, as_frame, ids_column, require_columns
+
+if TYPE_CHECKING:  # types only: the spec stays a light import
+    from blp.spec import InstrumentsSpec
 
 TILE_ELEMENTS = 1 << 21
 VERSIONS = ('local', 'quadratic')
@@ -147,7 +150,7 @@ def _tiles(X: np.ndarray, markets: np.ndarray, firms: np.ndarray) -> Iterator[_T
         index = end
 
 
-def built_instruments(spec: Any, product_data: DataLike) -> np.ndarray:
+def built_instruments(spec: InstrumentsSpec, product_data: DataLike) -> np.ndarray:
     """The instruments a `blp.spec.InstrumentsSpec` asks for: BLP instruments first, then differentiation."""
     parts = []
     if spec.blp is not None:

@@ -20,7 +20,7 @@ from supply_workloads import FIXTURES, SUPPLY_WORKLOADS, frame_digest, run_pyblp
 from workloads import summarize, timed  # noqa: E402
 
 import blp  # noqa: E402
-from blp.post.choice import ChoiceModel  # noqa: E402
+from blp.post.at_estimates import DemandAtEstimates  # noqa: E402
 from blp.primitives.products import Layout  # noqa: E402
 from blp.supply import bertrand as supply  # noqa: E402
 from blp.supply import costs as supply_costs
@@ -69,7 +69,7 @@ def test_pyblp_supply_costs_and_omega_follow_from_its_estimates_through_our_mark
         np.testing.assert_allclose(omega[rows], reference['omega']['sample'][market], rtol=1e-6, atol=1e-10)
 
 
-def sample_model(workload: dict, reference: dict) -> tuple[ChoiceModel, Layout, Any]:
+def sample_model(workload: dict, reference: dict) -> tuple[DemandAtEstimates, Layout, Any]:
     """Our demand model in the fixture's sample markets at PyBLP's estimates and delta, built from the workload's own
     data (unequal market sizes are padded). As in PyBLP, nodes0.. go to Sigma's columns, or to its nonzero columns in
     order when there are fewer nodes columns than X2 columns (the autos data: 5 nodes, 6 X2 columns)."""
@@ -97,7 +97,7 @@ def sample_model(workload: dict, reference: dict) -> tuple[ChoiceModel, Layout, 
     X2_padded = layout.pad(X2.matrix)
     utilities = delta[:, :, None] + X2_padded @ coefficients.transpose(0, 2, 1)
     utilities[~layout.mask] = -np.inf
-    model = ChoiceModel(utilities=utilities, delta=delta, mask=layout.mask,
+    model = DemandAtEstimates(utilities=utilities, delta=delta, mask=layout.mask,
                         weights=agent_layout.pad(agents['weights'].to_numpy(dtype=float)),
                         agent_mask=agent_layout.mask, coefficients=coefficients,
                         beta_labels=tuple(reference['beta_labels']), beta=np.ravel(reference['beta']),

@@ -1,5 +1,5 @@
 """Analytic derivatives of the Bertrand-Nash markup against central finite differences of `supply.eta` on the
-post-estimation demand model (`ChoiceModel`), on the cereal random-coefficients model with markets of unequal size
+post-estimation demand model (`DemandAtEstimates`), on the cereal random-coefficients model with markets of unequal size
 and on logit."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import blp
-from blp.post.choice import ChoiceModel
+from blp.post.at_estimates import DemandAtEstimates
 from blp.supply import bertrand as supply
 from blp.supply import markups
 from blp.supply.markups import directions, eta_by_delta, eta_by_theta, nested_eta_by_delta, nested_eta_by_theta, ownership_factors
@@ -38,18 +38,18 @@ def estimate(products, agents):
 
 
 @pytest.fixture(scope='module')
-def model(estimate) -> ChoiceModel:
+def model(estimate) -> DemandAtEstimates:
     """The demand model at theta, with beta on prices set to ALPHA (alpha is a parameter with a supply side)."""
-    model = ChoiceModel.from_results(estimate)
+    model = DemandAtEstimates.from_results(estimate)
     assert len(set(model.mask.sum(axis=1))) > 1, 'markets should differ in size'
     return dataclasses.replace(model, beta=np.array([ALPHA]))
 
 
-def observed(model: ChoiceModel) -> np.ndarray:
+def observed(model: DemandAtEstimates) -> np.ndarray:
     return model.choose().shares
 
 
-def ownership(model: ChoiceModel, kind: str = 'firms') -> np.ndarray:
+def ownership(model: DemandAtEstimates, kind: str = 'firms') -> np.ndarray:
     """Three firms per market by product position (so that firms own several products); 'partial' adds a 25 % stake
     in every rival product (no firm partition: eta_by_theta then works with H itself)."""
     firms = np.where(model.mask, np.arange(model.mask.shape[1])[None, :] % 3, -1)
@@ -63,12 +63,12 @@ def ownership(model: ChoiceModel, kind: str = 'firms') -> np.ndarray:
     return H
 
 
-def markup(model: ChoiceModel, shares: np.ndarray, H: np.ndarray) -> np.ndarray:
+def markup(model: DemandAtEstimates, shares: np.ndarray, H: np.ndarray) -> np.ndarray:
     choices = model.choose()
     return supply.eta(model.jacobian(choices, model.slopes('prices')), H, shares, model.mask)
 
 
-def analytic_parts(model: ChoiceModel, shares: np.ndarray, H: np.ndarray) -> tuple:
+def analytic_parts(model: DemandAtEstimates, shares: np.ndarray, H: np.ndarray) -> tuple:
     choices = model.choose()
     slopes = model.slopes('prices')
     Delta = supply.capital_delta(model.jacobian(choices, slopes), H, model.mask)
@@ -76,7 +76,7 @@ def analytic_parts(model: ChoiceModel, shares: np.ndarray, H: np.ndarray) -> tup
     return choices.probabilities, choices.weights, slopes, eta, Delta
 
 
-def at_theta(model: ChoiceModel, problem_demand, sigma: np.ndarray, pi: np.ndarray, alpha: float) -> ChoiceModel:
+def at_theta(model: DemandAtEstimates, problem_demand, sigma: np.ndarray, pi: np.ndarray, alpha: float) -> DemandAtEstimates:
     """The model with delta held fixed and other parameters."""
     coefficients = problem_demand.coefficients(sigma, pi)
     utilities = model.delta[:, :, None] + problem_demand.X2 @ coefficients.transpose(0, 2, 1)
@@ -147,7 +147,7 @@ def test_logit_eta_derivatives_match_finite_differences(products) -> None:
     frame = products[products['market_ids'].isin(products['market_ids'].unique()[:4])].reset_index(drop=True)
     frame = frame.drop(index=[3, 30, 31]).reset_index(drop=True)
     results = blp.Problem(blp.Formulation('0 + prices', absorb='C(product_ids)'), frame).solve(method='1s')
-    model = ChoiceModel.from_results(results)
+    model = DemandAtEstimates.from_results(results)
     shares, H = observed(model), ownership(model)
     probabilities, weights, slopes, eta, Delta = analytic_parts(model, shares, H)
     T, J = model.mask.shape
@@ -179,7 +179,7 @@ def test_total_derivative_matches_finite_differences_with_delta_solved_again(est
         for element in elements:
             sigma, pi = SIGMA.astype(float), PI.astype(float)
             (sigma if element[0] == 'sigma' else pi)[element[1], element[2]] += sign * step
-            moved = ChoiceModel.from_results(problem.solve(sigma=sigma, pi=pi, method='1s',
+            moved = DemandAtEstimates.from_results(problem.solve(sigma=sigma, pi=pi, method='1s',
                                                            optimization=blp.Optimization('return')))
             moved = dataclasses.replace(moved, beta=np.array([ALPHA]))
             markups.append(markup(moved, shares, H))
@@ -201,19 +201,19 @@ def nested_problem(products) -> blp.Problem:
     return blp.Problem(blp.Formulation('0 + prices', absorb='C(product_ids)'), frame)
 
 
-def nested_at(problem: blp.Problem, rho: list) -> ChoiceModel:
-    return ChoiceModel.from_results(problem.solve(rho=rho, method='1s', optimization=blp.Optimization('return')))
+def nested_at(problem: blp.Problem, rho: list) -> DemandAtEstimates:
+    return DemandAtEstimates.from_results(problem.solve(rho=rho, method='1s', optimization=blp.Optimization('return')))
 
 
 @pytest.fixture(scope='module')
-def nested(nested_problem) -> ChoiceModel:
+def nested(nested_problem) -> DemandAtEstimates:
     """The model at rho 0.4 and 0.7."""
     model = nested_at(nested_problem, [0.4, 0.7])
     assert len(set(model.mask.sum(axis=1))) > 1
     return model
 
 
-def nested_parts(model: ChoiceModel, shares: np.ndarray, H: np.ndarray) -> dict:
+def nested_parts(model: DemandAtEstimates, shares: np.ndarray, H: np.ndarray) -> dict:
     probabilities, _, slopes, eta, Delta = analytic_parts(model, shares, H)
     choices = model.choose()
     return dict(shares=probabilities[:, :, 0], conditionals=choices.conditionals[:, :, 0],

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from blp.configurations.formulation import column_slope
 from blp.exceptions import SpecificationError
 from blp.model.choices import Choices, Nests, logit, nested_logit
+
+if TYPE_CHECKING:  # a back-reference for the type checker only
+    from blp.estimation.results import ProblemResults
 
 
 def linear_coefficient(name: str, beta_labels: list[str], beta: np.ndarray,
@@ -36,7 +39,7 @@ def linear_coefficient(name: str, beta_labels: list[str], beta: np.ndarray,
 
 
 @dataclass(frozen=True)
-class ChoiceModel:
+class DemandAtEstimates:
     """Demand at the estimates: utilities, agents and the coefficients that say how utilities move."""
 
     utilities: np.ndarray     # T x J x I  V at the estimates, -inf for padded products
@@ -52,7 +55,7 @@ class ChoiceModel:
     prices: Optional[np.ndarray]  # T x J  the prices V was estimated at (None without a prices column)
 
     @classmethod
-    def from_results(cls, results: Any) -> 'ChoiceModel':
+    def from_results(cls, results: ProblemResults) -> 'DemandAtEstimates':
         problem = results.problem
         model, layout = results.demand_model, problem.products.layout
         values = results.nonlinear_values
@@ -67,7 +70,7 @@ class ChoiceModel:
     def T(self) -> int:
         return self.mask.shape[0]
 
-    def restrict(self, index: np.ndarray) -> 'ChoiceModel':
+    def restrict(self, index: np.ndarray) -> 'DemandAtEstimates':
         """The same model in a subset of markets (a copy of their arrays)."""
         return dataclasses.replace(
             self, utilities=self.utilities[index], delta=self.delta[index], mask=self.mask[index],

@@ -27,10 +27,15 @@ _EXPORTS = {
     'build_differentiation_instruments': 'blp.primitives.instruments',
 }
 
-__all__ = sorted(_EXPORTS) + ['__version__']
+# Public submodules PyBLP users reach as attributes (`blp.data.NEVO_PRODUCTS_LOCATION`).
+_SUBMODULES = ('data',)
+
+__all__ = sorted(_EXPORTS) + list(_SUBMODULES) + ['__version__']
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
+    if name in _SUBMODULES:
+        return import_module(f'blp.{name}')
     raise AttributeError(f"module 'blp' has no attribute {name!r}")

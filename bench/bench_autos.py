@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
+
+import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
 
 import numpy as np  # noqa: E402
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'reference'))
-
 from supply_workloads import SUPPLY_WORKLOADS, run_blp, run_pyblp  # noqa: E402
 from workloads import timed  # noqa: E402
 

@@ -70,4 +70,4 @@ demo: setup
 	@set -e; \
 	PYTHON=$(VENV)/bin/python scripts/stack.sh up; \
 	trap 'PYTHON=$(VENV)/bin/python scripts/stack.sh down' EXIT; \
-	$(VENV)/bin/python examples/client.py --url http://127.0.0.1:$(API_PORT)
+	$(VENV)/bin/python -m examples.client --url http://127.0.0.1:$(API_PORT)

@@ -20,20 +20,17 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
+
+import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
 
 import numpy as np  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / 'tests' / 'reference'))
-
 import supply_workloads  # noqa: E402
 import workloads  # noqa: E402
+from comparison import largest_difference, libraries, results_at, stored_estimate  # noqa: E402
 from micro_workloads import MICRO_WORKLOADS  # noqa: E402
 from simulated_workload import simulated_large  # noqa: E402
 
@@ -51,16 +48,11 @@ class Workload:
 def optimal_nevo() -> dict:
     """bench_optimal.py's Nevo row: both libraries' results at PyBLP's stored estimate (untimed), from which each
     computes approximate optimal instruments and re-estimates (timed)."""
-    import pyblp
-    from bench_merger import results_at
     from bench_optimal import FIXTURES
 
-    import blp
-    pyblp.options.verbose = False
+    pyblp, blp = libraries()
     workload = workloads.WORKLOADS['nevo']()
-    stored = json.loads((FIXTURES / 'nevo.json').read_text())
-    estimate = {key: np.array(stored[key] if stored[key] is not None else [], dtype=float)
-                for key in ('sigma', 'pi', 'rho')}
+    estimate = stored_estimate(FIXTURES / 'nevo.json')
     return dict(workload=workload, pyblp=results_at(pyblp, workload, estimate), blp=results_at(blp, workload, estimate))
 
 
@@ -95,19 +87,6 @@ def timed(run: Callable[[dict], Any], made: dict) -> tuple[Any, float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     result = run(made)
     return result, time.perf_counter() - wall, time.process_time() - cpu
-
-
-def largest_difference(ours: object, theirs: object) -> float:
-    worst = 0.0
-    for key in ('beta', 'gamma', 'sigma', 'pi', 'rho'):
-        expected = np.ravel(np.asarray(getattr(theirs, key, None) if getattr(theirs, key, None) is not None else [],
-                                       dtype=float))
-        if not expected.size:
-            continue
-        actual = np.ravel(np.asarray(getattr(ours, key), dtype=float))
-        free = expected != 0
-        worst = max(worst, float(np.max(np.abs(actual[free] - expected[free]) / np.abs(expected[free]), initial=0)))
-    return worst
 
 
 def measure(name: str, repeat: int) -> dict:

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
+
+import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
 
 import numpy as np  # noqa: E402
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'reference'))
-
+from comparison import largest_difference, versions  # noqa: E402
 from supply_workloads import SUPPLY_WORKLOADS, run_blp, run_pyblp  # noqa: E402
 from workloads import timed  # noqa: E402
 
@@ -31,8 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--repeat', type=int, default=1, help='runs; the best time counts')
     arguments = parser.parse_args()
-    import pyblp
-    print(f'pyblp {pyblp.__version__}, numpy {np.__version__}, single thread, best of {arguments.repeat}')
+    print(versions(arguments.repeat))
     workload = SUPPLY_WORKLOADS[NAME]()
     times: dict[str, float] = {}
     results = {}
@@ -41,11 +39,7 @@ def main() -> None:
         for _ in range(arguments.repeat):
             results[library], seconds = timed(run, workload)
             times[library] = min(times[library], seconds)
-    worst = 0.0
-    for key in ('beta', 'gamma', 'sigma', 'pi'):
-        theirs, ours = np.ravel(getattr(results['PyBLP'], key)), np.ravel(getattr(results['blp'], key))
-        known = theirs != 0
-        worst = max(worst, float(np.max(np.abs(ours[known] - theirs[known]) / np.abs(theirs[known]))))
+    worst = largest_difference(results['blp'], results['PyBLP'])
     print(f"{NAME}: PyBLP {times['PyBLP']:.2f} s, blp {times['blp']:.2f} s, ratio {times['blp'] / times['PyBLP']:.3f}; "
           f"objective PyBLP {float(np.squeeze(results['PyBLP'].objective)):.6f}, blp {results['blp'].objective:.6f}; "
           f"largest relative estimate difference {worst:.2e}", flush=True)

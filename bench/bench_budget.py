@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 
+import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 SPEC = {'problem': {'product_formulations': [{'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'},
                                              {'formula': '0 + mushy + prices'}]},
@@ -32,7 +34,6 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
 def main() -> None:
-    sys.path.insert(0, ROOT)
     from blp.configurations.budget import cost, sizes_of
     from blp.spec import EstimateSpec
     from examples import cereal

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
+
+import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
 
 import numpy as np  # noqa: E402
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'reference'))
-
+from comparison import largest_difference, versions  # noqa: E402
 from micro_workloads import MICRO_WORKLOADS  # noqa: E402
 from workloads import WORKLOADS, run_blp, run_pyblp, summarize, timed  # noqa: E402
 
@@ -29,28 +28,15 @@ WORKLOADS = {**WORKLOADS, **MICRO_WORKLOADS}  # exercise 3 (micro moments): pyth
 DEFAULT = ['cereal_sigma_prices', 'nevo', 'nevo_rcnl']
 
 
-def largest_difference(ours: dict, theirs: dict) -> float:
-    """Largest relative difference over beta, sigma, pi and rho (elements PyBLP fixes at zero are skipped)."""
-    worst = 0.0
-    for key in ('beta', 'sigma', 'pi', 'rho'):
-        if theirs[key] is None:
-            continue
-        expected, actual = np.ravel(theirs[key]), np.ravel(ours[key])
-        free = expected != 0
-        if free.any():
-            worst = max(worst, float(np.max(np.abs(actual[free] - expected[free]) / np.abs(expected[free]))))
-    return worst
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('workloads', nargs='*', help=f'default: {" ".join(DEFAULT)}; any of {", ".join(WORKLOADS)}')
     parser.add_argument('--repeat', type=int, default=1, help='runs per library; the best time counts')
     arguments = parser.parse_args()
-    import pyblp
+    import pyblp  # noqa: F401
 
     import blp.estimation.estimator  # noqa: F401  (import costs, scipy.optimize included, stay outside the timings)
-    print(f'pyblp {pyblp.__version__}, numpy {np.__version__}, single thread, best of {arguments.repeat}')
+    print(versions(arguments.repeat))
     print(f"{'workload':<22} {'PyBLP s':>9} {'blp s':>9} {'ratio':>7} {'max rel diff':>13}")
     for name in arguments.workloads or DEFAULT:
         workload = WORKLOADS[name]()

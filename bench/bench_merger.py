@@ -13,30 +13,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-import time
+from functools import partial
+
+import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
 
 import numpy as np  # noqa: E402
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'reference'))
-
+from comparison import best_time, libraries, relative_difference, results_at, versions  # noqa: E402
 from generate_postestimation_fixtures import CASES, FIXTURES  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
 
 DEFAULT = ['nevo']
-
-
-def results_at(module: object, workload: dict, estimate: dict) -> object:
-    """The workload's results in `module` (blp or pyblp) at the stored estimate, without optimizing."""
-    formulations = [module.Formulation(formula, absorb=absorb) for formula, absorb in workload['formulations']]
-    agent_formulation = module.Formulation(workload['agent_formulation']) if 'agent_formulation' in workload else None
-    problem = module.Problem(formulations, workload['products'], agent_formulation, workload.get('agents'))
-    given = {key: estimate[key] for key in ('sigma', 'pi', 'rho') if estimate[key].size}
-    return problem.solve(**given, method='1s', optimization=module.Optimization('return'),
-                         iteration=module.Iteration('squarem', {'atol': 1e-14}))
 
 
 def merger(results: object, merged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -45,42 +34,26 @@ def merger(results: object, merged: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return prices, results.compute_shares(prices)
 
 
-def best_time(results: object, merged: np.ndarray, repeat: int) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
-    best = np.inf
-    for _ in range(repeat):
-        started = time.perf_counter()
-        outcome = merger(results, merged)
-        best = min(best, time.perf_counter() - started)
-    return best, outcome
-
-
-def largest_difference(ours: np.ndarray, theirs: np.ndarray) -> float:
-    return float(np.max(np.abs(ours - theirs) / np.abs(theirs)))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('workloads', nargs='*', help=f'default: {" ".join(DEFAULT)}; any of {", ".join(CASES)}')
     parser.add_argument('--repeat', type=int, default=5, help='runs per library; the best time counts')
     arguments = parser.parse_args()
-    import pyblp
-
-    import blp
-    pyblp.options.verbose = False
-    print(f'pyblp {pyblp.__version__}, numpy {np.__version__}, single thread, best of {arguments.repeat}')
+    pyblp, blp = libraries()
+    print(versions(arguments.repeat))
     print(f"{'workload':<22} {'PyBLP s':>9} {'blp s':>9} {'ratio':>7} {'prices diff':>12} {'shares diff':>12}")
     for name in arguments.workloads or DEFAULT:
         workload = WORKLOADS[name]()
         with np.load(FIXTURES / f'postestimation_{name}.npz') as stored:
             estimate = {key: stored[key] for key in ('sigma', 'pi', 'rho')}
         merged = workload['products']['firm_ids'].replace(*CASES[name]['merger']).to_numpy()
-        theirs_time, (theirs_prices, theirs_shares) = best_time(results_at(pyblp, workload, estimate), merged,
-                                                                arguments.repeat)
-        ours_time, (ours_prices, ours_shares) = best_time(results_at(blp, workload, estimate), merged,
-                                                          arguments.repeat)
+        theirs_time, (theirs_prices, theirs_shares) = best_time(
+            partial(merger, results_at(pyblp, workload, estimate), merged), arguments.repeat)
+        ours_time, (ours_prices, ours_shares) = best_time(
+            partial(merger, results_at(blp, workload, estimate), merged), arguments.repeat)
         print(f'{name:<22} {theirs_time:>9.4f} {ours_time:>9.4f} {ours_time / theirs_time:>7.3f} '
-              f'{largest_difference(ours_prices, theirs_prices):>12.2e} '
-              f'{largest_difference(ours_shares, theirs_shares):>12.2e}', flush=True)
+              f'{relative_difference(ours_prices, theirs_prices):>12.2e} '
+              f'{relative_difference(ours_shares, theirs_shares):>12.2e}', flush=True)
 
 
 if __name__ == '__main__':

@@ -26,9 +26,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / 'tests' / 'support'))
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
 

@@ -10,14 +10,15 @@ coefficients (2.25 million agents per market) a few times and prints each refusa
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
 import httpx
 import redis
+from processes import free_port
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 SPEC = {'problem': {'product_formulations': [{'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'},
@@ -26,14 +27,7 @@ SPEC = {'problem': {'product_formulations': [{'formula': '0 + prices', 'absorb':
         'solve': {'sigma': [[1, 0], [0, 1]], 'method': '1s'}}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
-
-
 def main() -> None:
-    sys.path.insert(0, ROOT)
     from examples import cereal
 
     redis_port, api_port = free_port(), free_port()

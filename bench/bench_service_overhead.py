@@ -27,9 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / 'tests' / 'support'))
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
 

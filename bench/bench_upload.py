@@ -15,20 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
 import httpx
+import upload_probe
+from processes import RedisServer
+from upload_probe import Api, MemorySampler, Poller, p99, pinned_connections, upload_on, write_products_csv
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / 'tests' / 'support'))
-
-import upload_probe  # noqa: E402
-from processes import RedisServer  # noqa: E402
-from upload_probe import Api, MemorySampler, Poller, p99, pinned_connections, upload_on, write_products_csv  # noqa: E402
 
 
 def main() -> None:
@@ -82,7 +79,6 @@ def main() -> None:
             print('  peak RSS by process:', ', '.join(f'{pid}{"*" if pid == owner else ""} {used / 1e6:.0f} MB'
                                                       for pid, used in top))
             print(f'  uploading worker peak RSS {sampler.peak_by_pid.get(owner or 0, 0) / 1e6:.0f} MB')
-            sys.path.insert(0, str(ROOT))
             from examples import cereal
 
             cereal_csv = cereal.product_data().to_csv(index=False).encode()

@@ -15,17 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import tracemalloc
 from dataclasses import replace
-from pathlib import Path
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
-
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 
 SUPPLY_BETA = [None, -2.0, None]  # the price coefficient is optimized over with a supply side (PyBLP's rule)

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:

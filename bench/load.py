@@ -34,14 +34,13 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlparse
 
+import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
 import httpx
+from processes import die_with_parent, free_port
+
+from examples import cereal
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / 'tests' / 'support'))
-from processes import die_with_parent, free_port  # noqa: E402
-
-from examples import cereal  # noqa: E402
 
 SPEC = {'problem': {'product_formulations': [{'formula': '0 + prices',
                                               'absorb': 'C(market_ids) + C(product_ids)'}]},

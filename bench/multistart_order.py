@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
+
+import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
 
 import numpy as np  # noqa: E402
-from scipy.stats import spearmanr  # noqa: E402
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 from bench_multistart import BOUNDS, replay  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
 
 import blp  # noqa: E402
 from blp.estimation.multistart import draw_starts, expected_order, solve_start  # noqa: E402

@@ -15,14 +15,11 @@ import argparse
 import functools
 import json
 import os
-import sys
 import time
 from typing import Any
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_all import WORKLOADS  # noqa: E402
 

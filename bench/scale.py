@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
+
+import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[variable] = '1'
-
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / 'tests' / 'reference')]
 
 from memory import status_kb  # noqa: E402
 

@@ -4,7 +4,7 @@ Uploads the bundled cereal product data and 1000 agents per market (built by exa
 sigma on prices and pi on log income (expect sigma_prices ~ 6.02), and prints the estimates, a corner of the
 elasticities and the effect of halving one product's price. `make demo` runs it against a fresh stack.
 
-    python examples/client.py [--url http://127.0.0.1:8000] [--api-key KEY] [--draws 1000]
+    python -m examples.client [--url http://127.0.0.1:8000] [--api-key KEY] [--draws 1000]   # from the repository root
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import blp  # noqa: E402
-import blp_client  # noqa: E402
-from examples import cereal  # noqa: E402
+import blp
+import blp_client
+from examples import cereal
 
 SPEC = blp_client.build_spec(
     (blp.Formulation('0 + prices', absorb='C(market_ids) + C(product_ids)'), blp.Formulation('0 + mushy + prices')),

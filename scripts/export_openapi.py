@@ -14,7 +14,6 @@ TARGET = ROOT / 'openapi' / 'openapi.json'
 
 
 def render() -> str:
-    sys.path.insert(0, str(ROOT))
     from jobstore.settings import Settings
     from service.main import create_app
 

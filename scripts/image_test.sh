@@ -30,4 +30,4 @@ for package in ('service', 'worker', 'jobstore', 'blp'):
         importlib.import_module(info.name)
 print('every module imports in the image')"
 "${compose[@]}" -p "$PROJECT" up --detach redis api worker
-"$PYTHON" tests/deploy/image_checks.py --url "http://127.0.0.1:${API_PORT}" --api-key "$API_KEYS"
+PYTHONPATH=. "$PYTHON" tests/deploy/image_checks.py --url "http://127.0.0.1:${API_PORT}" --api-key "$API_KEYS"

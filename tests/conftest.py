@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 from typing import Callable, Iterator
 
+import processes
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
 from jobstore.settings import Settings
 from service.main import create_app
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # `examples` is not an installed package
-# Helpers shared across test folders (`tests` itself cannot be a package: site-packages holds a stray one).
-sys.path.insert(0, str(ROOT / 'tests' / 'support'))
-import processes  # noqa: E402
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

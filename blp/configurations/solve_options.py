@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
-
-from numpy.typing import ArrayLike
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from blp.configurations.budget import DEFAULT_CHUNK_BYTES
 from blp.exceptions import SpecificationError
+
+if TYPE_CHECKING:  # annotations only: blp.spec imports this module and must not load numpy
+    from numpy.typing import ArrayLike
 
 OPTIMIZERS = ('l-bfgs-b', 'trust-constr', 'bfgs', 'slsqp', 'tnc', 'nelder-mead', 'powell', 'cg', 'return')
 BOUNDED_OPTIMIZERS = ('l-bfgs-b', 'trust-constr', 'slsqp', 'tnc', 'nelder-mead', 'powell')

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
+import export_openapi
 import pytest
 from api_support import LOGIT_SPEC, assert_problem, upload
 from pydantic import ValidationError
@@ -14,8 +14,6 @@ from pydantic import ValidationError
 from jobstore.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / 'scripts'))
-import export_openapi  # noqa: E402
 
 
 def test_api_keys_are_required_when_configured(make_client, products):

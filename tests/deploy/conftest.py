@@ -6,14 +6,11 @@ test-deploy` runs them, and CI does."""
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dockerfile_emulation import Image, build  # noqa: E402
+from dockerfile_emulation import Image, build
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,9 +2,9 @@
 enforced, and one cereal random-coefficients estimate through the API.
 
 The image emulation (tests/deploy/test_image_emulation.py) and `make image-test` (the real image under Docker) run
-these same checks:
+these same checks, from the repository root (`examples` is not an installed package):
 
-    python tests/deploy/image_checks.py --url http://127.0.0.1:8000 [--api-key KEY]
+    PYTHONPATH=. python tests/deploy/image_checks.py --url http://127.0.0.1:8000 [--api-key KEY]
 """
 
 from __future__ import annotations
@@ -13,16 +13,13 @@ import argparse
 import math
 import sys
 import time
-from pathlib import Path
 from typing import Optional
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # `examples` is not an installed package
-import blp_client  # noqa: E402
-from examples import cereal  # noqa: E402
-from examples.client import SPEC  # noqa: E402
+import blp_client
+from examples import cereal
+from examples.client import SPEC
 
 AGENTS_PER_MARKET = 50
 

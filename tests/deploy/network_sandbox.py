@@ -9,13 +9,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'support'))
-from processes import free_port  # noqa: E402
+from processes import free_port
 
 CLONE_NEWNET = 0x40000000
 REDIS_PORT, API_PORT = 6379, 8000

@@ -13,12 +13,10 @@ from typing import Iterator, NamedTuple
 
 import pytest
 import redis
+from processes import die_with_parent, free_port
+from queue_support import ROOT, Worker
 
 import blp_client
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'queue'))  # the real-worker helpers live there
-from processes import die_with_parent, free_port  # noqa: E402
-from queue_support import ROOT, Worker  # noqa: E402
 
 LIVE_DB = 12
 API_KEY = 'live-test-key'

@@ -5,19 +5,14 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from queue_support import ABSORB, submit, upload, wait_for
+from test_against_pyblp import FIXTURES, assert_close
 
 from examples import cereal
 from examples.micro_moments import EXERCISE3_ALL, EXERCISE3_INCOME
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'reference'))
-
-from test_against_pyblp import FIXTURES, assert_close  # noqa: E402
 
 pytestmark = pytest.mark.queue
 TRUST_CONSTR = {'method': 'trust-constr', 'method_options': {'gtol': 1e-8, 'xtol': 1e-8}}

@@ -5,17 +5,13 @@ from the finished job."""
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import numpy as np
 import pytest
-from queue_support import ROOT, submit, upload, wait_for
-
-sys.path.insert(0, str(ROOT / 'tests' / 'reference'))
-
-from test_against_pyblp import FIXTURES, assert_close  # noqa: E402
-from workloads import WORKLOADS  # noqa: E402
+from queue_support import submit, upload, wait_for
+from test_against_pyblp import FIXTURES, assert_close
+from workloads import WORKLOADS
 
 pytestmark = pytest.mark.queue
 

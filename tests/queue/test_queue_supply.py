@@ -4,15 +4,11 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from queue_support import submit, upload, wait_for
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'reference'))
-from supply_workloads import AUTOS_PI, AUTOS_SIGMA, FIXTURES, SUPPLY_WORKLOADS  # noqa: E402
+from supply_workloads import AUTOS_PI, AUTOS_SIGMA, FIXTURES, SUPPLY_WORKLOADS
 
 pytestmark = pytest.mark.queue
 

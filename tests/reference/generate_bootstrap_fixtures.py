@@ -1,4 +1,4 @@
-"""Regenerate PyBLP's bootstrap numbers: `python tests/reference/generate_bootstrap_fixtures.py [workload ...]`.
+"""Regenerate PyBLP's bootstrap numbers: `PYTHONPATH=. python tests/reference/generate_bootstrap_fixtures.py [workload ...]`.
 
 For each workload of `BOOTSTRAP`, PyBLP's estimate (as `workloads.py` solves it) is bootstrapped with `DRAWS` draws
 and `SEED`; `fixtures/bootstrap_<name>.npz` keeps the drawn parameters, shares and delta, and per draw the mean
@@ -16,8 +16,6 @@ import numpy as np
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(variable, '1')
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from generate_postestimation_fixtures import CASES, FIXTURES  # noqa: E402
 from workloads import WORKLOADS, run_blp, run_pyblp  # noqa: E402

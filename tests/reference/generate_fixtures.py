@@ -1,4 +1,4 @@
-"""Regenerate PyBLP's reference numbers: `python tests/reference/generate_fixtures.py [workload ...]`.
+"""Regenerate PyBLP's reference numbers: `PYTHONPATH=. python tests/reference/generate_fixtures.py [workload ...]`.
 
 Runs each workload of `workloads.py` in PyBLP (single-threaded) and writes `fixtures/<name>.json` with the
 estimates, standard errors, objective and the PyBLP version, so the default test run compares against stored
@@ -16,8 +16,6 @@ import numpy as np
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(variable, '1')
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from workloads import ROOT, WORKLOADS, run_pyblp, summarize, timed  # noqa: E402
 

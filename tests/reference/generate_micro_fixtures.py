@@ -1,4 +1,5 @@
-"""Regenerate PyBLP's exercise-3 reference numbers: `python tests/reference/generate_micro_fixtures.py [workload ...]`.
+"""Regenerate PyBLP's exercise-3 reference numbers: `PYTHONPATH=. python tests/reference/generate_micro_fixtures.py
+[workload ...]`.
 
 Runs each workload of `micro_workloads.py` in PyBLP (single-threaded) and writes `fixtures/<name>.json` with the
 estimates, standard errors and objective (as `generate_fixtures.py`), the fitted micro moment values, the last
@@ -16,8 +17,6 @@ import numpy as np
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(variable, '1')
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from generate_fixtures import pyblp_summary, write  # noqa: E402
 from micro_workloads import MICRO_WORKLOADS  # noqa: E402

@@ -1,4 +1,4 @@
-"""Regenerate PyBLP's optimal-instrument numbers: `python tests/reference/generate_optimal_fixtures.py [name ...]`.
+"""Regenerate PyBLP's optimal-instrument numbers: `PYTHONPATH=. python tests/reference/generate_optimal_fixtures.py [name ...]`.
 
 For each workload of `OPTIMAL`: solve it (as `workloads.py`), compute approximate optimal instruments, re-create the
 problem with them (`to_problem()`) and solve again from the first estimates; `fixtures/optimal_<name>.json` keeps the
@@ -17,8 +17,6 @@ import numpy as np
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(variable, '1')
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from workloads import ROOT, WORKLOADS, _solve_arguments, run_blp, run_pyblp, summarize, timed  # noqa: E402
 

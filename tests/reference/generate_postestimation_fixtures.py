@@ -1,4 +1,4 @@
-"""Regenerate PyBLP's post-estimation reference numbers: `python tests/reference/generate_postestimation_fixtures.py
+"""Regenerate PyBLP's post-estimation reference numbers: `PYTHONPATH=. python tests/reference/generate_postestimation_fixtures.py
 [workload ...]`.
 
 Estimates each case's workload in PyBLP (single-threaded) and writes `fixtures/postestimation_<name>.npz` with
@@ -17,8 +17,6 @@ import numpy as np
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(variable, '1')
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from workloads import ROOT, WORKLOADS, run_pyblp, timed  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Regenerate PyBLP's supply-side reference numbers: `python tests/reference/generate_supply_fixtures.py [name ...]`.
+"""Regenerate PyBLP's supply-side reference numbers: `PYTHONPATH=. python tests/reference/generate_supply_fixtures.py [name ...]`.
 
 `supply_simulation` first simulates its market with PyBLP and stores it in `fixtures/supply_simulation_data.npz`
 (products with instruments, agents), so every later run, ours included, estimates on those stored numbers. Each
@@ -19,8 +19,6 @@ import numpy as np
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(variable, '1')
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from supply_workloads import FIXTURES, SIMULATION_DATA, SUPPLY_WORKLOADS, frame_digest, run_pyblp, simulate  # noqa: E402
 from workloads import summarize, timed  # noqa: E402

@@ -8,15 +8,10 @@ PyBLP now and compare against that instead, which also proves the stored fixture
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from workloads import ROOT, WORKLOADS, run_blp, run_pyblp, summarize, timed  # noqa: E402
+from workloads import ROOT, WORKLOADS, run_blp, run_pyblp, summarize, timed
 
 FIXTURES = ROOT / 'tests' / 'reference' / 'fixtures'
 ESTIMATE_RTOL, SE_RTOL, OBJECTIVE_RTOL, OBJECTIVE_ATOL = 1e-4, 1e-3, 1e-6, 1e-10

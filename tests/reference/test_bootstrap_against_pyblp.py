@@ -9,19 +9,9 @@ the per-draw mean own-price elasticities and merger price changes, and their per
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 import pytest
-
-import blp
-from blp.exceptions import SpecificationError
-from blp.post.bootstrap import draw_summaries, percentile_intervals
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from generate_bootstrap_fixtures import (  # noqa: E402
+from generate_bootstrap_fixtures import (
     ATTRIBUTES,
     BOOTSTRAP,
     DRAWS,
@@ -32,6 +22,10 @@ from generate_bootstrap_fixtures import (  # noqa: E402
     outputs,
     results_at,
 )
+
+import blp
+from blp.exceptions import SpecificationError
+from blp.post.bootstrap import draw_summaries, percentile_intervals
 
 RTOL, ATOL = 1e-5, 1e-8
 # Merger price changes are compared in Nevo's random-coefficients model. In nevo_nested_logit rho sits at its 0.99

@@ -4,19 +4,14 @@ test re-runs PyBLP now), on markets of unequal size whose rows are not grouped b
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from generate_instrument_fixtures import CASES, FIXTURE, product_data, pyblp_instruments
 
 import blp
 from blp.primitives import instruments
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from generate_instrument_fixtures import CASES, FIXTURE, product_data, pyblp_instruments  # noqa: E402
 
 RTOL = ATOL = 1e-12
 STORED = json.loads(FIXTURE.read_text())

@@ -1,14 +1,9 @@
 """Every integration rule's estimate converges to the quadrature limit as its size grows (cereal, sigma on prices)."""
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-import blp  # noqa: E402
-from examples import cereal  # noqa: E402
+import blp
+from examples import cereal
 
 
 def estimate_sigma(specification: str, size: int) -> float:

@@ -9,20 +9,15 @@ test runs PyBLP now and compares against that as well.
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import numpy as np
 import pytest
+from generate_micro_fixtures import generate, price_cut
+from micro_workloads import MICRO_WORKLOADS
+from test_against_pyblp import FIXTURES, assert_close
+from workloads import _micro_arguments, run_blp, summarize, timed
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from generate_micro_fixtures import generate, price_cut  # noqa: E402
-from micro_workloads import MICRO_WORKLOADS  # noqa: E402
-from test_against_pyblp import FIXTURES, assert_close  # noqa: E402
-from workloads import _micro_arguments, run_blp, summarize, timed  # noqa: E402
-
-import blp  # noqa: E402
+import blp
 
 MICRO_RTOL, COUNTERFACTUAL_RTOL = 1e-6, 1e-6
 _ours: dict[str, tuple] = {}

@@ -5,19 +5,14 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import numpy as np
 import pytest
+from generate_optimal_fixtures import DRAWN, FIXTURES, OPTIMAL, generate, instrument_summary, re_estimate
+from test_against_pyblp import assert_close
+from workloads import summarize
 
 from blp.exceptions import SpecificationError
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from generate_optimal_fixtures import DRAWN, FIXTURES, OPTIMAL, generate, instrument_summary, re_estimate  # noqa: E402
-from test_against_pyblp import assert_close  # noqa: E402
-from workloads import summarize  # noqa: E402
 
 INSTRUMENT_RTOL = 1e-8
 # Drawn instruments are compared where PyBLP's are exact. In nevo_nested_logit rho ends at its 0.99 bound, so a normal

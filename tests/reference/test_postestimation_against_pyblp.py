@@ -9,19 +9,14 @@ test runs PyBLP now and compares against that as well.
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 import numpy as np
 import pytest
+from generate_postestimation_fixtures import CASES, FIXTURES, generate, post_estimation
+from workloads import WORKLOADS
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from generate_postestimation_fixtures import CASES, FIXTURES, generate, post_estimation  # noqa: E402
-from workloads import WORKLOADS  # noqa: E402
-
-import blp  # noqa: E402
+import blp
 
 RTOL = 1e-6
 # A stored fixture against PyBLP run now compares two PyBLP estimates, whose optimizer ends a little elsewhere from

@@ -10,17 +10,12 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import numpy as np
 import pytest
+from supply_workloads import FIXTURES, SUPPLY_WORKLOADS, run_blp
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from supply_workloads import FIXTURES, SUPPLY_WORKLOADS, run_blp  # noqa: E402
-
-import blp  # noqa: E402
+import blp
 
 _ours: dict[str, blp.ProblemResults] = {}
 TOLERANCES = {  # estimates, standard errors, gamma's standard errors

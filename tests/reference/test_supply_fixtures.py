@@ -6,25 +6,20 @@ simulated estimate covers the truth. Tests marked `live` re-run PyBLP and compar
 from __future__ import annotations
 
 import json
-import os
-import sys
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from supply_workloads import FIXTURES, SUPPLY_WORKLOADS, frame_digest, run_pyblp
+from workloads import summarize, timed
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from supply_workloads import FIXTURES, SUPPLY_WORKLOADS, frame_digest, run_pyblp  # noqa: E402
-from workloads import summarize, timed  # noqa: E402
-
-import blp  # noqa: E402
-from blp.post.at_estimates import DemandAtEstimates  # noqa: E402
-from blp.primitives.products import Layout  # noqa: E402
-from blp.supply import bertrand as supply  # noqa: E402
+import blp
+from blp.post.at_estimates import DemandAtEstimates
+from blp.primitives.products import Layout
+from blp.supply import bertrand as supply
 from blp.supply import costs as supply_costs
-from blp.supply.markups import directions, eta_by_theta, ownership_factors  # noqa: E402
+from blp.supply.markups import directions, eta_by_theta, ownership_factors
 
 
 def stored(name: str) -> dict:

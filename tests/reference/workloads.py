@@ -6,7 +6,6 @@ arguments) built from plain strings and arrays; `run_blp` and `run_pyblp` transl
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -14,10 +13,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from examples import cereal
 
-from examples import cereal  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 ABSORB_BOTH = 'C(market_ids) + C(product_ids)'
 TRUST_CONSTR = ('trust-constr', {'gtol': 1e-8, 'xtol': 1e-8})

@@ -1,7 +1,7 @@
 """Processes the tests and benchmarks start: loopback ports, children that die with their parent, redis-server.
 
 One home for what tests/conftest.py, tests/queue, tests/api, tests/live and bench/ all need (on sys.path through
-tests/conftest.py, or `sys.path.insert` in a benchmark).
+pytest's `pythonpath` in pyproject.toml, or bench/_paths.py in a benchmark).
 """
 
 from __future__ import annotations

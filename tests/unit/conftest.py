@@ -1,13 +1,8 @@
 """Small, fast versions of the cereal problem for unit tests."""
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from examples import cereal  # noqa: E402
+from examples import cereal
 
 
 @pytest.fixture(scope='session')

@@ -1,21 +1,15 @@
 """Market chunks (blp.model.chunks): splitting the inner loop by a memory budget, or over threads, gives the numbers
 of the whole-problem evaluation, with random coefficients, nests, a supply side and micro moments."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from micro_workloads import exercise3_micro_moments
 
 import blp
 from blp.configurations.budget import Sizes, cost, inner_bytes_per_market, markets_per_chunk
 from blp.configurations.solve_options import SolveOptions
 from blp.estimation.estimator import Estimation
 from blp.spec import SolveSpec, solve_options
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'reference'))
-
-from micro_workloads import exercise3_micro_moments  # noqa: E402
 
 ABSORB = 'C(market_ids) + C(product_ids)'
 ATOL = blp.Iteration('squarem', {'atol': 1e-14})

@@ -1,20 +1,14 @@
 """Micro moments in the core: fitted values against a direct agent-by-agent computation, the analytic Jacobian against
 finite differences, the initial update, results, multi-start, and errors that name the moment and the cause."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from micro_workloads import exercise3_micro_moments
 
 import blp
 from blp.configurations.solve_options import SolveOptions
 from blp.estimation.estimator import Estimation
 from blp.estimation.multistart import draw_starts, solve_start
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'reference'))
-
-from micro_workloads import exercise3_micro_moments  # noqa: E402
 
 ABSORB = 'C(market_ids) + C(product_ids)'
 SIGMA, PI = np.diag([0.7, 1.3, 2.0]), [[1.0], [0.2], [1.0]]

@@ -1,13 +1,11 @@
 """RFC 9457 problem details without a web framework: what the API answers and what a failed job records.
 
 Shared by the API (which renders them as `application/problem+json`) and the worker (which stores them in a
-failed job's record), so neither imports the other. `finite` keeps any value JSON-encodable: a non-finite
-number would make the encoder fail.
+failed job's record), so neither imports the other.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 MEDIA_TYPE = 'application/problem+json'
@@ -33,19 +31,6 @@ class Problem(Exception):
 
 def problem_type(slug: str) -> str:
     return f'urn:blp:problem:{slug}'
-
-
-def finite(value: Any) -> Any:
-    """A copy of a JSON-like value with non-finite floats replaced by None, so it always encodes."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(key): finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(item) for item in value]
-    if hasattr(value, 'tolist'):  # numpy arrays and scalars
-        return finite(value.tolist())
-    return value
 
 
 _CORE_ERRORS = {'DataError': ('data-error', 'Invalid data'),

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 import redis
 
+from jobstore.jsonsafe import dumps
 from jobstore.replies import binary, members, optional_text, scored_members, text, text_hash, texts
 
 if TYPE_CHECKING:
@@ -88,10 +89,6 @@ def connect(url: str, socket_timeout: float = 5.0, connect_timeout: float = 2.0)
                                 health_check_interval=30)
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, allow_nan=False, separators=(',', ':'))
-
-
 class Store:
     """Typed access to the keys above; every method is one or a few round trips."""
 
@@ -111,7 +108,7 @@ class Store:
         pipe = self.r.pipeline()
         pipe.set(key + ':data', data, nx=True)
         pipe.hsetnx(key, 'created_at', now())
-        pipe.hset(key, mapping={name: _dump(value) for name, value in meta.items()})
+        pipe.hset(key, mapping={name: dumps(value) for name, value in meta.items()})
         pipe.sadd(key + ':owners', owner)
         return bool(pipe.execute()[-1])
 
@@ -134,7 +131,7 @@ class Store:
             pipe.execute()
         pipe = self.r.pipeline()
         pipe.hsetnx(key, 'created_at', now())
-        pipe.hset(key, mapping={name: _dump(value) for name, value in meta.items()})
+        pipe.hset(key, mapping={name: dumps(value) for name, value in meta.items()})
         pipe.sadd(key + ':owners', owner)
         return bool(pipe.execute()[-1])
 
@@ -215,7 +212,7 @@ class Store:
         """
         job_id, owner = record['id'], record['owner']
         # Typed as HSET takes it: redis-py's Mapping of fields is invariant in its key, so a dict[str, str] is refused.
-        fields: dict[FieldT, EncodableT] = {name: (_dump(value) if name in _JSON_FIELDS else str(value))
+        fields: dict[FieldT, EncodableT] = {name: (dumps(value) if name in _JSON_FIELDS else str(value))
                                             for name, value in record.items() if value is not None}
         fields['status'] = 'queued'
         idem_key = self._idempotency(owner, idempotency[0]) if idempotency else None
@@ -242,7 +239,7 @@ class Store:
                     for dataset_id in datasets:
                         pipe.sadd(self._dataset(dataset_id, ':jobs'), job_id)
                     if idem_key and idempotency:
-                        pipe.set(idem_key, _dump({'job': job_id, 'body': idempotency[1]}), ex=idempotency[2])
+                        pipe.set(idem_key, dumps({'job': job_id, 'body': idempotency[1]}), ex=idempotency[2])
                     pipe.execute()
                     return None
                 except redis.WatchError:
@@ -275,7 +272,7 @@ class Store:
         """Move a job to `status` if it is in one of `allowed`; True on success, else its current status."""
         flat: list[str] = []
         for name, value in fields.items():
-            flat += [name, _dump(value) if name in _JSON_FIELDS else str(value)]
+            flat += [name, dumps(value) if name in _JSON_FIELDS else str(value)]
         moved = self._transition(keys=[self.job_key(job_id), f'{PREFIX}jobs:counts', f'{PREFIX}active:'],
                                  args=[json.dumps(list(allowed)), status, *flat])
         if moved == 1:
@@ -286,7 +283,7 @@ class Store:
 
     def set_fields(self, job_id: str, **fields: Any) -> None:
         self.r.hset(self.job_key(job_id), mapping={
-            name: (_dump(value) if name in _JSON_FIELDS else str(value)) for name, value in fields.items()})
+            name: (dumps(value) if name in _JSON_FIELDS else str(value)) for name, value in fields.items()})
 
     def status_and_cancel(self, job_id: str) -> tuple[Optional[str], bool]:
         """The job's status (None when gone) and whether a cancel was requested, in one round trip."""
@@ -299,7 +296,7 @@ class Store:
     def report_progress(self, job_id: str, progress: dict[str, Any]) -> bool:
         """Record a running job's progress in one round trip; True when a cancel has been requested."""
         pipe = self.r.pipeline(transaction=False)
-        pipe.hset(self.job_key(job_id), 'progress', _dump(progress))
+        pipe.hset(self.job_key(job_id), 'progress', dumps(progress))
         pipe.hget(self.job_key(job_id), 'cancel_requested')
         return pipe.execute()[1] == b'1'
 
@@ -332,7 +329,7 @@ class Store:
     # ---------------------------------------------------------------- results
 
     def put_result(self, job_id: str, result: dict[str, Any]) -> None:
-        self.r.set(self.job_key(job_id, ':result'), _dump(result))
+        self.r.set(self.job_key(job_id, ':result'), dumps(result))
 
     def get_result(self, job_id: str) -> Optional[dict[str, Any]]:
         raw = self.r.get(self.job_key(job_id, ':result'))

@@ -19,7 +19,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from jobstore.problems import MEDIA_TYPE, Problem, finite
+from jobstore.jsonsafe import finite
+from jobstore.problems import MEDIA_TYPE, Problem
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ from celery import Task
 import blp
 from blp.spec import EstimateSpec
 from jobstore import tasks as names
-from jobstore.problems import finite
 from jobstore.store import Store, now
 from worker import cache, memory, optimal
 from worker.celery_app import app, job_store, settings
@@ -93,7 +92,7 @@ class JobTask(LeasedTask):
 def _finish(store: Store, job_id: str, status: str, error: Optional[dict] = None, retry: bool = True) -> None:
     fields: dict[str, Any] = {'finished_at': now()}
     if error is not None:
-        fields['error'] = finite(error)
+        fields['error'] = error
     (durably if retry else lambda call, *args, **kwargs: call(*args, **kwargs))(
         store.transition, job_id, ['running'], status, **fields)
 
@@ -101,7 +100,7 @@ def _finish(store: Store, job_id: str, status: str, error: Optional[dict] = None
 def succeed(store: Store, job_id: str, result: dict[str, Any]) -> str:
     """A fanned-out job's last step: the result is written before the transition, so a succeeded job always has
     one; a second finalize of the same rows writes the same document, and only one of them moves the job."""
-    durably(store.put_result, job_id, finite(result))
+    durably(store.put_result, job_id, result)
     moved = durably(store.transition, job_id, ['running'], 'succeeded', finished_at=now())
     return 'succeeded' if moved is True else 'skipped'
 
@@ -143,7 +142,7 @@ def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], dict[
         return 'skipped'
     record = durably(store.get_job, job_id) or record
     try:
-        durably(store.put_result, job_id, finite(work(store, record)))
+        durably(store.put_result, job_id, work(store, record))
     except blp.Cancelled:
         _finish(store, job_id, 'cancelled')
         return 'cancelled'
@@ -167,7 +166,7 @@ def _progress(store: Store, job_id: str, every: float = PROGRESS_SECONDS) -> Cal
         last[0] = time.monotonic()
         progress = {key: _plain(info.get(key)) for key in PROGRESS_KEYS}
         try:
-            cancel = store.report_progress(job_id, finite({**progress, 'updated_at': now()}))
+            cancel = store.report_progress(job_id, {**progress, 'updated_at': now()})
         except STORE_ERRORS as error:  # progress is best effort: a Redis restart must not fail the job
             log.warning('progress of job %s not recorded: %s', job_id, error)
             return

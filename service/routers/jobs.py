@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Annotated, Any, AsyncIterator, Literal, Optional
 
 import anyio
@@ -17,7 +16,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from blp.spec import OptimalInstrumentsSpec
-from jobstore.problems import MEDIA_TYPE, Problem, finite
+from jobstore.jsonsafe import dumps
+from jobstore.problems import MEDIA_TYPE, Problem
 from jobstore.store import TERMINAL, Store
 from jobstore.submissions import Submissions
 from service.bootstrap import BootstrapRequest, submit_bootstrap
@@ -107,7 +107,7 @@ async def job_events(job_id: str, store: StoreDep, owner: OwnerDep, settings: Se
             if record is None:
                 yield 'event: end\ndata: {"status": "deleted"}\n\n'
                 return
-            view = json.dumps(finite(job_view(record)), separators=(',', ':'))
+            view = dumps(job_view(record))
             if view != last:
                 number += 1
                 last, quiet = view, 0.0

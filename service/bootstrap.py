@@ -14,7 +14,8 @@ from jobstore.problems import Problem
 from jobstore.settings import Settings
 from jobstore.store import Store
 from service.budget import check_cost
-from service.jobs import _new_record, _queue, start_child, stored_frame
+from service.dataset_cache import stored_frame
+from service.jobs import _new_record, _queue, start_child
 
 
 class BootstrapRequest(BaseModel):

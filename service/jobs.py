@@ -15,48 +15,20 @@ import pandas as pd
 from celery import Celery
 
 from blp.spec import EstimateSpec, StartsSpec
-from jobstore.codec import read_frame
-from jobstore.lru import LRU
+from jobstore.cache import problem_key
 from jobstore.problems import Problem, core_problem
 from jobstore.quotas import RateLimit
 from jobstore.settings import Settings
 from jobstore.store import TERMINAL, CapReached, Store, now
 from jobstore.submissions import mint_job_id
 from service import datasets, queue
+from service.dataset_cache import CACHE, stored_frame
 from service.models import CounterfactualRequest, DataInput, DatasetRef, JobRequest
 from service.numerics import Numerics
 
 log = logging.getLogger(__name__)
 # Kinds whose result is an estimate: they have elasticities, diversion ratios and counterfactuals.
 ESTIMATES = ('estimate', 'multistart', 'optimal_instruments')
-
-
-# Parsed frames and built problems of recent datasets, so that many jobs on the same data (sweeps, retries,
-# the load test) are checked in a millisecond instead of rebuilt each time. Only small data is kept.
-_FRAMES, _PROBLEMS = LRU(8), LRU(16)
-CACHE_MAX_BYTES = 32 * 1024 * 1024
-
-
-def _small(*frames: Optional[pd.DataFrame]) -> bool:
-    return sum(int(frame.memory_usage(index=False).sum()) for frame in frames if frame is not None) <= CACHE_MAX_BYTES
-
-
-def cached_frame(dataset_id: str) -> Optional[pd.DataFrame]:
-    """A dataset's frame when this process has it cached (callers must not modify it), else None."""
-    return _FRAMES.get(dataset_id)
-
-
-def stored_frame(store: Store, dataset_id: str) -> Optional[pd.DataFrame]:
-    """A stored dataset's frame (cached), or None when it is gone. Callers must not modify it."""
-    frame = cached_frame(dataset_id)
-    if frame is None:
-        raw = store.dataset_bytes(dataset_id)
-        if raw is None:
-            return None
-        frame = read_frame(raw)
-        if _small(frame):
-            _FRAMES.put(dataset_id, frame)
-    return frame
 
 
 def body_hash(document: Any) -> str:
@@ -131,7 +103,7 @@ def resolve(store: Store, data: DataInput, owner: str, field: str,
 
 
 def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.DataFrame],
-                  data_ids: Optional[tuple[Optional[str], ...]] = None) -> Any:
+                  data_ids: Optional[tuple[Optional[str], Optional[str]]] = None) -> Any:
     """Build the core's problem and check the solve arguments against it, without solving.
 
     The core's DataError/SpecificationError become a 422 naming the column, market, row or parameter.
@@ -141,13 +113,13 @@ def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.
     import blp
     from blp.spec import solve_options
 
-    key = (data_ids, json.dumps(spec.problem.model_dump(mode='json'), sort_keys=True)) if data_ids else None
+    key = problem_key(*data_ids, spec.problem) if data_ids else None
     try:
-        problem = _PROBLEMS.get(key) if key else None
+        problem = CACHE.cached_problem(key) if key else None
         if problem is None:
             problem = blp.Problem.from_spec(spec.problem, product, agent)
-            if key and _small(product, agent):
-                _PROBLEMS.put(key, problem)
+            if key:
+                CACHE.keep_problem(key, problem, product, agent)
         problem.check_solve(solve_options(spec.solve))  # shapes, bounds, instrument counts; solves nothing
         return problem
     except blp.BLPError as error:

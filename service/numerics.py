@@ -24,6 +24,7 @@ import pandas as pd
 from jobstore.problems import Problem, core_problem
 from jobstore.settings import Settings
 from jobstore.store import Store, connect
+from service.dataset_cache import CACHE, stored_frame
 from service.process_slots import NoSlot, ProcessSlots
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,6 @@ def _store(url: str, socket_timeout: float, connect_timeout: float) -> Store:
 
 
 def _frame(store: Store, data: Data, field: str) -> Optional[pd.DataFrame]:
-    from service.jobs import stored_frame
-
     dataset_id, frame = data
     if frame is None and dataset_id is not None:
         frame = stored_frame(store, dataset_id)
@@ -68,14 +67,12 @@ def _warm(settings: Settings) -> Optional[dict[str, Any]]:
 def _prime(settings: Settings, dataset_id: str) -> bool:
     """In a numerics process: read a stored dataset into its frame cache; whether it is cached now (it is not when
     it is too large to keep, or gone)."""
-    from service.jobs import cached_frame, stored_frame
-
     try:
         stored_frame(_store(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout),
                      dataset_id)
     except Exception:  # Redis away, a process near its memory limit: the first check reads it, as without this
         return False
-    return cached_frame(dataset_id) is not None
+    return CACHE.cached_frame(dataset_id) is not None
 
 
 def _fault(problem: Problem) -> dict[str, Any]:
@@ -170,9 +167,7 @@ class Numerics:
         """Read a just-stored dataset into every numerics process's cache, in the background: a process's first
         check of a job on it then builds without reading it (0.05-0.1 s of the cereal data's first POST /v1/jobs in
         each process). Only for data small enough for the cache to keep (rows x columns x 8 bytes at least)."""
-        from service.jobs import CACHE_MAX_BYTES
-
-        if meta['rows'] * len(meta['columns']) * 8 <= CACHE_MAX_BYTES:
+        if meta['rows'] * len(meta['columns']) * 8 <= CACHE.max_bytes:
             try:
                 self.processes.warm(partial(_prime, self.settings, meta['id']))
             except Exception:  # a broken pool: the next check answers 503 and starts a fresh one; the upload stands

@@ -1,7 +1,8 @@
 """Turning requests into validated, queued jobs, and job records into what the API shows.
 
-Everything a job needs is checked here, before it is queued, by building the problem with the core:
-a client learns about a bad column or parameter from the 422 of its POST, not from a failed job later.
+Everything a job needs is checked before it is queued, by building the problem with the core in a numerics process
+(service.numerics): a client learns about a bad column or parameter from the 422 of its POST, not from a failed job
+later.
 """
 
 from __future__ import annotations
@@ -14,15 +15,13 @@ from typing import Any, Optional
 import pandas as pd
 from celery import Celery
 
-from blp.spec import EstimateSpec, StartsSpec
-from jobstore.cache import problem_key
-from jobstore.problems import Problem, core_problem
+from jobstore.problems import Problem
 from jobstore.quotas import RateLimit
 from jobstore.settings import Settings
 from jobstore.store import TERMINAL, CapReached, Store, now
 from jobstore.submissions import mint_job_id
 from service import datasets, queue
-from service.dataset_cache import CACHE, stored_frame
+from service.dataset_cache import stored_frame
 from service.models import CounterfactualRequest, DataInput, DatasetRef, JobRequest
 from service.numerics import Numerics
 
@@ -42,31 +41,7 @@ def key_hash(idempotency_key: str) -> str:
     return hashlib.sha256(idempotency_key.encode()).hexdigest()
 
 
-def dataset_problem(error: datasets.DatasetError, field: Optional[str] = None) -> Problem:
-    slug = 'unsupported-media-type' if error.status == 415 else 'invalid-dataset'
-    title = 'Unsupported media type' if error.status == 415 else 'Invalid dataset'
-    return Problem(error.status, slug, title, str(error), column=error.column, row=error.row, market=error.market,
-                   field=error.field or field)
-
-
 # ------------------------------------------------------------------------------------------ data
-
-def prepare_frame(frame: pd.DataFrame, field: Optional[str] = None) -> tuple[dict[str, Any], pd.DataFrame, bytes]:
-    """Canonicalize a frame without storing it: (its description, the canonical frame, the bytes to store)."""
-    try:
-        frame, meta, data = datasets.prepare(frame)
-    except datasets.DatasetError as error:
-        raise dataset_problem(error, field) from None
-    return meta, frame, data
-
-
-def store_frame(store: Store, frame: pd.DataFrame, owner: str,
-                field: Optional[str] = None) -> tuple[dict[str, Any], pd.DataFrame, bool]:
-    """Canonicalize and store a frame: (its description, the canonical frame, whether it is new to this owner)."""
-    meta, frame, data = prepare_frame(frame, field)
-    created = store.put_dataset(meta, data, owner)
-    return meta, frame, created
-
 
 # Inline data checked but not yet stored: (description, bytes), written once the whole request is valid.
 Staged = list[tuple[dict[str, Any], bytes]]
@@ -93,54 +68,13 @@ def resolve(store: Store, data: DataInput, owner: str, field: str,
     try:
         frame = datasets.from_columns(data.columns)
     except datasets.DatasetError as error:
-        raise dataset_problem(error, f'{field}.columns') from None
+        raise datasets.dataset_problem(error, f'{field}.columns') from None
     if staged is None:
-        meta, frame, _ = store_frame(store, frame, owner, f'{field}.columns')
+        meta, frame, _ = datasets.store_frame(store, frame, owner, f'{field}.columns')
     else:
-        meta, frame, raw = prepare_frame(frame, f'{field}.columns')
+        meta, frame, raw = datasets.prepare_frame(frame, f'{field}.columns')
         staged.append((meta, raw))
     return meta['id'], frame
-
-
-def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.DataFrame],
-                  data_ids: Optional[tuple[Optional[str], Optional[str]]] = None) -> Any:
-    """Build the core's problem and check the solve arguments against it, without solving.
-
-    The core's DataError/SpecificationError become a 422 naming the column, market, row or parameter.
-    With `data_ids` (the datasets' ids) the built problem is cached: the same data and problem spec build the
-    same problem (only the solve arguments are checked again). Callers must not modify it.
-    """
-    import blp
-    from blp.spec import solve_options
-
-    key = problem_key(*data_ids, spec.problem) if data_ids else None
-    try:
-        problem = CACHE.cached_problem(key) if key else None
-        if problem is None:
-            problem = blp.Problem.from_spec(spec.problem, product, agent)
-            if key:
-                CACHE.keep_problem(key, problem, product, agent)
-        problem.check_solve(solve_options(spec.solve))  # shapes, bounds, instrument counts; solves nothing
-        return problem
-    except blp.BLPError as error:
-        raise core_problem(error) from None
-    except Exception as error:  # a core bug on odd input must still not be a 500 for the client
-        log.exception('building the problem failed')
-        raise Problem(422, 'invalid-problem', 'Invalid problem',
-                      f'the problem could not be built: {type(error).__name__}: {error}') from None
-
-
-def check_starts(problem: Any, spec: EstimateSpec, starts: StartsSpec) -> None:
-    """Draw a multistart's starting values as the worker will, so a parameter without finite bounds to draw
-    within (or drawn outside the solve's bounds) is a 422 naming it now, not a failed job later."""
-    import blp
-    from blp.estimation.multistart import draw_starts
-    from blp.spec import solve_options, starts_kwargs
-
-    try:
-        draw_starts(problem, solve_options(spec.solve), **starts_kwargs(starts))
-    except blp.BLPError as error:
-        raise core_problem(error) from None
 
 
 # ------------------------------------------------------------------------------------------ submission

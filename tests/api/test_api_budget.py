@@ -14,7 +14,7 @@ from blp.spec import EstimateSpec
 from examples import cereal
 from jobstore.problems import Problem
 from jobstore.settings import Settings
-from service import jobs, numerics
+from service import numerics
 from service.budget import check_cost
 
 RC = [{'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'}, {'formula': '0 + mushy + prices'}]
@@ -63,7 +63,7 @@ def test_the_cost_is_checked_before_anything_is_built(monkeypatch, redis_url):
     """The checking process's steps, run here: an over-budget spec never reaches the build."""
     def build(*_, **__):
         raise AssertionError('the problem was built')
-    monkeypatch.setattr(jobs, 'build_problem', build)
+    monkeypatch.setattr(numerics, 'build_problem', build)
     spec = EstimateSpec.model_validate(rc_job('x', {'specification': 'product', 'size': 1500})['spec'])
     fault = numerics._check(Settings(redis_url=redis_url), spec.model_dump_json(), None,
                               ('x', cereal.product_data()), (None, None))

@@ -31,10 +31,9 @@ from jobstore.problems import Problem
 from jobstore.store import Store, now
 from worker import optimal
 from worker.celery_app import app, job_store, settings
-from worker.failures import lost_problem, problem_of, worker_lost
+from worker.failures import failed_row, lost_problem, problem_of, worker_lost
 from worker.leases import LeasedTask
-from worker.multistart import _cancel, _failed_row, _publish
-from worker.tasks import JobTask, _finish, _frames, _parent_result, _seconds, _versions, durably, succeed
+from worker.tasks import JobTask, _finish, _frames, _parent_result, _seconds, _versions, cancel, durably, publish, succeed
 from worker.threads import capped_options
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     store.set_fields(job_id, progress={'chunks_done': 0, 'chunks_total': chunks, 'chunks_failed': 0,
                                        'updated_at': now()})
     for index in range(chunks):
-        _publish(names.BOOTSTRAP_CHUNK, [job_id, index], f'{job_id}.chunk.{index}')
+        publish(names.BOOTSTRAP_CHUNK, [job_id, index], f'{job_id}.chunk.{index}')
     ledger.put(**{'published:1': True})
     return 'published'
 
@@ -101,19 +100,19 @@ def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
     ledger = ledger_of(store, job_id)
     if durably(ledger.row, 1, index) is not None:  # a duplicate, or redelivered after its row was written
         if len(ledger.rows(1)) >= chunk_count(record['request']):
-            _publish(names.BOOTSTRAP_FINALIZE, [job_id], f'{job_id}.finalize')
+            publish(names.BOOTSTRAP_FINALIZE, [job_id], f'{job_id}.finalize')
         return 'duplicate'
     if record['cancel_requested']:
-        return _cancel(store, job_id)
+        return cancel(store, job_id)
     attempt = ledger.begin(1, index, hostname)
     clock = time.perf_counter()
     if attempt > settings().job_max_attempts:
-        row = _failed_row(worker_lost('chunk', attempt))
+        row = failed_row(worker_lost('chunk', attempt))
     else:
         try:
             row = _compute(store, record, index)
         except Exception as error:
-            row = _failed_row(problem_of(error, 'chunk', f'chunk {index} of job {job_id}'))
+            row = failed_row(problem_of(error, 'chunk', f'chunk {index} of job {job_id}'))
     row.update(seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname)
     return _record(ledger, record, index, row)
 
@@ -123,7 +122,7 @@ def _record(ledger: FanOut, record: dict[str, Any], index: int, row: dict[str, A
     arguments = (1, index, row, chunk_count(record['request']), 1)
     added, complete = durably(ledger.record, *arguments) if retry else ledger.record(*arguments)
     if added and complete:
-        _publish(names.BOOTSTRAP_FINALIZE, [ledger.job_id], f'{ledger.job_id}.finalize')
+        publish(names.BOOTSTRAP_FINALIZE, [ledger.job_id], f'{ledger.job_id}.finalize')
     return row['status'] if added else 'not recorded'
 
 
@@ -136,7 +135,7 @@ class ChunkTask(LeasedTask):
             store = job_store()
             record = store.get_job(job_id)
             if record is not None and record['status'] == 'running':
-                _record(ledger_of(store, job_id), record, index, _failed_row(lost_problem(exc, 'chunk')), retry=False)
+                _record(ledger_of(store, job_id), record, index, failed_row(lost_problem(exc, 'chunk')), retry=False)
         except Exception:
             log.exception('could not record chunk %s of job %s failed', index, job_id)
 
@@ -170,7 +169,7 @@ def finalize(store: Store, job_id: str) -> str:
     if record is None or record['status'] != 'running':
         return 'skipped'
     if record['cancel_requested']:
-        return _cancel(store, job_id)
+        return cancel(store, job_id)
     request, ledger = record['request'], ledger_of(store, job_id)
     stored = ledger.rows(1)
     chunks = chunk_count(request)

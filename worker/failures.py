@@ -8,7 +8,7 @@ start that did the same was recorded as the 507 of `worker.memory`.
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Any, Optional
 
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
@@ -36,6 +36,11 @@ def problem_of(error: Exception, subject: str, where: str, title: Optional[str] 
         return core_problem(error)
     log.error('%s failed', where, exc_info=error)
     return Problem(500, 'numerics-failed', title or f'{subject.capitalize()} failed', f'{type(error).__name__}: {error}')
+
+
+def failed_row(problem: Problem) -> dict[str, Any]:
+    """The row a fanned-out member (a start, a chunk) records when it failed: its problem document."""
+    return {'status': 'failed', 'error': problem.to_dict()}
 
 
 def lost_problem(error: BaseException, subject: str) -> Problem:

@@ -53,9 +53,9 @@ from jobstore.problems import Problem, core_problem
 from jobstore.store import Store, now
 from worker import cache
 from worker.celery_app import app, job_store, settings
-from worker.failures import lost_problem, problem_of, worker_lost
+from worker.failures import failed_row, lost_problem, problem_of, worker_lost
 from worker.leases import LeasedTask
-from worker.tasks import JobTask, _finish, _seconds, _versions, durably, succeed
+from worker.tasks import JobTask, _finish, _seconds, _versions, cancel, durably, publish, succeed
 from worker.threads import capped_options
 
 log = logging.getLogger(__name__)
@@ -78,21 +78,8 @@ def _problem(store: Store, record: dict[str, Any], spec: EstimateSpec, timings: 
     return cache.problem(store, record['inputs'], EstimateSpec(problem=spec.problem), timings)
 
 
-def _publish(name: str, args: list[Any], task_id: str) -> None:
-    app.send_task(name, args=args, task_id=task_id)
-
-
 def _publish_finalize(job_id: str, phase: int) -> None:
-    _publish(names.MULTISTART_FINALIZE, [job_id, phase], f'{job_id}.finalize.{phase}')
-
-
-def _cancel(store: Store, job_id: str) -> str:
-    store.transition(job_id, ['running'], 'cancelled', finished_at=now())
-    return 'cancelled'
-
-
-def _failed_row(problem: Problem) -> dict[str, Any]:
-    return {'status': 'failed', 'error': problem.to_dict()}
+    publish(names.MULTISTART_FINALIZE, [job_id, phase], f'{job_id}.finalize.{phase}')
 
 
 def _stop_when_cancelled(store: Store, job_id: str, every: float = CANCEL_CHECK_SECONDS) -> Callable[[dict], None]:
@@ -152,7 +139,7 @@ def _publish_in_order(ledger: FanOut, job_id: str, phase: int, order: list[int],
         fields[f'plan:{phase}'] = plan
     ledger.put(**fields)
     for index in order:
-        _publish(names.MULTISTART_START, [job_id, phase, index], f'{job_id}.{phase}.{index}')
+        publish(names.MULTISTART_START, [job_id, phase, index], f'{job_id}.{phase}.{index}')
     ledger.put(**{f'published:{phase}': True})
 
 
@@ -196,21 +183,21 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
             _publish_finalize(job_id, phase)
         return 'duplicate'
     if record['cancel_requested']:
-        return _cancel(store, job_id)
+        return cancel(store, job_id)
     attempt = ledger.begin(phase, index, hostname)
     clock, start = time.perf_counter(), None
     schedule = _schedule(ledger, phase, index, hostname)
     if attempt > settings().job_max_attempts:
-        row = _failed_row(worker_lost('start', attempt))
+        row = failed_row(worker_lost('start', attempt))
     else:
         try:
             start = _start(store, record, ledger, phase, index, schedule)
             row = _solve(store, record, ledger, phase, start, schedule)
         except blp.Cancelled:  # the parent was cancelled, or has ended meanwhile
             current = store.get_job(job_id)
-            return _cancel(store, job_id) if current and current['cancel_requested'] else 'skipped'
+            return cancel(store, job_id) if current and current['cancel_requested'] else 'skipped'
         except Exception as error:
-            row = _failed_row(problem_of(error, 'start', f'start {index} of job {job_id}'))
+            row = failed_row(problem_of(error, 'start', f'start {index} of job {job_id}'))
     row.update(start=start, seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname, schedule=schedule)
     return _record(ledger, record, phase, index, row)
 
@@ -246,7 +233,7 @@ class StartTask(LeasedTask):
             store = job_store()
             record = store.get_job(job_id)
             if record is not None and record['status'] == 'running':
-                _record(FanOut(store, job_id, 'multistart', 'starts'), record, phase, index, _failed_row(problem), retry=False)
+                _record(FanOut(store, job_id, 'multistart', 'starts'), record, phase, index, failed_row(problem), retry=False)
         except Exception:
             log.exception('could not record start %s of job %s failed', index, job_id)
 
@@ -259,7 +246,7 @@ def finalize(store: Store, job_id: str, phase: int) -> str:
     if record is None or record['status'] != 'running':
         return 'skipped'
     if record['cancel_requested']:
-        return _cancel(store, job_id)
+        return cancel(store, job_id)
     ledger, (spec, starts) = FanOut(store, job_id, 'multistart', 'starts'), _spec(record)
     rows = ledger.rows(phase)
     if len(rows) < starts.count:
@@ -298,7 +285,7 @@ def _second_phase(store: Store, record: dict[str, Any], ledger: FanOut, spec: Es
                                 'phase_2_source_acceptable': chosen is not None}})
     for index in range(len(table)):
         if plan[index] is None:
-            carried = {**_failed_row(Problem(422, 'first-phase-failed', 'First phase failed',
+            carried = {**failed_row(Problem(422, 'first-phase-failed', 'First phase failed',
                                              'the start failed in the first phase')),
                        'seconds': 0.0, 'attempts': 0, 'worker': ''}
             ledger.record(2, index, {'index': index, **carried}, starts.count, 2)

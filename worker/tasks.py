@@ -97,6 +97,17 @@ def _finish(store: Store, job_id: str, status: str, error: Optional[dict] = None
         store.transition, job_id, ['running'], status, **fields)
 
 
+def cancel(store: Store, job_id: str) -> str:
+    """End a running job cancelled (a fanned-out job's member or finalizer found its cancel flag)."""
+    store.transition(job_id, ['running'], 'cancelled', finished_at=now())
+    return 'cancelled'
+
+
+def publish(name: str, args: list[Any], task_id: str) -> None:
+    """Publish a task of a fanned-out job (a member, a finalizer) under a task id of its own."""
+    app.send_task(name, args=args, task_id=task_id)
+
+
 def succeed(store: Store, job_id: str, result: dict[str, Any]) -> str:
     """A fanned-out job's last step: the result is written before the transition, so a succeeded job always has
     one; a second finalize of the same rows writes the same document, and only one of them moves the job."""

@@ -11,7 +11,7 @@ from typing import Any, Optional
 MEDIA_TYPE = 'application/problem+json'
 
 
-class Problem(Exception):
+class ProblemDetails(Exception):
     """Raise to answer with a problem document; `fields` become extension members (column, market, row, ...)."""
 
     def __init__(self, status: int, slug: str, title: str, detail: Optional[str] = None,
@@ -39,10 +39,10 @@ _CORE_ERRORS = {'DataError': ('data-error', 'Invalid data'),
                 'BudgetError': ('over-budget', 'Job over budget')}
 
 
-def core_problem(error: Exception) -> Problem:
+def core_problem_details(error: Exception) -> ProblemDetails:
     """A 422 from an error of the core (`blp.BLPError`), carrying what it names (column, market, row, parameter)."""
     described = error.to_dict()  # type: ignore[attr-defined]
     kind = described.pop('type', type(error).__name__)
     message = described.pop('message', str(error))
     slug, title = _CORE_ERRORS.get(kind, ('estimation-error', 'Estimation failed'))
-    return Problem(422, slug, title, message, **described)
+    return ProblemDetails(422, slug, title, message, **described)

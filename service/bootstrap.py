@@ -10,7 +10,7 @@ from celery import Celery
 from pydantic import BaseModel, ConfigDict, Field
 
 from blp.spec import EstimateSpec, FiniteFloat
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
 from jobstore.settings import Settings
 from jobstore.store import Store
 from service.budget import check_cost
@@ -42,12 +42,12 @@ def submit_bootstrap(store: Store, celery: Celery, settings: Settings, parent: d
     if body.merger is not None:
         product = stored_frame(store, parent['inputs']['product_data'])
         if product is None or 'firm_ids' not in product.columns:
-            raise Problem(422, 'invalid-bootstrap', 'Invalid bootstrap', 'a merger needs firm_ids in the product data',
-                          field='merger', column='firm_ids')
+            raise ProblemDetails(422, 'invalid-bootstrap', 'Invalid bootstrap', 'a merger needs firm_ids in the product data',
+                                 field='merger', column='firm_ids')
         unknown = sorted(set(body.merger) - set(product['firm_ids'].astype(str)))
         if unknown:
-            raise Problem(422, 'unknown-firms', 'Unknown firms', f'no firm {", ".join(unknown)} in the product data',
-                          field='merger', firms=unknown)
+            raise ProblemDetails(422, 'unknown-firms', 'Unknown firms', f'no firm {", ".join(unknown)} in the product data',
+                                 field='merger', firms=unknown)
     _check_cost(store, settings, parent, body)
     request = body.model_dump(mode='json')
     if request['seed'] is None:
@@ -63,6 +63,6 @@ def _check_cost(store: Store, settings: Settings, parent: dict[str, Any], body: 
     product = stored_frame(store, inputs['product_data'])
     agent = stored_frame(store, inputs['agent_data']) if inputs.get('agent_data') else None
     if product is None or (inputs.get('agent_data') and agent is None):
-        raise Problem(409, 'dataset-deleted', 'Dataset deleted', "the estimate's data were deleted")
+        raise ProblemDetails(409, 'dataset-deleted', 'Dataset deleted', "the estimate's data were deleted")
     check_cost(EstimateSpec.model_validate(parent['spec']), product, agent, settings.budget(), draws=body.draws,
                draws_per_task=body.chunk_size)

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from blp.spec import EstimateSpec
-from jobstore.problems import core_problem
+from jobstore.problems import core_problem_details
 
 # Nodes per dimension of the rule the API builds to check a spec with built agents (the worker builds the real one).
 CHECK_NODES = {'product': 2, 'grid': 2}
@@ -37,7 +37,7 @@ def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.Dat
             integration = spec.problem.integration
             Integration(integration.specification, integration.size, integration.seed)
     except BLPError as error:  # BudgetError included: 422 `over-budget`
-        raise core_problem(error) from None
+        raise core_problem_details(error) from None
 
 
 def checkable(spec: EstimateSpec) -> EstimateSpec:

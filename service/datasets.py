@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobstore.codec import write_frame
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
 from jobstore.store import Store
 
 CSV_TYPES = {'text/csv', 'application/csv'}
@@ -244,12 +244,12 @@ def prepare(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any], bytes]:
 
 # ------------------------------------------------------------------------------------------ storing
 
-def dataset_problem(error: DatasetError, field: Optional[str] = None) -> Problem:
+def dataset_problem_details(error: DatasetError, field: Optional[str] = None) -> ProblemDetails:
     """The problem document of a dataset's fault (415 for a media type, else 422), naming what it names."""
     slug = 'unsupported-media-type' if error.status == 415 else 'invalid-dataset'
     title = 'Unsupported media type' if error.status == 415 else 'Invalid dataset'
-    return Problem(error.status, slug, title, str(error), column=error.column, row=error.row, market=error.market,
-                   field=error.field or field)
+    return ProblemDetails(error.status, slug, title, str(error), column=error.column, row=error.row, market=error.market,
+                          field=error.field or field)
 
 
 def prepare_frame(frame: pd.DataFrame, field: Optional[str] = None) -> tuple[dict[str, Any], pd.DataFrame, bytes]:
@@ -257,7 +257,7 @@ def prepare_frame(frame: pd.DataFrame, field: Optional[str] = None) -> tuple[dic
     try:
         frame, meta, data = prepare(frame)
     except DatasetError as error:
-        raise dataset_problem(error, field) from None
+        raise dataset_problem_details(error, field) from None
     return meta, frame, data
 
 

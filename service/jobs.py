@@ -15,7 +15,7 @@ from typing import Any, Optional
 import pandas as pd
 from celery import Celery
 
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
 from jobstore.quotas import RateLimit
 from jobstore.settings import Settings
 from jobstore.store import TERMINAL, CapReached, Store, now
@@ -36,8 +36,8 @@ def body_hash(document: Any) -> str:
 
 def key_hash(idempotency_key: str) -> str:
     if not 1 <= len(idempotency_key) <= 255:
-        raise Problem(422, 'invalid-idempotency-key', 'Invalid Idempotency-Key',
-                      'the Idempotency-Key header must have 1 to 255 characters', field='Idempotency-Key')
+        raise ProblemDetails(422, 'invalid-idempotency-key', 'Invalid Idempotency-Key',
+                             'the Idempotency-Key header must have 1 to 255 characters', field='Idempotency-Key')
     return hashlib.sha256(idempotency_key.encode()).hexdigest()
 
 
@@ -62,13 +62,13 @@ def resolve(store: Store, data: DataInput, owner: str, field: str,
     """
     if isinstance(data, DatasetRef):
         if not (store.get_dataset(data.dataset_id, owner) and store.has_dataset_bytes(data.dataset_id)):
-            raise Problem(422, 'unknown-dataset', 'Unknown dataset', f'no dataset {data.dataset_id}',
-                          field=f'{field}.dataset_id')
+            raise ProblemDetails(422, 'unknown-dataset', 'Unknown dataset', f'no dataset {data.dataset_id}',
+                                 field=f'{field}.dataset_id')
         return data.dataset_id, None
     try:
         frame = datasets.from_columns(data.columns)
     except datasets.DatasetError as error:
-        raise datasets.dataset_problem(error, f'{field}.columns') from None
+        raise datasets.dataset_problem_details(error, f'{field}.columns') from None
     if staged is None:
         meta, frame, _ = datasets.store_frame(store, frame, owner, f'{field}.columns')
     else:
@@ -81,12 +81,12 @@ def resolve(store: Store, data: DataInput, owner: str, field: str,
 
 def _existing(store: Store, entry: dict[str, str], owner: str, document_hash: str) -> dict[str, Any]:
     if entry['body'] != document_hash:
-        raise Problem(422, 'idempotency-key-reused', 'Idempotency-Key reused',
-                      'this Idempotency-Key was used with a different request body', field='Idempotency-Key')
+        raise ProblemDetails(422, 'idempotency-key-reused', 'Idempotency-Key reused',
+                             'this Idempotency-Key was used with a different request body', field='Idempotency-Key')
     record = store.get_job(entry['job'], owner)
     if record is None:
-        raise Problem(409, 'idempotency-key-stale', 'Idempotency-Key refers to a deleted job',
-                      field='Idempotency-Key')
+        raise ProblemDetails(409, 'idempotency-key-stale', 'Idempotency-Key refers to a deleted job',
+                             field='Idempotency-Key')
     return record
 
 
@@ -97,44 +97,44 @@ def _queue(store: Store, celery: Celery, settings: Settings, record: dict[str, A
     try:
         existing = store.create_job(record, dataset_ids, idem, cap=settings.max_active_jobs_per_key)
     except CapReached:
-        raise _cap_problem(settings) from None
+        raise _cap_problem_details(settings) from None
     if existing is not None:
         assert idempotency is not None  # create_job returns an entry only for an Idempotency-Key it was given
         return _existing(store, existing, record['owner'], idempotency[1]), False
     job_id = record['id']
     if not all(store.has_dataset_bytes(dataset_id) for dataset_id in dataset_ids):
         store.transition(job_id, ['queued'], 'failed', finished_at=now(),
-                         error=Problem(409, 'dataset-deleted', 'Dataset deleted',
-                                       'a dataset of this job was deleted while it was submitted').to_dict())
-        raise Problem(409, 'dataset-deleted', 'Dataset deleted', 'a dataset of this job was deleted meanwhile')
+                         error=ProblemDetails(409, 'dataset-deleted', 'Dataset deleted',
+                                              'a dataset of this job was deleted while it was submitted').to_dict())
+        raise ProblemDetails(409, 'dataset-deleted', 'Dataset deleted', 'a dataset of this job was deleted meanwhile')
     try:
         # The owner's backlog orders the queue: its first job ahead of anyone's tenth (fairness between keys).
         queue.enqueue(celery, record['kind'], job_id, priority=store.active_jobs(record['owner']) - 1)
     except Exception as error:
         log.exception('could not enqueue job %s', job_id)
-        problem = Problem(503, 'queue-unavailable', 'Service unavailable',
-                          f'the job could not be queued: {error}', headers={'Retry-After': '5'})
+        problem = ProblemDetails(503, 'queue-unavailable', 'Service unavailable',
+                                 f'the job could not be queued: {error}', headers={'Retry-After': '5'})
         store.transition(job_id, ['queued'], 'failed', finished_at=now(), error=problem.to_dict())
         raise problem from None
     return store.get_job(job_id) or record, True
 
 
-def _cap_problem(settings: Settings) -> Problem:
-    return Problem(429, 'too-many-jobs', 'Too many unfinished jobs',
-                   f'this API key already has {settings.max_active_jobs_per_key} queued or running jobs; wait for '
-                   'some to finish', headers={'Retry-After': '10'}, limit=settings.max_active_jobs_per_key)
+def _cap_problem_details(settings: Settings) -> ProblemDetails:
+    return ProblemDetails(429, 'too-many-jobs', 'Too many unfinished jobs',
+                          f'this API key already has {settings.max_active_jobs_per_key} queued or running jobs; wait for '
+                          'some to finish', headers={'Retry-After': '10'}, limit=settings.max_active_jobs_per_key)
 
 
 def admit(store: Store, settings: Settings, owner: str) -> None:
     """429 with Retry-After when the owner submits faster than its rate, or has its cap of unfinished jobs."""
     wait = RateLimit(store, settings.submissions_per_minute, settings.submission_burst).take(owner)
     if wait:
-        raise Problem(429, 'rate-limited', 'Too many requests',
-                      f'this API key may submit {settings.submissions_per_minute:g} jobs a minute (bursts of '
-                      f'{settings.submission_burst}); retry in {wait} s', headers={'Retry-After': str(wait)},
-                      limit=settings.submissions_per_minute)
+        raise ProblemDetails(429, 'rate-limited', 'Too many requests',
+                             f'this API key may submit {settings.submissions_per_minute:g} jobs a minute (bursts of '
+                             f'{settings.submission_burst}); retry in {wait} s', headers={'Retry-After': str(wait)},
+                             limit=settings.submissions_per_minute)
     if store.active_jobs(owner) >= settings.max_active_jobs_per_key:
-        raise _cap_problem(settings)
+        raise _cap_problem_details(settings)
 
 
 def _new_record(kind: str, owner: str, inputs: dict[str, Optional[str]], spec: dict[str, Any],
@@ -179,11 +179,11 @@ def start_child(store: Store, settings: Settings, parent: dict[str, Any], owner:
             return idempotency, _existing(store, entry, owner, idempotency[1])
     admit(store, settings, owner)
     if parent['kind'] not in ESTIMATES:
-        raise Problem(409, 'not-an-estimate', 'Not an estimate', f'{what} start from an estimate job')
+        raise ProblemDetails(409, 'not-an-estimate', 'Not an estimate', f'{what} start from an estimate job')
     if parent['status'] != 'succeeded':
-        raise Problem(409, 'estimate-not-finished', 'Estimate not finished',
-                      f"the estimate is {parent['status']}; {what} need a succeeded estimate",
-                      job_status=parent['status'])
+        raise ProblemDetails(409, 'estimate-not-finished', 'Estimate not finished',
+                             f"the estimate is {parent['status']}; {what} need a succeeded estimate",
+                             job_status=parent['status'])
     return idempotency, None
 
 
@@ -198,7 +198,7 @@ def submit_counterfactual(store: Store, celery: Celery, settings: Settings, pare
     product_id = parent['inputs']['product_data']
     product = stored_frame(store, product_id)
     if product is None:
-        raise Problem(409, 'dataset-deleted', 'Dataset deleted', f'the product data {product_id} was deleted')
+        raise ProblemDetails(409, 'dataset-deleted', 'Dataset deleted', f'the product data {product_id} was deleted')
     check_counterfactual(product, body)
     inputs = dict(parent['inputs'])
     record = _new_record('counterfactual', owner, inputs, parent['spec'], parent=parent['id'],
@@ -212,24 +212,24 @@ def check_counterfactual(product: pd.DataFrame, body: CounterfactualRequest) -> 
     needed = ['product_ids', 'prices'] + (['firm_ids'] if body.prices is None else [])
     for column in needed:
         if column not in product.columns:
-            raise Problem(422, 'invalid-counterfactual', 'Invalid counterfactual',
-                          f'the product data has no {column} column', column=column)
+            raise ProblemDetails(422, 'invalid-counterfactual', 'Invalid counterfactual',
+                                 f'the product data has no {column} column', column=column)
     if body.market is not None:
         in_market = product.loc[product['market_ids'].astype(str) == body.market, 'product_ids'].astype(str)
         if in_market.empty:
-            raise Problem(422, 'unknown-market', 'Unknown market', f'no market {body.market!r} in the product data',
-                          field='market', market=body.market)
+            raise ProblemDetails(422, 'unknown-market', 'Unknown market', f'no market {body.market!r} in the product data',
+                                 field='market', market=body.market)
         for field in ('prices', 'costs'):
             unknown = sorted(set(getattr(body, field) or {}) - set(in_market))
             if unknown:
-                raise Problem(422, 'unknown-products', 'Unknown products',
-                              f'products not sold in market {body.market!r}: {", ".join(unknown)}',
-                              field=field, market=body.market, products=unknown)
+                raise ProblemDetails(422, 'unknown-products', 'Unknown products',
+                                     f'products not sold in market {body.market!r}: {", ".join(unknown)}',
+                                     field=field, market=body.market, products=unknown)
     if body.firm_ids is not None:
         unknown = sorted(set(body.firm_ids) - set(product['firm_ids'].astype(str)))
         if unknown:
-            raise Problem(422, 'unknown-firms', 'Unknown firms', f'no firm {", ".join(unknown)} in the product data',
-                          field='firm_ids', firms=unknown)
+            raise ProblemDetails(422, 'unknown-firms', 'Unknown firms', f'no firm {", ".join(unknown)} in the product data',
+                                 field='firm_ids', firms=unknown)
 
 
 # ------------------------------------------------------------------------------------------ views and cancel
@@ -272,4 +272,4 @@ def cancel(store: Store, celery: Celery, record: dict[str, Any]) -> tuple[dict[s
         elif status in TERMINAL:  # it ended meanwhile
             return record, 200
         record = store.get_job(job_id) or record
-    raise Problem(409, 'job-busy', 'Job changing state', 'the job changed state repeatedly; retry')
+    raise ProblemDetails(409, 'job-busy', 'Job changing state', 'the job changed state repeatedly; retry')

@@ -23,7 +23,7 @@ import pandas as pd
 import blp
 from blp.spec import EstimateSpec, StartsSpec, solve_options, starts_kwargs
 from jobstore.cache import problem_key
-from jobstore.problems import Problem, core_problem
+from jobstore.problems import ProblemDetails, core_problem_details
 from jobstore.settings import Settings
 from jobstore.store import Store
 from jobstore.warmup import SPEC, STARTS, import_core, stored_tiny_data
@@ -43,8 +43,8 @@ def _frame(store: Store, data: Data, field: str) -> Optional[pd.DataFrame]:
     if frame is None and dataset_id is not None:
         frame = stored_frame(store, dataset_id)
         if frame is None:
-            raise Problem(422, 'unknown-dataset', 'Unknown dataset', f'no dataset {dataset_id}',
-                          field=f'{field}.dataset_id')
+            raise ProblemDetails(422, 'unknown-dataset', 'Unknown dataset', f'no dataset {dataset_id}',
+                                 field=f'{field}.dataset_id')
     return frame
 
 
@@ -70,8 +70,8 @@ def _prime(settings: Settings, dataset_id: str) -> bool:
 
 
 def _out_of_memory(settings: Settings, doing: str) -> Fault:
-    return fault(Problem(422, 'over-budget', 'Job over budget', f'out of memory while {doing} (limit '
-                         f'{settings.max_job_memory_bytes:,} bytes per job)'))
+    return fault(ProblemDetails(422, 'over-budget', 'Job over budget', f'out of memory while {doing} (limit '
+                                f'{settings.max_job_memory_bytes:,} bytes per job)'))
 
 
 def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.DataFrame],
@@ -94,11 +94,11 @@ def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.
         problem.check_solve(solve_options(spec.solve))  # shapes, bounds, instrument counts; solves nothing
         return problem
     except blp.BLPError as error:
-        raise core_problem(error) from None
+        raise core_problem_details(error) from None
     except Exception as error:  # a core bug on odd input must still not be a 500 for the client
         log.exception('building the problem failed')
-        raise Problem(422, 'invalid-problem', 'Invalid problem',
-                      f'the problem could not be built: {type(error).__name__}: {error}') from None
+        raise ProblemDetails(422, 'invalid-problem', 'Invalid problem',
+                             f'the problem could not be built: {type(error).__name__}: {error}') from None
 
 
 def check_starts(problem: Any, spec: EstimateSpec, starts: StartsSpec) -> None:
@@ -109,7 +109,7 @@ def check_starts(problem: Any, spec: EstimateSpec, starts: StartsSpec) -> None:
     try:
         draw_starts(problem, solve_options(spec.solve), **starts_kwargs(starts))
     except blp.BLPError as error:
-        raise core_problem(error) from None
+        raise core_problem_details(error) from None
 
 
 def _check(settings: Settings, spec_json: str, starts_json: Optional[str], product: Data,
@@ -126,8 +126,8 @@ def _check(settings: Settings, spec_json: str, starts_json: Optional[str], produ
         problem = build_problem(spec, product_frame, agent_frame, (product[0], agent[0]))
         if starts is not None:
             check_starts(problem, spec, starts)
-    except Problem as problem:
-        return fault(problem)
+    except ProblemDetails as details:
+        return fault(details)
     except MemoryError:
         return _out_of_memory(settings, 'checking the request')
     return None
@@ -156,13 +156,13 @@ def _matrix(settings: Settings, job_id: str, spec_json: str, inputs: dict[str, O
         compute = results.compute_elasticities if table == 'elasticities' else results.compute_diversion_ratios
         by_market = compute(name='prices', market_id=market, as_dict=True)
     except blp.BLPError as error:
-        problem = core_problem(error)
-        if problem.fields.get('parameter') == 'market':
-            problem = Problem(422, 'unknown-market', 'Unknown market', f'no market {market!r} in this estimate',
-                              parameter='market', market=market)
-        return {'fault': fault(problem)}
-    except Problem as problem:
-        return {'fault': fault(problem)}
+        details = core_problem_details(error)
+        if details.fields.get('parameter') == 'market':
+            details = ProblemDetails(422, 'unknown-market', 'Unknown market', f'no market {market!r} in this estimate',
+                                     parameter='market', market=market)
+        return {'fault': fault(details)}
+    except ProblemDetails as details:
+        return {'fault': fault(details)}
     except MemoryError:
         return {'fault': _out_of_memory(settings, f'computing {table}')}
     return {'matrix': next(iter(by_market.values()))}
@@ -191,7 +191,7 @@ class Numerics:
                 log.warning('could not prime the numerics processes with dataset %s', meta['id'], exc_info=True)
 
     def check(self, spec_json: str, starts_json: Optional[str], product: Data, agent: Data) -> None:
-        """Raise the request's first fault as a Problem (cost, data, spec, starts)."""
+        """Raise the request's first fault as a ProblemDetails (cost, data, spec, starts)."""
         found = self._run(_check, spec_json, starts_json, product, agent)
         if found is not None:
             raise from_fault(found)
@@ -212,10 +212,10 @@ class Numerics:
         timeout = self.settings.validation_timeout_seconds
         return self.processes.call(
             call, self.settings, *args, wait=timeout, timeout=timeout,
-            busy=Problem(503, 'numerics-busy', 'Service busy', 'too many requests are being computed; retry',
-                         headers={'Retry-After': '5'}),
-            late=Problem(503, 'numerics-timeout', 'Request took too long',
-                         f'this request took over {timeout:g} s to check or compute; retry later',
-                         headers={'Retry-After': '30'}),
-            died=Problem(503, 'numerics-failed', 'Service unavailable', 'a numerics process died; retry',
-                         headers={'Retry-After': '5'}))
+            busy=ProblemDetails(503, 'numerics-busy', 'Service busy', 'too many requests are being computed; retry',
+                                headers={'Retry-After': '5'}),
+            late=ProblemDetails(503, 'numerics-timeout', 'Request took too long',
+                                f'this request took over {timeout:g} s to check or compute; retry later',
+                                headers={'Retry-After': '30'}),
+            died=ProblemDetails(503, 'numerics-failed', 'Service unavailable', 'a numerics process died; retry',
+                                headers={'Retry-After': '5'}))

@@ -11,7 +11,7 @@ from typing import Any, Optional
 from celery import Celery
 
 from blp.spec import OptimalInstrumentsSpec
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
 from jobstore.settings import Settings
 from jobstore.store import Store
 from service.jobs import _new_record, _queue, start_child
@@ -27,12 +27,12 @@ def submit_optimal_instruments(store: Store, celery: Celery, settings: Settings,
         return existing, False
     result = store.get_result(parent['id'])
     if result is None:
-        raise Problem(409, 'result-missing', 'Result missing', 'the estimate succeeded but its result is gone')
+        raise ProblemDetails(409, 'result-missing', 'Result missing', 'the estimate succeeded but its result is gone')
     if not result['results'].get('converged'):
-        raise Problem(422, 'estimate-not-converged', 'Estimate not converged',
-                      'optimal instruments need a converged estimate; this one stopped with: '
-                      f"{result['results'].get('optimization_message')}", parameter='optimal_instruments',
-                      converged=False)
+        raise ProblemDetails(422, 'estimate-not-converged', 'Estimate not converged',
+                             'optimal instruments need a converged estimate; this one stopped with: '
+                             f"{result['results'].get('optimization_message')}", parameter='optimal_instruments',
+                             converged=False)
     inputs = dict(parent['inputs'])
     spec = {**parent['spec'], 'optimal_instruments': body.model_dump(mode='json')}
     record = _new_record('optimal_instruments', owner, inputs, spec, parent=parent['id'],

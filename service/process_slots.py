@@ -21,12 +21,12 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from typing import Any, Callable, Optional, TypeVar
 
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
 from jobstore.settings import Settings
 from jobstore.store import Store, connect
 
 T = TypeVar('T')
-# A Problem as plain data, as a helper process returns it (exceptions with keyword arguments do not survive pickling).
+# A ProblemDetails as plain data, as a helper process returns it (exceptions with keyword arguments do not survive pickling).
 Fault = dict[str, Any]
 
 
@@ -117,8 +117,8 @@ class ProcessSlots:
             self._reset()
             raise
 
-    def call(self, call: Callable[..., T], *args: Any, wait: float, busy: Problem, died: Problem,
-             timeout: Optional[float] = None, late: Optional[Problem] = None) -> T:
+    def call(self, call: Callable[..., T], *args: Any, wait: float, busy: ProblemDetails, died: ProblemDetails,
+             timeout: Optional[float] = None, late: Optional[ProblemDetails] = None) -> T:
         """`run`, with its refusals raised as problem documents: `busy` when no slot freed within `wait` seconds,
         `late` after `timeout`, `died` when a helper process died."""
         try:
@@ -140,16 +140,16 @@ class ProcessSlots:
             self._pool = None
 
 
-def fault(problem: Problem) -> Fault:
-    """A Problem as plain data, to return from a helper process."""
+def fault(problem: ProblemDetails) -> Fault:
+    """A ProblemDetails as plain data, to return from a helper process."""
     return {'status': problem.status, 'slug': problem.slug, 'title': problem.title, 'detail': problem.detail,
             'headers': problem.headers, 'fields': problem.fields}
 
 
-def from_fault(fault: Fault) -> Problem:
-    """The Problem a helper process returned as plain data."""
-    return Problem(fault['status'], fault['slug'], fault['title'], fault['detail'], headers=fault['headers'],
-                   **fault['fields'])
+def from_fault(fault: Fault) -> ProblemDetails:
+    """The ProblemDetails a helper process returned as plain data."""
+    return ProblemDetails(fault['status'], fault['slug'], fault['title'], fault['detail'], headers=fault['headers'],
+                          **fault['fields'])
 
 
 def helper_store(settings: Settings) -> Store:

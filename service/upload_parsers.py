@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
 from jobstore.settings import Settings
 from jobstore.store import Store
 from service import datasets
@@ -25,7 +25,7 @@ from service.process_slots import ProcessSlots, fault, from_fault, helper_store
 
 def store_upload(settings: Settings, path: str, content_type: str, owner: str) -> dict[str, Any]:
     """Parse the upload at `path`, store it, and return `{"meta": description, "created": bool}` or `{"fault": ...}`
-    (a problem as plain data, since Problem does not survive pickling)."""
+    (a problem as plain data, since ProblemDetails does not survive pickling)."""
     from service import dataset_files  # the chunked parser: only parse processes load it, never the API's
 
     output = Path(path + '.parquet')
@@ -35,7 +35,7 @@ def store_upload(settings: Settings, path: str, content_type: str, owner: str) -
         created = store.put_dataset_file(meta, str(output), owner)
         return {'meta': store.get_dataset(meta['id']) or meta, 'created': created}
     except datasets.DatasetError as error:
-        return {'fault': fault(datasets.dataset_problem(error))}
+        return {'fault': fault(datasets.dataset_problem_details(error))}
     except MemoryError:
         return {'fault': fault(too_large_to_parse(settings))}
     finally:
@@ -47,15 +47,15 @@ def _store_small(store: Store, body: bytes, content_type: str, owner: str) -> tu
     try:
         frame = datasets.parse_upload(body, content_type)
     except datasets.DatasetError as error:
-        raise datasets.dataset_problem(error) from None
+        raise datasets.dataset_problem_details(error) from None
     meta, _, created = datasets.store_frame(store, frame, owner)
     return store.get_dataset(meta['id']) or meta, created
 
 
-def too_large_to_parse(settings: Settings) -> Problem:
-    return Problem(413, 'upload-too-large-to-parse', 'Content too large',
-                   f'parsing this upload needs more than {settings.upload_parse_memory_bytes:,} bytes of memory '
-                   '(UPLOAD_PARSE_MEMORY_BYTES); JSON columns are parsed whole: send large data as CSV or Parquet')
+def too_large_to_parse(settings: Settings) -> ProblemDetails:
+    return ProblemDetails(413, 'upload-too-large-to-parse', 'Content too large',
+                          f'parsing this upload needs more than {settings.upload_parse_memory_bytes:,} bytes of memory '
+                          '(UPLOAD_PARSE_MEMORY_BYTES); JSON columns are parsed whole: send large data as CSV or Parquet')
 
 
 class UploadParsers:
@@ -70,7 +70,7 @@ class UploadParsers:
         self.processes.warm(_warm)
 
     def store(self, store: Store, path: str, content_type: str, owner: str) -> tuple[dict[str, Any], bool]:
-        """(description, created) of the stored upload; a fault of the data as its Problem. Blocks: call it from a
+        """(description, created) of the stored upload; a fault of the data as its ProblemDetails. Blocks: call it from a
         thread."""
         if os.path.getsize(path) <= self.settings.inline_parse_max_bytes:
             return _store_small(store, Path(path).read_bytes(), content_type, owner)
@@ -84,11 +84,11 @@ class UploadParsers:
         try:
             return self.processes.call(
                 store_upload, self.settings, path, content_type, owner, wait=wait,
-                busy=Problem(503, 'parsers-busy', 'Service busy',
-                             f'{self.settings.max_concurrent_parses} large upload(s) are being parsed and none '
-                             f'finished within {wait:g} s (MAX_CONCURRENT_PARSES); retry', headers={'Retry-After': '10'}),
-                died=Problem(503, 'parse-failed', 'Service unavailable', 'the process parsing this upload died; retry',
-                             headers={'Retry-After': '10'}))
+                busy=ProblemDetails(503, 'parsers-busy', 'Service busy',
+                                    f'{self.settings.max_concurrent_parses} large upload(s) are being parsed and none '
+                                    f'finished within {wait:g} s (MAX_CONCURRENT_PARSES); retry', headers={'Retry-After': '10'}),
+                died=ProblemDetails(503, 'parse-failed', 'Service unavailable', 'the process parsing this upload died; retry',
+                                    headers={'Retry-After': '10'}))
         finally:
             Path(path + '.parquet').unlink(missing_ok=True)  # left behind if the parse process was killed
 

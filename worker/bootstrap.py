@@ -27,11 +27,11 @@ from blp.post.bootstrap import draw_summaries, percentile_intervals
 from blp.spec import EstimateSpec
 from jobstore import tasks as names
 from jobstore.fanout import FanOut
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
 from jobstore.store import Store, now
 from worker import optimal
 from worker.celery_app import app, job_store, settings
-from worker.failures import failed_row, lost_problem, problem_of, worker_lost
+from worker.failures import failed_row, lost_problem_details, problem_details_of, worker_lost
 from worker.leases import LeasedTask
 from worker.tasks import JobTask, _finish, _frames, _parent_result, _seconds, _versions, cancel, durably, publish, succeed
 from worker.threads import capped_options
@@ -112,7 +112,7 @@ def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
         try:
             row = _compute(store, record, index)
         except Exception as error:
-            row = failed_row(problem_of(error, 'chunk', f'chunk {index} of job {job_id}'))
+            row = failed_row(problem_details_of(error, 'chunk', f'chunk {index} of job {job_id}'))
     row.update(seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname)
     return _record(ledger, record, index, row)
 
@@ -135,7 +135,7 @@ class ChunkTask(LeasedTask):
             store = job_store()
             record = store.get_job(job_id)
             if record is not None and record['status'] == 'running':
-                _record(ledger_of(store, job_id), record, index, failed_row(lost_problem(exc, 'chunk')), retry=False)
+                _record(ledger_of(store, job_id), record, index, failed_row(lost_problem_details(exc, 'chunk')), retry=False)
         except Exception:
             log.exception('could not record chunk %s of job %s failed', index, job_id)
 
@@ -177,8 +177,8 @@ def finalize(store: Store, job_id: str) -> str:
         return 'incomplete'
     rows = [stored[index] for index in range(chunks)]
     if not any(row['status'] == 'succeeded' for row in rows):
-        _finish(store, job_id, 'failed', Problem(422, 'bootstrap-failed', 'Bootstrap failed', 'no chunk succeeded',
-                                                 chunks=[row.get('error') for row in rows]).to_dict())
+        _finish(store, job_id, 'failed', ProblemDetails(422, 'bootstrap-failed', 'Bootstrap failed', 'no chunk succeeded',
+                                                        chunks=[row.get('error') for row in rows]).to_dict())
         return 'failed'
     parent = _parent_result(store, record)
     table = parent['results']['parameters']

@@ -49,11 +49,11 @@ from blp.estimation.parameters import Parameters
 from blp.spec import EstimateSpec, StartsSpec, starts_kwargs
 from jobstore import tasks as names
 from jobstore.fanout import FanOut
-from jobstore.problems import Problem, core_problem
+from jobstore.problems import ProblemDetails, core_problem_details
 from jobstore.store import Store, now
 from worker import cache
 from worker.celery_app import app, job_store, settings
-from worker.failures import failed_row, lost_problem, problem_of, worker_lost
+from worker.failures import failed_row, lost_problem_details, problem_details_of, worker_lost
 from worker.leases import LeasedTask
 from worker.tasks import JobTask, _finish, _seconds, _versions, cancel, durably, publish, succeed
 from worker.threads import capped_options
@@ -126,7 +126,7 @@ def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
         problem = _problem(store, record, spec)  # into this process's cache, for the start it takes next
         ledger.put(**{'plan:1': draw_starts(problem, options, **drawing)})
     except blp.BLPError as error:  # e.g. a dataset deleted under the job, or over the budget
-        return _fail(store, job_id, core_problem(error))
+        return _fail(store, job_id, core_problem_details(error))
     return 'published'
 
 
@@ -197,7 +197,7 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
             current = store.get_job(job_id)
             return cancel(store, job_id) if current and current['cancel_requested'] else 'skipped'
         except Exception as error:
-            row = failed_row(problem_of(error, 'start', f'start {index} of job {job_id}'))
+            row = failed_row(problem_details_of(error, 'start', f'start {index} of job {job_id}'))
     row.update(start=start, seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname, schedule=schedule)
     return _record(ledger, record, phase, index, row)
 
@@ -228,12 +228,12 @@ class StartTask(LeasedTask):
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
         job_id, phase, index = args
-        problem = lost_problem(exc, 'start')
+        details = lost_problem_details(exc, 'start')
         try:
             store = job_store()
             record = store.get_job(job_id)
             if record is not None and record['status'] == 'running':
-                _record(FanOut(store, job_id, 'multistart', 'starts'), record, phase, index, failed_row(problem), retry=False)
+                _record(FanOut(store, job_id, 'multistart', 'starts'), record, phase, index, failed_row(details), retry=False)
         except Exception:
             log.exception('could not record start %s of job %s failed', index, job_id)
 
@@ -257,11 +257,11 @@ def finalize(store: Store, job_id: str, phase: int) -> str:
             return _second_phase(store, record, ledger, spec, starts, table)
         return _conclude(store, record, ledger, spec, starts, table)
     except blp.BLPError as error:  # e.g. a dataset deleted under the job
-        return _fail(store, job_id, core_problem(error))
+        return _fail(store, job_id, core_problem_details(error))
 
 
-def _fail(store: Store, job_id: str, problem: Problem) -> str:
-    _finish(store, job_id, 'failed', problem.to_dict())
+def _fail(store: Store, job_id: str, details: ProblemDetails) -> str:
+    _finish(store, job_id, 'failed', details.to_dict())
     return 'failed'
 
 
@@ -285,7 +285,7 @@ def _second_phase(store: Store, record: dict[str, Any], ledger: FanOut, spec: Es
                                 'phase_2_source_acceptable': chosen is not None}})
     for index in range(len(table)):
         if plan[index] is None:
-            carried = {**failed_row(Problem(422, 'first-phase-failed', 'First phase failed',
+            carried = {**failed_row(ProblemDetails(422, 'first-phase-failed', 'First phase failed',
                                              'the start failed in the first phase')),
                        'seconds': 0.0, 'attempts': 0, 'worker': ''}
             ledger.record(2, index, {'index': index, **carried}, starts.count, 2)
@@ -327,11 +327,11 @@ def _scheduling(ledger: FanOut, phase: int, table: list[dict[str, Any]]) -> dict
             'speedup_from_busy_seconds': busy / busiest if busiest else None}
 
 
-def _no_start(detail: str, table: list[dict[str, Any]]) -> Problem:
+def _no_start(detail: str, table: list[dict[str, Any]]) -> ProblemDetails:
     reasons = [{'index': index, 'status': row['status'], 'gradient_norm': row.get('gradient_norm'),
                 'smallest_hessian_eigenvalue': row.get('smallest_hessian_eigenvalue'),
                 'error': (row.get('error') or {}).get('detail')} for index, row in enumerate(table)]
-    return Problem(422, 'no-acceptable-start', 'No acceptable start', detail, starts=reasons)
+    return ProblemDetails(422, 'no-acceptable-start', 'No acceptable start', detail, starts=reasons)
 
 
 def _agreement_message(summary: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from jobstore import tasks as names
 from jobstore.store import Store, now
 from worker import cache, memory, optimal
 from worker.celery_app import app, job_store, settings
-from worker.failures import lost_problem, problem_of, worker_lost
+from worker.failures import lost_problem_details, problem_details_of, worker_lost
 from worker.leases import LeasedTask
 
 log = logging.getLogger(__name__)
@@ -82,9 +82,9 @@ class JobTask(LeasedTask):
     this in the main process then), or something escaped `run` (a bug, Redis gone at the wrong moment)."""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
-        problem = lost_problem(exc, 'job')
+        details = lost_problem_details(exc, 'job')
         try:  # in the worker's main process for the hard limit: no waiting out a Redis outage there
-            _finish(job_store(), args[0], 'failed', problem.to_dict(), retry=False)
+            _finish(job_store(), args[0], 'failed', details.to_dict(), retry=False)
         except Exception:
             log.exception('could not mark job %s failed', args[0])
 
@@ -158,7 +158,7 @@ def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], dict[
         _finish(store, job_id, 'cancelled')
         return 'cancelled'
     except Exception as error:
-        _finish(store, job_id, 'failed', problem_of(error, 'job', f'job {job_id}', 'Estimation failed').to_dict())
+        _finish(store, job_id, 'failed', problem_details_of(error, 'job', f'job {job_id}', 'Estimation failed').to_dict())
         return 'failed'
     _finish(store, job_id, 'succeeded')
     return 'succeeded'

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from blp.spec import OptimalInstrumentsSpec
 from jobstore.jsonsafe import dumps
-from jobstore.problems import MEDIA_TYPE, Problem
+from jobstore.problems import MEDIA_TYPE, ProblemDetails
 from jobstore.store import TERMINAL, Store
 from jobstore.submissions import Submissions
 from service.bootstrap import BootstrapRequest, submit_bootstrap
@@ -40,11 +40,11 @@ def _load(store: Store, job_id: str, owner: str) -> dict[str, Any]:
     if record is None:
         lost = Submissions(store).lost_in_restart(job_id)
         if lost:  # accepted, then lost with the last unsynced second of Redis's log: say so, not "no such job"
-            raise Problem(404, 'job-lost', 'Job lost',
-                          f"job {job_id} was accepted at {lost['accepted_at']} but Redis restarted at about "
-                          f"{lost['redis_started_at']} without the last writes before its crash (appendfsync "
-                          'everysec); submit it again', job_id=job_id, **lost)
-        raise Problem(404, 'not-found', 'Not found', f'no job {job_id}')
+            raise ProblemDetails(404, 'job-lost', 'Job lost',
+                                 f"job {job_id} was accepted at {lost['accepted_at']} but Redis restarted at about "
+                                 f"{lost['redis_started_at']} without the last writes before its crash (appendfsync "
+                                 'everysec); submit it again', job_id=job_id, **lost)
+        raise ProblemDetails(404, 'not-found', 'Not found', f'no job {job_id}')
     return record
 
 
@@ -133,8 +133,8 @@ def _finished(record: dict[str, Any]) -> Optional[Response]:
     if status in ('queued', 'running'):
         return JSONResponse(Job.model_validate(job_view(record)).model_dump(mode='json'), status_code=202,
                             headers={'Retry-After': '2', 'Location': f"/v1/jobs/{record['id']}"})
-    raise Problem(409, f'job-{status}', f'Job {status}', f'the job {status}; it has no result',
-                  job_status=status, error=record.get('error'))
+    raise ProblemDetails(409, f'job-{status}', f'Job {status}', f'the job {status}; it has no result',
+                         job_status=status, error=record.get('error'))
 
 
 @router.get('/{job_id}/result', responses={202: {'model': Job}, 404: _PROBLEM, 409: _PROBLEM})
@@ -146,20 +146,20 @@ def job_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
         return waiting
     result = store.get_result(job_id)
     if result is None:
-        raise Problem(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
+        raise ProblemDetails(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
     return JSONResponse(result)
 
 
 def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: str, market: str, fmt: str) -> Response:
     record = _load(store, job_id, owner)
     if record['kind'] not in ESTIMATES:
-        raise Problem(404, 'not-found', 'Not found', 'only estimates have elasticities and diversion ratios')
+        raise ProblemDetails(404, 'not-found', 'Not found', 'only estimates have elasticities and diversion ratios')
     waiting = _finished(record)
     if waiting is not None:
         return waiting
     result = store.get_result(job_id)
     if result is None:
-        raise Problem(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
+        raise ProblemDetails(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
     matrix = numerics.matrix(record, result, table, market)
     if fmt == 'csv':
         buffer = io.StringIO()

@@ -15,7 +15,7 @@ from jobstore.fanout import FanOut
 from jobstore.store import Store, connect
 from worker import bootstrap, multistart
 from worker.celery_app import app
-from worker.failures import failed_row, problem_of
+from worker.failures import failed_row, problem_details_of
 from worker.memory import OutOfMemory
 
 SPEC = {'problem': {'product_formulations': [{'formula': '1 + prices'}]}, 'solve': {'method': '1s', 'threads': 2}}
@@ -97,10 +97,10 @@ def test_a_start_is_solved_with_threads_capped_at_the_workers_share_of_the_cores
 def test_the_failure_ladder_gives_a_job_a_start_and_a_chunk_the_same_memory_problem(error):
     """The one ladder (worker.failures) every task kind records its failures through: out of memory is the 507 of
     worker.memory whatever ran out, and names what it was doing."""
-    job, start, chunk = (problem_of(error, subject, f'{subject} 0').to_dict()
+    job, start, chunk = (problem_details_of(error, subject, f'{subject} 0').to_dict()
                          for subject in ('job', 'start', 'chunk'))
     assert job == start == chunk, (job, start, chunk)
     assert (chunk['status'], chunk['type']) == (507, 'urn:blp:problem:out-of-memory')
     doing = 'solving' if isinstance(error, OutOfMemory) else 'running the job'
     assert chunk['detail'].startswith(f'out of memory while {doing} ')
-    assert failed_row(problem_of(error, 'chunk', 'chunk 0')) == {'status': 'failed', 'error': chunk}
+    assert failed_row(problem_details_of(error, 'chunk', 'chunk 0')) == {'status': 'failed', 'error': chunk}

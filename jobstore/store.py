@@ -33,11 +33,12 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Optional, Union, cast
 
 import redis
 
 from jobstore.jsonsafe import dumps
+from jobstore.records import STATUSES, TERMINAL, JobRecord, JobStatus, dataset_ids
 from jobstore.replies import binary, members, optional_text, scored_members, text, text_hash, texts
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ PREFIX = 'blp:'
 SUBMISSIONS, LAST_SUBMISSION = f'{PREFIX}submissions', f'{PREFIX}submissions:last'
 # Fanned-out kinds (jobstore.fanout): the name of their keys, the unit of their rows, their phases.
 FAN_OUTS = (('multistart', 'starts', (1, 2)),)
-STATUSES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
-TERMINAL = frozenset({'succeeded', 'failed', 'cancelled'})
 _JSON_FIELDS = ('spec', 'request', 'progress', 'error', 'inputs')
 
 # KEYS: job hash, counts hash, the prefix of active sets. ARGV: allowed from-states (JSON list), new status, then
@@ -201,7 +200,7 @@ class Store:
         raw = self.r.get(self._idempotency(owner, key_hash))
         return json.loads(raw) if raw else None
 
-    def create_job(self, record: dict[str, Any], datasets: Iterable[str],
+    def create_job(self, record: JobRecord, datasets: Iterable[str],
                    idempotency: Optional[tuple[str, str, int]] = None,
                    cap: Optional[int] = None) -> Optional[dict[str, str]]:
         """Write a queued job and its indexes in one transaction.
@@ -253,7 +252,7 @@ class Store:
         """How many of the owner's jobs are queued or running."""
         return int(self.r.scard(self._active(owner)))
 
-    def get_job(self, job_id: str, owner: Optional[str] = None) -> Optional[dict[str, Any]]:
+    def get_job(self, job_id: str, owner: Optional[str] = None) -> Optional[JobRecord]:
         """The job record with nested values decoded, or None when missing (or another owner's)."""
         raw = self.r.hgetall(self.job_key(job_id))
         if not raw:
@@ -266,10 +265,12 @@ class Store:
                 record[name] = json.loads(record[name])
         record['attempts'] = int(record.get('attempts', 0))
         record['cancel_requested'] = record.get('cancel_requested') == '1'
-        return record
+        return cast(JobRecord, record)
 
-    def transition(self, job_id: str, allowed: Iterable[str], status: str, **fields: Any) -> Any:
-        """Move a job to `status` if it is in one of `allowed`; True on success, else its current status."""
+    def transition(self, job_id: str, allowed: Iterable[JobStatus], status: JobStatus,
+                   **fields: Any) -> Union[Literal[True], JobStatus, None]:
+        """Move a job to `status` if it is in one of `allowed`; True on success, else its current status (None when
+        the job does not exist)."""
         flat: list[str] = []
         for name, value in fields.items():
             flat += [name, dumps(value) if name in _JSON_FIELDS else str(value)]
@@ -279,16 +280,16 @@ class Store:
             if status in TERMINAL:
                 self.retain(job_id)
             return True
-        return moved.decode() if isinstance(moved, bytes) else moved
+        return cast(Optional[JobStatus], moved.decode() if isinstance(moved, bytes) else moved)
 
     def set_fields(self, job_id: str, **fields: Any) -> None:
         self.r.hset(self.job_key(job_id), mapping={
             name: (dumps(value) if name in _JSON_FIELDS else str(value)) for name, value in fields.items()})
 
-    def status_and_cancel(self, job_id: str) -> tuple[Optional[str], bool]:
+    def status_and_cancel(self, job_id: str) -> tuple[Optional[JobStatus], bool]:
         """The job's status (None when gone) and whether a cancel was requested, in one round trip."""
         status, cancel = self.r.hmget(self.job_key(job_id), 'status', 'cancel_requested')
-        return optional_text(status), cancel == b'1'
+        return cast(Optional[JobStatus], optional_text(status)), cancel == b'1'
 
     def request_cancel(self, job_id: str) -> None:
         self.r.hset(self.job_key(job_id), 'cancel_requested', '1')
@@ -300,12 +301,12 @@ class Store:
         pipe.hget(self.job_key(job_id), 'cancel_requested')
         return pipe.execute()[1] == b'1'
 
-    def list_jobs(self, owner: str, status: Optional[str], limit: int,
-                  cursor: Optional[int]) -> tuple[list[dict[str, Any]], Optional[int]]:
+    def list_jobs(self, owner: str, status: Optional[JobStatus], limit: int,
+                  cursor: Optional[int]) -> tuple[list[JobRecord], Optional[int]]:
         """Newest first, `limit` at a time; the cursor is the sequence of the last job returned."""
         key = f'{PREFIX}jobs:{owner}'
         upper = f'({cursor}' if cursor is not None else '+inf'
-        found: list[dict[str, Any]] = []
+        found: list[JobRecord] = []
         while len(found) < limit:
             batch = self.r.zrevrangebyscore(key, upper, '-inf', start=0, num=max(limit, 50), withscores=True)
             if not batch:
@@ -322,7 +323,7 @@ class Store:
 
     def job_counts(self) -> dict[str, int]:
         raw = self.r.hgetall(f'{PREFIX}jobs:counts')
-        counts = {status: 0 for status in STATUSES}
+        counts: dict[str, int] = {status: 0 for status in STATUSES}
         counts.update({status: int(count) for status, count in text_hash(raw).items()})
         return counts
 
@@ -352,7 +353,7 @@ class Store:
                 pipe.expire(key, self.result_ttl)
             pipe.execute()
 
-    def delete_job(self, record: dict[str, Any]) -> None:
+    def delete_job(self, record: JobRecord) -> None:
         """Remove an ended job: its keys, its place in its owner's list and in its datasets' job sets, its count."""
         job_id = record['id']
         pipe = self.r.pipeline()
@@ -360,9 +361,8 @@ class Store:
         pipe.zrem(f'{PREFIX}jobs:{record["owner"]}', job_id)
         pipe.zrem(SUBMISSIONS, job_id)
         pipe.srem(self._active(record['owner']), self.job_key(job_id))
-        for dataset_id in (record.get('inputs') or {}).values():
-            if dataset_id:
-                pipe.srem(self._dataset(dataset_id, ':jobs'), job_id)
+        for dataset_id in dataset_ids(record['inputs']) if 'inputs' in record else []:
+            pipe.srem(self._dataset(dataset_id, ':jobs'), job_id)
         pipe.hincrby(f'{PREFIX}jobs:counts', record['status'], -1)
         pipe.execute()
 

@@ -4,13 +4,14 @@ draws computed in chunks on every worker (`worker/bootstrap.py`), with percentil
 from __future__ import annotations
 
 import secrets
-from typing import Any, Optional
+from typing import Optional
 
 from celery import Celery
 from pydantic import BaseModel, ConfigDict, Field
 
 from blp.spec import EstimateSpec, FiniteFloat
 from jobstore.problems import ProblemDetails
+from jobstore.records import JobRecord
 from jobstore.settings import Settings
 from jobstore.store import Store
 from service.budget import check_cost
@@ -32,8 +33,8 @@ class BootstrapRequest(BaseModel):
     merger: Optional[dict[str, str]] = Field(default=None, min_length=1, examples=[{'F2': 'F1'}])
 
 
-def submit_bootstrap(store: Store, celery: Celery, settings: Settings, parent: dict[str, Any], body: BootstrapRequest,
-                     owner: str, idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
+def submit_bootstrap(store: Store, celery: Celery, settings: Settings, parent: JobRecord, body: BootstrapRequest,
+                     owner: str, idempotency_key: Optional[str]) -> tuple[JobRecord, bool]:
     """Check the parent estimate and the merger's firms, and queue the bootstrap; (record, created)."""
     idempotency, existing = start_child(store, settings, parent, owner, idempotency_key,
                                         {'bootstrap': body.model_dump(mode='json')}, 'bootstraps')
@@ -52,17 +53,17 @@ def submit_bootstrap(store: Store, celery: Celery, settings: Settings, parent: d
     request = body.model_dump(mode='json')
     if request['seed'] is None:
         request['seed'] = secrets.randbelow(2**32)
-    inputs = dict(parent['inputs'])
+    inputs = parent['inputs'].copy()
     record = _new_record('bootstrap', owner, inputs, parent['spec'], parent=parent['id'], request=request)
-    return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)
+    return _queue(store, celery, settings, record, idempotency)
 
 
-def _check_cost(store: Store, settings: Settings, parent: dict[str, Any], body: BootstrapRequest) -> None:
+def _check_cost(store: Store, settings: Settings, parent: JobRecord, body: BootstrapRequest) -> None:
     """422 naming `draws` or `chunk_size` when the draws would take the job over the work or memory budget."""
     inputs = parent['inputs']
-    product = stored_frame(store, inputs['product_data'])
-    agent = stored_frame(store, inputs['agent_data']) if inputs.get('agent_data') else None
-    if product is None or (inputs.get('agent_data') and agent is None):
+    product, agent_id = stored_frame(store, inputs['product_data']), inputs.get('agent_data')
+    agent = stored_frame(store, agent_id) if agent_id else None
+    if product is None or (agent_id and agent is None):
         raise ProblemDetails(409, 'dataset-deleted', 'Dataset deleted', "the estimate's data were deleted")
     check_cost(EstimateSpec.model_validate(parent['spec']), product, agent, settings.budget(), draws=body.draws,
                draws_per_task=body.chunk_size)

@@ -17,8 +17,9 @@ from celery import Celery
 
 from jobstore.problems import ProblemDetails
 from jobstore.quotas import RateLimit
+from jobstore.records import TERMINAL, InputIds, JobKind, JobRecord, dataset_ids
 from jobstore.settings import Settings
-from jobstore.store import TERMINAL, CapReached, Store, now
+from jobstore.store import CapReached, Store, now
 from jobstore.submissions import mint_job_id
 from service import datasets, queue
 from service.dataset_cache import stored_frame
@@ -27,7 +28,7 @@ from service.numerics import Numerics
 
 log = logging.getLogger(__name__)
 # Kinds whose result is an estimate: they have elasticities, diversion ratios and counterfactuals.
-ESTIMATES = ('estimate', 'multistart', 'optimal_instruments')
+ESTIMATES: tuple[JobKind, ...] = ('estimate', 'multistart', 'optimal_instruments')
 
 
 def body_hash(document: Any) -> str:
@@ -79,7 +80,7 @@ def resolve(store: Store, data: DataInput, owner: str, field: str,
 
 # ------------------------------------------------------------------------------------------ submission
 
-def _existing(store: Store, entry: dict[str, str], owner: str, document_hash: str) -> dict[str, Any]:
+def _existing(store: Store, entry: dict[str, str], owner: str, document_hash: str) -> JobRecord:
     if entry['body'] != document_hash:
         raise ProblemDetails(422, 'idempotency-key-reused', 'Idempotency-Key reused',
                              'this Idempotency-Key was used with a different request body', field='Idempotency-Key')
@@ -90,19 +91,20 @@ def _existing(store: Store, entry: dict[str, str], owner: str, document_hash: st
     return record
 
 
-def _queue(store: Store, celery: Celery, settings: Settings, record: dict[str, Any], dataset_ids: list[str],
-           idempotency: Optional[tuple[str, str]]) -> tuple[dict[str, Any], bool]:
+def _queue(store: Store, celery: Celery, settings: Settings, record: JobRecord,
+           idempotency: Optional[tuple[str, str]]) -> tuple[JobRecord, bool]:
     """Write the record and publish its task; returns (record, created) — not created for a repeated key."""
     idem = (idempotency[0], idempotency[1], settings.idempotency_ttl) if idempotency else None
+    datasets_read = dataset_ids(record['inputs'])
     try:
-        existing = store.create_job(record, dataset_ids, idem, cap=settings.max_active_jobs_per_key)
+        existing = store.create_job(record, datasets_read, idem, cap=settings.max_active_jobs_per_key)
     except CapReached:
         raise _cap_problem_details(settings) from None
     if existing is not None:
         assert idempotency is not None  # create_job returns an entry only for an Idempotency-Key it was given
         return _existing(store, existing, record['owner'], idempotency[1]), False
     job_id = record['id']
-    if not all(store.has_dataset_bytes(dataset_id) for dataset_id in dataset_ids):
+    if not all(store.has_dataset_bytes(dataset_id) for dataset_id in datasets_read):
         store.transition(job_id, ['queued'], 'failed', finished_at=now(),
                          error=ProblemDetails(409, 'dataset-deleted', 'Dataset deleted',
                                               'a dataset of this job was deleted while it was submitted').to_dict())
@@ -137,14 +139,19 @@ def admit(store: Store, settings: Settings, owner: str) -> None:
         raise _cap_problem_details(settings)
 
 
-def _new_record(kind: str, owner: str, inputs: dict[str, Optional[str]], spec: dict[str, Any],
-                parent: Optional[str] = None, request: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    return {'id': mint_job_id(), 'kind': kind, 'owner': owner, 'created_at': now(), 'inputs': inputs,
-            'spec': spec, 'parent': parent, 'request': request, 'attempts': 0}
+def _new_record(kind: JobKind, owner: str, inputs: InputIds, spec: dict[str, Any],
+                parent: Optional[str] = None, request: Optional[dict[str, Any]] = None) -> JobRecord:
+    record: JobRecord = {'id': mint_job_id(), 'kind': kind, 'owner': owner, 'created_at': now(), 'inputs': inputs,
+                         'spec': spec, 'attempts': 0}
+    if parent is not None:  # a None is not stored (Store.create_job): absent, as in a record read back
+        record['parent'] = parent
+    if request is not None:
+        record['request'] = request
+    return record
 
 
 def submit_estimate(store: Store, celery: Celery, settings: Settings, numerics: Numerics, body: JobRequest,
-                    owner: str, idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
+                    owner: str, idempotency_key: Optional[str]) -> tuple[JobRecord, bool]:
     """Check an estimate's cost, validate it against the core (within the budget) and queue it; (record, created)."""
     idempotency = None
     if idempotency_key is not None:
@@ -160,14 +167,14 @@ def submit_estimate(store: Store, celery: Celery, settings: Settings, numerics: 
     numerics.check(body.spec.model_dump_json(), body.starts.model_dump_json() if body.starts else None,
                       (product_id, product), (agent_id, agent))
     store_staged(store, staged, owner)
-    inputs = {'product_data': product_id, 'agent_data': agent_id}
+    inputs: InputIds = {'product_data': product_id, 'agent_data': agent_id}
     record = _new_record(body.kind, owner, inputs, body.spec.model_dump(mode='json'),
                          request=body.starts.model_dump(mode='json') if body.starts else None)
-    return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)
+    return _queue(store, celery, settings, record, idempotency)
 
 
-def start_child(store: Store, settings: Settings, parent: dict[str, Any], owner: str, idempotency_key: Optional[str],
-                document: dict[str, Any], what: str) -> tuple[Optional[tuple[str, str]], Optional[dict[str, Any]]]:
+def start_child(store: Store, settings: Settings, parent: JobRecord, owner: str, idempotency_key: Optional[str],
+                document: dict[str, Any], what: str) -> tuple[Optional[tuple[str, str]], Optional[JobRecord]]:
     """The checks of a job started from an estimate (counterfactuals, optimal instruments, bootstrap): (the
     idempotency key and body hashes, the existing job when this is a replay); refuses parents that are not succeeded
     estimates, and owners over their rate or cap (429)."""
@@ -187,9 +194,9 @@ def start_child(store: Store, settings: Settings, parent: dict[str, Any], owner:
     return idempotency, None
 
 
-def submit_counterfactual(store: Store, celery: Celery, settings: Settings, parent: dict[str, Any],
+def submit_counterfactual(store: Store, celery: Celery, settings: Settings, parent: JobRecord,
                           body: CounterfactualRequest, owner: str,
-                          idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
+                          idempotency_key: Optional[str]) -> tuple[JobRecord, bool]:
     """Check the market and product ids against the estimate's data and queue the counterfactual."""
     idempotency, existing = start_child(store, settings, parent, owner, idempotency_key,
                                         body.model_dump(mode='json'), 'counterfactuals')
@@ -200,10 +207,10 @@ def submit_counterfactual(store: Store, celery: Celery, settings: Settings, pare
     if product is None:
         raise ProblemDetails(409, 'dataset-deleted', 'Dataset deleted', f'the product data {product_id} was deleted')
     check_counterfactual(product, body)
-    inputs = dict(parent['inputs'])
+    inputs = parent['inputs'].copy()
     record = _new_record('counterfactual', owner, inputs, parent['spec'], parent=parent['id'],
                          request=body.model_dump(mode='json'))
-    return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)
+    return _queue(store, celery, settings, record, idempotency)
 
 
 def check_counterfactual(product: pd.DataFrame, body: CounterfactualRequest) -> None:
@@ -234,7 +241,7 @@ def check_counterfactual(product: pd.DataFrame, body: CounterfactualRequest) -> 
 
 # ------------------------------------------------------------------------------------------ views and cancel
 
-def job_view(record: dict[str, Any]) -> dict[str, Any]:
+def job_view(record: JobRecord) -> dict[str, Any]:
     """A record as the API shows it (the `Job` model), with links to what can be asked next."""
     job_id = record['id']
     base = f'/v1/jobs/{job_id}'
@@ -253,7 +260,7 @@ def job_view(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def cancel(store: Store, celery: Celery, record: dict[str, Any]) -> tuple[dict[str, Any], int]:
+def cancel(store: Store, celery: Celery, record: JobRecord) -> tuple[JobRecord, int]:
     """Cancel a job: a queued one at once (200), a running one by a flag its worker checks every iteration (202)."""
     job_id = record['id']
     for _ in range(5):

@@ -24,6 +24,7 @@ import blp
 from blp.spec import EstimateSpec, StartsSpec, solve_options, starts_kwargs
 from jobstore.cache import problem_key
 from jobstore.problems import ProblemDetails, core_problem_details
+from jobstore.records import InputIds, JobRecord
 from jobstore.settings import Settings
 from jobstore.store import Store
 from jobstore.warmup import SPEC, STARTS, import_core, stored_tiny_data
@@ -147,7 +148,7 @@ def _restored(settings: Settings, job_id: str, spec_json: str, product_id: str, 
     return restore_stored(problem, json.loads(restore_json), spec.solve.micro_moments or ())
 
 
-def _matrix(settings: Settings, job_id: str, spec_json: str, inputs: dict[str, Optional[str]], restore_json: str,
+def _matrix(settings: Settings, job_id: str, spec_json: str, inputs: InputIds, restore_json: str,
             table: str, market: str) -> dict[str, Any]:
     """In a numerics process: one market's elasticities or diversion ratios at a stored estimate."""
     try:
@@ -196,7 +197,7 @@ class Numerics:
         if found is not None:
             raise from_fault(found)
 
-    def matrix(self, record: dict[str, Any], result: dict[str, Any], table: str, market: str) -> dict[str, Any]:
+    def matrix(self, record: JobRecord, result: dict[str, Any], table: str, market: str) -> dict[str, Any]:
         """`{"product_ids", "matrix"}` of one market: `table` is 'elasticities' or 'diversion-ratios' (prices)."""
         # what restoring needs: the estimate, and for a re-estimate with optimal instruments its report
         restore = json.dumps({key: result[key] for key in ('results', 'optimal_instruments') if key in result},

@@ -28,6 +28,7 @@ from blp.spec import EstimateSpec
 from jobstore import tasks as names
 from jobstore.fanout import FanOut
 from jobstore.problems import ProblemDetails
+from jobstore.records import JobRecord
 from jobstore.store import Store, now
 from worker import optimal
 from worker.celery_app import app, job_store, settings
@@ -79,7 +80,7 @@ def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
 
 # ------------------------------------------------------------------------------------------ one chunk
 
-def _compute(store: Store, record: dict[str, Any], index: int) -> dict[str, Any]:
+def _compute(store: Store, record: JobRecord, index: int) -> dict[str, Any]:
     request = record['request']
     spec = EstimateSpec.model_validate(record['spec'])
     product, agent = _frames(store, record['inputs'])
@@ -117,7 +118,7 @@ def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
     return _record(ledger, record, index, row)
 
 
-def _record(ledger: FanOut, record: dict[str, Any], index: int, row: dict[str, Any], retry: bool = True) -> str:
+def _record(ledger: FanOut, record: JobRecord, index: int, row: dict[str, Any], retry: bool = True) -> str:
     row = {'index': index, 'draws': [], **row}
     arguments = (1, index, row, chunk_count(record['request']), 1)
     added, complete = durably(ledger.record, *arguments) if retry else ledger.record(*arguments)
@@ -183,7 +184,7 @@ def finalize(store: Store, job_id: str) -> str:
     parent = _parent_result(store, record)
     table = parent['results']['parameters']
     summary = summarize(rows, request, request['level'])
-    product, _ = _frames(store, {'product_data': record['inputs']['product_data']})
+    product, _ = _frames(store, {'product_data': record['inputs']['product_data'], 'agent_data': None})
     result = {
         'job_id': job_id, 'kind': 'bootstrap', 'draws': request['draws'], 'seed': request['seed'],
         'level': request['level'], 'draws_used': summary['draws'],

@@ -15,6 +15,7 @@ import pandas as pd
 
 import blp
 from jobstore.cache import DatasetCache, problem_key
+from jobstore.records import InputIds
 from jobstore.store import Store
 from worker import memory
 
@@ -29,14 +30,15 @@ def frame(store: Store, dataset_id: str, name: str) -> pd.DataFrame:
     return found
 
 
-def frames(store: Store, inputs: dict[str, Optional[str]]) -> tuple[Any, Any]:
+def frames(store: Store, inputs: InputIds) -> tuple[Any, Any]:
     """(product frame, agent frame or None) of a job's inputs."""
-    product, agent = (frame(store, dataset_id, name) if (dataset_id := inputs.get(name)) else None
-                      for name in ('product_data', 'agent_data'))
+    product_id, agent_id = inputs.get('product_data'), inputs.get('agent_data')
+    product = frame(store, product_id, 'product_data') if product_id else None
+    agent = frame(store, agent_id, 'agent_data') if agent_id else None
     return product, agent
 
 
-def problem(store: Store, inputs: dict[str, Optional[str]], spec: Any,
+def problem(store: Store, inputs: InputIds, spec: Any,
             timings: Optional[dict[str, float]] = None) -> Any:
     """The built problem of a job's inputs and `spec` (an EstimateSpec), within the job budget.
 

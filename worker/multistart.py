@@ -50,6 +50,7 @@ from blp.spec import EstimateSpec, StartsSpec, starts_kwargs
 from jobstore import tasks as names
 from jobstore.fanout import FanOut
 from jobstore.problems import ProblemDetails, core_problem_details
+from jobstore.records import JobRecord
 from jobstore.store import Store, now
 from worker import cache
 from worker.celery_app import app, job_store, settings
@@ -65,7 +66,7 @@ _INTERNAL = ('results', 'updated_W')
 
 # ------------------------------------------------------------------------------------------ shared pieces
 
-def _spec(record: dict[str, Any]) -> tuple[EstimateSpec, StartsSpec]:
+def _spec(record: JobRecord) -> tuple[EstimateSpec, StartsSpec]:
     return EstimateSpec.model_validate(record['spec']), StartsSpec.model_validate(record['request'])
 
 
@@ -73,7 +74,7 @@ def _phases(spec: EstimateSpec) -> int:
     return 2 if spec.solve.method == '2s' else 1
 
 
-def _problem(store: Store, record: dict[str, Any], spec: EstimateSpec, timings: Optional[dict] = None) -> Any:
+def _problem(store: Store, record: JobRecord, spec: EstimateSpec, timings: Optional[dict] = None) -> Any:
     """The job's problem, shared by the tasks of one pool process (read-only; `worker.cache`)."""
     return cache.problem(store, record['inputs'], EstimateSpec(problem=spec.problem), timings)
 
@@ -145,7 +146,7 @@ def _publish_in_order(ledger: FanOut, job_id: str, phase: int, order: list[int],
 
 # ------------------------------------------------------------------------------------------ one start
 
-def _start(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, index: int,
+def _start(store: Store, record: JobRecord, ledger: FanOut, phase: int, index: int,
            schedule: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """The start's values from the phase's plan: phase 1 the parent's draw, phase 2 the start's phase-1 theta."""
     plan = ledger.get(f'plan:{phase}')
@@ -155,7 +156,7 @@ def _start(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, ind
     return plan[index]
 
 
-def _solve(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, start: dict[str, Any],
+def _solve(store: Store, record: JobRecord, ledger: FanOut, phase: int, start: dict[str, Any],
            schedule: dict[str, Any]) -> dict:
     spec, _ = _spec(record)
     W = np.array(ledger.get('W:2'), dtype=float) if phase == 2 else None
@@ -210,7 +211,7 @@ def _schedule(ledger: FanOut, phase: int, index: int, hostname: str) -> dict[str
             'started': time.time(), 'queue_seconds': time.time() - published if published else None}
 
 
-def _record(ledger: FanOut, record: dict[str, Any], phase: int, index: int, row: dict[str, Any],
+def _record(ledger: FanOut, record: JobRecord, phase: int, index: int, row: dict[str, Any],
             retry: bool = True) -> str:
     """Write the row (waiting out a Redis restart unless `retry` is off: the write is idempotent, and minutes of
     work hang on it); the one call whose row completes the phase publishes finalize."""
@@ -265,7 +266,7 @@ def _fail(store: Store, job_id: str, details: ProblemDetails) -> str:
     return 'failed'
 
 
-def _second_phase(store: Store, record: dict[str, Any], ledger: FanOut, spec: EstimateSpec, starts: StartsSpec,
+def _second_phase(store: Store, record: JobRecord, ledger: FanOut, spec: EstimateSpec, starts: StartsSpec,
                   table: list[dict[str, Any]]) -> str:
     """W for phase 2 is the updated W of the best acceptable phase-1 start (the lowest objective among those that
     succeeded, if none is acceptable); every phase-1 start that succeeded continues from its theta."""
@@ -341,7 +342,7 @@ def _agreement_message(summary: dict[str, Any]) -> str:
             f"starts; {summary['starts'] - summary['succeeded']} failed")
 
 
-def _conclude(store: Store, record: dict[str, Any], ledger: FanOut, spec: EstimateSpec, starts: StartsSpec,
+def _conclude(store: Store, record: JobRecord, ledger: FanOut, spec: EstimateSpec, starts: StartsSpec,
               table: list[dict[str, Any]]) -> str:
     """Choose the estimate, store the report, and finish the parent (once)."""
     job_id, phases = record['id'], _phases(spec)

@@ -21,6 +21,7 @@ from celery import Task
 import blp
 from blp.spec import EstimateSpec
 from jobstore import tasks as names
+from jobstore.records import InputIds, JobRecord, JobStatus
 from jobstore.store import Store, now
 from worker import cache, memory, optimal
 from worker.celery_app import app, job_store, settings
@@ -65,7 +66,7 @@ def _process_start(pid: int) -> Optional[str]:
         return None
 
 
-def _running_elsewhere(record: dict[str, Any], hostname: str) -> bool:
+def _running_elsewhere(record: JobRecord, hostname: str) -> bool:
     """The job is `running` in another live process of this worker: this delivery is a duplicate.
 
     That happens when the broker connection was lost and the worker restored its unacknowledged messages
@@ -89,7 +90,7 @@ class JobTask(LeasedTask):
             log.exception('could not mark job %s failed', args[0])
 
 
-def _finish(store: Store, job_id: str, status: str, error: Optional[dict] = None, retry: bool = True) -> None:
+def _finish(store: Store, job_id: str, status: JobStatus, error: Optional[dict] = None, retry: bool = True) -> None:
     fields: dict[str, Any] = {'finished_at': now()}
     if error is not None:
         fields['error'] = error
@@ -129,11 +130,11 @@ def _seconds(start: str, end: str) -> float:
             datetime.fromisoformat(start.replace('Z', '+00:00'))).total_seconds()
 
 
-def _frames(store: Store, inputs: dict[str, Optional[str]]) -> tuple[Any, Any]:
+def _frames(store: Store, inputs: InputIds) -> tuple[Any, Any]:
     return cache.frames(store, inputs)
 
 
-def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], dict[str, Any]],
+def run(store: Store, job_id: str, work: Callable[[Store, JobRecord], dict[str, Any]],
         hostname: str = '') -> str:
     """Take the job if it is still wanted, run `work`, store what it returns, and record how it ended."""
     record = durably(store.get_job, job_id)
@@ -192,7 +193,7 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def estimate_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+def estimate_work(store: Store, record: JobRecord) -> dict[str, Any]:
     timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}
     spec = EstimateSpec.model_validate(record['spec'])
     problem = cache.problem(store, record['inputs'], spec, timings)  # read_seconds, build_seconds (0 when cached)
@@ -214,7 +215,7 @@ def estimate_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _parent_result(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+def _parent_result(store: Store, record: JobRecord) -> dict[str, Any]:
     parent = store.get_result(record['parent'])
     if parent is None:
         raise blp.DataError(f"the estimate {record['parent']} has no stored result")
@@ -254,7 +255,7 @@ def _counterfactual_table(results: Any, product: Any, request: dict[str, Any]) -
     return results.counterfactual(firm_ids=firm_ids, costs=costs, market_id=market)
 
 
-def counterfactual_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+def counterfactual_work(store: Store, record: JobRecord) -> dict[str, Any]:
     """Prices taken as given, or a new equilibrium (merger, costs), at the stored estimate (restored, not
     re-optimized)."""
     timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}

@@ -18,12 +18,13 @@ from starlette.concurrency import run_in_threadpool
 from blp.spec import OptimalInstrumentsSpec
 from jobstore.jsonsafe import dumps
 from jobstore.problems import MEDIA_TYPE, ProblemDetails
-from jobstore.store import TERMINAL, Store
+from jobstore.records import TERMINAL, JobRecord, JobStatus
+from jobstore.store import Store
 from jobstore.submissions import Submissions
 from service.bootstrap import BootstrapRequest, submit_bootstrap
 from service.deps import CeleryDep, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
-from service.models import CounterfactualRequest, Job, JobList, JobRequest, JobState
+from service.models import CounterfactualRequest, Job, JobList, JobRequest
 from service.numerics import Numerics
 from service.optimal_instruments import submit_optimal_instruments
 
@@ -35,7 +36,7 @@ IdempotencyKey = Annotated[Optional[str], Header(alias='Idempotency-Key',
                                                  description='retries with the same key and body return the same job')]
 
 
-def _load(store: Store, job_id: str, owner: str) -> dict[str, Any]:
+def _load(store: Store, job_id: str, owner: str) -> JobRecord:
     record = store.get_job(job_id, owner)
     if record is None:
         lost = Submissions(store).lost_in_restart(job_id)
@@ -48,7 +49,7 @@ def _load(store: Store, job_id: str, owner: str) -> dict[str, Any]:
     return record
 
 
-def _accepted(record: dict[str, Any], created: bool) -> JSONResponse:
+def _accepted(record: JobRecord, created: bool) -> JSONResponse:
     """202 for a new job, 200 when an Idempotency-Key replay returns the original; Location names the job."""
     view = Job.model_validate(job_view(record)).model_dump(mode='json')
     return JSONResponse(view, status_code=202 if created else 200, headers={'Location': view['links']['self']})
@@ -69,7 +70,7 @@ def create_job(body: JobRequest, store: StoreDep, celery: CeleryDep, settings: S
 
 
 @router.get('', response_model=JobList)
-def list_jobs(store: StoreDep, owner: OwnerDep, status: Optional[JobState] = None,
+def list_jobs(store: StoreDep, owner: OwnerDep, status: Optional[JobStatus] = None,
               limit: Annotated[int, Query(ge=1, le=200)] = 50,
               cursor: Annotated[Optional[str], Query(pattern=r'^\d+$')] = None) -> dict:
     """The caller's jobs, newest first; follow `next_cursor` for more."""
@@ -125,7 +126,7 @@ async def job_events(job_id: str, store: StoreDep, owner: OwnerDep, settings: Se
                              headers={'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'})
 
 
-def _finished(record: dict[str, Any]) -> Optional[Response]:
+def _finished(record: JobRecord) -> Optional[Response]:
     """None when the job succeeded; else the answer: 202 while it runs, 409 once it failed or was cancelled."""
     status = record['status']
     if status == 'succeeded':

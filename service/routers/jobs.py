@@ -21,7 +21,7 @@ from jobstore.problems import MEDIA_TYPE, ProblemDetails
 from jobstore.records import TERMINAL, JobRecord, JobStatus
 from jobstore.store import Store
 from jobstore.submissions import Submissions
-from service.bootstrap import BootstrapRequest, submit_bootstrap
+from service.bootstrap_submission import BootstrapRequest, submit_bootstrap
 from service.deps import CeleryDep, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
 from service.models import CounterfactualRequest, Job, JobList, JobRequest

@@ -1,4 +1,4 @@
-"""A fanned-out job's members in the worker (worker.multistart starts, worker.bootstrap chunks), run in this process
+"""A fanned-out job's members in the worker (worker.multistart starts, worker.bootstrap_chunks chunks), run in this process
 on a real Redis: how a failure becomes a member's row, and the solve options a start is solved with.
 
 The member's own computation is replaced here (a MemoryError, a capture of its options): what is tested is the
@@ -13,7 +13,7 @@ import redis
 
 from jobstore.fanout import FanOut
 from jobstore.store import Store, connect
-from worker import bootstrap, multistart
+from worker import bootstrap_chunks, multistart
 from worker.celery_app import app
 from worker.failures import failed_row, problem_details_of
 from worker.memory import OutOfMemory
@@ -45,8 +45,8 @@ def start_row(store: Store, job_id: str = 'multistart') -> dict[str, Any]:
 
 def chunk_row(store: Store, job_id: str = 'bootstrap') -> dict[str, Any]:
     running_job(store, job_id, 'bootstrap', {'draws': 2, 'chunk_size': 1, 'seed': 0, 'level': 0.95})
-    assert bootstrap.run_chunk(store, job_id, 0, 'host') == 'failed'
-    return bootstrap.ledger_of(store, job_id).rows(1)[0]
+    assert bootstrap_chunks.run_chunk(store, job_id, 0, 'host') == 'failed'
+    return bootstrap_chunks.ledger_of(store, job_id).rows(1)[0]
 
 
 def out_of_memory(*_: Any, **__: Any) -> Any:
@@ -55,7 +55,7 @@ def out_of_memory(*_: Any, **__: Any) -> Any:
 
 def test_a_chunk_out_of_memory_records_the_memory_problem_a_start_does(store, monkeypatch):
     monkeypatch.setattr(multistart, '_solve', out_of_memory)
-    monkeypatch.setattr(bootstrap, '_compute', out_of_memory)
+    monkeypatch.setattr(bootstrap_chunks, '_compute', out_of_memory)
     start, chunk = start_row(store), chunk_row(store)
     assert start['error']['type'] == 'urn:blp:problem:out-of-memory', start
     assert chunk['error'] == start['error'], (chunk, start)
@@ -67,7 +67,7 @@ def test_a_chunk_and_a_start_that_raise_anything_else_record_the_same_500(store,
         raise ZeroDivisionError('a bug')
 
     monkeypatch.setattr(multistart, '_solve', broken)
-    monkeypatch.setattr(bootstrap, '_compute', broken)
+    monkeypatch.setattr(bootstrap_chunks, '_compute', broken)
     start, chunk = start_row(store)['error'], chunk_row(store)['error']
     assert (start['status'], start['type'], start['title']) == (500, 'urn:blp:problem:numerics-failed', 'Start failed')
     assert (chunk['status'], chunk['type'], chunk['title']) == (500, 'urn:blp:problem:numerics-failed', 'Chunk failed')

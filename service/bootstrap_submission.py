@@ -1,5 +1,5 @@
 """Queueing a bootstrap of a finished estimate (`POST /v1/jobs/{id}/bootstrap`): PyBLP's parametric bootstrap, its
-draws computed in chunks on every worker (`worker/bootstrap.py`), with percentile intervals in the result."""
+draws computed in chunks on every worker (`worker/bootstrap_chunks.py`), with percentile intervals in the result."""
 
 from __future__ import annotations
 

@@ -13,6 +13,8 @@ from typing import Any, Optional
 
 import pandas as pd
 
+from blp.configurations.budget import check, sizes_of
+from blp.exceptions import BLPError
 from blp.spec import EstimateSpec
 from jobstore.problems import core_problem_details
 
@@ -26,9 +28,7 @@ def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.Dat
     """422 naming the sizes, the estimate and the limit (and the block or request field at fault) when the job would
     exceed the budget; also refuses a Gauss-Hermite rule that is not finite (the core says which size), all before
     any matrix is built. `draws` and `draws_per_task`: a bootstrap's draws and its draws per task."""
-    from blp.configurations.budget import check, sizes_of
-    from blp.configurations.integration import Integration
-    from blp.exceptions import BLPError
+    from blp.configurations.integration import Integration  # scipy.special: not at the API's start, at a first check
 
     sizes, source = sizes_of(spec, product, agent, starts=starts, draws=draws, draws_per_task=draws_per_task)
     try:

@@ -18,6 +18,7 @@ from typing import Any, Iterator, Optional
 
 from celery import signals
 
+from blp.configurations.budget import check, sizes_of
 from jobstore.problems import ProblemDetails
 from worker.celery_app import settings
 
@@ -52,8 +53,6 @@ def problem_details(error: BaseException) -> ProblemDetails:
 def check_budget(spec: Any, product: Any, agent: Optional[Any], starts: int = 1, post_estimation: bool = False) -> None:
     """BudgetError (a BLPError: the job fails 422 `over-budget`) when the job would exceed the budget
     (`post_estimation`: it computes choices over every market, as a counterfactual does)."""
-    from blp.configurations.budget import check, sizes_of
-
     sizes, source = sizes_of(spec, product, agent, starts=starts, post_estimation=post_estimation)
     check(sizes, settings().budget(), source)
 

@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any, Callable, Optional
 
 import numpy as np
+import pandas
 import redis
+import scipy
 from celery import Task
 
 import blp
@@ -118,9 +120,6 @@ def succeed(store: Store, job_id: str, result: dict[str, Any]) -> str:
 
 
 def _versions() -> dict[str, str]:
-    import pandas
-    import scipy
-
     return {'blp': blp.__version__, 'numpy': np.__version__, 'scipy': scipy.__version__,
             'pandas': pandas.__version__, 'python': platform.python_version()}
 

@@ -34,7 +34,19 @@ from worker import optimal
 from worker.celery_app import app, job_store, settings
 from worker.failures import failed_row, lost_problem_details, problem_details_of, worker_lost
 from worker.leases import LeasedTask
-from worker.tasks import JobTask, _finish, _frames, _parent_result, _seconds, _versions, cancel, durably, publish, succeed
+from worker.tasks import (
+    JobTask,
+    _finish,
+    _frames,
+    _parent_result,
+    _seconds,
+    _versions,
+    cancel,
+    durably,
+    publish,
+    succeed,
+    take_parent,
+)
 from worker.threads import capped_options
 
 log = logging.getLogger(__name__)
@@ -58,15 +70,9 @@ def _merger(product: Any, request: dict[str, Any]) -> Optional[np.ndarray]:
 
 def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     """Publish one task per chunk (again, if a previous delivery died while publishing)."""
-    record = durably(store.get_job, job_id)
-    if record is None or record['status'] not in ('queued', 'running'):
-        return 'skipped'
     ledger = ledger_of(store, job_id)
-    if record['status'] == 'running' and ledger.published(1):
-        return 'skipped'
-    moved = store.transition(job_id, ['queued', 'running'], 'running', started_at=record.get('started_at') or now(),
-                             attempts=record['attempts'] + 1, worker=hostname)
-    if moved is not True:
+    record = take_parent(store, ledger, hostname)
+    if record is None:
         return 'skipped'
     request = record['request']
     chunks = chunk_count(request)

@@ -56,7 +56,7 @@ from worker import cache
 from worker.celery_app import app, job_store, settings
 from worker.failures import failed_row, lost_problem_details, problem_details_of, worker_lost
 from worker.leases import LeasedTask
-from worker.tasks import JobTask, _finish, _seconds, _versions, cancel, durably, publish, succeed
+from worker.tasks import JobTask, _finish, _seconds, _versions, cancel, durably, publish, succeed, take_parent
 from worker.threads import capped_options
 
 log = logging.getLogger(__name__)
@@ -104,15 +104,9 @@ def _stop_when_cancelled(store: Store, job_id: str, every: float = CANCEL_CHECK_
 def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     """Publish one task per start. A redelivered parent whose starts were published does nothing; one that died
     while publishing publishes them all again (a start already recorded is skipped)."""
-    record = durably(store.get_job, job_id)
-    if record is None or record['status'] not in ('queued', 'running'):
-        return 'skipped'
     ledger = FanOut(store, job_id, 'multistart', 'starts')
-    if record['status'] == 'running' and ledger.published(1):
-        return 'skipped'
-    moved = store.transition(job_id, ['queued', 'running'], 'running', started_at=record.get('started_at') or now(),
-                             attempts=record['attempts'] + 1, worker=hostname)
-    if moved is not True:
+    record = take_parent(store, ledger, hostname)
+    if record is None:
         return 'skipped'
     spec, starts = _spec(record)
     store.set_fields(job_id, progress={'phase': 1, 'phases': _phases(spec), 'starts_done': 0,

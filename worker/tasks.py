@@ -23,6 +23,7 @@ from celery import Task
 import blp
 from blp.spec import EstimateSpec
 from jobstore import tasks as names
+from jobstore.fanout import FanOut
 from jobstore.records import InputIds, JobRecord, JobStatus
 from jobstore.store import Store, now
 from worker import cache, memory, optimal
@@ -104,6 +105,21 @@ def cancel(store: Store, job_id: str) -> str:
     """End a running job cancelled (a fanned-out job's member or finalizer found its cancel flag)."""
     store.transition(job_id, ['running'], 'cancelled', finished_at=now())
     return 'cancelled'
+
+
+def take_parent(store: Store, ledger: FanOut, hostname: str) -> Optional[JobRecord]:
+    """The record of a fanned-out job (multi-start, bootstrap) once its parent task has moved it to `running`; None
+    when this delivery has nothing to do: the job is gone or has ended, or a previous delivery published its members
+    (one that died while publishing leaves them unpublished: they are published again)."""
+    record = durably(store.get_job, ledger.job_id)
+    if record is None or record['status'] not in ('queued', 'running'):
+        return None
+    if record['status'] == 'running' and ledger.published(1):
+        return None
+    moved = store.transition(ledger.job_id, ['queued', 'running'], 'running',
+                             started_at=record.get('started_at') or now(), attempts=record['attempts'] + 1,
+                             worker=hostname)
+    return record if moved is True else None
 
 
 def publish(name: str, args: list[Any], task_id: str) -> None:

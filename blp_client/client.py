@@ -90,11 +90,11 @@ class Client:
             content, media = buffer.getvalue(), 'application/vnd.apache.parquet'
         else:
             path = Path(data)
-            media = {'.csv': 'text/csv', '.parquet': 'application/vnd.apache.parquet',
-                     '.json': 'application/json'}.get(path.suffix.lower())
-            if media is None:
+            by_suffix = {'.csv': 'text/csv', '.parquet': 'application/vnd.apache.parquet',
+                         '.json': 'application/json'}.get(path.suffix.lower())
+            if by_suffix is None:
                 raise ValueError(f'{path}: upload .csv, .parquet or .json files, or a DataFrame')
-            content = path.read_bytes()
+            content, media = path.read_bytes(), by_suffix
         return self.request('POST', '/v1/datasets', content=content, headers={'Content-Type': media}).json()['id']
 
     def _data(self, data: Optional[Data]) -> Optional[dict[str, str]]:

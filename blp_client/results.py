@@ -30,9 +30,15 @@ class Results:
         self.parameters: list[dict[str, Any]] = estimate['parameters']
         self.provenance: dict[str, Any] = document.get('provenance', {})
         self.multistart: Optional[dict[str, Any]] = document.get('multistart')
-        for name in ('objective', 'gradient_norm', 'converged', 'step', 'method', 'optimization_iterations',
-                     'contraction_iterations', 'inner_loop_failures', 'optimization_message'):
-            setattr(self, name, estimate.get(name))
+        self.objective: Optional[float] = estimate.get('objective')
+        self.gradient_norm: Optional[float] = estimate.get('gradient_norm')
+        self.converged: Optional[bool] = estimate.get('converged')
+        self.step: Any = estimate.get('step')
+        self.method: Optional[str] = estimate.get('method')
+        self.optimization_iterations: Optional[int] = estimate.get('optimization_iterations')
+        self.contraction_iterations: Optional[int] = estimate.get('contraction_iterations')
+        self.inner_loop_failures: Optional[list[Any]] = estimate.get('inner_loop_failures')
+        self.optimization_message: Optional[str] = estimate.get('optimization_message')
         self.hessian_eigenvalues = np.array([_number(v) for v in estimate.get('hessian_eigenvalues') or []])
         rows = {kind: [p for p in self.parameters if p['kind'] == kind] for kind in ('beta', 'sigma', 'pi', 'rho')}
         self.beta_labels = [p['row'] for p in rows['beta']]

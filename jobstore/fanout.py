@@ -16,7 +16,7 @@ import json
 import os
 from typing import Any, Optional
 
-from jobstore.problems import finite
+from jobstore.jsonsafe import dumps
 from jobstore.store import Store, now
 
 # KEYS: the phase's rows hash, the job hash. ARGV: index, row (JSON), members in the phase, phase, phases, now, unit.
@@ -47,10 +47,6 @@ return {added, #rows}
 """
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(finite(value), allow_nan=False, separators=(',', ':'))
-
-
 class FanOut:
     """A fanned-out job's plan and rows; `unit` names the members in keys and progress (`starts`, `draws`)."""
 
@@ -68,7 +64,7 @@ class FanOut:
         return json.loads(raw) if raw is not None else None
 
     def put(self, **fields: Any) -> None:
-        self.r.hset(self.key, mapping={name: _dump(value) for name, value in fields.items()})
+        self.r.hset(self.key, mapping={name: dumps(value) for name, value in fields.items()})
 
     def published(self, phase: int) -> bool:
         return bool(self.get(f'published:{phase}'))
@@ -78,7 +74,7 @@ class FanOut:
         pipe = self.r.pipeline()
         pipe.hincrby(self._part('attempts', phase), index, 1)
         pipe.hset(self._part('running', phase), index,
-                  _dump({'worker': worker, 'pid': os.getpid(), 'started_at': now()}))
+                  dumps({'worker': worker, 'pid': os.getpid(), 'started_at': now()}))
         return int(pipe.execute()[0])
 
     def row(self, phase: int, index: int) -> Optional[dict[str, Any]]:
@@ -91,5 +87,5 @@ class FanOut:
     def record(self, phase: int, index: int, row: dict[str, Any], total: int, phases: int) -> tuple[bool, bool]:
         """Write the row once; (whether this call wrote it, whether the phase is now complete)."""
         added, count = self._record(keys=[self._part(self.unit, phase), self.job_key],
-                                    args=[index, _dump(row), total, phase, phases, now(), self.unit])
+                                    args=[index, dumps(row), total, phase, phases, now(), self.unit])
         return bool(added), int(count) >= total

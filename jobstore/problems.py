@@ -1,19 +1,17 @@
 """RFC 9457 problem details without a web framework: what the API answers and what a failed job records.
 
 Shared by the API (which renders them as `application/problem+json`) and the worker (which stores them in a
-failed job's record), so neither imports the other. `finite` keeps any value JSON-encodable: a non-finite
-number would make the encoder fail.
+failed job's record), so neither imports the other.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 MEDIA_TYPE = 'application/problem+json'
 
 
-class Problem(Exception):
+class ProblemDetails(Exception):
     """Raise to answer with a problem document; `fields` become extension members (column, market, row, ...)."""
 
     def __init__(self, status: int, slug: str, title: str, detail: Optional[str] = None,
@@ -35,29 +33,16 @@ def problem_type(slug: str) -> str:
     return f'urn:blp:problem:{slug}'
 
 
-def finite(value: Any) -> Any:
-    """A copy of a JSON-like value with non-finite floats replaced by None, so it always encodes."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(key): finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(item) for item in value]
-    if hasattr(value, 'tolist'):  # numpy arrays and scalars
-        return finite(value.tolist())
-    return value
-
-
 _CORE_ERRORS = {'DataError': ('data-error', 'Invalid data'),
                 'SpecificationError': ('specification-error', 'Invalid specification'),
                 'NumericalError': ('numerical-error', 'Numerical failure'),
                 'BudgetError': ('over-budget', 'Job over budget')}
 
 
-def core_problem(error: Exception) -> Problem:
+def core_problem_details(error: Exception) -> ProblemDetails:
     """A 422 from an error of the core (`blp.BLPError`), carrying what it names (column, market, row, parameter)."""
     described = error.to_dict()  # type: ignore[attr-defined]
     kind = described.pop('type', type(error).__name__)
     message = described.pop('message', str(error))
     slug, title = _CORE_ERRORS.get(kind, ('estimation-error', 'Estimation failed'))
-    return Problem(422, slug, title, message, **described)
+    return ProblemDetails(422, slug, title, message, **described)

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
 
     def budget(self) -> Any:
         """The limits of one job, as the core's cost model takes them (blp.configurations.budget.Budget)."""
-        from blp.configurations.budget import Budget
+        from blp.configurations.budget import Budget  # the core's cost model, only when asked: the store never loads the core
 
         return Budget(memory_bytes=self.max_job_memory_bytes, agents_per_market=self.max_agents_per_market,
                       work=self.max_job_work)

@@ -33,10 +33,12 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Optional, Union, cast
 
 import redis
 
+from jobstore.jsonsafe import dumps
+from jobstore.records import STATUSES, TERMINAL, JobRecord, JobStatus, dataset_ids
 from jobstore.replies import binary, members, optional_text, scored_members, text, text_hash, texts
 
 if TYPE_CHECKING:
@@ -46,8 +48,6 @@ PREFIX = 'blp:'
 SUBMISSIONS, LAST_SUBMISSION = f'{PREFIX}submissions', f'{PREFIX}submissions:last'
 # Fanned-out kinds (jobstore.fanout): the name of their keys, the unit of their rows, their phases.
 FAN_OUTS = (('multistart', 'starts', (1, 2)),)
-STATUSES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
-TERMINAL = frozenset({'succeeded', 'failed', 'cancelled'})
 _JSON_FIELDS = ('spec', 'request', 'progress', 'error', 'inputs')
 
 # KEYS: job hash, counts hash, the prefix of active sets. ARGV: allowed from-states (JSON list), new status, then
@@ -88,10 +88,6 @@ def connect(url: str, socket_timeout: float = 5.0, connect_timeout: float = 2.0)
                                 health_check_interval=30)
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, allow_nan=False, separators=(',', ':'))
-
-
 class Store:
     """Typed access to the keys above; every method is one or a few round trips."""
 
@@ -111,7 +107,7 @@ class Store:
         pipe = self.r.pipeline()
         pipe.set(key + ':data', data, nx=True)
         pipe.hsetnx(key, 'created_at', now())
-        pipe.hset(key, mapping={name: _dump(value) for name, value in meta.items()})
+        pipe.hset(key, mapping={name: dumps(value) for name, value in meta.items()})
         pipe.sadd(key + ':owners', owner)
         return bool(pipe.execute()[-1])
 
@@ -134,7 +130,7 @@ class Store:
             pipe.execute()
         pipe = self.r.pipeline()
         pipe.hsetnx(key, 'created_at', now())
-        pipe.hset(key, mapping={name: _dump(value) for name, value in meta.items()})
+        pipe.hset(key, mapping={name: dumps(value) for name, value in meta.items()})
         pipe.sadd(key + ':owners', owner)
         return bool(pipe.execute()[-1])
 
@@ -204,7 +200,7 @@ class Store:
         raw = self.r.get(self._idempotency(owner, key_hash))
         return json.loads(raw) if raw else None
 
-    def create_job(self, record: dict[str, Any], datasets: Iterable[str],
+    def create_job(self, record: JobRecord, datasets: Iterable[str],
                    idempotency: Optional[tuple[str, str, int]] = None,
                    cap: Optional[int] = None) -> Optional[dict[str, str]]:
         """Write a queued job and its indexes in one transaction.
@@ -215,7 +211,7 @@ class Store:
         """
         job_id, owner = record['id'], record['owner']
         # Typed as HSET takes it: redis-py's Mapping of fields is invariant in its key, so a dict[str, str] is refused.
-        fields: dict[FieldT, EncodableT] = {name: (_dump(value) if name in _JSON_FIELDS else str(value))
+        fields: dict[FieldT, EncodableT] = {name: (dumps(value) if name in _JSON_FIELDS else str(value))
                                             for name, value in record.items() if value is not None}
         fields['status'] = 'queued'
         idem_key = self._idempotency(owner, idempotency[0]) if idempotency else None
@@ -242,7 +238,7 @@ class Store:
                     for dataset_id in datasets:
                         pipe.sadd(self._dataset(dataset_id, ':jobs'), job_id)
                     if idem_key and idempotency:
-                        pipe.set(idem_key, _dump({'job': job_id, 'body': idempotency[1]}), ex=idempotency[2])
+                        pipe.set(idem_key, dumps({'job': job_id, 'body': idempotency[1]}), ex=idempotency[2])
                     pipe.execute()
                     return None
                 except redis.WatchError:
@@ -256,7 +252,7 @@ class Store:
         """How many of the owner's jobs are queued or running."""
         return int(self.r.scard(self._active(owner)))
 
-    def get_job(self, job_id: str, owner: Optional[str] = None) -> Optional[dict[str, Any]]:
+    def get_job(self, job_id: str, owner: Optional[str] = None) -> Optional[JobRecord]:
         """The job record with nested values decoded, or None when missing (or another owner's)."""
         raw = self.r.hgetall(self.job_key(job_id))
         if not raw:
@@ -269,29 +265,31 @@ class Store:
                 record[name] = json.loads(record[name])
         record['attempts'] = int(record.get('attempts', 0))
         record['cancel_requested'] = record.get('cancel_requested') == '1'
-        return record
+        return cast(JobRecord, record)
 
-    def transition(self, job_id: str, allowed: Iterable[str], status: str, **fields: Any) -> Any:
-        """Move a job to `status` if it is in one of `allowed`; True on success, else its current status."""
+    def transition(self, job_id: str, allowed: Iterable[JobStatus], status: JobStatus,
+                   **fields: Any) -> Union[Literal[True], JobStatus, None]:
+        """Move a job to `status` if it is in one of `allowed`; True on success, else its current status (None when
+        the job does not exist)."""
         flat: list[str] = []
         for name, value in fields.items():
-            flat += [name, _dump(value) if name in _JSON_FIELDS else str(value)]
+            flat += [name, dumps(value) if name in _JSON_FIELDS else str(value)]
         moved = self._transition(keys=[self.job_key(job_id), f'{PREFIX}jobs:counts', f'{PREFIX}active:'],
                                  args=[json.dumps(list(allowed)), status, *flat])
         if moved == 1:
             if status in TERMINAL:
                 self.retain(job_id)
             return True
-        return moved.decode() if isinstance(moved, bytes) else moved
+        return cast(Optional[JobStatus], moved.decode() if isinstance(moved, bytes) else moved)
 
     def set_fields(self, job_id: str, **fields: Any) -> None:
         self.r.hset(self.job_key(job_id), mapping={
-            name: (_dump(value) if name in _JSON_FIELDS else str(value)) for name, value in fields.items()})
+            name: (dumps(value) if name in _JSON_FIELDS else str(value)) for name, value in fields.items()})
 
-    def status_and_cancel(self, job_id: str) -> tuple[Optional[str], bool]:
+    def status_and_cancel(self, job_id: str) -> tuple[Optional[JobStatus], bool]:
         """The job's status (None when gone) and whether a cancel was requested, in one round trip."""
         status, cancel = self.r.hmget(self.job_key(job_id), 'status', 'cancel_requested')
-        return optional_text(status), cancel == b'1'
+        return cast(Optional[JobStatus], optional_text(status)), cancel == b'1'
 
     def request_cancel(self, job_id: str) -> None:
         self.r.hset(self.job_key(job_id), 'cancel_requested', '1')
@@ -299,16 +297,16 @@ class Store:
     def report_progress(self, job_id: str, progress: dict[str, Any]) -> bool:
         """Record a running job's progress in one round trip; True when a cancel has been requested."""
         pipe = self.r.pipeline(transaction=False)
-        pipe.hset(self.job_key(job_id), 'progress', _dump(progress))
+        pipe.hset(self.job_key(job_id), 'progress', dumps(progress))
         pipe.hget(self.job_key(job_id), 'cancel_requested')
         return pipe.execute()[1] == b'1'
 
-    def list_jobs(self, owner: str, status: Optional[str], limit: int,
-                  cursor: Optional[int]) -> tuple[list[dict[str, Any]], Optional[int]]:
+    def list_jobs(self, owner: str, status: Optional[JobStatus], limit: int,
+                  cursor: Optional[int]) -> tuple[list[JobRecord], Optional[int]]:
         """Newest first, `limit` at a time; the cursor is the sequence of the last job returned."""
         key = f'{PREFIX}jobs:{owner}'
         upper = f'({cursor}' if cursor is not None else '+inf'
-        found: list[dict[str, Any]] = []
+        found: list[JobRecord] = []
         while len(found) < limit:
             batch = self.r.zrevrangebyscore(key, upper, '-inf', start=0, num=max(limit, 50), withscores=True)
             if not batch:
@@ -325,14 +323,14 @@ class Store:
 
     def job_counts(self) -> dict[str, int]:
         raw = self.r.hgetall(f'{PREFIX}jobs:counts')
-        counts = {status: 0 for status in STATUSES}
+        counts: dict[str, int] = {status: 0 for status in STATUSES}
         counts.update({status: int(count) for status, count in text_hash(raw).items()})
         return counts
 
     # ---------------------------------------------------------------- results
 
     def put_result(self, job_id: str, result: dict[str, Any]) -> None:
-        self.r.set(self.job_key(job_id, ':result'), _dump(result))
+        self.r.set(self.job_key(job_id, ':result'), dumps(result))
 
     def get_result(self, job_id: str) -> Optional[dict[str, Any]]:
         raw = self.r.get(self.job_key(job_id, ':result'))
@@ -355,7 +353,7 @@ class Store:
                 pipe.expire(key, self.result_ttl)
             pipe.execute()
 
-    def delete_job(self, record: dict[str, Any]) -> None:
+    def delete_job(self, record: JobRecord) -> None:
         """Remove an ended job: its keys, its place in its owner's list and in its datasets' job sets, its count."""
         job_id = record['id']
         pipe = self.r.pipeline()
@@ -363,9 +361,8 @@ class Store:
         pipe.zrem(f'{PREFIX}jobs:{record["owner"]}', job_id)
         pipe.zrem(SUBMISSIONS, job_id)
         pipe.srem(self._active(record['owner']), self.job_key(job_id))
-        for dataset_id in (record.get('inputs') or {}).values():
-            if dataset_id:
-                pipe.srem(self._dataset(dataset_id, ':jobs'), job_id)
+        for dataset_id in dataset_ids(record['inputs']) if 'inputs' in record else []:
+            pipe.srem(self._dataset(dataset_id, ':jobs'), job_id)
         pipe.hincrby(f'{PREFIX}jobs:counts', record['status'], -1)
         pipe.execute()
 

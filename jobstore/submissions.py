@@ -29,8 +29,9 @@ from __future__ import annotations
 import secrets
 import time
 from datetime import UTC, datetime
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
+from jobstore.records import JobKind
 from jobstore.replies import members
 from jobstore.store import LAST_SUBMISSION, SUBMISSIONS, Store
 
@@ -99,7 +100,7 @@ class Submissions:
         """Jobs written (or last seen waiting) over `older_than` seconds ago that the reaper has not dealt with."""
         return members(self.r.zrangebyscore(SUBMISSIONS, '-inf', (now if now is not None else time.time()) - older_than))
 
-    def take_orphan(self, job_id: str, leases_key: str) -> Optional[tuple[str, int]]:
+    def take_orphan(self, job_id: str, leases_key: str) -> Optional[tuple[JobKind, int]]:
         """(kind, new epoch) when the job is still queued with nobody holding its task, for the one caller that
         republishes it; None otherwise. The entry is gone afterwards."""
         taken = self._take_orphan(keys=[SUBMISSIONS, self.store.job_key(job_id), leases_key,
@@ -107,4 +108,4 @@ class Submissions:
         if not taken:
             return None
         kind, epoch = taken
-        return kind.decode(), int(epoch)
+        return cast(JobKind, kind.decode()), int(epoch)

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobstore.codec import read_frame, write_frame
+
 # The shape of a usual job: absorbed fixed effects, sigma on prices, pi on a demographic, trust-constr.
 SPEC: dict[str, Any] = {
     'problem': {'product_formulations': [{'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'},
@@ -49,9 +51,9 @@ def tiny_data(markets: int = 4, products: int = 3, agents: int = 5) -> tuple[pd.
 
 def import_core() -> None:
     """Import every module of the core and the optimizers' (budget, multistart, optimal, ...: what some jobs need)."""
-    import scipy.optimize  # noqa: F401
+    import scipy.optimize  # noqa: F401  (importing is this function's purpose; the store itself never loads the core)
 
-    import blp
+    import blp  # likewise: this function is what loads the core
 
     for module in pkgutil.iter_modules(blp.__path__):
         importlib.import_module(f'blp.{module.name}')
@@ -60,7 +62,5 @@ def import_core() -> None:
 def stored_tiny_data() -> tuple[pd.DataFrame, pd.DataFrame]:
     """`tiny_data` as jobs read datasets: written to and read back from the stored form (Parquet), which loads
     pyarrow's reader."""
-    from jobstore.codec import read_frame, write_frame
-
     product, agent = (read_frame(write_frame(frame)) for frame in tiny_data())
     return product, agent

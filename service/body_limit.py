@@ -2,7 +2,7 @@
 
 Starlette's own `max_body_size` answers `text/plain` (or FastAPI's plain JSON), so the API uses this
 instead: a declared `Content-Length` over the limit is refused before the body is read, and a streamed
-body is counted as it arrives, raising a `Problem` that the route's exception handlers render.
+body is counted as it arrives, raising a `ProblemDetails` that the route's exception handlers render.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobstore.problems import Problem
-from service.problems import problem_response
+from jobstore.problems import ProblemDetails
+from service.problems import problem_details_response
 
 
-def too_large(limit: int) -> Problem:
-    return Problem(413, 'content-too-large', 'Content too large',
-                   f'the request body exceeds the limit of {limit} bytes (MAX_BODY_BYTES)', limit=limit)
+def too_large(limit: int) -> ProblemDetails:
+    return ProblemDetails(413, 'content-too-large', 'Content too large',
+                          f'the request body exceeds the limit of {limit} bytes (MAX_BODY_BYTES)', limit=limit)
 
 
 class BodyLimitMiddleware:
@@ -30,7 +30,7 @@ class BodyLimitMiddleware:
             return
         declared = Headers(scope=scope).get('content-length')
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await problem_response(too_large(self.max_body_bytes), scope.get('path'))(scope, receive, send)
+            await problem_details_response(too_large(self.max_body_bytes), scope.get('path'))(scope, receive, send)
             return
         received = 0
 

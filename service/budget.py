@@ -13,8 +13,10 @@ from typing import Any, Optional
 
 import pandas as pd
 
+from blp.configurations.budget import check, sizes_of
+from blp.exceptions import BLPError
 from blp.spec import EstimateSpec
-from jobstore.problems import core_problem
+from jobstore.problems import core_problem_details
 
 # Nodes per dimension of the rule the API builds to check a spec with built agents (the worker builds the real one).
 CHECK_NODES = {'product': 2, 'grid': 2}
@@ -26,9 +28,7 @@ def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.Dat
     """422 naming the sizes, the estimate and the limit (and the block or request field at fault) when the job would
     exceed the budget; also refuses a Gauss-Hermite rule that is not finite (the core says which size), all before
     any matrix is built. `draws` and `draws_per_task`: a bootstrap's draws and its draws per task."""
-    from blp.configurations.budget import check, sizes_of
-    from blp.configurations.integration import Integration
-    from blp.exceptions import BLPError
+    from blp.configurations.integration import Integration  # scipy.special: not at the API's start, at a first check
 
     sizes, source = sizes_of(spec, product, agent, starts=starts, draws=draws, draws_per_task=draws_per_task)
     try:
@@ -37,7 +37,7 @@ def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.Dat
             integration = spec.problem.integration
             Integration(integration.specification, integration.size, integration.seed)
     except BLPError as error:  # BudgetError included: 422 `over-budget`
-        raise core_problem(error) from None
+        raise core_problem_details(error) from None
 
 
 def checkable(spec: EstimateSpec) -> EstimateSpec:

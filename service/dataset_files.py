@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from jobstore.codec import write_frame
 from service.datasets import (
     CSV_TYPES,
     JSON_TYPES,
@@ -317,7 +318,6 @@ def _json_list(values: pa.ChunkedArray, step: int = 100_000) -> bytes:
 def _store_json(path: Path, output: Path) -> dict[str, Any]:
     """JSON columns cannot be read a chunk at a time: parsed whole (in a parse process, under its memory limit)."""
     frame = canonical(from_columns(_json_columns(path.read_bytes())))
-    from jobstore.codec import write_frame
 
     output.write_bytes(write_frame(frame))
     return describe(frame, content_hash(frame))

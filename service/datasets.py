@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobstore.codec import write_frame
+from jobstore.problems import ProblemDetails
+from jobstore.store import Store
 
 CSV_TYPES = {'text/csv', 'application/csv'}
 PARQUET_TYPES = {'application/vnd.apache.parquet', 'application/octet-stream', 'application/x-parquet'}
@@ -238,3 +240,30 @@ def prepare(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any], bytes]:
     frame = canonical(frame)
     meta = describe(frame, content_hash(frame))
     return frame, meta, write_frame(frame)
+
+
+# ------------------------------------------------------------------------------------------ storing
+
+def dataset_problem_details(error: DatasetError, field: Optional[str] = None) -> ProblemDetails:
+    """The problem document of a dataset's fault (415 for a media type, else 422), naming what it names."""
+    slug = 'unsupported-media-type' if error.status == 415 else 'invalid-dataset'
+    title = 'Unsupported media type' if error.status == 415 else 'Invalid dataset'
+    return ProblemDetails(error.status, slug, title, str(error), column=error.column, row=error.row, market=error.market,
+                          field=error.field or field)
+
+
+def prepare_frame(frame: pd.DataFrame, field: Optional[str] = None) -> tuple[dict[str, Any], pd.DataFrame, bytes]:
+    """Canonicalize a frame without storing it: (its description, the canonical frame, the bytes to store)."""
+    try:
+        frame, meta, data = prepare(frame)
+    except DatasetError as error:
+        raise dataset_problem_details(error, field) from None
+    return meta, frame, data
+
+
+def store_frame(store: Store, frame: pd.DataFrame, owner: str,
+                field: Optional[str] = None) -> tuple[dict[str, Any], pd.DataFrame, bool]:
+    """Canonicalize and store a frame: (its description, the canonical frame, whether it is new to this owner)."""
+    meta, frame, data = prepare_frame(frame, field)
+    created = store.put_dataset(meta, data, owner)
+    return meta, frame, created

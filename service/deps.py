@@ -9,7 +9,7 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, Request
 
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
 from jobstore.settings import Settings
 from jobstore.store import Store
 from service.numerics import Numerics
@@ -43,8 +43,8 @@ def get_owner(request: Request, settings: Annotated[Settings, Depends(get_settin
     if not settings.api_keys:
         return PUBLIC
     scheme, _, token = request.headers.get('authorization', '').partition(' ')
-    unauthorized = Problem(401, 'unauthorized', 'Unauthorized', 'send a valid API key as Authorization: Bearer <key>',
-                           headers={'WWW-Authenticate': 'Bearer'})
+    unauthorized = ProblemDetails(401, 'unauthorized', 'Unauthorized', 'send a valid API key as Authorization: Bearer <key>',
+                                  headers={'WWW-Authenticate': 'Bearer'})
     if scheme.lower() != 'bearer' or not token:
         raise unauthorized
     digest = hashlib.sha256(token.strip().encode()).digest()
@@ -60,8 +60,8 @@ def require_json(request: Request) -> None:
     """JSON endpoints answer 415 to other media types instead of failing to validate them."""
     media = request.headers.get('content-type', '').split(';')[0].strip().lower()
     if media != 'application/json' and not media.endswith('+json'):
-        raise Problem(415, 'unsupported-media-type', 'Unsupported media type',
-                      f'send application/json, not {media or "no content type"}')
+        raise ProblemDetails(415, 'unsupported-media-type', 'Unsupported media type',
+                             f'send application/json, not {media or "no content type"}')
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

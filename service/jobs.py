@@ -1,7 +1,8 @@
 """Turning requests into validated, queued jobs, and job records into what the API shows.
 
-Everything a job needs is checked here, before it is queued, by building the problem with the core:
-a client learns about a bad column or parameter from the 422 of its POST, not from a failed job later.
+Everything a job needs is checked before it is queued, by building the problem with the core in a numerics process
+(service.numerics): a client learns about a bad column or parameter from the 422 of its POST, not from a failed job
+later.
 """
 
 from __future__ import annotations
@@ -14,49 +15,20 @@ from typing import Any, Optional
 import pandas as pd
 from celery import Celery
 
-from blp.spec import EstimateSpec, StartsSpec
-from jobstore.codec import read_frame
-from jobstore.lru import LRU
-from jobstore.problems import Problem, core_problem
+from jobstore.problems import ProblemDetails
 from jobstore.quotas import RateLimit
+from jobstore.records import TERMINAL, InputIds, JobKind, JobRecord, dataset_ids
 from jobstore.settings import Settings
-from jobstore.store import TERMINAL, CapReached, Store, now
+from jobstore.store import CapReached, Store, now
 from jobstore.submissions import mint_job_id
 from service import datasets, queue
+from service.dataset_cache import stored_frame
 from service.models import CounterfactualRequest, DataInput, DatasetRef, JobRequest
 from service.numerics import Numerics
 
 log = logging.getLogger(__name__)
 # Kinds whose result is an estimate: they have elasticities, diversion ratios and counterfactuals.
-ESTIMATES = ('estimate', 'multistart', 'optimal_instruments')
-
-
-# Parsed frames and built problems of recent datasets, so that many jobs on the same data (sweeps, retries,
-# the load test) are checked in a millisecond instead of rebuilt each time. Only small data is kept.
-_FRAMES, _PROBLEMS = LRU(8), LRU(16)
-CACHE_MAX_BYTES = 32 * 1024 * 1024
-
-
-def _small(*frames: Optional[pd.DataFrame]) -> bool:
-    return sum(int(frame.memory_usage(index=False).sum()) for frame in frames if frame is not None) <= CACHE_MAX_BYTES
-
-
-def cached_frame(dataset_id: str) -> Optional[pd.DataFrame]:
-    """A dataset's frame when this process has it cached (callers must not modify it), else None."""
-    return _FRAMES.get(dataset_id)
-
-
-def stored_frame(store: Store, dataset_id: str) -> Optional[pd.DataFrame]:
-    """A stored dataset's frame (cached), or None when it is gone. Callers must not modify it."""
-    frame = cached_frame(dataset_id)
-    if frame is None:
-        raw = store.dataset_bytes(dataset_id)
-        if raw is None:
-            return None
-        frame = read_frame(raw)
-        if _small(frame):
-            _FRAMES.put(dataset_id, frame)
-    return frame
+ESTIMATES: tuple[JobKind, ...] = ('estimate', 'multistart', 'optimal_instruments')
 
 
 def body_hash(document: Any) -> str:
@@ -65,36 +37,12 @@ def body_hash(document: Any) -> str:
 
 def key_hash(idempotency_key: str) -> str:
     if not 1 <= len(idempotency_key) <= 255:
-        raise Problem(422, 'invalid-idempotency-key', 'Invalid Idempotency-Key',
-                      'the Idempotency-Key header must have 1 to 255 characters', field='Idempotency-Key')
+        raise ProblemDetails(422, 'invalid-idempotency-key', 'Invalid Idempotency-Key',
+                             'the Idempotency-Key header must have 1 to 255 characters', field='Idempotency-Key')
     return hashlib.sha256(idempotency_key.encode()).hexdigest()
 
 
-def dataset_problem(error: datasets.DatasetError, field: Optional[str] = None) -> Problem:
-    slug = 'unsupported-media-type' if error.status == 415 else 'invalid-dataset'
-    title = 'Unsupported media type' if error.status == 415 else 'Invalid dataset'
-    return Problem(error.status, slug, title, str(error), column=error.column, row=error.row, market=error.market,
-                   field=error.field or field)
-
-
 # ------------------------------------------------------------------------------------------ data
-
-def prepare_frame(frame: pd.DataFrame, field: Optional[str] = None) -> tuple[dict[str, Any], pd.DataFrame, bytes]:
-    """Canonicalize a frame without storing it: (its description, the canonical frame, the bytes to store)."""
-    try:
-        frame, meta, data = datasets.prepare(frame)
-    except datasets.DatasetError as error:
-        raise dataset_problem(error, field) from None
-    return meta, frame, data
-
-
-def store_frame(store: Store, frame: pd.DataFrame, owner: str,
-                field: Optional[str] = None) -> tuple[dict[str, Any], pd.DataFrame, bool]:
-    """Canonicalize and store a frame: (its description, the canonical frame, whether it is new to this owner)."""
-    meta, frame, data = prepare_frame(frame, field)
-    created = store.put_dataset(meta, data, owner)
-    return meta, frame, created
-
 
 # Inline data checked but not yet stored: (description, bytes), written once the whole request is valid.
 Staged = list[tuple[dict[str, Any], bytes]]
@@ -115,130 +63,95 @@ def resolve(store: Store, data: DataInput, owner: str, field: str,
     """
     if isinstance(data, DatasetRef):
         if not (store.get_dataset(data.dataset_id, owner) and store.has_dataset_bytes(data.dataset_id)):
-            raise Problem(422, 'unknown-dataset', 'Unknown dataset', f'no dataset {data.dataset_id}',
-                          field=f'{field}.dataset_id')
+            raise ProblemDetails(422, 'unknown-dataset', 'Unknown dataset', f'no dataset {data.dataset_id}',
+                                 field=f'{field}.dataset_id')
         return data.dataset_id, None
     try:
         frame = datasets.from_columns(data.columns)
     except datasets.DatasetError as error:
-        raise dataset_problem(error, f'{field}.columns') from None
+        raise datasets.dataset_problem_details(error, f'{field}.columns') from None
     if staged is None:
-        meta, frame, _ = store_frame(store, frame, owner, f'{field}.columns')
+        meta, frame, _ = datasets.store_frame(store, frame, owner, f'{field}.columns')
     else:
-        meta, frame, raw = prepare_frame(frame, f'{field}.columns')
+        meta, frame, raw = datasets.prepare_frame(frame, f'{field}.columns')
         staged.append((meta, raw))
     return meta['id'], frame
 
 
-def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.DataFrame],
-                  data_ids: Optional[tuple[Optional[str], ...]] = None) -> Any:
-    """Build the core's problem and check the solve arguments against it, without solving.
-
-    The core's DataError/SpecificationError become a 422 naming the column, market, row or parameter.
-    With `data_ids` (the datasets' ids) the built problem is cached: the same data and problem spec build the
-    same problem (only the solve arguments are checked again). Callers must not modify it.
-    """
-    import blp
-    from blp.spec import solve_options
-
-    key = (data_ids, json.dumps(spec.problem.model_dump(mode='json'), sort_keys=True)) if data_ids else None
-    try:
-        problem = _PROBLEMS.get(key) if key else None
-        if problem is None:
-            problem = blp.Problem.from_spec(spec.problem, product, agent)
-            if key and _small(product, agent):
-                _PROBLEMS.put(key, problem)
-        problem.check_solve(solve_options(spec.solve))  # shapes, bounds, instrument counts; solves nothing
-        return problem
-    except blp.BLPError as error:
-        raise core_problem(error) from None
-    except Exception as error:  # a core bug on odd input must still not be a 500 for the client
-        log.exception('building the problem failed')
-        raise Problem(422, 'invalid-problem', 'Invalid problem',
-                      f'the problem could not be built: {type(error).__name__}: {error}') from None
-
-
-def check_starts(problem: Any, spec: EstimateSpec, starts: StartsSpec) -> None:
-    """Draw a multistart's starting values as the worker will, so a parameter without finite bounds to draw
-    within (or drawn outside the solve's bounds) is a 422 naming it now, not a failed job later."""
-    import blp
-    from blp.estimation.multistart import draw_starts
-    from blp.spec import solve_options, starts_kwargs
-
-    try:
-        draw_starts(problem, solve_options(spec.solve), **starts_kwargs(starts))
-    except blp.BLPError as error:
-        raise core_problem(error) from None
-
-
 # ------------------------------------------------------------------------------------------ submission
 
-def _existing(store: Store, entry: dict[str, str], owner: str, document_hash: str) -> dict[str, Any]:
+def _existing(store: Store, entry: dict[str, str], owner: str, document_hash: str) -> JobRecord:
     if entry['body'] != document_hash:
-        raise Problem(422, 'idempotency-key-reused', 'Idempotency-Key reused',
-                      'this Idempotency-Key was used with a different request body', field='Idempotency-Key')
+        raise ProblemDetails(422, 'idempotency-key-reused', 'Idempotency-Key reused',
+                             'this Idempotency-Key was used with a different request body', field='Idempotency-Key')
     record = store.get_job(entry['job'], owner)
     if record is None:
-        raise Problem(409, 'idempotency-key-stale', 'Idempotency-Key refers to a deleted job',
-                      field='Idempotency-Key')
+        raise ProblemDetails(409, 'idempotency-key-stale', 'Idempotency-Key refers to a deleted job',
+                             field='Idempotency-Key')
     return record
 
 
-def _queue(store: Store, celery: Celery, settings: Settings, record: dict[str, Any], dataset_ids: list[str],
-           idempotency: Optional[tuple[str, str]]) -> tuple[dict[str, Any], bool]:
+def _queue(store: Store, celery: Celery, settings: Settings, record: JobRecord,
+           idempotency: Optional[tuple[str, str]]) -> tuple[JobRecord, bool]:
     """Write the record and publish its task; returns (record, created) — not created for a repeated key."""
     idem = (idempotency[0], idempotency[1], settings.idempotency_ttl) if idempotency else None
+    datasets_read = dataset_ids(record['inputs'])
     try:
-        existing = store.create_job(record, dataset_ids, idem, cap=settings.max_active_jobs_per_key)
+        existing = store.create_job(record, datasets_read, idem, cap=settings.max_active_jobs_per_key)
     except CapReached:
-        raise _cap_problem(settings) from None
+        raise _cap_problem_details(settings) from None
     if existing is not None:
         assert idempotency is not None  # create_job returns an entry only for an Idempotency-Key it was given
         return _existing(store, existing, record['owner'], idempotency[1]), False
     job_id = record['id']
-    if not all(store.has_dataset_bytes(dataset_id) for dataset_id in dataset_ids):
+    if not all(store.has_dataset_bytes(dataset_id) for dataset_id in datasets_read):
         store.transition(job_id, ['queued'], 'failed', finished_at=now(),
-                         error=Problem(409, 'dataset-deleted', 'Dataset deleted',
-                                       'a dataset of this job was deleted while it was submitted').to_dict())
-        raise Problem(409, 'dataset-deleted', 'Dataset deleted', 'a dataset of this job was deleted meanwhile')
+                         error=ProblemDetails(409, 'dataset-deleted', 'Dataset deleted',
+                                              'a dataset of this job was deleted while it was submitted').to_dict())
+        raise ProblemDetails(409, 'dataset-deleted', 'Dataset deleted', 'a dataset of this job was deleted meanwhile')
     try:
         # The owner's backlog orders the queue: its first job ahead of anyone's tenth (fairness between keys).
         queue.enqueue(celery, record['kind'], job_id, priority=store.active_jobs(record['owner']) - 1)
     except Exception as error:
         log.exception('could not enqueue job %s', job_id)
-        problem = Problem(503, 'queue-unavailable', 'Service unavailable',
-                          f'the job could not be queued: {error}', headers={'Retry-After': '5'})
+        problem = ProblemDetails(503, 'queue-unavailable', 'Service unavailable',
+                                 f'the job could not be queued: {error}', headers={'Retry-After': '5'})
         store.transition(job_id, ['queued'], 'failed', finished_at=now(), error=problem.to_dict())
         raise problem from None
     return store.get_job(job_id) or record, True
 
 
-def _cap_problem(settings: Settings) -> Problem:
-    return Problem(429, 'too-many-jobs', 'Too many unfinished jobs',
-                   f'this API key already has {settings.max_active_jobs_per_key} queued or running jobs; wait for '
-                   'some to finish', headers={'Retry-After': '10'}, limit=settings.max_active_jobs_per_key)
+def _cap_problem_details(settings: Settings) -> ProblemDetails:
+    return ProblemDetails(429, 'too-many-jobs', 'Too many unfinished jobs',
+                          f'this API key already has {settings.max_active_jobs_per_key} queued or running jobs; wait for '
+                          'some to finish', headers={'Retry-After': '10'}, limit=settings.max_active_jobs_per_key)
 
 
 def admit(store: Store, settings: Settings, owner: str) -> None:
     """429 with Retry-After when the owner submits faster than its rate, or has its cap of unfinished jobs."""
     wait = RateLimit(store, settings.submissions_per_minute, settings.submission_burst).take(owner)
     if wait:
-        raise Problem(429, 'rate-limited', 'Too many requests',
-                      f'this API key may submit {settings.submissions_per_minute:g} jobs a minute (bursts of '
-                      f'{settings.submission_burst}); retry in {wait} s', headers={'Retry-After': str(wait)},
-                      limit=settings.submissions_per_minute)
+        raise ProblemDetails(429, 'rate-limited', 'Too many requests',
+                             f'this API key may submit {settings.submissions_per_minute:g} jobs a minute (bursts of '
+                             f'{settings.submission_burst}); retry in {wait} s', headers={'Retry-After': str(wait)},
+                             limit=settings.submissions_per_minute)
     if store.active_jobs(owner) >= settings.max_active_jobs_per_key:
-        raise _cap_problem(settings)
+        raise _cap_problem_details(settings)
 
 
-def _new_record(kind: str, owner: str, inputs: dict[str, Optional[str]], spec: dict[str, Any],
-                parent: Optional[str] = None, request: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    return {'id': mint_job_id(), 'kind': kind, 'owner': owner, 'created_at': now(), 'inputs': inputs,
-            'spec': spec, 'parent': parent, 'request': request, 'attempts': 0}
+def _new_record(kind: JobKind, owner: str, inputs: InputIds, spec: dict[str, Any],
+                parent: Optional[str] = None, request: Optional[dict[str, Any]] = None) -> JobRecord:
+    record: JobRecord = {'id': mint_job_id(), 'kind': kind, 'owner': owner, 'created_at': now(), 'inputs': inputs,
+                         'spec': spec, 'attempts': 0}
+    if parent is not None:  # a None is not stored (Store.create_job): absent, as in a record read back
+        record['parent'] = parent
+    if request is not None:
+        record['request'] = request
+    return record
 
 
 def submit_estimate(store: Store, celery: Celery, settings: Settings, numerics: Numerics, body: JobRequest,
-                    owner: str, idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
+                    owner: str, idempotency_key: Optional[str]) -> tuple[JobRecord, bool]:
     """Check an estimate's cost, validate it against the core (within the budget) and queue it; (record, created)."""
     idempotency = None
     if idempotency_key is not None:
@@ -254,14 +167,14 @@ def submit_estimate(store: Store, celery: Celery, settings: Settings, numerics: 
     numerics.check(body.spec.model_dump_json(), body.starts.model_dump_json() if body.starts else None,
                       (product_id, product), (agent_id, agent))
     store_staged(store, staged, owner)
-    inputs = {'product_data': product_id, 'agent_data': agent_id}
+    inputs: InputIds = {'product_data': product_id, 'agent_data': agent_id}
     record = _new_record(body.kind, owner, inputs, body.spec.model_dump(mode='json'),
                          request=body.starts.model_dump(mode='json') if body.starts else None)
-    return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)
+    return _queue(store, celery, settings, record, idempotency)
 
 
-def start_child(store: Store, settings: Settings, parent: dict[str, Any], owner: str, idempotency_key: Optional[str],
-                document: dict[str, Any], what: str) -> tuple[Optional[tuple[str, str]], Optional[dict[str, Any]]]:
+def start_child(store: Store, settings: Settings, parent: JobRecord, owner: str, idempotency_key: Optional[str],
+                document: dict[str, Any], what: str) -> tuple[Optional[tuple[str, str]], Optional[JobRecord]]:
     """The checks of a job started from an estimate (counterfactuals, optimal instruments, bootstrap): (the
     idempotency key and body hashes, the existing job when this is a replay); refuses parents that are not succeeded
     estimates, and owners over their rate or cap (429)."""
@@ -273,17 +186,17 @@ def start_child(store: Store, settings: Settings, parent: dict[str, Any], owner:
             return idempotency, _existing(store, entry, owner, idempotency[1])
     admit(store, settings, owner)
     if parent['kind'] not in ESTIMATES:
-        raise Problem(409, 'not-an-estimate', 'Not an estimate', f'{what} start from an estimate job')
+        raise ProblemDetails(409, 'not-an-estimate', 'Not an estimate', f'{what} start from an estimate job')
     if parent['status'] != 'succeeded':
-        raise Problem(409, 'estimate-not-finished', 'Estimate not finished',
-                      f"the estimate is {parent['status']}; {what} need a succeeded estimate",
-                      job_status=parent['status'])
+        raise ProblemDetails(409, 'estimate-not-finished', 'Estimate not finished',
+                             f"the estimate is {parent['status']}; {what} need a succeeded estimate",
+                             job_status=parent['status'])
     return idempotency, None
 
 
-def submit_counterfactual(store: Store, celery: Celery, settings: Settings, parent: dict[str, Any],
+def submit_counterfactual(store: Store, celery: Celery, settings: Settings, parent: JobRecord,
                           body: CounterfactualRequest, owner: str,
-                          idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
+                          idempotency_key: Optional[str]) -> tuple[JobRecord, bool]:
     """Check the market and product ids against the estimate's data and queue the counterfactual."""
     idempotency, existing = start_child(store, settings, parent, owner, idempotency_key,
                                         body.model_dump(mode='json'), 'counterfactuals')
@@ -292,12 +205,12 @@ def submit_counterfactual(store: Store, celery: Celery, settings: Settings, pare
     product_id = parent['inputs']['product_data']
     product = stored_frame(store, product_id)
     if product is None:
-        raise Problem(409, 'dataset-deleted', 'Dataset deleted', f'the product data {product_id} was deleted')
+        raise ProblemDetails(409, 'dataset-deleted', 'Dataset deleted', f'the product data {product_id} was deleted')
     check_counterfactual(product, body)
-    inputs = dict(parent['inputs'])
+    inputs = parent['inputs'].copy()
     record = _new_record('counterfactual', owner, inputs, parent['spec'], parent=parent['id'],
                          request=body.model_dump(mode='json'))
-    return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)
+    return _queue(store, celery, settings, record, idempotency)
 
 
 def check_counterfactual(product: pd.DataFrame, body: CounterfactualRequest) -> None:
@@ -306,29 +219,29 @@ def check_counterfactual(product: pd.DataFrame, body: CounterfactualRequest) -> 
     needed = ['product_ids', 'prices'] + (['firm_ids'] if body.prices is None else [])
     for column in needed:
         if column not in product.columns:
-            raise Problem(422, 'invalid-counterfactual', 'Invalid counterfactual',
-                          f'the product data has no {column} column', column=column)
+            raise ProblemDetails(422, 'invalid-counterfactual', 'Invalid counterfactual',
+                                 f'the product data has no {column} column', column=column)
     if body.market is not None:
         in_market = product.loc[product['market_ids'].astype(str) == body.market, 'product_ids'].astype(str)
         if in_market.empty:
-            raise Problem(422, 'unknown-market', 'Unknown market', f'no market {body.market!r} in the product data',
-                          field='market', market=body.market)
+            raise ProblemDetails(422, 'unknown-market', 'Unknown market', f'no market {body.market!r} in the product data',
+                                 field='market', market=body.market)
         for field in ('prices', 'costs'):
             unknown = sorted(set(getattr(body, field) or {}) - set(in_market))
             if unknown:
-                raise Problem(422, 'unknown-products', 'Unknown products',
-                              f'products not sold in market {body.market!r}: {", ".join(unknown)}',
-                              field=field, market=body.market, products=unknown)
+                raise ProblemDetails(422, 'unknown-products', 'Unknown products',
+                                     f'products not sold in market {body.market!r}: {", ".join(unknown)}',
+                                     field=field, market=body.market, products=unknown)
     if body.firm_ids is not None:
         unknown = sorted(set(body.firm_ids) - set(product['firm_ids'].astype(str)))
         if unknown:
-            raise Problem(422, 'unknown-firms', 'Unknown firms', f'no firm {", ".join(unknown)} in the product data',
-                          field='firm_ids', firms=unknown)
+            raise ProblemDetails(422, 'unknown-firms', 'Unknown firms', f'no firm {", ".join(unknown)} in the product data',
+                                 field='firm_ids', firms=unknown)
 
 
 # ------------------------------------------------------------------------------------------ views and cancel
 
-def job_view(record: dict[str, Any]) -> dict[str, Any]:
+def job_view(record: JobRecord) -> dict[str, Any]:
     """A record as the API shows it (the `Job` model), with links to what can be asked next."""
     job_id = record['id']
     base = f'/v1/jobs/{job_id}'
@@ -347,7 +260,7 @@ def job_view(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def cancel(store: Store, celery: Celery, record: dict[str, Any]) -> tuple[dict[str, Any], int]:
+def cancel(store: Store, celery: Celery, record: JobRecord) -> tuple[JobRecord, int]:
     """Cancel a job: a queued one at once (200), a running one by a flag its worker checks every iteration (202)."""
     job_id = record['id']
     for _ in range(5):
@@ -366,4 +279,4 @@ def cancel(store: Store, celery: Celery, record: dict[str, Any]) -> tuple[dict[s
         elif status in TERMINAL:  # it ended meanwhile
             return record, 200
         record = store.get_job(job_id) or record
-    raise Problem(409, 'job-busy', 'Job changing state', 'the job changed state repeatedly; retry')
+    raise ProblemDetails(409, 'job-busy', 'Job changing state', 'the job changed state repeatedly; retry')

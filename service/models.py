@@ -7,9 +7,9 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from blp.spec import EstimateSpec, FiniteFloat, StartsSpec
+from jobstore.records import JobKind, JobStatus
 
 DATASET_ID = r'^[0-9a-f]{64}$'
-JobState = Literal['queued', 'running', 'succeeded', 'failed', 'cancelled']
 
 
 class _Strict(BaseModel):
@@ -132,8 +132,8 @@ class Job(BaseModel):
     """A job's state; `error` is a problem document when it failed."""
 
     id: str
-    kind: Literal['estimate', 'multistart', 'counterfactual', 'optimal_instruments', 'bootstrap']
-    status: JobState
+    kind: JobKind
+    status: JobStatus
     created_at: str
     started_at: Optional[str] = None
     finished_at: Optional[str] = None

@@ -13,18 +13,24 @@ the first job on a dataset is checked about as fast as the next.
 
 from __future__ import annotations
 
+import json
 import logging
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache, partial
 from typing import Any, Callable, Optional, TypeVar
 
 import pandas as pd
 
-from jobstore.problems import Problem, core_problem
+import blp
+from blp.spec import EstimateSpec, StartsSpec, solve_options, starts_kwargs
+from jobstore.cache import problem_key
+from jobstore.problems import ProblemDetails, core_problem_details
+from jobstore.records import InputIds, JobRecord
 from jobstore.settings import Settings
-from jobstore.store import Store, connect
-from service.process_slots import NoSlot, ProcessSlots
+from jobstore.store import Store
+from jobstore.warmup import SPEC, STARTS, import_core, stored_tiny_data
+from service.budget import check_cost, checkable
+from service.dataset_cache import CACHE, stored_frame
+from service.process_slots import Fault, ProcessSlots, fault, from_fault, helper_store
 
 log = logging.getLogger(__name__)
 # (dataset id, the frame when it is inline data not yet stored, else None)
@@ -33,33 +39,22 @@ HEADROOM_BYTES = 1024**3  # the interpreter and its libraries, on top of the job
 T = TypeVar('T')
 
 
-@lru_cache(maxsize=4)
-def _store(url: str, socket_timeout: float, connect_timeout: float) -> Store:
-    return Store(connect(url, socket_timeout, connect_timeout))
-
-
 def _frame(store: Store, data: Data, field: str) -> Optional[pd.DataFrame]:
-    from service.jobs import stored_frame
-
     dataset_id, frame = data
     if frame is None and dataset_id is not None:
         frame = stored_frame(store, dataset_id)
         if frame is None:
-            raise Problem(422, 'unknown-dataset', 'Unknown dataset', f'no dataset {dataset_id}',
-                          field=f'{field}.dataset_id')
+            raise ProblemDetails(422, 'unknown-dataset', 'Unknown dataset', f'no dataset {dataset_id}',
+                                 field=f'{field}.dataset_id')
     return frame
 
 
-def _warm(settings: Settings) -> Optional[dict[str, Any]]:
+def _warm(settings: Settings) -> Optional[Fault]:
     """Check a tiny made-up request (read from Parquet, a multi-start's draw included) as a real one is checked;
     its fault, None when it passed (as it should: else the warm-up stopped short of the build and the draw).
 
     Why: a process's first check of the cereal data took 0.25-0.41 s, 0.24 s of it importing the modules the check
     needs (scipy.optimize through the core's estimation) and first-call set-up."""
-    import json
-
-    from jobstore.warmup import SPEC, STARTS, import_core, stored_tiny_data
-
     import_core()
     product, agent = stored_tiny_data()
     return _check(settings, json.dumps(SPEC), json.dumps(STARTS), (None, product), (None, agent))
@@ -68,47 +63,72 @@ def _warm(settings: Settings) -> Optional[dict[str, Any]]:
 def _prime(settings: Settings, dataset_id: str) -> bool:
     """In a numerics process: read a stored dataset into its frame cache; whether it is cached now (it is not when
     it is too large to keep, or gone)."""
-    from service.jobs import cached_frame, stored_frame
-
     try:
-        stored_frame(_store(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout),
-                     dataset_id)
+        stored_frame(helper_store(settings), dataset_id)
     except Exception:  # Redis away, a process near its memory limit: the first check reads it, as without this
         return False
-    return cached_frame(dataset_id) is not None
+    return CACHE.cached_frame(dataset_id) is not None
 
 
-def _fault(problem: Problem) -> dict[str, Any]:
-    """A Problem as plain data (exceptions with keyword arguments do not survive pickling)."""
-    return {'status': problem.status, 'slug': problem.slug, 'title': problem.title, 'detail': problem.detail,
-            'headers': problem.headers, 'fields': problem.fields}
+def _out_of_memory(settings: Settings, doing: str) -> Fault:
+    return fault(ProblemDetails(422, 'over-budget', 'Job over budget', f'out of memory while {doing} (limit '
+                                f'{settings.max_job_memory_bytes:,} bytes per job)'))
 
 
-def _out_of_memory(settings: Settings, doing: str) -> dict[str, Any]:
-    return _fault(Problem(422, 'over-budget', 'Job over budget', f'out of memory while {doing} (limit '
-                          f'{settings.max_job_memory_bytes:,} bytes per job)'))
+def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.DataFrame],
+                  data_ids: Optional[tuple[Optional[str], Optional[str]]] = None) -> Any:
+    """In a numerics process: build the core's problem and check the solve arguments against it, without solving.
+
+    The core's DataError/SpecificationError become a 422 naming the column, market, row or parameter.
+    With `data_ids` (the datasets' ids) the built problem is cached: the same data and problem spec build the
+    same problem (only the solve arguments are checked again). Callers must not modify it.
+    """
+    from blp.estimation.problem import Problem as CoreProblem  # the core: only numerics processes load it
+
+    key = problem_key(*data_ids, spec.problem) if data_ids else None
+    try:
+        problem = CACHE.cached_problem(key) if key else None
+        if problem is None:
+            problem = CoreProblem.from_spec(spec.problem, product, agent)
+            if key:
+                CACHE.keep_problem(key, problem, product, agent)
+        problem.check_solve(solve_options(spec.solve))  # shapes, bounds, instrument counts; solves nothing
+        return problem
+    except blp.BLPError as error:
+        raise core_problem_details(error) from None
+    except Exception as error:  # a core bug on odd input must still not be a 500 for the client
+        log.exception('building the problem failed')
+        raise ProblemDetails(422, 'invalid-problem', 'Invalid problem',
+                             f'the problem could not be built: {type(error).__name__}: {error}') from None
+
+
+def check_starts(problem: Any, spec: EstimateSpec, starts: StartsSpec) -> None:
+    """In a numerics process: draw a multistart's starting values as the worker will, so a parameter without finite
+    bounds to draw within (or drawn outside the solve's bounds) is a 422 naming it now, not a failed job later."""
+    from blp.estimation.multistart import draw_starts  # the core: only numerics processes load it
+
+    try:
+        draw_starts(problem, solve_options(spec.solve), **starts_kwargs(starts))
+    except blp.BLPError as error:
+        raise core_problem_details(error) from None
 
 
 def _check(settings: Settings, spec_json: str, starts_json: Optional[str], product: Data,
-           agent: Data) -> Optional[dict[str, Any]]:
+           agent: Data) -> Optional[Fault]:
     """In a numerics process: the cost, then the problem built on a few nodes, then the starts. Returns the
     problem document of the first fault (with its status and headers), or None."""
-    from blp.spec import EstimateSpec, StartsSpec
-    from service.budget import check_cost, checkable
-    from service.jobs import build_problem, check_starts
-
     try:
         spec = EstimateSpec.model_validate_json(spec_json)
         starts = StartsSpec.model_validate_json(starts_json) if starts_json else None
-        store = _store(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout)
+        store = helper_store(settings)
         product_frame, agent_frame = _frame(store, product, 'product_data'), _frame(store, agent, 'agent_data')
         check_cost(spec, product_frame, agent_frame, settings.budget(), starts=starts.count if starts else 1)
         spec = checkable(spec)
         problem = build_problem(spec, product_frame, agent_frame, (product[0], agent[0]))
         if starts is not None:
             check_starts(problem, spec, starts)
-    except Problem as problem:
-        return _fault(problem)
+    except ProblemDetails as details:
+        return fault(details)
     except MemoryError:
         return _out_of_memory(settings, 'checking the request')
     return None
@@ -118,37 +138,32 @@ def _check(settings: Settings, spec_json: str, starts_json: Optional[str], produ
 def _restored(settings: Settings, job_id: str, spec_json: str, product_id: str, agent_id: Optional[str],
               restore_json: str) -> Any:
     """A finished estimate's results, rebuilt once per process from its stored spec, data and estimate."""
-    import json
+    from blp.estimation.problem import Problem as CoreProblem  # the core: only numerics processes load it
+    from blp.post.optimal import restore_stored  # the core: only numerics processes load it
 
-    import blp
-    from blp.post.optimal import restore_stored
-    from blp.spec import EstimateSpec
-
-    store = _store(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout)
+    store = helper_store(settings)
     product, agent = _frame(store, (product_id, None), 'product_data'), _frame(store, (agent_id, None), 'agent_data')
     spec = EstimateSpec.model_validate_json(spec_json)
-    problem = blp.Problem.from_spec(spec.problem, product, agent)
+    problem = CoreProblem.from_spec(spec.problem, product, agent)
     return restore_stored(problem, json.loads(restore_json), spec.solve.micro_moments or ())
 
 
-def _matrix(settings: Settings, job_id: str, spec_json: str, inputs: dict[str, Optional[str]], restore_json: str,
+def _matrix(settings: Settings, job_id: str, spec_json: str, inputs: InputIds, restore_json: str,
             table: str, market: str) -> dict[str, Any]:
     """In a numerics process: one market's elasticities or diversion ratios at a stored estimate."""
-    import blp
-
     try:
         results = _restored(settings, job_id, spec_json, inputs['product_data'], inputs.get('agent_data'),
                             restore_json)
         compute = results.compute_elasticities if table == 'elasticities' else results.compute_diversion_ratios
         by_market = compute(name='prices', market_id=market, as_dict=True)
     except blp.BLPError as error:
-        fault = core_problem(error)
-        if fault.fields.get('parameter') == 'market':
-            fault = Problem(422, 'unknown-market', 'Unknown market', f'no market {market!r} in this estimate',
-                            parameter='market', market=market)
-        return {'fault': _fault(fault)}
-    except Problem as problem:
-        return {'fault': _fault(problem)}
+        details = core_problem_details(error)
+        if details.fields.get('parameter') == 'market':
+            details = ProblemDetails(422, 'unknown-market', 'Unknown market', f'no market {market!r} in this estimate',
+                                     parameter='market', market=market)
+        return {'fault': fault(details)}
+    except ProblemDetails as details:
+        return {'fault': fault(details)}
     except MemoryError:
         return {'fault': _out_of_memory(settings, f'computing {table}')}
     return {'matrix': next(iter(by_market.values()))}
@@ -170,51 +185,38 @@ class Numerics:
         """Read a just-stored dataset into every numerics process's cache, in the background: a process's first
         check of a job on it then builds without reading it (0.05-0.1 s of the cereal data's first POST /v1/jobs in
         each process). Only for data small enough for the cache to keep (rows x columns x 8 bytes at least)."""
-        from service.jobs import CACHE_MAX_BYTES
-
-        if meta['rows'] * len(meta['columns']) * 8 <= CACHE_MAX_BYTES:
+        if meta['rows'] * len(meta['columns']) * 8 <= CACHE.max_bytes:
             try:
                 self.processes.warm(partial(_prime, self.settings, meta['id']))
             except Exception:  # a broken pool: the next check answers 503 and starts a fresh one; the upload stands
                 log.warning('could not prime the numerics processes with dataset %s', meta['id'], exc_info=True)
 
     def check(self, spec_json: str, starts_json: Optional[str], product: Data, agent: Data) -> None:
-        """Raise the request's first fault as a Problem (cost, data, spec, starts)."""
-        fault = self._run(_check, spec_json, starts_json, product, agent)
-        if fault is not None:
-            raise _problem(fault)
+        """Raise the request's first fault as a ProblemDetails (cost, data, spec, starts)."""
+        found = self._run(_check, spec_json, starts_json, product, agent)
+        if found is not None:
+            raise from_fault(found)
 
-    def matrix(self, record: dict[str, Any], result: dict[str, Any], table: str, market: str) -> dict[str, Any]:
+    def matrix(self, record: JobRecord, result: dict[str, Any], table: str, market: str) -> dict[str, Any]:
         """`{"product_ids", "matrix"}` of one market: `table` is 'elasticities' or 'diversion-ratios' (prices)."""
-        import json
-
         # what restoring needs: the estimate, and for a re-estimate with optimal instruments its report
         restore = json.dumps({key: result[key] for key in ('results', 'optimal_instruments') if key in result},
                              sort_keys=True)
         answer = self._run(_matrix, record['id'], json.dumps(record['spec'], sort_keys=True), record['inputs'],
                            restore, table, market)
         if 'fault' in answer:
-            raise _problem(answer['fault'])
+            raise from_fault(answer['fault'])
         return answer['matrix']
 
     def _run(self, call: Callable[..., T], *args: Any) -> T:
         """`call(settings, *args)` in a numerics process: a slot and the time limit, or 503."""
         timeout = self.settings.validation_timeout_seconds
-        try:
-            return self.processes.run(call, self.settings, *args, wait=timeout, timeout=timeout)
-        except NoSlot:
-            raise Problem(503, 'numerics-busy', 'Service busy', 'too many requests are being computed; retry',
-                          headers={'Retry-After': '5'}) from None
-        except FutureTimeout:
-            raise Problem(503, 'numerics-timeout', 'Request took too long',
-                          f'this request took over {timeout:g} s to check or compute; retry later',
-                          headers={'Retry-After': '30'}) from None
-        except BrokenProcessPool:  # a numerics process died (killed, out of memory): the next request starts afresh
-            raise Problem(503, 'numerics-failed', 'Service unavailable', 'a numerics process died; retry',
-                          headers={'Retry-After': '5'}) from None
-
-
-def _problem(fault: dict[str, Any]) -> Problem:
-    return Problem(fault['status'], fault['slug'], fault['title'], fault['detail'], headers=fault['headers'],
-                   **fault['fields'])
-
+        return self.processes.call(
+            call, self.settings, *args, wait=timeout, timeout=timeout,
+            busy=ProblemDetails(503, 'numerics-busy', 'Service busy', 'too many requests are being computed; retry',
+                                headers={'Retry-After': '5'}),
+            late=ProblemDetails(503, 'numerics-timeout', 'Request took too long',
+                                f'this request took over {timeout:g} s to check or compute; retry later',
+                                headers={'Retry-After': '30'}),
+            died=ProblemDetails(503, 'numerics-failed', 'Service unavailable', 'a numerics process died; retry',
+                                headers={'Retry-After': '5'}))

@@ -6,20 +6,21 @@ request, and starts from the parent's stored estimate: the worker restores it in
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 from celery import Celery
 
 from blp.spec import OptimalInstrumentsSpec
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
+from jobstore.records import JobRecord
 from jobstore.settings import Settings
 from jobstore.store import Store
 from service.jobs import _new_record, _queue, start_child
 
 
-def submit_optimal_instruments(store: Store, celery: Celery, settings: Settings, parent: dict[str, Any],
+def submit_optimal_instruments(store: Store, celery: Celery, settings: Settings, parent: JobRecord,
                                body: OptimalInstrumentsSpec, owner: str,
-                               idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
+                               idempotency_key: Optional[str]) -> tuple[JobRecord, bool]:
     """Check that the parent is a succeeded, converged estimate and queue the re-estimate; (record, created)."""
     idempotency, existing = start_child(store, settings, parent, owner, idempotency_key,
                                         {'optimal_instruments': body.model_dump(mode='json')}, 'optimal instruments')
@@ -27,14 +28,14 @@ def submit_optimal_instruments(store: Store, celery: Celery, settings: Settings,
         return existing, False
     result = store.get_result(parent['id'])
     if result is None:
-        raise Problem(409, 'result-missing', 'Result missing', 'the estimate succeeded but its result is gone')
+        raise ProblemDetails(409, 'result-missing', 'Result missing', 'the estimate succeeded but its result is gone')
     if not result['results'].get('converged'):
-        raise Problem(422, 'estimate-not-converged', 'Estimate not converged',
-                      'optimal instruments need a converged estimate; this one stopped with: '
-                      f"{result['results'].get('optimization_message')}", parameter='optimal_instruments',
-                      converged=False)
-    inputs = dict(parent['inputs'])
+        raise ProblemDetails(422, 'estimate-not-converged', 'Estimate not converged',
+                             'optimal instruments need a converged estimate; this one stopped with: '
+                             f"{result['results'].get('optimization_message')}", parameter='optimal_instruments',
+                             converged=False)
+    inputs = parent['inputs'].copy()
     spec = {**parent['spec'], 'optimal_instruments': body.model_dump(mode='json')}
     record = _new_record('optimal_instruments', owner, inputs, spec, parent=parent['id'],
                          request=body.model_dump(mode='json'))
-    return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)
+    return _queue(store, celery, settings, record, idempotency)

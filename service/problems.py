@@ -19,12 +19,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from jobstore.problems import MEDIA_TYPE, Problem, finite
+from jobstore.jsonsafe import finite
+from jobstore.problems import MEDIA_TYPE, ProblemDetails
 
 log = logging.getLogger(__name__)
 
 
-def problem_response(problem: Problem, instance: Optional[str] = None) -> Response:
+def problem_details_response(problem: ProblemDetails, instance: Optional[str] = None) -> Response:
     content = json.dumps(finite(problem.to_dict(instance)), allow_nan=False, default=str)
     return Response(content, status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers)
 
@@ -60,27 +61,28 @@ def _location(loc: tuple) -> str:
     return '.'.join(kept or parts)
 
 
-def _validation_problem(exc: RequestValidationError) -> Problem:
+def _validation_problem_details(exc: RequestValidationError) -> ProblemDetails:
     for error in exc.errors():
         if error.get('type') == 'json_invalid':  # its location is a character offset, not a field
             position = error.get('loc', ('body', '?'))[-1]
             reason = (error.get('ctx') or {}).get('error', 'invalid JSON')
-            return Problem(422, 'malformed-json', 'Malformed JSON', f'the body is not JSON (character {position}): {reason}')
+            return ProblemDetails(422, 'malformed-json', 'Malformed JSON',
+                                  f'the body is not JSON (character {position}): {reason}')
     errors = [{'field': _location(tuple(error.get('loc', ()))), 'message': error.get('msg', ''),
                'type': error.get('type', '')} for error in exc.errors()]
     first = errors[0] if errors else {'field': None, 'message': 'invalid request'}
     source = exc.errors()[0].get('loc', ('body',))[0] if errors else 'body'
     detail = f"{first['field']}: {first['message']}" if first['field'] else first['message']
-    return Problem(422, 'validation-error', 'Invalid request', detail, field=first['field'],
-                   parameter=first['field'] if source == 'query' else None, errors=errors)
+    return ProblemDetails(422, 'validation-error', 'Invalid request', detail, field=first['field'],
+                          parameter=first['field'] if source == 'query' else None, errors=errors)
 
 
 def install(app: FastAPI) -> None:
     """Register the handlers that make every error a problem document."""
 
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> Response:
-        return problem_response(exc, request.url.path)
+    @app.exception_handler(ProblemDetails)
+    async def _problem(request: Request, exc: ProblemDetails) -> Response:
+        return problem_details_response(exc, request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -88,17 +90,17 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
         slug = title.lower().replace(' ', '-')
         headers = dict(exc.headers) if exc.headers else None  # Starlette's may be any Mapping
-        return problem_response(Problem(exc.status_code, slug, title, detail, headers=headers), request.url.path)
+        return problem_details_response(ProblemDetails(exc.status_code, slug, title, detail, headers=headers), request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        return problem_response(_validation_problem(exc), request.url.path)
+        return problem_details_response(_validation_problem_details(exc), request.url.path)
 
     async def _redis_down(request: Request, exc: Exception) -> Response:
         log.warning('redis unavailable: %s', exc)
-        problem = Problem(503, 'store-unavailable', 'Service unavailable',
-                          'the job store (Redis) is unreachable; retry later', headers={'Retry-After': '5'})
-        return problem_response(problem, request.url.path)
+        problem = ProblemDetails(503, 'store-unavailable', 'Service unavailable',
+                                 'the job store (Redis) is unreachable; retry later', headers={'Retry-After': '5'})
+        return problem_details_response(problem, request.url.path)
 
     app.add_exception_handler(RedisConnectionError, _redis_down)
     app.add_exception_handler(RedisTimeoutError, _redis_down)
@@ -106,4 +108,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception('unhandled error on %s %s', request.method, request.url.path)
-        return problem_response(Problem(500, 'internal-error', 'Internal server error'), request.url.path)
+        return problem_details_response(ProblemDetails(500, 'internal-error', 'Internal server error'), request.url.path)

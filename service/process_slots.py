@@ -3,8 +3,9 @@ use at a low CPU priority, within a memory limit, and ending with the API proces
 
 Why one class: the API runs two kinds of work outside its own process, the numerics (service.numerics) and the
 parsing of large uploads (service.upload_parsers), for the same reasons and with the same machinery: a slot per
-call, a lazily started pool, and a fresh pool when one of its processes died (a killed process breaks the whole
-pool: every later call would fail at once otherwise).
+call, a lazily started pool, a fresh pool when one of its processes died (a killed process breaks the whole pool:
+every later call would fail at once otherwise), the 503s of a call that found no slot, took too long or lost its
+process, a connection to the store in each helper process, and faults sent back as plain data.
 """
 
 from __future__ import annotations
@@ -15,10 +16,18 @@ import resource
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from functools import lru_cache
 from typing import Any, Callable, Optional, TypeVar
 
+from jobstore.problems import ProblemDetails
+from jobstore.settings import Settings
+from jobstore.store import Store, connect
+
 T = TypeVar('T')
+# A ProblemDetails as plain data, as a helper process returns it (exceptions with keyword arguments do not survive pickling).
+Fault = dict[str, Any]
 
 
 class NoSlot(Exception):
@@ -108,9 +117,46 @@ class ProcessSlots:
             self._reset()
             raise
 
+    def call(self, call: Callable[..., T], *args: Any, wait: float, busy: ProblemDetails, died: ProblemDetails,
+             timeout: Optional[float] = None, late: Optional[ProblemDetails] = None) -> T:
+        """`run`, with its refusals raised as problem documents: `busy` when no slot freed within `wait` seconds,
+        `late` after `timeout`, `died` when a helper process died."""
+        try:
+            return self.run(call, *args, wait=wait, timeout=timeout)
+        except NoSlot:
+            raise busy from None
+        except FutureTimeout:
+            if late is None:
+                raise
+            raise late from None
+        except BrokenProcessPool:  # a helper died (killed, out of memory): the next call starts a fresh pool
+            raise died from None
+
     def _reset(self) -> None:
         """Forget the broken pool (here and for every app of this process), so the next call spawns a fresh one."""
         with self.lock:
             if self._pool is not None:
                 _drop(self.key, self._pool)
             self._pool = None
+
+
+def fault(problem: ProblemDetails) -> Fault:
+    """A ProblemDetails as plain data, to return from a helper process."""
+    return {'status': problem.status, 'slug': problem.slug, 'title': problem.title, 'detail': problem.detail,
+            'headers': problem.headers, 'fields': problem.fields}
+
+
+def from_fault(fault: Fault) -> ProblemDetails:
+    """The ProblemDetails a helper process returned as plain data."""
+    return ProblemDetails(fault['status'], fault['slug'], fault['title'], fault['detail'], headers=fault['headers'],
+                          **fault['fields'])
+
+
+def helper_store(settings: Settings) -> Store:
+    """The store of a helper process: one connection per process (and settings), made on first use."""
+    return _store(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout)
+
+
+@lru_cache(maxsize=4)
+def _store(url: str, socket_timeout: float, connect_timeout: float) -> Store:
+    return Store(connect(url, socket_timeout, connect_timeout))

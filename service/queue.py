@@ -7,6 +7,7 @@ import logging
 from celery import Celery
 
 from jobstore import tasks
+from jobstore.records import JobKind
 from jobstore.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def warm(celery: Celery) -> None:
         log.warning('could not connect to the broker ahead of the first job', exc_info=True)
 
 
-def enqueue(celery: Celery, kind: str, job_id: str, priority: int = 0) -> None:
+def enqueue(celery: Celery, kind: JobKind, job_id: str, priority: int = 0) -> None:
     """Publish the job's task; the task id is the job id, so a revoke names the job. Priority 0 is taken first,
     9 last (the Redis transport keeps one list per priority; larger numbers are capped at 9)."""
     celery.send_task(tasks.BY_KIND[kind], args=[job_id], task_id=job_id, priority=max(0, min(9, priority)))

@@ -13,56 +13,49 @@ Over the cap a request waits up to VALIDATION_TIMEOUT_SECONDS for a parse slot, 
 from __future__ import annotations
 
 import os
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
 from jobstore.settings import Settings
 from jobstore.store import Store
-from service.numerics import _store
-from service.process_slots import NoSlot, ProcessSlots
+from service import datasets
+from service.process_slots import ProcessSlots, fault, from_fault, helper_store
 
 
 def store_upload(settings: Settings, path: str, content_type: str, owner: str) -> dict[str, Any]:
     """Parse the upload at `path`, store it, and return `{"meta": description, "created": bool}` or `{"fault": ...}`
-    (a problem as plain data, since Problem does not survive pickling)."""
-    from service import dataset_files
-    from service.datasets import DatasetError
-    from service.jobs import dataset_problem
-    from service.numerics import _fault
+    (a problem as plain data, since ProblemDetails does not survive pickling)."""
+    from service import dataset_files  # the chunked parser: only parse processes load it, never the API's
 
     output = Path(path + '.parquet')
     try:
         meta = dataset_files.store_file(Path(path), content_type, output)
-        store = _store(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout)
+        store = helper_store(settings)
         created = store.put_dataset_file(meta, str(output), owner)
         return {'meta': store.get_dataset(meta['id']) or meta, 'created': created}
-    except DatasetError as error:
-        return {'fault': _fault(dataset_problem(error))}
+    except datasets.DatasetError as error:
+        return {'fault': fault(datasets.dataset_problem_details(error))}
     except MemoryError:
-        return {'fault': _fault(too_large_to_parse(settings))}
+        return {'fault': fault(too_large_to_parse(settings))}
     finally:
         output.unlink(missing_ok=True)
 
 
 def _store_small(store: Store, body: bytes, content_type: str, owner: str) -> tuple[dict[str, Any], bool]:
     """A small upload parsed whole, in memory (what `dataset_files` does in chunks gives the same dataset: tested)."""
-    from service import datasets
-    from service.jobs import dataset_problem, store_frame
-
     try:
         frame = datasets.parse_upload(body, content_type)
     except datasets.DatasetError as error:
-        raise dataset_problem(error) from None
-    meta, _, created = store_frame(store, frame, owner)
+        raise datasets.dataset_problem_details(error) from None
+    meta, _, created = datasets.store_frame(store, frame, owner)
     return store.get_dataset(meta['id']) or meta, created
 
 
-def too_large_to_parse(settings: Settings) -> Problem:
-    return Problem(413, 'upload-too-large-to-parse', 'Content too large',
-                   f'parsing this upload needs more than {settings.upload_parse_memory_bytes:,} bytes of memory '
-                   '(UPLOAD_PARSE_MEMORY_BYTES); JSON columns are parsed whole: send large data as CSV or Parquet')
+def too_large_to_parse(settings: Settings) -> ProblemDetails:
+    return ProblemDetails(413, 'upload-too-large-to-parse', 'Content too large',
+                          f'parsing this upload needs more than {settings.upload_parse_memory_bytes:,} bytes of memory '
+                          '(UPLOAD_PARSE_MEMORY_BYTES); JSON columns are parsed whole: send large data as CSV or Parquet')
 
 
 class UploadParsers:
@@ -77,32 +70,28 @@ class UploadParsers:
         self.processes.warm(_warm)
 
     def store(self, store: Store, path: str, content_type: str, owner: str) -> tuple[dict[str, Any], bool]:
-        """(description, created) of the stored upload; a fault of the data as its Problem. Blocks: call it from a
+        """(description, created) of the stored upload; a fault of the data as its ProblemDetails. Blocks: call it from a
         thread."""
         if os.path.getsize(path) <= self.settings.inline_parse_max_bytes:
             return _store_small(store, Path(path).read_bytes(), content_type, owner)
         answer = self._in_process(path, content_type, owner)
         if 'fault' in answer:
-            fault = answer['fault']
-            raise Problem(fault['status'], fault['slug'], fault['title'], fault['detail'], headers=fault['headers'],
-                          **fault['fields'])
+            raise from_fault(answer['fault'])
         return answer['meta'], answer['created']
 
     def _in_process(self, path: str, content_type: str, owner: str) -> dict[str, Any]:
         wait = self.settings.validation_timeout_seconds
         try:
-            return self.processes.run(store_upload, self.settings, path, content_type, owner, wait=wait)
-        except NoSlot:
-            raise Problem(503, 'parsers-busy', 'Service busy',
-                          f'{self.settings.max_concurrent_parses} large upload(s) are being parsed and none finished '
-                          f'within {wait:g} s (MAX_CONCURRENT_PARSES); retry', headers={'Retry-After': '10'}) from None
-        except BrokenProcessPool:  # the process died (killed): the next upload starts a fresh pool
-            raise Problem(503, 'parse-failed', 'Service unavailable', 'the process parsing this upload died; retry',
-                          headers={'Retry-After': '10'}) from None
+            return self.processes.call(
+                store_upload, self.settings, path, content_type, owner, wait=wait,
+                busy=ProblemDetails(503, 'parsers-busy', 'Service busy',
+                                    f'{self.settings.max_concurrent_parses} large upload(s) are being parsed and none '
+                                    f'finished within {wait:g} s (MAX_CONCURRENT_PARSES); retry', headers={'Retry-After': '10'}),
+                died=ProblemDetails(503, 'parse-failed', 'Service unavailable', 'the process parsing this upload died; retry',
+                                    headers={'Retry-After': '10'}))
         finally:
             Path(path + '.parquet').unlink(missing_ok=True)  # left behind if the parse process was killed
 
 
 def _warm() -> None:
-    import service.dataset_files  # noqa: F401
-    import service.jobs  # noqa: F401
+    import service.dataset_files  # noqa: F401  (the warm-up's purpose: load the parser in each parse process)

@@ -23,7 +23,7 @@ from celery.worker import state
 from jobstore import tasks as names
 from jobstore.broker import priority_lists
 from jobstore.leases import LEASES, Leases
-from jobstore.store import TERMINAL
+from jobstore.records import TERMINAL
 from jobstore.submissions import Submissions
 from worker.celery_app import CHORES, app, job_store, settings
 

@@ -18,7 +18,8 @@ from typing import Any, Iterator, Optional
 
 from celery import signals
 
-from jobstore.problems import Problem
+from blp.configurations.budget import check, sizes_of
+from jobstore.problems import ProblemDetails
 from worker.celery_app import settings
 
 log = logging.getLogger(__name__)
@@ -41,19 +42,17 @@ def doing(what: str) -> Iterator[None]:
         raise OutOfMemory(what) from None
 
 
-def problem(error: BaseException) -> Problem:
+def problem_details(error: BaseException) -> ProblemDetails:
     """The failed job's problem: what it was doing and the limit it met."""
     what = error.doing if isinstance(error, OutOfMemory) else 'running the job'
-    return Problem(507, 'out-of-memory', 'Out of memory',
-                   f'out of memory while {what} (each worker process may use {settings().worker_memory_limit:,} '
-                   f'bytes; the job budget is {settings().max_job_memory_bytes:,})', limit=settings().worker_memory_limit)
+    return ProblemDetails(507, 'out-of-memory', 'Out of memory',
+                          f'out of memory while {what} (each worker process may use {settings().worker_memory_limit:,} '
+                          f'bytes; the job budget is {settings().max_job_memory_bytes:,})', limit=settings().worker_memory_limit)
 
 
 def check_budget(spec: Any, product: Any, agent: Optional[Any], starts: int = 1, post_estimation: bool = False) -> None:
     """BudgetError (a BLPError: the job fails 422 `over-budget`) when the job would exceed the budget
     (`post_estimation`: it computes choices over every market, as a counterfactual does)."""
-    from blp.configurations.budget import check, sizes_of
-
     sizes, source = sizes_of(spec, product, agent, starts=starts, post_estimation=post_estimation)
     check(sizes, settings().budget(), source)
 

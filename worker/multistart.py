@@ -49,13 +49,14 @@ from blp.estimation.parameters import Parameters
 from blp.spec import EstimateSpec, StartsSpec, starts_kwargs
 from jobstore import tasks as names
 from jobstore.fanout import FanOut
-from jobstore.problems import Problem, core_problem
+from jobstore.problems import ProblemDetails, core_problem_details
+from jobstore.records import JobRecord
 from jobstore.store import Store, now
 from worker import cache
 from worker.celery_app import app, job_store, settings
-from worker.failures import lost_problem, problem_of, worker_lost
+from worker.failures import failed_row, lost_problem_details, problem_details_of, worker_lost
 from worker.leases import LeasedTask
-from worker.tasks import JobTask, _finish, _seconds, _versions, durably, succeed
+from worker.tasks import JobTask, _finish, _seconds, _versions, cancel, durably, publish, succeed, take_parent
 from worker.threads import capped_options
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ _INTERNAL = ('results', 'updated_W')
 
 # ------------------------------------------------------------------------------------------ shared pieces
 
-def _spec(record: dict[str, Any]) -> tuple[EstimateSpec, StartsSpec]:
+def _spec(record: JobRecord) -> tuple[EstimateSpec, StartsSpec]:
     return EstimateSpec.model_validate(record['spec']), StartsSpec.model_validate(record['request'])
 
 
@@ -73,26 +74,13 @@ def _phases(spec: EstimateSpec) -> int:
     return 2 if spec.solve.method == '2s' else 1
 
 
-def _problem(store: Store, record: dict[str, Any], spec: EstimateSpec, timings: Optional[dict] = None) -> Any:
+def _problem(store: Store, record: JobRecord, spec: EstimateSpec, timings: Optional[dict] = None) -> Any:
     """The job's problem, shared by the tasks of one pool process (read-only; `worker.cache`)."""
     return cache.problem(store, record['inputs'], EstimateSpec(problem=spec.problem), timings)
 
 
-def _publish(name: str, args: list[Any], task_id: str) -> None:
-    app.send_task(name, args=args, task_id=task_id)
-
-
 def _publish_finalize(job_id: str, phase: int) -> None:
-    _publish(names.MULTISTART_FINALIZE, [job_id, phase], f'{job_id}.finalize.{phase}')
-
-
-def _cancel(store: Store, job_id: str) -> str:
-    store.transition(job_id, ['running'], 'cancelled', finished_at=now())
-    return 'cancelled'
-
-
-def _failed_row(problem: Problem) -> dict[str, Any]:
-    return {'status': 'failed', 'error': problem.to_dict()}
+    publish(names.MULTISTART_FINALIZE, [job_id, phase], f'{job_id}.finalize.{phase}')
 
 
 def _stop_when_cancelled(store: Store, job_id: str, every: float = CANCEL_CHECK_SECONDS) -> Callable[[dict], None]:
@@ -116,15 +104,9 @@ def _stop_when_cancelled(store: Store, job_id: str, every: float = CANCEL_CHECK_
 def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     """Publish one task per start. A redelivered parent whose starts were published does nothing; one that died
     while publishing publishes them all again (a start already recorded is skipped)."""
-    record = durably(store.get_job, job_id)
-    if record is None or record['status'] not in ('queued', 'running'):
-        return 'skipped'
     ledger = FanOut(store, job_id, 'multistart', 'starts')
-    if record['status'] == 'running' and ledger.published(1):
-        return 'skipped'
-    moved = store.transition(job_id, ['queued', 'running'], 'running', started_at=record.get('started_at') or now(),
-                             attempts=record['attempts'] + 1, worker=hostname)
-    if moved is not True:
+    record = take_parent(store, ledger, hostname)
+    if record is None:
         return 'skipped'
     spec, starts = _spec(record)
     store.set_fields(job_id, progress={'phase': 1, 'phases': _phases(spec), 'starts_done': 0,
@@ -139,7 +121,7 @@ def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
         problem = _problem(store, record, spec)  # into this process's cache, for the start it takes next
         ledger.put(**{'plan:1': draw_starts(problem, options, **drawing)})
     except blp.BLPError as error:  # e.g. a dataset deleted under the job, or over the budget
-        return _fail(store, job_id, core_problem(error))
+        return _fail(store, job_id, core_problem_details(error))
     return 'published'
 
 
@@ -152,13 +134,13 @@ def _publish_in_order(ledger: FanOut, job_id: str, phase: int, order: list[int],
         fields[f'plan:{phase}'] = plan
     ledger.put(**fields)
     for index in order:
-        _publish(names.MULTISTART_START, [job_id, phase, index], f'{job_id}.{phase}.{index}')
+        publish(names.MULTISTART_START, [job_id, phase, index], f'{job_id}.{phase}.{index}')
     ledger.put(**{f'published:{phase}': True})
 
 
 # ------------------------------------------------------------------------------------------ one start
 
-def _start(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, index: int,
+def _start(store: Store, record: JobRecord, ledger: FanOut, phase: int, index: int,
            schedule: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """The start's values from the phase's plan: phase 1 the parent's draw, phase 2 the start's phase-1 theta."""
     plan = ledger.get(f'plan:{phase}')
@@ -168,7 +150,7 @@ def _start(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, ind
     return plan[index]
 
 
-def _solve(store: Store, record: dict[str, Any], ledger: FanOut, phase: int, start: dict[str, Any],
+def _solve(store: Store, record: JobRecord, ledger: FanOut, phase: int, start: dict[str, Any],
            schedule: dict[str, Any]) -> dict:
     spec, _ = _spec(record)
     W = np.array(ledger.get('W:2'), dtype=float) if phase == 2 else None
@@ -196,21 +178,21 @@ def run_start(store: Store, job_id: str, phase: int, index: int, hostname: str =
             _publish_finalize(job_id, phase)
         return 'duplicate'
     if record['cancel_requested']:
-        return _cancel(store, job_id)
+        return cancel(store, job_id)
     attempt = ledger.begin(phase, index, hostname)
     clock, start = time.perf_counter(), None
     schedule = _schedule(ledger, phase, index, hostname)
     if attempt > settings().job_max_attempts:
-        row = _failed_row(worker_lost('start', attempt))
+        row = failed_row(worker_lost('start', attempt))
     else:
         try:
             start = _start(store, record, ledger, phase, index, schedule)
             row = _solve(store, record, ledger, phase, start, schedule)
         except blp.Cancelled:  # the parent was cancelled, or has ended meanwhile
             current = store.get_job(job_id)
-            return _cancel(store, job_id) if current and current['cancel_requested'] else 'skipped'
+            return cancel(store, job_id) if current and current['cancel_requested'] else 'skipped'
         except Exception as error:
-            row = _failed_row(problem_of(error, 'start', f'start {index} of job {job_id}'))
+            row = failed_row(problem_details_of(error, 'start', f'start {index} of job {job_id}'))
     row.update(start=start, seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname, schedule=schedule)
     return _record(ledger, record, phase, index, row)
 
@@ -223,7 +205,7 @@ def _schedule(ledger: FanOut, phase: int, index: int, hostname: str) -> dict[str
             'started': time.time(), 'queue_seconds': time.time() - published if published else None}
 
 
-def _record(ledger: FanOut, record: dict[str, Any], phase: int, index: int, row: dict[str, Any],
+def _record(ledger: FanOut, record: JobRecord, phase: int, index: int, row: dict[str, Any],
             retry: bool = True) -> str:
     """Write the row (waiting out a Redis restart unless `retry` is off: the write is idempotent, and minutes of
     work hang on it); the one call whose row completes the phase publishes finalize."""
@@ -241,12 +223,12 @@ class StartTask(LeasedTask):
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
         job_id, phase, index = args
-        problem = lost_problem(exc, 'start')
+        details = lost_problem_details(exc, 'start')
         try:
             store = job_store()
             record = store.get_job(job_id)
             if record is not None and record['status'] == 'running':
-                _record(FanOut(store, job_id, 'multistart', 'starts'), record, phase, index, _failed_row(problem), retry=False)
+                _record(FanOut(store, job_id, 'multistart', 'starts'), record, phase, index, failed_row(details), retry=False)
         except Exception:
             log.exception('could not record start %s of job %s failed', index, job_id)
 
@@ -259,7 +241,7 @@ def finalize(store: Store, job_id: str, phase: int) -> str:
     if record is None or record['status'] != 'running':
         return 'skipped'
     if record['cancel_requested']:
-        return _cancel(store, job_id)
+        return cancel(store, job_id)
     ledger, (spec, starts) = FanOut(store, job_id, 'multistart', 'starts'), _spec(record)
     rows = ledger.rows(phase)
     if len(rows) < starts.count:
@@ -270,15 +252,15 @@ def finalize(store: Store, job_id: str, phase: int) -> str:
             return _second_phase(store, record, ledger, spec, starts, table)
         return _conclude(store, record, ledger, spec, starts, table)
     except blp.BLPError as error:  # e.g. a dataset deleted under the job
-        return _fail(store, job_id, core_problem(error))
+        return _fail(store, job_id, core_problem_details(error))
 
 
-def _fail(store: Store, job_id: str, problem: Problem) -> str:
-    _finish(store, job_id, 'failed', problem.to_dict())
+def _fail(store: Store, job_id: str, details: ProblemDetails) -> str:
+    _finish(store, job_id, 'failed', details.to_dict())
     return 'failed'
 
 
-def _second_phase(store: Store, record: dict[str, Any], ledger: FanOut, spec: EstimateSpec, starts: StartsSpec,
+def _second_phase(store: Store, record: JobRecord, ledger: FanOut, spec: EstimateSpec, starts: StartsSpec,
                   table: list[dict[str, Any]]) -> str:
     """W for phase 2 is the updated W of the best acceptable phase-1 start (the lowest objective among those that
     succeeded, if none is acceptable); every phase-1 start that succeeded continues from its theta."""
@@ -298,7 +280,7 @@ def _second_phase(store: Store, record: dict[str, Any], ledger: FanOut, spec: Es
                                 'phase_2_source_acceptable': chosen is not None}})
     for index in range(len(table)):
         if plan[index] is None:
-            carried = {**_failed_row(Problem(422, 'first-phase-failed', 'First phase failed',
+            carried = {**failed_row(ProblemDetails(422, 'first-phase-failed', 'First phase failed',
                                              'the start failed in the first phase')),
                        'seconds': 0.0, 'attempts': 0, 'worker': ''}
             ledger.record(2, index, {'index': index, **carried}, starts.count, 2)
@@ -340,11 +322,11 @@ def _scheduling(ledger: FanOut, phase: int, table: list[dict[str, Any]]) -> dict
             'speedup_from_busy_seconds': busy / busiest if busiest else None}
 
 
-def _no_start(detail: str, table: list[dict[str, Any]]) -> Problem:
+def _no_start(detail: str, table: list[dict[str, Any]]) -> ProblemDetails:
     reasons = [{'index': index, 'status': row['status'], 'gradient_norm': row.get('gradient_norm'),
                 'smallest_hessian_eigenvalue': row.get('smallest_hessian_eigenvalue'),
                 'error': (row.get('error') or {}).get('detail')} for index, row in enumerate(table)]
-    return Problem(422, 'no-acceptable-start', 'No acceptable start', detail, starts=reasons)
+    return ProblemDetails(422, 'no-acceptable-start', 'No acceptable start', detail, starts=reasons)
 
 
 def _agreement_message(summary: dict[str, Any]) -> str:
@@ -354,7 +336,7 @@ def _agreement_message(summary: dict[str, Any]) -> str:
             f"starts; {summary['starts'] - summary['succeeded']} failed")
 
 
-def _conclude(store: Store, record: dict[str, Any], ledger: FanOut, spec: EstimateSpec, starts: StartsSpec,
+def _conclude(store: Store, record: JobRecord, ledger: FanOut, spec: EstimateSpec, starts: StartsSpec,
               table: list[dict[str, Any]]) -> str:
     """Choose the estimate, store the report, and finish the parent (once)."""
     job_id, phases = record['id'], _phases(spec)

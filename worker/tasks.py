@@ -15,17 +15,20 @@ from datetime import datetime
 from typing import Any, Callable, Optional
 
 import numpy as np
+import pandas
 import redis
+import scipy
 from celery import Task
 
 import blp
 from blp.spec import EstimateSpec
 from jobstore import tasks as names
-from jobstore.problems import finite
+from jobstore.fanout import FanOut
+from jobstore.records import InputIds, JobRecord, JobStatus
 from jobstore.store import Store, now
 from worker import cache, memory, optimal
 from worker.celery_app import app, job_store, settings
-from worker.failures import lost_problem, problem_of, worker_lost
+from worker.failures import lost_problem_details, problem_details_of, worker_lost
 from worker.leases import LeasedTask
 
 log = logging.getLogger(__name__)
@@ -66,7 +69,7 @@ def _process_start(pid: int) -> Optional[str]:
         return None
 
 
-def _running_elsewhere(record: dict[str, Any], hostname: str) -> bool:
+def _running_elsewhere(record: JobRecord, hostname: str) -> bool:
     """The job is `running` in another live process of this worker: this delivery is a duplicate.
 
     That happens when the broker connection was lost and the worker restored its unacknowledged messages
@@ -83,33 +86,56 @@ class JobTask(LeasedTask):
     this in the main process then), or something escaped `run` (a bug, Redis gone at the wrong moment)."""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
-        problem = lost_problem(exc, 'job')
+        details = lost_problem_details(exc, 'job')
         try:  # in the worker's main process for the hard limit: no waiting out a Redis outage there
-            _finish(job_store(), args[0], 'failed', problem.to_dict(), retry=False)
+            _finish(job_store(), args[0], 'failed', details.to_dict(), retry=False)
         except Exception:
             log.exception('could not mark job %s failed', args[0])
 
 
-def _finish(store: Store, job_id: str, status: str, error: Optional[dict] = None, retry: bool = True) -> None:
+def _finish(store: Store, job_id: str, status: JobStatus, error: Optional[dict] = None, retry: bool = True) -> None:
     fields: dict[str, Any] = {'finished_at': now()}
     if error is not None:
-        fields['error'] = finite(error)
+        fields['error'] = error
     (durably if retry else lambda call, *args, **kwargs: call(*args, **kwargs))(
         store.transition, job_id, ['running'], status, **fields)
+
+
+def cancel(store: Store, job_id: str) -> str:
+    """End a running job cancelled (a fanned-out job's member or finalizer found its cancel flag)."""
+    store.transition(job_id, ['running'], 'cancelled', finished_at=now())
+    return 'cancelled'
+
+
+def take_parent(store: Store, ledger: FanOut, hostname: str) -> Optional[JobRecord]:
+    """The record of a fanned-out job (multi-start, bootstrap) once its parent task has moved it to `running`; None
+    when this delivery has nothing to do: the job is gone or has ended, or a previous delivery published its members
+    (one that died while publishing leaves them unpublished: they are published again)."""
+    record = durably(store.get_job, ledger.job_id)
+    if record is None or record['status'] not in ('queued', 'running'):
+        return None
+    if record['status'] == 'running' and ledger.published(1):
+        return None
+    moved = store.transition(ledger.job_id, ['queued', 'running'], 'running',
+                             started_at=record.get('started_at') or now(), attempts=record['attempts'] + 1,
+                             worker=hostname)
+    return record if moved is True else None
+
+
+def publish(name: str, args: list[Any], task_id: str) -> None:
+    """Publish a task of a fanned-out job (a member, a finalizer) under a task id of its own."""
+    app.send_task(name, args=args, task_id=task_id)
 
 
 def succeed(store: Store, job_id: str, result: dict[str, Any]) -> str:
     """A fanned-out job's last step: the result is written before the transition, so a succeeded job always has
     one; a second finalize of the same rows writes the same document, and only one of them moves the job."""
-    durably(store.put_result, job_id, finite(result))
+    durably(store.put_result, job_id, result)
     moved = durably(store.transition, job_id, ['running'], 'succeeded', finished_at=now())
     return 'succeeded' if moved is True else 'skipped'
 
 
 def _versions() -> dict[str, str]:
-    import pandas
-    import scipy
-
     return {'blp': blp.__version__, 'numpy': np.__version__, 'scipy': scipy.__version__,
             'pandas': pandas.__version__, 'python': platform.python_version()}
 
@@ -119,11 +145,11 @@ def _seconds(start: str, end: str) -> float:
             datetime.fromisoformat(start.replace('Z', '+00:00'))).total_seconds()
 
 
-def _frames(store: Store, inputs: dict[str, Optional[str]]) -> tuple[Any, Any]:
+def _frames(store: Store, inputs: InputIds) -> tuple[Any, Any]:
     return cache.frames(store, inputs)
 
 
-def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], dict[str, Any]],
+def run(store: Store, job_id: str, work: Callable[[Store, JobRecord], dict[str, Any]],
         hostname: str = '') -> str:
     """Take the job if it is still wanted, run `work`, store what it returns, and record how it ended."""
     record = durably(store.get_job, job_id)
@@ -143,12 +169,12 @@ def run(store: Store, job_id: str, work: Callable[[Store, dict[str, Any]], dict[
         return 'skipped'
     record = durably(store.get_job, job_id) or record
     try:
-        durably(store.put_result, job_id, finite(work(store, record)))
+        durably(store.put_result, job_id, work(store, record))
     except blp.Cancelled:
         _finish(store, job_id, 'cancelled')
         return 'cancelled'
     except Exception as error:
-        _finish(store, job_id, 'failed', problem_of(error, 'job', f'job {job_id}', 'Estimation failed').to_dict())
+        _finish(store, job_id, 'failed', problem_details_of(error, 'job', f'job {job_id}', 'Estimation failed').to_dict())
         return 'failed'
     _finish(store, job_id, 'succeeded')
     return 'succeeded'
@@ -167,7 +193,7 @@ def _progress(store: Store, job_id: str, every: float = PROGRESS_SECONDS) -> Cal
         last[0] = time.monotonic()
         progress = {key: _plain(info.get(key)) for key in PROGRESS_KEYS}
         try:
-            cancel = store.report_progress(job_id, finite({**progress, 'updated_at': now()}))
+            cancel = store.report_progress(job_id, {**progress, 'updated_at': now()})
         except STORE_ERRORS as error:  # progress is best effort: a Redis restart must not fail the job
             log.warning('progress of job %s not recorded: %s', job_id, error)
             return
@@ -182,7 +208,7 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def estimate_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+def estimate_work(store: Store, record: JobRecord) -> dict[str, Any]:
     timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}
     spec = EstimateSpec.model_validate(record['spec'])
     problem = cache.problem(store, record['inputs'], spec, timings)  # read_seconds, build_seconds (0 when cached)
@@ -204,7 +230,7 @@ def estimate_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _parent_result(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+def _parent_result(store: Store, record: JobRecord) -> dict[str, Any]:
     parent = store.get_result(record['parent'])
     if parent is None:
         raise blp.DataError(f"the estimate {record['parent']} has no stored result")
@@ -244,7 +270,7 @@ def _counterfactual_table(results: Any, product: Any, request: dict[str, Any]) -
     return results.counterfactual(firm_ids=firm_ids, costs=costs, market_id=market)
 
 
-def counterfactual_work(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+def counterfactual_work(store: Store, record: JobRecord) -> dict[str, Any]:
     """Prices taken as given, or a new equilibrium (merger, costs), at the stored estimate (restored, not
     re-optimized)."""
     timings: dict[str, float] = {'queued_seconds': _seconds(record['created_at'], record['started_at'])}

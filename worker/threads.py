@@ -17,6 +17,7 @@ from celery import signals
 
 from blp.configurations.solve_options import SolveOptions
 from blp.spec import SolveSpec, solve_options
+from worker.celery_app import app
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,6 @@ def share_of_cores(concurrency: int, cores: int) -> int:
 
 def capped(options: SolveOptions) -> SolveOptions:
     """`options` with `threads` no more than this worker's share of the cores."""
-    from worker.celery_app import app
 
     cores, concurrency = len(os.sched_getaffinity(0)), app.conf.worker_concurrency
     if not isinstance(concurrency, int):  # None outside a worker; 'auto' (resolved later) may mean all the cores

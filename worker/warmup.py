@@ -25,6 +25,8 @@ from typing import Any
 
 from celery import signals
 
+import blp
+from blp.spec import EstimateSpec, solve_options
 from jobstore.warmup import SPEC, import_core, stored_tiny_data
 
 log = logging.getLogger(__name__)
@@ -32,9 +34,6 @@ log = logging.getLogger(__name__)
 
 def _build_tiny() -> tuple[Any, Any]:
     """(the tiny problem, its spec), read from Parquet and built as a job's would be."""
-    import blp
-    from blp.spec import EstimateSpec
-
     spec = EstimateSpec.model_validate(SPEC)
     product, agent = stored_tiny_data()
     return blp.Problem.from_spec(spec.problem, product, agent), spec
@@ -44,11 +43,9 @@ def warm() -> float:
     """Import every module of the core, solve a tiny estimate and draw Sobol' points once; the seconds it took."""
     clock = time.perf_counter()
     import_core()
-    from blp.spec import solve_options
-
     problem, spec = _build_tiny()
     problem.estimate(solve_options(spec.solve)).to_dict()
-    from scipy.stats import qmc
+    from scipy.stats import qmc  # loaded (and first drawn from) by the warm-up, inside the seconds it reports
 
     qmc.Sobol(d=2, scramble=True, seed=0).random_base2(1)  # a process's first draw sets up tables (25-60 ms)
     return time.perf_counter() - clock

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from jobstore.problems import MEDIA_TYPE, Problem
+from jobstore.problems import MEDIA_TYPE, ProblemDetails
 from service.deps import OwnerDep, StoreDep
 from service.models import Dataset
 from service.spool import spool_body
@@ -57,7 +57,7 @@ async def upload_dataset(request: Request, response: Response, store: StoreDep, 
 def get_dataset(dataset_id: str, store: StoreDep, owner: OwnerDep) -> dict:
     meta = store.get_dataset(dataset_id, owner)
     if meta is None:
-        raise Problem(404, 'not-found', 'Not found', f'no dataset {dataset_id}')
+        raise ProblemDetails(404, 'not-found', 'Not found', f'no dataset {dataset_id}')
     return _view(meta)
 
 
@@ -65,9 +65,9 @@ def get_dataset(dataset_id: str, store: StoreDep, owner: OwnerDep) -> dict:
 def delete_dataset(dataset_id: str, store: StoreDep, owner: OwnerDep) -> Response:
     """Forget a dataset; refused (409) while a job that reads it has not finished."""
     if store.get_dataset(dataset_id, owner) is None:
-        raise Problem(404, 'not-found', 'Not found', f'no dataset {dataset_id}')
+        raise ProblemDetails(404, 'not-found', 'Not found', f'no dataset {dataset_id}')
     blocking = store.delete_dataset(dataset_id, owner)
     if blocking:
-        raise Problem(409, 'dataset-in-use', 'Dataset in use',
-                      f'{len(blocking)} unfinished job(s) read this dataset; cancel them or wait')
+        raise ProblemDetails(409, 'dataset-in-use', 'Dataset in use',
+                             f'{len(blocking)} unfinished job(s) read this dataset; cancel them or wait')
     return Response(status_code=204)

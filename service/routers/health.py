@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
-from jobstore.problems import MEDIA_TYPE, Problem
+from jobstore.problems import MEDIA_TYPE, ProblemDetails
 from service.deps import SettingsDep, StoreDep
 from service.metrics import render_jobs
 from service.models import Health
@@ -27,10 +27,10 @@ def readyz(store: StoreDep, settings: SettingsDep) -> dict:
         store.ping()
         workers = store.live_workers(within=3 * settings.worker_heartbeat_seconds)
     except Exception as error:
-        raise Problem(503, 'not-ready', 'Not ready', f'Redis is unreachable: {type(error).__name__}',
-                      reason='redis') from None
+        raise ProblemDetails(503, 'not-ready', 'Not ready', f'Redis is unreachable: {type(error).__name__}',
+                             reason='redis') from None
     if not workers:
-        raise Problem(503, 'not-ready', 'Not ready', 'no worker has sent a heartbeat recently', reason='worker')
+        raise ProblemDetails(503, 'not-ready', 'Not ready', 'no worker has sent a heartbeat recently', reason='worker')
     return {'status': 'ok', 'checks': {'redis': 'ok', 'workers': len(workers)}}
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Annotated, Any, AsyncIterator, Literal, Optional
 
 import anyio
@@ -17,13 +16,15 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from blp.spec import OptimalInstrumentsSpec
-from jobstore.problems import MEDIA_TYPE, Problem, finite
-from jobstore.store import TERMINAL, Store
+from jobstore.jsonsafe import dumps
+from jobstore.problems import MEDIA_TYPE, ProblemDetails
+from jobstore.records import TERMINAL, JobRecord, JobStatus
+from jobstore.store import Store
 from jobstore.submissions import Submissions
-from service.bootstrap import BootstrapRequest, submit_bootstrap
+from service.bootstrap_submission import BootstrapRequest, submit_bootstrap
 from service.deps import CeleryDep, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
-from service.models import CounterfactualRequest, Job, JobList, JobRequest, JobState
+from service.models import CounterfactualRequest, Job, JobList, JobRequest
 from service.numerics import Numerics
 from service.optimal_instruments import submit_optimal_instruments
 
@@ -35,20 +36,20 @@ IdempotencyKey = Annotated[Optional[str], Header(alias='Idempotency-Key',
                                                  description='retries with the same key and body return the same job')]
 
 
-def _load(store: Store, job_id: str, owner: str) -> dict[str, Any]:
+def _load(store: Store, job_id: str, owner: str) -> JobRecord:
     record = store.get_job(job_id, owner)
     if record is None:
         lost = Submissions(store).lost_in_restart(job_id)
         if lost:  # accepted, then lost with the last unsynced second of Redis's log: say so, not "no such job"
-            raise Problem(404, 'job-lost', 'Job lost',
-                          f"job {job_id} was accepted at {lost['accepted_at']} but Redis restarted at about "
-                          f"{lost['redis_started_at']} without the last writes before its crash (appendfsync "
-                          'everysec); submit it again', job_id=job_id, **lost)
-        raise Problem(404, 'not-found', 'Not found', f'no job {job_id}')
+            raise ProblemDetails(404, 'job-lost', 'Job lost',
+                                 f"job {job_id} was accepted at {lost['accepted_at']} but Redis restarted at about "
+                                 f"{lost['redis_started_at']} without the last writes before its crash (appendfsync "
+                                 'everysec); submit it again', job_id=job_id, **lost)
+        raise ProblemDetails(404, 'not-found', 'Not found', f'no job {job_id}')
     return record
 
 
-def _accepted(record: dict[str, Any], created: bool) -> JSONResponse:
+def _accepted(record: JobRecord, created: bool) -> JSONResponse:
     """202 for a new job, 200 when an Idempotency-Key replay returns the original; Location names the job."""
     view = Job.model_validate(job_view(record)).model_dump(mode='json')
     return JSONResponse(view, status_code=202 if created else 200, headers={'Location': view['links']['self']})
@@ -69,7 +70,7 @@ def create_job(body: JobRequest, store: StoreDep, celery: CeleryDep, settings: S
 
 
 @router.get('', response_model=JobList)
-def list_jobs(store: StoreDep, owner: OwnerDep, status: Optional[JobState] = None,
+def list_jobs(store: StoreDep, owner: OwnerDep, status: Optional[JobStatus] = None,
               limit: Annotated[int, Query(ge=1, le=200)] = 50,
               cursor: Annotated[Optional[str], Query(pattern=r'^\d+$')] = None) -> dict:
     """The caller's jobs, newest first; follow `next_cursor` for more."""
@@ -107,7 +108,7 @@ async def job_events(job_id: str, store: StoreDep, owner: OwnerDep, settings: Se
             if record is None:
                 yield 'event: end\ndata: {"status": "deleted"}\n\n'
                 return
-            view = json.dumps(finite(job_view(record)), separators=(',', ':'))
+            view = dumps(job_view(record))
             if view != last:
                 number += 1
                 last, quiet = view, 0.0
@@ -125,7 +126,7 @@ async def job_events(job_id: str, store: StoreDep, owner: OwnerDep, settings: Se
                              headers={'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'})
 
 
-def _finished(record: dict[str, Any]) -> Optional[Response]:
+def _finished(record: JobRecord) -> Optional[Response]:
     """None when the job succeeded; else the answer: 202 while it runs, 409 once it failed or was cancelled."""
     status = record['status']
     if status == 'succeeded':
@@ -133,8 +134,8 @@ def _finished(record: dict[str, Any]) -> Optional[Response]:
     if status in ('queued', 'running'):
         return JSONResponse(Job.model_validate(job_view(record)).model_dump(mode='json'), status_code=202,
                             headers={'Retry-After': '2', 'Location': f"/v1/jobs/{record['id']}"})
-    raise Problem(409, f'job-{status}', f'Job {status}', f'the job {status}; it has no result',
-                  job_status=status, error=record.get('error'))
+    raise ProblemDetails(409, f'job-{status}', f'Job {status}', f'the job {status}; it has no result',
+                         job_status=status, error=record.get('error'))
 
 
 @router.get('/{job_id}/result', responses={202: {'model': Job}, 404: _PROBLEM, 409: _PROBLEM})
@@ -146,20 +147,20 @@ def job_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
         return waiting
     result = store.get_result(job_id)
     if result is None:
-        raise Problem(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
+        raise ProblemDetails(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
     return JSONResponse(result)
 
 
 def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: str, market: str, fmt: str) -> Response:
     record = _load(store, job_id, owner)
     if record['kind'] not in ESTIMATES:
-        raise Problem(404, 'not-found', 'Not found', 'only estimates have elasticities and diversion ratios')
+        raise ProblemDetails(404, 'not-found', 'Not found', 'only estimates have elasticities and diversion ratios')
     waiting = _finished(record)
     if waiting is not None:
         return waiting
     result = store.get_result(job_id)
     if result is None:
-        raise Problem(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
+        raise ProblemDetails(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
     matrix = numerics.matrix(record, result, table, market)
     if fmt == 'csv':
         buffer = io.StringIO()

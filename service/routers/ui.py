@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
 from service.deps import SettingsDep
 
 UI = Path(__file__).resolve().parents[1] / 'ui'
@@ -41,5 +41,5 @@ def config(settings: SettingsDep) -> dict:
 def asset(name: str) -> FileResponse:
     """Only the files shipped in `service/ui/` (a fixed list: no path from the request reaches the filesystem)."""
     if name not in FILES:
-        raise Problem(404, 'not-found', 'Not found', f'no dashboard file {name!r}')
+        raise ProblemDetails(404, 'not-found', 'Not found', f'no dashboard file {name!r}')
     return _file(name)

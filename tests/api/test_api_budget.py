@@ -12,9 +12,9 @@ from api_support import assert_problem, upload
 
 from blp.spec import EstimateSpec
 from examples import cereal
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
 from jobstore.settings import Settings
-from service import jobs, numerics
+from service import numerics
 from service.budget import check_cost
 
 RC = [{'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'}, {'formula': '0 + mushy + prices'}]
@@ -63,7 +63,7 @@ def test_the_cost_is_checked_before_anything_is_built(monkeypatch, redis_url):
     """The checking process's steps, run here: an over-budget spec never reaches the build."""
     def build(*_, **__):
         raise AssertionError('the problem was built')
-    monkeypatch.setattr(jobs, 'build_problem', build)
+    monkeypatch.setattr(numerics, 'build_problem', build)
     spec = EstimateSpec.model_validate(rc_job('x', {'specification': 'product', 'size': 1500})['spec'])
     fault = numerics._check(Settings(redis_url=redis_url), spec.model_dump_json(), None,
                               ('x', cereal.product_data()), (None, None))
@@ -110,7 +110,7 @@ def test_a_million_product_job_fits_the_default_budget_and_oversized_ones_are_re
     settings = Settings()
     for supply in (False, True):  # demand and the supply side in default chunks, no memory_budget_mb needed
         check_cost(million_spec(supply), million_products(supply=supply), None, settings.budget())
-    with pytest.raises(Problem) as caught:
+    with pytest.raises(ProblemDetails) as caught:
         check_cost(million_spec(agents=5000), million_products(), None, settings.budget())
     problem = caught.value
     assert problem.status == 422 and problem.fields['parameter'] == 'spec.problem.integration.size'
@@ -122,7 +122,7 @@ def test_a_job_over_the_budget_only_because_of_its_supply_side_is_refused_naming
     """A million products in 100 markets of 10,000: demand fits, but one market's J x J supply matrices do not."""
     products = million_products(T=100, J=10_000, supply=True)
     check_cost(million_spec(), products, None, Settings().budget())
-    with pytest.raises(Problem) as caught:
+    with pytest.raises(ProblemDetails) as caught:
         check_cost(million_spec(supply=True), products, None, Settings().budget())
     problem = caught.value
     assert problem.status == 422 and problem.fields['parameter'] == 'spec.problem.product_formulations'

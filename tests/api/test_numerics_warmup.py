@@ -36,29 +36,29 @@ def test_numerics_processes_have_the_checks_modules_loaded_before_their_first_re
 
 def cached(dataset_id: str) -> bool:
     """In a numerics process: whether it has the dataset's frame cached."""
-    from service.jobs import cached_frame
+    from service.dataset_cache import CACHE
 
-    return cached_frame(dataset_id) is not None
+    return CACHE.cached_frame(dataset_id) is not None
 
 
 def read_count() -> int:
     """In a numerics process: how many datasets it has read from Redis (counted by `count_reads`)."""
-    from service import jobs
+    from jobstore import cache
 
-    return getattr(jobs, 'reads', 0)
+    return getattr(cache, 'reads', 0)
 
 
 def count_reads() -> None:
     """In a numerics process: count the datasets read from Redis from now on."""
-    from service import jobs
+    from jobstore import cache
 
-    read = jobs.read_frame
+    read = cache.read_frame
 
     def counted(raw: bytes):  # noqa: ANN202
-        jobs.reads = getattr(jobs, 'reads', 0) + 1  # type: ignore[attr-defined]
+        cache.reads = getattr(cache, 'reads', 0) + 1  # type: ignore[attr-defined]
         return read(raw)
 
-    jobs.read_frame = counted  # type: ignore[assignment]
+    cache.read_frame = counted  # type: ignore[assignment]
 
 
 def test_an_upload_is_read_into_the_numerics_cache_so_the_first_check_of_a_job_reads_nothing(make_client, products):

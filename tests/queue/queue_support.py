@@ -17,8 +17,9 @@ from fastapi.testclient import TestClient
 from processes import die_with_parent
 
 from jobstore.broker import queue_lists
+from jobstore.records import TERMINAL
 from jobstore.settings import Settings
-from jobstore.store import TERMINAL, Store, connect
+from jobstore.store import Store, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 ABSORB = 'C(market_ids) + C(product_ids)'

@@ -18,7 +18,7 @@ from examples import cereal
 from jobstore.settings import Settings
 from jobstore.store import Store, connect
 from service.main import create_app
-from worker.bootstrap import ledger_of
+from worker.bootstrap_chunks import ledger_of
 
 pytestmark = pytest.mark.queue
 DRAWS, CHUNK, SEED, MERGER = 12, 3, 5, {'F6': 'F4'}

@@ -1,4 +1,4 @@
-"""A fanned-out job's members in the worker (worker.multistart starts, worker.bootstrap chunks), run in this process
+"""A fanned-out job's members in the worker (worker.multistart starts, worker.bootstrap_chunks chunks), run in this process
 on a real Redis: how a failure becomes a member's row, and the solve options a start is solved with.
 
 The member's own computation is replaced here (a MemoryError, a capture of its options): what is tested is the
@@ -13,8 +13,10 @@ import redis
 
 from jobstore.fanout import FanOut
 from jobstore.store import Store, connect
-from worker import bootstrap, multistart
+from worker import bootstrap_chunks, multistart
 from worker.celery_app import app
+from worker.failures import failed_row, problem_details_of
+from worker.memory import OutOfMemory
 
 SPEC = {'problem': {'product_formulations': [{'formula': '1 + prices'}]}, 'solve': {'method': '1s', 'threads': 2}}
 
@@ -43,8 +45,8 @@ def start_row(store: Store, job_id: str = 'multistart') -> dict[str, Any]:
 
 def chunk_row(store: Store, job_id: str = 'bootstrap') -> dict[str, Any]:
     running_job(store, job_id, 'bootstrap', {'draws': 2, 'chunk_size': 1, 'seed': 0, 'level': 0.95})
-    assert bootstrap.run_chunk(store, job_id, 0, 'host') == 'failed'
-    return bootstrap.ledger_of(store, job_id).rows(1)[0]
+    assert bootstrap_chunks.run_chunk(store, job_id, 0, 'host') == 'failed'
+    return bootstrap_chunks.ledger_of(store, job_id).rows(1)[0]
 
 
 def out_of_memory(*_: Any, **__: Any) -> Any:
@@ -53,7 +55,7 @@ def out_of_memory(*_: Any, **__: Any) -> Any:
 
 def test_a_chunk_out_of_memory_records_the_memory_problem_a_start_does(store, monkeypatch):
     monkeypatch.setattr(multistart, '_solve', out_of_memory)
-    monkeypatch.setattr(bootstrap, '_compute', out_of_memory)
+    monkeypatch.setattr(bootstrap_chunks, '_compute', out_of_memory)
     start, chunk = start_row(store), chunk_row(store)
     assert start['error']['type'] == 'urn:blp:problem:out-of-memory', start
     assert chunk['error'] == start['error'], (chunk, start)
@@ -65,7 +67,7 @@ def test_a_chunk_and_a_start_that_raise_anything_else_record_the_same_500(store,
         raise ZeroDivisionError('a bug')
 
     monkeypatch.setattr(multistart, '_solve', broken)
-    monkeypatch.setattr(bootstrap, '_compute', broken)
+    monkeypatch.setattr(bootstrap_chunks, '_compute', broken)
     start, chunk = start_row(store)['error'], chunk_row(store)['error']
     assert (start['status'], start['type'], start['title']) == (500, 'urn:blp:problem:numerics-failed', 'Start failed')
     assert (chunk['status'], chunk['type'], chunk['title']) == (500, 'urn:blp:problem:numerics-failed', 'Chunk failed')
@@ -89,3 +91,16 @@ def test_a_start_is_solved_with_threads_capped_at_the_workers_share_of_the_cores
     monkeypatch.setitem(app.conf, 'worker_concurrency', 1)  # a worker with the cores to itself honours the request
     start_row(store, 'another')
     assert [options.threads for options in solved_with] == [1, 2]
+
+
+@pytest.mark.parametrize('error', [MemoryError(), OutOfMemory('solving')], ids=['MemoryError', 'OutOfMemory'])
+def test_the_failure_ladder_gives_a_job_a_start_and_a_chunk_the_same_memory_problem(error):
+    """The one ladder (worker.failures) every task kind records its failures through: out of memory is the 507 of
+    worker.memory whatever ran out, and names what it was doing."""
+    job, start, chunk = (problem_details_of(error, subject, f'{subject} 0').to_dict()
+                         for subject in ('job', 'start', 'chunk'))
+    assert job == start == chunk, (job, start, chunk)
+    assert (chunk['status'], chunk['type']) == (507, 'urn:blp:problem:out-of-memory')
+    doing = 'solving' if isinstance(error, OutOfMemory) else 'running the job'
+    assert chunk['detail'].startswith(f'out of memory while {doing} ')
+    assert failed_row(problem_details_of(error, 'chunk', 'chunk 0')) == {'status': 'failed', 'error': chunk}

@@ -8,6 +8,7 @@ import redis
 import blp
 from blp.spec import EstimateSpec
 from examples import cereal
+from jobstore.cache import problem_key
 from jobstore.codec import write_frame
 from jobstore.store import Store, connect
 from worker import cache
@@ -20,8 +21,7 @@ SPEC = EstimateSpec.model_validate({'problem': {'product_formulations': [{'formu
 def store(redis_url: str) -> Store:
     url = f'{redis_url}/4'
     redis.Redis.from_url(url).flushdb()
-    cache._frames.clear()
-    cache._problems.clear()
+    cache.CACHE.clear()
     return Store(connect(url))
 
 
@@ -55,12 +55,13 @@ def test_a_dataset_deleted_after_it_was_cached_fails_the_job_by_name(store):
 
 def test_the_cache_keeps_only_the_most_recent_problems_and_no_large_data(store, monkeypatch):
     frame = cereal.product_data('price')
-    for index in range(cache.PROBLEMS + 1):
+    kept = cache.CACHE.problems.size
+    for index in range(kept + 1):
         put(store, f'p{index}', frame.assign(extra=index))
         cache.problem(store, {'product_data': f'p{index}'}, SPEC)
-    assert len(cache._problems.items) == cache.PROBLEMS
-    assert ('p0', None, SPEC.problem.model_dump_json()) not in cache._problems.items
-    monkeypatch.setattr(cache, 'CACHE_MAX_BYTES', 1000)
+    assert len(cache.CACHE.problems.items) == kept
+    assert problem_key('p0', None, SPEC.problem) not in cache.CACHE.problems.items
+    monkeypatch.setattr(cache.CACHE, 'max_bytes', 1000)
     put(store, 'big', frame)
     first = cache.problem(store, {'product_data': 'big'}, SPEC)
     assert cache.problem(store, {'product_data': 'big'}, SPEC) is not first  # built again: not kept

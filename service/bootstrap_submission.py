@@ -1,20 +1,22 @@
 """Queueing a bootstrap of a finished estimate (`POST /v1/jobs/{id}/bootstrap`): PyBLP's parametric bootstrap, its
-draws computed in chunks on every worker (`worker/bootstrap.py`), with percentile intervals in the result."""
+draws computed in chunks on every worker (`worker/bootstrap_chunks.py`), with percentile intervals in the result."""
 
 from __future__ import annotations
 
 import secrets
-from typing import Any, Optional
+from typing import Optional
 
 from celery import Celery
 from pydantic import BaseModel, ConfigDict, Field
 
 from blp.spec import EstimateSpec, FiniteFloat
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
+from jobstore.records import JobRecord
 from jobstore.settings import Settings
 from jobstore.store import Store
 from service.budget import check_cost
-from service.jobs import _new_record, _queue, start_child, stored_frame
+from service.dataset_cache import stored_frame
+from service.jobs import _new_record, _queue, start_child
 
 
 class BootstrapRequest(BaseModel):
@@ -31,8 +33,8 @@ class BootstrapRequest(BaseModel):
     merger: Optional[dict[str, str]] = Field(default=None, min_length=1, examples=[{'F2': 'F1'}])
 
 
-def submit_bootstrap(store: Store, celery: Celery, settings: Settings, parent: dict[str, Any], body: BootstrapRequest,
-                     owner: str, idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
+def submit_bootstrap(store: Store, celery: Celery, settings: Settings, parent: JobRecord, body: BootstrapRequest,
+                     owner: str, idempotency_key: Optional[str]) -> tuple[JobRecord, bool]:
     """Check the parent estimate and the merger's firms, and queue the bootstrap; (record, created)."""
     idempotency, existing = start_child(store, settings, parent, owner, idempotency_key,
                                         {'bootstrap': body.model_dump(mode='json')}, 'bootstraps')
@@ -41,27 +43,27 @@ def submit_bootstrap(store: Store, celery: Celery, settings: Settings, parent: d
     if body.merger is not None:
         product = stored_frame(store, parent['inputs']['product_data'])
         if product is None or 'firm_ids' not in product.columns:
-            raise Problem(422, 'invalid-bootstrap', 'Invalid bootstrap', 'a merger needs firm_ids in the product data',
-                          field='merger', column='firm_ids')
+            raise ProblemDetails(422, 'invalid-bootstrap', 'Invalid bootstrap', 'a merger needs firm_ids in the product data',
+                                 field='merger', column='firm_ids')
         unknown = sorted(set(body.merger) - set(product['firm_ids'].astype(str)))
         if unknown:
-            raise Problem(422, 'unknown-firms', 'Unknown firms', f'no firm {", ".join(unknown)} in the product data',
-                          field='merger', firms=unknown)
+            raise ProblemDetails(422, 'unknown-firms', 'Unknown firms', f'no firm {", ".join(unknown)} in the product data',
+                                 field='merger', firms=unknown)
     _check_cost(store, settings, parent, body)
     request = body.model_dump(mode='json')
     if request['seed'] is None:
         request['seed'] = secrets.randbelow(2**32)
-    inputs = dict(parent['inputs'])
+    inputs = parent['inputs'].copy()
     record = _new_record('bootstrap', owner, inputs, parent['spec'], parent=parent['id'], request=request)
-    return _queue(store, celery, settings, record, [i for i in inputs.values() if i], idempotency)
+    return _queue(store, celery, settings, record, idempotency)
 
 
-def _check_cost(store: Store, settings: Settings, parent: dict[str, Any], body: BootstrapRequest) -> None:
+def _check_cost(store: Store, settings: Settings, parent: JobRecord, body: BootstrapRequest) -> None:
     """422 naming `draws` or `chunk_size` when the draws would take the job over the work or memory budget."""
     inputs = parent['inputs']
-    product = stored_frame(store, inputs['product_data'])
-    agent = stored_frame(store, inputs['agent_data']) if inputs.get('agent_data') else None
-    if product is None or (inputs.get('agent_data') and agent is None):
-        raise Problem(409, 'dataset-deleted', 'Dataset deleted', "the estimate's data were deleted")
+    product, agent_id = stored_frame(store, inputs['product_data']), inputs.get('agent_data')
+    agent = stored_frame(store, agent_id) if agent_id else None
+    if product is None or (agent_id and agent is None):
+        raise ProblemDetails(409, 'dataset-deleted', 'Dataset deleted', "the estimate's data were deleted")
     check_cost(EstimateSpec.model_validate(parent['spec']), product, agent, settings.budget(), draws=body.draws,
                draws_per_task=body.chunk_size)

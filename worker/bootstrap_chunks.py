@@ -27,14 +27,26 @@ from blp.post.bootstrap import draw_summaries, percentile_intervals
 from blp.spec import EstimateSpec
 from jobstore import tasks as names
 from jobstore.fanout import FanOut
-from jobstore.problems import Problem
+from jobstore.problems import ProblemDetails
+from jobstore.records import JobRecord
 from jobstore.store import Store, now
 from worker import optimal
 from worker.celery_app import app, job_store, settings
-from worker.failures import lost_problem, problem_of, worker_lost
+from worker.failures import failed_row, lost_problem_details, problem_details_of, worker_lost
 from worker.leases import LeasedTask
-from worker.multistart import _cancel, _failed_row, _publish
-from worker.tasks import JobTask, _finish, _frames, _parent_result, _seconds, _versions, durably, succeed
+from worker.tasks import (
+    JobTask,
+    _finish,
+    _frames,
+    _parent_result,
+    _seconds,
+    _versions,
+    cancel,
+    durably,
+    publish,
+    succeed,
+    take_parent,
+)
 from worker.threads import capped_options
 
 log = logging.getLogger(__name__)
@@ -58,29 +70,23 @@ def _merger(product: Any, request: dict[str, Any]) -> Optional[np.ndarray]:
 
 def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     """Publish one task per chunk (again, if a previous delivery died while publishing)."""
-    record = durably(store.get_job, job_id)
-    if record is None or record['status'] not in ('queued', 'running'):
-        return 'skipped'
     ledger = ledger_of(store, job_id)
-    if record['status'] == 'running' and ledger.published(1):
-        return 'skipped'
-    moved = store.transition(job_id, ['queued', 'running'], 'running', started_at=record.get('started_at') or now(),
-                             attempts=record['attempts'] + 1, worker=hostname)
-    if moved is not True:
+    record = take_parent(store, ledger, hostname)
+    if record is None:
         return 'skipped'
     request = record['request']
     chunks = chunk_count(request)
     store.set_fields(job_id, progress={'chunks_done': 0, 'chunks_total': chunks, 'chunks_failed': 0,
                                        'updated_at': now()})
     for index in range(chunks):
-        _publish(names.BOOTSTRAP_CHUNK, [job_id, index], f'{job_id}.chunk.{index}')
+        publish(names.BOOTSTRAP_CHUNK, [job_id, index], f'{job_id}.chunk.{index}')
     ledger.put(**{'published:1': True})
     return 'published'
 
 
 # ------------------------------------------------------------------------------------------ one chunk
 
-def _compute(store: Store, record: dict[str, Any], index: int) -> dict[str, Any]:
+def _compute(store: Store, record: JobRecord, index: int) -> dict[str, Any]:
     request = record['request']
     spec = EstimateSpec.model_validate(record['spec'])
     product, agent = _frames(store, record['inputs'])
@@ -101,29 +107,29 @@ def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
     ledger = ledger_of(store, job_id)
     if durably(ledger.row, 1, index) is not None:  # a duplicate, or redelivered after its row was written
         if len(ledger.rows(1)) >= chunk_count(record['request']):
-            _publish(names.BOOTSTRAP_FINALIZE, [job_id], f'{job_id}.finalize')
+            publish(names.BOOTSTRAP_FINALIZE, [job_id], f'{job_id}.finalize')
         return 'duplicate'
     if record['cancel_requested']:
-        return _cancel(store, job_id)
+        return cancel(store, job_id)
     attempt = ledger.begin(1, index, hostname)
     clock = time.perf_counter()
     if attempt > settings().job_max_attempts:
-        row = _failed_row(worker_lost('chunk', attempt))
+        row = failed_row(worker_lost('chunk', attempt))
     else:
         try:
             row = _compute(store, record, index)
         except Exception as error:
-            row = _failed_row(problem_of(error, 'chunk', f'chunk {index} of job {job_id}'))
+            row = failed_row(problem_details_of(error, 'chunk', f'chunk {index} of job {job_id}'))
     row.update(seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname)
     return _record(ledger, record, index, row)
 
 
-def _record(ledger: FanOut, record: dict[str, Any], index: int, row: dict[str, Any], retry: bool = True) -> str:
+def _record(ledger: FanOut, record: JobRecord, index: int, row: dict[str, Any], retry: bool = True) -> str:
     row = {'index': index, 'draws': [], **row}
     arguments = (1, index, row, chunk_count(record['request']), 1)
     added, complete = durably(ledger.record, *arguments) if retry else ledger.record(*arguments)
     if added and complete:
-        _publish(names.BOOTSTRAP_FINALIZE, [ledger.job_id], f'{ledger.job_id}.finalize')
+        publish(names.BOOTSTRAP_FINALIZE, [ledger.job_id], f'{ledger.job_id}.finalize')
     return row['status'] if added else 'not recorded'
 
 
@@ -136,7 +142,7 @@ class ChunkTask(LeasedTask):
             store = job_store()
             record = store.get_job(job_id)
             if record is not None and record['status'] == 'running':
-                _record(ledger_of(store, job_id), record, index, _failed_row(lost_problem(exc, 'chunk')), retry=False)
+                _record(ledger_of(store, job_id), record, index, failed_row(lost_problem_details(exc, 'chunk')), retry=False)
         except Exception:
             log.exception('could not record chunk %s of job %s failed', index, job_id)
 
@@ -170,7 +176,7 @@ def finalize(store: Store, job_id: str) -> str:
     if record is None or record['status'] != 'running':
         return 'skipped'
     if record['cancel_requested']:
-        return _cancel(store, job_id)
+        return cancel(store, job_id)
     request, ledger = record['request'], ledger_of(store, job_id)
     stored = ledger.rows(1)
     chunks = chunk_count(request)
@@ -178,13 +184,13 @@ def finalize(store: Store, job_id: str) -> str:
         return 'incomplete'
     rows = [stored[index] for index in range(chunks)]
     if not any(row['status'] == 'succeeded' for row in rows):
-        _finish(store, job_id, 'failed', Problem(422, 'bootstrap-failed', 'Bootstrap failed', 'no chunk succeeded',
-                                                 chunks=[row.get('error') for row in rows]).to_dict())
+        _finish(store, job_id, 'failed', ProblemDetails(422, 'bootstrap-failed', 'Bootstrap failed', 'no chunk succeeded',
+                                                        chunks=[row.get('error') for row in rows]).to_dict())
         return 'failed'
     parent = _parent_result(store, record)
     table = parent['results']['parameters']
     summary = summarize(rows, request, request['level'])
-    product, _ = _frames(store, {'product_data': record['inputs']['product_data']})
+    product, _ = _frames(store, {'product_data': record['inputs']['product_data'], 'agent_data': None})
     result = {
         'job_id': job_id, 'kind': 'bootstrap', 'draws': request['draws'], 'seed': request['seed'],
         'level': request['level'], 'draws_used': summary['draws'],

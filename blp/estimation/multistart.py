@@ -26,6 +26,7 @@ from blp.estimation.estimator import Estimation
 from blp.estimation.parameters import Labels, NonlinearValues, Parameters
 from blp.exceptions import SpecificationError
 from blp.post.postestimation import mean_own_elasticity
+from blp.serialization import jsonable
 
 if TYPE_CHECKING:  # types only: multistart is imported by the worker without a problem
     from blp.estimation.problem import Problem
@@ -244,7 +245,7 @@ def outcome(results: ProblemResults) -> dict[str, Any]:
         'beta': results.beta[:, 0].tolist(),
         'objective': float(results.objective),
         'gradient_norm': float(results.gradient_norm),
-        'hessian_eigenvalues': [float(value) if np.isfinite(value) else None for value in eigenvalues],
+        'hessian_eigenvalues': jsonable(eigenvalues),
         'smallest_hessian_eigenvalue': float(finite.min()) if finite.size else None,
         'active_bounds': list(results.active_bounds),
         'converged': bool(results.converged),

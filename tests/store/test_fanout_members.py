@@ -104,3 +104,18 @@ def test_the_failure_ladder_gives_a_job_a_start_and_a_chunk_the_same_memory_prob
     doing = 'solving' if isinstance(error, OutOfMemory) else 'running the job'
     assert chunk['detail'].startswith(f'out of memory while {doing} ')
     assert failed_row(problem_details_of(error, 'chunk', 'chunk 0')) == {'status': 'failed', 'error': chunk}
+
+
+@pytest.mark.parametrize('make_row', [start_row, chunk_row], ids=['multistart', 'bootstrap'])
+def test_an_ended_fanned_out_job_keeps_no_key_past_retention_and_delete_frees_them_all(store, make_row):
+    """Every key of a fanned-out job (its ledger, rows, attempts, running members) expires with the job and goes
+    when it is deleted: a kind whose ledger the store does not know of would keep its keys in Redis for ever."""
+    job_id = make_row.__name__
+    make_row(store, job_id)
+    keys = sorted(store.r.scan_iter(match=f'blp:job:{job_id}*'))
+    assert any(key.decode().endswith(':1') for key in keys), keys  # the member's rows, attempts, running
+    store.result_ttl = 3600
+    store.retain(job_id)
+    assert {key: store.r.ttl(key) for key in keys if store.r.ttl(key) <= 0} == {}
+    store.delete_job(store.get_job(job_id))
+    assert sorted(store.r.scan_iter(match=f'blp:job:{job_id}*')) == []

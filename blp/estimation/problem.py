@@ -129,7 +129,16 @@ class Problem:
             self.supply = build_supply(formulations[2], self.products, costs_type, self.warnings)
             if self.H:
                 raise SpecificationError('a supply side with nesting_ids is not supported yet', parameter='X3')
+        self.products = self._recorded(self.products)
         self.moments = self._moments()
+
+    def _recorded(self, products: Products) -> Products:
+        """`products` recording this problem's matrices as PyBLP's `problem.products` does."""
+        matrices = {'X1': self.X1, 'X2': self.X2, 'ZD': self.ZD[:, pyblp_order(self.MD, self._ZD_exogenous)]}
+        if self.supply is not None:
+            supply = self.supply
+            matrices.update(X3=supply.X3, ZS=supply.ZS[:, pyblp_order(supply.MS, supply.ZS_exogenous)])
+        return products.with_matrices(**matrices)
 
     def _moments(self, parameters: Optional[Parameters] = None, options: Optional[SolveOptions] = None,
                  model: Optional[DemandModel] = None) -> MomentStack:
@@ -175,6 +184,7 @@ class Problem:
                                   pyblp_order(problem.MD, leading)), problem._instrument_warnings)
         problem.warnings = [warning for warning in self.warnings if warning not in self._instrument_warnings] + \
             problem._instrument_warnings
+        problem.products = problem._recorded(self.products)
         problem.moments = problem._moments()
         return problem
 

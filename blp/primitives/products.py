@@ -7,8 +7,8 @@ returns lines up with the rows the user passed in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Union
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -136,7 +136,12 @@ class Layout:
 
 @dataclass(frozen=True)
 class Products:
-    """Validated product data: ids, shares and the optional id columns PyBLP recognises."""
+    """Validated product data: ids, shares and the optional id columns PyBLP recognises.
+
+    Also PyBLP's record of the problem's product matrices (`problem.products.X1`, `.X2`, `.X3`, `.ZD`, `.ZS`: N x K,
+    fixed effects absorbed, instruments in PyBLP's column order: excluded instruments, then exogenous
+    characteristics), set by `Problem`, and any product data column as an N x 1 array (`problem.products.prices`).
+    The id fields stay vectors (N) or None, as the core reads them, where PyBLP's record has N x 1 or N x 0."""
 
     frame: pd.DataFrame
     market_ids: np.ndarray
@@ -147,10 +152,38 @@ class Products:
     nesting_ids: Optional[np.ndarray]
     clustering_ids: Optional[np.ndarray]
     warnings: tuple[str, ...] = ()  # what reading the data left out, for the problem to warn about
+    matrices: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def N(self) -> int:
         return self.shares.size
+
+    def with_matrices(self, **matrices: np.ndarray) -> 'Products':
+        """The same products recording other matrices (X1, X2, X3, ZD, ZS)."""
+        return replace(self, matrices={**self.matrices, **matrices})
+
+    X1 = property(lambda self: self._matrix('X1'), doc='X1 (N x K1), fixed effects absorbed')
+    X2 = property(lambda self: self._matrix('X2'), doc='X2 (N x K2; N x 0 without random coefficients)')
+    X3 = property(lambda self: self._matrix('X3'), doc='X3 (N x K3, fixed effects absorbed; N x 0 without supply)')
+    ZD = property(lambda self: self._matrix('ZD'), doc="ZD (N x MD) in PyBLP's column order, fixed effects absorbed")
+    ZS = property(lambda self: self._matrix('ZS'), doc="ZS (N x MS) in PyBLP's column order (N x 0 without supply)")
+
+    def _matrix(self, name: str) -> np.ndarray:
+        return self.matrices.get(name, np.zeros((self.N, 0)))
+
+    @property
+    def ownership(self) -> np.ndarray:
+        """N x J from `ownership0..` (PyBLP's field), N x 0 without them."""
+        columns = numbered_columns(self.frame, 'ownership')
+        return self.frame[columns].to_numpy(dtype=float) if columns else np.zeros((self.N, 0))
+
+    if not TYPE_CHECKING:  # hidden from the type checker, so that a misspelt field of the core's is still an error
+        def __getattr__(self, name: str) -> np.ndarray:
+            """A product data column as PyBLP's record holds it (N x 1), e.g. `prices`."""
+            frame = self.__dict__.get('frame')
+            if name.startswith('_') or frame is None or name not in frame.columns:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            return frame[name].to_numpy()[:, None]
 
 
 def load_products(data: DataLike) -> Products:

@@ -19,6 +19,7 @@ _EXPORTS = {
     'MicroPart': 'blp.micro.moments',
     'MicroMoment': 'blp.micro.moments',
     'BLPError': 'blp.exceptions',
+    'BLPWarning': 'blp.exceptions',
     'DataError': 'blp.exceptions',
     'SpecificationError': 'blp.exceptions',
     'NumericalError': 'blp.exceptions',

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional
 
 
@@ -46,3 +47,17 @@ class NumericalError(BLPError):
 
 class Cancelled(BLPError):
     """Raised from a progress callback to stop an estimate cooperatively."""
+
+
+class BLPWarning(UserWarning):
+    """What the core allows, as PyBLP does, but a user should know (collinear columns, an under-identified model,
+    numbered columns left out); each is also kept in `problem.warnings` or `results.warnings`."""
+
+
+def warn(message: Optional[str], recorded: list[str]) -> None:
+    """Record a warning in `recorded` (a problem's or an estimate's list) and emit it as a Python warning, as PyBLP
+    does through its output. None records nothing."""
+    if message is None:
+        return
+    recorded.append(message)
+    warnings.warn(message, BLPWarning, stacklevel=3)

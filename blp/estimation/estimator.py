@@ -15,16 +15,17 @@ import numpy as np
 import scipy.optimize
 
 from blp.configurations.solve_options import Optimization, SolveOptions
-from blp.estimation.gmm import LinearIV, invert, parameter_covariances
+from blp.estimation.gmm import LinearIV, SingularWeights, invert, parameter_covariances
 from blp.estimation.moments import DemandState, MomentStack
 from blp.estimation.parameters import Parameters
 from blp.estimation.records import Evaluation, Statistics, StepOutcome
 from blp.estimation.results import STORED_OPTIONS, ProblemResults
-from blp.exceptions import NumericalError, SpecificationError
+from blp.exceptions import NumericalError, SpecificationError, warn
 from blp.micro.block import MicroBlock
 from blp.micro.compiled import compile_micro
 from blp.micro.from_spec import resolve_micro_moments
 from blp.model.chunks import ChunkedDemand
+from blp.supply.data import too_few_supply_instruments
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.estimation.problem import Problem
@@ -56,7 +57,9 @@ class Estimation:
     """One call of `Problem.solve`: holds the configuration and the warm-started delta between evaluations."""
 
     def __init__(self, problem: Problem, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None,
-                 first_step: int = 1) -> None:
+                 first_step: int = 1, strict: bool = False) -> None:
+        """`strict`: refuse an under-identified model (more unfixed parameters than moments), which PyBLP estimates
+        with a warning (and so does this class without `strict`)."""
         self.problem, self.options = problem, options
         for name in ('W_type', 'se_type'):
             if getattr(options, name) == 'clustered' and problem.products.clustering_ids is None:
@@ -73,22 +76,19 @@ class Estimation:
             self.model, self.parameters, self.variables, self.columns, options.chunk_bytes, options.threads)
         self.moments = moments = micro_stack(self, problem.moments_for(self.parameters, options, self.model),
                                              options.micro_moments)
-        nonlinear = [label for label in self.parameters.labels if not label.startswith('beta[')]
-        needed = problem.K1 + problem.K3 + len(nonlinear)
-        if moments.M < needed:
-            names = problem.X1_labels + (problem.supply.X3_labels if problem.supply else []) + nonlinear
-            supply = f', {problem.MS} supply instruments' if problem.supply else ''
-            micro = f', {moments.M - moments.linear_M} micro moment(s)' if moments.micro else ''
-            raise SpecificationError(
-                f"too few instruments: {needed} parameters ({', '.join(names)}) but only {problem.MD} demand "
-                f"instruments ({', '.join(problem.ZD_labels) or 'none'}){supply}{micro}; add demand_instruments "
-                f"columns", parameter=nonlinear[-1] if nonlinear else problem.X1_labels[-1])
+        self.warnings: list[str] = []  # what this solve allows but a user should know (copied into the results)
+        self.check_identification(strict)
         W = options.W
         if W is not None:
             W = np.asarray(W, dtype=float)
             if W.shape != (moments.M, moments.M) or not np.isfinite(W).all():
                 raise SpecificationError(f'W must be a finite {moments.M} x {moments.M} matrix', parameter='W')
-        self.W = W if W is not None else moments.initial_weights()
+        else:
+            try:
+                W = moments.initial_weights()
+            except SingularWeights:
+                raise problem.collinear_instruments_error() from None
+        self.W = W
         self.progress, self.first_step = progress, first_step
         layout = problem.products.layout
         self.warm_delta = layout.pad(self.model.logit_delta)
@@ -99,6 +99,33 @@ class Estimation:
         self.market_evaluations = np.zeros(layout.T, dtype=np.int64)  # contraction steps per market, cumulative
         self.inner_loop_failures: list[dict] = []  # thetas where markets failed and the optimizer was reverted
         self.contraction_seconds = 0.0
+
+    def check_identification(self, strict: bool) -> None:
+        """PyBLP's count: unfixed nonlinear parameters, linear parameters (concentrated out or optimized over) and
+        gamma against all moments. More parameters than moments is a warning (an error when `strict`)."""
+        problem, parameters, moments = self.problem, self.parameters, self.moments
+        supply = problem.supply
+        if strict and supply is not None and supply.MS < supply.K3:
+            raise SpecificationError(too_few_supply_instruments(supply.X3_labels, supply.X3_endogenous,
+                                                                supply.ZS_labels), parameter='supply_instruments')
+        concentrated = parameters.concentrated_beta
+        unfixed = parameters.P + int(concentrated.sum()) + problem.K3
+        if unfixed <= moments.M:
+            return
+        nonlinear = [label for label in parameters.labels if not label.startswith('beta[')]
+        names = [label for label, keep in zip(problem.X1_labels, concentrated) if keep] + \
+            (supply.X3_labels if supply else []) + parameters.labels
+        supplied = f', {problem.MS} supply instruments' if supply else ''
+        micro = f', {moments.M - moments.linear_M} micro moment(s)' if moments.micro else ''
+        counted = f"{problem.MD} demand instruments ({', '.join(problem.ZD_labels) or 'none'}){supplied}{micro}"
+        if strict:
+            raise SpecificationError(
+                f"too few instruments: {unfixed} parameters ({', '.join(names)}) but only {counted}; add "
+                f"demand_instruments columns (PyBLP would estimate this under-identified model with a warning)",
+                parameter=nonlinear[-1] if nonlinear else problem.X1_labels[-1])
+        warn(f"the model may be under-identified: {unfixed} unfixed parameters ({', '.join(names)}) but only "
+             f"{moments.M} moment(s) from {counted}; check the instruments and which parameters are fixed (PyBLP warns "
+             f"and estimates)", self.warnings)
 
     # ---------------------------------------------------------------- objective
     def demand_state(self, theta: np.ndarray, with_jacobian: bool) -> tuple[DemandState, int, list]:
@@ -261,6 +288,22 @@ class Estimation:
 
     # ---------------------------------------------------------------- steps and results
     def run(self) -> ProblemResults:
+        try:
+            return self._run()
+        except NumericalError as error:
+            raise self.explained(error) from None
+
+    def explained(self, error: NumericalError) -> NumericalError:
+        """`error` naming what this problem was warned about (collinear columns, too few moments) as the likely
+        cause: PyBLP goes on after those warnings, so a failure later must say so."""
+        causes = [warning for warning in self.problem.warnings + self.warnings
+                  if 'collinear' in warning or 'under-identified' in warning or 'too few' in warning]
+        if not causes:
+            return error
+        return NumericalError(f"{error.message}; the problem was warned about what may cause it: {'; '.join(causes)}",
+                              markets=error.markets)
+
+    def _run(self) -> ProblemResults:
         started = time.perf_counter()
         theta, W = self.parameters.theta, self.W
         if self.options.initial_update or (self.moments.micro and self.options.W is None):

@@ -7,6 +7,7 @@ first step, S is computed from (optionally centred) moments, covariances are the
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional, Sequence
 
 import numpy as np
@@ -15,20 +16,39 @@ import scipy.linalg
 
 
 def invert(matrix: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric matrix, falling back to the pseudo-inverse when it is singular; kept symmetric."""
-    try:
-        inverse = scipy.linalg.inv(matrix)
-        if not np.isfinite(inverse).all():
-            raise np.linalg.LinAlgError
-    except (np.linalg.LinAlgError, ValueError):
+    """Inverse of a symmetric matrix, or its pseudo-inverse (as PyBLP's) when it is singular or so ill-conditioned that
+    LAPACK warns; kept symmetric."""
+    inverse = precise_inverse(matrix)
+    if inverse is None:
         inverse = scipy.linalg.pinvh(matrix)
     return (inverse + inverse.T) / 2
 
 
+def precise_inverse(matrix: np.ndarray) -> Optional[np.ndarray]:
+    """The inverse, or None when the matrix is singular or ill-conditioned (LAPACK's warning, as PyBLP reads it)."""
+    if not matrix.size:
+        return np.array(matrix, dtype=float)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', scipy.linalg.LinAlgWarning)
+            inverse = scipy.linalg.inv(matrix)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning, ValueError):
+        return None
+    return inverse if np.isfinite(inverse).all() else None
+
+
+class SingularWeights(Exception):
+    """The 2SLS weighting matrix (Z'Z / N)^-1 cannot be computed: instruments are collinear."""
+
+
 def initial_weights(Zs: Sequence[np.ndarray]) -> np.ndarray:
-    """The 2SLS weighting matrix (Z'Z / N)^-1 with the equations' instruments block-diagonal."""
+    """The 2SLS weighting matrix (Z'Z / N)^-1 with the equations' instruments block-diagonal; raises
+    `SingularWeights` when Z'Z is singular, as PyBLP refuses to go on then."""
     N = Zs[0].shape[0]
-    return invert(scipy.linalg.block_diag(*(Z.T @ Z / N for Z in Zs)))
+    inverse = precise_inverse(scipy.linalg.block_diag(*(Z.T @ Z / N for Z in Zs)))
+    if inverse is None:
+        raise SingularWeights
+    return (inverse + inverse.T) / 2
 
 
 class LinearIV:

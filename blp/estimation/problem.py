@@ -17,10 +17,16 @@ from blp.estimation.estimator import Estimation, restore
 from blp.estimation.moments import LinearBlock, MomentStack
 from blp.estimation.parameters import Parameters, random_coefficient_types
 from blp.estimation.results import ProblemResults
-from blp.exceptions import DataError, SpecificationError
+from blp.exceptions import DataError, SpecificationError, warn
 from blp.model import DemandModel
 from blp.primitives.absorb import Absorber
-from blp.primitives.columns import check_rank, numbered_columns
+from blp.primitives.columns import (
+    collinear_columns,
+    collinearity_warning,
+    numbered_columns,
+    numbering_warning,
+    pyblp_order,
+)
 from blp.primitives.instruments import with_built_instruments
 from blp.primitives.products import (
     Agents,
@@ -64,6 +70,8 @@ class Problem:
         self.agent_formulation, self.integration = agent_formulation, integration
         self.warnings: list[str] = []  # what the data allow but a user should know (e.g. weights not summing to 1)
         self.products: Products = load_products(product_data)
+        for note in self.products.warnings:
+            warn(note, self.warnings)
         frame, N = self.products.frame, self.products.N
 
         X1 = formulations[0].build(frame, 'X1 formulation')
@@ -83,6 +91,8 @@ class Problem:
         self.rc_types = random_coefficient_types(rc_types, self.X2_labels)
 
         instruments = numbered_columns(frame, 'demand_instruments')
+        self._instrument_warnings: list[str] = []  # about ZD: a problem with other instruments drops them
+        warn(numbering_warning(frame, 'demand_instruments', 'product_data'), self._instrument_warnings)
         excluded = np.column_stack([numeric_column(frame, column, 'product_data', self.products.market_ids)
                                     for column in instruments]) if instruments else np.zeros((N, 0))
         exogenous = ~X1.endogenous
@@ -90,8 +100,13 @@ class Problem:
         raw_X1, raw_ZD = X1.matrix, np.column_stack([X1.matrix[:, exogenous], excluded])
         self.X1_raw = raw_X1
         self.X1, self.ZD = self.absorber(raw_X1), self.absorber(raw_ZD)
-        check_rank(self.X1, raw_X1, self.X1_labels, 'X1', self.absorber.dimensions > 0)
-        check_rank(self.ZD, raw_ZD, self.ZD_labels, 'demand instruments', self.absorber.dimensions > 0)
+        self._ZD_exogenous = int(exogenous.sum())  # ZD's leading columns that are X1's (PyBLP puts them last)
+        absorbs = self.absorber.dimensions > 0
+        warn(collinearity_warning(self.X1, self.X1_labels, 'X1', absorbs), self.warnings)
+        warn(collinearity_warning(self.X2, self.X2_labels, 'X2', False), self.warnings)
+        warn(collinearity_warning(self.ZD, self.ZD_labels, 'ZD', absorbs,
+                                  pyblp_order(self.MD, self._ZD_exogenous)), self._instrument_warnings)
+        self.warnings.extend(self._instrument_warnings)
 
         nesting = self.products.nesting_ids
         self.nest_labels: list[str] = []
@@ -111,10 +126,19 @@ class Problem:
                                  len(self.nest_labels), np.array([kind == 'log' for kind in self.rc_types], dtype=bool))
         self.supply: Optional[SupplyData] = None
         if formulations[2] is not None:
-            self.supply = build_supply(formulations[2], self.products, costs_type)
+            self.supply = build_supply(formulations[2], self.products, costs_type, self.warnings)
             if self.H:
                 raise SpecificationError('a supply side with nesting_ids is not supported yet', parameter='X3')
+        self.products = self._recorded(self.products)
         self.moments = self._moments()
+
+    def _recorded(self, products: Products) -> Products:
+        """`products` recording this problem's matrices as PyBLP's `problem.products` does."""
+        matrices = {'X1': self.X1, 'X2': self.X2, 'ZD': self.ZD[:, pyblp_order(self.MD, self._ZD_exogenous)]}
+        if self.supply is not None:
+            supply = self.supply
+            matrices.update(X3=supply.X3, ZS=supply.ZS[:, pyblp_order(supply.MS, supply.ZS_exogenous)])
+        return products.with_matrices(**matrices)
 
     def _moments(self, parameters: Optional[Parameters] = None, options: Optional[SolveOptions] = None,
                  model: Optional[DemandModel] = None) -> MomentStack:
@@ -150,7 +174,17 @@ class Problem:
             raise SpecificationError('ZD_labels must name every column of ZD', parameter='ZD_labels')
         problem = copy.copy(self)
         problem.ZD, problem.ZD_labels = self.absorber(ZD), labels
-        check_rank(problem.ZD, ZD, labels, 'demand instruments', self.absorber.dimensions > 0)
+        exogenous = [label for label, endogenous in zip(self.X1_labels, self.X1_endogenous) if not endogenous]
+        leading = 0  # X1's exogenous columns at the front, as `to_problem` puts them, go last in PyBLP's order
+        while leading < min(len(labels), len(exogenous)) and labels[leading] == exogenous[leading]:
+            leading += 1
+        problem._ZD_exogenous = leading
+        problem._instrument_warnings = []
+        warn(collinearity_warning(problem.ZD, labels, 'ZD', self.absorber.dimensions > 0,
+                                  pyblp_order(problem.MD, leading)), problem._instrument_warnings)
+        problem.warnings = [warning for warning in self.warnings if warning not in self._instrument_warnings] + \
+            problem._instrument_warnings
+        problem.products = problem._recorded(self.products)
         problem.moments = problem._moments()
         return problem
 
@@ -228,7 +262,10 @@ class Problem:
             return Agents(agent_layout.pad(np.concatenate(weight_list)), agent_layout.pad(np.concatenate(node_list)),
                           np.zeros((layout.T, agent_layout.width, 0)), agent_layout, None)
         dataset = 'agent_data'
-        frame, market_ids = order_agents(as_frame(agent_data, dataset), layout, needs_all_markets=True)
+        notes: list[str] = []
+        frame, market_ids = order_agents(as_frame(agent_data, dataset, notes), layout, needs_all_markets=True)
+        for note in notes:
+            warn(note, self.warnings)
         agent_layout = Layout.from_ids(market_ids)
         if integration is not None:
             node_list, weight_list = integration.build(K2, layout.T)
@@ -244,6 +281,7 @@ class Problem:
                 raise DataError("agent_data has no 'weights' column", column='weights', dataset=dataset)
             weights = numeric_column(frame, 'weights', dataset, market_ids)
             self.warnings.extend(check_weights(weights, agent_layout))
+            warn(numbering_warning(frame, 'nodes', dataset), self.warnings)
             columns = nodes_columns(frame, K2)
             nodes = np.column_stack([numeric_column(frame, column, dataset, market_ids) for column in columns]) \
                 if columns else np.zeros((len(frame), 0))
@@ -282,10 +320,29 @@ class Problem:
         """`solve` with its arguments as one `SolveOptions` (what the service and multi-start pass around)."""
         return Estimation(self, options, progress).run()
 
-    def check_solve(self, options: SolveOptions) -> list[str]:
+    def check_solve(self, options: SolveOptions, strict: bool = True) -> list[str]:
         """Validate solve options without solving (shapes, bounds, identification), raising what `solve` would;
-        returns the labels of the free nonlinear parameters."""
-        return Estimation(self, options).parameters.labels
+        returns the labels of the free nonlinear parameters. `strict` (the service's check) also refuses an
+        under-identified model, which `solve` estimates with a warning, as PyBLP."""
+        return Estimation(self, options, strict=strict).parameters.labels
+
+    def collinear_instruments_error(self) -> DataError:
+        """Why the 2SLS weighting matrix (Z'Z / N)^-1 cannot be computed (PyBLP stops there too): the instrument
+        columns collinear with others, in PyBLP's order."""
+        matrices = [('ZD', self.ZD, self.ZD_labels, self._ZD_exogenous)]
+        if self.supply is not None:
+            matrices.append(('ZS', self.supply.ZS, self.supply.ZS_labels, self.supply.ZS_exogenous))
+        found: list[tuple[str, str]] = []
+        for name, Z, labels, exogenous in matrices:
+            order = pyblp_order(len(labels), exogenous)
+            found += [(name, labels[index]) for index, flag in zip(order, collinear_columns(Z[:, order])) if flag]
+        described = ', '.join(f'{name} column {label!r}' for name, label in found)
+        reason = f'{described} collinear with other instrument columns' if found else \
+            "instruments nearly collinear (Z'Z is ill-conditioned)"
+        with_fe = ' (absorbed fixed effects may be what makes them so)' if self.absorber.dimensions else ''
+        return DataError(f"the 2SLS weighting matrix (Z'Z / N)^-1 cannot be computed: {reason}{with_fe}; drop or "
+                         f"replace them, or pass W (PyBLP stops here too)", column=found[0][1] if found else None,
+                         dataset='product_data')
 
     def restore(self, stored: dict, micro_moments: Any = ()) -> ProblemResults:
         """Results at a stored estimate (`results.to_dict()`) without re-optimizing or recomputing the Hessian; an

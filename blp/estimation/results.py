@@ -65,7 +65,7 @@ class ProblemResults(PostEstimation):
         self.clipped_costs = int(details.get('clipped_costs', 0))
         self.costs_type = problem.costs_type if supply else None
         self.demand_model = estimation.model
-        self.warnings = list(problem.warnings)
+        self.warnings = list(problem.warnings) + list(estimation.warnings)
         self.sigma_labels = list(problem.X2_labels)
         self.pi_labels = list(problem.demographics_labels)
         self.rho_labels = list(parameters.rho_labels) if problem.H else []

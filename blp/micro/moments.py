@@ -17,6 +17,7 @@ f_m(v) to its observed `value`: f_m(v) = v_p for a single part, else `compute_va
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -32,10 +33,10 @@ def _name(value: Any, what: str) -> str:
 
 class MicroDataset:
     """A micro dataset d (a survey): `observations` N_d and survey weights from `compute_weights(t, products, agents)`
-    in the markets `market_ids` (None: every market)."""
+    in the markets `market_ids` (None: every market; one id, a string or a number, is that market)."""
 
     def __init__(self, name: str, observations: int, compute_weights: Callable, eliminated_product_ids_index: Any = None,
-                 market_ids: Optional[Sequence] = None) -> None:
+                 market_ids: Any = None) -> None:
         self.name = _name(name, 'micro dataset')
         where = f'micro_moments (dataset {name!r})'
         if isinstance(observations, bool) or not isinstance(observations, (int, np.integer)) or observations < 1:
@@ -50,6 +51,9 @@ class MicroDataset:
         self.eliminated_product_ids_index = None
         self.market_ids: Optional[list] = None
         if market_ids is not None:
+            if isinstance(market_ids, (str, bytes)) or not isinstance(market_ids, Iterable) or \
+                    isinstance(market_ids, np.ndarray) and market_ids.ndim == 0:
+                market_ids = [market_ids]  # one market id, as PyBLP takes it (a string is an id, not its letters)
             listed = list(np.asarray(list(market_ids), dtype=object).ravel())
             if not listed:
                 raise SpecificationError(f'micro dataset {name!r}: market_ids is empty', parameter=where)

@@ -1,15 +1,23 @@
-"""Numbered columns (`demand_instruments0..`, `supply_instruments0..`, `ownership0..`) and the rank check that
-refuses a column made of the ones before it, shared by the demand and supply sides."""
+"""Numbered columns (`demand_instruments0..`, `supply_instruments0..`, `nodes0..`, `ownership0..`) read by PyBLP's
+rule, and PyBLP's collinearity check, shared by the demand and supply sides.
+
+PyBLP's rule for a matrix field `name`: a column called `name` itself is the whole field; otherwise `name0`,
+`name1`, ... are stacked up to the first missing number, and any numbered column after that gap is ignored (we say
+so in a warning, which PyBLP does not). A column collinear with the ones before it is a warning, as in PyBLP; the
+estimate goes on, and a step that cannot (the 2SLS weighting matrix of collinear instruments) fails naming them.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 
-from blp.exceptions import DataError
+# PyBLP's default `options.collinear_atol` and `options.collinear_rtol`.
+COLLINEAR_ATOL = COLLINEAR_RTOL = 1e-10
 
 
 def _numbered(frame: pd.DataFrame, prefix: str) -> list[tuple[int, str]]:
@@ -19,33 +27,67 @@ def _numbered(frame: pd.DataFrame, prefix: str) -> list[tuple[int, str]]:
 
 
 def numbered_columns(frame: pd.DataFrame, prefix: str) -> list[str]:
-    """Columns named prefix0, prefix1, ... in numeric order."""
-    return [column for _, column in _numbered(frame, prefix)]
+    """The columns PyBLP reads for the field `prefix`: `prefix` itself if there is such a column, else `prefix0`,
+    `prefix1`, ... up to the first missing number."""
+    if prefix in frame.columns:
+        return [prefix]
+    columns: list[str] = []
+    while f'{prefix}{len(columns)}' in frame.columns:
+        columns.append(f'{prefix}{len(columns)}')
+    return columns
 
 
-def next_number(frame: pd.DataFrame, prefix: str) -> int:
-    """The number a new prefix<n> column takes: one past the largest present (0 when there is none)."""
-    found = _numbered(frame, prefix)
-    return found[-1][0] + 1 if found else 0
+def ignored_columns(frame: pd.DataFrame, prefix: str) -> list[str]:
+    """Numbered `prefix<n>` columns that PyBLP's rule leaves out (after a gap, or all of them when a `prefix`
+    column is the field), in numeric order."""
+    used = set(numbered_columns(frame, prefix))
+    return [column for _, column in _numbered(frame, prefix) if column not in used]
 
 
-def first_dependent(matrix: np.ndarray, scales: np.ndarray) -> Optional[int]:
-    """Index of the first column that is (numerically) a combination of the columns before it, if any."""
-    scaled = matrix / np.where(scales > 0, scales, 1.0)
-    tolerance = max(matrix.shape) * np.finfo(float).eps * 1e3
-    for index in range(scaled.shape[1]):
-        if np.linalg.norm(scaled[:, index]) <= tolerance:
-            return index
-        if index and np.linalg.matrix_rank(scaled[:, :index + 1], tol=tolerance * np.sqrt(index + 1)) <= index:
-            return index
-    return None
+def numbering_warning(frame: pd.DataFrame, prefix: str, dataset: str) -> Optional[str]:
+    """What `numbered_columns` leaves out of `prefix`, as a warning (None when it uses every such column)."""
+    ignored = ignored_columns(frame, prefix)
+    if not ignored:
+        return None
+    used = numbered_columns(frame, prefix)
+    if used == [prefix]:
+        reason = f"the {prefix!r} column is the whole field, as in PyBLP"
+    elif used:
+        reason = f"as in PyBLP, {prefix} columns are read from {prefix}0 up to the first missing number " \
+                 f"({prefix}{len(used)}): {', '.join(used)} are used"
+    else:
+        reason = f"as in PyBLP, {prefix} columns are read from {prefix}0 up to the first missing number, and " \
+                 f"there is no {prefix}0"
+    return f"{dataset} columns {', '.join(ignored)} are ignored: {reason}; renumber them to use them"
 
 
-def check_rank(absorbed: np.ndarray, raw: np.ndarray, labels: list[str], name: str, absorbs: bool) -> None:
-    """Refuse a column that is a combination of the ones before it (after absorbing fixed effects), naming it."""
-    dependent = first_dependent(absorbed, np.linalg.norm(raw, axis=0))
-    if dependent is not None:
-        with_fe = ' or with the absorbed fixed effects' if absorbs else ''
-        raise DataError(f"{name} column {labels[dependent]!r} is collinear with the columns before it "
-                        f"({', '.join(labels[:dependent]) or 'none'}){with_fe}", column=labels[dependent],
-                        dataset='product_data')
+def collinear_columns(matrix: np.ndarray) -> np.ndarray:
+    """Which columns are collinear with the columns before them by PyBLP's rule: |R_kk| of the QR decomposition below
+    COLLINEAR_ATOL + COLLINEAR_RTOL * (the column's standard deviation)."""
+    collinear = np.zeros(matrix.shape[1], dtype=bool)
+    if matrix.size:
+        R = scipy.linalg.qr(matrix, mode='r')[0]
+        collinear[:min(matrix.shape)] = np.abs(np.diagonal(R)) < COLLINEAR_ATOL + COLLINEAR_RTOL * matrix.std(axis=0)[
+            :min(matrix.shape)]
+    return collinear
+
+
+def collinearity_warning(matrix: np.ndarray, labels: Sequence[str], name: str, absorbs: bool,
+                         order: Optional[Sequence[int]] = None) -> Optional[str]:
+    """PyBLP's collinearity warning for `matrix` (fixed effects already absorbed), checked with the columns in
+    `order` (PyBLP's order, so that the same columns are named), or None."""
+    order = list(range(len(labels))) if order is None else list(order)
+    collinear = collinear_columns(matrix[:, order])
+    if not collinear.any():
+        return None
+    named = [labels[index] for index, flag in zip(order, collinear) if flag]
+    which = f'column {named[0]!r} is' if len(named) == 1 else f"columns {', '.join(map(repr, named))} are"
+    with_fe = ' (absorbed fixed effects may be what makes it so)' if absorbs else ''
+    return f"{name} {which} collinear with other columns of {name}{with_fe}; PyBLP warns and goes on, but the " \
+           f"estimates may not be identified"
+
+
+def pyblp_order(columns: int, exogenous: int) -> list[int]:
+    """Column indices of an instrument matrix in PyBLP's order: ours puts the `exogenous` characteristics first and
+    the excluded instruments after them, PyBLP the excluded instruments first."""
+    return list(range(exogenous, columns)) + list(range(exogenous))

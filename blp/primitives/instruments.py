@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from blp.configurations.formulation import Formulation
-from blp.exceptions import SpecificationError
-from blp.primitives.columns import next_number
+from blp.exceptions import DataError, SpecificationError
+from blp.primitives.columns import ignored_columns, numbered_columns
 from blp.primitives.products import DataLike, as_frame, ids_column, require_columns
 
 if TYPE_CHECKING:  # types only: the spec stays a light import
@@ -163,13 +163,22 @@ def built_instruments(spec: InstrumentsSpec, product_data: DataLike) -> np.ndarr
 
 
 def with_built_instruments(spec: Optional[Any], product_data: DataLike) -> DataLike:
-    """Product data with the spec's built instruments appended as `demand_instruments<n>` columns, numbered after
-    any the data already has (the data itself is not modified)."""
+    """Product data with the spec's built instruments appended as `demand_instruments<n>` columns, numbered on from
+    the ones PyBLP's rule reads (a single `demand_instruments` column becomes `demand_instruments0`); the data itself
+    is not modified. Data with numbered instruments that the rule leaves out (after a gap) are refused: the built
+    ones would fill the gap and bring them back in."""
     if spec is None or (spec.blp is None and spec.differentiation is None):
         return product_data
     frame = as_frame(product_data, 'product_data').copy()
+    ignored = ignored_columns(frame, 'demand_instruments')
+    if ignored:
+        raise DataError(f"product_data columns {', '.join(ignored)} come after a gap in the demand_instruments "
+                        f"numbering, so PyBLP's rule ignores them, and built instruments numbered after the others "
+                        f"would change which are read; renumber or drop them", column=ignored[0],
+                        dataset='product_data')
+    frame = frame.rename(columns={'demand_instruments': 'demand_instruments0'})
     matrix = built_instruments(spec, frame)
-    first = next_number(frame, 'demand_instruments')
+    first = len(numbered_columns(frame, 'demand_instruments'))
     for offset in range(matrix.shape[1]):
         frame[f'demand_instruments{first + offset}'] = matrix[:, offset]
     return frame

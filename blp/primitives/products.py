@@ -7,25 +7,49 @@ returns lines up with the rows the user passed in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Union
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 import numpy as np
 import pandas as pd
 
 from blp.exceptions import DataError
+from blp.primitives.columns import numbered_columns
 
 DataLike = Union[pd.DataFrame, Mapping[str, Any]]
 
 
-def as_frame(data: DataLike, dataset: str) -> pd.DataFrame:
-    """Accept a DataFrame or a mapping of columns (PyBLP accepts both) and return a DataFrame."""
+def as_frame(data: DataLike, dataset: str, notes: Optional[list[str]] = None) -> pd.DataFrame:
+    """Accept a DataFrame or a mapping of columns (PyBLP accepts both) and return a DataFrame.
+
+    In a mapping, an N x 1 value is a column and an N x K value `name` a matrix field, as PyBLP reads them: its columns
+    become `name0` .. `name<K-1>`, and `name<n>` entries given beside it are left out, as PyBLP leaves them (said in
+    `notes` when a list is given)."""
     if isinstance(data, pd.DataFrame):
         frame = data.reset_index(drop=True)
     else:
+        columns: dict[str, Any] = {}
+        matrices: dict[str, np.ndarray] = {}
+        for key, value in dict(data).items():
+            if np.ndim(value) == 2 and isinstance(key, str):
+                matrix = np.asarray(value)
+                if matrix.shape[1] == 1:
+                    columns[key] = matrix[:, 0]
+                elif matrix.shape[1] > 1:
+                    matrices[key] = matrix
+                continue
+            columns[key] = np.asarray(value).ravel() if np.ndim(value) <= 1 else list(value)
+        for key, matrix in matrices.items():
+            beside = [column for column in columns if isinstance(column, str) and column != key
+                      and column.startswith(key) and column[len(key):].isdigit()]
+            if beside and notes is not None:
+                notes.append(f"{dataset} entries {', '.join(beside)} are ignored: the {key!r} matrix is the whole "
+                             f"field, as in PyBLP")
+            for column in beside:
+                del columns[column]
+            columns.update({f'{key}{index}': matrix[:, index] for index in range(matrix.shape[1])})
         try:
-            frame = pd.DataFrame({key: np.asarray(value).ravel() if np.ndim(value) <= 1 else list(value)
-                                  for key, value in dict(data).items()})
+            frame = pd.DataFrame(columns)
         except ValueError as exception:
             raise DataError(f'{dataset}: columns must all have the same length ({exception})', dataset=dataset) from None
     if frame.empty:
@@ -112,7 +136,12 @@ class Layout:
 
 @dataclass(frozen=True)
 class Products:
-    """Validated product data: ids, shares and the optional id columns PyBLP recognises."""
+    """Validated product data: ids, shares and the optional id columns PyBLP recognises.
+
+    Also PyBLP's record of the problem's product matrices (`problem.products.X1`, `.X2`, `.X3`, `.ZD`, `.ZS`: N x K,
+    fixed effects absorbed, instruments in PyBLP's column order: excluded instruments, then exogenous
+    characteristics), set by `Problem`, and any product data column as an N x 1 array (`problem.products.prices`).
+    The id fields stay vectors (N) or None, as the core reads them, where PyBLP's record has N x 1 or N x 0."""
 
     frame: pd.DataFrame
     market_ids: np.ndarray
@@ -122,16 +151,46 @@ class Products:
     firm_ids: Optional[np.ndarray]
     nesting_ids: Optional[np.ndarray]
     clustering_ids: Optional[np.ndarray]
+    warnings: tuple[str, ...] = ()  # what reading the data left out, for the problem to warn about
+    matrices: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def N(self) -> int:
         return self.shares.size
 
+    def with_matrices(self, **matrices: np.ndarray) -> 'Products':
+        """The same products recording other matrices (X1, X2, X3, ZD, ZS)."""
+        return replace(self, matrices={**self.matrices, **matrices})
+
+    X1 = property(lambda self: self._matrix('X1'), doc='X1 (N x K1), fixed effects absorbed')
+    X2 = property(lambda self: self._matrix('X2'), doc='X2 (N x K2; N x 0 without random coefficients)')
+    X3 = property(lambda self: self._matrix('X3'), doc='X3 (N x K3, fixed effects absorbed; N x 0 without supply)')
+    ZD = property(lambda self: self._matrix('ZD'), doc="ZD (N x MD) in PyBLP's column order, fixed effects absorbed")
+    ZS = property(lambda self: self._matrix('ZS'), doc="ZS (N x MS) in PyBLP's column order (N x 0 without supply)")
+
+    def _matrix(self, name: str) -> np.ndarray:
+        return self.matrices.get(name, np.zeros((self.N, 0)))
+
+    @property
+    def ownership(self) -> np.ndarray:
+        """N x J from `ownership0..` (PyBLP's field), N x 0 without them."""
+        columns = numbered_columns(self.frame, 'ownership')
+        return self.frame[columns].to_numpy(dtype=float) if columns else np.zeros((self.N, 0))
+
+    if not TYPE_CHECKING:  # hidden from the type checker, so that a misspelt field of the core's is still an error
+        def __getattr__(self, name: str) -> np.ndarray:
+            """A product data column as PyBLP's record holds it (N x 1), e.g. `prices`."""
+            frame = self.__dict__.get('frame')
+            if name.startswith('_') or frame is None or name not in frame.columns:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            return frame[name].to_numpy()[:, None]
+
 
 def load_products(data: DataLike) -> Products:
     """Validate product data: market ids, shares in (0, 1), inside shares below one, unique products per market."""
     dataset = 'product_data'
-    frame = as_frame(data, dataset)
+    notes: list[str] = []
+    frame = as_frame(data, dataset, notes)
     require_columns(frame, ['market_ids', 'shares'], dataset)
     market_ids = ids_column(frame, 'market_ids', dataset)
     shares = numeric_column(frame, 'shares', dataset, market_ids)
@@ -158,7 +217,8 @@ def load_products(data: DataLike) -> Products:
             row = int(np.flatnonzero(duplicated)[0])
             raise DataError(f"product {optional['product_ids'][row]!r} appears twice in market {market_ids[row]!r} "
                             f"(row {row})", column='product_ids', market=market_ids[row], row=row, dataset=dataset)
-    return Products(frame, market_ids, shares, layout, **optional)
+    return Products(frame, market_ids, shares, layout, optional['product_ids'], optional['firm_ids'],
+                    optional['nesting_ids'], optional['clustering_ids'], tuple(notes))
 
 
 @dataclass(frozen=True)
@@ -173,12 +233,10 @@ class Agents:
 
 
 def nodes_columns(frame: pd.DataFrame, dimensions: int) -> list[str]:
-    """`nodes0`, `nodes1`, ... as far as they go, at most `dimensions` of them (PyBLP drops extra columns; fewer
-    columns than X2 has are assigned to sigma's nonzero columns at solve time)."""
-    columns: list[str] = []
-    while len(columns) < dimensions and f'nodes{len(columns)}' in frame.columns:
-        columns.append(f'nodes{len(columns)}')
-    return columns
+    """The nodes columns PyBLP reads (`nodes`, or `nodes0`, `nodes1`, ... up to the first missing number), at most
+    `dimensions` of them (PyBLP drops extra columns; fewer columns than X2 has are assigned to sigma's nonzero
+    columns at solve time)."""
+    return numbered_columns(frame, 'nodes')[:dimensions]
 
 
 def order_agents(frame: pd.DataFrame, product_layout: Layout, needs_all_markets: bool) -> tuple[pd.DataFrame, np.ndarray]:

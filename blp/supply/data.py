@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from blp.configurations.formulation import Formulation
-from blp.exceptions import DataError, SpecificationError
+from blp.exceptions import DataError, SpecificationError, warn
 from blp.primitives.absorb import Absorber
-from blp.primitives.columns import check_rank, numbered_columns
+from blp.primitives.columns import collinearity_warning, numbered_columns, numbering_warning, pyblp_order
 from blp.primitives.products import Products, numeric_column
 from blp.supply.costs import check_costs_type
 
@@ -53,6 +53,7 @@ class SupplyData:
     X3_endogenous: np.ndarray  # columns involving shares (not instruments)
     ZS: np.ndarray
     ZS_labels: list[str]
+    ZS_exogenous: int  # ZS's leading columns that are X3's (PyBLP puts them after supply_instruments0..)
     absorber: Absorber
     firm_ids: Optional[np.ndarray]   # None when ownership0.. columns are given
     ownership: Optional[np.ndarray]  # N x max J from ownership0.. columns, or None
@@ -67,10 +68,22 @@ class SupplyData:
         return len(self.ZS_labels)
 
 
-def build_supply(formulation: Formulation, products: Products, costs_type: str = 'linear') -> SupplyData:
+def too_few_supply_instruments(X3_labels: list[str], X3_endogenous: np.ndarray, ZS_labels: list[str]) -> str:
+    """Why gamma is not identified from the supply moments alone: fewer supply instruments than X3 columns."""
+    endogenous = [label for label, flag in zip(X3_labels, X3_endogenous) if flag]
+    because = f" ({', '.join(endogenous)} involve shares and cannot instrument themselves)" if endogenous else ''
+    return (f"too few supply instruments: {len(X3_labels)} X3 columns ({', '.join(X3_labels)}) but only "
+            f"{len(ZS_labels)} supply instruments ({', '.join(ZS_labels) or 'none'}){because}; add supply_instruments "
+            f"columns")
+
+
+def build_supply(formulation: Formulation, products: Products, costs_type: str = 'linear',
+                 warnings: Optional[list[str]] = None) -> SupplyData:
     """X3 from `formulation` (prices may not enter: costs are what prices are set over), ZS = exogenous X3 columns
     and `supply_instruments0..`, fixed effects absorbed from both; at least as many supply instruments as X3 columns
-    (gamma is estimated from the supply moments alone)."""
+    (gamma is estimated from the supply moments alone: fewer is a warning, as are collinear columns and numbered
+    columns left out, recorded in `warnings`; PyBLP estimates on)."""
+    recorded = [] if warnings is None else warnings
     check_costs_type(costs_type)
     frame = products.frame
     firm_ids = require_firm_ids(products)
@@ -81,23 +94,23 @@ def build_supply(formulation: Formulation, products: Products, costs_type: str =
         raise SpecificationError('prices cannot be in the X3 (marginal cost) formulation', parameter='X3')
     absorber = Absorber(absorb_codes(formulation, frame, 'X3'))
     instruments = numbered_columns(frame, 'supply_instruments')
+    warn(numbering_warning(frame, 'supply_instruments', 'product_data'), recorded)
     excluded = [numeric_column(frame, column, 'product_data', products.market_ids) for column in instruments]
     exogenous = ~design.endogenous
     ZS_labels = [label for label, keep in zip(design.labels, exogenous) if keep] + instruments
     raw_ZS = np.column_stack([design.matrix[:, exogenous], *excluded]) if excluded else design.matrix[:, exogenous]
     X3, ZS = absorber(design.matrix), absorber(raw_ZS)
     absorbs = bool(absorber.dimensions)
-    check_rank(X3, design.matrix, design.labels, 'X3', absorbs)
-    check_rank(ZS, raw_ZS, ZS_labels, 'supply instruments', absorbs)
+    ZS_exogenous = int(exogenous.sum())
+    warn(collinearity_warning(X3, design.labels, 'X3', absorbs), recorded)
+    warn(collinearity_warning(ZS, ZS_labels, 'ZS', absorbs, pyblp_order(len(ZS_labels), ZS_exogenous)), recorded)
     if len(ZS_labels) < len(design.labels):
-        endogenous = [label for label, flag in zip(design.labels, design.endogenous) if flag]
-        because = f" ({', '.join(endogenous)} involve shares and cannot instrument themselves)" if endogenous else ''
-        raise SpecificationError(
-            f"too few supply instruments: {len(design.labels)} X3 columns ({', '.join(design.labels)}) but only "
-            f"{len(ZS_labels)} supply instruments ({', '.join(ZS_labels) or 'none'}){because}; add "
-            f"supply_instruments columns", parameter='supply_instruments')
+        warn(f'{too_few_supply_instruments(design.labels, design.endogenous, ZS_labels)}; PyBLP estimates gamma '
+             f'anyway (a pseudo-inverse), so it may not be identified', recorded)
     ownership_columns = numbered_columns(frame, 'ownership')
+    warn(numbering_warning(frame, 'ownership', 'product_data'), recorded)
     ownership = np.column_stack([numeric_column(frame, column, 'product_data', products.market_ids)
                                  for column in ownership_columns]) if ownership_columns else None
-    return SupplyData(X3, design.labels, design.endogenous, ZS, ZS_labels, absorber, firm_ids, ownership, costs_type)
+    return SupplyData(X3, design.labels, design.endogenous, ZS, ZS_labels, ZS_exogenous, absorber, firm_ids, ownership,
+                      costs_type)
 

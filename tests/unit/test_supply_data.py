@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import blp
+from blp.configurations.solve_options import SolveOptions
 from blp.exceptions import DataError, SpecificationError
 from blp.primitives.columns import numbered_columns
 from blp.primitives.products import load_products
@@ -21,16 +22,20 @@ def frame(products) -> pd.DataFrame:
     return frame
 
 
-def test_supply_instruments_are_found_in_numeric_order_after_exogenous_x3_columns(frame) -> None:
+def test_supply_instruments_are_read_up_to_the_first_gap_after_exogenous_x3_columns(frame) -> None:
+    """PyBLP's rule: supply_instruments0, 1, ... up to the first missing number; supply_instruments10 (after the gap)
+    is left out, with a warning naming it."""
     frame['supply_instruments10'] = frame['demand_instruments3']
     frame['supply_instruments_note'] = 1.0
-    assert numbered_columns(frame, 'supply_instruments') == ['supply_instruments0', 'supply_instruments1',
-                                                             'supply_instruments10']
-    supply = build_supply(blp.Formulation('1 + mushy + I(price_instrument / 10)'), load_products(frame), 'log')
+    assert numbered_columns(frame, 'supply_instruments') == ['supply_instruments0', 'supply_instruments1']
+    warnings: list[str] = []
+    with pytest.warns(blp.BLPWarning, match='supply_instruments10 are ignored'):
+        supply = build_supply(blp.Formulation('1 + mushy + I(price_instrument / 10)'), load_products(frame), 'log',
+                              warnings)
+    assert len(warnings) == 1 and 'supply_instruments10' in warnings[0]
     assert supply.X3_labels == ['1', 'mushy', 'I(price_instrument / 10)'] and supply.K3 == 3
     assert supply.costs_type == 'log'
-    assert supply.ZS_labels == ['1', 'mushy', 'I(price_instrument / 10)', 'supply_instruments0', 'supply_instruments1',
-                                'supply_instruments10']
+    assert supply.ZS_labels == ['1', 'mushy', 'I(price_instrument / 10)', 'supply_instruments0', 'supply_instruments1']
     np.testing.assert_array_equal(supply.ZS[:, 3], frame['demand_instruments2'])
     np.testing.assert_array_equal(supply.firm_ids, frame['firm_ids'])
 
@@ -64,12 +69,18 @@ def test_ownership_columns_replace_firm_ids(frame) -> None:
 
 
 def test_too_few_supply_instruments_says_which(frame) -> None:
+    """A warning when the supply side is built (PyBLP estimates on); the service's strict check refuses it."""
     frame = frame.drop(columns=['supply_instruments0', 'supply_instruments1'])
+    warnings: list[str] = []
+    with pytest.warns(blp.BLPWarning, match='too few supply instruments'):
+        build_supply(blp.Formulation('1 + I(shares * 100)'), load_products(frame), warnings=warnings)
+    assert "2 X3 columns (1, I(shares * 100)) but only 1 supply instruments (1)" in warnings[0]
+    assert 'involve shares' in warnings[0]
+    problem = blp.Problem([blp.Formulation('0 + prices'), None, blp.Formulation('1 + I(shares * 100)')], frame)
     with pytest.raises(SpecificationError) as error:
-        build_supply(blp.Formulation('1 + I(shares * 100)'), load_products(frame))
+        problem.check_solve(SolveOptions(beta=[-10]))
     assert error.value.parameter == 'supply_instruments'
     assert "2 X3 columns (1, I(shares * 100)) but only 1 supply instruments (1)" in str(error.value)
-    assert 'involve shares' in str(error.value)
 
 
 def test_bad_x3_specifications_are_refused(frame) -> None:
@@ -81,9 +92,10 @@ def test_bad_x3_specifications_are_refused(frame) -> None:
         build_supply(blp.Formulation('1 + mushy'), products, 'quadratic')
     assert error.value.parameter == 'costs_type'
     frame['twice'] = 2 * frame['mushy']
-    with pytest.raises(DataError, match="X3 column 'twice' is collinear") as collinear:
-        build_supply(blp.Formulation('1 + mushy + twice'), load_products(frame))
-    assert collinear.value.column == 'twice'
+    warnings: list[str] = []  # collinear X3 columns are a warning, as in PyBLP
+    with pytest.warns(blp.BLPWarning, match="X3 column 'twice' is collinear"):
+        build_supply(blp.Formulation('1 + mushy + twice'), load_products(frame), warnings=warnings)
+    assert any("X3 column 'twice'" in warning for warning in warnings)
     with pytest.raises(DataError) as missing:
         build_supply(blp.Formulation('1 + mushy', absorb='C(brand)'), products)
     assert missing.value.column == 'brand'

@@ -66,9 +66,13 @@ def test_a_supply_side_without_firm_ids_or_supply_instruments_is_refused(product
     with pytest.raises(blp.DataError) as raised:
         blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), None, COSTS), products.drop(columns='firm_ids'))
     assert raised.value.column == 'firm_ids'
+    # too few supply instruments: a warning when built (PyBLP estimates on), refused by the service's strict check
+    with pytest.warns(blp.BLPWarning, match='too few supply instruments'):
+        few = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), None,
+                           blp.Formulation('1 + mushy + I(shares * 2)')),
+                          products.drop(columns=['supply_instruments0', 'supply_instruments1']))
     with pytest.raises(blp.SpecificationError) as raised:
-        blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), None, blp.Formulation('1 + mushy + I(shares * 2)')),
-                    products.drop(columns=['supply_instruments0', 'supply_instruments1']))
+        few.check_solve(SolveOptions(beta=[-10.0], method='1s'))
     assert raised.value.parameter == 'supply_instruments'
     problem = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), None, COSTS), products)
     with pytest.raises(blp.SpecificationError) as raised:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import blp
+from blp.configurations.solve_options import SolveOptions
 from blp.exceptions import DataError, SpecificationError
 
 ABSORB = 'C(market_ids) + C(product_ids)'
@@ -41,10 +42,12 @@ DATA_CASES = {
                               {'column': 'demand_instruments0', 'row': 4}),
     'NaN instrument': (lambda p, a: logit(changed(p, 9, 'demand_instruments0', np.nan)),
                        {'column': 'demand_instruments0', 'row': 9}),
-    'collinear instrument': (lambda p, a: logit(p.assign(demand_instruments1=2 * p['demand_instruments0'])),
+    # collinear instruments: a warning when the problem is built (as PyBLP), an error where the 2SLS weighting
+    # matrix cannot be computed (PyBLP stops there too)
+    'collinear instrument': (lambda p, a: logit(p.assign(demand_instruments1=2 * p['demand_instruments0'])).solve(),
                              {'column': 'demand_instruments1'}),
     'regressor collinear with fixed effects': (
-        lambda p, a: blp.Problem(blp.Formulation('0 + prices + mushy', absorb=ABSORB), p), {'column': 'mushy'}),
+        lambda p, a: blp.Problem(blp.Formulation('0 + prices + mushy', absorb=ABSORB), p).solve(), {'column': 'mushy'}),
     'unknown column in formula': (lambda p, a: blp.Problem(blp.Formulation('0 + prices + sugar'), p),
                                   {'column': 'sugar'}),
     'market without agents': (lambda p, a: random_coefficients(p, a[a['market_ids'] != p.loc[30, 'market_ids']]),
@@ -110,11 +113,16 @@ def test_bad_solve_arguments_raise_a_specification_error_naming_the_parameter(ca
 
 
 def test_too_few_instruments_names_the_parameters_and_the_count(products, agents):
+    """`solve` warns and estimates, as PyBLP; `check_solve` (the service's check) refuses."""
     problem = blp.Problem(RC, products.drop(columns=['demand_instruments2', 'demand_instruments3']), DEMOGRAPHICS,
                           agents)
-    with pytest.raises(SpecificationError, match=r"4 parameters \(prices, sigma\[prices, prices\], pi\[mushy, "
-                                                 r"log_income\], pi\[prices, log_income\]\) but only 2 demand instruments"):
-        problem.solve(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]])
+    counted = r"4 (unfixed )?parameters \(prices, sigma\[prices, prices\], pi\[mushy, log_income\], pi\[prices, " \
+              r"log_income\]\) but only 2 "
+    with pytest.raises(SpecificationError, match=counted + 'demand instruments'):
+        problem.check_solve(SolveOptions(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]]))
+    with pytest.warns(blp.BLPWarning, match=counted + r'moment\(s\) from 2 demand instruments'):
+        results = problem.solve(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]], optimization=blp.Optimization('return'))
+    assert any('under-identified' in warning for warning in results.to_dict()['warnings'])
 
 
 def test_rho_must_stay_below_one(products):

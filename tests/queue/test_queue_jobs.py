@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from queue_support import LOGIT_SPEC, SLOW_SOLVE, iterating, rc_spec, submit, wait_for
+from queue_support import LOGIT_SPEC, SLOW_SOLVE, iterating, rc_spec, submit, upload, wait_for
 
 pytestmark = pytest.mark.queue
 
@@ -135,3 +135,20 @@ def test_merger_counterfactual_reprices_every_market_and_cost_changes_reprice_on
     assert wait_for(api, costs['id'])['status'] == 'succeeded'
     rows = {row['product_id']: row for row in api.get(f"/v1/jobs/{costs['id']}/result").json()['products']}
     assert rows['F1B04']['cost_after'] == 0.001 and rows['F1B04']['price_change'] < 0
+
+
+def test_a_gap_in_the_instrument_numbering_is_estimated_as_pyblp_reads_it_and_the_result_says_so(api, datasets,
+                                                                                               rc_products):
+    """PyBLP reads demand_instruments0, 1, ... up to the first missing number: the service estimates the same way (the
+    numbers of the data without the ignored column) and its result names the ignored column (issue 29)."""
+    gapped = rc_products.rename(columns={'demand_instruments3': 'demand_instruments20'})
+    dropped = rc_products.drop(columns=['demand_instruments3'])
+    results = {}
+    for name, frame in (('gapped', gapped), ('dropped', dropped)):
+        job = submit(api, LOGIT_SPEC, upload(api, frame)).json()
+        assert wait_for(api, job['id'])['status'] == 'succeeded'
+        results[name] = api.get(f"/v1/jobs/{job['id']}/result").json()['results']
+    assert price_coefficient({'results': results['gapped']}) == price_coefficient({'results': results['dropped']})
+    assert results['dropped']['warnings'] == []
+    [warning] = results['gapped']['warnings']
+    assert 'demand_instruments20' in warning and 'ignored' in warning

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib
 import io
 import json
 import math
@@ -154,6 +155,22 @@ def stubs() -> Iterator[None]:
                 sys.modules[name] = module
 
 
+@contextlib.contextmanager
+def preserved_state(library: str) -> Iterator[None]:
+    """The global state notebooks set, restored after the run so other tests see none of it: numpy's print options
+    (`np.set_printoptions(precision=3)`) and the library's `options` (`pyblp.options.digits = 2`)."""
+    import numpy as np
+    printoptions = np.get_printoptions()
+    options = getattr(importlib.import_module(library), 'options', None)
+    saved = {key: value for key, value in vars(options).items() if not key.startswith('_')} if options is not None else {}
+    try:
+        yield
+    finally:
+        np.set_printoptions(**printoptions)
+        for key, value in saved.items():
+            setattr(options, key, value)
+
+
 def _without_magics(source: str) -> str:
     """IPython line magics (`%matplotlib inline`) as no-ops: Jupyter runs them, Python cannot parse them."""
     return '\n'.join('pass' if line.lstrip().startswith('%') else line for line in source.splitlines())
@@ -196,7 +213,7 @@ def run_notebook(name: str, library: str = 'blp', keep_going: bool = False, cell
     run = Run(name, library, [Cell(index, source) for index, source in enumerate(sources, start=1)])
     namespace: dict = {'__name__': '__main__', '__builtins__': __builtins__}
     start = time.perf_counter()
-    with stubs():
+    with stubs(), preserved_state(library):
         for cell in run.cells:
             _run_cell(cell, port(cell.source) if library == 'blp' else cell.source, namespace)
             if cell.status == 'error' and not keep_going:
@@ -328,9 +345,8 @@ class Comparison:
     def failure(self) -> str:
         """The first reason the notebook does not port: the failing cell and its error, or the first difference."""
         if self.first_failure is not None:
-            line = self.first_failure.first_line.strip()
-            line = line if len(line) <= 40 else line[:37] + '...'
-            return f'cell {self.first_failure.index} ({line}): {self.first_failure.error}'
+            error = self.first_failure.error or ''
+            return f"cell {self.first_failure.index}: {error if len(error) <= 100 else error[:97] + '...'}"
         if self.differences:
             return f'{len(self.differences)} of {self.compared} numbers differ, first {self.differences[0]}'
         return ''

@@ -18,7 +18,7 @@ Numbers are compared as text: every number of a cell's output (stdout, then the 
 must agree to a relative 1e-4 (`RTOL`). Not compared, because they are not properties of the model but of the run
 (`mask`): clock times (`00:00:08`), memory addresses (`0x7f...`), the displayed `pyblp.__version__` (the library's
 own version), and in PyBLP's fixed-width tables the columns named in `NOT_COMPARED_COLUMNS` (computation time,
-iteration and evaluation counts, and the gradient norm at convergence, which is numerical noise at 1e-8).
+iteration and evaluation counts, and the gradient norm where the optimizer stopped: below its tolerance, otherwise noise).
 
 Regenerate PyBLP's side (the fixtures, a few minutes per tutorial): `python tests/port/generate_fixtures.py [name ...]`.
 Print the status of every notebook on `blp`: `python tests/port/report.py` (`--help` for options).
@@ -155,18 +155,25 @@ def stubs() -> Iterator[None]:
                 sys.modules[name] = module
 
 
+# numpy's print options in a fresh interpreter (a notebook starts from them as in a fresh kernel).
+NUMPY_PRINT_DEFAULTS = dict(edgeitems=3, threshold=1000, floatmode='maxprec', precision=8, suppress=False, linewidth=75,
+                            nanstr='nan', infstr='inf', sign='-', formatter=None, legacy=False)
+
+
 @contextlib.contextmanager
-def preserved_state(library: str) -> Iterator[None]:
-    """The global state notebooks set, restored after the run so other tests see none of it: numpy's print options
-    (`np.set_printoptions(precision=3)`) and the library's `options` (`pyblp.options.digits = 2`)."""
+def fresh_state(library: str) -> Iterator[None]:
+    """A notebook starts as in a fresh kernel and leaves no state behind for the next notebook or test: numpy's print
+    options (`np.set_printoptions(precision=3)`) start from their defaults and are restored, the library's `options`
+    (`pyblp.options.digits = 2`) are restored after the run."""
     import numpy as np
     printoptions = np.get_printoptions()
     options = getattr(importlib.import_module(library), 'options', None)
     saved = {key: value for key, value in vars(options).items() if not key.startswith('_')} if options is not None else {}
+    np.set_printoptions(**NUMPY_PRINT_DEFAULTS)
     try:
         yield
     finally:
-        np.set_printoptions(**printoptions)
+        np.set_printoptions(**{key: value for key, value in printoptions.items() if key in NUMPY_PRINT_DEFAULTS})
         for key, value in saved.items():
             setattr(options, key, value)
 
@@ -178,25 +185,24 @@ def _without_magics(source: str) -> str:
 
 def _run_cell(cell: Cell, code: str, namespace: dict) -> None:
     """Execute one cell's code in the namespace; record stdout and the display of its last expression."""
-    tree = ast.parse(_without_magics(code), filename=f'<cell {cell.index}>')
-    last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-    body = tree.body[:-1] if last is not None else tree.body
-    shown = last is not None and not code.rstrip().endswith(';')
     stdout = io.StringIO()
     start = time.perf_counter()
     try:
+        tree = ast.parse(_without_magics(code), filename=f'<cell {cell.index}>')
+        last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        body = tree.body[:-1] if last is not None else tree.body
         with contextlib.redirect_stdout(stdout):
             exec(compile(ast.Module(body=body, type_ignores=[]), f'<cell {cell.index}>', 'exec'), namespace)
             if last is not None:
                 value = eval(compile(ast.Expression(last.value), f'<cell {cell.index}>', 'eval'), namespace)
-                if shown and value is not None:
+                if value is not None and not code.rstrip().endswith(';'):  # a trailing `;` hides the value
                     cell.display = repr(value)
                     cell.version_display = ast.unparse(last.value) == 'pyblp.__version__'
         cell.status = 'ok'
-    except Exception as exception:  # noqa: BLE001 - any failure of the cell is its result
+    except Exception as exception:  # any failure of the cell is its result
         cell.status = 'error'
-        message = str(exception).strip().splitlines()
-        cell.error = ADDRESS.sub('0x...', f'{type(exception).__name__}: {message[0] if message else ""}'.rstrip(': '))
+        lines = str(exception).strip().splitlines()
+        cell.error = ADDRESS.sub('0x...', type(exception).__name__ + (f': {lines[0]}' if lines else ''))
         cell.traceback = traceback.format_exc()
     finally:
         cell.seconds = time.perf_counter() - start
@@ -213,7 +219,7 @@ def run_notebook(name: str, library: str = 'blp', keep_going: bool = False, cell
     run = Run(name, library, [Cell(index, source) for index, source in enumerate(sources, start=1)])
     namespace: dict = {'__name__': '__main__', '__builtins__': __builtins__}
     start = time.perf_counter()
-    with stubs(), preserved_state(library):
+    with stubs(), fresh_state(library):
         for cell in run.cells:
             _run_cell(cell, port(cell.source) if library == 'blp' else cell.source, namespace)
             if cell.status == 'error' and not keep_going:
@@ -307,6 +313,27 @@ def cell_numbers(stdout: str, display: Optional[str], version_display: bool = Fa
     return numbers(stdout) + ([] if display is None or version_display else numbers(display))
 
 
+# Numbers PyBLP itself does not reproduce at its printed precision from one run to the next (its fixtures ran with
+# single-threaded BLAS, PyBLP run now with the default threads differed there): by notebook, cell and position among
+# the cell's compared numbers (1-based, as the comparison's messages count), skipped on every side. Ill-conditioned
+# quantities all: more may show up on other machines, and `make test-live` names them.
+PYBLP_UNSTABLE: dict[str, dict[int, dict[int, str]]] = {
+    'tutorial/nevo': {
+        10: {  # sigma started at ones on the product rule: the model is not identified (covariance condition ~1e21)
+            7: 'Covariance Matrix Condition Number, +3.2E+21 (+3.5E+21 run again)',
+            31: 'SE of Sigma Squared (prices, prices), +2.0E+02 (+1.9E+02)',
+            43: 'SE of Sigma (sugar, sugar) at -3.0E-09, +7.3E+02 (+7.4E+02)',
+            57: 'SE of Sigma (mushy, prices) at +4.6E-07, +3.5E+03 (+3.4E+03)',
+        },
+        15: {3: 'Hessian Min Eigenvalue, +2.2E-05 of a largest +1.6E+04 (+2.1E-05)'},
+    },
+    'tutorial/post_estimation': {
+        3: {3: 'Hessian Min Eigenvalue, +2.2E-05 of a largest +1.6E+04 (+2.1E-05)'},
+        34: {3: 'Hessian Min Eigenvalue where the optimizer did not converge, +1.5E-03 (+2.0E-03)'},
+    },
+}
+
+
 def agree(ours: str, theirs: str) -> bool:
     a, b = float(ours), float(theirs)
     if math.isnan(a) or math.isnan(b):
@@ -320,9 +347,11 @@ class Difference:
     position: int  # among the cell's compared numbers
     ours: Optional[str]
     theirs: Optional[str]
+    library: str = 'blp'
 
     def __str__(self) -> str:
-        return f"cell {self.cell} number {self.position + 1}: blp {self.ours or 'none'}, PyBLP {self.theirs or 'none'}"
+        ours = 'blp' if self.library == 'blp' else 'PyBLP now'
+        return f"cell {self.cell} number {self.position + 1}: {ours} {self.ours or 'none'}, PyBLP {self.theirs or 'none'}"
 
 
 @dataclass
@@ -334,6 +363,7 @@ class Comparison:
     ran: int  # cells that ran without error on blp
     first_failure: Optional[Cell]
     compared: int = 0  # numbers compared (of the cells both sides ran)
+    skipped: int = 0  # numbers of PYBLP_UNSTABLE not compared
     differences: list[Difference] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -353,18 +383,22 @@ class Comparison:
 
 
 def compare(run: Run, fixture: dict) -> Comparison:
-    """Every number of every cell that ran on blp against the same cell's numbers in PyBLP's fixture."""
+    """Every number of every cell that ran against the same cell's numbers in PyBLP's fixture (but PYBLP_UNSTABLE)."""
     comparison = Comparison(run.name, len(fixture['cells']), sum(cell.status == 'ok' for cell in run.cells),
                             run.first_failure, seconds=run.seconds)
+    unstable = PYBLP_UNSTABLE.get(run.name, {})
     for cell, reference in zip(run.cells, fixture['cells']):
         if cell.status != 'ok' or reference['status'] != 'ok':
             continue
         ours = cell_numbers(cell.stdout, cell.display, cell.version_display)
         theirs = cell_numbers(reference['stdout'], reference['display'], reference['version_display'])
-        comparison.compared += max(len(ours), len(theirs))
         for position in range(max(len(ours), len(theirs))):
+            if position + 1 in unstable.get(cell.index, {}):
+                comparison.skipped += 1
+                continue
+            comparison.compared += 1
             a = ours[position] if position < len(ours) else None
             b = theirs[position] if position < len(theirs) else None
             if a is None or b is None or not agree(a, b):
-                comparison.differences.append(Difference(cell.index, position, a, b))
+                comparison.differences.append(Difference(cell.index, position, a, b, run.library))
     return comparison

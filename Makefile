@@ -4,7 +4,7 @@
 #   make demo             set up a fresh machine, start the stack, run examples/client.py, stop the stack
 #   make test             every test (pytest) against stored PyBLP reference numbers
 #   make lint             ruff and mypy, as configured in pyproject.toml
-#   make test-live        re-run PyBLP now and compare (reference tests and notebooks marked 'live', ~10 minutes)
+#   make test-live        re-run PyBLP now and compare (reference tests marked 'live', a few minutes; the notebooks', ~12 more)
 #   make port-report      PyBLP's documentation notebooks on blp with the import renamed: per notebook status
 #   make openapi          re-export openapi/openapi.json
 #   make fuzz             schemathesis from openapi/openapi.json, 300 requests per operation (~4500, a few minutes)

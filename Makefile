@@ -4,7 +4,8 @@
 #   make demo             set up a fresh machine, start the stack, run examples/client.py, stop the stack
 #   make test             every test (pytest) against stored PyBLP reference numbers
 #   make lint             ruff and mypy, as configured in pyproject.toml
-#   make test-live        re-run PyBLP now and compare (reference tests marked 'live', a few minutes)
+#   make test-live        re-run PyBLP now and compare (reference tests marked 'live', a few minutes; the notebooks', ~12 more)
+#   make port-report      PyBLP's documentation notebooks on blp with the import renamed: per notebook status
 #   make openapi          re-export openapi/openapi.json
 #   make fuzz             schemathesis from openapi/openapi.json, 300 requests per operation (~4500, a few minutes)
 #   make load             bench/load.py: 500 jobs through a loopback stack, latency at 200 requests/s
@@ -17,7 +18,7 @@ VENV ?= .venv
 PYTHON ?= $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,python3)
 export API_PORT PYTHON
 
-.PHONY: up down status demo test test-live test-deploy image-test lint bench openapi setup fuzz load
+.PHONY: up down status demo test test-live test-deploy image-test lint bench openapi setup fuzz load port-report
 
 up:
 	scripts/stack.sh up
@@ -36,7 +37,11 @@ lint:
 	$(PYTHON) -m mypy
 
 test-live:
-	$(PYTHON) -m pytest -m live tests/reference
+	$(PYTHON) -m pytest -m live tests/reference tests/port
+
+# --keep-going runs past errors and lists every distinct one (the missing API); see tests/port/report.py
+port-report:
+	$(PYTHON) tests/port/report.py $(PORT_REPORT_ARGS)
 
 # -rP: the passed tests' output carries the measured start-up and estimate times.
 test-deploy:

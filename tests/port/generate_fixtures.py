@@ -15,9 +15,7 @@ import sys
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(variable, '1')
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from notebook_port import FIXTURES, fixture_of, fixture_path, notebook_names, run_notebook  # noqa: E402
+from notebook_port import FIXTURES, fixture_of, fixture_path, notebook_names, run_notebook  # noqa: E402 - after the thread pins, before numpy loads
 
 PYBLP_VERSION = '1.3.0'
 

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(variable, '1')
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from notebook_port import Comparison, Run, compare, load_fixture, notebook_names, run_notebook  # noqa: E402
+from notebook_port import Comparison, Run, compare, load_fixture, notebook_names, run_notebook  # noqa: E402 - after the thread pins, before numpy loads
 
 
 def row(comparison: Comparison) -> str:

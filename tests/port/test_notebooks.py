@@ -14,14 +14,8 @@ with `--xfail`, the list as it should read now.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from notebook_port import (  # noqa: E402
+from notebook_port import (
     PYBLP_UNSTABLE,
     Comparison,
     Run,

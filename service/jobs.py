@@ -248,7 +248,10 @@ def job_view(record: JobRecord) -> dict[str, Any]:
     links = {'self': base, 'events': f'{base}/events', 'result': f'{base}/result'}
     if record['kind'] in ESTIMATES:
         links.update(elasticities=f'{base}/elasticities', diversion_ratios=f'{base}/diversion-ratios',
-                     counterfactuals=f'{base}/counterfactuals', optimal_instruments=f'{base}/optimal-instruments')
+                     counterfactuals=f'{base}/counterfactuals', optimal_instruments=f'{base}/optimal-instruments',
+                     merger_screen=f'{base}/merger-screen')
+    if record['kind'] == 'merger_screen':
+        links['ranking'] = f'{base}/ranking'
     if record.get('parent'):
         links['parent'] = f"/v1/jobs/{record['parent']}"
     return {

@@ -10,17 +10,15 @@ Every chunk draws all parameters from the same seed and keeps its own slice, so 
 another worker) gives the same rows. Rows are written once by the job store's fan-out ledger (`jobstore.fanout`,
 under this job's `:bootstrap` keys), which also counts them and updates the progress, so exactly one writer learns
 that the last chunk is in and publishes finalize; finalize is idempotent and the job leaves `running` once. Chunk
-tasks hold leases like every task, so a chunk whose worker host died is requeued.
+tasks hold leases like every task, so a chunk whose worker host died is requeued. The redelivery rules every member
+follows are `worker.members`'.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any, Optional
 
 import numpy as np
-from celery import Task
 
 from blp.estimation.parameters import Parameters
 from blp.post.bootstrap import draw_summaries, percentile_intervals
@@ -29,59 +27,30 @@ from jobstore import tasks as names
 from jobstore.fanout import FanOut
 from jobstore.problems import ProblemDetails
 from jobstore.records import JobRecord
-from jobstore.store import Store, now
+from jobstore.store import Store
 from worker import optimal
-from worker.celery_app import app, job_store, settings
-from worker.failures import failed_row, lost_problem_details, problem_details_of, worker_lost
-from worker.leases import LeasedTask
-from worker.tasks import (
-    JobTask,
-    _finish,
-    _frames,
-    _parent_result,
-    _seconds,
-    _versions,
-    cancel,
-    durably,
-    publish,
-    succeed,
-    take_parent,
-)
+from worker.members import Members, register, rows_to_finalize, run_member
+from worker.tasks import _finish, _frames, _parent_result, _seconds, _versions, succeed
 from worker.threads import capped_options
 
-log = logging.getLogger(__name__)
 
 def ledger_of(store: Store, job_id: str) -> FanOut:
     """A bootstrap's rows: one per chunk, under the job's `:bootstrap` keys (progress: chunks done and failed)."""
-    return FanOut(store, job_id, 'bootstrap', 'chunks')
+    return MEMBERS.ledger(store, job_id)
 
 
 def chunk_count(request: dict[str, Any]) -> int:
     return -(-request['draws'] // request['chunk_size'])
 
 
+MEMBERS = Members('bootstrap', 'chunks', 'chunk', names.BOOTSTRAP, names.BOOTSTRAP_CHUNK, names.BOOTSTRAP_FINALIZE,
+                  chunk_count, (('draws', []),))
+
+
 def _merger(product: Any, request: dict[str, Any]) -> Optional[np.ndarray]:
     if not request.get('merger'):
         return None
     return product['firm_ids'].astype(str).replace(request['merger']).to_numpy()
-
-
-# ------------------------------------------------------------------------------------------ the parent: fan out
-
-def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
-    """Publish one task per chunk (again, if a previous delivery died while publishing)."""
-    ledger = ledger_of(store, job_id)
-    record = take_parent(store, ledger, hostname)
-    if record is None:
-        return 'skipped'
-    request = record['request']
-    chunks = chunk_count(request)
-    store.set_fields(job_id, progress={'chunks_done': 0, 'chunks_total': chunks, 'chunks_failed': 0,
-                                       'updated_at': now()})
-    for index in range(chunks):
-        publish(names.BOOTSTRAP_CHUNK, [job_id, index], f'{job_id}.chunk.{index}')
-    ledger.put(**{'published:1': True})
-    return 'published'
 
 
 # ------------------------------------------------------------------------------------------ one chunk
@@ -97,54 +66,6 @@ def _compute(store: Store, record: JobRecord, index: int) -> dict[str, Any]:
     indices = range(first, min(request['draws'], first + request['chunk_size']))
     return {'status': 'succeeded', 'draws': draw_summaries(results, request['draws'], request['seed'], indices,
                                                           _merger(product, request), bounds)}
-
-
-def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
-    """Compute one chunk and record its row; a chunk that fails is recorded failed, never the parent."""
-    record = durably(store.get_job, job_id)
-    if record is None or record['status'] != 'running':
-        return 'skipped'
-    ledger = ledger_of(store, job_id)
-    if durably(ledger.row, 1, index) is not None:  # a duplicate, or redelivered after its row was written
-        if len(ledger.rows(1)) >= chunk_count(record['request']):
-            publish(names.BOOTSTRAP_FINALIZE, [job_id], f'{job_id}.finalize')
-        return 'duplicate'
-    if record['cancel_requested']:
-        return cancel(store, job_id)
-    attempt = ledger.begin(1, index, hostname)
-    clock = time.perf_counter()
-    if attempt > settings().job_max_attempts:
-        row = failed_row(worker_lost('chunk', attempt))
-    else:
-        try:
-            row = _compute(store, record, index)
-        except Exception as error:
-            row = failed_row(problem_details_of(error, 'chunk', f'chunk {index} of job {job_id}'))
-    row.update(seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname)
-    return _record(ledger, record, index, row)
-
-
-def _record(ledger: FanOut, record: JobRecord, index: int, row: dict[str, Any], retry: bool = True) -> str:
-    row = {'index': index, 'draws': [], **row}
-    arguments = (1, index, row, chunk_count(record['request']), 1)
-    added, complete = durably(ledger.record, *arguments) if retry else ledger.record(*arguments)
-    if added and complete:
-        publish(names.BOOTSTRAP_FINALIZE, [ledger.job_id], f'{ledger.job_id}.finalize')
-    return row['status'] if added else 'not recorded'
-
-
-class ChunkTask(LeasedTask):
-    """Records a chunk failed when its task fails outside `run_chunk` (the hard time limit), so the job ends."""
-
-    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
-        job_id, index = args
-        try:
-            store = job_store()
-            record = store.get_job(job_id)
-            if record is not None and record['status'] == 'running':
-                _record(ledger_of(store, job_id), record, index, failed_row(lost_problem_details(exc, 'chunk')), retry=False)
-        except Exception:
-            log.exception('could not record chunk %s of job %s failed', index, job_id)
 
 
 # ------------------------------------------------------------------------------------------ finalize
@@ -172,17 +93,11 @@ def summarize(rows: list[dict[str, Any]], request: dict[str, Any], level: float)
 
 
 def finalize(store: Store, job_id: str) -> str:
-    record = durably(store.get_job, job_id)
-    if record is None or record['status'] != 'running':
-        return 'skipped'
-    if record['cancel_requested']:
-        return cancel(store, job_id)
-    request, ledger = record['request'], ledger_of(store, job_id)
-    stored = ledger.rows(1)
-    chunks = chunk_count(request)
-    if len(stored) < chunks:
-        return 'incomplete'
-    rows = [stored[index] for index in range(chunks)]
+    ready = rows_to_finalize(MEMBERS, store, job_id)
+    if isinstance(ready, str):
+        return ready
+    record, rows = ready
+    request = record['request']
     if not any(row['status'] == 'succeeded' for row in rows):
         _finish(store, job_id, 'failed', ProblemDetails(422, 'bootstrap-failed', 'Bootstrap failed', 'no chunk succeeded',
                                                         chunks=[row.get('error') for row in rows]).to_dict())
@@ -212,18 +127,9 @@ def finalize(store: Store, job_id: str) -> str:
     return succeed(store, job_id, result)
 
 
-# ------------------------------------------------------------------------------------------ the tasks
-
-@app.task(name=names.BOOTSTRAP, base=JobTask, bind=True)
-def bootstrap(self: Task, job_id: str) -> str:
-    return fan_out(job_store(), job_id, self.request.hostname or '')
+def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
+    """Compute one chunk and record its row (`_compute` looked up when called, so that it can be replaced)."""
+    return run_member(MEMBERS, lambda *arguments: _compute(*arguments), store, job_id, index, hostname)
 
 
-@app.task(name=names.BOOTSTRAP_CHUNK, base=ChunkTask, bind=True)
-def bootstrap_chunk(self: Task, job_id: str, index: int) -> str:
-    return run_chunk(job_store(), job_id, index, self.request.hostname or '')
-
-
-@app.task(name=names.BOOTSTRAP_FINALIZE, base=JobTask, bind=True)
-def bootstrap_finalize(self: Task, job_id: str) -> str:
-    return finalize(job_store(), job_id)
+bootstrap, bootstrap_chunk, bootstrap_finalize = register(MEMBERS, lambda *arguments: _compute(*arguments), finalize)

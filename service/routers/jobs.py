@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated, Any, AsyncIterator, Literal, Optional
+from typing import Annotated, Any, AsyncIterator, Literal, Optional, Union
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -24,6 +24,7 @@ from jobstore.submissions import Submissions
 from service.bootstrap_submission import BootstrapRequest, submit_bootstrap
 from service.deps import CeleryDep, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
+from service.merger_screen import MergerRanking, MergerScreenRequest, SortColumn, ranked, ranking_csv, submit_merger_screen
 from service.models import CounterfactualRequest, Job, JobList, JobRequest
 from service.numerics import Numerics
 from service.optimal_instruments import submit_optimal_instruments
@@ -151,16 +152,27 @@ def job_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
     return JSONResponse(result)
 
 
-def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: str, market: str, fmt: str) -> Response:
+def _result_of(store: Store, job_id: str, owner: str, kinds: tuple[str, ...],
+               what: str) -> Union[Response, tuple[JobRecord, dict[str, Any]]]:
+    """(record, result) of a succeeded job of one of `kinds` (404 for other kinds: `what` says which have this), or
+    the answer while it runs (202)."""
     record = _load(store, job_id, owner)
-    if record['kind'] not in ESTIMATES:
-        raise ProblemDetails(404, 'not-found', 'Not found', 'only estimates have elasticities and diversion ratios')
+    if record['kind'] not in kinds:
+        raise ProblemDetails(404, 'not-found', 'Not found', what)
     waiting = _finished(record)
     if waiting is not None:
         return waiting
     result = store.get_result(job_id)
     if result is None:
         raise ProblemDetails(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
+    return record, result
+
+
+def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: str, market: str, fmt: str) -> Response:
+    found = _result_of(store, job_id, owner, ESTIMATES, 'only estimates have elasticities and diversion ratios')
+    if isinstance(found, Response):
+        return found
+    record, result = found
     matrix = numerics.matrix(record, result, table, market)
     if fmt == 'csv':
         buffer = io.StringIO()
@@ -226,3 +238,34 @@ def create_bootstrap(job_id: str, body: BootstrapRequest, store: StoreDep, celer
     parent = _load(store, job_id, owner)
     record, created = submit_bootstrap(store, celery, settings, parent, body, owner, idempotency_key)
     return _accepted(record, created)
+
+
+@router.post('/{job_id}/merger-screen', response_model=Job, status_code=202,
+             responses={200: {'model': Job}, 415: _PROBLEM, 429: _PROBLEM, **_ERRORS},
+             dependencies=[Depends(require_json)])
+def create_merger_screen(job_id: str, body: MergerScreenRequest, store: StoreDep, celery: CeleryDep,
+                         settings: SettingsDep, owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """From a succeeded estimate, a new job of kind `merger_screen`: every pair of firms (or the given mergers) screened
+    (diversion, GUPPI, UPP, CMCR, delta HHI) and simulated (prices, consumer surplus, profits, welfare), one task per
+    candidate over every worker (progress: `candidates_done`, `candidates_total`), ranked by consumer-surplus loss
+    (or `sort`); `ssnip` adds hypothetical monopolist tests. The ranking: `GET /v1/jobs/{id}/ranking`."""
+    parent = _load(store, job_id, owner)
+    record, created = submit_merger_screen(store, celery, settings, parent, body, owner, idempotency_key)
+    return _accepted(record, created)
+
+
+@router.get('/{job_id}/ranking', responses={200: {'model': MergerRanking, 'content': {'text/csv': {}}},
+                                           202: {'model': Job}, **_ERRORS})
+def merger_ranking(job_id: str, store: StoreDep, owner: OwnerDep, sort: Optional[SortColumn] = None,
+                   order: Optional[Literal['desc', 'asc']] = None, fmt: Format = 'json') -> Response:
+    """A merger screen's candidates ranked by `sort` (default: the request's, consumer-surplus loss) in `order`, as
+    JSON or CSV (`format=csv`); each JSON row has the `counterfactual` body that simulates it in full."""
+    found = _result_of(store, job_id, owner, ('merger_screen',), 'only merger screens have a ranking')
+    if isinstance(found, Response):
+        return found
+    result = found[1]
+    rows = ranked(result['ranking'], sort or result['sort'], order or result['order'])
+    if fmt == 'csv':
+        return Response(ranking_csv(rows), media_type='text/csv')
+    return JSONResponse({'job_id': job_id, 'sort': sort or result['sort'], 'order': order or result['order'],
+                         'ranking': rows})

@@ -384,6 +384,17 @@ function showMergerScreen(result, box) {
     h('p', { class: 'muted', text: `Efficiency credit ${format(result.credit)} of marginal cost; changes are after minus `
       + 'before, summed over the markets where at least two of the firms sell. Sort by a column with its button; '
       + 'each candidate simulates in full with POST /v1/jobs/{estimate}/counterfactuals and the body in the ranking.' }),
+    figure(scatter({
+      id: 'ranking-chart', title: 'Consumer-surplus loss of each candidate, by rank',
+      description: `${result.ranking.length} candidates; the largest loss first.`, log: false,
+      points: result.ranking.filter((row) => typeof row.consumer_surplus_loss === 'number')
+        .sort((a, b) => b.consumer_surplus_loss - a.consumer_surplus_loss)
+        .map((row, index) => ({ x: index + 1, y: row.consumer_surplus_loss, group: row.converged ? 'converged' : 'other',
+                                label: `${row.candidate}: consumer-surplus loss ${format(row.consumer_surplus_loss)}` })),
+      groups: { converged: { name: 'every market converged', fill: '#1f5fa8', stroke: '#1f5fa8' },
+                other: { name: 'some market did not converge', fill: 'none', stroke: '#a61b1b' } },
+      xLabel: 'rank by consumer-surplus loss', yLabel: 'consumer-surplus loss',
+    }), 'Consumer-surplus loss (before minus after, summed over markets) of each candidate, largest first.'),
     h('table', { id: 'ranking' }, h('caption', { text: 'Candidate mergers ranked' }), h('thead', {}, head), body),
     failed);
 }

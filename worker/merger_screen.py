@@ -31,7 +31,7 @@ from jobstore.store import Store
 from worker import memory, optimal
 from worker.failures import problem_details_of
 from worker.members import Members, register, rows_to_finalize, run_member
-from worker.tasks import _finish, _frames, _parent_result, _seconds, _versions, succeed
+from worker.tasks import _finish, _frames, _parent_result, _seconds, _versions, durably, succeed
 
 _TODAY: dict[str, screening.MarketsToday] = {}  # job id -> today's state; one job's at a time
 
@@ -62,13 +62,15 @@ def _today(store: Store, record: JobRecord) -> screening.MarketsToday:
 # ------------------------------------------------------------------------------------------ one candidate
 
 def _compute(store: Store, record: JobRecord, index: int) -> dict[str, Any]:
+    """The candidate's row (its summary) and, beside the rows, its per-market and per-product details: the ledger's
+    script decodes every row at each write, so rows stay small however many markets and products a candidate has."""
     request = record['request']
     outcome = screening.screen_merger(_today(store, record), request['candidates'][index], request['credit'])
-    row: dict[str, Any] = {'status': 'succeeded', 'summary': screening.merger_summary(outcome),
-                           'markets': screening.merger_markets(outcome)}
+    details: dict[str, Any] = {'candidate_index': index, 'markets': screening.merger_markets(outcome)}
     if request.get('products'):
-        row['products'] = screening.merger_products(outcome)
-    return row
+        details['products'] = screening.merger_products(outcome)
+    durably(ledger_of(store, record['id']).put, **{f'details:{index}': details})  # the same details when repeated
+    return {'status': 'succeeded', 'summary': screening.merger_summary(outcome)}
 
 
 # ------------------------------------------------------------------------------------------ finalize
@@ -113,9 +115,8 @@ def finalize(store: Store, job_id: str) -> str:
         'job_id': job_id, 'kind': 'merger_screen', 'credit': request['credit'], 'markets': request.get('markets'),
         'sort': request['sort'], 'order': request['order'], 'candidates': total,
         'ranking': ranking(rows, request),
-        'details': [{'candidate_index': row['index'], 'markets': row['markets'],
-                     **({'products': row['products']} if 'products' in row else {})}
-                    for row in rows if row['status'] == 'succeeded'],
+        'details': durably(ledger_of(store, job_id).get_many,
+                           [f"details:{row['index']}" for row in rows if row['status'] == 'succeeded']),
         'failed': [{'candidate_index': row['index'], 'firms': request['candidates'][row['index']],
                     'error': row.get('error')} for row in rows if row['status'] != 'succeeded'],
         'ssnip': ssnip,

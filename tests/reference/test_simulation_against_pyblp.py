@@ -156,3 +156,26 @@ def test_estimate_on_the_simulated_problem_equals_pyblps() -> None:
         np.testing.assert_allclose(getattr(ours, f'{name}_se'), getattr(theirs, f'{name}_se'), rtol=1e-3,
                                    err_msg=f'{name}_se')
     assert ours.objective == pytest.approx(float(theirs.objective), rel=1e-6)
+
+
+def test_prices_only_in_x2_with_agent_data_as_in_petrins_counterfactual() -> None:
+    """Petrin's counterfactual: prices only in X2 as I(-prices) (with a demographic giving its mean), agents from
+    agent_data (nodes, weights, demographics), xi and costs given, consumer surplus at the new equilibrium."""
+    rng = np.random.default_rng(5)
+    J, I = 8, 30
+    products = pd.DataFrame({'market_ids': 1984, 'firm_ids': np.arange(J) % 3, 'x': rng.uniform(size=J),
+                             'prices': rng.uniform(1, 2, size=J), 'shares': rng.uniform(0.01, 0.05, size=J)})
+    agents = pd.DataFrame({'market_ids': 1984, 'nodes0': rng.normal(size=I), 'nodes1': rng.normal(size=I),
+                           'weights': 1 / I, 'income': rng.lognormal(size=I)})
+    xi, costs = rng.normal(scale=0.3, size=J), rng.uniform(0.5, 1.0, size=J)
+    outcomes = []
+    for library in (pyblp, blp):
+        simulation = simulate(library, products, product_formulations=(
+            library.Formulation('1 + x'), library.Formulation('1 + I(-prices)')),
+            agent_formulation=library.Formulation('1 + I(1 / income)'), agent_data=agents,
+            beta=[-2, 1], sigma=[[0.5, 0], [0, 0.2]], pi=[[0, 0], [1.5, 0.5]], xi=xi)
+        outcomes.append(simulation.replace_endogenous(costs=costs))
+    theirs, ours = outcomes
+    np.testing.assert_allclose(field(ours.product_data, 'prices'), field(theirs.product_data, 'prices'), rtol=0,
+                               atol=EQUILIBRIUM)
+    np.testing.assert_allclose(ours.compute_consumer_surpluses(), theirs.compute_consumer_surpluses(), rtol=1e-8)

@@ -40,24 +40,30 @@ class ScoreModel:
     kinds: list[str]         # 'sigma' or 'pi' per parameter
     locations: list[tuple[int, int]]
 
-    def utilities(self, rows: np.ndarray, X2: np.ndarray, nodes: np.ndarray,
-                  demographics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Choice probabilities with the outside good first (I x (1 + J)) and their theta derivatives
-        (I x (1 + J) x P) for agents with these nodes and demographics among products `rows`."""
+    def evaluate(self, rows: np.ndarray, X2: np.ndarray, nodes: np.ndarray, demographics: np.ndarray,
+                 weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For agents with these nodes and demographics among products `rows`: choice probabilities s with the
+        outside good first (I x (1 + J)) and sum_i A_ij ds_ij/dtheta ((1 + J) x P) for weights A (I x (1 + J)).
+
+        With ds_ij/dtheta = s_ij (G_ij - m_i), m_i = sum_k s_ik G_ik and G_ij = d delta_j/dtheta + x2_j,k(p) z_ip
+        (zero for the outside good), every sum is a matrix product: the I x J x P array is never formed."""
         coefficients = nodes @ self.sigma.T + (demographics @ self.pi.T if self.pi.size else 0.0)
         V = self.delta[rows][None, :] + coefficients @ X2.T
         V = np.c_[np.zeros(V.shape[0]), V]
         V -= V.max(axis=1, keepdims=True)
         shares = np.exp(V)
         shares /= shares.sum(axis=1, keepdims=True)
-        agent_variables = np.stack([nodes[:, l] if kind == 'sigma' else demographics[:, l]
-                                    for kind, (_, l) in zip(self.kinds, self.locations)], axis=1) \
+        z = np.stack([nodes[:, l] if kind == 'sigma' else demographics[:, l]
+                      for kind, (_, l) in zip(self.kinds, self.locations)], axis=1) \
             if self.kinds else np.zeros((nodes.shape[0], 0))
-        columns = np.array([k for k, _ in self.locations], dtype=np.intp)
-        G = np.zeros((V.shape[0], V.shape[1], len(self.kinds)))
-        G[:, 1:, :] = self.jacobian[rows][None, :, :] + X2[:, columns][None, :, :] * agent_variables[:, None, :]
-        mean = np.einsum('ij,ijp->ip', shares, G)
-        return shares, shares[:, :, None] * (G - mean[:, None, :])
+        jacobian = self.jacobian[rows]                                       # J x P
+        moved = X2[:, [k for k, _ in self.locations]]                        # J x P: x2_j,k(p)
+        inside = shares[:, 1:]
+        m = inside @ jacobian + (inside @ moved) * z                         # I x P
+        weighted = weights * shares                                          # A_ij s_ij
+        sums = -(weighted.T @ m)                                             # (1 + J) x P
+        sums[1:] += weighted[:, 1:].sum(axis=0)[:, None] * jacobian + moved * (weighted[:, 1:].T @ z)
+        return shares, sums
 
 
 def score_model(results: Any) -> ScoreModel:
@@ -101,15 +107,16 @@ class Scorer:
         self.problem = problem = results.problem
         self.model = score_model(results)
         self.views = _Views(problem, problem.agents)
+        self._products: dict[int, MarketView] = {}  # per-market product views, built once
         self.layout = problem.products.layout
         self.markets = dataset_markets(dataset, self.layout.markets, results._market_order)
         self.P = len(self.model.kinds)
         self.parts: dict[int, tuple[float, np.ndarray]] = {}
         for t in self.markets:  # each market's part of D and dD/dtheta, over the problem's agents
             agents = self.views.agents_in(t)
-            shares, derivatives = self._choices(t, agents.nodes, agents.demographics)
             weights = self._weights(t, agents)[0] * agents.weights
-            self.parts[t] = (float((weights * shares).sum()), np.einsum('ij,ijp->p', weights, derivatives))
+            shares, sums = self._choices(t, agents.nodes, agents.demographics, weights)
+            self.parts[t] = (float((weights * shares).sum()), sums.sum(axis=0))
         self.over(self.markets)
 
     def over(self, markets: Any) -> None:
@@ -128,14 +135,17 @@ class Scorer:
         return np.flatnonzero(self.layout.market_index == t)[np.argsort(
             self.layout.position[self.layout.market_index == t])]
 
-    def _choices(self, t: int, nodes: np.ndarray, demographics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _choices(self, t: int, nodes: np.ndarray, demographics: np.ndarray,
+                 weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = self._rows(t)
-        return self.model.utilities(rows, self.problem.X2[rows], nodes, demographics)
+        return self.model.evaluate(rows, self.problem.X2[rows], nodes, demographics, weights)
 
     def _weights(self, t: int, agents: MarketView) -> tuple[np.ndarray, bool]:
         """The dataset's weights with the outside good first (zero when the dataset leaves it out), and whether the
         dataset has it."""
-        products = self.views.products(t)
+        if t not in self._products:
+            self._products[t] = self.views.products(t)
+        products = self._products[t]
         weights = _call(self.dataset.compute_weights, self.layout.markets[t], products, agents,
                         f'compute_weights of micro dataset {self.dataset.name!r}', 'dataset')
         J_t = products.size
@@ -156,10 +166,10 @@ class Scorer:
                       market_ids=np.full((I_n, 1), self.layout.markets[t], dtype=object))
         agents = MarketView(I_n, arrays, 'agents')
         dataset_weights, outside = self._weights(t, agents)
-        shares, derivatives = self._choices(t, nodes, demographics)
         weighted = dataset_weights * weights[:, None]
+        shares, sums = self._choices(t, nodes, demographics, weighted)
         with np.errstate(divide='ignore', invalid='ignore'):
-            numerator = np.einsum('ij,ijp->jp', weighted, derivatives) / (weighted * shares).sum(axis=0)[:, None]
+            numerator = sums / (weighted * shares).sum(axis=0)[:, None]
         scores = numerator - self.denominator[None, :]
         scores[~np.isfinite(scores)] = np.nan  # P_n = 0: the dataset could not have sampled this choice (PyBLP)
         return scores, outside
@@ -211,9 +221,11 @@ def compute_micro_scores(results: Any, dataset: MicroDataset, micro_data: Any,
         raise SpecificationError("micro_data needs 'market_ids' and 'choice_indices'", parameter='micro_data')
     observations = _observations(scorer, frame, integration)
     scorer.over(sorted({observation[0] for observation in observations}))
+    columns = _columns(frame, np.arange(len(frame)))
     scores = []
     for t, rows, nodes, weights, demographics in observations:
-        by_choice, outside = scorer.observation(t, nodes, weights, demographics, _columns(frame, rows))
+        by_choice, outside = scorer.observation(t, nodes, weights, demographics,
+                                                {name: values[rows] for name, values in columns.items()})
         choice = int(frame['choice_indices'].iloc[rows[0]]) + (0 if outside else 1)
         scores.append(by_choice[choice])
     matrix = np.array(scores).reshape(-1, scorer.P)

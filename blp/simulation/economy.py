@@ -4,7 +4,7 @@ runs on it as on an estimate."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -62,8 +62,7 @@ def linear_vector(values: Any, labels: list[str], name: str) -> np.ndarray:
 class Economy(PostEstimation):
     """Post-estimation at true parameters: delta = X1 beta + xi."""
 
-    def __init__(self, problem: Problem, beta: np.ndarray, values: NonlinearValues, xi: np.ndarray,
-                 costs: Optional[np.ndarray] = None) -> None:
+    def __init__(self, problem: Problem, beta: np.ndarray, values: NonlinearValues, xi: np.ndarray) -> None:
         self.problem = problem
         self.demand_model = problem.model
         self.beta, self.beta_labels = beta, list(problem.X1_labels)
@@ -71,4 +70,3 @@ class Economy(PostEstimation):
         self.sigma, self.pi, self.rho = values.sigma, values.pi, values.rho
         self.xi = xi.reshape(-1, 1)
         self.delta = problem.X1 @ beta + self.xi
-        self.true_costs = costs

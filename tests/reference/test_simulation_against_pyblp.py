@@ -179,3 +179,29 @@ def test_prices_only_in_x2_with_agent_data_as_in_petrins_counterfactual() -> Non
     np.testing.assert_allclose(field(ours.product_data, 'prices'), field(theirs.product_data, 'prices'), rtol=0,
                                atol=EQUILIBRIUM)
     np.testing.assert_allclose(ours.compute_consumer_surpluses(), theirs.compute_consumer_surpluses(), rtol=1e-8)
+
+
+def test_nested_logit_simulation_equals_pyblps() -> None:
+    """Nested logit with a rho per nest (demand only: xi and costs given): equilibrium, iterations, elasticities and
+    replace_exogenous; profit Hessians are left out with nests."""
+    pyblp_ids, frame = ids(4, 6, 3)
+    frame['nesting_ids'] = np.tile([0, 1, 0, 1, 1, 0], 4)
+    data = {'market_ids': pyblp_ids.market_ids, 'firm_ids': pyblp_ids.firm_ids, 'nesting_ids': frame['nesting_ids']}
+    xi, costs = np.linspace(-1, 1, 24), np.linspace(0.2, 0.8, 24)
+    outcomes = []
+    for library, product_data in ((pyblp, data), (blp, frame)):
+        simulation = simulate(library, product_data, product_formulations=(library.Formulation('1 + prices + x'),),
+                              beta=[1, -2, 2], xi=xi, rho=[0.3, 0.6], seed=2)
+        outcomes.append((simulation.replace_endogenous(costs=costs), simulation.replace_exogenous('x')))
+    (theirs, theirs_exogenous), (ours, ours_exogenous) = outcomes
+    for name in ('prices', 'shares'):
+        np.testing.assert_allclose(field(ours.product_data, name), field(theirs.product_data, name), rtol=0,
+                                   atol=EQUILIBRIUM, err_msg=name)
+    np.testing.assert_array_equal(ours.fp_iterations, theirs.fp_iterations)
+    np.testing.assert_allclose(ours.compute_elasticities(), theirs.compute_elasticities(), rtol=1e-8)
+    np.testing.assert_allclose(field(ours_exogenous.product_data, 'x'), field(theirs_exogenous.product_data, 'x'),
+                               rtol=1e-8, atol=1e-10)
+    assert ours.profit_hessians == {}
+    for market, firms in theirs.profit_gradients.items():
+        for firm, gradient in firms.items():
+            np.testing.assert_allclose(ours.profit_gradients[market][firm], gradient, rtol=0, atol=1e-10)

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from jobstore.problems import MEDIA_TYPE, ProblemDetails
+from jobstore.problems import ProblemDetails
 from service.deps import OwnerDep, StoreDep
 from service.models import Dataset
+from service.openapi import problems
 from service.spool import spool_body
 
 router = APIRouter(prefix='/v1/datasets', tags=['datasets'])
 
 _UPLOAD_BODY = {
     'required': True,
+    'description': 'The data as a file: CSV (a header row, then one row per product or agent), Parquet, or JSON '
+                   'columns. A binary body of any generator (`application/octet-stream`) is read as Parquet.',
     'content': {
-        'text/csv': {'schema': {'type': 'string'}, 'example': 'market_ids,product_ids,shares,prices\nm1,p1,0.2,1.5\n'},
-        'application/vnd.apache.parquet': {'schema': {'type': 'string', 'format': 'binary'}},
+        'text/csv': {'schema': {'type': 'string', 'format': 'binary', 'contentMediaType': 'text/csv'},
+                     'example': 'market_ids,product_ids,shares,prices\nm1,p1,0.2,1.5\n'},
+        'application/vnd.apache.parquet': {'schema': {'type': 'string', 'format': 'binary',
+                                                      'contentMediaType': 'application/vnd.apache.parquet'}},
         'application/octet-stream': {'schema': {'type': 'string', 'format': 'binary'}},
         'application/json': {'schema': {
             'type': 'object', 'required': ['columns'], 'additionalProperties': False,
@@ -28,7 +32,6 @@ _UPLOAD_BODY = {
                                     'prices': [1.0, 2.0]}}},
     },
 }
-_PROBLEM: dict[str, Any] = {'content': {MEDIA_TYPE: {}}}
 
 
 def _view(meta: dict) -> dict:
@@ -37,7 +40,7 @@ def _view(meta: dict) -> dict:
 
 @router.post('', response_model=Dataset, status_code=201, openapi_extra={'requestBody': _UPLOAD_BODY},
              responses={200: {'model': Dataset, 'description': 'the same data was uploaded before'},
-                        413: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM})
+                        **problems(413, 415, 422)})
 async def upload_dataset(request: Request, response: Response, store: StoreDep, owner: OwnerDep) -> dict:
     """Store product or agent data; its id is the hash of its content, so re-uploading it changes nothing (200)."""
     content_type = request.headers.get('content-type', '')
@@ -53,7 +56,7 @@ async def upload_dataset(request: Request, response: Response, store: StoreDep, 
     return _view(meta)
 
 
-@router.get('/{dataset_id}', response_model=Dataset, responses={404: _PROBLEM})
+@router.get('/{dataset_id}', response_model=Dataset, responses=problems(404))
 def get_dataset(dataset_id: str, store: StoreDep, owner: OwnerDep) -> dict:
     meta = store.get_dataset(dataset_id, owner)
     if meta is None:
@@ -61,7 +64,7 @@ def get_dataset(dataset_id: str, store: StoreDep, owner: OwnerDep) -> dict:
     return _view(meta)
 
 
-@router.delete('/{dataset_id}', status_code=204, responses={404: _PROBLEM, 409: _PROBLEM})
+@router.delete('/{dataset_id}', status_code=204, responses=problems(404, 409))
 def delete_dataset(dataset_id: str, store: StoreDep, owner: OwnerDep) -> Response:
     """Forget a dataset; refused (409) while a job that reads it has not finished."""
     if store.get_dataset(dataset_id, owner) is None:

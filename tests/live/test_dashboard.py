@@ -163,8 +163,8 @@ def test_multistart_page_plots_every_start(signed_in, stack, client, data):
     wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, '#multistart-scatter circle.point'))
     report = client.result(job).multistart
     points = browser.find_elements(By.CSS_SELECTOR, '#multistart-scatter circle.point')
-    assert len(points) == len([s for s in report['starts'] if (s['objective'] or 0) > 0]) == 3
-    reached = next(o['starts'] for o in report['agreement']['optima'] if report['chosen_start'] in o['starts'])
+    assert len(points) == len([s for s in report.starts if (s.objective or 0) > 0]) == 3
+    reached = next(o.starts for o in report.agreement.optima if report.chosen_start in o.starts)
     assert len(browser.find_elements(By.CSS_SELECTOR, '#multistart-scatter circle.point.reached')) == len(reached)
 
 

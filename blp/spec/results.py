@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, computed_field, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    computed_field,
+    create_model,
+    model_serializer,
+)
 
 Number = Optional[float]  # null where the core's value was NaN or infinite: JSON has neither
 Z_95 = 1.959963984540054  # the standard normal's 97.5 % quantile: 95 % Wald intervals
@@ -332,3 +341,8 @@ class Problem(BaseModel):
     market: Optional[str] = Field(default=None, description='the market at fault')
     row: Optional[int] = Field(default=None, description='the 0-based data row at fault')
     parameter: Optional[str] = Field(default=None, description='the parameter (or query parameter) at fault')
+
+    @model_serializer(mode='wrap')
+    def _members_sent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Only the members the problem has: a member that names nothing is left out, as the service sends it."""
+        return {key: value for key, value in handler(self).items() if value is not None}

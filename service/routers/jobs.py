@@ -33,10 +33,14 @@ from service.optimal_instruments import submit_optimal_instruments
 router = APIRouter(prefix='/v1/jobs')
 
 _ERRORS = problems(404, 409, 422)
-_RUNNING: dict[int | str, dict[str, Any]] = {
-    202: {'model': Job, 'description': 'the job is queued or running: no result yet (see Retry-After)'}}
+_LOCATION = {'Location': {'description': 'the job: /v1/jobs/{id}', 'schema': {'type': 'string'}}}
 _ACCEPTED: dict[int | str, dict[str, Any]] = {
-    200: {'model': Job, 'description': 'an Idempotency-Key replay: the job created before'}}
+    202: {'description': 'queued', 'headers': _LOCATION},
+    200: {'model': Job, 'description': 'an Idempotency-Key replay: the job created before', 'headers': _LOCATION}}
+_RUNNING: dict[int | str, dict[str, Any]] = {
+    202: {'model': Job, 'description': 'the job is queued or running: no result yet',
+          'headers': {**_LOCATION, 'Retry-After': {'description': 'seconds to wait before asking again',
+                                                   'schema': {'type': 'integer'}}}}}
 IdempotencyKey = Annotated[Optional[str], Header(alias='Idempotency-Key',
                                                  description='retries with the same key and body return the same job')]
 

@@ -16,6 +16,7 @@ from typing import Any, Optional, Union
 import httpx
 import pandas as pd
 
+from blp.spec.results import BootstrapResult
 from blp_client.errors import JobFailed, error_for
 from blp_client.progress import ProgressLine
 from blp_client.results import CounterfactualResult, Results, matrix_frame
@@ -174,15 +175,19 @@ class Client:
 
     # ------------------------------------------------------------------------------------------ results
 
-    def result(self, job: JobRef) -> Union[Results, CounterfactualResult]:
-        """A finished job's result: `Results` (PyBLP-like) for an estimate or multi-start, else a
-        `CounterfactualResult`. Waits for the job first if it is still running."""
+    def result(self, job: JobRef) -> Union[Results, CounterfactualResult, BootstrapResult]:
+        """A finished job's result: `Results` (PyBLP-like) for an estimate, multi-start or optimal-instruments
+        re-estimate, a `CounterfactualResult`, or a bootstrap's typed document (`blp.spec.results.BootstrapResult`).
+        Waits for the job first if it is still running."""
         response = self.request('GET', f'/v1/jobs/{job_id(job)}/result')
         if response.status_code == 202:
             self.wait(job)
             response = self.request('GET', f'/v1/jobs/{job_id(job)}/result')
         document = {'job_id': job_id(job), **response.json()}
-        return CounterfactualResult(document) if document.get('kind') == 'counterfactual' else Results(document)
+        kind = document.get('kind')
+        if kind == 'bootstrap':
+            return BootstrapResult.model_validate(document)
+        return CounterfactualResult(document) if kind == 'counterfactual' else Results(document)
 
     def elasticities(self, job: JobRef, market: str) -> pd.DataFrame:
         """Price elasticities in `market`: entry (j, k) is the elasticity of j's share with respect to k's price."""

@@ -7,6 +7,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from blp.spec import EstimateSpec, FiniteFloat, StartsSpec
+from blp.spec.results import Problem
 from jobstore.records import JobKind, JobStatus
 
 DATASET_ID = r'^[0-9a-f]{64}$'
@@ -142,7 +143,7 @@ class Job(BaseModel):
     parent_job_id: Optional[str] = None
     inputs: JobInputs
     progress: Optional[Progress] = None
-    error: Optional[dict[str, Any]] = None
+    error: Optional[Problem] = Field(default=None, description='why it failed (a problem document)')
     links: dict[str, str]
 
 

@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from blp.spec import OptimalInstrumentsSpec
+from blp.spec.results import JOB_RESULT, JobResult, SubstitutionMatrix
 from jobstore.jsonsafe import dumps
-from jobstore.problems import MEDIA_TYPE, ProblemDetails
+from jobstore.problems import ProblemDetails
 from jobstore.records import TERMINAL, JobRecord, JobStatus
 from jobstore.store import Store
 from jobstore.submissions import Submissions
@@ -26,12 +27,20 @@ from service.deps import CeleryDep, NumericsDep, OwnerDep, SettingsDep, StoreDep
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
 from service.models import CounterfactualRequest, Job, JobList, JobRequest
 from service.numerics import Numerics
+from service.openapi import problems
 from service.optimal_instruments import submit_optimal_instruments
 
-router = APIRouter(prefix='/v1/jobs', tags=['jobs'])
+router = APIRouter(prefix='/v1/jobs')
 
-_PROBLEM: dict[str, Any] = {'content': {MEDIA_TYPE: {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM}
+_ERRORS = problems(404, 409, 422)
+_LOCATION = {'Location': {'description': 'the job: /v1/jobs/{id}', 'schema': {'type': 'string'}}}
+_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {'description': 'queued', 'headers': _LOCATION},
+    200: {'model': Job, 'description': 'an Idempotency-Key replay: the job created before', 'headers': _LOCATION}}
+_RUNNING: dict[int | str, dict[str, Any]] = {
+    202: {'model': Job, 'description': 'the job is queued or running: no result yet',
+          'headers': {**_LOCATION, 'Retry-After': {'description': 'seconds to wait before asking again',
+                                                   'schema': {'type': 'integer'}}}}}
 IdempotencyKey = Annotated[Optional[str], Header(alias='Idempotency-Key',
                                                  description='retries with the same key and body return the same job')]
 
@@ -55,8 +64,7 @@ def _accepted(record: JobRecord, created: bool) -> JSONResponse:
     return JSONResponse(view, status_code=202 if created else 200, headers={'Location': view['links']['self']})
 
 
-@router.post('', response_model=Job, status_code=202,
-             responses={200: {'model': Job}, 415: _PROBLEM, 429: _PROBLEM, **_ERRORS},
+@router.post('', tags=['jobs'], response_model=Job, status_code=202, responses={**_ACCEPTED, **problems(415, 429), **_ERRORS},
              dependencies=[Depends(require_json)])
 def create_job(body: JobRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep, owner: OwnerDep,
                numerics: NumericsDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
@@ -69,7 +77,7 @@ def create_job(body: JobRequest, store: StoreDep, celery: CeleryDep, settings: S
     return _accepted(record, created)
 
 
-@router.get('', response_model=JobList)
+@router.get('', tags=['jobs'], response_model=JobList, responses=problems(422))
 def list_jobs(store: StoreDep, owner: OwnerDep, status: Optional[JobStatus] = None,
               limit: Annotated[int, Query(ge=1, le=200)] = 50,
               cursor: Annotated[Optional[str], Query(pattern=r'^\d+$')] = None) -> dict:
@@ -79,12 +87,14 @@ def list_jobs(store: StoreDep, owner: OwnerDep, status: Optional[JobStatus] = No
             'next_cursor': None if next_cursor is None else str(next_cursor)}
 
 
-@router.get('/{job_id}', response_model=Job, responses={404: _PROBLEM})
+@router.get('/{job_id}', tags=['jobs'], response_model=Job, responses=problems(404))
 def get_job(job_id: str, store: StoreDep, owner: OwnerDep) -> dict:
     return job_view(_load(store, job_id, owner))
 
 
-@router.delete('/{job_id}', response_model=Job, responses={202: {'model': Job}, 204: {}, **_ERRORS})
+@router.delete('/{job_id}', tags=['jobs'], response_model=Job,
+               responses={202: {'model': Job, 'description': 'a running job asked to stop'},
+                          204: {'description': 'a finished job deleted'}, **problems(404, 409)})
 def cancel_job(job_id: str, store: StoreDep, celery: CeleryDep, owner: OwnerDep) -> Response:
     """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next iteration (202). A job
     that has ended (succeeded, failed, cancelled) is deleted with its result (204)."""
@@ -96,8 +106,11 @@ def cancel_job(job_id: str, store: StoreDep, celery: CeleryDep, owner: OwnerDep)
     return JSONResponse(Job.model_validate(job_view(record)).model_dump(mode='json'), status_code=status_code)
 
 
-@router.get('/{job_id}/events', responses={200: {'content': {'text/event-stream': {}}}, 404: _PROBLEM})
-async def job_events(job_id: str, store: StoreDep, owner: OwnerDep, settings: SettingsDep) -> StreamingResponse:
+@router.get('/{job_id}/events', tags=['jobs'], response_class=StreamingResponse,
+            responses={200: {'content': {'text/event-stream': {'schema': {'type': 'string'}}},
+                             'description': '`job` events with the Job as data, then one `end` event'},
+                       **problems(404)})
+async def get_job_events(job_id: str, store: StoreDep, owner: OwnerDep, settings: SettingsDep) -> StreamingResponse:
     """Server-Sent Events: `job` events with the job's state whenever it changes, then `end` once it has finished."""
     await run_in_threadpool(_load, store, job_id, owner)
 
@@ -138,8 +151,8 @@ def _finished(record: JobRecord) -> Optional[Response]:
                          job_status=status, error=record.get('error'))
 
 
-@router.get('/{job_id}/result', responses={202: {'model': Job}, 404: _PROBLEM, 409: _PROBLEM})
-def job_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
+@router.get('/{job_id}/result', response_model=JobResult, tags=['results'], responses={**_RUNNING, **problems(404, 409)})
+def get_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
     """The result with provenance; 202 while the job is queued or running, 409 when it failed or was cancelled."""
     record = _load(store, job_id, owner)
     waiting = _finished(record)
@@ -148,7 +161,7 @@ def job_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
     result = store.get_result(job_id)
     if result is None:
         raise ProblemDetails(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
-    return JSONResponse(result)
+    return JSONResponse(JOB_RESULT.dump_python(JOB_RESULT.validate_python(result), mode='json'))
 
 
 def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: str, market: str, fmt: str) -> Response:
@@ -169,29 +182,35 @@ def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: st
         for product, row in zip(matrix['product_ids'], matrix['matrix']):
             writer.writerow([product, *('' if value is None else repr(float(value)) for value in row)])
         return Response(buffer.getvalue(), media_type='text/csv')
-    return JSONResponse({'job_id': job_id, 'market': market, **matrix})
+    return JSONResponse(SubstitutionMatrix.model_validate({'job_id': job_id, 'market': market, **matrix}).model_dump(mode='json'))
 
 
 Format = Annotated[Literal['json', 'csv'], Query(alias='format')]
 Market = Annotated[str, Query(min_length=1, description='a market id of the product data')]
 
 
-@router.get('/{job_id}/elasticities', responses={202: {'model': Job}, **_ERRORS})
-def elasticities(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
+_MATRIX: dict[int | str, dict[str, Any]] = {
+    200: {'content': {'text/csv': {'schema': {'type': 'string'}}},
+          'description': 'the matrix as JSON, or with `format=csv` as CSV (a header of product ids, a row per product)'},
+    **_RUNNING, **problems(404, 409, 422)}
+
+
+@router.get('/{job_id}/elasticities', response_model=SubstitutionMatrix, tags=['results'], responses=_MATRIX)
+def get_elasticities(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
                  name: Literal['prices'] = 'prices', fmt: Format = 'json') -> Response:
     """Elasticities in one market: entry (j, k) is the elasticity of j's share with respect to k's `name` (prices)."""
     return _matrix(store, numerics, job_id, owner, 'elasticities', market, fmt)
 
 
-@router.get('/{job_id}/diversion-ratios', responses={202: {'model': Job}, **_ERRORS})
-def diversion_ratios(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
+@router.get('/{job_id}/diversion-ratios', response_model=SubstitutionMatrix, tags=['results'], responses=_MATRIX)
+def get_diversion_ratios(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
                      fmt: Format = 'json') -> Response:
     """Diversion ratios in one market: (j, k) is the share of j's lost sales going to k; the diagonal, to the outside good."""
     return _matrix(store, numerics, job_id, owner, 'diversion-ratios', market, fmt)
 
 
-@router.post('/{job_id}/counterfactuals', response_model=Job, status_code=202,
-             responses={200: {'model': Job}, 415: _PROBLEM, 429: _PROBLEM, **_ERRORS},
+@router.post('/{job_id}/counterfactuals', response_model=Job, status_code=202, tags=['derived jobs'],
+             responses={**_ACCEPTED, **problems(415, 429), **_ERRORS},
              dependencies=[Depends(require_json)])
 def create_counterfactual(job_id: str, body: CounterfactualRequest, store: StoreDep, celery: CeleryDep,
                           settings: SettingsDep, owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
@@ -203,8 +222,8 @@ def create_counterfactual(job_id: str, body: CounterfactualRequest, store: Store
     return _accepted(record, created)
 
 
-@router.post('/{job_id}/optimal-instruments', response_model=Job, status_code=202,
-             responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS}, dependencies=[Depends(require_json)])
+@router.post('/{job_id}/optimal-instruments', response_model=Job, status_code=202, tags=['derived jobs'],
+             responses={**_ACCEPTED, **problems(415, 429), **_ERRORS}, dependencies=[Depends(require_json)])
 def create_optimal_instruments(job_id: str, body: OptimalInstrumentsSpec, store: StoreDep, celery: CeleryDep,
                                settings: SettingsDep, owner: OwnerDep,
                                idempotency_key: IdempotencyKey = None) -> JSONResponse:
@@ -216,8 +235,8 @@ def create_optimal_instruments(job_id: str, body: OptimalInstrumentsSpec, store:
     return _accepted(record, created)
 
 
-@router.post('/{job_id}/bootstrap', response_model=Job, status_code=202,
-             responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS}, dependencies=[Depends(require_json)])
+@router.post('/{job_id}/bootstrap', response_model=Job, status_code=202, tags=['derived jobs'],
+             responses={**_ACCEPTED, **problems(415, 429), **_ERRORS}, dependencies=[Depends(require_json)])
 def create_bootstrap(job_id: str, body: BootstrapRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
                      owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """From a succeeded estimate, a new job of kind `bootstrap`: PyBLP's parametric bootstrap with its draws

@@ -188,7 +188,7 @@ function jobPage(id) {
     recordProgress(trace, progressText, job);
     if (job.status === 'succeeded' && !shown) {
       shown = true;
-      showResult(job, results, controller.signal).catch(fail);
+      showResult(job, results, controller.signal, (points) => showStoredTrace(trace, progressText, points)).catch(fail);
     }
   };
   // a stream closed before the job finished (a proxy's idle timeout, a restarted API) is opened again
@@ -225,25 +225,41 @@ function recordProgress(trace, text, job) {
   if (last && last.iteration === point.iteration) trace.points[trace.points.length - 1] = point;
   else trace.points.push(point);
   text.textContent = `Iteration ${p.iteration}: objective ${format(p.objective)}, gradient norm ${format(p.gradient_norm)}`;
-  if (trace.points.length < 2 && ['succeeded', 'failed', 'cancelled'].includes(job.status)) {
+  if (trace.points.length < 2 && ['failed', 'cancelled'].includes(job.status)) {
     text.textContent += ' (the trace is drawn while this page watches a running job)';
   }
+  drawTrace(trace);
+}
+
+// A finished estimate's result holds every iteration (results.trace): drawn in place of what progress showed.
+function showStoredTrace(trace, text, stored) {
+  if (!stored || !stored.length) return;
+  trace.points = stored.map((q) => ({ iteration: q.iteration, objective: q.objective, gradient: q.gradient_norm }));
+  const last = stored[stored.length - 1];
+  text.textContent = `${stored.length} iterations: objective ${format(last.objective)}, gradient norm ${format(last.gradient_norm)}`;
+  drawTrace(trace);
+}
+
+function drawTrace(trace) {
   trace.box.replaceChildren(figure(lineChart({
     id: 'trace-chart', title: 'Objective and gradient norm by iteration',
     description: `${trace.points.length} iterations recorded; log scale.`,
     series: [{ name: 'objective', color: '#1f5fa8', points: trace.points.map((q) => [q.iteration, q.objective]) },
              { name: 'gradient norm', color: '#b5540b', points: trace.points.map((q) => [q.iteration, q.gradient]) }],
     xLabel: 'optimizer iteration', yLabel: 'value (log scale)',
-  }), 'Objective and projected gradient norm at each optimizer iteration, as reported while the job ran.'));
+  }), 'Objective and projected gradient norm at each optimizer iteration.'));
   trace.rows.replaceChildren(...trace.points.map((q) => h('tr', {},
     h('td', { class: 'num', text: String(q.iteration) }), h('td', { class: 'num', text: format(q.objective) }),
     h('td', { class: 'num', text: format(q.gradient) }))));
 }
 
-async function showResult(job, box, signal) {
+async function showResult(job, box, signal, onTrace) {
   const result = await api(`/v1/jobs/${job.id}/result`, signal);
   if (job.kind === 'counterfactual') showCounterfactual(result, box);
-  else showEstimate(job, result, box, signal);
+  else {
+    if (result.results) onTrace(result.results.trace);
+    showEstimate(job, result, box, signal);
+  }
 }
 
 // ------------------------------------------------------------------------------------------ estimates

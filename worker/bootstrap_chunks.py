@@ -8,9 +8,10 @@ Tasks (acks_late like every task here: a chunk whose process dies is redelivered
 
 Every chunk draws all parameters from the same seed and keeps its own slice, so a chunk computed twice (or on
 another worker) gives the same rows. Chunks run and are recorded as a sweep's variants are (`worker.members`); rows
-are written once by the job store's fan-out ledger (`jobstore.fanout`, under this job's `:bootstrap` keys), which also counts them and updates the progress, so exactly one writer learns
-that the last chunk is in and publishes finalize; finalize is idempotent and the job leaves `running` once. Chunk
-tasks hold leases like every task, so a chunk whose worker host died is requeued.
+are written once by the job store's fan-out ledger (`jobstore.fanout`, under this job's `:bootstrap` keys), which
+also counts them and updates the progress, so exactly one writer learns that the last chunk is in and publishes
+finalize; finalize is idempotent and the job leaves `running` once. Chunk tasks hold leases like every task, so a
+chunk whose worker host died is requeued.
 """
 
 from __future__ import annotations

@@ -256,6 +256,8 @@ def job_view(record: JobRecord) -> dict[str, Any]:
     if record['kind'] in ESTIMATES:
         links.update(elasticities=f'{base}/elasticities', diversion_ratios=f'{base}/diversion-ratios',
                      counterfactuals=f'{base}/counterfactuals', optimal_instruments=f'{base}/optimal-instruments')
+    if record['kind'] == 'sweep':
+        links['comparison'] = f'{base}/comparison'
     if record.get('parent'):
         links['parent'] = f"/v1/jobs/{record['parent']}"
     return {

@@ -83,9 +83,9 @@ class JobRequest(_Strict):
 
     @model_validator(mode='after')
     def _optimal_instruments_only_for_estimates(self) -> 'JobRequest':
-        if self.kind != 'estimate' and self.spec.optimal_instruments is not None:
-            raise ValueError('spec.optimal_instruments is only for kind "estimate" (re-estimate a finished '
-                             'multistart with POST /v1/jobs/{id}/optimal-instruments)')
+        if self.kind == 'multistart' and self.spec.optimal_instruments is not None:
+            raise ValueError('spec.optimal_instruments is only for kinds "estimate" and "sweep" (re-estimate a '
+                             'finished multistart with POST /v1/jobs/{id}/optimal-instruments)')
         return self
 
 

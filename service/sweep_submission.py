@@ -149,6 +149,8 @@ def submit_sweep(store: Store, celery: Celery, settings: Settings, numerics: Num
     _total_cost(rows, works, settings)
     store_staged(store, staged, owner)
     inputs: InputIds = {'product_data': product[0], 'agent_data': agent[0]}
+    for index, work in works.items():
+        rows[index]['work'] = work  # the worker publishes the variants largest first, so the workers end together
     request = {'variants': rows, 'on_invalid': body.sweep.on_invalid,
                'counterfactual': None if counterfactual is None else counterfactual.model_dump(mode='json')}
     record = _new_record('sweep', owner, inputs, base, request=request)

@@ -4,6 +4,7 @@ every variant is in.
 
 Tasks (acks_late like every task here: a variant whose process dies is redelivered and estimated again):
   blp.sweep(job_id)                     the parent: records the variants refused at submission, publishes the others
+                                        (the largest first)
   blp.sweep.variant(job_id, index)      estimates one variant (as an `estimate` job would) and records its row
   blp.sweep.finalize(job_id)            once every variant is in: the comparison table, the result
 
@@ -67,7 +68,8 @@ def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
     variants = record['request']['variants']
     store.set_fields(job_id, progress={'variants_done': 0, 'variants_total': len(variants), 'variants_failed': 0,
                                        'updated_at': now()})
-    for variant in variants:
+    # the largest first (agent-product cells per evaluation, costed at submission), so the workers end together
+    for variant in sorted(variants, key=lambda variant: -(variant.get('work') or 0)):
         if variant['spec'] is None:
             VARIANTS.record(ledger, record, variant['index'], {'status': 'failed', 'error': variant['error'],
                                                                'seconds': 0.0, 'attempts': 0, 'worker': ''})

@@ -62,6 +62,23 @@ def test_a_valid_sweep_is_queued_as_one_job(client, data):
     assert response.json()['kind'] == 'sweep' and response.json()['status'] == 'queued'
 
 
+def test_instruments_and_optimal_instruments_can_vary_and_the_job_links_its_comparison(client, data):
+    variants = [{'label': 'differentiation', 'override': {'problem': {'instruments': {
+                    'differentiation': {'formula': '0 + predicted_prices'}}}}},
+                {'label': 'optimal', 'override': {'optimal_instruments': {'method': 'approximate'}}},
+                {'label': 'bfgs', 'override': {'solve': {'optimization': {'method': 'bfgs'}}}}]
+    response = sweep(client, data, variants)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job['links']['comparison'] == f"/v1/jobs/{job['id']}/comparison"
+    stored = client.app.state.store.get_job(job['id'])['request']['variants']
+    assert stored[1]['spec']['optimal_instruments']['method'] == 'approximate'
+    assert stored[2]['spec']['solve']['optimization'] == {'method': 'bfgs', 'method_options': {'gtol': 1e-8},
+                                                          'compute_gradient': True}  # the base's options kept
+    assert [variant['work'] for variant in stored] == [94 * 24 * 20] * 3
+    assert client.get(f"/v1/jobs/{job['id']}/comparison").status_code == 202  # queued: no table yet
+
+
 def test_an_invalid_variant_is_refused_naming_its_index_and_field(client, data):
     bad = {'override': {'problem': {'integration': {'specification': 'lattice', 'size': 10}}}, 'label': 'lattice'}
     body = assert_problem(sweep(client, data, [rule('halton', 20), bad]), 422, variant=1, label='lattice',

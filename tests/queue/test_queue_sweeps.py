@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from queue_support import rc_spec, submit, upload, wait_for
+from queue_support import SLOW_SOLVE, rc_spec, submit, upload, wait_for
 
 from examples import cereal
 from jobstore.settings import Settings
@@ -126,3 +126,21 @@ def test_a_sweep_of_exercise_2_over_integration_rules_equals_separate_estimates_
     assert len(listed) == len(variants) and list(listed[0]) == comparison['columns']
     assert float(listed[0]['se sigma[prices, prices]']) == sigma_prices(rows[0])['se']
     assert listed[len(RULES) + 1]['status'] == 'failed' and listed[len(RULES) + 1]['objective'] == ''
+
+
+def test_cancelling_a_running_sweep_stops_its_variants_and_ends_it_cancelled(api, data):
+    products, agents = data
+    slow = {'solve': {'iteration': SLOW_SOLVE['iteration']}}
+    variants = [{'label': f'halton {size}', 'override': merged(slow, rule('halton', size, 0)['override'])}
+                for size in (60, 70, 80, 90)]
+    body = {'kind': 'sweep', 'product_data': {'dataset_id': products}, 'agent_data': {'dataset_id': agents},
+            'spec': base_spec(), 'sweep': {'variants': variants}}
+    response = api.post('/v1/jobs', json=body)
+    assert response.status_code == 202, response.text
+    job_id = response.json()['id']
+    wait_for(api, job_id, lambda job: job['status'] == 'running' and job['progress'] is not None, timeout=60)
+    assert api.delete(f'/v1/jobs/{job_id}').status_code == 202
+    finished = wait_for(api, job_id, timeout=60)
+    assert finished['status'] == 'cancelled', finished
+    assert finished['progress']['variants_done'] < len(variants)
+    assert api.get(f'/v1/jobs/{job_id}/comparison').status_code == 409

@@ -55,11 +55,17 @@ def test_overrides_merge_key_by_key_and_axes_multiply():
                               'solve': {'method': '2s'}}
 
 
-def test_a_valid_sweep_is_queued_as_one_job(client, data):
-    response = sweep(client, data, axes=[{'name': 'rule', 'values': [rule('halton', 20), rule('product', 5)]},
-                                         {'name': 'steps', 'values': [{'override': {'solve': {'method': '2s'}}}]}])
+def test_a_valid_sweep_is_queued_as_one_job_and_a_retry_with_its_key_returns_it(client, data):
+    axes = [{'name': 'rule', 'values': [rule('halton', 20), rule('product', 5)]},
+            {'name': 'steps', 'values': [{'override': {'solve': {'method': '2s'}}}]}]
+    client.headers['Idempotency-Key'] = 'sweep-1'
+    response = sweep(client, data, axes=axes)
     assert response.status_code == 202, response.text
     assert response.json()['kind'] == 'sweep' and response.json()['status'] == 'queued'
+    again = sweep(client, data, axes=axes)
+    assert again.status_code == 200 and again.json()['id'] == response.json()['id']
+    changed = sweep(client, data, axes=axes[:1])
+    assert changed.status_code == 422 and changed.json()['field'] == 'Idempotency-Key'
 
 
 def test_instruments_and_optimal_instruments_can_vary_and_the_job_links_its_comparison(client, data):

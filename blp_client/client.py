@@ -126,6 +126,26 @@ class Client:
             body['agent_data'] = self._data(agent_data)
         return self._submit('/v1/jobs', body, idempotency_key, wait, timeout)
 
+    def sweep(self, product_data: Data, spec: Any, *, variants: Optional[list[dict[str, Any]]] = None,
+              axes: Optional[list[dict[str, Any]]] = None, counterfactual: Optional[dict[str, Any]] = None,
+              on_invalid: str = 'refuse', agent_data: Optional[Data] = None, wait: bool = True,
+              timeout: Optional[float] = None, idempotency_key: Optional[str] = None) -> dict[str, Any]:
+        """The estimate under each variant (`variants`: `[{"label", "override"}]`, or `axes`: `[{"name", "values":
+        [...]}]` whose product is taken), each optionally followed by `counterfactual`; see `comparison`."""
+        sweep = {name: value for name, value in (('variants', variants), ('axes', axes),
+                                                 ('counterfactual', counterfactual)) if value is not None}
+        body = {'kind': 'sweep', 'product_data': self._data(product_data), 'spec': as_spec(spec),
+                'sweep': {**sweep, 'on_invalid': on_invalid}}
+        if agent_data is not None:
+            body['agent_data'] = self._data(agent_data)
+        return self._submit('/v1/jobs', body, idempotency_key, wait, timeout)
+
+    def comparison(self, job: JobRef) -> pd.DataFrame:
+        """A finished sweep's comparison table: a row per variant, its estimates (`se <label>`: their SEs),
+        diagnostics, mean own-price elasticity, the counterfactual's headline numbers, seconds and error."""
+        table = self.request('GET', f'/v1/jobs/{job_id(job)}/comparison').json()
+        return pd.DataFrame(table['rows'], columns=table['columns'])
+
     def counterfactual(self, job: JobRef, *, market: Optional[str] = None, prices: Optional[dict[str, float]] = None,
                        firm_ids: Optional[dict[str, str]] = None, costs: Optional[dict[str, float]] = None,
                        wait: bool = True, timeout: Optional[float] = None,

@@ -9,3 +9,6 @@ BOOTSTRAP_CHUNK, BOOTSTRAP_FINALIZE = 'blp.post.bootstrap.chunk', 'blp.post.boot
 # What `POST /v1/jobs`, counterfactuals, optimal instruments and the bootstrap publish, by job kind.
 BY_KIND: dict[JobKind, str] = {'estimate': ESTIMATE, 'multistart': MULTISTART, 'counterfactual': COUNTERFACTUAL,
            'optimal_instruments': OPTIMAL_INSTRUMENTS, 'bootstrap': BOOTSTRAP}
+# Robustness sweeps (worker/sweeps.py): the parent fans out one estimate per variant, finalize compares them.
+SWEEP, SWEEP_VARIANT, SWEEP_FINALIZE = 'blp.sweep', 'blp.sweep.variant', 'blp.sweep.finalize'
+BY_KIND['sweep'] = SWEEP

@@ -19,7 +19,7 @@ from service.body_limit import BodyLimitMiddleware
 from service.metrics import MetricsMiddleware, RequestCounter
 from service.numerics import Numerics
 from service.queue import make_celery
-from service.routers import datasets, health, jobs, ui
+from service.routers import datasets, health, jobs, sweeps, ui
 from service.tcp import disable_nagle
 from service.upload_parsers import UploadParsers
 
@@ -48,7 +48,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.state.requests = RequestCounter()
     problems.install(app)
     openapi.install(app)
-    for router in (datasets.router, jobs.router, health.router, ui.router):
+    for router in (datasets.router, jobs.router, sweeps.router, health.router, ui.router):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, counter=app.state.requests)

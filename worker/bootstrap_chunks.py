@@ -7,20 +7,19 @@ Tasks (acks_late like every task here: a chunk whose process dies is redelivered
   blp.post.bootstrap.finalize(job_id)           once every chunk is in: intervals over all draws, the result
 
 Every chunk draws all parameters from the same seed and keeps its own slice, so a chunk computed twice (or on
-another worker) gives the same rows. Rows are written once by the job store's fan-out ledger (`jobstore.fanout`,
-under this job's `:bootstrap` keys), which also counts them and updates the progress, so exactly one writer learns
-that the last chunk is in and publishes finalize; finalize is idempotent and the job leaves `running` once. Chunk
-tasks hold leases like every task, so a chunk whose worker host died is requeued.
+another worker) gives the same rows. Chunks run and are recorded as a sweep's variants are (`worker.members`); rows
+are written once by the job store's fan-out ledger (`jobstore.fanout`, under this job's `:bootstrap` keys), which
+also counts them and updates the progress, so exactly one writer learns that the last chunk is in and publishes
+finalize; finalize is idempotent and the job leaves `running` once. Chunk tasks hold leases like every task, so a
+chunk whose worker host died is requeued.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Optional
 
 import numpy as np
-from celery import Task
 
 from blp.estimation.parameters import Parameters
 from blp.post.bootstrap import draw_summaries, percentile_intervals
@@ -31,18 +30,13 @@ from jobstore.problems import ProblemDetails
 from jobstore.records import JobRecord
 from jobstore.store import Store, now
 from worker import optimal
-from worker.celery_app import app, job_store, settings
-from worker.failures import failed_row, lost_problem_details, problem_details_of, worker_lost
-from worker.leases import LeasedTask
+from worker.members import Members, register
 from worker.tasks import (
-    JobTask,
     _finish,
     _frames,
     _parent_result,
     _seconds,
     _versions,
-    cancel,
-    durably,
     publish,
     succeed,
     take_parent,
@@ -53,7 +47,7 @@ log = logging.getLogger(__name__)
 
 def ledger_of(store: Store, job_id: str) -> FanOut:
     """A bootstrap's rows: one per chunk, under the job's `:bootstrap` keys (progress: chunks done and failed)."""
-    return FanOut(store, job_id, 'bootstrap', 'chunks')
+    return CHUNKS.ledger(store, job_id)
 
 
 def chunk_count(request: dict[str, Any]) -> int:
@@ -99,52 +93,18 @@ def _compute(store: Store, record: JobRecord, index: int) -> dict[str, Any]:
                                                           _merger(product, request), bounds)}
 
 
+def _identify(record: JobRecord, index: int) -> dict[str, Any]:
+    return {'index': index, 'draws': []}
+
+
+CHUNKS = Members('bootstrap', 'chunks', 'chunk', names.BOOTSTRAP_FINALIZE, lambda record: chunk_count(record['request']),
+                 lambda store, record, index: _compute(store, record, index), _identify)
+
+
 def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
     """Compute one chunk and record its row; a chunk that fails is recorded failed, never the parent."""
-    record = durably(store.get_job, job_id)
-    if record is None or record['status'] != 'running':
-        return 'skipped'
-    ledger = ledger_of(store, job_id)
-    if durably(ledger.row, 1, index) is not None:  # a duplicate, or redelivered after its row was written
-        if len(ledger.rows(1)) >= chunk_count(record['request']):
-            publish(names.BOOTSTRAP_FINALIZE, [job_id], f'{job_id}.finalize')
-        return 'duplicate'
-    if record['cancel_requested']:
-        return cancel(store, job_id)
-    attempt = ledger.begin(1, index, hostname)
-    clock = time.perf_counter()
-    if attempt > settings().job_max_attempts:
-        row = failed_row(worker_lost('chunk', attempt))
-    else:
-        try:
-            row = _compute(store, record, index)
-        except Exception as error:
-            row = failed_row(problem_details_of(error, 'chunk', f'chunk {index} of job {job_id}'))
-    row.update(seconds=time.perf_counter() - clock, attempts=attempt, worker=hostname)
-    return _record(ledger, record, index, row)
+    return CHUNKS.run(store, job_id, index, hostname)
 
-
-def _record(ledger: FanOut, record: JobRecord, index: int, row: dict[str, Any], retry: bool = True) -> str:
-    row = {'index': index, 'draws': [], **row}
-    arguments = (1, index, row, chunk_count(record['request']), 1)
-    added, complete = durably(ledger.record, *arguments) if retry else ledger.record(*arguments)
-    if added and complete:
-        publish(names.BOOTSTRAP_FINALIZE, [ledger.job_id], f'{ledger.job_id}.finalize')
-    return row['status'] if added else 'not recorded'
-
-
-class ChunkTask(LeasedTask):
-    """Records a chunk failed when its task fails outside `run_chunk` (the hard time limit), so the job ends."""
-
-    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: ANN001
-        job_id, index = args
-        try:
-            store = job_store()
-            record = store.get_job(job_id)
-            if record is not None and record['status'] == 'running':
-                _record(ledger_of(store, job_id), record, index, failed_row(lost_problem_details(exc, 'chunk')), retry=False)
-        except Exception:
-            log.exception('could not record chunk %s of job %s failed', index, job_id)
 
 
 # ------------------------------------------------------------------------------------------ finalize
@@ -172,17 +132,10 @@ def summarize(rows: list[dict[str, Any]], request: dict[str, Any], level: float)
 
 
 def finalize(store: Store, job_id: str) -> str:
-    record = durably(store.get_job, job_id)
-    if record is None or record['status'] != 'running':
-        return 'skipped'
-    if record['cancel_requested']:
-        return cancel(store, job_id)
-    request, ledger = record['request'], ledger_of(store, job_id)
-    stored = ledger.rows(1)
-    chunks = chunk_count(request)
-    if len(stored) < chunks:
-        return 'incomplete'
-    rows = [stored[index] for index in range(chunks)]
+    state, record, rows = CHUNKS.complete(store, job_id)
+    if record is None:
+        return state
+    request = record['request']
     if not any(row['status'] == 'succeeded' for row in rows):
         _finish(store, job_id, 'failed', ProblemDetails(422, 'bootstrap-failed', 'Bootstrap failed', 'no chunk succeeded',
                                                         chunks=[row.get('error') for row in rows]).to_dict())
@@ -214,16 +167,4 @@ def finalize(store: Store, job_id: str) -> str:
 
 # ------------------------------------------------------------------------------------------ the tasks
 
-@app.task(name=names.BOOTSTRAP, base=JobTask, bind=True)
-def bootstrap(self: Task, job_id: str) -> str:
-    return fan_out(job_store(), job_id, self.request.hostname or '')
-
-
-@app.task(name=names.BOOTSTRAP_CHUNK, base=ChunkTask, bind=True)
-def bootstrap_chunk(self: Task, job_id: str, index: int) -> str:
-    return run_chunk(job_store(), job_id, index, self.request.hostname or '')
-
-
-@app.task(name=names.BOOTSTRAP_FINALIZE, base=JobTask, bind=True)
-def bootstrap_finalize(self: Task, job_id: str) -> str:
-    return finalize(job_store(), job_id)
+register(CHUNKS, names.BOOTSTRAP, names.BOOTSTRAP_CHUNK, fan_out, finalize)

@@ -269,12 +269,18 @@ class Problem:
         agent_layout = Layout.from_ids(market_ids)
         if integration is not None:
             node_list, weight_list = integration.build(K2, layout.T)
-            wrong = np.flatnonzero(agent_layout.counts != np.array([len(w) for w in weight_list]))
-            if wrong.size:
+            built = np.array([len(w) for w in weight_list])
+            short = np.flatnonzero(agent_layout.counts < built)
+            if short.size:
                 raise SpecificationError(
-                    f'with integration and agent_data together, every market needs exactly as many agent rows as the '
-                    f'integration builds ({len(weight_list[wrong[0]])}); market {layout.markets[wrong[0]]!r} has '
-                    f'{agent_layout.counts[wrong[0]]}', parameter='integration.size')
+                    f'with integration and agent_data together, every market needs at least as many agent rows as the '
+                    f'integration builds ({built[short[0]]}); market {layout.markets[short[0]]!r} has '
+                    f'{agent_layout.counts[short[0]]}', parameter='integration.size')
+            # As PyBLP: the demographics of each market's first rows go with the built nodes, the rest are dropped.
+            kept = agent_layout.position < built[agent_layout.market_index]
+            if not kept.all():
+                frame, market_ids = frame.loc[kept].reset_index(drop=True), market_ids[kept]
+                agent_layout = Layout.from_ids(market_ids)
             nodes, weights = np.concatenate(node_list), np.concatenate(weight_list)
         else:
             if 'weights' not in frame.columns:

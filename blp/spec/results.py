@@ -309,7 +309,29 @@ class BootstrapResult(_Wire):
     provenance: Provenance
 
 
-JobResult = Annotated[Union[EstimateResult, MultistartResult, CounterfactualResult, BootstrapResult],
+class SweepComparison(_Wire):
+    """One flat row per variant (estimates and SEs by parameter label, objective, convergence, the counterfactual's
+    headline numbers, seconds, error), with its columns in order."""
+
+    columns: list[str]
+    parameters: list[str]
+    rows: list[dict[str, Any]]
+
+
+class SweepResult(_Wire):
+    """The result of a `sweep` job: the comparison table and each variant's row as the worker recorded it."""
+
+    job_id: str
+    kind: Literal['sweep']
+    variants_total: int
+    variants_succeeded: int
+    counterfactual: Optional[dict[str, Any]] = None
+    comparison: SweepComparison
+    variants: list[dict[str, Any]]
+    provenance: dict[str, Any]
+
+
+JobResult = Annotated[Union[EstimateResult, MultistartResult, CounterfactualResult, BootstrapResult, SweepResult],
                       Field(discriminator='kind')]
 JOB_RESULT: TypeAdapter[Any] = TypeAdapter(JobResult)
 

@@ -29,6 +29,7 @@ from service.models import CounterfactualRequest, Job, JobList, JobRequest
 from service.numerics import Numerics
 from service.openapi import problems
 from service.optimal_instruments import submit_optimal_instruments
+from service.sweep_submission import submit_sweep
 
 router = APIRouter(prefix='/v1/jobs')
 
@@ -72,8 +73,11 @@ def create_job(body: JobRequest, store: StoreDep, celery: CeleryDep, settings: S
 
     With `"kind": "multistart"` and `starts`, the estimate is solved from several starting values in parallel; its
     result is the best start that meets the first- and second-order conditions, with every start and how they agree.
+    With `"kind": "sweep"` and `sweep`, the estimate is made under each variant of the spec (fanned out over the
+    workers) and the result compares them; see `GET /v1/jobs/{id}/comparison`.
     """
-    record, created = submit_estimate(store, celery, settings, numerics, body, owner, idempotency_key)
+    submit = submit_sweep if body.kind == 'sweep' else submit_estimate
+    record, created = submit(store, celery, settings, numerics, body, owner, idempotency_key)
     return _accepted(record, created)
 
 
@@ -151,16 +155,23 @@ def _finished(record: JobRecord) -> Optional[Response]:
                          job_status=status, error=record.get('error'))
 
 
-@router.get('/{job_id}/result', response_model=JobResult, tags=['results'], responses={**_RUNNING, **problems(404, 409)})
-def get_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
-    """The result with provenance; 202 while the job is queued or running, 409 when it failed or was cancelled."""
-    record = _load(store, job_id, owner)
+def stored_result(store: Store, record: JobRecord) -> Response | dict[str, Any]:
+    """A succeeded job's stored result, or the answer while it has none (202 running, 409 failed, 404 gone)."""
     waiting = _finished(record)
     if waiting is not None:
         return waiting
-    result = store.get_result(job_id)
+    result = store.get_result(record['id'])
     if result is None:
         raise ProblemDetails(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
+    return result
+
+
+@router.get('/{job_id}/result', response_model=JobResult, tags=['results'], responses={**_RUNNING, **problems(404, 409)})
+def get_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
+    """The result with provenance; 202 while the job is queued or running, 409 when it failed or was cancelled."""
+    result = stored_result(store, _load(store, job_id, owner))
+    if isinstance(result, Response):
+        return result
     return JSONResponse(JOB_RESULT.dump_python(JOB_RESULT.validate_python(result), mode='json'))
 
 
@@ -168,12 +179,9 @@ def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: st
     record = _load(store, job_id, owner)
     if record['kind'] not in ESTIMATES:
         raise ProblemDetails(404, 'not-found', 'Not found', 'only estimates have elasticities and diversion ratios')
-    waiting = _finished(record)
-    if waiting is not None:
-        return waiting
-    result = store.get_result(job_id)
-    if result is None:
-        raise ProblemDetails(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
+    result = stored_result(store, record)
+    if isinstance(result, Response):
+        return result
     matrix = numerics.matrix(record, result, table, market)
     if fmt == 'csv':
         buffer = io.StringIO()

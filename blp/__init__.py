@@ -25,6 +25,8 @@ _EXPORTS = {
     'NumericalError': 'blp.exceptions',
     'Cancelled': 'blp.exceptions',
     'build_blp_instruments': 'blp.primitives.instruments',
+    'Simulation': 'blp.simulation.simulation',
+    'SimulationResults': 'blp.simulation.results',
     'build_differentiation_instruments': 'blp.primitives.instruments',
 }
 

@@ -16,6 +16,7 @@ from typing import Any, Optional, Union
 import httpx
 import pandas as pd
 
+from blp.spec.results import BootstrapResult, MergerScreenResult
 from blp_client.errors import JobFailed, error_for
 from blp_client.progress import ProgressLine
 from blp_client.results import CounterfactualResult, Results, matrix_frame
@@ -125,6 +126,26 @@ class Client:
             body['agent_data'] = self._data(agent_data)
         return self._submit('/v1/jobs', body, idempotency_key, wait, timeout)
 
+    def sweep(self, product_data: Data, spec: Any, *, variants: Optional[list[dict[str, Any]]] = None,
+              axes: Optional[list[dict[str, Any]]] = None, counterfactual: Optional[dict[str, Any]] = None,
+              on_invalid: str = 'refuse', agent_data: Optional[Data] = None, wait: bool = True,
+              timeout: Optional[float] = None, idempotency_key: Optional[str] = None) -> dict[str, Any]:
+        """The estimate under each variant (`variants`: `[{"label", "override"}]`, or `axes`: `[{"name", "values":
+        [...]}]` whose product is taken), each optionally followed by `counterfactual`; see `comparison`."""
+        sweep = {name: value for name, value in (('variants', variants), ('axes', axes),
+                                                 ('counterfactual', counterfactual)) if value is not None}
+        body = {'kind': 'sweep', 'product_data': self._data(product_data), 'spec': as_spec(spec),
+                'sweep': {**sweep, 'on_invalid': on_invalid}}
+        if agent_data is not None:
+            body['agent_data'] = self._data(agent_data)
+        return self._submit('/v1/jobs', body, idempotency_key, wait, timeout)
+
+    def comparison(self, job: JobRef) -> pd.DataFrame:
+        """A finished sweep's comparison table: a row per variant, its estimates (`se <label>`: their SEs),
+        diagnostics, mean own-price elasticity, the counterfactual's headline numbers, seconds and error."""
+        table = self.request('GET', f'/v1/jobs/{job_id(job)}/comparison').json()
+        return pd.DataFrame(table['rows'], columns=table['columns'])
+
     def counterfactual(self, job: JobRef, *, market: Optional[str] = None, prices: Optional[dict[str, float]] = None,
                        firm_ids: Optional[dict[str, str]] = None, costs: Optional[dict[str, float]] = None,
                        wait: bool = True, timeout: Optional[float] = None,
@@ -192,15 +213,22 @@ class Client:
 
     # ------------------------------------------------------------------------------------------ results
 
-    def result(self, job: JobRef) -> Union[Results, CounterfactualResult]:
-        """A finished job's result: `Results` (PyBLP-like) for an estimate or multi-start, else a
-        `CounterfactualResult`. Waits for the job first if it is still running."""
+    def result(self, job: JobRef) -> Union[Results, CounterfactualResult, BootstrapResult, MergerScreenResult]:
+        """A finished job's result: `Results` (PyBLP-like) for an estimate, multi-start or optimal-instruments
+        re-estimate, a `CounterfactualResult`, or the typed document of a bootstrap or a merger screen
+        (`blp.spec.results.BootstrapResult`, `MergerScreenResult`).
+        Waits for the job first if it is still running."""
         response = self.request('GET', f'/v1/jobs/{job_id(job)}/result')
         if response.status_code == 202:
             self.wait(job)
             response = self.request('GET', f'/v1/jobs/{job_id(job)}/result')
         document = {'job_id': job_id(job), **response.json()}
-        return CounterfactualResult(document) if document.get('kind') == 'counterfactual' else Results(document)
+        kind = document.get('kind')
+        if kind == 'bootstrap':
+            return BootstrapResult.model_validate(document)
+        if kind == 'merger_screen':
+            return MergerScreenResult.model_validate(document)
+        return CounterfactualResult(document) if kind == 'counterfactual' else Results(document)
 
     def elasticities(self, job: JobRef, market: str) -> pd.DataFrame:
         """Price elasticities in `market`: entry (j, k) is the elasticity of j's share with respect to k's price."""

@@ -8,18 +8,27 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from pydantic import ValidationError
+
+from blp.spec.results import Problem
+
 
 class ApiError(Exception):
-    """An error answer of the service: `status`, `type`, `title`, `detail` and the problem's other members."""
+    """An error answer of the service: `status`, `type`, `title`, `detail` and the problem's other members; `details`
+    is the typed problem document (the service's `Problem` model), None for an answer that is not one."""
 
     def __init__(self, problem: dict[str, Any], status: Optional[int] = None) -> None:
         self.problem = dict(problem)
+        try:
+            self.details: Optional[Problem] = Problem.model_validate(self.problem)
+        except ValidationError:
+            self.details = None
         self.status = status if status is not None else problem.get('status')
         super().__init__(f"{self.status} {problem.get('title', 'error')}: {problem.get('detail', '')}".rstrip(': '))
 
     def __getattr__(self, name: str) -> Any:
         """Problem members as attributes (`error.column`, `error.market`); None when the service did not send one."""
-        if name.startswith('__') or name == 'problem':
+        if name.startswith('__') or name in ('problem', 'details'):
             raise AttributeError(name)
         return self.problem.get(name)
 

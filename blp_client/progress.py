@@ -12,13 +12,16 @@ def _number(value: Any) -> str:
 
 
 def describe(job: dict[str, Any]) -> str:
-    """What a job is doing, in a few words: multi-start counts, or the optimizer's iteration and objective."""
+    """What a job is doing, in a few words: multi-start or sweep counts, or the optimizer's iteration and objective."""
     progress = job.get('progress') or {}
     if progress.get('starts_total'):
         done, total = progress.get('starts_done') or 0, progress['starts_total']
         width = 20
         bar = '#' * (width * done // total) + '.' * (width - width * done // total)
         return f"[{bar}] {done}/{total} starts  best objective {_number(progress.get('best_objective'))}"
+    if progress.get('variants_total'):
+        return (f"{progress.get('variants_done') or 0}/{progress['variants_total']} variants  "
+                f"{progress.get('variants_failed') or 0} failed")
     if progress.get('iteration') is not None:
         return (f"iteration {progress['iteration']:>4}  objective {_number(progress.get('objective'))}  "
                 f"gradient norm {_number(progress.get('gradient_norm'))}")

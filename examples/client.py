@@ -24,13 +24,18 @@ SPEC = blp_client.build_spec(
     optimization=blp.Optimization('trust-constr', {'gtol': 1e-8, 'xtol': 1e-8}))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str, timeout: float) -> argparse.Namespace:
+    """The examples' command line: the API's URL and key, agents per market, seconds to wait for the job."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--url', default=os.environ.get('BLP_URL', 'http://127.0.0.1:8000'))
     parser.add_argument('--api-key', default=os.environ.get('BLP_API_KEY'))
     parser.add_argument('--draws', type=int, default=cereal.AGENTS_PER_MARKET, help='agents per market')
-    parser.add_argument('--timeout', type=float, default=600, help='seconds to wait for the estimate')
-    args = parser.parse_args()
+    parser.add_argument('--timeout', type=float, default=timeout, help='seconds to wait for the job')
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = arguments(__doc__.splitlines()[0], 600)
 
     with blp_client.Client(args.url, args.api_key) as client:
         try:

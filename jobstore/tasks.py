@@ -12,3 +12,6 @@ MERGER_SCREEN_FINALIZE = 'blp.post.merger_screen.finalize'
 BY_KIND: dict[JobKind, str] = {'estimate': ESTIMATE, 'multistart': MULTISTART, 'counterfactual': COUNTERFACTUAL,
            'optimal_instruments': OPTIMAL_INSTRUMENTS, 'bootstrap': BOOTSTRAP,
            'merger_screen': MERGER_SCREEN}
+# Robustness sweeps (worker/sweeps.py): the parent fans out one estimate per variant, finalize compares them.
+SWEEP, SWEEP_VARIANT, SWEEP_FINALIZE = 'blp.sweep', 'blp.sweep.variant', 'blp.sweep.finalize'
+BY_KIND['sweep'] = SWEEP

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from blp.configurations.budget import check, sizes_of
-from blp.exceptions import BLPError
+from blp.exceptions import BLPError, SpecificationError
 from blp.spec import EstimateSpec
 from jobstore.problems import core_problem_details
 
@@ -35,7 +35,9 @@ def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.Dat
         check(sizes, budget, 'spec.problem.' + source if source == 'integration.size' else source)
         if spec.problem.integration is not None:
             integration = spec.problem.integration
-            Integration(integration.specification, integration.size, integration.seed)
+            rule = Integration(integration.specification, integration.size, integration.seed)
+            if agent is not None and sizes.K2:
+                _enough_agent_rows(rule, sizes.K2, agent)
     except BLPError as error:  # BudgetError included: 422 `over-budget`
         raise core_problem_details(error) from None
 
@@ -48,3 +50,15 @@ def checkable(spec: EstimateSpec) -> EstimateSpec:
     size = min(integration.size, CHECK_NODES.get(integration.specification, CHECK_DRAWS))
     problem = spec.problem.model_copy(update={'integration': integration.model_copy(update={'size': size})})
     return spec.model_copy(update={'problem': problem})
+
+
+def _enough_agent_rows(rule: Any, dimensions: int, agent: pd.DataFrame) -> None:
+    """With built nodes and agent data (for the demographics), every market needs at least as many agent rows as the
+    rule builds: refused now, since the API checks the spec on a rule cut to a few nodes (`checkable`)."""
+    _, weights = rule.build(dimensions, 1)
+    counts = agent['market_ids'].value_counts()
+    if int(counts.min()) < len(weights[0]):
+        market = counts.idxmin()
+        raise SpecificationError(f'with integration and agent_data together, every market needs at least as many agent '
+                                 f'rows as the integration builds ({len(weights[0])}); market {market!r} has '
+                                 f'{int(counts.min())}', parameter='spec.problem.integration.size')

@@ -150,15 +150,22 @@ def _new_record(kind: JobKind, owner: str, inputs: InputIds, spec: dict[str, Any
     return record
 
 
+def replay(store: Store, owner: str, idempotency_key: Optional[str],
+           document: dict[str, Any]) -> tuple[Optional[tuple[str, str]], Optional[JobRecord]]:
+    """(the idempotency key and body hashes, the job this request already made when it is a replay, else None)."""
+    if idempotency_key is None:
+        return None, None
+    idempotency = (key_hash(idempotency_key), body_hash(document))
+    entry = store.find_idempotent(owner, idempotency[0])
+    return idempotency, None if entry is None else _existing(store, entry, owner, idempotency[1])
+
+
 def submit_estimate(store: Store, celery: Celery, settings: Settings, numerics: Numerics, body: JobRequest,
                     owner: str, idempotency_key: Optional[str]) -> tuple[JobRecord, bool]:
     """Check an estimate's cost, validate it against the core (within the budget) and queue it; (record, created)."""
-    idempotency = None
-    if idempotency_key is not None:
-        idempotency = (key_hash(idempotency_key), body_hash(body.model_dump(mode='json')))
-        entry = store.find_idempotent(owner, idempotency[0])
-        if entry is not None:
-            return _existing(store, entry, owner, idempotency[1]), False
+    idempotency, existing = replay(store, owner, idempotency_key, body.model_dump(mode='json'))
+    if existing is not None:
+        return existing, False
     admit(store, settings, owner)
     staged: Staged = []  # inline data is stored only once the whole request has been checked
     product_id, product = resolve(store, body.product_data, owner, 'product_data', staged)
@@ -252,6 +259,8 @@ def job_view(record: JobRecord) -> dict[str, Any]:
                      merger_screen=f'{base}/merger-screen')
     if record['kind'] == 'merger_screen':
         links['ranking'] = f'{base}/ranking'
+    if record['kind'] == 'sweep':
+        links['comparison'] = f'{base}/comparison'
     if record.get('parent'):
         links['parent'] = f"/v1/jobs/{record['parent']}"
     return {

@@ -14,12 +14,12 @@ from fastapi import FastAPI
 
 from jobstore.settings import Settings
 from jobstore.store import Store, connect
-from service import problems, queue
+from service import openapi, problems, queue
 from service.body_limit import BodyLimitMiddleware
 from service.metrics import MetricsMiddleware, RequestCounter
 from service.numerics import Numerics
 from service.queue import make_celery
-from service.routers import datasets, health, jobs, ui
+from service.routers import datasets, health, jobs, sweeps, ui
 from service.tcp import disable_nagle
 from service.upload_parsers import UploadParsers
 
@@ -37,7 +37,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
     settings = settings or Settings()
-    app = FastAPI(title='BLP estimation service', version='1.0.0', description=DESCRIPTION, lifespan=_lifespan)
+    app = FastAPI(title='BLP estimation service', version='1.0.0', description=DESCRIPTION, lifespan=_lifespan,
+                  generate_unique_id_function=lambda route: route.name)  # operation ids: the handlers' names
     app.state.settings = settings
     app.state.store = Store(connect(settings.redis_url, settings.redis_socket_timeout, settings.redis_connect_timeout),
                             result_ttl=settings.result_ttl_seconds)
@@ -46,7 +47,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.state.parsers = UploadParsers(settings)
     app.state.requests = RequestCounter()
     problems.install(app)
-    for router in (datasets.router, jobs.router, health.router, ui.router):
+    openapi.install(app)
+    for router in (datasets.router, jobs.router, sweeps.router, health.router, ui.router):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, counter=app.state.requests)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, get_args
 
 import pandas as pd
 from celery import Celery
 from pydantic import BaseModel, ConfigDict, Field
 
 from blp.spec import EstimateSpec, FiniteFloat
+from blp.spec.results import SortColumn
 from jobstore.problems import ProblemDetails
 from jobstore.records import JobRecord
 from jobstore.settings import Settings
@@ -25,14 +26,7 @@ from service.budget import check_cost
 from service.dataset_cache import stored_frame
 from service.jobs import _new_record, _queue, start_child
 
-# The columns of a ranking row (`blp.post.screening.merger_summary`) that it can be sorted by.
-SORT_COLUMNS = ('consumer_surplus_loss', 'consumer_surplus_change', 'welfare_change', 'profit_change',
-                'merging_profit_change', 'price_change_percent', 'merging_price_change_percent', 'hhi_change_max',
-                'diversion_max', 'guppi_max', 'guppi_mean', 'upp_max', 'cmcr_max', 'markets', 'iterations_max')
-SortColumn = Literal['consumer_surplus_loss', 'consumer_surplus_change', 'welfare_change', 'profit_change',
-                     'merging_profit_change', 'price_change_percent', 'merging_price_change_percent',
-                     'hhi_change_max', 'diversion_max', 'guppi_max', 'guppi_mean', 'upp_max', 'cmcr_max', 'markets',
-                     'iterations_max']
+SORT_COLUMNS: tuple[str, ...] = get_args(SortColumn)
 MAX_CANDIDATES = 20_000
 
 
@@ -65,44 +59,6 @@ class MergerScreenRequest(BaseModel):
     products: bool = Field(default=False, description="include each candidate's merging products (diversion, GUPPI, "
                                                       'UPP, CMCR, price change) in the result')
     ssnip: Optional[SsnipRequest] = None
-
-
-class RankedCandidate(BaseModel):
-    """One candidate of a ranking: totals over the markets where at least two of its firms sell (changes are after
-    minus before; consumer surplus and profits per market as PyBLP computes them, summed over markets), maxima of
-    its merging products' indices, and the body of `POST /v1/jobs/{estimate}/counterfactuals` that simulates it."""
-
-    rank: int
-    candidate_index: int
-    candidate: str
-    firms: list[str]
-    credit: float
-    markets: int = Field(description='markets where at least two of its firms sell')
-    hhi_change_max: Optional[float] = None
-    diversion_max: Optional[float] = None
-    guppi_max: Optional[float] = None
-    guppi_mean: Optional[float] = Field(default=None, description="weighted by the merging products' shares")
-    upp_max: Optional[float] = None
-    cmcr_max: Optional[float] = Field(default=None, description='compensating marginal-cost reduction, share of cost')
-    price_change_percent: Optional[float] = Field(default=None, description='share-weighted, every product')
-    merging_price_change_percent: Optional[float] = None
-    consumer_surplus_change: Optional[float] = None
-    consumer_surplus_loss: Optional[float] = None
-    merging_profit_change: Optional[float] = None
-    profit_change: Optional[float] = None
-    welfare_change: Optional[float] = None
-    converged: bool
-    iterations_max: int
-    counterfactual: dict[str, Any]
-
-
-class MergerRanking(BaseModel):
-    """A merger screen's candidates in rank order (`GET /v1/jobs/{id}/ranking`)."""
-
-    job_id: str
-    sort: SortColumn
-    order: Literal['desc', 'asc']
-    ranking: list[RankedCandidate]
 
 
 def _problem(detail: str, **extra: Any) -> ProblemDetails:

@@ -7,6 +7,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from blp.spec import EstimateSpec, FiniteFloat, StartsSpec
+from blp.spec.results import Problem
 from jobstore.records import JobKind, JobStatus
 
 DATASET_ID = r'^[0-9a-f]{64}$'
@@ -52,9 +53,11 @@ class JobRequest(_Strict):
 
     A `multistart` is the same estimate solved from `starts.count` starting values in parallel, keeping the best
     start whose first- and second-order conditions hold, with a report of how the starts agree.
+    A `sweep` estimates `spec` under each of `sweep`'s variants, one estimate per variant over every worker, and
+    compares them.
     """
 
-    kind: Literal['estimate', 'multistart'] = 'estimate'
+    kind: Literal['estimate', 'multistart', 'sweep'] = 'estimate'
     product_data: DataInput
     agent_data: Optional[DataInput] = None
     spec: EstimateSpec
@@ -71,11 +74,19 @@ class JobRequest(_Strict):
             raise ValueError('starts are only for kind "multistart"')
         return starts
 
+    sweep: Optional['SweepSpec'] = Field(default=None, description='required for kind `sweep`, refused otherwise')
+
+    @model_validator(mode='after')
+    def _sweep_only_for_sweeps(self) -> 'JobRequest':
+        if (self.kind == 'sweep') != (self.sweep is not None):
+            raise ValueError('kind "sweep" needs sweep: {"variants": [...]} or {"axes": [...]}, and only it takes one')
+        return self
+
     @model_validator(mode='after')
     def _optimal_instruments_only_for_estimates(self) -> 'JobRequest':
-        if self.kind != 'estimate' and self.spec.optimal_instruments is not None:
-            raise ValueError('spec.optimal_instruments is only for kind "estimate" (re-estimate a finished '
-                             'multistart with POST /v1/jobs/{id}/optimal-instruments)')
+        if self.kind == 'multistart' and self.spec.optimal_instruments is not None:
+            raise ValueError('spec.optimal_instruments is only for kinds "estimate" and "sweep" (re-estimate a '
+                             'finished multistart with POST /v1/jobs/{id}/optimal-instruments)')
         return self
 
 
@@ -102,6 +113,59 @@ class CounterfactualRequest(_Strict):
         return self
 
 
+MAX_VARIANTS = 64
+
+
+class SweepVariant(_Strict):
+    """One variant of a sweep: `override` is merged into the base spec (objects key by key, except `*_options`
+    objects and every other value, which replace the base's)."""
+
+    label: Optional[str] = Field(default=None, min_length=1, max_length=200, examples=['halton 1000'])
+    override: dict[str, Any] = Field(default_factory=dict, examples=[
+        {'problem': {'integration': {'specification': 'halton', 'size': 1000}}}])
+
+
+class SweepAxis(_Strict):
+    """One dimension of a sweep: its values are combined with every other axis's (the Cartesian product)."""
+
+    name: str = Field(min_length=1, max_length=100, examples=['integration'])
+    values: list[SweepVariant] = Field(min_length=1, max_length=MAX_VARIANTS)
+
+
+class SweepSpec(_Strict):
+    """The variants of a robustness sweep: a list (`variants`), or `axes` whose product is taken; each variant is
+    estimated as a job of its own would be, optionally followed by the same `counterfactual`.
+
+    `on_invalid`: `refuse` (the default) answers 422 naming the first variant that is invalid or over the budget;
+    `report` queues the others and reports that variant failed in its row."""
+
+    variants: Optional[list[SweepVariant]] = Field(default=None, min_length=1, max_length=MAX_VARIANTS)
+    axes: Optional[list[SweepAxis]] = Field(default=None, min_length=1, max_length=6)
+    counterfactual: Optional[CounterfactualRequest] = None
+    on_invalid: Literal['refuse', 'report'] = 'refuse'
+
+    @model_validator(mode='after')
+    def _variants_or_axes(self) -> 'SweepSpec':
+        if (self.variants is None) == (self.axes is None):
+            raise ValueError('give either variants or axes')
+        count = 1
+        for axis in self.axes or []:
+            count *= len(axis.values)
+        if count > MAX_VARIANTS:
+            raise ValueError(f'the axes make {count} variants; at most {MAX_VARIANTS}')
+        return self
+
+
+class SweepComparison(BaseModel):
+    """A sweep's comparison table: `rows` has one object per variant with the `columns` as keys (estimates by
+    parameter label, `se <label>` their standard errors, diagnostics, `counterfactual <number>`, seconds, error)."""
+
+    job_id: str
+    columns: list[str]
+    parameters: list[str] = Field(description='labels of the estimated parameters, e.g. `sigma[prices, prices]`')
+    rows: list[dict[str, Any]]
+
+
 class Progress(BaseModel):
     """An estimate's optimizer progress; a multistart's starts done (per phase) and best objective so far."""
 
@@ -123,6 +187,9 @@ class Progress(BaseModel):
     candidates_done: Optional[int] = Field(default=None, description='merger screen: candidates recorded')
     candidates_total: Optional[int] = None
     candidates_failed: Optional[int] = None
+    variants_done: Optional[int] = Field(default=None, description='sweep: variants recorded')
+    variants_total: Optional[int] = None
+    variants_failed: Optional[int] = None
     updated_at: Optional[str] = None
 
 
@@ -145,7 +212,7 @@ class Job(BaseModel):
     parent_job_id: Optional[str] = None
     inputs: JobInputs
     progress: Optional[Progress] = None
-    error: Optional[dict[str, Any]] = None
+    error: Optional[Problem] = Field(default=None, description='why it failed (a problem document)')
     links: dict[str, str]
 
 
@@ -157,3 +224,6 @@ class JobList(BaseModel):
 class Health(BaseModel):
     status: Literal['ok']
     checks: dict[str, Any] = Field(default_factory=dict)
+
+
+JobRequest.model_rebuild()  # its `sweep` is defined after it

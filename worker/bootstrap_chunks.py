@@ -7,11 +7,12 @@ Tasks (acks_late like every task here: a chunk whose process dies is redelivered
   blp.post.bootstrap.finalize(job_id)           once every chunk is in: intervals over all draws, the result
 
 Every chunk draws all parameters from the same seed and keeps its own slice, so a chunk computed twice (or on
-another worker) gives the same rows. Rows are written once by the job store's fan-out ledger (`jobstore.fanout`,
-under this job's `:bootstrap` keys), which also counts them and updates the progress, so exactly one writer learns
-that the last chunk is in and publishes finalize; finalize is idempotent and the job leaves `running` once. Chunk
-tasks hold leases like every task, so a chunk whose worker host died is requeued. The redelivery rules every member
-follows are `worker.members`'.
+another worker) gives the same rows. Chunks are published, run and recorded as every fanned-out member is
+(`worker.members`, with a sweep's variants and a merger screen's candidates); rows
+are written once by the job store's fan-out ledger (`jobstore.fanout`, under this job's `:bootstrap` keys), which
+also counts them and updates the progress, so exactly one writer learns that the last chunk is in and publishes
+finalize; finalize is idempotent and the job leaves `running` once. Chunk tasks hold leases like every task, so a
+chunk whose worker host died is requeued.
 """
 
 from __future__ import annotations
@@ -29,22 +30,18 @@ from jobstore.problems import ProblemDetails
 from jobstore.records import JobRecord
 from jobstore.store import Store
 from worker import optimal
-from worker.members import Members, register, rows_to_finalize, run_member
+from worker.members import Members, register
 from worker.tasks import _finish, _frames, _parent_result, _seconds, _versions, succeed
 from worker.threads import capped_options
 
 
 def ledger_of(store: Store, job_id: str) -> FanOut:
     """A bootstrap's rows: one per chunk, under the job's `:bootstrap` keys (progress: chunks done and failed)."""
-    return MEMBERS.ledger(store, job_id)
+    return CHUNKS.ledger(store, job_id)
 
 
 def chunk_count(request: dict[str, Any]) -> int:
     return -(-request['draws'] // request['chunk_size'])
-
-
-MEMBERS = Members('bootstrap', 'chunks', 'chunk', names.BOOTSTRAP, names.BOOTSTRAP_CHUNK, names.BOOTSTRAP_FINALIZE,
-                  chunk_count, (('draws', []),))
 
 
 def _merger(product: Any, request: dict[str, Any]) -> Optional[np.ndarray]:
@@ -66,6 +63,20 @@ def _compute(store: Store, record: JobRecord, index: int) -> dict[str, Any]:
     indices = range(first, min(request['draws'], first + request['chunk_size']))
     return {'status': 'succeeded', 'draws': draw_summaries(results, request['draws'], request['seed'], indices,
                                                           _merger(product, request), bounds)}
+
+
+def _identify(record: JobRecord, index: int) -> dict[str, Any]:
+    return {'index': index, 'draws': []}
+
+
+CHUNKS = Members('bootstrap', 'chunks', 'chunk', names.BOOTSTRAP_CHUNK, names.BOOTSTRAP_FINALIZE,
+                 lambda record: chunk_count(record['request']), lambda store, record, index: _compute(store, record, index),
+                 _identify)
+
+
+def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
+    """Compute one chunk and record its row; a chunk that fails is recorded failed, never the parent."""
+    return CHUNKS.run(store, job_id, index, hostname)
 
 
 # ------------------------------------------------------------------------------------------ finalize
@@ -93,10 +104,9 @@ def summarize(rows: list[dict[str, Any]], request: dict[str, Any], level: float)
 
 
 def finalize(store: Store, job_id: str) -> str:
-    ready = rows_to_finalize(MEMBERS, store, job_id)
-    if isinstance(ready, str):
-        return ready
-    record, rows = ready
+    state, record, rows = CHUNKS.complete(store, job_id)
+    if record is None:
+        return state
     request = record['request']
     if not any(row['status'] == 'succeeded' for row in rows):
         _finish(store, job_id, 'failed', ProblemDetails(422, 'bootstrap-failed', 'Bootstrap failed', 'no chunk succeeded',
@@ -127,9 +137,6 @@ def finalize(store: Store, job_id: str) -> str:
     return succeed(store, job_id, result)
 
 
-def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
-    """Compute one chunk and record its row (`_compute` looked up when called, so that it can be replaced)."""
-    return run_member(MEMBERS, lambda *arguments: _compute(*arguments), store, job_id, index, hostname)
+# ------------------------------------------------------------------------------------------ the tasks
 
-
-bootstrap, bootstrap_chunk, bootstrap_finalize = register(MEMBERS, lambda *arguments: _compute(*arguments), finalize)
+register(CHUNKS, names.BOOTSTRAP, finalize)

@@ -11,7 +11,8 @@ The candidates were listed by the API (every pair of firms that meet, or the req
 the same list. Rows are written once by the fan-out ledger (`jobstore.fanout`, under the job's `:merger_screen` keys),
 which counts them and updates the progress (`candidates_done`, `candidates_total`, `candidates_failed`), so exactly
 one writer learns that the last candidate is in and publishes finalize; finalize is idempotent and the job leaves
-`running` once. A candidate that fails is recorded failed in its row and listed in the result; the others rank.
+`running` once. Candidates are published, run and recorded as every fanned-out member is (`worker.members`). A
+candidate that fails is recorded failed in its row and listed in the result; the others rank.
 
 Each pool process keeps today's state of the job it last worked on (the restored estimate's demand, Jacobian and
 diversion ratios in the screened markets), so a candidate costs its own equilibrium, not a restore.
@@ -30,18 +31,15 @@ from jobstore.records import JobRecord
 from jobstore.store import Store
 from worker import memory, optimal
 from worker.failures import problem_details_of
-from worker.members import Members, register, rows_to_finalize, run_member
+from worker.members import Members, register
 from worker.tasks import _finish, _frames, _parent_result, _seconds, _versions, durably, succeed
 
 _TODAY: dict[str, screening.MarketsToday] = {}  # job id -> today's state; one job's at a time
 
 
-MEMBERS = Members('merger_screen', 'candidates', 'candidate', names.MERGER_SCREEN, names.MERGER_SCREEN_CANDIDATE,
-                  names.MERGER_SCREEN_FINALIZE, lambda request: len(request['candidates']))
-
-
 def ledger_of(store: Store, job_id: str) -> FanOut:
-    return MEMBERS.ledger(store, job_id)
+    """A merger screen's rows: one per candidate, under the job's `:merger_screen` keys."""
+    return CANDIDATES.ledger(store, job_id)
 
 
 def _today(store: Store, record: JobRecord) -> screening.MarketsToday:
@@ -96,11 +94,10 @@ def _ssnip(store: Store, record: JobRecord) -> Optional[dict[str, Any]]:
 
 
 def finalize(store: Store, job_id: str) -> str:
-    ready = rows_to_finalize(MEMBERS, store, job_id)
-    if isinstance(ready, str):
-        return ready
-    record, rows = ready
-    request, total = record['request'], len(ready[1])
+    state, record, rows = CANDIDATES.complete(store, job_id)
+    if record is None:
+        return state
+    request, total = record['request'], len(rows)
     if not any(row['status'] == 'succeeded' for row in rows):
         _finish(store, job_id, 'failed', ProblemDetails(
             422, 'merger-screen-failed', 'Merger screen failed', 'no candidate succeeded',
@@ -131,10 +128,20 @@ def finalize(store: Store, job_id: str) -> str:
     return succeed(store, job_id, result)
 
 
+def _identify(record: JobRecord, index: int) -> dict[str, Any]:
+    return {'index': index}
+
+
+CANDIDATES = Members('merger_screen', 'candidates', 'candidate', names.MERGER_SCREEN_CANDIDATE,
+                     names.MERGER_SCREEN_FINALIZE, lambda record: len(record['request']['candidates']),
+                     lambda store, record, index: _compute(store, record, index), _identify)
+
+
 def run_candidate(store: Store, job_id: str, index: int, hostname: str = '') -> str:
-    """Screen one candidate and record its row (`_compute` looked up when called, so that it can be replaced)."""
-    return run_member(MEMBERS, lambda *arguments: _compute(*arguments), store, job_id, index, hostname)
+    """Screen one candidate and record its row; a candidate that fails is recorded failed, never the screen."""
+    return CANDIDATES.run(store, job_id, index, hostname)
 
 
-merger_screen, merger_screen_candidate, merger_screen_finalize = register(
-    MEMBERS, lambda *arguments: _compute(*arguments), finalize)
+# ------------------------------------------------------------------------------------------ the tasks
+
+register(CANDIDATES, names.MERGER_SCREEN, finalize)

@@ -58,6 +58,7 @@ from worker.failures import failed_row, lost_problem_details, problem_details_of
 from worker.leases import LeasedTask
 from worker.tasks import JobTask, _finish, _seconds, _versions, cancel, durably, publish, succeed, take_parent
 from worker.threads import capped_options
+from worker.trace import Trace
 
 log = logging.getLogger(__name__)
 CANCEL_CHECK_SECONDS = 0.2
@@ -157,10 +158,10 @@ def _solve(store: Store, record: JobRecord, ledger: FanOut, phase: int, start: d
     # read_seconds, build_seconds (0 when the process had the problem), unless _start built it to draw the plan
     problem = _problem(store, record, spec, None if 'build_seconds' in schedule else schedule)
     clock = time.perf_counter()
-    results = solve_start(problem, capped_options(spec.solve), start, W=W, step=phase,
-                          progress=_stop_when_cancelled(store, record['id']))
+    trace = Trace(_stop_when_cancelled(store, record['id']))
+    results = solve_start(problem, capped_options(spec.solve), start, W=W, step=phase, progress=trace)
     schedule['solve_seconds'] = time.perf_counter() - clock
-    row = {**outcome(results), 'results': results.to_dict()}
+    row = {**outcome(results), 'results': trace.added_to(results.to_dict())}
     if phase == 1 and _phases(spec) == 2:
         row['updated_W'] = results.updated_W.tolist()
     return row

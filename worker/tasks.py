@@ -30,6 +30,7 @@ from worker import cache, memory, optimal
 from worker.celery_app import app, job_store, settings
 from worker.failures import lost_problem_details, problem_details_of, worker_lost
 from worker.leases import LeasedTask
+from worker.trace import Trace
 
 log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 0.2
@@ -214,12 +215,13 @@ def estimate_work(store: Store, record: JobRecord) -> dict[str, Any]:
     problem = cache.problem(store, record['inputs'], spec, timings)  # read_seconds, build_seconds (0 when cached)
     clock = time.perf_counter()
     parent = _parent_result(store, record) if record['kind'] == 'optimal_instruments' else None
+    trace = Trace(_progress(store, record['id']))
     with memory.doing('solving'):
-        results, optimal_report = optimal.solve(problem, spec, _progress(store, record['id']), parent)
+        results, optimal_report = optimal.solve(problem, spec, trace, parent)
     timings['solve_seconds'] = time.perf_counter() - clock
     # Elasticities and diversion ratios are computed on demand from this (a few kB), not stored (megabytes).
     result = {
-        'job_id': record['id'], 'kind': record['kind'], 'results': results.to_dict(),
+        'job_id': record['id'], 'kind': record['kind'], 'results': trace.added_to(results.to_dict()),
         **({'optimal_instruments': optimal_report} if optimal_report else {}),
         'provenance': {
             'product_data': record['inputs'].get('product_data'), 'agent_data': record['inputs'].get('agent_data'),

@@ -120,6 +120,14 @@ class Formulation:
                 dimensions.append(tuple(columns))
         return dimensions
 
+    def coding_formula(self, where: str) -> str:
+        """The formula formulaic builds: with absorbed fixed effects, PyBLP codes categorical terms as if there were
+        an intercept (one level dropped, even after `0 +`), since the fixed effects take the intercept's place; the
+        intercept column itself is dropped after building."""
+        if self.absorb is None:
+            return self.formula
+        return ' + '.join(['1'] + [str(term) for term in _parse(self.formula, where) if str(term) not in ('1', '0')])
+
     def build(self, data: pd.DataFrame, where: str = 'formula') -> Design:
         """Evaluate the formula on data, naming the column at fault when something is missing or not finite."""
         missing = sorted(name for name in self.column_names(where) if name not in data.columns)
@@ -128,7 +136,7 @@ class Formulation:
                             f"(columns: {', '.join(map(str, data.columns))})", column=missing[0])
         try:
             with np.errstate(all='ignore'):
-                matrix = model_matrix(self.formula, data, context=FUNCTIONS, na_action='ignore')
+                matrix = model_matrix(self.coding_formula(where), data, context=FUNCTIONS, na_action='ignore')
         except (FormulaicError, SyntaxError, ValueError, TypeError) as exception:
             raise SpecificationError(f"{where}: cannot evaluate {self.formula!r}: {str(exception).splitlines()[0]}",
                                      parameter=where) from None

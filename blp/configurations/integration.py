@@ -104,7 +104,9 @@ def sparse_grid(dimensions: int, level: int) -> tuple[np.ndarray, np.ndarray]:
     kept = [(node, weight) for node, weight in points.items() if abs(weight) > 1e-15]
     nodes = np.array([node for node, _ in kept], dtype=float).reshape(-1, dimensions)
     weights = np.array([weight for _, weight in kept])
-    return nodes, weights / weights.sum()
+    # In PyBLP's order (sorted by the first dimension, then the next): agent data's demographics pair with it by row.
+    order = np.lexsort(nodes.T[::-1])
+    return nodes[order], weights[order] / weights.sum()
 
 
 def _compositions(total: int, parts: int) -> list[tuple[int, ...]]:

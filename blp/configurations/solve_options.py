@@ -78,6 +78,11 @@ class Iteration:
 DEFAULT_OPTIMIZATION = Optimization('l-bfgs-b', {'gtol': 1e-8})
 WEIGHTING_TYPES = ('robust', 'clustered', 'unadjusted')
 MAX_THREADS = 64
+# PyBLP's choices for the solve options below (`Problem.solve`'s docstring says what each does here).
+FP_TYPES = ('safe_linear', 'linear', 'safe_nonlinear', 'nonlinear')
+ERROR_BEHAVIORS = ('revert', 'punish', 'raise')
+DELTA_BEHAVIORS = ('first', 'logit', 'last')
+OPTIMALITY_CHECKS = ('gradient', 'both')
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,6 +117,14 @@ class SolveOptions:
     # blp.configurations.budget), and threads over market chunks (opt-in: 1 unless the cores are this job's alone).
     memory_budget_mb: Optional[float] = None
     threads: int = 1
+    # PyBLP's further solve options, with its defaults (see `Problem.solve`).
+    fp_type: str = 'safe_linear'
+    shares_bounds: Any = (1e-300, None)
+    error_behavior: str = 'revert'
+    error_punishment: float = 1.0
+    delta_behavior: str = 'first'
+    check_optimality: str = 'both'
+    finite_differences: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):
@@ -131,6 +144,28 @@ class SolveOptions:
             raise SpecificationError(f'threads must be an integer from 1 to {MAX_THREADS}', parameter='threads')
         if self.micro_moments is None or isinstance(self.micro_moments, (list, tuple)):
             object.__setattr__(self, 'micro_moments', tuple(self.micro_moments or ()))
+        self._check_pyblp_choices()
+
+    def _check_pyblp_choices(self) -> None:
+        """The options that take one of PyBLP's named choices, a punishment and share bounds."""
+        for name, choices in (('fp_type', FP_TYPES), ('error_behavior', ERROR_BEHAVIORS),
+                              ('delta_behavior', DELTA_BEHAVIORS), ('check_optimality', OPTIMALITY_CHECKS)):
+            if getattr(self, name) not in choices:
+                raise SpecificationError(f"{name} must be one of {', '.join(map(repr, choices))}, not "
+                                         f"{getattr(self, name)!r}", parameter=name)
+        punishment = self.error_punishment
+        if isinstance(punishment, bool) or not isinstance(punishment, (int, float)) or \
+                not 0 < punishment < float('inf'):
+            raise SpecificationError('error_punishment must be a positive number', parameter='error_punishment')
+        if not isinstance(self.finite_differences, bool):
+            raise SpecificationError('finite_differences must be true or false', parameter='finite_differences')
+        bounds = self.shares_bounds
+        valid = isinstance(bounds, (tuple, list)) and len(bounds) == 2 and all(
+            bound is None or (not isinstance(bound, bool) and isinstance(bound, (int, float)) and 0 <= bound <= 1)
+            for bound in bounds)
+        if not valid or (bounds[0] is not None and bounds[1] is not None and bounds[0] >= bounds[1]):
+            raise SpecificationError('shares_bounds must be (lower, upper), each None or in [0, 1], lower < upper',
+                                     parameter='shares_bounds')
 
     @property
     def chunk_bytes(self) -> int:

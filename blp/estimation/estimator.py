@@ -91,7 +91,8 @@ class Estimation:
         self.W = W
         self.progress, self.first_step = progress, first_step
         layout = problem.products.layout
-        self.warm_delta = layout.pad(self.model.logit_delta)
+        self.logit_delta = layout.pad(self.model.logit_delta)
+        self.warm_delta = self.logit_delta
         self.warm_delta_theta: Optional[np.ndarray] = None  # where warm_delta was solved
         self.warm_theta: Optional[np.ndarray] = None  # where warm_jacobian (d delta / d theta) was computed
         self.warm_jacobian: Optional[np.ndarray] = None
@@ -163,7 +164,10 @@ class Estimation:
             failed
 
     def starting_delta(self, theta: np.ndarray) -> np.ndarray:
-        """The last delta, moved to first order by d delta / d theta when that is known: fewer contraction steps."""
+        """The last delta, moved to first order by d delta / d theta when that is known: fewer contraction steps
+        (or, with `delta_behavior='logit'`, always the logit delta)."""
+        if self.options.delta_behavior == 'logit':
+            return self.logit_delta
         if self.warm_jacobian is None or self.warm_theta is None or self.warm_delta_theta is None or \
                 not np.array_equal(self.warm_theta, self.warm_delta_theta):
             return self.warm_delta
@@ -187,11 +191,33 @@ class Estimation:
                           failed)
 
     # ---------------------------------------------------------------- optimization
+    @property
+    def analytic_gradient(self) -> bool:
+        """Whether the optimizer is given the analytic gradient (not for gradient-free methods, nor when the solve
+        asks for finite differences)."""
+        return self.optimization.compute_gradient and not self.options.finite_differences
+
+    def failed_objective(self, state: '_Trace', evaluation: Evaluation) -> Evaluation:
+        """What the optimizer is given where evaluation failed, by `error_behavior` (PyBLP's): the last good values
+        (`'revert'`) or an objective of 1 and a zero gradient (`'punish'`), the objective scaled by
+        `error_punishment`; `'raise'` stops."""
+        options = self.options
+        if options.error_behavior == 'raise':
+            if evaluation.failed_markets:
+                raise self.inner_loop_error(f'theta = {evaluation.theta.tolist()}', evaluation)
+            raise NumericalError(f'the objective could not be evaluated at theta = {evaluation.theta.tolist()}')
+        base = state.good if options.error_behavior == 'revert' else dataclasses.replace(
+            state.good, objective=1.0, gradient=np.zeros_like(state.good.gradient))
+        return dataclasses.replace(base, theta=evaluation.theta, contraction_evaluations=0,
+                                   failed_markets=evaluation.failed_markets,
+                                   objective=base.objective * options.error_punishment)
+
     def optimize(self, start: np.ndarray, W: np.ndarray, step: int) -> StepOutcome:
         iv = self.moments.iv(W)
         started = time.perf_counter()
         contraction_before = self.contraction_evaluations
-        first = self.evaluate(start, iv, self.optimization.compute_gradient)
+        analytic = self.analytic_gradient
+        first = self.evaluate(start, iv, analytic)
         if first.failed_markets or not np.isfinite(first.objective):
             raise self.inner_loop_error('the starting values', first)
         state = _Trace(first, first)
@@ -206,7 +232,7 @@ class Estimation:
                 evaluation = state.last
             else:
                 try:
-                    evaluation = self.evaluate(theta, iv, self.optimization.compute_gradient)
+                    evaluation = self.evaluate(theta, iv, analytic)
                 except SpecificationError as error:  # e.g. log costs at a nonpositive cost
                     evaluation = dataclasses.replace(state.good, theta=np.array(theta, dtype=float),
                                                      objective=np.nan, failed_markets=[])
@@ -216,13 +242,13 @@ class Estimation:
                 self.inner_loop_failures.append({'step': step, 'theta': evaluation.theta.tolist(),
                                                  'markets': [str(m) for m in evaluation.failed_markets],
                                                  **({'reason': reason} if reason else {})})
-                # revert to the last good values, as PyBLP's error_behavior='revert'
-                evaluation = dataclasses.replace(state.good, theta=evaluation.theta, contraction_evaluations=0,
-                                                 failed_markets=evaluation.failed_markets)
+                if reason and self.options.error_behavior == 'raise':
+                    raise NumericalError(f'the objective could not be evaluated at theta = {theta.tolist()}: {reason}')
+                evaluation = self.failed_objective(state, evaluation)
             else:
                 state.good = evaluation
             state.last = evaluation
-            if self.optimization.compute_gradient:
+            if analytic:
                 return evaluation.objective, evaluation.gradient
             return evaluation.objective
 
@@ -230,10 +256,11 @@ class Estimation:
             state.iterations += 1
             if self.progress is not None:
                 last = state.good
+                norm = float(np.abs(self.projected_gradient(last.theta, last.gradient)).max())
                 self.progress({
                     'step': step, 'iteration': state.iterations, 'evaluations': state.evaluations,
                     'objective': last.objective,
-                    'gradient_norm': float(np.abs(self.projected_gradient(last.theta, last.gradient)).max()),
+                    'gradient_norm': norm if np.isfinite(norm) else None,  # None: finite differences, no gradient
                     'contraction_iterations': self.contraction_evaluations,
                 })
 
@@ -241,7 +268,7 @@ class Estimation:
         use_bounds = self.optimization.supports_bounds and any(np.isfinite(b).any() for b in bounds)
         options = dict(self.optimization.method_options)
         result = scipy.optimize.minimize(
-            objective, start, jac=self.optimization.compute_gradient, method=self.optimization.method,
+            objective, start, jac=analytic, method=self.optimization.method,
             bounds=scipy.optimize.Bounds(*map(np.array, zip(*bounds))) if use_bounds else None, options=options,
             callback=callback)
         theta = np.asarray(result.x, dtype=float)
@@ -364,7 +391,7 @@ class Estimation:
         active = [label for label, bound in zip(self.parameters.labels, at_bound) if bound]
         if hessian is None:
             hessian = np.full((P, P), np.nan)
-            if P and self.optimization.compute_gradient:
+            if P and self.optimization.compute_gradient and options.check_optimality == 'both':
                 hessian = self.hessian(theta, outcome.W)
         eigenvalues = np.full(P, np.nan)
         reduced = np.array(hessian, dtype=float).reshape(P, P)

@@ -269,12 +269,18 @@ class Problem:
         agent_layout = Layout.from_ids(market_ids)
         if integration is not None:
             node_list, weight_list = integration.build(K2, layout.T)
-            wrong = np.flatnonzero(agent_layout.counts != np.array([len(w) for w in weight_list]))
-            if wrong.size:
+            built = np.array([len(w) for w in weight_list])
+            short = np.flatnonzero(agent_layout.counts < built)
+            if short.size:
                 raise SpecificationError(
-                    f'with integration and agent_data together, every market needs exactly as many agent rows as the '
-                    f'integration builds ({len(weight_list[wrong[0]])}); market {layout.markets[wrong[0]]!r} has '
-                    f'{agent_layout.counts[wrong[0]]}', parameter='integration.size')
+                    f'with integration and agent_data together, every market needs at least as many agent rows as the '
+                    f'integration builds ({built[short[0]]}); market {layout.markets[short[0]]!r} has '
+                    f'{agent_layout.counts[short[0]]}', parameter='integration.size')
+            # As PyBLP: the demographics of each market's first rows go with the built nodes, the rest are dropped.
+            kept = agent_layout.position < built[agent_layout.market_index]
+            if not kept.all():
+                frame, market_ids = frame.loc[kept].reset_index(drop=True), market_ids[kept]
+                agent_layout = Layout.from_ids(market_ids)
             nodes, weights = np.concatenate(node_list), np.concatenate(weight_list)
         else:
             if 'weights' not in frame.columns:
@@ -305,15 +311,43 @@ class Problem:
               center_moments: bool = True, scale_objective: bool = True, beta: Any = None, beta_bounds: Any = None,
               costs_bounds: Any = None, initial_update: bool = False,
               progress: Optional[Callable[[dict], None]] = None, micro_moments: Sequence[Any] = (),
-              memory_budget_mb: Optional[float] = None, threads: int = 1) -> ProblemResults:
+              memory_budget_mb: Optional[float] = None, threads: int = 1, fp_type: str = 'safe_linear',
+              shares_bounds: Any = (1e-300, None), error_behavior: str = 'revert', error_punishment: float = 1.0,
+              delta_behavior: str = 'first', check_optimality: str = 'both',
+              finite_differences: bool = False) -> ProblemResults:
         """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration.
 
         `micro_moments` (`blp.MicroMoment`): stacked after the aggregate moments; without `W`, W and delta are first
         updated at the starting values (PyBLP's initial update). `memory_budget_mb` bounds the per-market temporaries
-        of one evaluation (markets go in chunks that fit); `threads` > 1 evaluates chunks on that many threads."""
-        options = SolveOptions(sigma, pi, rho, sigma_bounds, pi_bounds, rho_bounds, method, optimization, iteration, W,
-                               W_type, se_type, center_moments, scale_objective, beta, beta_bounds, costs_bounds,
-                               initial_update, micro_moments, memory_budget_mb, threads)
+        of one evaluation (markets go in chunks that fit); `threads` > 1 evaluates chunks on that many threads.
+
+        PyBLP's further options, and what each does here:
+
+        - `error_behavior`: where the inner loop fails (or log costs meet a nonpositive cost) during optimization,
+          `'revert'` gives the optimizer the last good objective and gradient, `'punish'` an objective of 1 and a zero
+          gradient, `'raise'` stops with the markets at fault; `error_punishment` scales the objective given then.
+          A failure at the starting values always stops with an error (PyBLP reverts to 1e10 there).
+        - `check_optimality`: `'both'` computes the Hessian (finite differences of the analytic gradient) for its
+          eigenvalues, `'gradient'` skips it.
+        - `finite_differences`: the optimizer gets no analytic gradient (SciPy differences the objective); the
+          Jacobians of the standard errors stay analytic, which is more precise than PyBLP's differences.
+        - `delta_behavior`: `'logit'` starts every contraction at the logit (or nested logit) delta; `'first'` and
+          `'last'` both warm-start from the last delta, moved by d delta / d theta (our default, fewer steps).
+          Contractions stop at the same tolerance, so the estimates agree to it whichever is chosen.
+        - `fp_type`: accepted for compatibility and ignored: every PyBLP type defines the same delta(theta), and our
+          contraction is the log-linear one with exponentials that cannot overflow, whichever is asked.
+        - `shares_bounds`: accepted for compatibility and ignored: our contraction works with log shares computed
+          stably, so simulated shares never underflow to zero; bounds only change PyBLP's path, not a fixed point
+          whose observed shares lie within them.
+        """
+        options = SolveOptions(
+            sigma=sigma, pi=pi, rho=rho, sigma_bounds=sigma_bounds, pi_bounds=pi_bounds, rho_bounds=rho_bounds,
+            method=method, optimization=optimization, iteration=iteration, W=W, W_type=W_type, se_type=se_type,
+            center_moments=center_moments, scale_objective=scale_objective, beta=beta, beta_bounds=beta_bounds,
+            costs_bounds=costs_bounds, initial_update=initial_update, micro_moments=micro_moments,
+            memory_budget_mb=memory_budget_mb, threads=threads, fp_type=fp_type, shares_bounds=shares_bounds,
+            error_behavior=error_behavior, error_punishment=error_punishment, delta_behavior=delta_behavior,
+            check_optimality=check_optimality, finite_differences=finite_differences)
         return self.estimate(options, progress)
 
     def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> ProblemResults:

@@ -10,6 +10,7 @@ import scipy.linalg
 
 from blp.estimation.parameters import NonlinearValues
 from blp.estimation.records import Statistics, StepOutcome
+from blp.post import scores
 from blp.post.bootstrap import bootstrap
 from blp.post.optimal import compute_optimal_instruments
 from blp.post.postestimation import PostEstimation
@@ -114,6 +115,14 @@ class ProblemResults(PostEstimation):
                                     expected_prices: Any = None) -> Any:
         """Feasible optimal demand instruments (`blp.post.optimal`); `.to_problem()` re-creates the problem with them."""
         return compute_optimal_instruments(self, method, draws, seed, expected_prices)
+
+    def compute_micro_scores(self, dataset: Any, micro_data: Any, integration: Any = None) -> list[np.ndarray]:
+        """Scores d log P_n / d theta of micro observations, one array per parameter (`blp.post.scores`)."""
+        return scores.compute_micro_scores(self, dataset, micro_data, integration)
+
+    def compute_agent_scores(self, dataset: Any, micro_data: Any = None, integration: Any = None) -> list[dict]:
+        """Scores of every agent-choice as observations, {market id: array} per parameter (`blp.post.scores`)."""
+        return scores.compute_agent_scores(self, dataset, micro_data, integration)
 
     def bootstrap(self, draws: int = 1000, seed: Optional[int] = None) -> Any:
         """PyBLP's parametric bootstrap of theta and beta (`blp.post.bootstrap`): post-estimation per draw."""

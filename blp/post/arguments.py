@@ -140,7 +140,10 @@ class MarketArguments:
 
     def _ownership(self, firm_ids: Optional[ArrayLike], ownership: Optional[ArrayLike], t: Optional[int]) -> np.ndarray:
         """Padded T x J x J ownership: PyBLP-style matrices (one row per product and at least max J columns, or
-        market t's J_t x J_t block, other markets then being single-product firms) or same-firm indicators."""
+        market t's J_t x J_t block, other markets then being single-product firms) or same-firm indicators. With
+        neither given, product_data's `ownership0..` columns when it has them (PyBLP's default), else its firm_ids."""
+        if ownership is None and firm_ids is None and self.problem.products.ownership.shape[1]:
+            ownership = self.problem.products.ownership
         if ownership is None:
             return self._same_firm(self._firm_ids(firm_ids, t))
         layout = self._layout

@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 from blp.configurations.solve_options import Iteration
 from blp.exceptions import BLPError, SpecificationError
 from blp.model.choices import Choices
-from blp.post import substitution
+from blp.post import micro_data, substitution
 from blp.post.arguments import MarketArguments
 from blp.post.counterfactual import before_after_table
 from blp.post.equilibrium import Equilibrium, solve_prices
@@ -128,6 +128,11 @@ class PostEstimation(MarketArguments):
                 return {str(self._layout.markets[s]): jsonable(surpluses[s, :counts[s]]) for s in self._markets_out(t)}
             return surpluses[self._market_order] if t is None else surpluses[[t], :counts[t]].copy()
         return self._scalars((np.nan_to_num(surpluses) * model.weights).sum(axis=1), t, as_dict)
+
+    def simulate_micro_data(self, dataset: Any, seed: Optional[int] = None) -> np.recarray:
+        """Observations of a micro dataset drawn at the estimates (`blp.post.micro_data`): PyBLP's draws for a
+        seed."""
+        return micro_data.simulate_micro_data(self.problem, self._choices, dataset, seed, self._market_order)
 
     # ---------------------------------------------------------------- supply
     def compute_costs(self, firm_ids: Optional[ArrayLike] = None, ownership: Optional[ArrayLike] = None,

@@ -16,11 +16,20 @@ import pandas as pd
 from blp.exceptions import DataError
 from blp.primitives.columns import numbered_columns
 
-DataLike = Union[pd.DataFrame, Mapping[str, Any]]
+DataLike = Union[pd.DataFrame, Mapping[str, Any], np.ndarray]
+
+
+def _fields(data: Union[Mapping[str, Any], np.ndarray], dataset: str) -> dict[str, Any]:
+    """A mapping's entries, or a structured array's (PyBLP's record arrays) fields."""
+    if not isinstance(data, np.ndarray):
+        return dict(data)
+    if not data.dtype.names:
+        raise DataError(f'{dataset} must be a DataFrame, a mapping of columns or a structured array', dataset=dataset)
+    return {name: data[name] for name in data.dtype.names}
 
 
 def as_frame(data: DataLike, dataset: str, notes: Optional[list[str]] = None) -> pd.DataFrame:
-    """Accept a DataFrame or a mapping of columns (PyBLP accepts both) and return a DataFrame.
+    """Accept a DataFrame, a mapping of columns or a structured array (PyBLP accepts all three) and return a DataFrame.
 
     In a mapping, an N x 1 value is a column and an N x K value `name` a matrix field, as PyBLP reads them: its columns
     become `name0` .. `name<K-1>`, and `name<n>` entries given beside it are left out, as PyBLP leaves them (said in
@@ -30,7 +39,7 @@ def as_frame(data: DataLike, dataset: str, notes: Optional[list[str]] = None) ->
     else:
         columns: dict[str, Any] = {}
         matrices: dict[str, np.ndarray] = {}
-        for key, value in dict(data).items():
+        for key, value in _fields(data, dataset).items():
             if np.ndim(value) == 2 and isinstance(key, str):
                 matrix = np.asarray(value)
                 if matrix.shape[1] == 1:

@@ -128,6 +128,23 @@ class SolveSpec(_Strict):
         'may hold: markets are evaluated in chunks that fit (null: the default, 32)')
     threads: int = Field(default=1, ge=1, le=64, description='threads over market chunks in one estimate (opt-in; '
                          'a worker running several jobs at once caps it at its share of the cores)')
+    error_behavior: Literal['revert', 'punish', 'raise'] = Field(
+        default='revert', description="where the inner loop fails during optimization: give the optimizer the last "
+        "good values ('revert'), an objective of 1 and a zero gradient ('punish'), or stop ('raise'), as PyBLP")
+    error_punishment: FiniteFloat = Field(default=1.0, gt=0, description='scales the objective given after a failure')
+    delta_behavior: Literal['first', 'logit', 'last'] = Field(
+        default='first', description="'logit' starts every contraction at the logit delta; 'first' and 'last' "
+        "warm-start from the last delta (the estimates agree to the contraction's tolerance)")
+    check_optimality: Literal['gradient', 'both'] = Field(
+        default='both', description="'both' also computes the Hessian for its eigenvalues; 'gradient' skips it")
+    finite_differences: bool = Field(
+        default=False, description='optimize without the analytic gradient (standard errors stay analytic)')
+    fp_type: Literal['safe_linear', 'linear', 'safe_nonlinear', 'nonlinear'] = Field(
+        default='safe_linear', description="PyBLP's contraction types, accepted and ignored: all define the same "
+        "delta, which the core always computes with its stable log-linear contraction")
+    shares_bounds: tuple[Optional[FiniteFloat], Optional[FiniteFloat]] = Field(
+        default=(1e-300, None), description="PyBLP's bounds on simulated shares in the contraction, accepted and "
+        "ignored: the core's contraction never lets shares underflow")
 
 
 class OptimalInstrumentsSpec(_Strict):
@@ -214,4 +231,7 @@ def solve_options(solve: SolveSpec) -> SolveOptions:
         scale_objective=solve.scale_objective, beta=solve.beta, beta_bounds=_unbound(solve.beta_bounds),
         costs_bounds=solve.costs_bounds, initial_update=solve.initial_update,
         micro_moments=solve.micro_moments or (), memory_budget_mb=solve.memory_budget_mb, threads=solve.threads,
+        error_behavior=solve.error_behavior, error_punishment=solve.error_punishment,
+        delta_behavior=solve.delta_behavior, check_optimality=solve.check_optimality,
+        finite_differences=solve.finite_differences, fp_type=solve.fp_type, shares_bounds=solve.shares_bounds,
     )

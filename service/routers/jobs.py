@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated, Any, AsyncIterator, Literal, Optional, Union
+from typing import Annotated, Any, AsyncIterator, Literal, Optional
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -16,23 +16,33 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from blp.spec import OptimalInstrumentsSpec
+from blp.spec.results import JOB_RESULT, JobResult, MergerRanking, SortColumn, SubstitutionMatrix
 from jobstore.jsonsafe import dumps
-from jobstore.problems import MEDIA_TYPE, ProblemDetails
+from jobstore.problems import ProblemDetails
 from jobstore.records import TERMINAL, JobRecord, JobStatus
 from jobstore.store import Store
 from jobstore.submissions import Submissions
 from service.bootstrap_submission import BootstrapRequest, submit_bootstrap
 from service.deps import CeleryDep, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
-from service.merger_screen import MergerRanking, MergerScreenRequest, SortColumn, ranked, ranking_csv, submit_merger_screen
+from service.merger_screen import MergerScreenRequest, ranked, ranking_csv, submit_merger_screen
 from service.models import CounterfactualRequest, Job, JobList, JobRequest
 from service.numerics import Numerics
+from service.openapi import problems
 from service.optimal_instruments import submit_optimal_instruments
+from service.sweep_submission import submit_sweep
 
-router = APIRouter(prefix='/v1/jobs', tags=['jobs'])
+router = APIRouter(prefix='/v1/jobs')
 
-_PROBLEM: dict[str, Any] = {'content': {MEDIA_TYPE: {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM}
+_ERRORS = problems(404, 409, 422)
+_LOCATION = {'Location': {'description': 'the job: /v1/jobs/{id}', 'schema': {'type': 'string'}}}
+_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {'description': 'queued', 'headers': _LOCATION},
+    200: {'model': Job, 'description': 'an Idempotency-Key replay: the job created before', 'headers': _LOCATION}}
+_RUNNING: dict[int | str, dict[str, Any]] = {
+    202: {'model': Job, 'description': 'the job is queued or running: no result yet',
+          'headers': {**_LOCATION, 'Retry-After': {'description': 'seconds to wait before asking again',
+                                                   'schema': {'type': 'integer'}}}}}
 IdempotencyKey = Annotated[Optional[str], Header(alias='Idempotency-Key',
                                                  description='retries with the same key and body return the same job')]
 
@@ -56,8 +66,7 @@ def _accepted(record: JobRecord, created: bool) -> JSONResponse:
     return JSONResponse(view, status_code=202 if created else 200, headers={'Location': view['links']['self']})
 
 
-@router.post('', response_model=Job, status_code=202,
-             responses={200: {'model': Job}, 415: _PROBLEM, 429: _PROBLEM, **_ERRORS},
+@router.post('', tags=['jobs'], response_model=Job, status_code=202, responses={**_ACCEPTED, **problems(415, 429), **_ERRORS},
              dependencies=[Depends(require_json)])
 def create_job(body: JobRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep, owner: OwnerDep,
                numerics: NumericsDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
@@ -65,12 +74,15 @@ def create_job(body: JobRequest, store: StoreDep, celery: CeleryDep, settings: S
 
     With `"kind": "multistart"` and `starts`, the estimate is solved from several starting values in parallel; its
     result is the best start that meets the first- and second-order conditions, with every start and how they agree.
+    With `"kind": "sweep"` and `sweep`, the estimate is made under each variant of the spec (fanned out over the
+    workers) and the result compares them; see `GET /v1/jobs/{id}/comparison`.
     """
-    record, created = submit_estimate(store, celery, settings, numerics, body, owner, idempotency_key)
+    submit = submit_sweep if body.kind == 'sweep' else submit_estimate
+    record, created = submit(store, celery, settings, numerics, body, owner, idempotency_key)
     return _accepted(record, created)
 
 
-@router.get('', response_model=JobList)
+@router.get('', tags=['jobs'], response_model=JobList, responses=problems(422))
 def list_jobs(store: StoreDep, owner: OwnerDep, status: Optional[JobStatus] = None,
               limit: Annotated[int, Query(ge=1, le=200)] = 50,
               cursor: Annotated[Optional[str], Query(pattern=r'^\d+$')] = None) -> dict:
@@ -80,12 +92,14 @@ def list_jobs(store: StoreDep, owner: OwnerDep, status: Optional[JobStatus] = No
             'next_cursor': None if next_cursor is None else str(next_cursor)}
 
 
-@router.get('/{job_id}', response_model=Job, responses={404: _PROBLEM})
+@router.get('/{job_id}', tags=['jobs'], response_model=Job, responses=problems(404))
 def get_job(job_id: str, store: StoreDep, owner: OwnerDep) -> dict:
     return job_view(_load(store, job_id, owner))
 
 
-@router.delete('/{job_id}', response_model=Job, responses={202: {'model': Job}, 204: {}, **_ERRORS})
+@router.delete('/{job_id}', tags=['jobs'], response_model=Job,
+               responses={202: {'model': Job, 'description': 'a running job asked to stop'},
+                          204: {'description': 'a finished job deleted'}, **problems(404, 409)})
 def cancel_job(job_id: str, store: StoreDep, celery: CeleryDep, owner: OwnerDep) -> Response:
     """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next iteration (202). A job
     that has ended (succeeded, failed, cancelled) is deleted with its result (204)."""
@@ -97,8 +111,11 @@ def cancel_job(job_id: str, store: StoreDep, celery: CeleryDep, owner: OwnerDep)
     return JSONResponse(Job.model_validate(job_view(record)).model_dump(mode='json'), status_code=status_code)
 
 
-@router.get('/{job_id}/events', responses={200: {'content': {'text/event-stream': {}}}, 404: _PROBLEM})
-async def job_events(job_id: str, store: StoreDep, owner: OwnerDep, settings: SettingsDep) -> StreamingResponse:
+@router.get('/{job_id}/events', tags=['jobs'], response_class=StreamingResponse,
+            responses={200: {'content': {'text/event-stream': {'schema': {'type': 'string'}}},
+                             'description': '`job` events with the Job as data, then one `end` event'},
+                       **problems(404)})
+async def get_job_events(job_id: str, store: StoreDep, owner: OwnerDep, settings: SettingsDep) -> StreamingResponse:
     """Server-Sent Events: `job` events with the job's state whenever it changes, then `end` once it has finished."""
     await run_in_threadpool(_load, store, job_id, owner)
 
@@ -139,40 +156,40 @@ def _finished(record: JobRecord) -> Optional[Response]:
                          job_status=status, error=record.get('error'))
 
 
-@router.get('/{job_id}/result', responses={202: {'model': Job}, 404: _PROBLEM, 409: _PROBLEM})
-def job_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
-    """The result with provenance; 202 while the job is queued or running, 409 when it failed or was cancelled."""
-    record = _load(store, job_id, owner)
+def stored_result(store: Store, record: JobRecord) -> Response | dict[str, Any]:
+    """A succeeded job's stored result, or the answer while it has none (202 running, 409 failed, 404 gone)."""
     waiting = _finished(record)
     if waiting is not None:
         return waiting
-    result = store.get_result(job_id)
+    result = store.get_result(record['id'])
     if result is None:
         raise ProblemDetails(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
-    return JSONResponse(result)
+    return result
 
 
-def _result_of(store: Store, job_id: str, owner: str, kinds: tuple[str, ...],
-               what: str) -> Union[Response, tuple[JobRecord, dict[str, Any]]]:
-    """(record, result) of a succeeded job of one of `kinds` (404 for other kinds: `what` says which have this), or
-    the answer while it runs (202)."""
+@router.get('/{job_id}/result', response_model=JobResult, tags=['results'], responses={**_RUNNING, **problems(404, 409)})
+def get_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
+    """The result with provenance; 202 while the job is queued or running, 409 when it failed or was cancelled."""
+    result = stored_result(store, _load(store, job_id, owner))
+    if isinstance(result, Response):
+        return result
+    return JSONResponse(JOB_RESULT.dump_python(JOB_RESULT.validate_python(result), mode='json'))
+
+
+def result_of(store: Store, job_id: str, owner: str, kinds: tuple[str, ...],
+              what: str) -> tuple[JobRecord, Response | dict[str, Any]]:
+    """A job of one of `kinds` (else 404: `what` says which kinds have this) and its stored result, or the answer
+    while it has none (`stored_result`)."""
     record = _load(store, job_id, owner)
     if record['kind'] not in kinds:
         raise ProblemDetails(404, 'not-found', 'Not found', what)
-    waiting = _finished(record)
-    if waiting is not None:
-        return waiting
-    result = store.get_result(job_id)
-    if result is None:
-        raise ProblemDetails(404, 'result-missing', 'Result missing', 'the job succeeded but its result is gone')
-    return record, result
+    return record, stored_result(store, record)
 
 
 def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: str, market: str, fmt: str) -> Response:
-    found = _result_of(store, job_id, owner, ESTIMATES, 'only estimates have elasticities and diversion ratios')
-    if isinstance(found, Response):
-        return found
-    record, result = found
+    record, result = result_of(store, job_id, owner, ESTIMATES, 'only estimates have elasticities and diversion ratios')
+    if isinstance(result, Response):
+        return result
     matrix = numerics.matrix(record, result, table, market)
     if fmt == 'csv':
         buffer = io.StringIO()
@@ -181,29 +198,38 @@ def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: st
         for product, row in zip(matrix['product_ids'], matrix['matrix']):
             writer.writerow([product, *('' if value is None else repr(float(value)) for value in row)])
         return Response(buffer.getvalue(), media_type='text/csv')
-    return JSONResponse({'job_id': job_id, 'market': market, **matrix})
+    return JSONResponse(SubstitutionMatrix.model_validate({'job_id': job_id, 'market': market, **matrix}).model_dump(mode='json'))
 
 
 Format = Annotated[Literal['json', 'csv'], Query(alias='format')]
 Market = Annotated[str, Query(min_length=1, description='a market id of the product data')]
 
 
-@router.get('/{job_id}/elasticities', responses={202: {'model': Job}, **_ERRORS})
-def elasticities(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
+def table_responses(csv_form: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a finished job's table read as JSON or, with `format=csv`, as CSV (`csv_form` says how)."""
+    return {200: {'content': {'text/csv': {'schema': {'type': 'string'}}}, 'description': csv_form},
+            **_RUNNING, **problems(404, 409, 422)}
+
+
+_MATRIX = table_responses('the matrix as JSON, or with `format=csv` as CSV (a header of product ids, a row per product)')
+
+
+@router.get('/{job_id}/elasticities', response_model=SubstitutionMatrix, tags=['results'], responses=_MATRIX)
+def get_elasticities(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
                  name: Literal['prices'] = 'prices', fmt: Format = 'json') -> Response:
     """Elasticities in one market: entry (j, k) is the elasticity of j's share with respect to k's `name` (prices)."""
     return _matrix(store, numerics, job_id, owner, 'elasticities', market, fmt)
 
 
-@router.get('/{job_id}/diversion-ratios', responses={202: {'model': Job}, **_ERRORS})
-def diversion_ratios(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
+@router.get('/{job_id}/diversion-ratios', response_model=SubstitutionMatrix, tags=['results'], responses=_MATRIX)
+def get_diversion_ratios(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
                      fmt: Format = 'json') -> Response:
     """Diversion ratios in one market: (j, k) is the share of j's lost sales going to k; the diagonal, to the outside good."""
     return _matrix(store, numerics, job_id, owner, 'diversion-ratios', market, fmt)
 
 
-@router.post('/{job_id}/counterfactuals', response_model=Job, status_code=202,
-             responses={200: {'model': Job}, 415: _PROBLEM, 429: _PROBLEM, **_ERRORS},
+@router.post('/{job_id}/counterfactuals', response_model=Job, status_code=202, tags=['derived jobs'],
+             responses={**_ACCEPTED, **problems(415, 429), **_ERRORS},
              dependencies=[Depends(require_json)])
 def create_counterfactual(job_id: str, body: CounterfactualRequest, store: StoreDep, celery: CeleryDep,
                           settings: SettingsDep, owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
@@ -215,8 +241,8 @@ def create_counterfactual(job_id: str, body: CounterfactualRequest, store: Store
     return _accepted(record, created)
 
 
-@router.post('/{job_id}/optimal-instruments', response_model=Job, status_code=202,
-             responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS}, dependencies=[Depends(require_json)])
+@router.post('/{job_id}/optimal-instruments', response_model=Job, status_code=202, tags=['derived jobs'],
+             responses={**_ACCEPTED, **problems(415, 429), **_ERRORS}, dependencies=[Depends(require_json)])
 def create_optimal_instruments(job_id: str, body: OptimalInstrumentsSpec, store: StoreDep, celery: CeleryDep,
                                settings: SettingsDep, owner: OwnerDep,
                                idempotency_key: IdempotencyKey = None) -> JSONResponse:
@@ -228,8 +254,8 @@ def create_optimal_instruments(job_id: str, body: OptimalInstrumentsSpec, store:
     return _accepted(record, created)
 
 
-@router.post('/{job_id}/bootstrap', response_model=Job, status_code=202,
-             responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS}, dependencies=[Depends(require_json)])
+@router.post('/{job_id}/bootstrap', response_model=Job, status_code=202, tags=['derived jobs'],
+             responses={**_ACCEPTED, **problems(415, 429), **_ERRORS}, dependencies=[Depends(require_json)])
 def create_bootstrap(job_id: str, body: BootstrapRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
                      owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """From a succeeded estimate, a new job of kind `bootstrap`: PyBLP's parametric bootstrap with its draws
@@ -240,9 +266,8 @@ def create_bootstrap(job_id: str, body: BootstrapRequest, store: StoreDep, celer
     return _accepted(record, created)
 
 
-@router.post('/{job_id}/merger-screen', response_model=Job, status_code=202,
-             responses={200: {'model': Job}, 415: _PROBLEM, 429: _PROBLEM, **_ERRORS},
-             dependencies=[Depends(require_json)])
+@router.post('/{job_id}/merger-screen', response_model=Job, status_code=202, tags=['derived jobs'],
+             responses={**_ACCEPTED, **problems(415, 429), **_ERRORS}, dependencies=[Depends(require_json)])
 def create_merger_screen(job_id: str, body: MergerScreenRequest, store: StoreDep, celery: CeleryDep,
                          settings: SettingsDep, owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """From a succeeded estimate, a new job of kind `merger_screen`: every pair of firms (or the given mergers) screened
@@ -254,18 +279,19 @@ def create_merger_screen(job_id: str, body: MergerScreenRequest, store: StoreDep
     return _accepted(record, created)
 
 
-@router.get('/{job_id}/ranking', responses={200: {'model': MergerRanking, 'content': {'text/csv': {}}},
-                                           202: {'model': Job}, **_ERRORS})
-def merger_ranking(job_id: str, store: StoreDep, owner: OwnerDep, sort: Optional[SortColumn] = None,
-                   order: Optional[Literal['desc', 'asc']] = None, fmt: Format = 'json') -> Response:
+@router.get('/{job_id}/ranking', response_model=MergerRanking, tags=['results'],
+            responses=table_responses('the ranking as JSON, or with `format=csv` as CSV (a line per candidate)'))
+def get_ranking(job_id: str, store: StoreDep, owner: OwnerDep, sort: Optional[SortColumn] = None,
+                order: Optional[Literal['desc', 'asc']] = None, fmt: Format = 'json') -> Response:
     """A merger screen's candidates ranked by `sort` (default: the request's, consumer-surplus loss) in `order`, as
-    JSON or CSV (`format=csv`); each JSON row has the `counterfactual` body that simulates it in full."""
-    found = _result_of(store, job_id, owner, ('merger_screen',), 'only merger screens have a ranking')
-    if isinstance(found, Response):
-        return found
-    result = found[1]
-    rows = ranked(result['ranking'], sort or result['sort'], order or result['order'])
+    JSON or CSV (`format=csv`); each JSON row has the `counterfactual` body that simulates it in full. 202 while the
+    screen runs, 409 when it failed or was cancelled."""
+    _, result = result_of(store, job_id, owner, ('merger_screen',), 'only merger screens have a ranking')
+    if isinstance(result, Response):
+        return result
+    sort, order = sort or result['sort'], order or result['order']
+    rows = ranked(result['ranking'], sort, order)
     if fmt == 'csv':
         return Response(ranking_csv(rows), media_type='text/csv')
-    return JSONResponse({'job_id': job_id, 'sort': sort or result['sort'], 'order': order or result['order'],
-                         'ranking': rows})
+    ranking = MergerRanking.model_validate({'job_id': job_id, 'sort': sort, 'order': order, 'ranking': rows})
+    return JSONResponse(ranking.model_dump(mode='json'))

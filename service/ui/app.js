@@ -1,7 +1,7 @@
 // The dashboard: a job list and a job page, both reading the service's JSON API with the key kept in
 // sessionStorage. The job page follows the job's Server-Sent Events through fetch (EventSource cannot send
 // an Authorization header) and draws the result once the job has succeeded.
-import { format, heatMap, histogram, lineChart, scatter } from './charts.js';
+import { format, heatMap, histogram, intervals, lineChart, scatter } from './charts.js';
 
 const KEY = 'blp-api-key';
 const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
@@ -188,7 +188,7 @@ function jobPage(id) {
     recordProgress(trace, progressText, job);
     if (job.status === 'succeeded' && !shown) {
       shown = true;
-      showResult(job, results, controller.signal).catch(fail);
+      showResult(job, results, controller.signal, (points) => showStoredTrace(trace, progressText, points)).catch(fail);
     }
   };
   // a stream closed before the job finished (a proxy's idle timeout, a restarted API) is opened again
@@ -220,6 +220,10 @@ function recordProgress(trace, text, job) {
     text.textContent = `${p.candidates_done ?? 0} of ${p.candidates_total} candidate mergers done, ${p.candidates_failed ?? 0} failed`;
     return;
   }
+  if (p.variants_total) {
+    text.textContent = `${p.variants_done ?? 0} of ${p.variants_total} variants done, ${p.variants_failed ?? 0} failed`;
+    return;
+  }
   if (p.iteration === null || p.iteration === undefined) {
     text.textContent = job.status === 'queued' ? 'Waiting for a worker…' : '';
     return;
@@ -229,26 +233,43 @@ function recordProgress(trace, text, job) {
   if (last && last.iteration === point.iteration) trace.points[trace.points.length - 1] = point;
   else trace.points.push(point);
   text.textContent = `Iteration ${p.iteration}: objective ${format(p.objective)}, gradient norm ${format(p.gradient_norm)}`;
-  if (trace.points.length < 2 && ['succeeded', 'failed', 'cancelled'].includes(job.status)) {
+  if (trace.points.length < 2 && ['failed', 'cancelled'].includes(job.status)) {
     text.textContent += ' (the trace is drawn while this page watches a running job)';
   }
+  drawTrace(trace);
+}
+
+// A finished estimate's result holds every iteration (results.trace): drawn in place of what progress showed.
+function showStoredTrace(trace, text, stored) {
+  if (!stored || !stored.length) return;
+  trace.points = stored.map((q) => ({ iteration: q.iteration, objective: q.objective, gradient: q.gradient_norm }));
+  const last = stored[stored.length - 1];
+  text.textContent = `${stored.length} iterations: objective ${format(last.objective)}, gradient norm ${format(last.gradient_norm)}`;
+  drawTrace(trace);
+}
+
+function drawTrace(trace) {
   trace.box.replaceChildren(figure(lineChart({
     id: 'trace-chart', title: 'Objective and gradient norm by iteration',
     description: `${trace.points.length} iterations recorded; log scale.`,
     series: [{ name: 'objective', color: '#1f5fa8', points: trace.points.map((q) => [q.iteration, q.objective]) },
              { name: 'gradient norm', color: '#b5540b', points: trace.points.map((q) => [q.iteration, q.gradient]) }],
     xLabel: 'optimizer iteration', yLabel: 'value (log scale)',
-  }), 'Objective and projected gradient norm at each optimizer iteration, as reported while the job ran.'));
+  }), 'Objective and projected gradient norm at each optimizer iteration.'));
   trace.rows.replaceChildren(...trace.points.map((q) => h('tr', {},
     h('td', { class: 'num', text: String(q.iteration) }), h('td', { class: 'num', text: format(q.objective) }),
     h('td', { class: 'num', text: format(q.gradient) }))));
 }
 
-async function showResult(job, box, signal) {
+async function showResult(job, box, signal, onTrace) {
   const result = await api(`/v1/jobs/${job.id}/result`, signal);
   if (job.kind === 'counterfactual') showCounterfactual(result, box);
   else if (job.kind === 'merger_screen') showMergerScreen(result, box);
-  else showEstimate(job, result, box, signal);
+  else if (job.kind === 'sweep') showSweep(job, result, box);
+  else {
+    if (result.results) onTrace(result.results.trace);
+    showEstimate(job, result, box, signal);
+  }
 }
 
 // ------------------------------------------------------------------------------------------ estimates
@@ -342,7 +363,50 @@ function multistartView(report) {
     table('Starts', [['Start', true], ['Status'], ['Objective', true], ['Gradient norm', true], ['Reached chosen'], ['']], rows));
 }
 
-// ------------------------------------------------------------------------------------------ counterfactuals
+// ------------------------------------------------------------------------------------------ sweeps
+
+function showSweep(job, result, box) {
+  const comparison = result.comparison;
+  const rows = comparison.rows;
+  const chart = h('div', { id: 'sweep-chart' });
+  const draw = (name) => {
+    const items = rows.map((row) => {
+      const value = row[name], se = row[`se ${name}`];
+      const ok = Number.isFinite(value) && Number.isFinite(se);
+      return { label: row.label, value, lower: ok ? value - 1.959964 * se : null, upper: ok ? value + 1.959964 * se : null };
+    });
+    chart.replaceChildren(figure(intervals({
+      id: 'sweep-intervals', title: `${name} across the sweep's variants`,
+      description: `${items.length} variants; estimate and 95 % interval (estimate ± 1.96 SE); failed variants have no mark.`,
+      items, xLabel: name,
+    }), `${name} in each variant, with its 95 % interval (estimate ± 1.96 SE). A variant that failed is listed without a mark.`));
+  };
+  const counterfactual = comparison.columns.filter((c) => c.startsWith('counterfactual ') && c.includes('change'));
+  const columns = [['Variant'], ['Status'], ['Converged'], ['Objective', true], ...comparison.parameters.map((p) => [p, true]),
+                   ['Mean own elasticity', true], ...counterfactual.map((c) => [c.replace('counterfactual ', ''), true]),
+                   ['Seconds', true]];
+  const cells = (row) => [
+    h('th', { scope: 'row', text: row.label }), h('td', { class: `status-${row.status}`, text: row.status }),
+    h('td', { text: row.converged === null ? '—' : row.converged ? 'yes' : 'no' }),
+    h('td', { class: 'num', text: format(row.objective) }),
+    ...comparison.parameters.map((p) => h('td', { class: 'num', text: row[p] === null ? '—' : `${format(row[p])} (${format(row[`se ${p}`])})` })),
+    h('td', { class: 'num', text: format(row.mean_own_price_elasticity) }),
+    ...counterfactual.map((c) => h('td', { class: 'num', text: format(row[c]) })),
+    h('td', { class: 'num', text: format(row.seconds) })];
+  const failed = rows.filter((row) => row.error);
+  box.replaceChildren(
+    h('h3', { text: 'Robustness sweep' }),
+    h('p', { text: `${result.variants_succeeded} of ${result.variants_total} variants succeeded.` }),
+    select('sweep-parameter', 'Parameter', comparison.parameters.map((p) => [p, p]), comparison.parameters[0], draw),
+    chart,
+    table('Variants side by side: estimates (standard errors), objective, convergence, mean own-price elasticity, the counterfactual\'s headline numbers',
+          columns, rows.map((row) => h('tr', { 'data-variant': String(row.variant) }, ...cells(row))), { id: 'sweep-table' }),
+    failed.length ? h('h3', { text: 'Failed variants' }) : '',
+    failed.length ? h('ul', { id: 'sweep-errors' }, failed.map((row) => h('li', { text: `${row.label}: ${row.error}` }))) : '',
+    h('p', {}, h('a', { href: `/v1/jobs/${job.id}/comparison?format=csv`, text: 'The table as CSV' }),
+      ' (needs the API key in an Authorization header when keys are required).'));
+  if (comparison.parameters.length) draw(comparison.parameters[0]);
+}
 
 // ------------------------------------------------------------------------------------------ merger screens
 
@@ -398,6 +462,8 @@ function showMergerScreen(result, box) {
     h('table', { id: 'ranking' }, h('caption', { text: 'Candidate mergers ranked' }), h('thead', {}, head), body),
     failed);
 }
+
+// ------------------------------------------------------------------------------------------ counterfactuals
 
 function showCounterfactual(result, box) {
   const markets = [...new Set(result.products.map((p) => p.market_id))];

@@ -192,3 +192,41 @@ export function scatter({ id, title, description, points, groups, xLabel, yLabel
   });
   return svg;
 }
+
+// One row per item {label, value, lower, upper}: the value as a dot and [lower, upper] as a line, on a shared
+// horizontal axis (a forest plot: one parameter across a sweep's variants). Items without a value are listed
+// without a mark.
+export function intervals({ id, title, description, items, xLabel, width = 620 }) {
+  const left = 230, row = 26, top = 10, bottom = 44;
+  const height = top + row * Math.max(items.length, 1) + bottom;
+  const svg = frame(id, title, description, width, height);
+  const known = items.filter((item) => Number.isFinite(item.value));
+  const ends = known.flatMap((item) => [item.value, item.lower, item.upper].filter(Number.isFinite));
+  if (!ends.length) return svg;
+  let [min, max] = extent(ends);
+  if (min === max) [min, max] = [min - 1, max + 1];
+  const pad = (max - min) * 0.05;
+  const x = scale([min - pad, max + pad], [left, width - MARGIN.right]);
+  const bottomY = top + row * items.length;
+  const group = el('g', { class: 'axis' });
+  group.append(el('line', { x1: left, x2: width - MARGIN.right, y1: bottomY, y2: bottomY }));
+  for (const t of ticks(min - pad, max + pad, false)) {
+    group.append(el('line', { class: 'grid', x1: x(t), x2: x(t), y1: top, y2: bottomY }),
+                 el('text', { x: x(t), y: bottomY + 16, 'text-anchor': 'middle' }, format(t)));
+  }
+  group.append(el('text', { x: (left + width - MARGIN.right) / 2, y: height - 8, 'text-anchor': 'middle' }, xLabel));
+  svg.append(group);
+  items.forEach((item, i) => {
+    const y = top + row * i + row / 2;
+    svg.append(el('text', { x: left - 8, y: y + 4, 'text-anchor': 'end' }, item.label));
+    if (!Number.isFinite(item.value)) return;
+    const mark = el('g', { class: 'interval' });
+    if (Number.isFinite(item.lower) && Number.isFinite(item.upper)) {
+      mark.append(el('line', { x1: x(item.lower), x2: x(item.upper), y1: y, y2: y, stroke: '#1f5fa8', 'stroke-width': 2 }));
+    }
+    mark.append(el('circle', { cx: x(item.value), cy: y, r: 4, fill: '#1f5fa8' }));
+    mark.append(el('title', {}, `${item.label}: ${format(item.value)} [${format(item.lower)}, ${format(item.upper)}]`));
+    svg.append(mark);
+  });
+  return svg;
+}

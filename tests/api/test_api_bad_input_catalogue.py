@@ -401,6 +401,18 @@ CASES = {
     'spec-optimal-instruments-in-a-multistart': Case(
         job({**RC_SPEC, 'optimal_instruments': {}}, kind='multistart', starts={'count': 2}), 422,
         detail=('optimal_instruments',)),
+    # --- sweeps (POST /v1/jobs with kind sweep)
+    'sweep-without-variants': Case(job(kind='sweep', sweep={}), 422, detail=('variants or axes',)),
+    'sweep-variant-with-an-unknown-method': Case(
+        job(kind='sweep', sweep={'variants': [{'override': {'solve': {'method': '1s'}}},
+                                              {'override': {'solve': {'method': '3s'}}, 'label': 'three steps'}]}),
+        422, names(variant=1, label='three steps', field='spec.solve.method')),
+    'sweep-variant-with-an-unknown-column': Case(
+        job(kind='sweep', sweep={'variants': [{'override': {'problem': {'product_formulations': [
+            {'formula': '0 + weight'}]}}}]}), 422, names(variant=0, label='variant 0')),
+    'sweep-of-too-many-variants': Case(
+        job(kind='sweep', sweep={'axes': [{'name': name, 'values': [{'override': {}}] * 5} for name in 'abc']}),
+        422, detail=('125 variants',)),
     # --- bootstrap (POST /v1/jobs/{id}/bootstrap)
     'bootstrap-before-the-estimate-finished': Case(child('bootstrap', {'draws': 100}), 409,
                                                    names(job_status='queued')),

@@ -1,5 +1,5 @@
 """The merger screen's request checks and ranking in the API (no worker): candidates listed from the data, refusals
-naming what is at fault, the ranking's columns kept equal to the core's summary, and its re-sorting and CSV."""
+naming what is at fault, the wire models' columns kept equal to the core's rows, and the ranking's re-sorting and CSV."""
 
 from __future__ import annotations
 
@@ -13,16 +13,9 @@ import pytest
 
 import blp
 from blp.post import screening
+from blp.spec.results import MergerMarket, MergerProduct, RankedCandidate, SortColumn
 from jobstore.problems import ProblemDetails
-from service.merger_screen import (
-    SORT_COLUMNS,
-    MergerScreenRequest,
-    RankedCandidate,
-    SortColumn,
-    candidates_of,
-    ranked,
-    ranking_csv,
-)
+from service.merger_screen import MergerScreenRequest, candidates_of, ranked, ranking_csv
 
 PRODUCTS = pd.DataFrame({'market_ids': ['a', 'a', 'a', 'b', 'b', 'b'], 'firm_ids': ['F1', 'F2', 'F3', 'F1', 'F4', 'F4'],
                          'product_ids': ['p1', 'p2', 'p3', 'p1', 'p4', 'p5'], 'prices': [1.0] * 6})
@@ -53,11 +46,14 @@ def test_the_ranking_has_the_cores_summary_columns_and_sorts_by_its_numbers(prod
     frame = products[products['market_ids'].isin(['C01Q1', 'C01Q2'])].reset_index(drop=True)
     results = blp.Problem(blp.Formulation('0 + prices', absorb='C(market_ids) + C(product_ids)'), frame).solve(
         method='1s', optimization=blp.Optimization('return'))
-    summary = screening.merger_summary(screening.screen_merger(screening.MarketsToday.from_results(results),
-                                                               ('F1', 'F2')))
+    outcome = screening.screen_merger(screening.MarketsToday.from_results(results), ('F1', 'F2'))
+    summary = screening.merger_summary(outcome)
+    # the wire models declare every column the core writes (they ignore undeclared ones: nothing may be dropped)
     assert set(RankedCandidate.model_fields) == set(summary) | {'rank', 'candidate_index', 'counterfactual'}
+    assert set(MergerMarket.model_fields) == set(screening.merger_markets(outcome)[0])
+    assert set(MergerProduct.model_fields) == set(screening.merger_products(outcome)[0])
     numbers = {key for key, value in summary.items() if isinstance(value, (int, float)) and not isinstance(value, bool)}
-    assert set(typing.get_args(SortColumn)) == set(SORT_COLUMNS) == numbers - {'credit'}
+    assert set(typing.get_args(SortColumn)) == numbers - {'credit'}
     rows = [{**summary, 'candidate': name, 'guppi_max': value, 'counterfactual': {}}
             for name, value in (('a', 0.2), ('b', None), ('c', 0.5))]
     assert [row['candidate'] for row in ranked(rows, 'guppi_max', 'desc')] == ['c', 'a', 'b']

@@ -63,10 +63,10 @@ def test_multistart_reports_every_start_and_the_chosen_one(client, data):
     job = client.multistart(data['products'], rc_spec(), STARTS, agent_data=data['agents50'])
     results = client.result(job)
     report = results.multistart
-    assert len(report['starts']) == 3 and report['chosen_start'] in range(3)
-    chosen = report['starts'][report['chosen_start']]
-    assert results.objective == pytest.approx(chosen['objective'])
-    assert results.sigma[1, 1] == pytest.approx(chosen['theta'][0])
+    assert len(report.starts) == 3 and report.chosen_start in range(3)
+    chosen = report.starts[report.chosen_start]
+    assert results.objective == pytest.approx(chosen.objective)
+    assert results.sigma[1, 1] == pytest.approx(chosen.theta[0])
 
 
 def test_invalid_input_is_a_typed_error_naming_the_column(client, data):
@@ -76,6 +76,7 @@ def test_invalid_input_is_a_typed_error_naming_the_column(client, data):
         client.estimate(data['products'], spec, agent_data=data['agents50'])
     error = caught.value
     assert error.status == 422 and error.column == 'sugar' and 'sugar' in error.detail
+    assert error.details.column == 'sugar' and error.details.status == 422  # the typed Problem
     with pytest.raises(blp_client.InvalidInput) as caught:
         client.estimate(data['products'], {**spec, 'solve': {'method': '3s'}})
     assert caught.value.field == 'spec.solve.method'

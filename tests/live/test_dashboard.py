@@ -156,6 +156,18 @@ def test_counterfactual_page_shows_prices_and_shares_before_and_after(watched, s
     assert text(browser, 'dl.facts').count(watched['id'][:8]) == 1  # links back to its estimate
 
 
+def test_a_finished_job_opened_later_draws_its_stored_convergence_trace(signed_in, stack, client, data):
+    browser = signed_in
+    job = client.estimate(data['products'], rc_spec(), agent_data=data['agents50'])  # finished before the page opens
+    trace = client.result(job).trace
+    browser.get(f"{stack.url}/ui#/jobs/{job['id']}")
+    wait(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, 'details tbody tr')) == len(trace))
+    assert len(trace) >= 2 and [point.iteration for point in trace] == list(range(1, len(trace) + 1))
+    points = browser.find_element(By.CSS_SELECTOR, '#trace-chart polyline').get_attribute('points').split()
+    assert len(points) == len(trace)
+    assert text(browser, '#progress').startswith(f'{len(trace)} iterations: objective {shown(trace[-1].objective)}')
+
+
 def test_multistart_page_plots_every_start(signed_in, stack, client, data):
     browser = signed_in
     job = client.multistart(data['products'], rc_spec(), STARTS, agent_data=data['agents50'])
@@ -163,8 +175,8 @@ def test_multistart_page_plots_every_start(signed_in, stack, client, data):
     wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, '#multistart-scatter circle.point'))
     report = client.result(job).multistart
     points = browser.find_elements(By.CSS_SELECTOR, '#multistart-scatter circle.point')
-    assert len(points) == len([s for s in report['starts'] if (s['objective'] or 0) > 0]) == 3
-    reached = next(o['starts'] for o in report['agreement']['optima'] if report['chosen_start'] in o['starts'])
+    assert len(points) == len([s for s in report.starts if (s.objective or 0) > 0]) == 3
+    reached = next(o.starts for o in report.agreement.optima if report.chosen_start in o.starts)
     assert len(browser.find_elements(By.CSS_SELECTOR, '#multistart-scatter circle.point.reached')) == len(reached)
 
 

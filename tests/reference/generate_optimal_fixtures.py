@@ -21,7 +21,7 @@ for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
 from workloads import ROOT, WORKLOADS, _solve_arguments, run_blp, run_pyblp, summarize, timed  # noqa: E402
 
 FIXTURES = ROOT / 'tests' / 'reference' / 'fixtures'
-OPTIMAL = ('nevo', 'nevo_nested_logit')
+OPTIMAL = ('nevo', 'nevo_nested_logit', 'nevo_rcnl')
 # (method, draws, seed) whose instruments are compared besides the approximate ones
 DRAWN = (('normal', 3, 0), ('empirical', 2, 7))
 ROWS = 24

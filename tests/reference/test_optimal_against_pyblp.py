@@ -1,6 +1,7 @@
-"""Optimal instruments against PyBLP on identical data and agents: the approximate instruments' re-estimate (estimates
-1e-4, SEs 1e-3, objective 1e-6 or ~0), expected prices and instruments (1e-8), and instruments from `normal` and
-`empirical` draws with a seed (NumPy's RandomState in PyBLP's order: the same draws, so the same instruments)."""
+"""Optimal instruments against PyBLP on identical data and agents (Nevo's RC, nested logit and RCNL): the
+approximate instruments' re-estimate (estimates 1e-4, SEs 1e-3, objective 1e-6 or ~0), expected prices and
+instruments (1e-8), and instruments from `normal` and `empirical` draws with a seed (NumPy's RandomState in PyBLP's
+order: the same draws, so the same instruments)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from workloads import summarize
 from blp.exceptions import SpecificationError
 
 INSTRUMENT_RTOL = 1e-8
+# RCNL's estimates (BFGS, unbounded) agree with PyBLP's to about 1e-7, and instruments built at them inherit that.
+INSTRUMENT_RTOL_AT = {'nevo_rcnl': 1e-6}
 # Drawn instruments are compared where PyBLP's are exact. In nevo_nested_logit rho ends at its 0.99 bound, so a normal
 # draw of xi leaves some products with within-nest shares near 1e-117: the exact d xi / d rho there is -log s_j|h
 # (about 266, which we return), while PyBLP's implicit-function Jacobian underflows to about 1e-113.
@@ -28,18 +31,19 @@ def ours(name: str) -> tuple:
     return _ours[name]
 
 
-def assert_instruments_close(actual: dict, expected: dict, what: str) -> None:
+def assert_instruments_close(actual: dict, expected: dict, what: str, rtol: float = INSTRUMENT_RTOL) -> None:
     scale = np.array(expected['norms'])
-    np.testing.assert_allclose(actual['norms'], scale, rtol=INSTRUMENT_RTOL, err_msg=f'{what}: column norms')
+    np.testing.assert_allclose(actual['norms'], scale, rtol=rtol, err_msg=f'{what}: column norms')
     np.testing.assert_allclose(np.array(actual['rows']) / scale, np.array(expected['rows']) / scale, rtol=0,
-                               atol=INSTRUMENT_RTOL, err_msg=f'{what}: first rows')
+                               atol=rtol, err_msg=f'{what}: first rows')
 
 
 def compare(name: str, reference: dict) -> None:
     results, instruments, updated = ours(name)
     assert_close(f'{name} with optimal instruments', summarize(updated, 0.0), reference)
     np.testing.assert_allclose(instruments.expected_prices[:, 0], reference['expected_prices'], rtol=1e-10)
-    assert_instruments_close(instrument_summary(instruments), reference['approximate'], f'{name} approximate')
+    assert_instruments_close(instrument_summary(instruments), reference['approximate'], f'{name} approximate',
+                             INSTRUMENT_RTOL_AT.get(name, INSTRUMENT_RTOL))
     if name not in DRAWN_COMPARED:
         return
     for method, draws, seed in DRAWN:

@@ -1,4 +1,5 @@
-"""A fanned-out job's members in the worker (worker.multistart starts, worker.bootstrap_chunks chunks), run in this process
+"""A fanned-out job's members in the worker (worker.multistart starts, worker.bootstrap_chunks chunks, worker.sweeps
+variants), run in this process
 on a real Redis: how a failure becomes a member's row, and the solve options a start is solved with.
 
 The member's own computation is replaced here (a MemoryError, a capture of its options): what is tested is the
@@ -13,7 +14,7 @@ import redis
 
 from jobstore.fanout import FanOut
 from jobstore.store import Store, connect
-from worker import bootstrap_chunks, merger_screen, multistart
+from worker import bootstrap_chunks, merger_screen, multistart, sweeps
 from worker.celery_app import app
 from worker.failures import failed_row, problem_details_of
 from worker.memory import OutOfMemory
@@ -55,6 +56,14 @@ def candidate_row(store: Store, job_id: str = 'merger_screen') -> dict[str, Any]
     return merger_screen.ledger_of(store, job_id).rows(1)[1]
 
 
+def variant_row(store: Store, job_id: str = 'sweep') -> dict[str, Any]:
+    variants = [{'index': index, 'label': f'variant {index}', 'override': {}, 'spec': SPEC, 'error': None}
+                for index in range(2)]
+    running_job(store, job_id, 'sweep', {'variants': variants, 'counterfactual': None, 'on_invalid': 'refuse'})
+    assert sweeps.run_variant(store, job_id, 0, 'host') == 'failed'
+    return sweeps.ledger_of(store, job_id).rows(1)[0]
+
+
 def out_of_memory(*_: Any, **__: Any) -> Any:
     raise MemoryError
 
@@ -63,9 +72,11 @@ def test_a_chunk_out_of_memory_records_the_memory_problem_a_start_does(store, mo
     monkeypatch.setattr(multistart, '_solve', out_of_memory)
     monkeypatch.setattr(bootstrap_chunks, '_compute', out_of_memory)
     monkeypatch.setattr(merger_screen, '_compute', out_of_memory)
-    start, chunk, candidate = start_row(store), chunk_row(store), candidate_row(store)
+    monkeypatch.setattr(sweeps, '_estimate', out_of_memory)
+    start, chunk, variant, candidate = start_row(store), chunk_row(store), variant_row(store), candidate_row(store)
     assert start['error']['type'] == 'urn:blp:problem:out-of-memory', start
-    assert chunk['error'] == start['error'] == candidate['error'], (chunk, start, candidate)
+    assert chunk['error'] == variant['error'] == start['error'] == candidate['error'], (chunk, variant, start, candidate)
+    assert (variant['index'], variant['label'], variant['attempts']) == (0, 'variant 0', 1)
     assert chunk['draws'] == [] and candidate['index'] == 1 and candidate['worker'] == 'host'
     assert chunk['error']['status'] == 507 and chunk['error']['detail'].startswith('out of memory while ')
 
@@ -114,7 +125,7 @@ def test_the_failure_ladder_gives_a_job_a_start_and_a_chunk_the_same_memory_prob
     assert failed_row(problem_details_of(error, 'chunk', 'chunk 0')) == {'status': 'failed', 'error': chunk}
 
 
-@pytest.mark.parametrize('make_row', [start_row, chunk_row], ids=['multistart', 'bootstrap'])
+@pytest.mark.parametrize('make_row', [start_row, chunk_row, variant_row], ids=['multistart', 'bootstrap', 'sweep'])
 def test_an_ended_fanned_out_job_keeps_no_key_past_retention_and_delete_frees_them_all(store, make_row):
     """Every key of a fanned-out job (its ledger, rows, attempts, running members) expires with the job and goes
     when it is deleted: a kind whose ledger the store does not know of would keep its keys in Redis for ever."""

@@ -90,3 +90,12 @@ def test_the_wire_format_loads_no_numerics():
 def test_service_does_not_import_the_worker():
     loaded = loaded_by('service')
     assert not offenders(loaded, {'worker'}), offenders(loaded, {'worker'})
+
+
+def test_the_client_loads_none_of_the_service_nor_the_numerics():
+    """blp_client reads results with the service's own wire models (blp.spec.results), not with the service."""
+    loaded = loaded_by('blp_client')
+    assert {'blp_client.results', 'blp_client.errors'} <= set(loaded)
+    assert 'blp' in set().union(*loaded.values()), 'the client imports the shared wire models'
+    forbidden = {'service', 'worker', 'jobstore', 'fastapi', 'starlette', 'celery', 'redis', 'scipy', 'numba'}
+    assert not offenders(loaded, forbidden), offenders(loaded, forbidden)

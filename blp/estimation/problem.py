@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from blp import status
 from blp.configurations.formulation import Formulation
 from blp.configurations.integration import Integration
 from blp.configurations.solve_options import SolveOptions
@@ -318,7 +320,11 @@ class Problem:
 
     def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> ProblemResults:
         """`solve` with its arguments as one `SolveOptions` (what the service and multi-start pass around)."""
-        return Estimation(self, options, progress).run()
+        start = time.perf_counter()
+        status.output('Solving the problem ...')
+        results = Estimation(self, options, progress).run()
+        status.output(f'Computed results after {status.elapsed(start)}.')
+        return results
 
     def check_solve(self, options: SolveOptions, strict: bool = True) -> list[str]:
         """Validate solve options without solving (shapes, bounds, identification), raising what `solve` would;

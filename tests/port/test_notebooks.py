@@ -38,7 +38,6 @@ XFAIL = {
     'api/build_matrix': "cell 4: AttributeError: module 'blp' has no attribute 'build_matrix'",
     'api/build_ownership': "cell 2: AttributeError: module 'blp' has no attribute 'build_id_data'",
     'api/data_to_dict': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
-    'api/formulation': '4 of 5 numbers differ, first cell 2 number 1: blp 0, PyBLP none',
     'api/integration':
         "cell 2: TypeError: Integration.__init__() got an unexpected keyword argument 'specification_options'",
     'api/iteration': 'cell 2: SpecificationError: unknown iteration options: norm, scheme',

@@ -25,6 +25,12 @@ def format_number(value: Any) -> str:
     return f'{text:^{digits + 6}}'
 
 
+def clock(seconds: float) -> str:
+    """Seconds as PyBLP's clock, `HH:MM:SS`."""
+    whole = int(round(seconds))
+    return f'{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}'
+
+
 def format_se(value: Any) -> str:
     """A standard error as PyBLP prints it, in parentheses."""
     return f'({format_number(value)})'
@@ -78,3 +84,8 @@ def table(title: str, body: list[str]) -> str:
 def simple_table(title: str, headers: Sequence[Sequence[str]], rows: Sequence[Sequence[str]]) -> str:
     """A titled table of columns with the given header lines and rows."""
     return table(title, section(headers, rows))
+
+
+def statistics_table(title: str, columns: Sequence[tuple[Sequence[str], Any]]) -> str:
+    """A titled one-row table of statistics: (header lines, value) per column."""
+    return simple_table(title, [headers for headers, _ in columns], [[str(value) for _, value in columns]])

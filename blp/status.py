@@ -7,6 +7,7 @@ import sys
 import time
 
 from blp import options
+from blp.printing import clock
 
 
 def output(message: str) -> None:
@@ -20,5 +21,4 @@ def output(message: str) -> None:
 
 def elapsed(start: float) -> str:
     """Seconds since `start` (a `time.perf_counter()`) as PyBLP's clock, `HH:MM:SS`."""
-    seconds = int(round(time.perf_counter() - start))
-    return f'{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
+    return clock(time.perf_counter() - start)

@@ -196,3 +196,16 @@ def test_a_numerical_failure_after_a_warning_names_the_warning(products, monkeyp
                                                  r"X1 column 'I\(2 \* prices\)' is collinear") as raised:
         problem.solve(method='1s')
     assert raised.value.markets == ['C01Q1']
+
+
+def test_values_above_sigmas_diagonal_are_ignored(products, agents) -> None:
+    """PyBLP's documented rule (its Nevo tutorial starts from `np.ones((4, 4))`): sigma is the lower-triangular
+    Cholesky root, so a full starting sigma means its lower triangle."""
+    problem = blp.Problem((blp.Formulation('0 + prices'), blp.Formulation('1 + prices')), products,
+                          agent_data=agents)
+    full, lower = np.ones((2, 2)), np.tril(np.ones((2, 2)))
+    ours, expected = (problem.solve(sigma, optimization=blp.Optimization('return'), method='1s')
+                      for sigma in (full, lower))
+    np.testing.assert_array_equal(ours.sigma, lower)
+    assert ours.theta_labels == expected.theta_labels == ['1 x 1', 'prices x 1', 'prices x prices']
+    assert ours.objective == expected.objective

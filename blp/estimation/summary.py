@@ -158,8 +158,27 @@ def estimate_tables(results: ProblemResults) -> list[str]:
     return tables
 
 
+def micro_table(results: ProblemResults) -> list[str]:
+    """PyBLP's `Estimated Micro Moments`: per moment its observed and estimated values and their difference, then
+    one row per part with its dataset, observations and markets (`All` or how many)."""
+    rows = []
+    moments = [moment for block in results._estimation.moments.micro for moment in block.compiled.moments]
+    for index, moment in enumerate(moments):
+        for number, part in enumerate(moment.parts):
+            dataset = part.dataset
+            values = [format_number(results.micro_observed[index]), format_number(results.micro_values[index, 0]),
+                      format_number(results.micro[index, 0]), moment.name] if number == 0 else [''] * 4
+            markets = 'All' if dataset.market_ids is None else str(len(dataset.market_ids))
+            rows.append([*values, part.name, dataset.name, str(dataset.observations), markets])
+    if not rows:
+        return []
+    headers = [['Observed'], ['Estimated'], ['Difference'], ['Moment'], ['Part'], ['Dataset'], ['Observations'],
+               ['Markets']]
+    return [simple_table('Estimated Micro Moments', headers, rows)]
+
+
 def results_summary(results: ProblemResults) -> str:
     """PyBLP's printed `ProblemResults`."""
     return '\n\n'.join([statistics_table('Problem Results Summary', _summary_columns(results)),
                         statistics_table('Cumulative Statistics', _cumulative_columns(results)),
-                        *estimate_tables(results)])
+                        *estimate_tables(results), *micro_table(results)])

@@ -52,6 +52,11 @@ CONFIGURATIONS: list[Callable[[Any], Any]] = [
     lambda library: library.Optimization('powell', compute_gradient=False),
     lambda library: library.Integration('product', 5),
     lambda library: library.Integration('grid', size=7),
+    lambda library: library.MicroDataset('Survey', 1000, lambda t, p, a: 1, market_ids=['C61Q1']),
+    lambda library: library.MicroMoment('Mean', 0.25, [
+        library.MicroPart('A', library.MicroDataset('S', 10, lambda t, p, a: 1), lambda t, p, a: 1),
+        library.MicroPart('B', library.MicroDataset('T', 20, lambda t, p, a: 1, market_ids=[1, 2]), lambda t, p, a: 1),
+    ], compute_value=lambda v: v[0], compute_gradient=lambda v: v),
 ]
 
 
@@ -177,3 +182,20 @@ def test_sigma_squared_is_printed_beside_a_full_sigma_with_pyblps_standard_error
     estimates, their_estimates = (str(results).split('\n\n')[2:] for results in (ours, theirs))
     assert estimates[0].startswith('Nonlinear') and 'Sigma Squared:' in estimates[0]
     compare_printed('\n\n'.join(estimates), '\n\n'.join(their_estimates))
+
+
+@pytest.mark.parametrize('digits', [2], indirect=True)
+def test_micro_moments_and_their_estimates_print_as_pyblps(digits: int) -> None:
+    """Exercise 3's three micro moments (tests/reference/micro_workloads.py) at the starting values: the moments'
+    own text and the results' `Estimated Micro Moments` table."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import micro_workloads
+    import workloads
+    workload = micro_workloads.exercise3_diversion()
+    workload['solve'].update(optimization=('return', {}))
+    for ours, theirs in zip(micro_workloads.exercise3_micro_moments(blp, 'all'),
+                            micro_workloads.exercise3_micro_moments(pyblp, 'all')):
+        assert repr(ours) == repr(theirs)
+    results, their_results = workloads.run_blp(workload), workloads.run_pyblp(workload)
+    assert str(results).split('\n\n')[-1].startswith('Estimated Micro Moments:')
+    compare_printed(str(results).split('\n\n')[-1], str(their_results).split('\n\n')[-1])

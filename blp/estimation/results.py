@@ -110,6 +110,7 @@ class ProblemResults(PostEstimation):
         self.options = estimation.options
         self.method = estimation.options.method
         self.optimization = estimation.optimization
+        self.converged_by_step = [bool(step.converged) for step in history]
         self._pyblp_names(estimation, statistics)
 
     def _pyblp_names(self, estimation: Estimation, statistics: Statistics) -> None:
@@ -127,7 +128,7 @@ class ProblemResults(PostEstimation):
         self.clipped_shares = np.zeros((self.problem.N, 1), dtype=bool)
         self.cumulative_total_time = self.timings['total_seconds']
         self.cumulative_optimization_time = self.timings['optimization_seconds']
-        self.cumulative_converged = self.converged
+        self.cumulative_converged = all(self.converged_by_step)  # PyBLP's: every GMM step's optimizer converged
         self.cumulative_optimization_iterations = self.optimization_iterations
         self.cumulative_objective_evaluations = self.objective_evaluations
         self.cumulative_contraction_evaluations = self.contraction_evaluations

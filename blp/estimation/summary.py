@@ -57,13 +57,14 @@ def _summary_columns(results: ProblemResults) -> list[tuple[list[str], str]]:
     if P:
         columns.append((['Projected', 'Gradient Norm'] if bounded else ['Gradient', 'Norm'],
                         format_number(results.projected_gradient_norm)))
-        eigenvalues = np.asarray(results.reduced_hessian_eigenvalues, dtype=float)
+        eigenvalues = np.asarray(results.reduced_hessian_eigenvalues, dtype=float)  # empty: every parameter at a bound
+        smallest, largest = (eigenvalues.min(), eigenvalues.max()) if eigenvalues.size else (np.nan, np.nan)
         hessian = ['Reduced Hessian'] if bounded else ['Hessian']
         if P == 1:
-            columns.append((['Reduced', 'Hessian'] if bounded else ['Hessian'], format_number(eigenvalues[0])))
+            columns.append((['Reduced', 'Hessian'] if bounded else ['Hessian'], format_number(smallest)))
         else:
-            columns += [(hessian + ['Min Eigenvalue'], format_number(eigenvalues.min())),
-                        (hessian + ['Max Eigenvalue'], format_number(eigenvalues.max()))]
+            columns += [(hessian + ['Min Eigenvalue'], format_number(smallest)),
+                        (hessian + ['Max Eigenvalue'], format_number(largest))]
     columns.append((['Clipped', 'Shares'], str(int(np.sum(results.clipped_shares)))))
     if results.problem.supply is not None:
         columns.append((['Clipped', 'Costs'], str(results.clipped_costs)))

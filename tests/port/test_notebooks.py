@@ -44,10 +44,11 @@ XFAIL = {
     'api/optimization':
         'cell 4: SpecificationError: optimization method <function custom_method at 0x...> is not one of l-bfgs-b,...',
     'api/parallel': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
-    'tutorial/blp': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
-    'tutorial/nevo': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
+    'tutorial/nevo':
+        "cell 4: TypeError: Integration.__init__() got an unexpected keyword argument 'specification_options'",
     'tutorial/petrin': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
-    'tutorial/post_estimation': "cell 25: AttributeError: 'ProblemResults' object has no attribute 'simulate_micro_data'",
+    'tutorial/post_estimation':
+        "cell 25: AttributeError: 'ProblemResults' object has no attribute 'simulate_micro_data'",
     'tutorial/simulation': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
 }
 

@@ -199,3 +199,9 @@ def test_micro_moments_and_their_estimates_print_as_pyblps(digits: int) -> None:
     results, their_results = workloads.run_blp(workload), workloads.run_pyblp(workload)
     assert str(results).split('\n\n')[-1].startswith('Estimated Micro Moments:')
     compare_printed(str(results).split('\n\n')[-1], str(their_results).split('\n\n')[-1])
+
+
+def test_unadjusted_standard_errors_are_named_as_pyblp_names_them(nevo: Any, digits: int) -> None:
+    products, _ = nevo
+    compare_printed(*both(lambda library: library.Problem(library.Formulation('prices'), products).solve(
+        method='2s', se_type='unadjusted')))

@@ -29,7 +29,7 @@ def restored_options() -> Iterator[None]:
 
 
 def test_options_have_pyblps_names_and_defaults() -> None:
-    import pyblp  # the test-time oracle: its option names and defaults
+    pyblp = pytest.importorskip('pyblp')  # the test-time oracle: its option names and defaults
     public = {name for name in vars(blp.options) if not name.startswith('_')}
     assert public == set(PYBLP_DEFAULTS) == {name for name in vars(pyblp.options) if not name.startswith('_')}
     for name, default in PYBLP_DEFAULTS.items():
@@ -72,3 +72,13 @@ def test_verbose_outputs_status_updates_through_verbose_output_and_flushes(produ
     blp.options.verbose = False
     problem.solve(method='1s')
     assert lines == []
+
+
+def test_digits_decide_the_printed_numbers_when_printed(products) -> None:
+    blp.options.verbose = False
+    results = blp.Problem(IV, products).solve(method='1s')
+    objective = results.objective
+    blp.options.digits = 3
+    assert f'{objective:+.2E}' in str(results) and f'{objective:+.4E}' not in str(results)
+    blp.options.digits = 5  # the same results, printed again
+    assert f'{objective:+.4E}' in str(results)

@@ -16,6 +16,7 @@ from typing import Optional
 import numpy as np
 from scipy import special
 
+from blp.configurations.descriptions import describe_integration
 from blp.exceptions import SpecificationError
 
 SPECIFICATIONS = ('monte_carlo', 'halton', 'sobol', 'product', 'grid')
@@ -41,6 +42,9 @@ class Integration:
             raise SpecificationError(f'integration size {self.size} is too large for a Gauss-Hermite rule: above '
                                      f'{GAUSS_HERMITE_MAX} nodes per dimension its weights are not finite',
                                      parameter='integration.size')
+
+    def __repr__(self) -> str:
+        return describe_integration(self)
 
     def build(self, dimensions: int, markets: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Nodes (I_t x dimensions) and weights (I_t) for each of `markets` markets."""

@@ -32,6 +32,9 @@ from service.budget import check_cost, checkable
 from service.dataset_cache import CACHE, stored_frame
 from service.process_slots import Fault, ProcessSlots, fault, from_fault, helper_store
 
+# PyBLP's status lines are for a person at a console; the service answers with problem details and results.
+blp.options.verbose = False
+
 log = logging.getLogger(__name__)
 # (dataset id, the frame when it is inline data not yet stored, else None)
 Data = tuple[Optional[str], Optional[pd.DataFrame]]

@@ -31,6 +31,7 @@ from queue_support import Worker
 from schemathesis import GenerationMode
 from schemathesis.checks import load_all_checks
 from schemathesis.config import PositiveDataAcceptanceConfig
+from schemathesis.core.failures import FailureGroup
 from schemathesis.generation.stateful.state_machine import StepOutput
 
 from examples import cereal
@@ -108,6 +109,7 @@ class Fuzz:
         self.job_id = ''
         self.generation = 0
         self.answered: set[tuple[str, int]] = set()  # (operation, status) of the stateful phase's steps
+        self.failures: list[FailureGroup] = []  # the stateful phase's, kept past Hypothesis' replay of them
 
     def upload(self) -> tuple[Any, Any]:
         case = schema['/v1/datasets']['POST'].Case(body=self.products, media_type='text/csv')
@@ -191,11 +193,27 @@ class Scenarios(schema.as_state_machine()):  # type: ignore[misc]
         return response
 
     def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
-        case.validate_response(response, excluded_checks=EXCLUDED, transport_kwargs={'app': self.state.client.app})
+        try:
+            case.validate_response(response, excluded_checks=EXCLUDED, transport_kwargs={'app': self.state.client.app})
+        except FailureGroup as failures:
+            self.state.failures.append(failures)
+            raise
 
 
 def test_stateful_scenarios_get_documented_responses(fuzz: Fuzz) -> None:
+    """Generation only, as schemathesis' own stateful phase: a scenario cannot be replayed (or shrunk) on a service
+    whose state it changed, and Hypothesis says Flaky when a replay's responses open other rules. A Flaky run is
+    tried again with another seed; a check's failure fails the test, replayed or not."""
     Scenarios.state = fuzz
-    Scenarios.run(settings=hypothesis.settings(SETTINGS, max_examples=STEPS, stateful_step_count=6))
+    settings = hypothesis.settings(SETTINGS, max_examples=STEPS, stateful_step_count=6, phases=[hypothesis.Phase.generate])
+    for seed in range(3):
+        try:
+            hypothesis.seed(seed)(Scenarios).run(settings=settings)
+            break
+        except hypothesis.errors.Flaky:
+            if fuzz.failures:
+                raise fuzz.failures[0] from None
+    assert not fuzz.failures, fuzz.failures[0]
     # The scenarios reached the real job's result and created jobs of their own, not only 404s on generated ids.
-    assert {('GET /v1/jobs/{job_id}/result', 200), ('POST /v1/jobs', 202)} <= fuzz.answered, repr(sorted(fuzz.answered))
+    created = {label for label, status in fuzz.answered if label.startswith('POST /v1/jobs') and status == 202}
+    assert ('GET /v1/jobs/{job_id}/result', 200) in fuzz.answered and created, repr(sorted(fuzz.answered))

@@ -289,7 +289,7 @@ class Problem:
             if agent_formulation is not None:
                 raise SpecificationError('agent_formulation needs agent_data with the demographics',
                                          parameter='agent_formulation')
-            node_list, weight_list = integration.build(K2, layout.T)
+            node_list, weight_list = integration.build_markets(K2, layout.markets)
             market_ids = np.repeat(layout.markets, [len(w) for w in weight_list])
             agent_layout = Layout.from_ids(market_ids)
             return Agents(agent_layout.pad(np.concatenate(weight_list)), agent_layout.pad(np.concatenate(node_list)),
@@ -301,7 +301,7 @@ class Problem:
             warn(note, self.warnings)
         agent_layout = Layout.from_ids(market_ids)
         if integration is not None:
-            node_list, weight_list = integration.build(K2, layout.T)
+            node_list, weight_list = integration.build_markets(K2, layout.markets)
             built = np.array([len(w) for w in weight_list])
             short = np.flatnonzero(agent_layout.counts < built)
             if short.size:

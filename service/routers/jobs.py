@@ -1,4 +1,4 @@
-"""`/v1/jobs`: submit, list, watch, cancel estimates and counterfactuals, and read their results.
+"""`/v1/jobs`: submit, list, watch, cancel, delete estimates and counterfactuals, and read their results.
 
 Results are read from what the worker stored; elasticities and diversion ratios are computed from the stored
 estimate in a numerics process (service.numerics): no numerics in the API process.
@@ -84,15 +84,25 @@ def get_job(job_id: str, store: StoreDep, owner: OwnerDep) -> dict:
     return job_view(_load(store, job_id, owner))
 
 
-@router.delete('/{job_id}', response_model=Job, responses={202: {'model': Job}, 204: {}, **_ERRORS})
-def cancel_job(job_id: str, store: StoreDep, celery: CeleryDep, owner: OwnerDep) -> Response:
-    """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next iteration (202). A job
-    that has ended (succeeded, failed, cancelled) is deleted with its result (204)."""
+@router.delete('/{job_id}', status_code=204, responses={**_ERRORS})
+def delete_job(job_id: str, store: StoreDep, owner: OwnerDep) -> Response:
+    """Delete a job that has ended (succeeded, failed, cancelled) with its result (204). A queued or running job is
+    refused (409): cancel it first, so that a retried DELETE never cancels a job by accident."""
     record = _load(store, job_id, owner)
-    if record['status'] in TERMINAL:
-        store.delete_job(record)
-        return Response(status_code=204)
-    record, status_code = cancel(store, celery, record)
+    status = record['status']
+    if status not in TERMINAL:
+        raise ProblemDetails(409, 'job-not-finished', 'Job not finished',
+                             f'the job is {status}: cancel it first (POST /v1/jobs/{job_id}/cancel), then delete it',
+                             job_status=status)
+    store.delete_job(record)
+    return Response(status_code=204)
+
+
+@router.post('/{job_id}/cancel', response_model=Job, responses={202: {'model': Job}, **_ERRORS})
+def cancel_job(job_id: str, store: StoreDep, celery: CeleryDep, owner: OwnerDep) -> JSONResponse:
+    """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next iteration (202). A job that
+    has already ended is returned as it is (200), so a retried cancel is harmless; DELETE then removes it."""
+    record, status_code = cancel(store, celery, _load(store, job_id, owner))
     return JSONResponse(Job.model_validate(job_view(record)).model_dump(mode='json'), status_code=status_code)
 
 

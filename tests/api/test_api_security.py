@@ -77,7 +77,8 @@ def test_a_key_sees_only_its_own_datasets_jobs_results_events_and_matrices(make_
         assert_problem(client.get(path, headers=beta), 404)
     counterfactual = {'market': 'C01Q1', 'prices': {'a': 1.0}}
     assert_problem(client.post(f'/v1/jobs/{done}/counterfactuals', json=counterfactual, headers=beta), 404)
-    assert_problem(client.delete(f'/v1/jobs/{queued}', headers=beta), 404)  # cancel
+    assert_problem(client.post(f'/v1/jobs/{queued}/cancel', headers=beta), 404)
+    assert_problem(client.delete(f'/v1/jobs/{queued}', headers=beta), 404)
     assert_problem(client.delete(f'/v1/datasets/{dataset_id}', headers=beta), 404)
     assert client.get('/v1/jobs', headers=beta).json()['items'] == []
     # beta cannot run a job on alpha's data by knowing its id, nor replay alpha's idempotency key

@@ -61,7 +61,7 @@ def _from_csv(body: bytes) -> pd.DataFrame:
         text = body.decode('utf-8-sig')
     except UnicodeDecodeError as error:
         raise DatasetError(f'the CSV is not UTF-8 text (byte {error.start})') from None
-    header = next(csv.reader(io.StringIO(text)), [])
+    header = next(csv.reader(io.StringIO(text, newline='')), [])  # CR, LF, CRLF: as pandas and the chunked parser
     _check_names(header)
     try:
         frame = pd.read_csv(io.StringIO(text), keep_default_na=True, skip_blank_lines=True)
@@ -156,6 +156,9 @@ def _check_names(names: list) -> None:
     for name in names:
         if not isinstance(name, str) or not name.strip():
             raise DatasetError(f'column names must be non-empty strings, got {name!r}')
+        if any(ord(character) < 32 or ord(character) == 127 for character in name):
+            raise DatasetError(f'column name {name!r} holds a control character (such as NUL or a line break)',
+                               column=name)
         if name in seen:
             raise DatasetError(f'column {name!r} appears twice', column=name)
         seen.add(name)

@@ -300,6 +300,13 @@ CASES = {
     'wrong-content-type': Case(post_raw(b'<xml/>', 'application/xml'), 415, None, ('application/xml',)),
     'no-content-type': Case(post_raw(b'market_ids\na\n', None), 415),
     'malformed-csv-extra-field': Case(post_csv('market_ids,prices\na,1.0\nb,2.0,3.0\n'), 422, names(row=1)),
+    'csv-cr-in-a-column-name': Case(post_raw(b'market_ids,"pri\rces"\na,1\n', 'text/csv'), 422,
+                                    names(column='pri\rces')),
+    'csv-nul-in-a-column-name': Case(post_raw(b'market_ids,pri\x00ces\na,1\n', 'text/csv'), 422,
+                                     names(column='pri\x00ces'), ('control character',)),
+    'json-nul-in-a-column-name': Case(
+        lambda c: c.client.post('/v1/datasets', json={'columns': {'market_ids': ['a'], 'x\x00': [1.0]}}), 422,
+        names(column='x\x00')),
     'csv-not-utf8': Case(post_raw(b'market_ids,prices\n\xff\xfe,1\n', 'text/csv'), 422, None, ('UTF-8',)),
     'malformed-parquet': Case(truncated_parquet, 422, None, ('Parquet',)),
     'parquet-nested-column': Case(nested_parquet, 422, names(column='nodes')),

@@ -12,6 +12,7 @@ import pytest
 from api_support import LOGIT_SPEC, assert_problem, upload
 
 import blp_client
+from examples import cereal
 
 
 def submit(client, dataset_id, spec=LOGIT_SPEC, **headers):
@@ -36,6 +37,26 @@ def test_inline_columns_are_stored_as_a_dataset(client, products):
     assert response.status_code == 202, response.text
     dataset_id = response.json()['inputs']['product_data']
     assert upload(client, products).json()['id'] == dataset_id
+
+
+@pytest.mark.parametrize('rule, size, rows', [('halton', 12, 12), ('product', 3, 3), ('halton', 3, 3)])
+def test_integration_with_agent_data_is_checked_at_its_real_size(client, rule, size, rows):
+    """Nodes from `integration`, demographics from `agent_data` with as many rows per market as the rule builds:
+    accepted at any size the core accepts (the API's check once cut the size to a few nodes before counting rows)."""
+    agents = cereal.agent_data(rows)
+    spec = {'problem': {'product_formulations': [{'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'},
+                                                 {'formula': '0 + prices'}],
+                        'agent_formulation': {'formula': '0 + log_income'},
+                        'integration': {'specification': rule, 'size': size}},
+            'solve': {'sigma': [[1.0]], 'pi': [[1.0]], 'method': '1s'}}
+    body = {'product_data': {'dataset_id': upload(client, cereal.product_data()).json()['id']},
+            'agent_data': {'columns': {name: agents[name].tolist() for name in agents.columns}}, 'spec': spec}
+    accepted = client.post('/v1/jobs', json=body)
+    assert accepted.status_code == 202, accepted.text
+    body['agent_data'] = {'columns': {name: agents[name].tolist() for name in agents.columns} | {
+        'market_ids': [*agents['market_ids'].tolist()[:-1], 'elsewhere']}}
+    problem = assert_problem(client.post('/v1/jobs', json=body), 422)
+    assert f'({rows})' in problem['detail'] or 'elsewhere' in problem['detail'], problem
 
 
 

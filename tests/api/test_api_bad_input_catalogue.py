@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import redis
-from api_support import LOGIT_SPEC, PRODUCT_COLUMNS, csv_bytes, parquet_bytes
+from api_support import LOGIT_SPEC, PRODUCT_COLUMNS, csv_bytes, parquet_bytes, succeed
 from fastapi.testclient import TestClient
 
 from examples import cereal
@@ -63,6 +63,7 @@ class Context:
     product_id: str  # stored, valid
     wide_shares_id: str  # stored; a share of 1.5 in row 3 (a dataset is generic: shares are checked per job)
     queued_job: str  # an estimate that no worker runs: it stays queued
+    succeeded_job: str  # a logit estimate on the products, solved here as a worker would
 
 
 @pytest.fixture(scope='module')
@@ -88,7 +89,9 @@ def ctx(redis_url: str) -> Iterator[Context]:
     product_id, wide_id = upload(products), upload(wide)
     job = client.post('/v1/jobs', json={'product_data': {'dataset_id': product_id}, 'spec': LOGIT_SPEC})
     assert job.status_code == 202, job.text
-    yield Context(client, small, r, products, agents, product_id, wide_id, job.json()['id'])
+    done = client.post('/v1/jobs', json={'product_data': {'dataset_id': product_id}, 'spec': LOGIT_SPEC}).json()['id']
+    succeed(client.app.state.store, done, products)
+    yield Context(client, small, r, products, agents, product_id, wide_id, job.json()['id'], done)
     client.close()
     small.close()
     r.flushdb()
@@ -237,7 +240,7 @@ def huge_job(c: Context) -> Any:
 
 def counterfactual(body: dict, on: str = 'queued') -> Callable[[Context], Any]:
     def send(c: Context) -> Any:
-        job_id = c.queued_job if on == 'queued' else on
+        job_id = {'queued': c.queued_job, 'succeeded': c.succeeded_job}.get(on, on)
         return c.client.post(f'/v1/jobs/{job_id}/counterfactuals', json=body)
     return send
 
@@ -498,6 +501,11 @@ CASES = {
     'counterfactual-infinite-price': Case(lambda c: c.client.post(
         f'/v1/jobs/{c.queued_job}/counterfactuals', content=b'{"market": "C01Q1", "prices": {"F1B04": Infinity}}',
         headers={'Content-Type': 'application/json'}), 422, names(field='prices.F1B04')),
+    'counterfactual-negative-price': Case(counterfactual({'market': 'C01Q1', 'prices': {'F1B04': -5.0}}, 'succeeded'),
+                                          422, names(field='prices.F1B04', market='C01Q1', product='F1B04'),
+                                          ('F1B04', 'C01Q1', 'positive')),
+    'counterfactual-zero-price': Case(counterfactual({'market': 'C01Q1', 'prices': {'F1B06': 0}}, 'succeeded'), 422,
+                                      names(field='prices.F1B06', market='C01Q1', product='F1B06')),
     'counterfactual-prices-and-merger': Case(
         counterfactual({'market': 'C01Q1', 'prices': {'F1B04': 1}, 'firm_ids': {'F2': 'F1'}}), 422,
         detail=('either prices',)),

@@ -16,13 +16,10 @@ import tomllib
 from pathlib import Path
 
 import httpx
-from api_support import LOGIT_SPEC, assert_problem, upload
+from api_support import LOGIT_SPEC, assert_problem, succeed, upload
 from processes import die_with_parent
 
-import blp
-from blp.spec import EstimateSpec, solve_options
 from jobstore.settings import Settings
-from jobstore.store import now
 from service import deps
 from service.queue import make_celery
 
@@ -33,15 +30,6 @@ KEYS = f'{ALPHA},{BETA}'
 
 def bearer(key: str) -> dict[str, str]:
     return {'Authorization': f'Bearer {key}'}
-
-
-def succeed(store, job_id: str, products) -> None:
-    """Make a queued logit job finished as a worker would, solving it here (no worker needed)."""
-    spec = EstimateSpec.model_validate(LOGIT_SPEC)
-    results = blp.Problem.from_spec(spec.problem, products).estimate(solve_options(spec.solve))
-    assert store.transition(job_id, ['queued'], 'running', started_at=now(), attempts=1) is True
-    store.put_result(job_id, {'job_id': job_id, 'kind': 'estimate', 'results': results.to_dict()})
-    assert store.transition(job_id, ['running'], 'succeeded', finished_at=now()) is True
 
 
 def test_every_key_is_compared_in_constant_time(make_client, monkeypatch):

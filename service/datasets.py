@@ -109,9 +109,10 @@ def _json_columns(body: bytes) -> Any:
     try:
         document = json.loads(body, parse_constant=_NonFinite)
     except (ValueError, UnicodeDecodeError) as error:
-        raise DatasetError(f'malformed JSON: {error}') from None
+        raise DatasetError(f'malformed JSON: {error}', status=400) from None
     except RecursionError:
-        raise DatasetError('malformed JSON: nested too deeply') from None
+        raise DatasetError('malformed JSON: nested too deeply to parse (arrays or objects hundreds of levels deep)',
+                           status=400) from None
     if not isinstance(document, dict) or 'columns' not in document:
         raise DatasetError('the JSON body must be {"columns": {"name": [values, ...], ...}}')
     unknown = sorted(set(document) - {'columns'})
@@ -248,9 +249,10 @@ def prepare(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any], bytes]:
 # ------------------------------------------------------------------------------------------ storing
 
 def dataset_problem_details(error: DatasetError, field: Optional[str] = None) -> ProblemDetails:
-    """The problem document of a dataset's fault (415 for a media type, else 422), naming what it names."""
-    slug = 'unsupported-media-type' if error.status == 415 else 'invalid-dataset'
-    title = 'Unsupported media type' if error.status == 415 else 'Invalid dataset'
+    """The problem document of a dataset's fault (415 for a media type, 400 for malformed JSON, else 422), naming what
+    it names."""
+    slug, title = {415: ('unsupported-media-type', 'Unsupported media type'),
+                   400: ('malformed-json', 'Malformed JSON')}.get(error.status, ('invalid-dataset', 'Invalid dataset'))
     return ProblemDetails(error.status, slug, title, str(error), column=error.column, row=error.row, market=error.market,
                           field=error.field or field)
 

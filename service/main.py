@@ -48,7 +48,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     problems.install(app)
     for router in (datasets.router, jobs.router, health.router, ui.router):
         app.include_router(router)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes,
+                       read_timeout_seconds=settings.body_read_timeout_seconds)
     app.add_middleware(MetricsMiddleware, counter=app.state.requests)
     return app
 

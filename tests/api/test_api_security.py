@@ -9,15 +9,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import subprocess
-import sys
-import time
 import tomllib
 from pathlib import Path
 
 import httpx
 from api_support import LOGIT_SPEC, assert_problem, succeed, upload
-from processes import die_with_parent
+from processes import start_uvicorn, wait_for_http
 
 from jobstore.settings import Settings
 from service import deps
@@ -102,22 +99,10 @@ def test_no_key_material_in_the_server_log(free_port, redis_url, tmp_path):
     """uvicorn's own access and debug log, as deployed (keys in the environment, requests over loopback)."""
     log = tmp_path / 'api.log'
     environment = {'REDIS_URL': f'{redis_url}/0', 'API_KEYS': KEYS, 'PATH': '/usr/bin:/bin'}
-    with open(log, 'wb') as output:
-        server = subprocess.Popen([sys.executable, '-m', 'uvicorn', 'service.main:app', '--host', '127.0.0.1',
-                                   '--port', str(free_port), '--log-level', 'debug'],
-                                  cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT,
-                                  preexec_fn=die_with_parent)
+    server = start_uvicorn(free_port, environment, log, '--log-level', 'debug')
     try:
         base = f'http://127.0.0.1:{free_port}'
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f'{base}/healthz', timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        wait_for_http(f'{base}/healthz', server, log, timeout=20)
         with httpx.Client(base_url=base, timeout=10) as http:
             for key in (ALPHA, BETA, 'not-a-key'):
                 http.get('/v1/jobs', headers=bearer(key))

@@ -1,13 +1,16 @@
-"""Reading a request body: a size limit, a read timeout and a client that goes away, each answered as problem+json.
+"""Reading a request body: its encoding, a size limit, a read timeout and a client that goes away, each answered as
+problem+json.
 
 Starlette's own `max_body_size` answers `text/plain` (or FastAPI's plain JSON), so the API uses this instead: a
 declared `Content-Length` over the limit is refused before the body is read, and a streamed body is counted as it
-arrives (413). A body whose next part does not arrive within BODY_READ_TIMEOUT_SECONDS is answered 408 with
-`Connection: close`, so a partial upload or a Content-Length larger than what is sent cannot hold a connection for
-ever. A client that disconnects before its body has arrived ends the request as 499 (nginx's "client closed
-request"): nobody is there to read an answer, and it is no server error (no traceback, no 500 in /metrics).
-Each is raised as a `ProblemDetails` from `receive`, which the exception handlers render (service.problems
-unwraps FastAPI's 400 around a JSON body that could not be read).
+arrives (413). A body in a Content-Encoding (gzip, ...) is refused (415 with `Accept-Encoding: identity`, as RFC
+9110 says): the service decodes none, and reading one as it is would only give a confusing error. A body whose next
+part does not arrive within BODY_READ_TIMEOUT_SECONDS is answered 408 with `Connection: close`, so a partial upload
+or a Content-Length larger than what is sent cannot hold a connection for ever. A client that disconnects before
+its body has arrived ends the request as 499 (nginx's "client closed request"): nobody is there to read an answer,
+and it is no server error (no traceback, no 500 in /metrics). The last three are raised as a `ProblemDetails` from
+`receive`, which the exception handlers render (service.problems unwraps FastAPI's 400 around a JSON body that
+could not be read).
 """
 
 from __future__ import annotations
@@ -23,6 +26,12 @@ from service.problems import problem_details_response
 def too_large(limit: int) -> ProblemDetails:
     return ProblemDetails(413, 'content-too-large', 'Content too large',
                           f'the request body exceeds the limit of {limit} bytes (MAX_BODY_BYTES)', limit=limit)
+
+
+def encoded(encoding: str) -> ProblemDetails:
+    return ProblemDetails(415, 'unsupported-content-encoding', 'Unsupported media type',
+                          f'the service does not decode Content-Encoding {encoding[:100]!r}: send the body uncompressed',
+                          field='Content-Encoding', headers={'Accept-Encoding': 'identity'})
 
 
 def read_timeout(seconds: float, received: int) -> ProblemDetails:
@@ -48,9 +57,15 @@ class BodyLimitMiddleware:
         if scope['type'] != 'http':
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get('content-length')
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await problem_details_response(too_large(self.max_body_bytes), scope.get('path'))(scope, receive, send)
+        headers = Headers(scope=scope)
+        declared, encoding = headers.get('content-length'), headers.get('content-encoding', 'identity')
+        refusal = None
+        if encoding.strip().lower() not in ('identity', ''):
+            refusal = encoded(encoding)
+        elif declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            refusal = too_large(self.max_body_bytes)
+        if refusal is not None:
+            await problem_details_response(refusal, scope.get('path'))(scope, receive, send)
             return
         received, complete = 0, False
 

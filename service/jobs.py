@@ -36,9 +36,9 @@ def body_hash(document: Any) -> str:
 
 
 def key_hash(idempotency_key: str) -> str:
-    if not 1 <= len(idempotency_key) <= 255:
+    if not 1 <= len(idempotency_key) <= 255 or not idempotency_key.isprintable():
         raise ProblemDetails(422, 'invalid-idempotency-key', 'Invalid Idempotency-Key',
-                             'the Idempotency-Key header must have 1 to 255 characters', field='Idempotency-Key')
+                             'the Idempotency-Key header must have 1 to 255 printable characters', field='Idempotency-Key')
     return hashlib.sha256(idempotency_key.encode()).hexdigest()
 
 

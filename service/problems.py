@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobstore.jsonsafe import finite
 from jobstore.problems import MEDIA_TYPE, ProblemDetails
+from service.http_methods import allowed_methods
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
         slug = title.lower().replace(' ', '-')
         headers = dict(exc.headers) if exc.headers else None  # Starlette's may be any Mapping
+        if exc.status_code == 405:  # every method of the path, not those of the first route that matched it
+            headers = {**(headers or {}), 'Allow': allowed_methods(request.app.router.routes, request.scope)}
         return problem_details_response(ProblemDetails(exc.status_code, slug, title, detail, headers=headers), request.url.path)
 
     @app.exception_handler(RequestValidationError)

@@ -22,7 +22,7 @@ from jobstore.records import TERMINAL, JobRecord, JobStatus
 from jobstore.store import Store
 from jobstore.submissions import Submissions
 from service.bootstrap_submission import BootstrapRequest, submit_bootstrap
-from service.deps import CeleryDep, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
+from service.deps import PRINTABLE, CeleryDep, JobId, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
 from service.models import CounterfactualRequest, Job, JobList, JobRequest
 from service.numerics import Numerics
@@ -80,12 +80,12 @@ def list_jobs(store: StoreDep, owner: OwnerDep, status: Optional[JobStatus] = No
 
 
 @router.get('/{job_id}', response_model=Job, responses={404: _PROBLEM})
-def get_job(job_id: str, store: StoreDep, owner: OwnerDep) -> dict:
+def get_job(job_id: JobId, store: StoreDep, owner: OwnerDep) -> dict:
     return job_view(_load(store, job_id, owner))
 
 
 @router.delete('/{job_id}', status_code=204, responses={**_ERRORS})
-def delete_job(job_id: str, store: StoreDep, owner: OwnerDep) -> Response:
+def delete_job(job_id: JobId, store: StoreDep, owner: OwnerDep) -> Response:
     """Delete a job that has ended (succeeded, failed, cancelled) with its result (204). A queued or running job is
     refused (409): cancel it first, so that a retried DELETE never cancels a job by accident."""
     record = _load(store, job_id, owner)
@@ -99,7 +99,7 @@ def delete_job(job_id: str, store: StoreDep, owner: OwnerDep) -> Response:
 
 
 @router.post('/{job_id}/cancel', response_model=Job, responses={202: {'model': Job}, **_ERRORS})
-def cancel_job(job_id: str, store: StoreDep, celery: CeleryDep, owner: OwnerDep) -> JSONResponse:
+def cancel_job(job_id: JobId, store: StoreDep, celery: CeleryDep, owner: OwnerDep) -> JSONResponse:
     """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next iteration (202). A job that
     has already ended is returned as it is (200), so a retried cancel is harmless; DELETE then removes it."""
     record, status_code = cancel(store, celery, _load(store, job_id, owner))
@@ -107,7 +107,7 @@ def cancel_job(job_id: str, store: StoreDep, celery: CeleryDep, owner: OwnerDep)
 
 
 @router.get('/{job_id}/events', responses={200: {'content': {'text/event-stream': {}}}, 404: _PROBLEM})
-async def job_events(job_id: str, store: StoreDep, owner: OwnerDep, settings: SettingsDep) -> StreamingResponse:
+async def job_events(job_id: JobId, store: StoreDep, owner: OwnerDep, settings: SettingsDep) -> StreamingResponse:
     """Server-Sent Events: `job` events with the job's state whenever it changes, then `end` once it has finished."""
     await run_in_threadpool(_load, store, job_id, owner)
 
@@ -149,7 +149,7 @@ def _finished(record: JobRecord) -> Optional[Response]:
 
 
 @router.get('/{job_id}/result', responses={202: {'model': Job}, 404: _PROBLEM, 409: _PROBLEM})
-def job_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
+def job_result(job_id: JobId, store: StoreDep, owner: OwnerDep) -> Any:
     """The result with provenance; 202 while the job is queued or running, 409 when it failed or was cancelled."""
     record = _load(store, job_id, owner)
     waiting = _finished(record)
@@ -183,18 +183,19 @@ def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: st
 
 
 Format = Annotated[Literal['json', 'csv'], Query(alias='format')]
-Market = Annotated[str, Query(min_length=1, description='a market id of the product data')]
+Market = Annotated[str, Query(min_length=1, max_length=1000, pattern=PRINTABLE,
+                              description='a market id of the product data')]
 
 
 @router.get('/{job_id}/elasticities', responses={202: {'model': Job}, **_ERRORS})
-def elasticities(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
+def elasticities(job_id: JobId, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
                  name: Literal['prices'] = 'prices', fmt: Format = 'json') -> Response:
     """Elasticities in one market: entry (j, k) is the elasticity of j's share with respect to k's `name` (prices)."""
     return _matrix(store, numerics, job_id, owner, 'elasticities', market, fmt)
 
 
 @router.get('/{job_id}/diversion-ratios', responses={202: {'model': Job}, **_ERRORS})
-def diversion_ratios(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
+def diversion_ratios(job_id: JobId, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
                      fmt: Format = 'json') -> Response:
     """Diversion ratios in one market: (j, k) is the share of j's lost sales going to k; the diagonal, to the outside good."""
     return _matrix(store, numerics, job_id, owner, 'diversion-ratios', market, fmt)
@@ -203,7 +204,7 @@ def diversion_ratios(job_id: str, market: Market, store: StoreDep, owner: OwnerD
 @router.post('/{job_id}/counterfactuals', response_model=Job, status_code=202,
              responses={200: {'model': Job}, 415: _PROBLEM, 429: _PROBLEM, **_ERRORS},
              dependencies=[Depends(require_json)])
-def create_counterfactual(job_id: str, body: CounterfactualRequest, store: StoreDep, celery: CeleryDep,
+def create_counterfactual(job_id: JobId, body: CounterfactualRequest, store: StoreDep, celery: CeleryDep,
                           settings: SettingsDep, owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """From a succeeded estimate, a new job of kind `counterfactual`: shares at given prices in one market, or a
     new equilibrium after a merger (`firm_ids`) or cost changes, with before/after prices, shares, markups,
@@ -215,7 +216,7 @@ def create_counterfactual(job_id: str, body: CounterfactualRequest, store: Store
 
 @router.post('/{job_id}/optimal-instruments', response_model=Job, status_code=202,
              responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS}, dependencies=[Depends(require_json)])
-def create_optimal_instruments(job_id: str, body: OptimalInstrumentsSpec, store: StoreDep, celery: CeleryDep,
+def create_optimal_instruments(job_id: JobId, body: OptimalInstrumentsSpec, store: StoreDep, celery: CeleryDep,
                                settings: SettingsDep, owner: OwnerDep,
                                idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """From a succeeded, converged estimate, a new job of kind `optimal_instruments`: feasible optimal instruments
@@ -228,7 +229,7 @@ def create_optimal_instruments(job_id: str, body: OptimalInstrumentsSpec, store:
 
 @router.post('/{job_id}/bootstrap', response_model=Job, status_code=202,
              responses={200: {'model': Job}, 415: _PROBLEM, **_ERRORS}, dependencies=[Depends(require_json)])
-def create_bootstrap(job_id: str, body: BootstrapRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
+def create_bootstrap(job_id: JobId, body: BootstrapRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
                      owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """From a succeeded estimate, a new job of kind `bootstrap`: PyBLP's parametric bootstrap with its draws
     computed in chunks over every worker (progress: `chunks_done`, `chunks_total`), and percentile intervals of theta,

@@ -324,6 +324,11 @@ CASES = {
     'dataset-unknown-field': Case(
         lambda c: c.client.post('/v1/datasets', json={'columns': {'market_ids': ['a']}, 'extra': 1}), 422,
         names(field='extra')),
+    'gzip-encoded-upload-415': Case(lambda c: c.client.post('/v1/datasets', content=b'\x1f\x8b\x08\x00',
+                                                            headers={'Content-Type': 'text/csv', 'Content-Encoding': 'gzip'}),
+                                    415, names(field='Content-Encoding'), ('gzip',)),
+    'encoded-job-415': Case(lambda c: c.client.post('/v1/jobs', content=b'{}', headers={
+        'Content-Type': 'application/json', 'Content-Encoding': 'br'}), 415, names(field='Content-Encoding')),
     'huge-upload-413': Case(huge_upload, 413, names(limit=SMALL_BODY)),
     'huge-streamed-upload-413': Case(huge_streamed_upload, 413, names(limit=SMALL_BODY)),
     'unknown-dataset-404': Case(get('/v1/datasets/' + '0' * 64), 404, None, ('0' * 64,)),
@@ -492,6 +497,20 @@ CASES = {
                                names(title='Malformed JSON'), ('nested too deeply',)),
     # --- job ids and reads
     'unknown-job-404': Case(get('/v1/jobs/nope'), 404, None, ('nope',)),
+    'nul-in-a-job-id': Case(get('/v1/jobs/ab%00cd'), 422, names(field='job_id')),
+    'very-long-job-id': Case(get('/v1/jobs/' + 'a' * 60_000), 422, names(field='job_id')),  # httpx's URL limit: 64 kB
+    'nul-in-a-job-id-to-cancel': Case(lambda c: c.client.post('/v1/jobs/%00/cancel'), 422, names(field='job_id')),
+    'nul-in-a-dataset-id': Case(get('/v1/datasets/%00'), 422, names(field='dataset_id')),
+    'very-long-dataset-id': Case(lambda c: c.client.delete('/v1/datasets/' + 'f' * 60_000), 422,
+                                names(field='dataset_id')),
+    'nul-in-a-market': Case(get('/v1/jobs/{job}/elasticities?market=C01Q1%00'), 422, names(parameter='market')),
+    'megabyte-dataset-id-in-a-job': Case(lambda c: c.client.post('/v1/jobs', json={
+        'product_data': {'dataset_id': 'f' * 1_000_000}, 'spec': LOGIT_SPEC}), 422, names(field='product_data.dataset_id')),
+    'very-long-market': Case(get('/v1/jobs/{job}/diversion-ratios?market=' + 'm' * 60_000), 422,
+                            names(parameter='market')),
+    'nul-in-an-idempotency-key': Case(lambda c: c.client.post(
+        '/v1/jobs', json={'product_data': {'dataset_id': c.product_id}, 'spec': LOGIT_SPEC},
+        headers={'Idempotency-Key': 'k\x01'}), 422, names(field='Idempotency-Key')),
     'unknown-job-result-404': Case(get('/v1/jobs/nope/result'), 404),
     'unknown-job-events-404': Case(get('/v1/jobs/nope/events'), 404),
     'unknown-job-elasticities-404': Case(get('/v1/jobs/nope/elasticities?market=C01Q1'), 404),

@@ -15,6 +15,7 @@ from typing import Iterator, NamedTuple
 
 import httpx
 import pytest
+from api_support import LOGIT_SPEC
 from processes import free_port, start_uvicorn, wait_for_http
 
 TIMEOUT = 1.0  # BODY_READ_TIMEOUT_SECONDS of the server under test
@@ -35,7 +36,7 @@ def server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield Server(port, log)
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=30)
 
 
 def start_request(server: Server, method: str, path: str, content_type: str, length: int, body: bytes) -> socket.socket:
@@ -92,3 +93,18 @@ def test_an_aborted_upload_is_no_500_and_no_traceback(server):
     assert not any(status.startswith('5') for _, _, status in changed), changed
     log = server.log.read_text()
     assert 'Traceback' not in log and 'Exception in ASGI application' not in log, log
+
+
+def test_head_of_a_streamed_answer_ends_and_the_connection_stays_usable(server, products):
+    with httpx.Client(base_url=f'http://127.0.0.1:{server.port}', timeout=120) as http:  # the first check starts processes
+        dataset = http.post('/v1/datasets', content=products.to_csv(index=False).encode(),
+                            headers={'Content-Type': 'text/csv'}).json()['id']
+        job = http.post('/v1/jobs', json={'product_data': {'dataset_id': dataset}, 'spec': LOGIT_SPEC}).json()
+        started = time.monotonic()
+        head = http.head(f"/v1/jobs/{job['id']}/events", timeout=10)  # queued, no worker: its GET streams for ever
+        assert head.status_code == 200 and head.headers['content-type'].startswith('text/event-stream')
+        assert head.content == b'' and time.monotonic() - started < 5
+        time.sleep(1)  # counted once it has ended: the stream was stopped, not left polling unseen
+        assert request_counts(server).get(('HEAD', '/v1/jobs/{job_id}/events', '200')) == 1
+        got, head = http.get('/v1/jobs'), http.head('/v1/jobs')  # the same connection, kept alive
+        assert head.status_code == 200 and head.headers['content-length'] == got.headers['content-length']

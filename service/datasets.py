@@ -199,7 +199,19 @@ def _canonical_column(name: str, series: pd.Series) -> pd.Series:
     for row, item in enumerate(items):
         if isinstance(item, float) and not math.isfinite(item):
             raise DatasetError(f'column {name!r} has a non-finite number in row {row}', column=name, row=row)
+    nul = first_nul(items)
+    if nul is not None:
+        raise nul_error(name, nul)
     return pd.Series([str(item) for item in items], dtype=object)
+
+
+def first_nul(items: list) -> Optional[int]:
+    """The first row whose text holds a NUL byte (no id, label or name has one; C libraries and Redis keys end there)."""
+    return next((row for row, item in enumerate(items) if isinstance(item, str) and '\x00' in item), None)
+
+
+def nul_error(name: str, row: int) -> DatasetError:
+    return DatasetError(f'column {name!r} holds a NUL byte in row {row}', column=name, row=row)
 
 
 def _finite(name: str, values: pd.Series) -> pd.Series:

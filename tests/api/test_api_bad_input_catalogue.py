@@ -310,6 +310,11 @@ CASES = {
     'json-nul-in-a-column-name': Case(
         lambda c: c.client.post('/v1/datasets', json={'columns': {'market_ids': ['a'], 'x\x00': [1.0]}}), 422,
         names(column='x\x00')),
+    'csv-nul-in-a-cell': Case(csv_with('product_ids', 4, 'F1B\x0004'), 422, names(column='product_ids', row=4),
+                              ('NUL',)),
+    'json-nul-in-a-cell': Case(
+        lambda c: c.client.post('/v1/datasets', json={'columns': {'market_ids': ['a', 'b\x00'], 'x': [1.0, 2.0]}}),
+        422, names(column='market_ids', row=1)),
     'csv-not-utf8': Case(post_raw(b'market_ids,prices\n\xff\xfe,1\n', 'text/csv'), 422, None, ('UTF-8',)),
     'malformed-parquet': Case(truncated_parquet, 422, None, ('Parquet',)),
     'parquet-nested-column': Case(nested_parquet, 422, names(column='nodes')),

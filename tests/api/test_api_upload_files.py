@@ -74,6 +74,8 @@ CASES = {
     'mixed-line-endings': b'market_ids,prices\r\na,1.0\rb,2.0\nc,3.0\r',
     'stray-cr-in-the-header': b'market_ids,pri\rces\na,1.0\nb,2.0\n',
     'quoted-cr-in-a-column-name': b'market_ids,"pri\rces"\na,1.0\nb,2.0\n',
+    'nul-in-a-text-cell-late': with_cells(products(), {('market_ids', 230): 'm2\x003'}),
+    'nul-after-a-missing-value': with_cells(products(), {('market_ids', 3): 'a\x00', ('sugar', 200): ''}),
     'nul-in-a-column-name': b'market_ids,pri\x00ces\na,1.0\nb,2.0\n',
 }
 

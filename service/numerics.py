@@ -126,7 +126,7 @@ def _check(settings: Settings, spec_json: str, starts_json: Optional[str], produ
         store = helper_store(settings)
         product_frame, agent_frame = _frame(store, product, 'product_data'), _frame(store, agent, 'agent_data')
         check_cost(spec, product_frame, agent_frame, settings.budget(), starts=starts.count if starts else 1)
-        spec = checkable(spec)
+        spec = checkable(spec, agent_frame)
         problem = build_problem(spec, product_frame, agent_frame, (product[0], agent[0]))
         if starts is not None:
             check_starts(problem, spec, starts)

@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from jobstore.problems import MEDIA_TYPE, ProblemDetails
-from service.deps import OwnerDep, StoreDep
+from jobstore.problems import ProblemDetails
+from service.deps import JobId, OwnerDep, StoreDep
 from service.models import Job, SweepComparison
+from service.openapi import problems
 from service.routers.jobs import _load, stored_result
 
-router = APIRouter(prefix='/v1/jobs', tags=['jobs'])
-_PROBLEM: dict[str, Any] = {'content': {MEDIA_TYPE: {}}}
+router = APIRouter(prefix='/v1/jobs', tags=['results'])
 
 
 def _csv(table: dict[str, Any]) -> str:
@@ -29,8 +29,11 @@ def _csv(table: dict[str, Any]) -> str:
 
 
 @router.get('/{job_id}/comparison', response_model=SweepComparison,
-            responses={200: {'content': {'text/csv': {}}}, 202: {'model': Job}, 404: _PROBLEM, 409: _PROBLEM})
-def sweep_comparison(job_id: str, store: StoreDep, owner: OwnerDep,
+            responses={200: {'content': {'text/csv': {'schema': {'type': 'string'}}},
+                             'description': 'the table as JSON, or with `format=csv` as CSV (a row per variant)'},
+                       202: {'model': Job, 'description': 'the sweep is queued or running: no table yet'},
+                       **problems(404, 409)})
+def get_comparison(job_id: JobId, store: StoreDep, owner: OwnerDep,
                      fmt: Annotated[Literal['json', 'csv'], Query(alias='format')] = 'json') -> Response:
     """A sweep's variants side by side: per variant its estimates with SEs, objective, convergence, mean own-price
     elasticity, the counterfactual's headline numbers, seconds and error (a failed variant's row says why). 202

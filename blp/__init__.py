@@ -30,8 +30,8 @@ _EXPORTS = {
     'build_differentiation_instruments': 'blp.primitives.instruments',
 }
 
-# Public submodules PyBLP users reach as attributes (`blp.data.NEVO_PRODUCTS_LOCATION`).
-_SUBMODULES = ('data',)
+# Public submodules PyBLP users reach as attributes (`blp.data.NEVO_PRODUCTS_LOCATION`, `blp.options.digits = 2`).
+_SUBMODULES = ('data', 'options')
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES) + ['__version__']
 

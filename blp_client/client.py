@@ -189,7 +189,12 @@ class Client:
                 return items
 
     def cancel(self, job: JobRef) -> dict[str, Any]:
-        return self.request('DELETE', f'/v1/jobs/{job_id(job)}').json()
+        """Cancel a queued or running job (harmless once it has ended); the job as it is now."""
+        return self.request('POST', f'/v1/jobs/{job_id(job)}/cancel').json()
+
+    def delete(self, job: JobRef) -> None:
+        """Delete an ended job with its result; a queued or running one is refused (Conflict): cancel it first."""
+        self.request('DELETE', f'/v1/jobs/{job_id(job)}')
 
     def wait(self, job: JobRef, timeout: Optional[float] = None, poll: float = 0.5) -> dict[str, Any]:
         """Poll until the job has finished, showing its progress; raises JobFailed unless it succeeded,

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     # Comma-separated; empty means the API is open (development).
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     max_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    # Seconds a request may wait for the next part of its body: a stalled upload is answered 408 and closed.
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0)
     # Seconds; the soft limit raises inside the task so the job ends `failed` with a reason, the hard one kills it.
     job_soft_time_limit: int = Field(default=3600, ge=1)
     job_time_limit: int = Field(default=3660, ge=1)

@@ -42,10 +42,12 @@ def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.Dat
         raise core_problem_details(error) from None
 
 
-def checkable(spec: EstimateSpec) -> EstimateSpec:
-    """The spec with its integration rule cut to a few nodes: what the API builds to check it."""
+def checkable(spec: EstimateSpec, agent: Optional[pd.DataFrame] = None) -> EstimateSpec:
+    """The spec with its integration rule cut to a few nodes: what the API builds to check it. Not with agent data:
+    the core then counts the agent rows of each market against the nodes the rule builds, so the rule keeps its size
+    (its nodes are as many as the agent rows the request sent, and the cost check has passed)."""
     integration = spec.problem.integration
-    if integration is None:
+    if integration is None or agent is not None:
         return spec
     size = min(integration.size, CHECK_NODES.get(integration.specification, CHECK_DRAWS))
     problem = spec.problem.model_copy(update={'integration': integration.model_copy(update={'size': size})})

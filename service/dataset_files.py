@@ -42,7 +42,9 @@ from service.datasets import (
     canonical,
     content_hash,
     describe,
+    first_nul,
     from_columns,
+    nul_error,
 )
 
 CELLS_PER_CHUNK = 2_000_000  # rows per chunk = this / columns: about 16 MB of float64 whatever the width
@@ -63,6 +65,7 @@ class ColumnScan:
     nonfinite_row: Optional[int] = None  # in a number chunk: (row, value) as canonical reports it
     nonfinite_value: Optional[float] = None
     nonfinite_item_row: Optional[int] = None  # a non-finite float among text values (JSON)
+    nul_row: Optional[int] = None  # a text value holding a NUL byte
 
     @property
     def kind(self) -> str:
@@ -227,6 +230,8 @@ def _scan_column(scan: ColumnScan, values: pd.Series, offset: int) -> None:
             _note_nonfinite(scan, np.asarray(items, dtype='float64'), offset)
         else:
             scan.kinds.add(TEXT)
+            if scan.nul_row is None and (row := first_nul(items)) is not None:
+                scan.nul_row = offset + row
             if scan.nonfinite_item_row is None:
                 for row, item in enumerate(items):
                     if isinstance(item, float) and not np.isfinite(item):
@@ -253,6 +258,8 @@ def _raise_first_fault(name: str, scan: ColumnScan) -> None:
     if scan.kind == TEXT and scan.nonfinite_item_row is not None:
         row = scan.nonfinite_item_row
         raise DatasetError(f'column {name!r} has a non-finite number in row {row}', column=name, row=row)
+    if scan.kind == TEXT and scan.nul_row is not None:
+        raise nul_error(name, scan.nul_row)
 
 
 # ------------------------------------------------------------------------------------------ write

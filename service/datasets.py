@@ -61,7 +61,7 @@ def _from_csv(body: bytes) -> pd.DataFrame:
         text = body.decode('utf-8-sig')
     except UnicodeDecodeError as error:
         raise DatasetError(f'the CSV is not UTF-8 text (byte {error.start})') from None
-    header = next(csv.reader(io.StringIO(text)), [])
+    header = next(csv.reader(io.StringIO(text, newline='')), [])  # CR, LF, CRLF: as pandas and the chunked parser
     _check_names(header)
     try:
         frame = pd.read_csv(io.StringIO(text), keep_default_na=True, skip_blank_lines=True)
@@ -109,9 +109,10 @@ def _json_columns(body: bytes) -> Any:
     try:
         document = json.loads(body, parse_constant=_NonFinite)
     except (ValueError, UnicodeDecodeError) as error:
-        raise DatasetError(f'malformed JSON: {error}') from None
+        raise DatasetError(f'malformed JSON: {error}', status=400) from None
     except RecursionError:
-        raise DatasetError('malformed JSON: nested too deeply') from None
+        raise DatasetError('malformed JSON: nested too deeply to parse (arrays or objects hundreds of levels deep)',
+                           status=400) from None
     if not isinstance(document, dict) or 'columns' not in document:
         raise DatasetError('the JSON body must be {"columns": {"name": [values, ...], ...}}')
     unknown = sorted(set(document) - {'columns'})
@@ -156,6 +157,9 @@ def _check_names(names: list) -> None:
     for name in names:
         if not isinstance(name, str) or not name.strip():
             raise DatasetError(f'column names must be non-empty strings, got {name!r}')
+        if any(ord(character) < 32 or ord(character) == 127 for character in name):
+            raise DatasetError(f'column name {name!r} holds a control character (such as NUL or a line break)',
+                               column=name)
         if name in seen:
             raise DatasetError(f'column {name!r} appears twice', column=name)
         seen.add(name)
@@ -195,7 +199,19 @@ def _canonical_column(name: str, series: pd.Series) -> pd.Series:
     for row, item in enumerate(items):
         if isinstance(item, float) and not math.isfinite(item):
             raise DatasetError(f'column {name!r} has a non-finite number in row {row}', column=name, row=row)
+    nul = first_nul(items)
+    if nul is not None:
+        raise nul_error(name, nul)
     return pd.Series([str(item) for item in items], dtype=object)
+
+
+def first_nul(items: list) -> Optional[int]:
+    """The first row whose text holds a NUL byte (no id, label or name has one; C libraries and Redis keys end there)."""
+    return next((row for row, item in enumerate(items) if isinstance(item, str) and '\x00' in item), None)
+
+
+def nul_error(name: str, row: int) -> DatasetError:
+    return DatasetError(f'column {name!r} holds a NUL byte in row {row}', column=name, row=row)
 
 
 def _finite(name: str, values: pd.Series) -> pd.Series:
@@ -245,9 +261,10 @@ def prepare(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any], bytes]:
 # ------------------------------------------------------------------------------------------ storing
 
 def dataset_problem_details(error: DatasetError, field: Optional[str] = None) -> ProblemDetails:
-    """The problem document of a dataset's fault (415 for a media type, else 422), naming what it names."""
-    slug = 'unsupported-media-type' if error.status == 415 else 'invalid-dataset'
-    title = 'Unsupported media type' if error.status == 415 else 'Invalid dataset'
+    """The problem document of a dataset's fault (415 for a media type, 400 for malformed JSON, else 422), naming what
+    it names."""
+    slug, title = {415: ('unsupported-media-type', 'Unsupported media type'),
+                   400: ('malformed-json', 'Malformed JSON')}.get(error.status, ('invalid-dataset', 'Invalid dataset'))
     return ProblemDetails(error.status, slug, title, str(error), column=error.column, row=error.row, market=error.market,
                           field=error.field or field)
 

@@ -7,7 +7,7 @@ import hmac
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from jobstore.problems import ProblemDetails
 from jobstore.settings import Settings
@@ -69,3 +69,9 @@ StoreDep = Annotated[Store, Depends(get_store)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 NumericsDep = Annotated[Numerics, Depends(get_numerics)]
 OwnerDep = Annotated[str, Depends(get_owner)]
+
+# Ids in paths: printable (no NUL or other control character) and short, so a 1 MB or NUL-laden id is a 422 naming
+# the parameter rather than a store lookup (job ids are 32 characters, dataset ids 64).
+PRINTABLE = r'^[^\x00-\x1f\x7f]+$'
+JobId = Annotated[str, Path(max_length=128, pattern=PRINTABLE, description='a job id')]
+DatasetId = Annotated[str, Path(max_length=128, pattern=PRINTABLE, description="a dataset id (its content's sha256)")]

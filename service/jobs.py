@@ -36,9 +36,9 @@ def body_hash(document: Any) -> str:
 
 
 def key_hash(idempotency_key: str) -> str:
-    if not 1 <= len(idempotency_key) <= 255:
+    if not 1 <= len(idempotency_key) <= 255 or not idempotency_key.isprintable():
         raise ProblemDetails(422, 'invalid-idempotency-key', 'Invalid Idempotency-Key',
-                             'the Idempotency-Key header must have 1 to 255 characters', field='Idempotency-Key')
+                             'the Idempotency-Key header must have 1 to 255 printable characters', field='Idempotency-Key')
     return hashlib.sha256(idempotency_key.encode()).hexdigest()
 
 
@@ -221,8 +221,8 @@ def submit_counterfactual(store: Store, celery: Celery, settings: Settings, pare
 
 
 def check_counterfactual(product: pd.DataFrame, body: CounterfactualRequest) -> None:
-    """The market must exist, priced or costed products must be sold in it and merged firms must exist (422
-    naming the market, products or firms)."""
+    """The market must exist, priced or costed products must be sold in it, given prices must be positive and merged
+    firms must exist (422 naming the market, products or firms)."""
     needed = ['product_ids', 'prices'] + (['firm_ids'] if body.prices is None else [])
     for column in needed:
         if column not in product.columns:
@@ -239,6 +239,12 @@ def check_counterfactual(product: pd.DataFrame, body: CounterfactualRequest) -> 
                 raise ProblemDetails(422, 'unknown-products', 'Unknown products',
                                      f'products not sold in market {body.market!r}: {", ".join(unknown)}',
                                      field=field, market=body.market, products=unknown)
+        for product_id, price in (body.prices or {}).items():
+            if not price > 0:  # utility is linear in price: a price of -5 gives a share of 1 and "succeeds"
+                raise ProblemDetails(422, 'invalid-price', 'Invalid price',
+                                     f'the price of product {product_id!r} in market {body.market!r} is {price:g}: '
+                                     'prices must be positive', field=f'prices.{product_id}', market=body.market,
+                                     product=product_id)
     if body.firm_ids is not None:
         unknown = sorted(set(body.firm_ids) - set(product['firm_ids'].astype(str)))
         if unknown:

@@ -16,6 +16,7 @@ from jobstore.settings import Settings
 from jobstore.store import Store, connect
 from service import openapi, problems, queue
 from service.body_limit import BodyLimitMiddleware
+from service.http_methods import HeadMiddleware
 from service.metrics import MetricsMiddleware, RequestCounter
 from service.numerics import Numerics
 from service.queue import make_celery
@@ -50,7 +51,9 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     openapi.install(app)
     for router in (datasets.router, jobs.router, sweeps.router, health.router, ui.router):
         app.include_router(router)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes,
+                       read_timeout_seconds=settings.body_read_timeout_seconds)
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(MetricsMiddleware, counter=app.state.requests)
     return app
 

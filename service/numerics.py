@@ -32,6 +32,9 @@ from service.budget import check_cost, checkable
 from service.dataset_cache import CACHE, stored_frame
 from service.process_slots import Fault, ProcessSlots, fault, from_fault, helper_store
 
+# PyBLP's status lines are for a person at a console; the service answers with problem details and results.
+blp.options.verbose = False
+
 log = logging.getLogger(__name__)
 # (dataset id, the frame when it is inline data not yet stored, else None)
 Data = tuple[Optional[str], Optional[pd.DataFrame]]
@@ -123,7 +126,7 @@ def _check(settings: Settings, spec_json: str, starts_json: Optional[str], produ
         store = helper_store(settings)
         product_frame, agent_frame = _frame(store, product, 'product_data'), _frame(store, agent, 'agent_data')
         check_cost(spec, product_frame, agent_frame, settings.budget(), starts=starts.count if starts else 1)
-        spec = checkable(spec)
+        spec = checkable(spec, agent_frame)
         problem = build_problem(spec, product_frame, agent_frame, (product[0], agent[0]))
         if starts is not None:
             check_starts(problem, spec, starts)

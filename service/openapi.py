@@ -3,8 +3,9 @@
 FastAPI documents a default `422 HTTPValidationError` as `application/json` on every operation with parameters, and
 knows nothing of what middleware and dependencies send (401, 413, 503). The service answers all of those as problem
 documents (service.problems), so the document is completed here, in one place, from what each operation takes:
-401 for every `/v1` operation (when API keys are configured), 503 wherever the job store is read, 400 and 413 where a
-body is read, 422 only where a query, header or body can fail validation.
+401 for every `/v1` operation (when API keys are configured), 503 wherever the job store is read, 400, 408, 413 and 415
+where a body is read, 422 only where a parameter or body can fail validation. (A client that goes away mid-body is
+logged as 499 and gets no response.)
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ DESCRIPTIONS = {
     400: 'Bad request: the body could not be read (e.g. JSON nested too deeply)',
     401: 'Unauthorized: no valid API key (`Authorization: Bearer <key>`), when the service has API keys',
     404: 'Not found: no such job or dataset for this API key',
+    408: 'Request timeout: the body did not arrive within the service\'s BODY_READ_TIMEOUT_SECONDS',
     409: 'Conflict: the job or dataset is not in a state that allows this',
     413: 'Content too large: the body is over the service\'s limit (MAX_BODY_BYTES)',
-    415: 'Unsupported media type',
+    415: 'Unsupported media type, or a Content-Encoding (gzip, br, ...): send the body uncompressed',
     422: 'Invalid request: `field`, `column`, `market`, `row` or `parameter` names what is at fault',
     429: 'Too many requests or unfinished jobs for this API key (see Retry-After)',
     503: 'Service unavailable: the job store (Redis), the queue or the workers are unreachable (see Retry-After)',
@@ -48,8 +50,8 @@ def problem_response(status: int) -> dict[str, Any]:
 
 
 def _validated_input(operation: dict[str, Any]) -> bool:
-    """A query, header or body parameter that can fail validation (a path's string id cannot)."""
-    return 'requestBody' in operation or any(p['in'] != 'path' for p in operation.get('parameters', []))
+    """A body or parameter that can fail validation (path ids too: printable, at most 128 characters)."""
+    return 'requestBody' in operation or bool(operation.get('parameters'))
 
 
 def _complete(path: str, operation: dict[str, Any]) -> None:
@@ -61,7 +63,7 @@ def _complete(path: str, operation: dict[str, Any]) -> None:
         added += [401, 503]
         operation['security'] = [{BEARER: []}, {}]  # without API keys configured, no key is needed
     if 'requestBody' in operation:
-        added += [400, 413]
+        added += [400, 408, 413, 415]
     for status in added:
         responses.setdefault(str(status), {})
     for status, response in responses.items():

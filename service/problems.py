@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobstore.jsonsafe import finite
 from jobstore.problems import MEDIA_TYPE, ProblemDetails
+from service.http_methods import allowed_methods
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def _validation_problem_details(exc: RequestValidationError) -> ProblemDetails:
         if error.get('type') == 'json_invalid':  # its location is a character offset, not a field
             position = error.get('loc', ('body', '?'))[-1]
             reason = (error.get('ctx') or {}).get('error', 'invalid JSON')
-            return ProblemDetails(422, 'malformed-json', 'Malformed JSON',
+            return ProblemDetails(400, 'malformed-json', 'Malformed JSON',
                                   f'the body is not JSON (character {position}): {reason}')
     errors = [{'field': _location(tuple(error.get('loc', ()))), 'message': error.get('msg', ''),
                'type': error.get('type', '')} for error in exc.errors()]
@@ -75,6 +76,21 @@ def _validation_problem_details(exc: RequestValidationError) -> ProblemDetails:
     detail = f"{first['field']}: {first['message']}" if first['field'] else first['message']
     return ProblemDetails(422, 'validation-error', 'Invalid request', detail, field=first['field'],
                           parameter=first['field'] if source == 'query' else None, errors=errors)
+
+
+def unreadable_body(exc: StarletteHTTPException) -> Optional[ProblemDetails]:
+    """What FastAPI's bare 400 "There was an error parsing the body" was about, named: it wraps any failure to read
+    or decode a JSON body (a body limit, a read timeout or a client gone, from service.body_limit; JSON nested too
+    deeply for the parser; bytes that are not UTF-8)."""
+    cause = exc.__cause__
+    if isinstance(cause, ProblemDetails):
+        return cause
+    if isinstance(cause, RecursionError):
+        return ProblemDetails(400, 'malformed-json', 'Malformed JSON',
+                              'the body is JSON nested too deeply to parse (arrays or objects hundreds of levels deep)')
+    if isinstance(cause, UnicodeDecodeError):
+        return ProblemDetails(400, 'malformed-json', 'Malformed JSON', f'the body is not UTF-8 text (byte {cause.start})')
+    return None
 
 
 def install(app: FastAPI) -> None:
@@ -86,10 +102,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        named = unreadable_body(exc) if exc.status_code == 400 else None
+        if named is not None:
+            return problem_details_response(named, request.url.path)
         title = _TITLES.get(exc.status_code, 'Error')
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
         slug = title.lower().replace(' ', '-')
         headers = dict(exc.headers) if exc.headers else None  # Starlette's may be any Mapping
+        if exc.status_code == 405:  # every method of the path, not those of the first route that matched it
+            headers = {**(headers or {}), 'Allow': allowed_methods(request.app.router.routes, request.scope)}
         return problem_details_response(ProblemDetails(exc.status_code, slug, title, detail, headers=headers), request.url.path)
 
     @app.exception_handler(RequestValidationError)

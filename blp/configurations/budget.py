@@ -244,9 +244,12 @@ def check(sizes: Sizes, budget: Budget, agents_parameter: Optional[str] = None) 
         parameter = (None if culprit is None else _block_parameter(culprit, sizes)) or agents_parameter
         without = '' if culprit is None else \
             f'; without {culprit.replace("_", " ")} it would need ~{_human(cost(BLOCKS[culprit][1](sizes)).memory_bytes)}'
-        raise BudgetError(f'needs ~{_human(estimate.memory_bytes)} ({"; ".join(parts + [""])}the {shape} agent '
-                          f'array alone is {_human(estimate.agent_array_bytes)}){without}; this service allows '
-                          f'{_human(budget.memory_bytes)} per job', parameter=parameter, **context)
+        array = _human(estimate.agent_array_bytes)
+        # Chunked, the agent array is never held whole: its size is no part of the estimate and is said as such.
+        agents = f'the {shape} agent array would be {array} whole; the solve holds a chunk of markets at a time' \
+            if chunked(sizes) else f'the {shape} agent array alone is {array}'
+        raise BudgetError(f'needs ~{_human(estimate.memory_bytes)} ({"; ".join(parts + [agents])}){without}; this '
+                          f'service allows {_human(budget.memory_bytes)} per job', parameter=parameter, **context)
     if budget.agents_per_market is not None and sizes.agents_per_market > budget.agents_per_market:
         raise BudgetError(f'{sizes.agents_per_market:,} agents per market; this service allows '
                           f'{budget.agents_per_market:,}', parameter=agents_parameter, **context)

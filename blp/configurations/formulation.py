@@ -16,6 +16,7 @@ import pandas as pd
 from formulaic import Formula, model_matrix
 from formulaic.errors import FormulaicError
 
+from blp.configurations.descriptions import describe_formulation
 from blp.exceptions import DataError, SpecificationError
 
 FUNCTIONS = {'log': np.log, 'exp': np.exp, 'sqrt': np.sqrt, 'abs': np.abs}
@@ -84,7 +85,8 @@ class Formulation:
         self.absorb = absorb or None
 
     def __repr__(self) -> str:
-        return f"Formulation({self.formula!r}" + (f", absorb={self.absorb!r})" if self.absorb else ")")
+        """As PyBLP prints it: the built terms, then the absorbed ones (`prices + Absorb[C(product_ids)]`)."""
+        return describe_formulation(self)
 
     def column_names(self, where: str = 'formula') -> set[str]:
         """Every data column the formula (and its absorbed fixed effects) reads."""

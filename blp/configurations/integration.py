@@ -16,6 +16,7 @@ from typing import Optional
 import numpy as np
 from scipy import special
 
+from blp.configurations.descriptions import describe_integration
 from blp.exceptions import SpecificationError
 
 SPECIFICATIONS = ('monte_carlo', 'halton', 'sobol', 'product', 'grid')
@@ -42,18 +43,32 @@ class Integration:
                                      f'{GAUSS_HERMITE_MAX} nodes per dimension its weights are not finite',
                                      parameter='integration.size')
 
+    def __repr__(self) -> str:
+        return describe_integration(self)
+
+    def build_markets(self, dimensions: int, markets: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Nodes and weights for each of `markets` (ids, in the caller's order), drawn market by market in sorted id
+        order as PyBLP draws them, so that a seed gives every market PyBLP's agents whatever order the data are in."""
+        node_list, weight_list = self.build(dimensions, len(markets))
+        try:
+            rank = np.argsort(np.argsort(np.asarray(markets), kind='stable'), kind='stable')
+        except TypeError:  # ids that do not sort together (mixed types): the data's order
+            rank = np.arange(len(markets))
+        return [node_list[r] for r in rank], [weight_list[r] for r in rank]
+
     def build(self, dimensions: int, markets: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Nodes (I_t x dimensions) and weights (I_t) for each of `markets` markets."""
         if self.specification in ('product', 'grid'):
             rule = gauss_hermite_product if self.specification == 'product' else sparse_grid
             nodes, weights = rule(dimensions, self.size)
             return [nodes] * markets, [weights] * markets
+        if self.specification == 'monte_carlo':  # PyBLP's draws: one RandomState, market after market
+            state = np.random.RandomState(self.seed)
+            return [state.normal(size=(self.size, dimensions)) for _ in range(markets)], \
+                [np.full(self.size, 1 / self.size)] * markets
         rng = np.random.default_rng(self.seed)
         node_list = []
         for _ in range(markets):
-            if self.specification == 'monte_carlo':
-                node_list.append(rng.standard_normal((self.size, dimensions)))
-                continue
             from scipy.stats import qmc  # imported here: scipy.stats takes most of a second to import
             engine = qmc.Halton if self.specification == 'halton' else qmc.Sobol
             sampler = engine(d=max(dimensions, 1), scramble=True, seed=rng)

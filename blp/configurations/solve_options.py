@@ -40,6 +40,10 @@ class Optimization:
     def supports_bounds(self) -> bool:
         return self.method in BOUNDED_OPTIMIZERS
 
+    def __repr__(self) -> str:
+        from blp.configurations.descriptions import describe_optimization  # not at import: blp.spec loads no numpy
+        return describe_optimization(self)
+
 
 @dataclass(frozen=True)
 class Iteration:
@@ -73,6 +77,10 @@ class Iteration:
     @property
     def max_evaluations(self) -> int:
         return int(self.method_options.get('max_evaluations', 5000))
+
+    def __repr__(self) -> str:
+        from blp.configurations.descriptions import describe_iteration  # not at import: blp.spec loads no numpy
+        return describe_iteration(self)
 
 
 DEFAULT_OPTIMIZATION = Optimization('l-bfgs-b', {'gtol': 1e-8})

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from blp import status
 from blp.configurations.formulation import Formulation
 from blp.configurations.integration import Integration
 from blp.configurations.solve_options import SolveOptions
@@ -17,6 +19,7 @@ from blp.estimation.estimator import Estimation, restore
 from blp.estimation.moments import LinearBlock, MomentStack
 from blp.estimation.parameters import Parameters, random_coefficient_types
 from blp.estimation.results import ProblemResults
+from blp.estimation.summary import problem_summary
 from blp.exceptions import DataError, SpecificationError, warn
 from blp.model import DemandModel
 from blp.primitives.absorb import Absorber
@@ -242,9 +245,39 @@ class Problem:
     def nest_codes(self) -> Optional[np.ndarray]:
         return self.model.nest_codes
 
+    @property
+    def F(self) -> int:
+        """Firms (PyBLP's F): distinct firm ids, 0 without them."""
+        firms = self.products.firm_ids
+        return 0 if firms is None else len(np.unique(firms))
+
+    @property
+    def I(self) -> int:  # noqa: E743 - PyBLP's name for the number of agents
+        """Agents over all markets (PyBLP's I), 0 without random coefficients."""
+        return 0 if self.agents is None else int(self.agents.layout.counts.sum())
+
+    @property
+    def ED(self) -> int:
+        """Fixed-effect dimensions absorbed into X1 and ZD (PyBLP's ED)."""
+        return self.absorbed_dimensions
+
+    @property
+    def ES(self) -> int:
+        """Fixed-effect dimensions absorbed into X3 and ZS (PyBLP's ES)."""
+        return 0 if self.supply is None else self.supply.absorber.dimensions
+
+    @property
+    def unique_market_ids(self) -> np.ndarray:
+        """Market ids sorted, PyBLP's order of market-level outputs (first appearance if they cannot be sorted)."""
+        markets = self.products.layout.markets
+        try:
+            return np.array(sorted(markets), dtype=object)
+        except TypeError:
+            return markets.copy()
+
     def __repr__(self) -> str:
-        return (f'Problem(N={self.N}, T={self.T}, K1={self.K1}, K2={self.K2}, D={self.D}, MD={self.MD}, H={self.H}, '
-                f'absorbed dimensions={self.absorbed_dimensions})')
+        """PyBLP's `Dimensions` and `Formulations` tables (`blp.estimation.summary`)."""
+        return problem_summary(self)
 
     def _load_agents(self, agent_formulation: Optional[Formulation], agent_data: Optional[DataLike],
                      integration: Optional[Integration]) -> Agents:
@@ -256,7 +289,7 @@ class Problem:
             if agent_formulation is not None:
                 raise SpecificationError('agent_formulation needs agent_data with the demographics',
                                          parameter='agent_formulation')
-            node_list, weight_list = integration.build(K2, layout.T)
+            node_list, weight_list = integration.build_markets(K2, layout.markets)
             market_ids = np.repeat(layout.markets, [len(w) for w in weight_list])
             agent_layout = Layout.from_ids(market_ids)
             return Agents(agent_layout.pad(np.concatenate(weight_list)), agent_layout.pad(np.concatenate(node_list)),
@@ -268,7 +301,7 @@ class Problem:
             warn(note, self.warnings)
         agent_layout = Layout.from_ids(market_ids)
         if integration is not None:
-            node_list, weight_list = integration.build(K2, layout.T)
+            node_list, weight_list = integration.build_markets(K2, layout.markets)
             built = np.array([len(w) for w in weight_list])
             short = np.flatnonzero(agent_layout.counts < built)
             if short.size:
@@ -352,7 +385,11 @@ class Problem:
 
     def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> ProblemResults:
         """`solve` with its arguments as one `SolveOptions` (what the service and multi-start pass around)."""
-        return Estimation(self, options, progress).run()
+        start = time.perf_counter()
+        status.output('Solving the problem ...')
+        results = Estimation(self, options, progress).run()
+        status.output(f'Computed results after {status.elapsed(start)}.')
+        return results
 
     def check_solve(self, options: SolveOptions, strict: bool = True) -> list[str]:
         """Validate solve options without solving (shapes, bounds, identification), raising what `solve` would;

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 import scipy.linalg
 
-from blp.estimation.parameters import NonlinearValues
+from blp.estimation.parameters import NonlinearValues, Parameter, Parameters
 from blp.estimation.records import Statistics, StepOutcome
+from blp.estimation.summary import results_summary
 from blp.post import scores
 from blp.post.bootstrap import bootstrap
 from blp.post.optimal import compute_optimal_instruments
@@ -41,7 +42,7 @@ class ProblemResults(PostEstimation):
         parameters = estimation.parameters
         evaluation = outcome.evaluation
         self.theta = evaluation.theta
-        self.theta_labels = parameters.labels
+        self.theta_labels = [pyblp_label(parameter, parameters) for parameter in parameters.unfixed]
         self.nonlinear_values = values = parameters.expand(self.theta)
         self.sigma, self.pi, self.rho = values.sigma, values.pi, values.rho
         se = statistics.se
@@ -110,6 +111,28 @@ class ProblemResults(PostEstimation):
         self.options = estimation.options
         self.method = estimation.options.method
         self.optimization = estimation.optimization
+        self.converged_by_step = [bool(step.converged) for step in history]
+        self._pyblp_names(estimation, statistics)
+
+    def _pyblp_names(self, estimation: Estimation, statistics: Statistics) -> None:
+        """PyBLP's names for what the results hold: the projected gradient's norm, the reduced Hessian (rows and
+        columns of parameters at a bound removed), sigma squared with delta-method SEs, shares clipped (none: the
+        contraction does not clip shares) and the statistics summed over the GMM steps (`cumulative_*`)."""
+        self.projected_gradient_norm = self.gradient_norm
+        interior = np.array([label not in statistics.active_bounds for label in estimation.parameters.labels], bool)
+        self.reduced_hessian = np.asarray(self.hessian, dtype=float)[np.ix_(interior, interior)]
+        self.reduced_hessian_eigenvalues = np.linalg.eigvalsh(self.reduced_hessian) \
+            if self.reduced_hessian.size and np.isfinite(self.reduced_hessian).all() else \
+            np.full(int(interior.sum()), np.nan)
+        self.sigma_squared, self.sigma_squared_se = sigma_squared(self.sigma, estimation.parameters,
+                                                                  self.parameter_covariances, self.problem.N)
+        self.clipped_shares = np.zeros((self.problem.N, 1), dtype=bool)
+        self.cumulative_total_time = self.timings['total_seconds']
+        self.cumulative_optimization_time = self.timings['optimization_seconds']
+        self.cumulative_converged = all(self.converged_by_step)  # PyBLP's: every GMM step's optimizer converged
+        self.cumulative_optimization_iterations = self.optimization_iterations
+        self.cumulative_objective_evaluations = self.objective_evaluations
+        self.cumulative_contraction_evaluations = self.contraction_evaluations
 
     def compute_optimal_instruments(self, method: str = 'approximate', draws: int = 1, seed: Optional[int] = None,
                                     expected_prices: Any = None) -> Any:
@@ -129,13 +152,8 @@ class ProblemResults(PostEstimation):
         return bootstrap(self, draws, seed)
 
     def __repr__(self) -> str:
-        lines = [f'ProblemResults(objective={self.objective:.6g}, gradient_norm={self.gradient_norm:.3g}, '
-                 f'converged={self.converged}, step={self.step})']
-        for entry in self.parameter_table():
-            se = 'fixed' if entry['fixed'] else f"{entry['se']:.6g}" if entry['se'] is not None else 'nan'
-            name = entry['kind'] + '[' + ', '.join(str(x) for x in (entry['row'], entry['column']) if x is not None) + ']'
-            lines.append(f"  {name:<40} {entry['value']:+.6e}  ({se})")
-        return '\n'.join(lines)
+        """PyBLP's summary tables (`blp.estimation.summary`), numbers by `blp.options.digits`."""
+        return results_summary(self)
 
     def parameter_table(self) -> list[dict[str, Any]]:
         """Every parameter as {kind, row, column, value, se, fixed}: beta by X1 label, sigma's lower triangle,
@@ -200,3 +218,35 @@ class ProblemResults(PostEstimation):
                    for key in STORED_OPTIONS},
             },
         }
+
+
+def pyblp_label(parameter: Parameter, parameters: Parameters) -> str:
+    """PyBLP's label of an element of theta: `'prices x prices'` (sigma), `'prices x income'` (pi), the nest
+    (rho, `'All Groups'` for one rho) or the X1 column (beta)."""
+    row, column = parameter.location
+    if parameter.kind == 'sigma':
+        return f'{parameters.X2_labels[row]} x {parameters.X2_labels[column]}'
+    if parameter.kind == 'pi':
+        return f'{parameters.X2_labels[row]} x {parameters.demographics_labels[column]}'
+    if parameter.kind == 'rho':
+        return parameters.rho_labels[row]
+    return parameters.X1_labels[row]
+
+
+def sigma_squared(sigma: np.ndarray, parameters: Parameters, covariances: np.ndarray,
+                  N: int) -> tuple[np.ndarray, np.ndarray]:
+    """PyBLP's sigma squared, the covariance of the random coefficients (sigma sigma'), with its standard errors by
+    the delta method: d(sigma sigma')_ij / d sigma_kl = 1{i=k} sigma_jl + sigma_il 1{j=k}."""
+    K2 = sigma.shape[0]
+    squared = sigma @ sigma.T
+    jacobian = np.zeros((K2, K2, len(parameters.unfixed)))
+    for index, parameter in enumerate(parameters.unfixed):
+        if parameter.kind == 'sigma':
+            k, l = parameter.location
+            jacobian[k, :, index] += sigma[:, l]
+            jacobian[:, k, index] += sigma[:, l]
+    P = jacobian.shape[2]
+    flat = jacobian.reshape(K2 * K2, P)
+    with np.errstate(invalid='ignore'):
+        variances = np.einsum('ip,pq,iq->i', flat, np.asarray(covariances, dtype=float)[:P, :P], flat) / N
+    return squared, np.sqrt(np.clip(variances, 0, None)).reshape(K2, K2)

@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from blp.exceptions import SpecificationError
+from blp.printing import format_number
 
 
 def _name(value: Any, what: str) -> str:
@@ -64,8 +65,14 @@ class MicroDataset:
             self.market_ids = listed
 
     def __repr__(self) -> str:
-        markets = 'all markets' if self.market_ids is None else f'{len(self.market_ids)} market(s)'
-        return f'MicroDataset({self.name!r}: {self.observations} observations in {markets})'
+        """As PyBLP prints it: `Survey: 1000 Observations in Market 'C61Q1'` (or `in 2 Markets`, `in All Markets`)."""
+        if self.market_ids is None:
+            markets = 'All Markets'
+        elif len(self.market_ids) == 1:
+            markets = f'Market {self.market_ids[0]!r}'
+        else:
+            markets = f'{len(self.market_ids)} Markets'
+        return f'{self.name}: {self.observations} Observations in {markets}'
 
 
 class MicroPart:
@@ -80,7 +87,8 @@ class MicroPart:
         self.dataset, self.compute_values = dataset, compute_values
 
     def __repr__(self) -> str:
-        return f'MicroPart({self.name!r} on {self.dataset.name!r})'
+        """As PyBLP prints it: the part's name on its dataset."""
+        return f'{self.name} on {self.dataset!r}'
 
 
 def default_compute_value(part_values: np.ndarray) -> float:
@@ -126,7 +134,8 @@ class MicroMoment:
         self.compute_value, self.compute_gradient = compute_value, compute_gradient
 
     def __repr__(self) -> str:
-        return f'MicroMoment({self.name!r}: {self.value} of {", ".join(part.name for part in self.parts)})'
+        """As PyBLP prints it: the name, the observed value (by `options.digits`) and the parts."""
+        return f'{self.name}: {format_number(self.value)} ({"; ".join(map(repr, self.parts))})'
 
 
 def check_micro_moments(micro_moments: Any) -> list[MicroMoment]:

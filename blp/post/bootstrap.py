@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 import numpy as np
 
 from blp.exceptions import SpecificationError
+from blp.post.diagonals import extract_diagonal_means, extract_diagonals
 from blp.post.postestimation import mean_own_elasticity
+from blp.printing import clock, statistics_table
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.estimation.results import ProblemResults
@@ -122,6 +124,21 @@ class BootstrappedResults:
             }), dtype=float) for d in range(self.draws)])
 
         return method
+
+    def extract_diagonals(self, matrices: Any, market_id: Any = None) -> np.ndarray:
+        """PyBLP's: each draw's own-product entries of per-market matrices (draws x N x 1, or draws x J x 1)."""
+        results = self.problem_results
+        return extract_diagonals(results._layout, matrices, results._market(market_id))
+
+    def extract_diagonal_means(self, matrices: Any, market_id: Any = None) -> np.ndarray:
+        """PyBLP's: each draw's per-market means of the own-product entries (draws x T x 1, or draws x 1 x 1)."""
+        results = self.problem_results
+        return extract_diagonal_means(results._layout, results._market_order, matrices, results._market(market_id))
+
+    def __repr__(self) -> str:
+        """PyBLP's `Bootstrapped Results Summary`."""
+        return statistics_table('Bootstrapped Results Summary', [(['Computation', 'Time'], clock(self.computation_time)),
+                                                                 (['Bootstrap', 'Draws'], self.draws)])
 
     def intervals(self, values: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Percentile interval (lower, upper) over draws (the first axis), as `np.percentile` at (1 -/+ level) / 2."""

@@ -32,6 +32,7 @@ from blp.exceptions import SpecificationError
 from blp.model import DemandModel
 from blp.model.choices import logit, nested_logit
 from blp.model.demand import Inversion
+from blp.printing import clock, statistics_table
 from blp.serialization import jsonable
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
@@ -76,6 +77,12 @@ class OptimalInstrumentResults:
             labels += [f'expected[{label}]' for label, endogenous in zip(problem.X1_labels, problem.X1_endogenous)
                        if endogenous]
         return problem.with_instruments(np.column_stack(parts), labels)
+
+    def __repr__(self) -> str:
+        """PyBLP's `Optimal Instrument Results Summary`."""
+        return statistics_table('Optimal Instrument Results Summary',
+                                [(['Computation', 'Time'], clock(self.computation_time)),
+                                 (['Error Term', 'Draws'], self.draws)])
 
     def to_dict(self) -> dict[str, Any]:
         return {'method': self.method, 'draws': self.draws, 'seed': self.seed, 'labels': list(self.labels),

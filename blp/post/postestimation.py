@@ -25,6 +25,7 @@ from blp.model.choices import Choices
 from blp.post import micro_data, substitution
 from blp.post.arguments import MarketArguments
 from blp.post.counterfactual import before_after_table
+from blp.post.diagonals import extract_diagonal_means, extract_diagonals
 from blp.post.equilibrium import Equilibrium, solve_prices
 from blp.serialization import jsonable
 from blp.supply import bertrand as supply
@@ -35,6 +36,17 @@ if TYPE_CHECKING:  # a back-reference for the type checker only
 
 class PostEstimation(MarketArguments):
     """Elasticities, diversion, supply, welfare and counterfactual prices at the estimates."""
+
+    # ---------------------------------------------------------------- matrices
+    def extract_diagonals(self, matrices: Any, market_id: Optional[Hashable] = None) -> np.ndarray:
+        """PyBLP's: the own-product entries of per-market matrices (N x max J as returned here) as N x 1, or of one
+        market's J x J matrix as J x 1 with `market_id`."""
+        return extract_diagonals(self._layout, matrices, self._market(market_id))
+
+    def extract_diagonal_means(self, matrices: Any, market_id: Optional[Hashable] = None) -> np.ndarray:
+        """PyBLP's: the mean own-product entry per market, T x 1 (markets sorted as `unique_market_ids`), or 1 x 1
+        with `market_id`."""
+        return extract_diagonal_means(self._layout, self._market_order, matrices, self._market(market_id))
 
     # ---------------------------------------------------------------- demand
     def compute_demand_jacobians(self, name: Optional[str] = 'prices', market_id: Optional[Hashable] = None,

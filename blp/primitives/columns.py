@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-# PyBLP's default `options.collinear_atol` and `options.collinear_rtol`.
-COLLINEAR_ATOL = COLLINEAR_RTOL = 1e-10
+from blp import options
 
 
 def _numbered(frame: pd.DataFrame, prefix: str) -> list[tuple[int, str]]:
@@ -63,12 +62,14 @@ def numbering_warning(frame: pd.DataFrame, prefix: str, dataset: str) -> Optiona
 
 def collinear_columns(matrix: np.ndarray) -> np.ndarray:
     """Which columns are collinear with the columns before them by PyBLP's rule: |R_kk| of the QR decomposition below
-    COLLINEAR_ATOL + COLLINEAR_RTOL * (the column's standard deviation)."""
+    `options.collinear_atol + options.collinear_rtol * (the column's standard deviation)`, the options read now (both
+    0: no column is)."""
     collinear = np.zeros(matrix.shape[1], dtype=bool)
-    if matrix.size:
+    atol, rtol = float(options.collinear_atol), float(options.collinear_rtol)
+    if matrix.size and (atol or rtol):
         R = scipy.linalg.qr(matrix, mode='r')[0]
-        collinear[:min(matrix.shape)] = np.abs(np.diagonal(R)) < COLLINEAR_ATOL + COLLINEAR_RTOL * matrix.std(axis=0)[
-            :min(matrix.shape)]
+        size = min(matrix.shape)
+        collinear[:size] = np.abs(np.diagonal(R)) < atol + rtol * matrix.std(axis=0)[:size]
     return collinear
 
 

@@ -107,7 +107,7 @@ class Simulation:
                 raise SpecificationError('an X2 formulation needs agent_data with nodes and weights, or an '
                                          'integration configuration', parameter='integration')
             return as_frame(agent_data, 'agent_data')
-        node_list, weight_list = integration.build(K2, layout.T)
+        node_list, weight_list = integration.build_markets(K2, layout.markets)
         sizes = [len(weights) for weights in weight_list]
         built = pd.DataFrame({'market_ids': np.repeat(layout.markets, sizes),
                               **{f'nodes{k}': np.concatenate(node_list)[:, k] for k in range(K2)},

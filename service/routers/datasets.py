@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from jobstore.problems import ProblemDetails
-from service.deps import OwnerDep, StoreDep
+from service.deps import DatasetId, OwnerDep, StoreDep
 from service.models import Dataset
 from service.openapi import problems
 from service.spool import spool_body
@@ -56,7 +56,7 @@ async def upload_dataset(request: Request, response: Response, store: StoreDep, 
 
 
 @router.get('/{dataset_id}', response_model=Dataset, responses=problems(404))
-def get_dataset(dataset_id: str, store: StoreDep, owner: OwnerDep) -> dict:
+def get_dataset(dataset_id: DatasetId, store: StoreDep, owner: OwnerDep) -> dict:
     meta = store.get_dataset(dataset_id, owner)
     if meta is None:
         raise ProblemDetails(404, 'not-found', 'Not found', f'no dataset {dataset_id}')
@@ -64,7 +64,7 @@ def get_dataset(dataset_id: str, store: StoreDep, owner: OwnerDep) -> dict:
 
 
 @router.delete('/{dataset_id}', status_code=204, responses=problems(404, 409))
-def delete_dataset(dataset_id: str, store: StoreDep, owner: OwnerDep) -> Response:
+def delete_dataset(dataset_id: DatasetId, store: StoreDep, owner: OwnerDep) -> Response:
     """Forget a dataset; refused (409) while a job that reads it has not finished."""
     if store.get_dataset(dataset_id, owner) is None:
         raise ProblemDetails(404, 'not-found', 'Not found', f'no dataset {dataset_id}')

@@ -1,4 +1,4 @@
-"""`/v1/jobs`: submit, list, watch, cancel estimates and counterfactuals, and read their results.
+"""`/v1/jobs`: submit, list, watch, cancel, delete estimates and counterfactuals, and read their results.
 
 Results are read from what the worker stored; elasticities and diversion ratios are computed from the stored
 estimate in a numerics process (service.numerics): no numerics in the API process.
@@ -23,7 +23,7 @@ from jobstore.records import TERMINAL, JobRecord, JobStatus
 from jobstore.store import Store
 from jobstore.submissions import Submissions
 from service.bootstrap_submission import BootstrapRequest, submit_bootstrap
-from service.deps import CeleryDep, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
+from service.deps import PRINTABLE, CeleryDep, JobId, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
 from service.merger_screen import MergerScreenRequest, ranked, ranking_csv, submit_merger_screen
 from service.models import CounterfactualRequest, Job, JobList, JobRequest
@@ -93,29 +93,46 @@ def list_jobs(store: StoreDep, owner: OwnerDep, status: Optional[JobStatus] = No
 
 
 @router.get('/{job_id}', tags=['jobs'], response_model=Job, responses=problems(404))
-def get_job(job_id: str, store: StoreDep, owner: OwnerDep) -> dict:
+def get_job(job_id: JobId, store: StoreDep, owner: OwnerDep) -> dict:
     return job_view(_load(store, job_id, owner))
 
 
-@router.delete('/{job_id}', tags=['jobs'], response_model=Job,
-               responses={202: {'model': Job, 'description': 'a running job asked to stop'},
-                          204: {'description': 'a finished job deleted'}, **problems(404, 409)})
-def cancel_job(job_id: str, store: StoreDep, celery: CeleryDep, owner: OwnerDep) -> Response:
-    """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next iteration (202). A job
-    that has ended (succeeded, failed, cancelled) is deleted with its result (204)."""
+@router.delete('/{job_id}', tags=['jobs'], status_code=204,
+               responses={204: {'description': 'a finished job deleted with its result'}, **problems(404, 409)})
+def delete_job(job_id: JobId, store: StoreDep, owner: OwnerDep) -> Response:
+    """Delete a job that has ended (succeeded, failed, cancelled) with its result (204). A queued or running job is
+    refused (409): cancel it first, so that a retried DELETE never cancels a job by accident."""
     record = _load(store, job_id, owner)
-    if record['status'] in TERMINAL:
-        store.delete_job(record)
-        return Response(status_code=204)
-    record, status_code = cancel(store, celery, record)
+    status = record['status']
+    if status not in TERMINAL:
+        raise ProblemDetails(409, 'job-not-finished', 'Job not finished',
+                             f'the job is {status}: cancel it first (POST /v1/jobs/{job_id}/cancel), then delete it',
+                             job_status=status)
+    store.delete_job(record)
+    return Response(status_code=204)
+
+
+@router.post('/{job_id}/cancel', tags=['jobs'], response_model=Job,
+             responses={202: {'model': Job, 'description': 'a running job asked to stop'}, **problems(404)})
+def cancel_job(job_id: JobId, store: StoreDep, celery: CeleryDep, owner: OwnerDep) -> JSONResponse:
+    """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next iteration (202). A job that
+    has already ended is returned as it is (200), so a retried cancel is harmless; DELETE then removes it."""
+    record, status_code = cancel(store, celery, _load(store, job_id, owner))
     return JSONResponse(Job.model_validate(job_view(record)).model_dump(mode='json'), status_code=status_code)
 
 
+# One Server-Sent Event as a client parses it (schemathesis validates each event of the stream against this).
+_EVENT = {'type': 'object', 'required': ['event', 'data'], 'properties': {
+    'event': {'type': 'string', 'enum': ['job', 'end']},
+    'data': {'type': 'string', 'description': 'the Job as JSON (`end`: the last state, or {"status": "deleted"})'},
+    'id': {'type': 'string', 'description': 'the number of the `job` event'}}}
+
+
 @router.get('/{job_id}/events', tags=['jobs'], response_class=StreamingResponse,
-            responses={200: {'content': {'text/event-stream': {'schema': {'type': 'string'}}},
+            responses={200: {'content': {'text/event-stream': {'schema': _EVENT}},
                              'description': '`job` events with the Job as data, then one `end` event'},
                        **problems(404)})
-async def get_job_events(job_id: str, store: StoreDep, owner: OwnerDep, settings: SettingsDep) -> StreamingResponse:
+async def get_job_events(job_id: JobId, store: StoreDep, owner: OwnerDep, settings: SettingsDep) -> StreamingResponse:
     """Server-Sent Events: `job` events with the job's state whenever it changes, then `end` once it has finished."""
     await run_in_threadpool(_load, store, job_id, owner)
 
@@ -168,7 +185,7 @@ def stored_result(store: Store, record: JobRecord) -> Response | dict[str, Any]:
 
 
 @router.get('/{job_id}/result', response_model=JobResult, tags=['results'], responses={**_RUNNING, **problems(404, 409)})
-def get_result(job_id: str, store: StoreDep, owner: OwnerDep) -> Any:
+def get_result(job_id: JobId, store: StoreDep, owner: OwnerDep) -> Any:
     """The result with provenance; 202 while the job is queued or running, 409 when it failed or was cancelled."""
     result = stored_result(store, _load(store, job_id, owner))
     if isinstance(result, Response):
@@ -202,7 +219,8 @@ def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: st
 
 
 Format = Annotated[Literal['json', 'csv'], Query(alias='format')]
-Market = Annotated[str, Query(min_length=1, description='a market id of the product data')]
+Market = Annotated[str, Query(min_length=1, max_length=1000, pattern=PRINTABLE,
+                              description='a market id of the product data')]
 
 
 def table_responses(csv_form: str) -> dict[int | str, dict[str, Any]]:
@@ -215,14 +233,14 @@ _MATRIX = table_responses('the matrix as JSON, or with `format=csv` as CSV (a he
 
 
 @router.get('/{job_id}/elasticities', response_model=SubstitutionMatrix, tags=['results'], responses=_MATRIX)
-def get_elasticities(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
+def get_elasticities(job_id: JobId, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
                  name: Literal['prices'] = 'prices', fmt: Format = 'json') -> Response:
     """Elasticities in one market: entry (j, k) is the elasticity of j's share with respect to k's `name` (prices)."""
     return _matrix(store, numerics, job_id, owner, 'elasticities', market, fmt)
 
 
 @router.get('/{job_id}/diversion-ratios', response_model=SubstitutionMatrix, tags=['results'], responses=_MATRIX)
-def get_diversion_ratios(job_id: str, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
+def get_diversion_ratios(job_id: JobId, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
                      fmt: Format = 'json') -> Response:
     """Diversion ratios in one market: (j, k) is the share of j's lost sales going to k; the diagonal, to the outside good."""
     return _matrix(store, numerics, job_id, owner, 'diversion-ratios', market, fmt)
@@ -231,7 +249,7 @@ def get_diversion_ratios(job_id: str, market: Market, store: StoreDep, owner: Ow
 @router.post('/{job_id}/counterfactuals', response_model=Job, status_code=202, tags=['derived jobs'],
              responses={**_ACCEPTED, **problems(415, 429), **_ERRORS},
              dependencies=[Depends(require_json)])
-def create_counterfactual(job_id: str, body: CounterfactualRequest, store: StoreDep, celery: CeleryDep,
+def create_counterfactual(job_id: JobId, body: CounterfactualRequest, store: StoreDep, celery: CeleryDep,
                           settings: SettingsDep, owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """From a succeeded estimate, a new job of kind `counterfactual`: shares at given prices in one market, or a
     new equilibrium after a merger (`firm_ids`) or cost changes, with before/after prices, shares, markups,
@@ -243,7 +261,7 @@ def create_counterfactual(job_id: str, body: CounterfactualRequest, store: Store
 
 @router.post('/{job_id}/optimal-instruments', response_model=Job, status_code=202, tags=['derived jobs'],
              responses={**_ACCEPTED, **problems(415, 429), **_ERRORS}, dependencies=[Depends(require_json)])
-def create_optimal_instruments(job_id: str, body: OptimalInstrumentsSpec, store: StoreDep, celery: CeleryDep,
+def create_optimal_instruments(job_id: JobId, body: OptimalInstrumentsSpec, store: StoreDep, celery: CeleryDep,
                                settings: SettingsDep, owner: OwnerDep,
                                idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """From a succeeded, converged estimate, a new job of kind `optimal_instruments`: feasible optimal instruments
@@ -256,7 +274,7 @@ def create_optimal_instruments(job_id: str, body: OptimalInstrumentsSpec, store:
 
 @router.post('/{job_id}/bootstrap', response_model=Job, status_code=202, tags=['derived jobs'],
              responses={**_ACCEPTED, **problems(415, 429), **_ERRORS}, dependencies=[Depends(require_json)])
-def create_bootstrap(job_id: str, body: BootstrapRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
+def create_bootstrap(job_id: JobId, body: BootstrapRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
                      owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """From a succeeded estimate, a new job of kind `bootstrap`: PyBLP's parametric bootstrap with its draws
     computed in chunks over every worker (progress: `chunks_done`, `chunks_total`), and percentile intervals of theta,
@@ -268,7 +286,7 @@ def create_bootstrap(job_id: str, body: BootstrapRequest, store: StoreDep, celer
 
 @router.post('/{job_id}/merger-screen', response_model=Job, status_code=202, tags=['derived jobs'],
              responses={**_ACCEPTED, **problems(415, 429), **_ERRORS}, dependencies=[Depends(require_json)])
-def create_merger_screen(job_id: str, body: MergerScreenRequest, store: StoreDep, celery: CeleryDep,
+def create_merger_screen(job_id: JobId, body: MergerScreenRequest, store: StoreDep, celery: CeleryDep,
                          settings: SettingsDep, owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """From a succeeded estimate, a new job of kind `merger_screen`: every pair of firms (or the given mergers) screened
     (diversion, GUPPI, UPP, CMCR, delta HHI) and simulated (prices, consumer surplus, profits, welfare), one task per
@@ -281,7 +299,7 @@ def create_merger_screen(job_id: str, body: MergerScreenRequest, store: StoreDep
 
 @router.get('/{job_id}/ranking', response_model=MergerRanking, tags=['results'],
             responses=table_responses('the ranking as JSON, or with `format=csv` as CSV (a line per candidate)'))
-def get_ranking(job_id: str, store: StoreDep, owner: OwnerDep, sort: Optional[SortColumn] = None,
+def get_ranking(job_id: JobId, store: StoreDep, owner: OwnerDep, sort: Optional[SortColumn] = None,
                 order: Optional[Literal['desc', 'asc']] = None, fmt: Format = 'json') -> Response:
     """A merger screen's candidates ranked by `sort` (default: the request's, consumer-surplus loss) in `order`, as
     JSON or CSV (`format=csv`); each JSON row has the `counterfactual` body that simulates it in full. 202 while the

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from service.deps import OwnerDep, StoreDep
+from service.deps import JobId, OwnerDep, StoreDep
 from service.models import SweepComparison
 from service.routers.jobs import result_of, table_responses
 
@@ -28,7 +28,7 @@ def _csv(table: dict[str, Any]) -> str:
 
 @router.get('/{job_id}/comparison', response_model=SweepComparison, tags=['results'],
             responses=table_responses('the table as JSON, or with `format=csv` as CSV (a line per variant)'))
-def get_comparison(job_id: str, store: StoreDep, owner: OwnerDep,
+def get_comparison(job_id: JobId, store: StoreDep, owner: OwnerDep,
                      fmt: Annotated[Literal['json', 'csv'], Query(alias='format')] = 'json') -> Response:
     """A sweep's variants side by side: per variant its estimates with SEs, objective, convergence, mean own-price
     elasticity, the counterfactual's headline numbers, seconds and error (a failed variant's row says why). 202

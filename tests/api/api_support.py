@@ -8,6 +8,10 @@ from typing import Any
 import pandas as pd
 from fastapi.testclient import TestClient
 
+import blp
+from blp.spec import EstimateSpec, solve_options
+from jobstore.store import now
+
 LOGIT_SPEC = {'problem': {'product_formulations': [{'formula': '0 + prices',
                                                      'absorb': 'C(market_ids) + C(product_ids)'}]},
               'solve': {'method': '1s'}}
@@ -37,3 +41,12 @@ def assert_problem(response: Any, status: int, **fields: Any) -> dict:
     for name, value in fields.items():
         assert body.get(name) == value, (name, body)
     return body
+
+
+def succeed(store, job_id: str, products) -> None:
+    """Make a queued logit job finished as a worker would, solving it here (no worker needed)."""
+    spec = EstimateSpec.model_validate(LOGIT_SPEC)
+    results = blp.Problem.from_spec(spec.problem, products).estimate(solve_options(spec.solve))
+    assert store.transition(job_id, ['queued'], 'running', started_at=now(), attempts=1) is True
+    store.put_result(job_id, {'job_id': job_id, 'kind': 'estimate', 'results': results.to_dict()})
+    assert store.transition(job_id, ['running'], 'succeeded', finished_at=now()) is True

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import redis
-from api_support import LOGIT_SPEC, PRODUCT_COLUMNS, csv_bytes, parquet_bytes
+from api_support import LOGIT_SPEC, PRODUCT_COLUMNS, csv_bytes, parquet_bytes, succeed
 from fastapi.testclient import TestClient
 
 from examples import cereal
@@ -63,6 +63,7 @@ class Context:
     product_id: str  # stored, valid
     wide_shares_id: str  # stored; a share of 1.5 in row 3 (a dataset is generic: shares are checked per job)
     queued_job: str  # an estimate that no worker runs: it stays queued
+    succeeded_job: str  # a logit estimate on the products, solved here as a worker would
 
 
 @pytest.fixture(scope='module')
@@ -88,7 +89,9 @@ def ctx(redis_url: str) -> Iterator[Context]:
     product_id, wide_id = upload(products), upload(wide)
     job = client.post('/v1/jobs', json={'product_data': {'dataset_id': product_id}, 'spec': LOGIT_SPEC})
     assert job.status_code == 202, job.text
-    yield Context(client, small, r, products, agents, product_id, wide_id, job.json()['id'])
+    done = client.post('/v1/jobs', json={'product_data': {'dataset_id': product_id}, 'spec': LOGIT_SPEC}).json()['id']
+    succeed(client.app.state.store, done, products)
+    yield Context(client, small, r, products, agents, product_id, wide_id, job.json()['id'], done)
     client.close()
     small.close()
     r.flushdb()
@@ -237,7 +240,7 @@ def huge_job(c: Context) -> Any:
 
 def counterfactual(body: dict, on: str = 'queued') -> Callable[[Context], Any]:
     def send(c: Context) -> Any:
-        job_id = c.queued_job if on == 'queued' else on
+        job_id = {'queued': c.queued_job, 'succeeded': c.succeeded_job}.get(on, on)
         return c.client.post(f'/v1/jobs/{job_id}/counterfactuals', json=body)
     return send
 
@@ -300,6 +303,18 @@ CASES = {
     'wrong-content-type': Case(post_raw(b'<xml/>', 'application/xml'), 415, None, ('application/xml',)),
     'no-content-type': Case(post_raw(b'market_ids\na\n', None), 415),
     'malformed-csv-extra-field': Case(post_csv('market_ids,prices\na,1.0\nb,2.0,3.0\n'), 422, names(row=1)),
+    'csv-cr-in-a-column-name': Case(post_raw(b'market_ids,"pri\rces"\na,1\n', 'text/csv'), 422,
+                                    names(column='pri\rces')),
+    'csv-nul-in-a-column-name': Case(post_raw(b'market_ids,pri\x00ces\na,1\n', 'text/csv'), 422,
+                                     names(column='pri\x00ces'), ('control character',)),
+    'json-nul-in-a-column-name': Case(
+        lambda c: c.client.post('/v1/datasets', json={'columns': {'market_ids': ['a'], 'x\x00': [1.0]}}), 422,
+        names(column='x\x00')),
+    'csv-nul-in-a-cell': Case(csv_with('product_ids', 4, 'F1B\x0004'), 422, names(column='product_ids', row=4),
+                              ('NUL',)),
+    'json-nul-in-a-cell': Case(
+        lambda c: c.client.post('/v1/datasets', json={'columns': {'market_ids': ['a', 'b\x00'], 'x': [1.0, 2.0]}}),
+        422, names(column='market_ids', row=1)),
     'csv-not-utf8': Case(post_raw(b'market_ids,prices\n\xff\xfe,1\n', 'text/csv'), 422, None, ('UTF-8',)),
     'malformed-parquet': Case(truncated_parquet, 422, None, ('Parquet',)),
     'parquet-nested-column': Case(nested_parquet, 422, names(column='nodes')),
@@ -314,6 +329,11 @@ CASES = {
     'dataset-unknown-field': Case(
         lambda c: c.client.post('/v1/datasets', json={'columns': {'market_ids': ['a']}, 'extra': 1}), 422,
         names(field='extra')),
+    'gzip-encoded-upload-415': Case(lambda c: c.client.post('/v1/datasets', content=b'\x1f\x8b\x08\x00',
+                                                            headers={'Content-Type': 'text/csv', 'Content-Encoding': 'gzip'}),
+                                    415, names(field='Content-Encoding'), ('gzip',)),
+    'encoded-job-415': Case(lambda c: c.client.post('/v1/jobs', content=b'{}', headers={
+        'Content-Type': 'application/json', 'Content-Encoding': 'br'}), 415, names(field='Content-Encoding')),
     'huge-upload-413': Case(huge_upload, 413, names(limit=SMALL_BODY)),
     'huge-streamed-upload-413': Case(huge_streamed_upload, 413, names(limit=SMALL_BODY)),
     'unknown-dataset-404': Case(get('/v1/datasets/' + '0' * 64), 404, None, ('0' * 64,)),
@@ -472,20 +492,49 @@ CASES = {
         'product_data': {'dataset_id': 'not-a-hash'}, 'spec': LOGIT_SPEC}), 422, names(field='product_data.dataset_id')),
     'job-malformed-json': Case(lambda c: c.client.post('/v1/jobs', content=b'{"kind": "estimate"',
                                                        headers={'Content-Type': 'application/json'}),
-                               422, None, ('character 19',)),
+                               400, names(title='Malformed JSON'), ('character 19',)),
+    'job-deeply-nested-json': Case(lambda c: c.client.post('/v1/jobs', content=b'{"spec": ' + b'[' * 100000 + b']' * 100000
+                                                           + b'}', headers={'Content-Type': 'application/json'}),
+                                   400, names(title='Malformed JSON'), ('nested too deeply',)),
+    'job-json-not-utf8': Case(lambda c: c.client.post('/v1/jobs', content=b'{"kind": "\xff"}',
+                                                      headers={'Content-Type': 'application/json'}),
+                              400, names(title='Malformed JSON'), ('UTF-8', 'byte 10')),
+    'job-huge-streamed-body-413': Case(lambda c: c.small.post('/v1/jobs', content=(b' ' * 1000 for _ in range(10)),
+                                                              headers={'Content-Type': 'application/json'}),
+                                       413, names(limit=SMALL_BODY)),
+    'dataset-malformed-json': Case(post_raw(b'{"columns": {"market_ids": ["a"]', 'application/json'), 400,
+                                   names(title='Malformed JSON')),
     'job-wrong-content-type': Case(lambda c: c.client.post('/v1/jobs', content=b'{}',
                                                            headers={'Content-Type': 'text/plain'}), 415),
     'job-huge-body-413': Case(huge_job, 413, names(limit=SMALL_BODY)),
     'job-idempotency-key-too-long': Case(lambda c: c.client.post(
         '/v1/jobs', json={'product_data': {'dataset_id': c.product_id}, 'spec': LOGIT_SPEC},
         headers={'Idempotency-Key': 'k' * 256}), 422, names(field='Idempotency-Key')),
-    'deeply-nested-json': Case(post_raw(b'[' * 100000 + b']' * 100000, 'application/json'), 422),
+    'deeply-nested-json': Case(post_raw(b'[' * 100000 + b']' * 100000, 'application/json'), 400,
+                               names(title='Malformed JSON'), ('nested too deeply',)),
     # --- job ids and reads
     'unknown-job-404': Case(get('/v1/jobs/nope'), 404, None, ('nope',)),
+    'nul-in-a-job-id': Case(get('/v1/jobs/ab%00cd'), 422, names(field='job_id')),
+    'very-long-job-id': Case(get('/v1/jobs/' + 'a' * 60_000), 422, names(field='job_id')),  # httpx's URL limit: 64 kB
+    'nul-in-a-job-id-to-cancel': Case(lambda c: c.client.post('/v1/jobs/%00/cancel'), 422, names(field='job_id')),
+    'nul-in-a-dataset-id': Case(get('/v1/datasets/%00'), 422, names(field='dataset_id')),
+    'very-long-dataset-id': Case(lambda c: c.client.delete('/v1/datasets/' + 'f' * 60_000), 422,
+                                names(field='dataset_id')),
+    'nul-in-a-market': Case(get('/v1/jobs/{job}/elasticities?market=C01Q1%00'), 422, names(parameter='market')),
+    'megabyte-dataset-id-in-a-job': Case(lambda c: c.client.post('/v1/jobs', json={
+        'product_data': {'dataset_id': 'f' * 1_000_000}, 'spec': LOGIT_SPEC}), 422, names(field='product_data.dataset_id')),
+    'very-long-market': Case(get('/v1/jobs/{job}/diversion-ratios?market=' + 'm' * 60_000), 422,
+                            names(parameter='market')),
+    'nul-in-an-idempotency-key': Case(lambda c: c.client.post(
+        '/v1/jobs', json={'product_data': {'dataset_id': c.product_id}, 'spec': LOGIT_SPEC},
+        headers={'Idempotency-Key': 'k\x01'}), 422, names(field='Idempotency-Key')),
     'unknown-job-result-404': Case(get('/v1/jobs/nope/result'), 404),
     'unknown-job-events-404': Case(get('/v1/jobs/nope/events'), 404),
     'unknown-job-elasticities-404': Case(get('/v1/jobs/nope/elasticities?market=C01Q1'), 404),
-    'cancel-unknown-job-404': Case(lambda c: c.client.delete('/v1/jobs/nope'), 404),
+    'cancel-unknown-job-404': Case(lambda c: c.client.post('/v1/jobs/nope/cancel'), 404),
+    'delete-unknown-job-404': Case(lambda c: c.client.delete('/v1/jobs/nope'), 404),
+    'delete-a-queued-job-409': Case(lambda c: c.client.delete(f'/v1/jobs/{c.queued_job}'), 409,
+                                    names(job_status='queued'), ('cancel',)),
     'elasticities-without-market': Case(get('/v1/jobs/{job}/elasticities'), 422, names(parameter='market')),
     'elasticities-of-unknown-name': Case(get('/v1/jobs/{job}/elasticities?market=C01Q1&name=mushy'), 422,
                                          names(parameter='name')),
@@ -500,6 +549,11 @@ CASES = {
     'counterfactual-infinite-price': Case(lambda c: c.client.post(
         f'/v1/jobs/{c.queued_job}/counterfactuals', content=b'{"market": "C01Q1", "prices": {"F1B04": Infinity}}',
         headers={'Content-Type': 'application/json'}), 422, names(field='prices.F1B04')),
+    'counterfactual-negative-price': Case(counterfactual({'market': 'C01Q1', 'prices': {'F1B04': -5.0}}, 'succeeded'),
+                                          422, names(field='prices.F1B04', market='C01Q1', product='F1B04'),
+                                          ('F1B04', 'C01Q1', 'positive')),
+    'counterfactual-zero-price': Case(counterfactual({'market': 'C01Q1', 'prices': {'F1B06': 0}}, 'succeeded'), 422,
+                                      names(field='prices.F1B06', market='C01Q1', product='F1B06')),
     'counterfactual-prices-and-merger': Case(
         counterfactual({'market': 'C01Q1', 'prices': {'F1B04': 1}, 'firm_ids': {'F2': 'F1'}}), 422,
         detail=('either prices',)),

@@ -114,7 +114,7 @@ def test_a_million_product_job_fits_the_default_budget_and_oversized_ones_are_re
         check_cost(million_spec(agents=5000), million_products(), None, settings.budget())
     problem = caught.value
     assert problem.status == 422 and problem.fields['parameter'] == 'spec.problem.integration.size'
-    assert '10,000 × 100 × 5,000 agent array alone is 40 GB' in problem.detail
+    assert '10,000 × 100 × 5,000 agent array would be 40 GB whole' in problem.detail
     assert problem.fields['sizes']['markets'] == 10_000 and problem.fields['sizes']['agents_per_market'] == 5000
 
 

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 from api_support import LOGIT_SPEC, assert_problem, upload
+
+import blp_client
+from examples import cereal
 
 
 def submit(client, dataset_id, spec=LOGIT_SPEC, **headers):
@@ -33,6 +37,26 @@ def test_inline_columns_are_stored_as_a_dataset(client, products):
     assert response.status_code == 202, response.text
     dataset_id = response.json()['inputs']['product_data']
     assert upload(client, products).json()['id'] == dataset_id
+
+
+@pytest.mark.parametrize('rule, size, rows', [('halton', 12, 12), ('product', 3, 3), ('halton', 3, 3)])
+def test_integration_with_agent_data_is_checked_at_its_real_size(client, rule, size, rows):
+    """Nodes from `integration`, demographics from `agent_data` with as many rows per market as the rule builds:
+    accepted at any size the core accepts (the API's check once cut the size to a few nodes before counting rows)."""
+    agents = cereal.agent_data(rows)
+    spec = {'problem': {'product_formulations': [{'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'},
+                                                 {'formula': '0 + prices'}],
+                        'agent_formulation': {'formula': '0 + log_income'},
+                        'integration': {'specification': rule, 'size': size}},
+            'solve': {'sigma': [[1.0]], 'pi': [[1.0]], 'method': '1s'}}
+    body = {'product_data': {'dataset_id': upload(client, cereal.product_data()).json()['id']},
+            'agent_data': {'columns': {name: agents[name].tolist() for name in agents.columns}}, 'spec': spec}
+    accepted = client.post('/v1/jobs', json=body)
+    assert accepted.status_code == 202, accepted.text
+    body['agent_data'] = {'columns': {name: agents[name].tolist() for name in agents.columns} | {
+        'market_ids': [*agents['market_ids'].tolist()[:-1], 'elsewhere']}}
+    problem = assert_problem(client.post('/v1/jobs', json=body), 422)
+    assert f'({rows})' in problem['detail'] or 'elsewhere' in problem['detail'], problem
 
 
 
@@ -60,7 +84,7 @@ def test_idempotent_retry_returns_the_original_job(client, products):
 def test_jobs_are_listed_newest_first_by_cursor_and_status(client, products):
     dataset_id = upload(client, products).json()['id']
     ids = [submit(client, dataset_id).json()['id'] for _ in range(5)]
-    client.delete(f'/v1/jobs/{ids[1]}')
+    client.post(f'/v1/jobs/{ids[1]}/cancel')
     page = client.get('/v1/jobs?limit=2').json()
     assert [job['id'] for job in page['items']] == ids[:2:-1]
     rest = client.get(f"/v1/jobs?limit=10&cursor={page['next_cursor']}").json()
@@ -72,8 +96,10 @@ def test_jobs_are_listed_newest_first_by_cursor_and_status(client, products):
 
 def test_queued_job_is_cancelled_at_once_and_has_no_result(client, products):
     job_id = submit(client, upload(client, products).json()['id']).json()['id']
-    response = client.delete(f'/v1/jobs/{job_id}')
+    response = client.post(f'/v1/jobs/{job_id}/cancel')
     assert response.status_code == 200 and response.json()['status'] == 'cancelled'
+    again = client.post(f'/v1/jobs/{job_id}/cancel')  # a retried cancel: the same answer, nothing deleted
+    assert again.status_code == 200 and again.json()['status'] == 'cancelled'
     assert response.json()['finished_at']
     assert_problem(client.get(f'/v1/jobs/{job_id}/result'), 409)
     events = client.get(f'/v1/jobs/{job_id}/events')
@@ -82,6 +108,29 @@ def test_queued_job_is_cancelled_at_once_and_has_no_result(client, products):
     assert client.delete(f'/v1/jobs/{job_id}').status_code == 204  # an ended job: deleted
     assert_problem(client.get(f'/v1/jobs/{job_id}'), 404)
     assert client.get('/v1/jobs').json()['items'] == []
+
+
+def test_deleting_an_unfinished_job_is_refused_and_never_cancels_it(client, products):
+    """DELETE removes an ended job only: a retried DELETE of a queued job must not cancel it by accident."""
+    job_id = submit(client, upload(client, products).json()['id']).json()['id']
+    for _ in range(2):
+        problem = assert_problem(client.delete(f'/v1/jobs/{job_id}'), 409, job_status='queued')
+        assert 'queued' in problem['detail'] and f'POST /v1/jobs/{job_id}/cancel' in problem['detail']
+    assert client.get(f'/v1/jobs/{job_id}').json()['status'] == 'queued'
+    assert_problem(client.post('/v1/jobs/nope/cancel'), 404)
+
+
+def test_the_client_cancels_with_its_own_verb_and_deletes_only_an_ended_job(client, products):
+    job_id = submit(client, upload(client, products).json()['id']).json()['id']
+    with blp_client.Client('http://testserver', transport=client._transport) as api:
+        with pytest.raises(blp_client.Conflict):
+            api.delete(job_id)
+        assert api.job(job_id)['status'] == 'queued'
+        assert api.cancel(job_id)['status'] == 'cancelled'
+        assert api.cancel(job_id)['status'] == 'cancelled'
+        api.delete(job_id)
+        with pytest.raises(blp_client.NotFound):
+            api.job(job_id)
 
 
 def test_waiting_job_answers_202_for_results_and_matrices(client, products):
@@ -98,5 +147,5 @@ def test_dataset_used_by_an_unfinished_job_cannot_be_deleted(client, products):
     dataset_id = upload(client, products).json()['id']
     job_id = submit(client, dataset_id).json()['id']
     assert_problem(client.delete(f'/v1/datasets/{dataset_id}'), 409)
-    client.delete(f'/v1/jobs/{job_id}')
+    client.post(f'/v1/jobs/{job_id}/cancel')
     assert client.delete(f'/v1/datasets/{dataset_id}').status_code == 204

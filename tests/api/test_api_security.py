@@ -9,20 +9,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import subprocess
-import sys
-import time
 import tomllib
 from pathlib import Path
 
 import httpx
-from api_support import LOGIT_SPEC, assert_problem, upload
-from processes import die_with_parent
+from api_support import LOGIT_SPEC, assert_problem, succeed, upload
+from processes import start_uvicorn, wait_for_http
 
-import blp
-from blp.spec import EstimateSpec, solve_options
 from jobstore.settings import Settings
-from jobstore.store import now
 from service import deps
 from service.queue import make_celery
 
@@ -33,15 +27,6 @@ KEYS = f'{ALPHA},{BETA}'
 
 def bearer(key: str) -> dict[str, str]:
     return {'Authorization': f'Bearer {key}'}
-
-
-def succeed(store, job_id: str, products) -> None:
-    """Make a queued logit job finished as a worker would, solving it here (no worker needed)."""
-    spec = EstimateSpec.model_validate(LOGIT_SPEC)
-    results = blp.Problem.from_spec(spec.problem, products).estimate(solve_options(spec.solve))
-    assert store.transition(job_id, ['queued'], 'running', started_at=now(), attempts=1) is True
-    store.put_result(job_id, {'job_id': job_id, 'kind': 'estimate', 'results': results.to_dict()})
-    assert store.transition(job_id, ['running'], 'succeeded', finished_at=now()) is True
 
 
 def test_every_key_is_compared_in_constant_time(make_client, monkeypatch):
@@ -77,7 +62,8 @@ def test_a_key_sees_only_its_own_datasets_jobs_results_events_and_matrices(make_
         assert_problem(client.get(path, headers=beta), 404)
     counterfactual = {'market': 'C01Q1', 'prices': {'a': 1.0}}
     assert_problem(client.post(f'/v1/jobs/{done}/counterfactuals', json=counterfactual, headers=beta), 404)
-    assert_problem(client.delete(f'/v1/jobs/{queued}', headers=beta), 404)  # cancel
+    assert_problem(client.post(f'/v1/jobs/{queued}/cancel', headers=beta), 404)
+    assert_problem(client.delete(f'/v1/jobs/{queued}', headers=beta), 404)
     assert_problem(client.delete(f'/v1/datasets/{dataset_id}', headers=beta), 404)
     assert client.get('/v1/jobs', headers=beta).json()['items'] == []
     # beta cannot run a job on alpha's data by knowing its id, nor replay alpha's idempotency key
@@ -113,22 +99,10 @@ def test_no_key_material_in_the_server_log(free_port, redis_url, tmp_path):
     """uvicorn's own access and debug log, as deployed (keys in the environment, requests over loopback)."""
     log = tmp_path / 'api.log'
     environment = {'REDIS_URL': f'{redis_url}/0', 'API_KEYS': KEYS, 'PATH': '/usr/bin:/bin'}
-    with open(log, 'wb') as output:
-        server = subprocess.Popen([sys.executable, '-m', 'uvicorn', 'service.main:app', '--host', '127.0.0.1',
-                                   '--port', str(free_port), '--log-level', 'debug'],
-                                  cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT,
-                                  preexec_fn=die_with_parent)
+    server = start_uvicorn(free_port, environment, log, '--log-level', 'debug')
     try:
         base = f'http://127.0.0.1:{free_port}'
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f'{base}/healthz', timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        wait_for_http(f'{base}/healthz', server, log, timeout=20)
         with httpx.Client(base_url=base, timeout=10) as http:
             for key in (ALPHA, BETA, 'not-a-key'):
                 http.get('/v1/jobs', headers=bearer(key))

@@ -59,7 +59,28 @@ def test_unknown_routes_and_methods_are_problem_json(client):
     assert_problem(client.get('/v2/nothing'), 404)
     not_allowed = client.put('/v1/jobs')
     assert_problem(not_allowed, 405)
-    assert not_allowed.headers['allow'] == 'POST'  # Starlette's headers kept on the problem
+    assert not_allowed.headers['allow'] == 'GET, HEAD, POST'
+
+
+@pytest.mark.parametrize('method, path, allowed', [
+    ('PUT', '/v1/jobs', 'GET, HEAD, POST'), ('PATCH', '/v1/jobs/abc', 'DELETE, GET, HEAD'),
+    ('POST', '/v1/datasets/abc', 'DELETE, GET, HEAD'), ('GET', '/v1/jobs/abc/cancel', 'POST'),
+    ('HEAD', '/v1/jobs/abc/counterfactuals', 'POST'), ('DELETE', '/v1/datasets', 'POST')])
+def test_405_allows_every_method_of_the_path(client, method, path, allowed):
+    response = client.request(method, path)
+    assert response.status_code == 405 and response.headers['allow'] == allowed, (response.headers, response.text)
+    if method != 'HEAD':
+        assert_problem(response, 405)
+
+
+def test_head_answers_where_get_does_with_its_headers_and_no_body(client, products):
+    dataset_id = upload(client, products).json()['id']
+    for path in ('/healthz', '/v1/jobs', f'/v1/datasets/{dataset_id}', '/v1/jobs/nope', '/metrics'):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code and head.content == b'', path
+        assert head.headers['content-type'] == got.headers['content-type'], path
+        if path != '/metrics':  # its counts change between the two requests
+            assert head.headers['content-length'] == got.headers['content-length'], path
 
 
 def test_exported_openapi_document_is_current():
@@ -72,3 +93,15 @@ def test_settings_refuse_a_soft_time_limit_at_or_above_the_hard_one():
     with pytest.raises(ValidationError, match='JOB_SOFT_TIME_LIMIT'):
         Settings(job_soft_time_limit=60, job_time_limit=60)
     assert Settings(api_keys=' a, b ,').api_keys == ('a', 'b')
+
+
+def test_head_of_a_streamed_answer_ends_it(client, products):
+    """A HEAD of a queued job's events (a stream that, as GET, lasts until the job ends) answers at once."""
+    dataset_id = upload(client, products).json()['id']
+    job = client.post('/v1/jobs', json={'product_data': {'dataset_id': dataset_id}, 'spec': LOGIT_SPEC}).json()
+    started = time.monotonic()
+    head = client.head(f"/v1/jobs/{job['id']}/events")
+    assert head.status_code == 200 and head.content == b'' and time.monotonic() - started < 5
+    time.sleep(0.5)  # a request is counted once it has ended: the stream must have been stopped, not left running
+    counted = 'blp_http_requests_total{method="HEAD",route="/v1/jobs/{job_id}/events",status="200"} 1'
+    assert counted in client.get('/metrics').text

@@ -68,6 +68,15 @@ CASES = {
     'header-only': b'market_ids,prices\n',
     'not-utf8-late': products().to_csv(index=False).encode() + b'm99,1,0.1,\xff,True,1.0\n',
     'blank': b'  \n ',
+    # line endings: a bare CR, CRLF and LF end a line alike, in the header as in the rows, whatever the body's size
+    'cr-line-endings': products().to_csv(index=False, lineterminator='\r').encode(),
+    'crlf-line-endings': products().to_csv(index=False, lineterminator='\r\n').encode(),
+    'mixed-line-endings': b'market_ids,prices\r\na,1.0\rb,2.0\nc,3.0\r',
+    'stray-cr-in-the-header': b'market_ids,pri\rces\na,1.0\nb,2.0\n',
+    'quoted-cr-in-a-column-name': b'market_ids,"pri\rces"\na,1.0\nb,2.0\n',
+    'nul-in-a-text-cell-late': with_cells(products(), {('market_ids', 230): 'm2\x003'}),
+    'nul-after-a-missing-value': with_cells(products(), {('market_ids', 3): 'a\x00', ('sugar', 200): ''}),
+    'nul-in-a-column-name': b'market_ids,pri\x00ces\na,1.0\nb,2.0\n',
 }
 
 
@@ -107,6 +116,20 @@ def test_an_upload_parsed_in_a_parse_process_is_the_dataset_a_small_upload_gives
     assert in_process.get(f"/v1/datasets/{first.json()['id']}").status_code == 200
     json_body = {'columns': {name: products[name].tolist() for name in products.columns}}
     assert in_process.post('/v1/datasets', json=json_body).json()['id'] == first.json()['id']
+
+
+def test_csv_line_endings_give_one_dataset_whichever_parser_reads_it(make_client, products):
+    """A bare CR (classic Mac), CRLF and LF: one dataset, parsed inline (small) or in a parse process (large)."""
+    inline, in_process = make_client(), make_client(inline_parse_max_bytes=0)
+    ids = set()
+    for ending in ('\n', '\r\n', '\r'):
+        body = products.to_csv(index=False, lineterminator=ending).encode()
+        for client in (inline, in_process):
+            response = client.post('/v1/datasets', content=body, headers={'Content-Type': 'text/csv'})
+            assert response.status_code in (200, 201), (repr(ending), response.text)
+            assert response.json()['rows'] == len(products)
+            ids.add(response.json()['id'])
+    assert len(ids) == 1
 
 
 def test_a_parse_process_reports_bad_data_by_column_and_row(make_client, products):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Iterator, NamedTuple
 
 import pytest
 import redis
-from processes import die_with_parent, free_port
+from processes import free_port, start_uvicorn
 from queue_support import ROOT, Worker
 
 import blp_client
@@ -50,10 +49,7 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     worker = Worker(url, 'live', directory / 'worker.log', concurrency=2)
     port, log = free_port(), directory / 'api.log'
     environment = {**os.environ, 'REDIS_URL': url, 'API_KEYS': API_KEY, 'PYTHONPATH': str(ROOT)}
-    with open(log, 'ab') as output:
-        server = subprocess.Popen([sys.executable, '-m', 'uvicorn', 'service.main:app', '--host', '127.0.0.1',
-                                   '--port', str(port)], cwd=ROOT, env=environment, stdout=output,
-                                  stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+    server = start_uvicorn(port, environment, log)
     try:
         _wait_ready(f'http://127.0.0.1:{port}', server, log)
         yield Stack(f'http://127.0.0.1:{port}', API_KEY, url)

@@ -38,18 +38,17 @@ XFAIL = {
     'api/build_matrix': "cell 4: AttributeError: module 'blp' has no attribute 'build_matrix'",
     'api/build_ownership': "cell 2: AttributeError: module 'blp' has no attribute 'build_id_data'",
     'api/data_to_dict': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
-    'api/formulation': '4 of 5 numbers differ, first cell 2 number 1: blp 0, PyBLP none',
     'api/integration':
         "cell 2: TypeError: Integration.__init__() got an unexpected keyword argument 'specification_options'",
     'api/iteration': 'cell 2: SpecificationError: unknown iteration options: norm, scheme',
     'api/optimization':
         'cell 4: SpecificationError: optimization method <function custom_method at 0x...> is not one of l-bfgs-b,...',
     'api/parallel': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
-    'tutorial/blp': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
-    'tutorial/logit_nested': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
-    'tutorial/nevo': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
+    'tutorial/nevo':
+        "cell 4: TypeError: Integration.__init__() got an unexpected keyword argument 'specification_options'",
     'tutorial/petrin': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
-    'tutorial/post_estimation': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
+    'tutorial/post_estimation':
+        "cell 25: AttributeError: 'ProblemResults' object has no attribute 'simulate_micro_data'",
     'tutorial/simulation': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
 }
 

@@ -226,7 +226,8 @@ def test_an_unreachable_redis_is_503_at_once_and_everything_recovers_by_itself(t
             requests = [('GET', '/v1/jobs', None), ('GET', f'/v1/jobs/{job_id}', None),
                         ('GET', f'/v1/jobs/{job_id}/result', None), ('GET', f'/v1/jobs/{job_id}/events', None),
                         ('GET', f'/v1/jobs/{job_id}/elasticities?market=C01Q1', None),
-                        ('DELETE', f'/v1/jobs/{job_id}', None), ('GET', f'/v1/datasets/{products}', None),
+                        ('POST', f'/v1/jobs/{job_id}/cancel', None), ('DELETE', f'/v1/jobs/{job_id}', None),
+                        ('GET', f'/v1/datasets/{products}', None),
                         ('POST', '/v1/jobs', body),
                         ('POST', f'/v1/jobs/{job_id}/counterfactuals', {'market': 'C01Q1', 'prices': {'F1B04': 1}})]
 

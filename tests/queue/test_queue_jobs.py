@@ -74,7 +74,7 @@ def test_random_coefficients_estimate_reports_sigma_and_progress_events(api, dat
 def test_cancelling_a_running_estimate_stops_it_at_the_next_iteration(api, datasets):
     job = submit(api, rc_spec(**SLOW_SOLVE), datasets['products'], datasets['agents1000']).json()
     wait_for(api, job['id'], iterating)
-    response = api.delete(f"/v1/jobs/{job['id']}")
+    response = api.post(f"/v1/jobs/{job['id']}/cancel")
     assert response.status_code == 202 and response.json()['cancel_requested']
     finished = wait_for(api, job['id'], timeout=15)
     assert finished['status'] == 'cancelled' and finished['finished_at']
@@ -88,7 +88,7 @@ def test_two_estimates_run_at_the_same_time(api, datasets):
         wait_for(api, job_id, iterating)
     assert all(iterating(api.get(f'/v1/jobs/{job_id}').json()) for job_id in jobs)
     for job_id in jobs:
-        api.delete(f'/v1/jobs/{job_id}')
+        api.post(f'/v1/jobs/{job_id}/cancel')
     assert [wait_for(api, job_id)['status'] for job_id in jobs] == ['cancelled', 'cancelled']
 
 

@@ -217,7 +217,7 @@ def test_cancelling_the_parent_stops_its_starts(api, data, two_workers):
     url, _ = two_workers
     job_id = submit_multistart(api, data, 'agents1000')
     wait_for(api, job_id, lambda job: len(running(url, job_id)) >= 2, timeout=60)
-    response = api.delete(f'/v1/jobs/{job_id}')
+    response = api.post(f'/v1/jobs/{job_id}/cancel')
     assert response.status_code == 202
     assert wait_for(api, job_id, timeout=15)['status'] == 'cancelled'
     recorded = len(rows(url, job_id))

@@ -141,7 +141,7 @@ def test_cancelling_a_running_sweep_stops_its_variants_and_ends_it_cancelled(api
     assert response.status_code == 202, response.text
     job_id = response.json()['id']
     wait_for(api, job_id, lambda job: job['status'] == 'running' and job['progress'] is not None, timeout=60)
-    assert api.delete(f'/v1/jobs/{job_id}').status_code == 202
+    assert api.post(f'/v1/jobs/{job_id}/cancel').status_code == 202
     finished = wait_for(api, job_id, timeout=60)
     assert finished['status'] == 'cancelled', finished
     assert finished['progress']['variants_done'] < len(variants)

@@ -11,9 +11,11 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import redis
 
 
@@ -27,6 +29,28 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(('127.0.0.1', 0))
         return probe.getsockname()[1]
+
+
+def start_uvicorn(port: int, environment: dict[str, str], log: Path, *options: str) -> subprocess.Popen:
+    """`uvicorn service.main:app` on loopback `port`, as deployed, its output appended to `log`."""
+    root = Path(__file__).resolve().parents[2]
+    with open(log, 'ab') as output:
+        return subprocess.Popen([sys.executable, '-m', 'uvicorn', 'service.main:app', '--host', '127.0.0.1',
+                                 '--port', str(port), *options], cwd=root, env=environment, stdout=output,
+                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+
+
+def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    """Until `url` answers 200; fails with the server's log if the process exits or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
 
 
 class RedisServer:

@@ -65,6 +65,27 @@ def test_over_budget_names_sizes_estimate_and_limit():
     assert check(Sizes(94, 2256, 24, 1000, 1, 2, 0, 5, 2), Budget(memory_bytes=4_000_000_000)).memory_bytes < 1e9
 
 
+def _gigabytes(text: str) -> float:
+    number, unit = text.split()
+    return float(number.replace(',', '')) * {'TB': 1e3, 'GB': 1, 'MB': 1e-3, 'kB': 1e-6}[unit]
+
+
+@pytest.mark.parametrize('chunk_bytes', [None, DEFAULT_CHUNK_BYTES])
+def test_an_over_budget_message_never_calls_a_part_larger_than_the_whole(chunk_bytes):
+    """Chunked, the agent array is never held whole: "needs ~12 GB (... array alone is 18 GB)" contradicted itself."""
+    sizes = Sizes(94, 2256, 24, 1_000_000, 1, 2, 0, 5, 2, chunk_bytes=chunk_bytes)
+    with pytest.raises(BudgetError) as caught:
+        check(sizes, Budget(memory_bytes=1_000_000_000), 'integration.size')
+    message = str(caught.value)
+    needs = _gigabytes(message.split('needs ~')[1].split(' (')[0])
+    array = cost(sizes).agent_array_bytes / 1e9
+    assert f'{array:.0f} GB' in message and needs > 1
+    if chunk_bytes is None:  # held whole: part of what it needs
+        assert needs >= array and 'agent array alone is' in message, message
+    else:
+        assert needs < array and 'alone' not in message and 'a chunk of markets at a time' in message, message
+
+
 def sized(solve: dict | None = None, formulations: list | None = None, agents: int = 1000, **options) -> Sizes:
     """The sizes of a cereal spec with random coefficients on mushy and prices and income on both."""
     spec = EstimateSpec.model_validate({'problem': {'product_formulations': formulations or DEMAND,

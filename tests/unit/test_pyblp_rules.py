@@ -196,3 +196,35 @@ def test_a_numerical_failure_after_a_warning_names_the_warning(products, monkeyp
                                                  r"X1 column 'I\(2 \* prices\)' is collinear") as raised:
         problem.solve(method='1s')
     assert raised.value.markets == ['C01Q1']
+
+
+def test_values_above_sigmas_diagonal_are_ignored(products, agents) -> None:
+    """PyBLP's documented rule (its Nevo tutorial starts from `np.ones((4, 4))`): sigma is the lower-triangular
+    Cholesky root, so a full starting sigma means its lower triangle."""
+    problem = blp.Problem((blp.Formulation('0 + prices'), blp.Formulation('1 + prices')), products,
+                          agent_data=agents)
+    full, lower = np.ones((2, 2)), np.tril(np.ones((2, 2)))
+    ours, expected = (problem.solve(sigma, optimization=blp.Optimization('return'), method='1s')
+                      for sigma in (full, lower))
+    np.testing.assert_array_equal(ours.sigma, lower)
+    assert ours.theta_labels == expected.theta_labels == ['1 x 1', 'prices x 1', 'prices x prices']
+    assert ours.objective == expected.objective
+
+
+def test_the_optimizer_converged_in_pyblps_table_only_when_every_gmm_step_did(products, agents, monkeypatch) -> None:
+    """PyBLP's `converged` is the last step's optimizer status, `cumulative_converged` (its printed `Optimizer
+    Converged`) every step's: a first step that did not converge makes a two-step estimate print `No`."""
+    import dataclasses
+
+    optimize = Estimation.optimize
+
+    def first_step_fails(self: Estimation, start: np.ndarray, W: np.ndarray, step: int) -> object:
+        outcome = optimize(self, start, W, step)
+        return dataclasses.replace(outcome, converged=False) if step == 1 else outcome
+
+    problem = blp.Problem((blp.Formulation('0 + prices'), blp.Formulation('0 + prices')), products, agent_data=agents)
+    monkeypatch.setattr(Estimation, 'optimize', first_step_fails)
+    results = problem.solve(np.eye(1), method='2s')
+    assert results.converged and results.converged_by_step == [False, True] and not results.cumulative_converged
+    table = str(results).split('\n\n')[1]
+    assert table.startswith('Cumulative Statistics:') and table.split('\n')[5].split()[1] == 'No'

@@ -26,6 +26,11 @@ _EXPORTS = {
     'Cancelled': 'blp.exceptions',
     'build_blp_instruments': 'blp.primitives.instruments',
     'build_differentiation_instruments': 'blp.primitives.instruments',
+    'build_id_data': 'blp.primitives.builders',
+    'build_ownership': 'blp.primitives.builders',
+    'build_matrix': 'blp.primitives.builders',
+    'data_to_dict': 'blp.primitives.builders',
+    'build_integration': 'blp.configurations.integration',
 }
 
 # Public submodules PyBLP users reach as attributes (`blp.data.NEVO_PRODUCTS_LOCATION`).

@@ -35,7 +35,7 @@ def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.Dat
         check(sizes, budget, 'spec.problem.' + source if source == 'integration.size' else source)
         if spec.problem.integration is not None:
             integration = spec.problem.integration
-            Integration(integration.specification, integration.size, integration.seed)
+            Integration(integration.specification, integration.size, seed=integration.seed)
     except BLPError as error:  # BudgetError included: 422 `over-budget`
         raise core_problem_details(error) from None
 

@@ -19,7 +19,7 @@ from blp.estimation.parameters import Parameters, random_coefficient_types
 from blp.estimation.results import ProblemResults
 from blp.exceptions import DataError, SpecificationError, warn
 from blp.model import DemandModel
-from blp.primitives.absorb import Absorber
+from blp.primitives.absorb import Absorber, absorb_codes
 from blp.primitives.columns import (
     collinear_columns,
     collinearity_warning,
@@ -40,7 +40,7 @@ from blp.primitives.products import (
     numeric_column,
     order_agents,
 )
-from blp.supply.data import SupplyData, absorb_codes, build_supply
+from blp.supply.data import SupplyData, build_supply
 
 
 class Problem:
@@ -205,7 +205,7 @@ class Problem:
         agent_formulation = None if problem_spec.agent_formulation is None else Formulation(
             problem_spec.agent_formulation.formula, problem_spec.agent_formulation.absorb)
         integration = None if problem_spec.integration is None else Integration(
-            problem_spec.integration.specification, problem_spec.integration.size, problem_spec.integration.seed)
+            problem_spec.integration.specification, problem_spec.integration.size, seed=problem_spec.integration.seed)
         product_data = with_built_instruments(getattr(problem_spec, 'instruments', None), product_data)
         return cls(formulations, product_data, agent_formulation, agent_data, integration,
                    rc_types=getattr(problem_spec, 'rc_types', None), costs_type=problem_spec.costs_type)

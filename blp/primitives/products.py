@@ -16,15 +16,17 @@ import pandas as pd
 from blp.exceptions import DataError
 from blp.primitives.columns import numbered_columns
 
-DataLike = Union[pd.DataFrame, Mapping[str, Any]]
+DataLike = Union[pd.DataFrame, Mapping[str, Any], np.ndarray]
 
 
 def as_frame(data: DataLike, dataset: str, notes: Optional[list[str]] = None) -> pd.DataFrame:
-    """Accept a DataFrame or a mapping of columns (PyBLP accepts both) and return a DataFrame.
+    """Accept a DataFrame, a mapping of columns or a record array (PyBLP accepts all three) and return a DataFrame.
 
     In a mapping, an N x 1 value is a column and an N x K value `name` a matrix field, as PyBLP reads them: its columns
     become `name0` .. `name<K-1>`, and `name<n>` entries given beside it are left out, as PyBLP leaves them (said in
     `notes` when a list is given)."""
+    if isinstance(data, np.ndarray) and data.dtype.names:  # PyBLP's record arrays (`build_id_data`, `.products`)
+        data = {name: data[name] for name in data.dtype.names}
     if isinstance(data, pd.DataFrame):
         frame = data.reset_index(drop=True)
     else:

@@ -31,6 +31,7 @@ _EXPORTS = {
     'build_matrix': 'blp.primitives.builders',
     'data_to_dict': 'blp.primitives.builders',
     'build_integration': 'blp.configurations.integration',
+    'parallel': 'blp.configurations.parallel',
 }
 
 # Public submodules PyBLP users reach as attributes (`blp.data.NEVO_PRODUCTS_LOCATION`).

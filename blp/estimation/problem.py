@@ -11,6 +11,7 @@ from numpy.typing import ArrayLike
 
 from blp.configurations.formulation import Formulation
 from blp.configurations.integration import Integration
+from blp.configurations.parallel import workers
 from blp.configurations.solve_options import SolveOptions
 from blp.estimation.dependents import DemandDependent, SupplyDependent
 from blp.estimation.estimator import Estimation, restore
@@ -305,15 +306,17 @@ class Problem:
               center_moments: bool = True, scale_objective: bool = True, beta: Any = None, beta_bounds: Any = None,
               costs_bounds: Any = None, initial_update: bool = False,
               progress: Optional[Callable[[dict], None]] = None, micro_moments: Sequence[Any] = (),
-              memory_budget_mb: Optional[float] = None, threads: int = 1) -> ProblemResults:
+              memory_budget_mb: Optional[float] = None, threads: Optional[int] = None) -> ProblemResults:
         """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration.
 
         `micro_moments` (`blp.MicroMoment`): stacked after the aggregate moments; without `W`, W and delta are first
         updated at the starting values (PyBLP's initial update). `memory_budget_mb` bounds the per-market temporaries
-        of one evaluation (markets go in chunks that fit); `threads` > 1 evaluates chunks on that many threads."""
+        of one evaluation (markets go in chunks that fit); `threads` > 1 evaluates chunks on that many threads (by
+        default, those of an enclosing `blp.parallel` block, else one)."""
         options = SolveOptions(sigma, pi, rho, sigma_bounds, pi_bounds, rho_bounds, method, optimization, iteration, W,
                                W_type, se_type, center_moments, scale_objective, beta, beta_bounds, costs_bounds,
-                               initial_update, micro_moments, memory_budget_mb, threads)
+                               initial_update, micro_moments, memory_budget_mb,
+                               workers() if threads is None else threads)
         return self.estimate(options, progress)
 
     def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> ProblemResults:

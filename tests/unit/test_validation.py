@@ -91,7 +91,6 @@ def test_inside_shares_error_names_the_market(products):
 
 SOLVE_CASES = {
     'sigma of the wrong shape': (dict(sigma=[[1, 0, 0], [0, 1, 0], [0, 0, 1]], pi=[[0.2], [1]]), 'sigma'),
-    'sigma above the diagonal': (dict(sigma=[[1, 1], [0, 1]], pi=[[0.2], [1]]), 'sigma'),
     'pi of the wrong shape': (dict(sigma=[[0, 0], [0, 1]], pi=[[0.2, 1]]), 'pi'),
     'missing sigma': (dict(pi=[[0.2], [1]]), 'sigma'),
     'non-finite sigma': (dict(sigma=[[0, 0], [0, np.nan]], pi=[[0.2], [1]]), 'sigma'),

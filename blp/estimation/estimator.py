@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
 import numpy as np
 import scipy.optimize
@@ -41,6 +41,16 @@ def micro_stack(estimation: 'Estimation', stack: MomentStack, micro_moments: Any
         return stack
     return stack.with_blocks([MicroBlock(compiled, estimation.model, estimation.variables, estimation.columns,
                                          estimation.parameters.P)])
+
+
+class CustomProgress(NamedTuple):
+    """What a custom optimization method learns with each objective (PyBLP's `OptimizationProgress`, in part)."""
+
+    theta: np.ndarray
+    objective: float
+    gradient: Optional[np.ndarray]
+    iterations: int
+    evaluations: int
 
 
 @dataclass
@@ -238,23 +248,50 @@ class Estimation:
                 })
 
         bounds = self.parameters.bounds
-        use_bounds = self.optimization.supports_bounds and any(np.isfinite(b).any() for b in bounds)
         options = dict(self.optimization.method_options)
-        result = scipy.optimize.minimize(
-            objective, start, jac=self.optimization.compute_gradient, method=self.optimization.method,
-            bounds=scipy.optimize.Bounds(*map(np.array, zip(*bounds))) if use_bounds else None, options=options,
-            callback=callback)
-        theta = np.asarray(result.x, dtype=float)
+        if self.optimization.custom:
+            theta, success, message = self._custom_optimization(start, objective, callback, state)
+        else:
+            use_bounds = self.optimization.supports_bounds and any(np.isfinite(b).any() for b in bounds)
+            result = scipy.optimize.minimize(
+                objective, start, jac=self.optimization.compute_gradient, method=self.optimization.method,
+                bounds=scipy.optimize.Bounds(*map(np.array, zip(*bounds))) if use_bounds else None, options=options,
+                callback=callback)
+            theta, success, message = np.asarray(result.x, dtype=float), bool(result.success), str(result.message)
+            state.iterations = int(getattr(result, 'nit', state.iterations) or state.iterations)
         good = state.good
         reusable = np.array_equal(theta, good.theta) and np.isfinite(good.gradient).all()
         final = good if reusable else self.evaluate(theta, iv, True)
         if final.failed_markets:
             raise self.inner_loop_error('the final estimates', final)
-        iterations = int(getattr(result, 'nit', state.iterations) or state.iterations)
-        return StepOutcome(evaluation=final, W=W, converged=bool(result.success), iterations=iterations,
+        return StepOutcome(evaluation=final, W=W, converged=success, iterations=state.iterations,
                            evaluations=state.evaluations,
                            contraction_evaluations=self.contraction_evaluations - contraction_before,
-                           seconds=time.perf_counter() - started, message=str(result.message))
+                           seconds=time.perf_counter() - started, message=message)
+
+    def _custom_optimization(self, start: np.ndarray, objective: Callable[[np.ndarray], Any],
+                             callback: Callable[[], None], state: _Trace) -> tuple[np.ndarray, bool, str]:
+        """PyBLP's custom optimization method: `method(initial, bounds, objective_function, iteration_callback,
+        **method_options) -> (final, converged)`, where `objective_function(theta) -> (objective, gradient or None,
+        progress)` (the progress as a `CustomProgress`)."""
+
+        def objective_function(values: Any) -> tuple[float, Optional[np.ndarray], CustomProgress]:
+            theta = np.asarray(values, dtype=float).reshape(start.shape)
+            value = objective(theta)
+            evaluation = state.last
+            gradient = evaluation.gradient.copy() if self.optimization.compute_gradient else None
+            progress = CustomProgress(theta.copy(), float(evaluation.objective), gradient, state.iterations,
+                                      state.evaluations)
+            return float(value[0] if isinstance(value, tuple) else value), gradient, progress
+
+        method = self.optimization.method
+        assert callable(method)
+        bounds = [(float(lower), float(upper)) for lower, upper in self.parameters.bounds]
+        final, converged = method(start.copy(), bounds, objective_function, callback,
+                                  **dict(self.optimization.method_options))
+        theta = np.asarray(final, dtype=float).reshape(start.shape)
+        return theta, bool(converged), 'the custom optimization method ' + ('converged' if converged else
+                                                                             'did not converge')
 
     def inner_loop_error(self, where: str, evaluation: Evaluation) -> NumericalError:
         """The markets whose contraction failed at `where`, with the nesting parameters there (RCNL crawls as rho

@@ -37,9 +37,7 @@ XFAIL = {
     'api/data_to_dict': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
     'api/formulation': '4 of 5 numbers differ, first cell 2 number 1: blp 0, PyBLP none',
     'api/integration': "4 of 5 numbers differ, first cell 2 number 1: blp 1000, PyBLP 0 (Integration's repr)",
-    'api/iteration': 'cell 2: SpecificationError: unknown iteration options: norm, scheme',
-    'api/optimization':
-        'cell 4: SpecificationError: optimization method <function custom_method at 0x...> is not one of l-bfgs-b,...',
+    'api/iteration': "7 of 7 numbers differ, first cell 2 number 1: blp 1, PyBLP +1.000000E-14 (Iteration's repr)",
     'api/parallel': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
     'tutorial/blp': "cell 1: AttributeError: module 'blp' has no attribute 'options'",
     'tutorial/logit_nested': "cell 1: AttributeError: module 'blp' has no attribute 'options'",

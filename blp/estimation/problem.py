@@ -20,7 +20,7 @@ from blp.estimation.parameters import Parameters, random_coefficient_types
 from blp.estimation.results import ProblemResults
 from blp.exceptions import DataError, SpecificationError, warn
 from blp.model import DemandModel
-from blp.primitives.absorb import Absorber, absorb_codes
+from blp.primitives.absorb import Absorber, absorb_codes, absorbed_ids
 from blp.primitives.columns import (
     collinear_columns,
     collinearity_warning,
@@ -135,11 +135,19 @@ class Problem:
 
     def _recorded(self, products: Products) -> Products:
         """`products` recording this problem's matrices as PyBLP's `problem.products` does."""
-        matrices = {'X1': self.X1, 'X2': self.X2, 'ZD': self.ZD[:, pyblp_order(self.MD, self._ZD_exogenous)]}
+        frame = products.frame
+        matrices = {'X1': self.X1, 'X2': self.X2, 'ZD': self.ZD[:, pyblp_order(self.MD, self._ZD_exogenous)],
+                    'demand_ids': absorbed_ids(self.product_formulations[0], frame)}
         if self.supply is not None:
-            supply = self.supply
-            matrices.update(X3=supply.X3, ZS=supply.ZS[:, pyblp_order(supply.MS, supply.ZS_exogenous)])
-        return products.with_matrices(**matrices)
+            supply, X3_formulation = self.supply, self.product_formulations[2]
+            assert X3_formulation is not None
+            matrices.update(X3=supply.X3, ZS=supply.ZS[:, pyblp_order(supply.MS, supply.ZS_exogenous)],
+                            supply_ids=absorbed_ids(X3_formulation, frame))
+        variables: list[str] = []
+        for formulation in self.product_formulations:
+            if formulation is not None:
+                variables += [name for name in formulation.variables() if name not in variables]
+        return products.with_matrices(tuple(variables), **matrices)
 
     def _moments(self, parameters: Optional[Parameters] = None, options: Optional[SolveOptions] = None,
                  model: Optional[DemandModel] = None) -> MomentStack:

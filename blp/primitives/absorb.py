@@ -66,3 +66,12 @@ def absorb_codes(formulation: Formulation, frame: pd.DataFrame, where: str) -> l
         keys = frame[list(columns)].astype(str).agg('\x1f'.join, axis=1) if len(columns) > 1 else frame[columns[0]]
         codes.append(pd.factorize(keys)[0])
     return codes
+
+
+def absorbed_ids(formulation: Formulation, frame: pd.DataFrame) -> np.ndarray:
+    """The ids of each fixed-effect dimension the formulation absorbs (N x dimensions, objects): PyBLP's
+    `demand_ids` and `supply_ids` (a dimension of several columns joins their values)."""
+    columns = [frame[list(dimension)].astype(str).agg(' x '.join, axis=1).to_numpy(dtype=object)
+               if len(dimension) > 1 else frame[dimension[0]].to_numpy(dtype=object)
+               for dimension in formulation.absorb_columns('absorb') if all(c in frame.columns for c in dimension)]
+    return np.column_stack(columns) if columns else np.empty((len(frame), 0), dtype=object)

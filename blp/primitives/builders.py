@@ -15,19 +15,10 @@ import pandas as pd
 from blp.configurations.formulation import Formulation
 from blp.exceptions import DataError, SpecificationError
 from blp.primitives.absorb import Absorber, absorb_codes
-from blp.primitives.products import DataLike, as_frame, ids_column, require_columns
+from blp.primitives.products import DataLike, as_frame, ids_column, record_array, require_columns
 
 Kappa = Callable[[Any, Any], float]
 KAPPA_SPECIAL_CASES = ('monopoly', 'single')
-
-
-def _record(fields: dict[str, np.ndarray]) -> np.recarray:
-    """A record array of N x K fields (PyBLP's layout: every field a matrix, ids as objects)."""
-    rows = next(iter(fields.values())).shape[0]
-    record = np.recarray(rows, dtype=[(name, values.dtype, (values.shape[1],)) for name, values in fields.items()])
-    for name, values in fields.items():
-        record[name] = values
-    return record
 
 
 def build_id_data(T: int, J: int, F: int) -> np.recarray:
@@ -41,7 +32,7 @@ def build_id_data(T: int, J: int, F: int) -> np.recarray:
     firm_ids = np.tile(firms, T).astype(object)[:, None]
     for ids in (market_ids, firm_ids):  # Python ints in the object arrays, as PyBLP's
         ids[:, 0] = [int(value) for value in ids[:, 0]]
-    return _record({'market_ids': market_ids, 'firm_ids': firm_ids})
+    return record_array({'market_ids': market_ids, 'firm_ids': firm_ids})
 
 
 def _kappa(kappa_specification: Union[None, str, Kappa]) -> Optional[Kappa]:

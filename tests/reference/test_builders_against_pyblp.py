@@ -3,6 +3,8 @@ against PyBLP 1.3.0 run now on the same inputs: the builders are cheap, so PyBLP
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyblp
@@ -130,3 +132,31 @@ def test_data_to_dict_is_pyblps_on_pyblps_records() -> None:
 def test_data_to_dict_refuses_what_is_not_a_record_array() -> None:
     with pytest.raises(DataError):
         blp.data_to_dict({'prices': [1.0, 2.0]})
+
+
+@pytest.mark.parametrize('formulations, integration', [
+    (lambda library: library.Formulation('0 + prices', absorb='C(product_ids)'), False),
+    (lambda library: (library.Formulation('mushy + prices + I(sugar**2) + sugar', absorb='C(brand_ids) + C(city_ids)'),
+                      library.Formulation('0 + prices + mushy'), library.Formulation('1 + sugar', absorb='C(quarter)')),
+     True),
+], ids=['absorbed logit', 'supply'])
+def test_problem_products_is_pyblps_record(formulations: Any, integration: bool) -> None:
+    """`problem.products` displays as PyBLP's record array (`to_record()`), so `data_to_dict(problem.products)` and
+    its DataFrame are PyBLP's: fields in PyBLP's order, absorbed ids, instruments in PyBLP's order, variables."""
+    data = cereal()
+    pyblp.options.verbose = False
+    theirs = pyblp.Problem(formulations(pyblp), data, **(
+        {'integration': pyblp.Integration('product', 2)} if integration else {})).products
+    ours = blp.Problem(formulations(blp), data, **(
+        {'integration': blp.Integration('product', 2)} if integration else {})).products
+    record = ours.to_record()
+    assert record.dtype.names == theirs.dtype.names  # (PyBLP's titles its matrix fields with their columns' labels)
+    for name in theirs.dtype.names:
+        assert (record[name].dtype, record[name].shape) == (theirs[name].dtype, theirs[name].shape), name
+        if theirs[name].dtype == object:
+            assert (record[name] == theirs[name]).all(), name
+        else:
+            np.testing.assert_allclose(record[name], theirs[name], rtol=1e-8, atol=1e-12, err_msg=name)
+    assert repr(ours) == repr(record)
+    ours_dict, theirs_dict = blp.data_to_dict(ours), pyblp.data_to_dict(theirs)
+    assert list(ours_dict) == list(theirs_dict)

@@ -5,10 +5,10 @@ What it spreads: each solve's market-by-market work (the contraction for delta a
 the compiled contraction releases the GIL, so threads share the problem's arrays where processes would pickle them
 to each worker (PyBLP's overhead). Results are the same to the last digit (each market's computation does not depend
 on which worker runs it). Measured on Nevo's problem (94 markets, 20 agents, 4 random coefficients, a one-step BFGS
-solve, two cores shared with other jobs): 0.7 to 1.2 s on one thread, 0.4 to 0.6 s with `parallel(2)`, the same
-objective to 12 digits. Post-estimation (elasticities, diversion ratios...) is vectorized over all markets at once
-and runs as outside the block. `use_pathos` is PyBLP's switch to pathos' processes; with threads it has no use and
-is accepted for PyBLP's signature.
+solve, two cores shared with other jobs, six runs of each after the first): 0.7 to 1.7 s on one thread, 0.4 to 0.9 s with
+`parallel(2)`, the same objective to 12 digits and the same contraction evaluations. Post-estimation (elasticities,
+diversion ratios...) is vectorized over all markets at once and runs as outside the block. `use_pathos` is PyBLP's
+switch to pathos' processes; with threads it has no use and is accepted for PyBLP's signature.
 """
 
 from __future__ import annotations

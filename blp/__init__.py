@@ -28,6 +28,12 @@ _EXPORTS = {
     'Simulation': 'blp.simulation.simulation',
     'SimulationResults': 'blp.simulation.results',
     'build_differentiation_instruments': 'blp.primitives.instruments',
+    'build_id_data': 'blp.primitives.builders',
+    'build_ownership': 'blp.primitives.builders',
+    'build_matrix': 'blp.primitives.builders',
+    'data_to_dict': 'blp.primitives.builders',
+    'build_integration': 'blp.configurations.integration',
+    'parallel': 'blp.configurations.parallel',
 }
 
 # Public submodules PyBLP users reach as attributes (`blp.data.NEVO_PRODUCTS_LOCATION`, `blp.options.digits = 2`).

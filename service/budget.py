@@ -35,7 +35,7 @@ def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.Dat
         check(sizes, budget, 'spec.problem.' + source if source == 'integration.size' else source)
         if spec.problem.integration is not None:
             integration = spec.problem.integration
-            rule = Integration(integration.specification, integration.size, integration.seed)
+            rule = Integration(integration.specification, integration.size, seed=integration.seed)
             if agent is not None and sizes.K2:
                 _enough_agent_rows(rule, sizes.K2, agent)
     except BLPError as error:  # BudgetError included: 422 `over-budget`

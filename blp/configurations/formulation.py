@@ -99,6 +99,16 @@ class Formulation:
             names |= set(columns)
         return names
 
+    def variables(self) -> list[str]:
+        """The data columns the formula (not its absorbed fixed effects) reads, in order of first appearance."""
+        names: list[str] = []
+        for term in _parse(self.formula, 'formula'):
+            for factor in term.factors:
+                if factor.expr not in ('1', '0'):
+                    found = _names_in(factor.expr, 'formula')
+                    names += sorted((name for name in found if name not in names), key=factor.expr.index)
+        return names
+
     def absorb_columns(self, where: str = 'absorb') -> list[tuple[str, ...]]:
         """The fixed-effect dimensions: each a tuple of columns whose combination defines the groups."""
         if self.absorb is None:

@@ -4,14 +4,19 @@ Nodes are standard normal draws or quadrature points for the K2 dimensions of un
 Monte Carlo and scrambled quasi-Monte Carlo (Halton, Sobol from `scipy.stats.qmc`) give `size` equally weighted
 agents per market; `'product'` is the Gauss-Hermite product rule with `size` points per dimension and `'grid'` a
 Smolyak sparse grid of Gauss-Hermite rules of level `size`, both identical in every market.
+
+PyBLP's `specification_options` are honoured where we can draw what PyBLP draws: Monte Carlo nodes are numpy's
+`RandomState(seed)` normals, market after market (PyBLP's, so `{'seed': 0}` gives PyBLP's agents), and unscrambled
+Halton draws (`{'scramble': False}`) are PyBLP's sequence after `discard` values, continued across markets. Scrambled
+Halton and Sobol draws are scipy's (Owen-scrambled as PyBLP's, but not PyBLP's numbers).
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import comb
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 from scipy import special
@@ -24,13 +29,20 @@ SPECIFICATIONS = ('monte_carlo', 'halton', 'sobol', 'product', 'grid')
 GAUSS_HERMITE_MAX = 371
 
 
+# PyBLP's specification options, by the specifications that take them.
+OPTIONS = {'seed': ('monte_carlo', 'halton', 'sobol'), 'discard': ('halton',), 'scramble': ('halton',)}
+HALTON_DISCARD = 1000  # PyBLP's default for unscrambled sequences
+
+
 @dataclass(frozen=True)
 class Integration:
-    """How to build agents: `Integration('halton', size=1000, seed=0)` (PyBLP's `Integration`)."""
+    """How to build agents: `Integration('halton', size=1000, specification_options={'seed': 0})` (PyBLP's
+    signature; `seed=` is the short form of the `seed` option, 0 unless one is given)."""
 
     specification: str
     size: int
-    seed: Optional[int] = 0
+    specification_options: Optional[Mapping[str, Any]] = None
+    seed: Optional[int] = field(default=0, kw_only=True)
 
     def __post_init__(self) -> None:
         if self.specification not in SPECIFICATIONS:
@@ -42,6 +54,18 @@ class Integration:
             raise SpecificationError(f'integration size {self.size} is too large for a Gauss-Hermite rule: above '
                                      f'{GAUSS_HERMITE_MAX} nodes per dimension its weights are not finite',
                                      parameter='integration.size')
+        options = dict(self.specification_options or {})
+        for option in options:
+            if self.specification not in OPTIONS.get(option, ()):
+                raise SpecificationError(f'integration specification {self.specification!r} takes no option '
+                                         f'{option!r}', parameter=f'integration.specification_options.{option}')
+        object.__setattr__(self, 'specification_options', options)
+        if 'seed' in options:
+            object.__setattr__(self, 'seed', options['seed'])
+
+    @property
+    def scrambled(self) -> bool:
+        return bool(self.specification_options.get('scramble', True)) if self.specification_options else True
 
     def __repr__(self) -> str:
         return describe_integration(self)
@@ -62,20 +86,41 @@ class Integration:
             rule = gauss_hermite_product if self.specification == 'product' else sparse_grid
             nodes, weights = rule(dimensions, self.size)
             return [nodes] * markets, [weights] * markets
-        if self.specification == 'monte_carlo':  # PyBLP's draws: one RandomState, market after market
+        weights = np.full(self.size, 1 / self.size)
+        if self.specification == 'monte_carlo':
             state = np.random.RandomState(self.seed)
-            return [state.normal(size=(self.size, dimensions)) for _ in range(markets)], \
-                [np.full(self.size, 1 / self.size)] * markets
+            return [state.normal(size=(self.size, dimensions)) for _ in range(markets)], [weights] * markets
+        from scipy.stats import qmc  # imported here: scipy.stats takes most of a second to import
+        options = self.specification_options or {}
         rng = np.random.default_rng(self.seed)
+        shared = None
+        if self.specification == 'halton' and not self.scrambled:  # one sequence, continued market after market
+            shared = qmc.Halton(d=max(dimensions, 1), scramble=False)
+            shared.fast_forward(int(options.get('discard', HALTON_DISCARD)))
         node_list = []
         for _ in range(markets):
-            from scipy.stats import qmc  # imported here: scipy.stats takes most of a second to import
-            engine = qmc.Halton if self.specification == 'halton' else qmc.Sobol
-            sampler = engine(d=max(dimensions, 1), scramble=True, seed=rng)
+            sampler = shared
+            if sampler is None:
+                sampler = (qmc.Halton if self.specification == 'halton' else qmc.Sobol)(
+                    d=max(dimensions, 1), scramble=True, seed=rng)
+                if 'discard' in options:
+                    sampler.fast_forward(int(options['discard']))
             uniform = sampler.random(self.size)[:, :dimensions]
             node_list.append(special.ndtri(np.clip(uniform, 1e-16, 1 - 1e-16)))
-        weights = np.full(self.size, 1 / self.size)
         return node_list, [weights] * markets
+
+
+def build_integration(integration: Integration, dimensions: int) -> np.recarray:
+    """PyBLP's `build_integration`: one market's agents as a record array of `weights` (I x 1) and `nodes`
+    (I x dimensions), for building `agent_data` by hand."""
+    if not isinstance(integration, Integration):
+        raise SpecificationError('integration must be an Integration', parameter='integration')
+    if isinstance(dimensions, bool) or not isinstance(dimensions, (int, np.integer)) or dimensions < 1:
+        raise SpecificationError(f'dimensions must be a positive integer, not {dimensions!r}', parameter='dimensions')
+    nodes, weights = integration.build(int(dimensions), 1)
+    record = np.recarray(weights[0].size, dtype=[('weights', float, (1,)), ('nodes', float, (int(dimensions),))])
+    record['weights'], record['nodes'] = weights[0][:, None], nodes[0]
+    return record
 
 
 def gauss_hermite(level: int) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
 from blp.configurations.budget import DEFAULT_CHUNK_BYTES
 from blp.exceptions import SpecificationError
@@ -22,61 +22,111 @@ GRADIENT_FREE_OPTIMIZERS = ('nelder-mead', 'powell')
 class Optimization:
     """A SciPy optimizer: `method` as in `scipy.optimize.minimize`, `method_options` passed through untouched.
 
-    `'return'` skips optimization and evaluates the starting values (useful to reproduce a stored estimate).
+    `'return'` skips optimization and evaluates the starting values (useful to reproduce a stored estimate). A callable
+    is PyBLP's custom method, `method(initial, bounds, objective_function, iteration_callback, **method_options) ->
+    (final, converged)`, with `objective_function(theta) -> (objective, gradient or None, progress)` and
+    `iteration_callback()` called after each major iteration.
     """
 
-    method: str = 'l-bfgs-b'
+    method: Union[str, Callable[..., Any]] = 'l-bfgs-b'
     method_options: Mapping[str, Any] = field(default_factory=dict)
     compute_gradient: bool = True
 
     def __post_init__(self) -> None:
+        if callable(self.method):
+            return
         if self.method not in OPTIMIZERS:
-            raise SpecificationError(f"optimization method {self.method!r} is not one of {', '.join(OPTIMIZERS)}",
-                                     parameter='optimization.method')
+            raise SpecificationError(f"optimization method {self.method!r} is not one of {', '.join(OPTIMIZERS)} "
+                                     f"or a function", parameter='optimization.method')
         if self.method in GRADIENT_FREE_OPTIMIZERS and self.compute_gradient:
             object.__setattr__(self, 'compute_gradient', False)
 
     @property
+    def custom(self) -> bool:
+        return callable(self.method)
+
+    @property
     def supports_bounds(self) -> bool:
-        return self.method in BOUNDED_OPTIMIZERS
+        return self.custom or self.method in BOUNDED_OPTIMIZERS
 
     def __repr__(self) -> str:
         from blp.configurations.descriptions import describe_optimization  # not at import: blp.spec loads no numpy
         return describe_optimization(self)
 
 
+# The options of PyBLP's 'simple' and 'squarem' iterations, with PyBLP's defaults; `norm` None is the sup norm.
+ITERATION_DEFAULTS: dict[str, Any] = {'atol': 1e-14, 'rtol': 0.0, 'max_evaluations': 5000, 'norm': None}
+SQUAREM_DEFAULTS: dict[str, Any] = {'scheme': 3, 'step_min': 1.0, 'step_max': 1.0, 'step_factor': 4.0}
+
+
 @dataclass(frozen=True)
 class Iteration:
-    """The contraction for delta: `'squarem'` (accelerated, the default) or `'simple'`.
+    """The contraction for delta: `'squarem'` (accelerated, the default), `'simple'`, or PyBLP's custom method, a
+    callable `method(initial, contraction, callback, **method_options) -> (final, converged)` run market by market
+    with `contraction(x) -> (G(x), None, None)` and `callback()` after each major iteration.
 
-    Options: `atol` (infinity norm of the change in delta, default 1e-14: inner-loop error bubbles up into the
-    outer loop's gradient) and `max_evaluations` of the contraction mapping per market (default 5000).
+    Options (PyBLP's): `atol` (default 1e-14: inner-loop error bubbles up into the outer loop's gradient), `rtol`
+    (0), `max_evaluations` of the contraction per market (5000) and `norm` of the change (the sup norm); SQUAREM's
+    `scheme` (3; 1 and 2 are Varadhan and Roland's S1 and S2), `step_min` (1), `step_max` (1) and `step_factor` (4).
+    With PyBLP's defaults the compiled kernel runs; other options run a per-market loop that honours them.
     """
 
-    method: str = 'squarem'
+    method: Union[str, Callable[..., Any]] = 'squarem'
     method_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if callable(self.method):
+            return
         if self.method not in ('squarem', 'simple'):
-            raise SpecificationError(f"iteration method {self.method!r} is not 'squarem' or 'simple'",
+            raise SpecificationError(f"iteration method {self.method!r} is not 'squarem', 'simple' or a function",
                                      parameter='iteration.method')
-        unknown = set(self.method_options) - {'atol', 'max_evaluations'}
+        known = {**ITERATION_DEFAULTS, **(SQUAREM_DEFAULTS if self.method == 'squarem' else {})}
+        unknown = set(self.method_options) - set(known)
         if unknown:
-            raise SpecificationError(f"unknown iteration options: {', '.join(sorted(unknown))}",
-                                     parameter='iteration.method_options')
-        if not 0 < self.atol < 1:
-            raise SpecificationError('iteration atol must be in (0, 1)', parameter='iteration.method_options.atol')
+            raise SpecificationError(f"unknown {self.method} iteration options: {', '.join(sorted(unknown))} (known: "
+                                     f"{', '.join(known)})", parameter='iteration.method_options')
+        if not 0 <= self.atol < 1 or not 0 <= self.rtol < 1 or self.atol == self.rtol == 0:
+            raise SpecificationError('iteration atol and rtol must be in [0, 1), not both 0',
+                                     parameter='iteration.method_options.atol')
         if self.max_evaluations < 1:
             raise SpecificationError('iteration max_evaluations must be positive',
                                      parameter='iteration.method_options.max_evaluations')
+        if self.norm is not None and not callable(self.norm):
+            raise SpecificationError('iteration norm must be a function of the array of changes',
+                                     parameter='iteration.method_options.norm')
+        if self.option('scheme') not in (None, 1, 2, 3):
+            raise SpecificationError('the SQUAREM scheme must be 1, 2 or 3', parameter='iteration.method_options.scheme')
+
+    def option(self, name: str) -> Any:
+        """An option's value, PyBLP's default when not given (None for options this method does not take)."""
+        if callable(self.method):
+            return self.method_options.get(name)
+        defaults = {**ITERATION_DEFAULTS, **(SQUAREM_DEFAULTS if self.method == 'squarem' else {})}
+        return self.method_options.get(name, defaults.get(name))
 
     @property
     def atol(self) -> float:
-        return float(self.method_options.get('atol', 1e-14))
+        return float(self.option('atol') if self.option('atol') is not None else ITERATION_DEFAULTS['atol'])
+
+    @property
+    def rtol(self) -> float:
+        return float(self.option('rtol') or 0.0)
 
     @property
     def max_evaluations(self) -> int:
-        return int(self.method_options.get('max_evaluations', 5000))
+        return int(self.option('max_evaluations') or ITERATION_DEFAULTS['max_evaluations'])
+
+    @property
+    def norm(self) -> Optional[Callable[[Any], float]]:
+        return self.option('norm')
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the compiled kernel's rules are these (PyBLP's defaults: sup norm, absolute tolerance, S3 with
+        unit steps growing fourfold), so that it may run instead of the per-market loop."""
+        if callable(self.method) or self.norm is not None or self.rtol:
+            return False
+        return self.method == 'simple' or all(self.option(name) == value for name, value in SQUAREM_DEFAULTS.items())
 
     def __repr__(self) -> str:
         from blp.configurations.descriptions import describe_iteration  # not at import: blp.spec loads no numpy

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from blp.configurations.budget import DEFAULT_CHUNK_BYTES, markets_per_chunk, supply_bytes_per_market
+from blp.configurations.formulation import column_slope
 from blp.estimation.moments import BlockOutput, DemandState
 from blp.estimation.parameters import BetaParameter, Parameters, PiParameter, SigmaParameter
 from blp.exceptions import SpecificationError
@@ -73,7 +74,8 @@ class SupplyDependent:
     product_ids: Optional[np.ndarray]  # T x J padded, for messages
     costs_type: str
     costs_bounds: Any
-    price_column: Optional[int]     # X2 column of prices
+    price_column: Optional[int]     # X2 column linear in prices
+    price_slope: float              # its slope in prices (-1 for I(-prices))
     price_beta: Optional[int]       # theta index of beta on prices (prices in X1)
     directions: Directions          # how each theta element moves utilities and price coefficients
     chunks: tuple[slice, ...] = (slice(None),)  # blocks of markets evaluated at once (`blp.configurations.budget`)
@@ -84,11 +86,15 @@ class SupplyDependent:
         layout, frame = problem.products.layout, problem.products.frame
         if 'prices' not in frame.columns:
             raise SpecificationError('a supply side needs a prices column in product_data', parameter='X3')
-        labels = list(problem.X1_labels) + list(problem.X2_labels)
-        nonlinear = [label for label in labels if label != 'prices' and 'prices' in label]
-        if nonlinear:
-            raise SpecificationError(f'with a supply side, prices must enter X1 and X2 as the column prices, not '
-                                     f'{nonlinear[0]!r}', parameter='X3')
+        # prices enter X1 as the column prices, X2 as one column linear in prices (`prices`, `I(-prices)`, PyBLP's
+        # Petrin tutorial): its slope scales the agents' price coefficients
+        X2_slopes = [(column, slope) for column, label in enumerate(problem.X2_labels)
+                     if (slope := column_slope(label, 'prices')) is not None]
+        others = [label for label in problem.X1_labels if label != 'prices' and 'prices' in label]
+        if others or len(X2_slopes) > 1 or any(slope == 0 for _, slope in X2_slopes):
+            wrong = others[0] if others else problem.X2_labels[X2_slopes[-1][0]]
+            raise SpecificationError(f'with a supply side, prices must enter X1 as the column prices and X2 in one '
+                                     f'column linear in prices (prices, I(-prices)), not {wrong!r}', parameter='X3')
         unfixed = [] if parameters is None else parameters.unfixed
         price_beta = next((index for index, p in enumerate(unfixed) if isinstance(p, BetaParameter)
                            and problem.X1_labels[p.location[0]] == 'prices'), None)
@@ -110,7 +116,7 @@ class SupplyDependent:
         if product_ids is not None:
             padded_ids = np.full(layout.mask.shape, '', dtype=object)
             padded_ids[layout.market_index, layout.position] = product_ids
-        price_column = problem.X2_labels.index('prices') if 'prices' in problem.X2_labels else None
+        price_column, price_slope = X2_slopes[0] if X2_slopes else (None, 1.0)
         if any(kind == 'log' for kind in problem.rc_types):
             raise SpecificationError('a supply side with lognormal random coefficients (rc_types) is not supported yet',
                                      parameter='rc_types')
@@ -121,12 +127,14 @@ class SupplyDependent:
         demographics = model.agents.demographics if model.agents is not None else np.zeros((T, I, 0))
         characteristics, agent_values = np.zeros((T, J, len(unfixed))), np.zeros((T, I, len(unfixed)))
         moves_price = np.zeros(len(unfixed), dtype=bool)
+        price_slopes = np.ones(len(unfixed))
         for index, parameter in enumerate(unfixed):
             if isinstance(parameter, (SigmaParameter, PiParameter)):
                 k = parameter.location[0]
                 characteristics[:, :, index] = X2[:, :, k]
                 agent_values[:, :, index] = parameter.agent_variable(nodes, demographics)
                 moves_price[index] = k == price_column
+                price_slopes[index] = price_slope if k == price_column else 1.0
             elif index == price_beta:
                 agent_values[:, :, index] = 1.0
                 moves_price[index] = True
@@ -137,7 +145,8 @@ class SupplyDependent:
         size = markets_per_chunk(supply_bytes_per_market(J, I, len(unfixed)), chunk_bytes)
         return cls(model, layout.pad(frame['prices'].to_numpy(dtype=float)), layout.pad(problem.products.shares),
                    ownership, ownership_factors(ownership), padded_ids, supply.costs_type, costs_bounds,
-                   price_column, price_beta, Directions(characteristics, agent_values, moves_price),
+                   price_column, price_slope, price_beta,
+                   Directions(characteristics, agent_values, moves_price, price_slopes),
                    (slice(None),) if size >= T else
                    tuple(slice(start, min(start + size, T)) for start in range(0, T, size)))
 
@@ -147,7 +156,7 @@ class SupplyDependent:
         alpha = 0.0 if self.price_beta is None else float(state.theta[self.price_beta])
         slopes = np.full(model.agent_weights.shape, alpha)
         if model.random is not None and self.price_column is not None:
-            slopes = slopes + model.coefficients(state.values)[:, :, self.price_column]
+            slopes = slopes + self.price_slope * model.coefficients(state.values)[:, :, self.price_column]
         return slopes
 
     def _probabilities(self, state: DemandState, markets: slice) -> np.ndarray:
@@ -190,7 +199,7 @@ class SupplyDependent:
             eta[markets], Delta, (probabilities, weights, chunk_slopes) = self.markups(state, markets, slopes)
             if total is not None and delta_jacobian is not None:
                 block = Directions(directions.characteristics[markets], directions.agent_values[markets],
-                                   directions.moves_price)
+                                   directions.moves_price, directions.price_slopes)
                 chunk_factors = OwnershipFactors(factors.left[markets], factors.right_t[markets])
                 total[markets] = eta_by_theta(probabilities, weights, chunk_slopes, chunk_factors, eta[markets], Delta,
                                               block, delta_jacobian[markets])

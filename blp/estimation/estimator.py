@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
 import numpy as np
 import scipy.optimize
@@ -41,6 +41,16 @@ def micro_stack(estimation: 'Estimation', stack: MomentStack, micro_moments: Any
         return stack
     return stack.with_blocks([MicroBlock(compiled, estimation.model, estimation.variables, estimation.columns,
                                          estimation.parameters.P)])
+
+
+class CustomProgress(NamedTuple):
+    """What a custom optimization method learns with each objective (PyBLP's `OptimizationProgress`, in part)."""
+
+    theta: np.ndarray
+    objective: float
+    gradient: Optional[np.ndarray]
+    iterations: int
+    evaluations: int
 
 
 @dataclass
@@ -197,15 +207,16 @@ class Estimation:
         asks for finite differences)."""
         return self.optimization.compute_gradient and not self.options.finite_differences
 
-    def failed_objective(self, state: '_Trace', evaluation: Evaluation) -> Evaluation:
-        """What the optimizer is given where evaluation failed, by `error_behavior` (PyBLP's): the last good values
-        (`'revert'`) or an objective of 1 and a zero gradient (`'punish'`), the objective scaled by
-        `error_punishment`; `'raise'` stops."""
+    def failed_objective(self, state: '_Trace', evaluation: Evaluation, reason: Optional[str] = None) -> Evaluation:
+        """What the optimizer is given where evaluation failed (`reason`: why, when no market failed), by
+        `error_behavior` (PyBLP's): the last good values (`'revert'`) or an objective of 1 and a zero gradient
+        (`'punish'`), the objective scaled by `error_punishment`; `'raise'` stops."""
         options = self.options
         if options.error_behavior == 'raise':
             if evaluation.failed_markets:
                 raise self.inner_loop_error(f'theta = {evaluation.theta.tolist()}', evaluation)
-            raise NumericalError(f'the objective could not be evaluated at theta = {evaluation.theta.tolist()}')
+            because = f': {reason}' if reason else ''
+            raise NumericalError(f'the objective could not be evaluated at theta = {evaluation.theta.tolist()}{because}')
         base = state.good if options.error_behavior == 'revert' else dataclasses.replace(
             state.good, objective=1.0, gradient=np.zeros_like(state.good.gradient))
         return dataclasses.replace(base, theta=evaluation.theta, contraction_evaluations=0,
@@ -242,9 +253,7 @@ class Estimation:
                 self.inner_loop_failures.append({'step': step, 'theta': evaluation.theta.tolist(),
                                                  'markets': [str(m) for m in evaluation.failed_markets],
                                                  **({'reason': reason} if reason else {})})
-                if reason and self.options.error_behavior == 'raise':
-                    raise NumericalError(f'the objective could not be evaluated at theta = {theta.tolist()}: {reason}')
-                evaluation = self.failed_objective(state, evaluation)
+                evaluation = self.failed_objective(state, evaluation, reason)
             else:
                 state.good = evaluation
             state.last = evaluation
@@ -264,24 +273,53 @@ class Estimation:
                     'contraction_iterations': self.contraction_evaluations,
                 })
 
-        bounds = self.parameters.bounds
-        use_bounds = self.optimization.supports_bounds and any(np.isfinite(b).any() for b in bounds)
-        options = dict(self.optimization.method_options)
-        result = scipy.optimize.minimize(
-            objective, start, jac=analytic, method=self.optimization.method,
-            bounds=scipy.optimize.Bounds(*map(np.array, zip(*bounds))) if use_bounds else None, options=options,
-            callback=callback)
-        theta = np.asarray(result.x, dtype=float)
+        optimize = self._custom_optimization if self.optimization.custom else self._scipy_optimization
+        theta, success, message = optimize(start, objective, callback, state)
         good = state.good
         reusable = np.array_equal(theta, good.theta) and np.isfinite(good.gradient).all()
         final = good if reusable else self.evaluate(theta, iv, True)
         if final.failed_markets:
             raise self.inner_loop_error('the final estimates', final)
-        iterations = int(getattr(result, 'nit', state.iterations) or state.iterations)
-        return StepOutcome(evaluation=final, W=W, converged=bool(result.success), iterations=iterations,
+        return StepOutcome(evaluation=final, W=W, converged=success, iterations=state.iterations,
                            evaluations=state.evaluations,
                            contraction_evaluations=self.contraction_evaluations - contraction_before,
-                           seconds=time.perf_counter() - started, message=str(result.message))
+                           seconds=time.perf_counter() - started, message=message)
+
+    def _scipy_optimization(self, start: np.ndarray, objective: Callable[[np.ndarray], Any],
+                            callback: Callable[..., None], state: _Trace) -> tuple[np.ndarray, bool, str]:
+        """`scipy.optimize.minimize` with the optimization's method and options, within bounds where it takes them."""
+        bounds = self.parameters.bounds
+        use_bounds = self.optimization.supports_bounds and any(np.isfinite(b).any() for b in bounds)
+        result = scipy.optimize.minimize(
+            objective, start, jac=self.analytic_gradient, method=self.optimization.method,
+            bounds=scipy.optimize.Bounds(*map(np.array, zip(*bounds))) if use_bounds else None,
+            options=dict(self.optimization.method_options), callback=callback)
+        state.iterations = int(getattr(result, 'nit', state.iterations) or state.iterations)
+        return np.asarray(result.x, dtype=float), bool(result.success), str(result.message)
+
+    def _custom_optimization(self, start: np.ndarray, objective: Callable[[np.ndarray], Any],
+                             callback: Callable[[], None], state: _Trace) -> tuple[np.ndarray, bool, str]:
+        """PyBLP's custom optimization method: `method(initial, bounds, objective_function, iteration_callback,
+        **method_options) -> (final, converged)`, where `objective_function(theta) -> (objective, gradient or None,
+        progress)` (the progress as a `CustomProgress`)."""
+
+        def objective_function(values: Any) -> tuple[float, Optional[np.ndarray], CustomProgress]:
+            theta = np.asarray(values, dtype=float).reshape(start.shape)
+            value = objective(theta)
+            evaluation = state.last
+            gradient = evaluation.gradient.copy() if self.analytic_gradient else None
+            progress = CustomProgress(theta.copy(), float(evaluation.objective), gradient, state.iterations,
+                                      state.evaluations)
+            return float(value[0] if isinstance(value, tuple) else value), gradient, progress
+
+        method = self.optimization.method
+        assert callable(method)
+        bounds = [(float(lower), float(upper)) for lower, upper in self.parameters.bounds]
+        final, converged = method(start.copy(), bounds, objective_function, callback,
+                                  **dict(self.optimization.method_options))
+        theta = np.asarray(final, dtype=float).reshape(start.shape)
+        return theta, bool(converged), 'the custom optimization method ' + ('converged' if converged else
+                                                                             'did not converge')
 
     def inner_loop_error(self, where: str, evaluation: Evaluation) -> NumericalError:
         """The markets whose contraction failed at `where`, with the nesting parameters there (RCNL crawls as rho

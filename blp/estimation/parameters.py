@@ -1,11 +1,11 @@
 """The nonlinear parameters theta: which elements of sigma, pi, rho and beta are free, their bounds and labels.
 
-As in PyBLP, a zero in the starting sigma or pi fixes that element at zero; sigma is lower-triangular (values
-above its diagonal are ignored); theta orders sigma's lower triangle row by row, then pi row by row, then rho, then
-beta. Beta is concentrated out unless `beta` gives a starting value (None or NaN: concentrated; zero: fixed at zero;
-else optimized over), which a supply side needs for the coefficient on prices, since markups depend on it. Each free
-element is a parameter object that knows which matrix it lives in and which agent variable it multiplies, so nothing
-else branches on its kind.
+As in PyBLP, a zero in the starting sigma or pi fixes that element at zero; sigma is lower-triangular (an upper
+triangle given is ignored, as PyBLP ignores it); theta orders sigma's lower triangle row by row, then pi row by row,
+then rho, then beta. Beta is concentrated out unless
+`beta` gives a starting value (None or NaN: concentrated; zero: fixed at zero; else optimized over), which a supply
+side needs for the coefficient on prices, since markups depend on it. Each free element is a parameter object
+that knows which matrix it lives in and which agent variable it multiplies, so nothing else branches on its kind.
 """
 
 from __future__ import annotations
@@ -221,8 +221,8 @@ class Parameters:
             raise SpecificationError('rho is set but product data have no nesting_ids', parameter='rho')
         if H and rho is None:
             raise SpecificationError('rho is required: product data have nesting_ids', parameter='rho')
-        # sigma is the lower-triangular Cholesky root of the covariance: values above the diagonal are ignored, as
-        # PyBLP's documentation says (its Nevo tutorial starts from np.ones((4, 4)))
+        # sigma is the lower-triangular Cholesky root of the covariance: PyBLP 1.3.0 ignores a starting sigma's upper
+        # triangle (it estimates and reports it as zeros), and so do we
         sigma_matrix = np.tril(_matrix(sigma if K2 else None, (K2, K2), 'sigma'))
         pi_matrix = _matrix(pi if D and K2 else None, (K2, D), 'pi')
         rho_rows = 1 if np.array(rho if rho is not None else [], dtype=float).size == 1 else H

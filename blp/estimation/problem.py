@@ -13,6 +13,7 @@ from numpy.typing import ArrayLike
 from blp import status
 from blp.configurations.formulation import Formulation
 from blp.configurations.integration import Integration
+from blp.configurations.parallel import workers
 from blp.configurations.solve_options import SolveOptions
 from blp.estimation.dependents import DemandDependent, SupplyDependent
 from blp.estimation.estimator import Estimation, restore
@@ -22,7 +23,7 @@ from blp.estimation.results import ProblemResults
 from blp.estimation.summary import problem_summary
 from blp.exceptions import DataError, SpecificationError, warn
 from blp.model import DemandModel
-from blp.primitives.absorb import Absorber
+from blp.primitives.absorb import Absorber, absorb_codes, absorbed_ids
 from blp.primitives.columns import (
     collinear_columns,
     collinearity_warning,
@@ -43,7 +44,7 @@ from blp.primitives.products import (
     numeric_column,
     order_agents,
 )
-from blp.supply.data import SupplyData, absorb_codes, build_supply
+from blp.supply.data import SupplyData, build_supply
 
 
 class Problem:
@@ -137,11 +138,19 @@ class Problem:
 
     def _recorded(self, products: Products) -> Products:
         """`products` recording this problem's matrices as PyBLP's `problem.products` does."""
-        matrices = {'X1': self.X1, 'X2': self.X2, 'ZD': self.ZD[:, pyblp_order(self.MD, self._ZD_exogenous)]}
+        frame = products.frame
+        matrices = {'X1': self.X1, 'X2': self.X2, 'ZD': self.ZD[:, pyblp_order(self.MD, self._ZD_exogenous)],
+                    'demand_ids': absorbed_ids(self.product_formulations[0], frame)}
         if self.supply is not None:
-            supply = self.supply
-            matrices.update(X3=supply.X3, ZS=supply.ZS[:, pyblp_order(supply.MS, supply.ZS_exogenous)])
-        return products.with_matrices(**matrices)
+            supply, X3_formulation = self.supply, self.product_formulations[2]
+            assert X3_formulation is not None
+            matrices.update(X3=supply.X3, ZS=supply.ZS[:, pyblp_order(supply.MS, supply.ZS_exogenous)],
+                            supply_ids=absorbed_ids(X3_formulation, frame))
+        variables: list[str] = []
+        for formulation in self.product_formulations:
+            if formulation is not None:
+                variables += [name for name in formulation.variables() if name not in variables]
+        return products.with_matrices(tuple(variables), **matrices)
 
     def _moments(self, parameters: Optional[Parameters] = None, options: Optional[SolveOptions] = None,
                  model: Optional[DemandModel] = None) -> MomentStack:
@@ -208,7 +217,7 @@ class Problem:
         agent_formulation = None if problem_spec.agent_formulation is None else Formulation(
             problem_spec.agent_formulation.formula, problem_spec.agent_formulation.absorb)
         integration = None if problem_spec.integration is None else Integration(
-            problem_spec.integration.specification, problem_spec.integration.size, problem_spec.integration.seed)
+            problem_spec.integration.specification, problem_spec.integration.size, seed=problem_spec.integration.seed)
         product_data = with_built_instruments(getattr(problem_spec, 'instruments', None), product_data)
         return cls(formulations, product_data, agent_formulation, agent_data, integration,
                    rc_types=getattr(problem_spec, 'rc_types', None), costs_type=problem_spec.costs_type)
@@ -344,7 +353,7 @@ class Problem:
               center_moments: bool = True, scale_objective: bool = True, beta: Any = None, beta_bounds: Any = None,
               costs_bounds: Any = None, initial_update: bool = False,
               progress: Optional[Callable[[dict], None]] = None, micro_moments: Sequence[Any] = (),
-              memory_budget_mb: Optional[float] = None, threads: int = 1, fp_type: str = 'safe_linear',
+              memory_budget_mb: Optional[float] = None, threads: Optional[int] = None, fp_type: str = 'safe_linear',
               shares_bounds: Any = (1e-300, None), error_behavior: str = 'revert', error_punishment: float = 1.0,
               delta_behavior: str = 'first', check_optimality: str = 'both',
               finite_differences: bool = False) -> ProblemResults:
@@ -352,7 +361,8 @@ class Problem:
 
         `micro_moments` (`blp.MicroMoment`): stacked after the aggregate moments; without `W`, W and delta are first
         updated at the starting values (PyBLP's initial update). `memory_budget_mb` bounds the per-market temporaries
-        of one evaluation (markets go in chunks that fit); `threads` > 1 evaluates chunks on that many threads.
+        of one evaluation (markets go in chunks that fit); `threads` > 1 evaluates chunks on that many threads (by
+        default, those of an enclosing `blp.parallel` block, else one).
 
         PyBLP's further options, and what each does here:
 
@@ -378,7 +388,8 @@ class Problem:
             method=method, optimization=optimization, iteration=iteration, W=W, W_type=W_type, se_type=se_type,
             center_moments=center_moments, scale_objective=scale_objective, beta=beta, beta_bounds=beta_bounds,
             costs_bounds=costs_bounds, initial_update=initial_update, micro_moments=micro_moments,
-            memory_budget_mb=memory_budget_mb, threads=threads, fp_type=fp_type, shares_bounds=shares_bounds,
+            memory_budget_mb=memory_budget_mb, threads=workers() if threads is None else threads, fp_type=fp_type,
+            shares_bounds=shares_bounds,
             error_behavior=error_behavior, error_punishment=error_punishment, delta_behavior=delta_behavior,
             check_optimality=check_optimality, finite_differences=finite_differences)
         return self.estimate(options, progress)

@@ -113,13 +113,14 @@ def _call(function: Callable, t: Any, products: MarketView, agents: MarketView, 
     return array
 
 
-def _place(target: np.ndarray, array: np.ndarray, J: int) -> None:
-    """Write an I_t x J_t(+1) [x J_t(+1)] array into padded I x (1 + J) [x (1 + J)] space, choice 0 the outside."""
-    first = slice(0, 1 + J) if array.shape[1] == 1 + J else slice(1, 1 + J)
+def _place(target: np.ndarray, array: np.ndarray, J_t: int) -> None:
+    """Write an I_t x J_t(+1) [x J_t(+1)] array of a market of J_t products into padded I x (1 + J) [x (1 + J)]
+    space, choice 0 the outside (the market's products come first, the padding after them)."""
+    first = slice(0, 1 + J_t) if array.shape[1] == 1 + J_t else slice(1, 1 + J_t)
     if array.ndim == 2:
         target[:array.shape[0], first] = array
     else:
-        second = slice(0, 1 + J) if array.shape[2] == 1 + J else slice(1, 1 + J)
+        second = slice(0, 1 + J_t) if array.shape[2] == 1 + J_t else slice(1, 1 + J_t)
         target[:array.shape[0], first, second] = array
 
 
@@ -234,7 +235,7 @@ def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: l
             raise SpecificationError(f'compute_weights of micro dataset {dataset.name!r} returned first-choice weights '
                                      f'in some markets and second-choice weights in others', parameter=where)
         assert weights is not None and values is not None
-        _place(weights[row], array * agents.weights[t, :I_t].reshape((I_t,) + (1,) * (array.ndim - 1)), J)
+        _place(weights[row], array * agents.weights[t, :I_t].reshape((I_t,) + (1,) * (array.ndim - 1)), J_t)
         for position, p in enumerate(part_indices):
             part = parts[p]
             owner = next(m for m in moments if any(q is part for q in m.parts))
@@ -245,7 +246,7 @@ def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: l
                     f'compute_values of micro part {part.name!r} returned values of shape {part_values.shape} in market '
                     f'{market!r}, not {array.shape}, the shape of its dataset {dataset.name!r} weights',
                     parameter=f'micro_moments[{owner.name}]')
-            _place(values[position, row], part_values, J)
+            _place(values[position, row], part_values, J_t)
     assert weights is not None and values is not None and second is not None
     if not weights.any():
         raise SpecificationError(f'micro dataset {dataset.name!r} has zero weight in every market it covers',

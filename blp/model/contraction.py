@@ -22,6 +22,7 @@ import numpy as np
 from blp.configurations.solve_options import Iteration
 from blp.estimation.parameters import NonlinearValues
 from blp.model.logit_kernel import EXPONENT_LIMIT, share_derivatives, solve_markets
+from blp.model.per_market import solve_per_market
 from blp.model.squarem import Contraction
 from blp.primitives.products import Layout
 
@@ -116,7 +117,10 @@ class RandomCoefficients:
     def solve_delta(self, utilities: Utilities, log_observed: np.ndarray, start: np.ndarray,
                     iteration: Iteration) -> Contraction:
         """delta <- delta + log s - log s(delta) in every market, SQUAREM-accelerated: compiled, a market at a time
-        (`logit_kernel`)."""
+        (`logit_kernel`), unless the iteration asks for what only the per-market loop does (`per_market`)."""
+        if not iteration.compiled:
+            return solve_per_market(LogitStep(utilities.extended, self.weights, log_observed, self.mask), start,
+                                    iteration)
         delta, evaluations, converged = solve_markets(utilities.extended, self.weights, log_observed,
                                                       self.layout.counts, start, iteration.atol,
                                                       iteration.max_evaluations, iteration.method == 'squarem')
@@ -134,3 +138,24 @@ class RandomCoefficients:
         by_delta, by_theta = share_derivatives(utilities.extended, self.weights, delta, self.layout.counts,
                                                self.X2[:, :, columns], variables)
         return -np.linalg.solve(by_delta, by_theta)
+
+
+class LogitStep:
+    """One step of the logit contraction on a block of markets in numpy, delta -> log s + c - log sum_i S_ji w_i / D_i
+    (the kernel's mapping, `logit_kernel`), for the per-market loop."""
+
+    def __init__(self, extended: np.ndarray, weights: np.ndarray, log_observed: np.ndarray, mask: np.ndarray) -> None:
+        self.extended, self.weights, self.log_observed, self.mask = extended, weights, log_observed, mask
+
+    def select(self, markets: np.ndarray) -> 'LogitStep':
+        return LogitStep(self.extended[markets], self.weights[markets], self.log_observed[markets], self.mask[markets])
+
+    def __call__(self, delta: np.ndarray) -> np.ndarray:
+        J = self.mask.shape[1]
+        top = np.where(self.mask, delta, -np.inf).max(axis=1)
+        inside = np.where(self.mask, np.exp(delta - top[:, None]), 0.0)
+        denominators = self.extended[:, J] * np.exp(np.clip(-top, -EXPONENT_LIMIT, EXPONENT_LIMIT))[:, None]
+        denominators += np.einsum('tj,tji->ti', inside, self.extended[:, :J])
+        totals = np.einsum('tji,ti->tj', self.extended[:, :J], self.weights / denominators)
+        with np.errstate(divide='ignore'):
+            return np.where(self.mask, self.log_observed + top[:, None] - np.log(totals), 0.0)

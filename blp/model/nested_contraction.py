@@ -34,6 +34,7 @@ import numpy as np
 from blp.configurations.solve_options import Iteration
 from blp.estimation.parameters import NonlinearValues
 from blp.model.contraction import RandomCoefficients, Utilities
+from blp.model.per_market import solve_per_market
 from blp.model.squarem import Contraction, squarem
 from blp.primitives.products import Layout
 
@@ -88,8 +89,10 @@ class NestedRandomCoefficients(RandomCoefficients):
 
     def solve_delta(self, utilities: Utilities, log_observed: np.ndarray, start: np.ndarray,
                     iteration: Iteration) -> Contraction:
-        """PyBLP's nested contraction, SQUAREM-accelerated by the numpy driver over every market at once."""
-        return squarem(NestedStep(self._view(utilities, log_observed)), start, iteration)
+        """PyBLP's nested contraction, SQUAREM-accelerated by the numpy driver over every market at once (market by
+        market when the iteration asks for what only the per-market loop does: `per_market`)."""
+        step = NestedStep(self._view(utilities, log_observed))
+        return squarem(step, start, iteration) if iteration.compiled else solve_per_market(step, start, iteration)
 
     @staticmethod
     def _nested_parts(view: tuple, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,

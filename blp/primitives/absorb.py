@@ -9,8 +9,10 @@ for the sizes BLP problems have, this is as fast and one dependency fewer.)
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from blp.exceptions import NumericalError
+from blp.configurations.formulation import Formulation
+from blp.exceptions import DataError, NumericalError
 
 
 class Absorber:
@@ -51,3 +53,25 @@ class Absorber:
                 return values[:, 0] if vector else values
         raise NumericalError(f'absorbing {self.dimensions} fixed-effect dimensions did not converge in '
                              f'{self.max_iterations} sweeps')
+
+
+def absorb_codes(formulation: Formulation, frame: pd.DataFrame, where: str) -> list[np.ndarray]:
+    """Integer group codes for each fixed-effect dimension the formulation absorbs."""
+    codes = []
+    for columns in formulation.absorb_columns(f'{where} absorb'):
+        for column in columns:
+            if column not in frame.columns:
+                raise DataError(f'{where} absorb uses column {column!r}, which is not in product_data', column=column,
+                                dataset='product_data')
+        keys = frame[list(columns)].astype(str).agg('\x1f'.join, axis=1) if len(columns) > 1 else frame[columns[0]]
+        codes.append(pd.factorize(keys)[0])
+    return codes
+
+
+def absorbed_ids(formulation: Formulation, frame: pd.DataFrame) -> np.ndarray:
+    """The ids of each fixed-effect dimension the formulation absorbs (N x dimensions, objects): PyBLP's
+    `demand_ids` and `supply_ids` (a dimension of several columns joins their values)."""
+    columns = [frame[list(dimension)].astype(str).agg(' x '.join, axis=1).to_numpy(dtype=object)
+               if len(dimension) > 1 else frame[dimension[0]].to_numpy(dtype=object)
+               for dimension in formulation.absorb_columns('absorb') if all(c in frame.columns for c in dimension)]
+    return np.column_stack(columns) if columns else np.empty((len(frame), 0), dtype=object)

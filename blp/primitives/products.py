@@ -162,14 +162,42 @@ class Products:
     clustering_ids: Optional[np.ndarray]
     warnings: tuple[str, ...] = ()  # what reading the data left out, for the problem to warn about
     matrices: Mapping[str, np.ndarray] = field(default_factory=dict)
+    variables: tuple[str, ...] = ()  # the data columns the formulations use, PyBLP's record's last fields
 
     @property
     def N(self) -> int:
         return self.shares.size
 
-    def with_matrices(self, **matrices: np.ndarray) -> 'Products':
-        """The same products recording other matrices (X1, X2, X3, ZD, ZS)."""
-        return replace(self, matrices={**self.matrices, **matrices})
+    def with_matrices(self, variables: Optional[tuple[str, ...]] = None, **matrices: np.ndarray) -> 'Products':
+        """The same products recording other matrices (X1, X2, X3, ZD, ZS, and the absorbed fixed effects' ids
+        `demand_ids`, `supply_ids`) and the formulations' `variables`."""
+        return replace(self, matrices={**self.matrices, **matrices},
+                       variables=self.variables if variables is None else variables)
+
+    def to_record(self) -> np.recarray:
+        """PyBLP's `problem.products`: a record array of N x K fields, ids as objects, in PyBLP's field order."""
+        N = self.N
+
+        def ids(values: Optional[np.ndarray]) -> np.ndarray:
+            return np.empty((N, 0), dtype=object) if values is None else np.asarray(values, dtype=object)[:, None]
+
+        def matrix(name: str, dtype: Any = float) -> np.ndarray:
+            return np.asarray(self.matrices.get(name, np.zeros((N, 0))), dtype=dtype).reshape(N, -1)
+
+        fields = {'market_ids': ids(self.market_ids), 'firm_ids': ids(self.firm_ids),
+                  'demand_ids': matrix('demand_ids', object), 'supply_ids': matrix('supply_ids', object),
+                  'nesting_ids': ids(self.nesting_ids), 'product_ids': ids(self.product_ids),
+                  'clustering_ids': ids(self.clustering_ids), 'lag_indices': np.zeros((N, 0), dtype=np.int64),
+                  'ownership': self.ownership, 'shares': self.shares[:, None], 'ZD': matrix('ZD'), 'ZS': matrix('ZS'),
+                  'ZC': np.zeros((N, 0)), 'X1': matrix('X1'), 'X2': matrix('X2'), 'X3': matrix('X3')}
+        for name in self.variables:
+            column = self.frame[name].to_numpy()
+            fields[name] = column.astype(float if np.issubdtype(column.dtype, np.number) else object)[:, None]
+        return record_array(fields)
+
+    def __repr__(self) -> str:
+        """As PyBLP's `problem.products` displays: its record array."""
+        return repr(self.to_record())
 
     X1 = property(lambda self: self._matrix('X1'), doc='X1 (N x K1), fixed effects absorbed')
     X2 = property(lambda self: self._matrix('X2'), doc='X2 (N x K2; N x 0 without random coefficients)')
@@ -193,6 +221,15 @@ class Products:
             if name.startswith('_') or frame is None or name not in frame.columns:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
             return frame[name].to_numpy()[:, None]
+
+
+def record_array(fields: Mapping[str, np.ndarray]) -> np.recarray:
+    """A record array of N x K fields (PyBLP's layout: every field a matrix)."""
+    rows = next(iter(fields.values())).shape[0]
+    record = np.recarray(rows, dtype=[(name, values.dtype, (values.shape[1],)) for name, values in fields.items()])
+    for name, values in fields.items():
+        record[name] = values
+    return record
 
 
 def load_products(data: DataLike) -> Products:

@@ -11,27 +11,13 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-import pandas as pd
 
 from blp.configurations.formulation import Formulation
 from blp.exceptions import DataError, SpecificationError, warn
-from blp.primitives.absorb import Absorber
+from blp.primitives.absorb import Absorber, absorb_codes
 from blp.primitives.columns import collinearity_warning, numbered_columns, numbering_warning, pyblp_order
 from blp.primitives.products import Products, numeric_column
 from blp.supply.costs import check_costs_type
-
-
-def absorb_codes(formulation: Formulation, frame: pd.DataFrame, where: str) -> list[np.ndarray]:
-    """Integer group codes for each fixed-effect dimension the formulation absorbs."""
-    codes = []
-    for columns in formulation.absorb_columns(f'{where} absorb'):
-        for column in columns:
-            if column not in frame.columns:
-                raise DataError(f'{where} absorb uses column {column!r}, which is not in product_data', column=column,
-                                dataset='product_data')
-        keys = frame[list(columns)].astype(str).agg('\x1f'.join, axis=1) if len(columns) > 1 else frame[columns[0]]
-        codes.append(pd.factorize(keys)[0])
-    return codes
 
 
 def require_firm_ids(products: Products) -> Optional[np.ndarray]:

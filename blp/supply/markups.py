@@ -52,11 +52,13 @@ from blp.supply.bertrand import solve_delta_system
 @dataclass(frozen=True)
 class Directions:
     """How each parameter p moves utilities, dU_ijt/dtheta_p = x_jtp v_itp, and price coefficients,
-    dalpha_it/dtheta_p = v_itp when `moves_price[p]`."""
+    dalpha_it/dtheta_p = a_p v_itp when `moves_price[p]`, with a_p the slope of prices in the parameter's column
+    (`price_slopes`: -1 for `I(-prices)` in X2; 1 when not given)."""
 
     characteristics: np.ndarray  # T x J x P  x_jp (zero where padded, and for alpha in X1)
     agent_values: np.ndarray     # T x I x P  v_ip
     moves_price: np.ndarray      # P booleans
+    price_slopes: Optional[np.ndarray] = None  # P floats a_p
 
     @property
     def P(self) -> int:
@@ -175,7 +177,8 @@ def eta_by_theta(probabilities: np.ndarray, weights: np.ndarray, price_slopes: n
         b -= (Q @ mean[:, :, None])[:, :, 0]
         b -= (left * (weighted_shares @ G.transpose(0, 2, 1))).sum(axis=2)
         if parameters.moves_price[p]:
-            b += (gapped @ (weights * v)[:, :, None])[:, :, 0]
+            slope = 1.0 if parameters.price_slopes is None else float(parameters.price_slopes[p])
+            b += slope * (gapped @ (weights * v)[:, :, None])[:, :, 0]
         right[:, :, p] = b
     return solve_delta_system(Delta, right)
 

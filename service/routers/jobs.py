@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from typing import Annotated, Any, AsyncIterator, Literal, Optional
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from blp.spec import OptimalInstrumentsSpec
@@ -32,6 +34,7 @@ from service.openapi import problems
 from service.optimal_instruments import submit_optimal_instruments
 from service.sweep_submission import submit_sweep
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix='/v1/jobs')
 
 _ERRORS = problems(404, 409, 422)
@@ -190,7 +193,13 @@ def get_result(job_id: JobId, store: StoreDep, owner: OwnerDep) -> Any:
     result = stored_result(store, _load(store, job_id, owner))
     if isinstance(result, Response):
         return result
-    return JSONResponse(JOB_RESULT.dump_python(JOB_RESULT.validate_python(result), mode='json'))
+    try:
+        typed = JOB_RESULT.validate_python(result)
+    except ValidationError as error:  # stored by an older worker: sent as it is rather than lost behind a 500
+        log.warning('result of job %s does not fit the result models (%s): sent as stored', job_id,
+                    error.errors()[0]['loc'])
+        return JSONResponse(result)
+    return JSONResponse(JOB_RESULT.dump_python(typed, mode='json'))
 
 
 def result_of(store: Store, job_id: str, owner: str, kinds: tuple[str, ...],

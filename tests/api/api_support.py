@@ -48,5 +48,8 @@ def succeed(store, job_id: str, products) -> None:
     spec = EstimateSpec.model_validate(LOGIT_SPEC)
     results = blp.Problem.from_spec(spec.problem, products).estimate(solve_options(spec.solve))
     assert store.transition(job_id, ['queued'], 'running', started_at=now(), attempts=1) is True
-    store.put_result(job_id, {'job_id': job_id, 'kind': 'estimate', 'results': results.to_dict()})
+    provenance = {'product_data': None, 'spec': LOGIT_SPEC, 'versions': {'blp': blp.__version__},
+                  'timings': {'solve_seconds': 0.0}, 'started_at': now()}
+    store.put_result(job_id, {'job_id': job_id, 'kind': 'estimate', 'results': results.to_dict(),
+                              'provenance': provenance})
     assert store.transition(job_id, ['running'], 'succeeded', finished_at=now()) is True

@@ -35,17 +35,17 @@ def test_what_every_v1_operation_can_answer_is_documented():
         if 'requestBody' in operation:
             assert {'400', '413', '415', '422'} <= statuses, (method, path)
         if path == '/v1/jobs/{job_id}' and method == 'get':
-            assert '422' in statuses  # its path id can fail validation: printable, at most 128 characters
+            assert '422' in statuses  # the job id is validated: printable, at most 128 characters
     assert DOCUMENT['components']['securitySchemes']['bearer'] == {
         'type': 'http', 'scheme': 'bearer', 'description': 'an API key, when the service is run with API_KEYS'}
 
 
 def test_operation_ids_and_tags_are_chosen():
     ids = {operation['operationId'] for _, _, operation in OPERATIONS}
-    assert {'create_job', 'list_jobs', 'get_job', 'cancel_job', 'delete_job', 'get_job_events', 'get_result', 'get_elasticities',
-            'get_diversion_ratios', 'create_counterfactual', 'create_optimal_instruments', 'create_bootstrap',
-            'get_comparison', 'create_merger_screen', 'get_ranking', 'upload_dataset', 'get_dataset', 'delete_dataset',
-            'get_health', 'get_readiness', 'get_metrics'} == ids
+    assert {'create_job', 'list_jobs', 'get_job', 'cancel_job', 'delete_job', 'get_job_events', 'get_result',
+            'get_comparison', 'get_elasticities', 'get_diversion_ratios', 'create_counterfactual',
+            'create_optimal_instruments', 'create_bootstrap', 'create_merger_screen', 'get_ranking', 'upload_dataset',
+            'get_dataset', 'delete_dataset', 'get_health', 'get_readiness', 'get_metrics'} == ids
     assert all(len(operation['tags']) == 1 for _, _, operation in OPERATIONS)
     assert {tag['name'] for tag in DOCUMENT['tags']} == {operation['tags'][0] for _, _, operation in OPERATIONS}
 

@@ -94,3 +94,24 @@ def test_to_dict_lists_gamma_and_restores_to_the_same_numbers() -> None:
     np.testing.assert_allclose(restored.gamma, results.gamma, rtol=1e-8)
     np.testing.assert_allclose(restored.gamma_se, results.gamma_se, rtol=1e-6)
     np.testing.assert_allclose(restored.beta_se, results.beta_se, rtol=1e-6)
+
+
+def test_prices_in_x2_as_i_of_minus_prices_estimate_pyblps_model() -> None:
+    """PyBLP's Petrin tutorial puts `I(-prices)` in X2 with a supply side. With the prices nodes and the starting pi on
+    prices negated too, the model is exercise 2's (agent i's price coefficient is the same function of theta), so the
+    estimate is PyBLP's stored one with pi's prices row negated: this checks the -1 slope in the markups and their
+    Jacobian (a wrong sign moves every estimate)."""
+    workload = SUPPLY_WORKLOADS['supply_cereal']()
+    workload['formulations'][1] = ('0 + mushy + I(-prices)', None)
+    workload['agents'] = workload['agents'].assign(nodes1=-workload['agents']['nodes1'])
+    workload['solve'] = {**workload['solve'], 'pi': [[0.2], [-1]]}
+    results, reference = run_blp(workload), stored('supply_cereal')
+    estimates, errors, _ = TOLERANCES['supply_cereal']
+    assert results.sigma_labels == ['mushy', 'I(-prices)']
+    flip = np.array([[1.0], [-1.0]])
+    for key in ('beta', 'gamma', 'sigma'):
+        compare(getattr(results, key), reference[key], estimates, key)
+    compare(results.pi * flip, reference['pi'], estimates, 'pi')
+    for key in ('beta_se', 'sigma_se', 'pi_se', 'gamma_se'):
+        compare(getattr(results, key), reference[key], errors, key)
+    np.testing.assert_allclose(results.objective, reference['objective'], atol=1e-10)

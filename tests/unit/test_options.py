@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from typing import Iterator
 
@@ -30,6 +31,7 @@ def restored_options() -> Iterator[None]:
 
 def test_options_have_pyblps_names_and_defaults() -> None:
     pyblp = pytest.importorskip('pyblp')  # the test-time oracle: its option names and defaults
+    importlib.reload(blp.options)  # the declared defaults (the service and workers turn `verbose` off when loaded)
     public = {name for name in vars(blp.options) if not name.startswith('_')}
     assert public == set(PYBLP_DEFAULTS) == {name for name in vars(pyblp.options) if not name.startswith('_')}
     for name, default in PYBLP_DEFAULTS.items():
@@ -60,7 +62,7 @@ def test_collinear_tolerances_decide_the_warning_when_the_problem_is_built(produ
 def test_verbose_outputs_status_updates_through_verbose_output_and_flushes(products, monkeypatch) -> None:
     problem = blp.Problem(IV, products)
     lines: list[str] = []
-    blp.options.verbose_output = lines.append
+    blp.options.verbose, blp.options.verbose_output = True, lines.append
     problem.solve(method='1s')
     assert lines[0] == 'Solving the problem ...' and lines[-1].startswith('Computed results after 00:00:')
     flushes: list[int] = []

@@ -16,7 +16,7 @@ from typing import Any, Optional, Union
 import httpx
 import pandas as pd
 
-from blp.spec.results import BootstrapResult
+from blp.spec.results import BootstrapResult, MergerScreenResult
 from blp_client.errors import JobFailed, error_for
 from blp_client.progress import ProgressLine
 from blp_client.results import CounterfactualResult, Results, matrix_frame
@@ -156,6 +156,24 @@ class Client:
                 (('market', market), ('prices', prices), ('firm_ids', firm_ids), ('costs', costs)) if value is not None}
         return self._submit(f'/v1/jobs/{job_id(job)}/counterfactuals', body, idempotency_key, wait, timeout)
 
+    def merger_screen(self, job: JobRef, *, candidates: Optional[list[list[str]]] = None,
+                      markets: Optional[list[str]] = None, credit: float = 0.0, sort: str = 'consumer_surplus_loss',
+                      order: str = 'desc', products: bool = False, ssnip: Optional[dict[str, Any]] = None,
+                      wait: bool = True, timeout: Optional[float] = None,
+                      idempotency_key: Optional[str] = None) -> dict[str, Any]:
+        """Screen candidate mergers at a finished estimate (default: every pair of firms), ranked by `sort`; read
+        the ranking with `ranking`."""
+        body = {'candidates': candidates, 'markets': markets, 'credit': credit, 'sort': sort, 'order': order,
+                'products': products, 'ssnip': ssnip}
+        body = {name: value for name, value in body.items() if value is not None}
+        return self._submit(f'/v1/jobs/{job_id(job)}/merger-screen', body, idempotency_key, wait, timeout)
+
+    def ranking(self, job: JobRef, sort: Optional[str] = None, order: Optional[str] = None) -> pd.DataFrame:
+        """A finished merger screen's candidates, one row each in rank order (by `sort`, default the screen's)."""
+        params = {name: value for name, value in (('sort', sort), ('order', order)) if value is not None}
+        rows = self.request('GET', f'/v1/jobs/{job_id(job)}/ranking', params=params).json()['ranking']
+        return pd.DataFrame(rows).set_index('rank')
+
     def job(self, job: JobRef) -> dict[str, Any]:
         return self.request('GET', f'/v1/jobs/{job_id(job)}').json()
 
@@ -200,9 +218,10 @@ class Client:
 
     # ------------------------------------------------------------------------------------------ results
 
-    def result(self, job: JobRef) -> Union[Results, CounterfactualResult, BootstrapResult]:
+    def result(self, job: JobRef) -> Union[Results, CounterfactualResult, BootstrapResult, MergerScreenResult]:
         """A finished job's result: `Results` (PyBLP-like) for an estimate, multi-start or optimal-instruments
-        re-estimate, a `CounterfactualResult`, or a bootstrap's typed document (`blp.spec.results.BootstrapResult`).
+        re-estimate, a `CounterfactualResult`, or the typed document of a bootstrap or a merger screen
+        (`blp.spec.results.BootstrapResult`, `MergerScreenResult`).
         Waits for the job first if it is still running."""
         response = self.request('GET', f'/v1/jobs/{job_id(job)}/result')
         if response.status_code == 202:
@@ -212,6 +231,8 @@ class Client:
         kind = document.get('kind')
         if kind == 'bootstrap':
             return BootstrapResult.model_validate(document)
+        if kind == 'merger_screen':
+            return MergerScreenResult.model_validate(document)
         return CounterfactualResult(document) if kind == 'counterfactual' else Results(document)
 
     def elasticities(self, job: JobRef, market: str) -> pd.DataFrame:

@@ -63,6 +63,11 @@ class FanOut:
         raw = self.r.hget(self.key, field)
         return json.loads(raw) if raw is not None else None
 
+    def get_many(self, fields: list[str]) -> list[Any]:
+        """Several plan fields at once (None for those not written)."""
+        raws = self.r.hmget(self.key, fields) if fields else []
+        return [json.loads(raw) if raw is not None else None for raw in raws]
+
     def put(self, **fields: Any) -> None:
         self.r.hset(self.key, mapping={name: dumps(value) for name, value in fields.items()})
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, Optional, TypedDict, get_args
 
-JobKind = Literal['estimate', 'multistart', 'counterfactual', 'optimal_instruments', 'bootstrap', 'sweep']
+JobKind = Literal['estimate', 'multistart', 'counterfactual', 'optimal_instruments', 'bootstrap', 'sweep',
+                  'merger_screen']
 JobStatus = Literal['queued', 'running', 'succeeded', 'failed', 'cancelled']
 
 STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)

@@ -49,6 +49,7 @@ SUBMISSIONS, LAST_SUBMISSION = f'{PREFIX}submissions', f'{PREFIX}submissions:las
 # Fanned-out kinds (jobstore.fanout): the name of their keys, the unit of their rows, their phases.
 FAN_OUTS: tuple[tuple[str, str, tuple[int, ...]], ...] = (('multistart', 'starts', (1, 2)), ('bootstrap', 'chunks', (1,)))
 FAN_OUTS += (('sweep', 'variants', (1,)),)  # robustness sweeps (worker/sweeps.py)
+FAN_OUTS += (('merger_screen', 'candidates', (1,)),)  # merger screens (worker/merger_screen.py)
 _JSON_FIELDS = ('spec', 'request', 'progress', 'error', 'inputs')
 
 # KEYS: job hash, counts hash, the prefix of active sets. ARGV: allowed from-states (JSON list), new status, then

@@ -261,7 +261,10 @@ def job_view(record: JobRecord) -> dict[str, Any]:
     links = {'self': base, 'events': f'{base}/events', 'result': f'{base}/result'}
     if record['kind'] in ESTIMATES:
         links.update(elasticities=f'{base}/elasticities', diversion_ratios=f'{base}/diversion-ratios',
-                     counterfactuals=f'{base}/counterfactuals', optimal_instruments=f'{base}/optimal-instruments')
+                     counterfactuals=f'{base}/counterfactuals', optimal_instruments=f'{base}/optimal-instruments',
+                     merger_screen=f'{base}/merger-screen')
+    if record['kind'] == 'merger_screen':
+        links['ranking'] = f'{base}/ranking'
     if record['kind'] == 'sweep':
         links['comparison'] = f'{base}/comparison'
     if record.get('parent'):

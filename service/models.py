@@ -184,6 +184,9 @@ class Progress(BaseModel):
     chunks_done: Optional[int] = Field(default=None, description='bootstrap: chunks of draws recorded')
     chunks_total: Optional[int] = None
     chunks_failed: Optional[int] = None
+    candidates_done: Optional[int] = Field(default=None, description='merger screen: candidates recorded')
+    candidates_total: Optional[int] = None
+    candidates_failed: Optional[int] = None
     variants_done: Optional[int] = Field(default=None, description='sweep: variants recorded')
     variants_total: Optional[int] = None
     variants_failed: Optional[int] = None

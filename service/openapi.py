@@ -100,8 +100,9 @@ TAGS = [
     {'name': 'datasets', 'description': 'Product and agent data, uploaded once and referred to by content id'},
     {'name': 'jobs', 'description': 'Estimates and multi-starts: submit, list, follow, cancel'},
     {'name': 'derived jobs', 'description': 'Jobs that start from a finished estimate: counterfactuals, optimal '
-                                            'instruments, bootstrap'},
-    {'name': 'results', 'description': 'What a finished job computed: its result, elasticities, diversion ratios'},
+                                            'instruments, bootstrap, merger screens'},
+    {'name': 'results', 'description': 'What a finished job computed: its result, elasticities, diversion ratios, '
+                                       'a merger screen\'s ranking'},
     {'name': 'health', 'description': 'Liveness, readiness and metrics'},
 ]
 

@@ -7,7 +7,8 @@ Tasks (acks_late like every task here: a chunk whose process dies is redelivered
   blp.post.bootstrap.finalize(job_id)           once every chunk is in: intervals over all draws, the result
 
 Every chunk draws all parameters from the same seed and keeps its own slice, so a chunk computed twice (or on
-another worker) gives the same rows. Chunks run and are recorded as a sweep's variants are (`worker.members`); rows
+another worker) gives the same rows. Chunks are published, run and recorded as every fanned-out member is
+(`worker.members`, with a sweep's variants and a merger screen's candidates); rows
 are written once by the job store's fan-out ledger (`jobstore.fanout`, under this job's `:bootstrap` keys), which
 also counts them and updates the progress, so exactly one writer learns that the last chunk is in and publishes
 finalize; finalize is idempotent and the job leaves `running` once. Chunk tasks hold leases like every task, so a
@@ -16,7 +17,6 @@ chunk whose worker host died is requeued.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Optional
 
 import numpy as np
@@ -28,22 +28,12 @@ from jobstore import tasks as names
 from jobstore.fanout import FanOut
 from jobstore.problems import ProblemDetails
 from jobstore.records import JobRecord
-from jobstore.store import Store, now
+from jobstore.store import Store
 from worker import optimal
 from worker.members import Members, register
-from worker.tasks import (
-    _finish,
-    _frames,
-    _parent_result,
-    _seconds,
-    _versions,
-    publish,
-    succeed,
-    take_parent,
-)
+from worker.tasks import _finish, _frames, _parent_result, _seconds, _versions, succeed
 from worker.threads import capped_options
 
-log = logging.getLogger(__name__)
 
 def ledger_of(store: Store, job_id: str) -> FanOut:
     """A bootstrap's rows: one per chunk, under the job's `:bootstrap` keys (progress: chunks done and failed)."""
@@ -58,24 +48,6 @@ def _merger(product: Any, request: dict[str, Any]) -> Optional[np.ndarray]:
     if not request.get('merger'):
         return None
     return product['firm_ids'].astype(str).replace(request['merger']).to_numpy()
-
-
-# ------------------------------------------------------------------------------------------ the parent: fan out
-
-def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
-    """Publish one task per chunk (again, if a previous delivery died while publishing)."""
-    ledger = ledger_of(store, job_id)
-    record = take_parent(store, ledger, hostname)
-    if record is None:
-        return 'skipped'
-    request = record['request']
-    chunks = chunk_count(request)
-    store.set_fields(job_id, progress={'chunks_done': 0, 'chunks_total': chunks, 'chunks_failed': 0,
-                                       'updated_at': now()})
-    for index in range(chunks):
-        publish(names.BOOTSTRAP_CHUNK, [job_id, index], f'{job_id}.chunk.{index}')
-    ledger.put(**{'published:1': True})
-    return 'published'
 
 
 # ------------------------------------------------------------------------------------------ one chunk
@@ -97,14 +69,14 @@ def _identify(record: JobRecord, index: int) -> dict[str, Any]:
     return {'index': index, 'draws': []}
 
 
-CHUNKS = Members('bootstrap', 'chunks', 'chunk', names.BOOTSTRAP_FINALIZE, lambda record: chunk_count(record['request']),
-                 lambda store, record, index: _compute(store, record, index), _identify)
+CHUNKS = Members('bootstrap', 'chunks', 'chunk', names.BOOTSTRAP_CHUNK, names.BOOTSTRAP_FINALIZE,
+                 lambda record: chunk_count(record['request']), lambda store, record, index: _compute(store, record, index),
+                 _identify)
 
 
 def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
     """Compute one chunk and record its row; a chunk that fails is recorded failed, never the parent."""
     return CHUNKS.run(store, job_id, index, hostname)
-
 
 
 # ------------------------------------------------------------------------------------------ finalize
@@ -167,4 +139,4 @@ def finalize(store: Store, job_id: str) -> str:
 
 # ------------------------------------------------------------------------------------------ the tasks
 
-register(CHUNKS, names.BOOTSTRAP, names.BOOTSTRAP_CHUNK, fan_out, finalize)
+register(CHUNKS, names.BOOTSTRAP, finalize)

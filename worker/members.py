@@ -1,7 +1,12 @@
-"""The member side of a job fanned out as one row per member (a bootstrap's chunks, a sweep's variants): run a member
-once, record its row whatever happens to it, and let the one writer whose row completed the job publish finalize.
+"""A job fanned out as one row per member (a bootstrap's chunks, a sweep's variants, a merger screen's candidates):
+the parent publishes one task per member, each member runs once and records its row whatever happens to it, and the
+one writer whose row completed the job publishes finalize.
 
-Why one module: the bootstrap and the sweep ran, recorded and lost their members by the same steps, written twice.
+Why one module: the bootstrap, the sweep and the merger screen published, ran, recorded and lost their members by the
+same steps, which had been written once per kind. A member that finds its row written (a duplicate, or a redelivery
+after the write) publishes finalize again when every row is in, since the first writer may have died before
+publishing; a member past JOB_MAX_ATTEMPTS deliveries is recorded lost rather than run again; one that fails is
+recorded failed, never the job; a task killed by the hard time limit is recorded by `MemberTask.on_failure`.
 (Multi-start keeps its own: its members run in phases and record schedules.)
 """
 
@@ -10,40 +15,63 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from celery import Task
 
 import blp
 from jobstore.fanout import FanOut
 from jobstore.records import JobRecord
-from jobstore.store import Store
+from jobstore.store import Store, now
 from worker.celery_app import app, job_store, settings
 from worker.failures import failed_row, lost_problem_details, problem_details_of, worker_lost
 from worker.leases import LeasedTask
-from worker.tasks import JobTask, cancel, durably, publish
+from worker.tasks import JobTask, cancel, durably, publish, take_parent
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Members:
-    """How one kind's members are kept (`name`, `unit`: the ledger's keys and progress), counted (`total`), computed
-    (`compute`: the row of a member that succeeded) and shown (`identify`: fields every row starts with)."""
+    """How one kind's members are kept (`name`, `unit`: the ledger's keys and progress), published (`member_task`,
+    in the order of `order`, skipping those `refused` gives a row for), counted (`total`), computed (`compute`: the
+    row of a member that succeeded) and shown (`identify`: fields every row starts with)."""
 
     name: str
     unit: str
-    subject: str  # 'chunk', 'variant': what the problem documents call a member
+    subject: str  # 'chunk', 'variant', 'candidate': what task ids and problem documents call a member
+    member_task: str
     finalize_task: str
     total: Callable[[JobRecord], int]
     compute: Callable[[Store, JobRecord, int], dict[str, Any]]
     identify: Callable[[JobRecord, int], dict[str, Any]]
+    order: Optional[Callable[[JobRecord], Iterable[int]]] = None  # default: by index
+    refused: Optional[Callable[[JobRecord, int], Optional[dict[str, Any]]]] = None  # the row of one never run
 
     def ledger(self, store: Store, job_id: str) -> FanOut:
         return FanOut(store, job_id, self.name, self.unit)
 
     def publish_finalize(self, job_id: str) -> None:
         publish(self.finalize_task, [job_id], f'{job_id}.finalize')
+
+    def fan_out(self, store: Store, job_id: str, hostname: str = '') -> str:
+        """The parent: publish one task per member, or record the row of one refused at submission (again, if a
+        previous delivery died while publishing: a member already recorded is not recorded twice)."""
+        ledger = self.ledger(store, job_id)
+        record = take_parent(store, ledger, hostname)
+        if record is None:
+            return 'skipped'
+        total, unit = self.total(record), self.unit
+        store.set_fields(job_id, progress={f'{unit}_done': 0, f'{unit}_total': total, f'{unit}_failed': 0,
+                                           'updated_at': now()})
+        for index in self.order(record) if self.order else range(total):
+            row = self.refused(record, index) if self.refused else None
+            if row is not None:
+                self.record(ledger, record, index, row)
+            else:
+                publish(self.member_task, [job_id, index], f'{job_id}.{self.subject}.{index}')
+        ledger.put(**{'published:1': True})
+        return 'published'
 
     def run(self, store: Store, job_id: str, index: int, hostname: str = '') -> str:
         """Compute one member and record its row; a member that fails is recorded failed, never the job."""
@@ -117,17 +145,16 @@ class MemberTask(LeasedTask):
         self.members.lost(exc, job_id, index)
 
 
-def register(members: Members, parent_task: str, member_task: str, fan_out: Callable[[Store, str, str], str],
-             finalize: Callable[[Store, str], str]) -> None:
-    """The three tasks of a fanned-out kind: the parent publishes the members (`fan_out`), each member runs through
-    `members`, and `finalize` concludes once every row is in."""
+def register(members: Members, parent_task: str, finalize: Callable[[Store, str], str]) -> None:
+    """The three tasks of a fanned-out kind: the parent publishes the members (`Members.fan_out`), each member runs
+    through `members`, and `finalize` concludes once every row is in."""
     member_base = type(f'{members.subject.title()}Task', (MemberTask,), {'members': members, '__module__': __name__})
 
     @app.task(name=parent_task, base=JobTask, bind=True)
     def parent(self: Task, job_id: str) -> str:
-        return fan_out(job_store(), job_id, self.request.hostname or '')
+        return members.fan_out(job_store(), job_id, self.request.hostname or '')
 
-    @app.task(name=member_task, base=member_base, bind=True)
+    @app.task(name=members.member_task, base=member_base, bind=True)
     def member(self: Task, job_id: str, index: int) -> str:
         return members.run(job_store(), job_id, index, self.request.hostname or '')
 

@@ -30,20 +30,11 @@ from jobstore import tasks as names
 from jobstore.fanout import FanOut
 from jobstore.problems import ProblemDetails, core_problem_details
 from jobstore.records import JobRecord
-from jobstore.store import Store, now
+from jobstore.store import Store
 from worker import cache, memory, optimal
 from worker.members import Members, register
 from worker.multistart import _stop_when_cancelled
-from worker.tasks import (
-    _counterfactual_table,
-    _finish,
-    _frames,
-    _seconds,
-    _versions,
-    publish,
-    succeed,
-    take_parent,
-)
+from worker.tasks import _counterfactual_table, _finish, _frames, _seconds, _versions, succeed
 
 log = logging.getLogger(__name__)
 # The diagnostics of an estimate a variant's row keeps (besides its parameters with SEs).
@@ -58,25 +49,19 @@ def ledger_of(store: Store, job_id: str) -> FanOut:
 
 # ------------------------------------------------------------------------------------------ the parent: fan out
 
-def fan_out(store: Store, job_id: str, hostname: str = '') -> str:
-    """Record the variants refused at submission (`on_invalid: report`) and publish one task per other variant
-    (again, if a previous delivery died while publishing: a variant already recorded is skipped)."""
-    ledger = ledger_of(store, job_id)
-    record = take_parent(store, ledger, hostname)
-    if record is None:
-        return 'skipped'
+def _largest_first(record: JobRecord) -> list[int]:
+    """The largest variants first (agent-product cells per evaluation, costed at submission), so the workers end
+    together."""
     variants = record['request']['variants']
-    store.set_fields(job_id, progress={'variants_done': 0, 'variants_total': len(variants), 'variants_failed': 0,
-                                       'updated_at': now()})
-    # the largest first (agent-product cells per evaluation, costed at submission), so the workers end together
-    for variant in sorted(variants, key=lambda variant: -(variant.get('work') or 0)):
-        if variant['spec'] is None:
-            VARIANTS.record(ledger, record, variant['index'], {'status': 'failed', 'error': variant['error'],
-                                                               'seconds': 0.0, 'attempts': 0, 'worker': ''})
-        else:
-            publish(names.SWEEP_VARIANT, [job_id, variant['index']], f"{job_id}.variant.{variant['index']}")
-    ledger.put(**{'published:1': True})
-    return 'published'
+    return [variant['index'] for variant in sorted(variants, key=lambda variant: -(variant.get('work') or 0))]
+
+
+def _refused(record: JobRecord, index: int) -> Optional[dict[str, Any]]:
+    """The row of a variant refused at submission (`on_invalid: report`): recorded failed, never published."""
+    variant = record['request']['variants'][index]
+    if variant['spec'] is not None:
+        return None
+    return {'status': 'failed', 'error': variant['error'], 'seconds': 0.0, 'attempts': 0, 'worker': ''}
 
 
 # ------------------------------------------------------------------------------------------ one variant
@@ -143,14 +128,14 @@ def _identify(record: JobRecord, index: int) -> dict[str, Any]:
     return {'index': index, 'label': variant['label'], 'override': variant['override']}
 
 
-VARIANTS = Members('sweep', 'variants', 'variant', names.SWEEP_FINALIZE, lambda record: len(record['request']['variants']),
-                   lambda store, record, index: _estimate(store, record, index), _identify)
+VARIANTS = Members('sweep', 'variants', 'variant', names.SWEEP_VARIANT, names.SWEEP_FINALIZE,
+                   lambda record: len(record['request']['variants']),
+                   lambda store, record, index: _estimate(store, record, index), _identify, _largest_first, _refused)
 
 
 def run_variant(store: Store, job_id: str, index: int, hostname: str = '') -> str:
     """Estimate one variant and record its row; a variant that fails is recorded failed, never the sweep."""
     return VARIANTS.run(store, job_id, index, hostname)
-
 
 
 # ------------------------------------------------------------------------------------------ finalize
@@ -226,4 +211,4 @@ def finalize(store: Store, job_id: str) -> str:
 
 # ------------------------------------------------------------------------------------------ the tasks
 
-register(VARIANTS, names.SWEEP, names.SWEEP_VARIANT, fan_out, finalize)
+register(VARIANTS, names.SWEEP, finalize)

@@ -152,8 +152,11 @@ class OptimalInstrumentsSpec(_Strict):
     then `.to_problem()` solved again from the first estimates with the same solve options."""
 
     method: Literal['approximate', 'normal', 'empirical'] = 'approximate'
-    draws: int = Field(default=1, ge=1, le=1000, description='realizations of xi averaged over (1 for approximate)')
-    seed: Optional[int] = Field(default=None, ge=0, le=2**32 - 1, description='seed of the normal or empirical draws')
+    # strict: JSON's true and false are not counts or seeds
+    draws: int = Field(default=1, ge=1, le=1000, strict=True,
+                       description='realizations of xi averaged over (1 for approximate)')
+    seed: Optional[int] = Field(default=None, ge=0, le=2**32 - 1, strict=True,
+                                description='seed of the normal or empirical draws')
 
 
 class EstimateSpec(_Strict):

@@ -331,8 +331,147 @@ class SweepResult(_Wire):
     provenance: dict[str, Any]
 
 
-JobResult = Annotated[Union[EstimateResult, MultistartResult, CounterfactualResult, BootstrapResult, SweepResult],
-                      Field(discriminator='kind')]
+# ------------------------------------------------------------------------------------------ merger screens
+
+# The columns of a ranking row (`blp.post.screening.merger_summary`) that it can be sorted by.
+SortColumn = Literal['consumer_surplus_loss', 'consumer_surplus_change', 'welfare_change', 'profit_change',
+                     'merging_profit_change', 'price_change_percent', 'merging_price_change_percent',
+                     'hhi_change_max', 'diversion_max', 'guppi_max', 'guppi_mean', 'upp_max', 'cmcr_max', 'markets',
+                     'iterations_max']
+
+
+class RankedCandidate(_Wire):
+    """One candidate of a ranking: totals over the markets where at least two of its firms sell (changes are after
+    minus before; consumer surplus and profits per market as PyBLP computes them, summed over markets), maxima of
+    its merging products' indices, and the body of `POST /v1/jobs/{estimate}/counterfactuals` that simulates it."""
+
+    rank: int
+    candidate_index: int
+    candidate: str
+    firms: list[str]
+    credit: float
+    markets: int = Field(description='markets where at least two of its firms sell')
+    hhi_change_max: Number = None
+    diversion_max: Number = None
+    guppi_max: Number = None
+    guppi_mean: Number = Field(default=None, description="weighted by the merging products' shares")
+    upp_max: Number = None
+    cmcr_max: Number = Field(default=None, description='compensating marginal-cost reduction, share of cost')
+    price_change_percent: Number = Field(default=None, description='share-weighted, every product')
+    merging_price_change_percent: Number = Field(default=None, description="share-weighted, the merging products")
+    consumer_surplus_change: Number = None
+    consumer_surplus_loss: Number = Field(default=None, description='minus consumer_surplus_change: the default sort')
+    merging_profit_change: Number = None
+    profit_change: Number = None
+    welfare_change: Number = Field(default=None, description='consumer surplus change plus profit change')
+    converged: bool = Field(description='the merged equilibrium converged in every market')
+    iterations_max: int
+    counterfactual: dict[str, Any] = Field(description='the body of POST /v1/jobs/{estimate}/counterfactuals')
+
+
+class MergerRanking(_Wire):
+    """A merger screen's candidates in rank order (`GET /v1/jobs/{id}/ranking`)."""
+
+    job_id: str
+    sort: SortColumn
+    order: Literal['desc', 'asc']
+    ranking: list[RankedCandidate]
+
+
+class MergerMarket(_Wire):
+    """A candidate in one market where at least two of its firms sell (price changes in %, share-weighted)."""
+
+    market_id: str
+    hhi_before: Number
+    hhi_change: Number
+    price_change_percent: Number
+    merging_price_change_percent: Number
+    consumer_surplus_change: Number
+    merging_profit_change: Number
+    profit_change: Number
+    welfare_change: Number
+    converged: bool
+    iterations: int
+
+
+class MergerProduct(_Wire):
+    """One merging product: diversion to its partners, GUPPI, UPP, CMCR and its simulated price change."""
+
+    market_id: str
+    product_id: str
+    firm_id: str
+    diversion: Number
+    guppi: Number
+    upp: Number
+    cmcr: Number
+    price_before: Number
+    price_after: Number
+    price_change_percent: Number
+
+
+class MergerDetails(_Wire):
+    """A ranked candidate's rows per market and, with `products`, per merging product."""
+
+    candidate_index: int
+    markets: list[MergerMarket]
+    products: Optional[list[MergerProduct]] = None
+
+
+class FailedCandidate(_Wire):
+    candidate_index: int
+    firms: list[str]
+    error: Optional[dict[str, Any]] = None
+
+
+class MonopolistMarket(_Wire):
+    """A hypothetical monopolist of the group in one market where the group sells."""
+
+    market_id: str
+    products: list[str]
+    price_increase_percent: list[Number]
+    largest_increase_percent: Number
+    passes: bool
+    profit_before: Number
+    profit_after: Number
+    converged: bool
+    iterations: int
+
+
+class SsnipGroup(_Wire):
+    group: int
+    products: list[str]
+    size: int
+    passes: bool = Field(description='passes in every market where the group sells')
+    markets: list[MonopolistMarket]
+
+
+class SsnipResult(_Wire):
+    threshold: float
+    rivals: Literal['fixed', 'bertrand']
+    groups: list[SsnipGroup]
+    smallest_passing_group: Optional[int] = Field(default=None, description='the passing group with fewest products')
+
+
+class MergerScreenResult(_Wire):
+    """The result of a `merger_screen` job: the succeeded candidates ranked by `sort`, their per-market (and
+    per-product) details, the candidates that failed, and the SSNIP groups when asked for."""
+
+    job_id: str
+    kind: Literal['merger_screen']
+    credit: float
+    markets: Optional[list[str]] = Field(default=None, description='the screened markets; null: every market')
+    sort: SortColumn
+    order: Literal['desc', 'asc']
+    candidates: int
+    ranking: list[RankedCandidate]
+    details: list[MergerDetails]
+    failed: list[FailedCandidate]
+    ssnip: Optional[SsnipResult] = None
+    provenance: dict[str, Any]
+
+
+JobResult = Annotated[Union[EstimateResult, MultistartResult, CounterfactualResult, BootstrapResult, SweepResult,
+                            MergerScreenResult], Field(discriminator='kind')]
 JOB_RESULT: TypeAdapter[Any] = TypeAdapter(JobResult)
 
 

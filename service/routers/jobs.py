@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from blp.spec import OptimalInstrumentsSpec
-from blp.spec.results import JOB_RESULT, JobResult, SubstitutionMatrix
+from blp.spec.results import JOB_RESULT, JobResult, MergerRanking, SortColumn, SubstitutionMatrix
 from jobstore.jsonsafe import dumps
 from jobstore.problems import ProblemDetails
 from jobstore.records import TERMINAL, JobRecord, JobStatus
@@ -27,6 +27,7 @@ from jobstore.submissions import Submissions
 from service.bootstrap_submission import BootstrapRequest, submit_bootstrap
 from service.deps import PRINTABLE, CeleryDep, JobId, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
+from service.merger_screen import MergerScreenRequest, ranked, ranking_csv, submit_merger_screen
 from service.models import CounterfactualRequest, Job, JobList, JobRequest
 from service.numerics import Numerics
 from service.openapi import problems
@@ -123,8 +124,15 @@ def cancel_job(job_id: JobId, store: StoreDep, celery: CeleryDep, owner: OwnerDe
     return JSONResponse(Job.model_validate(job_view(record)).model_dump(mode='json'), status_code=status_code)
 
 
+# One Server-Sent Event as a client parses it (schemathesis validates each event of the stream against this).
+_EVENT = {'type': 'object', 'required': ['event', 'data'], 'properties': {
+    'event': {'type': 'string', 'enum': ['job', 'end']},
+    'data': {'type': 'string', 'description': 'the Job as JSON (`end`: the last state, or {"status": "deleted"})'},
+    'id': {'type': 'string', 'description': 'the number of the `job` event'}}}
+
+
 @router.get('/{job_id}/events', tags=['jobs'], response_class=StreamingResponse,
-            responses={200: {'content': {'text/event-stream': {'schema': {'type': 'string'}}},
+            responses={200: {'content': {'text/event-stream': {'schema': _EVENT}},
                              'description': '`job` events with the Job as data, then one `end` event'},
                        **problems(404)})
 async def get_job_events(job_id: JobId, store: StoreDep, owner: OwnerDep, settings: SettingsDep) -> StreamingResponse:
@@ -194,11 +202,18 @@ def get_result(job_id: JobId, store: StoreDep, owner: OwnerDep) -> Any:
     return JSONResponse(JOB_RESULT.dump_python(typed, mode='json'))
 
 
-def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: str, market: str, fmt: str) -> Response:
+def result_of(store: Store, job_id: str, owner: str, kinds: tuple[str, ...],
+              what: str) -> tuple[JobRecord, Response | dict[str, Any]]:
+    """A job of one of `kinds` (else 404: `what` says which kinds have this) and its stored result, or the answer
+    while it has none (`stored_result`)."""
     record = _load(store, job_id, owner)
-    if record['kind'] not in ESTIMATES:
-        raise ProblemDetails(404, 'not-found', 'Not found', 'only estimates have elasticities and diversion ratios')
-    result = stored_result(store, record)
+    if record['kind'] not in kinds:
+        raise ProblemDetails(404, 'not-found', 'Not found', what)
+    return record, stored_result(store, record)
+
+
+def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: str, market: str, fmt: str) -> Response:
+    record, result = result_of(store, job_id, owner, ESTIMATES, 'only estimates have elasticities and diversion ratios')
     if isinstance(result, Response):
         return result
     matrix = numerics.matrix(record, result, table, market)
@@ -217,10 +232,13 @@ Market = Annotated[str, Query(min_length=1, max_length=1000, pattern=PRINTABLE,
                               description='a market id of the product data')]
 
 
-_MATRIX: dict[int | str, dict[str, Any]] = {
-    200: {'content': {'text/csv': {'schema': {'type': 'string'}}},
-          'description': 'the matrix as JSON, or with `format=csv` as CSV (a header of product ids, a row per product)'},
-    **_RUNNING, **problems(404, 409, 422)}
+def table_responses(csv_form: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a finished job's table read as JSON or, with `format=csv`, as CSV (`csv_form` says how)."""
+    return {200: {'content': {'text/csv': {'schema': {'type': 'string'}}}, 'description': csv_form},
+            **_RUNNING, **problems(404, 409, 422)}
+
+
+_MATRIX = table_responses('the matrix as JSON, or with `format=csv` as CSV (a header of product ids, a row per product)')
 
 
 @router.get('/{job_id}/elasticities', response_model=SubstitutionMatrix, tags=['results'], responses=_MATRIX)
@@ -273,3 +291,34 @@ def create_bootstrap(job_id: JobId, body: BootstrapRequest, store: StoreDep, cel
     parent = _load(store, job_id, owner)
     record, created = submit_bootstrap(store, celery, settings, parent, body, owner, idempotency_key)
     return _accepted(record, created)
+
+
+@router.post('/{job_id}/merger-screen', response_model=Job, status_code=202, tags=['derived jobs'],
+             responses={**_ACCEPTED, **problems(415, 429), **_ERRORS}, dependencies=[Depends(require_json)])
+def create_merger_screen(job_id: JobId, body: MergerScreenRequest, store: StoreDep, celery: CeleryDep,
+                         settings: SettingsDep, owner: OwnerDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """From a succeeded estimate, a new job of kind `merger_screen`: every pair of firms (or the given mergers) screened
+    (diversion, GUPPI, UPP, CMCR, delta HHI) and simulated (prices, consumer surplus, profits, welfare), one task per
+    candidate over every worker (progress: `candidates_done`, `candidates_total`), ranked by consumer-surplus loss
+    (or `sort`); `ssnip` adds hypothetical monopolist tests. The ranking: `GET /v1/jobs/{id}/ranking`."""
+    parent = _load(store, job_id, owner)
+    record, created = submit_merger_screen(store, celery, settings, parent, body, owner, idempotency_key)
+    return _accepted(record, created)
+
+
+@router.get('/{job_id}/ranking', response_model=MergerRanking, tags=['results'],
+            responses=table_responses('the ranking as JSON, or with `format=csv` as CSV (a line per candidate)'))
+def get_ranking(job_id: JobId, store: StoreDep, owner: OwnerDep, sort: Optional[SortColumn] = None,
+                order: Optional[Literal['desc', 'asc']] = None, fmt: Format = 'json') -> Response:
+    """A merger screen's candidates ranked by `sort` (default: the request's, consumer-surplus loss) in `order`, as
+    JSON or CSV (`format=csv`); each JSON row has the `counterfactual` body that simulates it in full. 202 while the
+    screen runs, 409 when it failed or was cancelled."""
+    _, result = result_of(store, job_id, owner, ('merger_screen',), 'only merger screens have a ranking')
+    if isinstance(result, Response):
+        return result
+    sort, order = sort or result['sort'], order or result['order']
+    rows = ranked(result['ranking'], sort, order)
+    if fmt == 'csv':
+        return Response(ranking_csv(rows), media_type='text/csv')
+    ranking = MergerRanking.model_validate({'job_id': job_id, 'sort': sort, 'order': order, 'ranking': rows})
+    return JSONResponse(ranking.model_dump(mode='json'))

@@ -9,13 +9,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from jobstore.problems import ProblemDetails
 from service.deps import JobId, OwnerDep, StoreDep
-from service.models import Job, SweepComparison
-from service.openapi import problems
-from service.routers.jobs import _load, stored_result
+from service.models import SweepComparison
+from service.routers.jobs import result_of, table_responses
 
-router = APIRouter(prefix='/v1/jobs', tags=['results'])
+router = APIRouter(prefix='/v1/jobs')
 
 
 def _csv(table: dict[str, Any]) -> str:
@@ -28,20 +26,14 @@ def _csv(table: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-@router.get('/{job_id}/comparison', response_model=SweepComparison,
-            responses={200: {'content': {'text/csv': {'schema': {'type': 'string'}}},
-                             'description': 'the table as JSON, or with `format=csv` as CSV (a row per variant)'},
-                       202: {'model': Job, 'description': 'the sweep is queued or running: no table yet'},
-                       **problems(404, 409)})
+@router.get('/{job_id}/comparison', response_model=SweepComparison, tags=['results'],
+            responses=table_responses('the table as JSON, or with `format=csv` as CSV (a line per variant)'))
 def get_comparison(job_id: JobId, store: StoreDep, owner: OwnerDep,
                      fmt: Annotated[Literal['json', 'csv'], Query(alias='format')] = 'json') -> Response:
     """A sweep's variants side by side: per variant its estimates with SEs, objective, convergence, mean own-price
     elasticity, the counterfactual's headline numbers, seconds and error (a failed variant's row says why). 202
     while the sweep runs, 409 when it failed or was cancelled."""
-    record = _load(store, job_id, owner)
-    if record['kind'] != 'sweep':
-        raise ProblemDetails(404, 'not-found', 'Not found', 'only sweeps have a comparison table')
-    result = stored_result(store, record)
+    _, result = result_of(store, job_id, owner, ('sweep',), 'only sweeps have a comparison table')
     if isinstance(result, Response):
         return result
     table = result['comparison']

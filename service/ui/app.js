@@ -216,6 +216,10 @@ function recordProgress(trace, text, job) {
       + `${p.starts_failed ?? 0} failed, best objective ${format(p.best_objective)}`;
     return;
   }
+  if (p.candidates_total) {
+    text.textContent = `${p.candidates_done ?? 0} of ${p.candidates_total} candidate mergers done, ${p.candidates_failed ?? 0} failed`;
+    return;
+  }
   if (p.variants_total) {
     text.textContent = `${p.variants_done ?? 0} of ${p.variants_total} variants done, ${p.variants_failed ?? 0} failed`;
     return;
@@ -260,6 +264,7 @@ function drawTrace(trace) {
 async function showResult(job, box, signal, onTrace) {
   const result = await api(`/v1/jobs/${job.id}/result`, signal);
   if (job.kind === 'counterfactual') showCounterfactual(result, box);
+  else if (job.kind === 'merger_screen') showMergerScreen(result, box);
   else if (job.kind === 'sweep') showSweep(job, result, box);
   else {
     if (result.results) onTrace(result.results.trace);
@@ -401,6 +406,61 @@ function showSweep(job, result, box) {
     h('p', {}, h('a', { href: `/v1/jobs/${job.id}/comparison?format=csv`, text: 'The table as CSV' }),
       ' (needs the API key in an Authorization header when keys are required).'));
   if (comparison.parameters.length) draw(comparison.parameters[0]);
+}
+
+// ------------------------------------------------------------------------------------------ merger screens
+
+const RANKING_COLUMNS = [
+  ['candidate', 'Candidate', false], ['consumer_surplus_loss', 'CS loss', true], ['welfare_change', 'Welfare Δ', true],
+  ['merging_profit_change', 'Merging profit Δ', true], ['price_change_percent', 'Price Δ %', true],
+  ['merging_price_change_percent', 'Merging price Δ %', true], ['hhi_change_max', 'ΔHHI max', true],
+  ['diversion_max', 'Diversion max', true], ['guppi_max', 'GUPPI max', true], ['upp_max', 'UPP max', true],
+  ['cmcr_max', 'CMCR max', true], ['markets', 'Markets', true], ['converged', 'Converged', false],
+];
+
+function showMergerScreen(result, box) {
+  let sort = result.sort, descending = result.order === 'desc';
+  const body = h('tbody');
+  const head = h('tr');
+  const draw = () => {
+    const known = result.ranking.filter((row) => typeof row[sort] === 'number');
+    known.sort((a, b) => (descending ? b[sort] - a[sort] : a[sort] - b[sort]));
+    const rows = known.concat(result.ranking.filter((row) => typeof row[sort] !== 'number'));
+    body.replaceChildren(...rows.map((row, index) => h('tr', { 'data-candidate': row.candidate },
+      h('td', { class: 'num', text: String(index + 1) }),
+      ...RANKING_COLUMNS.map(([key, , numeric]) => (key === 'candidate'
+        ? h('th', { scope: 'row', text: row.candidate })
+        : h('td', { class: numeric ? 'num' : null,
+                    text: typeof row[key] === 'boolean' ? (row[key] ? 'yes' : 'no') : numeric ? format(row[key]) : String(row[key]) }))))));
+    head.replaceChildren(h('th', { scope: 'col', class: 'num', text: 'Rank' }),
+      ...RANKING_COLUMNS.map(([key, label, numeric]) => h('th', {
+        scope: 'col', class: numeric ? 'num' : null,
+        'aria-sort': key === sort ? (descending ? 'descending' : 'ascending') : null,
+      }, numeric ? h('button', { type: 'button', 'data-sort': key, text: label + (key === sort ? (descending ? ' ▼' : ' ▲') : ''),
+                                 onclick: () => { descending = key === sort ? !descending : true; sort = key; draw(); } })
+        : label)));
+  };
+  draw();
+  const failed = result.failed.length ? h('p', { text: `${result.failed.length} candidate(s) failed: `
+    + result.failed.map((f) => `${f.firms.join(' + ')} (${f.error?.detail || f.error?.title || 'failed'})`).join('; ') }) : '';
+  box.replaceChildren(
+    h('h3', { text: `Merger screen: ${result.ranking.length} of ${result.candidates} candidates ranked` }),
+    h('p', { class: 'muted', text: `Efficiency credit ${format(result.credit)} of marginal cost; changes are after minus `
+      + 'before, summed over the markets where at least two of the firms sell. Sort by a column with its button; '
+      + 'each candidate simulates in full with POST /v1/jobs/{estimate}/counterfactuals and the body in the ranking.' }),
+    figure(scatter({
+      id: 'ranking-chart', title: 'Consumer-surplus loss of each candidate, by rank',
+      description: `${result.ranking.length} candidates; the largest loss first.`, log: false,
+      points: result.ranking.filter((row) => typeof row.consumer_surplus_loss === 'number')
+        .sort((a, b) => b.consumer_surplus_loss - a.consumer_surplus_loss)
+        .map((row, index) => ({ x: index + 1, y: row.consumer_surplus_loss, group: row.converged ? 'converged' : 'other',
+                                label: `${row.candidate}: consumer-surplus loss ${format(row.consumer_surplus_loss)}` })),
+      groups: { converged: { name: 'every market converged', fill: '#1f5fa8', stroke: '#1f5fa8' },
+                other: { name: 'some market did not converge', fill: 'none', stroke: '#a61b1b' } },
+      xLabel: 'rank by consumer-surplus loss', yLabel: 'consumer-surplus loss',
+    }), 'Consumer-surplus loss (before minus after, summed over markets) of each candidate, largest first.'),
+    h('table', { id: 'ranking' }, h('caption', { text: 'Candidate mergers ranked' }), h('thead', {}, head), body),
+    failed);
 }
 
 // ------------------------------------------------------------------------------------------ counterfactuals

@@ -40,7 +40,7 @@ from service.main import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 FUZZ_DB = 6
-# Per API operation (17 of them): 10 gives about 170 generated requests (and as many with real ids) in CI.
+# Per API operation (21 of them): 10 gives about 210 generated requests (and as many with real ids) in CI.
 MAX_EXAMPLES = int(os.environ.get('FUZZ_MAX_EXAMPLES', '10'))
 # Stateful scenarios (each a few linked calls).
 STEPS = int(os.environ.get('FUZZ_STEPS', '15'))

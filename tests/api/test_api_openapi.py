@@ -44,8 +44,8 @@ def test_operation_ids_and_tags_are_chosen():
     ids = {operation['operationId'] for _, _, operation in OPERATIONS}
     assert {'create_job', 'list_jobs', 'get_job', 'cancel_job', 'delete_job', 'get_job_events', 'get_result',
             'get_comparison', 'get_elasticities', 'get_diversion_ratios', 'create_counterfactual',
-            'create_optimal_instruments', 'create_bootstrap', 'upload_dataset', 'get_dataset', 'delete_dataset',
-            'get_health', 'get_readiness', 'get_metrics'} == ids
+            'create_optimal_instruments', 'create_bootstrap', 'create_merger_screen', 'get_ranking', 'upload_dataset',
+            'get_dataset', 'delete_dataset', 'get_health', 'get_readiness', 'get_metrics'} == ids
     assert all(len(operation['tags']) == 1 for _, _, operation in OPERATIONS)
     assert {tag['name'] for tag in DOCUMENT['tags']} == {operation['tags'][0] for _, _, operation in OPERATIONS}
 
@@ -58,7 +58,8 @@ def test_every_json_success_body_has_a_schema():
     assert not untyped, untyped
     result = DOCUMENT['paths']['/v1/jobs/{job_id}/result']['get']['responses']['200']['content']['application/json']
     assert {ref['$ref'].rpartition('/')[2] for ref in result['schema']['oneOf']} == {
-        'EstimateResult', 'MultistartResult', 'CounterfactualResult', 'BootstrapResult', 'SweepResult'}
+        'EstimateResult', 'MultistartResult', 'CounterfactualResult', 'BootstrapResult', 'SweepResult',
+        'MergerScreenResult'}
     parameter = DOCUMENT['components']['schemas']['Parameter']['properties']
     assert {'kind', 'row', 'column', 'value', 'se', 'interval'} <= set(parameter)
     trace = DOCUMENT['components']['schemas']['Estimate']['properties']['trace']

@@ -46,6 +46,13 @@ def two_workers(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture(scope='module')
+def two_workers_api(two_workers: tuple[str, list[Worker]]) -> Iterator[TestClient]:
+    """An API client on the two workers' database."""
+    with TestClient(create_app(Settings(redis_url=two_workers[0]))) as client:
+        yield client
+
+
+@pytest.fixture(scope='module')
 def api(worker_url: str) -> Iterator[TestClient]:
     # Queue tests submit many jobs as one owner: its submission rate is not what they test.
     with TestClient(create_app(Settings(redis_url=worker_url, submission_burst=1000))) as client:

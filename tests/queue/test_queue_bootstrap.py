@@ -5,7 +5,6 @@ twice counts once."""
 from __future__ import annotations
 
 import warnings
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -25,9 +24,8 @@ DRAWS, CHUNK, SEED, MERGER = 12, 3, 5, {'F6': 'F4'}
 
 
 @pytest.fixture(scope='module')
-def api(two_workers: tuple[str, list]) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(redis_url=two_workers[0]))) as client:
-        yield client
+def api(two_workers_api: TestClient) -> TestClient:
+    return two_workers_api
 
 
 @pytest.fixture(scope='module')

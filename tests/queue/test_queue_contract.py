@@ -101,6 +101,14 @@ def test_every_kind_of_job_answers_as_the_document_declares(api, datasets):
     ]
     kinds = [finished_result(api, child)['kind'] for child in children]
     assert kinds == ['optimal_instruments', 'bootstrap', 'counterfactual', 'counterfactual']
+    screen = accepted(api, f"/v1/jobs/{logit['id']}/merger-screen", '/v1/jobs/{job_id}/merger-screen', {
+        'candidates': [['F1', 'F2'], ['F4', 'F6']], 'markets': ['C01Q1', 'C01Q2'], 'products': True,
+        'ssnip': {'groups': [['F1B04', 'F1B06']]}})
+    screened = finished_result(api, screen)
+    assert len(screened['ranking']) == 2 and screened['details'][0]['products'] and screened['ssnip']['groups']
+    ranking = declared('get', '/v1/jobs/{job_id}/ranking',
+                       api.get(f"/v1/jobs/{screen['id']}/ranking", params={'sort': 'guppi_max', 'order': 'asc'}))
+    assert [row['rank'] for row in ranking['ranking']] == [1, 2] and ranking['sort'] == 'guppi_max'
 
     listed = declared('get', '/v1/jobs', api.get('/v1/jobs', params={'limit': 3}))
     assert len(listed['items']) == 3 and listed['next_cursor']

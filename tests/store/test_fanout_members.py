@@ -14,7 +14,7 @@ import redis
 
 from jobstore.fanout import FanOut
 from jobstore.store import Store, connect
-from worker import bootstrap_chunks, multistart, sweeps
+from worker import bootstrap_chunks, merger_screen, multistart, sweeps
 from worker.celery_app import app
 from worker.failures import failed_row, problem_details_of
 from worker.memory import OutOfMemory
@@ -50,6 +50,12 @@ def chunk_row(store: Store, job_id: str = 'bootstrap') -> dict[str, Any]:
     return bootstrap_chunks.ledger_of(store, job_id).rows(1)[0]
 
 
+def candidate_row(store: Store, job_id: str = 'merger_screen') -> dict[str, Any]:
+    running_job(store, job_id, 'merger_screen', {'candidates': [['F1', 'F2'], ['F1', 'F3']], 'credit': 0.0})
+    assert merger_screen.run_candidate(store, job_id, 1, 'host') == 'failed'
+    return merger_screen.ledger_of(store, job_id).rows(1)[1]
+
+
 def variant_row(store: Store, job_id: str = 'sweep') -> dict[str, Any]:
     variants = [{'index': index, 'label': f'variant {index}', 'override': {}, 'spec': SPEC, 'error': None}
                 for index in range(2)]
@@ -65,11 +71,13 @@ def out_of_memory(*_: Any, **__: Any) -> Any:
 def test_a_chunk_out_of_memory_records_the_memory_problem_a_start_does(store, monkeypatch):
     monkeypatch.setattr(multistart, '_solve', out_of_memory)
     monkeypatch.setattr(bootstrap_chunks, '_compute', out_of_memory)
+    monkeypatch.setattr(merger_screen, '_compute', out_of_memory)
     monkeypatch.setattr(sweeps, '_estimate', out_of_memory)
-    start, chunk, variant = start_row(store), chunk_row(store), variant_row(store)
+    start, chunk, variant, candidate = start_row(store), chunk_row(store), variant_row(store), candidate_row(store)
     assert start['error']['type'] == 'urn:blp:problem:out-of-memory', start
-    assert chunk['error'] == variant['error'] == start['error'], (chunk, variant, start)
+    assert chunk['error'] == variant['error'] == start['error'] == candidate['error'], (chunk, variant, start, candidate)
     assert (variant['index'], variant['label'], variant['attempts']) == (0, 'variant 0', 1)
+    assert chunk['draws'] == [] and candidate['index'] == 1 and candidate['worker'] == 'host'
     assert chunk['error']['status'] == 507 and chunk['error']['detail'].startswith('out of memory while ')
 
 

@@ -9,22 +9,25 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import numpy as np
 
 from blp.printing import clock, format_number, format_se, section, side_by_side, simple_table, statistics_table, table
+from blp.supply.costs import bounds
 
 if TYPE_CHECKING:  # the problem and the results print themselves through this module
     from blp.estimation.problem import Problem
     from blp.estimation.results import ProblemResults
 
 
-def dimensions(problem: Problem) -> dict[str, int]:
-    """PyBLP's dimensions in its order, those that are zero left out (T, N and K1 always shown)."""
-    values = {name: getattr(problem, name) for name in ('T', 'N', 'F', 'I', 'K1', 'K2', 'K3', 'D', 'MD', 'MS', 'ED',
+def dimensions(economy: object) -> dict[str, int]:
+    """PyBLP's dimensions of a problem or a simulation in its order, those that are zero left out (T, N and K1
+    always shown)."""
+    values = {name: getattr(economy, name) for name in ('T', 'N', 'F', 'I', 'K1', 'K2', 'K3', 'D', 'MD', 'MS', 'ED',
                                                           'ES', 'H')}
     return {name: value for name, value in values.items() if value or name in ('T', 'N', 'K1')}
 
 
-def problem_summary(problem: Problem) -> str:
-    """PyBLP's `Dimensions` and `Formulations` tables."""
-    shown = dimensions(problem)
+def problem_summary(problem: Problem, economy: Optional[object] = None) -> str:
+    """PyBLP's `Dimensions` and `Formulations` tables; the dimensions are those of `economy` (a simulation) when
+    given, else the problem's."""
+    shown = dimensions(problem if economy is None else economy)
     parts = [simple_table('Dimensions', [[f' {name} '] for name in shown], [[str(value) for value in shown.values()]])]
     rows = [('X1: Linear Characteristics', problem.X1_labels)]
     if problem.K2:
@@ -35,7 +38,7 @@ def problem_summary(problem: Problem) -> str:
     if problem.D:
         rows.append(('d: Demographics', problem.demographics_labels))
     width = max(len(labels) for _, labels in rows)
-    headers = [['Column Indices:']] + [[str(index)] for index in range(width)]
+    headers = [['Column Indices:']] + [[f' {index} '] for index in range(width)]
     parts.append(simple_table('Formulations', headers, [[name, *labels, *[''] * (width - len(labels))]
                                                         for name, labels in rows]))
     return '\n\n'.join(parts)
@@ -66,8 +69,8 @@ def _summary_columns(results: ProblemResults) -> list[tuple[list[str], str]]:
             columns += [(hessian + ['Min Eigenvalue'], format_number(smallest)),
                         (hessian + ['Max Eigenvalue'], format_number(largest))]
     columns.append((['Clipped', 'Shares'], str(int(np.sum(results.clipped_shares)))))
-    if results.problem.supply is not None:
-        columns.append((['Clipped', 'Costs'], str(results.clipped_costs)))
+    if results.problem.supply is not None and np.isfinite(bounds(results.options.costs_bounds)).any():
+        columns.append((['Clipped', 'Costs'], str(results.clipped_costs)))  # PyBLP: only under a finite bound
     columns.append((['Weighting Matrix', 'Condition Number'], format_number(_condition_number(results.W))))
     covariances = results.parameter_covariances
     if covariances is not None and np.asarray(covariances).shape[0] > 1:
@@ -100,18 +103,19 @@ def _cell(value: float, se: float, show: bool) -> tuple[str, str]:
     return format_number(value), format_se(se) if show else ''
 
 
-def _matrix_section(title: str, row_labels: Sequence[str], column_labels: Sequence[str], values: np.ndarray,
-                    ses: np.ndarray, shown: np.ndarray, lower: bool) -> list[str]:
-    """One side of the nonlinear estimates: a row of values and a row of SEs per row label, a blank row between;
-    `lower`: only the lower triangle (sigma)."""
+def matrix_section(title: str, row_labels: Sequence[str], column_labels: Sequence[str], values: np.ndarray,
+                   ses: Optional[np.ndarray], shown: np.ndarray, lower: bool) -> list[str]:
+    """One side of a nonlinear table: per row label a row of values and, with `ses` (estimates), a row of SEs and a
+    blank row between labels; without `ses` (true values) only the values; `lower`: only the lower triangle."""
     rows: list[list[str]] = []
     for row, label in enumerate(row_labels):
-        if rows:
+        if rows and ses is not None:
             rows.append([''] * (len(column_labels) + 1))
-        cells = [_cell(values[row, column], ses[row, column], bool(shown[row, column])) if not lower or column <= row
-                 else ('', '') for column in range(len(column_labels))]
+        cells = [_cell(values[row, column], np.nan if ses is None else ses[row, column], bool(shown[row, column]))
+                 if not lower or column <= row else ('', '') for column in range(len(column_labels))]
         rows.append([label, *[value for value, _ in cells]])
-        rows.append(['', *[se for _, se in cells]])
+        if ses is not None:
+            rows.append(['', *[se for _, se in cells]])
     return section([[title], *[[label] for label in column_labels]], rows)
 
 
@@ -123,9 +127,13 @@ def _free(results: ProblemResults, kind: str, shape: tuple[int, ...]) -> np.ndar
     return free
 
 
-def _vector_table(title: str, labels: Sequence[str], values: np.ndarray, ses: np.ndarray, shown: np.ndarray) -> str:
-    cells = [_cell(value, se, bool(show)) for value, se, show in zip(values, ses, shown)]
-    return simple_table(title, [[label] for label in labels], [[value for value, _ in cells], [se for _, se in cells]])
+def vector_table(title: str, labels: Sequence[str], values: np.ndarray, ses: Optional[np.ndarray],
+                 shown: np.ndarray) -> str:
+    """A row of values under their labels and, with `ses` (estimates), a row of SEs."""
+    cells = [_cell(value, np.nan if ses is None else ses[index], bool(show))
+             for index, (value, show) in enumerate(zip(values, shown))]
+    rows = [[value for value, _ in cells]] + ([[se for _, se in cells]] if ses is not None else [])
+    return simple_table(title, [[label] for label in labels], rows)
 
 
 def estimate_tables(results: ProblemResults) -> list[str]:
@@ -137,23 +145,23 @@ def estimate_tables(results: ProblemResults) -> list[str]:
     if K2:
         labels = results.sigma_labels
         sigma_free = _free(results, 'sigma', (K2, K2))
-        sections = [_matrix_section('Sigma:', labels, labels, results.sigma, results.sigma_se, sigma_free, True)]
+        sections = [matrix_section('Sigma:', labels, labels, results.sigma, results.sigma_se, sigma_free, True)]
         if np.tril(sigma_free, -1).any():
-            sections.append(_matrix_section('Sigma Squared:', labels, labels, results.sigma_squared,
+            sections.append(matrix_section('Sigma Squared:', labels, labels, results.sigma_squared,
                                             results.sigma_squared_se, np.ones((K2, K2), dtype=bool), False))
         if problem.D:
-            sections.append(_matrix_section('Pi:', labels, results.pi_labels, results.pi, results.pi_se,
+            sections.append(matrix_section('Pi:', labels, results.pi_labels, results.pi, results.pi_se,
                                             _free(results, 'pi', results.pi.shape), False))
         tables.append(table(f'Nonlinear Coefficient Estimates ({description} in Parentheses)', side_by_side(sections)))
     if problem.H:
-        tables.append(_vector_table(f'Rho Estimates ({description} in Parentheses)', results.rho_labels,
+        tables.append(vector_table(f'Rho Estimates ({description} in Parentheses)', results.rho_labels,
                                     results.rho[:, 0], results.rho_se[:, 0], _free(results, 'rho', results.rho.shape)))
     concentrated = results._estimation.parameters.concentrated_beta
     beta_shown = concentrated | _free(results, 'beta', results.beta.shape)[:, 0]
-    tables.append(_vector_table(f'Beta Estimates ({description} in Parentheses)', results.beta_labels,
+    tables.append(vector_table(f'Beta Estimates ({description} in Parentheses)', results.beta_labels,
                                 results.beta[:, 0], results.beta_se[:, 0], beta_shown))
     if problem.supply is not None:
-        tables.append(_vector_table(f'Gamma Estimates ({description} in Parentheses)', results.gamma_labels,
+        tables.append(vector_table(f'Gamma Estimates ({description} in Parentheses)', results.gamma_labels,
                                     results.gamma[:, 0], results.gamma_se[:, 0],
                                     np.ones(len(results.gamma_labels), dtype=bool)))
     return tables

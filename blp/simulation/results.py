@@ -18,6 +18,7 @@ from blp.simulation.economy import Economy
 from blp.simulation.instruments import with_default_instruments
 from blp.simulation.profits import by_market, profit_derivatives
 from blp.simulation.records import to_records
+from blp.simulation.summary import results_summary
 
 if TYPE_CHECKING:  # the simulation builds its results: a back-reference for the type checker only
     from blp.simulation.simulation import Simulation
@@ -72,14 +73,8 @@ class SimulationResults(Economy):
                                                         by.items()} for market, by in self.profit_hessians.items()}
 
     def __repr__(self) -> str:
-        norms = [value for by in self.profit_gradient_norms.values() for value in by.values()]
-        eigenvalues = [value for by in self.profit_hessian_eigenvalues.values() for values in by.values()
-                       for value in values]
-        return (f'SimulationResults(computation_time={self.computation_time:.3g}, fixed_point_failures='
-                f'{int((~self.fp_converged).sum())}, fixed_point_iterations={int(self.fp_iterations.sum())}, '
-                f'profit_gradients_max_norm={max(norms, default=float("nan")):.3g}, '
-                f'profit_hessians_eigenvalues=[{min(eigenvalues, default=float("nan")):.3g}, '
-                f'{max(eigenvalues, default=float("nan")):.3g}])')
+        """PyBLP's `Simulation Results Summary` table (`blp.simulation.summary`)."""
+        return results_summary(self)
 
     def to_dict(self, attributes: Sequence[str] = ATTRIBUTES) -> dict[str, Any]:
         """The named attributes, as PyBLP's `to_dict`."""

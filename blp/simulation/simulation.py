@@ -22,6 +22,7 @@ from blp.simulation.draws import draw_demographics, draw_products, draw_unobserv
 from blp.simulation.economy import Economy, linear_vector, true_values
 from blp.simulation.records import to_records
 from blp.simulation.results import SimulationResults
+from blp.simulation.summary import simulation_summary
 
 ERROR_BEHAVIORS = ('raise', 'warn')
 EXOGENOUS_ITERATION = Iteration('squarem', {'atol': 1e-14})
@@ -162,8 +163,8 @@ class Simulation:
     MD = MS = MC = ED = ES = 0  # instruments come with `to_problem`; simulations absorb no fixed effects
 
     def __repr__(self) -> str:
-        return (f'Simulation(T={self.T}, N={self.N}, F={self.F}, I={self.I}, K1={self.K1}, K2={self.K2}, '
-                f'K3={self.K3}, D={self.D}, H={self.H})')
+        """PyBLP's dimensions, formulations and true values tables (`blp.simulation.summary`)."""
+        return simulation_summary(self)
 
     # ---------------------------------------------------------------- costs
     def _costs(self, frame: pd.DataFrame, problem: Problem) -> np.ndarray:

@@ -35,7 +35,6 @@ from notebook_port import (
 XFAIL = {
     'tutorial/petrin':
         'cell 18: ValueError: matmul: Input operand 1 has a mismatch in its core dimension 0, with gufunc signature...',
-    'tutorial/simulation': '31 of 71 numbers differ, first cell 4 number 9: blp 0, PyBLP 1',
 }
 
 # Notebooks whose PyBLP run is too slow to repeat on every `make test-live` (their stored fixture stands for it): PyBLP

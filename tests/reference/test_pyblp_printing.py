@@ -205,3 +205,42 @@ def test_unadjusted_standard_errors_are_named_as_pyblp_names_them(nevo: Any, dig
     products, _ = nevo
     compare_printed(*both(lambda library: library.Problem(library.Formulation('prices'), products).solve(
         method='2s', se_type='unadjusted')))
+
+
+def simulation(library: Any, **extra: Any) -> Any:
+    """The simulation tutorial's economy, smaller: a supply side and one random coefficient, or `extra` (demographics
+    and a full sigma)."""
+    formulations = (library.Formulation('1 + prices + x'), library.Formulation(extra.pop('X2', '0 + x')),
+                    library.Formulation('0 + x + z'))
+    arguments = dict(beta=[1, -2, 2], sigma=1, gamma=[1, 4], seed=0, integration=library.Integration('product', 3),
+                     product_data=library.build_id_data(T=10, J=8, F=4))
+    return library.Simulation(formulations, **{**arguments, **extra})
+
+
+def _full(library: Any) -> dict[str, Any]:
+    """Demographics and a sigma with an off-diagonal element: pi and sigma squared are printed too."""
+    return dict(X2='1 + x', sigma=[[1, 0], [0.5, 1]], pi=[[0.5], [0.1]], agent_formulation=library.Formulation('0 + d'))
+
+
+@pytest.mark.parametrize('full', [False, True], ids=['tutorial', 'pi-and-sigma-squared'])
+def test_a_simulation_and_its_results_print_as_pyblps(full: bool, digits: int) -> None:
+    """Dimensions, formulations and true values; then the results' summary with the profit gradients and Hessians
+    computed, with only one of them, and with none."""
+    ours, theirs = [simulation(library, **(_full(library) if full else {})) for library in (blp, pyblp)]
+    assert [line.rstrip() for line in str(ours).split('\n')] == [line.rstrip() for line in str(theirs).split('\n')]
+    for arguments in ({}, {'compute_gradients': False}, {'compute_hessians': False},
+                      {'compute_gradients': False, 'compute_hessians': False}):
+        compare_printed(str(ours.replace_endogenous(**arguments)), str(theirs.replace_endogenous(**arguments)))
+
+
+@pytest.mark.parametrize('digits', [2], indirect=True)
+@pytest.mark.parametrize('costs_bounds', [None, (None, None), (2.0, None), (None, 1e6)])
+def test_clipped_costs_are_printed_only_under_a_finite_costs_bound(costs_bounds: Any, digits: int) -> None:
+    """PyBLP 1.3.0 shows `Clipped Costs` only when `costs_bounds` has a finite bound, whatever was clipped."""
+    printed = []
+    for library in (blp, pyblp):
+        problem = simulation(library).replace_endogenous().to_problem()
+        printed.append(str(problem.solve(sigma=0.5, beta=[None, -1, None], method='1s', costs_bounds=costs_bounds,
+                                         optimization=library.Optimization('return'))))
+    compare_printed(*printed)
+    assert ('Costs' in printed[0].split('\n\n')[0]) == (costs_bounds not in (None, (None, None)))

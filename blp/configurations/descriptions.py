@@ -63,10 +63,10 @@ def describe_iteration(iteration: Iteration) -> str:
 
 def describe_integration(integration: Integration) -> str:
     description = _method(integration.specification, INTEGRATIONS).format(size=integration.size)
-    shown = getattr(integration, 'specification_options', None)
-    if shown is None:
-        random = integration.specification not in ('product', 'grid') and integration.seed is not None
-        shown = {'seed': integration.seed} if random else {}
+    shown = dict(getattr(integration, 'specification_options', None) or {})
+    random = integration.specification not in ('product', 'grid') and integration.seed is not None
+    if random and 'seed' not in shown:  # given as Integration(..., seed=): shown as PyBLP shows its option
+        shown = {'seed': integration.seed, **shown}
     return f'Configured to construct nodes and weights {description} with options {format_options(dict(shown))}.'
 
 

@@ -64,7 +64,8 @@ class Economy(PostEstimation):
 
     def __init__(self, problem: Problem, beta: np.ndarray, values: NonlinearValues, xi: np.ndarray) -> None:
         self.problem = problem
-        self.demand_model = problem.model
+        # fewer nodes columns than X2 has go to sigma's nonzero columns, as in estimation (PyBLP's rule)
+        self.demand_model = problem.model.with_nodes_for(values.sigma)
         self.beta, self.beta_labels = beta, list(problem.X1_labels)
         self.nonlinear_values = values
         self.sigma, self.pi, self.rho = values.sigma, values.pi, values.rho

@@ -61,3 +61,21 @@ def test_unique_ids_and_dimensions() -> None:
     assert simulation.unique_firm_ids.ravel().tolist() == [0, 1, 2]
     assert (simulation.T, simulation.N, simulation.F, simulation.I, simulation.K1, simulation.K2, simulation.K3) == \
         (3, 12, 3, 9, 3, 1, 2)
+
+
+def test_fewer_nodes_columns_than_x2_go_to_sigmas_nonzero_columns() -> None:
+    """PyBLP's rule, as in estimation (its Petrin tutorial simulates with 6 nodes columns for 11 X2 columns): agent
+    data with one nodes column for X2 = [1, x] and sigma nonzero on x only give the prices of nodes (0, node)."""
+    rows = 5
+    nodes = np.linspace(-1.5, 1.5, rows)
+    agents = pd.DataFrame({'market_ids': np.repeat([0, 1, 2], rows), 'weights': 1 / rows,
+                           'nodes0': np.tile(nodes, 3)})
+    full = agents.assign(nodes0=0.0, nodes1=np.tile(nodes, 3))
+    formulations = (blp.Formulation('1 + prices + x'), blp.Formulation('1 + x'))
+
+    def prices(agent_data: pd.DataFrame) -> np.ndarray:
+        simulation = blp.Simulation(formulations, IDS, beta=[1, -2, 2], sigma=[[0, 0], [0, 1]], xi=np.zeros(12),
+                                    agent_data=agent_data, seed=0)
+        return simulation.replace_endogenous(costs=np.full(12, 0.5)).product_data['prices']
+
+    np.testing.assert_allclose(prices(agents), prices(full), rtol=1e-12)

@@ -42,6 +42,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from threadpoolctl import threadpool_limits
+
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get('BLP_SHARED', ROOT.parent / 'shared'))
 NOTEBOOKS = SHARED / 'pyblp-notebooks'
@@ -219,7 +221,7 @@ def run_notebook(name: str, library: str = 'blp', keep_going: bool = False, cell
     run = Run(name, library, [Cell(index, source) for index, source in enumerate(sources, start=1)])
     namespace: dict = {'__name__': '__main__', '__builtins__': __builtins__}
     start = time.perf_counter()
-    with stubs(), fresh_state(library):
+    with stubs(), fresh_state(library), threadpool_limits(limits=1):  # as the fixtures ran: BLAS on one thread
         for cell in run.cells:
             _run_cell(cell, port(cell.source) if library == 'blp' else cell.source, namespace)
             if cell.status == 'error' and not keep_going:

@@ -31,11 +31,18 @@ def restored_options() -> Iterator[None]:
 
 def test_options_have_pyblps_names_and_defaults() -> None:
     pyblp = pytest.importorskip('pyblp')  # the test-time oracle: its option names and defaults
-    importlib.reload(blp.options)  # the declared defaults (the service and workers turn `verbose` off when loaded)
-    public = {name for name in vars(blp.options) if not name.startswith('_')}
-    assert public == set(PYBLP_DEFAULTS) == {name for name in vars(pyblp.options) if not name.startswith('_')}
-    for name, default in PYBLP_DEFAULTS.items():
-        assert getattr(blp.options, name) == default == getattr(pyblp.options, name), name
+    # The declared defaults of both: the service, the workers and the reference tests turn `verbose` off when loaded.
+    theirs = {name: value for name, value in vars(pyblp.options).items() if not name.startswith('_')}
+    importlib.reload(blp.options)
+    importlib.reload(pyblp.options)
+    try:
+        public = {name for name in vars(blp.options) if not name.startswith('_')}
+        assert public == set(PYBLP_DEFAULTS) == {name for name in vars(pyblp.options) if not name.startswith('_')}
+        for name, default in PYBLP_DEFAULTS.items():
+            assert getattr(blp.options, name) == default == getattr(pyblp.options, name), name
+    finally:
+        for name, value in theirs.items():
+            setattr(pyblp.options, name, value)
     assert blp.options is __import__('blp.options').options and 'options' in blp.__all__
 
 

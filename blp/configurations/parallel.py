@@ -13,12 +13,12 @@ switch to pathos' processes; with threads it has no use and is accepted for PyBL
 
 from __future__ import annotations
 
-import importlib
 import time
 from contextlib import contextmanager
 from typing import Iterator
 
 from blp.exceptions import SpecificationError
+from blp.status import elapsed, output
 
 _workers = [1]  # the innermost active block's count (a stack: blocks nest)
 
@@ -28,38 +28,23 @@ def workers() -> int:
     return _workers[-1]
 
 
-def _status(message: str) -> None:
-    """A status update as PyBLP prints one, through `blp.status` where the package has it (it honours
-    `blp.options.verbose`); silent otherwise."""
-    try:
-        status = importlib.import_module('blp.status')
-    except ImportError:
-        return
-    status.output(message)
-
-
-def _clock(start: float) -> str:
-    seconds = int(round(time.perf_counter() - start))
-    return f'{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
-
-
 @contextmanager
 def parallel(processes: int, use_pathos: bool = False) -> Iterator[None]:
     """Within the block, solves spread their markets over `processes` threads (see the module's docstring)."""
     if not isinstance(processes, int) or processes < 1:  # PyBLP takes True for one process too
         raise SpecificationError(f'processes must be a positive integer, not {processes!r}', parameter='processes')
     if processes == 1:
-        _status('There is only one process, so there is no parallel processing to do.')
+        output('There is only one process, so there is no parallel processing to do.')
         yield
         return
     start = time.perf_counter()
-    _status(f'Starting a pool of {processes} processes ...')
+    output(f'Starting a pool of {processes} processes ...')
     _workers.append(processes)
-    _status(f'Started the process pool after {_clock(start)}.')
+    output(f'Started the process pool after {elapsed(start)}.')
     try:
         yield
     finally:
         start = time.perf_counter()
-        _status(f'Terminating the pool of {processes} processes ...')
+        output(f'Terminating the pool of {processes} processes ...')
         _workers.pop()
-        _status(f'Terminated the process pool after {_clock(start)}.')
+        output(f'Terminated the process pool after {elapsed(start)}.')

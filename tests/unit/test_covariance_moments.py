@@ -115,3 +115,10 @@ def test_a_covariance_moments_mean_that_is_not_a_finite_number_is_refused(mean):
     with pytest.raises(SpecificationError, match='covariance_moments_mean must be a finite number') as error:
         SolveOptions(covariance_moments_mean=mean)
     assert error.value.parameter == 'covariance_moments_mean'
+
+
+def test_optimal_instruments_with_covariance_moments_warn_as_pyblp(problem):
+    results = problem.solve(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]], beta=[-10], method='1s',
+                            optimization=blp.Optimization('return'), covariance_moments_mean=0.0)
+    with pytest.warns(blp.BLPWarning, match='not computed with covariance restrictions in mind'):
+        results.compute_optimal_instruments()

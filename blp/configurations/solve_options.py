@@ -4,6 +4,7 @@ Iteration), and `SolveOptions`, every argument of `Problem.solve` in one frozen 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
@@ -183,6 +184,9 @@ class SolveOptions:
     delta_behavior: str = 'first'
     check_optimality: str = 'both'
     finite_differences: bool = False
+    # m of the covariance restrictions E[(xi omega - m) Z_C] = 0 (`blp.estimation.covariance`); None: not asked for
+    # (0 when the problem has covariance instruments, as PyBLP's default)
+    covariance_moments_mean: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):
@@ -215,6 +219,11 @@ class SolveOptions:
         if isinstance(punishment, bool) or not isinstance(punishment, (int, float)) or \
                 not 0 < punishment < float('inf'):
             raise SpecificationError('error_punishment must be a positive number', parameter='error_punishment')
+        mean = self.covariance_moments_mean
+        if mean is not None and (isinstance(mean, bool) or not isinstance(mean, (int, float)) or
+                                 not math.isfinite(mean)):
+            raise SpecificationError(f'covariance_moments_mean must be a finite number, not {mean!r}',
+                                     parameter='covariance_moments_mean')
         if not isinstance(self.finite_differences, bool):
             raise SpecificationError('finite_differences must be true or false', parameter='finite_differences')
         bounds = self.shares_bounds

@@ -127,8 +127,10 @@ class Estimation:
         names = [label for label, keep in zip(problem.X1_labels, concentrated) if keep] + \
             (supply.X3_labels if supply else []) + parameters.labels
         supplied = f', {problem.MS} supply instruments' if supply else ''
-        micro = f', {moments.M - moments.linear_M} micro moment(s)' if moments.micro else ''
-        counted = f"{problem.MD} demand instruments ({', '.join(problem.ZD_labels) or 'none'}){supplied}{micro}"
+        micro = f', {moments.M - moments.aggregate_M} micro moment(s)' if moments.micro else ''
+        covariance = f', {moments.aggregate_M - moments.linear_M} covariance moment(s)' if moments.residual else ''
+        counted = f"{problem.MD} demand instruments ({', '.join(problem.ZD_labels) or 'none'}){supplied}{covariance}" \
+            f"{micro}"
         if strict:
             raise SpecificationError(
                 f"too few instruments: {unfixed} parameters ({', '.join(names)}) but only {counted}; add "
@@ -195,7 +197,7 @@ class Estimation:
         objective = float(scale * mean_g @ iv.W @ mean_g)
         gradient = np.full(self.parameters.P, np.nan)
         if with_gradient and not failed:
-            mean_G = moments.theta_jacobian(stacked.dependent_jacobians, stacked.micro)
+            mean_G = moments.theta_jacobian(stacked.dependent_jacobians, stacked.micro, stacked.residual)
             gradient = 2 * scale * mean_G.T @ iv.W @ mean_g
         return Evaluation(state.theta, objective, gradient, state.delta, stacked, state.delta_jacobian, evaluations,
                           failed)
@@ -410,7 +412,8 @@ class Estimation:
 
     def _S(self, evaluation: Evaluation, kind: str) -> np.ndarray:
         return self.moments.covariances(evaluation.stacked.residuals, kind, self.problem.products.clustering_ids,
-                                        self.options.center_moments, evaluation.stacked.micro)
+                                        self.options.center_moments, evaluation.stacked.micro,
+                                        evaluation.stacked.residual)
 
     def _statistics(self, outcome: StepOutcome, step: int, hessian: Optional[np.ndarray] = None) -> Statistics:
         """Standard errors, updated weighting matrix, projected gradient and Hessian at the final estimates
@@ -419,7 +422,8 @@ class Estimation:
         S_weights = self._S(evaluation, options.W_type)
         S = S_weights if options.se_type == options.W_type else self._S(evaluation, options.se_type)
         W_covariances = invert(S) if options.se_type == 'unadjusted' and step == 1 else outcome.W
-        G = self.moments.jacobian(evaluation.stacked.dependent_jacobians, evaluation.stacked.micro)
+        stacked = evaluation.stacked
+        G = self.moments.jacobian(stacked.dependent_jacobians, stacked.micro, stacked.residual)
         with np.errstate(invalid='ignore'):
             covariances = parameter_covariances(W_covariances, S, G, options.se_type)
             se = np.sqrt(np.diag(covariances) / self.problem.N)

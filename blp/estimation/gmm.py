@@ -72,6 +72,13 @@ class LinearIV:
         coefficients = np.split(stacked, np.cumsum(self.sizes)[:-1])
         return coefficients, [y - X @ b for X, y, b in zip(self.Xs, ys, coefficients)]
 
+    def residual_jacobians(self, jacobians: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Each equation's du/dtheta = dy/dtheta - X db/dtheta from its dy/dtheta (fixed effects absorbed): what
+        moments of the residuals other than Z'u need (for Z'u the b term vanishes at the concentrated b)."""
+        stacked = self.projection @ np.concatenate([Z.T @ J for Z, J in zip(self.Zs, jacobians)])
+        parts = np.split(stacked, np.cumsum(self.sizes)[:-1])
+        return [J - X @ part for X, J, part in zip(self.Xs, jacobians, parts)]
+
 
 def moment_covariances(residuals: Sequence[np.ndarray], Zs: Sequence[np.ndarray], kind: str,
                        clustering_ids: Optional[np.ndarray], center: bool) -> np.ndarray:

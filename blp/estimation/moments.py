@@ -19,6 +19,12 @@ has `M` and `evaluate(state, with_jacobian)` returning its moments, their Jacobi
 (an object with `.moments`, `.jacobian`, `.covariances`, kept in `Stacked.micro`); the linear parameters are
 concentrated out with the linear blocks' part of W only, S is block-diagonal with N times each block's covariances
 (as PyBLP), and the first-step W's rows for them are zero until the initial update replaces W.
+
+Blocks of moments of the linear blocks' residuals (`from_residuals`, e.g. the covariance restrictions of
+`blp.estimation.covariance`) stack between the two (PyBLP's order): each has `M`, `Z` and `evaluate(residuals,
+residual_jacobians, Xs)`. With one in the stack, the Jacobians it keeps are the residuals' total derivatives
+d u / d theta = dy/dtheta - X db/dtheta (as PyBLP converts them then), its 2SLS W block is (Z'Z / N)^-1 and S covers
+it jointly with the linear blocks' moments.
 """
 
 from __future__ import annotations
@@ -82,10 +88,11 @@ class Stacked:
 
     coefficients: list[np.ndarray]          # b per block (beta, gamma, ...)
     residuals: list[np.ndarray]             # u per block (xi, omega, ...)
-    dependent_jacobians: list[Optional[np.ndarray]]
+    dependent_jacobians: list[Optional[np.ndarray]]  # dy/dtheta per block (du/dtheta with blocks of residuals)
     moments: np.ndarray                     # g (M)
     details: list[dict]                     # per block, what its dependent reported (costs, markups, ...)
     micro: list[Any] = field(default_factory=list)  # each block without linear parameters evaluated (MicroValues)
+    residual: list[Any] = field(default_factory=list)  # each block of the residuals evaluated (ResidualValues)
 
 
 class MomentStack:
@@ -93,20 +100,28 @@ class MomentStack:
 
     def __init__(self, blocks: Sequence[Any]) -> None:
         self.blocks: list[LinearBlock] = [block for block in blocks if isinstance(block, LinearBlock)]
-        self.micro: list[Any] = [block for block in blocks if not isinstance(block, LinearBlock)]
+        self.residual: list[Any] = [block for block in blocks if getattr(block, 'from_residuals', False)]
+        self.micro: list[Any] = [block for block in blocks if not isinstance(block, LinearBlock)
+                                 and not getattr(block, 'from_residuals', False)]
         self.N = self.blocks[0].Z.shape[0]
 
     def with_blocks(self, blocks: Sequence[Any]) -> 'MomentStack':
-        """This stack with more blocks (those without linear parameters go last)."""
-        return MomentStack([*self.blocks, *self.micro, *blocks])
+        """This stack with more blocks (those of residuals after the linear ones, those without linear parameters
+        last)."""
+        return MomentStack([*self.blocks, *self.residual, *self.micro, *blocks])
 
     @property
     def linear_M(self) -> int:
         return sum(block.M for block in self.blocks)
 
     @property
+    def aggregate_M(self) -> int:
+        """The moments whose covariances S estimates from the data: the linear blocks' and their residuals'."""
+        return self.linear_M + sum(block.M for block in self.residual)
+
+    @property
     def M(self) -> int:
-        return self.linear_M + sum(block.M for block in self.micro)
+        return self.aggregate_M + sum(block.M for block in self.micro)
 
     @property
     def K(self) -> int:
@@ -117,8 +132,8 @@ class MomentStack:
         return [label for block in self.blocks for label in block.X_labels]
 
     def initial_weights(self) -> np.ndarray:
-        W = initial_weights([block.Z for block in self.blocks])
-        return scipy.linalg.block_diag(W, np.zeros((self.M - self.linear_M,) * 2)) if self.micro else W
+        W = initial_weights([block.Z for block in [*self.blocks, *self.residual]])
+        return scipy.linalg.block_diag(W, np.zeros((self.M - self.aggregate_M,) * 2)) if self.micro else W
 
     def iv(self, W: np.ndarray) -> LinearIV:
         linear = self.linear_M
@@ -133,19 +148,29 @@ class MomentStack:
         coefficients, residuals = iv.estimate(ys)
         moments = np.concatenate([block.Z.T @ u for block, u in zip(self.blocks, residuals)]) / self.N \
             if len(self.blocks) > 1 else self.blocks[0].Z.T @ residuals[0] / self.N
+        jacobians: list[Optional[np.ndarray]] = [output.jacobian for output in outputs]
+        residual = []
+        if self.residual:
+            if with_jacobian:
+                jacobians = list(iv.residual_jacobians([block.absorb(output.jacobian) for block, output
+                                                        in zip(self.blocks, outputs) if output.jacobian is not None]))
+            Xs = [block.X for block in self.blocks]
+            residual = [block.evaluate(residuals, jacobians if with_jacobian else None, Xs) for block in self.residual]
         micro = [block.evaluate(state, with_jacobian) for block in self.micro]
-        if micro:
-            moments = np.concatenate([moments, *(values.moments for values in micro)])
-        return Stacked(coefficients, residuals, [output.jacobian for output in outputs], moments,
-                       [output.details for output in outputs], micro)
+        if micro or residual:
+            moments = np.concatenate([moments, *(values.moments for values in [*residual, *micro])])
+        return Stacked(coefficients, residuals, jacobians, moments, [output.details for output in outputs], micro,
+                       residual)
 
-    def theta_jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]], micro: Sequence[Any] = ()) -> np.ndarray:
+    def theta_jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]], micro: Sequence[Any] = (),
+                       residual: Sequence[Any] = ()) -> np.ndarray:
         """G_theta (M x P)."""
         parts = [block.Z.T @ jacobian / self.N for block, jacobian in zip(self.blocks, dependent_jacobians)
-                 if jacobian is not None] + [values.jacobian for values in micro]
+                 if jacobian is not None] + [values.jacobian for values in [*residual, *micro]]
         return np.vstack(parts) if len(parts) > 1 else parts[0]
 
-    def jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]], micro: Sequence[Any] = ()) -> np.ndarray:
+    def jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]], micro: Sequence[Any] = (),
+                 residual: Sequence[Any] = ()) -> np.ndarray:
         """G (M x (P + K)): the moments' Jacobian in theta and in every block's linear parameters."""
         rows, offset = [], 0
         for block, jacobian in zip(self.blocks, dependent_jacobians):
@@ -154,11 +179,14 @@ class MomentStack:
             linear[:, offset:offset + block.K] = -block.X
             offset += block.K
             rows.append(block.Z.T @ np.column_stack([jacobian, linear]) / self.N)
+        rows.extend(np.column_stack([values.jacobian, values.linear_jacobian]) for values in residual)
         rows.extend(np.column_stack([values.jacobian, np.zeros((values.jacobian.shape[0], self.K))]) for values in micro)
         return np.vstack(rows) if len(rows) > 1 else rows[0]
 
     def covariances(self, residuals: Sequence[np.ndarray], kind: str, clustering_ids: Optional[np.ndarray],
-                    center: bool, micro: Sequence[Any] = ()) -> np.ndarray:
-        """S: the linear blocks' (`blp.estimation.gmm.moment_covariances`), then N times each micro block's, block-diagonal."""
-        S = moment_covariances(residuals, [block.Z for block in self.blocks], kind, clustering_ids, center)
+                    center: bool, micro: Sequence[Any] = (), residual: Sequence[Any] = ()) -> np.ndarray:
+        """S: the linear blocks' and those of their residuals (`blp.estimation.gmm.moment_covariances`), then N
+        times each micro block's, block-diagonal."""
+        S = moment_covariances([*residuals, *(values.errors for values in residual)],
+                               [block.Z for block in [*self.blocks, *self.residual]], kind, clustering_ids, center)
         return scipy.linalg.block_diag(S, *(self.N * values.covariances for values in micro)) if micro else S

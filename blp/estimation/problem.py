@@ -15,6 +15,7 @@ from blp.configurations.formulation import Formulation
 from blp.configurations.integration import Integration
 from blp.configurations.parallel import workers
 from blp.configurations.solve_options import SolveOptions
+from blp.estimation.covariance import CovarianceBlock
 from blp.estimation.dependents import DemandDependent, SupplyDependent
 from blp.estimation.estimator import Estimation, restore
 from blp.estimation.moments import LinearBlock, MomentStack
@@ -133,6 +134,9 @@ class Problem:
             self.supply = build_supply(formulations[2], self.products, costs_type, self.warnings)
             if self.H:
                 raise SpecificationError('a supply side with nesting_ids is not supported yet', parameter='X3')
+        elif numbered_columns(frame, 'covariance_instruments'):
+            warn('product_data covariance_instruments are ignored: covariance moments E[xi omega Z_C] need a supply '
+                 'side (an X3 formulation), as in PyBLP', self.warnings)
         self.products = self._recorded(self.products)
         self.moments = self._moments()
 
@@ -145,7 +149,7 @@ class Problem:
             supply, X3_formulation = self.supply, self.product_formulations[2]
             assert X3_formulation is not None
             matrices.update(X3=supply.X3, ZS=supply.ZS[:, pyblp_order(supply.MS, supply.ZS_exogenous)],
-                            supply_ids=absorbed_ids(X3_formulation, frame))
+                            ZC=supply.ZC, supply_ids=absorbed_ids(X3_formulation, frame))
         variables: list[str] = []
         for formulation in self.product_formulations:
             if formulation is not None:
@@ -154,9 +158,9 @@ class Problem:
 
     def _moments(self, parameters: Optional[Parameters] = None, options: Optional[SolveOptions] = None,
                  model: Optional[DemandModel] = None) -> MomentStack:
-        """The moment blocks for a solve: demand (ZD'xi) and, with X3 and the solve's parameters, supply (ZS'omega).
-        Linear parameters that `parameters` optimizes over (a supply side's price coefficient) leave the demand
-        block's IV step."""
+        """The moment blocks for a solve: demand (ZD'xi) and, with X3 and the solve's parameters, supply (ZS'omega)
+        and, with covariance instruments, the covariance restrictions (ZC'(xi omega - m)). Linear parameters that
+        `parameters` optimizes over (a supply side's price coefficient) leave the demand block's IV step."""
         concentrated = np.ones(self.K1, dtype=bool) if parameters is None else parameters.concentrated_beta
         demand = LinearBlock('demand', self.X1[:, concentrated], self.ZD,
                              [label for label, keep in zip(self.X1_labels, concentrated) if keep], self.ZD_labels,
@@ -164,13 +168,22 @@ class Problem:
         if self.supply is None or parameters is None:  # the supply block needs the solve's parameters
             return MomentStack([demand])
         supply = self.supply
-        return MomentStack([demand, LinearBlock('supply', supply.X3, supply.ZS, supply.X3_labels, supply.ZS_labels,
-                                                supply.absorber,
-                                                SupplyDependent.of(self, model or self.model, parameters, options))])
+        blocks: list[Any] = [demand, LinearBlock('supply', supply.X3, supply.ZS, supply.X3_labels, supply.ZS_labels,
+                                                 supply.absorber,
+                                                 SupplyDependent.of(self, model or self.model, parameters, options))]
+        if supply.MC:
+            mean = options.covariance_moments_mean if options is not None else None
+            blocks.append(CovarianceBlock(supply.ZC, supply.ZC_labels, 0.0 if mean is None else float(mean)))
+        return MomentStack(blocks)
 
     def moments_for(self, parameters: Parameters, options: SolveOptions, model: DemandModel) -> MomentStack:
         """The moment stack one solve uses (the problem's own when every beta is concentrated and there is no
-        supply side)."""
+        supply side). A `covariance_moments_mean` needs covariance moments to apply to (PyBLP would ignore it)."""
+        if options.covariance_moments_mean is not None and not self.MC:
+            needs = 'a supply side (an X3 formulation) and ' if self.supply is None else ''
+            raise SpecificationError(f'covariance_moments_mean needs {needs}covariance_instruments columns in '
+                                     f'product_data (Z_C of the moments E[(xi omega - mean) Z_C] = 0)',
+                                     parameter='covariance_moments_mean')
         if self.supply is None and parameters.concentrated_beta.all():
             return self.moments
         return self._moments(parameters, options, model)
@@ -207,6 +220,11 @@ class Problem:
     @property
     def MS(self) -> int:
         return 0 if self.supply is None else self.supply.MS
+
+    @property
+    def MC(self) -> int:
+        """Covariance instruments (PyBLP's MC), read only with a supply side."""
+        return 0 if self.supply is None else self.supply.MC
 
     @classmethod
     def from_spec(cls, spec: Any, product_data: DataLike, agent_data: Optional[DataLike] = None) -> 'Problem':
@@ -356,13 +374,17 @@ class Problem:
               memory_budget_mb: Optional[float] = None, threads: Optional[int] = None, fp_type: str = 'safe_linear',
               shares_bounds: Any = (1e-300, None), error_behavior: str = 'revert', error_punishment: float = 1.0,
               delta_behavior: str = 'first', check_optimality: str = 'both',
-              finite_differences: bool = False) -> ProblemResults:
+              finite_differences: bool = False, covariance_moments_mean: Optional[float] = None) -> ProblemResults:
         """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration.
 
         `micro_moments` (`blp.MicroMoment`): stacked after the aggregate moments; without `W`, W and delta are first
         updated at the starting values (PyBLP's initial update). `memory_budget_mb` bounds the per-market temporaries
         of one evaluation (markets go in chunks that fit); `threads` > 1 evaluates chunks on that many threads (by
         default, those of an enclosing `blp.parallel` block, else one).
+
+        `covariance_moments_mean` (m): with `covariance_instruments` columns in the product data and a supply side, the
+        covariance restrictions E[(xi omega - m) Z_C] = 0 (MacKay and Miller) are stacked after the demand and supply
+        moments, m = 0 when not given (PyBLP's default). Given without them it is an error (PyBLP ignores it).
 
         PyBLP's further options, and what each does here:
 
@@ -391,7 +413,8 @@ class Problem:
             memory_budget_mb=memory_budget_mb, threads=workers() if threads is None else threads, fp_type=fp_type,
             shares_bounds=shares_bounds,
             error_behavior=error_behavior, error_punishment=error_punishment, delta_behavior=delta_behavior,
-            check_optimality=check_optimality, finite_differences=finite_differences)
+            check_optimality=check_optimality, finite_differences=finite_differences,
+            covariance_moments_mean=covariance_moments_mean)
         return self.estimate(options, progress)
 
     def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> ProblemResults:

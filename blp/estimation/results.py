@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the estimator builds the results: a back-reference for the 
     from blp.estimation.estimator import Estimation
 
 # Options a stored estimate keeps so that restoring it reproduces its standard errors.
-STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective', 'costs_bounds')
+STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective', 'costs_bounds', 'covariance_moments_mean')
 
 
 class ProblemResults(PostEstimation):
@@ -73,6 +73,12 @@ class ProblemResults(PostEstimation):
         self.rho_labels = list(parameters.rho_labels) if problem.H else []
         self.delta = evaluation.delta.reshape(-1, 1)
         self.xi = evaluation.xi.reshape(-1, 1)
+        # PyBLP's d xi / d theta and d omega / d theta (NaN without a supply side): beta and gamma held fixed, or with
+        # covariance moments their total derivatives through the concentrated-out beta and gamma (as PyBLP's)
+        jacobians = [*stacked.dependent_jacobians, None]
+        self.xi_by_theta_jacobian, self.omega_by_theta_jacobian = (
+            np.full((problem.N, P), np.nan) if jacobian is None else np.asarray(jacobian).reshape(problem.N, P)
+            for jacobian in jacobians[:2])
         micro = evaluation.stacked.micro  # PyBLP's micro (observed - fitted), micro_values, micro_covariances
         moments = estimation.moments
         self.micro_labels = [label for block in moments.micro for label in block.labels]
@@ -205,7 +211,7 @@ class ProblemResults(PostEstimation):
             'timings': self.timings,
             'dimensions': {'N': self.problem.N, 'T': self.problem.T, 'K1': self.problem.K1, 'K2': self.problem.K2,
                            'K3': self.problem.K3, 'D': self.problem.D, 'MD': self.problem.MD,
-                           'MS': self.problem.MS, 'H': self.problem.H},
+                           'MS': self.problem.MS, 'MC': self.problem.MC, 'H': self.problem.H},
             'clipped_costs': self.clipped_costs,
             'warnings': list(self.warnings),
             'restore': {

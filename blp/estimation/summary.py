@@ -19,8 +19,8 @@ if TYPE_CHECKING:  # the problem and the results print themselves through this m
 def dimensions(economy: object) -> dict[str, int]:
     """PyBLP's dimensions of a problem or a simulation in its order, those that are zero left out (T, N and K1
     always shown)."""
-    values = {name: getattr(economy, name) for name in ('T', 'N', 'F', 'I', 'K1', 'K2', 'K3', 'D', 'MD', 'MS', 'ED',
-                                                          'ES', 'H')}
+    values = {name: getattr(economy, name) for name in ('T', 'N', 'F', 'I', 'K1', 'K2', 'K3', 'D', 'MD', 'MS', 'MC',
+                                                          'ED', 'ES', 'H')}
     return {name: value for name, value in values.items() if value or name in ('T', 'N', 'K1')}
 
 

@@ -23,12 +23,13 @@ the joint covariance of (xi, omega) and its own to_problem columns: see `supply_
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
-from blp.exceptions import SpecificationError
+from blp.exceptions import BLPWarning, SpecificationError
 from blp.model import DemandModel
 from blp.model.choices import logit, nested_logit
 from blp.model.demand import Inversion
@@ -134,6 +135,9 @@ def compute_optimal_instruments(results: ProblemResults, method: str = 'approxim
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise SpecificationError('draws must be a positive integer', parameter='draws')
     problem = results.problem
+    if problem.MC:
+        warnings.warn('optimal instruments are not computed with covariance restrictions in mind: they are optimal '
+                      'for the demand and supply moments only (as PyBLP warns)', BLPWarning, stacklevel=3)
     N = problem.N
     xi = results.xi[:, 0]
     if not np.isfinite(xi).all() or not np.isfinite(results.theta).all():

@@ -169,7 +169,7 @@ class Products:
         return self.shares.size
 
     def with_matrices(self, variables: Optional[tuple[str, ...]] = None, **matrices: np.ndarray) -> 'Products':
-        """The same products recording other matrices (X1, X2, X3, ZD, ZS, and the absorbed fixed effects' ids
+        """The same products recording other matrices (X1, X2, X3, ZD, ZS, ZC, and the absorbed fixed effects' ids
         `demand_ids`, `supply_ids`) and the formulations' `variables`."""
         return replace(self, matrices={**self.matrices, **matrices},
                        variables=self.variables if variables is None else variables)
@@ -189,7 +189,7 @@ class Products:
                   'nesting_ids': ids(self.nesting_ids), 'product_ids': ids(self.product_ids),
                   'clustering_ids': ids(self.clustering_ids), 'lag_indices': np.zeros((N, 0), dtype=np.int64),
                   'ownership': self.ownership, 'shares': self.shares[:, None], 'ZD': matrix('ZD'), 'ZS': matrix('ZS'),
-                  'ZC': np.zeros((N, 0)), 'X1': matrix('X1'), 'X2': matrix('X2'), 'X3': matrix('X3')}
+                  'ZC': matrix('ZC'), 'X1': matrix('X1'), 'X2': matrix('X2'), 'X3': matrix('X3')}
         for name in self.variables:
             column = self.frame[name].to_numpy()
             fields[name] = column.astype(float if np.issubdtype(column.dtype, np.number) else object)[:, None]
@@ -204,6 +204,7 @@ class Products:
     X3 = property(lambda self: self._matrix('X3'), doc='X3 (N x K3, fixed effects absorbed; N x 0 without supply)')
     ZD = property(lambda self: self._matrix('ZD'), doc="ZD (N x MD) in PyBLP's column order, fixed effects absorbed")
     ZS = property(lambda self: self._matrix('ZS'), doc="ZS (N x MS) in PyBLP's column order (N x 0 without supply)")
+    ZC = property(lambda self: self._matrix('ZC'), doc='covariance instruments ZC (N x MC; N x 0 without supply)')
 
     def _matrix(self, name: str) -> np.ndarray:
         return self.matrices.get(name, np.zeros((self.N, 0)))

@@ -145,6 +145,10 @@ class SolveSpec(_Strict):
     shares_bounds: tuple[Optional[FiniteFloat], Optional[FiniteFloat]] = Field(
         default=(1e-300, None), description="PyBLP's bounds on simulated shares in the contraction, accepted and "
         "ignored: the core's contraction never lets shares underflow")
+    covariance_moments_mean: Optional[FiniteFloat] = Field(
+        default=None, description='m of the covariance restrictions E[(xi omega - m) Z_C] = 0 (MacKay and Miller), '
+        'stacked after the demand and supply moments; needs a supply side and covariance_instruments0.. columns (Z_C, '
+        'e.g. a column of ones) in the product data, which alone give m = 0 (PyBLP\'s default)')
 
 
 class OptimalInstrumentsSpec(_Strict):
@@ -237,4 +241,5 @@ def solve_options(solve: SolveSpec) -> SolveOptions:
         error_behavior=solve.error_behavior, error_punishment=solve.error_punishment,
         delta_behavior=solve.delta_behavior, check_optimality=solve.check_optimality,
         finite_differences=solve.finite_differences, fp_type=solve.fp_type, shares_bounds=solve.shares_bounds,
+        covariance_moments_mean=solve.covariance_moments_mean,
     )

@@ -100,7 +100,7 @@ class Estimate(_Wire):
     contraction_iterations_by_market: dict[str, int]
     inner_loop_failures: list[InnerLoopFailure] = []
     timings: dict[str, float]
-    dimensions: dict[str, int] = Field(description='N, T, K1, K2, K3, D, MD, MS, H as in PyBLP')
+    dimensions: dict[str, int] = Field(description='N, T, K1, K2, K3, D, MD, MS, MC, H as in PyBLP')
     clipped_costs: int = 0
     warnings: list[str] = []
     trace: list[TracePoint] = Field(default=[], description='objective and gradient norm at each optimizer '

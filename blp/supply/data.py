@@ -1,13 +1,14 @@
 """Supply-side data as PyBLP reads it: X3 (marginal-cost characteristics, may absorb fixed effects like X1), the
-supply instruments ZS (exogenous X3 columns, then `supply_instruments0..`) and who sets which price (`firm_ids`, or
-`ownership0..` matrices).
+supply instruments ZS (exogenous X3 columns, then `supply_instruments0..`), who sets which price (`firm_ids`, or
+`ownership0..` matrices) and the covariance instruments Z_C (`covariance_instruments0..`, which PyBLP reads only with a
+supply side: its moments are those of xi omega, `blp.estimation.covariance`).
 
 Standalone so that `Problem` can call it once a third formulation arrives; nothing here depends on the estimator.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -44,6 +45,8 @@ class SupplyData:
     firm_ids: Optional[np.ndarray]   # None when ownership0.. columns are given
     ownership: Optional[np.ndarray]  # N x max J from ownership0.. columns, or None
     costs_type: str
+    ZC: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # N x MC, not absorbed (as PyBLP)
+    ZC_labels: list[str] = field(default_factory=list)
 
     @property
     def K3(self) -> int:
@@ -52,6 +55,10 @@ class SupplyData:
     @property
     def MS(self) -> int:
         return len(self.ZS_labels)
+
+    @property
+    def MC(self) -> int:
+        return len(self.ZC_labels)
 
 
 def too_few_supply_instruments(X3_labels: list[str], X3_endogenous: np.ndarray, ZS_labels: list[str]) -> str:
@@ -97,6 +104,11 @@ def build_supply(formulation: Formulation, products: Products, costs_type: str =
     warn(numbering_warning(frame, 'ownership', 'product_data'), recorded)
     ownership = np.column_stack([numeric_column(frame, column, 'product_data', products.market_ids)
                                  for column in ownership_columns]) if ownership_columns else None
+    ZC_labels = numbered_columns(frame, 'covariance_instruments')
+    warn(numbering_warning(frame, 'covariance_instruments', 'product_data'), recorded)
+    ZC = np.column_stack([numeric_column(frame, column, 'product_data', products.market_ids) for column in ZC_labels]) \
+        if ZC_labels else np.zeros((products.N, 0))
+    warn(collinearity_warning(ZC, ZC_labels, 'ZC', False), recorded)
     return SupplyData(X3, design.labels, design.endogenous, ZS, ZS_labels, ZS_exogenous, absorber, firm_ids, ownership,
-                      costs_type)
+                      costs_type, ZC, ZC_labels)
 

@@ -382,6 +382,13 @@ CASES = {
     'supply-negative-costs-bound-order': Case(
         job({**SUPPLY_SPEC, 'solve': {**SUPPLY_SPEC['solve'], 'costs_bounds': [1.0, 0.5]}}), 422,
         names(parameter='costs_bounds')),
+    'covariance-mean-without-supply': Case(job(with_solve(LOGIT_SPEC, covariance_moments_mean=0.5)), 422,
+                                           names(parameter='covariance_moments_mean'), ('supply side',)),
+    'covariance-mean-without-covariance-instruments': Case(
+        job(with_solve(SUPPLY_SPEC, covariance_moments_mean=0.5)), 422, names(parameter='covariance_moments_mean'),
+        ('covariance_instruments',)),
+    'covariance-mean-not-a-number': Case(job(with_solve(SUPPLY_SPEC, covariance_moments_mean='high')), 422,
+                                         names(field='spec.solve.covariance_moments_mean')),
     # --- jobs: formulas
     'formula-unknown-column': Case(job(with_formula('0 + prices + sugar')), 422, names(column='sugar')),
     'formula-syntax-error': Case(job(with_formula('0 + (prices')), 422, names(parameter='X1 formulation')),

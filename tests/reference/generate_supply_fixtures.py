@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -58,9 +58,11 @@ def jsonable_arguments(solve: dict) -> dict:
     return {key: plain(value) for key, value in solve.items()}
 
 
-def generate(name: str) -> dict:
+def generate(name: str, workloads: dict = SUPPLY_WORKLOADS,
+             extra: Callable[[Any, dict], dict] = lambda results, workload: {}) -> dict:
+    """The fixture of workload `name`, with what `extra(results, workload)` adds from PyBLP's results."""
     import pyblp
-    workload = SUPPLY_WORKLOADS[name]()
+    workload = workloads[name]()
     results, seconds = timed(run_pyblp, workload)
     summary = summarize(results, seconds)
     market_ids = np.asarray(workload['products']['market_ids'])
@@ -79,10 +81,12 @@ def generate(name: str) -> dict:
         converged=bool(np.all(results.converged)), pyblp_version=pyblp.__version__,
         formulations=workload['formulations'], agent_formulation=workload.get('agent_formulation'),
         problem=workload.get('problem', {}), solve=jsonable_arguments(workload['solve']),
-        agents_rows=len(workload['agents']), agents_digest=frame_digest(workload['agents']),
+        agents_rows=len(workload['agents']) if 'agents' in workload else 0,
+        agents_digest=frame_digest(workload['agents']) if 'agents' in workload else None,
         products_digest=frame_digest(workload['products']))
     if 'truth' in workload:
         summary['truth'] = workload['truth']
+    summary.update(extra(results, workload))
     return summary
 
 

@@ -117,7 +117,8 @@ SUPPLY_WORKLOADS: dict[str, Callable[[], dict]] = {
 
 def run_blp(workload: dict) -> Any:
     import blp
-    formulations = [blp.Formulation(formula, absorb) for formula, absorb in workload['formulations']]
+    formulations = [None if formulation is None else blp.Formulation(*formulation)
+                    for formulation in workload['formulations']]  # None: no X2 (logit)
     agent_formulation = blp.Formulation(workload['agent_formulation']) if 'agent_formulation' in workload else None
     problem = blp.Problem(formulations, workload['products'], agent_formulation, workload.get('agents'),
                           **workload.get('problem', {}))
@@ -127,7 +128,8 @@ def run_blp(workload: dict) -> Any:
 def run_pyblp(workload: dict) -> Any:
     import pyblp
     pyblp.options.verbose = False
-    formulations = [pyblp.Formulation(formula, absorb=absorb) for formula, absorb in workload['formulations']]
+    formulations = [None if formulation is None else pyblp.Formulation(formulation[0], absorb=formulation[1])
+                    for formulation in workload['formulations']]
     agent_formulation = pyblp.Formulation(workload['agent_formulation']) if 'agent_formulation' in workload else None
     problem = pyblp.Problem(formulations, workload['products'], agent_formulation, workload.get('agents'),
                             **workload.get('problem', {}))

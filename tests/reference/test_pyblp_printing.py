@@ -244,3 +244,15 @@ def test_clipped_costs_are_printed_only_under_a_finite_costs_bound(costs_bounds:
                                          optimization=library.Optimization('return'))))
     compare_printed(*printed)
     assert ('Costs' in printed[0].split('\n\n')[0]) == (costs_bounds not in (None, (None, None)))
+
+
+@pytest.mark.parametrize('digits', [7], indirect=True)
+def test_a_problem_with_covariance_moments_and_its_results_print_as_pyblps(digits: int) -> None:
+    """`MC` among the dimensions; the results of covariance restrictions print nothing of their own in PyBLP 1.3.0."""
+    from covariance_workloads import COVARIANCE_WORKLOADS
+    from supply_workloads import run_blp, run_pyblp
+    workload = COVARIANCE_WORKLOADS['covariance_logit']()
+    workload['solve'] = dict(workload['solve'], method='1s')
+    ours, theirs = run_blp(workload), run_pyblp(workload)
+    compare_printed(str(ours.problem), str(theirs.problem))
+    compare_printed(str(ours), str(theirs))

@@ -183,6 +183,12 @@ class SolveOptions:
     delta_behavior: str = 'first'
     check_optimality: str = 'both'
     finite_differences: bool = False
+    # Persistent unobservables (PyBLP 1.3): phi with product data's lag_indices, and the moments' types per side
+    # ('levels', 'innovations', 'differenced_innovations'), checked against the problem by `blp.estimation.persistence`.
+    phi: Optional[ArrayLike] = None
+    phi_bounds: Optional[ArrayLike] = None
+    demand_moment_types: Any = 'levels'
+    supply_moment_types: Any = 'levels'
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):

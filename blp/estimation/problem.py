@@ -19,6 +19,7 @@ from blp.estimation.dependents import DemandDependent, SupplyDependent
 from blp.estimation.estimator import Estimation, restore
 from blp.estimation.moments import LinearBlock, MomentStack
 from blp.estimation.parameters import Parameters, random_coefficient_types
+from blp.estimation.persistence import Lags, Persistence, moment_types
 from blp.estimation.results import ProblemResults
 from blp.estimation.summary import problem_summary
 from blp.exceptions import DataError, SpecificationError, warn
@@ -133,6 +134,9 @@ class Problem:
             self.supply = build_supply(formulations[2], self.products, costs_type, self.warnings)
             if self.H:
                 raise SpecificationError('a supply side with nesting_ids is not supported yet', parameter='X3')
+        self.lags = Lags.of(frame['lag_indices'].to_numpy(), self.products.market_ids) \
+            if 'lag_indices' in frame.columns else None
+        self.phi_labels = [] if self.lags is None else ['Xi'] + (['Omega'] if self.supply is not None else [])
         self.products = self._recorded(self.products)
         self.moments = self._moments()
 
@@ -161,17 +165,37 @@ class Problem:
         demand = LinearBlock('demand', self.X1[:, concentrated], self.ZD,
                              [label for label, keep in zip(self.X1_labels, concentrated) if keep], self.ZD_labels,
                              self.absorber, DemandDependent.of(self, parameters))
+        persistence = None if parameters is None or options is None else self._persistence(parameters, options)
         if self.supply is None or parameters is None:  # the supply block needs the solve's parameters
-            return MomentStack([demand])
+            return MomentStack([demand], persistence)
         supply = self.supply
         return MomentStack([demand, LinearBlock('supply', supply.X3, supply.ZS, supply.X3_labels, supply.ZS_labels,
                                                 supply.absorber,
-                                                SupplyDependent.of(self, model or self.model, parameters, options))])
+                                                SupplyDependent.of(self, model or self.model, parameters, options))],
+                           persistence)
+
+    def _persistence(self, parameters: Parameters, options: SolveOptions) -> Optional[Persistence]:
+        """The solve's moment types with the lags that quasi-difference them (None when every side is in levels)."""
+        kinds = (moment_types(options.demand_moment_types, 'demand'),) + (
+            (moment_types(options.supply_moment_types, 'supply'),) if self.supply is not None else ())
+        if all(kind == 'levels' for kind in kinds):
+            return None
+        side = 'demand' if kinds[0] != 'levels' else 'supply'
+        if self.lags is None:
+            raise SpecificationError(f'{side}_moment_types other than levels need a lag_indices column in '
+                                     f'product_data', parameter=f'{side}_moment_types')
+        absorbers = [self.absorber] + ([self.supply.absorber] if self.supply is not None else [])
+        if any(absorber.dimensions for absorber, kind in zip(absorbers, kinds) if kind != 'levels'):
+            raise SpecificationError(f'{side}_moment_types other than levels with absorbed fixed effects are not '
+                                     f'supported (nor are they by PyBLP)', parameter=f'{side}_moment_types')
+        columns = tuple((index, *parameter.location) for index, parameter in enumerate(parameters.unfixed)
+                        if parameter.kind == 'phi')
+        return Persistence(self.lags, kinds, columns)
 
     def moments_for(self, parameters: Parameters, options: SolveOptions, model: DemandModel) -> MomentStack:
-        """The moment stack one solve uses (the problem's own when every beta is concentrated and there is no
-        supply side)."""
-        if self.supply is None and parameters.concentrated_beta.all():
+        """The moment stack one solve uses (the problem's own when every beta is concentrated, there is no
+        supply side and every moment is in levels)."""
+        if self.supply is None and parameters.concentrated_beta.all() and self._persistence(parameters, options) is None:
             return self.moments
         return self._moments(parameters, options, model)
 
@@ -356,7 +380,8 @@ class Problem:
               memory_budget_mb: Optional[float] = None, threads: Optional[int] = None, fp_type: str = 'safe_linear',
               shares_bounds: Any = (1e-300, None), error_behavior: str = 'revert', error_punishment: float = 1.0,
               delta_behavior: str = 'first', check_optimality: str = 'both',
-              finite_differences: bool = False) -> ProblemResults:
+              finite_differences: bool = False, phi: Optional[ArrayLike] = None, phi_bounds: Optional[ArrayLike] = None,
+              demand_moment_types: Any = 'levels', supply_moment_types: Any = 'levels') -> ProblemResults:
         """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration.
 
         `micro_moments` (`blp.MicroMoment`): stacked after the aggregate moments; without `W`, W and delta are first
@@ -382,6 +407,9 @@ class Problem:
         - `shares_bounds`: accepted for compatibility and ignored: our contraction works with log shares computed
           stably, so simulated shares never underflow to zero; bounds only change PyBLP's path, not a fixed point
           whose observed shares lie within them.
+        - `phi`, `phi_bounds` (with product data's `lag_indices`) and `demand_moment_types` / `supply_moment_types`
+          (`'levels'`, `'innovations'`, `'differenced_innovations'`; PyBLP's lists of (type, count) are not taken):
+          persistent unobservables, `blp.estimation.persistence`.
         """
         options = SolveOptions(
             sigma=sigma, pi=pi, rho=rho, sigma_bounds=sigma_bounds, pi_bounds=pi_bounds, rho_bounds=rho_bounds,
@@ -391,7 +419,8 @@ class Problem:
             memory_budget_mb=memory_budget_mb, threads=workers() if threads is None else threads, fp_type=fp_type,
             shares_bounds=shares_bounds,
             error_behavior=error_behavior, error_punishment=error_punishment, delta_behavior=delta_behavior,
-            check_optimality=check_optimality, finite_differences=finite_differences)
+            check_optimality=check_optimality, finite_differences=finite_differences, phi=phi, phi_bounds=phi_bounds,
+            demand_moment_types=demand_moment_types, supply_moment_types=supply_moment_types)
         return self.estimate(options, progress)
 
     def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> ProblemResults:

@@ -22,6 +22,7 @@ def ours(name: str) -> dict:
 def compare(name: str, reference: dict) -> None:
     mine = ours(name)
     assert mine['theta_labels'] == reference['theta_labels']
+    assert mine['printed'] == reference['printed'] and len(mine['printed']) == (3 if 'supply' in name else 2)
     np.testing.assert_allclose(mine['objective'], reference['objective'], rtol=1e-6)
     for key in ('theta', 'beta', 'sigma', 'phi', 'gamma', 'xi'):
         np.testing.assert_allclose(mine[key], reference[key], rtol=1e-4, atol=1e-8, err_msg=key)

@@ -44,7 +44,7 @@ class Lags:
         bad = ~np.isfinite(numbers) | (numbers != np.round(numbers)) | (numbers < 0) | (numbers > N - 1)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise refuse(f'row {row} has {values[row]!r}, which is not a row index from 0 to {N - 1}', row)
+            raise refuse(f'row {row} has {values[row]}, which is not a row index from 0 to {N - 1}', row)
         indices = numbers.astype(np.int64)
         lagged = indices != np.arange(N)
         if not (~lagged).any():

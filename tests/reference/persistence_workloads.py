@@ -65,6 +65,9 @@ def panel(seed: int = 26) -> tuple[pd.DataFrame, pd.DataFrame]:
 WORKLOADS: dict[str, dict[str, Any]] = {
     'persistence_demand': dict(
         formulations=('1 + prices + x', '0 + x'), solve=dict(sigma=[[0.5]], phi=0.3, demand_moment_types='innovations')),
+    'persistence_differenced': dict(
+        formulations=('0 + prices + x', '0 + x'),
+        solve=dict(sigma=[[0.5]], phi=0.3, demand_moment_types='differenced_innovations')),
     'persistence_supply': dict(
         formulations=('1 + prices + x', None, '1 + w'),
         solve=dict(phi=[[0.3, 0.1], [0.1, 0.3]], beta=[None, -1.0, None],

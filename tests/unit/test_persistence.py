@@ -15,7 +15,7 @@ from blp.estimation.persistence import Lags
 from blp.exceptions import DataError, SpecificationError
 
 
-@pytest.mark.parametrize('name, theta', [('persistence_demand', [0.8, 0.4]),
+@pytest.mark.parametrize('name, theta', [('persistence_demand', [0.8, 0.4]), ('persistence_differenced', [0.8, 0.4]),
                                          ('persistence_supply', [0.5, 0.2, -0.1, 0.3, -1.3])])
 def test_gradient_in_theta_matches_finite_differences(name: str, theta: list) -> None:
     problem, solve = build(blp, name)

@@ -145,6 +145,8 @@ class Problem:
         frame = products.frame
         matrices = {'X1': self.X1, 'X2': self.X2, 'ZD': self.ZD[:, pyblp_order(self.MD, self._ZD_exogenous)],
                     'demand_ids': absorbed_ids(self.product_formulations[0], frame)}
+        if self.lags is not None:
+            matrices['lag_indices'] = self.lags.indices[:, None]
         if self.supply is not None:
             supply, X3_formulation = self.supply, self.product_formulations[2]
             assert X3_formulation is not None

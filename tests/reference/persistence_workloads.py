@@ -88,13 +88,15 @@ def build(module: Any, name: str) -> tuple[Any, dict]:
 def summary(results: Any, seconds: float) -> dict:
     """What a reference test compares: estimates and SEs (beta, sigma, phi, gamma), theta with its labels, the
     objective, xi in the first market, as plain lists (PyBLP and blp results share these names), and the printed
-    tables of phi and of the moment counts."""
+    tables of phi and of the moment counts; without a supply side, phi in four bootstrap draws (seed 0)."""
     numbers = {name: np.asarray(getattr(results, name), dtype=float).tolist()
                for name in ('beta', 'beta_se', 'sigma', 'sigma_se', 'phi', 'phi_se', 'gamma', 'gamma_se', 'theta')}
     return dict(numbers, objective=float(np.squeeze(results.objective)), theta_labels=list(map(str,
                 results.theta_labels)), xi=np.asarray(results.xi, dtype=float)[:SIZE['J'], 0].tolist(),
                 seconds=seconds, printed=[table for table in str(results).split('\n\n')
-                                          if table.startswith(('Phi ', 'Demand Moment', 'Supply Moment'))])
+                                          if table.startswith(('Phi ', 'Demand Moment', 'Supply Moment'))],
+                bootstrapped_phi=[] if np.size(results.gamma) else np.asarray(
+                    results.bootstrap(draws=4, seed=0).bootstrapped_phi, dtype=float).ravel().tolist())
 
 
 def run_pyblp(name: str) -> dict:

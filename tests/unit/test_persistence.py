@@ -79,3 +79,11 @@ def test_phi_needs_lag_indices_and_innovations_need_lags() -> None:
         problem.solve(demand_moment_types='innovations')
     with pytest.raises(SpecificationError, match='demand_moment_types'):
         problem.solve(demand_moment_types='first_differences')
+
+
+def test_problem_products_record_lag_indices_as_pyblp() -> None:
+    products, _ = panel()
+    problem = blp.Problem(blp.Formulation('1 + prices + x'), products)
+    np.testing.assert_array_equal(problem.products.lag_indices[:, 0], products['lag_indices'].to_numpy())
+    assert blp.Problem(blp.Formulation('1 + prices + x'), products.drop(columns='lag_indices')).products.to_record(
+    ).lag_indices.shape == (len(products), 0)

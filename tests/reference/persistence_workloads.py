@@ -43,7 +43,7 @@ def panel(seed: int = 26) -> tuple[pd.DataFrame, pd.DataFrame]:
     lag_indices = [index - J if t else index for index, (t, j) in enumerate(rows)]
     products = pd.DataFrame({
         'market_ids': [t for t, _ in rows], 'product_ids': [j for _, j in rows], 'firm_ids': [j for _, j in rows],
-        'lag_indices': lag_indices, 'shares': [shares[j, t] for t, j in rows],
+        'lag_indices': lag_indices, 'clustering_ids': [j for _, j in rows], 'shares': [shares[j, t] for t, j in rows],
         'prices': [prices[j, t] for t, j in rows], 'x': [x[j, t] for t, j in rows], 'w': [w[j, t] for t, j in rows],
     })
     products['demand_instruments0'] = products['w']
@@ -72,6 +72,14 @@ WORKLOADS: dict[str, dict[str, Any]] = {
         formulations=('1 + prices + x', None, '1 + w'),
         solve=dict(phi=[[0.3, 0.1], [0.1, 0.3]], beta=[None, -1.0, None],
                    demand_moment_types='innovations', supply_moment_types='innovations')),
+    'persistence_supply_clustered': dict(
+        formulations=('1 + prices + x', None, '1 + w'),
+        solve=dict(phi=[[0.3, 0.1], [0.1, 0.3]], beta=[None, -1.0, None], W_type='clustered', se_type='clustered',
+                   demand_moment_types='innovations', supply_moment_types='innovations')),
+    'persistence_unadjusted': dict(
+        formulations=('1 + prices + x', '0 + x'),
+        solve=dict(sigma=[[0.5]], phi=0.3, demand_moment_types='innovations', W_type='unadjusted',
+                   se_type='unadjusted')),
 }
 
 

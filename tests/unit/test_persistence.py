@@ -4,6 +4,8 @@ cross terms) against finite differences of the objective, the quasi-difference's
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from persistence_workloads import build, panel
@@ -87,3 +89,16 @@ def test_problem_products_record_lag_indices_as_pyblp() -> None:
     np.testing.assert_array_equal(problem.products.lag_indices[:, 0], products['lag_indices'].to_numpy())
     assert blp.Problem(blp.Formulation('1 + prices + x'), products.drop(columns='lag_indices')).products.to_record(
     ).lag_indices.shape == (len(products), 0)
+
+
+def test_a_stored_estimate_with_phi_restores_to_the_same_numbers() -> None:
+    problem, solve = build(blp, 'persistence_supply')
+    results = problem.solve(**dict(solve, method='1s'))
+    stored = json.loads(json.dumps(results.to_dict()))
+    assert stored['restore']['supply_moment_types'] == 'innovations'
+    assert [(entry['row'], entry['column']) for entry in stored['parameters'] if entry['kind'] == 'phi'] == [
+        ('Xi', 'Xi'), ('Xi', 'Omega'), ('Omega', 'Xi'), ('Omega', 'Omega')]
+    restored = problem.restore(stored)
+    np.testing.assert_allclose(restored.phi, results.phi, rtol=1e-12)
+    np.testing.assert_allclose(restored.phi_se, results.phi_se, rtol=1e-10)
+    np.testing.assert_allclose(restored.objective, results.objective, rtol=1e-10)

@@ -102,3 +102,11 @@ def test_a_stored_estimate_with_phi_restores_to_the_same_numbers() -> None:
     np.testing.assert_allclose(restored.phi, results.phi, rtol=1e-12)
     np.testing.assert_allclose(restored.phi_se, results.phi_se, rtol=1e-10)
     np.testing.assert_allclose(restored.objective, results.objective, rtol=1e-10)
+
+
+def test_innovations_with_absorbed_fixed_effects_are_refused_as_pyblp_refuses_them() -> None:
+    products, _ = panel()
+    problem = blp.Problem(blp.Formulation('0 + prices + x', absorb='C(product_ids)'), products)
+    with pytest.raises(SpecificationError, match='fixed effects') as error:
+        problem.solve(phi=0.5, demand_moment_types='innovations')
+    assert error.value.parameter == 'demand_moment_types'

@@ -28,6 +28,7 @@ concentrated out with the linear blocks' part of W only, S is block-diagonal wit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -108,13 +109,18 @@ class MomentStack:
         self.micro: list[Any] = [block for block in blocks if not isinstance(block, LinearBlock)]
         self.N = self.blocks[0].Z.shape[0]
         self.persistence = persistence
-        self.full_X: list[np.ndarray] = []  # each block's X among every block's columns (for persistence)
-        offset = 0
-        for block in self.blocks:
-            X = np.zeros((self.N, self.K))
-            X[:, offset:offset + block.K] = block.X
-            self.full_X.append(X)
-            offset += block.K
+
+    def padded_X(self, index: int) -> np.ndarray:
+        """Block `index`'s X among every block's columns (N x K, zero outside its own)."""
+        offset = sum(block.K for block in self.blocks[:index])
+        X = np.zeros((self.N, self.K))
+        X[:, offset:offset + self.blocks[index].K] = self.blocks[index].X
+        return X
+
+    @cached_property
+    def full_X(self) -> list[np.ndarray]:
+        """Every block's padded X, kept for persistence (whose transform mixes blocks' columns)."""
+        return [self.padded_X(index) for index in range(len(self.blocks))]
 
     def with_blocks(self, blocks: Sequence[Any]) -> 'MomentStack':
         """This stack with more blocks (those without linear parameters go last)."""
@@ -197,7 +203,7 @@ class MomentStack:
         rows = []
         for index, (block, jacobian) in enumerate(zip(self.blocks, dependent_jacobians)):
             assert jacobian is not None, f'the {block.name} block was evaluated without its Jacobian'
-            X = self.full_X[index] if regressors is None else regressors[index]
+            X = self.padded_X(index) if regressors is None else regressors[index]
             rows.append(block.Z.T @ np.column_stack([jacobian, -X]) / self.N)
         rows.extend(np.column_stack([values.jacobian, np.zeros((values.jacobian.shape[0], self.K))]) for values in micro)
         return np.vstack(rows) if len(rows) > 1 else rows[0]

@@ -187,6 +187,12 @@ class SolveOptions:
     # m of the covariance restrictions E[(xi omega - m) Z_C] = 0 (`blp.estimation.covariance`); None: not asked for
     # (0 when the problem has covariance instruments, as PyBLP's default)
     covariance_moments_mean: Optional[float] = None
+    # Persistent unobservables (PyBLP 1.3): phi with product data's lag_indices, and the moments' types per side
+    # ('levels', 'innovations', 'differenced_innovations'), checked against the problem by `blp.estimation.persistence`.
+    phi: Optional[ArrayLike] = None
+    phi_bounds: Optional[ArrayLike] = None
+    demand_moment_types: Any = 'levels'
+    supply_moment_types: Any = 'levels'
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):

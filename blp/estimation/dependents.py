@@ -138,7 +138,7 @@ class SupplyDependent:
             elif index == price_beta:
                 agent_values[:, :, index] = 1.0
                 moves_price[index] = True
-            elif not isinstance(parameter, BetaParameter):
+            elif parameter.moves_delta:  # phi moves neither utilities nor prices: its column stays zero
                 raise SpecificationError(f'{parameter.label} with a supply side is not supported yet',
                                          parameter=parameter.label)
         chunk_bytes = options.chunk_bytes if options is not None else DEFAULT_CHUNK_BYTES

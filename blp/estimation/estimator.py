@@ -423,7 +423,7 @@ class Estimation:
         S = S_weights if options.se_type == options.W_type else self._S(evaluation, options.se_type)
         W_covariances = invert(S) if options.se_type == 'unadjusted' and step == 1 else outcome.W
         stacked = evaluation.stacked
-        G = self.moments.jacobian(stacked.dependent_jacobians, stacked.micro, stacked.residual)
+        G = self.moments.jacobian(stacked.dependent_jacobians, stacked.micro, stacked.residual, stacked.regressors)
         with np.errstate(invalid='ignore'):
             covariances = parameter_covariances(W_covariances, S, G, options.se_type)
             se = np.sqrt(np.diag(covariances) / self.problem.N)
@@ -453,10 +453,11 @@ def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemR
     try:
         sigma, pi, rho = (np.array(state[key], dtype=float) for key in ('sigma', 'pi', 'rho'))
         beta = np.array(state.get('beta') or [], dtype=float)
+        phi = np.array(state.get('phi') or [], dtype=float)
         W, step = np.array(state['W'], dtype=float), int(state.get('step', 1))
         options = SolveOptions(sigma=sigma if sigma.size else None, pi=pi if pi.size else None,
                                rho=rho if rho.size else None, method='1s', optimization=Optimization('return'),
-                               W=W, beta=beta if np.isfinite(beta).any() else None,
+                               W=W, beta=beta if np.isfinite(beta).any() else None, phi=phi if phi.size else None,
                                micro_moments=micro_moments or (),
                                **{key: state[key] for key in STORED_OPTIONS if key in state})
     except (KeyError, TypeError, ValueError):

@@ -53,12 +53,18 @@ def initial_weights(Zs: Sequence[np.ndarray]) -> np.ndarray:
 
 class LinearIV:
     """The concentrated-out linear parameters of stacked equations y_e = X_e b_e + u_e with block-diagonal
-    instruments: b(y) = (X'Z W Z'X)^-1 X'Z W Z'y for fixed X, Z and W, everything that does not involve y cached."""
+    instruments: b(y) = (X'Z W Z'X)^-1 X'Z W Z'y for fixed X, Z and W, everything that does not involve y cached.
 
-    def __init__(self, Xs: Sequence[np.ndarray], Zs: Sequence[np.ndarray], W: np.ndarray) -> None:
+    With `sizes`, each X_e has every equation's columns (y_e = X_e b + u_e: quasi-differenced equations, where the
+    other equation's lagged regressors enter) and `sizes` splits b into the equations' parameters."""
+
+    def __init__(self, Xs: Sequence[np.ndarray], Zs: Sequence[np.ndarray], W: np.ndarray,
+                 sizes: Optional[Sequence[int]] = None) -> None:
         self.Xs, self.Zs, self.W = list(Xs), list(Zs), W
-        self.sizes = [X.shape[1] for X in self.Xs]
-        self.ZX = scipy.linalg.block_diag(*(Z.T @ X for X, Z in zip(self.Xs, self.Zs)))
+        self.full = sizes is not None
+        self.sizes = list(sizes) if sizes is not None else [X.shape[1] for X in self.Xs]
+        self.ZX = np.vstack([Z.T @ X for X, Z in zip(self.Xs, self.Zs)]) if self.full else \
+            scipy.linalg.block_diag(*(Z.T @ X for X, Z in zip(self.Xs, self.Zs)))
         if sum(self.sizes):
             self.covariance = invert(self.ZX.T @ W @ self.ZX)
             self.projection = self.covariance @ self.ZX.T @ W  # K x M, applied to Z'y
@@ -70,6 +76,8 @@ class LinearIV:
         Zy = np.concatenate([Z.T @ y for Z, y in zip(self.Zs, ys)])
         stacked = self.projection @ Zy
         coefficients = np.split(stacked, np.cumsum(self.sizes)[:-1])
+        if self.full:
+            return coefficients, [y - X @ stacked for X, y in zip(self.Xs, ys)]
         return coefficients, [y - X @ b for X, y, b in zip(self.Xs, ys, coefficients)]
 
     def residual_jacobians(self, jacobians: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -14,6 +14,10 @@ what GMM needs from the stack:
 A block computes y(theta) and dy/dtheta from the demand side's state at theta (`DemandState`); adding a block
 means writing that function, not editing the estimator.
 
+With persistent unobservables (`blp.estimation.persistence`) the stack quasi-differences each block's y, X and
+dy/dtheta by its moment type before the IV step: u' = D(y) - D(X) b is what the moments use (and S), the levels
+residual u = y - X b what the results report (xi, omega), and G's linear part is -Z'D(X) / N.
+
 Blocks without linear parameters (micro moments, `blp.micro.block.MicroBlock`) stack after the linear ones: each
 has `M` and `evaluate(state, with_jacobian)` returning its moments, their Jacobian in theta and their covariances
 (an object with `.moments`, `.jacobian`, `.covariances`, kept in `Stacked.micro`); the linear parameters are
@@ -30,12 +34,14 @@ it jointly with the linear blocks' moments.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import scipy.linalg
 
 from blp.estimation.gmm import LinearIV, initial_weights, moment_covariances
+from blp.estimation.persistence import Persistence
 
 
 @dataclass(frozen=True)
@@ -93,22 +99,42 @@ class Stacked:
     details: list[dict]                     # per block, what its dependent reported (costs, markups, ...)
     micro: list[Any] = field(default_factory=list)  # each block without linear parameters evaluated (MicroValues)
     residual: list[Any] = field(default_factory=list)  # each block of the residuals evaluated (ResidualValues)
+    levels: Optional[list[np.ndarray]] = None       # with persistence: y - X b per block (residuals are innovations)
+    regressors: Optional[list[np.ndarray]] = None   # with persistence: D(X) per block, every block's columns
+
+    @property
+    def structural(self) -> list[np.ndarray]:
+        """The structural errors (xi, omega, ...) in levels."""
+        return self.residuals if self.levels is None else self.levels
 
 
 class MomentStack:
     """The blocks on top of each other."""
 
-    def __init__(self, blocks: Sequence[Any]) -> None:
+    def __init__(self, blocks: Sequence[Any], persistence: Optional[Persistence] = None) -> None:
         self.blocks: list[LinearBlock] = [block for block in blocks if isinstance(block, LinearBlock)]
         self.residual: list[Any] = [block for block in blocks if getattr(block, 'from_residuals', False)]
         self.micro: list[Any] = [block for block in blocks if not isinstance(block, LinearBlock)
                                  and not getattr(block, 'from_residuals', False)]
         self.N = self.blocks[0].Z.shape[0]
+        self.persistence = persistence
+
+    def padded_X(self, index: int) -> np.ndarray:
+        """Block `index`'s X among every block's columns (N x K, zero outside its own)."""
+        offset = sum(block.K for block in self.blocks[:index])
+        X = np.zeros((self.N, self.K))
+        X[:, offset:offset + self.blocks[index].K] = self.blocks[index].X
+        return X
+
+    @cached_property
+    def full_X(self) -> list[np.ndarray]:
+        """Every block's padded X, kept for persistence (whose transform mixes blocks' columns)."""
+        return [self.padded_X(index) for index in range(len(self.blocks))]
 
     def with_blocks(self, blocks: Sequence[Any]) -> 'MomentStack':
         """This stack with more blocks (those of residuals after the linear ones, those without linear parameters
         last)."""
-        return MomentStack([*self.blocks, *self.residual, *self.micro, *blocks])
+        return MomentStack([*self.blocks, *self.residual, *self.micro, *blocks], self.persistence)
 
     @property
     def linear_M(self) -> int:
@@ -145,10 +171,14 @@ class MomentStack:
         """Each block's y at theta, the concentrated b, the residuals and the stacked moments."""
         outputs = [block.dependent(state, with_jacobian) for block in self.blocks]
         ys = [block.absorb(output.y) for block, output in zip(self.blocks, outputs)]
-        coefficients, residuals = iv.estimate(ys)
+        jacobians: list[Optional[np.ndarray]] = [output.jacobian for output in outputs]
+        levels = regressors = None
+        if self.persistence is None:
+            coefficients, residuals = iv.estimate(ys)
+        else:
+            coefficients, residuals, levels, regressors, jacobians = self._quasi_differenced(state, iv, ys, jacobians)
         moments = np.concatenate([block.Z.T @ u for block, u in zip(self.blocks, residuals)]) / self.N \
             if len(self.blocks) > 1 else self.blocks[0].Z.T @ residuals[0] / self.N
-        jacobians: list[Optional[np.ndarray]] = [output.jacobian for output in outputs]
         residual = []
         if self.residual:
             if with_jacobian:
@@ -160,7 +190,27 @@ class MomentStack:
         if micro or residual:
             moments = np.concatenate([moments, *(values.moments for values in [*residual, *micro])])
         return Stacked(coefficients, residuals, jacobians, moments, [output.details for output in outputs], micro,
-                       residual)
+                       residual, levels, regressors)
+
+    def _quasi_differenced(self, state: DemandState, iv: LinearIV, ys: list[np.ndarray],
+                           jacobians: list[Optional[np.ndarray]]) -> tuple[list, list, list, list, list]:
+        """b from the quasi-differenced system at this theta's phi (its IV step depends on phi), the innovations,
+        the levels residuals, D(X) and D(dy/dtheta) with d u'/d phi."""
+        persistence = self.persistence
+        assert persistence is not None
+        phi = state.values.phi
+        regressors = persistence.transform(phi, self.full_X)
+        linear = self.linear_M
+        transformed_iv = LinearIV(regressors, [block.Z for block in self.blocks], iv.W[:linear, :linear],
+                                  [block.K for block in self.blocks])
+        coefficients, residuals = transformed_iv.estimate(persistence.transform(phi, ys))
+        b = np.concatenate(coefficients) if coefficients else np.zeros(0)
+        levels = [y - X @ b for y, X in zip(ys, self.full_X)]
+        present = [jacobian for jacobian in jacobians if jacobian is not None]
+        if len(present) == len(jacobians):
+            return coefficients, residuals, levels, regressors, persistence.add_phi_derivatives(
+                persistence.transform(phi, present), levels)
+        return coefficients, residuals, levels, regressors, jacobians
 
     def theta_jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]], micro: Sequence[Any] = (),
                        residual: Sequence[Any] = ()) -> np.ndarray:
@@ -170,15 +220,14 @@ class MomentStack:
         return np.vstack(parts) if len(parts) > 1 else parts[0]
 
     def jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]], micro: Sequence[Any] = (),
-                 residual: Sequence[Any] = ()) -> np.ndarray:
-        """G (M x (P + K)): the moments' Jacobian in theta and in every block's linear parameters."""
-        rows, offset = [], 0
-        for block, jacobian in zip(self.blocks, dependent_jacobians):
+                 residual: Sequence[Any] = (), regressors: Optional[Sequence[np.ndarray]] = None) -> np.ndarray:
+        """G (M x (P + K)): the moments' Jacobian in theta and in every block's linear parameters (`regressors`: the
+        blocks' quasi-differenced X, with persistence)."""
+        rows = []
+        for index, (block, jacobian) in enumerate(zip(self.blocks, dependent_jacobians)):
             assert jacobian is not None, f'the {block.name} block was evaluated without its Jacobian'
-            linear = np.zeros((self.N, self.K))
-            linear[:, offset:offset + block.K] = -block.X
-            offset += block.K
-            rows.append(block.Z.T @ np.column_stack([jacobian, linear]) / self.N)
+            X = self.padded_X(index) if regressors is None else regressors[index]
+            rows.append(block.Z.T @ np.column_stack([jacobian, -X]) / self.N)
         rows.extend(np.column_stack([values.jacobian, values.linear_jacobian]) for values in residual)
         rows.extend(np.column_stack([values.jacobian, np.zeros((values.jacobian.shape[0], self.K))]) for values in micro)
         return np.vstack(rows) if len(rows) > 1 else rows[0]

@@ -2,7 +2,7 @@
 
 As in PyBLP, a zero in the starting sigma or pi fixes that element at zero; sigma is lower-triangular (an upper
 triangle given is ignored, as PyBLP ignores it); theta orders sigma's lower triangle row by row, then pi row by row,
-then rho, then beta. Beta is concentrated out unless
+then rho, then phi (persistent unobservables, `blp.estimation.persistence`), then beta. Beta is concentrated out unless
 `beta` gives a starting value (None or NaN: concentrated; zero: fixed at zero; else optimized over), which a supply
 side needs for the coefficient on prices, since markups depend on it. Each free element is a parameter object
 that knows which matrix it lives in and which agent variable it multiplies, so nothing else branches on its kind.
@@ -32,20 +32,23 @@ class Labels(Protocol):
 
 @dataclass(frozen=True)
 class NonlinearValues:
-    """The matrices theta fills: sigma (K2 x K2), pi (K2 x D) and rho (H x 1, or 1 x 1 for one rho for all nests)."""
+    """The matrices theta fills: sigma (K2 x K2), pi (K2 x D), rho (H x 1, or 1 x 1 for one rho for all nests), beta
+    and phi (E x E, E = 1 for demand, 2 with a supply side, 0 without lag_indices)."""
 
     sigma: np.ndarray
     pi: np.ndarray
     rho: np.ndarray
     beta: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)))  # K1 x 1, NaN where concentrated out
+    phi: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def copy(self) -> 'NonlinearValues':
-        return NonlinearValues(self.sigma.copy(), self.pi.copy(), self.rho.copy(), self.beta.copy())
+        return NonlinearValues(self.sigma.copy(), self.pi.copy(), self.rho.copy(), self.beta.copy(), self.phi.copy())
 
     def filled(self, value: float) -> 'NonlinearValues':
         """The same shapes, every element `value` (sigma's upper triangle included)."""
         return NonlinearValues(np.full_like(self.sigma, value), np.full_like(self.pi, value),
-                               np.full_like(self.rho, value), np.full_like(self.beta, value))
+                               np.full_like(self.rho, value), np.full_like(self.beta, value),
+                               np.full_like(self.phi, value))
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Parameter:
     location: tuple[int, int]
     label: str
     kind: ClassVar[str] = ''
+    moves_delta: ClassVar[bool] = True  # whether delta(theta) depends on it (not beta, not phi)
 
     def matrix(self, values: NonlinearValues) -> np.ndarray:
         raise NotImplementedError
@@ -92,17 +96,28 @@ class RhoParameter(Parameter):
         return values.rho
 
 
+class PhiParameter(Parameter):
+    """An element of phi: the coefficient of equation `location[0]`'s unobservable on the lag of `location[1]`'s."""
+
+    kind = 'phi'
+    moves_delta = False
+
+    def matrix(self, values: NonlinearValues) -> np.ndarray:
+        return values.phi
+
+
 class BetaParameter(Parameter):
     """A linear parameter optimized over instead of concentrated out (it does not move agents' coefficients)."""
 
     kind = 'beta'
+    moves_delta = False
 
     def matrix(self, values: NonlinearValues) -> np.ndarray:
         return values.beta
 
 
 PARAMETER_CLASSES: dict[str, type[Parameter]] = {
-    cls.kind: cls for cls in (SigmaParameter, PiParameter, RhoParameter, BetaParameter)}
+    cls.kind: cls for cls in (SigmaParameter, PiParameter, RhoParameter, PhiParameter, BetaParameter)}
 
 
 RC_TYPES = ('linear', 'log')
@@ -138,6 +153,8 @@ def _matrix(values: Any, shape: tuple[int, int], name: str) -> np.ndarray:
     except (TypeError, ValueError):
         raise SpecificationError(f'{name} must be a matrix of numbers', parameter=name) from None
     if matrix.ndim == 0 and shape[0] * shape[1] == 1 or matrix.size == shape[0] * shape[1] == 1:
+        matrix = matrix.reshape(shape)
+    if name in ('rho', 'phi') and matrix.ndim == 1 and matrix.size == shape[0] * shape[1]:
         matrix = matrix.reshape(shape)
     if name == 'rho' and matrix.ndim == 1:
         matrix = matrix[:, None]
@@ -206,7 +223,9 @@ class Parameters:
                  pi: Optional[ArrayLike], rho: Optional[ArrayLike], X2_labels: list[str], demographics_labels: list[str],
                  nest_labels: list[str], sigma_bounds: Optional[ArrayLike] = None,
                  pi_bounds: Optional[ArrayLike] = None, rho_bounds: Optional[ArrayLike] = None, bounded: bool = False,
-                 beta: Any = None, X1_labels: Optional[list[str]] = None, beta_bounds: Any = None) -> None:
+                 beta: Any = None, X1_labels: Optional[list[str]] = None, beta_bounds: Any = None,
+                 phi: Optional[ArrayLike] = None, phi_bounds: Optional[ArrayLike] = None,
+                 phi_labels: Optional[list[str]] = None) -> None:
         K2, D, H = len(X2_labels), len(demographics_labels), len(nest_labels)
         if sigma is not None and K2 == 0:
             if np.any(np.asarray(sigma, dtype=float) != 0):
@@ -221,6 +240,10 @@ class Parameters:
             raise SpecificationError('rho is set but product data have no nesting_ids', parameter='rho')
         if H and rho is None:
             raise SpecificationError('rho is required: product data have nesting_ids', parameter='rho')
+        self.phi_labels = list(phi_labels or [])
+        E = len(self.phi_labels)
+        if phi is not None and not E and np.any(np.asarray(phi, dtype=float) != 0):
+            raise SpecificationError('phi is set but product data have no lag_indices', parameter='phi')
         # sigma is the lower-triangular Cholesky root of the covariance: PyBLP 1.3.0 ignores a starting sigma's upper
         # triangle (it estimates and reports it as zeros), and so do we
         sigma_matrix = np.tril(_matrix(sigma if K2 else None, (K2, K2), 'sigma'))
@@ -229,14 +252,16 @@ class Parameters:
         rho_matrix = _matrix(rho if H else None, (rho_rows if H else 0, 1), 'rho')
         X1_labels = list(X1_labels or [])
         beta_matrix = _beta(beta, len(X1_labels))
-        self.values = NonlinearValues(sigma_matrix, pi_matrix, rho_matrix, beta_matrix)
+        phi_matrix = _matrix(phi if E else None, (E, E), 'phi')
+        self.values = NonlinearValues(sigma_matrix, pi_matrix, rho_matrix, beta_matrix, phi_matrix)
         sigma_lower, sigma_upper = _bounds(sigma_bounds, sigma_matrix, 'sigma')
         pi_lower, pi_upper = _bounds(pi_bounds, pi_matrix, 'pi')
         rho_lower, rho_upper = _bounds(rho_bounds, rho_matrix, 'rho')
         beta_lower, beta_upper = _bounds(beta_bounds, beta_matrix, 'beta')
+        phi_lower, phi_upper = _bounds(phi_bounds, phi_matrix, 'phi')
         _check_rho(rho_matrix, rho_lower, rho_upper, nest_labels)
-        self.lower = NonlinearValues(sigma_lower, pi_lower, rho_lower, beta_lower)
-        self.upper = NonlinearValues(sigma_upper, pi_upper, rho_upper, beta_upper)
+        self.lower = NonlinearValues(sigma_lower, pi_lower, rho_lower, beta_lower, phi_lower)
+        self.upper = NonlinearValues(sigma_upper, pi_upper, rho_upper, beta_upper, phi_upper)
         self.X1_labels = X1_labels
         self.X2_labels, self.demographics_labels = X2_labels, demographics_labels
         self.rho_labels = ['All Groups'] if rho_matrix.shape[0] == 1 and H else list(nest_labels)
@@ -250,6 +275,8 @@ class Parameters:
             self._add(PiParameter((row, column), f'pi[{X2_labels[row]}, {demographics_labels[column]}]'))
         for nest in range(rho_matrix.shape[0]):
             self._add(RhoParameter((nest, 0), f'rho[{self.rho_labels[nest]}]'), bounded and rho_bounds is None)
+        for row, column in np.ndindex(phi_matrix.shape):
+            self._add(PhiParameter((row, column), f'phi[{self.phi_labels[row]}, {self.phi_labels[column]}]'))
         for k in map(int, np.flatnonzero(np.isfinite(beta_matrix[:, 0]))):
             self._add(BetaParameter((k, 0), f'beta[{X1_labels[k]}]'))
         for parameter, value, (lower, upper) in zip(self.unfixed, self.theta, self.bounds):
@@ -265,7 +292,8 @@ class Parameters:
             bounded = options.optimization.supports_bounds
         return cls(options.sigma, options.pi, options.rho, problem.X2_labels, problem.demographics_labels,
                    problem.nest_labels, options.sigma_bounds, options.pi_bounds, options.rho_bounds, bounded=bounded,
-                   beta=options.beta, X1_labels=problem.X1_labels, beta_bounds=options.beta_bounds)
+                   beta=options.beta, X1_labels=problem.X1_labels, beta_bounds=options.beta_bounds,
+                   phi=options.phi, phi_bounds=options.phi_bounds, phi_labels=getattr(problem, 'phi_labels', []))
 
     def _add(self, parameter: Parameter, default_bounds: bool = False) -> None:
         """Register an element as free unless it starts at zero or its bounds pin it."""

@@ -20,6 +20,7 @@ from blp.estimation.dependents import DemandDependent, SupplyDependent
 from blp.estimation.estimator import Estimation, restore
 from blp.estimation.moments import LinearBlock, MomentStack
 from blp.estimation.parameters import Parameters, random_coefficient_types
+from blp.estimation.persistence import Lags, Persistence, moment_types
 from blp.estimation.results import ProblemResults
 from blp.estimation.summary import problem_summary
 from blp.exceptions import DataError, SpecificationError, warn
@@ -137,6 +138,9 @@ class Problem:
         elif numbered_columns(frame, 'covariance_instruments'):
             warn('product_data covariance_instruments are ignored: covariance moments E[xi omega Z_C] need a supply '
                  'side (an X3 formulation), as in PyBLP', self.warnings)
+        self.lags = Lags.of(frame['lag_indices'].to_numpy(), self.products.market_ids) \
+            if 'lag_indices' in frame.columns else None
+        self.phi_labels = [] if self.lags is None else ['Xi'] + (['Omega'] if self.supply is not None else [])
         self.products = self._recorded(self.products)
         self.moments = self._moments()
 
@@ -145,6 +149,8 @@ class Problem:
         frame = products.frame
         matrices = {'X1': self.X1, 'X2': self.X2, 'ZD': self.ZD[:, pyblp_order(self.MD, self._ZD_exogenous)],
                     'demand_ids': absorbed_ids(self.product_formulations[0], frame)}
+        if self.lags is not None:
+            matrices['lag_indices'] = self.lags.indices[:, None]
         if self.supply is not None:
             supply, X3_formulation = self.supply, self.product_formulations[2]
             assert X3_formulation is not None
@@ -165,26 +171,49 @@ class Problem:
         demand = LinearBlock('demand', self.X1[:, concentrated], self.ZD,
                              [label for label, keep in zip(self.X1_labels, concentrated) if keep], self.ZD_labels,
                              self.absorber, DemandDependent.of(self, parameters))
+        persistence = None if parameters is None or options is None else self._persistence(parameters, options)
         if self.supply is None or parameters is None:  # the supply block needs the solve's parameters
-            return MomentStack([demand])
+            return MomentStack([demand], persistence)
         supply = self.supply
         blocks: list[Any] = [demand, LinearBlock('supply', supply.X3, supply.ZS, supply.X3_labels, supply.ZS_labels,
                                                  supply.absorber,
                                                  SupplyDependent.of(self, model or self.model, parameters, options))]
         if supply.MC:
+            if persistence is not None:
+                raise SpecificationError('covariance moments E[xi omega Z_C] with moment types other than levels are '
+                                         'not supported yet', parameter='covariance_moments_mean')
             mean = options.covariance_moments_mean if options is not None else None
             blocks.append(CovarianceBlock(supply.ZC, supply.ZC_labels, 0.0 if mean is None else float(mean)))
-        return MomentStack(blocks)
+        return MomentStack(blocks, persistence)
+
+    def _persistence(self, parameters: Parameters, options: SolveOptions) -> Optional[Persistence]:
+        """The solve's moment types with the lags that quasi-difference them (None when every side is in levels)."""
+        kinds = (moment_types(options.demand_moment_types, 'demand'),) + (
+            (moment_types(options.supply_moment_types, 'supply'),) if self.supply is not None else ())
+        if all(kind == 'levels' for kind in kinds):
+            return None
+        side = 'demand' if kinds[0] != 'levels' else 'supply'
+        if self.lags is None:
+            raise SpecificationError(f'{side}_moment_types other than levels need a lag_indices column in '
+                                     f'product_data', parameter=f'{side}_moment_types')
+        absorbers = [self.absorber] + ([self.supply.absorber] if self.supply is not None else [])
+        if any(absorber.dimensions for absorber, kind in zip(absorbers, kinds) if kind != 'levels'):
+            raise SpecificationError(f'{side}_moment_types other than levels with absorbed fixed effects are not '
+                                     f'supported (nor are they by PyBLP)', parameter=f'{side}_moment_types')
+        columns = tuple((index, *parameter.location) for index, parameter in enumerate(parameters.unfixed)
+                        if parameter.kind == 'phi')
+        return Persistence(self.lags, kinds, columns)
 
     def moments_for(self, parameters: Parameters, options: SolveOptions, model: DemandModel) -> MomentStack:
-        """The moment stack one solve uses (the problem's own when every beta is concentrated and there is no
-        supply side). A `covariance_moments_mean` needs covariance moments to apply to (PyBLP would ignore it)."""
+        """The moment stack one solve uses (the problem's own when every beta is concentrated, there is no supply side
+        and every moment is in levels). A `covariance_moments_mean` needs covariance moments to apply to (PyBLP would
+        ignore it)."""
         if options.covariance_moments_mean is not None and not self.MC:
             needs = 'a supply side (an X3 formulation) and ' if self.supply is None else ''
             raise SpecificationError(f'covariance_moments_mean needs {needs}covariance_instruments columns in '
                                      f'product_data (Z_C of the moments E[(xi omega - mean) Z_C] = 0)',
                                      parameter='covariance_moments_mean')
-        if self.supply is None and parameters.concentrated_beta.all():
+        if self.supply is None and parameters.concentrated_beta.all() and self._persistence(parameters, options) is None:
             return self.moments
         return self._moments(parameters, options, model)
 
@@ -374,7 +403,9 @@ class Problem:
               memory_budget_mb: Optional[float] = None, threads: Optional[int] = None, fp_type: str = 'safe_linear',
               shares_bounds: Any = (1e-300, None), error_behavior: str = 'revert', error_punishment: float = 1.0,
               delta_behavior: str = 'first', check_optimality: str = 'both',
-              finite_differences: bool = False, covariance_moments_mean: Optional[float] = None) -> ProblemResults:
+              finite_differences: bool = False, covariance_moments_mean: Optional[float] = None,
+              phi: Optional[ArrayLike] = None, phi_bounds: Optional[ArrayLike] = None,
+              demand_moment_types: Any = 'levels', supply_moment_types: Any = 'levels') -> ProblemResults:
         """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration.
 
         `micro_moments` (`blp.MicroMoment`): stacked after the aggregate moments; without `W`, W and delta are first
@@ -404,6 +435,9 @@ class Problem:
         - `shares_bounds`: accepted for compatibility and ignored: our contraction works with log shares computed
           stably, so simulated shares never underflow to zero; bounds only change PyBLP's path, not a fixed point
           whose observed shares lie within them.
+        - `phi`, `phi_bounds` (with product data's `lag_indices`) and `demand_moment_types` / `supply_moment_types`
+          (`'levels'`, `'innovations'`, `'differenced_innovations'`; PyBLP's lists of (type, count) are not taken):
+          persistent unobservables, `blp.estimation.persistence`.
         """
         options = SolveOptions(
             sigma=sigma, pi=pi, rho=rho, sigma_bounds=sigma_bounds, pi_bounds=pi_bounds, rho_bounds=rho_bounds,
@@ -414,7 +448,8 @@ class Problem:
             shares_bounds=shares_bounds,
             error_behavior=error_behavior, error_punishment=error_punishment, delta_behavior=delta_behavior,
             check_optimality=check_optimality, finite_differences=finite_differences,
-            covariance_moments_mean=covariance_moments_mean)
+            covariance_moments_mean=covariance_moments_mean, phi=phi, phi_bounds=phi_bounds,
+            demand_moment_types=demand_moment_types, supply_moment_types=supply_moment_types)
         return self.estimate(options, progress)
 
     def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> ProblemResults:

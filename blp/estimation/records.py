@@ -29,7 +29,7 @@ class Evaluation:
 
     @property
     def xi(self) -> np.ndarray:
-        return self.stacked.residuals[0]
+        return self.stacked.structural[0]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,7 +21,8 @@ if TYPE_CHECKING:  # the estimator builds the results: a back-reference for the 
     from blp.estimation.estimator import Estimation
 
 # Options a stored estimate keeps so that restoring it reproduces its standard errors.
-STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective', 'costs_bounds', 'covariance_moments_mean')
+STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective', 'costs_bounds', 'covariance_moments_mean',
+                  'demand_moment_types', 'supply_moment_types')
 
 
 class ProblemResults(PostEstimation):
@@ -49,6 +50,7 @@ class ProblemResults(PostEstimation):
         P = parameters.P
         standard_errors = parameters.expand(se[:P], fill_fixed=np.nan)
         self.sigma_se, self.pi_se, self.rho_se = standard_errors.sigma, standard_errors.pi, standard_errors.rho
+        self.phi, self.phi_se, self.phi_labels = values.phi, standard_errors.phi, list(parameters.phi_labels)
         stacked = evaluation.stacked
         concentrated = parameters.concentrated_beta
         K_demand = int(concentrated.sum())
@@ -60,7 +62,7 @@ class ProblemResults(PostEstimation):
         self.gamma = stacked.coefficients[1].reshape(-1, 1) if supply else np.zeros((0, 1))
         self.gamma_se = se[P + K_demand:].reshape(-1, 1) if supply else np.zeros((0, 1))
         self.gamma_labels = list(problem.supply.X3_labels) if problem.supply is not None else []
-        self.omega = stacked.residuals[1].reshape(-1, 1) if supply else np.zeros((0, 1))
+        self.omega = stacked.structural[1].reshape(-1, 1) if supply else np.zeros((0, 1))
         details = stacked.details[1] if supply else {}
         self.estimated_costs = details['costs'].reshape(-1, 1) if supply else None
         self.estimated_markups = details['markups'].reshape(-1, 1) if supply else None
@@ -184,6 +186,10 @@ class ProblemResults(PostEstimation):
         for nest, label in enumerate(self.rho_labels):
             table.append({'kind': 'rho', 'row': label, 'column': None, 'value': jsonable(self.rho[nest, 0]),
                           'se': jsonable(self.rho_se[nest, 0]), 'fixed': ('rho', (nest, 0)) not in free})
+        for row, column in np.ndindex(self.phi.shape):
+            table.append({'kind': 'phi', 'row': self.phi_labels[row], 'column': self.phi_labels[column],
+                          'value': jsonable(self.phi[row, column]), 'se': jsonable(self.phi_se[row, column]),
+                          'fixed': ('phi', (row, column)) not in free})
         return table
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,6 +222,7 @@ class ProblemResults(PostEstimation):
             'warnings': list(self.warnings),
             'restore': {
                 'sigma': jsonable(self.sigma), 'pi': jsonable(self.pi), 'rho': jsonable(self.rho),
+                'phi': jsonable(self.phi),
                 'beta': jsonable(self.nonlinear_values.beta),
                 'free': self._estimation.parameters.free,
                 'W': jsonable(self.W), 'step': self.step, 'hessian': jsonable(self.hessian),
@@ -228,7 +235,7 @@ class ProblemResults(PostEstimation):
 
 def pyblp_label(parameter: Parameter, parameters: Parameters) -> str:
     """PyBLP's label of an element of theta: `'prices x prices'` (sigma), `'prices x income'` (pi), the nest
-    (rho, `'All Groups'` for one rho) or the X1 column (beta)."""
+    (rho, `'All Groups'` for one rho), `'Xi on Omega'` (phi) or the X1 column (beta)."""
     row, column = parameter.location
     if parameter.kind == 'sigma':
         return f'{parameters.X2_labels[row]} x {parameters.X2_labels[column]}'
@@ -236,6 +243,8 @@ def pyblp_label(parameter: Parameter, parameters: Parameters) -> str:
         return f'{parameters.X2_labels[row]} x {parameters.demographics_labels[column]}'
     if parameter.kind == 'rho':
         return parameters.rho_labels[row]
+    if parameter.kind == 'phi':
+        return f'{parameters.phi_labels[row]} on {parameters.phi_labels[column]}'
     return parameters.X1_labels[row]
 
 

@@ -156,6 +156,7 @@ def estimate_tables(results: ProblemResults) -> list[str]:
     if problem.H:
         tables.append(vector_table(f'Rho Estimates ({description} in Parentheses)', results.rho_labels,
                                     results.rho[:, 0], results.rho_se[:, 0], _free(results, 'rho', results.rho.shape)))
+    tables.extend(phi_table(results, description))
     concentrated = results._estimation.parameters.concentrated_beta
     beta_shown = concentrated | _free(results, 'beta', results.beta.shape)[:, 0]
     tables.append(vector_table(f'Beta Estimates ({description} in Parentheses)', results.beta_labels,
@@ -165,6 +166,33 @@ def estimate_tables(results: ProblemResults) -> list[str]:
                                     results.gamma[:, 0], results.gamma_se[:, 0],
                                     np.ones(len(results.gamma_labels), dtype=bool)))
     return tables
+
+
+def phi_table(results: ProblemResults, description: str) -> list[str]:
+    """PyBLP's `Phi Estimates`: a vector under `Xi` for demand alone, else the matrix with a row of SEs under each
+    row of values (no blank row between)."""
+    phi, labels = results.phi, results.phi_labels
+    if not phi.size:
+        return []
+    title, shown = f'Phi Estimates ({description} in Parentheses)', _free(results, 'phi', phi.shape)
+    if phi.size == 1:
+        return [vector_table(title, labels, phi[0], results.phi_se[0], shown[0])]
+    rows = []
+    for row, label in enumerate(labels):
+        cells = [_cell(phi[row, column], results.phi_se[row, column], bool(shown[row, column]))
+                 for column in range(len(labels))]
+        rows.extend([[label, *[value for value, _ in cells]], ['', *[se for _, se in cells]]])
+    return [simple_table(title, [[''], *[[label] for label in labels]], rows)]
+
+
+def moment_counts_tables(results: ProblemResults) -> list[str]:
+    """PyBLP's `Demand Moment Counts` (and `Supply ...`) when a side's moments are not in levels."""
+    options, problem = results.options, results.problem
+    sides = [('Demand', options.demand_moment_types, problem.MD)] + \
+        ([('Supply', options.supply_moment_types, problem.MS)] if problem.supply is not None else [])
+    if all(kind == 'levels' for _, kind, _ in sides):
+        return []
+    return [simple_table(f'{side} Moment Counts', [[kind]], [[str(count)]]) for side, kind, count in sides]
 
 
 def micro_table(results: ProblemResults) -> list[str]:
@@ -190,4 +218,4 @@ def results_summary(results: ProblemResults) -> str:
     """PyBLP's printed `ProblemResults`."""
     return '\n\n'.join([statistics_table('Problem Results Summary', _summary_columns(results)),
                         statistics_table('Cumulative Statistics', _cumulative_columns(results)),
-                        *estimate_tables(results), *micro_table(results)])
+                        *estimate_tables(results), *micro_table(results), *moment_counts_tables(results)])

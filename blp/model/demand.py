@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from blp.configurations.solve_options import Iteration
-from blp.estimation.parameters import BetaParameter, NonlinearValues, Parameters, RhoParameter
+from blp.estimation.parameters import NonlinearValues, Parameters, RhoParameter
 from blp.exceptions import DataError
 from blp.model.choices import Nests
 from blp.model.contraction import RandomCoefficients, Utilities
@@ -163,6 +163,8 @@ class DemandModel:
             if self.H:
                 per_nest = parameters.values.rho.shape[0] > 1
                 for index, parameter in enumerate(parameters.unfixed):
+                    if not isinstance(parameter, RhoParameter):
+                        continue
                     in_nest = self.nest_codes == parameter.location[0] if per_nest else True
                     jacobian[:, index] = -self.log_within_shares * in_nest
             return jacobian, None
@@ -184,8 +186,8 @@ class DemandModel:
             moved = kernel.delta_jacobian(utilities, delta, variables, columns)
         if moved.shape[2] == parameters.P:
             return moved
-        padded = np.zeros(moved.shape[:2] + (parameters.P,))  # elements that do not move mu (beta) leave delta alone
-        padded[:, :, [index for index, p in enumerate(parameters.unfixed) if not isinstance(p, BetaParameter)]] = moved
+        padded = np.zeros(moved.shape[:2] + (parameters.P,))  # elements that do not move mu (beta, phi) leave delta
+        padded[:, :, [index for index, p in enumerate(parameters.unfixed) if p.moves_delta]] = moved
         return padded
 
     def describe(self, values: NonlinearValues) -> str:

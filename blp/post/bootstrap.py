@@ -79,6 +79,7 @@ class BootstrappedResults:
         self.bootstrapped_sigma = np.stack([v.sigma for v in values])
         self.bootstrapped_pi = np.stack([v.pi for v in values])
         self.bootstrapped_rho = np.stack([v.rho for v in values])
+        self.bootstrapped_phi = np.stack([v.phi for v in values])
         self.bootstrapped_beta = beta[:, :, None]
         X1 = problem.product_formulations[0].build(problem.products.frame, 'X1 formulation').matrix
         self.bootstrapped_delta = results.delta[None] + (X1 @ (beta - results.beta[:, 0]).T).T[:, :, None]

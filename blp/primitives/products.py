@@ -187,7 +187,7 @@ class Products:
         fields = {'market_ids': ids(self.market_ids), 'firm_ids': ids(self.firm_ids),
                   'demand_ids': matrix('demand_ids', object), 'supply_ids': matrix('supply_ids', object),
                   'nesting_ids': ids(self.nesting_ids), 'product_ids': ids(self.product_ids),
-                  'clustering_ids': ids(self.clustering_ids), 'lag_indices': np.zeros((N, 0), dtype=np.int64),
+                  'clustering_ids': ids(self.clustering_ids), 'lag_indices': matrix('lag_indices', np.int64),
                   'ownership': self.ownership, 'shares': self.shares[:, None], 'ZD': matrix('ZD'), 'ZS': matrix('ZS'),
                   'ZC': matrix('ZC'), 'X1': matrix('X1'), 'X2': matrix('X2'), 'X3': matrix('X3')}
         for name in self.variables:

@@ -15,6 +15,7 @@ import pandas as pd
 from blp.configurations.formulation import Formulation
 from blp.configurations.integration import Integration
 from blp.configurations.solve_options import Iteration
+from blp.estimation.persistence import Lags
 from blp.estimation.problem import Problem
 from blp.exceptions import NumericalError, SpecificationError
 from blp.primitives.products import DataLike, Layout, as_frame, ids_column, require_columns
@@ -29,8 +30,9 @@ EXOGENOUS_ITERATION = Iteration('squarem', {'atol': 1e-14})
 
 
 class Simulation:
-    """Simulated data at true parameters, as `pyblp.Simulation` (same arguments and attributes). Fixed effects,
-    `phi` (autocorrelated unobservables) and `epsilon_scale` other than 1 are not supported."""
+    """Simulated data at true parameters, as `pyblp.Simulation` (same arguments and attributes). `phi` with
+    `lag_indices` draws autocorrelated xi and omega (with a supply side, as PyBLP). Fixed effects and `epsilon_scale`
+    other than 1 are not supported."""
 
     def __init__(self, product_formulations: Formulation | Sequence[Optional[Formulation]], product_data: DataLike,
                  beta: Any, sigma: Any = None, pi: Any = None, gamma: Any = None, rho: Any = None, phi: Any = None,
@@ -45,14 +47,11 @@ class Simulation:
             raise SpecificationError('product_formulations must be (X1,), (X1, X2) or (X1, X2, X3)',
                                      parameter='product_formulations')
         formulations += [None] * (3 - len(formulations))
-        if phi is not None:
-            raise SpecificationError('phi (autocorrelated unobservables) is not supported', parameter='phi')
         if epsilon_scale != 1:
             raise SpecificationError('epsilon_scale other than 1 is not supported', parameter='epsilon_scale')
         self.product_formulations = tuple(formulations)
         self.agent_formulation, self.integration = agent_formulation, integration
         self.rc_types, self.epsilon_scale, self.costs_type = rc_types, 1.0, costs_type
-        self.phi = np.zeros((2, 0))
 
         frame = as_frame(product_data, 'product_data')
         require_columns(frame, ['market_ids'], 'product_data')
@@ -68,13 +67,17 @@ class Simulation:
             raise SpecificationError('agent_formulation, agent_data and integration need an X2 formulation',
                                      parameter='agent_formulation')
         N = len(frame)
+        lags = Lags.of(frame['lag_indices'].to_numpy(), layout.markets[layout.market_index]) \
+            if 'lag_indices' in frame.columns else None
+        self.phi = self._phi(phi, lags, 1 + int(formulations[2] is not None))
         if formulations[2] is None:
             if xi is None:
                 raise SpecificationError('xi must be given without an X3 formulation (PyBLP draws it only with '
                                          'omega)', parameter='xi')
             xi_values, omega_values = self._unobservable(xi, 'xi', N), np.zeros(0)
         elif xi is None and omega is None:
-            xi_values, omega_values = draw_unobservables(N, xi_variance, omega_variance, correlation, state)
+            xi_values, omega_values = draw_unobservables(N, xi_variance, omega_variance, correlation, state,
+                                                         None if lags is None else (self.phi, lags))
         elif xi is None or omega is None:
             raise SpecificationError('xi and omega must be given together (or both drawn)',
                                      parameter='xi' if xi is None else 'omega')
@@ -91,6 +94,18 @@ class Simulation:
         self.sigma, self.pi, self.rho = self._values.sigma, self._values.pi, self._values.rho
         self.product_data, self.agent_data = to_records(frame), None if agents is None else to_records(agents)
         self.products, self.agents = problem.products, problem.agents
+
+    @staticmethod
+    def _phi(phi: Any, lags: Optional[Lags], E: int) -> np.ndarray:
+        """PyBLP's phi: E x E (E = 2 with a supply side) with lag_indices, else E x 0; zeros when not given."""
+        if lags is None:
+            if phi is not None and np.any(np.asarray(phi, dtype=float) != 0):
+                raise SpecificationError('phi needs lag_indices in product_data', parameter='phi')
+            return np.zeros((E, 0))
+        matrix = np.zeros((E, E)) if phi is None else np.asarray(phi, dtype=float)
+        if matrix.size != E * E or not np.isfinite(matrix).all():
+            raise SpecificationError(f'phi must be a finite {E} x {E} matrix', parameter='phi')
+        return matrix.reshape(E, E)
 
     @staticmethod
     def _unobservable(values: Any, name: str, N: int) -> np.ndarray:

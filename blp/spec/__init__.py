@@ -139,6 +139,15 @@ class SolveSpec(_Strict):
         default='both', description="'both' also computes the Hessian for its eigenvalues; 'gradient' skips it")
     finite_differences: bool = Field(
         default=False, description='optimize without the analytic gradient (standard errors stay analytic)')
+    phi: Optional[Union[Matrix, FiniteFloat]] = Field(
+        default=None, description="persistent unobservables (product data's lag_indices): phi_xi, or with a supply side "
+        "[[phi_xi, phi_xi_omega], [phi_omega_xi, phi_omega]]; a zero fixes an element at zero (PyBLP's phi)")
+    phi_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
+    demand_moment_types: Literal['levels', 'innovations', 'differenced_innovations'] = Field(
+        default='levels', description="moments on xi ('levels'), on its AR(1) innovation ('innovations') or on the "
+        "innovation's first difference ('differenced_innovations'), as PyBLP's; the last two need lag_indices")
+    supply_moment_types: Literal['levels', 'innovations', 'differenced_innovations'] = Field(
+        default='levels', description='the same for omega')
     fp_type: Literal['safe_linear', 'linear', 'safe_nonlinear', 'nonlinear'] = Field(
         default='safe_linear', description="PyBLP's contraction types, accepted and ignored: all define the same "
         "delta, which the core always computes with its stable log-linear contraction")
@@ -242,4 +251,6 @@ def solve_options(solve: SolveSpec) -> SolveOptions:
         delta_behavior=solve.delta_behavior, check_optimality=solve.check_optimality,
         finite_differences=solve.finite_differences, fp_type=solve.fp_type, shares_bounds=solve.shares_bounds,
         covariance_moments_mean=solve.covariance_moments_mean,
+        phi=solve.phi, phi_bounds=_unbound(solve.phi_bounds), demand_moment_types=solve.demand_moment_types,
+        supply_moment_types=solve.supply_moment_types,
     )

@@ -33,7 +33,7 @@ from generate_sampling_fixtures import (
 )
 from micro_workloads import MICRO_WORKLOADS
 from test_postestimation_against_pyblp import assert_match
-from workloads import WORKLOADS
+from workloads import WORKLOADS, cereal
 
 import blp
 
@@ -160,3 +160,44 @@ def test_sampling_matches_pyblp_run_now(case: str) -> None:
                 assert list(value) == list(reference[key]), f'{case}: {key} (stored fixture vs live PyBLP)'
             else:
                 assert_match(value, reference[key], f'{case}: {key} (stored fixture vs live PyBLP)', 1e-8)
+
+
+@pytest.mark.parametrize('arguments, parameter', [
+    (dict(draws=0), 'draws'), (dict(draws=2.5), 'draws'), (dict(draws=5, ar_constant=0.5), 'ar_constant'),
+    (dict(draws=5, delta=[1.0, 2.0]), 'delta'),
+])
+def test_importance_sampling_refuses_bad_arguments_naming_them(arguments: dict, parameter: str) -> None:
+    with pytest.raises(blp.SpecificationError) as error:
+        micro_results().importance_sampling(**arguments)
+    assert error.value.parameter == parameter
+
+
+def test_micro_values_need_a_moment() -> None:
+    with pytest.raises(blp.SpecificationError) as error:
+        micro_results().compute_micro_values([])
+    assert error.value.parameter == 'micro_moments'
+
+
+def integration_only(library: Any) -> tuple[Any, Any]:
+    """Importance sampling of a problem whose agents are Monte Carlo nodes (no agent data) from Monte Carlo candidates,
+    and its re-created problem at the same sigma."""
+    formulations = [library.Formulation('0 + prices', absorb='C(market_ids) + C(product_ids)'),
+                    library.Formulation('0 + prices')]
+    problem = library.Problem(formulations, cereal.product_data(), integration=library.Integration(
+        'monte_carlo', 50, {'seed': 1}))
+    solve = dict(sigma=[[2.0]], method='1s', optimization=library.Optimization('return'))
+    sampled = problem.solve(**solve).importance_sampling(
+        5, seed=2, integration=library.Integration('monte_carlo', 300, {'seed': 4}))
+    return sampled, sampled.to_problem().solve(**solve)
+
+
+@pytest.mark.live
+def test_importance_sampling_from_integration_alone_matches_pyblp_run_now() -> None:
+    import pyblp
+    pyblp.options.verbose = False
+    (ours_sampled, ours_updated), (their_sampled, their_updated) = integration_only(blp), integration_only(pyblp)
+    agents = their_sampled.sampled_agents
+    np.testing.assert_array_equal(ours_sampled.sampled_agents['nodes0'].to_numpy(), agents.nodes[:, 0])
+    np.testing.assert_allclose(ours_sampled.sampled_agents['weights'].to_numpy(), agents.weights[:, 0], rtol=1e-10)
+    np.testing.assert_allclose(ours_updated.objective, np.squeeze(their_updated.objective), rtol=1e-6)
+    np.testing.assert_allclose(ours_updated.beta, their_updated.beta, rtol=1e-6)

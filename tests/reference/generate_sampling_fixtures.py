@@ -2,9 +2,10 @@
 `PYTHONPATH=. python tests/reference/generate_sampling_fixtures.py [case ...]`.
 
 Nothing is estimated: PyBLP is evaluated at the theta stored by the estimates' fixtures (`postestimation_<name>.npz`
-for passthrough, `exercise3_diversion.json` for micro values and importance sampling) with `Optimization('return')`,
-so a case takes seconds. `outputs(library, ...)` computes what the tests compare with the methods PyBLP's and blp's
-results share, so the tests run the very same function on blp's results. Writes `fixtures/sampling_<case>.npz`.
+or `supply_cereal.json` for passthrough, `exercise3_diversion.json` for micro values and importance sampling) with
+`Optimization('return')`, so a case takes seconds. `passthrough_outputs`, `micro_value_outputs` and
+`sampling_outputs` call only methods PyBLP's and blp's results share, so the tests run the very same functions on
+blp's results. Writes `fixtures/sampling_<case>.npz`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(variable, '1')
 
 from micro_workloads import MICRO_WORKLOADS, exercise3_micro_moments  # noqa: E402
+from supply_workloads import SUPPLY_WORKLOADS  # noqa: E402
 from workloads import ROOT, WORKLOADS, cereal  # noqa: E402
 
 FIXTURES = ROOT / 'tests' / 'reference' / 'fixtures'
@@ -33,6 +35,7 @@ PASSTHROUGH: dict[str, dict[str, Any]] = {
     'nevo_rcnl': dict(merger=(2, 1), market='C01Q1'),
     'cereal_sigma_prices': dict(merger=('F6', 'F4'), market='C01Q2'),
     'cereal_lognormal_prices': dict(merger=('F6', 'F4'), market='C01Q2'),
+    'supply_cereal': dict(merger=('F6', 'F4'), market='C01Q2'),  # with a supply side (linear costs)
 }
 MATRIX_STEP = 12
 # Importance sampling from 200 candidate agents per market at exercise 3's (diversion) estimates: the candidates as
@@ -58,14 +61,22 @@ def problem_at(library: Any, workload: dict, theta: dict, micro: bool = False, a
             problem = library.Problem(formulations, workload['products'])
         else:
             problem = library.Problem(formulations, workload['products'], agent_formulation, workload.get('agents'),
-                                      rc_types=workload.get('rc_types'))
+                                      rc_types=workload.get('rc_types'), **workload.get('problem', {}))
     given = {key: np.asarray(value) for key, value in theta.items() if value is not None and np.size(value)}
     extra = {'micro_moments': workload['micro'](library)} if micro else {}
     return problem.solve(**given, method='1s', optimization=library.Optimization('return'),
                          iteration=library.Iteration(*ITERATION), **extra)
 
 
+def passthrough_workload(name: str) -> dict:
+    return SUPPLY_WORKLOADS[name]() if name in SUPPLY_WORKLOADS else WORKLOADS[name]()
+
+
 def passthrough_theta(name: str) -> dict:
+    """PyBLP's estimated theta (and with a supply side beta, which is not concentrated out)."""
+    if name in SUPPLY_WORKLOADS:
+        stored = json.loads((FIXTURES / f'{name}.json').read_text())
+        return {key: stored[key] for key in ('sigma', 'pi', 'beta')}
     with np.load(FIXTURES / f'postestimation_{name}.npz') as arrays:
         return {key: arrays[key] for key in ('sigma', 'pi', 'rho')}
 
@@ -151,7 +162,7 @@ def generate(case: str) -> dict[str, np.ndarray]:
     pyblp.options.verbose = False
     if case.startswith('passthrough_'):
         name = case.removeprefix('passthrough_')
-        workload = WORKLOADS[name]()
+        workload = passthrough_workload(name)
         results = problem_at(pyblp, workload, passthrough_theta(name))
         arrays = passthrough_outputs(results, workload['products'], PASSTHROUGH[name])
     elif case == 'micro_values':

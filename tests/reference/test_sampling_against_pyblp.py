@@ -1,7 +1,7 @@
 """Passthrough, micro values and importance sampling against PyBLP at the same theta (`generate_sampling_fixtures.py`).
 
-- `compute_passthrough` (observed ownership, a merger's, one market): 1e-6 relative in logit-free RC, nested logit,
-  RCNL and lognormal workloads, NaN padding in the same places.
+- `compute_passthrough` (observed ownership, a merger's, one market): 1e-6 relative in RC, nested logit, RCNL,
+  lognormal and supply-side workloads, NaN padding in the same places.
 - `compute_micro_values`: exercise 3's moments and two it was not matched to, 1e-6.
 - `importance_sampling`: the same seed samples the same agents (market ids, nodes and demographics exactly, weights
   and diagnostics 1e-10), and `to_problem()` at the same theta gives PyBLP's objective, beta and micro values (1e-6).
@@ -28,6 +28,7 @@ from generate_sampling_fixtures import (
     micro_value_outputs,
     passthrough_outputs,
     passthrough_theta,
+    passthrough_workload,
     problem_at,
     sampling_outputs,
 )
@@ -62,7 +63,7 @@ def ours(case: str) -> Any:
     if case not in _cache:
         if case.startswith('passthrough_'):
             name = case.removeprefix('passthrough_')
-            workload = WORKLOADS[name]()
+            workload = passthrough_workload(name)
             results = problem_at(blp, workload, passthrough_theta(name))
             _cache[case] = None, passthrough_outputs(results, workload['products'], PASSTHROUGH[name])
         elif case == 'micro_values':

@@ -27,6 +27,7 @@ _EXPORTS = {
     'build_blp_instruments': 'blp.primitives.instruments',
     'Simulation': 'blp.simulation.simulation',
     'SimulationResults': 'blp.simulation.results',
+    'ImportanceSamplingResults': 'blp.post.importance',
     'build_differentiation_instruments': 'blp.primitives.instruments',
     'build_id_data': 'blp.primitives.builders',
     'build_ownership': 'blp.primitives.builders',

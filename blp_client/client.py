@@ -243,3 +243,7 @@ class Client:
         """Diversion ratios in `market`: (j, k) is the share of j's lost sales going to k; diagonal: outside good."""
         return matrix_frame(self.request('GET', f'/v1/jobs/{job_id(job)}/diversion-ratios',
                                          params={'market': market}).json())
+
+    def passthrough(self, job: JobRef, market: str) -> pd.DataFrame:
+        """Passthrough in `market`: (j, k) is dp_j / dc_k, j's equilibrium price change per unit of k's cost."""
+        return matrix_frame(self.request('GET', f'/v1/jobs/{job_id(job)}/passthrough', params={'market': market}).json())

@@ -261,6 +261,7 @@ def job_view(record: JobRecord) -> dict[str, Any]:
     links = {'self': base, 'events': f'{base}/events', 'result': f'{base}/result'}
     if record['kind'] in ESTIMATES:
         links.update(elasticities=f'{base}/elasticities', diversion_ratios=f'{base}/diversion-ratios',
+                     passthrough=f'{base}/passthrough',
                      counterfactuals=f'{base}/counterfactuals', optimal_instruments=f'{base}/optimal-instruments',
                      merger_screen=f'{base}/merger-screen')
     if record['kind'] == 'merger_screen':

@@ -153,12 +153,15 @@ def _restored(settings: Settings, job_id: str, spec_json: str, product_id: str, 
 
 def _matrix(settings: Settings, job_id: str, spec_json: str, inputs: InputIds, restore_json: str,
             table: str, market: str) -> dict[str, Any]:
-    """In a numerics process: one market's elasticities or diversion ratios at a stored estimate."""
+    """In a numerics process: one market's elasticities, diversion ratios or passthrough at a stored estimate."""
     try:
         results = _restored(settings, job_id, spec_json, inputs['product_data'], inputs.get('agent_data'),
                             restore_json)
-        compute = results.compute_elasticities if table == 'elasticities' else results.compute_diversion_ratios
-        by_market = compute(name='prices', market_id=market, as_dict=True)
+        if table == 'passthrough':
+            by_market = results.compute_passthrough(market_id=market, as_dict=True)
+        else:
+            compute = results.compute_elasticities if table == 'elasticities' else results.compute_diversion_ratios
+            by_market = compute(name='prices', market_id=market, as_dict=True)
     except blp.BLPError as error:
         details = core_problem_details(error)
         if details.fields.get('parameter') == 'market':
@@ -201,7 +204,8 @@ class Numerics:
             raise from_fault(found)
 
     def matrix(self, record: JobRecord, result: dict[str, Any], table: str, market: str) -> dict[str, Any]:
-        """`{"product_ids", "matrix"}` of one market: `table` is 'elasticities' or 'diversion-ratios' (prices)."""
+        """`{"product_ids", "matrix"}` of one market: `table` is 'elasticities' or 'diversion-ratios' (prices), or
+        'passthrough'."""
         # what restoring needs: the estimate, and for a re-estimate with optimal instruments its report
         restore = json.dumps({key: result[key] for key in ('results', 'optimal_instruments') if key in result},
                              sort_keys=True)

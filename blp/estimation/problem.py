@@ -242,6 +242,23 @@ class Problem:
         problem.moments = problem._moments()
         return problem
 
+    def with_agents(self, agent_data: Optional[DataLike] = None, integration: Optional[Integration] = None) -> 'Problem':
+        """The same problem with other agents (agent_data and/or integration read as `Problem` reads them), as
+        importance sampling re-creates a problem; products, formulations and instruments are shared, not copied."""
+        if self.agents is None:
+            raise SpecificationError('agents need an X2 formulation: this is a logit or nested logit problem',
+                                     parameter='agent_data')
+        problem = copy.copy(self)
+        problem.warnings = [warning for warning in self.warnings  # those about the old agents go with them
+                            if not warning.startswith('agent weights') and 'agent_data' not in warning]
+        problem.agents = problem._load_agents(self.agent_formulation, agent_data, integration)
+        problem.integration = integration
+        model = self.model
+        problem.model = DemandModel(self.products.layout, self.products.shares, self.X2, problem.agents,
+                                    model.nest_codes, model.H, model.log_columns)
+        problem.moments = problem._moments()
+        return problem
+
     @property
     def K3(self) -> int:
         return 0 if self.supply is None else self.supply.K3

@@ -11,7 +11,7 @@ import scipy.linalg
 from blp.estimation.parameters import NonlinearValues, Parameter, Parameters
 from blp.estimation.records import Statistics, StepOutcome
 from blp.estimation.summary import results_summary
-from blp.post import scores
+from blp.post import importance, micro_values, scores
 from blp.post.bootstrap import bootstrap
 from blp.post.optimal import compute_optimal_instruments
 from blp.post.postestimation import PostEstimation
@@ -154,6 +154,16 @@ class ProblemResults(PostEstimation):
     def compute_agent_scores(self, dataset: Any, micro_data: Any = None, integration: Any = None) -> list[dict]:
         """Scores of every agent-choice as observations, {market id: array} per parameter (`blp.post.scores`)."""
         return scores.compute_agent_scores(self, dataset, micro_data, integration)
+
+    def compute_micro_values(self, micro_moments: Any) -> np.ndarray:
+        """f_m(v) of any micro moments at the estimates, one per moment (`blp.post.micro_values`)."""
+        return micro_values.compute_micro_values(self, micro_moments)
+
+    def importance_sampling(self, draws: int, ar_constant: float = 1.0, seed: Optional[int] = None,
+                            agent_data: Any = None, integration: Any = None, delta: Any = None) -> Any:
+        """PyBLP's importance sampling of agents at the estimates (`blp.post.importance`); `.to_problem()`
+        re-creates the problem with the sampled agents."""
+        return importance.importance_sampling(self, draws, ar_constant, seed, agent_data, integration, delta)
 
     def bootstrap(self, draws: int = 1000, seed: Optional[int] = None) -> Any:
         """PyBLP's parametric bootstrap of theta and beta (`blp.post.bootstrap`): post-estimation per draw."""

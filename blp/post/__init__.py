@@ -1,2 +1,3 @@
 """Post-estimation on an estimate: market arguments, choice probabilities at other prices, elasticities and diversion,
-markups and costs, equilibrium prices for counterfactuals, optimal instruments and the parametric bootstrap."""
+markups and costs, passthrough, equilibrium prices for counterfactuals, micro values, importance sampling of agents,
+optimal instruments and the parametric bootstrap."""

@@ -27,6 +27,7 @@ from blp.post.arguments import MarketArguments
 from blp.post.counterfactual import before_after_table
 from blp.post.diagonals import extract_diagonal_means, extract_diagonals
 from blp.post.equilibrium import Equilibrium, solve_prices
+from blp.post.passthrough import passthrough
 from blp.serialization import jsonable
 from blp.supply import bertrand as supply
 
@@ -182,6 +183,17 @@ class PostEstimation(MarketArguments):
         s = self._product_values(shares, 'shares', t, self._observed_shares)
         return self._scalars(supply.hhi(s, self._same_firm(self._firm_ids(firm_ids, t)), self._layout.mask), t,
                              as_dict)
+
+    def compute_passthrough(self, firm_ids: Optional[ArrayLike] = None, ownership: Optional[ArrayLike] = None,
+                            market_id: Optional[Hashable] = None, as_dict: bool = False) -> Any:
+        """PyBLP's passthrough matrices dp_j / dc_k per market (`blp.post.passthrough`) under the ownership
+        (default: product_data's), at the observed prices."""
+        t = self._market(market_id)
+        if self._model.prices is None:
+            raise SpecificationError('passthrough needs a prices column in product_data', parameter='prices')
+        H = self._ownership(firm_ids, ownership, t)
+        return self._matrices(passthrough(self._model, self._choices, H, self._observed_shares,
+                                          None if t is None else [t]), t, as_dict)
 
     def compute_approximate_prices(self, firm_ids: Optional[ArrayLike] = None, ownership: Optional[ArrayLike] = None,
                                    costs: Optional[ArrayLike] = None,

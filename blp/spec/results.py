@@ -484,6 +484,12 @@ class SubstitutionMatrix(_Wire):
     matrix: list[list[Number]]
 
 
+class PassthroughMatrix(SubstitutionMatrix):
+    """Passthrough in one market (PyBLP's `compute_passthrough`): `matrix[j][k]` is dp_j / dc_k, how much the
+    Bertrand-Nash price of `product_ids[j]` moves per unit of `product_ids[k]`'s marginal cost, under the product
+    data's ownership."""
+
+
 # ------------------------------------------------------------------------------------------ errors
 
 class Problem(BaseModel):

@@ -1,6 +1,6 @@
 """`/v1/jobs`: submit, list, watch, cancel, delete estimates and counterfactuals, and read their results.
 
-Results are read from what the worker stored; elasticities and diversion ratios are computed from the stored
+Results are read from what the worker stored; elasticities, diversion ratios and passthrough are computed from the stored
 estimate in a numerics process (service.numerics): no numerics in the API process.
 """
 
@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from blp.spec import OptimalInstrumentsSpec
-from blp.spec.results import JOB_RESULT, JobResult, MergerRanking, SortColumn, SubstitutionMatrix
+from blp.spec.results import JOB_RESULT, JobResult, MergerRanking, PassthroughMatrix, SortColumn, SubstitutionMatrix
 from jobstore.jsonsafe import dumps
 from jobstore.problems import ProblemDetails
 from jobstore.records import TERMINAL, JobRecord, JobStatus
@@ -213,7 +213,8 @@ def result_of(store: Store, job_id: str, owner: str, kinds: tuple[str, ...],
 
 
 def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: str, market: str, fmt: str) -> Response:
-    record, result = result_of(store, job_id, owner, ESTIMATES, 'only estimates have elasticities and diversion ratios')
+    record, result = result_of(store, job_id, owner, ESTIMATES,
+                               'only estimates have elasticities, diversion ratios and passthrough')
     if isinstance(result, Response):
         return result
     matrix = numerics.matrix(record, result, table, market)
@@ -224,7 +225,8 @@ def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: st
         for product, row in zip(matrix['product_ids'], matrix['matrix']):
             writer.writerow([product, *('' if value is None else repr(float(value)) for value in row)])
         return Response(buffer.getvalue(), media_type='text/csv')
-    return JSONResponse(SubstitutionMatrix.model_validate({'job_id': job_id, 'market': market, **matrix}).model_dump(mode='json'))
+    model = PassthroughMatrix if table == 'passthrough' else SubstitutionMatrix
+    return JSONResponse(model.model_validate({'job_id': job_id, 'market': market, **matrix}).model_dump(mode='json'))
 
 
 Format = Annotated[Literal['json', 'csv'], Query(alias='format')]
@@ -253,6 +255,14 @@ def get_diversion_ratios(job_id: JobId, market: Market, store: StoreDep, owner: 
                      fmt: Format = 'json') -> Response:
     """Diversion ratios in one market: (j, k) is the share of j's lost sales going to k; the diagonal, to the outside good."""
     return _matrix(store, numerics, job_id, owner, 'diversion-ratios', market, fmt)
+
+
+@router.get('/{job_id}/passthrough', response_model=PassthroughMatrix, tags=['results'], responses=_MATRIX)
+def get_passthrough(job_id: JobId, market: Market, store: StoreDep, owner: OwnerDep, numerics: NumericsDep,
+                    fmt: Format = 'json') -> Response:
+    """Passthrough in one market: (j, k) is dp_j / dc_k, how much j's equilibrium price moves per unit of k's
+    marginal cost under the product data's firm_ids (PyBLP's `compute_passthrough`); 422 without firm_ids."""
+    return _matrix(store, numerics, job_id, owner, 'passthrough', market, fmt)
 
 
 @router.post('/{job_id}/counterfactuals', response_model=Job, status_code=202, tags=['derived jobs'],

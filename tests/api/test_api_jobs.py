@@ -135,7 +135,7 @@ def test_the_client_cancels_with_its_own_verb_and_deletes_only_an_ended_job(clie
 
 def test_waiting_job_answers_202_for_results_and_matrices(client, products):
     job_id = submit(client, upload(client, products).json()['id']).json()['id']
-    for path in ('/result', '/elasticities?market=C01Q1', '/diversion-ratios?market=C01Q1'):
+    for path in ('/result', '/elasticities?market=C01Q1', '/diversion-ratios?market=C01Q1', '/passthrough?market=C01Q1'):
         response = client.get(f'/v1/jobs/{job_id}{path}')
         assert response.status_code == 202 and response.json()['status'] == 'queued'
     assert_problem(client.get(f'/v1/jobs/{job_id}/elasticities'), 422, parameter='market')

@@ -86,10 +86,19 @@ def refuse_over_budget(store: Store, settings: Settings, body: JobRequest,
     """422 for a job over the budget from its data's sizes (stored datasets' descriptions, inline frames), here in
     the API process in microseconds. Why: the numerics processes run at nice 19, and with every core busy the same
     422 waited 7.8 s for one. Datasets stored before their largest market was recorded are costed there only."""
+    tables = described(store, product, agent)
+    if tables is not None:
+        check_budget(body.spec, *tables, settings.budget(), starts=body.starts.count if body.starts else 1)
+
+
+def described(store: Store, product: tuple[str, Optional[pd.DataFrame]],
+              agent: tuple[Optional[str], Optional[pd.DataFrame]]) -> Optional[tuple[Table, Optional[Table]]]:
+    """The cost model's tables of a job's data, (dataset id, inline frame or None) each, from the stored datasets'
+    descriptions (nothing is read); None when a dataset is gone or was described before its largest market was."""
     tables = [_table(store, *data) for data in (product, agent)]
     if tables[0] is None or (agent[0] is not None and tables[1] is None):
-        return
-    check_budget(body.spec, tables[0], tables[1], settings.budget(), starts=body.starts.count if body.starts else 1)
+        return None
+    return tables[0], tables[1]
 
 
 def _table(store: Store, dataset_id: Optional[str], frame: Optional[pd.DataFrame]) -> Optional[Table]:

@@ -33,6 +33,14 @@ def inline(frame: pd.DataFrame) -> dict[str, Any]:
     return {'columns': {name: frame[name].tolist() for name in frame.columns}}
 
 
+def consulted(numerics: Any) -> list[tuple]:
+    """The calls made to `numerics.check` from now on (each still checked by a numerics process)."""
+    calls: list[tuple] = []
+    check = numerics.check
+    numerics.check = lambda *args: calls.append(args) or check(*args)
+    return calls
+
+
 @pytest.fixture
 def busy(make_client, tmp_path):
     """A client whose only numerics process is held by a call until the test lets it go (it reads a FIFO that the
@@ -44,10 +52,7 @@ def busy(make_client, tmp_path):
     fifo = tmp_path / 'release'
     os.mkfifo(fifo)
     holder = threading.Thread(target=numerics.processes.run, args=(fifo.read_bytes,), kwargs={'wait': 0})
-    consulted: list[tuple] = []
-    check = numerics.check
-    numerics.check = lambda *args: consulted.append(args) or check(*args)
-    yield client, holder, consulted
+    yield client, holder, consulted(numerics)
     if holder.is_alive():
         fifo.write_bytes(b'done')  # the helper has the FIFO open for reading (or will): this lets it go
     holder.join()
@@ -107,3 +112,16 @@ def test_the_million_product_job_is_costed_from_its_description_as_from_its_fram
     with pytest.raises(ProblemDetails) as caught:
         check_budget(million_spec(agents=5000), described, None, budget)
     assert caught.value.fields['sizes']['agents_per_market'] == 5000
+
+
+def test_a_dataset_described_before_its_largest_market_was_is_costed_by_the_numerics_process(make_client, products):
+    """Datasets stored by an older API lack `largest_market`: their jobs are still refused, where the data are read."""
+    client = make_client()
+    dataset_id = upload(client, products).json()['id']
+    store = client.app.state.store
+    store.r.hdel(store._dataset(dataset_id), 'largest_market')
+    assert table(store.get_dataset(dataset_id)) is None
+    calls = consulted(client.app.state.numerics)
+    response = client.post('/v1/jobs', json=rc_job(dataset_id, {'specification': 'product', 'size': 1500}))
+    assert assert_problem(response, 422, parameter='spec.problem.integration.size')['sizes']['agents_per_market'] == 1500 ** 2
+    assert len(calls) == 1

@@ -337,7 +337,7 @@ def sizes_of(spec: EstimateSpec, product: Any, agent: Any = None, starts: int = 
                   agents_per_market=agents, K1=K1, K2=K2,
                   demographics=_terms(problem.agent_formulation.formula) if problem.agent_formulation else 0,
                   moments=K1 + instruments + K3 + supply_instruments, parameters=parameters, starts=starts,
-                  draws=draws, chunk_bytes=_chunk_bytes(spec), threads=solve.threads, K3=K3,
+                  draws=draws, chunk_bytes=_chunk_bytes(spec), threads=solve.threads or 1, K3=K3,
                   micro_cells=micro_cells(solve.micro_moments, T, J, agents),
                   optimal_instruments=spec.optimal_instruments is not None,
                   post_estimation=post_estimation or starts > 1 or draws > 1, draws_per_task=max(1, min(draws, draws_per_task)),

@@ -109,6 +109,13 @@ def test_the_million_product_job_is_costed_from_its_description_as_from_its_fram
     budget = Settings().budget()
     sizes, cost = check_budget(million_spec(), described, None, budget)
     assert sizes == sizes_of(million_spec(), products)[0] and cost.memory_bytes <= budget.memory_bytes
+    # as bench/scale.py runs it: its 100 agents per market sent as agent data (a million rows of them)
+    agents = Table(rows=1_000_000, columns=('market_ids', 'weights', 'nodes0', 'nodes1', 'income'), markets=10_000,
+                   largest_market=100)
+    spec = million_spec()
+    spec = spec.model_copy(update={'problem': spec.problem.model_copy(update={'integration': None})})
+    sizes, cost = check_budget(spec, described, agents, budget)
+    assert sizes.agents_per_market == 100 and cost.memory_bytes <= budget.memory_bytes
     with pytest.raises(ProblemDetails) as caught:
         check_budget(million_spec(agents=5000), described, None, budget)
     assert caught.value.fields['sizes']['agents_per_market'] == 5000

@@ -1,14 +1,17 @@
 """How fast an over-budget request is refused, and what datasets cost in Redis, through a real uvicorn on loopback.
 
-    python bench/bench_refusal.py
+    python bench/bench_refusal.py [--busy N]
 
 Starts redis-server and uvicorn on free ports, uploads the cereal product data and 1,000 agents per market
 (printing their Redis bytes, MEMORY USAGE), then submits the 1,500-node Gauss-Hermite product rule on two random
-coefficients (2.25 million agents per market) a few times and prints each refusal's wall time.
+coefficients (2.25 million agents per market) a few times and prints each refusal's wall time. With `--busy N`,
+N processes at nice 0 spin while the requests are made (every core busy, as with workers solving beside the API):
+the refusal must not wait for the API's numerics processes (nice 19).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -28,6 +31,9 @@ SPEC = {'problem': {'product_formulations': [{'formula': '0 + prices', 'absorb':
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--busy', type=int, default=0, help='processes spinning at nice 0 during the requests')
+    arguments = parser.parse_args()
     from examples import cereal
 
     redis_port, api_port = free_port(), free_port()
@@ -52,10 +58,17 @@ def main() -> None:
             used = sum(store.memory_usage(key, samples=0) for key in store.scan_iter(match=f'blp:dataset:{ids[name]}*'))
             print(f'dataset {name} ({len(frame):,} rows): {used:,} bytes of Redis')
         body = {'kind': 'estimate', 'product_data': {'dataset_id': ids['products']}, 'spec': SPEC}
-        for _ in range(3):
-            started = time.perf_counter()
-            response = httpx.post(f'{base}/v1/jobs', json=body)
-            print(f'{response.status_code} in {time.perf_counter() - started:.3f} s: {response.json()["detail"]}')
+        spinners = [subprocess.Popen([sys.executable, '-c', 'while True: pass']) for _ in range(arguments.busy)]
+        try:
+            time.sleep(1 if spinners else 0)
+            for _ in range(3):
+                started = time.perf_counter()
+                response = httpx.post(f'{base}/v1/jobs', json=body, timeout=120)
+                print(f'{response.status_code} in {time.perf_counter() - started:.3f} s: {response.json()["detail"]}')
+        finally:
+            for spinner in spinners:
+                spinner.kill()
+                spinner.wait()
     finally:
         api.terminate()
         api.wait()

@@ -14,9 +14,9 @@ from jobstore.problems import ProblemDetails
 from jobstore.records import JobRecord
 from jobstore.settings import Settings
 from jobstore.store import Store
-from service.budget import check_cost
+from service.budget import check_budget, check_cost
 from service.dataset_cache import stored_frame
-from service.jobs import _new_record, _queue, start_child
+from service.jobs import _new_record, _queue, described, start_child
 
 
 class BootstrapRequest(BaseModel):
@@ -59,11 +59,17 @@ def submit_bootstrap(store: Store, celery: Celery, settings: Settings, parent: J
 
 
 def _check_cost(store: Store, settings: Settings, parent: JobRecord, body: BootstrapRequest) -> None:
-    """422 naming `draws` or `chunk_size` when the draws would take the job over the work or memory budget."""
+    """422 naming `draws` or `chunk_size` when the draws would take the job over the work or memory budget: from the
+    data's descriptions (the API process reads no data for it), else from the data."""
     inputs = parent['inputs']
+    spec = EstimateSpec.model_validate(parent['spec'])
+    tables = described(store, (inputs['product_data'], None), (inputs.get('agent_data'), None))
+    if tables is not None:
+        check_budget(spec, *tables, settings.budget(), draws=body.draws, draws_per_task=body.chunk_size)
+        return
     product, agent_id = stored_frame(store, inputs['product_data']), inputs.get('agent_data')
     agent = stored_frame(store, agent_id) if agent_id else None
     if product is None or (agent_id and agent is None):
         raise ProblemDetails(409, 'dataset-deleted', 'Dataset deleted', "the estimate's data were deleted")
-    check_cost(EstimateSpec.model_validate(parent['spec']), product, agent, settings.budget(), draws=body.draws,
+    check_cost(spec, product, agent, settings.budget(), draws=body.draws,
                draws_per_task=body.chunk_size)

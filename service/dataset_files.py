@@ -295,7 +295,7 @@ def _describe_stored(output: Path, rows: int) -> dict[str, Any]:
     """`datasets.describe` of the stored file, and its `content_hash`, reading one column at a time."""
     stored = pq.ParquetFile(output)
     digest = hashlib.sha256(b'blp-dataset/1\n')
-    columns, markets = [], 0
+    columns, markets, largest = [], 0, 0
     for name in stored.schema_arrow.names:
         values = stored.read(columns=[name]).column(0)
         if pa.types.is_floating(values.type):
@@ -308,9 +308,10 @@ def _describe_stored(output: Path, rows: int) -> dict[str, Any]:
         digest.update(payload)
         columns.append({'name': name, 'type': {'f8': 'number', 'i8': 'integer'}.get(kind, 'string')})
         if name == 'market_ids':
-            markets = len(pc.unique(values))
+            counts = pc.value_counts(values).field('counts')
+            markets, largest = len(counts), int(pc.max(counts).as_py() or 0)
         del values, payload
-    return {'id': digest.hexdigest(), 'rows': rows, 'columns': columns, 'markets': markets}
+    return {'id': digest.hexdigest(), 'rows': rows, 'columns': columns, 'markets': markets, 'largest_market': largest}
 
 
 def _json_list(values: pa.ChunkedArray, step: int = 100_000) -> bytes:

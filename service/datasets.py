@@ -241,13 +241,16 @@ def content_hash(frame: pd.DataFrame) -> str:
 
 
 def describe(frame: pd.DataFrame, dataset_id: str) -> dict[str, Any]:
-    """What `GET /v1/datasets/{id}` reports, computed once at upload."""
+    """What `GET /v1/datasets/{id}` reports, computed once at upload, and the rows of its largest market (not
+    shown: with the rest, what the API costs a job on it by without reading it, `service.budget.table`)."""
+    per_market = frame['market_ids'].value_counts()
     return {
         'id': dataset_id,
         'rows': int(len(frame)),
         'columns': [{'name': name, 'type': {'float64': 'number', 'int64': 'integer'}.get(str(frame[name].dtype), 'string')}
                     for name in frame.columns],
-        'markets': int(frame['market_ids'].nunique()),
+        'markets': int(len(per_market)),
+        'largest_market': int(per_market.max()) if len(per_market) else 0,
     }
 
 

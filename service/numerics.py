@@ -216,7 +216,8 @@ class Numerics:
         return answer['matrix']
 
     def _run(self, call: Callable[..., T], *args: Any) -> T:
-        """`call(settings, *args)` in a numerics process: a slot and the time limit, or 503."""
+        """`call(settings, *args)` in a numerics process: a slot and the result within the time limit (one limit
+        for both), or 503."""
         timeout = self.settings.validation_timeout_seconds
         return self.processes.call(
             call, self.settings, *args, wait=timeout, timeout=timeout,

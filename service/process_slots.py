@@ -99,8 +99,9 @@ class ProcessSlots:
 
     def run(self, call: Callable[..., T], *args: Any, wait: float, timeout: Optional[float] = None) -> T:
         """`call(*args)` in a helper process: NoSlot when no slot freed within `wait` seconds, TimeoutError (of
-        concurrent.futures) after `timeout` (the call keeps its slot until it ends), BrokenProcessPool when a helper
-        process died (the next call starts a fresh pool)."""
+        concurrent.futures) `timeout` seconds after this call began, its wait for a slot included (the call keeps
+        its slot until it ends), BrokenProcessPool when a helper process died (the next call starts a fresh pool)."""
+        began = time.monotonic()
         if not self.slots.acquire(timeout=wait):
             raise NoSlot(self.key[0])
         try:
@@ -112,7 +113,7 @@ class ProcessSlots:
             raise
         future.add_done_callback(lambda _: self.slots.release())
         try:
-            return future.result(timeout=timeout)
+            return future.result(timeout=None if timeout is None else max(0.0, timeout - (time.monotonic() - began)))
         except BrokenProcessPool:
             self._reset()
             raise

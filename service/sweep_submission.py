@@ -11,13 +11,12 @@ import pandas as pd
 from celery import Celery
 from pydantic import ValidationError
 
-from blp.configurations.budget import check, sizes_of
-from blp.exceptions import BLPError
 from blp.spec import EstimateSpec
-from jobstore.problems import ProblemDetails, core_problem_details
+from jobstore.problems import ProblemDetails
 from jobstore.records import InputIds, JobRecord
 from jobstore.settings import Settings
 from jobstore.store import Store
+from service.budget import check_budget
 from service.dataset_cache import stored_frame
 from service.jobs import Staged, _new_record, _queue, admit, check_counterfactual, replay, resolve, store_staged
 from service.models import JobRequest, SweepSpec, SweepVariant
@@ -91,11 +90,7 @@ def _work(spec: EstimateSpec, frames: tuple[pd.DataFrame, Optional[pd.DataFrame]
     """The variant's work (agent-product cells per objective evaluation), refusing it over a single estimate's
     budget with what each variant computes after its estimate over every market (the mean own-price elasticity,
     the counterfactual)."""
-    sizes, source = sizes_of(spec, frames[0], frames[1], post_estimation=True)
-    try:
-        return check(sizes, settings.budget(), 'spec.problem.' + source if source == 'integration.size' else source).work
-    except BLPError as error:
-        raise core_problem_details(error) from None
+    return check_budget(spec, frames[0], frames[1], settings.budget(), post_estimation=True)[1].work
 
 
 def _total_cost(rows: list[dict[str, Any]], works: dict[int, int], settings: Settings) -> None:
@@ -136,8 +131,8 @@ def submit_sweep(store: Store, celery: Celery, settings: Settings, numerics: Num
         rows.append(row)
         try:
             spec = _validated(base, index, label, override)
+            works[index] = _work(spec, frames, settings)  # from sizes, here: before a numerics process is waited for
             numerics.check(spec.model_dump_json(), None, product, agent)
-            works[index] = _work(spec, frames, settings)
             row['spec'] = spec.model_dump(mode='json')
         except ProblemDetails as problem:
             if problem.status >= 500 or body.sweep.on_invalid == 'refuse':

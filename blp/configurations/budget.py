@@ -282,12 +282,33 @@ def _nonzero(matrix: Any, lower: bool) -> int:
                if value != 0 and (not lower or j <= i))
 
 
+@dataclass(frozen=True)
+class Table:
+    """All the cost model reads of a data table: its rows, column names, markets and the rows of its largest market.
+
+    Why: a service records these once when a dataset is stored, and can then cost a job on it without reading it."""
+
+    rows: int
+    columns: tuple[str, ...]
+    markets: int
+    largest_market: int
+
+    @classmethod
+    def of(cls, frame: Any) -> Table:
+        """The table of a data frame (one with a `market_ids` column)."""
+        per_market = frame['market_ids'].value_counts()
+        return cls(rows=int(len(frame)), columns=tuple(str(column) for column in frame.columns),
+                   markets=int(len(per_market)), largest_market=int(per_market.max()) if len(per_market) else 0)
+
+
 def sizes_of(spec: EstimateSpec, product: Any, agent: Any = None, starts: int = 1, draws: int = 1,
              draws_per_task: int = 1, post_estimation: bool = False) -> tuple[Sizes, Optional[str]]:
-    """The sizes of an `EstimateSpec` on these data frames, read from the spec's text and the frames' market
-    counts (nothing is built), and where its agents come from (`integration.size`, `agent_data` or None). A
-    multi-start (`starts` > 1) and a bootstrap (`draws` > 1) also compute elasticities over every market, as does
-    a job that asks for `post_estimation` (a counterfactual)."""
+    """The sizes of an `EstimateSpec` on these data (frames, or their `Table`s), read from the spec's text and the
+    data's market counts (nothing is built), and where its agents come from (`integration.size`, `agent_data` or
+    None). A multi-start (`starts` > 1) and a bootstrap (`draws` > 1) also compute elasticities over every market,
+    as does a job that asks for `post_estimation` (a counterfactual)."""
+    product = product if isinstance(product, Table) else Table.of(product)
+    agent = agent if agent is None or isinstance(agent, Table) else Table.of(agent)
     problem, solve = spec.problem, spec.solve
     formulations = problem.product_formulations
     if isinstance(solve.sigma, list):
@@ -295,33 +316,32 @@ def sizes_of(spec: EstimateSpec, product: Any, agent: Any = None, starts: int = 
     else:
         X2 = formulations[1] if len(formulations) > 1 else None
         K2 = _terms(X2.formula) if X2 is not None else int(solve.sigma is not None)
-    per_market = product['market_ids'].value_counts()
     agents, source = 0, None
     if K2 and problem.integration is not None:
         source = 'integration.size'
         agents = nodes_per_market(problem.integration.specification, problem.integration.size, K2)
     elif K2 and agent is not None:
-        source, agents = 'agent_data', int(agent['market_ids'].value_counts().max())
+        source, agents = 'agent_data', agent.largest_market
     X1 = formulations[0]
     K1 = _terms(None if X1 is None else X1.formula)
     X3 = formulations[2] if len(formulations) > 2 else None
-    columns = [str(column) for column in product.columns]
+    columns = product.columns
     instruments = sum(1 for column in columns if column.startswith('demand_instruments'))
     supply_instruments = sum(1 for column in columns if column.startswith('supply_instruments')) if X3 else 0
     parameters = _nonzero(solve.sigma, lower=True) + _nonzero(solve.pi, lower=False) + (
         len(solve.rho) if isinstance(solve.rho, list) else int(solve.rho is not None))
     K3 = _terms(X3.formula) if X3 is not None else 0
-    J = int(per_market.max())
-    data_cells = sum(frame.shape[0] * (frame.shape[1] + 1) for frame in (product, agent) if frame is not None)
-    sizes = Sizes(markets=int(len(per_market)), products=int(len(product)), products_per_market=J,
+    T, J = product.markets, product.largest_market
+    data_cells = sum(table.rows * (len(table.columns) + 1) for table in (product, agent) if table is not None)
+    sizes = Sizes(markets=T, products=product.rows, products_per_market=J,
                   agents_per_market=agents, K1=K1, K2=K2,
                   demographics=_terms(problem.agent_formulation.formula) if problem.agent_formulation else 0,
                   moments=K1 + instruments + K3 + supply_instruments, parameters=parameters, starts=starts,
-                  draws=draws, chunk_bytes=_chunk_bytes(spec), threads=solve.threads, K3=K3,
-                  micro_cells=micro_cells(solve.micro_moments, int(len(per_market)), J, agents),
+                  draws=draws, chunk_bytes=_chunk_bytes(spec), threads=solve.threads or 1, K3=K3,
+                  micro_cells=micro_cells(solve.micro_moments, T, J, agents),
                   optimal_instruments=spec.optimal_instruments is not None,
                   post_estimation=post_estimation or starts > 1 or draws > 1, draws_per_task=max(1, min(draws, draws_per_task)),
-                  data_cells=int(data_cells))
+                  data_cells=data_cells)
     return sizes, source
 
 

@@ -126,8 +126,10 @@ class SolveSpec(_Strict):
     memory_budget_mb: Optional[FiniteFloat] = Field(
         default=None, gt=0, le=1_000_000, description='megabytes of per-market temporaries one objective evaluation '
         'may hold: markets are evaluated in chunks that fit (null: the default, 32)')
-    threads: int = Field(default=1, ge=1, le=64, description='threads over market chunks in one estimate (opt-in; '
-                         'a worker running several jobs at once caps it at its share of the cores)')
+    threads: Optional[int] = Field(default=None, ge=1, le=64, description='threads over market chunks in one '
+                                   'estimate (null: what the worker can spare, its cores divided by the tasks it runs '
+                                   'now; a worker running several jobs at once caps a number at its share of the cores; '
+                                   'the estimates are the same on any number)')
     error_behavior: Literal['revert', 'punish', 'raise'] = Field(
         default='revert', description="where the inner loop fails during optimization: give the optimizer the last "
         "good values ('revert'), an objective of 1 and a zero gradient ('punish'), or stop ('raise'), as PyBLP")
@@ -246,7 +248,7 @@ def solve_options(solve: SolveSpec) -> SolveOptions:
         W_type=solve.W_type, se_type=solve.se_type, center_moments=solve.center_moments,
         scale_objective=solve.scale_objective, beta=solve.beta, beta_bounds=_unbound(solve.beta_bounds),
         costs_bounds=solve.costs_bounds, initial_update=solve.initial_update,
-        micro_moments=solve.micro_moments or (), memory_budget_mb=solve.memory_budget_mb, threads=solve.threads,
+        micro_moments=solve.micro_moments or (), memory_budget_mb=solve.memory_budget_mb, threads=solve.threads or 1,
         error_behavior=solve.error_behavior, error_punishment=solve.error_punishment,
         delta_behavior=solve.delta_behavior, check_optimality=solve.check_optimality,
         finite_differences=solve.finite_differences, fp_type=solve.fp_type, shares_bounds=solve.shares_bounds,

@@ -39,3 +39,20 @@ def test_helper_processes_run_at_a_low_priority_within_the_memory_limit():
     assert processes.run(os.nice, 0, wait=60, timeout=60) == 19
     import resource
     assert processes.run(resource.getrlimit, resource.RLIMIT_AS, wait=60, timeout=60) == (LIMIT, LIMIT)
+
+
+def test_the_time_limit_counts_the_wait_for_a_slot():
+    """A request waits for a slot and then for its result within one limit (VALIDATION_TIMEOUT_SECONDS), not twice it."""
+    import threading
+
+    processes = ProcessSlots('test-deadline', 1, LIMIT)
+    processes.run(os.getpid, wait=60, timeout=60)  # the process has started
+    holder = threading.Thread(target=processes.run, args=(time.sleep, 1.0), kwargs={'wait': 0})
+    holder.start()
+    time.sleep(0.1)
+    started = time.perf_counter()
+    with pytest.raises(FutureTimeout):  # a slot after ~0.9 s, then 1 s of sleep: past the limit of 1.5 s in all
+        processes.run(time.sleep, 1.0, wait=5, timeout=1.5)
+    assert time.perf_counter() - started < 1.9
+    holder.join()
+    assert processes.run(os.getpid, wait=30, timeout=30) != os.getpid()

@@ -1,5 +1,6 @@
 """An estimate with a memory budget and threads through the whole path (spec, worker, core): chunked, capped at the
-worker's share of the cores (all of them: one pool process), with the estimate of the unchunked single-thread job."""
+worker's share of the cores (all of them: one pool process), with the estimate of the job that asked for no
+threads (given what its worker spared)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,5 @@ def test_a_chunked_threaded_estimate_matches_the_whole_one_and_threads_are_cappe
         assert actual[key][1] == (None if se is None else pytest.approx(se, rel=1e-6, abs=1e-10)), key
     logs = ''.join(worker.log.read_text() for worker in two_workers[1])  # workers of one pool process each
     assert f'threads {asked} capped at {cores} (worker concurrency 1)' in logs
+    # the job that asked for no threads got what its worker spared: every core (its one pool process ran only it)
+    assert f'threads {cores}: what this worker spares now ({cores} cores, 1 tasks running)' in logs

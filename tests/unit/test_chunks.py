@@ -154,3 +154,47 @@ def test_a_job_asking_for_more_threads_than_its_share_gets_its_share(monkeypatch
     assert capped(SolveOptions(threads=2)).threads == 1
     monkeypatch.setitem(app.conf, 'worker_concurrency', 1)
     assert capped(SolveOptions(threads=2)).threads == 2 and capped(SolveOptions(threads=8)).threads == 2
+
+
+def test_one_and_two_threads_give_the_same_estimate_to_the_last_digit(products, agents):
+    """What lets a worker give a job whatever threads it can spare: the results do not depend on them."""
+    problem = rc_problem(products, agents)
+    arguments = dict(sigma=[[0, 0], [0, 2.0]], pi=[[0.3], [-1.0]], method='2s', iteration=ATOL)
+    for budget in (None, 0.1):  # the default chunks, and chunks of a few markets each
+        one, two = (problem.solve(**arguments, memory_budget_mb=budget, threads=threads) for threads in (1, 2))
+        assert Estimation(problem, SolveOptions(**arguments, memory_budget_mb=budget, threads=2)).chunked.threads == 2
+        for name in ('objective', 'gradient', 'sigma', 'pi', 'beta', 'sigma_se', 'pi_se', 'beta_se', 'delta', 'W'):
+            assert np.array_equal(getattr(one, name), getattr(two, name), equal_nan=True), (budget, name)
+
+
+def test_a_job_without_threads_gets_what_the_worker_can_spare(monkeypatch):
+    """Its cores divided by the tasks its pool processes run now, counted across real processes; a number asked
+    for is still capped at its share of the cores (above)."""
+    import multiprocessing
+
+    from worker import threads
+    monkeypatch.setattr('os.sched_getaffinity', lambda _: {0, 1})
+    monkeypatch.setattr(threads, '_running', None)
+    assert solve_options(SolveSpec()).threads == 1  # outside a worker, the core's default
+    assert threads.capped_options(SolveSpec()).threads == 2  # not in a worker: no other task runs
+    threads.share_running_tasks()
+    context = multiprocessing.get_context('fork')
+    started, release = context.Event(), context.Event()
+
+    def other_task() -> None:  # another pool process running a task (it dies without saying it ended)
+        threads._task_started()
+        started.set()
+        release.wait(60)
+
+    process = context.Process(target=other_task)
+    process.start()
+    assert started.wait(60)
+    threads._task_started()  # this process's task
+    assert threads.running_tasks() == 2 and threads.capped_options(SolveSpec()).threads == 1
+    release.set()
+    process.join(60)
+    assert threads.running_tasks() == 1 and threads.capped_options(SolveSpec()).threads == 2
+    threads._task_ended()
+    threads._task_started()  # a process's next task takes one slot, not two
+    assert threads.running_tasks() == 1
+    assert threads.capped_options(SolveSpec.model_validate({'threads': 8})).threads == 2

@@ -131,8 +131,6 @@ class Problem:
         self.supply: Optional[SupplyData] = None
         if formulations[2] is not None:
             self.supply = build_supply(formulations[2], self.products, costs_type, self.warnings)
-            if self.H:
-                raise SpecificationError('a supply side with nesting_ids is not supported yet', parameter='X3')
         self.products = self._recorded(self.products)
         self.moments = self._moments()
 

@@ -163,6 +163,8 @@ class DemandModel:
             if self.H:
                 per_nest = parameters.values.rho.shape[0] > 1
                 for index, parameter in enumerate(parameters.unfixed):
+                    if not isinstance(parameter, RhoParameter):  # a supply side's price coefficient leaves delta
+                        continue
                     in_nest = self.nest_codes == parameter.location[0] if per_nest else True
                     jacobian[:, index] = -self.log_within_shares * in_nest
             return jacobian, None

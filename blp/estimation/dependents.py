@@ -27,7 +27,7 @@ from blp.configurations.formulation import column_slope
 from blp.estimation.moments import BlockOutput, DemandState
 from blp.estimation.parameters import BetaParameter, Parameters, PiParameter, RhoParameter, SigmaParameter
 from blp.exceptions import SpecificationError
-from blp.model.choices import logit, nested_logit
+from blp.model.choices import logit
 from blp.supply import costs as cost_functions
 from blp.supply.bertrand import capital_delta, ownership_matrices, solve_delta_system
 from blp.supply.markups import (
@@ -139,13 +139,11 @@ class SupplyDependent:
         moves_price = np.zeros(len(unfixed), dtype=bool)
         price_slopes = np.ones(len(unfixed))
         log_columns = np.full(len(unfixed), -1, dtype=np.intp)
-        rho_moves = np.zeros((T, J, len(unfixed)))
-        nests = model.nests(parameters.values.rho) if parameters is not None else None
+        rho_moves = model.rho_moves(parameters) if parameters is not None else np.zeros((T, J, 0))
         for index, parameter in enumerate(unfixed):
-            if isinstance(parameter, RhoParameter) and nests is not None:
-                shared = parameters is not None and parameters.values.rho.shape[0] == 1
-                rho_moves[:, :, index] = nests.member.any(axis=1) if shared else nests.member[:, parameter.location[0]]
-            elif isinstance(parameter, (SigmaParameter, PiParameter)):
+            if isinstance(parameter, RhoParameter):
+                continue
+            if isinstance(parameter, (SigmaParameter, PiParameter)):
                 k = parameter.location[0]
                 if problem.rc_types[k] == 'log':
                     log_columns[index] = k
@@ -193,14 +191,8 @@ class SupplyDependent:
         nests = model.nests(state.values.rho)
         assert nests is not None
         index = np.arange(model.layout.T)[markets]
-        delta = model.layout.pad(state.delta)[index]
-        utilities = delta[:, :, None]
-        if model.random is not None:
-            coefficients = model.coefficients(state.values)[index]
-            utilities = utilities + model.random.X2[index] @ coefficients.transpose(0, 2, 1)
-        utilities = np.where(model.layout.mask[index][:, :, None], utilities, -np.inf)
+        choices = model.nested_choices(model.layout.pad(state.delta), state.values, index)
         nests = nests.restrict(index)
-        choices = nested_logit(utilities, model.agent_weights[index], nests)
         assert choices.conditionals is not None
         return NestedChoices(choices.probabilities, choices.conditionals, choices.weights, slopes[index],
                              nests.rho_products, nests.same_nest)

@@ -6,7 +6,10 @@ concentrated out (a supply side's price coefficient); dy/dtheta = d delta/d thet
 Supply: y = c~ = c or log c with c = p - eta clipped to `costs_bounds`, and Bertrand-Nash markups eta = Delta^-1 S,
 Delta = -H * (ds/dp)', ds_k/dp_j = sum_i w_i alpha_i s_ik (1[k=j] - s_ij), alpha_i = beta_prices + the agent's random
 coefficient on prices. dy/dtheta = -(1 / c)^[log] (d eta/d theta + d eta/d delta d delta/d theta) from
-`blp.supply.markups` (zero where a cost was clipped). A nonpositive cost under log costs has no logarithm: the block raises
+`blp.supply.markups` (zero where a cost was clipped). With nests (nested logit, RCNL) the share derivatives are the nested
+ones and rho is a direction of its own (`blp.supply.markups.nested_eta_by_theta`); with lognormal coefficients
+(rc_types 'log') a parameter on a log column moves the agent's coefficient by its variable times the coefficient, so
+the directions are scaled at each theta. A nonpositive cost under log costs has no logarithm: the block raises
 a SpecificationError naming the product (at the starting values that is the answer; inside the optimizer the
 estimator treats it like an inner-loop failure and reverts, as PyBLP does).
 """
@@ -22,12 +25,20 @@ import pandas as pd
 from blp.configurations.budget import DEFAULT_CHUNK_BYTES, markets_per_chunk, supply_bytes_per_market
 from blp.configurations.formulation import column_slope
 from blp.estimation.moments import BlockOutput, DemandState
-from blp.estimation.parameters import BetaParameter, Parameters, PiParameter, SigmaParameter
+from blp.estimation.parameters import BetaParameter, Parameters, PiParameter, RhoParameter, SigmaParameter
 from blp.exceptions import SpecificationError
 from blp.model.choices import logit
 from blp.supply import costs as cost_functions
 from blp.supply.bertrand import capital_delta, ownership_matrices, solve_delta_system
-from blp.supply.markups import Directions, OwnershipFactors, eta_by_theta, ownership_factors
+from blp.supply.markups import (
+    Directions,
+    NestedChoices,
+    OwnershipFactors,
+    eta_by_theta,
+    nested_eta_by_theta,
+    nested_price_jacobian,
+    ownership_factors,
+)
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.configurations.solve_options import SolveOptions
@@ -78,6 +89,8 @@ class SupplyDependent:
     price_slope: float              # its slope in prices (-1 for I(-prices))
     price_beta: Optional[int]       # theta index of beta on prices (prices in X1)
     directions: Directions          # how each theta element moves utilities and price coefficients
+    log_columns: np.ndarray         # P: the X2 column a sigma or pi element moves when it is lognormal, else -1
+    rho_moves: np.ndarray           # T x J x P: d rho_j / d theta_p (1 for the products of a rho's nests)
     chunks: tuple[slice, ...] = (slice(None),)  # blocks of markets evaluated at once (`blp.configurations.budget`)
 
     @classmethod
@@ -117,9 +130,6 @@ class SupplyDependent:
             padded_ids = np.full(layout.mask.shape, '', dtype=object)
             padded_ids[layout.market_index, layout.position] = product_ids
         price_column, price_slope = X2_slopes[0] if X2_slopes else (None, 1.0)
-        if any(kind == 'log' for kind in problem.rc_types):
-            raise SpecificationError('a supply side with lognormal random coefficients (rc_types) is not supported yet',
-                                     parameter='rc_types')
         T, J = layout.mask.shape
         I = model.agent_weights.shape[1]
         X2 = model.random.X2 if model.random is not None else np.zeros((T, J, 0))
@@ -128,9 +138,15 @@ class SupplyDependent:
         characteristics, agent_values = np.zeros((T, J, len(unfixed))), np.zeros((T, I, len(unfixed)))
         moves_price = np.zeros(len(unfixed), dtype=bool)
         price_slopes = np.ones(len(unfixed))
+        log_columns = np.full(len(unfixed), -1, dtype=np.intp)
+        rho_moves = model.rho_moves(parameters) if parameters is not None else np.zeros((T, J, 0))
         for index, parameter in enumerate(unfixed):
+            if isinstance(parameter, RhoParameter):
+                continue
             if isinstance(parameter, (SigmaParameter, PiParameter)):
                 k = parameter.location[0]
+                if problem.rc_types[k] == 'log':
+                    log_columns[index] = k
                 characteristics[:, :, index] = X2[:, :, k]
                 agent_values[:, :, index] = parameter.agent_variable(nodes, demographics)
                 moves_price[index] = k == price_column
@@ -146,7 +162,7 @@ class SupplyDependent:
         return cls(model, layout.pad(frame['prices'].to_numpy(dtype=float)), layout.pad(problem.products.shares),
                    ownership, ownership_factors(ownership), padded_ids, supply.costs_type, costs_bounds,
                    price_column, price_slope, price_beta,
-                   Directions(characteristics, agent_values, moves_price, price_slopes),
+                   Directions(characteristics, agent_values, moves_price, price_slopes), log_columns, rho_moves,
                    (slice(None),) if size >= T else
                    tuple(slice(start, min(start + size, T)) for start in range(0, T, size)))
 
@@ -169,25 +185,53 @@ class SupplyDependent:
         return model.probabilities(state.inversion, state.values,
                                    None if whole else np.arange(model.layout.T)[markets])
 
+    def _nested_choices(self, state: DemandState, markets: slice, slopes: np.ndarray) -> NestedChoices:
+        """Agents' nested choices in a block of markets at the state (nested logit: one agent on delta)."""
+        model = self.model
+        nests = model.nests(state.values.rho)
+        assert nests is not None
+        index = np.arange(model.layout.T)[markets]
+        choices = model.nested_choices(model.layout.pad(state.delta), state.values, index)
+        nests = nests.restrict(index)
+        assert choices.conditionals is not None
+        return NestedChoices(choices.probabilities, choices.conditionals, choices.weights, slopes[index],
+                             nests.rho_products, nests.same_nest)
+
     def markups(self, state: DemandState, markets: slice = slice(None), slopes: Optional[np.ndarray] = None
-                ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
-        """eta (markets x J), Delta (markets x J x J) and the choices (probabilities, weights and price
-        coefficients) they were computed from, in a block of markets (all by default)."""
-        probabilities = self._probabilities(state, markets)
-        weights = self.model.agent_weights[markets]
-        slopes = (self._slopes(state) if slopes is None else slopes)[markets]
+                ) -> tuple[np.ndarray, np.ndarray, Any]:
+        """eta (markets x J), Delta (markets x J x J) and the choices they were computed from (probabilities, weights
+        and price coefficients; `NestedChoices` with nests), in a block of markets (all by default)."""
+        slopes = self._slopes(state) if slopes is None else slopes
         mask = self.model.layout.mask[markets]
-        weighted = probabilities * (weights * slopes)[:, None, :]
-        jacobian = -(weighted @ probabilities.transpose(0, 2, 1))
-        np.einsum('tjj->tj', jacobian)[...] += weighted.sum(axis=2)
+        choices: Any
+        if self.model.H:
+            choices = self._nested_choices(state, markets, slopes)
+            jacobian = nested_price_jacobian(choices)
+        else:
+            probabilities = self._probabilities(state, markets)
+            choices = (probabilities, self.model.agent_weights[markets], slopes[markets])
+            weighted = probabilities * (choices[1] * choices[2])[:, None, :]
+            jacobian = -(weighted @ probabilities.transpose(0, 2, 1))
+            np.einsum('tjj->tj', jacobian)[...] += weighted.sum(axis=2)
         Delta = capital_delta(jacobian, self.ownership[markets], mask)
         eta = solve_delta_system(Delta, np.where(mask, self.shares[markets], 0.0)[:, :, None])[:, :, 0]
-        return eta, Delta, (probabilities, weights, slopes)
+        return eta, Delta, choices
+
+    def _directions(self, state: DemandState) -> Directions:
+        """The directions at the state: a parameter on a lognormal column moves the agent's coefficient by its
+        variable times the coefficient (d exp(x)/dx = exp(x))."""
+        directions, logged = self.directions, self.log_columns >= 0
+        if not logged.any():
+            return directions
+        coefficients = self.model.coefficients(state.values)
+        agent_values = directions.agent_values.copy()
+        agent_values[:, :, logged] *= coefficients[:, :, self.log_columns[logged]]
+        return Directions(directions.characteristics, agent_values, directions.moves_price, directions.price_slopes)
 
     def __call__(self, state: DemandState, with_jacobian: bool) -> BlockOutput:
         """Costs and, when asked, their Jacobian, a block of markets (`chunks`) at a time: each block needs only its
         own probabilities and J x J matrices, so memory follows the chunk budget, not the number of markets."""
-        layout, directions = self.model.layout, self.directions
+        layout, directions = self.model.layout, self._directions(state)
         eta = np.zeros(layout.mask.shape)
         total = np.zeros(layout.mask.shape + (directions.P,)) if with_jacobian else None
         delta_jacobian = None
@@ -196,10 +240,16 @@ class SupplyDependent:
                 np.zeros(layout.mask.shape + (directions.P,))
         slopes, factors = self._slopes(state), self.ownership_factors
         for markets in self.chunks:
-            eta[markets], Delta, (probabilities, weights, chunk_slopes) = self.markups(state, markets, slopes)
-            if total is not None and delta_jacobian is not None:
-                block = Directions(directions.characteristics[markets], directions.agent_values[markets],
-                                   directions.moves_price, directions.price_slopes)
+            eta[markets], Delta, choices = self.markups(state, markets, slopes)
+            if total is None or delta_jacobian is None:
+                continue
+            block = Directions(directions.characteristics[markets], directions.agent_values[markets],
+                               directions.moves_price, directions.price_slopes)
+            if isinstance(choices, NestedChoices):
+                total[markets] = nested_eta_by_theta(choices, self.ownership[markets], eta[markets], Delta, block,
+                                                     self.rho_moves[markets], delta_jacobian[markets])
+            else:
+                probabilities, weights, chunk_slopes = choices
                 chunk_factors = OwnershipFactors(factors.left[markets], factors.right_t[markets])
                 total[markets] = eta_by_theta(probabilities, weights, chunk_slopes, chunk_factors, eta[markets], Delta,
                                               block, delta_jacobian[markets])

@@ -17,7 +17,7 @@ import scipy.optimize
 from blp.configurations.solve_options import Optimization, SolveOptions
 from blp.estimation.gmm import LinearIV, SingularWeights, invert, parameter_covariances
 from blp.estimation.moments import DemandState, MomentStack
-from blp.estimation.parameters import Parameters
+from blp.estimation.parameters import Parameters, RhoParameter
 from blp.estimation.records import Evaluation, Statistics, StepOutcome
 from blp.estimation.results import STORED_OPTIONS, ProblemResults
 from blp.exceptions import NumericalError, SpecificationError, warn
@@ -39,8 +39,10 @@ def micro_stack(estimation: 'Estimation', stack: MomentStack, micro_moments: Any
     compiled = compile_micro(problem, resolve_micro_moments(micro_moments, problem))
     if compiled is None:
         return stack
-    return stack.with_blocks([MicroBlock(compiled, estimation.model, estimation.variables, estimation.columns,
-                                         estimation.parameters.P)])
+    model, parameters = estimation.model, estimation.parameters
+    rho_moves = model.rho_moves(parameters)[:, :, [isinstance(p, RhoParameter) for p in parameters.unfixed]]
+    return stack.with_blocks([MicroBlock(compiled, model, estimation.variables, estimation.columns, parameters.P,
+                                         rho_moves)])
 
 
 class CustomProgress(NamedTuple):

@@ -133,8 +133,6 @@ class Problem:
         self.supply: Optional[SupplyData] = None
         if formulations[2] is not None:
             self.supply = build_supply(formulations[2], self.products, costs_type, self.warnings)
-            if self.H:
-                raise SpecificationError('a supply side with nesting_ids is not supported yet', parameter='X3')
         elif numbered_columns(frame, 'covariance_instruments'):
             warn('product_data covariance_instruments are ignored: covariance moments E[xi omega Z_C] need a supply '
                  'side (an X3 formulation), as in PyBLP', self.warnings)

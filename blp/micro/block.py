@@ -79,11 +79,16 @@ class MicroBlock:
     K = 0
     X_labels: list[str] = []
 
-    def __init__(self, compiled: CompiledMicro, model: DemandModel, variables: np.ndarray, columns: np.ndarray, P: int) -> None:
-        if variables.shape[2] != P:
-            raise SpecificationError('micro moments need every nonlinear parameter to enter agents\' coefficients '
-                                     '(rho is not supported with micro moments yet)', parameter='micro_moments')
+    def __init__(self, compiled: CompiledMicro, model: DemandModel, variables: np.ndarray, columns: np.ndarray, P: int,
+                 rho_moves: Optional[np.ndarray] = None) -> None:
+        """`rho_moves` (T x J x R, d rho_j / d theta for the R rho elements after sigma and pi) with nests."""
+        rho_moves = np.zeros(variables.shape[:2] + (0,)) if rho_moves is None else rho_moves
+        if variables.shape[2] + rho_moves.shape[2] != P:
+            raise SpecificationError('micro moments need every nonlinear parameter to enter agents\' coefficients or '
+                                     'be a rho (a supply side\'s price coefficient is not supported with micro '
+                                     'moments yet)', parameter='micro_moments')
         self.compiled, self.model, self.variables, self.columns, self.P = compiled, model, variables, columns, P
+        self.rho_moves = rho_moves
         self.labels = [moment.name for moment in compiled.moments]
 
     @property
@@ -100,13 +105,21 @@ class MicroBlock:
         choices: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}  # datasets on the same markets share Q
         for data in compiled.datasets:
             markets = data.markets.tobytes()
-            if markets not in choices:
-                inside = self.model.probabilities(state.inversion, state.values,
-                                                  data.markets).transpose(0, 2, 1)  # T_d x I x J
-                choices[markets] = inside, np.concatenate([1 - inside.sum(axis=2, keepdims=True), inside], axis=2)
-            inside, Q = choices[markets]
-            derivative = None if delta_jacobian is None else \
-                self._derivative(data, Q, inside, delta_jacobian[data.markets])
+            nested = None
+            if self.model.H:
+                nested = self.model.nested_choices(layout.pad(state.delta), state.values, data.markets)
+                inside = nested.probabilities.transpose(0, 2, 1)
+                Q = np.concatenate([nested.outside[:, :, None], inside], axis=2)
+            else:
+                if markets not in choices:
+                    inside = self.model.probabilities(state.inversion, state.values,
+                                                      data.markets).transpose(0, 2, 1)  # T_d x I x J
+                    choices[markets] = inside, np.concatenate([1 - inside.sum(axis=2, keepdims=True), inside], axis=2)
+                inside, Q = choices[markets]
+            derivative = None
+            if delta_jacobian is not None:
+                derivative = self._derivative(data, Q, inside, delta_jacobian[data.markets]) if nested is None else \
+                    self._nested_derivative(data, nested, state.values.rho, delta_jacobian[data.markets])
             wanted = derivative is not None
             denominators[data.parts], C = weighted_sum(data.weights, Q, data.second, wanted)
             if derivative is not None:
@@ -144,6 +157,40 @@ class MicroBlock:
 
         def derivative(C: np.ndarray) -> np.ndarray:
             return (utility_sums(C[:, :, 1:]) - C.sum(axis=2)[:, :, None] * mean_utility).sum(axis=(0, 1))
+
+        return derivative
+
+    def _nested_derivative(self, data: CompiledDataset, choices: Any, rho: np.ndarray, delta_jacobian: np.ndarray) -> Any:
+        """As `_derivative` with nests (first choices): C -> sum_ij C_ij d log Q_ij / d theta with, for u_ij = dU_ij,
+        d rho_j, C_ij the within-nest share, E_ih its entropy, ubar_ih = sum_{k in h} C_ik u_ik and dIV_ih = ubar_ih -
+        d rho_h E_ih, d log Q_ij = [(u_ij - ubar_ih) + d rho_h (log C_ij + E_ih)] / (1 - rho_h) + dIV_ih - sum_g Q_ig
+        dIV_ig and d log Q_i0 = -sum_g Q_ig dIV_ig (the same derivatives as the nested markups')."""
+        random, nests = self.model.random, self.model.nests(rho)
+        assert random is not None and nests is not None
+        nests = nests.restrict(data.markets)
+        X2 = random.X2[data.markets][:, :, self.columns]                # T_d x J x P'
+        variables, rho_moves = self.variables[data.markets], self.rho_moves[data.markets]
+        s, C, G = choices.probabilities, choices.conditionals, nests.same_nest
+        lambdas = (1 - nests.rho_products)[:, :, None]
+        with np.errstate(divide='ignore'):
+            log_C = np.where(C > 0, np.log(np.where(C > 0, C, 1.0)), 0.0)
+        entropy = -(G @ (C * log_C))
+        logs = []
+        for q in range(self.P):
+            u = np.broadcast_to(delta_jacobian[:, :, q, None], s.shape)
+            d_rho = np.zeros(lambdas.shape)
+            if q < X2.shape[2]:
+                u = u + X2[:, :, q, None] * variables[:, None, :, q]
+            else:
+                d_rho = rho_moves[:, :, q - X2.shape[2], None]
+            u_bar = G @ (C * u)
+            inclusive = u_bar - d_rho * entropy
+            common = (s * inclusive).sum(axis=1)                           # T_d x I
+            inside = (u - u_bar + d_rho * (log_C + entropy)) / lambdas + inclusive - common[:, None, :]
+            logs.append(np.concatenate([-common[:, :, None], inside.transpose(0, 2, 1)], axis=2))
+
+        def derivative(weights: np.ndarray) -> np.ndarray:
+            return np.array([(weights * log).sum() for log in logs])
 
         return derivative
 

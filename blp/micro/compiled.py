@@ -172,8 +172,6 @@ def compile_micro(problem: Problem, micro_moments: Any) -> Optional[CompiledMicr
     if problem.agents is None:
         raise SpecificationError('micro moments need agents: an X2 formulation with agent_data or integration',
                                  parameter=first)
-    if problem.H:
-        raise SpecificationError('micro moments with nesting_ids (nested logit) are not supported yet', parameter=first)
     parts: list[MicroPart] = []
     for moment in moments:
         parts.extend(part for part in moment.parts if not any(part is known for known in parts))
@@ -199,6 +197,9 @@ def compile_micro(problem: Problem, micro_moments: Any) -> Optional[CompiledMicr
             markets = np.array([index[m] if m in index else lookup[str(m)] for m in dataset.market_ids], dtype=np.intp)
         compiled.append(_compile_dataset(dataset, markets, [p for p, part in enumerate(parts) if part.dataset is dataset],
                                          parts, views, where, moments))
+    if problem.H and any(data.second for data in compiled):
+        raise SpecificationError('second-choice micro moments with nesting_ids (RCNL) are not supported yet',
+                                 parameter=first)
     return CompiledMicro(moments, parts, compiled, np.array([moment.value for moment in moments]))
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from blp.configurations.solve_options import Iteration
 from blp.estimation.parameters import NonlinearValues, Parameters, RhoParameter
 from blp.exceptions import DataError
-from blp.model.choices import Nests
+from blp.model.choices import Choices, Nests, nested_logit
 from blp.model.contraction import RandomCoefficients, Utilities
 from blp.model.nested_contraction import ALL_NESTS, NestedRandomCoefficients
 from blp.primitives.products import Agents, Layout
@@ -163,7 +163,7 @@ class DemandModel:
             if self.H:
                 per_nest = parameters.values.rho.shape[0] > 1
                 for index, parameter in enumerate(parameters.unfixed):
-                    if not isinstance(parameter, RhoParameter):
+                    if not isinstance(parameter, RhoParameter):  # a supply side's price coefficient leaves delta
                         continue
                     in_nest = self.nest_codes == parameter.location[0] if per_nest else True
                     jacobian[:, index] = -self.log_within_shares * in_nest
@@ -209,6 +209,30 @@ class DemandModel:
             utilities = delta[:, :, None] + self.random.X2 @ coefficients.transpose(0, 2, 1)
         utilities[~self.layout.mask] = -np.inf
         return utilities
+
+    def nested_choices(self, delta: np.ndarray, values: NonlinearValues, markets: np.ndarray) -> Choices:
+        """Agents' nested choices (with the within-nest conditionals) in `markets` (indices of the padded T axis) at
+        padded `delta`: the nested logit kernel on V = delta + mu, computed for those markets only."""
+        nests = self.nests(values.rho)
+        assert nests is not None
+        utilities = delta[markets][:, :, None]
+        if self.random is not None:
+            coefficients = self.coefficients(values)[markets]
+            utilities = utilities + self.random.X2[markets] @ coefficients.transpose(0, 2, 1)
+        utilities = np.where(self.layout.mask[markets][:, :, None], utilities, -np.inf)
+        return nested_logit(utilities, self.agent_weights[markets], nests.restrict(markets))
+
+    def rho_moves(self, parameters: Parameters) -> np.ndarray:
+        """d rho_j / d theta_p (T x J x P): one for the products of the nests a rho element moves (every nest when one
+        rho is shared), zero for other elements and without nests."""
+        moves = np.zeros(self.layout.mask.shape + (len(parameters.unfixed),))
+        nests = self.nests(parameters.values.rho)
+        if nests is not None:
+            shared = parameters.values.rho.shape[0] == 1
+            for index, parameter in enumerate(parameters.unfixed):
+                if isinstance(parameter, RhoParameter):
+                    moves[:, :, index] = nests.member.any(axis=1) if shared else nests.member[:, parameter.location[0]]
+        return moves
 
     def nests(self, rho: np.ndarray) -> Optional[Nests]:
         """Nest membership in the padded layout with rho per nest (None without nests)."""

@@ -36,7 +36,7 @@ The total derivative the GMM gradient needs is d eta/d theta = d eta/d theta|del
 passing `delta_jacobian` adds d delta_j/d theta_p to u_ij, which gives it directly without the J x J matrices. For
 alpha in X1, d delta/d alpha = 0 (delta is pinned by the shares; xi = delta - X1 beta moves by -prices), so its total
 derivative is its partial one. Logit is one agent of weight one. Memory is one T x J x I array per direction at a
-time, never J x J x P or J x J x J. Nested logit (one agent, rho per nest) has its own pair of functions below.
+time, never J x J x P or J x J x J. Nests (nested logit and RCNL, rho per nest) have their own pair of functions below.
 """
 
 from __future__ import annotations
@@ -183,87 +183,86 @@ def eta_by_theta(probabilities: np.ndarray, weights: np.ndarray, price_slopes: n
     return solve_delta_system(Delta, right)
 
 
-# ---------------------------------------------------------------- nested logit (one agent, price coefficient alpha)
-# Nested logit: s_j = q_j s_h with q_j = s_j|h, V_j = delta_j, D = alpha M and M_kj = ds_k/dV_j = s_k c_kj,
+# ---------------------------------------------------------------- nests: nested logit and RCNL (agents, rho per nest)
+# With lambda = 1 - rho, r = rho / lambda, G the same-nest indicator and C_ij = s_ij|h agent i's within-nest share,
+# ds_ik/dV_ij = s_ik c_ikj with c_ikj = 1[k=j] / lambda_k - r_k G_kj C_ij - s_ij, so D_kj = sum_i w_i alpha_i s_ik c_ikj.
+# A direction moves utilities by u_ij (x_j v_i, plus d delta_j/d theta for the total derivative), price coefficients by
+# a_i and rho by d rho_j (per product: 1 in the moved nests). With E_ih = -sum_{k in h} C_ik log C_ik, ubar_ih =
+# sum_{k in h} C_ik u_ik and the inclusive value's change dIV_ih = ubar_ih - d rho_h E_ih (log C_ij + E_ih is
+# (V_ij - Vbar_ih) / lambda_h, so no utility level enters and nothing overflows):
 #
-#     c_kj = 1[k=j] / (1 - rho_k) - r_k G_kj q_j - s_j,    r = rho / (1 - rho),   G the same-nest indicator.
+#     dC_ij = C_ij [(u_ij - ubar_ih) + d rho_h (log C_ij + E_ih)] / lambda_h
+#     ds_ij = s_ij [dC_ij / C_ij + dIV_ih - sum_g s_ig dIV_ig]
 #
-# For a direction with ds, dq, d alpha and d rho (and dr = d rho / (1 - rho)^2), y_k = eta_k (d alpha s_k + alpha ds_k),
-# e = H (eta s) and HG = H * G:
+# and, with y_ik = w_i (a_i s_ik + alpha_i ds_ik), e = H (eta s), z = (H * G) (eta r s), b_j = sum_i of
 #
-#     b = y / (1 - rho) - q HG (r y) - s H y
-#         + alpha [eta s d rho / (1 - rho)^2 - q HG (eta s dr) - dq HG (eta s r) - ds e].
+#     eta_j y_ij / lambda_j - C_ij ((H * G)(eta r y))_ij - s_ij (H (eta y))_ij
+#     + w_i alpha_i [eta_j s_ij d rho_j / lambda_j^2 - C_ij ((H * G)(eta s d rho / lambda^2))_ij - dC_ij z_ij
+#                    - ds_ij e_ij],
 #
-# delta_m: ds = M[:, m], dq_j = q_j (1[j=m] - G_jm q_m) / (1 - rho_j); alpha: d alpha = 1; rho (of some nests, d rho_j
-# = 1 for their products): with Vbar_j = sum_{l in h(j)} q_l V_l and I_h = log s_h - log s_0 (the inclusive value
-# (1 - rho_h) log sum_{l in h} exp(V_l / (1 - rho_h))), dI_h = d rho_h (Vbar_h - I_h) / (1 - rho_h),
-# dq_j = q_j d rho_j (V_j - Vbar_j) / (1 - rho_j)^2 and ds_j = s_j (dq_j / q_j + dI_h(j) - sum_k s_k dI_h(k)).
+# the derivative of b_j = sum_k H_jk eta_k D_kj as above; d eta = Delta^-1 b.
 
 
-def _nested_parts(shares: np.ndarray, conditionals: np.ndarray, rho: np.ndarray, same_nest: np.ndarray,
-                  ownership: np.ndarray, eta: np.ndarray) -> tuple:
-    inverse, r = 1 / (1 - rho), rho / (1 - rho)
-    M = -(r[:, :, None] * same_nest * conditionals[:, None, :]) - shares[:, None, :]
-    np.einsum('tjj->tj', M)[...] += inverse
-    M *= shares[:, :, None]
-    return inverse, r, M, ownership * same_nest, _ownership_sums(ownership, eta, shares[:, :, None])[:, :, 0]
+@dataclass(frozen=True)
+class NestedChoices:
+    """What nested markups and their derivatives read, per market (nested logit is one agent of weight one)."""
+
+    probabilities: np.ndarray  # T x J x I  s_ij (zero where padded)
+    conditionals: np.ndarray   # T x J x I  C_ij = s_ij|h
+    weights: np.ndarray        # T x I
+    slopes: np.ndarray         # T x I      alpha_i
+    rho: np.ndarray            # T x J      rho of each product's nest (0 where padded)
+    same_nest: np.ndarray      # T x J x J
+
+    def restrict(self, markets: slice) -> 'NestedChoices':
+        return NestedChoices(self.probabilities[markets], self.conditionals[markets], self.weights[markets],
+                             self.slopes[markets], self.rho[markets], self.same_nest[markets])
 
 
-def _nested_right(y: np.ndarray, inverse: np.ndarray, r: np.ndarray, shares: np.ndarray, conditionals: np.ndarray,
-                  ownership: np.ndarray, HG: np.ndarray) -> np.ndarray:
-    """y / (1 - rho) - q HG (r y) - s H y for y (T x J x K)."""
-    return (inverse[:, :, None] * y - conditionals[:, :, None] * (HG @ (r[:, :, None] * y))
-            - shares[:, :, None] * (ownership @ y))
+def nested_price_jacobian(choices: NestedChoices) -> np.ndarray:
+    """ds_j/dp_k (T x J x J): sum_i w_i alpha_i s_ij (1[j=k] / lambda_j - r_j G_jk C_ik - s_ik)."""
+    weighted = choices.probabilities * (choices.weights * choices.slopes)[:, None, :]
+    r = choices.rho / (1 - choices.rho)
+    jacobian = -(weighted @ choices.probabilities.transpose(0, 2, 1))
+    jacobian -= r[:, :, None] * choices.same_nest * (weighted @ choices.conditionals.transpose(0, 2, 1))
+    np.einsum('tjj->tj', jacobian)[...] += weighted.sum(axis=2) / (1 - choices.rho)
+    return jacobian
 
 
-def nested_eta_by_delta(shares: np.ndarray, conditionals: np.ndarray, rho: np.ndarray, same_nest: np.ndarray,
-                        alpha: np.ndarray, ownership: np.ndarray, eta: np.ndarray, Delta: np.ndarray) -> np.ndarray:
-    """d eta_j / d delta_m for nested logit (T x J x J). shares s and conditionals q T x J, rho of each product's nest
-    T x J, same_nest T x J x J, alpha T (the price coefficient), ownership and Delta T x J x J, eta T x J."""
-    inverse, r, M, HG, e = _nested_parts(shares, conditionals, rho, same_nest, ownership, eta)
-    alpha = alpha[:, None, None]
-    A = _nested_right(alpha * eta[:, :, None] * M, inverse, r, shares, conditionals, ownership, HG)
-    by_delta_q = conditionals[:, :, None] * (np.eye(eta.shape[1])[None] - same_nest * conditionals[:, None, :])
-    by_delta_q *= inverse[:, :, None]
-    z = (HG @ (eta * shares * r)[:, :, None])[:, :, 0]
-    A -= alpha * (z[:, :, None] * by_delta_q + e[:, :, None] * M)
-    return solve_delta_system(Delta, A)
-
-
-def nested_eta_by_theta(shares: np.ndarray, conditionals: np.ndarray, outside: np.ndarray, utilities: np.ndarray,
-                        rho: np.ndarray, same_nest: np.ndarray, alpha: np.ndarray, ownership: np.ndarray,
-                        eta: np.ndarray, Delta: np.ndarray, rho_moves: np.ndarray, moves_price: np.ndarray,
+def nested_eta_by_theta(choices: NestedChoices, ownership: np.ndarray, eta: np.ndarray, Delta: np.ndarray,
+                        parameters: Directions, rho_moves: np.ndarray,
                         delta_jacobian: Optional[np.ndarray] = None) -> np.ndarray:
-    """d eta / d theta for nested logit (T x J x P), delta held fixed or, given delta_jacobian (T x J x P), total.
-    Parameter p is alpha when `moves_price[p]`, else the rho of the products where `rho_moves[:, :, p]` (T x J x P
-    booleans: one nest's products, or all for a single rho). outside s_0 is T, utilities V = delta T x J (any value
-    where padded); other arguments as in `nested_eta_by_delta`."""
-    inverse, r, M, HG, e = _nested_parts(shares, conditionals, rho, same_nest, ownership, eta)
-    mask = shares > 0
-    V = np.where(mask, utilities, 0.0)
-    Vbar = (same_nest @ (conditionals * V)[:, :, None])[:, :, 0]
+    """d eta_j / d theta_p with nests (T x J x P): delta held fixed or, given delta_jacobian (T x J x P), the total
+    derivative. `rho_moves` (T x J x P) is d rho_j / d theta_p (1 for the products of the nests a rho moves);
+    ownership and Delta T x J x J, eta T x J. Memory: a few T x J x I arrays per direction."""
+    s, C, weights = choices.probabilities, choices.conditionals, choices.weights
+    lambdas = (1 - choices.rho)[:, :, None]
+    r = choices.rho[:, :, None] / lambdas
+    G = choices.same_nest
+    HG = ownership * G
     with np.errstate(divide='ignore'):
-        inclusive = np.where(mask, np.log(np.where(mask, (same_nest @ shares[:, :, None])[:, :, 0], 1.0)), 0.0)
-    inclusive -= np.log(outside)[:, None] * mask
-    y = np.zeros(eta.shape + (moves_price.size,))
-    extra = np.zeros_like(y)
-    for p in range(moves_price.size):
-        if moves_price[p]:
-            y[:, :, p] = eta * shares
-            continue
-        moved = np.where(rho_moves[:, :, p] & mask, 1.0, 0.0)
-        by_rho_q = conditionals * moved * (V - Vbar) * inverse ** 2
-        change = moved * (Vbar - inclusive) * inverse
-        by_rho_s = shares * (by_rho_q / np.where(mask, conditionals, 1.0) + change
-                             - (shares * change).sum(axis=1, keepdims=True))
-        y[:, :, p] = alpha[:, None] * eta * by_rho_s
-        by_rho_r = moved * inverse ** 2
-        extra[:, :, p] = alpha[:, None] * (
-            eta * shares * by_rho_r - conditionals * (HG @ (eta * shares * by_rho_r)[:, :, None])[:, :, 0]
-            - by_rho_q * (HG @ (eta * shares * r)[:, :, None])[:, :, 0] - by_rho_s * e)
-    right = _nested_right(y, inverse, r, shares, conditionals, ownership, HG) + extra
-    partial = solve_delta_system(Delta, right)
-    if delta_jacobian is None:
-        return partial
-    by_delta = nested_eta_by_delta(shares, conditionals, rho, same_nest, alpha, ownership, eta, Delta)
-    return partial + by_delta @ delta_jacobian
+        log_C = np.where(C > 0, np.log(np.where(C > 0, C, 1.0)), 0.0)
+    entropy = -(G @ (C * log_C))                                        # E_ih(j), T x J x I
+    weighted_slopes = (weights * choices.slopes)[:, None, :]           # w_i alpha_i
+    eta3 = eta[:, :, None]
+    e = ownership @ (eta3 * s)
+    z = HG @ (eta3 * r * s)
+    right = np.zeros(eta.shape + (parameters.P,))
+    for p in range(parameters.P):
+        u = parameters.characteristics[:, :, p, None] * parameters.agent_values[:, None, :, p]
+        if delta_jacobian is not None:
+            u = u + delta_jacobian[:, :, p, None]
+        d_rho = rho_moves[:, :, p, None]
+        u_bar = G @ (C * u)
+        d_inclusive = u_bar - d_rho * entropy
+        relative_C = (u - u_bar + d_rho * (log_C + entropy)) / lambdas
+        ds = s * (relative_C + d_inclusive - (s * d_inclusive).sum(axis=1, keepdims=True))
+        y = weighted_slopes * ds
+        if parameters.moves_price[p]:
+            slope = 1.0 if parameters.price_slopes is None else float(parameters.price_slopes[p])
+            y = y + (weights * slope * parameters.agent_values[:, :, p])[:, None, :] * s
+        b = eta3 * y / lambdas - C * (HG @ (eta3 * r * y)) - s * (ownership @ (eta3 * y))
+        by_rho = eta3 * s * d_rho / lambdas ** 2
+        b += weighted_slopes * (by_rho - C * (HG @ by_rho) - C * relative_C * z - ds * e)
+        right[:, :, p] = b.sum(axis=2)
+    return solve_delta_system(Delta, right)

@@ -124,6 +124,20 @@ def wait_for(client: TestClient, job_id: str, done: Any = TERMINAL, timeout: flo
         time.sleep(0.05)
 
 
+def merger(client: TestClient, job_id: str, firm_ids: dict) -> dict:
+    """Run a merger counterfactual (`firm_ids`: before -> after) from a finished estimate and return its table; the
+    merging firms' prices must rise in every market whose equilibrium converged."""
+    response = client.post(f'/v1/jobs/{job_id}/counterfactuals', json={'firm_ids': firm_ids})
+    assert response.status_code == 202, response.text
+    assert wait_for(client, response.json()['id'], timeout=300)['status'] == 'succeeded'
+    table = client.get(f"/v1/jobs/{response.json()['id']}/result").json()
+    converged = {market['market_id'] for market in table['markets'] if market['converged']}
+    merged = [row for row in table['products']
+              if row['firm_id_before'] in {*firm_ids, *firm_ids.values()} and row['market_id'] in converged]
+    assert merged and all(row['price_change'] > 0 for row in merged)
+    return table
+
+
 def iterating(job: dict) -> bool:
     """The job is inside the optimizer (it has reported at least one iteration)."""
     return job['status'] == 'running' and bool(job['progress']) and (job['progress'].get('iteration') or 0) >= 1

@@ -8,6 +8,7 @@ micro moments are built by `exercise3_micro_moments(module)`, the same code for 
   choice survey of 200; identifies sigma on the constant and on mushy.
 - `exercise3_overidentified`: the three micro moments without sigma on the constant and mushy, two-step GMM (the
   weighting matrix's micro block and the initial update matter only when over-identified).
+- `exercise3_income_rcnl`: Q1 with products nested by mushy (RCNL, one rho).
 """
 
 from __future__ import annotations
@@ -66,8 +67,20 @@ def exercise3_overidentified() -> dict:
     return _workload(np.diag([0, 0, 1.0]), 'all', method='2s')
 
 
+def exercise3_income_rcnl() -> dict:
+    """Q1 on RCNL: products nested by mushy (one rho, within [0, 0.8]), pi on mushy fixed at zero (four parameters,
+    five moments), 50 agents per market, L-BFGS-B."""
+    workload = _workload(np.diag([0, 0, 1.0]), 'income')
+    workload['solve']['pi'] = [[1], [0], [1]]
+    workload['products'] = workload['products'].assign(nesting_ids=workload['products']['mushy'])
+    workload['agents'] = cereal.agent_data(size=50)
+    workload['solve'].update(rho=0.3, rho_bounds=([0], [0.8]), optimization=('l-bfgs-b', {'gtol': 1e-10}))
+    return workload
+
+
 MICRO_WORKLOADS: dict[str, Callable[[], dict]] = {
     'exercise3_income': exercise3_income,
     'exercise3_diversion': exercise3_diversion,
     'exercise3_overidentified': exercise3_overidentified,
+    'exercise3_income_rcnl': exercise3_income_rcnl,
 }

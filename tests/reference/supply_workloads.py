@@ -66,6 +66,37 @@ def cereal_supply() -> dict:
                            optimization=TRUST_CONSTR))
 
 
+def with_cost_shifters(workload: dict) -> dict:
+    """Two excluded supply instruments (the first two demand instruments), so that the supply moments are
+    over-identified and move the estimates (with X3's columns alone they are zero at every theta)."""
+    products = workload['products']
+    workload['products'] = products.assign(supply_instruments0=products['demand_instruments0'],
+                                           supply_instruments1=products['demand_instruments1'])
+    return workload
+
+
+def cereal_supply_rcnl() -> dict:
+    """`cereal_supply` with products nested by mushy (RCNL, one rho) and two excluded cost shifters: pi on mushy is
+    fixed at zero so that the four demand instruments identify rho; 20 agents per market keep it fast. rho stops at
+    its upper bound, as in PyBLP."""
+    workload = cereal_supply()
+    workload['products'] = workload['products'].assign(nesting_ids=workload['products']['mushy'])
+    workload['agents'] = cereal.agent_data(size=20)
+    workload['solve'].update(pi=[[0], [1]], rho=0.3, rho_bounds=([0], [0.8]), optimization=('l-bfgs-b', {'gtol': 1e-10}))
+    return with_cost_shifters(workload)
+
+
+def cereal_supply_lognormal() -> dict:
+    """The lognormal price coefficient of `workloads.cereal_lognormal_prices` (beta - exp(sigma nu + pi log income),
+    100 agents) with a linear-cost supply side on 1 + mushy; alpha starts near its demand-only estimate."""
+    workload = cereal_supply()
+    workload['formulations'][1] = ('0 + I(-prices)', None)
+    workload.update(agents=cereal.agent_data(size=100), rc_types=['log'])
+    workload['solve'] = dict(sigma=[[0.5]], pi=[[0.3]], beta=[[-10]], sigma_bounds=([[0]], [[2]]),
+                             pi_bounds=([[-0.5]], [[0.6]]), method='1s', optimization=('l-bfgs-b', {'gtol': 1e-10}))
+    return with_cost_shifters(workload)
+
+
 def simulation_data() -> tuple[pd.DataFrame, pd.DataFrame]:
     """The simulated market stored by `generate_supply_fixtures.py` (products with excluded instruments, agents)."""
     stored = np.load(SIMULATION_DATA, allow_pickle=False)
@@ -112,6 +143,8 @@ SUPPLY_WORKLOADS: dict[str, Callable[[], dict]] = {
     'supply_simulation': simulated_supply,
     'supply_cereal': cereal_supply,
     'supply_blp_autos': blp_autos,
+    'supply_cereal_rcnl': cereal_supply_rcnl,
+    'supply_cereal_lognormal': cereal_supply_lognormal,
 }
 
 
@@ -121,7 +154,7 @@ def run_blp(workload: dict) -> Any:
                     for formulation in workload['formulations']]  # None: no X2 (logit)
     agent_formulation = blp.Formulation(workload['agent_formulation']) if 'agent_formulation' in workload else None
     problem = blp.Problem(formulations, workload['products'], agent_formulation, workload.get('agents'),
-                          **workload.get('problem', {}))
+                          rc_types=workload.get('rc_types'), **workload.get('problem', {}))
     return problem.solve(**_solve_arguments(workload['solve'], blp))
 
 
@@ -132,5 +165,5 @@ def run_pyblp(workload: dict) -> Any:
                     for formulation in workload['formulations']]
     agent_formulation = pyblp.Formulation(workload['agent_formulation']) if 'agent_formulation' in workload else None
     problem = pyblp.Problem(formulations, workload['products'], agent_formulation, workload.get('agents'),
-                            **workload.get('problem', {}))
+                            rc_types=workload.get('rc_types'), **workload.get('problem', {}))
     return problem.solve(**_solve_arguments(workload['solve'], pyblp))

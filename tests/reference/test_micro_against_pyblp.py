@@ -52,7 +52,7 @@ def at_pyblp_estimates(name: str, reference: dict) -> object:
     formulations = [blp.Formulation(formula, absorb) for formula, absorb in workload['formulations']]
     problem = blp.Problem(formulations, workload['products'], blp.Formulation(workload['agent_formulation']),
                           workload['agents'])
-    return problem.solve(sigma=reference['sigma'], pi=reference['pi'], method='1s',
+    return problem.solve(sigma=reference['sigma'], pi=reference['pi'], rho=reference['rho'] or None, method='1s',
                          optimization=blp.Optimization('return'), iteration=blp.Iteration('squarem', {'atol': 1e-14}),
                          W=np.array(reference['W']) if 'W' in reference else None, **_micro_arguments(workload, blp))
 

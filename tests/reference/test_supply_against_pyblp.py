@@ -5,6 +5,8 @@
 - BLP autos (PyBLP's replication, log costs, clustered, initial update): beta, gamma, sigma, pi 1e-3, gamma's
   standard errors 1e-2, and an objective not above PyBLP's (the issue's tolerances for this harder problem).
 - A simulated market with known gamma: the estimates cover the truth, and agree with PyBLP's at 1e-4.
+- Cereal with nests (RCNL, rho in the markups) and cereal with a lognormal price coefficient, each with cost
+  shifters: estimates 1e-4, standard errors 1e-3, objective 1e-6.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ TOLERANCES = {  # estimates, standard errors, gamma's standard errors
     'supply_cereal': (1e-4, 1e-3, 1e-3),
     'supply_simulation': (1e-4, 1e-3, 1e-3),
     'supply_blp_autos': (1e-3, 1e-2, 1e-2),
+    'supply_cereal_rcnl': (1e-4, 1e-3, 1e-3),
+    'supply_cereal_lognormal': (1e-4, 1e-3, 1e-3),
 }
 
 
@@ -48,9 +52,9 @@ def compare(actual: np.ndarray, expected: list, rtol: float, what: str) -> None:
 def test_joint_estimates_match_pyblp(name: str) -> None:
     results, reference = solve(name), stored(name)
     estimates, errors, gamma_errors = TOLERANCES[name]
-    for key in ('beta', 'gamma', 'sigma', 'pi'):
+    for key in ('beta', 'gamma', 'sigma', 'pi', 'rho'):
         compare(getattr(results, key), reference[key], estimates, f'{name}: {key}')
-    for key in ('beta_se', 'sigma_se', 'pi_se'):
+    for key in ('beta_se', 'sigma_se', 'pi_se', 'rho_se'):
         compare(getattr(results, key), reference[key], errors, f'{name}: {key}')
     compare(results.gamma_se, reference['gamma_se'], gamma_errors, f'{name}: gamma_se')
     assert results.gamma_labels == reference['gamma_labels']

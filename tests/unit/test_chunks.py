@@ -68,13 +68,16 @@ def test_chunks_of_random_coefficients_nested_logit_give_the_same_evaluation(nes
     assert_same_evaluation(whole, chunked)
 
 
-def test_chunks_with_a_supply_side_give_the_same_evaluation(products, agents):
-    products = products.assign(supply_instruments0=products['demand_instruments0'],
-                               supply_instruments1=products['demand_instruments1'])
+@pytest.mark.parametrize('nested', [False, True])
+def test_chunks_with_a_supply_side_give_the_same_evaluation(products, nested_products, agents, nested):
+    """Also with nests (RCNL: the nested markups and rho's direction, market by market)."""
+    products = (nested_products if nested else products).assign(
+        supply_instruments0=products['demand_instruments0'], supply_instruments1=products['demand_instruments1'])
     problem = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), blp.Formulation('0 + mushy + prices'),
                            blp.Formulation('1 + mushy')), products, blp.Formulation('0 + log_income'), agents)
-    options = dict(sigma=[[0, 0], [0, 2.0]], pi=[[0.3], [-1.0]], beta=[-20.0], costs_bounds=(1e-3, None))
-    theta = [2.0, 0.3, -1.0, -20.0]
+    options = dict(sigma=[[0, 0], [0, 2.0]], pi=[[0.3], [-1.0]], beta=[-20.0], costs_bounds=(1e-3, None),
+                   rho=0.4 if nested else None)
+    theta = [2.0, 0.3, -1.0] + ([0.4] if nested else []) + [-20.0]
     whole, _ = evaluated(problem, theta, **options)
     chunked, estimation = evaluated(problem, theta, **options, memory_budget_mb=TINY)
     assert len(estimation.chunked.chunks) == 10

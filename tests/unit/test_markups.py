@@ -13,7 +13,16 @@ import blp
 from blp.post.at_estimates import DemandAtEstimates
 from blp.supply import bertrand as supply
 from blp.supply import markups
-from blp.supply.markups import directions, eta_by_delta, eta_by_theta, nested_eta_by_delta, nested_eta_by_theta, ownership_factors
+from blp.supply.markups import (
+    Directions,
+    NestedChoices,
+    directions,
+    eta_by_delta,
+    eta_by_theta,
+    nested_eta_by_theta,
+    nested_price_jacobian,
+    ownership_factors,
+)
 
 STEP = 1e-6
 RTOL, ATOL = 1e-6, 1e-7  # ATOL relative to the largest derivative: central differences lose ~1e-11
@@ -213,18 +222,29 @@ def nested(nested_problem) -> DemandAtEstimates:
     return model
 
 
-def nested_parts(model: DemandAtEstimates, shares: np.ndarray, H: np.ndarray) -> dict:
-    probabilities, _, slopes, eta, Delta = analytic_parts(model, shares, H)
+def nested_parts(model: DemandAtEstimates, shares: np.ndarray, H: np.ndarray) -> tuple:
+    """The nested choices, eta and Delta at the model's utilities (nested logit: one agent)."""
+    _, _, slopes, eta, Delta = analytic_parts(model, shares, H)
     choices = model.choose()
-    return dict(shares=probabilities[:, :, 0], conditionals=choices.conditionals[:, :, 0],
-                rho=model.nests.rho_products, same_nest=model.nests.same_nest, alpha=slopes[:, 0], ownership=H,
-                eta=eta, Delta=Delta)
+    nested = NestedChoices(choices.probabilities, choices.conditionals, choices.weights, slopes,
+                           model.nests.rho_products, model.nests.same_nest)
+    np.testing.assert_allclose(supply.eta(nested_price_jacobian(nested), H, shares, model.mask), eta, rtol=1e-12)
+    return nested, eta, Delta
+
+
+def nested_directions(model: DemandAtEstimates, characteristics: np.ndarray, moves_price: list) -> Directions:
+    """Directions moving utilities by `characteristics` (T x J x P) or, where `moves_price`, alpha by one."""
+    T, I = model.weights.shape
+    return Directions(characteristics, np.ones((T, I, len(moves_price))), np.array(moves_price, dtype=bool))
 
 
 def test_nested_logit_eta_by_delta_matches_finite_differences(nested) -> None:
     shares, H = observed(nested), ownership(nested)
-    analytic = nested_eta_by_delta(**nested_parts(nested, shares, H))
+    choices, eta, Delta = nested_parts(nested, shares, H)
     T, J = nested.mask.shape
+    by_delta = np.broadcast_to(np.eye(J) * nested.mask[:, :, None], (T, J, J)).copy()
+    analytic = nested_eta_by_theta(choices, H, eta, Delta, nested_directions(nested, by_delta, [False] * J),
+                                   np.zeros((T, J, J)))
     for m in range(J):
         moved = np.where(nested.mask[:, m], STEP, 0.0)[:, None, None] * (np.arange(J) == m)[None, :, None]
         numeric = (markup(dataclasses.replace(nested, utilities=nested.utilities + moved), shares, H)
@@ -235,13 +255,13 @@ def test_nested_logit_eta_by_delta_matches_finite_differences(nested) -> None:
 
 def test_nested_logit_eta_by_rho_and_alpha_match_finite_differences(nested) -> None:
     shares, H = observed(nested), ownership(nested)
-    parts = nested_parts(nested, shares, H)
-    choices = nested.choose()
+    choices, eta, Delta = nested_parts(nested, shares, H)
     member = nested.nests.member
     rho_moves = np.stack([member[:, 0], member[:, 1], member.any(axis=1), np.zeros_like(nested.mask)], axis=2)
-    moves_price = np.array([False, False, False, True])
-    analytic = nested_eta_by_theta(outside=choices.outside[:, 0], utilities=nested.delta, rho_moves=rho_moves,
-                                   moves_price=moves_price, **parts)
+    T, J = nested.mask.shape
+    analytic = nested_eta_by_theta(choices, H, eta, Delta,
+                                   nested_directions(nested, np.zeros((T, J, 4)), [False, False, False, True]),
+                                   rho_moves.astype(float))
 
     def at(rho: np.ndarray, alpha: float) -> np.ndarray:
         return markup(dataclasses.replace(nested, nests=dataclasses.replace(nested.nests, rho=rho),
@@ -261,13 +281,13 @@ def test_nested_logit_total_derivative_matches_finite_differences_with_delta_sol
     """rho of the first nest with delta(rho) from the problem at rho +- h; alpha held at its value at rho."""
     step, alpha = 1e-5, np.array([nested.beta[0]])
     shares, H = nested_problem.products.layout.pad(nested_problem.products.shares), ownership(nested)
-    parts = nested_parts(nested, shares, H)
+    choices, eta, Delta = nested_parts(nested, shares, H)
     moved = [dataclasses.replace(nested_at(nested_problem, [0.4 + sign * step, 0.7]), beta=alpha) for sign in (1, -1)]
     numeric = (markup(moved[0], shares, H) - markup(moved[1], shares, H)) / (2 * step)
     delta_jacobian = ((moved[0].delta - moved[1].delta) / (2 * step))[:, :, None]
-    total = nested_eta_by_theta(outside=nested.choose().outside[:, 0], utilities=nested.delta,
-                                rho_moves=nested.nests.member[:, 0][:, :, None], moves_price=np.array([False]),
-                                delta_jacobian=delta_jacobian, **parts)
+    T, J = nested.mask.shape
+    total = nested_eta_by_theta(choices, H, eta, Delta, nested_directions(nested, np.zeros((T, J, 1)), [False]),
+                                nested.nests.member[:, 0][:, :, None].astype(float), delta_jacobian)
     assert np.abs(delta_jacobian).max() > 1e-2
     np.testing.assert_allclose(total[:, :, 0], numeric, rtol=1e-5, atol=1e-6 * np.abs(numeric).max())
 

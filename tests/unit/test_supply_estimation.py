@@ -34,6 +34,43 @@ def test_random_coefficients_gradient_with_a_supply_side_matches_finite_differen
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8 * np.abs(numeric).max())
 
 
+@pytest.mark.parametrize('rho', [0.4, [0.3, 0.6]])
+def test_rcnl_gradient_with_a_supply_side_matches_finite_differences(products, agents, rho):
+    """RCNL: the markups' share derivatives with nests, and rho (one for all nests or one per nest) in theta."""
+    nested = products.assign(nesting_ids=products['mushy'], demand_instruments4=products['demand_instruments0'] ** 2,
+                             demand_instruments5=products['demand_instruments3'] * products['mushy'])
+    problem = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), blp.Formulation('0 + mushy + prices'), COSTS),
+                          nested, blp.Formulation('0 + log_income'), agents)
+    options = SolveOptions(sigma=[[0, 0], [0, 2.0]], pi=[[0.3], [-1.0]], beta=[-20.0], rho=rho, method='1s',
+                           iteration=blp.Iteration('squarem', {'atol': 1e-14}))
+    theta = np.concatenate([[2.0, 0.3, -1.0], np.atleast_1d(np.array(rho, dtype=float)), [-20.0]])
+    analytic, numeric = objective_and_gradients(Estimation(problem, options), theta)
+    assert np.abs(analytic).max() > 1e-3
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8 * np.abs(numeric).max())
+
+
+def test_nested_logit_gradient_with_a_supply_side_matches_finite_differences(products):
+    nested = products.assign(nesting_ids=products['mushy'])
+    problem = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), None, COSTS), nested, costs_type='log')
+    options = SolveOptions(beta=[-20.0], rho=[0.3, 0.6], method='1s', costs_bounds=(1e-3, None))
+    analytic, numeric = objective_and_gradients(Estimation(problem, options), np.array([0.3, 0.6, -20.0]))
+    assert np.abs(analytic).max() > 1e-3
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8 * np.abs(numeric).max())
+
+
+def test_lognormal_gradient_with_a_supply_side_matches_finite_differences(products, agents):
+    """A lognormal coefficient on -prices (the agents' price coefficient is beta - exp(sigma nu + pi d)): sigma and pi
+    move the markups through the coefficient itself."""
+    problem = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), blp.Formulation('0 + mushy + I(-prices)'),
+                           COSTS), products, blp.Formulation('1 + log_income'), agents, rc_types=['linear', 'log'])
+    options = SolveOptions(sigma=[[0.5, 0], [0, 0.4]], pi=[[0, 0], [1.5, 0.2]], beta=[-10.0], method='1s',
+                           iteration=blp.Iteration('squarem', {'atol': 1e-14}))
+    theta = np.array([0.5, 0.4, 1.5, 0.2, -10.0])
+    analytic, numeric = objective_and_gradients(Estimation(problem, options), theta)
+    assert np.abs(analytic).max() > 1e-3
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8 * np.abs(numeric).max())
+
+
 def test_logit_with_a_supply_side_optimizes_over_the_price_coefficient(products):
     problem = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), None, COSTS), products)
     demand_only = blp.Problem(blp.Formulation('0 + prices', absorb=ABSORB), products).solve(method='1s')

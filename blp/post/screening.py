@@ -160,9 +160,27 @@ class MergerOutcome:
     profits: np.ndarray        # T' x J after
 
 
-def screen_merger(today: MarketsToday, firms: Sequence[Any], credit: float = 0.0,
-                  iteration: Optional[Iteration] = None) -> MergerOutcome:
-    """Upward pricing pressure indices and the simulated merger of `firms` (at least two) with efficiency `credit`."""
+@dataclass(frozen=True)
+class MergerIndices:
+    """A candidate's pricing-pressure indices at today's prices (padded T' x J over its touched markets): what the
+    screen knows before it simulates anything."""
+
+    firms: tuple[str, ...]
+    credit: float
+    today: MarketsToday        # restricted to the touched markets
+    merging: np.ndarray
+    after: np.ndarray          # T' x J x J  ownership after the merger
+    diversion: np.ndarray
+    guppi: np.ndarray
+    upp: np.ndarray
+    cmcr: np.ndarray
+    hhi_before: np.ndarray
+    hhi_after: np.ndarray
+
+
+def merger_indices(today: MarketsToday, firms: Sequence[Any], credit: float = 0.0) -> MergerIndices:
+    """Diversion to the partners, GUPPI, UPP at `credit`, CMCR and HHI of merging `firms` (at least two), in the
+    markets where at least two of them sell."""
     labels = tuple(dict.fromkeys(str(f) for f in firms))
     if len(labels) < 2:
         raise SpecificationError('a merger needs at least two different firms', parameter='firms')
@@ -185,15 +203,24 @@ def screen_merger(today: MarketsToday, firms: Sequence[Any], credit: float = 0.0
         upp = np.where(merging, pressure - credit * touched.costs, np.nan)
         eta_after = supply.eta(touched.jacobian, after, touched.shares, mask)
         cmcr = np.where(merging, (eta_after - margins) / touched.costs, np.nan)
+    return MergerIndices(labels, float(credit), touched, merging, after, diversion, guppi, upp, cmcr,
+                         supply.hhi(touched.shares, before, mask), supply.hhi(touched.shares, after, mask))
+
+
+def screen_merger(today: MarketsToday, firms: Sequence[Any], credit: float = 0.0,
+                  iteration: Optional[Iteration] = None) -> MergerOutcome:
+    """Upward pricing pressure indices and the simulated merger of `firms` (at least two) with efficiency `credit`."""
+    indices = merger_indices(today, firms, credit)
+    touched, merging, mask = indices.today, indices.merging, indices.today.mask
     costs = np.where(merging, (1 - credit) * touched.costs, touched.costs)
     model = touched.model
-    solved = solve_prices(model, costs, after, touched.prices, np.zeros(mask.shape, dtype=bool), iteration)
+    solved = solve_prices(model, costs, indices.after, touched.prices, np.zeros(mask.shape, dtype=bool), iteration)
     choices = model.choose(model.at_prices(solved.prices))
     surplus = (np.nan_to_num(model.consumer_surpluses(choices)) * model.weights).sum(axis=1)
     shares = np.where(mask, choices.shares, 0.0)
-    return MergerOutcome(labels, float(credit), touched, merging, diversion, guppi, upp, cmcr,
-                         supply.hhi(touched.shares, before, mask), supply.hhi(touched.shares, after, mask),
-                         solved.prices, shares, costs, solved.converged, solved.iterations, surplus,
+    return MergerOutcome(indices.firms, indices.credit, touched, merging, indices.diversion, indices.guppi,
+                         indices.upp, indices.cmcr, indices.hhi_before, indices.hhi_after, solved.prices, shares, costs,
+                         solved.converged, solved.iterations, surplus,
                          np.where(mask, (solved.prices - costs) * shares, 0.0))
 
 

@@ -183,6 +183,10 @@ class SolveOptions:
     delta_behavior: str = 'first'
     check_optimality: str = 'both'
     finite_differences: bool = False
+    # Micro moments' covariances given rather than computed, and agent data resampled for simulation error (see
+    # `Problem.solve`); checked against the moments in `blp.estimation.estimator`.
+    micro_sample_covariances: Any = None
+    resample_agent_data: Optional[Callable[[int], Any]] = None
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):
@@ -215,6 +219,9 @@ class SolveOptions:
         if isinstance(punishment, bool) or not isinstance(punishment, (int, float)) or \
                 not 0 < punishment < float('inf'):
             raise SpecificationError('error_punishment must be a positive number', parameter='error_punishment')
+        if self.resample_agent_data is not None and not callable(self.resample_agent_data):
+            raise SpecificationError('resample_agent_data must be None or a function of the index',
+                                     parameter='resample_agent_data')
         if not isinstance(self.finite_differences, bool):
             raise SpecificationError('finite_differences must be true or false', parameter='finite_differences')
         bounds = self.shares_bounds

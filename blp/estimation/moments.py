@@ -158,7 +158,10 @@ class MomentStack:
         return np.vstack(rows) if len(rows) > 1 else rows[0]
 
     def covariances(self, residuals: Sequence[np.ndarray], kind: str, clustering_ids: Optional[np.ndarray],
-                    center: bool, micro: Sequence[Any] = ()) -> np.ndarray:
-        """S: the linear blocks' (`blp.estimation.gmm.moment_covariances`), then N times each micro block's, block-diagonal."""
+                    center: bool, micro: Sequence[Any] = (), micro_given: Optional[np.ndarray] = None) -> np.ndarray:
+        """S: the linear blocks' (`blp.estimation.gmm.moment_covariances`), then N times each micro block's, block-diagonal
+        (`micro_given`: every micro moment's covariances, given in place of the blocks' own)."""
         S = moment_covariances(residuals, [block.Z for block in self.blocks], kind, clustering_ids, center)
+        if micro and micro_given is not None:
+            return scipy.linalg.block_diag(S, self.N * micro_given)
         return scipy.linalg.block_diag(S, *(self.N * values.covariances for values in micro)) if micro else S

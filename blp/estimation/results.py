@@ -83,6 +83,11 @@ class ProblemResults(PostEstimation):
         self.micro = np.concatenate([values.moments for values in micro]).reshape(-1, 1) if micro else np.zeros((0, 1))
         self.micro_covariances = scipy.linalg.block_diag(*(values.covariances for values in micro)) if micro else \
             np.zeros((0, 0))
+        if micro and estimation.micro_sample_covariances is not None:  # as PyBLP: the given ones
+            self.micro_covariances = estimation.micro_sample_covariances
+        M = evaluation.stacked.moments.size  # PyBLP's simulation error in S (zero without resample_agent_data)
+        self.simulation_covariances = np.zeros((M, M)) if estimation.resampling is None else \
+            estimation.resampling.covariances(evaluation.theta, outcome.W)
         self.objective = evaluation.objective
         self.gradient = evaluation.gradient
         self.projected_gradient = statistics.projected_gradient

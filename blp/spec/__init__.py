@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from blp.configurations.solve_options import Iteration, Optimization, SolveOptions
 from blp.spec.micro import MicroMomentsSpec
@@ -145,6 +145,25 @@ class SolveSpec(_Strict):
     shares_bounds: tuple[Optional[FiniteFloat], Optional[FiniteFloat]] = Field(
         default=(1e-300, None), description="PyBLP's bounds on simulated shares in the contraction, accepted and "
         "ignored: the core's contraction never lets shares underflow")
+    micro_sample_covariances: Optional[Matrix] = Field(
+        default=None, max_length=200, description='covariances of the micro moments (one row and column per moment, '
+        'in the order of micro_moments.moments; symmetric, positive semidefinite) used in place of those computed at '
+        'the estimates, e.g. bootstrapped from the micro data')
+
+    @field_validator('micro_sample_covariances')
+    @classmethod
+    def _micro_sample_covariances_fit(cls, given: Optional[Matrix], info: ValidationInfo) -> Optional[Matrix]:
+        """One row and column per micro moment (micro_moments is validated first: it comes earlier)."""
+        if given is None:
+            return given
+        micro_moments = info.data.get('micro_moments')
+        if micro_moments is None:
+            raise ValueError('micro_sample_covariances needs micro_moments')
+        count = len(micro_moments.moments)
+        if len(given) != count or any(len(row) != count for row in given):
+            raise ValueError(f'micro_sample_covariances must be {count} by {count}: one row and column per micro '
+                             f'moment')
+        return given
 
 
 class OptimalInstrumentsSpec(_Strict):
@@ -237,4 +256,5 @@ def solve_options(solve: SolveSpec) -> SolveOptions:
         error_behavior=solve.error_behavior, error_punishment=solve.error_punishment,
         delta_behavior=solve.delta_behavior, check_optimality=solve.check_optimality,
         finite_differences=solve.finite_differences, fp_type=solve.fp_type, shares_bounds=solve.shares_bounds,
+        micro_sample_covariances=solve.micro_sample_covariances,
     )

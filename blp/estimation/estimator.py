@@ -19,7 +19,7 @@ from blp.estimation.gmm import LinearIV, SingularWeights, invert, parameter_cova
 from blp.estimation.moments import DemandState, MomentStack
 from blp.estimation.parameters import Parameters
 from blp.estimation.records import Evaluation, Statistics, StepOutcome
-from blp.estimation.resampling import Resampling
+from blp.estimation.resampling import FixedCovariances, Resampling
 from blp.estimation.results import STORED_OPTIONS, ProblemResults
 from blp.exceptions import NumericalError, SpecificationError, warn
 from blp.micro.block import MicroBlock, given_covariances
@@ -91,7 +91,8 @@ class Estimation:
         self.check_identification(strict)
         self.micro_sample_covariances = given_covariances(options.micro_sample_covariances,
                                                           moments.M - moments.linear_M, self.warnings)
-        self.resampling = None if options.resample_agent_data is None else Resampling(self, Estimation)
+        self.resampling: Optional[Resampling | FixedCovariances] = None if options.resample_agent_data is None else \
+            Resampling(self, Estimation)
         W = options.W
         if W is not None:
             W = np.asarray(W, dtype=float)
@@ -471,6 +472,8 @@ def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemR
         raise SpecificationError(f"the stored estimate has {state['micro_moments']} micro moment(s): pass the same "
                                  f"micro_moments to restore it", parameter='micro_moments')
     estimation = Estimation(problem, options, first_step=step)
+    if state.get('simulation_covariances') is not None:  # the resampled agents' part of S, as estimated
+        estimation.resampling = FixedCovariances(np.array(state['simulation_covariances'], dtype=float))
     hessian = state.get('hessian')
     P = estimation.parameters.P
     hessian = None if hessian is None else np.array(hessian, dtype=float).reshape(P, P)

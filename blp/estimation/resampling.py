@@ -17,6 +17,16 @@ if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.estimation.estimator import Estimation
 
 
+class FixedCovariances:
+    """Simulation covariances already estimated (a stored estimate's), whatever theta and W."""
+
+    def __init__(self, covariances: np.ndarray) -> None:
+        self.fixed = covariances
+
+    def covariances(self, theta: np.ndarray, W: np.ndarray) -> np.ndarray:
+        return self.fixed
+
+
 class Resampling:
     """The resampled problems of one solve (built once, on first use) and their moments' covariance at theta."""
 

@@ -21,7 +21,8 @@ if TYPE_CHECKING:  # the estimator builds the results: a back-reference for the 
     from blp.estimation.estimator import Estimation
 
 # Options a stored estimate keeps so that restoring it reproduces its standard errors.
-STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective', 'costs_bounds')
+STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective', 'costs_bounds', 'micro_sample_covariances')
+MATRIX_OPTIONS = ('costs_bounds', 'micro_sample_covariances')  # stored as JSON lists
 
 
 class ProblemResults(PostEstimation):
@@ -219,8 +220,10 @@ class ProblemResults(PostEstimation):
                 'free': self._estimation.parameters.free,
                 'W': jsonable(self.W), 'step': self.step, 'hessian': jsonable(self.hessian),
                 'micro_moments': len(self.micro_labels),
-                **{key: jsonable(getattr(self.options, key)) if key == 'costs_bounds' else getattr(self.options, key)
+                **{key: jsonable(getattr(self.options, key)) if key in MATRIX_OPTIONS else getattr(self.options, key)
                    for key in STORED_OPTIONS},
+                'simulation_covariances': jsonable(self.simulation_covariances) if self.simulation_covariances.any()
+                else None,
             },
         }
 

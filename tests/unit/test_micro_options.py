@@ -144,3 +144,17 @@ def test_bad_resampling_is_refused(problem, resample, cause):
     with pytest.raises(blp.SpecificationError, match=cause) as error:
         problem.solve(**RETURN, micro_moments=exercise3_micro_moments(blp, 'income'), resample_agent_data=resample)
     assert error.value.parameter == 'resample_agent_data'
+
+
+def test_a_stored_estimate_restores_with_its_options(problem, agents):
+    """restore() keeps the given micro covariances and the estimated simulation covariances in the SEs."""
+    def resample(index):
+        frame = cereal.agent_data(size=40, seed=20 + index)
+        return None if index == 2 else frame[frame['market_ids'].isin(agents['market_ids'])].reset_index(drop=True)
+
+    for option in ({'micro_sample_covariances': np.diag([1e-3, 2e-4, 3e-4])}, {'resample_agent_data': resample}):
+        results = problem.solve(**RETURN, micro_moments=exercise3_micro_moments(blp, 'all'), **option)
+        restored = problem.restore(results.to_dict(), micro_moments=exercise3_micro_moments(blp, 'all'))
+        np.testing.assert_allclose(restored.pi_se, results.pi_se, rtol=1e-8)
+        np.testing.assert_allclose(restored.micro_covariances, results.micro_covariances, rtol=1e-12)
+        np.testing.assert_allclose(restored.simulation_covariances, results.simulation_covariances, rtol=1e-12)

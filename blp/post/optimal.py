@@ -134,6 +134,10 @@ def compute_optimal_instruments(results: ProblemResults, method: str = 'approxim
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise SpecificationError('draws must be a positive integer', parameter='draws')
     problem = results.problem
+    if problem.supply is not None:  # Z_S needs equilibrium prices per realization and (xi, omega)'s covariance
+        raise SpecificationError('optimal instruments with a supply side (X3) are not supported yet: PyBLP also '
+                                 'computes supply instruments Z_S from d omega / d theta at equilibrium prices, and '
+                                 'demand-only instruments would differ from its', parameter='optimal_instruments')
     N = problem.N
     xi = results.xi[:, 0]
     if not np.isfinite(xi).all() or not np.isfinite(results.theta).all():

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
+from blp.estimation.parameters import BetaParameter
 from blp.exceptions import SpecificationError
 from blp.model import DemandModel
 from blp.model.choices import logit, nested_logit
@@ -67,15 +68,20 @@ class OptimalInstrumentResults:
         exogenous = ~problem.X1_endogenous
         frame = problem.products.frame
         X1 = problem.product_formulations[0].build(frame, 'X1 formulation').matrix
-        parts = [X1[:, exogenous], self.demand_instruments]
+        # as PyBLP: a beta in theta on an exogenous column needs no optimal instrument (its column is in ZD), and an
+        # endogenous column gets E[X1 | Z] only when its beta was concentrated out (else Z_D^opt has its column)
+        in_theta = _beta_columns(self.problem_results)
+        kept = [column is None or not exogenous[column] for column in in_theta]
+        parts = [X1[:, exogenous], self.demand_instruments[:, kept]]
         labels = [label for label, keep in zip(problem.X1_labels, exogenous) if keep] + \
-            [f'optimal[{label}]' for label in self.labels]
-        if self.expected_prices is not None and problem.X1_endogenous.any():
+            [f'optimal[{label}]' for label, keep in zip(self.labels, kept) if keep]
+        concentrated = problem.X1_endogenous.copy()
+        concentrated[[column for column in in_theta if column is not None]] = False
+        if self.expected_prices is not None and concentrated.any():
             expected = _with_prices(frame, self.expected_prices[:, 0])
             X1_expected = problem.product_formulations[0].build(expected, 'X1 formulation').matrix
-            parts.append(X1_expected[:, problem.X1_endogenous])
-            labels += [f'expected[{label}]' for label, endogenous in zip(problem.X1_labels, problem.X1_endogenous)
-                       if endogenous]
+            parts.append(X1_expected[:, concentrated])
+            labels += [f'expected[{label}]' for label, endogenous in zip(problem.X1_labels, concentrated) if endogenous]
         return problem.with_instruments(np.column_stack(parts), labels)
 
     def __repr__(self) -> str:
@@ -105,6 +111,12 @@ def re_estimate(results: ProblemResults, options: SolveOptions, method: str = 'a
               for name in ('sigma', 'pi', 'rho')}
     updated = instruments.to_problem().estimate(options.replace(W=None, **starts), progress)
     return instruments, updated
+
+
+def _beta_columns(results: ProblemResults) -> list[Optional[int]]:
+    """For each element of theta, the X1 column of its beta (None for sigma, pi, rho)."""
+    return [parameter.location[0] if isinstance(parameter, BetaParameter) else None
+            for parameter in results._estimation.parameters.unfixed]
 
 
 def _with_prices(frame: Any, prices: np.ndarray) -> Any:
@@ -164,6 +176,9 @@ def compute_optimal_instruments(results: ProblemResults, method: str = 'approxim
         jacobian_r, shares_r = realization.at(sample())
         jacobian += jacobian_r / draws
         shares += shares_r / draws
+    for index, column in enumerate(_beta_columns(results)):  # d xi / d beta_k = -X1_k, at expected prices
+        if column is not None:
+            jacobian[:, index] = -realization.X1[:, column]
     variance = np.var(xi)
     with np.errstate(all='ignore'):
         inverse = np.array([[1 / variance]])
@@ -184,12 +199,14 @@ class _Realization:
         self.values = results.nonlinear_values
         base = results.delta[:, 0] - results.xi[:, 0]
         X2 = problem.X2
+        X1 = problem.product_formulations[0]
+        frame = problem.products.frame
+        self.X1 = X1.build(frame, 'X1 formulation').matrix  # at expected prices when there are prices
         if prices_hat is not None:
-            frame = problem.products.frame
             expected = _with_prices(frame, prices_hat)
-            X1 = problem.product_formulations[0]
-            base = base + (X1.build(expected, 'X1 formulation').matrix - X1.build(frame, 'X1 formulation').matrix) \
-                @ results.beta[:, 0]
+            X1_expected = X1.build(expected, 'X1 formulation').matrix
+            base = base + (X1_expected - self.X1) @ results.beta[:, 0]
+            self.X1 = X1_expected
             X2_formulation = problem.product_formulations[1]
             if problem.K2 and X2_formulation is not None:
                 X2 = X2_formulation.build(expected, 'X2 formulation').matrix

@@ -141,9 +141,10 @@ class ProblemResults(PostEstimation):
         self.cumulative_contraction_evaluations = self.contraction_evaluations
 
     def compute_optimal_instruments(self, method: str = 'approximate', draws: int = 1, seed: Optional[int] = None,
-                                    expected_prices: Any = None) -> Any:
-        """Feasible optimal demand instruments (`blp.post.optimal`); `.to_problem()` re-creates the problem with them."""
-        return compute_optimal_instruments(self, method, draws, seed, expected_prices)
+                                    expected_prices: Any = None, iteration: Any = None) -> Any:
+        """Feasible optimal instruments, Z_D and with a supply side Z_S (`blp.post.optimal`); `.to_problem()`
+        re-creates a demand-only problem with them. `iteration`: the equilibrium prices' (supply side)."""
+        return compute_optimal_instruments(self, method, draws, seed, expected_prices, iteration)
 
     def compute_micro_scores(self, dataset: Any, micro_data: Any, integration: Any = None) -> list[np.ndarray]:
         """Scores d log P_n / d theta of micro observations, one array per parameter (`blp.post.scores`)."""

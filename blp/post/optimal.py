@@ -16,8 +16,8 @@ their expected values E[p | Z] (the fitted values of regressing prices on ZD, fi
 NumPy's `RandomState(seed)` drawn in PyBLP's order so a seed gives PyBLP's draws.
 
 `to_problem()` re-creates the problem with ZD = [exogenous X1, Z_D^opt, the X1 columns of prices at E[p]], as
-PyBLP (a just-identified problem). A supply side would add Z_S^opt = E[d omega / d theta] through the inverse of
-the joint covariance of (xi, omega) and its own to_problem columns: see `supply_instruments`, empty for now.
+PyBLP (a just-identified problem). A supply side adds Z_S^opt = E[d omega / d theta] through the inverse of
+the joint covariance of (xi, omega) (`blp.post.optimal_supply`); its `to_problem()` is not built yet.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from blp.exceptions import SpecificationError
 from blp.model import DemandModel
 from blp.model.choices import logit, nested_logit
 from blp.model.demand import Inversion
+from blp.post.optimal_supply import supply_instruments
 from blp.printing import clock, statistics_table
 from blp.serialization import jsonable
 
@@ -51,8 +52,8 @@ class OptimalInstrumentResults:
 
     problem_results: ProblemResults
     demand_instruments: np.ndarray              # N x P
-    supply_instruments: np.ndarray              # N x 0 until a supply side exists
-    inverse_covariance_matrix: np.ndarray       # 1 x 1: 1 / Var(xi)
+    supply_instruments: np.ndarray              # N x P with a supply side, else N x 0
+    inverse_covariance_matrix: np.ndarray       # 1 x 1: 1 / Var(xi); 2 x 2 with a supply side
     expected_xi_by_theta_jacobian: np.ndarray   # N x P
     expected_prices: Optional[np.ndarray]       # N x 1 (None without prices)
     expected_shares: np.ndarray                 # N x 1
@@ -61,10 +62,15 @@ class OptimalInstrumentResults:
     seed: Optional[int]
     computation_time: float
     labels: list[str] = field(default_factory=list)
+    expected_omega_by_theta_jacobian: Optional[np.ndarray] = None  # N x P with a supply side
 
     def to_problem(self) -> Any:
         """The problem re-created with the optimal instruments, ready to `solve` (as PyBLP's `to_problem()`)."""
         problem = self.problem_results.problem
+        if problem.supply is not None:
+            raise SpecificationError('to_problem() with a supply side (PyBLP adds Z_S and demand and supply shifters) '
+                                     'is not supported yet: the instruments are computed, the re-created problem is '
+                                     'not', parameter='optimal_instruments')
         exogenous = ~problem.X1_endogenous
         frame = problem.products.frame
         X1 = problem.product_formulations[0].build(frame, 'X1 formulation').matrix
@@ -135,8 +141,8 @@ def expected_prices(problem: Problem) -> np.ndarray:
 
 
 def compute_optimal_instruments(results: ProblemResults, method: str = 'approximate', draws: int = 1,
-                                seed: Optional[int] = None,
-                                expected_prices_: Optional[Any] = None) -> OptimalInstrumentResults:
+                                seed: Optional[int] = None, expected_prices_: Optional[Any] = None,
+                                iteration: Any = None) -> OptimalInstrumentResults:
     """`results.compute_optimal_instruments(method, draws, seed, expected_prices)` (PyBLP's arguments)."""
     started = time.perf_counter()
     if method not in METHODS:
@@ -146,10 +152,6 @@ def compute_optimal_instruments(results: ProblemResults, method: str = 'approxim
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise SpecificationError('draws must be a positive integer', parameter='draws')
     problem = results.problem
-    if problem.supply is not None:  # Z_S needs equilibrium prices per realization and (xi, omega)'s covariance
-        raise SpecificationError('optimal instruments with a supply side (X3) are not supported yet: PyBLP also '
-                                 'computes supply instruments Z_S from d omega / d theta at equilibrium prices, and '
-                                 'demand-only instruments would differ from its', parameter='optimal_instruments')
     N = problem.N
     xi = results.xi[:, 0]
     if not np.isfinite(xi).all() or not np.isfinite(results.theta).all():
@@ -160,8 +162,11 @@ def compute_optimal_instruments(results: ProblemResults, method: str = 'approxim
         prices_hat = np.asarray(expected_prices_, dtype=float).reshape(-1)
         if prices_hat.shape != (N,) or not np.isfinite(prices_hat).all():
             raise SpecificationError(f'expected_prices must be a finite {N}-vector', parameter='expected_prices')
-    else:
+    elif problem.supply is None:
         prices_hat = expected_prices(problem) if has_prices else None  # type: ignore[assignment]
+    if problem.supply is not None:
+        return _with_supply(results, method, draws, seed, prices_hat if expected_prices_ is not None else None,
+                            iteration, started)
 
     state = np.random.RandomState(seed)
     deviation = np.std(xi)
@@ -187,6 +192,16 @@ def compute_optimal_instruments(results: ProblemResults, method: str = 'approxim
         results, instruments, np.zeros((N, 0)), inverse, jacobian,
         None if prices_hat is None else prices_hat[:, None], shares[:, None], method, int(draws), seed,
         time.perf_counter() - started, list(results.theta_labels))
+
+
+def _with_supply(results: ProblemResults, method: str, draws: int, seed: Optional[int],
+                 given_prices: Optional[np.ndarray], iteration: Any, started: float) -> OptimalInstrumentResults:
+    """Z_D and Z_S at equilibrium prices of each error realization (`blp.post.optimal_supply`)."""
+    computed = supply_instruments(results, method, draws, seed, given_prices, iteration)
+    return OptimalInstrumentResults(
+        results, computed.demand_instruments, computed.supply_instruments, computed.inverse_covariance_matrix,
+        computed.xi_jacobian, computed.prices[:, None], computed.shares[:, None], method, int(draws), seed,
+        time.perf_counter() - started, list(results.theta_labels), computed.omega_jacobian)
 
 
 class _Realization:

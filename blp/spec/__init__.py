@@ -190,8 +190,8 @@ class EstimateSpec(_Strict):
     def _optimal_instruments_without_supply(self) -> 'EstimateSpec':
         formulations = self.problem.product_formulations
         if self.optimal_instruments is not None and len(formulations) == 3 and formulations[2] is not None:
-            raise ValueError('optimal_instruments with a supply side (X3) are not supported yet (PyBLP also computes '
-                             'supply instruments Z_S): drop optimal_instruments or the X3 formulation')
+            raise ValueError('optimal_instruments with a supply side (X3) are not supported yet: the re-estimate needs '
+                             "PyBLP's to_problem() with Z_S and shifters; drop optimal_instruments or the X3 formulation")
         return self
 
     @model_validator(mode='after')

@@ -53,17 +53,6 @@ def test_built_instruments_are_numbered_after_the_datas_own() -> None:
     assert 'demand_instruments4' not in products.columns  # the caller's data is not modified
 
 
-def test_optimal_instruments_with_a_supply_side_are_refused_not_demand_only() -> None:
-    """PyBLP also computes Z_S (and d xi / d beta for prices in theta): demand-only instruments would differ."""
-    from supply_workloads import SUPPLY_WORKLOADS, run_blp
-    workload = SUPPLY_WORKLOADS['supply_simulation']()
-    workload['solve'].update(method='1s', optimization=('return', {}))
-    results = run_blp(workload)
-    with pytest.raises(blp.SpecificationError, match='supply side') as error:
-        results.compute_optimal_instruments()
-    assert error.value.parameter == 'optimal_instruments'
-
-
 def test_optimal_instruments_of_a_logit_are_the_expected_prices() -> None:
     products = cereal.product_data()
     problem = blp.Problem(blp.Formulation('0 + prices', absorb='C(market_ids) + C(product_ids)'), products)

@@ -34,11 +34,6 @@ def submit_optimal_instruments(store: Store, celery: Celery, settings: Settings,
                              'optimal instruments need a converged estimate; this one stopped with: '
                              f"{result['results'].get('optimization_message')}", parameter='optimal_instruments',
                              converged=False)
-    formulations = parent['spec']['problem']['product_formulations']
-    if len(formulations) == 3 and formulations[2] is not None:
-        raise ProblemDetails(422, 'unsupported', 'Not supported yet',
-                             're-estimating with optimal instruments with a supply side (X3) is not supported yet: '
-                             "it needs PyBLP's to_problem() with Z_S and shifters", parameter='optimal_instruments')
     inputs = parent['inputs'].copy()
     spec = {**parent['spec'], 'optimal_instruments': body.model_dump(mode='json')}
     record = _new_record('optimal_instruments', owner, inputs, spec, parent=parent['id'],

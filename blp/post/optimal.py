@@ -17,7 +17,7 @@ NumPy's `RandomState(seed)` drawn in PyBLP's order so a seed gives PyBLP's draws
 
 `to_problem()` re-creates the problem with ZD = [exogenous X1, Z_D^opt, the X1 columns of prices at E[p]], as
 PyBLP (a just-identified problem). A supply side adds Z_S^opt = E[d omega / d theta] through the inverse of
-the joint covariance of (xi, omega) (`blp.post.optimal_supply`); its `to_problem()` is not built yet.
+the joint covariance of (xi, omega), and `to_problem()` adds shifters as PyBLP (`blp.post.optimal_supply`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from blp.exceptions import SpecificationError
 from blp.model import DemandModel
 from blp.model.choices import logit, nested_logit
 from blp.model.demand import Inversion
-from blp.post.optimal_supply import supply_instruments
+from blp.post.optimal_supply import supply_instruments, supply_problem
 from blp.printing import clock, statistics_table
 from blp.serialization import jsonable
 
@@ -68,9 +68,8 @@ class OptimalInstrumentResults:
         """The problem re-created with the optimal instruments, ready to `solve` (as PyBLP's `to_problem()`)."""
         problem = self.problem_results.problem
         if problem.supply is not None:
-            raise SpecificationError('to_problem() with a supply side (PyBLP adds Z_S and demand and supply shifters) '
-                                     'is not supported yet: the instruments are computed, the re-created problem is '
-                                     'not', parameter='optimal_instruments')
+            return supply_problem(self.problem_results, self.demand_instruments, self.supply_instruments,
+                                  _beta_columns(self.problem_results))
         exogenous = ~problem.X1_endogenous
         frame = problem.products.frame
         X1 = problem.product_formulations[0].build(frame, 'X1 formulation').matrix

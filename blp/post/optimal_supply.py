@@ -6,11 +6,17 @@ d xi / d theta and d omega / d theta are taken on the problem with those prices 
 realizations and normalized by the inverse covariance of (xi, omega) (ddof 1, as PyBLP):
 
     [Z_D^opt, Z_S^opt]_j = Sigma^-1 [E[d xi_j / d theta], E[d omega_j / d theta]]
+
+`to_problem()` re-creates the problem with, as PyBLP's defaults, excluded demand instruments [Z_D^opt, supply
+shifters] and excluded supply instruments [Z_S^opt, demand shifters] (columns of theta's betas on exogenous X1
+columns dropped): supply shifters are X3's columns not in X1, demand shifters X1's exogenous columns not in X3
+(intercepts aside); ZD and ZS add X1's and X3's exogenous columns as always.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -97,3 +103,31 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
         instruments = np.einsum('ab,nbp->nap', inverse, np.stack([xi_jacobian, omega_jacobian], axis=1))
     return SupplyInstruments(instruments[:, 0], instruments[:, 1], inverse, xi_jacobian, omega_jacobian, prices_mean,
                              shares_mean)
+
+
+def supply_problem(results: ProblemResults, demand: np.ndarray, supply: np.ndarray,
+                   beta_columns: list[Optional[int]]) -> Any:
+    """The problem re-created with the optimal instruments and shifters (module docstring)."""
+    problem = results.problem
+    assert problem.supply is not None  # called for a supply side only
+    X1_labels, X3_labels = problem.X1_labels, problem.supply.X3_labels
+    exogenous = [label for label, endogenous in zip(X1_labels, problem.X1_endogenous) if not endogenous]
+    kept = [column is None or problem.X1_endogenous[column] for column in beta_columns]
+    frame = problem.products.frame
+    X1 = problem.product_formulations[0].build(frame, 'X1 formulation')
+    X3_formulation = problem.product_formulations[2]
+    assert X3_formulation is not None
+    X3 = X3_formulation.build(frame, 'X3 formulation')
+    supply_shifters = sorted(label for label, endogenous in zip(X3_labels, problem.supply.X3_endogenous)
+                             if not endogenous and label != '1' and label not in X1_labels)
+    demand_shifters = sorted(label for label in exogenous if label != '1' and label not in X3_labels)
+    ZD = np.column_stack([demand[:, kept]] + [X3.matrix[:, X3.labels.index(label)] for label in supply_shifters])
+    ZS = np.column_stack([supply[:, kept]] + [X1.matrix[:, X1.labels.index(label)] for label in demand_shifters])
+    numbered = re.compile(r'(demand|supply)_instruments\d*')
+    columns = {name: frame[name] for name in frame.columns if not (isinstance(name, str) and numbered.fullmatch(name))}
+    columns.update({f'demand_instruments{index}': ZD[:, index] for index in range(ZD.shape[1])})
+    columns.update({f'supply_instruments{index}': ZS[:, index] for index in range(ZS.shape[1])})
+    agents = problem.agents
+    agent_data = None if agents is None else agents.frame
+    return type(problem)(problem.product_formulations, type(frame)(columns), problem.agent_formulation, agent_data,
+                         problem.integration if agent_data is None else None, problem.rc_types, problem.costs_type)

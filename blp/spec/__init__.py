@@ -187,14 +187,6 @@ class EstimateSpec(_Strict):
         default=None, description='after the estimate, re-estimate with optimal instruments in the same job')
 
     @model_validator(mode='after')
-    def _optimal_instruments_without_supply(self) -> 'EstimateSpec':
-        formulations = self.problem.product_formulations
-        if self.optimal_instruments is not None and len(formulations) == 3 and formulations[2] is not None:
-            raise ValueError('optimal_instruments with a supply side (X3) are not supported yet: the re-estimate needs '
-                             "PyBLP's to_problem() with Z_S and shifters; drop optimal_instruments or the X3 formulation")
-        return self
-
-    @model_validator(mode='after')
     def _pi_needs_demographics(self) -> 'EstimateSpec':
         if self.solve.pi is not None and self.problem.agent_formulation is None:
             raise ValueError('solve.pi is set but problem.agent_formulation is missing: pi needs demographics')

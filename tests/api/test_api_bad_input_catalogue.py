@@ -418,8 +418,6 @@ CASES = {
     'spec-optimal-instruments-unknown-method': Case(
         job({**LOGIT_SPEC, 'optimal_instruments': {'method': 'exact'}}), 422,
         names(field='spec.optimal_instruments.method')),
-    'spec-optimal-instruments-with-a-supply-side': Case(job({**SUPPLY_SPEC, 'optimal_instruments': {}}), 422,
-                                                        detail=('optimal_instruments with a supply side',)),
     'spec-optimal-instruments-in-a-multistart': Case(
         job({**RC_SPEC, 'optimal_instruments': {}}, kind='multistart', starts={'count': 2}), 422,
         detail=('optimal_instruments',)),

@@ -193,6 +193,10 @@ class SolveOptions:
     phi_bounds: Optional[ArrayLike] = None
     demand_moment_types: Any = 'levels'
     supply_moment_types: Any = 'levels'
+    # Micro moments' covariances given rather than computed, and agent data resampled for simulation error (see
+    # `Problem.solve`); checked against the moments in `blp.estimation.estimator`.
+    micro_sample_covariances: Any = None
+    resample_agent_data: Optional[Callable[[int], Any]] = None
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):
@@ -230,6 +234,9 @@ class SolveOptions:
                                  not math.isfinite(mean)):
             raise SpecificationError(f'covariance_moments_mean must be a finite number, not {mean!r}',
                                      parameter='covariance_moments_mean')
+        if self.resample_agent_data is not None and not callable(self.resample_agent_data):
+            raise SpecificationError('resample_agent_data must be None or a function of the index',
+                                     parameter='resample_agent_data')
         if not isinstance(self.finite_differences, bool):
             raise SpecificationError('finite_differences must be true or false', parameter='finite_differences')
         bounds = self.shares_bounds

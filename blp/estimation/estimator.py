@@ -19,9 +19,10 @@ from blp.estimation.gmm import LinearIV, SingularWeights, invert, parameter_cova
 from blp.estimation.moments import DemandState, MomentStack
 from blp.estimation.parameters import Parameters, RhoParameter
 from blp.estimation.records import Evaluation, Statistics, StepOutcome
+from blp.estimation.resampling import FixedCovariances, Resampling
 from blp.estimation.results import STORED_OPTIONS, ProblemResults
 from blp.exceptions import NumericalError, SpecificationError, warn
-from blp.micro.block import MicroBlock
+from blp.micro.block import MicroBlock, given_covariances
 from blp.micro.compiled import compile_micro
 from blp.micro.from_spec import resolve_micro_moments
 from blp.model.chunks import ChunkedDemand
@@ -90,6 +91,10 @@ class Estimation:
                                              options.micro_moments)
         self.warnings: list[str] = []  # what this solve allows but a user should know (copied into the results)
         self.check_identification(strict)
+        self.micro_sample_covariances = given_covariances(options.micro_sample_covariances,
+                                                          moments.M - moments.linear_M, self.warnings)
+        self.resampling: Optional[Resampling | FixedCovariances] = None if options.resample_agent_data is None else \
+            Resampling(self, Estimation)
         W = options.W
         if W is not None:
             W = np.asarray(W, dtype=float)
@@ -384,7 +389,7 @@ class Estimation:
             history.append(outcome)
             theta = outcome.evaluation.theta
             if step < last:
-                W = invert(self._S(outcome.evaluation, self.options.W_type))
+                W = invert(self._S(outcome.evaluation, self.options.W_type, outcome.W))
         outcome = history[-1]
         return ProblemResults(self, outcome, history, self._statistics(outcome, last), time.perf_counter() - started)
 
@@ -397,7 +402,7 @@ class Estimation:
             raise NumericalError(f'the inner loop failed at the starting values in {len(start.failed_markets)} '
                                  f'market(s): {", ".join(map(str, start.failed_markets[:10]))}',
                                  markets=start.failed_markets)
-        return invert(self._S(start, self.options.W_type))
+        return invert(self._S(start, self.options.W_type, self.W))
 
     def restore(self, theta: np.ndarray, hessian: Optional[np.ndarray]) -> ProblemResults:
         """Results at a known theta under this estimation's W and step: one evaluation and the standard errors,
@@ -412,17 +417,22 @@ class Estimation:
         statistics = self._statistics(outcome, self.first_step, hessian)
         return ProblemResults(self, outcome, [outcome], statistics, time.perf_counter() - started)
 
-    def _S(self, evaluation: Evaluation, kind: str) -> np.ndarray:
-        return self.moments.covariances(evaluation.stacked.residuals, kind, self.problem.products.clustering_ids,
-                                        self.options.center_moments, evaluation.stacked.micro,
-                                        evaluation.stacked.residual)
+    def _S(self, evaluation: Evaluation, kind: str, W: np.ndarray) -> np.ndarray:
+        """The moments' covariances at `evaluation` (W: the step's, under which resampled agents' moments are
+        computed), with given micro covariances and simulation error when the solve has them."""
+        S = self.moments.covariances(evaluation.stacked.residuals, kind, self.problem.products.clustering_ids,
+                                     self.options.center_moments, evaluation.stacked.micro,
+                                     evaluation.stacked.residual, self.micro_sample_covariances)
+        if self.resampling is not None:
+            S = S + self.resampling.covariances(evaluation.theta, W)
+        return S
 
     def _statistics(self, outcome: StepOutcome, step: int, hessian: Optional[np.ndarray] = None) -> Statistics:
         """Standard errors, updated weighting matrix, projected gradient and Hessian at the final estimates
         (`hessian` given: taken as it is rather than computed)."""
         evaluation, options, P = outcome.evaluation, self.options, self.parameters.P
-        S_weights = self._S(evaluation, options.W_type)
-        S = S_weights if options.se_type == options.W_type else self._S(evaluation, options.se_type)
+        S_weights = self._S(evaluation, options.W_type, outcome.W)
+        S = S_weights if options.se_type == options.W_type else self._S(evaluation, options.se_type, outcome.W)
         W_covariances = invert(S) if options.se_type == 'unadjusted' and step == 1 else outcome.W
         stacked = evaluation.stacked
         G = self.moments.jacobian(stacked.dependent_jacobians, stacked.micro, stacked.residual, stacked.regressors)
@@ -468,6 +478,8 @@ def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemR
         raise SpecificationError(f"the stored estimate has {state['micro_moments']} micro moment(s): pass the same "
                                  f"micro_moments to restore it", parameter='micro_moments')
     estimation = Estimation(problem, options, first_step=step)
+    if state.get('simulation_covariances') is not None:  # the resampled agents' part of S, as estimated
+        estimation.resampling = FixedCovariances(np.array(state['simulation_covariances'], dtype=float))
     hessian = state.get('hessian')
     P = estimation.parameters.P
     hessian = None if hessian is None else np.array(hessian, dtype=float).reshape(P, P)

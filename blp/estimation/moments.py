@@ -233,9 +233,13 @@ class MomentStack:
         return np.vstack(rows) if len(rows) > 1 else rows[0]
 
     def covariances(self, residuals: Sequence[np.ndarray], kind: str, clustering_ids: Optional[np.ndarray],
-                    center: bool, micro: Sequence[Any] = (), residual: Sequence[Any] = ()) -> np.ndarray:
+                    center: bool, micro: Sequence[Any] = (), residual: Sequence[Any] = (),
+                    micro_given: Optional[np.ndarray] = None) -> np.ndarray:
         """S: the linear blocks' and those of their residuals (`blp.estimation.gmm.moment_covariances`), then N
-        times each micro block's, block-diagonal."""
+        times each micro block's, block-diagonal (`micro_given`: every micro moment's covariances, given in place of
+        the blocks' own)."""
         S = moment_covariances([*residuals, *(values.errors for values in residual)],
                                [block.Z for block in [*self.blocks, *self.residual]], kind, clustering_ids, center)
+        if micro and micro_given is not None:
+            return scipy.linalg.block_diag(S, self.N * micro_given)
         return scipy.linalg.block_diag(S, *(self.N * values.covariances for values in micro)) if micro else S

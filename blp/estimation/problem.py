@@ -215,6 +215,20 @@ class Problem:
             return self.moments
         return self._moments(parameters, options, model)
 
+    def with_agent_data(self, agent_data: DataLike) -> 'Problem':
+        """The same problem with other agents (PyBLP's `resample_agent_data`: new nodes and demographics, read as
+        the problem's own agent data was); products, formulations and instruments are shared, not copied."""
+        if self.agents is None:
+            raise SpecificationError('resample_agent_data needs agents: an X2 formulation', parameter='resample_agent_data')
+        problem = copy.copy(self)
+        problem.warnings = list(self.warnings)
+        problem.agents = problem._load_agents(self.agent_formulation, agent_data, None)
+        model = self.model
+        problem.model = DemandModel(self.products.layout, self.products.shares, self.X2, problem.agents,
+                                    model.nest_codes, model.H, model.log_columns)
+        problem.moments = problem._moments()
+        return problem
+
     def with_instruments(self, ZD: np.ndarray, ZD_labels: Optional[Sequence[str]] = None) -> 'Problem':
         """The same problem with other demand instruments (N x MD, before fixed effects are absorbed), as PyBLP
         rebuilds a problem with optimal instruments; data, agents and formulations are shared, not copied."""
@@ -420,7 +434,9 @@ class Problem:
               delta_behavior: str = 'first', check_optimality: str = 'both',
               finite_differences: bool = False, covariance_moments_mean: Optional[float] = None,
               phi: Optional[ArrayLike] = None, phi_bounds: Optional[ArrayLike] = None,
-              demand_moment_types: Any = 'levels', supply_moment_types: Any = 'levels') -> ProblemResults:
+              demand_moment_types: Any = 'levels', supply_moment_types: Any = 'levels',
+              micro_sample_covariances: Optional[ArrayLike] = None,
+              resample_agent_data: Optional[Callable[[int], Any]] = None) -> ProblemResults:
         """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration.
 
         `micro_moments` (`blp.MicroMoment`): stacked after the aggregate moments; without `W`, W and delta are first
@@ -445,6 +461,11 @@ class Problem:
         - `delta_behavior`: `'logit'` starts every contraction at the logit (or nested logit) delta; `'first'` and
           `'last'` both warm-start from the last delta, moved by d delta / d theta (our default, fewer steps).
           Contractions stop at the same tolerance, so the estimates agree to it whichever is chosen.
+        - `micro_sample_covariances`: the M_M x M_M covariances of the micro moments (say, bootstrapped from the micro
+          data) used in place of those computed at the estimates, in W and the standard errors, as PyBLP.
+        - `resample_agent_data(index)`: agent data resampled for index 0, 1, ... until it returns None (at least
+          two sets); at each step's estimates the moments' covariance across the sets (simulation error) is added to
+          S, hence to the updated W and the standard errors, as PyBLP.
         - `fp_type`: accepted for compatibility and ignored: every PyBLP type defines the same delta(theta), and our
           contraction is the log-linear one with exponentials that cannot overflow, whichever is asked.
         - `shares_bounds`: accepted for compatibility and ignored: our contraction works with log shares computed
@@ -464,7 +485,8 @@ class Problem:
             error_behavior=error_behavior, error_punishment=error_punishment, delta_behavior=delta_behavior,
             check_optimality=check_optimality, finite_differences=finite_differences,
             covariance_moments_mean=covariance_moments_mean, phi=phi, phi_bounds=phi_bounds,
-            demand_moment_types=demand_moment_types, supply_moment_types=supply_moment_types)
+            demand_moment_types=demand_moment_types, supply_moment_types=supply_moment_types,
+            micro_sample_covariances=micro_sample_covariances, resample_agent_data=resample_agent_data)
         return self.estimate(options, progress)
 
     def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> ProblemResults:

@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # the estimator builds the results: a back-reference for the 
 
 # Options a stored estimate keeps so that restoring it reproduces its standard errors.
 STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective', 'costs_bounds', 'covariance_moments_mean',
-                  'demand_moment_types', 'supply_moment_types')
+                  'demand_moment_types', 'supply_moment_types', 'micro_sample_covariances')
+MATRIX_OPTIONS = ('costs_bounds', 'micro_sample_covariances')  # stored as JSON lists
 
 
 class ProblemResults(PostEstimation):
@@ -91,6 +92,11 @@ class ProblemResults(PostEstimation):
         self.micro = np.concatenate([values.moments for values in micro]).reshape(-1, 1) if micro else np.zeros((0, 1))
         self.micro_covariances = scipy.linalg.block_diag(*(values.covariances for values in micro)) if micro else \
             np.zeros((0, 0))
+        if micro and estimation.micro_sample_covariances is not None:  # as PyBLP: the given ones
+            self.micro_covariances = estimation.micro_sample_covariances
+        M = evaluation.stacked.moments.size  # PyBLP's simulation error in S (zero without resample_agent_data)
+        self.simulation_covariances = np.zeros((M, M)) if estimation.resampling is None else \
+            estimation.resampling.covariances(evaluation.theta, outcome.W)
         self.objective = evaluation.objective
         self.gradient = evaluation.gradient
         self.projected_gradient = statistics.projected_gradient
@@ -143,9 +149,10 @@ class ProblemResults(PostEstimation):
         self.cumulative_contraction_evaluations = self.contraction_evaluations
 
     def compute_optimal_instruments(self, method: str = 'approximate', draws: int = 1, seed: Optional[int] = None,
-                                    expected_prices: Any = None) -> Any:
-        """Feasible optimal demand instruments (`blp.post.optimal`); `.to_problem()` re-creates the problem with them."""
-        return compute_optimal_instruments(self, method, draws, seed, expected_prices)
+                                    expected_prices: Any = None, iteration: Any = None) -> Any:
+        """Feasible optimal instruments, Z_D and with a supply side Z_S (`blp.post.optimal`); `.to_problem()`
+        re-creates a demand-only problem with them. `iteration`: the equilibrium prices' (supply side)."""
+        return compute_optimal_instruments(self, method, draws, seed, expected_prices, iteration)
 
     def compute_micro_scores(self, dataset: Any, micro_data: Any, integration: Any = None) -> list[np.ndarray]:
         """Scores d log P_n / d theta of micro observations, one array per parameter (`blp.post.scores`)."""
@@ -237,8 +244,10 @@ class ProblemResults(PostEstimation):
                 'free': self._estimation.parameters.free,
                 'W': jsonable(self.W), 'step': self.step, 'hessian': jsonable(self.hessian),
                 'micro_moments': len(self.micro_labels),
-                **{key: jsonable(getattr(self.options, key)) if key == 'costs_bounds' else getattr(self.options, key)
+                **{key: jsonable(getattr(self.options, key)) if key in MATRIX_OPTIONS else getattr(self.options, key)
                    for key in STORED_OPTIONS},
+                'simulation_covariances': jsonable(self.simulation_covariances) if self.simulation_covariances.any()
+                else None,
             },
         }
 

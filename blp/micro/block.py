@@ -47,7 +47,8 @@ class MicroValues:
     part_values: np.ndarray            # PM v_p
 
 
-def weighted_sum(A: np.ndarray, Q: np.ndarray, second: bool, with_coefficients: bool) -> tuple[float, Any]:
+def weighted_sum(A: np.ndarray, Q: np.ndarray, second: bool, with_coefficients: bool,
+                 groups: Optional[np.ndarray] = None) -> tuple[float, Any]:
     """sum(A pi) and, when asked, the coefficients C with d sum(A pi) = sum_i [sum_j C_ij dU_ij - (sum_j C_ij) u_i].
 
     First choices: pi = Q, so the sum is sum(A Q) and C = A Q. Second choices, with r_ij = Q_ij / (1 - Q_ij) and
@@ -56,10 +57,18 @@ def weighted_sum(A: np.ndarray, Q: np.ndarray, second: bool, with_coefficients: 
         m_ij = sum_k A_ijk Q_ik - a_ij Q_ij       (so sum_k B_ijk = r_ij m_ij for B = A pi)
         n_ik = sum_j r_ij A_ijk - a_ik r_ik       (so sum_j B_ijk = Q_ik n_ik)
         sum(A pi) = sum_ij r_ij m_ij,   C_ij = r_ij m_ij / (1 - Q_ij) + Q_ij n_ij.
+
+    With eliminated groups (`groups` M_jk = 1 when j and k are removed together; A already zero there), j's whole
+    group G(j) leaves: pi_ijk = Q_ij Q_ik / (1 - E_ij) with E_ij = sum_l in G(j) Q_il, and d log pi_ijk =
+    d log Q_ij + d log Q_ik + dE_ij / (1 - E_ij), so with b_ij = sum_k B_ijk:
+
+        r = Q / (1 - E),  m = A Q,  n = r A,  sum(A pi) = sum r m,  C = b + Q n + Q ((b / (1 - E)) M).
     """
     if not second:
         B = A * Q
         return float(B.sum()), B if with_coefficients else None
+    if groups is not None:
+        return _group_weighted_sum(A, Q, groups, with_coefficients)
     with np.errstate(divide='ignore', invalid='ignore'):
         inverse = np.where(Q < 1, 1 / (1 - Q), 0.0)
     r = Q * inverse
@@ -70,6 +79,46 @@ def weighted_sum(A: np.ndarray, Q: np.ndarray, second: bool, with_coefficients: 
         return total, None
     n = (r[..., None, :] @ A)[..., 0, :] - diagonal * r
     return total, r * m * inverse + Q * n
+
+
+def _group_weighted_sum(A: np.ndarray, Q: np.ndarray, groups: np.ndarray, with_coefficients: bool) -> tuple[float, Any]:
+    """`weighted_sum` of second choices after j's group is removed (A zero within groups)."""
+    E = Q @ groups  # groups is symmetric: E_ij = sum_l Q_il M_lj
+    with np.errstate(divide='ignore', invalid='ignore'):
+        inverse = np.where(E < 1, 1 / (1 - E), 0.0)
+    r = Q * inverse
+    b = r * (A @ Q[..., None])[..., 0]
+    total = float(b.sum())
+    if not with_coefficients:
+        return total, None
+    n = (r[..., None, :] @ A)[..., 0, :]
+    return total, b + Q * n + Q * ((b * inverse) @ groups)
+
+
+def given_covariances(matrix: Any, MM: int, warnings: list[str]) -> Optional[np.ndarray]:
+    """PyBLP's `micro_sample_covariances`: an MM x MM positive semidefinite matrix used in place of the micro moments'
+    computed covariances (None without micro moments: PyBLP ignores it then, and so does this, with a warning)."""
+    if matrix is None:
+        return None
+    if not MM:
+        warnings.append('micro_sample_covariances is ignored: there are no micro moments')
+        return None
+    try:
+        given = np.asarray(matrix, dtype=float)
+    except (TypeError, ValueError):
+        given = np.zeros(0)
+    if given.shape != (MM, MM) or not np.isfinite(given).all():
+        raise SpecificationError(f'micro_sample_covariances must be a finite square {MM} by {MM} matrix (one row and '
+                                 f'column per micro moment)', parameter='micro_sample_covariances')
+    if not np.allclose(given, given.T, rtol=1e-8, atol=0):
+        raise SpecificationError('micro_sample_covariances must be symmetric', parameter='micro_sample_covariances')
+    eigenvalues = np.linalg.eigvalsh(given)
+    if eigenvalues.min() < -1e-12 * max(1.0, float(np.abs(eigenvalues).max())):
+        raise SpecificationError(f'micro_sample_covariances must be positive semidefinite (an eigenvalue is '
+                                 f'{eigenvalues.min():.3g})', parameter='micro_sample_covariances')
+    if np.linalg.cond(given) > 1 / np.finfo(float).eps:
+        warnings.append('micro_sample_covariances is nearly singular')
+    return given
 
 
 class MicroBlock:
@@ -121,15 +170,16 @@ class MicroBlock:
                 derivative = self._derivative(data, Q, inside, delta_jacobian[data.markets]) if nested is None else \
                     self._nested_derivative(data, nested, state.values.rho, delta_jacobian[data.markets])
             wanted = derivative is not None
-            denominators[data.parts], C = weighted_sum(data.weights, Q, data.second, wanted)
+            denominators[data.parts], C = weighted_sum(data.weights, Q, data.second, wanted, data.groups)
             if derivative is not None:
                 denominator_jacobian[data.parts] = derivative(C)
             for position, p in enumerate(data.parts):
-                numerators[p], C = weighted_sum(data.weighted_values[position], Q, data.second, wanted)
+                numerators[p], C = weighted_sum(data.weighted_values[position], Q, data.second, wanted,
+                                                      data.groups)
                 if derivative is not None:
                     numerator_jacobian[p] = derivative(C)
             for key, values in data.pair_values.items():
-                pair_sums[key] = weighted_sum(values, Q, data.second, False)[0]
+                pair_sums[key] = weighted_sum(values, Q, data.second, False, data.groups)[0]
         with np.errstate(divide='ignore', invalid='ignore'):
             part_values = numerators / denominators
         F, values = self._functions(part_values)

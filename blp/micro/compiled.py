@@ -71,6 +71,9 @@ class CompiledDataset:
     parts: list[int]             # global indices of the parts on this dataset
     weighted_values: np.ndarray  # PM_d x A_d.shape: A_p for each of `parts`
     pair_values: dict[tuple[int, int], np.ndarray]  # (p, q) with q <= p: A_d v_p v_q, for covariances
+    # eliminated_product_ids_index given: T_d x (1 + J) x (1 + J), 1 where j and k are in the same eliminated group
+    # (the outside good alone); the weights above are zero there, where no second choice can fall
+    groups: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)
@@ -252,7 +255,37 @@ def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: l
     if not weights.any():
         raise SpecificationError(f'micro dataset {dataset.name!r} has zero weight in every market it covers',
                                  parameter=where)
+    groups = None
+    if dataset.eliminated_product_ids_index is not None and second:
+        groups = _eliminated_groups(views.problem, dataset, markets, where)
+        weights = weights * (1 - groups)[:, None]
+        values = values * (1 - groups)[None, :, None]
     weighted = values * weights[None]
     pairs = {(p, q): weighted[a] * values[b] for a, p in enumerate(part_indices) for b, q in enumerate(part_indices)
              if b <= a}
-    return CompiledDataset(dataset, markets, second, weights, part_indices, weighted, pairs)
+    return CompiledDataset(dataset, markets, second, weights, part_indices, weighted, pairs, groups)
+
+
+def _eliminated_groups(problem: Problem, dataset: MicroDataset, markets: np.ndarray, where: str) -> np.ndarray:
+    """T_d x (1 + J) x (1 + J): 1 where first choice j and second choice k share the product id in column
+    `eliminated_product_ids_index` of product_ids (both are removed together), the outside good in a group of its own."""
+    index = dataset.eliminated_product_ids_index
+    frame, layout = problem.products.frame, problem.products.layout
+    names = [f'product_ids{index}'] + (['product_ids'] if index == 0 else [])
+    column = next((name for name in names if name in frame.columns), None)
+    if column is None:
+        raise SpecificationError(f'micro dataset {dataset.name!r}: eliminated_product_ids_index {index} needs a '
+                                 f"{' or '.join(map(repr, names))} column in product_data", parameter=where)
+    ids = frame[column].to_numpy()
+    if pd.isna(ids).any():
+        raise SpecificationError(f'micro dataset {dataset.name!r}: product_data column {column!r} has missing ids',
+                                 parameter=where)
+    J = layout.width
+    groups = np.zeros((markets.size, 1 + J, 1 + J))
+    groups[:, 0, 0] = 1
+    groups[:, np.arange(1, 1 + J), np.arange(1, 1 + J)] = 1  # padding: each its own group (never chosen)
+    for row, t in enumerate(markets):
+        rows = np.flatnonzero(layout.market_index == t)
+        positions = 1 + layout.position[rows]
+        groups[row, positions[:, None], positions[None, :]] = ids[rows][:, None] == ids[rows][None, :]
+    return groups

@@ -90,7 +90,8 @@ def _dataset(spec: MicroDatasetSpec, columns: _Columns, where: str) -> MicroData
         second = np.r_[float(spec.second_choices == 'all'), np.ones(products.size)]
         return np.tile(np.outer(chosen, second), (agents.size, 1, 1))
 
-    return MicroDataset(spec.name, spec.observations, compute_weights, market_ids=spec.market_ids)
+    return MicroDataset(spec.name, spec.observations, compute_weights,
+                        eliminated_product_ids_index=spec.eliminated_product_ids_index, market_ids=spec.market_ids)
 
 
 def _part(spec: MicroPartSpec, dataset: MicroDataset, second_choices: bool, columns: _Columns,

@@ -34,7 +34,11 @@ def _name(value: Any, what: str) -> str:
 
 class MicroDataset:
     """A micro dataset d (a survey): `observations` N_d and survey weights from `compute_weights(t, products, agents)`
-    in the markets `market_ids` (None: every market; one id, a string or a number, is that market)."""
+    in the markets `market_ids` (None: every market; one id, a string or a number, is that market).
+
+    `eliminated_product_ids_index` (second choices only): None when the second choice k is made with only the first
+    choice j removed; a column of product_ids (0: `product_ids` or `product_ids0`, k: `product_ids<k>`) when the
+    whole group of products sharing j's id there is removed (`blp.micro.block`)."""
 
     def __init__(self, name: str, observations: int, compute_weights: Callable, eliminated_product_ids_index: Any = None,
                  market_ids: Any = None) -> None:
@@ -44,12 +48,15 @@ class MicroDataset:
             raise SpecificationError(f'micro dataset {name!r}: observations must be a positive integer', parameter=where)
         if not callable(compute_weights):
             raise SpecificationError(f'micro dataset {name!r}: compute_weights must be callable', parameter=where)
-        if eliminated_product_ids_index is not None:
-            raise SpecificationError(f'micro dataset {name!r}: eliminated_product_ids_index (second choices after a '
-                                     f'group of products is removed) is not supported yet', parameter=where)
+        if eliminated_product_ids_index is not None and (
+                isinstance(eliminated_product_ids_index, bool) or
+                not isinstance(eliminated_product_ids_index, (int, np.integer)) or eliminated_product_ids_index < 0):
+            raise SpecificationError(f'micro dataset {name!r}: eliminated_product_ids_index must be None or a '
+                                     f'non-negative integer (a column of product_ids)', parameter=where)
         self.observations = int(observations)
         self.compute_weights = compute_weights
-        self.eliminated_product_ids_index = None
+        self.eliminated_product_ids_index = None if eliminated_product_ids_index is None else \
+            int(eliminated_product_ids_index)
         self.market_ids: Optional[list] = None
         if market_ids is not None:
             if isinstance(market_ids, (str, bytes)) or not isinstance(market_ids, Iterable) or \

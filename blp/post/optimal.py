@@ -16,8 +16,8 @@ their expected values E[p | Z] (the fitted values of regressing prices on ZD, fi
 NumPy's `RandomState(seed)` drawn in PyBLP's order so a seed gives PyBLP's draws.
 
 `to_problem()` re-creates the problem with ZD = [exogenous X1, Z_D^opt, the X1 columns of prices at E[p]], as
-PyBLP (a just-identified problem). A supply side would add Z_S^opt = E[d omega / d theta] through the inverse of
-the joint covariance of (xi, omega) and its own to_problem columns: see `supply_instruments`, empty for now.
+PyBLP (a just-identified problem). A supply side adds Z_S^opt = E[d omega / d theta] through the inverse of
+the joint covariance of (xi, omega), and `to_problem()` adds shifters as PyBLP (`blp.post.optimal_supply`).
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
+from blp.estimation.parameters import BetaParameter
 from blp.exceptions import BLPWarning, SpecificationError
 from blp.model import DemandModel
 from blp.model.choices import logit, nested_logit
 from blp.model.demand import Inversion
+from blp.post.optimal_supply import supply_instruments, supply_problem
 from blp.printing import clock, statistics_table
 from blp.serialization import jsonable
 
@@ -51,8 +53,8 @@ class OptimalInstrumentResults:
 
     problem_results: ProblemResults
     demand_instruments: np.ndarray              # N x P
-    supply_instruments: np.ndarray              # N x 0 until a supply side exists
-    inverse_covariance_matrix: np.ndarray       # 1 x 1: 1 / Var(xi)
+    supply_instruments: np.ndarray              # N x P with a supply side, else N x 0
+    inverse_covariance_matrix: np.ndarray       # 1 x 1: 1 / Var(xi); 2 x 2 with a supply side
     expected_xi_by_theta_jacobian: np.ndarray   # N x P
     expected_prices: Optional[np.ndarray]       # N x 1 (None without prices)
     expected_shares: np.ndarray                 # N x 1
@@ -61,22 +63,31 @@ class OptimalInstrumentResults:
     seed: Optional[int]
     computation_time: float
     labels: list[str] = field(default_factory=list)
+    expected_omega_by_theta_jacobian: Optional[np.ndarray] = None  # N x P with a supply side
 
     def to_problem(self) -> Any:
         """The problem re-created with the optimal instruments, ready to `solve` (as PyBLP's `to_problem()`)."""
         problem = self.problem_results.problem
+        if problem.supply is not None:
+            return supply_problem(self.problem_results, self.demand_instruments, self.supply_instruments,
+                                  _beta_columns(self.problem_results))
         exogenous = ~problem.X1_endogenous
         frame = problem.products.frame
         X1 = problem.product_formulations[0].build(frame, 'X1 formulation').matrix
-        parts = [X1[:, exogenous], self.demand_instruments]
+        # as PyBLP: a beta in theta on an exogenous column needs no optimal instrument (its column is in ZD), and an
+        # endogenous column gets E[X1 | Z] only when its beta was concentrated out (else Z_D^opt has its column)
+        in_theta = _beta_columns(self.problem_results)
+        kept = [column is None or not exogenous[column] for column in in_theta]
+        parts = [X1[:, exogenous], self.demand_instruments[:, kept]]
         labels = [label for label, keep in zip(problem.X1_labels, exogenous) if keep] + \
-            [f'optimal[{label}]' for label in self.labels]
-        if self.expected_prices is not None and problem.X1_endogenous.any():
+            [f'optimal[{label}]' for label, keep in zip(self.labels, kept) if keep]
+        concentrated = problem.X1_endogenous.copy()
+        concentrated[[column for column in in_theta if column is not None]] = False
+        if self.expected_prices is not None and concentrated.any():
             expected = _with_prices(frame, self.expected_prices[:, 0])
             X1_expected = problem.product_formulations[0].build(expected, 'X1 formulation').matrix
-            parts.append(X1_expected[:, problem.X1_endogenous])
-            labels += [f'expected[{label}]' for label, endogenous in zip(problem.X1_labels, problem.X1_endogenous)
-                       if endogenous]
+            parts.append(X1_expected[:, concentrated])
+            labels += [f'expected[{label}]' for label, endogenous in zip(problem.X1_labels, concentrated) if endogenous]
         return problem.with_instruments(np.column_stack(parts), labels)
 
     def __repr__(self) -> str:
@@ -108,6 +119,12 @@ def re_estimate(results: ProblemResults, options: SolveOptions, method: str = 'a
     return instruments, updated
 
 
+def _beta_columns(results: ProblemResults) -> list[Optional[int]]:
+    """For each element of theta, the X1 column of its beta (None for sigma, pi, rho)."""
+    return [parameter.location[0] if isinstance(parameter, BetaParameter) else None
+            for parameter in results._estimation.parameters.unfixed]
+
+
 def _with_prices(frame: Any, prices: np.ndarray) -> Any:
     changed = frame.copy()
     changed['prices'] = prices
@@ -124,16 +141,11 @@ def expected_prices(problem: Problem) -> np.ndarray:
 
 
 def compute_optimal_instruments(results: ProblemResults, method: str = 'approximate', draws: int = 1,
-                                seed: Optional[int] = None,
-                                expected_prices_: Optional[Any] = None) -> OptimalInstrumentResults:
+                                seed: Optional[int] = None, expected_prices_: Optional[Any] = None,
+                                iteration: Any = None) -> OptimalInstrumentResults:
     """`results.compute_optimal_instruments(method, draws, seed, expected_prices)` (PyBLP's arguments)."""
     started = time.perf_counter()
-    if method not in METHODS:
-        raise SpecificationError("method must be 'approximate', 'normal' or 'empirical'", parameter='method')
-    if method == 'approximate':
-        draws = 1
-    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
-        raise SpecificationError('draws must be a positive integer', parameter='draws')
+    draws = _checked_draws(method, draws)
     problem = results.problem
     if problem.MC:
         warnings.warn('optimal instruments are not computed with covariance restrictions in mind: they are optimal '
@@ -148,8 +160,11 @@ def compute_optimal_instruments(results: ProblemResults, method: str = 'approxim
         prices_hat = np.asarray(expected_prices_, dtype=float).reshape(-1)
         if prices_hat.shape != (N,) or not np.isfinite(prices_hat).all():
             raise SpecificationError(f'expected_prices must be a finite {N}-vector', parameter='expected_prices')
-    else:
+    elif problem.supply is None:
         prices_hat = expected_prices(problem) if has_prices else None  # type: ignore[assignment]
+    if problem.supply is not None:
+        return _with_supply(results, method, draws, seed, prices_hat if expected_prices_ is not None else None,
+                            iteration, started)
 
     state = np.random.RandomState(seed)
     deviation = np.std(xi)
@@ -164,6 +179,9 @@ def compute_optimal_instruments(results: ProblemResults, method: str = 'approxim
         jacobian_r, shares_r = realization.at(sample())
         jacobian += jacobian_r / draws
         shares += shares_r / draws
+    for index, column in enumerate(_beta_columns(results)):  # d xi / d beta_k = -X1_k, at expected prices
+        if column is not None:
+            jacobian[:, index] = -realization.X1[:, column]
     variance = np.var(xi)
     with np.errstate(all='ignore'):
         inverse = np.array([[1 / variance]])
@@ -172,6 +190,27 @@ def compute_optimal_instruments(results: ProblemResults, method: str = 'approxim
         results, instruments, np.zeros((N, 0)), inverse, jacobian,
         None if prices_hat is None else prices_hat[:, None], shares[:, None], method, int(draws), seed,
         time.perf_counter() - started, list(results.theta_labels))
+
+
+def _checked_draws(method: str, draws: int) -> int:
+    """The number of error realizations to average over (one for the approximate method), after PyBLP's checks."""
+    if method not in METHODS:
+        raise SpecificationError("method must be 'approximate', 'normal' or 'empirical'", parameter='method')
+    if method == 'approximate':
+        return 1
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+        raise SpecificationError('draws must be a positive integer', parameter='draws')
+    return int(draws)
+
+
+def _with_supply(results: ProblemResults, method: str, draws: int, seed: Optional[int],
+                 given_prices: Optional[np.ndarray], iteration: Any, started: float) -> OptimalInstrumentResults:
+    """Z_D and Z_S at equilibrium prices of each error realization (`blp.post.optimal_supply`)."""
+    computed = supply_instruments(results, method, draws, seed, given_prices, iteration)
+    return OptimalInstrumentResults(
+        results, computed.demand_instruments, computed.supply_instruments, computed.inverse_covariance_matrix,
+        computed.xi_jacobian, computed.prices[:, None], computed.shares[:, None], method, int(draws), seed,
+        time.perf_counter() - started, list(results.theta_labels), computed.omega_jacobian)
 
 
 class _Realization:
@@ -184,12 +223,14 @@ class _Realization:
         self.values = results.nonlinear_values
         base = results.delta[:, 0] - results.xi[:, 0]
         X2 = problem.X2
+        X1 = problem.product_formulations[0]
+        frame = problem.products.frame
+        self.X1 = X1.build(frame, 'X1 formulation').matrix  # at expected prices when there are prices
         if prices_hat is not None:
-            frame = problem.products.frame
             expected = _with_prices(frame, prices_hat)
-            X1 = problem.product_formulations[0]
-            base = base + (X1.build(expected, 'X1 formulation').matrix - X1.build(frame, 'X1 formulation').matrix) \
-                @ results.beta[:, 0]
+            X1_expected = X1.build(expected, 'X1 formulation').matrix
+            base = base + (X1_expected - self.X1) @ results.beta[:, 0]
+            self.X1 = X1_expected
             X2_formulation = problem.product_formulations[1]
             if problem.K2 and X2_formulation is not None:
                 X2 = X2_formulation.build(expected, 'X2 formulation').matrix

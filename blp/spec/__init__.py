@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from blp.configurations.solve_options import Iteration, Optimization, SolveOptions
 from blp.spec.micro import MicroMomentsSpec
@@ -160,6 +160,25 @@ class SolveSpec(_Strict):
         default=None, description='m of the covariance restrictions E[(xi omega - m) Z_C] = 0 (MacKay and Miller), '
         'stacked after the demand and supply moments; needs a supply side and covariance_instruments0.. columns (Z_C, '
         'e.g. a column of ones) in the product data, which alone give m = 0 (PyBLP\'s default)')
+    micro_sample_covariances: Optional[Matrix] = Field(
+        default=None, max_length=200, description='covariances of the micro moments (one row and column per moment, '
+        'in the order of micro_moments.moments; symmetric, positive semidefinite) used in place of those computed at '
+        'the estimates, e.g. bootstrapped from the micro data')
+
+    @field_validator('micro_sample_covariances')
+    @classmethod
+    def _micro_sample_covariances_fit(cls, given: Optional[Matrix], info: ValidationInfo) -> Optional[Matrix]:
+        """One row and column per micro moment (micro_moments is validated first: it comes earlier)."""
+        if given is None:
+            return given
+        micro_moments = info.data.get('micro_moments')
+        if micro_moments is None:
+            raise ValueError('micro_sample_covariances needs micro_moments')
+        count = len(micro_moments.moments)
+        if len(given) != count or any(len(row) != count for row in given):
+            raise ValueError(f'micro_sample_covariances must be {count} by {count}: one row and column per micro '
+                             f'moment')
+        return given
 
 
 class OptimalInstrumentsSpec(_Strict):
@@ -255,4 +274,5 @@ def solve_options(solve: SolveSpec) -> SolveOptions:
         covariance_moments_mean=solve.covariance_moments_mean,
         phi=solve.phi, phi_bounds=_unbound(solve.phi_bounds), demand_moment_types=solve.demand_moment_types,
         supply_moment_types=solve.supply_moment_types,
+        micro_sample_covariances=solve.micro_sample_covariances,
     )

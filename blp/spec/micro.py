@@ -45,6 +45,16 @@ class MicroDatasetSpec(_Strict):
         default=None, description='product expression weighting first choices j (e.g. "mushy": mushy purchasers)')
     second_choices: Optional[Literal['inside', 'all']] = Field(
         default=None, description="null: first choices only; 'inside' or 'all' (the outside good too): second choices")
+    eliminated_product_ids_index: Optional[int] = Field(
+        default=None, ge=0, le=99, strict=True,
+        description='second choices made with the first choice\'s whole group removed: the product_ids column that '
+                    'groups products (0: product_ids or product_ids0, k: product_ids<k>); null: only the first choice')
+
+    @model_validator(mode='after')
+    def _eliminated_needs_second_choices(self) -> 'MicroDatasetSpec':
+        if self.eliminated_product_ids_index is not None and self.second_choices is None:
+            raise ValueError(f'micro dataset {self.name!r}: eliminated_product_ids_index needs second_choices')
+        return self
 
 
 class MicroFactorSpec(_Strict):

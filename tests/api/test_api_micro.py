@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import pytest
 import redis
 from api_support import assert_problem, csv_bytes
@@ -101,3 +102,48 @@ def test_malformed_micro_moments_are_422_naming_the_field(client, name, change, 
     body = assert_problem(response, 422)
     assert body['field'].startswith('spec.solve.micro_moments') and cause in body['detail'], body
     assert set(r.keys()) == before
+
+
+def _eliminated(index: Any = 0, second_choices: Any = 'all') -> dict:
+    """Exercise 3's diversion survey with its first choice's group eliminated (product_ids<index>)."""
+    micro = copy.deepcopy(EXERCISE3_ALL)
+    micro['datasets'][1].update(eliminated_product_ids_index=index, second_choices=second_choices)
+    return micro
+
+
+def test_an_eliminated_group_survey_is_accepted(client):
+    api, _, ids = client
+    assert post(api, ids, spec(_eliminated(0))).status_code == 202  # the product_ids column: groups of one
+
+
+@pytest.mark.parametrize('micro, field, cause', [
+    (_eliminated(0, None), 'spec.solve.micro_moments', 'eliminated_product_ids_index needs second_choices'),
+    (_eliminated(-1), 'spec.solve.micro_moments.datasets.1.eliminated_product_ids_index', 'greater than or equal'),
+    (_eliminated(True), 'spec.solve.micro_moments.datasets.1.eliminated_product_ids_index', 'integer')])
+def test_a_malformed_eliminated_index_is_422_naming_the_field(client, micro, field, cause):
+    api, _, ids = client
+    body = assert_problem(post(api, ids, spec(micro)), 422)
+    assert body['field'].startswith(field) and cause in body['detail'], body
+
+
+def test_an_eliminated_index_without_its_column_is_422_naming_the_moment(client):
+    api, r, ids = client
+    before = set(r.keys())
+    body = assert_problem(post(api, ids, spec(_eliminated(3))), 422,
+                          parameter='micro_moments[P(outside second | inside)]')
+    assert "'product_ids3' column" in body['detail'], body
+    assert set(r.keys()) == before
+
+
+@pytest.mark.parametrize('covariances, cause', [
+    ([[1e-3, 0], [0, 1e-3]], '3 by 3'), ([[1e-3, 0, 0], [0, -1e-3, 0], [0, 0, 1e-3]], 'positive semidefinite')])
+def test_bad_micro_sample_covariances_are_422(client, covariances, cause):
+    api, r, ids = client
+    before = set(r.keys())
+    body_spec = spec(EXERCISE3_ALL)
+    body_spec['solve']['micro_sample_covariances'] = covariances
+    body = assert_problem(post(api, ids, body_spec), 422)
+    assert cause in body['detail'] and 'micro_sample_covariances' in (body.get('field') or body.get('parameter')), body
+    assert set(r.keys()) == before
+    body_spec['solve']['micro_sample_covariances'] = np.diag([1e-3, 2e-4, 3e-4]).tolist()
+    assert post(api, ids, body_spec).status_code == 202

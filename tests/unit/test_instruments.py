@@ -63,3 +63,20 @@ def test_optimal_instruments_of_a_logit_are_the_expected_prices() -> None:
     assert updated.ZD_labels == ['expected[prices]'] and updated.MD == 1
     refit = updated.solve(method='1s')
     assert np.isfinite(refit.beta).all() and refit.objective < 1e-20  # just identified
+
+
+def test_a_supply_re_estimate_with_optimal_instruments_restores() -> None:
+    """The worker's stored form of a re-estimate (first estimate, method, draws, seed) restores to the same numbers
+    with a supply side (the instruments are recomputed, the problem re-created with Z_S and shifters)."""
+    from generate_optimal_supply_fixtures import re_estimate
+    from supply_workloads import SUPPLY_WORKLOADS, run_blp
+
+    from blp.post.optimal import restore_stored
+    first = run_blp(SUPPLY_WORKLOADS['supply_simulation']())
+    updated = re_estimate(first, first.compute_optimal_instruments(), blp)
+    stored = {'results': updated.to_dict(), 'optimal_instruments': {
+        'initial': {'results': first.to_dict()}, 'method': 'approximate', 'draws': 1, 'seed': None}}
+    restored = restore_stored(first.problem, stored)
+    for name in ('beta', 'sigma', 'gamma', 'beta_se', 'sigma_se', 'gamma_se'):
+        np.testing.assert_allclose(getattr(restored, name), getattr(updated, name), rtol=1e-8, err_msg=name)
+    assert restored.problem.MS == updated.problem.MS == 4

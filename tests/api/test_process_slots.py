@@ -39,3 +39,20 @@ def test_helper_processes_run_at_a_low_priority_within_the_memory_limit():
     assert processes.run(os.nice, 0, wait=60, timeout=60) == 19
     import resource
     assert processes.run(resource.getrlimit, resource.RLIMIT_AS, wait=60, timeout=60) == (LIMIT, LIMIT)
+
+
+def verbose() -> bool:
+    """In a helper process: whether the core would print its status lines."""
+    import blp
+    return bool(blp.options.verbose)
+
+
+def test_numerics_processes_start_with_the_cores_status_lines_off_and_leave_the_api_processs_options_alone():
+    import blp
+    before = blp.options.verbose
+    from jobstore.settings import Settings
+    from service.numerics import Numerics
+    numerics = Numerics(Settings(max_concurrent_validations=1))
+    numerics.processes.key = ('test-numerics-quiet', *numerics.processes.key[1:])  # a pool of its own, not shared
+    assert numerics.processes.run(verbose, wait=120, timeout=120) is False
+    assert blp.options.verbose is before

@@ -39,6 +39,7 @@ CONFIGURATIONS: list[Callable[[Any], Any]] = [
     lambda library: library.Formulation('size + I(size ** 2) + C(product) * C(year)'),
     lambda library: library.Formulation('size + I(size ** 2)', absorb='C(product) * C(year)'),
     lambda library: library.Formulation('year:(log(income) + C(education))'),
+    lambda library: library.Formulation('1 + log(hpwt) + trend * (jp + eu) + log(q)'),
     lambda library: library.Formulation('prices', absorb='C(product_ids)'),
     lambda library: library.Optimization('l-bfgs-b', {'gtol': 1e-3}),
     lambda library: library.Optimization('bfgs', {'gtol': 1e-4}),

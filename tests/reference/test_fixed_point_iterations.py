@@ -106,6 +106,16 @@ def test_counts_are_pyblps_run_now(name: str) -> None:
     assert {key: stored[key] for key in theirs} == theirs
 
 
+def test_the_hessians_contractions_are_not_counted() -> None:
+    """PyBLP counts the contractions of the objective's evaluations, not of the Hessian's finite differences."""
+    problem = _nevo(blp, True)
+    solved = [problem.solve(NEVO_SIGMA, NEVO_PI, method='1s', check_optimality=check, **_fixed(blp))
+              for check in ('gradient', 'both')]
+    assert np.isfinite(solved[1].hessian).all() and not np.isfinite(solved[0].hessian).any()
+    assert [(r.cumulative_fp_iterations, r.cumulative_contraction_evaluations) for r in solved] == \
+        [(solved[0].cumulative_fp_iterations, solved[0].cumulative_contraction_evaluations)] * 2
+
+
 def test_print_shows_the_fixed_point_iterations_beside_the_contraction_evaluations() -> None:
     shown = repr(CASES['nevo_demographics'](blp))
     stored = json.loads(FIXTURE.read_text())['nevo_demographics']

@@ -13,7 +13,7 @@ Nevo's problem took 751 iterations and 2322 evaluations against PyBLP's 752 and 
 optimization the counts differ more (blp warm-starts each contraction from the last delta moved by d delta / d theta,
 PyBLP from the step's first delta, and the optimizers' paths differ): `docs/coming-from-pyblp.md` says so.
 
-PyBLP's counts are stored in `fixtures/fixed_point_iterations.json` (PyBLP took 20 to 70 s per case on a loaded machine); `make
+PyBLP's counts are stored in `fixtures/fixed_point_iterations.json` (the four take PyBLP about 30 s); `make
 test-live` re-runs PyBLP. Regenerate: `PYTHONPATH=. python tests/reference/test_fixed_point_iterations.py`.
 """
 

@@ -32,14 +32,18 @@ from service.budget import check_cost, checkable
 from service.dataset_cache import CACHE, stored_frame
 from service.process_slots import Fault, ProcessSlots, fault, from_fault, helper_store
 
-# PyBLP's status lines are for a person at a console; the service answers with problem details and results.
-blp.options.verbose = False
-
 log = logging.getLogger(__name__)
 # (dataset id, the frame when it is inline data not yet stored, else None)
 Data = tuple[Optional[str], Optional[pd.DataFrame]]
 HEADROOM_BYTES = 1024**3  # the interpreter and its libraries, on top of the job's own budget
 T = TypeVar('T')
+
+
+def _quiet_core() -> None:
+    """A numerics process's setup: PyBLP's status lines are for a person at a console; the service answers with
+    problem details and results. (Set as the process starts, not when this module is imported: importing it changes
+    no option of the importing process.)"""
+    blp.options.verbose = False
 
 
 def _frame(store: Store, data: Data, field: str) -> Optional[pd.DataFrame]:
@@ -181,7 +185,7 @@ class Numerics:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.processes = ProcessSlots('numerics', settings.max_concurrent_validations,
-                                      settings.max_job_memory_bytes + HEADROOM_BYTES)
+                                      settings.max_job_memory_bytes + HEADROOM_BYTES, setup=_quiet_core)
 
     def warm(self) -> None:
         """Start the processes and load the core in them now, in the background."""

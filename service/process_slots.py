@@ -34,9 +34,9 @@ class NoSlot(Exception):
     """Every slot stayed taken for as long as the caller would wait."""
 
 
-def _start_helper(limit: int, parent: int) -> None:
-    """A helper process yields the CPU to the API's own (nice 19), stays within its memory limit, and ends with the
-    API process (Linux: a pool's idle processes would otherwise outlive a killed API)."""
+def _start_helper(limit: int, parent: int, setup: Optional[Callable[[], None]]) -> None:
+    """A helper process yields the CPU to the API's own (nice 19), stays within its memory limit, ends with the
+    API process (Linux: a pool's idle processes would otherwise outlive a killed API), and runs its kind's `setup`."""
     # `parent` is the API process's pid, given: it may have died before this runs. (Not PR_SET_PDEATHSIG: that
     # fires when the *thread* that spawned the process ends.)
     def orphaned() -> None:
@@ -51,6 +51,8 @@ def _start_helper(limit: int, parent: int) -> None:
     # allocator reserves only what it uses.
     os.environ.setdefault('ARROW_DEFAULT_MEMORY_POOL', 'system')
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if setup is not None:
+        setup()
 
 
 # One pool per API process, kind and limits (apps built by tests share it), until one of its processes dies.
@@ -58,13 +60,13 @@ _pools: dict[tuple[str, int, int], ProcessPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
-def _pool(key: tuple[str, int, int]) -> ProcessPoolExecutor:
+def _pool(key: tuple[str, int, int], setup: Optional[Callable[[], None]]) -> ProcessPoolExecutor:
     """The pool of `key` (kind, processes, memory limit), spawned on first use (not forked: the API process has
-    threads)."""
+    threads), each process set up by `setup` (a kind's: the same for every pool of that kind)."""
     with _pools_lock:
         if key not in _pools:
             _pools[key] = ProcessPoolExecutor(max_workers=key[1], mp_context=multiprocessing.get_context('spawn'),
-                                              initializer=_start_helper, initargs=(key[2], os.getpid()))
+                                              initializer=_start_helper, initargs=(key[2], os.getpid(), setup))
         return _pools[key]
 
 
@@ -75,11 +77,11 @@ def _drop(key: tuple[str, int, int], broken: ProcessPoolExecutor) -> None:
 
 
 class ProcessSlots:
-    """`size` helper processes of `kind` ('numerics', 'parsers'), each limited to `memory_limit` bytes, and a slot
-    per call running in them."""
+    """`size` helper processes of `kind` ('numerics', 'parsers'), each limited to `memory_limit` bytes and set up by
+    `setup` (a module-level function, run once in each process as it starts), and a slot per call running in them."""
 
-    def __init__(self, kind: str, size: int, memory_limit: int) -> None:
-        self.key, self.size = (kind, size, memory_limit), size
+    def __init__(self, kind: str, size: int, memory_limit: int, setup: Optional[Callable[[], None]] = None) -> None:
+        self.key, self.size, self.setup = (kind, size, memory_limit), size, setup
         self.lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(size)
         self._pool: Optional[ProcessPoolExecutor] = None
@@ -87,7 +89,7 @@ class ProcessSlots:
     def pool(self) -> ProcessPoolExecutor:
         with self.lock:
             if self._pool is None:
-                self._pool = _pool(self.key)
+                self._pool = _pool(self.key, self.setup)
             return self._pool
 
     def warm(self, load: Callable[[], object]) -> None:

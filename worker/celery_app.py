@@ -105,8 +105,8 @@ def job_store() -> Store:
 
 def make_app(config: Settings) -> Celery:
     celery = Celery('blp', broker=config.redis_url,
-                    include=['worker.leases', 'worker.memory', 'worker.warmup', 'worker.tasks', 'worker.multistart',
-                             'worker.bootstrap_chunks', 'worker.merger_screen', 'worker.sweeps'])
+                    include=['worker.console', 'worker.leases', 'worker.memory', 'worker.warmup', 'worker.tasks',
+                             'worker.multistart', 'worker.bootstrap_chunks', 'worker.merger_screen', 'worker.sweeps'])
     celery.conf.update(
         task_serializer='json', result_serializer='json', accept_content=['json'],
         task_ignore_result=True,

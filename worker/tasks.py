@@ -32,9 +32,6 @@ from worker.failures import lost_problem_details, problem_details_of, worker_los
 from worker.leases import LeasedTask
 from worker.trace import Trace
 
-# PyBLP's status lines are for a person at a console; a job reports its progress through the store.
-blp.options.verbose = False
-
 log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 0.2
 PROGRESS_KEYS = ('step', 'iteration', 'evaluations', 'objective', 'gradient_norm', 'contraction_iterations')

@@ -28,6 +28,7 @@ from celery import signals
 import blp
 from blp.spec import EstimateSpec, solve_options
 from jobstore.warmup import SPEC, import_core, stored_tiny_data
+from worker import console  # noqa: F401 - its worker_init handler is connected first: the warm-up solves quietly
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,10 @@ if TYPE_CHECKING:  # the configurations call these from their __repr__
     from blp.configurations.integration import Integration
     from blp.configurations.solve_options import Iteration, Optimization
 
+# Terms in the order written, interactions where they are expanded (`trend * (jp + eu) + log(q)`: trend, jp, eu,
+# trend:jp, trend:eu, log(q)), as PyBLP (patsy) orders the columns of its matrices; formulaic's default sorts by degree.
+TERM_ORDER = 'none'
+
 OPTIMIZERS = {
     'l-bfgs-b': 'the L-BFGS-B algorithm implemented in SciPy',
     'bfgs': 'the BFGS algorithm implemented in SciPy',
@@ -72,7 +76,7 @@ def describe_integration(integration: Integration) -> str:
 
 def formulation_terms(formula: str) -> list[str]:
     """The formula's terms as the model builds them (`C(a) * C(b)` is `C(a)`, `C(b)`, `C(a):C(b)`)."""
-    return [str(term) for term in Formula(formula)]
+    return [str(term) for term in Formula(formula, _ordering=TERM_ORDER)]
 
 
 def describe_formulation(formulation: Formulation) -> str:

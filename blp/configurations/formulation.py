@@ -16,7 +16,7 @@ import pandas as pd
 from formulaic import Formula, model_matrix
 from formulaic.errors import FormulaicError
 
-from blp.configurations.descriptions import describe_formulation
+from blp.configurations.descriptions import TERM_ORDER, describe_formulation
 from blp.exceptions import DataError, SpecificationError
 
 FUNCTIONS = {'log': np.log, 'exp': np.exp, 'sqrt': np.sqrt, 'abs': np.abs}
@@ -66,7 +66,7 @@ def _parse(formula: str, where: str) -> Formula:
         raise SpecificationError(f"{where}: formula {formula!r} must be a right-hand side only (no '~' or '|')",
                                  parameter=where)
     try:
-        return Formula(formula)
+        return Formula(formula, _ordering=TERM_ORDER)
     except (FormulaicError, SyntaxError, ValueError, TypeError) as exception:  # formulaic raises all of these
         raise SpecificationError(f"{where}: cannot parse formula {formula!r}: {str(exception).splitlines()[0]}",
                                  parameter=where) from None
@@ -148,7 +148,8 @@ class Formulation:
                             f"(columns: {', '.join(map(str, data.columns))})", column=missing[0])
         try:
             with np.errstate(all='ignore'):
-                matrix = model_matrix(self.coding_formula(where), data, context=FUNCTIONS, na_action='ignore')
+                matrix = model_matrix(_parse(self.coding_formula(where), where), data, context=FUNCTIONS,
+                                      na_action='ignore')
         except (FormulaicError, SyntaxError, ValueError, TypeError) as exception:
             raise SpecificationError(f"{where}: cannot evaluate {self.formula!r}: {str(exception).splitlines()[0]}",
                                      parameter=where) from None

@@ -114,6 +114,7 @@ class Estimation:
         self.warm_theta: Optional[np.ndarray] = None  # where warm_jacobian (d delta / d theta) was computed
         self.warm_jacobian: Optional[np.ndarray] = None
         self.contraction_evaluations = 0
+        self.fixed_point_iterations = 0  # the contraction's major iterations (PyBLP's), cumulative
         self.market_evaluations = np.zeros(layout.T, dtype=np.int64)  # contraction steps per market, cumulative
         self.inner_loop_failures: list[dict] = []  # thetas where markets failed and the optimizer was reverted
         self.contraction_seconds = 0.0
@@ -163,6 +164,7 @@ class Estimation:
         self.contraction_seconds += time.perf_counter() - started
         evaluations = int(inversion.evaluations.sum())
         self.contraction_evaluations += evaluations
+        self.fixed_point_iterations += int(inversion.iterations.sum())
         self.market_evaluations += inversion.evaluations
         failed = list(layout.markets[~inversion.converged])
         jacobian = np.zeros((problem.N, 0))
@@ -349,14 +351,17 @@ class Estimation:
         return projected
 
     def hessian(self, theta: np.ndarray, W: np.ndarray) -> np.ndarray:
-        """Central finite differences of the analytic gradient, symmetrized."""
+        """Central finite differences of the analytic gradient, symmetrized. Their contractions are not counted in
+        the cumulative statistics: PyBLP counts those of the objective's evaluations only."""
         iv = self.moments.iv(W)
+        counts = self.contraction_evaluations, self.fixed_point_iterations, self.market_evaluations.copy()
         columns = []
         for index in range(theta.size):
             up, down = theta.copy(), theta.copy()
             up[index] += FINITE_DIFFERENCE_STEP / 2
             down[index] -= FINITE_DIFFERENCE_STEP / 2
             columns.append((self.evaluate(up, iv).gradient - self.evaluate(down, iv).gradient) / FINITE_DIFFERENCE_STEP)
+        self.contraction_evaluations, self.fixed_point_iterations, self.market_evaluations = counts
         hessian = np.column_stack(columns) if columns else np.zeros((0, 0))
         return (hessian + hessian.T) / 2
 

@@ -113,6 +113,7 @@ class ProblemResults(PostEstimation):
         self.optimization_iterations = sum(step.iterations for step in history)
         self.objective_evaluations = sum(step.evaluations for step in history)
         self.contraction_evaluations = estimation.contraction_evaluations
+        self.fp_iterations = estimation.fixed_point_iterations
         layout = problem.products.layout
         self.contraction_evaluations_by_market = dict(zip(map(str, layout.markets),
                                                           estimation.market_evaluations.tolist()))
@@ -147,6 +148,7 @@ class ProblemResults(PostEstimation):
         self.cumulative_optimization_iterations = self.optimization_iterations
         self.cumulative_objective_evaluations = self.objective_evaluations
         self.cumulative_contraction_evaluations = self.contraction_evaluations
+        self.cumulative_fp_iterations = self.fp_iterations
 
     def compute_optimal_instruments(self, method: str = 'approximate', draws: int = 1, seed: Optional[int] = None,
                                     expected_prices: Any = None, iteration: Any = None) -> Any:

@@ -86,7 +86,8 @@ def _cumulative_columns(results: ProblemResults) -> list[tuple[list[str], str]]:
                     (['Optimization', 'Iterations'], str(results.cumulative_optimization_iterations))]
     columns.append((['Objective', 'Evaluations'], str(results.cumulative_objective_evaluations)))
     if results.problem.K2:
-        columns.append((['Contraction', 'Evaluations'], str(results.cumulative_contraction_evaluations)))
+        columns += [(['Fixed Point', 'Iterations'], str(results.cumulative_fp_iterations)),
+                    (['Contraction', 'Evaluations'], str(results.cumulative_contraction_evaluations))]
     return columns
 
 

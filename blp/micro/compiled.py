@@ -1,12 +1,9 @@
 """Micro datasets' survey weights and parts' values, computed once per solve from the users' callables and laid out on
 the padded (market x agent x choice) arrays the micro moment block runs on.
 
-The callables get PyBLP's per-market views: `products` (J_t rows: `.size`, `.X1`, `.X2`, `.X3`, `.market_ids`,
-`.product_ids`, `.firm_ids`, `.shares`, `.prices` and every product-data column by name, each J_t x 1) and `agents`
-(I_t rows: `.size`, `.weights` I_t x 1, `.nodes` I_t x K2, `.demographics` I_t x D, and every agent-data column by
-name, each I_t x 1). Whatever shape the weights have, the padded arrays always carry the outside good as choice 0
-(zero weight where the dataset leaves it out): first choices T_d x I x (1 + J), second choices
-T_d x I x (1 + J) x (1 + J), with integration weights w_it folded in:
+The callables get PyBLP's per-market views (`blp.micro.views`). Whatever shape the weights have, the padded arrays
+always carry the outside good as choice 0 (zero weight where the dataset leaves it out): first choices
+T_d x I x (1 + J), second choices T_d x I x (1 + J) x (1 + J), with integration weights w_it folded in:
 
     A_dt[i, j(, k)] = w_it w_dij(k)t            (the dataset's weights)
     A_pt[i, j(, k)] = w_it w_dij(k)t v_pij(k)t  (each part's weighted values)
@@ -15,49 +12,17 @@ T_d x I x (1 + J) x (1 + J), with integration weights w_it folded in:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import pandas as pd
 
 from blp.exceptions import SpecificationError
 from blp.micro.moments import MicroDataset, MicroMoment, MicroPart, check_micro_moments
-from blp.primitives.products import Agents
+from blp.micro.views import MarketViews, call_market_function
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.estimation.problem import Problem
-
-
-class MarketView:
-    """Named arrays of one market, read as attributes (PyBLP's record arrays: `products.X2`, `agents.demographics`)."""
-
-    def __init__(self, size: int, arrays: dict[str, np.ndarray], kind: str) -> None:
-        self.size, self._arrays, self._kind = size, arrays, kind
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        arrays = self.__dict__.get('_arrays', {})
-        if name in arrays:
-            return arrays[name]
-        raise AttributeError(f"{self.__dict__.get('_kind', 'market data')} have no field {name!r} "
-                             f"(fields: {', '.join(sorted(arrays))})")
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self._arrays))
-
-
-def _columns(frame: Optional[pd.DataFrame], rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Every column of `frame` at `rows` as a column vector (floats where numeric)."""
-    if frame is None:
-        return {}
-    columns = {}
-    for name in frame.columns:
-        if not isinstance(name, str) or not name.isidentifier():
-            continue
-        values = frame[name].to_numpy()[rows]
-        if pd.api.types.is_numeric_dtype(frame[name]) and not pd.api.types.is_bool_dtype(frame[name]):
-            values = values.astype(float)
-        columns[name] = values.reshape(-1, 1)
-    return columns
 
 
 @dataclass(frozen=True)
@@ -100,22 +65,6 @@ class CompiledMicro:
         return ', '.join(repr(m.name) for m in self.moments if any(p.dataset is dataset for p in m.parts))
 
 
-def _call(function: Callable, t: Any, products: MarketView, agents: MarketView, what: str, where: str) -> np.ndarray:
-    try:
-        result = function(t, products, agents)
-    except Exception as exception:  # the user's code: report what failed where, whatever it raised
-        raise SpecificationError(f'{what} failed in market {t!r}: {type(exception).__name__}: {exception}',
-                                 parameter=where) from exception
-    try:
-        array = np.asarray(result, dtype=float)
-    except (TypeError, ValueError):
-        raise SpecificationError(f'{what} returned something that is not an array of numbers in market {t!r}',
-                                 parameter=where) from None
-    if not np.isfinite(array).all():
-        raise SpecificationError(f'{what} returned non-finite numbers in market {t!r}', parameter=where)
-    return array
-
-
 def _place(target: np.ndarray, array: np.ndarray, J_t: int) -> None:
     """Write an I_t x J_t(+1) [x J_t(+1)] array of a market of J_t products into padded I x (1 + J) [x (1 + J)]
     space, choice 0 the outside (the market's products come first, the padding after them)."""
@@ -125,41 +74,6 @@ def _place(target: np.ndarray, array: np.ndarray, J_t: int) -> None:
     else:
         second = slice(0, 1 + J_t) if array.shape[2] == 1 + J_t else slice(1, 1 + J_t)
         target[:array.shape[0], first, second] = array
-
-
-class _Views:
-    """The per-market product and agent views of a problem, built on demand."""
-
-    def __init__(self, problem: Problem, agents: Agents) -> None:
-        self.problem = problem
-        products = problem.products
-        formulations = problem.product_formulations
-        self.X1 = formulations[0].build(products.frame, 'X1 formulation').matrix
-        X3 = getattr(problem, 'X3', None)
-        self.X3 = np.zeros((products.N, 0)) if X3 is None else np.asarray(X3)
-        self.agents = agents
-
-    def products(self, t: int) -> MarketView:
-        problem, layout = self.problem, self.problem.products.layout
-        rows = np.flatnonzero(layout.market_index == t)
-        arrays = _columns(problem.products.frame, rows)
-        arrays.update(X1=self.X1[rows], X2=problem.X2[rows], X3=self.X3[rows])
-        for name in ('market_ids', 'product_ids', 'firm_ids', 'nesting_ids', 'clustering_ids'):
-            values = getattr(problem.products, name)
-            arrays[name] = (values[rows] if values is not None else np.zeros(rows.size, dtype=object)[:, None][:, :0]) \
-                .reshape(rows.size, -1)
-        arrays['shares'] = problem.products.shares[rows].reshape(-1, 1)
-        return MarketView(rows.size, arrays, 'products')
-
-    def agents_in(self, t: int) -> MarketView:
-        agents = self.agents
-        I_t = int(agents.layout.counts[t])
-        rows = np.flatnonzero(agents.layout.market_index == t)
-        arrays = _columns(agents.frame, rows) if agents.frame is not None else {}
-        arrays.update(weights=agents.weights[t, :I_t, None], nodes=agents.nodes[t, :I_t],
-                      demographics=agents.demographics[t, :I_t],
-                      market_ids=np.full((I_t, 1), self.problem.products.layout.markets[t], dtype=object))
-        return MarketView(I_t, arrays, 'agents')
 
 
 def compile_micro(problem: Problem, micro_moments: Any) -> Optional[CompiledMicro]:
@@ -182,7 +96,7 @@ def compile_micro(problem: Problem, micro_moments: Any) -> Optional[CompiledMicr
     for part in parts:
         if not any(part.dataset is known for known in datasets):
             datasets.append(part.dataset)
-    views = _Views(problem, problem.agents)
+    views = MarketViews(problem, problem.agents)
     layout = problem.products.layout
     index = {market: t for t, market in enumerate(layout.markets)}
     compiled = []
@@ -207,7 +121,7 @@ def compile_micro(problem: Problem, micro_moments: Any) -> Optional[CompiledMicr
 
 
 def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: list[int], parts: list[MicroPart],
-                     views: _Views, where: str, moments: list[MicroMoment]) -> CompiledDataset:
+                     views: MarketViews, where: str, moments: list[MicroMoment]) -> CompiledDataset:
     layout, agents = views.problem.products.layout, views.agents
     J, width = layout.width, agents.layout.width
     weights = values = None
@@ -219,8 +133,8 @@ def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: l
         if I_t == 0:
             raise SpecificationError(f'micro dataset {dataset.name!r} covers market {market!r}, which has no agents',
                                      parameter=where)
-        array = _call(dataset.compute_weights, market, products, market_agents,
-                      f'compute_weights of micro dataset {dataset.name!r}', where)
+        array = call_market_function(dataset.compute_weights, market, products, market_agents,
+                                     f'compute_weights of micro dataset {dataset.name!r}', where)
         shapes = [(I_t, J_t), (I_t, 1 + J_t), (I_t, J_t, J_t), (I_t, 1 + J_t, J_t), (I_t, J_t, 1 + J_t),
                   (I_t, 1 + J_t, 1 + J_t)]
         if array.shape not in shapes:
@@ -243,8 +157,9 @@ def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: l
         for position, p in enumerate(part_indices):
             part = parts[p]
             owner = next(m for m in moments if any(q is part for q in m.parts))
-            part_values = _call(part.compute_values, market, products, market_agents,
-                                f'compute_values of micro part {part.name!r}', f'micro_moments[{owner.name}]')
+            part_values = call_market_function(part.compute_values, market, products, market_agents,
+                                               f'compute_values of micro part {part.name!r}',
+                                               f'micro_moments[{owner.name}]')
             if part_values.shape != array.shape:
                 raise SpecificationError(
                     f'compute_values of micro part {part.name!r} returned values of shape {part_values.shape} in market '

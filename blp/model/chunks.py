@@ -67,7 +67,8 @@ class ChunkedDemand:
         model, P = self.model, self.parameters.P
         T, J = model.layout.mask.shape
         delta = np.zeros((T, J))
-        evaluations, converged = np.zeros(T, dtype=np.int64), np.zeros(T, dtype=bool)
+        evaluations, iterations = np.zeros(T, dtype=np.int64), np.zeros(T, dtype=np.int64)
+        converged = np.zeros(T, dtype=bool)
         jacobian = np.zeros((T, J, P)) if with_jacobian and P else None
 
         def run(chunk: Chunk) -> None:
@@ -76,7 +77,8 @@ class ChunkedDemand:
             contraction = kernel.solve_delta(utilities, model.log_shares_padded[markets, :width],
                                              start[markets, :width], iteration)
             delta[markets, :width] = contraction.delta
-            evaluations[markets], converged[markets] = contraction.evaluations, contraction.converged
+            evaluations[markets], iterations[markets] = contraction.evaluations, contraction.iterations
+            converged[markets] = contraction.converged
             if jacobian is not None and contraction.converged.all():
                 jacobian[markets, :width] = model.padded_jacobian(
                     kernel, utilities, contraction.delta, self.parameters, self.variables[markets], self.columns)
@@ -87,4 +89,4 @@ class ChunkedDemand:
         else:
             for chunk in self.chunks:
                 run(chunk)
-        return Inversion(model.layout.unpad(delta), delta, evaluations, converged, None), jacobian
+        return Inversion(model.layout.unpad(delta), delta, evaluations, iterations, converged, None), jacobian

@@ -121,10 +121,10 @@ class RandomCoefficients:
         if not iteration.compiled:
             return solve_per_market(LogitStep(utilities.extended, self.weights, log_observed, self.mask), start,
                                     iteration)
-        delta, evaluations, converged = solve_markets(utilities.extended, self.weights, log_observed,
-                                                      self.layout.counts, start, iteration.atol,
-                                                      iteration.max_evaluations, iteration.method == 'squarem')
-        return Contraction(delta, evaluations, converged)
+        delta, evaluations, iterations, converged = solve_markets(
+            utilities.extended, self.weights, log_observed, self.layout.counts, start, iteration.atol,
+            iteration.max_evaluations, iteration.method == 'squarem')
+        return Contraction(delta, evaluations, iterations, converged)
 
     def delta_jacobian(self, utilities: Utilities, delta: np.ndarray, variables: np.ndarray,
                        columns: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ class Inversion:
     delta: np.ndarray                  # N
     padded: Optional[np.ndarray]       # T x J  (random coefficients: the contraction's solution)
     evaluations: np.ndarray            # T      contraction evaluations per market (zero in closed form)
+    iterations: np.ndarray             # T      its major iterations (PyBLP's fixed point iterations)
     converged: np.ndarray              # T
     utilities: Optional[Utilities]     # random coefficients: exp(mu - max mu) at this theta
 
@@ -149,11 +150,12 @@ class DemandModel:
                 rho = values.rho
                 delta -= (rho[:, 0][self.nest_codes] if rho.shape[0] > 1 else np.full(delta.size, rho[0, 0])) * \
                     self.log_within_shares
-            return Inversion(delta, None, np.zeros(T, dtype=np.int64), np.ones(T, dtype=bool), None)
+            none = np.zeros(T, dtype=np.int64)
+            return Inversion(delta, None, none, none, np.ones(T, dtype=bool), None)
         utilities = self.random.prepare(values)
         contraction = self.random.solve_delta(utilities, self.log_shares_padded, start, iteration)
         return Inversion(self.layout.unpad(contraction.delta), contraction.delta, contraction.evaluations,
-                         contraction.converged, utilities)
+                         contraction.iterations, contraction.converged, utilities)
 
     def delta_jacobian(self, inversion: Inversion, parameters: Parameters, variables: np.ndarray,
                        columns: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:

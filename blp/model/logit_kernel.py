@@ -5,8 +5,8 @@ batched numpy driver (`squarem` over a `Step`, as RCNL still runs) reads every m
 pass comes from memory, and pays numpy's per-call overhead on every step. Here a market's block (200 KB on exercise
 2) is read from the core's cache for the whole of its solve, and the loops over agents are compiled (numba), so the
 inner loop runs at cache, not memory, bandwidth. The outside good is the block's last row (`Utilities.extended`);
-the iteration is `squarem.squarem`'s, market by market (same step lengths, same stopping rule, same evaluation
-counts).
+the iteration is `squarem.squarem`'s, market by market (same step lengths, same stopping rule, same evaluation and
+iteration counts).
 
 With c = max_j delta_j, the mapping is delta_j <- log s_j + c - log sum_i S_ji w_i / D_i, where S = exp(mu - r) and
 D_i = e^{-c} S_outside,i + sum_j e^{delta_j - c} S_ji: every exponential is of a non-positive number, so nothing
@@ -106,24 +106,27 @@ def _advance(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, n: in
 
 @numba.njit(cache=True, nogil=True, fastmath=FLAGS)
 def _solve_market(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, n: int, current: np.ndarray,  # noqa: C901 - SQUAREM's safeguards in one compiled frame, as in squarem.py
-                  atol: float, max_evaluations: int, accelerate: bool) -> tuple[int, bool]:
+                  atol: float, max_evaluations: int, accelerate: bool) -> tuple[int, int, bool]:
     """SQUAREM (or the simple iteration) on one market from `current`, which holds the last finite iterate on
-    return; returns (evaluations, converged)."""
+    return; returns (evaluations, iterations, converged). An iteration is PyBLP's major one: a finite evaluation of
+    the simple iteration, a SQUAREM cycle whose stabilizing evaluation is finite."""
     ratio, inside = np.empty(block.shape[1]), np.empty(n)
     x0, x1, x2, x3, x4 = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
-    evaluations, limit = 0, 1.0
+    evaluations, iterations, limit = 0, 0, 1.0
     while evaluations < max_evaluations:
         x0[:] = current[:n]
         evaluations += 1
         status = _advance(block, weights, observed, n, x0, x1, ratio, inside, current, atol)
+        if not accelerate and status != BROKEN:
+            iterations += 1
         if status != GOING:
-            return evaluations, status == CONVERGED
+            return evaluations, iterations, status == CONVERGED
         if not accelerate or evaluations >= max_evaluations:
             continue
         evaluations += 1
         status = _advance(block, weights, observed, n, x1, x2, ratio, inside, current, atol)
         if status != GOING:
-            return evaluations, status == CONVERGED
+            return evaluations, iterations, status == CONVERGED
         if evaluations >= max_evaluations:
             break
         rr = vv = 0.0
@@ -146,40 +149,44 @@ def _solve_market(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, 
         current[:n] = x3
         evaluations += 1
         _evaluate(block, weights, observed, n, x3, x4, ratio, inside)
-        if not _finite(x4, n):
+        if _finite(x4, n):
+            iterations += 1
+        else:
             x4[:] = x2
         change = _change(x3, x4, n)
         current[:n] = x4
         if change <= atol:
-            return evaluations, True
-    return evaluations, False
+            return evaluations, iterations, True
+    return evaluations, iterations, False
 
 
 @numba.njit(cache=True, nogil=True)
 def _solve_markets(extended: np.ndarray, weights: np.ndarray, observed: np.ndarray, counts: np.ndarray,
                    delta: np.ndarray, atol: float, max_evaluations: int, accelerate: bool,
-                   evaluations: np.ndarray, converged: np.ndarray) -> None:
+                   evaluations: np.ndarray, iterations: np.ndarray, converged: np.ndarray) -> None:
     for t in range(extended.shape[0]):
-        evaluations[t], converged[t] = _solve_market(extended[t], weights[t], observed[t], counts[t], delta[t],
-                                                     atol, max_evaluations, accelerate)
+        evaluations[t], iterations[t], converged[t] = _solve_market(extended[t], weights[t], observed[t], counts[t],
+                                                                    delta[t], atol, max_evaluations, accelerate)
 
 
 def solve_markets(extended: np.ndarray, weights: np.ndarray, log_observed: np.ndarray, counts: np.ndarray,
                   start: np.ndarray, atol: float, max_evaluations: int,
-                  accelerate: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  accelerate: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """delta solving log s(delta) = `log_observed` in every market (T x J, 0 in padded products, whose products
-    are the trailing ones: `counts[t]` are real), with per-market evaluation counts and convergence flags.
+    are the trailing ones: `counts[t]` are real), with per-market evaluation and iteration counts and convergence
+    flags.
 
     `extended` is `Utilities.extended` (T x (J + 1) x I, the outside good last), `weights` T x I."""
     T, J = start.shape
     delta = np.zeros((T, J))
     real = np.arange(J)[None, :] < counts[:, None]
     np.copyto(delta, start, where=real)
-    evaluations, converged = np.zeros(T, dtype=np.int64), np.zeros(T, dtype=np.bool_)
+    evaluations, iterations = np.zeros(T, dtype=np.int64), np.zeros(T, dtype=np.int64)
+    converged = np.zeros(T, dtype=np.bool_)
     _solve_markets(np.ascontiguousarray(extended), np.ascontiguousarray(weights, dtype=np.float64),
                    np.ascontiguousarray(log_observed, dtype=np.float64), counts.astype(np.int64), delta,
-                   float(atol), int(max_evaluations), bool(accelerate), evaluations, converged)
-    return delta, evaluations, converged
+                   float(atol), int(max_evaluations), bool(accelerate), evaluations, iterations, converged)
+    return delta, evaluations, iterations, converged
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FLAGS)

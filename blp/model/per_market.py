@@ -29,7 +29,7 @@ def solve_per_market(step: Step, start: np.ndarray, iteration: Iteration) -> Con
     """delta = G(delta) in every market of the block (T x J, padded), one market at a time."""
     T = start.shape[0]
     delta = np.where(step.mask, start, 0.0)
-    evaluations = np.zeros(T, dtype=np.int64)
+    evaluations, iterations = np.zeros(T, dtype=np.int64), np.zeros(T, dtype=np.int64)
     converged = np.zeros(T, dtype=bool)
     for t in range(T):
         one = step.select(np.array([t]))
@@ -43,29 +43,38 @@ def solve_per_market(step: Step, start: np.ndarray, iteration: Iteration) -> Con
             return one(padded)[0, real]
 
         with np.errstate(all='ignore'):
-            final, converged[t] = _iterate(mapping, delta[t, real].copy(), iteration)
+            final, converged[t], iterations[t] = _iterate(mapping, delta[t, real].copy(), iteration)
         delta[t, real] = final
         evaluations[t] = count[0]
-    return Contraction(delta, evaluations, converged)
+    return Contraction(delta, evaluations, iterations, converged)
 
 
-def _iterate(mapping: Mapping, start: np.ndarray, iteration: Iteration) -> tuple[np.ndarray, bool]:
+def _iterate(mapping: Mapping, start: np.ndarray, iteration: Iteration) -> tuple[np.ndarray, bool, int]:
+    """The market's delta, whether it converged, and its major iterations: a custom method counts them by calling
+    the callback it is given, as PyBLP's do."""
     if callable(iteration.method):
+        iterations = [0]
+
+        def callback() -> None:
+            iterations[0] += 1
+
         final, converged = iteration.method(start, lambda x: (mapping(np.asarray(x, dtype=float)), None, None),
-                                            lambda: None, **dict(iteration.method_options))
+                                            callback, **dict(iteration.method_options))
         final = np.asarray(final, dtype=float).reshape(start.shape)
-        return final, bool(converged) and bool(np.isfinite(final).all())
+        return final, bool(converged) and bool(np.isfinite(final).all()), iterations[0]
     return _squarem(mapping, start, iteration)
 
 
-def _squarem(mapping: Mapping, x: np.ndarray, iteration: Iteration) -> tuple[np.ndarray, bool]:  # noqa: C901 - SQUAREM's safeguards in one loop
-    """SQUAREM (or the simple iteration) with PyBLP's options from `x`; the last finite iterate and convergence."""
+def _squarem(mapping: Mapping, x: np.ndarray, iteration: Iteration) -> tuple[np.ndarray, bool, int]:  # noqa: C901 - SQUAREM's safeguards in one loop
+    """SQUAREM (or the simple iteration) with PyBLP's options from `x`; the last finite iterate, convergence and
+    the major iterations (finite evaluations of the simple iteration; cycles whose stabilizing evaluation is
+    finite)."""
     norm: Callable[[Any], float] = iteration.norm or (lambda difference: float(np.abs(difference).max(initial=0.0)))
     atol, rtol, limit = iteration.atol, iteration.rtol, iteration.max_evaluations
     scheme = iteration.option('scheme')
     step_min, step_max = iteration.option('step_min'), iteration.option('step_max')
     factor = iteration.option('step_factor')
-    evaluations = 0
+    evaluations = iterations = 0
 
     def advance(old: np.ndarray) -> tuple[np.ndarray, bool, bool]:
         """G(old), whether the market converged there, and whether G(old) is finite."""
@@ -78,14 +87,16 @@ def _squarem(mapping: Mapping, x: np.ndarray, iteration: Iteration) -> tuple[np.
 
     while evaluations < limit:
         x1, done, finite = advance(x)
+        simple = iteration.method == 'simple'
+        iterations += simple and finite
         if done or not finite:
-            return x1, done
-        if iteration.method == 'simple' or evaluations >= limit:
+            return x1, done, iterations
+        if simple or evaluations >= limit:
             x = x1
             continue
         x2, done, finite = advance(x1)
         if done or not finite:
-            return x2, done
+            return x2, done, iterations
         r, v = x1 - x, x2 - 2 * x1 + x
         rr, rv, vv = float(r @ r), float(r @ v), float(v @ v)
         with np.errstate(all='ignore'):
@@ -100,8 +111,9 @@ def _squarem(mapping: Mapping, x: np.ndarray, iteration: Iteration) -> tuple[np.
         if evaluations >= limit:
             break
         x, done, finite = advance(x)  # the stabilizing evaluation
+        iterations += finite
         if done:
-            return x, True
+            return x, True, iterations
         if not finite:
             x = x2
-    return x, False
+    return x, False, iterations

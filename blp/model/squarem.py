@@ -34,10 +34,13 @@ class Step(Protocol):
 
 @dataclass(frozen=True)
 class Contraction:
-    """The solved delta with per-market evaluation counts and convergence flags."""
+    """The solved delta with per-market evaluation and iteration counts and convergence flags. An iteration is
+    PyBLP's major one (its `fp_iterations`): a finite evaluation of the simple iteration, a SQUAREM cycle whose
+    stabilizing evaluation is finite."""
 
     delta: np.ndarray        # T x J
     evaluations: np.ndarray  # T
+    iterations: np.ndarray   # T
     converged: np.ndarray    # T
 
 
@@ -47,13 +50,13 @@ def squarem(step: Step, start: np.ndarray, iteration: Iteration) -> Contraction:
     step_max growing fourfold while it binds, and a stabilizing evaluation) unless `iteration.method` is 'simple'."""
     T = start.shape[0]
     delta = np.where(step.mask, start, 0.0)
-    evaluations = np.zeros(T, dtype=np.int64)
+    evaluations, iterations = np.zeros(T, dtype=np.int64), np.zeros(T, dtype=np.int64)
     converged = np.zeros(T, dtype=bool)
     failed = np.zeros(T, dtype=bool)
     step_max = np.ones(T)
     # the markets `step` computes (`work`) and their state, compact; written back when the work shrinks and at the end
     work = np.arange(T)
-    current, counts, done, broken, limits = delta, evaluations, converged, failed, step_max
+    current, counts, cycles, done, broken, limits = delta, evaluations, iterations, converged, failed, step_max
 
     def settle(old: np.ndarray, new: np.ndarray, live: np.ndarray) -> np.ndarray:
         """Store live markets' new values, flag the converged and the broken; return who stays live. `old` is
@@ -76,15 +79,17 @@ def squarem(step: Step, start: np.ndarray, iteration: Iteration) -> Contraction:
             if live.sum() < KEEP_LIVE * work.size:
                 keep = np.flatnonzero(live)
                 if work.size < T:
-                    delta[work], evaluations[work], converged[work], failed[work], step_max[work] = (
-                        current, counts, done, broken, limits)
+                    delta[work], evaluations[work], iterations[work], converged[work], failed[work], \
+                        step_max[work] = current, counts, cycles, done, broken, limits
                 step, work = step.select(keep), work[keep]
-                current, counts, done, broken, limits = (current[keep], counts[keep], done[keep], broken[keep],
-                                                         limits[keep])
+                current, counts, cycles, done, broken, limits = (current[keep], counts[keep], cycles[keep], done[keep],
+                                                                 broken[keep], limits[keep])
                 live = np.ones(work.size, dtype=bool)
             x0 = current.copy()
             counts += live
             x1 = step(x0)
+            if iteration.method == 'simple':
+                cycles += live & np.isfinite(x1).all(axis=1)
             live = settle(x0, x1, live)
             if iteration.method == 'simple' or not live.any():
                 continue
@@ -107,9 +112,11 @@ def squarem(step: Step, start: np.ndarray, iteration: Iteration) -> Contraction:
             np.copyto(current, x3, where=live[:, None])
             counts += live
             x4 = step(x3)
-            x4 = np.where(np.isfinite(x4).all(axis=1, keepdims=True), x4, x2)
+            finite = np.isfinite(x4).all(axis=1, keepdims=True)
+            cycles += live & finite[:, 0]
+            x4 = np.where(finite, x4, x2)
             settle(x3, x4, live)
     if work.size < T:
-        delta[work], evaluations[work], converged[work], failed[work], step_max[work] = (
-            current, counts, done, broken, limits)
-    return Contraction(delta, evaluations, converged)
+        delta[work], evaluations[work], iterations[work], converged[work], failed[work], step_max[work] = (
+            current, counts, cycles, done, broken, limits)
+    return Contraction(delta, evaluations, iterations, converged)

@@ -13,8 +13,8 @@ from typing import Any, Optional
 import numpy as np
 
 from blp.exceptions import SpecificationError
-from blp.micro.compiled import _call, _Views
 from blp.micro.moments import MicroDataset
+from blp.micro.views import MarketViews, call_market_function
 from blp.model.choices import Choices
 from blp.primitives.products import Agents
 
@@ -35,15 +35,15 @@ def dataset_markets(dataset: MicroDataset, markets: np.ndarray, order: np.ndarra
 def choice_cells(problem: Any, agents: Agents, choices: Choices, dataset: MicroDataset,
                  markets: list[int]) -> list[np.ndarray]:
     """w_it s_ijt w_dijt per market (I_t x J_t, or I_t x (1 + J_t) with the outside good first)."""
-    views = _Views(problem, agents)
+    views = MarketViews(problem, agents)
     where = 'dataset'
     cells = []
     for t in markets:
         market = problem.products.layout.markets[t]
         products, market_agents = views.products(t), views.agents_in(t)
         J_t, I_t = products.size, market_agents.size
-        weights = _call(dataset.compute_weights, market, products, market_agents,
-                        f'compute_weights of micro dataset {dataset.name!r}', where)
+        weights = call_market_function(dataset.compute_weights, market, products, market_agents,
+                                       f'compute_weights of micro dataset {dataset.name!r}', where)
         if weights.shape not in ((I_t, J_t), (I_t, 1 + J_t)):
             raise SpecificationError(f'compute_weights of micro dataset {dataset.name!r} returned shape '
                                      f'{weights.shape} in market {market!r}: simulated micro data need first choices, '

@@ -255,7 +255,8 @@ class _Realization:
             return np.zeros((problem.N, 0)), shares
         model = DemandModel(layout, shares, self.X2, problem.agents, self.model.nest_codes, self.model.H)
         random = None if model.random is None else model.random.prepare(values)
-        inversion = Inversion(delta, padded, np.zeros(layout.T, dtype=np.int64), np.ones(layout.T, dtype=bool), random)
+        none = np.zeros(layout.T, dtype=np.int64)
+        inversion = Inversion(delta, padded, none, none, np.ones(layout.T, dtype=bool), random)
         jacobian, _ = model.delta_jacobian(inversion, parameters, self.estimation.variables, self.estimation.columns)
         return jacobian, shares
 

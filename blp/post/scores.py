@@ -20,8 +20,8 @@ import pandas as pd
 from blp.configurations.integration import Integration
 from blp.configurations.solve_options import Iteration
 from blp.exceptions import SpecificationError
-from blp.micro.compiled import MarketView, _call, _columns, _Views
 from blp.micro.moments import MicroDataset
+from blp.micro.views import MarketView, MarketViews, call_market_function, market_columns
 from blp.post.micro_data import dataset_markets
 from blp.primitives.products import as_frame, nodes_columns
 
@@ -106,7 +106,7 @@ class Scorer:
         self.results, self.dataset = results, dataset
         self.problem = problem = results.problem
         self.model = score_model(results)
-        self.views = _Views(problem, problem.agents)
+        self.views = MarketViews(problem, problem.agents)
         self._products: dict[int, MarketView] = {}  # per-market product views, built once
         self.layout = problem.products.layout
         self.markets = dataset_markets(dataset, self.layout.markets, results._market_order)
@@ -146,8 +146,8 @@ class Scorer:
         if t not in self._products:
             self._products[t] = self.views.products(t)
         products = self._products[t]
-        weights = _call(self.dataset.compute_weights, self.layout.markets[t], products, agents,
-                        f'compute_weights of micro dataset {self.dataset.name!r}', 'dataset')
+        weights = call_market_function(self.dataset.compute_weights, self.layout.markets[t], products, agents,
+                                       f'compute_weights of micro dataset {self.dataset.name!r}', 'dataset')
         J_t = products.size
         if weights.shape not in ((agents.size, J_t), (agents.size, 1 + J_t)):
             raise SpecificationError(f'compute_weights of micro dataset {self.dataset.name!r} returned shape '
@@ -221,7 +221,7 @@ def compute_micro_scores(results: Any, dataset: MicroDataset, micro_data: Any,
         raise SpecificationError("micro_data needs 'market_ids' and 'choice_indices'", parameter='micro_data')
     observations = _observations(scorer, frame, integration)
     scorer.over(sorted({observation[0] for observation in observations}))
-    columns = _columns(frame, np.arange(len(frame)))
+    columns = market_columns(frame, np.arange(len(frame)))
     scores = []
     for t, rows, nodes, weights, demographics in observations:
         by_choice, outside = scorer.observation(t, nodes, weights, demographics,
@@ -244,12 +244,12 @@ def compute_agent_scores(results: Any, dataset: MicroDataset, micro_data: Any = 
             agents = problem.agents
             I_t = int(agents.layout.counts[t])
             frame_rows = np.flatnonzero(agents.layout.market_index == t)
-            columns_of = _columns(agents.frame, frame_rows) if agents.frame is not None else {}
+            columns_of = market_columns(agents.frame, frame_rows) if agents.frame is not None else {}
             own = [(agents.nodes[t, [i]], np.ones(1), agents.demographics[t, [i]]) for i in range(I_t)]
         else:
             frame = as_frame(micro_data, 'micro_data')
             selected = frame[frame['market_ids'].astype(str) == str(layout.markets[t])].reset_index(drop=True)
-            columns_of = _columns(selected, np.arange(len(selected)))
+            columns_of = market_columns(selected, np.arange(len(selected)))
             demographics = _demographics(problem, selected)
             node_columns = nodes_columns(selected, problem.K2)
             nodes = np.zeros((len(selected), problem.K2))

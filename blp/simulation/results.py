@@ -34,7 +34,9 @@ class SimulationResults(Economy):
 
     def __init__(self, simulation: Simulation, economy: Economy, frame: pd.DataFrame, costs: np.ndarray,
                  converged: np.ndarray, iterations: np.ndarray, seconds: float, gradients: bool,
-                 hessians: bool) -> None:
+                 hessians: bool, evaluations: Optional[np.ndarray] = None) -> None:
+        """`iterations` and `evaluations` per market of the fixed point solved (the same for the price equilibrium's
+        simple iteration, so `evaluations` defaults to `iterations`)."""
         super().__init__(economy.problem, economy.beta, economy.nonlinear_values, economy.xi[:, 0])
         self.simulation = simulation
         self._frame = frame
@@ -43,7 +45,7 @@ class SimulationResults(Economy):
         order = self._market_order
         self.fp_converged = converged[order].copy()
         self.fp_iterations = iterations[order].copy()
-        self.contraction_evaluations = iterations[order].copy()
+        self.contraction_evaluations = (iterations if evaluations is None else evaluations)[order].copy()
         self.computation_time = seconds
         self.profit_gradients: dict = {}
         self.profit_gradient_norms: dict = {}

@@ -255,8 +255,8 @@ class Simulation:
         solved = self._economy(frame)
         if costs is None:
             costs = np.full(self.N, np.nan)
-        return SimulationResults(self, solved, frame, costs, inversion.converged, inversion.evaluations,
-                                 time.perf_counter() - started, False, False)
+        return SimulationResults(self, solved, frame, costs, inversion.converged, inversion.iterations,
+                                 time.perf_counter() - started, False, False, inversion.evaluations)
 
 
 def _column_index(labels: list[str], name: str, parameter: str) -> int:

@@ -56,3 +56,20 @@ def test_the_time_limit_counts_the_wait_for_a_slot():
     assert time.perf_counter() - started < 1.9
     holder.join()
     assert processes.run(os.getpid, wait=30, timeout=30) != os.getpid()
+
+
+def verbose() -> bool:
+    """In a helper process: whether the core would print its status lines."""
+    import blp
+    return bool(blp.options.verbose)
+
+
+def test_numerics_processes_start_with_the_cores_status_lines_off_and_leave_the_api_processs_options_alone():
+    import blp
+    before = blp.options.verbose
+    from jobstore.settings import Settings
+    from service.numerics import Numerics
+    numerics = Numerics(Settings(max_concurrent_validations=1))
+    numerics.processes.key = ('test-numerics-quiet', *numerics.processes.key[1:])  # a pool of its own, not shared
+    assert numerics.processes.run(verbose, wait=120, timeout=120) is False
+    assert blp.options.verbose is before

@@ -110,6 +110,9 @@ def cereal() -> pd.DataFrame:
 @pytest.mark.parametrize('formula, absorb', [
     ('1 + prices + shares', None), ('prices + shares', 'product_ids'), ('0 + prices + I(prices ** 2) + sugar', None),
     ('prices + sugar', 'C(product_ids) + C(market_ids)'), ('1 + log(prices)', None),
+    # interactions where they are expanded, not after the main effects (PyBLP's Petrin X3: `trend * (jp + eu) + log(q)`)
+    ('1 + sugar * (prices + mushy) + log(prices)', None), ('0 + prices:sugar + mushy', None),
+    ('prices + sugar:mushy + I(sugar ** 2)', 'C(product_ids)'),
 ])
 def test_build_matrix_is_pyblps(formula: str, absorb: str | None) -> None:
     data = cereal()

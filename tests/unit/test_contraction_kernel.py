@@ -93,8 +93,9 @@ def test_delta_jacobian_equals_central_differences_of_the_contraction(market):
 
 @pytest.mark.parametrize('method', ['squarem', 'simple'])
 def test_the_compiled_iteration_takes_the_numpy_drivers_steps(market, method):
-    """Per market, the compiled SQUAREM (or simple iteration) makes the same evaluations as `squarem` over the plain
-    numpy mapping, which solves every market together and drops the converged ones, and reaches the same delta."""
+    """Per market, the compiled SQUAREM (or simple iteration) makes the same evaluations and iterations as `squarem`
+    over the plain numpy mapping, which solves every market together and drops the converged ones, and as the
+    per-market loop (`rtol=0` given: PyBLP's options, not the kernel's), and reaches the same delta."""
     layout, demand, utilities, log_observed, truth = market
     iteration = Iteration(method, {'atol': 1e-12, 'max_evaluations': 100_000})
     start = np.zeros_like(truth)
@@ -104,6 +105,14 @@ def test_the_compiled_iteration_takes_the_numpy_drivers_steps(market, method):
     assert compiled.converged.all() and reference.converged.all()
     assert len(set(compiled.evaluations)) > 1  # markets stop at different times
     np.testing.assert_array_equal(compiled.evaluations, reference.evaluations)
+    np.testing.assert_array_equal(compiled.iterations, reference.iterations)
+    # PyBLP's major iterations: every evaluation of the simple iteration; SQUAREM's completed cycles of three
+    np.testing.assert_array_equal(compiled.iterations, compiled.evaluations if method == 'simple' else
+                                  compiled.evaluations // 3)
+    looped = demand.solve_delta(utilities, log_observed, start, Iteration(method, {
+        'atol': 1e-12, 'max_evaluations': 100_000, 'norm': lambda x: float(np.abs(x).max())}))
+    np.testing.assert_array_equal(looped.evaluations, compiled.evaluations)
+    np.testing.assert_array_equal(looped.iterations, compiled.iterations)
     np.testing.assert_allclose(compiled.delta, reference.delta, rtol=0, atol=1e-12)
     np.testing.assert_allclose(compiled.delta[layout.mask], truth[layout.mask], atol=1e-10)
 
@@ -117,7 +126,7 @@ def test_a_broken_market_is_flagged_alone_and_the_evaluation_cap_holds(market):
     start = np.zeros_like(truth)
     solved = demand.solve_delta(utilities, broken, start, TIGHT)
     alone = demand.solve_delta(utilities, log_observed, start, TIGHT)
-    assert not solved.converged[1] and solved.evaluations[1] == 1
+    assert not solved.converged[1] and solved.evaluations[1] == 1 and solved.iterations[1] == 0
     assert np.isfinite(solved.delta).all()
     others = np.arange(len(COUNTS)) != 1
     assert solved.converged[others].all()

@@ -20,7 +20,7 @@ must agree to a relative 1e-4 (`RTOL`). Not compared, because they are not prope
 own version), and in PyBLP's fixed-width tables the columns named in `NOT_COMPARED_COLUMNS` (computation time,
 iteration and evaluation counts, and the gradient norm where the optimizer stopped: below its tolerance, otherwise noise).
 
-Regenerate PyBLP's side (the fixtures, a few minutes per tutorial): `python tests/port/generate_fixtures.py [name ...]`.
+Regenerate PyBLP's side (the fixtures, a few minutes per tutorial): `python tests/port/generate_port_fixtures.py [name ...]`.
 Print the status of every notebook on `blp`: `python tests/port/report.py` (`--help` for options).
 """
 

@@ -3,7 +3,7 @@
 Each notebook of `../shared/pyblp-notebooks` runs cell by cell on `blp` with `import pyblp` replaced by
 `import blp as pyblp` (plotting and IPython display stubbed, nothing else; see notebook_port.py) and must reach its
 end printing every number PyBLP 1.3.0 prints on the same cells, to a relative 1e-4. The default run compares with
-PyBLP's stored run (`fixtures/`, written by `generate_fixtures.py`); the `live` tests run PyBLP now (`make test-live`)
+PyBLP's stored run (`fixtures/`, written by `generate_port_fixtures.py`); the `live` tests run PyBLP now (`make test-live`)
 and compare both blp and the stored fixture with it. The few numbers PyBLP itself does not reproduce from one run to
 the next (ill-conditioned ones, notebook_port.PYBLP_UNSTABLE) are compared on neither side.
 
@@ -73,9 +73,9 @@ def test_the_notebooks_are_there() -> None:
 def test_every_notebook_has_pyblps_fixture_of_its_current_cells() -> None:
     for name in NAMES:
         path = fixture_path(name)
-        assert path.exists(), f'missing {path}: run tests/port/generate_fixtures.py {name}'
+        assert path.exists(), f'missing {path}: run tests/port/generate_port_fixtures.py {name}'
         stored = [cell['source'] for cell in load_fixture(name)['cells']]
-        assert stored == code_cells(name), f'{path} is stale: run tests/port/generate_fixtures.py {name}'
+        assert stored == code_cells(name), f'{path} is stale: run tests/port/generate_port_fixtures.py {name}'
 
 
 def test_the_lists_name_notebooks() -> None:

@@ -1,4 +1,4 @@
-"""Regenerate PyBLP's side of the port test: `python tests/port/generate_fixtures.py [folder/name ...]`.
+"""Regenerate PyBLP's side of the port test: `python tests/port/generate_port_fixtures.py [folder/name ...]`.
 
 Runs each notebook of `../shared/pyblp-notebooks` (all of them by default, or those named, e.g. `tutorial/nevo`) on
 PyBLP 1.3.0 exactly as written, with plotting and IPython display stubbed as on the blp side (notebook_port.py), and

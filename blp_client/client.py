@@ -16,7 +16,7 @@ from typing import Any, Optional, Union
 import httpx
 import pandas as pd
 
-from blp.spec.results import BootstrapResult, MergerScreenResult
+from blp.spec.results import BootstrapResult, ImportanceSample, MergerScreenResult, MicroValues
 from blp_client.errors import JobFailed, error_for
 from blp_client.progress import ProgressLine
 from blp_client.results import CounterfactualResult, Results, matrix_frame
@@ -247,3 +247,19 @@ class Client:
     def passthrough(self, job: JobRef, market: str) -> pd.DataFrame:
         """Passthrough in `market`: (j, k) is dp_j / dc_k, j's equilibrium price change per unit of k's cost."""
         return matrix_frame(self.request('GET', f'/v1/jobs/{job_id(job)}/passthrough', params={'market': market}).json())
+
+    def micro_values(self, job: JobRef) -> pd.DataFrame:
+        """The estimate's micro moments at its estimate (`value`, PyBLP's `compute_micro_values`) and as observed,
+        one row per moment by name."""
+        values = MicroValues.model_validate(self.request('GET', f'/v1/jobs/{job_id(job)}/micro-values').json())
+        return pd.DataFrame([moment.model_dump() for moment in values.micro_moments]).set_index('name')
+
+    def importance_sampling(self, job: JobRef, draws: int, ar_constant: float = 1.0, seed: Optional[int] = None,
+                            agent_data: Optional[str] = None, integration: Optional[dict] = None) -> ImportanceSample:
+        """PyBLP's `results.importance_sampling` at the estimate: candidates are its agents, or `agent_data` (a
+        dataset id) and/or `integration` (`{"specification": ..., "size": ...}`). `pd.DataFrame(sample.sampled_agents)`
+        is agent data for a new estimate (`upload` it)."""
+        body: dict[str, Any] = {'draws': draws, 'ar_constant': ar_constant, 'seed': seed, 'integration': integration,
+                                'agent_data': None if agent_data is None else {'dataset_id': agent_data}}
+        response = self.request('POST', f'/v1/jobs/{job_id(job)}/importance-sampling', json=body)
+        return ImportanceSample.model_validate(response.json())

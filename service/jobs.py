@@ -294,6 +294,12 @@ def job_view(record: JobRecord) -> dict[str, Any]:
                      passthrough=f'{base}/passthrough',
                      counterfactuals=f'{base}/counterfactuals', optimal_instruments=f'{base}/optimal-instruments',
                      merger_screen=f'{base}/merger-screen')
+        spec = record.get('spec') or {}
+        formulations = spec.get('problem', {}).get('product_formulations') or []
+        if len(formulations) > 1 and formulations[1] is not None:  # agents to sample
+            links['importance_sampling'] = f'{base}/importance-sampling'
+        if spec.get('solve', {}).get('micro_moments'):
+            links['micro_values'] = f'{base}/micro-values'
     if record['kind'] == 'merger_screen':
         links['ranking'] = f'{base}/ranking'
     if record['kind'] == 'sweep':

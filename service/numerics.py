@@ -1,5 +1,5 @@
-"""The API's numerics in separate processes: checking a job request, and elasticities or diversion ratios of a
-finished estimate computed on demand, so that neither ever stalls the API.
+"""The API's numerics in separate processes: checking a job request, and what a finished estimate answers on demand
+(elasticities, diversion ratios, passthrough, micro values, importance sampling), so that neither ever stalls the API.
 
 Why: building even a budgeted problem holds the GIL for up to ~0.2 s at a time (pandas and numpy on large agent
 data), which stalled /healthz and status reads in the same process; and storing every market's matrices cost
@@ -155,28 +155,61 @@ def _restored(settings: Settings, job_id: str, spec_json: str, product_id: str, 
     return restore_stored(problem, json.loads(restore_json), spec.solve.micro_moments or ())
 
 
-def _matrix(settings: Settings, job_id: str, spec_json: str, inputs: InputIds, restore_json: str,
-            table: str, market: str) -> dict[str, Any]:
-    """In a numerics process: one market's elasticities, diversion ratios or passthrough at a stored estimate."""
+def _matrix(results: Any, spec: EstimateSpec, settings: Settings, table: str, market: str) -> Any:
+    """One market's elasticities, diversion ratios (of prices) or passthrough; 422 naming an unknown market."""
     try:
-        results = _restored(settings, job_id, spec_json, inputs['product_data'], inputs.get('agent_data'),
-                            restore_json)
         if table == 'passthrough':
             by_market = results.compute_passthrough(market_id=market, as_dict=True)
         else:
             compute = results.compute_elasticities if table == 'elasticities' else results.compute_diversion_ratios
             by_market = compute(name='prices', market_id=market, as_dict=True)
     except blp.BLPError as error:
-        details = core_problem_details(error)
-        if details.fields.get('parameter') == 'market':
-            details = ProblemDetails(422, 'unknown-market', 'Unknown market', f'no market {market!r} in this estimate',
-                                     parameter='market', market=market)
-        return {'fault': fault(details)}
+        if core_problem_details(error).fields.get('parameter') != 'market':
+            raise
+        raise ProblemDetails(422, 'unknown-market', 'Unknown market', f'no market {market!r} in this estimate',
+                             parameter='market', market=market) from None
+    return next(iter(by_market.values()))
+
+
+def _micro_values(results: Any, spec: EstimateSpec, settings: Settings, table: str, argument: Any) -> Any:
+    """f_m(v) of the estimate's own micro moments."""
+    from blp.serialization import jsonable  # the core: only numerics processes load it
+
+    return jsonable(results.compute_micro_values(spec.solve.micro_moments))
+
+
+def _importance_sample(results: Any, spec: EstimateSpec, settings: Settings, table: str,
+                       request: dict[str, Any]) -> Any:
+    """Agents sampled at the estimate from its own agents, or from a stored `agent_data` and/or an `integration`."""
+    from blp.configurations.integration import Integration  # the core: only numerics processes load it
+
+    agent_id, rule = request.get('agent_data'), request.get('integration')
+    agent = _frame(helper_store(settings), (agent_id, None), 'agent_data') if agent_id else None
+    integration = None if rule is None else Integration(rule['specification'], rule['size'], seed=rule.get('seed'))
+    return results.importance_sampling(request['draws'], request['ar_constant'], request['seed'], agent_data=agent,
+                                       integration=integration).to_dict()
+
+
+# What a finished estimate answers on demand, by the name the API asks for it with.
+AT_ESTIMATE: dict[str, Callable[..., Any]] = {
+    'elasticities': _matrix, 'diversion-ratios': _matrix, 'passthrough': _matrix,
+    'micro-values': _micro_values, 'importance-sampling': _importance_sample}
+
+
+def _at_estimate(settings: Settings, job_id: str, spec_json: str, inputs: InputIds, restore_json: str,
+                 what: str, argument: Any) -> dict[str, Any]:
+    """In a numerics process: `AT_ESTIMATE[what]` of a stored estimate, as `{"answer": ...}` or `{"fault": ...}`."""
+    try:
+        results = _restored(settings, job_id, spec_json, inputs['product_data'], inputs.get('agent_data'),
+                            restore_json)
+        answer = AT_ESTIMATE[what](results, EstimateSpec.model_validate_json(spec_json), settings, what, argument)
+    except blp.BLPError as error:
+        return {'fault': fault(core_problem_details(error))}
     except ProblemDetails as details:
         return {'fault': fault(details)}
     except MemoryError:
-        return {'fault': _out_of_memory(settings, f'computing {table}')}
-    return {'matrix': next(iter(by_market.values()))}
+        return {'fault': _out_of_memory(settings, f'computing {what}')}
+    return {'answer': answer}
 
 
 class Numerics:
@@ -207,17 +240,18 @@ class Numerics:
         if found is not None:
             raise from_fault(found)
 
-    def matrix(self, record: JobRecord, result: dict[str, Any], table: str, market: str) -> dict[str, Any]:
-        """`{"product_ids", "matrix"}` of one market: `table` is 'elasticities' or 'diversion-ratios' (prices), or
-        'passthrough'."""
+    def at_estimate(self, record: JobRecord, result: dict[str, Any], what: str, argument: Any) -> Any:
+        """What a finished estimate answers on demand (`AT_ESTIMATE`): 'elasticities' or 'diversion-ratios' (prices)
+        or 'passthrough' of one market (`argument`), `{"product_ids", "matrix"}`; 'micro-values' of its micro
+        moments; 'importance-sampling' with `argument` the checked request."""
         # what restoring needs: the estimate, and for a re-estimate with optimal instruments its report
         restore = json.dumps({key: result[key] for key in ('results', 'optimal_instruments') if key in result},
                              sort_keys=True)
-        answer = self._run(_matrix, record['id'], json.dumps(record['spec'], sort_keys=True), record['inputs'],
-                           restore, table, market)
+        answer = self._run(_at_estimate, record['id'], json.dumps(record['spec'], sort_keys=True), record['inputs'],
+                           restore, what, argument)
         if 'fault' in answer:
             raise from_fault(answer['fault'])
-        return answer['matrix']
+        return answer['answer']
 
     def _run(self, call: Callable[..., T], *args: Any) -> T:
         """`call(settings, *args)` in a numerics process: a slot and the result within the time limit (one limit

@@ -490,6 +490,45 @@ class PassthroughMatrix(SubstitutionMatrix):
     data's ownership."""
 
 
+class MicroValue(_Wire):
+    """One micro moment at the estimate: `value` is f_m(v) (PyBLP's `compute_micro_values`), `observed` the spec's."""
+
+    name: str
+    value: Number
+    observed: Number
+
+
+class MicroValues(_Wire):
+    """The values of a job's micro moments at its estimate, in the order of `spec.solve.micro_moments.moments`."""
+
+    job_id: str
+    micro_moments: list[MicroValue]
+
+
+class SamplingDiagnostics(_Wire):
+    """One market's importance weights (Owen's effective sample sizes, as PyBLP's diagnostics)."""
+
+    market: str
+    weight_sum: Number
+    effective_draws: Number
+    effective_draws_for_variance: Number
+    effective_draws_for_skewness: Number
+
+
+class ImportanceSample(_Wire):
+    """Agents sampled at an estimate (PyBLP's `importance_sampling`): `sampled_agents` by column is agent data
+    (`market_ids`, `weights`, `nodes0..` and the candidates' demographics) that a new job can take as `agent_data`;
+    `seed` is the one used (drawn when the request gave none), so the same request samples the same agents."""
+
+    job_id: str
+    draws: int = Field(description='agents sampled per market')
+    ar_constant: float
+    seed: int
+    computation_time: float
+    sampled_agents: dict[str, list[Union[Number, str]]]
+    diagnostics: list[SamplingDiagnostics] = Field(description='per market, in sorted market order')
+
+
 # ------------------------------------------------------------------------------------------ errors
 
 class Problem(BaseModel):

@@ -1,7 +1,8 @@
 """`/v1/jobs`: submit, list, watch, cancel, delete estimates and counterfactuals, and read their results.
 
-Results are read from what the worker stored; elasticities, diversion ratios and passthrough are computed from the stored
-estimate in a numerics process (service.numerics): no numerics in the API process.
+Results are read from what the worker stored; elasticities, diversion ratios, passthrough, micro values and importance
+sampling are computed from the stored estimate in a numerics process (service.numerics): no numerics in the API
+process.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from blp.spec import OptimalInstrumentsSpec
-from blp.spec.results import JOB_RESULT, JobResult, MergerRanking, PassthroughMatrix, SortColumn, SubstitutionMatrix
+from blp.spec.results import (
+    JOB_RESULT,
+    ImportanceSample,
+    JobResult,
+    MergerRanking,
+    MicroValues,
+    PassthroughMatrix,
+    SortColumn,
+    SubstitutionMatrix,
+)
 from jobstore.jsonsafe import dumps
 from jobstore.problems import ProblemDetails
 from jobstore.records import TERMINAL, JobRecord, JobStatus
@@ -26,6 +36,13 @@ from jobstore.store import Store
 from jobstore.submissions import Submissions
 from service.bootstrap_submission import BootstrapRequest, submit_bootstrap
 from service.deps import PRINTABLE, CeleryDep, JobId, NumericsDep, OwnerDep, SettingsDep, StoreDep, require_json
+from service.importance_sampling import (
+    ImportanceSamplingRequest,
+    agents_csv,
+    checked_request,
+    micro_moments_of,
+    sample_view,
+)
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
 from service.merger_screen import MergerScreenRequest, ranked, ranking_csv, submit_merger_screen
 from service.models import CounterfactualRequest, Job, JobList, JobRequest
@@ -217,7 +234,7 @@ def _matrix(store: Store, numerics: Numerics, job_id: str, owner: str, table: st
                                'only estimates have elasticities, diversion ratios and passthrough')
     if isinstance(result, Response):
         return result
-    matrix = numerics.matrix(record, result, table, market)
+    matrix = numerics.at_estimate(record, result, table, market)
     if fmt == 'csv':
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator='\n')
@@ -263,6 +280,42 @@ def get_passthrough(job_id: JobId, market: Market, store: StoreDep, owner: Owner
     """Passthrough in one market: (j, k) is dp_j / dc_k, how much j's equilibrium price moves per unit of k's
     marginal cost under the product data's firm_ids (PyBLP's `compute_passthrough`); 422 without firm_ids."""
     return _matrix(store, numerics, job_id, owner, 'passthrough', market, fmt)
+
+
+@router.get('/{job_id}/micro-values', response_model=MicroValues, tags=['results'],
+            responses={**_RUNNING, **problems(404, 409, 422)})
+def get_micro_values(job_id: JobId, store: StoreDep, owner: OwnerDep, numerics: NumericsDep) -> Response:
+    """The estimate's micro moments at its estimate (PyBLP's `compute_micro_values`) beside their observed values;
+    422 naming `spec.solve.micro_moments` when it was estimated without them."""
+    record, result = result_of(store, job_id, owner, ESTIMATES, 'only estimates have micro values')
+    if isinstance(result, Response):
+        return result
+    moments = micro_moments_of(record)
+    values = numerics.at_estimate(record, result, 'micro-values', None)
+    rows = [{'name': moment['name'], 'value': value, 'observed': moment['value']}
+            for moment, value in zip(moments, values)]
+    return JSONResponse(MicroValues.model_validate({'job_id': job_id, 'micro_moments': rows}).model_dump(mode='json'))
+
+
+@router.post('/{job_id}/importance-sampling', response_model=ImportanceSample, tags=['results'],
+             responses={**table_responses('the sample as JSON, or with `format=csv` the sampled agents as CSV: agent '
+                                          'data that `POST /v1/datasets` takes as it is'), **problems(415)},
+             dependencies=[Depends(require_json)])
+def create_importance_sample(job_id: JobId, body: ImportanceSamplingRequest, store: StoreDep, owner: OwnerDep,
+                             settings: SettingsDep, numerics: NumericsDep, fmt: Format = 'json') -> Response:
+    """Agents sampled at the estimate (PyBLP's `importance_sampling`): `draws` per market accepted with probability
+    (1 - s_i0t) / `ar_constant` from the candidates (the estimate's agents, or `agent_data` and/or `integration`), with
+    their importance weights and each market's effective draws. The sampled agents are agent data: upload them (the
+    CSV as it is) and estimate with them as `agent_data`, PyBLP's `to_problem()`. Costed before it runs: 422 naming
+    `integration.size`, `agent_data` or `draws` when over the budget."""
+    record, result = result_of(store, job_id, owner, ESTIMATES, 'only estimates have agents to sample')
+    if isinstance(result, Response):
+        return result
+    request = checked_request(store, settings, record, body, owner)
+    sample = sample_view(job_id, request, numerics.at_estimate(record, result, 'importance-sampling', request))
+    if fmt == 'csv':
+        return Response(agents_csv(sample), media_type='text/csv')
+    return JSONResponse(sample.model_dump(mode='json'))
 
 
 @router.post('/{job_id}/counterfactuals', response_model=Job, status_code=202, tags=['derived jobs'],

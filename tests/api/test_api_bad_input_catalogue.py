@@ -449,6 +449,14 @@ CASES = {
     'bootstrap-chunks-of-zero': Case(child('bootstrap', {'chunk_size': 0}), 422, names(field='chunk_size')),
     'bootstrap-empty-merger': Case(child('bootstrap', {'merger': {}}), 422, names(field='merger')),
     'bootstrap-unknown-field': Case(child('bootstrap', {'replications': 10}), 422, names(field='replications')),
+    # --- importance sampling and micro values of an estimate
+    'importance-sampling-unknown-field': Case(child('importance-sampling', {'draws': 5, 'delta': [0.0]}), 422,
+                                              names(field='delta')),
+    'importance-sampling-of-a-logit': Case(
+        lambda c: c.client.post(f'/v1/jobs/{c.succeeded_job}/importance-sampling', json={'draws': 5}), 422,
+        names(field='spec.problem.product_formulations')),
+    'micro-values-without-micro-moments': Case(lambda c: c.client.get(f'/v1/jobs/{c.succeeded_job}/micro-values'),
+                                               422, names(field='spec.solve.micro_moments')),
     # --- jobs: parameters
     'sigma-wrong-shape': Case(job(with_solve(sigma=[[1.0, 0.0], [0.0, 1.0]])), 422, names(parameter='sigma')),
     'pi-wrong-shape': Case(job(with_solve(PI_SPEC, pi=[[1.0, 2.0]]), agent=inline_agents(lambda f: f)), 422,

@@ -114,9 +114,9 @@ def compile_micro(problem: Problem, micro_moments: Any) -> Optional[CompiledMicr
             markets = np.array([index[m] if m in index else lookup[str(m)] for m in dataset.market_ids], dtype=np.intp)
         compiled.append(_compile_dataset(dataset, markets, [p for p, part in enumerate(parts) if part.dataset is dataset],
                                          parts, views, where, moments))
-    if problem.H and any(data.second for data in compiled):
-        raise SpecificationError('second-choice micro moments with nesting_ids (RCNL) are not supported yet',
-                                 parameter=first)
+    if problem.H and any(data.groups is not None for data in compiled):
+        raise SpecificationError('second-choice micro moments with eliminated_product_ids_index and nesting_ids (RCNL) '
+                                 'are not supported yet', parameter=first)
     return CompiledMicro(moments, parts, compiled, np.array([moment.value for moment in moments]))
 
 

@@ -194,7 +194,8 @@ class MicroBlock:
             assert nests is not None
             nests = nests.restrict(data.markets)
             same = nests.same_nest
-            seconds = NestedSecondChoices(Q, nested.conditionals, same @ nested.probabilities, nests.rho_products, same)
+            seconds = NestedSecondChoices(Q, nested.conditionals, same @ nested.probabilities, nests.rho_products, same,
+                                          data.groups)
             logs = None if delta_jacobian is None else \
                 self._nested_logs(data, nested, state.values.rho, delta_jacobian[data.markets])
 

@@ -14,11 +14,17 @@ agent x choice coefficient arrays per A and one pass per parameter over agent x 
 
     dr = r^2 dK,  dK_ij = dS_ih (1 - a_ij) + S_ih a_ij ((1 - rho_h) dC_ij / (1 - C_ij) + d rho_h log(1 - C_ij)),
     dphi_ij = phi_ij (rho_h dC_ij / (1 - C_ij) - d rho_h log(1 - C_ij)),  dK_i0 = dQ_i0.
+
+With eliminated groups (PyBLP's `eliminated_product_ids_index`) j's group G(j) leaves: C_ij above becomes the group's
+within-nest share when G(j) lies in j's nest (K_ij = Q_iG(j), the group's probability, when it is a union of nests),
+G_jk excludes G(j), pi is zero within G(j) and is split over the group in proportion to Q_ij / Q_iG(j), which adds
+a term in d(Q_ij / Q_iG(j)).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -37,60 +43,67 @@ class NestedSecondChoices:
     """pi_ijk on T_d x I x (1 + J) x (1 + J) (choice 0 the outside good) and sum(A pi) with its derivatives."""
 
     def __init__(self, Q: np.ndarray, conditionals: np.ndarray, nest_shares: np.ndarray, rho: np.ndarray,
-                 same_nest: np.ndarray) -> None:
+                 same_nest: np.ndarray, groups: Optional[np.ndarray] = None) -> None:
         """Q: T x I x (1 + J); conditionals, nest_shares: T x J x I; rho: rho of each product's nest (T x J); same_nest:
-        T x J x J."""
+        T x J x J; groups: T x (1 + J) x (1 + J), 1 where j and k leave together (None: each choice alone)."""
         T, I, width = Q.shape
         self.Q = Q
         self.C = conditionals.transpose(0, 2, 1)
         self.S = nest_shares.transpose(0, 2, 1)
         self.rho = rho[:, None, :]
-        remaining = np.clip(1 - self.C, 0, None)
+        M = np.broadcast_to(np.eye(width), (T, width, width)) if groups is None else groups
+        nested = np.zeros((T, width, width))
+        nested[:, 1:, 1:] = same_nest
+        self.inner = (M * nested)[:, 1:, 1:]                            # leave with j and share its nest
+        self.M = M
+        self.within = ~np.any((M[:, 1:, 1:] > 0) & (nested[:, 1:, 1:] == 0), axis=2)[:, None, :]  # T x 1 x J
+        self.E = Q @ M                                                   # the group's probability
+        remaining = np.clip(1 - self.C @ self.inner, 0, None)           # 1 - C_G(j) within j's nest
         positive = remaining > 0
         safe = np.where(positive, remaining, 1.0)
-        self.inverse = np.where(positive, 1 / safe, 0.0)           # 1 / (1 - C), zero when j is alone in its nest
-        self.log_remaining = np.where(positive, np.log(safe), 0.0)  # log(1 - C), its limit's weight is zero
+        self.inverse = np.where(positive, 1 / safe, 0.0)           # zero when j's group is its whole nest
+        self.log_remaining = np.where(positive, np.log(safe), 0.0)  # its limit's weight is zero
         self.a = np.where(positive, safe ** (1 - self.rho), 0.0)
-        G = np.zeros((T, width, width))
-        G[:, 1:, 1:] = same_nest
-        G[:, np.arange(width), np.arange(width)] = 0
-        self.G = G
-        self.has_others = np.any(G[:, 1:], axis=2)[:, None, :]       # T x 1 x J
+        self.G = nested * (1 - M)                                        # share j's nest, stay when j's group leaves
+        self.has_others = np.any(self.G[:, 1:], axis=2)[:, None, :]     # T x 1 x J
         self.phi = np.ones_like(Q)
         self.phi[:, :, 1:] = np.where(self.has_others & positive, safe ** -self.rho, 1.0)
-        K = np.concatenate([Q[:, :, :1], self.S * (1 - self.a)], axis=2)
-        with np.errstate(divide='ignore'):
+        K = np.concatenate([Q[:, :, :1], np.where(self.within, self.S * (1 - self.a), self.E[:, :, 1:])], axis=2)
+        with np.errstate(divide='ignore', invalid='ignore'):
             self.r = np.where(K < 1, 1 / np.where(K < 1, 1 - K, 1.0), 0.0)
-        self.f = 1 + G[:, None] * (self.phi - 1)[..., None]
-        self.ratios = self.r[..., None] * self.f - 1                    # s_ik(-j) / Q_ik - 1
-        pi = Q[:, :, None, :] * self.ratios
-        pi[:, :, np.arange(width), np.arange(width)] = 0
-        self.pi = pi
+            self.split = np.where(self.E > 0, Q / np.where(self.E > 0, self.E, 1.0), 0.0)  # Q_ij / Q_iG(j)
+        self.f = 1 + self.G[:, None] * (self.phi - 1)[..., None]
+        self.ratios = self.r[..., None] * self.f - 1                    # s_ik(-G(j)) / Q_ik - 1
+        self.gains = Q[:, :, None, :] * self.ratios * (1 - M)[:, None]  # s_ik(-G(j)) - s_ik, zero within G(j)
+        self.pi = self.split[..., None] * self.gains
 
     def total(self, A: np.ndarray) -> float:
         return float((A * self.pi).sum())
 
     def derivative(self, A: np.ndarray, logs: list[NestedLogDerivatives]) -> np.ndarray:
         """d sum(A pi) / d theta (one element per entry of `logs`)."""
-        width = A.shape[-1]
-        off = A.copy()
-        off[:, :, np.arange(width), np.arange(width)] = 0                # pi_ijj = 0 at every theta
-        W1 = (off * self.ratios).sum(axis=2)                                   # by k
-        W2 = (off * self.f * self.Q[:, :, None, :]).sum(axis=3)              # by j
-        W3 = self.r * ((off * self.G[:, None]) @ self.Q[..., None])[..., 0]  # by j
+        off = A * (1 - self.M)[:, None]                                  # pi is zero within groups at every theta
+        split = off * self.split[..., None]
+        W1 = (split * self.ratios).sum(axis=2)                                 # by k
+        W2 = (split * self.f * self.Q[:, :, None, :]).sum(axis=3)            # by j
+        W3 = self.r * ((split * self.G[:, None]) @ self.Q[..., None])[..., 0]  # by j
+        W4 = (off * self.gains).sum(axis=3)                                    # by j
         totals = []
         for log in logs:
             dlog_Q = np.concatenate([log.outside[:, :, None],
                                      (log.conditionals + log.nest_shares).transpose(0, 2, 1)], axis=2)
             dQ = self.Q * dlog_Q
-            dC = self.C * log.conditionals.transpose(0, 2, 1)
+            dC = (self.C * log.conditionals.transpose(0, 2, 1)) @ self.inner
             dS = self.S * log.nest_shares.transpose(0, 2, 1)
+            dE = dQ @ self.M
             d_rho = log.rho.transpose(0, 2, 1)
-            dK_inside = dS * (1 - self.a) + self.S * self.a * ((1 - self.rho) * dC * self.inverse +
-                                                               d_rho * self.log_remaining)
+            dK_inside = np.where(self.within, dS * (1 - self.a) + self.S * self.a * (
+                (1 - self.rho) * dC * self.inverse + d_rho * self.log_remaining), dE[:, :, 1:])
             dK = np.concatenate([dQ[:, :, :1], dK_inside], axis=2)
             dphi = np.zeros_like(dQ)
             dphi[:, :, 1:] = np.where(self.has_others, self.phi[:, :, 1:] * (
                 self.rho * dC * self.inverse - d_rho * self.log_remaining), 0.0)
-            totals.append((W1 * dQ).sum() + (W2 * self.r ** 2 * dK).sum() + (W3 * dphi).sum())
+            with np.errstate(divide='ignore', invalid='ignore'):
+                d_split = np.where(self.E > 0, (dQ - self.split * dE) / np.where(self.E > 0, self.E, 1.0), 0.0)
+            totals.append((W1 * dQ).sum() + (W2 * self.r ** 2 * dK).sum() + (W3 * dphi).sum() + (W4 * d_split).sum())
         return np.array(totals)

@@ -293,13 +293,3 @@ def test_rcnl_micro_moment_jacobian_matches_finite_differences(nested_products, 
     # atol: the contraction's 1e-14 over the 2e-6 step is ~5e-9 of noise in the central differences
     np.testing.assert_allclose(analytic[-micro:], central_differences(current, theta, iv)[-micro:], rtol=1e-5,
                                atol=2e-8)
-
-
-def test_eliminated_groups_with_nests_are_refused_naming_the_moment(nested_products, agents):
-    nested = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), blp.Formulation('1 + mushy + prices')),
-                         nested_products, blp.Formulation('0 + log_income'), agents)
-    moments = exercise3_micro_moments(blp, 'all')
-    moments[1].parts[0].dataset.eliminated_product_ids_index = 0
-    with pytest.raises(blp.exceptions.SpecificationError, match='eliminated_product_ids_index') as error:
-        nested.solve(sigma=SIGMA, pi=PI, rho=0.4, optimization=blp.Optimization('return'), micro_moments=moments)
-    assert error.value.parameter == 'micro_moments[E[log income | inside]]'

@@ -189,3 +189,15 @@ def test_a_stored_estimate_restores_with_its_options(problem, agents):
         np.testing.assert_allclose(restored.pi_se, results.pi_se, rtol=1e-8)
         np.testing.assert_allclose(restored.micro_covariances, results.micro_covariances, rtol=1e-12)
         np.testing.assert_allclose(restored.simulation_covariances, results.simulation_covariances, rtol=1e-12)
+
+
+@pytest.mark.parametrize('nesting, index', [(None, 1), ('mushy', None), ('mushy', 3), ('firm_ids', 4)],
+                         ids=['logit-firm-groups', 'nests', 'nests-within-groups', 'nests-union-groups'])
+def test_compute_micro_values_are_the_fitted_second_choices(grouped, agents, nesting, index):
+    """results.compute_micro_values (post-estimation) gives the micro block's fitted values, groups and nests too."""
+    problem = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), blp.Formulation('1 + mushy + prices')),
+                          grouped, blp.Formulation('0 + log_income'), agents) if nesting is None else \
+        nested_problem(grouped, agents, nesting)
+    build = (lambda module: exercise3_micro_moments(module, 'all')) if index is None else with_index(index)
+    results = problem.solve(**RETURN, **({} if nesting is None else {'rho': 0.4}), micro_moments=build(blp))
+    np.testing.assert_allclose(results.compute_micro_values(build(blp)), results.micro_values[:, 0], rtol=1e-12)

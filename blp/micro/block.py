@@ -7,6 +7,8 @@ j first and k second when j is removed from the choice set is, for logit errors,
 
     pi_ijk = Q_ij Q_ik / (1 - Q_ij)  (k != j),   pi_ijj = 0;       first choices: pi_ij = Q_ij.
 
+(With nests, second choices are PyBLP's s_ik(-j) - s_ik, in `blp.micro.nested`.)
+
 Each part p's value is v_p = N_p / D_d with N_p = sum A_p pi and D_d = sum A_d pi (`blp.micro.compiled`), each moment's
 f_m(v), and the block's moments are g_m = observed_m - f_m(v) (PyBLP's sign). With dU_ijq = x_j,c(q) nu_iq +
 d delta_j / d theta_q the derivative of agent i's utility for j (dU_i0q = 0) and u_iq = sum_j Q_ij dU_ijq,
@@ -31,6 +33,7 @@ import numpy as np
 
 from blp.exceptions import SpecificationError
 from blp.micro.compiled import CompiledDataset, CompiledMicro
+from blp.micro.nested import NestedLogDerivatives, NestedSecondChoices
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.model.demand import DemandModel
@@ -165,21 +168,12 @@ class MicroBlock:
                                                       data.markets).transpose(0, 2, 1)  # T_d x I x J
                     choices[markets] = inside, np.concatenate([1 - inside.sum(axis=2, keepdims=True), inside], axis=2)
                 inside, Q = choices[markets]
-            derivative = None
-            if delta_jacobian is not None:
-                derivative = self._derivative(data, Q, inside, delta_jacobian[data.markets]) if nested is None else \
-                    self._nested_derivative(data, nested, state.values.rho, delta_jacobian[data.markets])
-            wanted = derivative is not None
-            denominators[data.parts], C = weighted_sum(data.weights, Q, data.second, wanted, data.groups)
-            if derivative is not None:
-                denominator_jacobian[data.parts] = derivative(C)
+            weighted = self._weighted_sums(data, Q, inside, nested, state, delta_jacobian)
+            denominators[data.parts], denominator_jacobian[data.parts] = weighted(data.weights)
             for position, p in enumerate(data.parts):
-                numerators[p], C = weighted_sum(data.weighted_values[position], Q, data.second, wanted,
-                                                      data.groups)
-                if derivative is not None:
-                    numerator_jacobian[p] = derivative(C)
+                numerators[p], numerator_jacobian[p] = weighted(data.weighted_values[position])
             for key, values in data.pair_values.items():
-                pair_sums[key] = weighted_sum(values, Q, data.second, False, data.groups)[0]
+                pair_sums[key] = weighted(values, False)[0]
         with np.errstate(divide='ignore', invalid='ignore'):
             part_values = numerators / denominators
         F, values = self._functions(part_values)
@@ -190,6 +184,36 @@ class MicroBlock:
             jacobian = -F @ parts_jacobian
         covariances = F @ self._part_covariances(part_values, denominators, pair_sums) @ F.T
         return MicroValues(values, compiled.observed - values, jacobian, (covariances + covariances.T) / 2, part_values)
+
+    def _weighted_sums(self, data: CompiledDataset, Q: np.ndarray, inside: np.ndarray, nested: Any, state: Any,
+                       delta_jacobian: Optional[np.ndarray]) -> Any:
+        """A function (A, with_jacobian) -> (sum(A pi), d sum(A pi) / d theta or zeros) on this dataset's markets."""
+        zeros = np.zeros(self.P)
+        if nested is not None and data.second:
+            nests = self.model.nests(state.values.rho)
+            assert nests is not None
+            nests = nests.restrict(data.markets)
+            same = nests.same_nest
+            seconds = NestedSecondChoices(Q, nested.conditionals, same @ nested.probabilities, nests.rho_products, same,
+                                          data.groups)
+            logs = None if delta_jacobian is None else \
+                self._nested_logs(data, nested, state.values.rho, delta_jacobian[data.markets])
+
+            def nested_second(A: np.ndarray, with_jacobian: bool = True) -> tuple[float, np.ndarray]:
+                return seconds.total(A), seconds.derivative(A, logs) if with_jacobian and logs is not None else zeros
+
+            return nested_second
+        derivative = None
+        if delta_jacobian is not None:
+            derivative = self._derivative(data, Q, inside, delta_jacobian[data.markets]) if nested is None else \
+                self._nested_derivative(data, nested, state.values.rho, delta_jacobian[data.markets])
+
+        def weighted(A: np.ndarray, with_jacobian: bool = True) -> tuple[float, np.ndarray]:
+            wanted = with_jacobian and derivative is not None
+            total, C = weighted_sum(A, Q, data.second, wanted, data.groups)
+            return total, derivative(C) if wanted and derivative is not None else zeros
+
+        return weighted
 
     def _derivative(self, data: CompiledDataset, Q: np.ndarray, inside: np.ndarray, delta_jacobian: np.ndarray) -> Any:
         """A function C -> d sum(A pi) / d theta (P) from the coefficients C of `weighted_sum`, on this dataset's
@@ -211,10 +235,21 @@ class MicroBlock:
         return derivative
 
     def _nested_derivative(self, data: CompiledDataset, choices: Any, rho: np.ndarray, delta_jacobian: np.ndarray) -> Any:
-        """As `_derivative` with nests (first choices): C -> sum_ij C_ij d log Q_ij / d theta with, for u_ij = dU_ij,
-        d rho_j, C_ij the within-nest share, E_ih its entropy, ubar_ih = sum_{k in h} C_ik u_ik and dIV_ih = ubar_ih -
-        d rho_h E_ih, d log Q_ij = [(u_ij - ubar_ih) + d rho_h (log C_ij + E_ih)] / (1 - rho_h) + dIV_ih - sum_g Q_ig
-        dIV_ig and d log Q_i0 = -sum_g Q_ig dIV_ig (the same derivatives as the nested markups')."""
+        """As `_derivative` with nests (first choices): C -> sum_ij C_ij d log Q_ij / d theta (`_nested_logs`)."""
+        logs = [np.concatenate([log.outside[:, :, None], (log.conditionals + log.nest_shares).transpose(0, 2, 1)],
+                               axis=2) for log in self._nested_logs(data, choices, rho, delta_jacobian)]
+
+        def derivative(weights: np.ndarray) -> np.ndarray:
+            return np.array([(weights * log).sum() for log in logs])
+
+        return derivative
+
+    def _nested_logs(self, data: CompiledDataset, choices: Any, rho: np.ndarray,
+                     delta_jacobian: np.ndarray) -> list[NestedLogDerivatives]:
+        """d log of the nested choices in each parameter. For u_ij = dU_ij, d rho_j, C_ij the within-nest share, E_ih
+        its entropy, ubar_ih = sum_{k in h} C_ik u_ik and dIV_ih = ubar_ih - d rho_h E_ih: d log C_ij = [(u_ij -
+        ubar_ih) + d rho_h (log C_ij + E_ih)] / (1 - rho_h), d log S_ih = dIV_ih - sum_g Q_ig dIV_ig and d log Q_i0 =
+        -sum_g Q_ig dIV_ig (the same derivatives as the nested markups')."""
         random, nests = self.model.random, self.model.nests(rho)
         assert random is not None and nests is not None
         nests = nests.restrict(data.markets)
@@ -236,13 +271,9 @@ class MicroBlock:
             u_bar = G @ (C * u)
             inclusive = u_bar - d_rho * entropy
             common = (s * inclusive).sum(axis=1)                           # T_d x I
-            inside = (u - u_bar + d_rho * (log_C + entropy)) / lambdas + inclusive - common[:, None, :]
-            logs.append(np.concatenate([-common[:, :, None], inside.transpose(0, 2, 1)], axis=2))
-
-        def derivative(weights: np.ndarray) -> np.ndarray:
-            return np.array([(weights * log).sum() for log in logs])
-
-        return derivative
+            logs.append(NestedLogDerivatives((u - u_bar + d_rho * (log_C + entropy)) / lambdas,
+                                             inclusive - common[:, None, :], -common, d_rho))
+        return logs
 
     def _functions(self, part_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """F = df/dv (MM x PM) and f(v) (MM) from each moment's compute_value and compute_gradient."""

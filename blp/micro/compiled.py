@@ -114,9 +114,6 @@ def compile_micro(problem: Problem, micro_moments: Any) -> Optional[CompiledMicr
             markets = np.array([index[m] if m in index else lookup[str(m)] for m in dataset.market_ids], dtype=np.intp)
         compiled.append(_compile_dataset(dataset, markets, [p for p, part in enumerate(parts) if part.dataset is dataset],
                                          parts, views, where, moments))
-    if problem.H and any(data.second for data in compiled):
-        raise SpecificationError('second-choice micro moments with nesting_ids (RCNL) are not supported yet',
-                                 parameter=first)
     return CompiledMicro(moments, parts, compiled, np.array([moment.value for moment in moments]))
 
 
@@ -199,8 +196,24 @@ def _eliminated_groups(problem: Problem, dataset: MicroDataset, markets: np.ndar
     groups = np.zeros((markets.size, 1 + J, 1 + J))
     groups[:, 0, 0] = 1
     groups[:, np.arange(1, 1 + J), np.arange(1, 1 + J)] = 1  # padding: each its own group (never chosen)
+    nesting = problem.products.nesting_ids if problem.H else None
     for row, t in enumerate(markets):
         rows = np.flatnonzero(layout.market_index == t)
         positions = 1 + layout.position[rows]
         groups[row, positions[:, None], positions[None, :]] = ids[rows][:, None] == ids[rows][None, :]
+        if nesting is not None:
+            _check_nested_groups(dataset, layout.markets[t], ids[rows], np.asarray(nesting)[rows], where)
     return groups
+
+
+def _check_nested_groups(dataset: MicroDataset, market: Any, ids: np.ndarray, nesting: np.ndarray, where: str) -> None:
+    """With nests, a group must lie within one nest or be a union of whole nests (PyBLP's rule: otherwise its removal
+    has no closed form in the nest shares)."""
+    for product_id in pd.unique(ids):
+        members = ids == product_id
+        nests = pd.unique(nesting[members])
+        if nests.size > 1 and not np.array_equal(np.isin(nesting, nests), members):
+            raise SpecificationError(
+                f'micro dataset {dataset.name!r}: in market {market!r} the products with eliminated product id '
+                f'{product_id!r} span several nests without covering them; with nesting_ids each eliminated group must '
+                f'lie within one nest or be a union of whole nests', parameter=where)

@@ -13,7 +13,7 @@ from api_support import LOGIT_SPEC, assert_problem, upload
 
 import blp_client
 from examples import cereal
-from examples.micro_moments import EXERCISE3_INCOME
+from examples.micro_moments import EXERCISE3_ALL, EXERCISE3_INCOME
 
 
 def submit(client, dataset_id, spec=LOGIT_SPEC, **headers):
@@ -152,10 +152,10 @@ def test_dataset_used_by_an_unfinished_job_cannot_be_deleted(client, products):
     assert client.delete(f'/v1/datasets/{dataset_id}').status_code == 204
 
 
-@pytest.mark.parametrize('combination', ['supply-rcnl', 'supply-lognormal', 'micro-rcnl'])
+@pytest.mark.parametrize('combination', ['supply-rcnl', 'supply-lognormal', 'micro-rcnl', 'micro-rcnl-second'])
 def test_combinations_pyblp_estimates_are_accepted(client, combination):
-    """A supply side with RCNL or with a lognormal price coefficient, and first-choice micro moments with RCNL: the
-    core once refused each; the API's checks (the core's) now queue them."""
+    """A supply side with RCNL or with a lognormal price coefficient, and first- or second-choice micro moments with
+    RCNL: the core once refused each; the API's checks (the core's) now queue them."""
     products = cereal.product_data()
     products = products[products['market_ids'].isin(products['market_ids'].unique()[:10])].reset_index(drop=True)
     if combination != 'supply-lognormal':
@@ -163,11 +163,12 @@ def test_combinations_pyblp_estimates_are_accepted(client, combination):
     agents = cereal.agent_data(20)
     agents = agents[agents['market_ids'].isin(products['market_ids'])].reset_index(drop=True)
     absorbed = {'formula': '0 + prices', 'absorb': 'C(market_ids) + C(product_ids)'}
-    if combination == 'micro-rcnl':
+    if combination.startswith('micro-rcnl'):
         spec = {'problem': {'product_formulations': [absorbed, {'formula': '1 + mushy + prices'}],
                             'agent_formulation': {'formula': '0 + log_income'}},
                 'solve': {'sigma': [[0, 0, 0], [0, 0, 0], [0, 0, 1.0]], 'pi': [[1], [0], [1]], 'rho': 0.3,
-                          'method': '1s', 'micro_moments': EXERCISE3_INCOME}}
+                          'method': '1s',
+                          'micro_moments': EXERCISE3_ALL if combination.endswith('second') else EXERCISE3_INCOME}}
     else:
         lognormal = combination == 'supply-lognormal'
         spec = {'problem': {'product_formulations': [absorbed, {'formula': '0 + I(-prices)' if lognormal else

@@ -7,6 +7,8 @@ estimates each in well under a minute. Each workload is defined once and runs in
   (`solve(..., micro_sample_covariances=...)`) instead of computed.
 - `micro_resampled_agents`: the diversion exercise with simulation error from three resampled sets of agents
   (`solve(..., resample_agent_data=...)`: new nodes and demographics per index, None after the third).
+- `micro_eliminated_rcnl`: `micro_eliminated` on RCNL (nests by mushy, one rho), each firm's products within a nest
+  the group (PyBLP requires groups within a nest or unions of whole nests), 20 agents per market.
 """
 
 from __future__ import annotations
@@ -65,8 +67,21 @@ def micro_resampled_agents() -> dict:
                      method='2s', resample_agent_data=resample_agent_data)
 
 
+def micro_eliminated_rcnl() -> dict:
+    """Second choices after the first choice's firm-and-nest group leaves, on RCNL: sigma on prices, pi on the
+    constant and prices, rho within [0, 0.8]."""
+    workload = _workload(np.diag([0, 0, 1.0]), eliminated_micro_moments, rho=0.3, rho_bounds=([0], [0.8]))
+    workload['solve']['pi'] = [[1], [0], [1]]
+    frame = workload['products']
+    workload['products'] = frame.assign(nesting_ids=frame['mushy'],
+                                        product_ids1=frame['product_ids1'] + 'mushy' + frame['mushy'].astype(str))
+    workload['agents'] = cereal.agent_data(size=20)
+    return workload
+
+
 MICRO_OPTION_WORKLOADS: dict[str, Callable[[], dict]] = {
     'micro_eliminated': micro_eliminated,
     'micro_sample_covariances': micro_sample_covariances,
     'micro_resampled_agents': micro_resampled_agents,
+    'micro_eliminated_rcnl': micro_eliminated_rcnl,
 }

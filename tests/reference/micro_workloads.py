@@ -9,6 +9,7 @@ micro moments are built by `exercise3_micro_moments(module)`, the same code for 
 - `exercise3_overidentified`: the three micro moments without sigma on the constant and mushy, two-step GMM (the
   weighting matrix's micro block and the initial update matter only when over-identified).
 - `exercise3_income_rcnl`: Q1 with products nested by mushy (RCNL, one rho).
+- `exercise3_diversion_rcnl`: Q1 and Q2 (second choices) on that RCNL model, 20 agents per market.
 """
 
 from __future__ import annotations
@@ -78,9 +79,20 @@ def exercise3_income_rcnl() -> dict:
     return workload
 
 
+def exercise3_diversion_rcnl() -> dict:
+    """Q1 and Q2 on RCNL (second choices: j leaves its nest): as `exercise3_income_rcnl` with the three micro
+    moments (four parameters, seven moments) and 20 agents per market. PyBLP's estimate has sigma on prices at its
+    lower bound, zero."""
+    workload = exercise3_income_rcnl()
+    workload['micro'] = lambda module: exercise3_micro_moments(module, 'all')
+    workload['agents'] = cereal.agent_data(size=20)
+    return workload
+
+
 MICRO_WORKLOADS: dict[str, Callable[[], dict]] = {
     'exercise3_income': exercise3_income,
     'exercise3_diversion': exercise3_diversion,
     'exercise3_overidentified': exercise3_overidentified,
     'exercise3_income_rcnl': exercise3_income_rcnl,
+    'exercise3_diversion_rcnl': exercise3_diversion_rcnl,
 }

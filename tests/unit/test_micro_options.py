@@ -72,6 +72,37 @@ def test_eliminated_group_jacobian_matches_finite_differences(problem):
     np.testing.assert_allclose(analytic[-3:], central_differences(current, theta, iv)[-3:], rtol=1e-5, atol=1e-9)
 
 
+def nested_problem(frame, agents, nesting):
+    """`frame` nested by `nesting`; product_ids3 the firm within each mushy nest, product_ids4 firms F1 and F2 apart
+    from the others (a union of whole nests when firms are the nests)."""
+    frame = frame.assign(nesting_ids=frame[nesting], product_ids3=frame['product_ids1'] + frame['mushy'].astype(str),
+                         product_ids4=frame['firm_ids'].isin(['F1', 'F2']).astype(str),
+                         demand_instruments4=frame['demand_instruments0'] ** 2,
+                         demand_instruments5=frame['demand_instruments3'] * frame['mushy'])
+    return blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), blp.Formulation('1 + mushy + prices')), frame,
+                       blp.Formulation('0 + log_income'), agents)
+
+
+@pytest.mark.parametrize('index, nesting, rho', [(3, 'mushy', 0.4), (3, 'mushy', [0.3, 0.6]), (4, 'firm_ids', 0.4)],
+                         ids=['within-nests', 'within-nests-per-nest-rho', 'union-of-nests'])
+def test_eliminated_groups_with_nests_jacobian_matches_finite_differences(grouped, agents, index, nesting, rho):
+    """Groups within a nest (their within-nest share leaves) or unions of whole nests."""
+    current = Estimation(nested_problem(grouped, agents, nesting), SolveOptions(
+        sigma=SIGMA, pi=PI, rho=rho, method='1s', iteration=ITERATION, micro_moments=with_index(index)(blp)))
+    theta, iv = current.parameters.theta, current.moments.iv(current.W)
+    evaluation = current.evaluate(theta, iv)
+    analytic = current.moments.theta_jacobian(evaluation.stacked.dependent_jacobians, evaluation.stacked.micro)
+    assert np.abs(analytic[-2:, -np.size(rho):]).max(axis=1).min() > 1e-4  # rho moves both second-choice moments
+    np.testing.assert_allclose(analytic[-3:], central_differences(current, theta, iv)[-3:], rtol=1e-5, atol=2e-8)
+
+
+def test_eliminated_groups_across_nests_are_refused_naming_the_market(grouped, agents):
+    """PyBLP's rule: a group spanning several nests must cover them (firms span both mushy nests here)."""
+    with pytest.raises(blp.SpecificationError, match="in market 'C01Q1' .* span several nests") as error:
+        nested_problem(grouped, agents, 'mushy').solve(**RETURN, rho=0.4, micro_moments=with_index(1)(blp))
+    assert error.value.parameter == 'micro_moments[P(outside second | inside)]'
+
+
 def test_singleton_groups_are_the_first_choice_alone(problem):
     """Groups of one product (product_ids2 is the product) give what eliminating only the first choice gives."""
     grouped = problem.solve(**RETURN, micro_moments=with_index(2)(blp))
@@ -158,3 +189,15 @@ def test_a_stored_estimate_restores_with_its_options(problem, agents):
         np.testing.assert_allclose(restored.pi_se, results.pi_se, rtol=1e-8)
         np.testing.assert_allclose(restored.micro_covariances, results.micro_covariances, rtol=1e-12)
         np.testing.assert_allclose(restored.simulation_covariances, results.simulation_covariances, rtol=1e-12)
+
+
+@pytest.mark.parametrize('nesting, index', [(None, 1), ('mushy', None), ('mushy', 3), ('firm_ids', 4)],
+                         ids=['logit-firm-groups', 'nests', 'nests-within-groups', 'nests-union-groups'])
+def test_compute_micro_values_are_the_fitted_second_choices(grouped, agents, nesting, index):
+    """results.compute_micro_values (post-estimation) gives the micro block's fitted values, groups and nests too."""
+    problem = blp.Problem((blp.Formulation('0 + prices', absorb=ABSORB), blp.Formulation('1 + mushy + prices')),
+                          grouped, blp.Formulation('0 + log_income'), agents) if nesting is None else \
+        nested_problem(grouped, agents, nesting)
+    build = (lambda module: exercise3_micro_moments(module, 'all')) if index is None else with_index(index)
+    results = problem.solve(**RETURN, **({} if nesting is None else {'rho': 0.4}), micro_moments=build(blp))
+    np.testing.assert_allclose(results.compute_micro_values(build(blp)), results.micro_values[:, 0], rtol=1e-12)

@@ -1,0 +1,109 @@
+"""Second choices under nests (RCNL), as PyBLP 1.3 defines them: the probability that agent i chooses j first and k
+second is the share k gains when j leaves the choice set, pi_ijk = s_ik(-j) - s_ik (k != j; pi_ijj = 0). Without nests
+this is Q_ij Q_ik / (1 - Q_ij); with nests j's leaving shrinks its nest's inclusive value, so there is no such
+shortcut and `blp.micro.block.weighted_sum` does not apply.
+
+With C_ij the within-nest share, S_ih the nest's share and a_ij = (1 - C_ij)^(1 - rho_h), removing j (nest h) scales
+the logit denominator by 1 - K_ij with K_ij = S_ih (1 - a_ij) (K_i0 = Q_i0 for the outside good), so, with
+r = 1 / (1 - K), phi_ij = (1 - C_ij)^(-rho_h) and G_jk = 1 when k != j share j's nest,
+
+    s_ik(-j) = Q_ik r_ij f_ijk,   f_ijk = 1 + G_jk (phi_ij - 1),   pi_ijk = Q_ik (r_ij f_ijk - 1).
+
+Derivatives: d pi_ijk = dQ_ik (r_ij f_ijk - 1) + Q_ik f_ijk dr_ij + Q_ik r_ij G_jk dphi_ij, so sum(A d pi) needs three
+agent x choice coefficient arrays per A and one pass per parameter over agent x choice arrays, with
+
+    dr = r^2 dK,  dK_ij = dS_ih (1 - a_ij) + S_ih a_ij ((1 - rho_h) dC_ij / (1 - C_ij) + d rho_h log(1 - C_ij)),
+    dphi_ij = phi_ij (rho_h dC_ij / (1 - C_ij) - d rho_h log(1 - C_ij)),  dK_i0 = dQ_i0.
+
+With eliminated groups (PyBLP's `eliminated_product_ids_index`) j's group G(j) leaves: C_ij above becomes the group's
+within-nest share when G(j) lies in j's nest (K_ij = Q_iG(j), the group's probability, when it is a union of nests),
+G_jk excludes G(j), pi is zero within G(j) and is split over the group in proportion to Q_ij / Q_iG(j), which adds
+a term in d(Q_ij / Q_iG(j)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class NestedLogDerivatives:
+    """d log of the nested choices in one parameter, on T_d x J x I (inside products) and T_d x I (outside)."""
+
+    conditionals: np.ndarray  # d log C_ij
+    nest_shares: np.ndarray   # d log S_ih of j's nest h
+    outside: np.ndarray       # d log Q_i0
+    rho: np.ndarray           # d rho of j's nest (T_d x J x 1)
+
+
+class NestedSecondChoices:
+    """pi_ijk on T_d x I x (1 + J) x (1 + J) (choice 0 the outside good) and sum(A pi) with its derivatives."""
+
+    def __init__(self, Q: np.ndarray, conditionals: np.ndarray, nest_shares: np.ndarray, rho: np.ndarray,
+                 same_nest: np.ndarray, groups: Optional[np.ndarray] = None) -> None:
+        """Q: T x I x (1 + J); conditionals, nest_shares: T x J x I; rho: rho of each product's nest (T x J); same_nest:
+        T x J x J; groups: T x (1 + J) x (1 + J), 1 where j and k leave together (None: each choice alone)."""
+        T, I, width = Q.shape
+        self.Q = Q
+        self.C = conditionals.transpose(0, 2, 1)
+        self.S = nest_shares.transpose(0, 2, 1)
+        self.rho = rho[:, None, :]
+        M = np.broadcast_to(np.eye(width), (T, width, width)) if groups is None else groups
+        nested = np.zeros((T, width, width))
+        nested[:, 1:, 1:] = same_nest
+        self.inner = (M * nested)[:, 1:, 1:]                            # leave with j and share its nest
+        self.M = M
+        self.within = ~np.any((M[:, 1:, 1:] > 0) & (nested[:, 1:, 1:] == 0), axis=2)[:, None, :]  # T x 1 x J
+        self.E = Q @ M                                                   # the group's probability
+        remaining = np.clip(1 - self.C @ self.inner, 0, None)           # 1 - C_G(j) within j's nest
+        positive = remaining > 0
+        safe = np.where(positive, remaining, 1.0)
+        self.inverse = np.where(positive, 1 / safe, 0.0)           # zero when j's group is its whole nest
+        self.log_remaining = np.where(positive, np.log(safe), 0.0)  # its limit's weight is zero
+        self.a = np.where(positive, safe ** (1 - self.rho), 0.0)
+        self.G = nested * (1 - M)                                        # share j's nest, stay when j's group leaves
+        self.has_others = np.any(self.G[:, 1:], axis=2)[:, None, :]     # T x 1 x J
+        self.phi = np.ones_like(Q)
+        self.phi[:, :, 1:] = np.where(self.has_others & positive, safe ** -self.rho, 1.0)
+        K = np.concatenate([Q[:, :, :1], np.where(self.within, self.S * (1 - self.a), self.E[:, :, 1:])], axis=2)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            self.r = np.where(K < 1, 1 / np.where(K < 1, 1 - K, 1.0), 0.0)
+            self.split = np.where(self.E > 0, Q / np.where(self.E > 0, self.E, 1.0), 0.0)  # Q_ij / Q_iG(j)
+        self.f = 1 + self.G[:, None] * (self.phi - 1)[..., None]
+        self.ratios = self.r[..., None] * self.f - 1                    # s_ik(-G(j)) / Q_ik - 1
+        self.gains = Q[:, :, None, :] * self.ratios * (1 - M)[:, None]  # s_ik(-G(j)) - s_ik, zero within G(j)
+        self.pi = self.split[..., None] * self.gains
+
+    def total(self, A: np.ndarray) -> float:
+        return float((A * self.pi).sum())
+
+    def derivative(self, A: np.ndarray, logs: list[NestedLogDerivatives]) -> np.ndarray:
+        """d sum(A pi) / d theta (one element per entry of `logs`)."""
+        off = A * (1 - self.M)[:, None]                                  # pi is zero within groups at every theta
+        split = off * self.split[..., None]
+        W1 = (split * self.ratios).sum(axis=2)                                 # by k
+        W2 = (split * self.f * self.Q[:, :, None, :]).sum(axis=3)            # by j
+        W3 = self.r * ((split * self.G[:, None]) @ self.Q[..., None])[..., 0]  # by j
+        W4 = (off * self.gains).sum(axis=3)                                    # by j
+        totals = []
+        for log in logs:
+            dlog_Q = np.concatenate([log.outside[:, :, None],
+                                     (log.conditionals + log.nest_shares).transpose(0, 2, 1)], axis=2)
+            dQ = self.Q * dlog_Q
+            dC = (self.C * log.conditionals.transpose(0, 2, 1)) @ self.inner
+            dS = self.S * log.nest_shares.transpose(0, 2, 1)
+            dE = dQ @ self.M
+            d_rho = log.rho.transpose(0, 2, 1)
+            dK_inside = np.where(self.within, dS * (1 - self.a) + self.S * self.a * (
+                (1 - self.rho) * dC * self.inverse + d_rho * self.log_remaining), dE[:, :, 1:])
+            dK = np.concatenate([dQ[:, :, :1], dK_inside], axis=2)
+            dphi = np.zeros_like(dQ)
+            dphi[:, :, 1:] = np.where(self.has_others, self.phi[:, :, 1:] * (
+                self.rho * dC * self.inverse - d_rho * self.log_remaining), 0.0)
+            with np.errstate(divide='ignore', invalid='ignore'):
+                d_split = np.where(self.E > 0, (dQ - self.split * dE) / np.where(self.E > 0, self.E, 1.0), 0.0)
+            totals.append((W1 * dQ).sum() + (W2 * self.r ** 2 * dK).sum() + (W3 * dphi).sum() + (W4 * d_split).sum())
+        return np.array(totals)

@@ -179,7 +179,7 @@ class Problem:
         if supply.MC:
             if persistence is not None:
                 raise SpecificationError('covariance moments E[xi omega Z_C] with moment types other than levels are '
-                                         'not supported yet', parameter='covariance_moments_mean')
+                                         'not supported (nor by PyBLP 1.3)', parameter='covariance_moments_mean')
             mean = options.covariance_moments_mean if options is not None else None
             blocks.append(CovarianceBlock(supply.ZC, supply.ZC_labels, 0.0 if mean is None else float(mean)))
         return MomentStack(blocks, persistence)

@@ -135,3 +135,20 @@ def test_a_stored_estimate_restores_with_its_covariance_moments_mean(problem):
     np.testing.assert_allclose(restored.objective, results.objective, rtol=1e-10)
     np.testing.assert_allclose(restored.beta_se, results.beta_se, rtol=1e-8)
     np.testing.assert_allclose(restored.gamma_se, results.gamma_se, rtol=1e-8)
+
+
+def test_covariance_moments_with_innovations_are_refused_as_pyblp_refuses_them():
+    """PyBLP 1.3 refuses non-levels moment types beside covariance restrictions; so does blp, naming the option."""
+    pyblp = pytest.importorskip('pyblp')
+    from persistence_workloads import panel
+    products, _ = panel()
+    products['covariance_instruments0'] = 1.0
+    solve = dict(phi=[[0.3, 0.1], [0.1, 0.3]], beta=[None, -1.0, None], demand_moment_types='innovations',
+                 supply_moment_types='innovations', method='1s')
+    for module, error in ((blp, blp.SpecificationError), (pyblp, NotImplementedError)):
+        formulations = (module.Formulation('1 + prices + x'), None, module.Formulation('1 + w'))
+        problem = module.Problem(formulations, products)
+        with pytest.raises(error) as raised:
+            problem.solve(**solve, optimization=module.Optimization('return'))
+        assert 'not currently supported' in str(raised.value) if module is pyblp else \
+            raised.value.parameter == 'covariance_moments_mean'

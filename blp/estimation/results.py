@@ -78,7 +78,7 @@ class ProblemResults(PostEstimation):
         self.xi = evaluation.xi.reshape(-1, 1)
         # PyBLP's d xi / d theta and d omega / d theta (NaN without a supply side): beta and gamma held fixed, or with
         # covariance moments their total derivatives through the concentrated-out beta and gamma (as PyBLP's)
-        jacobians = [*stacked.dependent_jacobians, None]
+        jacobians = [*estimation.moments.by_side(stacked.dependent_jacobians), None]
         self.xi_by_theta_jacobian, self.omega_by_theta_jacobian = (
             np.full((problem.N, P), np.nan) if jacobian is None else np.asarray(jacobian).reshape(problem.N, P)
             for jacobian in jacobians[:2])

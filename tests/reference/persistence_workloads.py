@@ -80,6 +80,15 @@ WORKLOADS: dict[str, dict[str, Any]] = {
         formulations=('1 + prices + x', '0 + x'),
         solve=dict(sigma=[[0.5]], phi=0.3, demand_moment_types='innovations', W_type='unadjusted',
                    se_type='unadjusted')),
+    'persistence_moment_types': dict(
+        formulations=('1 + prices + x', '0 + x'),
+        solve=dict(sigma=[[0.5]], phi=0.3, demand_moment_types=[
+            ('levels', 1), ('innovations', 3), ('differenced_innovations', 3)])),
+    'persistence_moment_types_supply': dict(
+        formulations=('1 + prices + x', None, '1 + w'),
+        solve=dict(phi=[[0.3, 0.1], [0.1, 0.3]], beta=[None, -1.0, None],
+                   demand_moment_types=[('levels', 2), ('innovations', 5)],
+                   supply_moment_types=[('innovations', 4), ('differenced_innovations', 3)])),
 }
 
 

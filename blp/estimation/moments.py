@@ -101,6 +101,7 @@ class Stacked:
     residual: list[Any] = field(default_factory=list)  # each block of the residuals evaluated (ResidualValues)
     levels: Optional[list[np.ndarray]] = None       # with persistence: y - X b per block (residuals are innovations)
     regressors: Optional[list[np.ndarray]] = None   # with persistence: D(X) per block, every block's columns
+    structural_jacobians: Optional[list[Optional[np.ndarray]]] = None  # with persistence: dy/dtheta per block
 
     @property
     def structural(self) -> list[np.ndarray]:
@@ -131,15 +132,6 @@ class MomentStack:
         """Each equation's instruments: each linear block's, or with persistence each moment type's part of them."""
         Zs = [block.Z for block in self.blocks]
         return Zs if self.persistence is None else self.persistence.instruments(Zs)
-
-    def by_side(self, values: Sequence[Any]) -> list[Any]:
-        """Per linear block, its equation's value (with persistence, its levels equation's or else its first's)."""
-        if self.persistence is None:
-            return list(values)
-        groups = self.persistence.groups
-        return [values[min(range(len(groups)), key=lambda index: (groups[index][0] != side,
-                                                                   groups[index][1] != 'levels', index))]
-                for side in range(len(self.blocks))]
 
     @cached_property
     def full_X(self) -> list[np.ndarray]:
@@ -187,10 +179,11 @@ class MomentStack:
         outputs = [block.dependent(state, with_jacobian) for block in self.blocks]
         ys = [block.absorb(output.y) for block, output in zip(self.blocks, outputs)]
         jacobians: list[Optional[np.ndarray]] = [output.jacobian for output in outputs]
-        levels = regressors = None
+        levels = regressors = structural = None
         if self.persistence is None:
             coefficients, residuals = iv.estimate(ys)
         else:
+            structural = jacobians
             coefficients, residuals, levels, regressors, jacobians = self._quasi_differenced(state, iv, ys, jacobians)
         moments = np.concatenate([Z.T @ u for Z, u in zip(self.Zs, residuals)]) / self.N \
             if len(self.Zs) > 1 else self.Zs[0].T @ residuals[0] / self.N
@@ -205,7 +198,7 @@ class MomentStack:
         if micro or residual:
             moments = np.concatenate([moments, *(values.moments for values in [*residual, *micro])])
         return Stacked(coefficients, residuals, jacobians, moments, [output.details for output in outputs], micro,
-                       residual, levels, regressors)
+                       residual, levels, regressors, structural)
 
     def _quasi_differenced(self, state: DemandState, iv: LinearIV, ys: list[np.ndarray],
                            jacobians: list[Optional[np.ndarray]]) -> tuple[list, list, list, list, list]:

@@ -24,7 +24,7 @@ def compare(name: str, reference: dict) -> None:
     assert mine['theta_labels'] == reference['theta_labels']
     assert mine['printed'] == reference['printed'] and len(mine['printed']) == (3 if 'supply' in name else 2)
     np.testing.assert_allclose(mine['objective'], reference['objective'], rtol=1e-6)
-    for key in ('theta', 'beta', 'sigma', 'phi', 'gamma', 'xi', 'bootstrapped_phi'):
+    for key in ('theta', 'beta', 'sigma', 'phi', 'gamma', 'xi', 'xi_jacobian', 'omega_jacobian', 'bootstrapped_phi'):
         np.testing.assert_allclose(mine[key], reference[key], rtol=1e-4, atol=1e-8, err_msg=key)
     for key in ('beta_se', 'sigma_se', 'phi_se', 'gamma_se'):
         np.testing.assert_allclose(mine[key], reference[key], rtol=1e-3, err_msg=key)

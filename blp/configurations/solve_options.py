@@ -188,7 +188,8 @@ class SolveOptions:
     # (0 when the problem has covariance instruments, as PyBLP's default)
     covariance_moments_mean: Optional[float] = None
     # Persistent unobservables (PyBLP 1.3): phi with product data's lag_indices, and the moments' types per side
-    # ('levels', 'innovations', 'differenced_innovations'), checked against the problem by `blp.estimation.persistence`.
+    # ('levels', 'innovations', 'differenced_innovations', or PyBLP's list of (type, instruments) tuples), checked
+    # against the problem by `blp.estimation.persistence`.
     phi: Optional[ArrayLike] = None
     phi_bounds: Optional[ArrayLike] = None
     demand_moment_types: Any = 'levels'

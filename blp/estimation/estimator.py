@@ -463,6 +463,13 @@ class Estimation:
                           active_bounds=active)
 
 
+def stored_option(key: str, value: Any) -> Any:
+    """A stored option as `solve` takes it: moment types' JSON lists back into PyBLP's (type, count) tuples."""
+    if key.endswith('_moment_types') and isinstance(value, list):
+        return [tuple(pair) if isinstance(pair, list) else pair for pair in value]
+    return value
+
+
 def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemResults:
     """Results at a stored estimate (`to_dict()` or its `'restore'` part) of `problem`: one evaluation at the
     stored theta under the stored W, step and standard-error options; the stored Hessian is reused."""
@@ -476,7 +483,7 @@ def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemR
                                rho=rho if rho.size else None, method='1s', optimization=Optimization('return'),
                                W=W, beta=beta if np.isfinite(beta).any() else None, phi=phi if phi.size else None,
                                micro_moments=micro_moments or (),
-                               **{key: state[key] for key in STORED_OPTIONS if key in state})
+                               **{key: stored_option(key, state[key]) for key in STORED_OPTIONS if key in state})
     except (KeyError, TypeError, ValueError):
         raise SpecificationError('a stored result needs sigma, pi, rho, W and step', parameter='restore') from None
     if int(state.get('micro_moments', 0)) and not options.micro_moments:

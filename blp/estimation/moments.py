@@ -101,6 +101,7 @@ class Stacked:
     residual: list[Any] = field(default_factory=list)  # each block of the residuals evaluated (ResidualValues)
     levels: Optional[list[np.ndarray]] = None       # with persistence: y - X b per block (residuals are innovations)
     regressors: Optional[list[np.ndarray]] = None   # with persistence: D(X) per block, every block's columns
+    structural_jacobians: Optional[list[Optional[np.ndarray]]] = None  # with persistence: dy/dtheta per block
 
     @property
     def structural(self) -> list[np.ndarray]:
@@ -125,6 +126,12 @@ class MomentStack:
         X = np.zeros((self.N, self.K))
         X[:, offset:offset + self.blocks[index].K] = self.blocks[index].X
         return X
+
+    @cached_property
+    def Zs(self) -> list[np.ndarray]:
+        """Each equation's instruments: each linear block's, or with persistence each moment type's part of them."""
+        Zs = [block.Z for block in self.blocks]
+        return Zs if self.persistence is None else self.persistence.instruments(Zs)
 
     @cached_property
     def full_X(self) -> list[np.ndarray]:
@@ -158,7 +165,7 @@ class MomentStack:
         return [label for block in self.blocks for label in block.X_labels]
 
     def initial_weights(self) -> np.ndarray:
-        W = initial_weights([block.Z for block in [*self.blocks, *self.residual]])
+        W = initial_weights([*self.Zs, *(block.Z for block in self.residual)])
         return scipy.linalg.block_diag(W, np.zeros((self.M - self.aggregate_M,) * 2)) if self.micro else W
 
     def iv(self, W: np.ndarray) -> LinearIV:
@@ -172,13 +179,14 @@ class MomentStack:
         outputs = [block.dependent(state, with_jacobian) for block in self.blocks]
         ys = [block.absorb(output.y) for block, output in zip(self.blocks, outputs)]
         jacobians: list[Optional[np.ndarray]] = [output.jacobian for output in outputs]
-        levels = regressors = None
+        levels = regressors = structural = None
         if self.persistence is None:
             coefficients, residuals = iv.estimate(ys)
         else:
+            structural = jacobians
             coefficients, residuals, levels, regressors, jacobians = self._quasi_differenced(state, iv, ys, jacobians)
-        moments = np.concatenate([block.Z.T @ u for block, u in zip(self.blocks, residuals)]) / self.N \
-            if len(self.blocks) > 1 else self.blocks[0].Z.T @ residuals[0] / self.N
+        moments = np.concatenate([Z.T @ u for Z, u in zip(self.Zs, residuals)]) / self.N \
+            if len(self.Zs) > 1 else self.Zs[0].T @ residuals[0] / self.N
         residual = []
         if self.residual:
             if with_jacobian:
@@ -190,7 +198,7 @@ class MomentStack:
         if micro or residual:
             moments = np.concatenate([moments, *(values.moments for values in [*residual, *micro])])
         return Stacked(coefficients, residuals, jacobians, moments, [output.details for output in outputs], micro,
-                       residual, levels, regressors)
+                       residual, levels, regressors, structural)
 
     def _quasi_differenced(self, state: DemandState, iv: LinearIV, ys: list[np.ndarray],
                            jacobians: list[Optional[np.ndarray]]) -> tuple[list, list, list, list, list]:
@@ -201,7 +209,7 @@ class MomentStack:
         phi = state.values.phi
         regressors = persistence.transform(phi, self.full_X)
         linear = self.linear_M
-        transformed_iv = LinearIV(regressors, [block.Z for block in self.blocks], iv.W[:linear, :linear],
+        transformed_iv = LinearIV(regressors, self.Zs, iv.W[:linear, :linear],
                                   [block.K for block in self.blocks])
         coefficients, residuals = transformed_iv.estimate(persistence.transform(phi, ys))
         b = np.concatenate(coefficients) if coefficients else np.zeros(0)
@@ -215,7 +223,7 @@ class MomentStack:
     def theta_jacobian(self, dependent_jacobians: Sequence[Optional[np.ndarray]], micro: Sequence[Any] = (),
                        residual: Sequence[Any] = ()) -> np.ndarray:
         """G_theta (M x P)."""
-        parts = [block.Z.T @ jacobian / self.N for block, jacobian in zip(self.blocks, dependent_jacobians)
+        parts = [Z.T @ jacobian / self.N for Z, jacobian in zip(self.Zs, dependent_jacobians)
                  if jacobian is not None] + [values.jacobian for values in [*residual, *micro]]
         return np.vstack(parts) if len(parts) > 1 else parts[0]
 
@@ -224,10 +232,10 @@ class MomentStack:
         """G (M x (P + K)): the moments' Jacobian in theta and in every block's linear parameters (`regressors`: the
         blocks' quasi-differenced X, with persistence)."""
         rows = []
-        for index, (block, jacobian) in enumerate(zip(self.blocks, dependent_jacobians)):
-            assert jacobian is not None, f'the {block.name} block was evaluated without its Jacobian'
-            X = self.padded_X(index) if regressors is None else regressors[index]
-            rows.append(block.Z.T @ np.column_stack([jacobian, -X]) / self.N)
+        Xs = self.full_X if regressors is None else regressors
+        for Z, X, jacobian in zip(self.Zs, Xs, dependent_jacobians):
+            assert jacobian is not None, 'a linear block was evaluated without its Jacobian'
+            rows.append(Z.T @ np.column_stack([jacobian, -X]) / self.N)
         rows.extend(np.column_stack([values.jacobian, values.linear_jacobian]) for values in residual)
         rows.extend(np.column_stack([values.jacobian, np.zeros((values.jacobian.shape[0], self.K))]) for values in micro)
         return np.vstack(rows) if len(rows) > 1 else rows[0]
@@ -239,7 +247,7 @@ class MomentStack:
         times each micro block's, block-diagonal (`micro_given`: every micro moment's covariances, given in place of
         the blocks' own)."""
         S = moment_covariances([*residuals, *(values.errors for values in residual)],
-                               [block.Z for block in [*self.blocks, *self.residual]], kind, clustering_ids, center)
+                               [*self.Zs, *(block.Z for block in self.residual)], kind, clustering_ids, center)
         if micro and micro_given is not None:
             return scipy.linalg.block_diag(S, self.N * micro_given)
         return scipy.linalg.block_diag(S, *(self.N * values.covariances for values in micro)) if micro else S

@@ -8,6 +8,8 @@ whose moment type is not 'levels' has its moments on the innovation ('innovation
 on the innovation's first difference ('differenced_innovations', zero unless the lag has a lag too). The transform is
 linear in (y, X) of both blocks, so the stack quasi-differences y and X and concentrates b out of the transformed
 system (the IV step depends on phi); d u'/d phi[e, f] = -L u_f with u_f the levels residual, transformed likewise.
+PyBLP's list of (type, instruments) splits a block's instruments between types: each part is an equation of its own
+(its Z columns, its block's y and X transformed by its type), all sharing the block's b.
 """
 
 from __future__ import annotations
@@ -81,27 +83,48 @@ class Lags:
         return x
 
 
-def moment_types(value: object, side: str) -> str:
-    """A side's moment type: one of `MOMENT_TYPES` (PyBLP also takes lists of (type, count), which are refused)."""
+def moment_types(value: object, side: str, M: int) -> tuple[tuple[str, int], ...]:
+    """A side's moment types as PyBLP's (type, instruments) tuples splitting its M instruments in order: a type
+    alone uses all M; a list needs distinct types with counts from 0 to M that sum to M (PyBLP's refusals)."""
     if isinstance(value, str) and value in MOMENT_TYPES:
-        return value
-    raise SpecificationError(f"{side}_moment_types must be one of {', '.join(map(repr, MOMENT_TYPES))} (a list of "
-                             f"(type, instruments) pairs is not supported yet)", parameter=f'{side}_moment_types')
+        return ((value, M),)
+    parameter = f'{side}_moment_types'
+    wrong = SpecificationError(f"{parameter} must be one of {', '.join(map(repr, MOMENT_TYPES))} or a list of (type, "
+                               f"instruments) pairs with an integer from 0 to {M} instruments", parameter=parameter)
+    if not isinstance(value, (tuple, list)):
+        raise wrong
+    for pair in value:
+        if not isinstance(pair, tuple) or len(pair) != 2 or pair[0] not in MOMENT_TYPES or \
+                isinstance(pair[1], bool) or not isinstance(pair[1], int) or not 0 <= pair[1] <= M:
+            raise wrong
+    if len({kind for kind, _ in value}) != len(value):
+        raise SpecificationError(f'{parameter} cannot have duplicate types', parameter=parameter)
+    if sum(count for _, count in value) != M:
+        raise SpecificationError(f'{parameter} instrument counts must sum to the number of {side}-side instruments, '
+                                 f'{M}', parameter=parameter)
+    return tuple(value)
 
 
 @dataclass(frozen=True)
 class Persistence:
-    """The moment types of the linear blocks (demand, then supply) and the lags that quasi-difference them; phi
-    (E x E) comes from the parameters' values, `phi_columns` say where its free elements are in theta."""
+    """The equations of the linear blocks' moments (demand's, then supply's): per equation its side (the block it
+    quasi-differences), moment type and which of the side's instrument columns it uses; the lags that
+    quasi-difference them; phi (E x E) comes from the parameters' values, `phi_columns` say where its free elements
+    are in theta."""
 
     lags: Lags
-    kinds: tuple[str, ...]
+    groups: tuple[tuple[int, str, tuple[int, ...]], ...]   # (side, kind, instrument columns)
     phi_columns: tuple[tuple[int, int, int], ...]   # (theta index, row, column)
 
+    def instruments(self, Zs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Each equation's columns of its side's instruments."""
+        return [Zs[side][:, list(columns)] for side, _, columns in self.groups]
+
     def transform(self, phi: np.ndarray, values: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Each block's values (y, X or dy/dtheta, one per block) quasi-differenced by its moment type."""
+        """Each equation's values (its side's y, X or dy/dtheta, given one per side) quasi-differenced by its type."""
         transformed = []
-        for e, (kind, x) in enumerate(zip(self.kinds, values)):
+        for e, kind, _ in self.groups:
+            x = values[e]
             if kind == 'levels':
                 transformed.append(x)
                 continue
@@ -111,9 +134,10 @@ class Persistence:
         return transformed
 
     def add_phi_derivatives(self, jacobians: list[np.ndarray], levels: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Each transformed block Jacobian with d u'/d phi in the columns of phi's free elements."""
+        """Each transformed equation's Jacobian with d u'/d phi in the columns of phi's free elements."""
         jacobians = [jacobian.copy() for jacobian in jacobians]
         for index, row, column in self.phi_columns:
-            if row < len(jacobians) and self.kinds[row] != 'levels':
-                jacobians[row][:, index] += self.lags.derivative(self.kinds[row], levels[column])
+            for equation, (side, kind, _) in enumerate(self.groups):
+                if side == row and kind != 'levels':
+                    jacobians[equation][:, index] += self.lags.derivative(kind, levels[column])
         return jacobians

@@ -186,21 +186,27 @@ class Problem:
 
     def _persistence(self, parameters: Parameters, options: SolveOptions) -> Optional[Persistence]:
         """The solve's moment types with the lags that quasi-difference them (None when every side is in levels)."""
-        kinds = (moment_types(options.demand_moment_types, 'demand'),) + (
-            (moment_types(options.supply_moment_types, 'supply'),) if self.supply is not None else ())
-        if all(kind == 'levels' for kind in kinds):
+        sides = [moment_types(options.demand_moment_types, 'demand', self.MD)] + (
+            [moment_types(options.supply_moment_types, 'supply', self.MS)] if self.supply is not None else [])
+        orders = [pyblp_order(self.MD, self._ZD_exogenous)] + (  # counts split PyBLP's column order
+            [pyblp_order(self.MS, self.supply.ZS_exogenous)] if self.supply is not None else [])
+        groups = tuple((side, kind, tuple(orders[side][start - count:start]))
+                       for side, types in enumerate(sides)
+                       for (kind, count), start in zip(types, np.cumsum([count for _, count in types])) if count)
+        if all(kind == 'levels' for _, kind, _ in groups):
             return None
-        side = 'demand' if kinds[0] != 'levels' else 'supply'
+        differenced = {side for side, kind, _ in groups if kind != 'levels'}
+        side = 'demand' if 0 in differenced else 'supply'
         if self.lags is None:
             raise SpecificationError(f'{side}_moment_types other than levels need a lag_indices column in '
                                      f'product_data', parameter=f'{side}_moment_types')
         absorbers = [self.absorber] + ([self.supply.absorber] if self.supply is not None else [])
-        if any(absorber.dimensions for absorber, kind in zip(absorbers, kinds) if kind != 'levels'):
+        if any(absorbers[index].dimensions for index in differenced):
             raise SpecificationError(f'{side}_moment_types other than levels with absorbed fixed effects are not '
                                      f'supported (nor are they by PyBLP)', parameter=f'{side}_moment_types')
         columns = tuple((index, *parameter.location) for index, parameter in enumerate(parameters.unfixed)
                         if parameter.kind == 'phi')
-        return Persistence(self.lags, kinds, columns)
+        return Persistence(self.lags, groups, columns)
 
     def moments_for(self, parameters: Parameters, options: SolveOptions, model: DemandModel) -> MomentStack:
         """The moment stack one solve uses (the problem's own when every beta is concentrated, there is no supply side
@@ -472,7 +478,7 @@ class Problem:
           stably, so simulated shares never underflow to zero; bounds only change PyBLP's path, not a fixed point
           whose observed shares lie within them.
         - `phi`, `phi_bounds` (with product data's `lag_indices`) and `demand_moment_types` / `supply_moment_types`
-          (`'levels'`, `'innovations'`, `'differenced_innovations'`; PyBLP's lists of (type, count) are not taken):
+          (`'levels'`, `'innovations'`, `'differenced_innovations'`, or PyBLP's list of (type, count) tuples):
           persistent unobservables, `blp.estimation.persistence`.
         """
         options = SolveOptions(

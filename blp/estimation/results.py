@@ -77,8 +77,9 @@ class ProblemResults(PostEstimation):
         self.delta = evaluation.delta.reshape(-1, 1)
         self.xi = evaluation.xi.reshape(-1, 1)
         # PyBLP's d xi / d theta and d omega / d theta (NaN without a supply side): beta and gamma held fixed, or with
-        # covariance moments their total derivatives through the concentrated-out beta and gamma (as PyBLP's)
-        jacobians = [*stacked.dependent_jacobians, None]
+        # covariance moments their total derivatives through the concentrated-out beta and gamma (as PyBLP's); with
+        # moment types other than levels, those of the levels errors (PyBLP's, whatever the moments' types)
+        jacobians = [*(stacked.structural_jacobians or stacked.dependent_jacobians), None]
         self.xi_by_theta_jacobian, self.omega_by_theta_jacobian = (
             np.full((problem.N, P), np.nan) if jacobian is None else np.asarray(jacobian).reshape(problem.N, P)
             for jacobian in jacobians[:2])

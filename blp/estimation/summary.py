@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
+from blp.estimation.persistence import moment_types
 from blp.printing import clock, format_number, format_se, section, side_by_side, simple_table, statistics_table, table
 from blp.supply.costs import bounds
 
@@ -189,11 +190,13 @@ def phi_table(results: ProblemResults, description: str) -> list[str]:
 def moment_counts_tables(results: ProblemResults) -> list[str]:
     """PyBLP's `Demand Moment Counts` (and `Supply ...`) when a side's moments are not in levels."""
     options, problem = results.options, results.problem
-    sides = [('Demand', options.demand_moment_types, problem.MD)] + \
-        ([('Supply', options.supply_moment_types, problem.MS)] if problem.supply is not None else [])
-    if all(kind == 'levels' for _, kind, _ in sides):
+    sides = [('Demand', moment_types(options.demand_moment_types, 'demand', problem.MD))] + \
+        ([('Supply', moment_types(options.supply_moment_types, 'supply', problem.MS))] if problem.supply is not None
+         else [])
+    if all(kind == 'levels' for _, types in sides for kind, _ in types):
         return []
-    return [simple_table(f'{side} Moment Counts', [[kind]], [[str(count)]]) for side, kind, count in sides]
+    return [simple_table(f'{side} Moment Counts', [[kind] for kind, _ in types], [[str(count) for _, count in types]])
+            for side, types in sides]
 
 
 def micro_table(results: ProblemResults) -> list[str]:

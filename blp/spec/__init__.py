@@ -19,6 +19,11 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Bound = Optional[FiniteFloat]
 Matrix = list[list[FiniteFloat]]
 BoundMatrix = list[list[Bound]]
+MomentType = Literal['levels', 'innovations', 'differenced_innovations']
+# One type for all of a side's instruments, or PyBLP's (type, instruments) pairs (checked against the problem's
+# instrument counts by `blp.estimation.persistence.moment_types`).
+MomentTypes = Union[MomentType, Annotated[list[tuple[MomentType, Annotated[int, Field(ge=0, strict=True)]]],
+                                          Field(min_length=1, max_length=3)]]
 
 
 class _Strict(BaseModel):
@@ -145,11 +150,12 @@ class SolveSpec(_Strict):
         default=None, description="persistent unobservables (product data's lag_indices): phi_xi, or with a supply side "
         "[[phi_xi, phi_xi_omega], [phi_omega_xi, phi_omega]]; a zero fixes an element at zero (PyBLP's phi)")
     phi_bounds: Optional[tuple[BoundMatrix, BoundMatrix]] = None
-    demand_moment_types: Literal['levels', 'innovations', 'differenced_innovations'] = Field(
+    demand_moment_types: MomentTypes = Field(
         default='levels', description="moments on xi ('levels'), on its AR(1) innovation ('innovations') or on the "
-        "innovation's first difference ('differenced_innovations'), as PyBLP's; the last two need lag_indices")
-    supply_moment_types: Literal['levels', 'innovations', 'differenced_innovations'] = Field(
-        default='levels', description='the same for omega')
+        "innovation's first difference ('differenced_innovations'), as PyBLP's; the last two need lag_indices. "
+        "PyBLP's list form, e.g. [['levels', 1], ['innovations', 3]], splits the instruments (in PyBLP's column "
+        "order) between distinct types; the counts must sum to the side's number of instruments")
+    supply_moment_types: MomentTypes = Field(default='levels', description='the same for omega')
     fp_type: Literal['safe_linear', 'linear', 'safe_nonlinear', 'nonlinear'] = Field(
         default='safe_linear', description="PyBLP's contraction types, accepted and ignored: all define the same "
         "delta, which the core always computes with its stable log-linear contraction")

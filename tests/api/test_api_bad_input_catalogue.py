@@ -382,6 +382,11 @@ CASES = {
     'supply-negative-costs-bound-order': Case(
         job({**SUPPLY_SPEC, 'solve': {**SUPPLY_SPEC['solve'], 'costs_bounds': [1.0, 0.5]}}), 422,
         names(parameter='costs_bounds')),
+    'moment-types-malformed-pair': Case(job(with_solve(LOGIT_SPEC, demand_moment_types=[['levels', 'all']])), 422,
+                                        names(field='spec.solve.demand_moment_types')),
+    'moment-types-counts-not-summing-to-MD': Case(
+        job(with_solve(LOGIT_SPEC, demand_moment_types=[['levels', 0]])), 422,
+        names(parameter='demand_moment_types'), ('instrument counts must sum to the number of demand-side',)),
     'covariance-mean-without-supply': Case(job(with_solve(LOGIT_SPEC, covariance_moments_mean=0.5)), 422,
                                            names(parameter='covariance_moments_mean'), ('supply side',)),
     'covariance-mean-without-covariance-instruments': Case(

@@ -1,5 +1,6 @@
 """Persistent unobservables through the HTTP API, a real Redis and a real Celery worker: the seeded panel's
-demand-side estimate with phi and innovations moments (against PyBLP's stored numbers), and a bad lag index refused
+demand-side estimate with phi and innovations moments, and with PyBLP's list form of moment types (against PyBLP's
+stored numbers), and a bad lag index refused
 with a 422 naming the column and row."""
 
 from __future__ import annotations
@@ -36,6 +37,21 @@ def test_phi_with_innovations_moments_through_the_api_matches_pyblp(api):
     np.testing.assert_allclose(phi[0]['se'], reference['phi_se'][0][0], rtol=1e-3)
     beta = [entry['value'] for entry in result['parameters'] if entry['kind'] == 'beta']
     np.testing.assert_allclose(beta, np.ravel(reference['beta']), rtol=1e-4)
+    np.testing.assert_allclose(result['objective'], reference['objective'], rtol=1e-6)
+
+
+def test_a_list_of_moment_types_through_the_api_matches_pyblp(api):
+    products, agents = panel()
+    reference = json.loads((FIXTURES / 'persistence_moment_types.json').read_text())
+    body = spec('persistence_moment_types')
+    assert body['solve']['demand_moment_types'] == [('levels', 1), ('innovations', 3), ('differenced_innovations', 3)]
+    job = submit(api, body, upload(api, products), upload(api, agents)).json()
+    finished = wait_for(api, job['id'], timeout=300)
+    assert finished['status'] == 'succeeded', finished
+    result = api.get(f"/v1/jobs/{job['id']}/result").json()['results']
+    values = {entry['kind']: entry for entry in result['parameters'] if entry['kind'] in ('phi', 'sigma')}
+    np.testing.assert_allclose([values['sigma']['value'], values['phi']['value']], reference['theta'], rtol=1e-4)
+    np.testing.assert_allclose(values['phi']['se'], reference['phi_se'][0][0], rtol=1e-3)
     np.testing.assert_allclose(result['objective'], reference['objective'], rtol=1e-6)
 
 

@@ -80,6 +80,15 @@ WORKLOADS: dict[str, dict[str, Any]] = {
         formulations=('1 + prices + x', '0 + x'),
         solve=dict(sigma=[[0.5]], phi=0.3, demand_moment_types='innovations', W_type='unadjusted',
                    se_type='unadjusted')),
+    'persistence_moment_types': dict(
+        formulations=('1 + prices + x', '0 + x'),
+        solve=dict(sigma=[[0.5]], phi=0.3, demand_moment_types=[
+            ('levels', 1), ('innovations', 3), ('differenced_innovations', 3)])),
+    'persistence_moment_types_supply': dict(
+        formulations=('1 + prices + x', None, '1 + w'),
+        solve=dict(phi=[[0.3, 0.1], [0.1, 0.3]], beta=[None, -1.0, None],
+                   demand_moment_types=[('levels', 2), ('innovations', 5)],
+                   supply_moment_types=[('innovations', 4), ('differenced_innovations', 3)])),
 }
 
 
@@ -95,12 +104,16 @@ def build(module: Any, name: str) -> tuple[Any, dict]:
 
 def summary(results: Any, seconds: float) -> dict:
     """What a reference test compares: estimates and SEs (beta, sigma, phi, gamma), theta with its labels, the
-    objective, xi in the first market, as plain lists (PyBLP and blp results share these names), and the printed
+    objective, xi and its Jacobian in theta (omega's with a supply side) in the first market, as plain lists (PyBLP
+    and blp results share these names), and the printed
     tables of phi and of the moment counts; without a supply side, phi in four bootstrap draws (seed 0)."""
     numbers = {name: np.asarray(getattr(results, name), dtype=float).tolist()
                for name in ('beta', 'beta_se', 'sigma', 'sigma_se', 'phi', 'phi_se', 'gamma', 'gamma_se', 'theta')}
     return dict(numbers, objective=float(np.squeeze(results.objective)), theta_labels=list(map(str,
                 results.theta_labels)), xi=np.asarray(results.xi, dtype=float)[:SIZE['J'], 0].tolist(),
+                xi_jacobian=np.asarray(results.xi_by_theta_jacobian, dtype=float)[:SIZE['J']].tolist(),
+                omega_jacobian=np.asarray(results.omega_by_theta_jacobian, dtype=float)[:SIZE['J']].tolist()
+                if np.size(results.gamma) else [],
                 seconds=seconds, printed=[table for table in str(results).split('\n\n')
                                           if table.startswith(('Phi ', 'Demand Moment', 'Supply Moment'))],
                 bootstrapped_phi=[] if np.size(results.gamma) else np.asarray(

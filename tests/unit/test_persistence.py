@@ -110,3 +110,14 @@ def test_innovations_with_absorbed_fixed_effects_are_refused_as_pyblp_refuses_th
     with pytest.raises(SpecificationError, match='fixed effects') as error:
         problem.solve(phi=0.5, demand_moment_types='innovations')
     assert error.value.parameter == 'demand_moment_types'
+
+
+def test_a_stored_estimate_with_a_list_of_moment_types_restores_to_the_same_numbers() -> None:
+    problem, solve = build(blp, 'persistence_moment_types_supply')
+    results = problem.solve(**dict(solve, method='1s'))
+    stored = json.loads(json.dumps(results.to_dict()))
+    assert stored['restore']['supply_moment_types'] == [['innovations', 4], ['differenced_innovations', 3]]
+    restored = problem.restore(stored)
+    np.testing.assert_allclose(restored.phi_se, results.phi_se, rtol=1e-10)
+    np.testing.assert_allclose(restored.objective, results.objective, rtol=1e-10)
+    assert 'differenced_innovations' in str(restored).split('Supply Moment Counts')[1]

@@ -39,7 +39,7 @@ HEADROOM_BYTES = 1024**3  # the interpreter and its libraries, on top of the job
 T = TypeVar('T')
 
 
-def _quiet_core() -> None:
+def quiet_core() -> None:
     """A numerics process's setup: PyBLP's status lines are for a person at a console; the service answers with
     problem details and results. (Set as the process starts, not when this module is imported: importing it changes
     no option of the importing process.)"""
@@ -218,7 +218,8 @@ class Numerics:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.processes = ProcessSlots('numerics', settings.max_concurrent_validations,
-                                      settings.max_job_memory_bytes + HEADROOM_BYTES, setup=_quiet_core)
+                                      settings.max_job_memory_bytes + HEADROOM_BYTES,
+                                      setup='service.numerics:quiet_core')
 
     def warm(self) -> None:
         """Start the processes and load the core in them now, in the background."""

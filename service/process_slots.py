@@ -10,6 +10,7 @@ process, a connection to the store in each helper process, and faults sent back 
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import resource
@@ -34,9 +35,11 @@ class NoSlot(Exception):
     """Every slot stayed taken for as long as the caller would wait."""
 
 
-def _start_helper(limit: int, parent: int, setup: Optional[Callable[[], None]]) -> None:
+def _start_helper(limit: int, parent: int, setup: Optional[str]) -> None:
     """A helper process yields the CPU to the API's own (nice 19), stays within its memory limit, ends with the
-    API process (Linux: a pool's idle processes would otherwise outlive a killed API), and runs its kind's `setup`."""
+    API process (Linux: a pool's idle processes would otherwise outlive a killed API), and runs its kind's `setup`
+    ('module:function', imported here, after the allocator and the limit are set: a function passed itself would be
+    unpickled, its module and pyarrow imported, before this runs)."""
     # `parent` is the API process's pid, given: it may have died before this runs. (Not PR_SET_PDEATHSIG: that
     # fires when the *thread* that spawned the process ends.)
     def orphaned() -> None:
@@ -52,7 +55,8 @@ def _start_helper(limit: int, parent: int, setup: Optional[Callable[[], None]]) 
     os.environ.setdefault('ARROW_DEFAULT_MEMORY_POOL', 'system')
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     if setup is not None:
-        setup()
+        module, name = setup.split(':')
+        getattr(importlib.import_module(module), name)()
 
 
 # One pool per API process, kind and limits (apps built by tests share it), until one of its processes dies.
@@ -60,7 +64,7 @@ _pools: dict[tuple[str, int, int], ProcessPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
-def _pool(key: tuple[str, int, int], setup: Optional[Callable[[], None]]) -> ProcessPoolExecutor:
+def _pool(key: tuple[str, int, int], setup: Optional[str]) -> ProcessPoolExecutor:
     """The pool of `key` (kind, processes, memory limit), spawned on first use (not forked: the API process has
     threads), each process set up by `setup` (a kind's: the same for every pool of that kind)."""
     with _pools_lock:
@@ -78,9 +82,9 @@ def _drop(key: tuple[str, int, int], broken: ProcessPoolExecutor) -> None:
 
 class ProcessSlots:
     """`size` helper processes of `kind` ('numerics', 'parsers'), each limited to `memory_limit` bytes and set up by
-    `setup` (a module-level function, run once in each process as it starts), and a slot per call running in them."""
+    `setup` ('module:function', run once in each process as it starts), and a slot per call running in them."""
 
-    def __init__(self, kind: str, size: int, memory_limit: int, setup: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self, kind: str, size: int, memory_limit: int, setup: Optional[str] = None) -> None:
         self.key, self.size, self.setup = (kind, size, memory_limit), size, setup
         self.lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(size)

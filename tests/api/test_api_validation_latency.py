@@ -82,7 +82,9 @@ def test_healthz_and_status_stay_fast_while_the_heaviest_accepted_request_is_val
                for frame in (products, agent_frame(products, agents))]
         body = {'kind': 'estimate', 'product_data': {'dataset_id': ids[0]}, 'agent_data': {'dataset_id': ids[1]},
                 'spec': SPEC}
-        job = client.post('/v1/jobs', json=body).json()['id']  # a job to read the status of meanwhile
+        first = client.post('/v1/jobs', json=body)
+        assert first.status_code == 202, first.text
+        job = first.json()['id']  # a job to read the status of meanwhile
         responses, latencies = [], []
 
         def submit() -> None:

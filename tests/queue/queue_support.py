@@ -37,8 +37,10 @@ def rc_spec(**solve: Any) -> dict:
                       **solve}}
 
 
-# Plain fixed-point iteration instead of SQUAREM: the same estimate, more work to cancel or kill (1.5 s, not 1 s).
-SLOW_SOLVE = {'iteration': {'method': 'simple', 'method_options': {'atol': 1e-14, 'max_evaluations': 100000}}}
+# Plain fixed-point iteration instead of SQUAREM, on one thread: the same estimate, more work to cancel or kill (1.5 s
+# on a quiet machine, not 1 s; with the default threads an idle worker's two cores finished it in 0.96 s).
+SLOW_SOLVE = {'iteration': {'method': 'simple', 'method_options': {'atol': 1e-14, 'max_evaluations': 100000}},
+              'threads': 1}
 
 
 class Worker:

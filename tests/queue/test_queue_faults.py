@@ -273,7 +273,8 @@ def test_a_job_past_its_time_limit_ends_failed_and_the_worker_goes_on(redis_url,
         worker = Worker(url, 'hurried', tmp_path / 'hurried.log', concurrency=1,
                         JOB_SOFT_TIME_LIMIT='1', JOB_TIME_LIMIT='4')
         try:
-            slow = submit(api, rc_spec(**SLOW_SOLVE), products, agents).json()['id']
+            # two GMM steps: about 3 s of work, well past the 1 s soft limit
+            slow = submit(api, rc_spec(**SLOW_SOLVE, method='2s'), products, agents).json()['id']
             quick = submit(api, LOGIT_SPEC, products).json()['id']
             finished = wait_for(api, slow, timeout=20)
             assert wait_for(api, quick, timeout=20)['status'] == 'succeeded'  # the same, single, pool process

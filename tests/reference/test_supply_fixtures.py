@@ -147,6 +147,8 @@ def test_stored_supply_fixtures_match_pyblp_run_now(name: str) -> None:
     results, seconds = timed(run_pyblp, SUPPLY_WORKLOADS[name]())
     live, reference = summarize(results, seconds), stored(name)
     live['gamma'] = np.asarray(results.gamma).tolist()
+    # PyBLP against its own stored run: estimates at the project's 1e-4 (supply_cereal_rcnl's beta moved 4.9e-6
+    # between two PyBLP runs on other BLAS thread counts), the objective at 1e-6.
     for key in ('beta', 'gamma', 'sigma', 'pi', 'rho', 'objective'):
         np.testing.assert_allclose(np.asarray(live[key], dtype=float), np.asarray(reference[key], dtype=float),
-                                   rtol=1e-6, atol=1e-12, err_msg=f'{name}: {key}')
+                                   rtol=1e-6 if key == 'objective' else 1e-4, atol=1e-12, err_msg=f'{name}: {key}')

@@ -1,0 +1,75 @@
+"""The parametric bootstrap with a supply side against PyBLP at the same estimate and seed (fixture by
+`generate_bootstrap_supply_fixtures.py`).
+
+Both libraries draw theta, the concentrated-out beta and gamma from N(estimates, V / N) with NumPy's
+`RandomState(seed)`, so the draws differ only by the difference of the two V (about 1e-12 relative here); each
+draw's equilibrium prices (zeta-markup contraction at c~ + X3 (gamma_d - gamma)), shares and delta, the costs,
+markups, elasticities and merger prices computed from them, and their intervals, are compared at 1e-6 relative, the
+contraction's iterations per market and draw to one (a market whose residual ends within rounding of `atol` may stop
+one iteration sooner). With too few evaluations for any market to converge, both keep
+the last iterate and flag every market.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from generate_bootstrap_supply_fixtures import (
+    ATTRIBUTES,
+    CAPPED,
+    CAPPED_ATTRIBUTES,
+    DRAWS,
+    FIXTURE,
+    SEED,
+    outputs,
+)
+from supply_workloads import bootstrap_supply, run_blp
+
+import blp
+
+RTOL, ATOL = 1e-6, 1e-10
+ITERATIONS = ('fp_iterations', 'contraction_evaluations')
+
+
+@pytest.fixture(scope='module')
+def results() -> blp.ProblemResults:
+    return run_blp(bootstrap_supply())
+
+
+@pytest.fixture(scope='module')
+def reference() -> dict[str, np.ndarray]:
+    with np.load(FIXTURE) as stored:
+        return {key: stored[key] for key in stored.files}
+
+
+def test_supply_bootstrap_matches_pyblps_draws_equilibria_and_post_estimation(results, reference) -> None:
+    bootstrapped = results.bootstrap(draws=DRAWS, seed=SEED)
+    assert bootstrapped.bootstrapped_gamma.shape == (DRAWS, 2, 1)
+    assert reference['fp_converged'].all() and bootstrapped.fp_converged.all()
+    for attribute in ATTRIBUTES:
+        if attribute not in ITERATIONS:
+            np.testing.assert_allclose(getattr(bootstrapped, attribute), reference[attribute], rtol=RTOL, atol=ATOL,
+                                       err_msg=attribute)
+    for attribute in ITERATIONS:  # a market whose FOC residual ends within rounding of atol may stop one sooner
+        difference = np.abs(getattr(bootstrapped, attribute) - reference[attribute])
+        assert difference.max() <= 1 and (difference == 0).mean() > 0.95, attribute
+    # the draws' prices are equilibria of their own: not the observed prices
+    assert np.abs(bootstrapped.bootstrapped_prices[:, :, 0] - results.problem.products.frame['prices'].to_numpy()
+                  ).max() > 1e-3
+    computed = outputs(bootstrapped)
+    for key, value in computed.items():
+        np.testing.assert_allclose(value, reference[key], rtol=RTOL, atol=ATOL, err_msg=key)
+    assert 'Fixed Point' in repr(bootstrapped)
+
+
+def test_draws_whose_equilibrium_does_not_converge_keep_the_last_iterate_as_pyblps(results, reference) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        capped = results.bootstrap(draws=DRAWS, seed=SEED, iteration=blp.Iteration('simple', CAPPED))
+    assert not reference['capped_fp_converged'].any() and not capped.fp_converged.any()
+    assert (capped.fp_iterations == CAPPED['max_evaluations']).all()
+    for attribute in CAPPED_ATTRIBUTES:
+        np.testing.assert_allclose(getattr(capped, attribute), reference[f'capped_{attribute}'], rtol=RTOL, atol=ATOL,
+                                   err_msg=attribute)

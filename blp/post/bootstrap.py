@@ -224,9 +224,13 @@ def percentile_intervals(values: Any, level: float = 0.95) -> tuple[np.ndarray, 
 
 
 def bootstrap(results: ProblemResults, draws: int = 1000, seed: Optional[int] = None,
-              iteration: Optional[Iteration] = None) -> BootstrappedResults:
-    """`results.bootstrap(draws, seed, iteration)`, as PyBLP's (its default `constant_costs=True`: costs with shares
-    in X3 do not move with the draw's shares)."""
+              iteration: Optional[Iteration] = None, constant_costs: bool = True) -> BootstrappedResults:
+    """`results.bootstrap(draws, seed, iteration, constant_costs)`, as PyBLP's; costs that move with the draw's
+    shares (`constant_costs=False` with shares in X3) are not ported."""
+    X3_formulation = results.problem.product_formulations[2] if results.problem.supply is not None else None
+    if not constant_costs and X3_formulation is not None and 'shares' in X3_formulation.variables():
+        raise SpecificationError('constant_costs=False (costs that move with shares in X3) is not supported by the '
+                                 'bootstrap yet', parameter='constant_costs')
     started = time.perf_counter()
     bootstrapped = BootstrappedResults(results, *bootstrap_parameters(results, draws, seed), iteration=iteration)
     bootstrapped.computation_time = time.perf_counter() - started

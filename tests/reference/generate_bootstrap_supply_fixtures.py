@@ -5,7 +5,8 @@ PyBLP's estimate of `supply_workloads.bootstrap_supply` (12 simulated markets, l
 for any market to converge: what PyBLP keeps then). `fixtures/bootstrap_supply.npz` keeps the drawn parameters (γ
 included), prices, shares and delta, the convergence per market and draw, and per draw the costs, markups, mean
 own-price elasticity and a merger's prices (`outputs`, the same function for both libraries) with their 95 %
-percentile intervals; `capped_*` the capped run's prices, shares, delta and convergence.
+percentile intervals; `capped_*` the capped run's prices, shares, delta and convergence; `log_*` the same
+bootstrap of `bootstrap_supply_log` (log costs): its parameter draws, prices, shares, delta and costs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(variable, '1')
 
-from supply_workloads import FIXTURES, bootstrap_supply  # noqa: E402
+from supply_workloads import FIXTURES, bootstrap_supply, bootstrap_supply_log  # noqa: E402
 
 DRAWS, SEED, MERGER = 10, 0, (1, 0)  # the merger: firm 1's products pass to firm 0
 CAPPED = {'atol': 1e-12, 'max_evaluations': 4}
@@ -26,6 +27,8 @@ ATTRIBUTES = ('bootstrapped_sigma', 'bootstrapped_pi', 'bootstrapped_beta', 'boo
               'bootstrapped_prices', 'bootstrapped_shares', 'bootstrapped_delta', 'fp_converged', 'fp_iterations',
               'contraction_evaluations')
 CAPPED_ATTRIBUTES = ('bootstrapped_prices', 'bootstrapped_shares', 'bootstrapped_delta', 'fp_converged')
+LOG_ATTRIBUTES = ('bootstrapped_sigma', 'bootstrapped_beta', 'bootstrapped_gamma', 'bootstrapped_prices',
+                  'bootstrapped_shares', 'bootstrapped_delta')
 FIXTURE = FIXTURES / 'bootstrap_supply.npz'
 
 
@@ -58,6 +61,10 @@ def generate() -> dict[str, np.ndarray]:
     capped = results.bootstrap(draws=DRAWS, seed=SEED, iteration=pyblp.Iteration('simple', CAPPED))
     arrays.update({f'capped_{attribute}': np.asarray(getattr(capped, attribute), dtype=float)
                    for attribute in CAPPED_ATTRIBUTES})
+    log = run_pyblp(bootstrap_supply_log()).bootstrap(draws=DRAWS, seed=SEED)
+    arrays.update({f'log_{attribute}': np.asarray(getattr(log, attribute), dtype=float)
+                   for attribute in LOG_ATTRIBUTES})
+    arrays['log_costs'] = log.compute_costs()
     return arrays
 
 

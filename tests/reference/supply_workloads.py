@@ -150,6 +150,14 @@ def bootstrap_supply() -> dict:
     return workload
 
 
+def bootstrap_supply_log() -> dict:
+    """`bootstrap_supply` with log costs (bounded below by 0.001, a few are clipped); sigma ends at its zero bound."""
+    workload = bootstrap_supply()
+    workload['problem'] = dict(costs_type='log')
+    workload['solve'].update(costs_bounds=(0.001, None))
+    return workload
+
+
 SUPPLY_WORKLOADS: dict[str, Callable[[], dict]] = {
     'supply_simulation': simulated_supply,
     'supply_cereal': cereal_supply,

@@ -8,6 +8,11 @@ markups, elasticities and merger prices computed from them, and their intervals,
 contraction's iterations per market and draw to one (a market whose residual ends within rounding of `atol` may stop
 one iteration sooner). With too few evaluations for any market to converge, both keep
 the last iterate and flag every market.
+
+With log costs the estimate's sigma sits at its zero bound, so V is singular (its sigma row is rounding noise, 1e-15
+in PyBLP, 1e-18 here): NumPy's `multivariate_normal` draws through the SVD of V, whose singular vectors' signs that
+noise decides, so the same seed gives other (equally distributed) draws. There the equilibria are compared at
+PyBLP's own parameter draws.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ from generate_bootstrap_supply_fixtures import (
     CAPPED_ATTRIBUTES,
     DRAWS,
     FIXTURE,
+    LOG_ATTRIBUTES,
     SEED,
     outputs,
 )
-from supply_workloads import bootstrap_supply, run_blp
+from supply_workloads import bootstrap_supply, bootstrap_supply_log, run_blp
 
 import blp
+from blp.post.bootstrap import BootstrappedResults
 
 RTOL, ATOL = 1e-6, 1e-10
 ITERATIONS = ('fp_iterations', 'contraction_evaluations')
@@ -89,3 +96,17 @@ def test_constant_costs_false_changes_nothing_without_shares_in_x3_and_is_refuse
         with_shares.bootstrap(draws=2, seed=SEED, constant_costs=False)
     assert error.value.parameter == 'constant_costs'
     assert with_shares.bootstrap(draws=2, seed=SEED).fp_converged.all()
+
+
+def test_log_costs_give_pyblps_equilibria_at_pyblps_draws(reference) -> None:
+    results = run_blp(bootstrap_supply_log())
+    assert results.clipped_costs > 0 and results.sigma[0, 0] == 0  # costs at their bound, sigma at its bound
+    draws = {attribute: reference[f'log_{attribute}'] for attribute in LOG_ATTRIBUTES}
+    theta = np.column_stack([draws['bootstrapped_sigma'][:, 0, 0], draws['bootstrapped_beta'][:, 1, 0]])
+    bootstrapped = BootstrappedResults(results, theta, draws['bootstrapped_beta'][:, :, 0],
+                                       draws['bootstrapped_gamma'][:, :, 0])
+    assert bootstrapped.fp_converged.all()
+    for attribute in ('bootstrapped_prices', 'bootstrapped_shares', 'bootstrapped_delta'):
+        np.testing.assert_allclose(getattr(bootstrapped, attribute), draws[attribute], rtol=RTOL, atol=ATOL,
+                                   err_msg=attribute)
+    np.testing.assert_allclose(bootstrapped.compute_costs(), reference['log_costs'], rtol=RTOL, atol=ATOL)

@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # a back-reference for the type checker only
 METHODS = ('compute_demand_jacobians', 'compute_elasticities', 'compute_diversion_ratios',
            'compute_long_run_diversion_ratios', 'compute_aggregate_elasticities', 'compute_shares', 'compute_costs',
            'compute_markups', 'compute_profits', 'compute_hhi', 'compute_consumer_surpluses',
-           'compute_approximate_prices', 'compute_prices')
+           'compute_approximate_prices', 'compute_prices', 'compute_passthrough')
 PER_DRAW = ('costs', 'prices', 'shares', 'delta')
 
 

@@ -4,9 +4,10 @@ PyBLP's estimate of `supply_workloads.bootstrap_supply` (12 simulated markets, l
 `DRAWS` draws and `SEED`, once with PyBLP's default equilibrium iteration and once with `CAPPED` (too few evaluations
 for any market to converge: what PyBLP keeps then). `fixtures/bootstrap_supply.npz` keeps the drawn parameters (γ
 included), prices, shares and delta, the convergence per market and draw, and per draw the costs, markups, mean
-own-price elasticity and a merger's prices (`outputs`, the same function for both libraries) with their 95 %
-percentile intervals; `capped_*` the capped run's prices, shares, delta and convergence; `log_*` the same
-bootstrap of `bootstrap_supply_log` (log costs): its parameter draws, prices, shares, delta and costs.
+own-price elasticity and a merger's prices with their 95 % percentile intervals, and the passthrough in market 0
+(`outputs`, the same function for both libraries); `capped_*` the capped run's prices, shares, delta and
+convergence; `log_*` the same bootstrap of `bootstrap_supply_log` (log costs): its parameter draws, prices, shares,
+delta and costs.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ def merger_firm_ids() -> np.ndarray:
 
 
 def outputs(bootstrapped: Any) -> dict[str, np.ndarray]:
-    """Per draw: costs and markups implied by the draw's prices and shares, the mean own-price elasticity, and the
-    merger's equilibrium prices at those costs, with the 95 % intervals of the last two."""
+    """Per draw: costs and markups implied by the draw's prices and shares, the mean own-price elasticity, the
+    passthrough in market 0, and the merger's equilibrium prices at those costs, with the 95 % intervals of the
+    elasticity and the merger's prices."""
     products = bootstrap_supply()['products']
     costs = bootstrapped.compute_costs()
     elasticities = bootstrapped.compute_elasticities()
@@ -46,6 +48,7 @@ def outputs(bootstrapped: Any) -> dict[str, np.ndarray]:
     own = elasticities[:, np.arange(position.size), position].mean(axis=1)
     merged = bootstrapped.compute_prices(firm_ids=merger_firm_ids(), costs=costs)[:, :, 0]
     return {'costs': costs, 'markups': bootstrapped.compute_markups(costs=costs), 'mean_own_price_elasticity': own,
+            'passthrough_market_0': bootstrapped.compute_passthrough(market_id=0),
             'merger_prices': merged, 'mean_own_price_elasticity_interval': np.percentile(own, [2.5, 97.5], axis=0),
             'merger_prices_interval': np.percentile(merged, [2.5, 97.5], axis=0)}
 

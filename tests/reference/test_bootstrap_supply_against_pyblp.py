@@ -4,7 +4,7 @@
 Both libraries draw theta, the concentrated-out beta and gamma from N(estimates, V / N) with NumPy's
 `RandomState(seed)`, so the draws differ only by the difference of the two V (about 1e-12 relative here); each
 draw's equilibrium prices (zeta-markup contraction at c~ + X3 (gamma_d - gamma)), shares and delta, the costs,
-markups, elasticities and merger prices computed from them, and their intervals, are compared at 1e-6 relative, the
+markups, elasticities, passthrough and merger prices computed from them, and their intervals, are compared at 1e-6 relative, the
 contraction's iterations per market and draw to one (a market whose residual ends within rounding of `atol` may stop
 one iteration sooner). With too few evaluations for any market to converge, both keep
 the last iterate and flag every market.

@@ -5,7 +5,7 @@ PyBLP's estimate of `supply_workloads.bootstrap_supply` (12 simulated markets, l
 for any market to converge: what PyBLP keeps then). `fixtures/bootstrap_supply.npz` keeps the drawn parameters (γ
 included), prices, shares and delta, the convergence per market and draw, and per draw the costs, markups, mean
 own-price elasticity and a merger's prices with their 95 % percentile intervals, and the passthrough in market 0
-(`outputs`, the same function for both libraries); `capped_*` the capped run's prices, shares, delta and
+(`outputs`, the same function for both libraries), and the printed summary; `capped_*` the capped run's prices, shares, delta and
 convergence; `log_*` the same bootstrap of `bootstrap_supply_log` (log costs): its parameter draws, prices, shares,
 delta and costs.
 """
@@ -61,6 +61,7 @@ def generate() -> dict[str, np.ndarray]:
     bootstrapped = results.bootstrap(draws=DRAWS, seed=SEED)
     arrays = {attribute: np.asarray(getattr(bootstrapped, attribute), dtype=float) for attribute in ATTRIBUTES}
     arrays.update(outputs(bootstrapped))
+    arrays['summary'] = np.array(str(bootstrapped))
     capped = results.bootstrap(draws=DRAWS, seed=SEED, iteration=pyblp.Iteration('simple', CAPPED))
     arrays.update({f'capped_{attribute}': np.asarray(getattr(capped, attribute), dtype=float)
                    for attribute in CAPPED_ATTRIBUTES})

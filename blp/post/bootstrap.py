@@ -141,6 +141,10 @@ class BootstrappedResults:
             shares[d, :, 0] = layout.unpad(equilibrium.shares)
             self.fp_converged[:, d] = equilibrium.converged[order]
             self.fp_iterations[:, d] = equilibrium.iterations[order]
+        failed = int((~self.fp_converged).sum())
+        if failed:  # PyBLP reports them too, and keeps the last iterate
+            warnings.warn(f'equilibrium prices did not converge in {failed} of {self.fp_converged.size} market-draws '
+                          f'(see fp_converged); their last iterate is kept', RuntimeWarning, stacklevel=2)
         return shares
 
     def draw(self, d: int) -> Any:

@@ -18,7 +18,6 @@ PyBLP's own parameter draws.
 from __future__ import annotations
 
 import re
-import warnings
 
 import numpy as np
 import pytest
@@ -76,8 +75,7 @@ def test_supply_bootstrap_matches_pyblps_draws_equilibria_and_post_estimation(re
 
 
 def test_draws_whose_equilibrium_does_not_converge_keep_the_last_iterate_as_pyblps(results, reference) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
+    with pytest.warns(RuntimeWarning, match=f'did not converge in {DRAWS * 12} of {DRAWS * 12} market-draws'):
         capped = results.bootstrap(draws=DRAWS, seed=SEED, iteration=blp.Iteration('simple', CAPPED))
     assert not reference['capped_fp_converged'].any() and not capped.fp_converged.any()
     assert (capped.fp_iterations == CAPPED['max_evaluations']).all()

@@ -20,9 +20,10 @@ from service.jobs import _new_record, _queue, described, start_child
 
 
 class BootstrapRequest(BaseModel):
-    """`results.bootstrap(draws, seed)` at the estimate, with 95 % (or `level`) percentile intervals of theta, beta,
-    the mean own-price elasticity and, with `merger` (new owner by current firm id), each product's merger price
-    change. Without a seed one is drawn and reported, so the chunks (and a rerun) see the same draws."""
+    """`results.bootstrap(draws, seed)` at the estimate, with 95 % (or `level`) percentile intervals of theta, beta
+    (and gamma with a supply side, whose draws' prices are their own equilibria), the mean own-price elasticity and,
+    with `merger` (new owner by current firm id), each product's merger price change from the draw's prices.
+    Without a seed one is drawn and reported, so the chunks (and a rerun) see the same draws."""
 
     model_config = ConfigDict(extra='forbid')
 

@@ -91,12 +91,13 @@ def _interval(values: list[Any], level: float) -> dict[str, Any]:
 
 
 def summarize(rows: list[dict[str, Any]], request: dict[str, Any], level: float) -> dict[str, Any]:
-    """Intervals over the draws of every chunk that succeeded: theta, beta, the mean own-price elasticity and
-    (with a merger) each product's price change."""
+    """Intervals over the draws of every chunk that succeeded: theta, beta (gamma with a supply side), the mean
+    own-price elasticity and (with a merger) each product's price change."""
     draws = sorted((draw for row in rows if row['status'] == 'succeeded' for draw in row['draws']),
                    key=lambda draw: draw['draw'])
-    intervals = {name: _interval([draw[name] for draw in draws], level) for name in ('theta', 'beta',
-                                                                                    'mean_own_price_elasticity')}
+    names = ('theta', 'beta', 'gamma', 'mean_own_price_elasticity') if draws and 'gamma' in draws[0] else \
+        ('theta', 'beta', 'mean_own_price_elasticity')
+    intervals = {name: _interval([draw[name] for draw in draws], level) for name in names}
     if request.get('merger'):
         intervals['merger_price_changes'] = _interval([draw['merger_price_changes'] for draw in draws], level)
     return {'draws': len(draws), 'intervals': intervals, 'mean_own_price_elasticity': [
@@ -122,6 +123,7 @@ def finalize(store: Store, job_id: str) -> str:
         'theta_labels': [f"{p['kind']}[{p['row']}, {p['column']}]" if p['column'] is not None else
                          f"{p['kind']}[{p['row']}]" for p in table if p['kind'] != 'beta' and not p['fixed']],
         'beta_labels': [p['row'] for p in table if p['kind'] == 'beta'],
+        'gamma_labels': [p['row'] for p in table if p['kind'] == 'gamma'],
         'intervals': summary['intervals'],
         'mean_own_price_elasticity_draws': summary['mean_own_price_elasticity'],
         'chunks': [{key: value for key, value in row.items() if key != 'draws'} for row in rows],

@@ -175,9 +175,11 @@ class ProblemResults(PostEstimation):
         re-creates the problem with the sampled agents."""
         return importance.importance_sampling(self, draws, ar_constant, seed, agent_data, integration, delta)
 
-    def bootstrap(self, draws: int = 1000, seed: Optional[int] = None) -> Any:
-        """PyBLP's parametric bootstrap of theta and beta (`blp.post.bootstrap`): post-estimation per draw."""
-        return bootstrap(self, draws, seed)
+    def bootstrap(self, draws: int = 1000, seed: Optional[int] = None, iteration: Any = None,
+                  constant_costs: bool = True) -> Any:
+        """PyBLP's parametric bootstrap of theta, beta and gamma (`blp.post.bootstrap`), with a supply side each
+        draw's equilibrium prices (`iteration`: their contraction's); post-estimation per draw."""
+        return bootstrap(self, draws, seed, iteration, constant_costs)
 
     def __repr__(self) -> str:
         """PyBLP's summary tables (`blp.estimation.summary`), numbers by `blp.options.digits`."""

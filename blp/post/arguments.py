@@ -30,6 +30,15 @@ class MarketArguments:
     problem: Problem
     # Costs implied by a joint demand-and-supply estimate (ProblemResults sets them); None for demand only.
     estimated_costs: Optional[np.ndarray] = None
+    # Prices delta is at (N) when they are not product_data's: a bootstrap draw's equilibrium prices.
+    _drawn_prices: Optional[np.ndarray] = None
+
+    def _column(self, name: str) -> Optional[np.ndarray]:
+        """N values of a product_data column (None without it); prices are a bootstrap draw's when it has its own."""
+        if name == 'prices' and self._drawn_prices is not None:
+            return self._drawn_prices
+        frame = self.problem.products.frame
+        return frame[name].to_numpy(dtype=float) if name in frame.columns else None
 
     # ---------------------------------------------------------------- cached state at the estimates
     @cached_property
@@ -195,10 +204,10 @@ class MarketArguments:
         """Padded values of the characteristic x (delta when `name` is None)."""
         if name is None:
             return self._model.delta
-        frame = self.problem.products.frame
-        if name not in frame.columns:
+        values = self._column(name)
+        if values is None:
             raise SpecificationError(f'{name!r} is not a column of product_data', parameter='name')
-        return self._layout.pad(frame[name].to_numpy(dtype=float))
+        return self._layout.pad(values)
 
     def _agent_groups(self, groups: Any) -> tuple[np.ndarray, list]:
         """Padded T x I group codes (-1 for padded agents) and the group labels, from a column of the agent data

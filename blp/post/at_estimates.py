@@ -60,8 +60,8 @@ class DemandAtEstimates:
         model, layout = results.demand_model, problem.products.layout
         values = results.nonlinear_values
         delta = layout.pad(results.delta[:, 0])
-        frame = problem.products.frame
-        prices = layout.pad(frame['prices'].to_numpy(dtype=float)) if 'prices' in frame.columns else None
+        observed = results._column('prices')  # a bootstrap draw's own prices, if it has them
+        prices = None if observed is None else layout.pad(observed)
         return cls(model.utilities(delta, values), delta, layout.mask, model.agent_weights, model.agent_mask,
                    model.coefficients(values), tuple(results.beta_labels), results.beta[:, 0],
                    tuple(problem.X2_labels), model.nests(values.rho), prices)

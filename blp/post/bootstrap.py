@@ -2,19 +2,24 @@
 
 Draws of all parameters come from their estimated asymptotic distribution,
 
-    (theta_d, beta_d) ~ N((theta, beta), V / N),   V = results.parameter_covariances,
+    (theta_d, beta_d, gamma_d) ~ N((theta, beta, gamma), V / N),   V = results.parameter_covariances,
 
-with NumPy's `RandomState(seed).multivariate_normal` as PyBLP draws them (so a seed gives PyBLP's draws), each
-theta_d clipped to the solve's bounds. Each draw keeps xi: delta_d = delta + X1 (beta_d - beta) (X1 before fixed
-effects are absorbed), prices stay observed (a demand side alone has no equilibrium to re-solve), and the draw's
-shares are s(delta_d, theta_d). Post-estimation at a draw treats those shares as observed, as PyBLP does.
+(beta: its concentrated-out elements, the others are in theta; gamma with a supply side) with NumPy's
+`RandomState(seed).multivariate_normal` as PyBLP draws them (so a seed gives PyBLP's draws), each theta_d clipped to
+the solve's bounds. Each draw keeps xi: delta_d = delta + X1 (beta_d - beta) (X1 before fixed effects are absorbed).
+Without a supply side prices stay observed; with one, each draw keeps omega too, c_d = c~ + X3 (gamma_d - gamma)
+(exp of it for log costs), and prices move to the Bertrand-Nash equilibrium at c_d under the data's ownership (the
+zeta-markup contraction from observed prices, `Iteration('simple', {'atol': 1e-12})` by default), delta_d with them;
+a market whose prices do not converge keeps the last iterate, as PyBLP's, flagged in `fp_converged`. The draw's
+shares are s(delta_d, theta_d) at its prices. Post-estimation at a draw treats those prices and shares as observed,
+as PyBLP does.
 
-`BootstrappedResults` has PyBLP's attributes (`bootstrapped_sigma` draws x K2 x K2, ..., `bootstrapped_shares`
-draws x N x 1) and computes any post-estimation output per draw (`compute_elasticities`, `compute_prices`, ... with
-an extra first dimension of size `draws` on the result and on per-draw arguments such as `costs`), and
-`intervals(values)` gives percentile intervals over draws. `draw_summaries` computes, for a slice of draws, the two
-statistics the service reports (mean own-price elasticity and merger price changes), so draws can be computed in
-chunks on several workers and combined.
+`BootstrappedResults` has PyBLP's attributes (`bootstrapped_sigma` draws x K2 x K2, ..., `bootstrapped_gamma`
+draws x K3 x 1, `bootstrapped_shares` draws x N x 1, `fp_converged` T x draws) and computes any post-estimation
+output per draw (`compute_elasticities`, `compute_costs`, `compute_prices`, ... with an extra first dimension of size
+`draws` on the result and on per-draw arguments such as `costs`), and `intervals(values)` gives percentile intervals
+over draws. `draw_summaries` computes, for a slice of draws, the statistics the service reports (parameters, mean
+own-price elasticity and merger price changes), so draws can be computed in chunks on several workers and combined.
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from blp.configurations.solve_options import Iteration
 from blp.exceptions import SpecificationError
+from blp.post.at_estimates import linear_coefficient
 from blp.post.diagonals import extract_diagonal_means, extract_diagonals
+from blp.post.equilibrium import solve_prices
 from blp.post.postestimation import mean_own_elasticity
 from blp.printing import clock, statistics_table
 
@@ -39,37 +47,45 @@ if TYPE_CHECKING:  # a back-reference for the type checker only
 METHODS = ('compute_demand_jacobians', 'compute_elasticities', 'compute_diversion_ratios',
            'compute_long_run_diversion_ratios', 'compute_aggregate_elasticities', 'compute_shares', 'compute_costs',
            'compute_markups', 'compute_profits', 'compute_hhi', 'compute_consumer_surpluses',
-           'compute_approximate_prices', 'compute_prices')
+           'compute_approximate_prices', 'compute_prices', 'compute_passthrough')
 PER_DRAW = ('costs', 'prices', 'shares', 'delta')
 
 
 def bootstrap_parameters(results: ProblemResults, draws: int, seed: Optional[int] = None,
-                         bounds: Optional[Sequence[tuple[float, float]]] = None) -> tuple[np.ndarray, np.ndarray]:
-    """(theta draws (draws x P), beta draws (draws x K1)) from N((theta, beta), V / N), theta clipped to the
-    estimation's bounds (`bounds`, one (lower, upper) per element of theta, when `results` was restored from a
-    stored estimate without them)."""
+                         bounds: Optional[Sequence[tuple[float, float]]] = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(theta draws (draws x P), beta draws (draws x K1), gamma draws (draws x K3)) from N((theta, beta, gamma),
+    V / N), theta clipped to the estimation's bounds (`bounds`, one (lower, upper) per element of theta, when
+    `results` was restored from a stored estimate without them); beta's elements in theta follow theta."""
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise SpecificationError('draws must be a positive integer', parameter='draws')
     parameters = results._estimation.parameters
-    mean = np.concatenate([results.theta, results.beta[:, 0]])
+    concentrated = parameters.concentrated_beta
+    mean = np.concatenate([results.theta, results.beta[concentrated, 0], results.gamma[:, 0]])
     covariances = np.asarray(results.parameter_covariances, dtype=float)
     if not np.isfinite(covariances).all():
         raise SpecificationError('the bootstrap needs finite parameter covariances (standard errors)',
                                  parameter='parameter_covariances')
     state = np.random.RandomState(seed)
     drawn = np.atleast_2d(state.multivariate_normal(mean, covariances / results.problem.N, draws))
-    theta, beta = drawn[:, :parameters.P], drawn[:, parameters.P:]
+    split = parameters.P + int(concentrated.sum())
+    theta, gamma = drawn[:, :parameters.P], drawn[:, split:]
     if parameters.P:
         lower, upper = (np.array(bound, dtype=float) for bound in zip(*(parameters.bounds if bounds is None
                                                                          else bounds)))
         theta = np.clip(theta, lower, upper)
-    return theta, beta
+    beta = np.stack([parameters.expand(row).beta[:, 0] for row in theta])
+    beta[:, concentrated] = drawn[:, parameters.P:split]
+    return theta, beta, gamma
 
 
 class BootstrappedResults:
-    """PyBLP's `BootstrappedResults` for a demand side: parameters, prices, shares and delta per draw."""
+    """PyBLP's `BootstrappedResults`: parameters, prices, shares and delta per draw, and with a supply side gamma
+    and the equilibrium's convergence (`fp_converged`, `fp_iterations`, `contraction_evaluations`: T x draws,
+    markets sorted as `unique_market_ids`)."""
 
-    def __init__(self, results: ProblemResults, theta: np.ndarray, beta: np.ndarray, seconds: float = 0.0) -> None:
+    def __init__(self, results: ProblemResults, theta: np.ndarray, beta: np.ndarray,
+                 gamma: Optional[np.ndarray] = None, seconds: float = 0.0, iteration: Optional[Iteration] = None) -> None:
         self.problem_results = results
         self.problem = problem = results.problem
         parameters = results._estimation.parameters
@@ -81,18 +97,59 @@ class BootstrappedResults:
         self.bootstrapped_rho = np.stack([v.rho for v in values])
         self.bootstrapped_phi = np.stack([v.phi for v in values])
         self.bootstrapped_beta = beta[:, :, None]
+        gamma = np.zeros((self.draws, 0)) if gamma is None else gamma
+        self.bootstrapped_gamma = gamma[:, :, None]
         X1 = problem.product_formulations[0].build(problem.products.frame, 'X1 formulation').matrix
         self.bootstrapped_delta = results.delta[None] + (X1 @ (beta - results.beta[:, 0]).T).T[:, :, None]
-        frame = problem.products.frame
-        prices = frame['prices'].to_numpy(dtype=float) if 'prices' in frame.columns else np.full(problem.N, np.nan)
+        prices = results._column('prices')
+        prices = np.full(problem.N, np.nan) if prices is None else prices
         self.bootstrapped_prices = np.repeat(prices[None, :, None], self.draws, axis=0)
         self._values = values
-        self.bootstrapped_shares = np.stack([self.draw(d).compute_shares() for d in range(self.draws)])
+        self._supply = problem.supply is not None
+        T = problem.products.layout.T
+        self.fp_converged = np.ones((T, self.draws), dtype=bool)
+        self.fp_iterations = np.zeros((T, self.draws), dtype=np.int64)
+        if self._supply:
+            self.bootstrapped_shares = self._equilibria(iteration)
+        else:
+            self.bootstrapped_shares = np.stack([self.draw(d).compute_shares() for d in range(self.draws)])
+        self.contraction_evaluations = self.fp_iterations  # the simple iteration evaluates once per iteration
         self.computation_time = seconds
+
+    def _equilibria(self, iteration: Optional[Iteration]) -> np.ndarray:
+        """Each draw's equilibrium at its costs c~ + X3 (gamma_d - gamma): prices and delta (replaced in place),
+        convergence per market, and the shares (returned)."""
+        results, problem = self.problem_results, self.problem
+        layout, X3_formulation = problem.products.layout, problem.product_formulations[2]
+        assert X3_formulation is not None and results.estimated_costs is not None  # a supply side
+        X3 = X3_formulation.build(problem.products.frame, 'X3 formulation').matrix
+        tilde = results.estimated_costs[:, 0] if problem.costs_type == 'linear' else \
+            np.log(results.estimated_costs[:, 0])
+        costs = tilde[None] + (X3 @ (self.bootstrapped_gamma[:, :, 0] - results.gamma[:, 0]).T).T
+        costs = costs if problem.costs_type == 'linear' else np.exp(costs)
+        ownership = results._ownership(None, None, None)
+        order, shares = results._market_order, np.zeros_like(self.bootstrapped_delta)
+        for d in range(self.draws):
+            model = self.draw(d)._model  # the draw at observed prices
+            assert model.prices is not None  # a supply side needs prices
+            fixed = np.zeros(model.mask.shape, dtype=bool)
+            equilibrium = solve_prices(model, layout.pad(costs[d]), ownership, model.prices, fixed, iteration)
+            change = layout.unpad(equilibrium.prices - model.prices)
+            slope = linear_coefficient('prices', list(model.beta_labels), model.beta, list(model.X2_labels))[0]
+            self.bootstrapped_prices[d, :, 0] += change
+            self.bootstrapped_delta[d, :, 0] += slope * change
+            shares[d, :, 0] = layout.unpad(equilibrium.shares)
+            self.fp_converged[:, d] = equilibrium.converged[order]
+            self.fp_iterations[:, d] = equilibrium.iterations[order]
+        failed = int((~self.fp_converged).sum())
+        if failed:  # PyBLP reports them too, and keeps the last iterate
+            warnings.warn(f'equilibrium prices did not converge in {failed} of {self.fp_converged.size} market-draws '
+                          f'(see fp_converged); their last iterate is kept', RuntimeWarning, stacklevel=2)
+        return shares
 
     def draw(self, d: int) -> Any:
         """The results at draw d: every post-estimation method of `ProblemResults`, at the draw's parameters and
-        with its shares taken as observed."""
+        with its prices and shares taken as observed (costs: implied by them, not the estimate's)."""
         results = self.problem_results
         drawn = copy.copy(results)
         for name in _cached_names(type(results)):
@@ -101,9 +158,13 @@ class BootstrappedResults:
         drawn.nonlinear_values, drawn.sigma, drawn.pi, drawn.rho = values, values.sigma, values.pi, values.rho
         drawn.theta = self.bootstrapped_theta[d]
         drawn.beta = self.bootstrapped_beta[d]
+        drawn.gamma = self.bootstrapped_gamma[d]
         drawn.delta = self.bootstrapped_delta[d]
+        drawn.estimated_costs = None
         if 'bootstrapped_shares' in self.__dict__:
             drawn._observed_shares = self.problem.products.layout.pad(self.bootstrapped_shares[d, :, 0])
+            if self._supply:
+                drawn._drawn_prices = self.bootstrapped_prices[d, :, 0]
         return drawn
 
     def per_draw(self, compute: Callable[[Any], Any]) -> np.ndarray:
@@ -138,8 +199,12 @@ class BootstrappedResults:
 
     def __repr__(self) -> str:
         """PyBLP's `Bootstrapped Results Summary`."""
-        return statistics_table('Bootstrapped Results Summary', [(['Computation', 'Time'], clock(self.computation_time)),
-                                                                 (['Bootstrap', 'Draws'], self.draws)])
+        rows: list[tuple[list[str], Any]] = [(['Computation', 'Time'], clock(self.computation_time)),
+                                             (['Bootstrap', 'Draws'], self.draws)]
+        if self.fp_iterations.sum() > 0:
+            rows += [(['Fixed Point', 'Iterations'], int(self.fp_iterations.sum())),
+                     (['Contraction', 'Evaluations'], int(self.contraction_evaluations.sum()))]
+        return statistics_table('Bootstrapped Results Summary', rows)
 
     def intervals(self, values: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Percentile interval (lower, upper) over draws (the first axis), as `np.percentile` at (1 -/+ level) / 2."""
@@ -162,11 +227,16 @@ def percentile_intervals(values: Any, level: float = 0.95) -> tuple[np.ndarray, 
     return lower, upper
 
 
-def bootstrap(results: ProblemResults, draws: int = 1000, seed: Optional[int] = None) -> BootstrappedResults:
-    """`results.bootstrap(draws, seed)`, as PyBLP's."""
+def bootstrap(results: ProblemResults, draws: int = 1000, seed: Optional[int] = None,
+              iteration: Optional[Iteration] = None, constant_costs: bool = True) -> BootstrappedResults:
+    """`results.bootstrap(draws, seed, iteration, constant_costs)`, as PyBLP's; costs that move with the draw's
+    shares (`constant_costs=False` with shares in X3) are not ported."""
+    X3_formulation = results.problem.product_formulations[2] if results.problem.supply is not None else None
+    if not constant_costs and X3_formulation is not None and 'shares' in X3_formulation.variables():
+        raise SpecificationError('constant_costs=False (costs that move with shares in X3) is not supported by the '
+                                 'bootstrap yet', parameter='constant_costs')
     started = time.perf_counter()
-    theta, beta = bootstrap_parameters(results, draws, seed)
-    bootstrapped = BootstrappedResults(results, theta, beta)
+    bootstrapped = BootstrappedResults(results, *bootstrap_parameters(results, draws, seed), iteration=iteration)
     bootstrapped.computation_time = time.perf_counter() - started
     return bootstrapped
 
@@ -175,18 +245,21 @@ def draw_summaries(results: ProblemResults, draws: int, seed: Optional[int], ind
                    merger: Optional[np.ndarray] = None,
                    bounds: Optional[Sequence[tuple[float, float]]] = None) -> list[dict[str, Any]]:
     """For draws `indices` of `results.bootstrap(draws, seed)` (the parameter draws are made in full, so a chunk
-    sees the same draws as the whole): theta and beta, the mean own-price elasticity (mean over products) and, with
-    `merger` (new firm ids per product), the merger's price changes (new equilibrium prices minus observed; None
-    in markets whose equilibrium did not converge, counted in `merger_markets_not_converged`)."""
-    theta, beta = bootstrap_parameters(results, draws, seed, bounds)
+    sees the same draws as the whole): theta, beta (and gamma with a supply side), the mean own-price elasticity
+    (mean over products) and, with `merger` (new firm ids per product), the merger's price changes (new equilibrium
+    prices minus the draw's; None in markets whose equilibrium did not converge, counted in
+    `merger_markets_not_converged`)."""
+    theta, beta, gamma = bootstrap_parameters(results, draws, seed, bounds)
     index = np.asarray(indices, dtype=np.intp)
-    bootstrapped = BootstrappedResults(results, theta[index], beta[index])
+    bootstrapped = BootstrappedResults(results, theta[index], beta[index], gamma[index])
     rows = []
     for d, draw_index in enumerate(index):
         drawn = bootstrapped.draw(d)
         row: dict[str, Any] = {'draw': int(draw_index), 'theta': theta[draw_index].tolist(),
                                'beta': beta[draw_index].tolist(),
                                'mean_own_price_elasticity': mean_own_elasticity(drawn)}
+        if gamma.shape[1]:
+            row['gamma'] = gamma[draw_index].tolist()
         if merger is not None:
             equilibrium = drawn.solve_equilibrium(firm_ids=merger, costs=drawn.compute_costs())
             layout = results.problem.products.layout

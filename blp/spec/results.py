@@ -279,6 +279,7 @@ class ScalarInterval(_Wire):
 class BootstrapIntervals(_Wire):
     theta: VectorInterval
     beta: VectorInterval
+    gamma: Optional[VectorInterval] = Field(default=None, description='with a supply side, per `gamma_labels`')
     mean_own_price_elasticity: Optional[ScalarInterval] = None
     merger_price_changes: Optional[VectorInterval] = Field(default=None, description='per product, with `merger`')
 
@@ -303,6 +304,7 @@ class BootstrapResult(_Wire):
     draws_used: int
     theta_labels: list[str]
     beta_labels: list[str]
+    gamma_labels: list[str] = Field(default_factory=list, description='X3 columns (empty without a supply side)')
     intervals: BootstrapIntervals
     mean_own_price_elasticity_draws: list[Number]
     chunks: list[ChunkOutcome]

@@ -9,7 +9,9 @@ import warnings
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from generate_bootstrap_supply_fixtures import FIXTURE
 from queue_support import rc_spec, submit, upload, wait_for
+from supply_workloads import bootstrap_supply
 
 import blp
 from blp.post.bootstrap import draw_summaries, percentile_intervals
@@ -92,3 +94,28 @@ def test_a_bootstrap_over_the_work_budget_only_because_of_its_draws_is_refused_n
     assert problem['type'] == 'urn:blp:problem:over-budget' and problem['parameter'] == 'draws'
     assert problem['sizes']['draws'] == 1000 and problem['estimate']['work'] == 1000 * cells
     assert '1000 task(s)' in problem['detail']
+
+
+def test_a_supply_side_bootstrap_carries_gammas_intervals_equal_to_pyblps(api):
+    """The bootstrap of a joint estimate through the API against PyBLP's stored bootstrap of the same estimate and
+    seed: gamma's intervals, and merger price changes from each draw's own equilibrium prices."""
+    workload = bootstrap_supply()
+    spec = {'problem': {'product_formulations': [{'formula': formula} for formula, _ in workload['formulations']]},
+            'solve': {'sigma': [[0.5]], 'beta': [None, -1.0, None], 'method': '1s',
+                      'optimization': {'method': 'l-bfgs-b', 'method_options': {'gtol': 1e-10}}}}
+    job = submit(api, spec, upload(api, workload['products']), upload(api, workload['agents'])).json()
+    assert wait_for(api, job['id'], timeout=120)['status'] == 'succeeded'
+    with np.load(FIXTURE) as stored:
+        reference = {key: stored[key] for key in stored.files}
+    draws = reference['bootstrapped_gamma'].shape[0]
+    response = api.post(f"/v1/jobs/{job['id']}/bootstrap", json={'draws': draws, 'chunk_size': 5, 'seed': 0,
+                                                                 'merger': {'1': '0'}})
+    assert response.status_code == 202, response.text
+    assert wait_for(api, response.json()['id'], timeout=240)['status'] == 'succeeded'
+    result = api.get(f"/v1/jobs/{response.json()['id']}/result").json()
+    assert result['gamma_labels'] == ['x', 'z'] and result['draws_used'] == draws
+    changes = reference['merger_prices'] - reference['bootstrapped_prices'][:, :, 0]
+    for name, values in (('gamma', reference['bootstrapped_gamma'][:, :, 0]), ('merger_price_changes', changes)):
+        lower, upper = np.percentile(values, [2.5, 97.5], axis=0)
+        np.testing.assert_allclose(result['intervals'][name]['lower'], lower, rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(result['intervals'][name]['upper'], upper, rtol=1e-6, err_msg=name)

@@ -139,6 +139,25 @@ def simulated_supply() -> dict:
                 solve=dict(sigma=0.5, beta=[None, -1, None], method='2s', optimization=('l-bfgs-b', {'gtol': 1e-10})))
 
 
+def bootstrap_supply() -> dict:
+    """`simulated_supply` on its first 12 markets in one GMM step: small enough to estimate in seconds for the
+    bootstrap's reference test (`generate_bootstrap_supply_fixtures.py`)."""
+    workload = simulated_supply()
+    products, agents = workload['products'], workload['agents']
+    workload.update(products=products[products['market_ids'] < 12].reset_index(drop=True),
+                    agents=agents[agents['market_ids'] < 12].reset_index(drop=True))
+    workload['solve'].update(method='1s')
+    return workload
+
+
+def bootstrap_supply_log() -> dict:
+    """`bootstrap_supply` with log costs (bounded below by 0.001, a few are clipped); sigma ends at its zero bound."""
+    workload = bootstrap_supply()
+    workload['problem'] = dict(costs_type='log')
+    workload['solve'].update(costs_bounds=(0.001, None))
+    return workload
+
+
 SUPPLY_WORKLOADS: dict[str, Callable[[], dict]] = {
     'supply_simulation': simulated_supply,
     'supply_cereal': cereal_supply,

@@ -116,10 +116,11 @@ class Economy(PostEstimation):
 
     @cached_property
     def _model(self) -> DemandAtEstimates:
-        """Demand at the true values with utilities and their slopes (beta, agents' coefficients) divided by e."""
+        """Demand at the true values with utilities and their slopes (beta, agents' coefficients) divided by e; delta
+        stays in V's units, so a given delta moves utilities by its change over e."""
         model = DemandAtEstimates.from_results(cast('ProblemResults', self))  # an Economy quacks as results
         if self.epsilon_scale == 1:
             return model
         scale = self.epsilon_scale
         return dataclasses.replace(model, utilities=model.utilities / scale, beta=model.beta / scale,
-                                   coefficients=model.coefficients / scale)
+                                   coefficients=model.coefficients / scale, epsilon_scale=scale)

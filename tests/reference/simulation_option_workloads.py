@@ -85,7 +85,7 @@ WORKLOADS: dict[str, tuple[Callable[[Any], dict], Callable[[Any], dict], dict]] 
 # Outcomes not compared: consumer surpluses at epsilon_scale other than 1 (ours differ on purpose, checked by
 # 'scale_surplus' instead) and that workload's delta (PyBLP's is of the divided utilities).
 NOT_COMPARED = {'scale_tutorial': ('surpluses',), 'scale_demographics': ('surpluses',),
-                'scale_lognormal': ('surpluses',), 'scale_surplus': ('endogenous_delta',)}
+                'scale_lognormal': ('surpluses',), 'scale_surplus': ('endogenous_delta', 'shares_at_delta')}
 
 
 def simulate(library: Any, arguments: dict[str, Any]) -> Any:
@@ -108,8 +108,8 @@ def by_firm(values: dict) -> np.ndarray:
 
 def outcomes(library: Any, name: str) -> dict[str, np.ndarray]:
     """The workload solved in `library`: equilibrium prices, shares, delta, costs, iterations, elasticities, markups,
-    consumer surpluses, profit gradients and Hessians (with their eigenvalues); characteristics replace_exogenous
-    solves for."""
+    consumer surpluses, passthrough, shares at delta + 0.1, prices after a merger of all firms, profit gradients and
+    Hessians (with their eigenvalues); characteristics replace_exogenous solves for."""
     ours, theirs, run = WORKLOADS[name]
     simulation = simulate(library, (theirs if library.__name__ == 'pyblp' else ours)(library))
     found: dict[str, np.ndarray] = {}
@@ -127,6 +127,9 @@ def outcomes(library: Any, name: str) -> dict[str, np.ndarray]:
                          elasticities=np.ravel(results.compute_elasticities()),
                          markups=np.ravel(results.compute_markups()),
                          surpluses=np.ravel(results.compute_consumer_surpluses()),
+                         passthrough=np.ravel(results.compute_passthrough()),
+                         shares_at_delta=np.ravel(results.compute_shares(delta=np.ravel(results.delta) + 0.1)),
+                         merger_prices=np.ravel(results.compute_prices(firm_ids=np.zeros(len(results.product_data)))),
                          profit_gradients=by_firm(results.profit_gradients),
                          profit_hessians=by_firm(results.profit_hessians),
                          profit_hessian_eigenvalues=by_firm(results.profit_hessian_eigenvalues))

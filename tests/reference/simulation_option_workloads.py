@@ -67,6 +67,23 @@ def nested_random(library: Any) -> dict[str, Any]:
                 product_data=data)
 
 
+def unequal_rows(data: pd.DataFrame) -> np.ndarray:
+    """Rows kept for markets of unequal sizes: the last market loses its last two products, market 1 its first."""
+    keep = np.ones(len(data), dtype=bool)
+    keep[np.flatnonzero(data['market_ids'] == data['market_ids'].max())[-2:]] = False
+    keep[np.flatnonzero(data['market_ids'] == 1)[0]] = False
+    return keep
+
+
+def unequal(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The same simulation on markets of unequal sizes (`unequal_rows`); a given xi loses the same rows."""
+    keep = unequal_rows(arguments['product_data'])
+    changed = {**arguments, 'product_data': arguments['product_data'][keep].reset_index(drop=True)}
+    if 'xi' in arguments:
+        changed['xi'] = np.asarray(arguments['xi'])[keep]
+    return changed
+
+
 # name: (our simulation's arguments, PyBLP's, what to run: 'endogenous' and/or 'exogenous' with its names)
 WORKLOADS: dict[str, tuple[Callable[[Any], dict], Callable[[Any], dict], dict]] = {
     'scale_tutorial': (lambda L: tutorial(L, 0.5), lambda L: tutorial(L, 0.5), dict(endogenous={})),
@@ -80,12 +97,17 @@ WORKLOADS: dict[str, tuple[Callable[[Any], dict], Callable[[Any], dict], dict]] 
                       dict(endogenous=dict(costs=COSTS))),
     'hessians_nested': (nested, nested, dict(endogenous=dict(costs=COSTS))),
     'hessians_rcnl': (nested_random, nested_random, dict(endogenous=dict(costs=COSTS))),
+    'hessians_rcnl_unequal': (lambda L: unequal(nested_random(L)), lambda L: unequal(nested_random(L)),
+                              dict(endogenous=dict(costs=COSTS[unequal_rows(ids(4, 6, 3))]))),
+    'scale_unequal': (lambda L: unequal(demographics(L, 0.7)), lambda L: unequal(demographics(L, 0.7)),
+                      dict(endogenous={}, exogenous=('v', 'w'))),
 }
 
 # Outcomes not compared: consumer surpluses at epsilon_scale other than 1 (ours differ on purpose, checked by
 # 'scale_surplus' instead) and that workload's delta (PyBLP's is of the divided utilities).
 NOT_COMPARED = {'scale_tutorial': ('surpluses',), 'scale_demographics': ('surpluses',),
-                'scale_lognormal': ('surpluses',), 'scale_surplus': ('endogenous_delta', 'shares_at_delta')}
+                'scale_lognormal': ('surpluses',), 'scale_unequal': ('surpluses',),
+                'scale_surplus': ('endogenous_delta', 'shares_at_delta')}
 
 
 def simulate(library: Any, arguments: dict[str, Any]) -> Any:

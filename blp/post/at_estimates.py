@@ -53,6 +53,7 @@ class DemandAtEstimates:
     X2_labels: tuple
     nests: Optional[Nests]
     prices: Optional[np.ndarray]  # T x J  the prices V was estimated at (None without a prices column)
+    epsilon_scale: float = 1.0    # utilities are V / epsilon_scale (a simulation's scaled logit error)
 
     @classmethod
     def from_results(cls, results: ProblemResults) -> 'DemandAtEstimates':

@@ -44,6 +44,23 @@ def curvature_term(probabilities: np.ndarray, conditionals: np.ndarray, rho: np.
     return term1 + term2 + term3
 
 
+def share_curvature(model: DemandAtEstimates, choices: Choices, slopes: np.ndarray, t: int,
+                    B: np.ndarray) -> np.ndarray:
+    """sum_k B_jk d2 s_k / dp_j dp_l in market t (J_t x J_t; B is J_t x J_t), agents' price coefficients `slopes`."""
+    J_t, agents = B.shape[0], model.agent_mask[t]
+    s = choices.probabilities[t, :J_t][:, agents].T                          # I x J_t
+    nests = model.nests
+    if nests is None:
+        rho, same, conditionals = np.zeros(J_t), np.zeros((J_t, J_t)), np.zeros_like(s)
+    else:
+        assert choices.conditionals is not None
+        rho = nests.rho_products[t, :J_t]
+        same = nests.same_nest[t, :J_t, :J_t]
+        conditionals = choices.conditionals[t, :J_t][:, agents].T
+    scale = choices.weights[t, agents] * slopes[t, agents] ** 2
+    return np.einsum('i,ijl->jl', scale, curvature_term(s, conditionals, rho, same, B))
+
+
 def passthrough(model: DemandAtEstimates, choices: Choices, ownership: np.ndarray, shares: np.ndarray,
                 markets: Optional[Iterable[int]] = None) -> np.ndarray:
     """Upsilon_jk = dp_j / dc_k per market (padded T x J x J, zero where padded or outside `markets`, default all)
@@ -54,21 +71,10 @@ def passthrough(model: DemandAtEstimates, choices: Choices, ownership: np.ndarra
     margins = supply.eta(jacobian, ownership, shares, mask)
     T, J = mask.shape
     upsilon = np.zeros((T, J, J))
-    nests = model.nests
     for t in range(T) if markets is None else markets:
-        J_t, agents = int(mask[t].sum()), model.agent_mask[t]
-        s = choices.probabilities[t, :J_t][:, agents].T                          # I x J_t
-        if nests is None:
-            rho, same, conditionals = np.zeros(J_t), np.zeros((J_t, J_t)), np.zeros_like(s)
-        else:
-            assert choices.conditionals is not None
-            rho = nests.rho_products[t, :J_t]
-            same = nests.same_nest[t, :J_t, :J_t]
-            conditionals = choices.conditionals[t, :J_t][:, agents].T
+        J_t = int(mask[t].sum())
         H = ownership[t, :J_t, :J_t]
-        B = H * margins[t, None, :J_t]
-        scale = choices.weights[t, agents] * slopes[t, agents] ** 2
-        curvature = np.einsum('i,ijl->jl', scale, curvature_term(s, conditionals, rho, same, B))
+        curvature = share_curvature(model, choices, slopes, t, H * margins[t, None, :J_t])
         J_t_jac = jacobian[t, :J_t, :J_t]
         right = H * J_t_jac.T
         upsilon[t, :J_t, :J_t] = np.linalg.solve(J_t_jac + right + curvature, right)

@@ -20,7 +20,7 @@ from blp.estimation.problem import Problem
 from blp.exceptions import NumericalError, SpecificationError
 from blp.primitives.products import DataLike, Layout, as_frame, ids_column, require_columns
 from blp.simulation.draws import draw_demographics, draw_products, draw_unobservables
-from blp.simulation.economy import Economy, linear_vector, true_values
+from blp.simulation.economy import Economy, check_epsilon_scale, invert_scaled, linear_vector, true_values
 from blp.simulation.records import to_records
 from blp.simulation.results import SimulationResults
 from blp.simulation.summary import simulation_summary
@@ -31,8 +31,8 @@ EXOGENOUS_ITERATION = Iteration('squarem', {'atol': 1e-14})
 
 class Simulation:
     """Simulated data at true parameters, as `pyblp.Simulation` (same arguments and attributes). `phi` with
-    `lag_indices` draws autocorrelated xi and omega (with a supply side, as PyBLP). Fixed effects and `epsilon_scale`
-    other than 1 are not supported."""
+    `lag_indices` draws autocorrelated xi and omega (with a supply side, as PyBLP). `epsilon_scale` scales the logit
+    error (`blp.simulation.economy`); fixed effects are refused, as PyBLP refuses them in simulations."""
 
     def __init__(self, product_formulations: Formulation | Sequence[Optional[Formulation]], product_data: DataLike,
                  beta: Any, sigma: Any = None, pi: Any = None, gamma: Any = None, rho: Any = None, phi: Any = None,
@@ -47,11 +47,9 @@ class Simulation:
             raise SpecificationError('product_formulations must be (X1,), (X1, X2) or (X1, X2, X3)',
                                      parameter='product_formulations')
         formulations += [None] * (3 - len(formulations))
-        if epsilon_scale != 1:
-            raise SpecificationError('epsilon_scale other than 1 is not supported', parameter='epsilon_scale')
         self.product_formulations = tuple(formulations)
         self.agent_formulation, self.integration = agent_formulation, integration
-        self.rc_types, self.epsilon_scale, self.costs_type = rc_types, 1.0, costs_type
+        self.rc_types, self.costs_type = rc_types, costs_type
 
         frame = as_frame(product_data, 'product_data')
         require_columns(frame, ['market_ids'], 'product_data')
@@ -88,6 +86,7 @@ class Simulation:
 
         problem = self._problem(frame)
         self._base_problem = problem
+        self.epsilon_scale = check_epsilon_scale(epsilon_scale, problem.H)
         self.beta = linear_vector(beta, problem.X1_labels, 'beta')
         self.gamma = linear_vector(gamma, problem.supply.X3_labels if problem.supply else [], 'gamma')
         self._values = true_values(problem, sigma, pi, rho)
@@ -150,7 +149,7 @@ class Simulation:
                            self.rc_types, self.costs_type)
 
     def _economy(self, frame: pd.DataFrame, problem: Optional[Problem] = None) -> Economy:
-        return Economy(problem or self._problem(frame), self.beta, self._values, self.xi[:, 0])
+        return Economy(problem or self._problem(frame), self.beta, self._values, self.xi[:, 0], self.epsilon_scale)
 
     # ---------------------------------------------------------------- PyBLP's attributes
     @property
@@ -234,7 +233,7 @@ class Simulation:
         layout = problem.products.layout
         start = model.layout.pad(model.logit_delta) if delta is None else \
             layout.pad(self._unobservable(delta, 'delta', self.N))
-        inversion = model.invert(self._values, start, iteration or EXOGENOUS_ITERATION)
+        inversion = invert_scaled(model, self._values, start, iteration or EXOGENOUS_ITERATION, self.epsilon_scale)
         failed = [str(layout.markets[t]) for t in np.flatnonzero(~inversion.converged)]
         _report(failed, 'the delta contraction', error_behavior)
         frame = self._frame.copy()

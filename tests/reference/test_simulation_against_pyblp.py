@@ -183,7 +183,7 @@ def test_prices_only_in_x2_with_agent_data_as_in_petrins_counterfactual() -> Non
 
 def test_nested_logit_simulation_equals_pyblps() -> None:
     """Nested logit with a rho per nest (demand only: xi and costs given): equilibrium, iterations, elasticities and
-    replace_exogenous; profit Hessians are left out with nests."""
+    replace_exogenous; profit gradients and Hessians."""
     pyblp_ids, frame = ids(4, 6, 3)
     frame['nesting_ids'] = np.tile([0, 1, 0, 1, 1, 0], 4)
     data = {'market_ids': pyblp_ids.market_ids, 'firm_ids': pyblp_ids.firm_ids, 'nesting_ids': frame['nesting_ids']}
@@ -201,7 +201,8 @@ def test_nested_logit_simulation_equals_pyblps() -> None:
     np.testing.assert_allclose(ours.compute_elasticities(), theirs.compute_elasticities(), rtol=1e-8)
     np.testing.assert_allclose(field(ours_exogenous.product_data, 'x'), field(theirs_exogenous.product_data, 'x'),
                                rtol=1e-8, atol=1e-10)
-    assert ours.profit_hessians == {}
     for market, firms in theirs.profit_gradients.items():
         for firm, gradient in firms.items():
             np.testing.assert_allclose(ours.profit_gradients[market][firm], gradient, rtol=0, atol=1e-10)
+            np.testing.assert_allclose(ours.profit_hessians[market][firm], theirs.profit_hessians[market][firm],
+                                       rtol=1e-8, atol=1e-12)

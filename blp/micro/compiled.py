@@ -65,7 +65,7 @@ class CompiledMicro:
         return ', '.join(repr(m.name) for m in self.moments if any(p.dataset is dataset for p in m.parts))
 
 
-def _place(target: np.ndarray, array: np.ndarray, J_t: int) -> None:
+def place_choices(target: np.ndarray, array: np.ndarray, J_t: int) -> None:
     """Write an I_t x J_t(+1) [x J_t(+1)] array of a market of J_t products into padded I x (1 + J) [x (1 + J)]
     space, choice 0 the outside (the market's products come first, the padding after them)."""
     first = slice(0, 1 + J_t) if array.shape[1] == 1 + J_t else slice(1, 1 + J_t)
@@ -150,7 +150,7 @@ def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: l
             raise SpecificationError(f'compute_weights of micro dataset {dataset.name!r} returned first-choice weights '
                                      f'in some markets and second-choice weights in others', parameter=where)
         assert weights is not None and values is not None
-        _place(weights[row], array * agents.weights[t, :I_t].reshape((I_t,) + (1,) * (array.ndim - 1)), J_t)
+        place_choices(weights[row], array * agents.weights[t, :I_t].reshape((I_t,) + (1,) * (array.ndim - 1)), J_t)
         for position, p in enumerate(part_indices):
             part = parts[p]
             owner = next(m for m in moments if any(q is part for q in m.parts))
@@ -162,7 +162,7 @@ def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: l
                     f'compute_values of micro part {part.name!r} returned values of shape {part_values.shape} in market '
                     f'{market!r}, not {array.shape}, the shape of its dataset {dataset.name!r} weights',
                     parameter=f'micro_moments[{owner.name}]')
-            _place(values[position, row], part_values, J_t)
+            place_choices(values[position, row], part_values, J_t)
     assert weights is not None and values is not None and second is not None
     if not weights.any():
         raise SpecificationError(f'micro dataset {dataset.name!r} has zero weight in every market it covers',

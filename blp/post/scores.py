@@ -7,7 +7,8 @@ Utilities V_ij = delta_j(theta) + sum_k x2_jk c_ik, c_ik = (Sigma nu_i + Pi d_i)
 columns), move with theta through delta (the implicit function theorem at the estimates, the core's delta Jacobian)
 and through the agent's own coefficients; without nests ds_ij/dtheta = s_ij (G_ij - sum_k s_ik G_ik) with
 G = dV/dtheta, with nests (RCNL) the nested logit's log derivatives, rho included (`blp.micro.nested`). Elements of
-theta that leave choices alone (beta, phi) have zero scores, as in PyBLP.
+theta that leave choices alone (beta, phi) have zero scores, as in PyBLP. Second choices are scored without nests
+(pi_ijk = s_ij s_ik / (1 - s_ij)); with nests, and with `eliminated_product_ids_index`, they are refused.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from blp.configurations.integration import Integration
 from blp.configurations.solve_options import Iteration
 from blp.estimation.parameters import NonlinearValues, PiParameter, RhoParameter, SigmaParameter
 from blp.exceptions import SpecificationError
+from blp.micro.compiled import place_choices
 from blp.micro.moments import MicroDataset
 from blp.micro.nested import nested_log_derivatives
 from blp.micro.views import MarketView, MarketViews, call_market_function, market_columns
@@ -53,7 +55,8 @@ class ScoreModel:
     def evaluate(self, t: int, rows: np.ndarray, X2: np.ndarray, nodes: np.ndarray, demographics: np.ndarray,
                  weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For agents with these nodes and demographics among market t's products `rows`: choice probabilities Q with
-        the outside good first (I x (1 + J)) and sum_i A_ij dQ_ij/dtheta ((1 + J) x P) for weights A (I x (1 + J))."""
+        the outside good first (I x (1 + J)) and sum_i A_ij dQ_ij/dtheta ((1 + J) x P) for weights A (I x (1 + J));
+        for second-choice weights (I x (1 + J) x (1 + J)) the same of pi_ijk (`_second_choices`)."""
         J, I = rows.size, nodes.shape[0]
         kernel = RandomCoefficients(Layout.from_ids(np.zeros(J)), X2, np.ones((1, I)), nodes[None],
                                     demographics[None], self.log_columns)
@@ -77,9 +80,28 @@ class ScoreModel:
                              for log in nested_log_derivatives(choices, nests, moved, variables,
                                                                self.rho_moves[[t], :J], jacobian)], axis=2)
         shares = np.c_[choices.outside[0], inside]
+        if weights.ndim == 3:
+            if self.nests is not None:
+                raise SpecificationError('micro scores of second-choice datasets are not supported with nests (RCNL) '
+                                         'yet', parameter='dataset')
+            return self._second_choices(shares, logs, weights)
         sums = np.zeros((J + 1, self.P))
         sums[:, self.moving] = np.einsum('ij,ijm->jm', weights * shares, logs)
         return shares, sums
+
+    def _second_choices(self, Q: np.ndarray, logs: np.ndarray,
+                        weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """pi_ijk = Q_ij Q_ik / (1 - Q_ij) (k != j; logit errors) and sum_i A_ijk d pi_ijk / d theta, with d log pi_ijk
+        = d log Q_ij / (1 - Q_ij) + d log Q_ik (I x (1 + J) x (1 + J), (1 + J) x (1 + J) x P)."""
+        with np.errstate(divide='ignore', invalid='ignore'):
+            inverse = np.where(Q < 1, 1 / (1 - Q), 0.0)
+        pi = Q[:, :, None] * Q[:, None, :] * inverse[:, :, None]
+        pi[:, np.arange(Q.shape[1]), np.arange(Q.shape[1])] = 0.0
+        weighted = weights * pi
+        sums = np.zeros(pi.shape[1:] + (self.P,))
+        sums[..., self.moving] = np.einsum('ijk,ijm->jkm', weighted, logs * inverse[:, :, None]) + \
+            np.einsum('ijk,ikm->jkm', weighted, logs)
+        return pi, sums
 
 
 def score_model(results: Any) -> ScoreModel:
@@ -122,6 +144,9 @@ class Scorer:
     def __init__(self, results: Any, dataset: MicroDataset) -> None:
         if not isinstance(dataset, MicroDataset):
             raise SpecificationError('dataset must be a MicroDataset', parameter='dataset')
+        if dataset.eliminated_product_ids_index is not None:
+            raise SpecificationError(f'micro scores of dataset {dataset.name!r} with eliminated_product_ids_index are '
+                                     'not supported yet', parameter='dataset')
         self.results, self.dataset = results, dataset
         self.problem = problem = results.problem
         self.model = score_model(results)
@@ -133,9 +158,10 @@ class Scorer:
         self.parts: dict[int, tuple[float, np.ndarray]] = {}
         for t in self.markets:  # each market's part of D and dD/dtheta, over the problem's agents
             agents = self.views.agents_in(t)
-            weights = self._weights(t, agents)[0] * agents.weights
+            dataset_weights = self._weights(t, agents)[0]
+            weights = dataset_weights * agents.weights.reshape((-1,) + (1,) * (dataset_weights.ndim - 1))
             shares, sums = self._choices(t, agents.nodes, agents.demographics, weights)
-            self.parts[t] = (float((weights * shares).sum()), sums.sum(axis=0))
+            self.parts[t] = (float((weights * shares).sum()), sums.reshape(-1, self.P).sum(axis=0))
         self.over(self.markets)
 
     def over(self, markets: Any) -> None:
@@ -159,37 +185,39 @@ class Scorer:
         rows = self._rows(t)
         return self.model.evaluate(t, rows, self.problem.X2[rows], nodes, demographics, weights)
 
-    def _weights(self, t: int, agents: MarketView) -> tuple[np.ndarray, bool]:
-        """The dataset's weights with the outside good first (zero when the dataset leaves it out), and whether the
-        dataset has it."""
+    def _weights(self, t: int, agents: MarketView) -> tuple[np.ndarray, tuple[bool, ...]]:
+        """The dataset's weights with the outside good first in each choice axis (zero where the dataset leaves it
+        out), and per axis whether the dataset has it."""
         if t not in self._products:
             self._products[t] = self.views.products(t)
         products = self._products[t]
         weights = call_market_function(self.dataset.compute_weights, self.layout.markets[t], products, agents,
                                        f'compute_weights of micro dataset {self.dataset.name!r}', 'dataset')
-        J_t = products.size
-        if weights.shape not in ((agents.size, J_t), (agents.size, 1 + J_t)):
+        I, J_t = agents.size, products.size
+        if weights.ndim not in (2, 3) or weights.shape[0] != I or \
+                any(size not in (J_t, 1 + J_t) for size in weights.shape[1:]):
             raise SpecificationError(f'compute_weights of micro dataset {self.dataset.name!r} returned shape '
-                                     f'{weights.shape}: scores need first choices ({agents.size}, {J_t}) or '
-                                     f'({agents.size}, {1 + J_t})', parameter='dataset')
-        outside = weights.shape[1] == 1 + J_t
-        return (weights if outside else np.c_[np.zeros(agents.size), weights]), outside
+                                     f'{weights.shape}: scores need ({I}, J) or ({I}, J, J) with J {J_t} or '
+                                     f'{1 + J_t} (the outside good first)', parameter='dataset')
+        padded = np.zeros((I,) + (1 + J_t,) * (weights.ndim - 1))
+        place_choices(padded, weights, J_t)
+        return padded, tuple(size == 1 + J_t for size in weights.shape[1:])
 
     def observation(self, t: int, nodes: np.ndarray, weights: np.ndarray, demographics: np.ndarray,
-                    columns: dict[str, np.ndarray]) -> tuple[np.ndarray, bool]:
-        """Scores (1 + J_t x P) of every choice for an observation integrated over these agents, and whether the
-        dataset's weights include the outside good."""
+                    columns: dict[str, np.ndarray]) -> tuple[np.ndarray, tuple[bool, ...]]:
+        """Scores (1 + J_t [x 1 + J_t] x P) of every choice (and second choice) for an observation integrated over
+        these agents, and per choice axis whether the dataset's weights include the outside good."""
         I_n = weights.size
         arrays = {name: np.repeat(values, I_n, axis=0) for name, values in columns.items()}
         arrays.update(weights=weights[:, None], nodes=nodes, demographics=demographics,
                       market_ids=np.full((I_n, 1), self.layout.markets[t], dtype=object))
         agents = MarketView(I_n, arrays, 'agents')
         dataset_weights, outside = self._weights(t, agents)
-        weighted = dataset_weights * weights[:, None]
+        weighted = dataset_weights * weights.reshape((-1,) + (1,) * (dataset_weights.ndim - 1))
         shares, sums = self._choices(t, nodes, demographics, weighted)
         with np.errstate(divide='ignore', invalid='ignore'):
-            numerator = sums / (weighted * shares).sum(axis=0)[:, None]
-        scores = numerator - self.denominator[None, :]
+            numerator = sums / (weighted * shares).sum(axis=0)[..., None]
+        scores = numerator - self.denominator
         scores[~np.isfinite(scores)] = np.nan  # P_n = 0: the dataset could not have sampled this choice (PyBLP)
         return scores, outside
 
@@ -245,16 +273,23 @@ def compute_micro_scores(results: Any, dataset: MicroDataset, micro_data: Any,
     for t, rows, nodes, weights, demographics in observations:
         by_choice, outside = scorer.observation(t, nodes, weights, demographics,
                                                 {name: values[rows] for name, values in columns.items()})
-        choice = int(frame['choice_indices'].iloc[rows[0]]) + (0 if outside else 1)
-        scores.append(by_choice[choice])
+        names = ['choice_indices', 'second_choice_indices'][:len(outside)]
+        if names[-1] not in frame.columns:
+            raise SpecificationError(f'micro dataset {dataset.name!r} has second choices: micro_data needs '
+                                     f"'second_choice_indices'", parameter='micro_data')
+        index = tuple(int(frame[name].iloc[rows[0]]) + (0 if has else 1) for name, has in zip(names, outside))
+        if any(not 0 <= position < size for position, size in zip(index, by_choice.shape)):
+            raise SpecificationError(f'micro_data row {int(rows[0])}: {", ".join(names)} outside the choices of '
+                                     f'market {scorer.layout.markets[t]!r}', parameter='micro_data')
+        scores.append(by_choice[index])
     matrix = np.array(scores).reshape(-1, scorer.P)
     return [matrix[:, p].copy() for p in range(scorer.P)]
 
 
 def compute_agent_scores(results: Any, dataset: MicroDataset, micro_data: Any = None,
                          integration: Optional[Integration] = None) -> list[dict]:
-    """Scores per parameter as {market id: I_t x (1 + J_t) or I_t x J_t array}, every agent of the problem (or
-    of micro_data) an observation of every choice."""
+    """Scores per parameter as {market id: I_t x (1 + J_t) or I_t x J_t array (x another such axis for second
+    choices)}, every agent of the problem (or of micro_data) an observation of every choice."""
     scorer = Scorer(results, dataset)
     problem, layout = scorer.problem, scorer.layout
     found: list[dict] = [{} for _ in range(scorer.P)]
@@ -275,15 +310,14 @@ def compute_agent_scores(results: Any, dataset: MicroDataset, micro_data: Any = 
             nodes[:, :len(node_columns)] = selected[node_columns].to_numpy(dtype=float) if node_columns else 0.0
             own = [(nodes[[i]], np.ones(1), demographics[[i]]) for i in range(len(selected))]
         rows_scores = []
-        outside = True
         for i, (nodes_i, weights_i, demographics_i) in enumerate(own):
             if integration is not None:
                 nodes_i, weights_i = _integration_nodes(integration, scorer.model.values.sigma)
                 demographics_i = np.repeat(demographics_i, weights_i.size, axis=0)
             columns = {name: values[[i]] for name, values in columns_of.items()}
             by_choice, outside = scorer.observation(t, nodes_i, weights_i, demographics_i, columns)
-            rows_scores.append(by_choice if outside else by_choice[1:])
+            rows_scores.append(by_choice[tuple(slice(0 if has else 1, None) for has in outside)])
         stacked = np.array(rows_scores)
         for p in range(scorer.P):
-            found[p][layout.markets[t]] = stacked[:, :, p]
+            found[p][layout.markets[t]] = stacked[..., p]
     return found

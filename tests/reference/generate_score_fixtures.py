@@ -4,9 +4,9 @@
 Each case simulates a small problem with PyBLP (data, agents, micro data drawn by `simulate_micro_data`), evaluates
 it at the true theta with `Optimization('return')` (nothing is estimated, a case takes seconds) and computes scores
 three ways: micro scores with integration, agent scores with integration, and micro scores over the micro data's own
-nodes and weights (two rows per observation). `fixtures/scores_<case>.npz` keeps the product, agent and micro data
-(so blp needs no simulation) and PyBLP's scores; `problem_at` and `score_outputs` run the same calls on either
-library.
+nodes and weights (two rows per observation); without nests also micro and agent scores of second choices.
+`fixtures/scores_<case>.npz` keeps the product, agent and micro data (so blp needs no simulation) and PyBLP's scores;
+`problem_at` and `score_outputs` run the same calls on either library.
 """
 
 from __future__ import annotations
@@ -42,10 +42,16 @@ def inside_by_income(t: Any, products: Any, agents: Any) -> np.ndarray:
     return np.ones((agents.size, products.size)) * (1 + agents.demographics[:, [0]])
 
 
+def inside_then_any(t: Any, products: Any, agents: Any) -> np.ndarray:
+    return np.ones((agents.size, products.size, 1 + products.size))
+
+
 def datasets(library: Any) -> dict[str, Any]:
-    """Two datasets: all choices in markets 1 and 3, and inside choices weighted by income everywhere."""
+    """Three datasets: all choices in markets 1 and 3, inside choices weighted by income everywhere, and second
+    choices (any, after an inside first choice) in markets 0 and 2."""
     return {'outside': library.MicroDataset('outside', 30, with_outside, market_ids=[1, 3]),
-            'inside': library.MicroDataset('inside', 12, inside_by_income)}
+            'inside': library.MicroDataset('inside', 12, inside_by_income),
+            'second': library.MicroDataset('second', 20, inside_then_any, market_ids=[0, 2])}
 
 
 def simulate(case: dict) -> dict[str, np.ndarray]:
@@ -74,11 +80,13 @@ def simulate(case: dict) -> dict[str, np.ndarray]:
     indexed = agents.assign(agent_indices=agents.groupby('market_ids').cumcount())
     arrays = {f'products:{name}': numeric(products[name]) for name in products.columns}
     arrays.update({f'agents:{name}': numeric(agents[name]) for name in agents.columns})
-    for name, seed in (('outside', 0), ('inside', 1)):
+    second = [('second', 2)] if case['rho'] is None else []  # second-choice scores without nests only
+    for name, seed in [('outside', 0), ('inside', 1)] + second:
         drawn = pd.DataFrame(pyblp.data_to_dict(theirs.simulate_micro_data(datasets(pyblp)[name], seed=seed)))
         micro = drawn.merge(indexed, on=['market_ids', 'agent_indices']).sort_values('micro_ids')
         arrays.update({f'micro_{name}:{column}': numeric(micro[column]) for column in (
-            'micro_ids', 'market_ids', 'choice_indices', 'nodes0', 'nodes1', 'income')})
+            'micro_ids', 'market_ids', 'choice_indices', 'nodes0', 'nodes1', 'income') + (
+            ('second_choice_indices',) if name == 'second' else ())})
     return arrays
 
 
@@ -118,6 +126,12 @@ def score_outputs(results: Any, library: Any, arrays: dict[str, np.ndarray]) -> 
     agent_scores = results.compute_agent_scores(found['inside'], integration=integration)
     for market in agent_scores[0]:
         outputs[f'agent_integration:{market}'] = np.array([scores[market] for scores in agent_scores])
+    if 'micro_second:micro_ids' in arrays:
+        outputs['micro_second'] = np.array(results.compute_micro_scores(
+            found['second'], table(arrays, 'micro_second'), integration))
+        agent_scores = results.compute_agent_scores(found['second'], integration=integration)
+        for market in agent_scores[0]:
+            outputs[f'agent_second:{market}'] = np.array([scores[market] for scores in agent_scores])
     return outputs
 
 

@@ -1,5 +1,6 @@
-"""Micro and agent scores with lognormal coefficients, nests (rho, one and per nest) and beta in theta against PyBLP
-(`generate_score_fixtures.py`): the same data and micro data, both evaluated at the true theta, 1e-10 absolute.
+"""Micro and agent scores with lognormal coefficients, nests (rho, one and per nest), beta in theta and second choices
+(without nests) against PyBLP (`generate_score_fixtures.py`): the same data and micro data, both evaluated at the true
+theta, 1e-10 absolute.
 
 Every element of theta has a score (PyBLP's order, `theta_labels`); beta's are zero, as PyBLP's. The `live` test
 runs PyBLP now on the stored data and compares against that as well.
@@ -11,9 +12,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from generate_score_fixtures import CASES, FIXTURES, generate, problem_at, score_outputs, table
+from generate_score_fixtures import CASES, FIXTURES, datasets, generate, inside_then_any, problem_at, score_outputs, table
 
 import blp
+from blp.exceptions import SpecificationError
 
 ATOL = 1e-10
 _cache: dict[str, dict[str, np.ndarray]] = {}
@@ -55,6 +57,17 @@ def test_beta_in_theta_has_zero_scores_and_rho_does_not() -> None:
     assert np.all(scores[labels.index('prices')] == 0)
     assert np.abs(scores[labels.index(next(label for label in labels if label.startswith('rho') or
                                            label == '0'))]).max() > 1e-3
+
+
+def test_what_scores_do_not_cover_is_refused_by_name() -> None:
+    """Second choices with nests, and eliminated products, are refused naming the option."""
+    results = ours('rcnl', stored('rcnl'))[0]
+    second = datasets(blp)['second']
+    with pytest.raises(SpecificationError, match='second-choice datasets are not supported with nests'):
+        results.compute_agent_scores(second, integration=blp.Integration('product', 2))
+    eliminated = blp.MicroDataset('eliminated', 10, inside_then_any, eliminated_product_ids_index=0)
+    with pytest.raises(SpecificationError, match='eliminated_product_ids_index'):
+        results.compute_agent_scores(eliminated)
 
 
 @pytest.mark.live

@@ -7,8 +7,8 @@ Utilities V_ij = delta_j(theta) + sum_k x2_jk c_ik, c_ik = (Sigma nu_i + Pi d_i)
 columns), move with theta through delta (the implicit function theorem at the estimates, the core's delta Jacobian)
 and through the agent's own coefficients; without nests ds_ij/dtheta = s_ij (G_ij - sum_k s_ik G_ik) with
 G = dV/dtheta, with nests (RCNL) the nested logit's log derivatives, rho included (`blp.micro.nested`). Elements of
-theta that leave choices alone (beta, phi) have zero scores, as in PyBLP. Second choices are scored without nests
-(pi_ijk = s_ij s_ik / (1 - s_ij)); with nests, and with `eliminated_product_ids_index`, they are refused.
+theta that leave choices alone (beta, phi) have zero scores, as in PyBLP. Second choices: pi_ijk = s_ij s_ik / (1 - s_ij)
+without nests, PyBLP's s_ik(-j) - s_ik with them; datasets with `eliminated_product_ids_index` are refused.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from blp.estimation.parameters import NonlinearValues, PiParameter, RhoParameter
 from blp.exceptions import SpecificationError
 from blp.micro.compiled import place_choices
 from blp.micro.moments import MicroDataset
-from blp.micro.nested import nested_log_derivatives
+from blp.micro.nested import NestedSecondChoices, nested_log_derivatives
 from blp.micro.views import MarketView, MarketViews, call_market_function, market_columns
-from blp.model.choices import Nests, logit, nested_logit
+from blp.model.choices import Choices, Nests, logit, nested_logit
 from blp.model.contraction import RandomCoefficients
 from blp.post.micro_data import dataset_markets
 from blp.primitives.products import Layout, as_frame, nodes_columns
@@ -76,18 +76,32 @@ class ScoreModel:
             nests = Nests(self.nests.codes[[t], :J], self.nests.member[[t], :, :J], self.nests.rho)
             choices = nested_logit(utilities, np.ones((1, I)), nests)
             inside = choices.probabilities[0].T
+            nested_logs = nested_log_derivatives(choices, nests, moved, variables, self.rho_moves[[t], :J], jacobian)
             logs = np.stack([np.c_[log.outside[0][:, None], (log.conditionals + log.nest_shares)[0].T]
-                             for log in nested_log_derivatives(choices, nests, moved, variables,
-                                                               self.rho_moves[[t], :J], jacobian)], axis=2)
+                             for log in nested_logs], axis=2)
         shares = np.c_[choices.outside[0], inside]
+        if weights.ndim == 3 and self.nests is not None:
+            return self._nested_second_choices(shares, choices, nests, nested_logs, weights)
         if weights.ndim == 3:
-            if self.nests is not None:
-                raise SpecificationError('micro scores of second-choice datasets are not supported with nests (RCNL) '
-                                         'yet', parameter='dataset')
             return self._second_choices(shares, logs, weights)
         sums = np.zeros((J + 1, self.P))
         sums[:, self.moving] = np.einsum('ij,ijm->jm', weights * shares, logs)
         return shares, sums
+
+    def _nested_second_choices(self, Q: np.ndarray, choices: Choices, nests: Nests, logs: list,
+                               weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """As `_second_choices` with nests: PyBLP's pi_ijk = s_ik(-j) - s_ik (`blp.micro.nested`), whose derivative
+        is taken one (j, k) with weight at a time."""
+        assert choices.conditionals is not None
+        same = nests.same_nest
+        seconds = NestedSecondChoices(Q[None], choices.conditionals, same @ choices.probabilities, nests.rho_products,
+                                      same)
+        sums = np.zeros(weights.shape[1:] + (self.P,))
+        for j, k in zip(*np.nonzero(weights.any(axis=0))):
+            single = np.zeros((1,) + weights.shape)
+            single[0, :, j, k] = weights[:, j, k]
+            sums[j, k, self.moving] = seconds.derivative(single, logs)
+        return seconds.pi[0], sums
 
     def _second_choices(self, Q: np.ndarray, logs: np.ndarray,
                         weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

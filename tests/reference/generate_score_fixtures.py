@@ -4,7 +4,7 @@
 Each case simulates a small problem with PyBLP (data, agents, micro data drawn by `simulate_micro_data`), evaluates
 it at the true theta with `Optimization('return')` (nothing is estimated, a case takes seconds) and computes scores
 three ways: micro scores with integration, agent scores with integration, and micro scores over the micro data's own
-nodes and weights (two rows per observation); without nests also micro and agent scores of second choices.
+nodes and weights (two rows per observation); and micro and agent scores of second choices.
 `fixtures/scores_<case>.npz` keeps the product, agent and micro data (so blp needs no simulation) and PyBLP's scores;
 `problem_at` and `score_outputs` run the same calls on either library.
 """
@@ -80,8 +80,7 @@ def simulate(case: dict) -> dict[str, np.ndarray]:
     indexed = agents.assign(agent_indices=agents.groupby('market_ids').cumcount())
     arrays = {f'products:{name}': numeric(products[name]) for name in products.columns}
     arrays.update({f'agents:{name}': numeric(agents[name]) for name in agents.columns})
-    second = [('second', 2)] if case['rho'] is None else []  # second-choice scores without nests only
-    for name, seed in [('outside', 0), ('inside', 1)] + second:
+    for name, seed in (('outside', 0), ('inside', 1), ('second', 2)):
         drawn = pd.DataFrame(pyblp.data_to_dict(theirs.simulate_micro_data(datasets(pyblp)[name], seed=seed)))
         micro = drawn.merge(indexed, on=['market_ids', 'agent_indices']).sort_values('micro_ids')
         arrays.update({f'micro_{name}:{column}': numeric(micro[column]) for column in (

@@ -1,6 +1,6 @@
 """Micro and agent scores with lognormal coefficients, nests (rho, one and per nest), beta in theta and second choices
-(without nests) against PyBLP (`generate_score_fixtures.py`): the same data and micro data, both evaluated at the true
-theta, 1e-10 absolute.
+against PyBLP (`generate_score_fixtures.py`): the same data and micro data, both evaluated at the true
+theta, 1e-10 absolute (1e-7 for agent scores of second choices with nests, `NESTED_SECOND_ATOL`).
 
 Every element of theta has a score (PyBLP's order, `theta_labels`); beta's are zero, as PyBLP's. The `live` test
 runs PyBLP now on the stored data and compares against that as well.
@@ -12,12 +12,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from generate_score_fixtures import CASES, FIXTURES, datasets, generate, inside_then_any, problem_at, score_outputs, table
+from generate_score_fixtures import CASES, FIXTURES, generate, inside_then_any, problem_at, score_outputs, table
 
 import blp
 from blp.exceptions import SpecificationError
 
 ATOL = 1e-10
+# Agent scores of every second choice with nests, unlikely pairs included: pi_ijk = s_ik(-j) - s_ik is a difference of
+# nearly equal shares, rounded differently here and in PyBLP (largest difference seen 4.5e-8, median relative 1e-8)
+NESTED_SECOND_ATOL = 1e-7
 _cache: dict[str, dict[str, np.ndarray]] = {}
 
 
@@ -42,7 +45,8 @@ def compare(name: str, arrays: dict[str, np.ndarray]) -> None:
     assert sorted(outputs) == sorted(reference)
     for key, value in reference.items():
         assert np.isfinite(value).any(), f'{name}: {key} has no finite score'
-        np.testing.assert_allclose(outputs[key], value, rtol=0, atol=ATOL, err_msg=f'{name}: {key}')
+        atol = NESTED_SECOND_ATOL if key.startswith('agent_second') and CASES[name]['rho'] is not None else ATOL
+        np.testing.assert_allclose(outputs[key], value, rtol=0, atol=atol, err_msg=f'{name}: {key}')
 
 
 @pytest.mark.parametrize('name', sorted(CASES))
@@ -59,12 +63,8 @@ def test_beta_in_theta_has_zero_scores_and_rho_does_not() -> None:
                                            label == '0'))]).max() > 1e-3
 
 
-def test_what_scores_do_not_cover_is_refused_by_name() -> None:
-    """Second choices with nests, and eliminated products, are refused naming the option."""
+def test_eliminated_products_are_refused_by_name() -> None:
     results = ours('rcnl', stored('rcnl'))[0]
-    second = datasets(blp)['second']
-    with pytest.raises(SpecificationError, match='second-choice datasets are not supported with nests'):
-        results.compute_agent_scores(second, integration=blp.Integration('product', 2))
     eliminated = blp.MicroDataset('eliminated', 10, inside_then_any, eliminated_product_ids_index=0)
     with pytest.raises(SpecificationError, match='eliminated_product_ids_index'):
         results.compute_agent_scores(eliminated)

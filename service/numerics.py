@@ -106,11 +106,16 @@ def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.
         log.exception('building the problem failed')
         raise ProblemDetails(422, 'invalid-problem', 'Invalid problem',
                              f'the problem could not be built: {type(error).__name__}: {error}') from None
-    wrong = drop_indices_problem(spec.optimal_instruments.drop_indices, len(labels)) \
-        if spec.optimal_instruments is not None else None
+    wanted = spec.optimal_instruments
+    wrong = drop_indices_problem(wanted.drop_indices, len(labels)) if wanted is not None else None
     if wrong:
         raise ProblemDetails(422, 'invalid-problem', 'Invalid problem', wrong,
                              parameter='optimal_instruments.drop_indices')
+    column = wanted.expected_prices_column if wanted is not None else None
+    if column is not None and column not in product.columns:
+        raise ProblemDetails(422, 'invalid-problem', 'Invalid problem',
+                             f'optimal_instruments.expected_prices_column: product_data has no column {column!r}',
+                             column=column, dataset='product_data')
     return problem
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from blp.configurations.formulation import Formulation
 from blp.estimation.parameters import BetaParameter
-from blp.exceptions import BLPWarning, SpecificationError
+from blp.exceptions import BLPWarning, DataError, SpecificationError
 from blp.model import DemandModel
 from blp.model.choices import logit, nested_logit
 from blp.model.demand import Inversion
@@ -113,16 +113,32 @@ class OptimalInstrumentResults:
 
 
 # the options of `compute_optimal_instruments` and `to_problem` the service's spec carries (JSON), beside the method
-OPTIONS = ('constant_costs', 'drop_indices', 'supply_shifter_formulation', 'demand_shifter_formulation')
+OPTIONS = ('constant_costs', 'expected_prices_column', 'drop_indices', 'supply_shifter_formulation',
+           'demand_shifter_formulation')
 
 
 def from_choices(results: ProblemResults, choices: dict[str, Any]) -> tuple[OptimalInstrumentResults, Any]:
     """The optimal instruments and the re-created problem for JSON choices (the service's `optimal_instruments` spec
     or a stored report): method, draws, seed and `OPTIONS`, each missing one at PyBLP's default."""
+    column = choices.get('expected_prices_column')
+    expected = None if column is None else _column(results.problem.products.frame, column)
     instruments = compute_optimal_instruments(results, choices.get('method', 'approximate'), choices.get('draws', 1),
-                                              choices.get('seed'), constant_costs=choices.get('constant_costs', True))
-    formulations = {name: Formulation(choices[name]) for name in OPTIONS[2:] if choices.get(name) is not None}
+                                              choices.get('seed'), expected,
+                                              constant_costs=choices.get('constant_costs', True))
+    formulations = {name: Formulation(choices[name]) for name in OPTIONS[3:] if choices.get(name) is not None}
     return instruments, instruments.to_problem(drop_indices=choices.get('drop_indices'), **formulations)
+
+
+def _column(frame: Any, name: str) -> np.ndarray:
+    """A numeric product_data column (the service's `expected_prices_column`)."""
+    if name not in frame.columns:
+        raise DataError(f'product_data has no column {name!r} (optimal_instruments.expected_prices_column)',
+                        column=name, dataset='product_data')
+    try:
+        return frame[name].to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f'product_data column {name!r} (expected prices) must be numeric', column=name,
+                        dataset='product_data') from None
 
 
 def re_estimate(results: ProblemResults, options: SolveOptions, choices: dict[str, Any],

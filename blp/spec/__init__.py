@@ -189,8 +189,8 @@ class SolveSpec(_Strict):
 
 class OptimalInstrumentsSpec(_Strict):
     """Re-estimate with feasible optimal instruments: `results.compute_optimal_instruments(method, draws, seed,
-    constant_costs=...)`, then `.to_problem(supply_shifter_formulation, demand_shifter_formulation, drop_indices)`
-    solved again from the first estimates with the same solve options."""
+    expected_prices, constant_costs=...)`, then `.to_problem(supply_shifter_formulation, demand_shifter_formulation,
+    drop_indices)` solved again from the first estimates with the same solve options."""
 
     method: Literal['approximate', 'normal', 'empirical'] = 'approximate'
     # strict: JSON's true and false are not counts or seeds
@@ -201,6 +201,10 @@ class OptimalInstrumentsSpec(_Strict):
     constant_costs: bool = Field(default=True, strict=True, description=(
         "PyBLP's constant_costs: False lets marginal costs move with shares in X3, which optimal instruments do not "
         'support yet, so it changes nothing here'))
+    expected_prices_column: Optional[str] = Field(
+        default=None, min_length=1, max_length=200, examples=['expected_prices'], description=(
+            "PyBLP's expected_prices, E[p | Z], as a product_data column; by default fitted prices (demand only) or "
+            'equilibrium prices of each error realization (a supply side)'))
     drop_indices: Optional[list[Annotated[int, Field(strict=True)]]] = Field(
         default=None, max_length=1000, description=(
             "PyBLP's to_problem(drop_indices): the elements of theta (0-based, negative from the end) whose columns "

@@ -135,6 +135,7 @@ class OptimalInstrumentsReport(_Wire):
     inverse_covariance_matrix: list[list[Number]]
     computation_seconds: float
     constant_costs: bool = True
+    expected_prices_column: Optional[str] = None
     drop_indices: Optional[list[int]] = None
     supply_shifter_formulation: Optional[str] = None
     demand_shifter_formulation: Optional[str] = None

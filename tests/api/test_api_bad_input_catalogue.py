@@ -440,6 +440,9 @@ CASES = {
     'spec-optimal-instruments-drop-index-outside-theta': Case(
         job({**LOGIT_SPEC, 'optimal_instruments': {'drop_indices': [-1]}}), 422,
         names(parameter='optimal_instruments.drop_indices')),
+    'spec-optimal-instruments-unknown-expected-prices-column': Case(
+        job({**LOGIT_SPEC, 'optimal_instruments': {'expected_prices_column': 'nope'}}), 422,
+        names(column='nope'), ('expected_prices_column',)),
     'spec-optimal-instruments-unknown-method': Case(
         job({**LOGIT_SPEC, 'optimal_instruments': {'method': 'exact'}}), 422,
         names(field='spec.optimal_instruments.method')),

@@ -27,15 +27,17 @@ from workloads import ROOT, summarize  # noqa: E402
 
 FIXTURES = ROOT / 'tests' / 'reference' / 'fixtures'
 # supply: with the supply side (linear costs x + z, beta on prices in theta); compute: compute_optimal_instruments'
-# options (expected_prices: a factor of observed prices); to_problem: its options (product_data: with w = x z)
+# options (expected_prices: the column `expected`, EXPECTED times observed prices); to_problem: its options
+# (product_data: with w = x z)
+EXPECTED = 0.95
 CASES: dict[str, dict[str, Any]] = {
     'supply_drop_indices': dict(supply=True, to_problem=dict(drop_indices=[1])),
     'supply_shifters': dict(supply=True, to_problem=dict(supply_shifter_formulation='z + I(z ** 2)',
                                                          demand_shifter_formulation='I(x ** 2) + w',
                                                          product_data=True)),
     'supply_constant_costs': dict(supply=True, compute=dict(constant_costs=False)),
-    'supply_expected_prices': dict(supply=True, compute=dict(expected_prices=0.95)),
-    'demand_expected_prices': dict(supply=False, compute=dict(expected_prices=0.95)),
+    'supply_expected_prices': dict(supply=True, compute=dict(expected_prices=True)),
+    'demand_expected_prices': dict(supply=False, compute=dict(expected_prices=True)),
     'demand_drop_indices': dict(supply=False, theta_beta=True, to_problem=dict(drop_indices=[0])),
 }
 
@@ -58,6 +60,7 @@ def first_results(library: Any, case: dict) -> Any:
         formulations.append(library.Formulation('0 + x + z'))
     else:
         products = products[[name for name in products.columns if not name.startswith('supply_instruments')]]
+    products = products.assign(expected=EXPECTED * products['prices'])  # for the API's expected_prices_column
     problem = library.Problem(formulations, products, None, agents, costs_type='linear') if case['supply'] else \
         library.Problem(formulations, products, None, agents)
     return evaluate(library, problem, case), products
@@ -75,7 +78,7 @@ def outputs(library: Any, name: str) -> dict[str, Any]:
     results, products = first_results(library, case)
     compute = dict(case.get('compute', {}))
     if 'expected_prices' in compute:
-        compute['expected_prices'] = compute['expected_prices'] * products['prices'].to_numpy()
+        compute['expected_prices'] = products['expected'].to_numpy()
     instruments = results.compute_optimal_instruments(**compute)
     arguments = dict(case.get('to_problem', {}))
     for key in ('supply_shifter_formulation', 'demand_shifter_formulation'):
@@ -83,7 +86,11 @@ def outputs(library: Any, name: str) -> dict[str, Any]:
             arguments[key] = library.Formulation(arguments[key])
     if arguments.get('product_data'):
         arguments['product_data'] = products.assign(w=products['x'] * products['z'])
-    updated = evaluate(library, instruments.to_problem(**arguments), case)
+    return summary(instruments, evaluate(library, instruments.to_problem(**arguments), case), case)
+
+
+def summary(instruments: Any, updated: Any, case: dict) -> dict[str, Any]:
+    """What is compared of the instruments and the re-created problem's evaluation, as JSON."""
     found: dict[str, Any] = {
         'demand_instruments': np.linalg.norm(np.asarray(instruments.demand_instruments, dtype=float), axis=0),
         'expected_prices': np.asarray(instruments.expected_prices, dtype=float).ravel()[:20],

@@ -22,6 +22,7 @@ from generate_optimal_option_fixtures import (
     matrix_of,
     outputs,
     re_estimated,
+    summary,
 )
 from test_against_pyblp import assert_close
 
@@ -76,6 +77,17 @@ def test_a_stored_re_estimate_restores_with_its_options() -> None:
     for name in ('ZD', 'ZS'):
         np.testing.assert_array_equal(matrix_of(restored.problem, name), matrix_of(updated.problem, name))
         assert not np.allclose(matrix_of(restored.problem, name), matrix_of(default, name))
+
+
+@pytest.mark.parametrize('name', ['supply_expected_prices', 'demand_expected_prices'])
+def test_expected_prices_from_a_column_match_stored_pyblp_numbers(name: str) -> None:
+    """The service's `expected_prices_column` (through `from_choices`) gives PyBLP's `expected_prices` results."""
+    case = CASES[name]
+    instruments, problem = from_choices(first_results(blp, case)[0], {'expected_prices_column': 'expected'})
+    ours, reference = summary(instruments, evaluate(blp, problem, case), case), stored(name)
+    assert ours['MD'] == reference['MD']
+    for key in ('demand_instruments', 'expected_prices', 'objective', 'beta', 'ZD'):
+        np.testing.assert_allclose(ours[key], reference[key], rtol=RTOL, err_msg=f'{name}: {key}')
 
 
 def test_dropping_a_column_changes_the_problem() -> None:

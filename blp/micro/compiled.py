@@ -169,7 +169,7 @@ def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: l
                                  parameter=where)
     groups = None
     if dataset.eliminated_product_ids_index is not None and second:
-        groups = _eliminated_groups(views.problem, dataset, markets, where)
+        groups = eliminated_groups(views.problem, dataset, markets, where)
         weights = weights * (1 - groups)[:, None]
         values = values * (1 - groups)[None, :, None]
     weighted = values * weights[None]
@@ -178,7 +178,7 @@ def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: l
     return CompiledDataset(dataset, markets, second, weights, part_indices, weighted, pairs, groups)
 
 
-def _eliminated_groups(problem: Problem, dataset: MicroDataset, markets: np.ndarray, where: str) -> np.ndarray:
+def eliminated_groups(problem: Problem, dataset: MicroDataset, markets: np.ndarray, where: str) -> np.ndarray:
     """T_d x (1 + J) x (1 + J): 1 where first choice j and second choice k share the product id in column
     `eliminated_product_ids_index` of product_ids (both are removed together), the outside good in a group of its own."""
     index = dataset.eliminated_product_ids_index

@@ -8,7 +8,7 @@ columns), move with theta through delta (the implicit function theorem at the es
 and through the agent's own coefficients; without nests ds_ij/dtheta = s_ij (G_ij - sum_k s_ik G_ik) with
 G = dV/dtheta, with nests (RCNL) the nested logit's log derivatives, rho included (`blp.micro.nested`). Elements of
 theta that leave choices alone (beta, phi) have zero scores, as in PyBLP. Second choices: pi_ijk = s_ij s_ik / (1 - s_ij)
-without nests, PyBLP's s_ik(-j) - s_ik with them; datasets with `eliminated_product_ids_index` are refused.
+without nests, PyBLP's s_ik(-j) - s_ik with them; `eliminated_product_ids_index` (j's group leaves) without nests only.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from blp.configurations.integration import Integration
 from blp.configurations.solve_options import Iteration
 from blp.estimation.parameters import NonlinearValues, PiParameter, RhoParameter, SigmaParameter
 from blp.exceptions import SpecificationError
-from blp.micro.compiled import place_choices
+from blp.micro.compiled import eliminated_groups, place_choices
 from blp.micro.moments import MicroDataset
 from blp.micro.nested import NestedSecondChoices, nested_log_derivatives
 from blp.micro.views import MarketView, MarketViews, call_market_function, market_columns
@@ -53,10 +53,11 @@ class ScoreModel:
     P: int
 
     def evaluate(self, t: int, rows: np.ndarray, X2: np.ndarray, nodes: np.ndarray, demographics: np.ndarray,
-                 weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                 weights: np.ndarray, groups: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
         """For agents with these nodes and demographics among market t's products `rows`: choice probabilities Q with
         the outside good first (I x (1 + J)) and sum_i A_ij dQ_ij/dtheta ((1 + J) x P) for weights A (I x (1 + J));
-        for second-choice weights (I x (1 + J) x (1 + J)) the same of pi_ijk (`_second_choices`)."""
+        for second-choice weights (I x (1 + J) x (1 + J)) the same of pi_ijk (`_second_choices`), `groups` ((1 + J) x
+        (1 + J), 1 where j and k leave the choice set together) for an `eliminated_product_ids_index`."""
         J, I = rows.size, nodes.shape[0]
         kernel = RandomCoefficients(Layout.from_ids(np.zeros(J)), X2, np.ones((1, I)), nodes[None],
                                     demographics[None], self.log_columns)
@@ -80,22 +81,24 @@ class ScoreModel:
             logs = np.stack([np.c_[log.outside[0][:, None], (log.conditionals + log.nest_shares)[0].T]
                              for log in nested_logs], axis=2)
         shares = np.c_[choices.outside[0], inside]
-        if weights.ndim == 3 and self.nests is not None:
-            return self._nested_second_choices(shares, choices, nests, nested_logs, weights)
         if weights.ndim == 3:
-            return self._second_choices(shares, logs, weights)
+            groups = np.eye(J + 1) if groups is None else groups
+            weights = weights * (1 - groups)  # pi is zero within a group
+            if self.nests is not None:
+                return self._nested_second_choices(shares, choices, nests, nested_logs, weights, groups)
+            return self._second_choices(shares, logs, weights, groups)
         sums = np.zeros((J + 1, self.P))
         sums[:, self.moving] = np.einsum('ij,ijm->jm', weights * shares, logs)
         return shares, sums
 
-    def _nested_second_choices(self, Q: np.ndarray, choices: Choices, nests: Nests, logs: list,
-                               weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _nested_second_choices(self, Q: np.ndarray, choices: Choices, nests: Nests, logs: list, weights: np.ndarray,
+                               groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """As `_second_choices` with nests: PyBLP's pi_ijk = s_ik(-j) - s_ik (`blp.micro.nested`), whose derivative
         is taken one (j, k) with weight at a time."""
         assert choices.conditionals is not None
         same = nests.same_nest
         seconds = NestedSecondChoices(Q[None], choices.conditionals, same @ choices.probabilities, nests.rho_products,
-                                      same)
+                                      same, groups[None])
         sums = np.zeros(weights.shape[1:] + (self.P,))
         for j, k in zip(*np.nonzero(weights.any(axis=0))):
             single = np.zeros((1,) + weights.shape)
@@ -103,18 +106,19 @@ class ScoreModel:
             sums[j, k, self.moving] = seconds.derivative(single, logs)
         return seconds.pi[0], sums
 
-    def _second_choices(self, Q: np.ndarray, logs: np.ndarray,
-                        weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """pi_ijk = Q_ij Q_ik / (1 - Q_ij) (k != j; logit errors) and sum_i A_ijk d pi_ijk / d theta, with d log pi_ijk
-        = d log Q_ij / (1 - Q_ij) + d log Q_ik (I x (1 + J) x (1 + J), (1 + J) x (1 + J) x P)."""
+    def _second_choices(self, Q: np.ndarray, logs: np.ndarray, weights: np.ndarray,
+                        groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """pi_ijk = Q_ij Q_ik / (1 - E_ij) for k outside j's group G(j) (logit errors; E_ij = sum_{l in G(j)} Q_il, Q_ij
+        alone without eliminated groups) and sum_i A_ijk d pi_ijk / d theta, with d log pi_ijk = d log Q_ij + d log Q_ik
+        + dE_ij / (1 - E_ij) (I x (1 + J) x (1 + J), (1 + J) x (1 + J) x P)."""
+        E = Q @ groups
         with np.errstate(divide='ignore', invalid='ignore'):
-            inverse = np.where(Q < 1, 1 / (1 - Q), 0.0)
-        pi = Q[:, :, None] * Q[:, None, :] * inverse[:, :, None]
-        pi[:, np.arange(Q.shape[1]), np.arange(Q.shape[1])] = 0.0
+            inverse = np.where(E < 1, 1 / (1 - E), 0.0)
+        pi = Q[:, :, None] * Q[:, None, :] * inverse[:, :, None] * (1 - groups)[None]
         weighted = weights * pi
+        first = logs + np.einsum('jl,il,ilm->ijm', groups, Q, logs) * inverse[:, :, None]  # d log Q_ij + dE_ij / (1 - E_ij)
         sums = np.zeros(pi.shape[1:] + (self.P,))
-        sums[..., self.moving] = np.einsum('ijk,ijm->jkm', weighted, logs * inverse[:, :, None]) + \
-            np.einsum('ijk,ikm->jkm', weighted, logs)
+        sums[..., self.moving] = np.einsum('ijk,ijm->jkm', weighted, first) + np.einsum('ijk,ikm->jkm', weighted, logs)
         return pi, sums
 
 
@@ -158,9 +162,6 @@ class Scorer:
     def __init__(self, results: Any, dataset: MicroDataset) -> None:
         if not isinstance(dataset, MicroDataset):
             raise SpecificationError('dataset must be a MicroDataset', parameter='dataset')
-        if dataset.eliminated_product_ids_index is not None:
-            raise SpecificationError(f'micro scores of dataset {dataset.name!r} with eliminated_product_ids_index are '
-                                     'not supported yet', parameter='dataset')
         self.results, self.dataset = results, dataset
         self.problem = problem = results.problem
         self.model = score_model(results)
@@ -197,7 +198,14 @@ class Scorer:
     def _choices(self, t: int, nodes: np.ndarray, demographics: np.ndarray,
                  weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = self._rows(t)
-        return self.model.evaluate(t, rows, self.problem.X2[rows], nodes, demographics, weights)
+        groups = None
+        if weights.ndim == 3 and self.dataset.eliminated_product_ids_index is not None and self.problem.H:
+            raise SpecificationError(f'micro scores of dataset {self.dataset.name!r} with eliminated_product_ids_index '
+                                     f'are not supported with nests (RCNL) yet', parameter='dataset')
+        if weights.ndim == 3 and self.dataset.eliminated_product_ids_index is not None:
+            groups = eliminated_groups(self.problem, self.dataset, np.array([t]), 'dataset')[0, :1 + rows.size,
+                                                                                             :1 + rows.size]
+        return self.model.evaluate(t, rows, self.problem.X2[rows], nodes, demographics, weights, groups)
 
     def _weights(self, t: int, agents: MarketView) -> tuple[np.ndarray, tuple[bool, ...]]:
         """The dataset's weights with the outside good first in each choice axis (zero where the dataset leaves it

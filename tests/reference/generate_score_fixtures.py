@@ -4,7 +4,8 @@
 Each case simulates a small problem with PyBLP (data, agents, micro data drawn by `simulate_micro_data`), evaluates
 it at the true theta with `Optimization('return')` (nothing is estimated, a case takes seconds) and computes scores
 three ways: micro scores with integration, agent scores with integration, and micro scores over the micro data's own
-nodes and weights (two rows per observation); and micro and agent scores of second choices.
+nodes and weights (two rows per observation); and micro and agent scores of second choices, also with eliminated
+product ids without nests.
 `fixtures/scores_<case>.npz` keeps the product, agent and micro data (so blp needs no simulation) and PyBLP's scores;
 `problem_at` and `score_outputs` run the same calls on either library.
 """
@@ -47,11 +48,14 @@ def inside_then_any(t: Any, products: Any, agents: Any) -> np.ndarray:
 
 
 def datasets(library: Any) -> dict[str, Any]:
-    """Three datasets: all choices in markets 1 and 3, inside choices weighted by income everywhere, and second
-    choices (any, after an inside first choice) in markets 0 and 2."""
+    """Four datasets: all choices in markets 1 and 3, inside choices weighted by income everywhere, second choices
+    (any, after an inside first choice) in markets 0 and 2, and the same in markets 1 and 3 with the first choice's
+    product id group eliminated."""
     return {'outside': library.MicroDataset('outside', 30, with_outside, market_ids=[1, 3]),
             'inside': library.MicroDataset('inside', 12, inside_by_income),
-            'second': library.MicroDataset('second', 20, inside_then_any, market_ids=[0, 2])}
+            'second': library.MicroDataset('second', 20, inside_then_any, market_ids=[0, 2]),
+            'eliminated': library.MicroDataset('eliminated', 20, inside_then_any, eliminated_product_ids_index=0,
+                                               market_ids=[1, 3])}
 
 
 def simulate(case: dict) -> dict[str, np.ndarray]:
@@ -59,6 +63,7 @@ def simulate(case: dict) -> dict[str, np.ndarray]:
     import pyblp
     ids = pyblp.build_id_data(T=6, J=5, F=5)
     data: dict[str, Any] = {'market_ids': ids.market_ids[:, 0], 'firm_ids': ids.firm_ids[:, 0]}
+    data['product_ids'] = np.arange(ids.market_ids.size) % 2  # eliminated together (whole nests with nests)
     if case['rho'] is not None:
         data['nesting_ids'] = np.arange(ids.market_ids.size) % 2
     simulation = pyblp.Simulation(
@@ -70,7 +75,7 @@ def simulate(case: dict) -> dict[str, np.ndarray]:
     simulated = simulation.replace_endogenous()
     products = pd.DataFrame(pyblp.data_to_dict(simulated.product_data))
     products = products[[column for column in products.columns if column in (
-        'market_ids', 'firm_ids', 'nesting_ids', 'shares', 'prices', 'x', 'z')]]
+        'market_ids', 'firm_ids', 'nesting_ids', 'product_ids', 'shares', 'prices', 'x', 'z')]]
     x, z = products['x'], products['z']
     for k, instrument in enumerate((z, z ** 2, z ** 3, x * z, x ** 2, x ** 3, x ** 2 * z)):  # enough moments for theta
         products[f'demand_instruments{k}'] = instrument
@@ -80,12 +85,13 @@ def simulate(case: dict) -> dict[str, np.ndarray]:
     indexed = agents.assign(agent_indices=agents.groupby('market_ids').cumcount())
     arrays = {f'products:{name}': numeric(products[name]) for name in products.columns}
     arrays.update({f'agents:{name}': numeric(agents[name]) for name in agents.columns})
-    for name, seed in (('outside', 0), ('inside', 1), ('second', 2)):
+    eliminated = [('eliminated', 3)] if case['rho'] is None else []  # refused with nests (blp.post.scores)
+    for name, seed in [('outside', 0), ('inside', 1), ('second', 2)] + eliminated:
         drawn = pd.DataFrame(pyblp.data_to_dict(theirs.simulate_micro_data(datasets(pyblp)[name], seed=seed)))
         micro = drawn.merge(indexed, on=['market_ids', 'agent_indices']).sort_values('micro_ids')
         arrays.update({f'micro_{name}:{column}': numeric(micro[column]) for column in (
             'micro_ids', 'market_ids', 'choice_indices', 'nodes0', 'nodes1', 'income') + (
-            ('second_choice_indices',) if name == 'second' else ())})
+            ('second_choice_indices',) if name in ('second', 'eliminated') else ())})
     return arrays
 
 
@@ -101,7 +107,10 @@ def table(arrays: dict[str, np.ndarray], name: str) -> pd.DataFrame:
 
 
 def problem_at(library: Any, case: dict, products: pd.DataFrame, agents: pd.DataFrame) -> Any:
-    """`library`'s results of a case at the true theta, without optimizing."""
+    """`library`'s results of a case at the true theta, without optimizing. blp reads product ids that repeat within
+    a market (the eliminated groups) from `product_ids0`: its `product_ids` identify products."""
+    if library.__name__ == 'blp':
+        products = products.rename(columns={'product_ids': 'product_ids0'})
     problem = library.Problem((library.Formulation('1 + prices + x'), library.Formulation(case['X2'])), products,
                               library.Formulation('0 + income'), agents, rc_types=case['rc_types'])
     given = {'rho': case['rho']} if case['rho'] is not None else {}
@@ -125,12 +134,12 @@ def score_outputs(results: Any, library: Any, arrays: dict[str, np.ndarray]) -> 
     agent_scores = results.compute_agent_scores(found['inside'], integration=integration)
     for market in agent_scores[0]:
         outputs[f'agent_integration:{market}'] = np.array([scores[market] for scores in agent_scores])
-    if 'micro_second:micro_ids' in arrays:
-        outputs['micro_second'] = np.array(results.compute_micro_scores(
-            found['second'], table(arrays, 'micro_second'), integration))
-        agent_scores = results.compute_agent_scores(found['second'], integration=integration)
+    for name in ('second', 'eliminated') if 'micro_eliminated:micro_ids' in arrays else ('second',):
+        outputs[f'micro_{name}'] = np.array(results.compute_micro_scores(
+            found[name], table(arrays, f'micro_{name}'), integration))
+        agent_scores = results.compute_agent_scores(found[name], integration=integration)
         for market in agent_scores[0]:
-            outputs[f'agent_second:{market}'] = np.array([scores[market] for scores in agent_scores])
+            outputs[f'agent_{name}:{market}'] = np.array([scores[market] for scores in agent_scores])
     return outputs
 
 

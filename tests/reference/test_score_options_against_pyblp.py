@@ -1,6 +1,7 @@
 """Micro and agent scores with lognormal coefficients, nests (rho, one and per nest), beta in theta and second choices
-against PyBLP (`generate_score_fixtures.py`): the same data and micro data, both evaluated at the true
-theta, 1e-10 absolute (1e-7 for agent scores of second choices with nests, `NESTED_SECOND_ATOL`).
+(also with eliminated product ids, without nests) against PyBLP (`generate_score_fixtures.py`): the same data and micro data, both
+evaluated at the true theta, 1e-10 absolute (1e-7 for agent scores of second choices with nests,
+`NESTED_SECOND_ATOL`).
 
 Every element of theta has a score (PyBLP's order, `theta_labels`); beta's are zero, as PyBLP's. The `live` test
 runs PyBLP now on the stored data and compares against that as well.
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from generate_score_fixtures import CASES, FIXTURES, generate, inside_then_any, problem_at, score_outputs, table
+from generate_score_fixtures import CASES, FIXTURES, datasets, generate, problem_at, score_outputs, table
 
 import blp
 from blp.exceptions import SpecificationError
@@ -45,7 +46,8 @@ def compare(name: str, arrays: dict[str, np.ndarray]) -> None:
     assert sorted(outputs) == sorted(reference)
     for key, value in reference.items():
         assert np.isfinite(value).any(), f'{name}: {key} has no finite score'
-        atol = NESTED_SECOND_ATOL if key.startswith('agent_second') and CASES[name]['rho'] is not None else ATOL
+        nested_pairs = key.startswith(('agent_second', 'agent_eliminated')) and CASES[name]['rho'] is not None
+        atol = NESTED_SECOND_ATOL if nested_pairs else ATOL
         np.testing.assert_allclose(outputs[key], value, rtol=0, atol=atol, err_msg=f'{name}: {key}')
 
 
@@ -63,11 +65,10 @@ def test_beta_in_theta_has_zero_scores_and_rho_does_not() -> None:
                                            label == '0'))]).max() > 1e-3
 
 
-def test_eliminated_products_are_refused_by_name() -> None:
+def test_eliminated_products_with_nests_are_refused_by_name() -> None:
     results = ours('rcnl', stored('rcnl'))[0]
-    eliminated = blp.MicroDataset('eliminated', 10, inside_then_any, eliminated_product_ids_index=0)
-    with pytest.raises(SpecificationError, match='eliminated_product_ids_index'):
-        results.compute_agent_scores(eliminated)
+    with pytest.raises(SpecificationError, match='eliminated_product_ids_index are not supported with nests'):
+        results.compute_agent_scores(datasets(blp)['eliminated'], integration=blp.Integration('product', 2))
 
 
 @pytest.mark.live

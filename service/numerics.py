@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, TypeVar
 import pandas as pd
 
 import blp
-from blp.spec import EstimateSpec, StartsSpec, solve_options, starts_kwargs
+from blp.spec import EstimateSpec, StartsSpec, drop_indices_problem, solve_options, starts_kwargs
 from jobstore.cache import problem_key
 from jobstore.problems import ProblemDetails, core_problem_details
 from jobstore.records import InputIds, JobRecord
@@ -99,14 +99,24 @@ def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.
             problem = CoreProblem.from_spec(spec.problem, product, agent)
             if key:
                 CACHE.keep_problem(key, problem, product, agent)
-        problem.check_solve(solve_options(spec.solve))  # shapes, bounds, instrument counts; solves nothing
-        return problem
+        labels = problem.check_solve(solve_options(spec.solve))  # shapes, bounds, instrument counts; solves nothing
     except blp.BLPError as error:
         raise core_problem_details(error) from None
     except Exception as error:  # a core bug on odd input must still not be a 500 for the client
         log.exception('building the problem failed')
         raise ProblemDetails(422, 'invalid-problem', 'Invalid problem',
                              f'the problem could not be built: {type(error).__name__}: {error}') from None
+    wanted = spec.optimal_instruments
+    wrong = drop_indices_problem(wanted.drop_indices, len(labels)) if wanted is not None else None
+    if wrong:
+        raise ProblemDetails(422, 'invalid-problem', 'Invalid problem', wrong,
+                             parameter='optimal_instruments.drop_indices')
+    column = wanted.expected_prices_column if wanted is not None else None
+    if column is not None and column not in product.columns:
+        raise ProblemDetails(422, 'invalid-problem', 'Invalid problem',
+                             f'optimal_instruments.expected_prices_column: product_data has no column {column!r}',
+                             column=column, dataset='product_data')
+    return problem
 
 
 def check_starts(problem: Any, spec: EstimateSpec, starts: StartsSpec) -> None:

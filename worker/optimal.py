@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 import blp
-from blp.post.optimal import re_estimate, restore_stored
+from blp.post.optimal import OPTIONS, re_estimate, restore_stored
 from blp.spec import EstimateSpec
 from worker.threads import capped_options
 
@@ -39,6 +39,8 @@ def solve(problem: Any, spec: EstimateSpec, progress: Callable[[dict], None],
         return first, None
     if initial is None:  # serialized only when a report carries it: the job's result serializes `first` itself
         initial = {'results': first.to_dict()}
-    instruments, updated = re_estimate(first, options, wanted.method, wanted.draws, wanted.seed, progress)
-    report = {**instruments.to_dict(), 'instruments': updated.problem.ZD_labels, 'initial': initial}
+    choices = wanted.model_dump(mode='json')
+    instruments, updated = re_estimate(first, options, choices, progress)
+    report = {**instruments.to_dict(), **{name: choices[name] for name in OPTIONS}, 'instruments':
+              updated.problem.ZD_labels, 'initial': initial}
     return updated, report

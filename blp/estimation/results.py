@@ -152,10 +152,12 @@ class ProblemResults(PostEstimation):
         self.cumulative_fp_iterations = self.fp_iterations
 
     def compute_optimal_instruments(self, method: str = 'approximate', draws: int = 1, seed: Optional[int] = None,
-                                    expected_prices: Any = None, iteration: Any = None) -> Any:
+                                    expected_prices: Any = None, iteration: Any = None,
+                                    constant_costs: bool = True) -> Any:
         """Feasible optimal instruments, Z_D and with a supply side Z_S (`blp.post.optimal`); `.to_problem()`
-        re-creates a demand-only problem with them. `iteration`: the equilibrium prices' (supply side)."""
-        return compute_optimal_instruments(self, method, draws, seed, expected_prices, iteration)
+        re-creates a demand-only problem with them. `iteration`: the equilibrium prices' (supply side);
+        `constant_costs` as PyBLP's (it matters only with shares in X3)."""
+        return compute_optimal_instruments(self, method, draws, seed, expected_prices, iteration, constant_costs)
 
     def compute_micro_scores(self, dataset: Any, micro_data: Any, integration: Any = None) -> list[np.ndarray]:
         """Scores d log P_n / d theta of micro observations, one array per parameter (`blp.post.scores`)."""

@@ -33,7 +33,7 @@ import numpy as np
 
 from blp.exceptions import SpecificationError
 from blp.micro.compiled import CompiledDataset, CompiledMicro
-from blp.micro.nested import NestedLogDerivatives, NestedSecondChoices
+from blp.micro.nested import NestedLogDerivatives, NestedSecondChoices, nested_log_derivatives
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.model.demand import DemandModel
@@ -246,34 +246,11 @@ class MicroBlock:
 
     def _nested_logs(self, data: CompiledDataset, choices: Any, rho: np.ndarray,
                      delta_jacobian: np.ndarray) -> list[NestedLogDerivatives]:
-        """d log of the nested choices in each parameter. For u_ij = dU_ij, d rho_j, C_ij the within-nest share, E_ih
-        its entropy, ubar_ih = sum_{k in h} C_ik u_ik and dIV_ih = ubar_ih - d rho_h E_ih: d log C_ij = [(u_ij -
-        ubar_ih) + d rho_h (log C_ij + E_ih)] / (1 - rho_h), d log S_ih = dIV_ih - sum_g Q_ig dIV_ig and d log Q_i0 =
-        -sum_g Q_ig dIV_ig (the same derivatives as the nested markups')."""
+        """d log of the nested choices in each parameter on this dataset's markets (`nested_log_derivatives`)."""
         random, nests = self.model.random, self.model.nests(rho)
         assert random is not None and nests is not None
-        nests = nests.restrict(data.markets)
-        X2 = random.X2[data.markets][:, :, self.columns]                # T_d x J x P'
-        variables, rho_moves = self.variables[data.markets], self.rho_moves[data.markets]
-        s, C, G = choices.probabilities, choices.conditionals, nests.same_nest
-        lambdas = (1 - nests.rho_products)[:, :, None]
-        with np.errstate(divide='ignore'):
-            log_C = np.where(C > 0, np.log(np.where(C > 0, C, 1.0)), 0.0)
-        entropy = -(G @ (C * log_C))
-        logs = []
-        for q in range(self.P):
-            u = np.broadcast_to(delta_jacobian[:, :, q, None], s.shape)
-            d_rho = np.zeros(lambdas.shape)
-            if q < X2.shape[2]:
-                u = u + X2[:, :, q, None] * variables[:, None, :, q]
-            else:
-                d_rho = rho_moves[:, :, q - X2.shape[2], None]
-            u_bar = G @ (C * u)
-            inclusive = u_bar - d_rho * entropy
-            common = (s * inclusive).sum(axis=1)                           # T_d x I
-            logs.append(NestedLogDerivatives((u - u_bar + d_rho * (log_C + entropy)) / lambdas,
-                                             inclusive - common[:, None, :], -common, d_rho))
-        return logs
+        return nested_log_derivatives(choices, nests.restrict(data.markets), random.X2[data.markets][:, :, self.columns],
+                                      self.variables[data.markets], self.rho_moves[data.markets], delta_jacobian)
 
     def _functions(self, part_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """F = df/dv (MM x PM) and f(v) (MM) from each moment's compute_value and compute_gradient."""

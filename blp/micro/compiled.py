@@ -65,7 +65,7 @@ class CompiledMicro:
         return ', '.join(repr(m.name) for m in self.moments if any(p.dataset is dataset for p in m.parts))
 
 
-def _place(target: np.ndarray, array: np.ndarray, J_t: int) -> None:
+def place_choices(target: np.ndarray, array: np.ndarray, J_t: int) -> None:
     """Write an I_t x J_t(+1) [x J_t(+1)] array of a market of J_t products into padded I x (1 + J) [x (1 + J)]
     space, choice 0 the outside (the market's products come first, the padding after them)."""
     first = slice(0, 1 + J_t) if array.shape[1] == 1 + J_t else slice(1, 1 + J_t)
@@ -150,7 +150,7 @@ def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: l
             raise SpecificationError(f'compute_weights of micro dataset {dataset.name!r} returned first-choice weights '
                                      f'in some markets and second-choice weights in others', parameter=where)
         assert weights is not None and values is not None
-        _place(weights[row], array * agents.weights[t, :I_t].reshape((I_t,) + (1,) * (array.ndim - 1)), J_t)
+        place_choices(weights[row], array * agents.weights[t, :I_t].reshape((I_t,) + (1,) * (array.ndim - 1)), J_t)
         for position, p in enumerate(part_indices):
             part = parts[p]
             owner = next(m for m in moments if any(q is part for q in m.parts))
@@ -162,14 +162,14 @@ def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: l
                     f'compute_values of micro part {part.name!r} returned values of shape {part_values.shape} in market '
                     f'{market!r}, not {array.shape}, the shape of its dataset {dataset.name!r} weights',
                     parameter=f'micro_moments[{owner.name}]')
-            _place(values[position, row], part_values, J_t)
+            place_choices(values[position, row], part_values, J_t)
     assert weights is not None and values is not None and second is not None
     if not weights.any():
         raise SpecificationError(f'micro dataset {dataset.name!r} has zero weight in every market it covers',
                                  parameter=where)
     groups = None
     if dataset.eliminated_product_ids_index is not None and second:
-        groups = _eliminated_groups(views.problem, dataset, markets, where)
+        groups = eliminated_groups(views.problem, dataset, markets, where)
         weights = weights * (1 - groups)[:, None]
         values = values * (1 - groups)[None, :, None]
     weighted = values * weights[None]
@@ -178,7 +178,7 @@ def _compile_dataset(dataset: MicroDataset, markets: np.ndarray, part_indices: l
     return CompiledDataset(dataset, markets, second, weights, part_indices, weighted, pairs, groups)
 
 
-def _eliminated_groups(problem: Problem, dataset: MicroDataset, markets: np.ndarray, where: str) -> np.ndarray:
+def eliminated_groups(problem: Problem, dataset: MicroDataset, markets: np.ndarray, where: str) -> np.ndarray:
     """T_d x (1 + J) x (1 + J): 1 where first choice j and second choice k share the product id in column
     `eliminated_product_ids_index` of product_ids (both are removed together), the outside good in a group of its own."""
     index = dataset.eliminated_product_ids_index

@@ -28,6 +28,8 @@ from typing import Optional
 
 import numpy as np
 
+from blp.model.choices import Choices, Nests
+
 
 @dataclass(frozen=True)
 class NestedLogDerivatives:
@@ -107,3 +109,36 @@ class NestedSecondChoices:
                 d_split = np.where(self.E > 0, (dQ - self.split * dE) / np.where(self.E > 0, self.E, 1.0), 0.0)
             totals.append((W1 * dQ).sum() + (W2 * self.r ** 2 * dK).sum() + (W3 * dphi).sum() + (W4 * d_split).sum())
         return np.array(totals)
+
+
+def nested_log_derivatives(choices: Choices, nests: Nests, X2: np.ndarray, variables: np.ndarray,
+                           rho_moves: np.ndarray, delta_jacobian: np.ndarray) -> list[NestedLogDerivatives]:
+    """d log of the nested choices in each of P' + R parameters: the first P' move agents' coefficients on the X2
+    columns `X2` (T x J x P') by `variables` (T x I x P'), the last R move rho (`rho_moves`, T x J x R); all move
+    delta (`delta_jacobian`, T x J x (P' + R)).
+
+    For u_ij = dU_ij, d rho_j, C_ij the within-nest share, E_ih its entropy, ubar_ih = sum_{k in h} C_ik u_ik and
+    dIV_ih = ubar_ih - d rho_h E_ih: d log C_ij = [(u_ij - ubar_ih) + d rho_h (log C_ij + E_ih)] / (1 - rho_h),
+    d log S_ih = dIV_ih - sum_g Q_ig dIV_ig and d log Q_i0 = -sum_g Q_ig dIV_ig (the same derivatives as the nested
+    markups')."""
+    s, C, G = choices.probabilities, choices.conditionals, nests.same_nest
+    assert C is not None
+    lambdas = (1 - nests.rho_products)[:, :, None]
+    with np.errstate(divide='ignore'):
+        log_C = np.where(C > 0, np.log(np.where(C > 0, C, 1.0)), 0.0)
+    entropy = -(G @ (C * log_C))
+    logs = []
+    moved = X2.shape[2]
+    for q in range(moved + rho_moves.shape[2]):
+        u = np.broadcast_to(delta_jacobian[:, :, q, None], s.shape)
+        d_rho = np.zeros(lambdas.shape)
+        if q < moved:
+            u = u + X2[:, :, q, None] * variables[:, None, :, q]
+        else:
+            d_rho = rho_moves[:, :, q - moved, None]
+        u_bar = G @ (C * u)
+        inclusive = u_bar - d_rho * entropy
+        common = (s * inclusive).sum(axis=1)                           # T x I
+        logs.append(NestedLogDerivatives((u - u_bar + d_rho * (log_C + entropy)) / lambdas,
+                                         inclusive - common[:, None, :], -common, d_rho))
+    return logs

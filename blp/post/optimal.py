@@ -25,12 +25,13 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
+from blp.configurations.formulation import Formulation
 from blp.estimation.parameters import BetaParameter
-from blp.exceptions import BLPWarning, SpecificationError
+from blp.exceptions import BLPWarning, DataError, SpecificationError
 from blp.model import DemandModel
 from blp.model.choices import logit, nested_logit
 from blp.model.demand import Inversion
@@ -65,19 +66,28 @@ class OptimalInstrumentResults:
     labels: list[str] = field(default_factory=list)
     expected_omega_by_theta_jacobian: Optional[np.ndarray] = None  # N x P with a supply side
 
-    def to_problem(self) -> Any:
-        """The problem re-created with the optimal instruments, ready to `solve` (as PyBLP's `to_problem()`)."""
+    def to_problem(self, supply_shifter_formulation: Any = None, demand_shifter_formulation: Any = None,
+                   product_data: Any = None, drop_indices: Optional[Sequence[int]] = None) -> Any:
+        """The problem re-created with the optimal instruments, ready to `solve` (as PyBLP's `to_problem()`).
+
+        `drop_indices`: columns of the instruments (elements of theta) left out; by default, as PyBLP, those of betas
+        in theta on exogenous X1 columns (their columns are in ZD already). With a supply side the shifter
+        formulations replace the default shifters (intercepts dropped), built from `product_data` when given."""
         problem = self.problem_results.problem
+        dropped = dropped_columns(self.problem_results, drop_indices)
         if problem.supply is not None:
-            return supply_problem(self.problem_results, self.demand_instruments, self.supply_instruments,
-                                  _beta_columns(self.problem_results))
+            return supply_problem(self.problem_results, self.demand_instruments, self.supply_instruments, ~dropped,
+                                  supply_shifter_formulation, demand_shifter_formulation, product_data)
+        for name, given in (('supply_shifter_formulation', supply_shifter_formulation),
+                            ('demand_shifter_formulation', demand_shifter_formulation)):
+            if given is not None:
+                raise SpecificationError(f'{name} needs a supply side: this problem has none', parameter=name)
         exogenous = ~problem.X1_endogenous
         frame = problem.products.frame
         X1 = problem.product_formulations[0].build(frame, 'X1 formulation').matrix
-        # as PyBLP: a beta in theta on an exogenous column needs no optimal instrument (its column is in ZD), and an
-        # endogenous column gets E[X1 | Z] only when its beta was concentrated out (else Z_D^opt has its column)
+        # an endogenous column gets E[X1 | Z] only when its beta was concentrated out (else Z_D^opt has its column)
         in_theta = _beta_columns(self.problem_results)
-        kept = [column is None or not exogenous[column] for column in in_theta]
+        kept = ~dropped
         parts = [X1[:, exogenous], self.demand_instruments[:, kept]]
         labels = [label for label, keep in zip(problem.X1_labels, exogenous) if keep] + \
             [f'optimal[{label}]' for label, keep in zip(self.labels, kept) if keep]
@@ -102,20 +112,48 @@ class OptimalInstrumentResults:
                 'computation_seconds': self.computation_time}
 
 
-def re_estimate(results: ProblemResults, options: SolveOptions, method: str = 'approximate', draws: int = 1,
-                seed: Optional[int] = None,
+# the options of `compute_optimal_instruments` and `to_problem` the service's spec carries (JSON), beside the method
+OPTIONS = ('constant_costs', 'expected_prices_column', 'drop_indices', 'supply_shifter_formulation',
+           'demand_shifter_formulation')
+
+
+def from_choices(results: ProblemResults, choices: dict[str, Any]) -> tuple[OptimalInstrumentResults, Any]:
+    """The optimal instruments and the re-created problem for JSON choices (the service's `optimal_instruments` spec
+    or a stored report): method, draws, seed and `OPTIONS`, each missing one at PyBLP's default."""
+    column = choices.get('expected_prices_column')
+    expected = None if column is None else _column(results.problem.products.frame, column)
+    instruments = compute_optimal_instruments(results, choices.get('method', 'approximate'), choices.get('draws', 1),
+                                              choices.get('seed'), expected,
+                                              constant_costs=choices.get('constant_costs', True))
+    formulations = {name: Formulation(choices[name]) for name in OPTIONS[3:] if choices.get(name) is not None}
+    return instruments, instruments.to_problem(drop_indices=choices.get('drop_indices'), **formulations)
+
+
+def _column(frame: Any, name: str) -> np.ndarray:
+    """A numeric product_data column (the service's `expected_prices_column`)."""
+    if name not in frame.columns:
+        raise DataError(f'product_data has no column {name!r} (optimal_instruments.expected_prices_column)',
+                        column=name, dataset='product_data')
+    try:
+        return frame[name].to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f'product_data column {name!r} (expected prices) must be numeric', column=name,
+                        dataset='product_data') from None
+
+
+def re_estimate(results: ProblemResults, options: SolveOptions, choices: dict[str, Any],
                 progress: Any = None) -> tuple[OptimalInstrumentResults, Any]:
-    """Optimal instruments from `results` and the re-created problem solved with `options` (a `SolveOptions`)
-    started at the first estimates, as PyBLP's tutorial does; a weighting matrix given for the first problem does
-    not fit the new instruments and is dropped."""
+    """Optimal instruments from `results` (JSON `choices`, `from_choices`) and the re-created problem solved with
+    `options` (a `SolveOptions`) started at the first estimates, as PyBLP's tutorial does; a weighting matrix given
+    for the first problem does not fit the new instruments and is dropped."""
     if not results.converged:
         raise SpecificationError('optimal instruments need a converged estimate; this one stopped with: '
                                  f'{results.optimization_message}', parameter='optimal_instruments')
-    instruments = compute_optimal_instruments(results, method, draws, seed)
+    instruments, problem = from_choices(results, choices)
     values = results.nonlinear_values
     starts = {name: (getattr(values, name) if getattr(options, name) is not None else None)
               for name in ('sigma', 'pi', 'rho')}
-    updated = instruments.to_problem().estimate(options.replace(W=None, **starts), progress)
+    updated = problem.estimate(options.replace(W=None, **starts), progress)
     return instruments, updated
 
 
@@ -123,6 +161,27 @@ def _beta_columns(results: ProblemResults) -> list[Optional[int]]:
     """For each element of theta, the X1 column of its beta (None for sigma, pi, rho)."""
     return [parameter.location[0] if isinstance(parameter, BetaParameter) else None
             for parameter in results._estimation.parameters.unfixed]
+
+
+def dropped_columns(results: ProblemResults, drop_indices: Optional[Sequence[int]]) -> np.ndarray:
+    """Which columns of the optimal instruments `to_problem` leaves out (P booleans): `drop_indices` (elements of
+    theta, numpy's negative indices allowed) or PyBLP's default, betas in theta on exogenous X1 columns."""
+    problem, P = results.problem, results._estimation.parameters.P
+    dropped = np.zeros(P, dtype=bool)
+    if drop_indices is None:
+        for index, column in enumerate(_beta_columns(results)):
+            dropped[index] = column is not None and not problem.X1_endogenous[column]
+        return dropped
+    if isinstance(drop_indices, (str, bytes)) or not isinstance(drop_indices, Sequence) or \
+            not all(isinstance(index, (int, np.integer)) and not isinstance(index, bool) for index in drop_indices):
+        raise SpecificationError('drop_indices must be a sequence of integers (elements of theta)',
+                                 parameter='drop_indices')
+    for index in drop_indices:
+        if not -P <= index < P:
+            raise SpecificationError(f'drop_indices has {index}, but theta has {P} element(s): '
+                                     f'{", ".join(results.theta_labels)}', parameter='drop_indices')
+        dropped[index] = True
+    return dropped
 
 
 def _with_prices(frame: Any, prices: np.ndarray) -> Any:
@@ -142,10 +201,14 @@ def expected_prices(problem: Problem) -> np.ndarray:
 
 def compute_optimal_instruments(results: ProblemResults, method: str = 'approximate', draws: int = 1,
                                 seed: Optional[int] = None, expected_prices_: Optional[Any] = None,
-                                iteration: Any = None) -> OptimalInstrumentResults:
-    """`results.compute_optimal_instruments(method, draws, seed, expected_prices)` (PyBLP's arguments)."""
+                                iteration: Any = None, constant_costs: bool = True) -> OptimalInstrumentResults:
+    """`results.compute_optimal_instruments(method, draws, seed, expected_prices, iteration, constant_costs)` (PyBLP's
+    arguments). `constant_costs=False` lets marginal costs move with shares in X3, which PyBLP does only then; with
+    shares in X3 optimal instruments are refused, so here it changes nothing (PyBLP's results are the same too)."""
     started = time.perf_counter()
     draws = _checked_draws(method, draws)
+    if not isinstance(constant_costs, (bool, np.bool_)):
+        raise SpecificationError('constant_costs must be True or False', parameter='constant_costs')
     problem = results.problem
     if problem.MC:
         warnings.warn('optimal instruments are not computed with covariance restrictions in mind: they are optimal '
@@ -269,5 +332,4 @@ def restore_stored(problem: Problem, stored: dict[str, Any], micro_moments: Any 
     if report is None:
         return problem.restore(stored['results'], micro_moments=micro_moments)
     first = restore_stored(problem, report['initial'], micro_moments)
-    instruments = first.compute_optimal_instruments(report['method'], report['draws'], report['seed'])
-    return instruments.to_problem().restore(stored['results'], micro_moments=micro_moments)
+    return from_choices(first, report)[1].restore(stored['results'], micro_moments=micro_moments)

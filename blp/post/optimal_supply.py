@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
+from blp.configurations.formulation import Formulation
 from blp.exceptions import SpecificationError
 from blp.post.equilibrium import solve_prices
+from blp.primitives.products import as_frame
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.estimation.results import ProblemResults
@@ -51,8 +53,8 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
     Problem, Estimation = type(problem), type(results._estimation)
     X3_formulation = problem.product_formulations[2]
     if X3_formulation is not None and 'shares' in X3_formulation.variables():
-        raise SpecificationError('optimal instruments with shares in X3 (costs that move with shares) are not '
-                                 'supported yet', parameter='optimal_instruments')
+        raise SpecificationError('optimal instruments with shares in X3 (costs that move with shares, with '
+                                 'constant_costs True or False) are not supported yet', parameter='optimal_instruments')
     layout, N, P = problem.products.layout, problem.N, results._estimation.parameters.P
     assert results.estimated_costs is not None and problem.supply is not None  # called for a supply side only
     xi, omega = results.xi[:, 0], results.omega[:, 0]
@@ -105,24 +107,36 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
                              shares_mean)
 
 
-def supply_problem(results: ProblemResults, demand: np.ndarray, supply: np.ndarray,
-                   beta_columns: list[Optional[int]]) -> Any:
-    """The problem re-created with the optimal instruments and shifters (module docstring)."""
+def supply_problem(results: ProblemResults, demand: np.ndarray, supply: np.ndarray, kept: np.ndarray,
+                   supply_shifter_formulation: Any = None, demand_shifter_formulation: Any = None,
+                   product_data: Any = None) -> Any:
+    """The problem re-created with the optimal instruments' `kept` columns and shifters (module docstring); a
+    shifter formulation given replaces the default shifters (its intercept dropped, as PyBLP), built from
+    `product_data` when given, else from the problem's product data."""
     problem = results.problem
     assert problem.supply is not None  # called for a supply side only
     X1_labels, X3_labels = problem.X1_labels, problem.supply.X3_labels
     exogenous = [label for label, endogenous in zip(X1_labels, problem.X1_endogenous) if not endogenous]
-    kept = [column is None or problem.X1_endogenous[column] for column in beta_columns]
     frame = problem.products.frame
     X1 = problem.product_formulations[0].build(frame, 'X1 formulation')
     X3_formulation = problem.product_formulations[2]
     assert X3_formulation is not None
     X3 = X3_formulation.build(frame, 'X3 formulation')
-    supply_shifters = sorted(label for label, endogenous in zip(X3_labels, problem.supply.X3_endogenous)
-                             if not endogenous and label != '1' and label not in X1_labels)
-    demand_shifters = sorted(label for label in exogenous if label != '1' and label not in X3_labels)
-    ZD = np.column_stack([demand[:, kept]] + [X3.matrix[:, X3.labels.index(label)] for label in supply_shifters])
-    ZS = np.column_stack([supply[:, kept]] + [X1.matrix[:, X1.labels.index(label)] for label in demand_shifters])
+    supply_shifters = [X3.matrix[:, X3.labels.index(label)] for label in sorted(
+        label for label, endogenous in zip(X3_labels, problem.supply.X3_endogenous)
+        if not endogenous and label != '1' and label not in X1_labels)]
+    demand_shifters = [X1.matrix[:, X1.labels.index(label)]
+                       for label in sorted(label for label in exogenous if label != '1' and label not in X3_labels)]
+    source = frame if product_data is None else as_frame(product_data, 'product_data')
+    if product_data is not None and len(source) != problem.N:
+        raise SpecificationError(f'product_data has {len(source)} rows; the problem has {problem.N} products',
+                                 parameter='product_data')
+    if supply_shifter_formulation is not None:
+        supply_shifters = _shifters(supply_shifter_formulation, source, 'supply_shifter_formulation')
+    if demand_shifter_formulation is not None:
+        demand_shifters = _shifters(demand_shifter_formulation, source, 'demand_shifter_formulation')
+    ZD = np.column_stack([demand[:, kept]] + supply_shifters)
+    ZS = np.column_stack([supply[:, kept]] + demand_shifters)
     numbered = re.compile(r'(demand|supply)_instruments\d*')
     columns = {name: frame[name] for name in frame.columns if not (isinstance(name, str) and numbered.fullmatch(name))}
     columns.update({f'demand_instruments{index}': ZD[:, index] for index in range(ZD.shape[1])})
@@ -131,3 +145,11 @@ def supply_problem(results: ProblemResults, demand: np.ndarray, supply: np.ndarr
     agent_data = None if agents is None else agents.frame
     return type(problem)(problem.product_formulations, type(frame)(columns), problem.agent_formulation, agent_data,
                          problem.integration if agent_data is None else None, problem.rc_types, problem.costs_type)
+
+
+def _shifters(formulation: Any, frame: Any, name: str) -> list[np.ndarray]:
+    """The columns of a shifter formulation without its intercept (PyBLP's `formula - 1`)."""
+    if not isinstance(formulation, Formulation):
+        raise SpecificationError(f'{name} must be a Formulation', parameter=name)
+    built = Formulation(f'{formulation.formula} - 1').build(frame, name)
+    return [built.matrix[:, index] for index in range(built.matrix.shape[1])]

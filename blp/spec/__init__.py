@@ -188,8 +188,9 @@ class SolveSpec(_Strict):
 
 
 class OptimalInstrumentsSpec(_Strict):
-    """Re-estimate with feasible optimal instruments: `results.compute_optimal_instruments(method, draws, seed)`,
-    then `.to_problem()` solved again from the first estimates with the same solve options."""
+    """Re-estimate with feasible optimal instruments: `results.compute_optimal_instruments(method, draws, seed,
+    expected_prices, constant_costs=...)`, then `.to_problem(supply_shifter_formulation, demand_shifter_formulation,
+    drop_indices)` solved again from the first estimates with the same solve options."""
 
     method: Literal['approximate', 'normal', 'empirical'] = 'approximate'
     # strict: JSON's true and false are not counts or seeds
@@ -197,6 +198,33 @@ class OptimalInstrumentsSpec(_Strict):
                        description='realizations of xi averaged over (1 for approximate)')
     seed: Optional[int] = Field(default=None, ge=0, le=2**32 - 1, strict=True,
                                 description='seed of the normal or empirical draws')
+    constant_costs: bool = Field(default=True, strict=True, description=(
+        "PyBLP's constant_costs: False lets marginal costs move with shares in X3, which optimal instruments do not "
+        'support yet, so it changes nothing here'))
+    expected_prices_column: Optional[str] = Field(
+        default=None, min_length=1, max_length=200, examples=['expected_prices'], description=(
+            "PyBLP's expected_prices, E[p | Z], as a product_data column; by default fitted prices (demand only) or "
+            'equilibrium prices of each error realization (a supply side)'))
+    drop_indices: Optional[list[Annotated[int, Field(strict=True)]]] = Field(
+        default=None, max_length=1000, description=(
+            "PyBLP's to_problem(drop_indices): the elements of theta (0-based, negative from the end) whose columns "
+            'of the optimal instruments are left out; by default those of betas in theta on exogenous X1 columns'))
+    supply_shifter_formulation: Optional[str] = Field(
+        default=None, min_length=1, max_length=2000, examples=['z'], description=(
+            'with a supply side: the supply shifters added to the demand instruments (intercept dropped), built from '
+            'the product data; by default X3\'s exogenous columns not in X1'))
+    demand_shifter_formulation: Optional[str] = Field(
+        default=None, min_length=1, max_length=2000, examples=['x'], description=(
+            'with a supply side: the demand shifters added to the supply instruments (intercept dropped); by default '
+            'X1\'s exogenous columns not in X3'))
+
+
+def drop_indices_problem(drop_indices: Optional[list[int]], P: int) -> Optional[str]:
+    """Why `optimal_instruments.drop_indices` does not fit a theta of P elements (None when it does)."""
+    outside = [index for index in drop_indices or () if not -P <= index < P]
+    if outside:
+        return f'optimal_instruments.drop_indices has {outside[0]}, but theta has {P} element(s)'
+    return None
 
 
 class EstimateSpec(_Strict):
@@ -206,6 +234,15 @@ class EstimateSpec(_Strict):
     solve: SolveSpec = Field(default_factory=SolveSpec)
     optimal_instruments: Optional[OptimalInstrumentsSpec] = Field(
         default=None, description='after the estimate, re-estimate with optimal instruments in the same job')
+
+    @model_validator(mode='after')
+    def _shifters_need_a_supply_side(self) -> 'EstimateSpec':
+        wanted = self.optimal_instruments
+        supply = len(self.problem.product_formulations) > 2 and self.problem.product_formulations[2] is not None
+        for name in ('supply_shifter_formulation', 'demand_shifter_formulation'):
+            if wanted is not None and getattr(wanted, name) is not None and not supply:
+                raise ValueError(f'optimal_instruments.{name} needs a supply side (an X3 formulation)')
+        return self
 
     @model_validator(mode='after')
     def _pi_needs_demographics(self) -> 'EstimateSpec':

@@ -134,6 +134,11 @@ class OptimalInstrumentsReport(_Wire):
     labels: list[str]
     inverse_covariance_matrix: list[list[Number]]
     computation_seconds: float
+    constant_costs: bool = True
+    expected_prices_column: Optional[str] = None
+    drop_indices: Optional[list[int]] = None
+    supply_shifter_formulation: Optional[str] = None
+    demand_shifter_formulation: Optional[str] = None
     instruments: list[str] = Field(description='the demand instruments of the re-estimate')
     initial: InitialEstimate
 

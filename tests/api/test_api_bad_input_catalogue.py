@@ -248,7 +248,7 @@ def counterfactual(body: dict, on: str = 'queued') -> Callable[[Context], Any]:
 def child(path: str, body: dict, on: str = 'queued') -> Callable[[Context], Any]:
     """POST /v1/jobs/{job}/<path>: a job started from an estimate (the queued one unless `on` names another)."""
     def send(c: Context) -> Any:
-        job_id = c.queued_job if on == 'queued' else on
+        job_id = {'queued': c.queued_job, 'succeeded': c.succeeded_job}.get(on, on)
         return c.client.post(f'/v1/jobs/{job_id}/{path}', json=body)
     return send
 
@@ -427,6 +427,22 @@ CASES = {
                                            names(field='draws')),
     'optimal-instruments-negative-seed': Case(optimal_instruments({'method': 'empirical', 'seed': -1}), 422,
                                               names(field='seed')),
+    'optimal-instruments-shifters-without-supply': Case(
+        optimal_instruments({'supply_shifter_formulation': 'x'}, 'succeeded'), 422,
+        names(parameter='supply_shifter_formulation'), ('needs a supply side',)),
+    'optimal-instruments-drop-index-outside-theta': Case(optimal_instruments({'drop_indices': [0]}, 'succeeded'), 422,
+                                                         names(parameter='drop_indices'), ('theta has 0',)),
+    'optimal-instruments-drop-index-not-an-integer': Case(optimal_instruments({'drop_indices': ['0']}), 422,
+                                                          names(field='drop_indices.0')),
+    'spec-optimal-instruments-shifters-without-supply': Case(
+        job({**LOGIT_SPEC, 'optimal_instruments': {'demand_shifter_formulation': 'x'}}), 422,
+        detail=('demand_shifter_formulation needs a supply side',)),
+    'spec-optimal-instruments-drop-index-outside-theta': Case(
+        job({**LOGIT_SPEC, 'optimal_instruments': {'drop_indices': [-1]}}), 422,
+        names(parameter='optimal_instruments.drop_indices')),
+    'spec-optimal-instruments-unknown-expected-prices-column': Case(
+        job({**LOGIT_SPEC, 'optimal_instruments': {'expected_prices_column': 'nope'}}), 422,
+        names(column='nope'), ('expected_prices_column',)),
     'spec-optimal-instruments-unknown-method': Case(
         job({**LOGIT_SPEC, 'optimal_instruments': {'method': 'exact'}}), 422,
         names(field='spec.optimal_instruments.method')),

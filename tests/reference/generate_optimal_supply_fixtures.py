@@ -39,12 +39,12 @@ def summary(instruments: Any) -> dict:
         'inverse_covariance_matrix': np.asarray(instruments.inverse_covariance_matrix, dtype=float).tolist()}
 
 
-def re_estimate(results: Any, instruments: Any, module: Any) -> Any:
-    """`to_problem()` solved from the first estimates with the workload's other solve arguments."""
+def re_estimate(results: Any, instruments: Any, module: Any, **to_problem: Any) -> Any:
+    """`to_problem(**to_problem)` solved from the first estimates with the workload's other solve arguments."""
     arguments = _solve_arguments(SUPPLY_WORKLOADS['supply_simulation']()['solve'], module)
     beta = np.asarray(results.beta, dtype=float).ravel()
     arguments.update(sigma=results.sigma, beta=[None, beta[1], None])
-    return instruments.to_problem().solve(**arguments)
+    return instruments.to_problem(**to_problem).solve(**arguments)
 
 
 def generate(library: str = 'pyblp') -> dict:

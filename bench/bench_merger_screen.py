@@ -7,8 +7,10 @@ Starts its own redis-server and Celery workers (one pool process each, BLAS pinn
 helpers of `bench_multistart.py`), uploads PyBLP's automobile data, queues the estimate at PyBLP's published theta
 (`tests/reference/fixtures/supply_blp_autos.json`, evaluated, not optimized) and then the merger screen of every pair
 of firms in `--markets` (all markets with `--markets all`). Prints the best wall time (from the screen's creation to
-`succeeded`) of each worker count, the ratio to one worker's, the candidates' busy seconds per worker process and the
-load average, since the machine may be shared.
+`succeeded`) of each worker count, the ratio to one worker's, the candidates' busy seconds, the CPU seconds of the pool
+processes, of the workers' main processes and of redis-server (what the queue's bookkeeping costs besides the
+candidates' numerics; on two cores the main processes and Redis take their CPU from the pool processes of a two-worker
+run) and the load average, since the machine may be shared.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
-from bench_multistart import _stop, load_average, need_redis_server, start_workers
+from bench_multistart import _stop, cpu_seconds, load_average, need_redis_server, start_workers
 from fastapi.testclient import TestClient
 from processes import RedisServer
 from supply_workloads import FIXTURES, _autos_data
@@ -88,9 +90,11 @@ def main() -> None:
                 for count in arguments.workers:
                     workers = start_workers(url, count, directory)
                     try:
+                        before = cpu_seconds(workers, redis_server.process.pid)
                         response = api.post(f"/v1/jobs/{estimate['id']}/merger-screen", json={'markets': markets})
                         assert response.status_code == 202, response.text
                         job = wait(store, response.json()['id'])
+                        after = cpu_seconds(workers, redis_server.process.pid)
                     finally:
                         for worker in workers:
                             _stop(worker, group=True)
@@ -101,6 +105,7 @@ def main() -> None:
                     print(f"{count} worker(s): {seconds:.1f} s for {result['candidates']} candidates "
                           f"({result['provenance']['timings']['candidates_seconds']:.1f} candidate-seconds), "
                           f"top: {result['ranking'][0]['candidate']}, load average {load_average()}", flush=True)
+                    print('  CPU seconds: ' + ', '.join(f'{name} {after[name] - before[name]:.2f}' for name in after))
     finally:
         redis_server.stop()
     first = min(times[arguments.workers[0]])

@@ -1,13 +1,16 @@
-"""The ledger of a fanned-out job (multi-start, bootstrap): one task per member, each member's row written once.
+"""The ledger of a fanned-out job (multi-start, bootstrap, sweep, merger screen): one task per member or batch of
+members, each member's row written once.
 
 Keys (prefix `blp:job:{id}:{name}`, e.g. name `multistart`):
-  {name}                    hash  the plan: fields the parent or a finishing phase publishes (JSON values)
+  {name}                    hash  the plan: fields the parent or a finishing phase publishes, and those members set
+                                  aside beside their rows (JSON values)
   {name}:{unit}:{phase}     hash  member index -> its row (JSON), written once (HSETNX)
   {name}:attempts:{phase}   hash  member index -> deliveries so far
   {name}:running:{phase}    hash  member index -> the worker and process id of its latest delivery
 
-No chord: Celery counts chord members, and a redelivered member breaks that count. One Lua script writes a row,
-counts the rows and updates the parent's progress, so exactly one writer learns that its row completed the phase.
+No chord: Celery counts chord members, and a redelivered member breaks that count. One Lua script writes a row (or a
+batch's rows), counts the rows and updates the parent's progress, so exactly one writer learns that its rows completed
+the phase.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Merger screens through a real Redis and two real worker processes: one task per candidate over both workers,
+"""Merger screens through a real Redis and two real worker processes: batches of candidates over both workers,
 progress in candidates, a ranking equal to the core's screen of the same estimate in JSON and CSV, the SSNIP groups,
-and the refusals (unknown firms, over the work budget) before anything is queued."""
+the same ranking after a pool process is killed mid-batch, and the refusals (unknown firms, over the work budget)
+before anything is queued."""
 
 from __future__ import annotations
 

@@ -76,7 +76,7 @@ CHUNKS = Members('bootstrap', 'chunks', 'chunk', names.BOOTSTRAP_CHUNK, names.BO
 
 def run_chunk(store: Store, job_id: str, index: int, hostname: str = '') -> str:
     """Compute one chunk and record its row; a chunk that fails is recorded failed, never the parent."""
-    return CHUNKS.run(store, job_id, index, hostname)
+    return CHUNKS.run(store, job_id, [index], hostname)
 
 
 # ------------------------------------------------------------------------------------------ finalize

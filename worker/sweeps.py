@@ -135,7 +135,7 @@ VARIANTS = Members('sweep', 'variants', 'variant', names.SWEEP_VARIANT, names.SW
 
 def run_variant(store: Store, job_id: str, index: int, hostname: str = '') -> str:
     """Estimate one variant and record its row; a variant that fails is recorded failed, never the sweep."""
-    return VARIANTS.run(store, job_id, index, hostname)
+    return VARIANTS.run(store, job_id, [index], hostname)
 
 
 # ------------------------------------------------------------------------------------------ finalize

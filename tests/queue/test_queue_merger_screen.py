@@ -1,13 +1,19 @@
-"""Merger screens through a real Redis and two real worker processes: one task per candidate over both workers,
+"""Merger screens through a real Redis and two real worker processes: batches of candidates over both workers,
 progress in candidates, a ranking equal to the core's screen of the same estimate in JSON and CSV, the SSNIP groups,
-and the refusals (unknown firms, over the work budget) before anything is queued."""
+the same ranking after a pool process is killed mid-batch, and the refusals (unknown firms, over the work budget)
+before anything is queued."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import os
+import signal
+import time
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from queue_support import rc_spec, submit, upload, wait_for
 
@@ -108,3 +114,39 @@ def test_a_screen_over_the_work_budget_is_refused_naming_its_candidates(estimate
     assert problem['type'] == 'urn:blp:problem:over-budget' and problem['parameter'] == 'candidates'
     assert problem['candidates'] == PAIRS and problem['sizes']['markets'] == 94
     assert problem['detail'].startswith('10 candidates')
+
+
+def begun_candidates(url: str, job_id: str) -> dict[int, dict]:
+    """The candidates begun and not yet recorded, with the process of their latest delivery (jobstore/fanout.py)."""
+    connection = redis.Redis.from_url(url)
+    key = f'blp:job:{job_id}:merger_screen'
+    begun = {int(index): json.loads(entry) for index, entry in connection.hgetall(f'{key}:running:1').items()}
+    recorded = {int(index) for index in connection.hkeys(f'{key}:candidates:1')}
+    return {index: entry for index, entry in begun.items() if index not in recorded}
+
+
+def test_a_screen_whose_pool_process_is_killed_mid_batch_ranks_as_an_undisturbed_one(api, estimate, two_workers):
+    """The first batch (candidates 0 and 1) is redelivered after its process is SIGKILLed: its candidates are
+    computed again, once each in the rows, and the ranking and details are those of a screen nothing happened to."""
+    url, _ = two_workers
+    results, attempts = [], []
+    for disturbed in (False, True):
+        response = api.post(f'/v1/jobs/{estimate}/merger-screen', json={'credit': CREDIT})
+        assert response.status_code == 202, response.text
+        job_id = response.json()['id']
+        if disturbed:
+            deadline = time.monotonic() + 60
+            while 0 not in (begun := begun_candidates(url, job_id)):
+                assert time.monotonic() < deadline, f'candidate 0 of {job_id} did not begin within 60 s'
+                time.sleep(0.005)
+            os.kill(begun[0]['pid'], signal.SIGKILL)
+        finished = wait_for(api, job_id, timeout=300)
+        assert finished['status'] == 'succeeded', finished
+        assert finished['progress']['candidates_done'] == PAIRS and finished['progress']['candidates_failed'] == 0
+        results.append(api.get(f'/v1/jobs/{job_id}/result').json())
+        rows = redis.Redis.from_url(url).hgetall(f'blp:job:{job_id}:merger_screen:candidates:1')
+        attempts.append({int(index): json.loads(row)['attempts'] for index, row in rows.items()})
+    assert attempts[0] == dict.fromkeys(range(PAIRS), 1)
+    assert attempts[1] == {**dict.fromkeys(range(PAIRS), 1), 0: 2, 1: 2}  # the killed batch, delivered again
+    quiet, killed = results
+    assert killed['ranking'] == quiet['ranking'] and killed['details'] == quiet['details']

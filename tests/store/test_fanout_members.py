@@ -17,6 +17,7 @@ from jobstore.store import Store, connect
 from worker import bootstrap_chunks, merger_screen, multistart, sweeps
 from worker.celery_app import app
 from worker.failures import failed_row, problem_details_of
+from worker.members import ASIDE, guided
 from worker.memory import OutOfMemory
 
 SPEC = {'problem': {'product_formulations': [{'formula': '1 + prices'}]}, 'solve': {'method': '1s', 'threads': 2}}
@@ -138,3 +139,72 @@ def test_an_ended_fanned_out_job_keeps_no_key_past_retention_and_delete_frees_th
     assert {key: store.r.ttl(key) for key in keys if store.r.ttl(key) <= 0} == {}
     store.delete_job(store.get_job(job_id))
     assert sorted(store.r.scan_iter(match=f'blp:job:{job_id}*')) == []
+
+
+class Killed(BaseException):
+    """A pool process killed in the middle of a member: nothing after it runs and nothing more is recorded."""
+
+
+def screened(index: int) -> dict[str, Any]:
+    return {'status': 'succeeded', 'summary': {'candidate': index}, ASIDE: {f'details:{index}': {'index': index}}}
+
+
+def test_a_batch_writes_its_rows_and_their_details_at_once_and_progress_in_members(store, monkeypatch):
+    monkeypatch.setattr(merger_screen, '_compute', lambda _store, _record, index: screened(index))
+    running_job(store, 'batch', 'merger_screen', {'candidates': [['F1', 'F2']] * 5, 'credit': 0.0})
+    assert merger_screen.CANDIDATES.run(store, 'batch', [0, 1, 2, 3], 'host') == ', '.join(['succeeded'] * 4)
+    ledger = merger_screen.ledger_of(store, 'batch')
+    rows = ledger.rows(1)
+    assert {index: (row['summary'], row['attempts'], row['worker']) for index, row in rows.items()} == {
+        index: ({'candidate': index}, 1, 'host') for index in range(4)}
+    assert all(ASIDE not in row for row in rows.values())
+    assert ledger.get_many([f'details:{index}' for index in range(5)]) == [{'index': index} for index in range(4)] + [None]
+    progress = store.get_job('batch')['progress']
+    assert (progress['candidates_done'], progress['candidates_total'], progress['candidates_failed']) == (4, 5, 0)
+    assert merger_screen.CANDIDATES.run(store, 'batch', [2, 3], 'host') == 'duplicate'
+
+
+def test_a_batch_delivered_again_isolates_the_member_that_kills_its_process(store, monkeypatch):
+    """The first delivery counts every member's attempt at once and records at its end; the deliveries after a kill
+    count and record member by member, so only the member that kills its process runs out of attempts (3)."""
+    computed = []
+
+    def compute(_store: Store, _record: Any, index: int) -> dict[str, Any]:
+        computed.append(index)
+        if index == 1:
+            raise Killed
+        return screened(index)
+
+    monkeypatch.setattr(merger_screen, '_compute', compute)
+    running_job(store, 'poisoned', 'merger_screen', {'candidates': [['F1', 'F2']] * 5, 'credit': 0.0})
+    for _ in range(3):
+        with pytest.raises(Killed):
+            merger_screen.CANDIDATES.run(store, 'poisoned', [0, 1, 2, 3], 'host')
+    assert merger_screen.CANDIDATES.run(store, 'poisoned', [0, 1, 2, 3], 'host') == 'failed, succeeded, succeeded'
+    assert computed == [0, 1, 0, 1, 1, 2, 3]
+    rows = merger_screen.ledger_of(store, 'poisoned').rows(1)
+    assert {index: (row['status'], row['attempts']) for index, row in rows.items()} == {
+        0: ('succeeded', 2), 1: ('failed', 4), 2: ('succeeded', 2), 3: ('succeeded', 2)}
+    assert rows[1]['error']['type'] == 'urn:blp:problem:worker-lost'
+
+
+def test_a_batch_stops_at_a_cancel_between_its_members(store, monkeypatch):
+    def compute(_store: Store, _record: Any, index: int) -> dict[str, Any]:
+        store.request_cancel('cancelled')
+        monkeypatch.setattr('worker.members.CHECK_SECONDS', -1.0)  # the next member checks at once
+        return screened(index)
+
+    monkeypatch.setattr(merger_screen, '_compute', compute)
+    running_job(store, 'cancelled', 'merger_screen', {'candidates': [['F1', 'F2']] * 5, 'credit': 0.0})
+    assert merger_screen.CANDIDATES.run(store, 'cancelled', [0, 1, 2], 'host') == 'cancelled'
+    assert store.get_job('cancelled')['status'] == 'cancelled'
+
+
+def test_guided_batches_shrink_to_single_members_and_cover_each_once():
+    members = list(range(277))
+    batches = guided(members)
+    assert [index for batch in batches for index in batch] == members
+    sizes = [len(batch) for batch in batches]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == 16 and sizes[-5:] == [1] * 5
+    assert len(batches) < len(members) / 7
+    assert guided([4, 9]) == [[4], [9]] and guided([]) == []

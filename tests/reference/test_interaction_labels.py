@@ -1,6 +1,6 @@
 """Interaction labels in PyBLP's form (`trend:jp` is `jp*trend`, factors sorted by name) in X1, X2, X3 and the
 demographics, hence in `beta_labels`, `sigma_labels`, `pi_labels`, `gamma_labels`, `theta_labels` and the printed
-problem, against PyBLP 1.3.0 on the same formulas."""
+problem (and the JSON result the service returns), against PyBLP 1.3.0 on the same formulas."""
 
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ def test_interactions_are_labelled_as_pyblps(data: tuple[pd.DataFrame, pd.DataFr
     for name in ('beta_labels', 'sigma_labels', 'pi_labels', 'gamma_labels'):
         assert getattr(ours, name) == [str(label) for label in getattr(theirs, name)], name
     assert ours.theta_labels == [str(label) for label in theirs.theta_labels]
+    rows = ours.to_dict()['parameters']  # the service's JSON result: the library's labels
+    assert [row['row'] for row in rows if row['kind'] == 'gamma'] == ours.gamma_labels
+    assert {row['column'] for row in rows if row['kind'] == 'pi'} == {'income', 'age*income'}
     assert [line.split() for line in str(ours.problem).splitlines()[-8:]] == \
         [line.split() for line in str(theirs.problem).splitlines()[-8:]]
 

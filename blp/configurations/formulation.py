@@ -17,6 +17,7 @@ from formulaic import Formula, model_matrix
 from formulaic.errors import FormulaicError
 
 from blp.configurations.descriptions import TERM_ORDER, describe_formulation
+from blp.configurations.labels import interaction_label
 from blp.exceptions import DataError, SpecificationError
 
 FUNCTIONS = {'log': np.log, 'exp': np.exp, 'sqrt': np.sqrt, 'abs': np.abs}
@@ -153,7 +154,7 @@ class Formulation:
         except (FormulaicError, SyntaxError, ValueError, TypeError) as exception:
             raise SpecificationError(f"{where}: cannot evaluate {self.formula!r}: {str(exception).splitlines()[0]}",
                                      parameter=where) from None
-        labels = ['1' if label == 'Intercept' else str(label) for label in matrix.columns]
+        labels = ['1' if label == 'Intercept' else interaction_label(str(label)) for label in matrix.columns]
         values = np.asarray(matrix, dtype=float)
         if self.absorb is not None and '1' in labels:
             keep = [index for index, label in enumerate(labels) if label != '1']
@@ -169,7 +170,7 @@ class Formulation:
 
 
 def _expression_labels(labels: list[str]) -> list[str]:
-    """Labels made parseable: formulaic joins interactions with ':' and marks levels with '[...]'."""
+    """Labels made parseable: interactions joined with ':' (formulaic's) or '*' (ours), levels marked '[...]'."""
     cleaned = []
     for label in labels:
         text = label.replace(':', '*')

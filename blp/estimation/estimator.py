@@ -113,6 +113,7 @@ class Estimation:
         self.warm_delta_theta: Optional[np.ndarray] = None  # where warm_delta was solved
         self.warm_theta: Optional[np.ndarray] = None  # where warm_jacobian (d delta / d theta) was computed
         self.warm_jacobian: Optional[np.ndarray] = None
+        self.step_delta = self.warm_delta  # where the step's contractions started (PyBLP's start for the Hessian's)
         self.contraction_evaluations = 0
         self.fixed_point_iterations = 0  # the contraction's major iterations (PyBLP's), cumulative
         self.market_evaluations = np.zeros(layout.T, dtype=np.int64)  # contraction steps per market, cumulative
@@ -350,18 +351,28 @@ class Estimation:
                 projected[index] = max(0.0, projected[index])
         return projected
 
-    def hessian(self, theta: np.ndarray, W: np.ndarray) -> np.ndarray:
-        """Central finite differences of the analytic gradient, symmetrized. Their contractions are not counted in
-        the cumulative statistics: PyBLP counts those of the objective's evaluations only."""
+    def hessian(self, theta: np.ndarray, W: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """Central finite differences of the analytic gradient, symmetrized (PyBLP's method and step). Every
+        perturbed contraction starts from the same `start` (the step's first delta, as PyBLP's): chained warm starts
+        would put independent contraction errors into each difference, which the step of 1.5e-8 magnifies into the
+        smallest eigenvalues. Their contractions are not counted in the cumulative statistics: PyBLP counts those
+        of the objective's evaluations only."""
         iv = self.moments.iv(W)
         counts = self.contraction_evaluations, self.fixed_point_iterations, self.market_evaluations.copy()
+        warm = self.warm_delta, self.warm_delta_theta, self.warm_theta, self.warm_jacobian
+
+        def gradient(at: np.ndarray) -> np.ndarray:
+            self.warm_delta, self.warm_jacobian = start, None
+            return self.evaluate(at, iv).gradient
+
         columns = []
         for index in range(theta.size):
             up, down = theta.copy(), theta.copy()
             up[index] += FINITE_DIFFERENCE_STEP / 2
             down[index] -= FINITE_DIFFERENCE_STEP / 2
-            columns.append((self.evaluate(up, iv).gradient - self.evaluate(down, iv).gradient) / FINITE_DIFFERENCE_STEP)
+            columns.append((gradient(up) - gradient(down)) / FINITE_DIFFERENCE_STEP)
         self.contraction_evaluations, self.fixed_point_iterations, self.market_evaluations = counts
+        self.warm_delta, self.warm_delta_theta, self.warm_theta, self.warm_jacobian = warm
         hessian = np.column_stack(columns) if columns else np.zeros((0, 0))
         return (hessian + hessian.T) / 2
 
@@ -387,9 +398,11 @@ class Estimation:
         theta, W = self.parameters.theta, self.W
         if self.options.initial_update or (self.moments.micro and self.options.W is None):
             W = self.initial_update(theta)
-        history = []
+        history: list[StepOutcome] = []
         last = self.first_step + self.options.steps - 1
         for step in range(self.first_step, last + 1):
+            self.step_delta = self.warm_delta if not history else \
+                self.problem.products.layout.pad(history[-1].evaluation.delta)
             outcome = self.optimize(theta, W, step)
             history.append(outcome)
             theta = outcome.evaluation.theta
@@ -451,7 +464,7 @@ class Estimation:
         if hessian is None:
             hessian = np.full((P, P), np.nan)
             if P and self.optimization.compute_gradient and options.check_optimality == 'both':
-                hessian = self.hessian(theta, outcome.W)
+                hessian = self.hessian(theta, outcome.W, self.step_delta)
         eigenvalues = np.full(P, np.nan)
         reduced = np.array(hessian, dtype=float).reshape(P, P)
         for index in np.flatnonzero(at_bound):

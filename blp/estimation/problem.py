@@ -460,8 +460,9 @@ class Problem:
           `'revert'` gives the optimizer the last good objective and gradient, `'punish'` an objective of 1 and a zero
           gradient, `'raise'` stops with the markets at fault; `error_punishment` scales the objective given then.
           A failure at the starting values always stops with an error (PyBLP reverts to 1e10 there).
-        - `check_optimality`: `'both'` computes the Hessian (finite differences of the analytic gradient) for its
-          eigenvalues, `'gradient'` skips it.
+        - `check_optimality`: `'both'` computes the Hessian (PyBLP's central finite differences of the analytic
+          gradient, each perturbed contraction started from the step's first delta) for its eigenvalues,
+          `'gradient'` skips it.
         - `finite_differences`: the optimizer gets no analytic gradient (SciPy differences the objective); the
           Jacobians of the standard errors stay analytic, which is more precise than PyBLP's differences.
         - `delta_behavior`: `'logit'` starts every contraction at the logit (or nested logit) delta; `'first'` and

@@ -32,11 +32,7 @@ from notebook_port import (
 )
 
 # The notebooks that do not run to their end on blp today, or print other numbers than PyBLP: the first reason.
-XFAIL = {
-    # The Hessian's smallest eigenvalue (of a largest 1.3E+03), finite differences of a gradient whose contraction
-    # stops at atol 1e-13: blp's own, recomputed at one estimate, moved from 0.26 to 0.29, 0.30 and 0.40 with the
-    # contractions' starts and the step. Not yet shown to be PyBLP's noise too (PyBLP's petrin takes 24 minutes).
-    'tutorial/petrin': '1 of 419 numbers differ, first cell 15 number 3: blp +3.5E-01, PyBLP +3.6E-01',
+XFAIL: dict[str, str] = {
 }
 
 # Notebooks whose PyBLP run is too slow to repeat on every `make test-live` (their stored fixture stands for it): PyBLP

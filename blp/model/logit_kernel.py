@@ -38,19 +38,55 @@ FLAGS = {'reassoc', 'contract', 'nsz'}
 @numba.njit(cache=True, nogil=True, fastmath=FLAGS)
 def _denominators(block: np.ndarray, delta: np.ndarray, n: int, inside: np.ndarray, denominators: np.ndarray) -> float:
     """The logit denominators D_i (I) of one market's first n products, and `inside` (n) = e^{delta_j - c}; returns c.
-    One pass over the block, the contraction's first and the share derivatives' first."""
+    One pass over the block, the contraction's first and the share derivatives' first: four rows at a time, so that
+    D is loaded and stored once per four rows (the pass is bound by loads and stores, not arithmetic)."""
     J, I = block.shape[0] - 1, block.shape[1]
     top = delta[0]
     for j in range(1, n):
         top = max(top, delta[j])
     outside = math.exp(min(max(-top, -EXPONENT_LIMIT), EXPONENT_LIMIT))
-    for i in range(I):
-        denominators[i] = outside * block[J, i]
     for j in range(n):
         inside[j] = math.exp(delta[j] - top)
+    row = block[J]
+    for i in range(I):
+        denominators[i] = outside * row[i]
+    j = 0
+    while j + 4 <= n:
+        e0, e1, e2, e3 = inside[j], inside[j + 1], inside[j + 2], inside[j + 3]
+        b0, b1, b2, b3 = block[j], block[j + 1], block[j + 2], block[j + 3]
         for i in range(I):
-            denominators[i] += inside[j] * block[j, i]
+            denominators[i] += e0 * b0[i] + e1 * b1[i] + e2 * b2[i] + e3 * b3[i]
+        j += 4
+    for k in range(j, n):
+        e0, b0 = inside[k], block[k]
+        for i in range(I):
+            denominators[i] += e0 * b0[i]
     return top
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FLAGS)
+def _weighted_sums(block: np.ndarray, n: int, weights: np.ndarray, out: np.ndarray) -> None:
+    """out_j = sum_i block_ji weights_i for the first n rows: four rows per pass over `weights` (one load of it
+    serves four products)."""
+    I = block.shape[1]
+    j = 0
+    while j + 4 <= n:
+        b0, b1, b2, b3 = block[j], block[j + 1], block[j + 2], block[j + 3]
+        t0 = t1 = t2 = t3 = 0.0
+        for i in range(I):
+            w = weights[i]
+            t0 += b0[i] * w
+            t1 += b1[i] * w
+            t2 += b2[i] * w
+            t3 += b3[i] * w
+        out[j], out[j + 1], out[j + 2], out[j + 3] = t0, t1, t2, t3
+        j += 4
+    for k in range(j, n):
+        b0 = block[k]
+        t0 = 0.0
+        for i in range(I):
+            t0 += b0[i] * weights[i]
+        out[k] = t0
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FLAGS)
@@ -62,11 +98,9 @@ def _evaluate(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, n: i
     top = _denominators(block, delta, n, inside, ratio)
     for i in range(I):
         ratio[i] = weights[i] / ratio[i]
+    _weighted_sums(block, n, ratio, out)
     for j in range(n):
-        total = 0.0
-        for i in range(I):
-            total += block[j, i] * ratio[i]
-        out[j] = observed[j] + top - math.log(total)
+        out[j] = observed[j] + top - math.log(out[j])
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FLAGS)
@@ -215,11 +249,9 @@ def _jacobian_market(block: np.ndarray,  # noqa: C901 - one market's loops fused
             centred[p, i] = moved[p, i] * mean_x[p, i] / denominators[i]
     by_delta[:, :] = 0.0
     by_theta[:, :] = 0.0
-    scaled = np.empty(I)
+    scaled, cross, shares = np.empty(I), np.empty(n), np.empty(n)
+    _weighted_sums(block, n, ratio, shares)  # times e^{delta_j - c}: the shares
     for j in range(n):
-        share = 0.0
-        for i in range(I):
-            share += block[j, i] * ratio[i]
         for p in range(P):
             first = second = 0.0
             for i in range(I):
@@ -228,12 +260,10 @@ def _jacobian_market(block: np.ndarray,  # noqa: C901 - one market's loops fused
             by_theta[j, p] = inside[j] * (X[j, p] * first - second)
         for i in range(I):
             scaled[i] = block[j, i] * curvature[i]
+        _weighted_sums(block, j + 1, scaled, cross)
         for k in range(j + 1):
-            total = 0.0
-            for i in range(I):
-                total += scaled[i] * block[k, i]
-            by_delta[j, k] = by_delta[k, j] = -inside[j] * inside[k] * total
-        by_delta[j, j] += inside[j] * share
+            by_delta[j, k] = by_delta[k, j] = -inside[j] * inside[k] * cross[k]
+        by_delta[j, j] += inside[j] * shares[j]
     for j in range(n, by_delta.shape[0]):
         by_delta[j, j] = 1.0
 

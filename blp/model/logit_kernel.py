@@ -294,6 +294,56 @@ def share_derivatives(extended: np.ndarray, weights: np.ndarray, delta: np.ndarr
     return by_delta, by_theta
 
 
+@numba.njit(cache=True, nogil=True, fastmath=FLAGS)
+def _exponents(X2: np.ndarray, coefficients: np.ndarray, counts: np.ndarray, extended: np.ndarray,
+               peak: np.ndarray) -> None:
+    """mu - r (r = max_j mu) in each market's first counts[t] rows of `extended`, -inf in its padded rows and
+    -r (clipped) in its last row; `coefficients` is T x K2 x I. A market's block is built, reduced and shifted
+    from the cache, where numpy's product, max and subtraction each made a pass over every market's block."""
+    J, K, I = X2.shape[1], X2.shape[2], coefficients.shape[2]
+    for t in range(X2.shape[0]):
+        n, block, top = counts[t], extended[t], peak[t]
+        for j in range(n):
+            row = block[j]
+            x, column = X2[t, j, 0], coefficients[t, 0]
+            for i in range(I):
+                row[i] = x * column[i]
+            for k in range(1, K):
+                x, column = X2[t, j, k], coefficients[t, k]
+                for i in range(I):
+                    row[i] += x * column[i]
+            if j == 0:
+                top[:] = row
+            else:
+                for i in range(I):
+                    top[i] = row[i] if row[i] > top[i] else top[i]
+        for j in range(n):
+            row = block[j]
+            for i in range(I):
+                row[i] -= top[i]
+        block[n:J] = -np.inf
+        for i in range(I):
+            block[J, i] = min(max(-top[i], -EXPONENT_LIMIT), EXPONENT_LIMIT)
+
+
+def scaled_utilities(X2: np.ndarray, coefficients: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """exp(mu - r) with the outside good's exp(-r) as a last row (T x (J + 1) x I, 0 in padded products) and
+    r = max_j mu (T x I), for mu = X2 coefficients' (X2 T x J x K2 padded with trailing products, coefficients
+    T x I x K2): the exponentials are numpy's (vectorized; the compiled kernel's are scalar)."""
+    T, J, K = X2.shape
+    I = coefficients.shape[1]
+    extended, peak = np.empty((T, J + 1, I)), np.empty((T, I))
+    if K == 0:  # no random coefficients: mu = 0
+        extended[:, :J] = np.where(np.arange(J)[None, :] < counts[:, None], 1.0, 0.0)[:, :, None]
+        extended[:, J], peak[:] = 1.0, 0.0
+        return extended, peak
+    _exponents(np.ascontiguousarray(X2, dtype=np.float64),
+               np.ascontiguousarray(coefficients.transpose(0, 2, 1), dtype=np.float64), counts.astype(np.int64),
+               extended, peak)
+    np.exp(extended, out=extended)
+    return extended, peak
+
+
 def warm() -> None:
     """Compile the kernel (or load it from numba's on-disk cache) now, on a one-market problem: a per-process cost
     like an import, which a worker pays at start-up (`worker.warmup`) rather than in its first job."""

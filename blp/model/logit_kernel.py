@@ -350,3 +350,4 @@ def warm() -> None:
     extended, weights, counts, delta = np.ones((1, 2, 1)), np.ones((1, 1)), np.ones(1, dtype=np.int64), np.zeros((1, 1))
     solve_markets(extended, weights, np.full((1, 1), np.log(0.5)), counts, delta, 1e-14, 10, True)
     share_derivatives(extended, weights, delta, counts, np.ones((1, 1, 1)), np.ones((1, 1, 1)))
+    scaled_utilities(np.ones((1, 1, 1)), np.ones((1, 1, 1)), counts)

@@ -29,7 +29,7 @@ from blp.estimation.parameters import BetaParameter, Parameters, PiParameter, Rh
 from blp.exceptions import SpecificationError
 from blp.model.choices import logit
 from blp.supply import costs as cost_functions
-from blp.supply.bertrand import capital_delta, ownership_matrices, solve_delta_system
+from blp.supply.bertrand import FactoredDelta, capital_delta, factor_delta, ownership_matrices, solve_delta_system
 from blp.supply.markups import (
     Directions,
     NestedChoices,
@@ -198,9 +198,10 @@ class SupplyDependent:
                              nests.rho_products, nests.same_nest)
 
     def markups(self, state: DemandState, markets: slice = slice(None), slopes: Optional[np.ndarray] = None
-                ) -> tuple[np.ndarray, np.ndarray, Any]:
-        """eta (markets x J), Delta (markets x J x J) and the choices they were computed from (probabilities, weights
-        and price coefficients; `NestedChoices` with nests), in a block of markets (all by default)."""
+                ) -> tuple[np.ndarray, 'np.ndarray | FactoredDelta', Any]:
+        """eta (markets x J), Delta (markets x J x J, factored when that pays: `factor_delta`) and the choices they
+        were computed from (probabilities, weights and price coefficients; `NestedChoices` with nests), in a block of
+        markets (all by default)."""
         slopes = self._slopes(state) if slopes is None else slopes
         mask = self.model.layout.mask[markets]
         choices: Any
@@ -213,7 +214,7 @@ class SupplyDependent:
             weighted = probabilities * (choices[1] * choices[2])[:, None, :]
             jacobian = -(weighted @ probabilities.transpose(0, 2, 1))
             np.einsum('tjj->tj', jacobian)[...] += weighted.sum(axis=2)
-        Delta = capital_delta(jacobian, self.ownership[markets], mask)
+        Delta = factor_delta(capital_delta(jacobian, self.ownership[markets], mask))  # eta and d eta share it
         eta = solve_delta_system(Delta, np.where(mask, self.shares[markets], 0.0)[:, :, None])[:, :, 0]
         return eta, Delta, choices
 

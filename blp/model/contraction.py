@@ -21,7 +21,7 @@ import numpy as np
 
 from blp.configurations.solve_options import Iteration
 from blp.estimation.parameters import NonlinearValues
-from blp.model.logit_kernel import EXPONENT_LIMIT, share_derivatives, solve_markets
+from blp.model.logit_kernel import EXPONENT_LIMIT, scaled_utilities, share_derivatives, solve_markets
 from blp.model.per_market import solve_per_market
 from blp.model.squarem import Contraction
 from blp.primitives.products import Layout
@@ -76,17 +76,9 @@ class RandomCoefficients:
 
     def utilities(self, sigma: np.ndarray, pi: np.ndarray) -> Utilities:
         coefficients = self.coefficients(sigma, pi)
-        T, J, _ = self.X2.shape
-        extended = np.empty((T, J + 1, coefficients.shape[1]))
-        mu, outside = extended[:, :J], extended[:, J]
-        np.matmul(self.X2, coefficients.transpose(0, 2, 1), out=mu)
-        if not self.full:
-            mu[~self.mask] = -np.inf
-        peak = mu.max(axis=1)
-        mu -= peak[:, None, :]
-        np.exp(mu, out=mu)
-        np.exp(np.clip(-peak, -EXPONENT_LIMIT, EXPONENT_LIMIT), out=outside)
-        return Utilities(coefficients, mu, peak, outside, extended)
+        J = self.X2.shape[1]
+        extended, peak = scaled_utilities(self.X2, coefficients, self.layout.counts)
+        return Utilities(coefficients, extended[:, :J], peak, extended[:, J], extended)
 
     def _parts(self, scaled: np.ndarray, outside: np.ndarray, weights: np.ndarray, mask: np.ndarray,
                delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

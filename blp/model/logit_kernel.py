@@ -38,19 +38,55 @@ FLAGS = {'reassoc', 'contract', 'nsz'}
 @numba.njit(cache=True, nogil=True, fastmath=FLAGS)
 def _denominators(block: np.ndarray, delta: np.ndarray, n: int, inside: np.ndarray, denominators: np.ndarray) -> float:
     """The logit denominators D_i (I) of one market's first n products, and `inside` (n) = e^{delta_j - c}; returns c.
-    One pass over the block, the contraction's first and the share derivatives' first."""
+    One pass over the block, the contraction's first and the share derivatives' first: four rows at a time, so that
+    D is loaded and stored once per four rows (the pass is bound by loads and stores, not arithmetic)."""
     J, I = block.shape[0] - 1, block.shape[1]
     top = delta[0]
     for j in range(1, n):
         top = max(top, delta[j])
     outside = math.exp(min(max(-top, -EXPONENT_LIMIT), EXPONENT_LIMIT))
-    for i in range(I):
-        denominators[i] = outside * block[J, i]
     for j in range(n):
         inside[j] = math.exp(delta[j] - top)
+    row = block[J]
+    for i in range(I):
+        denominators[i] = outside * row[i]
+    j = 0
+    while j + 4 <= n:
+        e0, e1, e2, e3 = inside[j], inside[j + 1], inside[j + 2], inside[j + 3]
+        b0, b1, b2, b3 = block[j], block[j + 1], block[j + 2], block[j + 3]
         for i in range(I):
-            denominators[i] += inside[j] * block[j, i]
+            denominators[i] += e0 * b0[i] + e1 * b1[i] + e2 * b2[i] + e3 * b3[i]
+        j += 4
+    for k in range(j, n):
+        e0, b0 = inside[k], block[k]
+        for i in range(I):
+            denominators[i] += e0 * b0[i]
     return top
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FLAGS)
+def _weighted_sums(block: np.ndarray, n: int, weights: np.ndarray, out: np.ndarray) -> None:
+    """out_j = sum_i block_ji weights_i for the first n rows: four rows per pass over `weights` (one load of it
+    serves four products)."""
+    I = block.shape[1]
+    j = 0
+    while j + 4 <= n:
+        b0, b1, b2, b3 = block[j], block[j + 1], block[j + 2], block[j + 3]
+        t0 = t1 = t2 = t3 = 0.0
+        for i in range(I):
+            w = weights[i]
+            t0 += b0[i] * w
+            t1 += b1[i] * w
+            t2 += b2[i] * w
+            t3 += b3[i] * w
+        out[j], out[j + 1], out[j + 2], out[j + 3] = t0, t1, t2, t3
+        j += 4
+    for k in range(j, n):
+        b0 = block[k]
+        t0 = 0.0
+        for i in range(I):
+            t0 += b0[i] * weights[i]
+        out[k] = t0
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FLAGS)
@@ -62,11 +98,9 @@ def _evaluate(block: np.ndarray, weights: np.ndarray, observed: np.ndarray, n: i
     top = _denominators(block, delta, n, inside, ratio)
     for i in range(I):
         ratio[i] = weights[i] / ratio[i]
+    _weighted_sums(block, n, ratio, out)
     for j in range(n):
-        total = 0.0
-        for i in range(I):
-            total += block[j, i] * ratio[i]
-        out[j] = observed[j] + top - math.log(total)
+        out[j] = observed[j] + top - math.log(out[j])
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FLAGS)
@@ -215,11 +249,9 @@ def _jacobian_market(block: np.ndarray,  # noqa: C901 - one market's loops fused
             centred[p, i] = moved[p, i] * mean_x[p, i] / denominators[i]
     by_delta[:, :] = 0.0
     by_theta[:, :] = 0.0
-    scaled = np.empty(I)
+    scaled, cross, shares = np.empty(I), np.empty(n), np.empty(n)
+    _weighted_sums(block, n, ratio, shares)  # times e^{delta_j - c}: the shares
     for j in range(n):
-        share = 0.0
-        for i in range(I):
-            share += block[j, i] * ratio[i]
         for p in range(P):
             first = second = 0.0
             for i in range(I):
@@ -228,12 +260,10 @@ def _jacobian_market(block: np.ndarray,  # noqa: C901 - one market's loops fused
             by_theta[j, p] = inside[j] * (X[j, p] * first - second)
         for i in range(I):
             scaled[i] = block[j, i] * curvature[i]
+        _weighted_sums(block, j + 1, scaled, cross)
         for k in range(j + 1):
-            total = 0.0
-            for i in range(I):
-                total += scaled[i] * block[k, i]
-            by_delta[j, k] = by_delta[k, j] = -inside[j] * inside[k] * total
-        by_delta[j, j] += inside[j] * share
+            by_delta[j, k] = by_delta[k, j] = -inside[j] * inside[k] * cross[k]
+        by_delta[j, j] += inside[j] * shares[j]
     for j in range(n, by_delta.shape[0]):
         by_delta[j, j] = 1.0
 
@@ -264,9 +294,60 @@ def share_derivatives(extended: np.ndarray, weights: np.ndarray, delta: np.ndarr
     return by_delta, by_theta
 
 
+@numba.njit(cache=True, nogil=True, fastmath=FLAGS)
+def _exponents(X2: np.ndarray, coefficients: np.ndarray, counts: np.ndarray, extended: np.ndarray,
+               peak: np.ndarray) -> None:
+    """mu - r (r = max_j mu) in each market's first counts[t] rows of `extended`, -inf in its padded rows and
+    -r (clipped) in its last row; `coefficients` is T x K2 x I. A market's block is built, reduced and shifted
+    from the cache, where numpy's product, max and subtraction each made a pass over every market's block."""
+    J, K, I = X2.shape[1], X2.shape[2], coefficients.shape[2]
+    for t in range(X2.shape[0]):
+        n, block, top = counts[t], extended[t], peak[t]
+        for j in range(n):
+            row = block[j]
+            x, column = X2[t, j, 0], coefficients[t, 0]
+            for i in range(I):
+                row[i] = x * column[i]
+            for k in range(1, K):
+                x, column = X2[t, j, k], coefficients[t, k]
+                for i in range(I):
+                    row[i] += x * column[i]
+            if j == 0:
+                top[:] = row
+            else:
+                for i in range(I):
+                    top[i] = row[i] if row[i] > top[i] else top[i]
+        for j in range(n):
+            row = block[j]
+            for i in range(I):
+                row[i] -= top[i]
+        block[n:J] = -np.inf
+        for i in range(I):
+            block[J, i] = min(max(-top[i], -EXPONENT_LIMIT), EXPONENT_LIMIT)
+
+
+def scaled_utilities(X2: np.ndarray, coefficients: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """exp(mu - r) with the outside good's exp(-r) as a last row (T x (J + 1) x I, 0 in padded products) and
+    r = max_j mu (T x I), for mu = X2 coefficients' (X2 T x J x K2 padded with trailing products, coefficients
+    T x I x K2): the exponentials are numpy's (vectorized; the compiled kernel's are scalar)."""
+    T, J, K = X2.shape
+    I = coefficients.shape[1]
+    extended, peak = np.empty((T, J + 1, I)), np.empty((T, I))
+    if K == 0:  # no random coefficients: mu = 0
+        extended[:, :J] = np.where(np.arange(J)[None, :] < counts[:, None], 1.0, 0.0)[:, :, None]
+        extended[:, J], peak[:] = 1.0, 0.0
+        return extended, peak
+    _exponents(np.ascontiguousarray(X2, dtype=np.float64),
+               np.ascontiguousarray(coefficients.transpose(0, 2, 1), dtype=np.float64), counts.astype(np.int64),
+               extended, peak)
+    np.exp(extended, out=extended)
+    return extended, peak
+
+
 def warm() -> None:
     """Compile the kernel (or load it from numba's on-disk cache) now, on a one-market problem: a per-process cost
     like an import, which a worker pays at start-up (`worker.warmup`) rather than in its first job."""
     extended, weights, counts, delta = np.ones((1, 2, 1)), np.ones((1, 1)), np.ones(1, dtype=np.int64), np.zeros((1, 1))
     solve_markets(extended, weights, np.full((1, 1), np.log(0.5)), counts, delta, 1e-14, 10, True)
     share_derivatives(extended, weights, delta, counts, np.ones((1, 1, 1)), np.ones((1, 1, 1)))
+    scaled_utilities(np.ones((1, 1, 1)), np.ones((1, 1, 1)), counts)

@@ -6,7 +6,16 @@ Delta = -H * (ds/dp)'. Pure functions on padded (market x product) arrays, solve
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
+from scipy.linalg import lapack
+
+# From this many products per market, Delta is factored once per market (LAPACK getrf) for the markup and its
+# derivatives, which solve with the same Delta; below it numpy's batched solve, twice, costs less than a loop of
+# per-market factorizations (measured: 10 markets of J = 150 in 0.62 of the time, 94 of J = 48 in 1.26 times).
+FACTOR_FROM = 96
 
 
 def ownership_matrices(firm_codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -26,9 +35,35 @@ def capital_delta(jacobian: np.ndarray, ownership: np.ndarray, mask: np.ndarray)
     return Delta
 
 
-def solve_delta_system(Delta: np.ndarray, right: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class FactoredDelta:
+    """Delta (T x J x J) with its per-market LU factors (`factor_delta`), for solving with it more than once."""
+
+    Delta: np.ndarray
+    factors: Optional[list]  # per market (lu, pivots); None when a market's Delta is singular
+
+
+def factor_delta(Delta: np.ndarray) -> 'np.ndarray | FactoredDelta':
+    """Delta ready for `solve_delta_system` calls with several right-hand sides: factored per market when its markets
+    are large enough for that to pay (`FACTOR_FROM`), else as it is."""
+    if Delta.shape[1] < FACTOR_FROM or not np.isfinite(Delta).all():  # (not finite: NaN markups, as numpy gives)
+        return Delta
+    factors = []
+    for matrix in Delta:
+        lu, pivots, info = lapack.dgetrf(matrix)
+        if info != 0:  # singular: the pseudo-inverse, as solve_delta_system does
+            return FactoredDelta(Delta, None)
+        factors.append((lu, pivots))
+    return FactoredDelta(Delta, factors)
+
+
+def solve_delta_system(Delta: 'np.ndarray | FactoredDelta', right: np.ndarray) -> np.ndarray:
     """Delta^-1 right per market (right T x J x P); a singular Delta (a firm whose products do not respond to their
     prices) falls back to the pseudo-inverse."""
+    if isinstance(Delta, FactoredDelta):
+        if Delta.factors is None:
+            return np.linalg.pinv(Delta.Delta) @ right
+        return np.stack([lapack.dgetrs(lu, pivots, block)[0] for (lu, pivots), block in zip(Delta.factors, right)])
     try:
         return np.linalg.solve(Delta, right)
     except np.linalg.LinAlgError:

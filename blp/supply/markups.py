@@ -46,7 +46,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from blp.supply.bertrand import solve_delta_system
+from blp.supply.bertrand import FactoredDelta, solve_delta_system
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def eta_by_delta(probabilities: np.ndarray, weights: np.ndarray, price_slopes: n
 
 
 def eta_by_theta(probabilities: np.ndarray, weights: np.ndarray, price_slopes: np.ndarray, ownership: OwnershipFactors,
-                 eta: np.ndarray, Delta: np.ndarray, parameters: Directions,
+                 eta: np.ndarray, Delta: 'np.ndarray | FactoredDelta', parameters: Directions,
                  delta_jacobian: Optional[np.ndarray] = None) -> np.ndarray:
     """d eta_j / d theta_p (T x J x P): with delta held fixed, or, given delta_jacobian = d delta/d theta (T x J x P,
     zero where padded), the total derivative. `ownership` is H factored once by `ownership_factors`; the other
@@ -229,7 +229,8 @@ def nested_price_jacobian(choices: NestedChoices) -> np.ndarray:
     return jacobian
 
 
-def nested_eta_by_theta(choices: NestedChoices, ownership: np.ndarray, eta: np.ndarray, Delta: np.ndarray,
+def nested_eta_by_theta(choices: NestedChoices, ownership: np.ndarray, eta: np.ndarray,
+                        Delta: 'np.ndarray | FactoredDelta',
                         parameters: Directions, rho_moves: np.ndarray,
                         delta_jacobian: Optional[np.ndarray] = None) -> np.ndarray:
     """d eta_j / d theta_p with nests (T x J x P): delta held fixed or, given delta_jacobian (T x J x P), the total

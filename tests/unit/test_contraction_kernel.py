@@ -134,3 +134,18 @@ def test_a_broken_market_is_flagged_alone_and_the_evaluation_cap_holds(market):
     capped = demand.solve_delta(utilities, log_observed, start, Iteration('squarem', {'atol': 1e-14,
                                                                                        'max_evaluations': 3}))
     assert (capped.evaluations <= 3).all() and not capped.converged.any()
+
+
+@pytest.mark.parametrize('K2', [0, 1, 3])
+def test_scaled_utilities_equal_numpys_exp_of_mu_less_its_maximum(K2):
+    """exp(mu - r) on unequal markets (0 in padded products), r = max_j mu over real products, and exp(-r) last."""
+    layout, demand = make_demand(counts=COUNTS, K2=max(K2, 1), agents=40, seed=6)
+    X2 = demand.X2[:, :, :K2] * 40  # large utilities: the shift by r is what keeps exp finite
+    coefficients = np.random.default_rng(7).normal(size=(layout.T, 40, K2))
+    mu = np.where(layout.mask[:, :, None], X2 @ coefficients.transpose(0, 2, 1), -np.inf)
+    peak = mu.max(axis=1)
+    extended, r = logit_kernel.scaled_utilities(X2, coefficients, layout.counts)
+    np.testing.assert_allclose(r, peak, rtol=1e-14, atol=1e-12)
+    np.testing.assert_allclose(extended[:, :-1], np.exp(mu - peak[:, None, :]), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(extended[:, -1], np.exp(np.clip(-peak, -700, 700)), rtol=1e-12)
+    assert (extended[:, :-1][~layout.mask] == 0).all()

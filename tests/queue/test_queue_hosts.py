@@ -144,7 +144,10 @@ def test_sigkill_of_one_host_mid_start_ends_with_the_same_answer_each_start_once
             break
     doomed.kill()
     killed = time.monotonic()
-    assert doomed.processes() == []  # the whole process group is gone
+    # The whole process group is gone: a SIGKILLed pool process can take a moment to release its memory and exit.
+    while doomed.processes() and time.monotonic() < killed + 10:
+        time.sleep(0.05)
+    assert doomed.processes() == []
     finished = wait_for(api, job_id, timeout=RESUME_BOUND + 30)
     elapsed = time.monotonic() - killed
     print(f'start {victim} of the killed host {doomed.node}: the job finished {elapsed:.1f} s after the kill '

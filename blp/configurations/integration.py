@@ -1,14 +1,13 @@
 """Building agents (integration nodes and weights) when the user does not supply them.
 
 Nodes are standard normal draws or quadrature points for the K2 dimensions of unobserved taste heterogeneity.
-Monte Carlo and scrambled quasi-Monte Carlo (Halton, Sobol from `scipy.stats.qmc`) give `size` equally weighted
-agents per market; `'product'` is the Gauss-Hermite product rule with `size` points per dimension and `'grid'` a
-Smolyak sparse grid of Gauss-Hermite rules of level `size`, both identical in every market.
+Monte Carlo, Halton, Latin hypercube (`'lhs'`, `'mlhs'`) and Sobol draws give `size` equally weighted agents per
+market; `'product'` is the Gauss-Hermite product rule with `size` points per dimension and `'grid'` a Smolyak sparse
+grid of Gauss-Hermite rules of level `size`, both identical in every market.
 
-PyBLP's `specification_options` are honoured where we can draw what PyBLP draws: Monte Carlo nodes are numpy's
-`RandomState(seed)` normals, market after market (PyBLP's, so `{'seed': 0}` gives PyBLP's agents), and unscrambled
-Halton draws (`{'scramble': False}`) are PyBLP's sequence after `discard` values, continued across markets. Scrambled
-Halton and Sobol draws are scipy's (Owen-scrambled as PyBLP's, but not PyBLP's numbers).
+PyBLP's `specification_options` are honoured so that a seed gives PyBLP's agents: every random rule draws from one
+numpy `RandomState(seed)`, market after market in sorted market order, as PyBLP does. Sobol draws (ours only) are
+scipy's scrambled points.
 """
 
 from __future__ import annotations
@@ -24,13 +23,13 @@ from scipy import special
 from blp.configurations.descriptions import describe_integration
 from blp.exceptions import SpecificationError
 
-SPECIFICATIONS = ('monte_carlo', 'halton', 'sobol', 'product', 'grid')
+SPECIFICATIONS = ('monte_carlo', 'halton', 'lhs', 'mlhs', 'sobol', 'product', 'grid')
 # numpy's Gauss-Hermite rule overflows above this many nodes (NaN weights, no exception): 371 with numpy 2.4.
 GAUSS_HERMITE_MAX = 371
 
 
 # PyBLP's specification options, by the specifications that take them.
-OPTIONS = {'seed': ('monte_carlo', 'halton', 'sobol'), 'discard': ('halton',), 'scramble': ('halton',)}
+OPTIONS = {'seed': ('monte_carlo', 'halton', 'lhs', 'mlhs', 'sobol'), 'discard': ('halton',), 'scramble': ('halton',)}
 HALTON_DISCARD = 1000  # PyBLP's default for unscrambled sequences
 
 
@@ -90,24 +89,83 @@ class Integration:
         if self.specification == 'monte_carlo':
             state = np.random.RandomState(self.seed)
             return [state.normal(size=(self.size, dimensions)) for _ in range(markets)], [weights] * markets
+        if self.specification in ('lhs', 'mlhs'):
+            return latin_hypercube_markets(self.size, dimensions, markets, self.seed,
+                                           self.specification == 'mlhs'), [weights] * markets
+        if self.specification == 'halton':
+            return halton_markets(self.size, dimensions, markets, self.seed, self.scrambled,
+                                  int((self.specification_options or {}).get('discard', HALTON_DISCARD))), \
+                [weights] * markets
         from scipy.stats import qmc  # imported here: scipy.stats takes most of a second to import
-        options = self.specification_options or {}
         rng = np.random.default_rng(self.seed)
-        shared = None
-        if self.specification == 'halton' and not self.scrambled:  # one sequence, continued market after market
-            shared = qmc.Halton(d=max(dimensions, 1), scramble=False)
-            shared.fast_forward(int(options.get('discard', HALTON_DISCARD)))
         node_list = []
         for _ in range(markets):
-            sampler = shared
-            if sampler is None:
-                sampler = (qmc.Halton if self.specification == 'halton' else qmc.Sobol)(
-                    d=max(dimensions, 1), scramble=True, seed=rng)
-                if 'discard' in options:
-                    sampler.fast_forward(int(options['discard']))
-            uniform = sampler.random(self.size)[:, :dimensions]
+            uniform = qmc.Sobol(d=max(dimensions, 1), scramble=True, seed=rng).random(self.size)[:, :dimensions]
             node_list.append(special.ndtri(np.clip(uniform, 1e-16, 1 - 1e-16)))
         return node_list, [weights] * markets
+
+
+def halton_markets(size: int, dimensions: int, markets: int, seed: Optional[int], scrambled: bool,
+                   discard: int) -> list[np.ndarray]:
+    """PyBLP's Halton nodes: one sequence (prime bases 2, 3, 5, ...; `discard` leading points skipped) continued
+    market after market. Scrambling permutes each base-b digit position with its own random permutation
+    (Owen, 2017), drawn anew for every market from one `RandomState(seed)`, dimension by dimension, for every digit
+    position whose weight b^-k still counts next to 1 (b^k < 2^54); the sum is accumulated digit by digit with
+    repeated division so that the float results are PyBLP's bit for bit."""
+    bases = _primes(dimensions)
+    state = np.random.RandomState(seed) if scrambled else None
+    node_list = []
+    for market in range(markets):
+        index = np.arange(discard + market * size, discard + (market + 1) * size, dtype=np.int64)
+        columns = [_radical_inverse(index, base, state) for base in bases]
+        node_list.append(special.ndtri(np.column_stack(columns)) if columns else np.zeros((size, 0)))
+    return node_list
+
+
+def latin_hypercube_markets(size: int, dimensions: int, markets: int, seed: Optional[int],
+                            modified: bool) -> list[np.ndarray]:
+    """PyBLP's (modified) Latin hypercube nodes from one `RandomState(seed)`, market after market and dimension by
+    dimension: each of the `size` strata [k/size, (k+1)/size) gets one uniform draw (MLHS, Hess, Train and Polak
+    2004: one shift shared by all strata), and a random permutation assigns strata to agents."""
+    state = np.random.RandomState(seed)
+    strata = np.arange(size)
+    node_list = []
+    for _ in range(markets):
+        columns = []
+        for _ in range(dimensions):
+            offsets = state.uniform() if modified else state.uniform(size=size)
+            columns.append(((strata + offsets) / size)[state.permutation(size)])
+        node_list.append(special.ndtri(np.column_stack(columns)) if columns else np.zeros((size, 0)))
+    return node_list
+
+
+def _radical_inverse(index: np.ndarray, base: int, state: Optional[np.random.RandomState]) -> np.ndarray:
+    """The base-`base` digits of `index` mirrored about the radix point; with a state, every digit position
+    (including the infinitely many leading zeros, up to double precision) goes through a random permutation."""
+    positions = 0
+    while base ** (positions + 1) < 2 ** 54:
+        positions += 1
+    permutations = [state.permutation(base) for _ in range(positions)] if state is not None else None
+    remaining, value, scale = index.copy(), np.zeros(index.size), 1.0
+    for position in range(positions if state is not None else 64):
+        if state is None and not remaining.any():
+            break
+        scale /= base
+        digit = remaining % base
+        value += (permutations[position][digit] if permutations is not None else digit) * scale
+        remaining //= base
+    return value
+
+
+def _primes(count: int) -> list[int]:
+    """The first `count` primes."""
+    primes: list[int] = []
+    candidate = 2
+    while len(primes) < count:
+        if all(candidate % prime for prime in primes):
+            primes.append(candidate)
+        candidate += 1
+    return primes
 
 
 def build_integration(integration: Integration, dimensions: int) -> np.recarray:
@@ -153,15 +211,18 @@ def sparse_grid(dimensions: int, level: int) -> tuple[np.ndarray, np.ndarray]:
     if dimensions == 0:
         return np.zeros((1, 0)), np.ones(1)
     points: dict[tuple, float] = {}
+    exact: dict[tuple, tuple] = {}  # the node as first computed: rounding only finds repeats
     for total in range(max(dimensions, level), level + dimensions):
         coefficient = (-1) ** (level + dimensions - 1 - total) * comb(dimensions - 1, level + dimensions - 1 - total)
         for levels in _compositions(total, dimensions):
             rules = [gauss_hermite(size) for size in levels]
             for combination in itertools.product(*[range(size) for size in levels]):
-                node = tuple(round(float(rules[d][0][i]), 12) for d, i in enumerate(combination))
+                node = tuple(float(rules[d][0][i]) for d, i in enumerate(combination))
+                key = tuple(round(value, 12) for value in node)
                 weight = coefficient * np.prod([rules[d][1][i] for d, i in enumerate(combination)])
-                points[node] = points.get(node, 0.0) + weight
-    kept = [(node, weight) for node, weight in points.items() if abs(weight) > 1e-15]
+                exact.setdefault(key, node)
+                points[key] = points.get(key, 0.0) + weight
+    kept = [(exact[key], weight) for key, weight in points.items() if abs(weight) > 1e-15]
     nodes = np.array([node for node, _ in kept], dtype=float).reshape(-1, dimensions)
     weights = np.array([weight for _, weight in kept])
     # In PyBLP's order (sorted by the first dimension, then the next): agent data's demographics pair with it by row.

@@ -40,7 +40,7 @@ class FormulationSpec(_Strict):
 class IntegrationSpec(_Strict):
     """Agents built by the core instead of supplied as agent data (PyBLP's `Integration`)."""
 
-    specification: Literal['monte_carlo', 'halton', 'sobol', 'product', 'grid']
+    specification: Literal['monte_carlo', 'halton', 'lhs', 'mlhs', 'sobol', 'product', 'grid']
     size: int = Field(ge=1, le=100_000, description='draws per market (MC/QMC) or nodes per dimension (product, grid level)')
     seed: Optional[int] = Field(default=0, ge=0, description='seed for Monte Carlo and scrambling')
 

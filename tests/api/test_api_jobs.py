@@ -40,7 +40,8 @@ def test_inline_columns_are_stored_as_a_dataset(client, products):
     assert upload(client, products).json()['id'] == dataset_id
 
 
-@pytest.mark.parametrize('rule, size, rows', [('halton', 12, 12), ('product', 3, 3), ('halton', 3, 3)])
+@pytest.mark.parametrize('rule, size, rows', [('halton', 12, 12), ('product', 3, 3), ('halton', 3, 3), ('lhs', 12, 12),
+                                             ('mlhs', 3, 3)])
 def test_integration_with_agent_data_is_checked_at_its_real_size(client, rule, size, rows):
     """Nodes from `integration`, demographics from `agent_data` with as many rows per market as the rule builds:
     accepted at any size the core accepts (the API's check once cut the size to a few nodes before counting rows)."""

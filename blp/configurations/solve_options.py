@@ -211,6 +211,9 @@ class SolveOptions:
     # `Problem.solve`); checked against the moments in `blp.estimation.estimator`.
     micro_sample_covariances: Any = None
     resample_agent_data: Optional[Callable[[int], Any]] = None
+    # PyBLP's starting delta (N) for the first step's first contraction (None: the logit delta), checked against the
+    # problem by `blp.estimation.estimator`.
+    delta: Optional[ArrayLike] = None
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):

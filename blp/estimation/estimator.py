@@ -109,7 +109,7 @@ class Estimation:
         self.progress, self.first_step = progress, first_step
         layout = problem.products.layout
         self.logit_delta = layout.pad(self.model.logit_delta)
-        self.warm_delta = self.logit_delta
+        self.warm_delta = self.logit_delta if options.delta is None else layout.pad(self.given_delta(options.delta))
         self.warm_delta_theta: Optional[np.ndarray] = None  # where warm_delta was solved
         self.warm_theta: Optional[np.ndarray] = None  # where warm_jacobian (d delta / d theta) was computed
         self.warm_jacobian: Optional[np.ndarray] = None
@@ -119,6 +119,14 @@ class Estimation:
         self.market_evaluations = np.zeros(layout.T, dtype=np.int64)  # contraction steps per market, cumulative
         self.inner_loop_failures: list[dict] = []  # thetas where markets failed and the optimizer was reverted
         self.contraction_seconds = 0.0
+
+    def given_delta(self, delta: Any) -> np.ndarray:
+        """`solve(delta=...)`: N finite starting values, as PyBLP requires."""
+        values = np.asarray(delta, dtype=float)
+        if values.size != self.problem.N or not np.isfinite(values).all():
+            raise SpecificationError(f'delta must be {self.problem.N} finite values, one per product',
+                                     parameter='delta')
+        return values.reshape(-1)
 
     def check_identification(self, strict: bool) -> None:
         """PyBLP's count: unfixed nonlinear parameters, linear parameters (concentrated out or optimized over) and

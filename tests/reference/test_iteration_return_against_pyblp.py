@@ -53,22 +53,27 @@ def test_compute_prices_returns_the_given_prices_as_pyblp() -> None:
     np.testing.assert_allclose(computed[1][1], computed[0][1], rtol=1e-10)
 
 
-def test_solve_takes_the_starting_delta_as_pyblp() -> None:
-    """The logit delta is kept (no contraction evaluation); delta, xi and the objective are PyBLP's."""
+def nevo_markets() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Six of Nevo's markets (a few seconds of PyBLP)."""
     products = pd.read_csv(blp.data.NEVO_PRODUCTS_LOCATION)
     agents = pd.read_csv(blp.data.NEVO_AGENTS_LOCATION)
     markets = sorted(set(products['market_ids']))[:6]
-    products = products[products['market_ids'].isin(markets)]
-    agents = agents[agents['market_ids'].isin(markets)]
-    solved = {}
-    for library in (pyblp, blp):
-        problem = library.Problem((library.Formulation('0 + prices', absorb='C(product_ids)'),
-                                   library.Formulation('1 + prices + sugar')), products,
-                                  library.Formulation('0 + income'), agents)
-        solved[library.__name__] = problem.solve(
-            np.diag([0.3, 2.0, 0.02]), [[5.0], [10.0], [-0.2]], method='1s',
-            optimization=library.Optimization('return'), iteration=library.Iteration('return'))
-    theirs, ours = solved['pyblp'], solved['blp']
+    return products[products['market_ids'].isin(markets)], agents[agents['market_ids'].isin(markets)]
+
+
+def solve_nevo(library: Any, **arguments: Any) -> Any:
+    products, agents = nevo_markets()
+    problem = library.Problem((library.Formulation('0 + prices', absorb='C(product_ids)'),
+                               library.Formulation('1 + prices + sugar')), products,
+                              library.Formulation('0 + income'), agents)
+    return problem.solve(np.diag([0.3, 2.0, 0.02]), [[5.0], [10.0], [-0.2]], method='1s',
+                         optimization=library.Optimization('return'), **arguments)
+
+
+def test_solve_takes_the_starting_delta_as_pyblp() -> None:
+    """The logit delta is kept (no contraction evaluation); delta, xi and the objective are PyBLP's."""
+    products, _ = nevo_markets()
+    theirs, ours = (solve_nevo(library, iteration=library.Iteration('return')) for library in (pyblp, blp))
     shares = products['shares'].to_numpy()
     outside = 1 - pd.Series(shares).groupby(products['market_ids'].to_numpy()).transform('sum').to_numpy()
     np.testing.assert_allclose(np.asarray(ours.delta).ravel(), np.log(shares / outside), rtol=1e-12)
@@ -76,6 +81,26 @@ def test_solve_takes_the_starting_delta_as_pyblp() -> None:
     np.testing.assert_allclose(np.asarray(ours.xi), theirs.xi, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(float(ours.objective), float(theirs.objective), rtol=1e-6)
     assert int(np.sum(ours.contraction_evaluations)) == int(np.sum(theirs.contraction_evaluations)) == 0
+
+
+def test_solve_starts_at_the_given_delta_as_pyblp() -> None:
+    """`solve(delta=...)`: kept by the 'return' iteration (PyBLP's objective there), and a start the contraction
+    leaves for the same fixed point (fewer evaluations from a start nearer it)."""
+    products, _ = nevo_markets()
+    logit = solve_nevo(blp, iteration=blp.Iteration('return')).delta.ravel()
+    given = logit + np.linspace(-0.5, 0.5, logit.size)
+    theirs, ours = (solve_nevo(library, iteration=library.Iteration('return'), delta=given)
+                    for library in (pyblp, blp))
+    np.testing.assert_array_equal(np.asarray(ours.delta).ravel(), given)
+    np.testing.assert_allclose(np.asarray(ours.xi), theirs.xi, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(float(ours.objective), float(theirs.objective), rtol=1e-6)
+    default = solve_nevo(blp)
+    solved = solve_nevo(blp, delta=default.delta)
+    np.testing.assert_allclose(solved.delta, default.delta, rtol=0, atol=1e-12)
+    assert int(np.sum(solved.contraction_evaluations)) < int(np.sum(default.contraction_evaluations))
+    with pytest.raises(blp.SpecificationError) as raised:
+        solve_nevo(blp, delta=given[:-1])
+    assert raised.value.parameter == 'delta'
 
 
 def test_return_takes_no_options() -> None:

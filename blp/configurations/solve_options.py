@@ -214,6 +214,10 @@ class SolveOptions:
     # PyBLP's starting delta (N) for the first step's first contraction (None: the logit delta), checked against the
     # problem by `blp.estimation.estimator`.
     delta: Optional[ArrayLike] = None
+    # PyBLP's gamma and its bounds: only all NaN (concentrated out, PyBLP's default) is estimated (checked by
+    # `blp.estimation.parameters.check_gamma`).
+    gamma: Any = None
+    gamma_bounds: Any = None
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):

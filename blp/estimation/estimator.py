@@ -17,7 +17,7 @@ import scipy.optimize
 from blp.configurations.solve_options import Optimization, SolveOptions
 from blp.estimation.gmm import LinearIV, SingularWeights, invert, parameter_covariances
 from blp.estimation.moments import DemandState, MomentStack
-from blp.estimation.parameters import Parameters, RhoParameter
+from blp.estimation.parameters import Parameters, RhoParameter, check_gamma
 from blp.estimation.records import Evaluation, Statistics, StepOutcome
 from blp.estimation.resampling import FixedCovariances, Resampling
 from blp.estimation.results import STORED_OPTIONS, ProblemResults
@@ -80,6 +80,7 @@ class Estimation:
                                          parameter=name)
         self.optimization, self.iteration = options.optimization, options.iteration
         self.parameters = Parameters.of(problem, options)
+        check_gamma(options.gamma, options.gamma_bounds, None if problem.supply is None else problem.supply.X3_labels)
         self.model = problem.model.with_nodes_for(self.parameters.values.sigma)  # data faults before identification
         self.variables, self.columns = self.model.parameter_variables(self.parameters)
         # Micro blocks hold every surveyed market's choice probabilities anyway: chunks would only recompute them, so

@@ -188,7 +188,8 @@ class Estimation:
                 jacobian, padded = layout.unpad(chunked_jacobian), chunked_jacobian
                 self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
             elif (with_jacobian or model.random is None) and self.parameters.P:
-                jacobian, padded = model.delta_jacobian(inversion, self.parameters, self.variables, self.columns)
+                jacobian, padded = model.delta_jacobian(inversion, self.parameters, self.variables, self.columns,
+                                                        observed=self.iteration.returns)
                 if padded is not None:
                     self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
         return DemandState(np.array(theta, dtype=float), values, inversion.delta, jacobian, inversion), evaluations, \

@@ -1,6 +1,7 @@
 """PyBLP's `Iteration('return')` (the starting values are the fixed point, no evaluation) against PyBLP run now on
 the same inputs: given prices kept by `Simulation.replace_endogenous` and by `results.compute_prices`, and the delta
-contraction of `Problem.solve` (delta, objective). PyBLP's side takes a few seconds, so it runs live each time."""
+contraction of `Problem.solve` (delta, objective, gradient, SEs). PyBLP's side takes a few seconds, so it runs
+live each time."""
 
 from __future__ import annotations
 
@@ -81,6 +82,17 @@ def test_solve_takes_the_starting_delta_as_pyblp() -> None:
     np.testing.assert_allclose(np.asarray(ours.xi), theirs.xi, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(float(ours.objective), float(theirs.objective), rtol=1e-6)
     assert int(np.sum(ours.contraction_evaluations)) == int(np.sum(theirs.contraction_evaluations)) == 0
+    assert_jacobians_as_pyblps(ours, theirs)
+    chunked = solve_nevo(blp, iteration=blp.Iteration('return'), memory_budget_mb=0.01)  # markets in chunks
+    assert_jacobians_as_pyblps(chunked, theirs)
+
+
+def assert_jacobians_as_pyblps(ours: Any, theirs: Any) -> None:
+    """Off the fixed point PyBLP's d s / d delta has the observed shares on its diagonal: so has ours then."""
+    np.testing.assert_allclose(np.asarray(ours.xi_by_theta_jacobian), theirs.xi_by_theta_jacobian, rtol=1e-6,
+                               atol=1e-8)
+    np.testing.assert_allclose(np.ravel(ours.gradient), np.ravel(theirs.gradient), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(ours.sigma_se), theirs.sigma_se, rtol=1e-3)
 
 
 def test_solve_starts_at_the_given_delta_as_pyblp() -> None:
@@ -94,6 +106,7 @@ def test_solve_starts_at_the_given_delta_as_pyblp() -> None:
     np.testing.assert_array_equal(np.asarray(ours.delta).ravel(), given)
     np.testing.assert_allclose(np.asarray(ours.xi), theirs.xi, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(float(ours.objective), float(theirs.objective), rtol=1e-6)
+    assert_jacobians_as_pyblps(ours, theirs)
     default = solve_nevo(blp)
     solved = solve_nevo(blp, delta=default.delta)
     np.testing.assert_allclose(solved.delta, default.delta, rtol=0, atol=1e-12)

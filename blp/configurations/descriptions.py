@@ -29,7 +29,8 @@ OPTIMIZERS = {
     'cg': 'the conjugate gradient algorithm implemented in SciPy',
     'return': 'a trivial routine that returns the initial parameters',
 }
-ITERATIONS = {'squarem': 'the SQUAREM acceleration method', 'simple': 'no acceleration'}
+ITERATIONS = {'squarem': 'the SQUAREM acceleration method', 'simple': 'no acceleration',
+              'return': 'a trivial routine that returns the initial values'}
 # The options our contraction runs with unless told otherwise, in PyBLP's order: SQUAREM is Varadhan and Roland's
 # scheme 3 with a first step bound of 1 that grows fourfold while it binds, and convergence is by atol alone.
 ITERATION_DEFAULTS: dict[str, dict[str, Any]] = {

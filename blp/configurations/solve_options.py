@@ -58,13 +58,16 @@ class Optimization:
 # The options of PyBLP's 'simple' and 'squarem' iterations, with PyBLP's defaults; `norm` None is the sup norm.
 ITERATION_DEFAULTS: dict[str, Any] = {'atol': 1e-14, 'rtol': 0.0, 'max_evaluations': 5000, 'norm': None}
 SQUAREM_DEFAULTS: dict[str, Any] = {'scheme': 3, 'step_min': 1.0, 'step_max': 1.0, 'step_factor': 4.0}
+ITERATION_METHODS = ('squarem', 'simple', 'return')
 
 
 @dataclass(frozen=True)
 class Iteration:
-    """The contraction for delta: `'squarem'` (accelerated, the default), `'simple'`, or PyBLP's custom method, a
-    callable `method(initial, contraction, callback, **method_options) -> (final, converged)` run market by market
-    with `contraction(x) -> (G(x), None, None)` and `callback()` after each major iteration.
+    """The contraction for delta: `'squarem'` (accelerated, the default), `'simple'`, `'return'` (PyBLP's trivial
+    routine: the starting values are taken as the fixed point, converged, with no evaluation; it takes no options),
+    or PyBLP's custom method, a callable `method(initial, contraction, callback, **method_options) -> (final,
+    converged)` run market by market with `contraction(x) -> (G(x), None, None)` and `callback()` after each major
+    iteration.
 
     Options (PyBLP's): `atol` (default 1e-14: inner-loop error bubbles up into the outer loop's gradient), `rtol`
     (0), `max_evaluations` of the contraction per market (5000) and `norm` of the change (the sup norm); SQUAREM's
@@ -78,9 +81,14 @@ class Iteration:
     def __post_init__(self) -> None:
         if callable(self.method):
             return
-        if self.method not in ('squarem', 'simple'):
-            raise SpecificationError(f"iteration method {self.method!r} is not 'squarem', 'simple' or a function",
-                                     parameter='iteration.method')
+        if self.method not in ITERATION_METHODS:
+            raise SpecificationError(f"iteration method {self.method!r} is not 'squarem', 'simple', 'return' or a "
+                                     f"function", parameter='iteration.method')
+        if self.method == 'return':
+            if self.method_options:
+                raise SpecificationError("the 'return' iteration takes no options",
+                                         parameter='iteration.method_options')
+            return
         known = {**ITERATION_DEFAULTS, **(SQUAREM_DEFAULTS if self.method == 'squarem' else {})}
         unknown = set(self.method_options) - set(known)
         if unknown:
@@ -98,9 +106,14 @@ class Iteration:
         if self.option('scheme') not in (None, 1, 2, 3):
             raise SpecificationError('the SQUAREM scheme must be 1, 2 or 3', parameter='iteration.method_options.scheme')
 
+    @property
+    def returns(self) -> bool:
+        """Whether this is the 'return' routine: the starting values are the answer."""
+        return self.method == 'return'
+
     def option(self, name: str) -> Any:
         """An option's value, PyBLP's default when not given (None for options this method does not take)."""
-        if callable(self.method):
+        if callable(self.method) or self.method == 'return':
             return self.method_options.get(name)
         defaults = {**ITERATION_DEFAULTS, **(SQUAREM_DEFAULTS if self.method == 'squarem' else {})}
         return self.method_options.get(name, defaults.get(name))
@@ -125,7 +138,7 @@ class Iteration:
     def compiled(self) -> bool:
         """Whether the compiled kernel's rules are these (PyBLP's defaults: sup norm, absolute tolerance, S3 with
         unit steps growing fourfold), so that it may run instead of the per-market loop."""
-        if callable(self.method) or self.norm is not None or self.rtol:
+        if callable(self.method) or self.returns or self.norm is not None or self.rtol:
             return False
         return self.method == 'simple' or all(self.option(name) == value for name, value in SQUAREM_DEFAULTS.items())
 
@@ -198,6 +211,13 @@ class SolveOptions:
     # `Problem.solve`); checked against the moments in `blp.estimation.estimator`.
     micro_sample_covariances: Any = None
     resample_agent_data: Optional[Callable[[int], Any]] = None
+    # PyBLP's starting delta (N) for the first step's first contraction (None: the logit delta), checked against the
+    # problem by `blp.estimation.estimator`.
+    delta: Optional[ArrayLike] = None
+    # PyBLP's gamma and its bounds: only all NaN (concentrated out, PyBLP's default) is estimated (checked by
+    # `blp.estimation.parameters.check_gamma`).
+    gamma: Any = None
+    gamma_bounds: Any = None
 
     def __post_init__(self) -> None:
         if self.method not in ('1s', '2s'):

@@ -17,7 +17,7 @@ import scipy.optimize
 from blp.configurations.solve_options import Optimization, SolveOptions
 from blp.estimation.gmm import LinearIV, SingularWeights, invert, parameter_covariances
 from blp.estimation.moments import DemandState, MomentStack
-from blp.estimation.parameters import Parameters, RhoParameter
+from blp.estimation.parameters import Parameters, RhoParameter, check_gamma
 from blp.estimation.records import Evaluation, Statistics, StepOutcome
 from blp.estimation.resampling import FixedCovariances, Resampling
 from blp.estimation.results import STORED_OPTIONS, ProblemResults
@@ -80,6 +80,7 @@ class Estimation:
                                          parameter=name)
         self.optimization, self.iteration = options.optimization, options.iteration
         self.parameters = Parameters.of(problem, options)
+        check_gamma(options.gamma, options.gamma_bounds, None if problem.supply is None else problem.supply.X3_labels)
         self.model = problem.model.with_nodes_for(self.parameters.values.sigma)  # data faults before identification
         self.variables, self.columns = self.model.parameter_variables(self.parameters)
         # Micro blocks hold every surveyed market's choice probabilities anyway: chunks would only recompute them, so
@@ -109,7 +110,7 @@ class Estimation:
         self.progress, self.first_step = progress, first_step
         layout = problem.products.layout
         self.logit_delta = layout.pad(self.model.logit_delta)
-        self.warm_delta = self.logit_delta
+        self.warm_delta = self.logit_delta if options.delta is None else layout.pad(self.given_delta(options.delta))
         self.warm_delta_theta: Optional[np.ndarray] = None  # where warm_delta was solved
         self.warm_theta: Optional[np.ndarray] = None  # where warm_jacobian (d delta / d theta) was computed
         self.warm_jacobian: Optional[np.ndarray] = None
@@ -119,6 +120,14 @@ class Estimation:
         self.market_evaluations = np.zeros(layout.T, dtype=np.int64)  # contraction steps per market, cumulative
         self.inner_loop_failures: list[dict] = []  # thetas where markets failed and the optimizer was reverted
         self.contraction_seconds = 0.0
+
+    def given_delta(self, delta: Any) -> np.ndarray:
+        """`solve(delta=...)`: N finite starting values, as PyBLP requires."""
+        values = np.asarray(delta, dtype=float)
+        if values.size != self.problem.N or not np.isfinite(values).all():
+            raise SpecificationError(f'delta must be {self.problem.N} finite values, one per product',
+                                     parameter='delta')
+        return values.reshape(-1)
 
     def check_identification(self, strict: bool) -> None:
         """PyBLP's count: unfixed nonlinear parameters, linear parameters (concentrated out or optimized over) and
@@ -179,7 +188,8 @@ class Estimation:
                 jacobian, padded = layout.unpad(chunked_jacobian), chunked_jacobian
                 self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
             elif (with_jacobian or model.random is None) and self.parameters.P:
-                jacobian, padded = model.delta_jacobian(inversion, self.parameters, self.variables, self.columns)
+                jacobian, padded = model.delta_jacobian(inversion, self.parameters, self.variables, self.columns,
+                                                        observed=self.iteration.returns)
                 if padded is not None:
                     self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
         return DemandState(np.array(theta, dtype=float), values, inversion.delta, jacobian, inversion), evaluations, \

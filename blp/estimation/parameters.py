@@ -201,6 +201,32 @@ def _beta(beta: Any, K1: int) -> np.ndarray:
     return matrix
 
 
+def check_gamma(gamma: Any, gamma_bounds: Any, X3_labels: Optional[list[str]]) -> None:
+    """`solve(gamma=..., gamma_bounds=...)`: PyBLP's default, gamma all NaN (every element concentrated out), is what
+    is estimated here; gamma in theta (non-NaN starting values) is not ported, so it is refused by name."""
+    if gamma is None and gamma_bounds is None:
+        return
+    if X3_labels is None:
+        raise SpecificationError('gamma and gamma_bounds need a supply side (an X3 formulation)',
+                                 parameter='gamma' if gamma is not None else 'gamma_bounds')
+    K3 = len(X3_labels)
+    if gamma is not None:
+        try:
+            matrix = np.array([np.nan if value is None else value for value in np.asarray(gamma, dtype=object).ravel()],
+                              dtype=float)
+        except (TypeError, ValueError):
+            raise SpecificationError('gamma must be numbers (NaN to concentrate an element out)',
+                                     parameter='gamma') from None
+        if matrix.size != K3:
+            raise SpecificationError(f'gamma must have {K3} elements, one per X3 column (got {matrix.size})',
+                                     parameter='gamma')
+        given = [label for label, value in zip(X3_labels, matrix) if not np.isnan(value)]
+        if given:
+            raise SpecificationError(f"gamma with starting values ({', '.join(given)}) is not supported: gamma is "
+                                     f"concentrated out (NaN, PyBLP's default)", parameter='gamma')
+    _bounds(gamma_bounds, np.full((K3, 1), np.nan), 'gamma')  # PyBLP's shape check; they bound nothing here
+
+
 def _check_rho(rho: np.ndarray, lower: np.ndarray, upper: np.ndarray, nest_labels: list[str]) -> None:
     """rho in [0, 1) (0 fixes it: plain logit within nests; rho -> 1 divides by zero and makes the nested
     contraction crawl), and finite bounds within [0, 1)."""

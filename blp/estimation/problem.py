@@ -442,7 +442,8 @@ class Problem:
               phi: Optional[ArrayLike] = None, phi_bounds: Optional[ArrayLike] = None,
               demand_moment_types: Any = 'levels', supply_moment_types: Any = 'levels',
               micro_sample_covariances: Optional[ArrayLike] = None,
-              resample_agent_data: Optional[Callable[[int], Any]] = None) -> ProblemResults:
+              resample_agent_data: Optional[Callable[[int], Any]] = None,
+              delta: Optional[ArrayLike] = None, gamma: Any = None, gamma_bounds: Any = None) -> ProblemResults:
         """Estimate by GMM, as `pyblp.Problem.solve`; `progress(info)` is called once per optimizer iteration.
 
         `micro_moments` (`blp.MicroMoment`): stacked after the aggregate moments; without `W`, W and delta are first
@@ -478,6 +479,10 @@ class Problem:
         - `shares_bounds`: accepted for compatibility and ignored: our contraction works with log shares computed
           stably, so simulated shares never underflow to zero; bounds only change PyBLP's path, not a fixed point
           whose observed shares lie within them.
+        - `delta`: where the first step's first contraction starts (N values; PyBLP's, by default the logit delta).
+          Later contractions warm-start as always; `delta_behavior='logit'` ignores it, as PyBLP's.
+        - `gamma`, `gamma_bounds`: PyBLP's default (gamma all NaN: concentrated out of the supply moments) is
+          accepted; gamma with starting values (optimized over in theta) is not ported and is refused naming gamma.
         - `phi`, `phi_bounds` (with product data's `lag_indices`) and `demand_moment_types` / `supply_moment_types`
           (`'levels'`, `'innovations'`, `'differenced_innovations'`, or PyBLP's list of (type, count) tuples):
           persistent unobservables, `blp.estimation.persistence`.
@@ -493,7 +498,8 @@ class Problem:
             check_optimality=check_optimality, finite_differences=finite_differences,
             covariance_moments_mean=covariance_moments_mean, phi=phi, phi_bounds=phi_bounds,
             demand_moment_types=demand_moment_types, supply_moment_types=supply_moment_types,
-            micro_sample_covariances=micro_sample_covariances, resample_agent_data=resample_agent_data)
+            micro_sample_covariances=micro_sample_covariances, resample_agent_data=resample_agent_data, delta=delta,
+            gamma=gamma, gamma_bounds=gamma_bounds)
         return self.estimate(options, progress)
 
     def estimate(self, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None) -> ProblemResults:

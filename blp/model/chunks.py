@@ -80,8 +80,10 @@ class ChunkedDemand:
             evaluations[markets], iterations[markets] = contraction.evaluations, contraction.iterations
             converged[markets] = contraction.converged
             if jacobian is not None and contraction.converged.all():
+                observed = model.observed_shares()[markets, :width] if iteration.returns else None
                 jacobian[markets, :width] = model.padded_jacobian(
-                    kernel, utilities, contraction.delta, self.parameters, self.variables[markets], self.columns)
+                    kernel, utilities, contraction.delta, self.parameters, self.variables[markets], self.columns,
+                    observed)
 
         if self.threads > 1:
             with ThreadPoolExecutor(self.threads) as pool:

@@ -119,8 +119,11 @@ class RandomCoefficients:
         return Contraction(delta, evaluations, iterations, converged)
 
     def delta_jacobian(self, utilities: Utilities, delta: np.ndarray, variables: np.ndarray,
-                       columns: np.ndarray) -> np.ndarray:
+                       columns: np.ndarray, observed: Optional[np.ndarray] = None) -> np.ndarray:
         """d delta / d theta by the implicit function theorem: -(ds/d delta)^-1 ds/d theta, per market.
+
+        `observed` shares (T x J), when given, replace the shares at delta on the diagonal of ds/d delta, as PyBLP's
+        formula has them: the same at the fixed point, not where `Iteration('return')` kept a start.
 
         Parameter p moves agent i's coefficient on X2 column `columns[p]` by v_ip = `variables[t, i, p]` (a node or
         a demographic; times the coefficient in lognormal columns); both derivatives come from the compiled
@@ -129,6 +132,8 @@ class RandomCoefficients:
         variables = self.coefficient_derivatives(utilities.coefficients, variables, columns)  # T x I x P
         by_delta, by_theta = share_derivatives(utilities.extended, self.weights, delta, self.layout.counts,
                                                self.X2[:, :, columns], variables)
+        if observed is not None:
+            np.einsum('tjj->tj', by_delta)[...] += np.where(self.mask, observed - self.shares(utilities, delta), 0.0)
         return -np.linalg.solve(by_delta, by_theta)
 
 

@@ -158,8 +158,9 @@ class DemandModel:
                          contraction.iterations, contraction.converged, utilities)
 
     def delta_jacobian(self, inversion: Inversion, parameters: Parameters, variables: np.ndarray,
-                       columns: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
-        """d delta / d theta (N x P), and padded (T x J x P) when it came from the contraction (for warm starts)."""
+                       columns: np.ndarray, observed: bool = False) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """d delta / d theta (N x P), and padded (T x J x P) when it came from the contraction (for warm starts);
+        `observed`: PyBLP's observed shares on the diagonal of ds/d delta (`RandomCoefficients.delta_jacobian`)."""
         if self.random is None:
             jacobian = np.zeros((self.layout.market_index.size, parameters.P))
             if self.H:
@@ -172,20 +173,26 @@ class DemandModel:
             return jacobian, None
         assert inversion.utilities is not None and inversion.padded is not None and self.random is not None
         padded = self.padded_jacobian(self.random, inversion.utilities, inversion.padded, parameters, variables,
-                                      columns)
+                                      columns, self.observed_shares() if observed else None)
         return self.layout.unpad(padded), padded
+
+    def observed_shares(self) -> np.ndarray:
+        """The observed shares, padded (T x J, 0 where padded)."""
+        return np.where(self.layout.mask, np.exp(self.log_shares_padded), 0.0)
 
     @staticmethod
     def padded_jacobian(kernel: RandomCoefficients, utilities: Utilities, delta: np.ndarray, parameters: Parameters,
-                        variables: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        """d delta / d theta (markets x J x P) from `kernel` on its markets, at its padded `delta`."""
+                        variables: np.ndarray, columns: np.ndarray,
+                        observed: Optional[np.ndarray] = None) -> np.ndarray:
+        """d delta / d theta (markets x J x P) from `kernel` on its markets, at its padded `delta` (`observed`
+        shares on the diagonal of ds/d delta, as PyBLP, in the random-coefficients logit only)."""
         if isinstance(kernel, NestedRandomCoefficients):
             rho_nests = np.array([ALL_NESTS if parameters.values.rho.shape[0] == 1 else parameter.location[0]
                                   for parameter in parameters.unfixed if isinstance(parameter, RhoParameter)],
                                  dtype=np.intp)
             moved = kernel.delta_jacobian(utilities, delta, variables, columns, rho_nests)
         else:
-            moved = kernel.delta_jacobian(utilities, delta, variables, columns)
+            moved = kernel.delta_jacobian(utilities, delta, variables, columns, observed)
         if moved.shape[2] == parameters.P:
             return moved
         padded = np.zeros(moved.shape[:2] + (parameters.P,))  # elements that do not move mu (beta, phi) leave delta

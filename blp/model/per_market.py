@@ -1,6 +1,6 @@
 """The contraction market by market in Python, for what the compiled kernel and the batched driver do not do: PyBLP's
-iteration options beyond its defaults (a `norm`, `rtol`, SQUAREM's `scheme` and step lengths) and custom iteration
-methods (`Iteration(callable)`).
+iteration options beyond its defaults (a `norm`, `rtol`, SQUAREM's `scheme` and step lengths), custom iteration
+methods (`Iteration(callable)`) and PyBLP's `Iteration('return')`.
 
 Each market's mapping is the block's `Step` restricted to it (`Step.select`), seen through its real products only,
 as PyBLP hands a custom method one market's delta. Slower than the kernel (numpy per step, Python per market), which
@@ -30,6 +30,8 @@ def solve_per_market(step: Step, start: np.ndarray, iteration: Iteration) -> Con
     T = start.shape[0]
     delta = np.where(step.mask, start, 0.0)
     evaluations, iterations = np.zeros(T, dtype=np.int64), np.zeros(T, dtype=np.int64)
+    if iteration.returns:  # PyBLP's 'return': the start is the answer, with no evaluation
+        return Contraction(delta, evaluations, iterations, np.asarray(np.isfinite(delta).all(axis=1)))
     converged = np.zeros(T, dtype=bool)
     for t in range(T):
         one = step.select(np.array([t]))

@@ -3,7 +3,8 @@
 Iterating p <- c + eta(p) need not converge; p <- c + zeta(p) with zeta = Lambda^-1 (H * Gamma') (p - c) - Lambda^-1 s
 does (Lambda and Gamma from `DemandAtEstimates.jacobian_parts`). A market stops once its first-order conditions hold,
 max_j |Lambda_j| |p_j - c_j - zeta_j| < atol, which is PyBLP's rule, so the prices agree with PyBLP's. Products held
-fixed keep their price; they still enter the first-order conditions of their firm's other products.
+fixed keep their price; they still enter the first-order conditions of their firm's other products. PyBLP's
+`Iteration('return')` keeps the starting prices (e.g. given prices in `Simulation.replace_endogenous`).
 """
 
 from __future__ import annotations
@@ -50,13 +51,16 @@ def solve_prices(model: DemandAtEstimates, costs: np.ndarray, ownership: np.ndar
                  fixed: np.ndarray, iteration: Optional[Iteration] = None) -> Equilibrium:
     """Iterate p <- c + zeta(p) from `start` until every market's FOCs hold; markets drop out as they converge."""
     iteration = iteration or DEFAULT_ITERATION
-    if iteration.method != 'simple':
-        raise SpecificationError("equilibrium prices iterate the zeta-markup contraction with Iteration('simple')",
-                                 parameter='iteration.method')
+    if iteration.method not in ('simple', 'return'):
+        raise SpecificationError("equilibrium prices iterate the zeta-markup contraction with Iteration('simple') "
+                                 "(or take the starting prices with Iteration('return'))", parameter='iteration.method')
     if model.prices is None:
         raise SpecificationError('equilibrium prices need a prices column in product_data', parameter='prices')
     T = model.T
     prices = np.where(model.mask, start, 0.0)
+    if iteration.returns:  # PyBLP's 'return': the starting prices are the equilibrium, with no iteration
+        shares = model.choose(model.at_prices(prices, model.slopes('prices'))).shares
+        return Equilibrium(prices, shares, np.asarray(np.isfinite(prices).all(axis=1)), np.zeros(T, dtype=np.int64))
     free_all = model.mask & ~fixed
     slopes_all = model.slopes('prices')
     converged = np.zeros(T, dtype=bool)

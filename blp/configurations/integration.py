@@ -30,7 +30,7 @@ GAUSS_HERMITE_MAX = 371
 
 # PyBLP's specification options, by the specifications that take them.
 OPTIONS = {'seed': ('monte_carlo', 'halton', 'lhs', 'mlhs', 'sobol'), 'discard': ('halton',), 'scramble': ('halton',)}
-HALTON_DISCARD = 1000  # PyBLP's default for unscrambled sequences
+HALTON_DISCARD = 1000  # PyBLP's default discard, scrambled or not
 
 
 @dataclass(frozen=True)

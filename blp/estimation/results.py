@@ -11,6 +11,7 @@ import scipy.linalg
 from blp.estimation.parameters import NonlinearValues, Parameter, Parameters
 from blp.estimation.records import Statistics, StepOutcome
 from blp.estimation.summary import results_summary
+from blp.pickling import to_pickle
 from blp.post import importance, micro_values, scores
 from blp.post.bootstrap import bootstrap
 from blp.post.optimal import compute_optimal_instruments
@@ -98,7 +99,7 @@ class ProblemResults(PostEstimation):
         M = evaluation.stacked.moments.size  # PyBLP's simulation error in S (zero without resample_agent_data)
         self.simulation_covariances = np.zeros((M, M)) if estimation.resampling is None else \
             estimation.resampling.covariances(evaluation.theta, outcome.W)
-        self.objective = evaluation.objective
+        self.objective = np.array(evaluation.objective, dtype=float)  # PyBLP's 0-d array: `.item()` works
         self.gradient = evaluation.gradient
         self.projected_gradient = statistics.projected_gradient
         self.gradient_norm = float(np.abs(self.projected_gradient).max()) if P else float('nan')
@@ -129,6 +130,7 @@ class ProblemResults(PostEstimation):
         self.optimization = estimation.optimization
         self.converged_by_step = [bool(step.converged) for step in history]
         self._pyblp_names(estimation, statistics)
+        self.xi_fe, self.omega_fe = self._fixed_effects()
 
     def _pyblp_names(self, estimation: Estimation, statistics: Statistics) -> None:
         """PyBLP's names for what the results hold: the projected gradient's norm, the reduced Hessian (rows and
@@ -150,6 +152,29 @@ class ProblemResults(PostEstimation):
         self.cumulative_objective_evaluations = self.objective_evaluations
         self.cumulative_contraction_evaluations = self.contraction_evaluations
         self.cumulative_fp_iterations = self.fp_iterations
+
+    def _fixed_effects(self) -> tuple[np.ndarray, np.ndarray]:
+        """PyBLP's xi_fe and omega_fe: what the absorbed fixed effects contribute to delta and to the transformed
+        costs (delta - X1 beta - xi and c~ - X3 gamma - omega with X1 and X3 before absorbing); zeros where none."""
+        problem = self.problem
+        xi_fe = self.delta - problem.X1_raw @ self.beta - self.xi if problem.absorber.dimensions else \
+            np.zeros_like(self.xi)
+        supply = problem.supply
+        omega_fe = np.zeros((problem.N, 0 if supply is None else 1))  # PyBLP's N x 0 without a supply side
+        if supply is not None and supply.absorber.dimensions and self.estimated_costs is not None:
+            with np.errstate(divide='ignore', invalid='ignore'):
+                tilde = np.log(self.estimated_costs) if supply.costs_type == 'log' else self.estimated_costs
+            omega_fe = tilde - supply.X3_raw @ self.gamma - self.omega
+        return xi_fe, omega_fe
+
+    def run_hansen_test(self) -> float:
+        """PyBLP's Hansen J statistic, N times the unscaled GMM objective (chi-squared with as many degrees of freedom
+        as overidentifying restrictions when W is optimal)."""
+        return (1 if self.options.scale_objective else self.problem.N) * float(self.objective)
+
+    def to_pickle(self, path: Any) -> None:
+        """Save these results as a pickle, as PyBLP's; `blp.read_pickle(path)` reads them back."""
+        to_pickle(self, path)
 
     def compute_optimal_instruments(self, method: str = 'approximate', draws: int = 1, seed: Optional[int] = None,
                                     expected_prices: Any = None, iteration: Any = None,

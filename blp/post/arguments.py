@@ -79,9 +79,16 @@ class MarketArguments:
 
     # ---------------------------------------------------------------- arguments
     def _market(self, market_id: Any) -> Optional[int]:
-        """Index of the market `market_id` (None for all markets)."""
+        """Index of the market `market_id` (None for all markets); as PyBLP, a one-element list, tuple or array
+        stands for its element (published code passes `market_id=['C01Q1']`)."""
         if market_id is None:
             return None
+        if isinstance(market_id, (list, tuple, np.ndarray)):
+            ids = np.asarray(market_id, dtype=object).reshape(-1)
+            if ids.size != 1:
+                raise SpecificationError(f'market_id must be one market id (or a list of one), not {ids.size} of them',
+                                         parameter='market')
+            market_id = ids[0]
         markets = self._layout.markets
         for t, market in enumerate(markets):
             if market == market_id or str(market) == str(market_id):

@@ -136,6 +136,22 @@ class DemandAtEstimates:
         np.einsum('tjj->tj', jacobian)[...] += Lambda
         return jacobian
 
+    def hessians(self, choices: Choices, slopes: np.ndarray) -> np.ndarray:
+        """d2 s_j / dx_k dx_l (T x J x J x J, zero where padded) of the mixed logit: with m1_j = sum_i w_i a_i^2 s_ij,
+        m2_jk = sum_i w_i a_i^2 s_ij s_ik and m3_jkl likewise, H_jkl = 1[j=k=l] m1_j - m2_jk (1[j=l] + 1[k=l])
+        - m2_jl 1[j=k] + 2 m3_jkl. The nested logit's are not derived here (refused)."""
+        if self.nests is not None:
+            raise SpecificationError('demand Hessians of the nested logit are not supported yet', parameter='rho')
+        probabilities = choices.probabilities
+        scaled = probabilities * (choices.weights * slopes ** 2)[:, None, :]
+        m2 = scaled @ probabilities.transpose(0, 2, 1)
+        hessians = 2 * np.einsum('tji,tki,tli->tjkl', scaled, probabilities, probabilities)
+        identity = np.eye(probabilities.shape[1])
+        hessians += np.einsum('tj,jk,jl->tjkl', scaled.sum(axis=2), identity, identity)
+        hessians -= np.einsum('tjk,jl->tjkl', m2, identity) + np.einsum('tjk,kl->tjkl', m2, identity)
+        hessians -= np.einsum('tjl,jk->tjkl', m2, identity)
+        return hessians
+
     def consumer_surpluses(self, choices: Choices) -> np.ndarray:
         """Each agent's surplus in money (T x I): expected utility log(1 + sum exp V) over the agent's price
         coefficient, with no income effects (PyBLP's formula); NaN for padded agents."""

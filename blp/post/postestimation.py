@@ -57,6 +57,41 @@ class PostEstimation(MarketArguments):
         model = self._model
         return self._matrices(model.jacobian(self._choices, model.slopes(name)), t, as_dict)
 
+    def compute_demand_hessians(self, name: str = 'prices', market_id: Optional[Hashable] = None) -> np.ndarray:
+        """PyBLP's d2 s_j / dx_k dx_l: J x J x J in one market, else N x max J x max J (NaN past a market's
+        products); pyRVtest reads them."""
+        t = self._market(market_id)
+        model = self._model
+        hessians = model.hessians(self._choices, model.slopes(name))
+        layout = self._layout
+        if t is not None:
+            count = layout.counts[t]
+            return hessians[t, :count, :count, :count].copy()
+        stacked = layout.unpad(hessians).astype(float)
+        real = layout.mask[layout.market_index]
+        stacked[~(real[:, :, None] & real[:, None, :])] = np.nan
+        return stacked
+
+    def compute_probabilities(self, prices: Optional[ArrayLike] = None, delta: Any = None, agent_data: Any = None,
+                              integration: Any = None, market_id: Optional[Hashable] = None) -> np.ndarray:
+        """PyBLP's agent choice probabilities s_ijt at the estimates or at other prices and/or mean utilities: J x I
+        in one market, else N x max I (NaN past a market's agents). Other agents (`agent_data`, `integration`)
+        are not supported yet: refused, naming the argument."""
+        for argument, value in (('agent_data', agent_data), ('integration', integration)):
+            if value is not None:
+                raise SpecificationError(f'compute_probabilities with other agents ({argument}) is not supported yet',
+                                         parameter=argument)
+        t = self._market(market_id)
+        model = self._model
+        probabilities = model.choose(self._utilities(prices, delta, t)).probabilities
+        agents = model.agent_mask
+        if t is not None:
+            return probabilities[t, :self._layout.counts[t]][:, agents[t]].copy()
+        layout = self._layout
+        stacked = layout.unpad(probabilities).astype(float)
+        stacked[~agents[layout.market_index]] = np.nan
+        return stacked
+
     def compute_elasticities(self, name: Optional[str] = 'prices', market_id: Optional[Hashable] = None,
                              as_dict: bool = False) -> Any:
         """E_jk = (x_k / s_j) ds_j / dx_k per market, for a characteristic x that enters X1 and/or X2 linearly (or

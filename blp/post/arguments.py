@@ -194,9 +194,11 @@ class MarketArguments:
         """Padded costs: the given ones, or `compute_costs()` under the observed ownership."""
         return self._costs(t=t) if costs is None else self._product_values(costs, 'costs', t, None)
 
-    def _utilities(self, prices: Optional[ArrayLike], delta: Any, t: Optional[int]) -> np.ndarray:
-        """Utilities at other prices and/or mean utilities; with delta given, prices move only mu (PyBLP)."""
-        model = self._model
+    def _utilities(self, prices: Optional[ArrayLike], delta: Any, t: Optional[int],
+                   model: Optional[DemandAtEstimates] = None) -> np.ndarray:
+        """Utilities at other prices and/or mean utilities; with delta given, prices move only mu (PyBLP). `model`:
+        demand with other agents (default: the problem's)."""
+        model = self._model if model is None else model
         utilities = model.utilities
         if delta is not None:
             new = self._product_values(delta, 'delta', t, model.delta)

@@ -22,6 +22,7 @@ from blp.model.choices import Choices, Nests, logit, nested_logit
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.estimation.results import ProblemResults
+    from blp.model.demand import DemandModel
 
 
 def linear_coefficient(name: str, beta_labels: list[str], beta: np.ndarray,
@@ -56,9 +57,10 @@ class DemandAtEstimates:
     epsilon_scale: float = 1.0    # utilities are V / epsilon_scale (a simulation's scaled logit error)
 
     @classmethod
-    def from_results(cls, results: ProblemResults) -> 'DemandAtEstimates':
+    def from_results(cls, results: ProblemResults, model: Optional[DemandModel] = None) -> 'DemandAtEstimates':
+        """At the estimates with the problem's agents, or with those of `model` (the same products, other agents)."""
         problem = results.problem
-        model, layout = results.demand_model, problem.products.layout
+        model, layout = model or results.demand_model, problem.products.layout
         values = results.nonlinear_values
         delta = layout.pad(results.delta[:, 0])
         observed = results._column('prices')  # a bootstrap draw's own prices, if it has them

@@ -14,7 +14,7 @@ row per product of that market. This module only turns arguments into padded arr
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Hashable, Optional
+from typing import TYPE_CHECKING, Any, Hashable, Optional, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -24,6 +24,7 @@ from blp.exceptions import BLPError, SpecificationError
 from blp.model.choices import Choices
 from blp.post import micro_data, substitution
 from blp.post.arguments import MarketArguments
+from blp.post.at_estimates import DemandAtEstimates
 from blp.post.counterfactual import before_after_table
 from blp.post.diagonals import extract_diagonal_means, extract_diagonals
 from blp.post.equilibrium import Equilibrium, solve_prices
@@ -75,15 +76,14 @@ class PostEstimation(MarketArguments):
     def compute_probabilities(self, prices: Optional[ArrayLike] = None, delta: Any = None, agent_data: Any = None,
                               integration: Any = None, market_id: Optional[Hashable] = None) -> np.ndarray:
         """PyBLP's agent choice probabilities s_ijt at the estimates or at other prices and/or mean utilities: J x I
-        in one market, else N x max I (NaN past a market's agents). Other agents (`agent_data`, `integration`)
-        are not supported yet: refused, naming the argument."""
-        for argument, value in (('agent_data', agent_data), ('integration', integration)):
-            if value is not None:
-                raise SpecificationError(f'compute_probabilities with other agents ({argument}) is not supported yet',
-                                         parameter=argument)
+        in one market, else N x max I (NaN past a market's agents); with `agent_data` and/or `integration`, those
+        of other agents, read as `Problem` reads them."""
         t = self._market(market_id)
         model = self._model
-        probabilities = model.choose(self._utilities(prices, delta, t)).probabilities
+        if agent_data is not None or integration is not None:
+            other = self.problem.with_agents(agent_data, integration).model
+            model = DemandAtEstimates.from_results(cast('ProblemResults', self), other)
+        probabilities = model.choose(self._utilities(prices, delta, t, model)).probabilities
         agents = model.agent_mask
         if t is not None:
             return probabilities[t, :self._layout.counts[t]][:, agents[t]].copy()

@@ -85,9 +85,23 @@ def test_agent_probabilities_are_pyblps(solved: dict, market_id: Any) -> None:
     prices = 1.1 * ours.problem.products.prices[:, 0]
     np.testing.assert_allclose(ours.compute_probabilities(prices=prices), theirs.compute_probabilities(prices=prices),
                                rtol=1e-6, atol=1e-14)
-    with pytest.raises(blp.SpecificationError) as error:
-        ours.compute_probabilities(agent_data=pd.DataFrame({'market_ids': ['C01Q1']}))
-    assert error.value.parameter == 'agent_data'
+
+
+def test_agent_probabilities_with_other_agents_are_pyblps(solved: dict) -> None:
+    ours, theirs = solved[blp], solved[pyblp]
+    agents = pd.read_csv(pyblp.data.NEVO_AGENTS_LOCATION)
+    agents = agents[agents['market_ids'].isin(ours.unique_market_ids)]
+    few = agents.groupby('market_ids').head(5)
+    for market_id in (None, 'C01Q1'):
+        mine = ours.compute_probabilities(agent_data=few, market_id=market_id)
+        their = theirs.compute_probabilities(agent_data=few, market_id=market_id)
+        assert mine.shape == their.shape == ((24, 5) if market_id else (ours.problem.N, 5))
+        np.testing.assert_allclose(mine, their, rtol=1e-6, atol=1e-14)
+    demographics = agents.groupby('market_ids').head(8)[['market_ids', 'income']]
+    mine = ours.compute_probabilities(agent_data=demographics, integration=blp.Integration('product', 2))
+    their = theirs.compute_probabilities(agent_data=demographics, integration=pyblp.Integration('product', 2))
+    assert mine.shape == their.shape == (ours.problem.N, 8)
+    np.testing.assert_allclose(mine, their, rtol=1e-6, atol=1e-14)
 
 
 @pytest.mark.parametrize('market_id', [None, 'C01Q1'])

@@ -141,9 +141,9 @@ class DemandAtEstimates:
     def hessians(self, choices: Choices, slopes: np.ndarray) -> np.ndarray:
         """d2 s_j / dx_k dx_l (T x J x J x J, zero where padded) of the mixed logit: with m1_j = sum_i w_i a_i^2 s_ij,
         m2_jk = sum_i w_i a_i^2 s_ij s_ik and m3_jkl likewise, H_jkl = 1[j=k=l] m1_j - m2_jk (1[j=l] + 1[k=l])
-        - m2_jl 1[j=k] + 2 m3_jkl. The nested logit's are not derived here (refused)."""
+        - m2_jl 1[j=k] + 2 m3_jkl; nested logit: `nested_hessians`."""
         if self.nests is not None:
-            raise SpecificationError('demand Hessians of the nested logit are not supported yet', parameter='rho')
+            return self.nested_hessians(choices, slopes)
         probabilities = choices.probabilities
         scaled = probabilities * (choices.weights * slopes ** 2)[:, None, :]
         m2 = scaled @ probabilities.transpose(0, 2, 1)
@@ -152,6 +152,29 @@ class DemandAtEstimates:
         hessians += np.einsum('tj,jk,jl->tjkl', scaled.sum(axis=2), identity, identity)
         hessians -= np.einsum('tjk,jl->tjkl', m2, identity) + np.einsum('tjk,kl->tjkl', m2, identity)
         hessians -= np.einsum('tjl,jk->tjkl', m2, identity)
+        return hessians
+
+    def nested_hessians(self, choices: Choices, slopes: np.ndarray) -> np.ndarray:
+        """d2 s_j / dx_k dx_l of the (random-coefficients) nested logit, market by market (J x J x J per agent):
+        with g_jk = d log s_ij / dV_ik = q_j 1[j=k] - r_j N_jk s_ik|h - s_ik (q = 1 / (1 - rho), r = rho q, N: same
+        nest), d2 s_ij / dV_k dV_l = s_ij (g_jk g_jl + dg_jk / dV_l), weighted by w_i a_i^2 and summed."""
+        nests = self.nests
+        assert nests is not None and choices.conditionals is not None
+        rho = nests.rho_products
+        q, same = 1 / (1 - rho), nests.same_nest
+        r = rho * q
+        T, J, _ = choices.probabilities.shape
+        identity = np.eye(J)[:, :, None]
+        hessians = np.zeros((T, J, J, J))
+        for t in range(T):
+            s, c = choices.probabilities[t], choices.conditionals[t]
+            weights = choices.weights[t] * slopes[t] ** 2
+            within = (r[t][:, None] * same[t])[:, :, None]
+            g = q[t][:, None, None] * identity - within * c[None] - s[None]
+            conditional = q[t][:, None, None] * (identity - same[t][:, :, None] * c[None]) * c[:, None, :]
+            dg = -within[:, :, None] * conditional[None] - (s[:, None, :] * g)[None]
+            hessians[t] = np.einsum('ji,jki,jli,i->jkl', s, g, g, weights) + np.einsum('ji,jkli,i->jkl', s, dg,
+                                                                                       weights)
         return hessians
 
     def consumer_surpluses(self, choices: Choices) -> np.ndarray:

@@ -15,10 +15,12 @@ import blp
 pyblp = pytest.importorskip('pyblp')
 
 
-def nevo(library: Any, supply: bool) -> Any:
+def nevo(library: Any, supply: bool = False, nested: bool = False) -> Any:
     """Random coefficients with income at fixed values, product fixed effects absorbed; with `supply` a linear
-    marginal cost in sugar with quarter fixed effects absorbed."""
+    marginal cost in sugar with quarter fixed effects absorbed; `nested`: nests by mushy, rho 0.6."""
     products = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
+    if nested:
+        products['nesting_ids'] = products['mushy']
     agents = pd.read_csv(pyblp.data.NEVO_AGENTS_LOCATION)
     markets = products['market_ids'].unique()[:20]
     products, agents = (frame[frame['market_ids'].isin(markets)] for frame in (products, agents))
@@ -28,14 +30,16 @@ def nevo(library: Any, supply: bool) -> Any:
     if supply:
         formulations += (library.Formulation('0 + sugar', absorb='C(quarter)'),)
     problem = library.Problem(formulations, products, library.Formulation('0 + income'), agents)
-    extra = {'beta': [-30.0]} if supply else {}  # PyBLP's rule: the price coefficient is not concentrated out
+    extra: dict[str, Any] = {'beta': [-30.0]} if supply else {}  # PyBLP's: the price coefficient not concentrated
+    if nested:
+        extra['rho'] = 0.6
     return problem.solve(np.diag([0.5, 2.0, 0.1]), [[1.0], [2.0], [0.0]], method='1s',
                          optimization=library.Optimization('return'), **extra)
 
 
 @pytest.fixture(scope='module')
 def solved() -> dict[Any, Any]:
-    return {library: nevo(library, supply=False) for library in (blp, pyblp)}
+    return {library: nevo(library) for library in (blp, pyblp)}
 
 
 def test_objective_is_pyblps_numpy_value_and_hansen_statistic(solved: dict) -> None:
@@ -112,6 +116,15 @@ def test_demand_hessians_are_pyblps(solved: dict, market_id: Any) -> None:
         their = theirs.compute_demand_hessians(name, market_id=market_id)
         assert mine.shape == their.shape
         np.testing.assert_allclose(mine, their, rtol=1e-6, atol=1e-10 * np.nanmax(np.abs(their)), err_msg=name)
+
+
+def test_nested_logit_demand_hessians_are_pyblps() -> None:
+    ours, theirs = nevo(blp, nested=True), nevo(pyblp, nested=True)
+    for market_id in (None, 'C01Q1'):
+        mine, their = ours.compute_demand_hessians(market_id=market_id), theirs.compute_demand_hessians(
+            market_id=market_id)
+        assert mine.shape == their.shape
+        np.testing.assert_allclose(mine, their, rtol=1e-6, atol=1e-10 * np.nanmax(np.abs(their)))
 
 
 def test_results_round_trip_through_a_pickle(solved: dict, tmp_path: Any) -> None:

@@ -14,6 +14,14 @@ def to_pickle(value: Any, path: Union[str, Path]) -> None:
         pickle.dump(value, handle)
 
 
+class Pickled:
+    """Mixed into every results class: PyBLP's `to_pickle(path)`."""
+
+    def to_pickle(self, path: Union[str, Path]) -> None:
+        """Save these results as a pickle, as PyBLP's; `blp.read_pickle(path)` reads them back."""
+        to_pickle(self, path)
+
+
 def read_pickle(path: Union[str, Path]) -> Any:
     """The object pickled at `path` (only read pickles you trust: unpickling runs code)."""
     with open(path, 'rb') as handle:

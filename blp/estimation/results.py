@@ -11,7 +11,7 @@ import scipy.linalg
 from blp.estimation.parameters import NonlinearValues, Parameter, Parameters
 from blp.estimation.records import Statistics, StepOutcome
 from blp.estimation.summary import results_summary
-from blp.pickling import to_pickle
+from blp.pickling import Pickled
 from blp.post import importance, micro_values, scores
 from blp.post.bootstrap import bootstrap
 from blp.post.optimal import compute_optimal_instruments
@@ -27,7 +27,7 @@ STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective', 'cos
 MATRIX_OPTIONS = ('costs_bounds', 'micro_sample_covariances')  # stored as JSON lists
 
 
-class ProblemResults(PostEstimation):
+class ProblemResults(PostEstimation, Pickled):
     """The outcome of `Problem.solve`. Array attributes have PyBLP's shapes: beta (K1 x 1), sigma (K2 x K2),
     pi (K2 x D), rho (H x 1 or 1 x 1), gamma (K3 x 1, with a supply side), and the same for their standard errors
     (NaN where fixed); xi and omega (N x 1); with a supply side the estimated costs and markups (N x 1)."""
@@ -171,10 +171,6 @@ class ProblemResults(PostEstimation):
         """PyBLP's Hansen J statistic, N times the unscaled GMM objective (chi-squared with as many degrees of freedom
         as overidentifying restrictions when W is optimal)."""
         return (1 if self.options.scale_objective else self.problem.N) * float(self.objective)
-
-    def to_pickle(self, path: Any) -> None:
-        """Save these results as a pickle, as PyBLP's; `blp.read_pickle(path)` reads them back."""
-        to_pickle(self, path)
 
     def compute_optimal_instruments(self, method: str = 'approximate', draws: int = 1, seed: Optional[int] = None,
                                     expected_prices: Any = None, iteration: Any = None,

@@ -135,3 +135,10 @@ def test_results_round_trip_through_a_pickle(solved: dict, tmp_path: Any) -> Non
     np.testing.assert_array_equal(restored.beta, ours.beta)
     np.testing.assert_array_equal(restored.compute_elasticities(market_id='C01Q1'),
                                   ours.compute_elasticities(market_id='C01Q1'))
+    for attribute, result in (('bootstrapped_beta', ours.bootstrap(draws=2, seed=0)),
+                              ('demand_instruments', ours.compute_optimal_instruments())):
+        path = tmp_path / f'{attribute}.pkl'
+        result.to_pickle(path)
+        restored = blp.read_pickle(path)
+        assert type(restored) is type(result)
+        np.testing.assert_array_equal(getattr(restored, attribute), getattr(result, attribute))

@@ -11,6 +11,7 @@ import scipy.linalg
 from blp.estimation.parameters import NonlinearValues, Parameter, Parameters
 from blp.estimation.records import Statistics, StepOutcome
 from blp.estimation.summary import results_summary
+from blp.exceptions import SpecificationError
 from blp.pickling import Pickled
 from blp.post import importance, micro_values, scores
 from blp.post.bootstrap import bootstrap
@@ -171,6 +172,36 @@ class ProblemResults(PostEstimation, Pickled):
         """PyBLP's Hansen J statistic, N times the unscaled GMM objective (chi-squared with as many degrees of freedom
         as overidentifying restrictions when W is optimal)."""
         return (1 if self.options.scale_objective else self.problem.N) * float(self.objective)
+
+    def run_distance_test(self, unrestricted: 'ProblemResults') -> np.ndarray:
+        """PyBLP's distance (likelihood-ratio-like) statistic: this restricted model's J minus the unrestricted one's,
+        on the same products."""
+        if not isinstance(unrestricted, ProblemResults):
+            raise SpecificationError('unrestricted must be other ProblemResults', parameter='unrestricted')
+        if unrestricted.problem.N != self.problem.N:
+            raise SpecificationError(f'unrestricted must have the same {self.problem.N} products as these results, '
+                                     f'not {unrestricted.problem.N}', parameter='unrestricted')
+        return np.array(self.run_hansen_test() - unrestricted.run_hansen_test())
+
+    def run_wald_test(self, restrictions: Any, restrictions_jacobian: Any) -> float:
+        """PyBLP's Wald statistic N r' (R V R')^-1 r for restrictions r(theta) = 0 (a column vector at the estimates)
+        with Jacobian R (a row per restriction, a column per row of `parameter_covariances`); a singular R V R' is
+        pseudo-inverted."""
+        r = np.asarray(restrictions, dtype=float)
+        r = r.reshape(-1, 1) if r.ndim < 2 else r
+        R = np.atleast_2d(np.asarray(restrictions_jacobian, dtype=float))
+        size = self.parameter_covariances.shape[0]
+        if r.shape[1] != 1:
+            raise SpecificationError('restrictions must be a column vector', parameter='restrictions')
+        if R.shape != (r.shape[0], size):
+            raise SpecificationError(f'restrictions_jacobian must be a {r.shape[0]} by {size} matrix, not '
+                                     f'{R.shape[0]} by {R.shape[1]}', parameter='restrictions_jacobian')
+        matrix = R @ self.parameter_covariances @ R.T
+        try:
+            inverted = np.linalg.inv(matrix)
+        except np.linalg.LinAlgError:
+            inverted = np.linalg.pinv(matrix)
+        return self.problem.N * float((r.T @ inverted @ r).item())
 
     def compute_optimal_instruments(self, method: str = 'approximate', draws: int = 1, seed: Optional[int] = None,
                                     expected_prices: Any = None, iteration: Any = None,

@@ -15,7 +15,7 @@ import blp
 pyblp = pytest.importorskip('pyblp')
 
 
-def nevo(library: Any, supply: bool = False, nested: bool = False) -> Any:
+def nevo(library: Any, supply: bool = False, nested: bool = False, pi_constant: float = 1.0) -> Any:
     """Random coefficients with income at fixed values, product fixed effects absorbed; with `supply` a linear
     marginal cost in sugar with quarter fixed effects absorbed; `nested`: nests by mushy, rho 0.6."""
     products = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
@@ -33,7 +33,7 @@ def nevo(library: Any, supply: bool = False, nested: bool = False) -> Any:
     extra: dict[str, Any] = {'beta': [-30.0]} if supply else {}  # PyBLP's: the price coefficient not concentrated
     if nested:
         extra['rho'] = 0.6
-    return problem.solve(np.diag([0.5, 2.0, 0.1]), [[1.0], [2.0], [0.0]], method='1s',
+    return problem.solve(np.diag([0.5, 2.0, 0.1]), [[pi_constant], [2.0], [0.0]], method='1s',
                          optimization=library.Optimization('return'), **extra)
 
 
@@ -48,6 +48,22 @@ def test_objective_is_pyblps_numpy_value_and_hansen_statistic(solved: dict) -> N
     np.testing.assert_allclose(ours.objective.item(), theirs.objective.item(), rtol=1e-6)
     np.testing.assert_allclose(ours.run_hansen_test(), theirs.run_hansen_test(), rtol=1e-6)
     assert ours.to_dict()['objective'] == pytest.approx(theirs.objective.item(), rel=1e-6)
+
+
+def test_distance_and_wald_statistics_are_pyblps(solved: dict) -> None:
+    ours, theirs = solved[blp], solved[pyblp]
+    restricted = {library: nevo(library, pi_constant=0.0) for library in (blp, pyblp)}
+    mine, their = restricted[blp].run_distance_test(ours), restricted[pyblp].run_distance_test(theirs)
+    assert np.shape(mine) == np.shape(their)
+    np.testing.assert_allclose(mine, their, rtol=1e-6)
+    size = theirs.parameter_covariances.shape[0]
+    assert ours.parameter_covariances.shape == (size, size)
+    jacobian = np.eye(size)[:2]
+    np.testing.assert_allclose(ours.run_wald_test(ours.theta[:2], jacobian),
+                               theirs.run_wald_test(theirs.theta[:2], jacobian), rtol=1e-3)
+    with pytest.raises(blp.SpecificationError) as error:
+        ours.run_wald_test(ours.theta[:2], np.eye(size)[:1])
+    assert error.value.parameter == 'restrictions_jacobian'
 
 
 @pytest.mark.parametrize('market_id', [['C01Q1'], ('C01Q1',), np.array(['C01Q1'], dtype=object)])

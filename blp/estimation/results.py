@@ -101,6 +101,8 @@ class ProblemResults(PostEstimation, Pickled):
         self.simulation_covariances = np.zeros((M, M)) if estimation.resampling is None else \
             estimation.resampling.covariances(evaluation.theta, outcome.W)
         self.objective = np.array(evaluation.objective, dtype=float)  # PyBLP's 0-d array: `.item()` works
+        self.moments = np.asarray(stacked.moments, dtype=float).reshape(-1, 1)  # g-bar, M x 1
+        self.moments_jacobian = statistics.moments_jacobian  # d g-bar / d (theta, concentrated beta and gamma)
         self.gradient = evaluation.gradient
         self.projected_gradient = statistics.projected_gradient
         self.gradient_norm = float(np.abs(self.projected_gradient).max()) if P else float('nan')
@@ -182,6 +184,12 @@ class ProblemResults(PostEstimation, Pickled):
             raise SpecificationError(f'unrestricted must have the same {self.problem.N} products as these results, '
                                      f'not {unrestricted.problem.N}', parameter='unrestricted')
         return np.array(self.run_hansen_test() - unrestricted.run_hansen_test())
+
+    def run_lm_test(self) -> float:
+        """PyBLP's Lagrange multiplier statistic N g' W G V G' W g (g the averaged moments, G their Jacobian, V the
+        parameters' covariances)."""
+        gradient = self.moments_jacobian.T @ self.W @ self.moments
+        return self.problem.N * float((gradient.T @ self.parameter_covariances @ gradient).item())
 
     def run_wald_test(self, restrictions: Any, restrictions_jacobian: Any) -> float:
         """PyBLP's Wald statistic N r' (R V R')^-1 r for restrictions r(theta) = 0 (a column vector at the estimates)

@@ -50,7 +50,7 @@ def test_objective_is_pyblps_numpy_value_and_hansen_statistic(solved: dict) -> N
     assert ours.to_dict()['objective'] == pytest.approx(theirs.objective.item(), rel=1e-6)
 
 
-def test_distance_and_wald_statistics_are_pyblps(solved: dict) -> None:
+def test_distance_wald_and_lm_statistics_are_pyblps(solved: dict) -> None:
     ours, theirs = solved[blp], solved[pyblp]
     restricted = {library: nevo(library, pi_constant=0.0) for library in (blp, pyblp)}
     mine, their = restricted[blp].run_distance_test(ours), restricted[pyblp].run_distance_test(theirs)
@@ -61,6 +61,9 @@ def test_distance_and_wald_statistics_are_pyblps(solved: dict) -> None:
     jacobian = np.eye(size)[:2]
     np.testing.assert_allclose(ours.run_wald_test(ours.theta[:2], jacobian),
                                theirs.run_wald_test(theirs.theta[:2], jacobian), rtol=1e-3)
+    np.testing.assert_allclose(ours.moments, theirs.moments, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(ours.moments_jacobian, theirs.moments_jacobian, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(ours.run_lm_test(), theirs.run_lm_test(), rtol=1e-3)
     with pytest.raises(blp.SpecificationError) as error:
         ours.run_wald_test(ours.theta[:2], np.eye(size)[:1])
     assert error.value.parameter == 'restrictions_jacobian'
@@ -92,6 +95,7 @@ def test_xi_fe_is_pyblps(solved: dict) -> None:
 def test_omega_fe_is_pyblps_with_a_supply_side() -> None:
     ours, theirs = nevo(blp, supply=True), nevo(pyblp, supply=True)
     assert np.abs(theirs.omega_fe).max() > 1e-3
+    np.testing.assert_allclose(ours.run_lm_test(), theirs.run_lm_test(), rtol=1e-3)
     np.testing.assert_allclose(ours.omega_fe, theirs.omega_fe, rtol=1e-6, atol=1e-10)
     np.testing.assert_allclose(ours.xi_fe, theirs.xi_fe, rtol=1e-6, atol=1e-10)
 

@@ -162,3 +162,18 @@ def test_results_round_trip_through_a_pickle(solved: dict, tmp_path: Any) -> Non
         restored = blp.read_pickle(path)
         assert type(restored) is type(result)
         np.testing.assert_array_equal(getattr(restored, attribute), getattr(result, attribute))
+
+
+def test_simulation_results_answer_the_same_calls_as_pyblps(tmp_path: Any) -> None:
+    """SimulationResults share the post-estimation methods: probabilities, demand Hessians, a market list, pickles."""
+    from test_simulation_against_pyblp import ids, simulate, tutorial
+    pyblp_ids, frame = ids(6, 5, 2)
+    theirs = simulate(pyblp, pyblp_ids, **tutorial(pyblp)).replace_endogenous()
+    ours = simulate(blp, frame, **tutorial(blp)).replace_endogenous()
+    np.testing.assert_allclose(ours.compute_probabilities(), theirs.compute_probabilities(), rtol=1e-8, atol=1e-14)
+    for market_id in (None, [2]):
+        np.testing.assert_allclose(ours.compute_demand_hessians(market_id=market_id),
+                                   theirs.compute_demand_hessians(market_id=market_id), rtol=1e-6, atol=1e-12)
+    path = tmp_path / 'simulation.pkl'
+    ours.to_pickle(path)
+    np.testing.assert_array_equal(blp.read_pickle(path).compute_probabilities(), ours.compute_probabilities())

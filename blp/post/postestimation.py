@@ -83,7 +83,8 @@ class PostEstimation(MarketArguments):
         if agent_data is not None or integration is not None:
             if getattr(self, 'epsilon_scale', 1.0) != 1.0:  # a simulation's scaled logit error: not carried over
                 raise SpecificationError('compute_probabilities with other agents is not supported with an '
-                                         'epsilon_scale other than 1', parameter='agent_data')
+                                         'epsilon_scale other than 1',
+                                         parameter='agent_data' if agent_data is not None else 'integration')
             other = self.problem.with_agents(agent_data, integration).model
             model = DemandAtEstimates.from_results(cast('ProblemResults', self), other)
         probabilities = model.choose(self._utilities(prices, delta, t, model)).probabilities

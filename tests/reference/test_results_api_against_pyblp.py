@@ -177,3 +177,7 @@ def test_simulation_results_answer_the_same_calls_as_pyblps(tmp_path: Any) -> No
     path = tmp_path / 'simulation.pkl'
     ours.to_pickle(path)
     np.testing.assert_array_equal(blp.read_pickle(path).compute_probabilities(), ours.compute_probabilities())
+    scaled = simulate(blp, frame, **tutorial(blp, epsilon_scale=0.5)).replace_endogenous()
+    with pytest.raises(blp.SpecificationError) as error:
+        scaled.compute_probabilities(integration=blp.Integration('product', 3))
+    assert error.value.parameter == 'integration'

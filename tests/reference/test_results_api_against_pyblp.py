@@ -1,6 +1,7 @@
 """PyBLP users' results calls (issue 24): `objective.item()`, `market_id` as a one-element list, `xi_fe` /
-`omega_fe`, `compute_probabilities`, `compute_demand_hessians`, `run_hansen_test` and the pickle round trip, against
-PyBLP 1.3.0 live on Nevo's cereal data in 20 markets at fixed parameters (PyBLP's 'return': a few seconds)."""
+`omega_fe`, `compute_probabilities`, `compute_demand_hessians`, the Hansen, distance, Wald and LM statistics and the
+pickle round trip, against PyBLP 1.3.0 live on Nevo's cereal data in 20 markets at fixed parameters (PyBLP's
+'return') and on the tutorial's simulation: a few seconds."""
 
 from __future__ import annotations
 

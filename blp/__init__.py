@@ -35,6 +35,7 @@ _EXPORTS = {
     'data_to_dict': 'blp.primitives.builders',
     'build_integration': 'blp.configurations.integration',
     'parallel': 'blp.configurations.parallel',
+    'read_pickle': 'blp.pickling',
 }
 
 # Public submodules PyBLP users reach as attributes (`blp.data.NEVO_PRODUCTS_LOCATION`, `blp.options.digits = 2`).

@@ -483,7 +483,7 @@ class Estimation:
             eigenvalues = np.linalg.eigvalsh(reduced)
         return Statistics(S=S, updated_W=invert(S_weights), parameter_covariances=covariances, se=se,
                           projected_gradient=projected, hessian=hessian, hessian_eigenvalues=eigenvalues, step=step,
-                          active_bounds=active)
+                          active_bounds=active, moments_jacobian=G)
 
 
 def stored_option(key: str, value: Any) -> Any:

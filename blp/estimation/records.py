@@ -61,3 +61,4 @@ class Statistics:
     hessian_eigenvalues: np.ndarray
     step: int
     active_bounds: list[str]
+    moments_jacobian: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # G: d g-bar / d parameters

@@ -11,6 +11,8 @@ import scipy.linalg
 from blp.estimation.parameters import NonlinearValues, Parameter, Parameters
 from blp.estimation.records import Statistics, StepOutcome
 from blp.estimation.summary import results_summary
+from blp.exceptions import SpecificationError
+from blp.pickling import Pickled
 from blp.post import importance, micro_values, scores
 from blp.post.bootstrap import bootstrap
 from blp.post.optimal import compute_optimal_instruments
@@ -26,7 +28,7 @@ STORED_OPTIONS = ('W_type', 'se_type', 'center_moments', 'scale_objective', 'cos
 MATRIX_OPTIONS = ('costs_bounds', 'micro_sample_covariances')  # stored as JSON lists
 
 
-class ProblemResults(PostEstimation):
+class ProblemResults(PostEstimation, Pickled):
     """The outcome of `Problem.solve`. Array attributes have PyBLP's shapes: beta (K1 x 1), sigma (K2 x K2),
     pi (K2 x D), rho (H x 1 or 1 x 1), gamma (K3 x 1, with a supply side), and the same for their standard errors
     (NaN where fixed); xi and omega (N x 1); with a supply side the estimated costs and markups (N x 1)."""
@@ -98,7 +100,9 @@ class ProblemResults(PostEstimation):
         M = evaluation.stacked.moments.size  # PyBLP's simulation error in S (zero without resample_agent_data)
         self.simulation_covariances = np.zeros((M, M)) if estimation.resampling is None else \
             estimation.resampling.covariances(evaluation.theta, outcome.W)
-        self.objective = evaluation.objective
+        self.objective = np.array(evaluation.objective, dtype=float)  # PyBLP's 0-d array: `.item()` works
+        self.moments = np.asarray(stacked.moments, dtype=float).reshape(-1, 1)  # g-bar, M x 1
+        self.moments_jacobian = statistics.moments_jacobian  # d g-bar / d (theta, concentrated beta and gamma)
         self.gradient = evaluation.gradient
         self.projected_gradient = statistics.projected_gradient
         self.gradient_norm = float(np.abs(self.projected_gradient).max()) if P else float('nan')
@@ -129,6 +133,7 @@ class ProblemResults(PostEstimation):
         self.optimization = estimation.optimization
         self.converged_by_step = [bool(step.converged) for step in history]
         self._pyblp_names(estimation, statistics)
+        self.xi_fe, self.omega_fe = self._fixed_effects()
 
     def _pyblp_names(self, estimation: Estimation, statistics: Statistics) -> None:
         """PyBLP's names for what the results hold: the projected gradient's norm, the reduced Hessian (rows and
@@ -150,6 +155,61 @@ class ProblemResults(PostEstimation):
         self.cumulative_objective_evaluations = self.objective_evaluations
         self.cumulative_contraction_evaluations = self.contraction_evaluations
         self.cumulative_fp_iterations = self.fp_iterations
+
+    def _fixed_effects(self) -> tuple[np.ndarray, np.ndarray]:
+        """PyBLP's xi_fe and omega_fe: what the absorbed fixed effects contribute to delta and to the transformed
+        costs (delta - X1 beta - xi and c~ - X3 gamma - omega with X1 and X3 before absorbing); zeros where none."""
+        problem = self.problem
+        xi_fe = self.delta - problem.X1_raw @ self.beta - self.xi if problem.absorber.dimensions else \
+            np.zeros_like(self.xi)
+        supply = problem.supply
+        omega_fe = np.zeros((problem.N, 0 if supply is None else 1))  # PyBLP's N x 0 without a supply side
+        if supply is not None and supply.absorber.dimensions and self.estimated_costs is not None:
+            with np.errstate(divide='ignore', invalid='ignore'):
+                tilde = np.log(self.estimated_costs) if supply.costs_type == 'log' else self.estimated_costs
+            omega_fe = tilde - supply.X3_raw @ self.gamma - self.omega
+        return xi_fe, omega_fe
+
+    def run_hansen_test(self) -> float:
+        """PyBLP's Hansen J statistic, N times the unscaled GMM objective (chi-squared with as many degrees of freedom
+        as overidentifying restrictions when W is optimal)."""
+        return (1 if self.options.scale_objective else self.problem.N) * float(self.objective)
+
+    def run_distance_test(self, unrestricted: 'ProblemResults') -> np.ndarray:
+        """PyBLP's distance (likelihood-ratio-like) statistic: this restricted model's J minus the unrestricted one's,
+        on the same products."""
+        if not isinstance(unrestricted, ProblemResults):
+            raise SpecificationError('unrestricted must be other ProblemResults', parameter='unrestricted')
+        if unrestricted.problem.N != self.problem.N:
+            raise SpecificationError(f'unrestricted must have the same {self.problem.N} products as these results, '
+                                     f'not {unrestricted.problem.N}', parameter='unrestricted')
+        return np.array(self.run_hansen_test() - unrestricted.run_hansen_test())
+
+    def run_lm_test(self) -> float:
+        """PyBLP's Lagrange multiplier statistic N g' W G V G' W g (g the averaged moments, G their Jacobian, V the
+        parameters' covariances)."""
+        gradient = self.moments_jacobian.T @ self.W @ self.moments
+        return self.problem.N * float((gradient.T @ self.parameter_covariances @ gradient).item())
+
+    def run_wald_test(self, restrictions: Any, restrictions_jacobian: Any) -> float:
+        """PyBLP's Wald statistic N r' (R V R')^-1 r for restrictions r(theta) = 0 (a column vector at the estimates)
+        with Jacobian R (a row per restriction, a column per row of `parameter_covariances`); a singular R V R' is
+        pseudo-inverted."""
+        r = np.asarray(restrictions, dtype=float)
+        r = r.reshape(-1, 1) if r.ndim < 2 else r
+        R = np.atleast_2d(np.asarray(restrictions_jacobian, dtype=float))
+        size = self.parameter_covariances.shape[0]
+        if r.shape[1] != 1:
+            raise SpecificationError('restrictions must be a column vector', parameter='restrictions')
+        if R.shape != (r.shape[0], size):
+            raise SpecificationError(f'restrictions_jacobian must be a {r.shape[0]} by {size} matrix, not '
+                                     f'{R.shape[0]} by {R.shape[1]}', parameter='restrictions_jacobian')
+        matrix = R @ self.parameter_covariances @ R.T
+        try:
+            inverted = np.linalg.inv(matrix)
+        except np.linalg.LinAlgError:
+            inverted = np.linalg.pinv(matrix)
+        return self.problem.N * float((r.T @ inverted @ r).item())
 
     def compute_optimal_instruments(self, method: str = 'approximate', draws: int = 1, seed: Optional[int] = None,
                                     expected_prices: Any = None, iteration: Any = None,

@@ -79,9 +79,16 @@ class MarketArguments:
 
     # ---------------------------------------------------------------- arguments
     def _market(self, market_id: Any) -> Optional[int]:
-        """Index of the market `market_id` (None for all markets)."""
+        """Index of the market `market_id` (None for all markets); as PyBLP, a one-element list, tuple or array
+        stands for its element (published code passes `market_id=['C01Q1']`)."""
         if market_id is None:
             return None
+        if isinstance(market_id, (list, tuple, np.ndarray)):
+            ids = np.asarray(market_id, dtype=object).reshape(-1)
+            if ids.size != 1:
+                raise SpecificationError(f'market_id must be one market id (or a list of one), not {ids.size} of them',
+                                         parameter='market')
+            market_id = ids[0]
         markets = self._layout.markets
         for t, market in enumerate(markets):
             if market == market_id or str(market) == str(market_id):
@@ -187,9 +194,11 @@ class MarketArguments:
         """Padded costs: the given ones, or `compute_costs()` under the observed ownership."""
         return self._costs(t=t) if costs is None else self._product_values(costs, 'costs', t, None)
 
-    def _utilities(self, prices: Optional[ArrayLike], delta: Any, t: Optional[int]) -> np.ndarray:
-        """Utilities at other prices and/or mean utilities; with delta given, prices move only mu (PyBLP)."""
-        model = self._model
+    def _utilities(self, prices: Optional[ArrayLike], delta: Any, t: Optional[int],
+                   model: Optional[DemandAtEstimates] = None) -> np.ndarray:
+        """Utilities at other prices and/or mean utilities; with delta given, prices move only mu (PyBLP). `model`:
+        demand with other agents (default: the problem's)."""
+        model = self._model if model is None else model
         utilities = model.utilities
         if delta is not None:
             new = self._product_values(delta, 'delta', t, model.delta)

@@ -22,6 +22,7 @@ from blp.model.choices import Choices, Nests, logit, nested_logit
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.estimation.results import ProblemResults
+    from blp.model.demand import DemandModel
 
 
 def linear_coefficient(name: str, beta_labels: list[str], beta: np.ndarray,
@@ -56,9 +57,10 @@ class DemandAtEstimates:
     epsilon_scale: float = 1.0    # utilities are V / epsilon_scale (a simulation's scaled logit error)
 
     @classmethod
-    def from_results(cls, results: ProblemResults) -> 'DemandAtEstimates':
+    def from_results(cls, results: ProblemResults, model: Optional[DemandModel] = None) -> 'DemandAtEstimates':
+        """At the estimates with the problem's agents, or with those of `model` (the same products, other agents)."""
         problem = results.problem
-        model, layout = results.demand_model, problem.products.layout
+        model, layout = model or results.demand_model, problem.products.layout
         values = results.nonlinear_values
         delta = layout.pad(results.delta[:, 0])
         observed = results._column('prices')  # a bootstrap draw's own prices, if it has them
@@ -135,6 +137,45 @@ class DemandAtEstimates:
         jacobian = -Gamma
         np.einsum('tjj->tj', jacobian)[...] += Lambda
         return jacobian
+
+    def hessians(self, choices: Choices, slopes: np.ndarray) -> np.ndarray:
+        """d2 s_j / dx_k dx_l (T x J x J x J, zero where padded) of the mixed logit: with m1_j = sum_i w_i a_i^2 s_ij,
+        m2_jk = sum_i w_i a_i^2 s_ij s_ik and m3_jkl likewise, H_jkl = 1[j=k=l] m1_j - m2_jk (1[j=l] + 1[k=l])
+        - m2_jl 1[j=k] + 2 m3_jkl; nested logit: `nested_hessians`."""
+        if self.nests is not None:
+            return self.nested_hessians(choices, slopes)
+        probabilities = choices.probabilities
+        scaled = probabilities * (choices.weights * slopes ** 2)[:, None, :]
+        m2 = scaled @ probabilities.transpose(0, 2, 1)
+        hessians = 2 * np.einsum('tji,tki,tli->tjkl', scaled, probabilities, probabilities)
+        identity = np.eye(probabilities.shape[1])
+        hessians += np.einsum('tj,jk,jl->tjkl', scaled.sum(axis=2), identity, identity)
+        hessians -= np.einsum('tjk,jl->tjkl', m2, identity) + np.einsum('tjk,kl->tjkl', m2, identity)
+        hessians -= np.einsum('tjl,jk->tjkl', m2, identity)
+        return hessians
+
+    def nested_hessians(self, choices: Choices, slopes: np.ndarray) -> np.ndarray:
+        """d2 s_j / dx_k dx_l of the (random-coefficients) nested logit, market by market (J x J x J per agent):
+        with g_jk = d log s_ij / dV_ik = q_j 1[j=k] - r_j N_jk s_ik|h - s_ik (q = 1 / (1 - rho), r = rho q, N: same
+        nest), d2 s_ij / dV_k dV_l = s_ij (g_jk g_jl + dg_jk / dV_l), weighted by w_i a_i^2 and summed."""
+        nests = self.nests
+        assert nests is not None and choices.conditionals is not None
+        rho = nests.rho_products
+        q, same = 1 / (1 - rho), nests.same_nest
+        r = rho * q
+        T, J, _ = choices.probabilities.shape
+        identity = np.eye(J)[:, :, None]
+        hessians = np.zeros((T, J, J, J))
+        for t in range(T):
+            s, c = choices.probabilities[t], choices.conditionals[t]
+            weights = choices.weights[t] * slopes[t] ** 2
+            within = (r[t][:, None] * same[t])[:, :, None]
+            g = q[t][:, None, None] * identity - within * c[None] - s[None]
+            conditional = q[t][:, None, None] * (identity - same[t][:, :, None] * c[None]) * c[:, None, :]
+            dg = -within[:, :, None] * conditional[None] - (s[:, None, :] * g)[None]
+            hessians[t] = np.einsum('ji,jki,jli,i->jkl', s, g, g, weights) + np.einsum('ji,jkli,i->jkl', s, dg,
+                                                                                       weights)
+        return hessians
 
     def consumer_surpluses(self, choices: Choices) -> np.ndarray:
         """Each agent's surplus in money (T x I): expected utility log(1 + sum exp V) over the agent's price

@@ -34,6 +34,7 @@ import numpy as np
 
 from blp.configurations.solve_options import Iteration
 from blp.exceptions import SpecificationError
+from blp.pickling import Pickled
 from blp.post.at_estimates import linear_coefficient
 from blp.post.diagonals import extract_diagonal_means, extract_diagonals
 from blp.post.equilibrium import solve_prices
@@ -79,7 +80,7 @@ def bootstrap_parameters(results: ProblemResults, draws: int, seed: Optional[int
     return theta, beta, gamma
 
 
-class BootstrappedResults:
+class BootstrappedResults(Pickled):
     """PyBLP's `BootstrappedResults`: parameters, prices, shares and delta per draw, and with a supply side gamma
     and the equilibrium's convergence (`fp_converged`, `fp_iterations`, `contraction_evaluations`: T x draws,
     markets sorted as `unique_market_ids`)."""

@@ -24,6 +24,7 @@ import pandas as pd
 
 from blp.exceptions import SpecificationError
 from blp.model.choices import logit, nested_logit
+from blp.pickling import Pickled
 from blp.primitives.products import as_frame
 from blp.printing import clock, statistics_table
 from blp.serialization import jsonable
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # back-references for the type checker only
 
 
 @dataclass
-class ImportanceSamplingResults:
+class ImportanceSamplingResults(Pickled):
     """PyBLP's `ImportanceSamplingResults`: the sampled agents as agent data (a DataFrame with `market_ids`,
     `weights`, `nodes0..` and the candidates' other columns), the diagnostics per market (in
     `diagnostic_market_ids` order) and `to_problem()`."""

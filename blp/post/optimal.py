@@ -35,6 +35,7 @@ from blp.exceptions import BLPWarning, DataError, SpecificationError
 from blp.model import DemandModel
 from blp.model.choices import logit, nested_logit
 from blp.model.demand import Inversion
+from blp.pickling import Pickled
 from blp.post.optimal_supply import supply_instruments, supply_problem
 from blp.printing import clock, statistics_table
 from blp.serialization import jsonable
@@ -48,7 +49,7 @@ METHODS = ('approximate', 'normal', 'empirical')
 
 
 @dataclass
-class OptimalInstrumentResults:
+class OptimalInstrumentResults(Pickled):
     """PyBLP's `OptimalInstrumentResults` (demand side): the instruments, what they were computed from, and
     `to_problem()`."""
 

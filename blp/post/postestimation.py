@@ -14,7 +14,7 @@ row per product of that market. This module only turns arguments into padded arr
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Hashable, Optional
+from typing import TYPE_CHECKING, Any, Hashable, Optional, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -24,6 +24,7 @@ from blp.exceptions import BLPError, SpecificationError
 from blp.model.choices import Choices
 from blp.post import micro_data, substitution
 from blp.post.arguments import MarketArguments
+from blp.post.at_estimates import DemandAtEstimates
 from blp.post.counterfactual import before_after_table
 from blp.post.diagonals import extract_diagonal_means, extract_diagonals
 from blp.post.equilibrium import Equilibrium, solve_prices
@@ -56,6 +57,44 @@ class PostEstimation(MarketArguments):
         t = self._market(market_id)
         model = self._model
         return self._matrices(model.jacobian(self._choices, model.slopes(name)), t, as_dict)
+
+    def compute_demand_hessians(self, name: str = 'prices', market_id: Optional[Hashable] = None) -> np.ndarray:
+        """PyBLP's d2 s_j / dx_k dx_l: J x J x J in one market, else N x max J x max J (NaN past a market's
+        products); pyRVtest reads them."""
+        t = self._market(market_id)
+        model = self._model
+        hessians = model.hessians(self._choices, model.slopes(name))
+        layout = self._layout
+        if t is not None:
+            count = layout.counts[t]
+            return hessians[t, :count, :count, :count].copy()
+        stacked = layout.unpad(hessians).astype(float)
+        real = layout.mask[layout.market_index]
+        stacked[~(real[:, :, None] & real[:, None, :])] = np.nan
+        return stacked
+
+    def compute_probabilities(self, prices: Optional[ArrayLike] = None, delta: Any = None, agent_data: Any = None,
+                              integration: Any = None, market_id: Optional[Hashable] = None) -> np.ndarray:
+        """PyBLP's agent choice probabilities s_ijt at the estimates or at other prices and/or mean utilities: J x I
+        in one market, else N x max I (NaN past a market's agents); with `agent_data` and/or `integration`, those
+        of other agents, read as `Problem` reads them."""
+        t = self._market(market_id)
+        model = self._model
+        if agent_data is not None or integration is not None:
+            if getattr(self, 'epsilon_scale', 1.0) != 1.0:  # a simulation's scaled logit error: not carried over
+                raise SpecificationError('compute_probabilities with other agents is not supported with an '
+                                         'epsilon_scale other than 1',
+                                         parameter='agent_data' if agent_data is not None else 'integration')
+            other = self.problem.with_agents(agent_data, integration).model
+            model = DemandAtEstimates.from_results(cast('ProblemResults', self), other)
+        probabilities = model.choose(self._utilities(prices, delta, t, model)).probabilities
+        agents = model.agent_mask
+        if t is not None:
+            return probabilities[t, :self._layout.counts[t]][:, agents[t]].copy()
+        layout = self._layout
+        stacked = layout.unpad(probabilities).astype(float)
+        stacked[~agents[layout.market_index]] = np.nan
+        return stacked
 
     def compute_elasticities(self, name: Optional[str] = 'prices', market_id: Optional[Hashable] = None,
                              as_dict: bool = False) -> Any:

@@ -13,6 +13,7 @@ from blp.configurations.formulation import Formulation
 from blp.configurations.integration import Integration
 from blp.estimation.problem import Problem
 from blp.exceptions import SpecificationError
+from blp.pickling import Pickled
 from blp.primitives.products import DataLike
 from blp.simulation.economy import Economy
 from blp.simulation.instruments import with_default_instruments
@@ -28,7 +29,7 @@ ATTRIBUTES = ('product_data', 'delta', 'costs', 'computation_time', 'fp_converge
               'profit_hessian_eigenvalues')
 
 
-class SimulationResults(Economy):
+class SimulationResults(Economy, Pickled):
     """Prices and shares (or exogenous characteristics) consistent with the true parameters, and PyBLP's
     post-estimation methods at them. Per-market arrays follow `Simulation.unique_market_ids` (sorted)."""
 

@@ -47,6 +47,7 @@ class SupplyData:
     costs_type: str
     ZC: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # N x MC, not absorbed (as PyBLP)
     ZC_labels: list[str] = field(default_factory=list)
+    X3_raw: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # before absorbing: for PyBLP's omega_fe
 
     @property
     def K3(self) -> int:
@@ -110,5 +111,5 @@ def build_supply(formulation: Formulation, products: Products, costs_type: str =
         if ZC_labels else np.zeros((products.N, 0))
     warn(collinearity_warning(ZC, ZC_labels, 'ZC', False), recorded)
     return SupplyData(X3, design.labels, design.endogenous, ZS, ZS_labels, ZS_exogenous, absorber, firm_ids, ownership,
-                      costs_type, ZC, ZC_labels)
+                      costs_type, ZC, ZC_labels, design.matrix)
 

@@ -26,6 +26,7 @@ from blp.micro.block import MicroBlock, given_covariances
 from blp.micro.compiled import compile_micro
 from blp.micro.from_spec import resolve_micro_moments
 from blp.model.chunks import ChunkedDemand
+from blp.model.demand import refuse_scaled
 from blp.supply.data import too_few_supply_instruments
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
@@ -79,6 +80,15 @@ class Estimation:
                 raise SpecificationError(f"{name}='clustered' needs a clustering_ids column in product_data",
                                          parameter=name)
         self.optimization, self.iteration = options.optimization, options.iteration
+        for present, piece in ((problem.supply is not None, 'a supply side (X3)'),
+                               (bool(options.micro_moments), 'micro moments'),
+                               (problem.lags is not None, 'lag_indices (persistent unobservables)'),
+                               (options.resample_agent_data is not None, 'resample_agent_data')):
+            if present:
+                refuse_scaled(problem.epsilon_scale, piece)
+        if 'nonlinear' in options.fp_type and problem.epsilon_scale != 1:
+            raise SpecificationError("with epsilon_scale other than 1, fp_type must be 'safe_linear' or 'linear' "
+                                     "(PyBLP's rule)", parameter='fp_type')
         self.parameters = Parameters.of(problem, options)
         check_gamma(options.gamma, options.gamma_bounds, None if problem.supply is None else problem.supply.X3_labels)
         self.model = problem.model.with_nodes_for(self.parameters.values.sigma)  # data faults before identification

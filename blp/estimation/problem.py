@@ -55,13 +55,14 @@ class Problem:
 
     Logit when there is no X2; nested logit when product data have `nesting_ids` and there is no X2; random
     coefficients nested logit (RCNL) with both. `rc_types` ('linear' or 'log' per X2 column, as PyBLP's) makes a
-    column's coefficient lognormal, exp(Sigma_k nu + Pi_k d).
+    column's coefficient lognormal, exp(Sigma_k nu + Pi_k d). `epsilon_scale` e scales the logit error, agents
+    choosing by (delta + mu) / e (PyBLP's; 1 with nests), handled by the demand model (`blp.model.demand`).
     """
 
     def __init__(self, product_formulations: Formulation | Sequence[Optional[Formulation]], product_data: DataLike,
                  agent_formulation: Optional[Formulation] = None, agent_data: Optional[DataLike] = None,
                  integration: Optional[Integration] = None, rc_types: Optional[Sequence[str]] = None,
-                 costs_type: str = 'linear') -> None:
+                 epsilon_scale: float = 1.0, costs_type: str = 'linear') -> None:
         formulations: list[Optional[Formulation]] = [product_formulations] if isinstance(
             product_formulations, Formulation) else list(product_formulations)
         if not 1 <= len(formulations) <= 3 or formulations[0] is None:
@@ -129,7 +130,9 @@ class Problem:
             raise SpecificationError('agent_formulation needs an X2 formulation to interact with',
                                      parameter='agent_formulation')
         self.model = DemandModel(self.products.layout, self.products.shares, self.X2, self.agents, nest_codes,
-                                 len(self.nest_labels), np.array([kind == 'log' for kind in self.rc_types], dtype=bool))
+                                 len(self.nest_labels), np.array([kind == 'log' for kind in self.rc_types], dtype=bool),
+                                 epsilon_scale)
+        self.epsilon_scale = self.model.epsilon_scale
         self.supply: Optional[SupplyData] = None
         if formulations[2] is not None:
             self.supply = build_supply(formulations[2], self.products, costs_type, self.warnings)
@@ -231,7 +234,7 @@ class Problem:
         problem.agents = problem._load_agents(self.agent_formulation, agent_data, None)
         model = self.model
         problem.model = DemandModel(self.products.layout, self.products.shares, self.X2, problem.agents,
-                                    model.nest_codes, model.H, model.log_columns)
+                                    model.nest_codes, model.H, model.log_columns, model.epsilon_scale)
         problem.moments = problem._moments()
         return problem
 
@@ -273,7 +276,7 @@ class Problem:
         problem.integration = integration
         model = self.model
         problem.model = DemandModel(self.products.layout, self.products.shares, self.X2, problem.agents,
-                                    model.nest_codes, model.H, model.log_columns)
+                                    model.nest_codes, model.H, model.log_columns, model.epsilon_scale)
         problem.moments = problem._moments()
         return problem
 

@@ -71,17 +71,19 @@ class ChunkedDemand:
         converged = np.zeros(T, dtype=bool)
         jacobian = np.zeros((T, J, P)) if with_jacobian and P else None
 
+        e = model.epsilon_scale  # the kernels work in choice units, delta / e (`blp.model.demand`)
+
         def run(chunk: Chunk) -> None:
             markets, width, kernel = chunk.markets, chunk.width, chunk.kernel
             utilities = kernel.prepare(values)
             contraction = kernel.solve_delta(utilities, model.log_shares_padded[markets, :width],
-                                             start[markets, :width], iteration)
-            delta[markets, :width] = contraction.delta
+                                             start[markets, :width] / e, iteration)
+            delta[markets, :width] = contraction.delta * e
             evaluations[markets], iterations[markets] = contraction.evaluations, contraction.iterations
             converged[markets] = contraction.converged
             if jacobian is not None and contraction.converged.all():
                 observed = model.observed_shares()[markets, :width] if iteration.returns else None
-                jacobian[markets, :width] = model.padded_jacobian(
+                jacobian[markets, :width] = e * model.padded_jacobian(
                     kernel, utilities, contraction.delta, self.parameters, self.variables[markets], self.columns,
                     observed)
 

@@ -4,6 +4,11 @@ Estimation asks it for delta(theta) (the closed-form inversion for logit and nes
 random coefficients) and d delta / d theta; post-estimation asks it for full utilities V = delta + mu, agents'
 coefficients and nests, then applies the choice kernels of `blp.model.choices`. Agents' coefficients on X2 are
 computed in one place (`coefficients`), so a new coefficient type changes one method.
+
+PyBLP's `epsilon_scale` e scales the logit error: agents choose by (delta + mu) / e. The model keeps delta in V's
+units outside and works in choice units inside, in this one place: its kernel sees X2 / e (so mu / e), its
+contraction starts from delta / e and returns e times its solution, d delta / d theta is e times the kernel's, and
+`utilities` are (delta + mu) / e.
 """
 
 from __future__ import annotations
@@ -11,13 +16,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from blp.configurations.solve_options import Iteration
 from blp.estimation.parameters import NonlinearValues, Parameters, RhoParameter
-from blp.exceptions import DataError
+from blp.exceptions import DataError, SpecificationError
 from blp.model.choices import Choices, Nests, nested_logit
 from blp.model.contraction import RandomCoefficients, Utilities
 from blp.model.nested_contraction import ALL_NESTS, NestedRandomCoefficients
@@ -36,23 +41,44 @@ class Inversion:
     utilities: Optional[Utilities]     # random coefficients: exp(mu - max mu) at this theta
 
 
+def check_epsilon_scale(epsilon_scale: Any, H: int) -> float:
+    """A positive scale, and 1 with nests (PyBLP's rules)."""
+    if isinstance(epsilon_scale, bool) or not isinstance(epsilon_scale, (int, float)) or \
+            not np.isfinite(epsilon_scale) or epsilon_scale <= 0:
+        raise SpecificationError('epsilon_scale must be a positive number', parameter='epsilon_scale')
+    if epsilon_scale != 1 and H:
+        raise SpecificationError('epsilon_scale must equal 1 when there are nesting groups (PyBLP neither)',
+                                 parameter='epsilon_scale')
+    return float(epsilon_scale)
+
+
+def refuse_scaled(epsilon_scale: float, piece: str) -> None:
+    """What is not ported with a scaled logit error yet is refused by name rather than computed unchecked."""
+    if epsilon_scale != 1:
+        raise SpecificationError(f'{piece} with epsilon_scale other than 1 ({epsilon_scale:g}) is not ported yet',
+                                 parameter='epsilon_scale')
+
+
 class DemandModel:
     """Demand on padded markets: `random` is the random-coefficients part (None for logit and nested logit; nested
     random coefficients, RCNL, with nests and agents). `log_columns` flags X2 columns whose coefficients are
-    lognormal (PyBLP's `rc_types='log'`)."""
+    lognormal (PyBLP's `rc_types='log'`); `epsilon_scale` scales the logit error (see the module's docstring)."""
 
     def __init__(self, layout: Layout, shares: np.ndarray, X2: np.ndarray, agents: Optional[Agents],
-                 nest_codes: Optional[np.ndarray], H: int, log_columns: Optional[np.ndarray] = None) -> None:
+                 nest_codes: Optional[np.ndarray], H: int, log_columns: Optional[np.ndarray] = None,
+                 epsilon_scale: float = 1.0) -> None:
         self.layout, self.agents, self.nest_codes, self.H = layout, agents, nest_codes, H
+        self.epsilon_scale = check_epsilon_scale(epsilon_scale, H)
         outside = 1 - np.bincount(layout.market_index, weights=shares, minlength=layout.T)
         self.log_shares = np.log(shares)
         self.log_shares_padded = layout.pad(self.log_shares)
-        self.logit_delta = self.log_shares - np.log(outside)[layout.market_index]
+        self.logit_delta = self.epsilon_scale * (self.log_shares - np.log(outside)[layout.market_index])
         self.log_within_shares = np.zeros(0)
         if nest_codes is not None:
             group = np.bincount(layout.market_index * H + nest_codes, weights=shares, minlength=layout.T * H)
             self.log_within_shares = self.log_shares - np.log(group[layout.market_index * H + nest_codes])
-        self.X2_rows, self.log_columns = X2, log_columns  # unpadded, for kernels on some markets (`restricted`)
+        # unpadded and in choice units (X2 / e), for kernels on some markets (`restricted`)
+        self.X2_rows, self.log_columns = X2 / self.epsilon_scale, log_columns
         self.random: Optional[RandomCoefficients] = None
         if agents is not None:
             self.random = self._kernel(layout, slice(None), np.arange(layout.market_index.size))
@@ -80,13 +106,14 @@ class DemandModel:
         """Individual choice probabilities (T x J x I, or in `markets`) at the inversion's delta. A chunked inversion
         (`blp.model.chunks`) kept no utilities: they are recomputed on those markets."""
         assert self.random is not None and inversion.padded is not None
+        padded = inversion.padded / self.epsilon_scale
         if inversion.utilities is not None:
-            return self.random.probabilities(inversion.utilities, inversion.padded, markets)
+            return self.random.probabilities(inversion.utilities, padded, markets)
         index = np.arange(self.layout.T) if markets is None else np.asarray(markets)
         unique = np.unique(index)
         kernel = self.restricted(unique)
         width = kernel.layout.width
-        computed = kernel.probabilities(kernel.prepare(values), inversion.padded[unique, :width])
+        computed = kernel.probabilities(kernel.prepare(values), padded[unique, :width])
         probabilities = np.zeros((unique.size, self.layout.width, computed.shape[2]))
         probabilities[:, :width] = computed
         return probabilities[np.searchsorted(unique, index)]
@@ -153,9 +180,11 @@ class DemandModel:
             none = np.zeros(T, dtype=np.int64)
             return Inversion(delta, None, none, none, np.ones(T, dtype=bool), None)
         utilities = self.random.prepare(values)
-        contraction = self.random.solve_delta(utilities, self.log_shares_padded, start, iteration)
-        return Inversion(self.layout.unpad(contraction.delta), contraction.delta, contraction.evaluations,
-                         contraction.iterations, contraction.converged, utilities)
+        e = self.epsilon_scale
+        contraction = self.random.solve_delta(utilities, self.log_shares_padded, start / e, iteration)
+        padded = contraction.delta * e
+        return Inversion(self.layout.unpad(padded), padded, contraction.evaluations, contraction.iterations,
+                         contraction.converged, utilities)
 
     def delta_jacobian(self, inversion: Inversion, parameters: Parameters, variables: np.ndarray,
                        columns: np.ndarray, observed: bool = False) -> tuple[np.ndarray, Optional[np.ndarray]]:
@@ -172,8 +201,9 @@ class DemandModel:
                     jacobian[:, index] = -self.log_within_shares * in_nest
             return jacobian, None
         assert inversion.utilities is not None and inversion.padded is not None and self.random is not None
-        padded = self.padded_jacobian(self.random, inversion.utilities, inversion.padded, parameters, variables,
-                                      columns, self.observed_shares() if observed else None)
+        e = self.epsilon_scale
+        padded = e * self.padded_jacobian(self.random, inversion.utilities, inversion.padded / e, parameters,
+                                          variables, columns, self.observed_shares() if observed else None)
         return self.layout.unpad(padded), padded
 
     def observed_shares(self) -> np.ndarray:
@@ -210,12 +240,14 @@ class DemandModel:
 
     # ---------------------------------------------------------------- post-estimation
     def utilities(self, delta: np.ndarray, values: NonlinearValues) -> np.ndarray:
-        """Full utilities V = delta + mu (T x J x I) at padded `delta`, -inf for padded products."""
+        """The utilities agents choose by, (delta + mu) / epsilon_scale (T x J x I), at padded `delta`; -inf for
+        padded products."""
+        scaled = delta[:, :, None] / self.epsilon_scale
         if self.random is None:
-            utilities = delta[:, :, None].copy()
+            utilities = scaled.copy()
         else:
             coefficients = self.coefficients(values)
-            utilities = delta[:, :, None] + self.random.X2 @ coefficients.transpose(0, 2, 1)
+            utilities = scaled + self.random.X2 @ coefficients.transpose(0, 2, 1)
         utilities[~self.layout.mask] = -np.inf
         return utilities
 

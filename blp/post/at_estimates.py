@@ -54,20 +54,23 @@ class DemandAtEstimates:
     X2_labels: tuple
     nests: Optional[Nests]
     prices: Optional[np.ndarray]  # T x J  the prices V was estimated at (None without a prices column)
-    epsilon_scale: float = 1.0    # utilities are V / epsilon_scale (a simulation's scaled logit error)
+    epsilon_scale: float = 1.0    # utilities are V / epsilon_scale (PyBLP's scaled logit error), so are slopes
 
     @classmethod
     def from_results(cls, results: ProblemResults, model: Optional[DemandModel] = None) -> 'DemandAtEstimates':
-        """At the estimates with the problem's agents, or with those of `model` (the same products, other agents)."""
+        """At the estimates with the problem's agents, or with those of `model` (the same products, other agents).
+        With a scaled logit error the model's utilities are (delta + mu) / e, and every slope (beta, agents'
+        coefficients) is divided by e here; delta stays in V's units."""
         problem = results.problem
         model, layout = model or results.demand_model, problem.products.layout
         values = results.nonlinear_values
         delta = layout.pad(results.delta[:, 0])
         observed = results._column('prices')  # a bootstrap draw's own prices, if it has them
         prices = None if observed is None else layout.pad(observed)
+        e = model.epsilon_scale
         return cls(model.utilities(delta, values), delta, layout.mask, model.agent_weights, model.agent_mask,
-                   model.coefficients(values), tuple(results.beta_labels), results.beta[:, 0],
-                   tuple(problem.X2_labels), model.nests(values.rho), prices)
+                   model.coefficients(values) / e, tuple(results.beta_labels), results.beta[:, 0] / e,
+                   tuple(problem.X2_labels), model.nests(values.rho), prices, e)
 
     @property
     def T(self) -> int:
@@ -179,7 +182,14 @@ class DemandAtEstimates:
 
     def consumer_surpluses(self, choices: Choices) -> np.ndarray:
         """Each agent's surplus in money (T x I): expected utility log(1 + sum exp V) over the agent's price
-        coefficient, with no income effects (PyBLP's formula); NaN for padded agents."""
+        coefficient, with no income effects (PyBLP's formula); NaN for padded agents. With a scaled logit error
+        PyBLP sums exp V, not exp V / e, over a slope divided by e: so here, V recovered from the probabilities."""
+        inclusive = choices.log_inclusive
+        if self.epsilon_scale != 1:
+            with np.errstate(divide='ignore'):
+                V = self.epsilon_scale * (np.log(choices.probabilities) - np.log(choices.outside)[:, None, :])
+            peak = np.maximum(V.max(axis=1), 0.0)
+            inclusive = peak + np.log(np.exp(-peak) + np.exp(V - peak[:, None, :]).sum(axis=1))
         with np.errstate(divide='ignore', invalid='ignore'):
-            surpluses = choices.log_inclusive / -self.slopes('prices')
+            surpluses = inclusive / -self.slopes('prices')
         return np.where(self.agent_mask, surpluses, np.nan)

@@ -301,7 +301,7 @@ class _Realization:
         self.base, self.X2 = base, X2
         model = problem.model
         self.model = DemandModel(problem.products.layout, problem.products.shares, X2, problem.agents,
-                                 model.nest_codes, model.H)
+                                 model.nest_codes, model.H, epsilon_scale=model.epsilon_scale)
 
     def at(self, xi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """d delta / d theta (N x P) and shares (N) at delta = base + xi."""
@@ -317,7 +317,8 @@ class _Realization:
         parameters = self.estimation.parameters
         if not parameters.P:
             return np.zeros((problem.N, 0)), shares
-        model = DemandModel(layout, shares, self.X2, problem.agents, self.model.nest_codes, self.model.H)
+        model = DemandModel(layout, shares, self.X2, problem.agents, self.model.nest_codes, self.model.H,
+                            epsilon_scale=self.model.epsilon_scale)
         random = None if model.random is None else model.random.prepare(values)
         none = np.zeros(layout.T, dtype=np.int64)
         inversion = Inversion(delta, padded, none, none, np.ones(layout.T, dtype=bool), random)

@@ -91,7 +91,8 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
         frame = problem.products.frame.copy()
         frame['prices'], frame['shares'] = prices, shares
         realized = Problem(problem.product_formulations, frame, problem.agent_formulation, agent_data,
-                           problem.integration if agent_data is None else None, problem.rc_types, problem.costs_type)
+                           problem.integration if agent_data is None else None, problem.rc_types,
+                           problem.epsilon_scale, problem.costs_type)
         estimation = Estimation(realized, results._estimation.options)
         evaluation = estimation.evaluate(results.theta, estimation.moments.iv(results.W), True)
         demand_jacobian, supply_jacobian = evaluation.stacked.dependent_jacobians
@@ -144,7 +145,8 @@ def supply_problem(results: ProblemResults, demand: np.ndarray, supply: np.ndarr
     agents = problem.agents
     agent_data = None if agents is None else agents.frame
     return type(problem)(problem.product_formulations, type(frame)(columns), problem.agent_formulation, agent_data,
-                         problem.integration if agent_data is None else None, problem.rc_types, problem.costs_type)
+                         problem.integration if agent_data is None else None, problem.rc_types,
+                         problem.epsilon_scale, problem.costs_type)
 
 
 def _shifters(formulation: Any, frame: Any, name: str) -> list[np.ndarray]:

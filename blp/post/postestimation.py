@@ -81,10 +81,6 @@ class PostEstimation(MarketArguments):
         t = self._market(market_id)
         model = self._model
         if agent_data is not None or integration is not None:
-            if getattr(self, 'epsilon_scale', 1.0) != 1.0:  # a simulation's scaled logit error: not carried over
-                raise SpecificationError('compute_probabilities with other agents is not supported with an '
-                                         'epsilon_scale other than 1',
-                                         parameter='agent_data' if agent_data is not None else 'integration')
             other = self.problem.with_agents(agent_data, integration).model
             model = DemandAtEstimates.from_results(cast('ProblemResults', self), other)
         probabilities = model.choose(self._utilities(prices, delta, t, model)).probabilities

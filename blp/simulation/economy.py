@@ -2,30 +2,20 @@
 rather than estimated, so that post-estimation (`PostEstimation`, the zeta contraction of `blp.post.equilibrium`)
 runs on it as on an estimate.
 
-PyBLP's `epsilon_scale` e scales the logit error: agents choose by V / e (V = delta + mu), so choice probabilities
-come from V / e and every derivative of utility (the price coefficients a_i) is divided by e; delta stays in V's
-units (X1 beta + xi), and its inversion is e times the inversion of a model whose mu is divided by e.
+PyBLP's `epsilon_scale` e (agents choose by (delta + mu) / e) is the problem's: its demand model
+(`blp.model.demand`) and `DemandAtEstimates` scale utilities and their slopes; delta stays X1 beta + xi.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import numpy as np
 
-from blp.configurations.solve_options import Iteration
 from blp.estimation.parameters import NonlinearValues
 from blp.estimation.problem import Problem
 from blp.exceptions import SpecificationError
-from blp.model.demand import DemandModel, Inversion
-from blp.post.at_estimates import DemandAtEstimates
 from blp.post.postestimation import PostEstimation
-
-if TYPE_CHECKING:  # for the type checker only
-    from blp.estimation.results import ProblemResults
 
 
 def true_values(problem: Problem, sigma: Any, pi: Any, rho: Any) -> NonlinearValues:
@@ -73,39 +63,12 @@ def linear_vector(values: Any, labels: list[str], name: str) -> np.ndarray:
     return vector
 
 
-def check_epsilon_scale(epsilon_scale: Any, H: int) -> float:
-    """A positive scale, and 1 with nests (PyBLP's rules)."""
-    if isinstance(epsilon_scale, bool) or not isinstance(epsilon_scale, (int, float)) or \
-            not np.isfinite(epsilon_scale) or epsilon_scale <= 0:
-        raise SpecificationError('epsilon_scale must be a positive number', parameter='epsilon_scale')
-    if epsilon_scale != 1 and H:
-        raise SpecificationError('epsilon_scale must equal 1 when there are nesting groups (PyBLP neither)',
-                                 parameter='epsilon_scale')
-    return float(epsilon_scale)
-
-
-def invert_scaled(model: DemandModel, values: NonlinearValues, start: np.ndarray, iteration: Iteration,
-                  epsilon_scale: float) -> Inversion:
-    """delta matching observed shares when agents choose by (delta + mu) / e: e times the delta of the model with
-    X2 (so mu) divided by e, solved from `start` / e (T x J)."""
-    if epsilon_scale == 1:
-        return model.invert(values, start, iteration)
-    scaled = copy.copy(model)
-    if model.random is not None:
-        scaled.random = copy.copy(model.random)
-        scaled.random.X2 = model.random.X2 / epsilon_scale
-    inversion = scaled.invert(values, start / epsilon_scale, iteration)
-    padded = None if inversion.padded is None else inversion.padded * epsilon_scale
-    return dataclasses.replace(inversion, delta=inversion.delta * epsilon_scale, padded=padded, utilities=None)
-
-
 class Economy(PostEstimation):
     """Post-estimation at true parameters: delta = X1 beta + xi, agents choosing by (delta + mu) / epsilon_scale."""
 
-    def __init__(self, problem: Problem, beta: np.ndarray, values: NonlinearValues, xi: np.ndarray,
-                 epsilon_scale: float = 1.0) -> None:
+    def __init__(self, problem: Problem, beta: np.ndarray, values: NonlinearValues, xi: np.ndarray) -> None:
         self.problem = problem
-        self.epsilon_scale = epsilon_scale
+        self.epsilon_scale = problem.epsilon_scale
         # fewer nodes columns than X2 has go to sigma's nonzero columns, as in estimation (PyBLP's rule)
         self.demand_model = problem.model.with_nodes_for(values.sigma)
         self.beta, self.beta_labels = beta, list(problem.X1_labels)
@@ -114,13 +77,3 @@ class Economy(PostEstimation):
         self.xi = xi.reshape(-1, 1)
         self.delta = problem.X1 @ beta + self.xi
 
-    @cached_property
-    def _model(self) -> DemandAtEstimates:
-        """Demand at the true values with utilities and their slopes (beta, agents' coefficients) divided by e; delta
-        stays in V's units, so a given delta moves utilities by its change over e."""
-        model = DemandAtEstimates.from_results(cast('ProblemResults', self))  # an Economy quacks as results
-        if self.epsilon_scale == 1:
-            return model
-        scale = self.epsilon_scale
-        return dataclasses.replace(model, utilities=model.utilities / scale, beta=model.beta / scale,
-                                   coefficients=model.coefficients / scale, epsilon_scale=scale)

@@ -38,8 +38,7 @@ class SimulationResults(Economy, Pickled):
                  hessians: bool, evaluations: Optional[np.ndarray] = None) -> None:
         """`iterations` and `evaluations` per market of the fixed point solved (the same for the price equilibrium's
         simple iteration, so `evaluations` defaults to `iterations`)."""
-        super().__init__(economy.problem, economy.beta, economy.nonlinear_values, economy.xi[:, 0],
-                         economy.epsilon_scale)
+        super().__init__(economy.problem, economy.beta, economy.nonlinear_values, economy.xi[:, 0])
         self.simulation = simulation
         self._frame = frame
         self.product_data = to_records(frame)
@@ -90,12 +89,7 @@ class SimulationResults(Economy, Pickled):
                    rc_types: Optional[Sequence[str]] = None, epsilon_scale: Optional[float] = None,
                    costs_type: Optional[str] = None, add_exogenous: bool = True) -> Problem:
         """A `Problem` on the solved data, by default with the simulation's formulations and agents and PyBLP's
-        default "sums of characteristics" instruments. Estimation has no `epsilon_scale`: a simulation's other
-        than 1 is refused unless `epsilon_scale=1` asks for the standard model."""
-        scale = self.simulation.epsilon_scale if epsilon_scale is None else epsilon_scale
-        if scale != 1:
-            raise SpecificationError(f'a Problem with epsilon_scale other than 1 ({scale:g}) is not ported: pass '
-                                     'epsilon_scale=1 to estimate the standard model', parameter='epsilon_scale')
+        default "sums of characteristics" instruments and `epsilon_scale`."""
         if not add_exogenous:
             raise SpecificationError('exogenous characteristics are always instruments (add_exogenous=True)',
                                      parameter='add_exogenous')
@@ -111,4 +105,5 @@ class SimulationResults(Economy, Pickled):
             agent_data = simulation._agents
         return Problem(formulations, product_data, agent_formulation, agent_data, integration,
                        simulation.rc_types if rc_types is None else rc_types,
+                       simulation.epsilon_scale if epsilon_scale is None else epsilon_scale,
                        simulation.costs_type if costs_type is None else costs_type)

@@ -20,7 +20,7 @@ from blp.estimation.problem import Problem
 from blp.exceptions import NumericalError, SpecificationError
 from blp.primitives.products import DataLike, Layout, as_frame, ids_column, require_columns
 from blp.simulation.draws import draw_demographics, draw_products, draw_unobservables
-from blp.simulation.economy import Economy, check_epsilon_scale, invert_scaled, linear_vector, true_values
+from blp.simulation.economy import Economy, linear_vector, true_values
 from blp.simulation.records import to_records
 from blp.simulation.results import SimulationResults
 from blp.simulation.summary import simulation_summary
@@ -84,9 +84,10 @@ class Simulation:
         self._frame, self._agents = frame, agents
         self.xi, self.omega = xi_values.reshape(-1, 1), omega_values.reshape(-1, 1)
 
+        self.epsilon_scale = epsilon_scale  # checked by the problem's demand model (`blp.model.demand`)
         problem = self._problem(frame)
         self._base_problem = problem
-        self.epsilon_scale = check_epsilon_scale(epsilon_scale, problem.H)
+        self.epsilon_scale = problem.epsilon_scale
         self.beta = linear_vector(beta, problem.X1_labels, 'beta')
         self.gamma = linear_vector(gamma, problem.supply.X3_labels if problem.supply else [], 'gamma')
         self._values = true_values(problem, sigma, pi, rho)
@@ -146,10 +147,10 @@ class Simulation:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # collinearity and identification warnings concern estimation
             return Problem(self.product_formulations, frame, self.agent_formulation, self._agents, None,
-                           self.rc_types, self.costs_type)
+                           self.rc_types, self.epsilon_scale, self.costs_type)
 
     def _economy(self, frame: pd.DataFrame, problem: Optional[Problem] = None) -> Economy:
-        return Economy(problem or self._problem(frame), self.beta, self._values, self.xi[:, 0], self.epsilon_scale)
+        return Economy(problem or self._problem(frame), self.beta, self._values, self.xi[:, 0])
 
     # ---------------------------------------------------------------- PyBLP's attributes
     @property
@@ -233,7 +234,7 @@ class Simulation:
         layout = problem.products.layout
         start = model.layout.pad(model.logit_delta) if delta is None else \
             layout.pad(self._unobservable(delta, 'delta', self.N))
-        inversion = invert_scaled(model, self._values, start, iteration or EXOGENOUS_ITERATION, self.epsilon_scale)
+        inversion = model.invert(self._values, start, iteration or EXOGENOUS_ITERATION)
         failed = [str(layout.markets[t]) for t in np.flatnonzero(~inversion.converged)]
         _report(failed, 'the delta contraction', error_behavior)
         frame = self._frame.copy()

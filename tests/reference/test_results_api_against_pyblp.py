@@ -166,7 +166,8 @@ def test_results_round_trip_through_a_pickle(solved: dict, tmp_path: Any) -> Non
 
 
 def test_simulation_results_answer_the_same_calls_as_pyblps(tmp_path: Any) -> None:
-    """SimulationResults share the post-estimation methods: probabilities, demand Hessians, a market list, pickles."""
+    """SimulationResults share the post-estimation methods: probabilities (also with other agents at a scaled logit
+    error), demand Hessians, a market list, pickles."""
     from test_simulation_against_pyblp import ids, simulate, tutorial
     pyblp_ids, frame = ids(6, 5, 2)
     theirs = simulate(pyblp, pyblp_ids, **tutorial(pyblp)).replace_endogenous()
@@ -179,6 +180,7 @@ def test_simulation_results_answer_the_same_calls_as_pyblps(tmp_path: Any) -> No
     ours.to_pickle(path)
     np.testing.assert_array_equal(blp.read_pickle(path).compute_probabilities(), ours.compute_probabilities())
     scaled = simulate(blp, frame, **tutorial(blp, epsilon_scale=0.5)).replace_endogenous()
-    with pytest.raises(blp.SpecificationError) as error:
-        scaled.compute_probabilities(integration=blp.Integration('product', 3))
-    assert error.value.parameter == 'integration'
+    theirs = simulate(pyblp, pyblp_ids, **tutorial(pyblp, epsilon_scale=0.5)).replace_endogenous()
+    np.testing.assert_allclose(scaled.compute_probabilities(integration=blp.Integration('product', 3)),
+                               theirs.compute_probabilities(integration=pyblp.Integration('product', 3)), rtol=1e-8,
+                               atol=1e-14)

@@ -1,0 +1,19 @@
+"""Regenerate PyBLP's numbers for estimation with a scaled logit error:
+`PYTHONPATH=. python tests/reference/generate_epsilon_scale_fixtures.py [name ...]`.
+
+Each workload of `epsilon_scale_workloads.py` is simulated, turned into a problem and solved in PyBLP (10 s in all)
+and its outcomes written to `fixtures/epsilon_scale_<name>.npz`, with PyBLP's version.
+"""
+
+from __future__ import annotations
+
+import os
+
+for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+    os.environ.setdefault(variable, '1')
+
+from epsilon_scale_workloads import WORKLOADS, outcomes  # noqa: E402
+from stored_outcomes import write  # noqa: E402
+
+if __name__ == '__main__':
+    write('epsilon_scale', outcomes, WORKLOADS)

@@ -1,0 +1,83 @@
+"""Estimation with a scaled logit error (`Problem(..., epsilon_scale=e)`, agents choosing by (delta + mu) / e)
+against PyBLP's numbers stored by `generate_epsilon_scale_fixtures.py`: a logit at e = 0.5 (two-step GMM), random
+coefficients with a demographic on a simulation at e = 1.5 whose `to_problem()` passes the scale on, and on one at
+e = 1 estimated at e = 2 (two-step): estimates (1e-4 relative), SEs (1e-3), objective (1e-6), delta, elasticities,
+diversion ratios and consumer surpluses as PyBLP computes them. What is not ported at e != 1 is refused by name. The
+`live` test re-runs PyBLP and compares with the stored numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from epsilon_scale_workloads import ERRORS, ESTIMATES, WORKLOADS, demand, outcomes
+from simulation_option_workloads import simulate
+from stored_outcomes import assert_live_equals_stored, generate
+from stored_outcomes import stored as stored_outcomes
+
+import blp
+
+TOLERANCES = {**{key: 1e-4 for key in ESTIMATES}, **{key: 1e-3 for key in ERRORS}, 'objective': 1e-6}
+
+
+def stored(name: str) -> dict[str, np.ndarray]:
+    return stored_outcomes('epsilon_scale', name, 'generate_epsilon_scale_fixtures.py')
+
+
+@pytest.mark.parametrize('name', sorted(WORKLOADS))
+def test_estimates_with_a_scaled_logit_error_equal_pyblps(name: str) -> None:
+    reference, ours = stored(name), outcomes(blp, name)
+    compared = set(reference) - {'pyblp_version'}
+    assert set(ours) == compared, sorted(set(ours) ^ compared)
+    assert float(reference['epsilon_scale']) != 1
+    for key in sorted(compared):
+        np.testing.assert_allclose(ours[key], reference[key], rtol=TOLERANCES.get(key, 1e-4), atol=1e-10,
+                                   equal_nan=True, err_msg=f'{name}: {key}')
+
+
+def test_market_chunks_scale_as_the_whole_problem_does() -> None:
+    """The chunked inner loop (`blp.model.chunks`, here one market per chunk) gives PyBLP's estimates too."""
+    solved = simulate(blp, demand(blp, 1.0)).replace_endogenous()
+    _, _, _, solve = WORKLOADS['random_given']
+    problem = solved.to_problem(solved.simulation.product_formulations[:2], epsilon_scale=2.0)
+    results = problem.solve(**solve(blp), memory_budget_mb=1e-3)
+    reference = stored('random_given')
+    for key in (*ESTIMATES, *ERRORS, 'objective'):
+        np.testing.assert_allclose(np.ravel(getattr(results, key)), reference[key], rtol=TOLERANCES[key], atol=1e-10,
+                                   err_msg=key)
+
+
+def test_the_scale_is_not_ignored() -> None:
+    """At e = 1 the same data give other estimates than PyBLP's stored at e = 2."""
+    solved = simulate(blp, demand(blp, 1.0)).replace_endogenous()
+    formulations = solved.simulation.product_formulations[:2]
+    _, _, _, solve = WORKLOADS['random_given']
+    plain = solved.to_problem(formulations, epsilon_scale=1).solve(**solve(blp))
+    assert np.abs(plain.beta.ravel() / stored('random_given')['beta'] - 1).max() > 0.1
+
+
+def test_what_is_not_ported_at_a_scale_other_than_one_is_refused_by_name() -> None:
+    solved = simulate(blp, demand(blp, 1.5)).replace_endogenous()
+    with pytest.raises(blp.SpecificationError, match='supply side.*epsilon_scale') as error:
+        solved.to_problem().solve(sigma=0.3, pi=[[0.1]], beta=[None, -1, None])
+    assert error.value.parameter == 'epsilon_scale'
+    results = solved.to_problem(solved.simulation.product_formulations[:2]).solve(
+        sigma=0.3, pi=[[0.1]], optimization=blp.Optimization('return'))
+    with pytest.raises(blp.SpecificationError, match='fp_type') as error:
+        solved.to_problem(solved.simulation.product_formulations[:2]).solve(sigma=0.3, pi=[[0.1]], fp_type='nonlinear')
+    assert error.value.parameter == 'fp_type'
+    for call in (results.compute_optimal_instruments, lambda: results.bootstrap(draws=2)):
+        with pytest.raises(blp.SpecificationError, match='epsilon_scale other than 1') as error:
+            call()
+        assert error.value.parameter == 'epsilon_scale'
+    with pytest.raises(blp.SpecificationError, match='nesting groups') as error:
+        blp.Problem(blp.Formulation('1 + prices'), solved.product_data, epsilon_scale=2)  # no nests: accepted
+        data = {**{key: solved.product_data[key] for key in solved.product_data.dtype.names},
+                'nesting_ids': np.zeros(len(solved.product_data))}
+        blp.Problem(blp.Formulation('1 + prices'), data, epsilon_scale=2)
+    assert error.value.parameter == 'epsilon_scale'
+
+
+@pytest.mark.live
+@pytest.mark.parametrize('name', sorted(WORKLOADS))
+def test_stored_epsilon_scale_fixtures_match_pyblp_run_now(name: str) -> None:
+    assert_live_equals_stored(generate(outcomes, name), stored(name), name)

@@ -162,25 +162,27 @@ class SupplyDependent:
         return cls(model, layout.pad(frame['prices'].to_numpy(dtype=float)), layout.pad(problem.products.shares),
                    ownership, ownership_factors(ownership), padded_ids, supply.costs_type, costs_bounds,
                    price_column, price_slope, price_beta,
-                   Directions(characteristics, agent_values, moves_price, price_slopes), log_columns, rho_moves,
+                   Directions(characteristics, agent_values, moves_price, price_slopes / model.epsilon_scale),
+                   log_columns, rho_moves,
                    (slice(None),) if size >= T else
                    tuple(slice(start, min(start + size, T)) for start in range(0, T, size)))
 
     def _slopes(self, state: DemandState) -> np.ndarray:
-        """Agents' price coefficients (T x I) at the state."""
+        """Agents' price coefficients (T x I) at the state, in choice units (divided by a scaled logit error's e, as
+        the directions' X2 and price slopes are: `blp.model.demand`)."""
         model = self.model
         alpha = 0.0 if self.price_beta is None else float(state.theta[self.price_beta])
         slopes = np.full(model.agent_weights.shape, alpha)
         if model.random is not None and self.price_column is not None:
             slopes = slopes + self.price_slope * model.coefficients(state.values)[:, :, self.price_column]
-        return slopes
+        return slopes / model.epsilon_scale
 
     def _probabilities(self, state: DemandState, markets: slice) -> np.ndarray:
         """Agents' choice probabilities in a block of markets (markets x J x I) at the state."""
         model = self.model
-        if model.random is None:  # one agent of weight one: the model's logit kernel on delta
-            utilities = np.where(model.layout.mask, model.layout.pad(state.delta), -np.inf)[markets, :, None]
-            return logit(utilities, model.agent_weights[markets]).probabilities
+        if model.random is None:  # one agent of weight one: the model's logit kernel on delta (over e)
+            utilities = model.utilities(model.layout.pad(state.delta), state.values)[markets]
+            return logit(utilities, model.agent_weights[markets], overwrite=True).probabilities
         whole = markets == slice(None)
         return model.probabilities(state.inversion, state.values,
                                    None if whole else np.arange(model.layout.T)[markets])
@@ -236,9 +238,9 @@ class SupplyDependent:
         eta = np.zeros(layout.mask.shape)
         total = np.zeros(layout.mask.shape + (directions.P,)) if with_jacobian else None
         delta_jacobian = None
-        if with_jacobian:
-            delta_jacobian = layout.pad(state.delta_jacobian) if state.delta_jacobian.size else \
-                np.zeros(layout.mask.shape + (directions.P,))
+        if with_jacobian:  # in choice units, as the directions (`_slopes`)
+            delta_jacobian = layout.pad(state.delta_jacobian) / self.model.epsilon_scale if \
+                state.delta_jacobian.size else np.zeros(layout.mask.shape + (directions.P,))
         slopes, factors = self._slopes(state), self.ownership_factors
         for markets in self.chunks:
             eta[markets], Delta, choices = self.markups(state, markets, slopes)

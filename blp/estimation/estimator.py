@@ -80,8 +80,7 @@ class Estimation:
                 raise SpecificationError(f"{name}='clustered' needs a clustering_ids column in product_data",
                                          parameter=name)
         self.optimization, self.iteration = options.optimization, options.iteration
-        for present, piece in ((problem.supply is not None, 'a supply side (X3)'),
-                               (bool(options.micro_moments), 'micro moments'),
+        for present, piece in ((bool(options.micro_moments), 'micro moments'),
                                (problem.lags is not None, 'lag_indices (persistent unobservables)'),
                                (options.resample_agent_data is not None, 'resample_agent_data')):
             if present:

@@ -1,7 +1,7 @@
 """Estimation with a scaled logit error (`epsilon_scale`, issue 26), each workload defined once for PyBLP and for us:
 a simulation's data turned into a problem by `to_problem` (which passes the simulation's scale on, or the one given)
-and solved. `outcomes` reduces the results to named arrays, the same for both libraries, so the generator stores
-PyBLP's and the test compares ours with them.
+and solved, demand only or with the supply side. `outcomes` reduces the results to named arrays, the same for both
+libraries, so the generator stores PyBLP's and the test compares ours with them.
 """
 
 from __future__ import annotations
@@ -39,15 +39,21 @@ WORKLOADS: dict[str, tuple[Callable[[Any], dict], Any, int, Callable[[Any], dict
     'random_given': (lambda L: demand(L, 1.0), 2.0, 2,
                      lambda L: dict(sigma=0.3, pi=[[0.1]], method='2s',
                                     optimization=L.Optimization('l-bfgs-b', {'gtol': 1e-10}))),
+    'supply': (lambda L: demand(L, 1.5), None, 3,
+               lambda L: dict(sigma=0.3, pi=[[0.1]], beta=[None, -1, None], method='1s',
+                              optimization=L.Optimization('l-bfgs-b', {'gtol': 1e-10}))),
+    'supply_logit': (lambda L: logit(L, 1.0), 2.0, 3,
+                     lambda L: dict(beta=[None, -1, None], method='2s',
+                                    optimization=L.Optimization('l-bfgs-b', {'gtol': 1e-10}))),
 }
 
-ESTIMATES = ('beta', 'sigma', 'pi')
-ERRORS = ('beta_se', 'sigma_se', 'pi_se')
+ESTIMATES = ('beta', 'sigma', 'pi', 'gamma')
+ERRORS = ('beta_se', 'sigma_se', 'pi_se', 'gamma_se')
 
 
 def outcomes(library: Any, name: str) -> dict[str, np.ndarray]:
     """The workload estimated in `library`: estimates, their SEs, the objective, delta, and at the estimates
-    elasticities, diversion ratios and consumer surpluses."""
+    elasticities, diversion ratios, markups and consumer surpluses."""
     arguments, scale, kept, solve = WORKLOADS[name]
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -61,5 +67,6 @@ def outcomes(library: Any, name: str) -> dict[str, np.ndarray]:
         found.update(objective=np.ravel(results.objective), epsilon_scale=np.array(problem.epsilon_scale),
                      elasticities=np.ravel(results.compute_elasticities()),
                      diversion_ratios=np.ravel(results.compute_diversion_ratios()),
+                     markups=np.ravel(results.compute_markups()),
                      surpluses=np.ravel(results.compute_consumer_surpluses()))
     return found

@@ -91,6 +91,7 @@ def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.
     same problem (only the solve arguments are checked again). Callers must not modify it.
     """
     from blp.estimation.problem import Problem as CoreProblem  # the core: only numerics processes load it
+    from blp.model.demand import refuse_scaled
 
     key = problem_key(*data_ids, spec.problem) if data_ids else None
     try:
@@ -100,6 +101,8 @@ def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.
             if key:
                 CACHE.keep_problem(key, problem, product, agent)
         labels = problem.check_solve(solve_options(spec.solve))  # shapes, bounds, instrument counts; solves nothing
+        if spec.optimal_instruments is not None:
+            refuse_scaled(problem.epsilon_scale, 'optimal instruments')
     except blp.BLPError as error:
         raise core_problem_details(error) from None
     except Exception as error:  # a core bug on odd input must still not be a 500 for the client

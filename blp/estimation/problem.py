@@ -305,7 +305,8 @@ class Problem:
             problem_spec.integration.specification, problem_spec.integration.size, seed=problem_spec.integration.seed)
         product_data = with_built_instruments(getattr(problem_spec, 'instruments', None), product_data)
         return cls(formulations, product_data, agent_formulation, agent_data, integration,
-                   rc_types=getattr(problem_spec, 'rc_types', None), costs_type=problem_spec.costs_type)
+                   rc_types=getattr(problem_spec, 'rc_types', None),
+                   epsilon_scale=getattr(problem_spec, 'epsilon_scale', 1.0), costs_type=problem_spec.costs_type)
 
     @property
     def N(self) -> int:

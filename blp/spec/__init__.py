@@ -78,6 +78,9 @@ class ProblemSpec(_Strict):
     instruments: Optional[InstrumentsSpec] = Field(
         default=None, description='build excluded demand instruments instead of supplying every column')
     costs_type: Literal['linear', 'log'] = Field(default='linear', description='marginal costs c (linear) or log c')
+    epsilon_scale: FiniteFloat = Field(
+        default=1.0, gt=0, description='scale e of the logit error: agents choose by (delta + mu) / e (PyBLP\'s '
+                                       '`epsilon_scale`; 1 with nesting_ids)')
 
     @model_validator(mode='after')
     def _x1_given(self) -> 'ProblemSpec':

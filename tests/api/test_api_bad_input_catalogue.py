@@ -499,6 +499,13 @@ CASES = {
     'rc-types-without-X2': Case(job(with_problem(LOGIT_SPEC, rc_types=['log'])), 422, names(parameter='rc_types')),
     'rc-types-unknown': Case(job(with_problem(RC_SPEC, rc_types=['logit'])), 422,
                              names(field='spec.problem.rc_types.0')),
+    'epsilon-scale-not-positive': Case(job(with_problem(LOGIT_SPEC, epsilon_scale=0)), 422,
+                                       names(field='spec.problem.epsilon_scale')),
+    'epsilon-scale-with-nests': Case(job(with_problem(LOGIT_SPEC, epsilon_scale=2.0), product=inline_products(nested)),
+                                     422, names(parameter='epsilon_scale'), ('nesting groups',)),
+    'epsilon-scale-with-optimal-instruments': Case(
+        job({**with_problem(LOGIT_SPEC, epsilon_scale=2.0), 'optimal_instruments': {'method': 'approximate'}}), 422,
+        names(parameter='epsilon_scale'), ('optimal instruments',)),
     'bounds-exclude-start': Case(job(with_solve(sigma_bounds=[[[2.0]], [[3.0]]])), 422,
                                  names(parameter='sigma[prices, prices]'), ('outside its bounds',)),
     'sigma-nan-token': Case(raw_job('{"product_data": {"dataset_id": "{product}"}, "spec": {"problem": '

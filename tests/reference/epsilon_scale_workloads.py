@@ -53,7 +53,8 @@ ERRORS = ('beta_se', 'sigma_se', 'pi_se', 'gamma_se')
 
 def outcomes(library: Any, name: str) -> dict[str, np.ndarray]:
     """The workload estimated in `library`: estimates, their SEs, the objective, delta, and at the estimates
-    elasticities, diversion ratios, markups and consumer surpluses."""
+    elasticities, diversion ratios, markups and consumer surpluses; demand only also optimal instruments with the
+    re-estimate and three bootstrap draws with their elasticities."""
     arguments, scale, kept, solve = WORKLOADS[name]
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -69,4 +70,13 @@ def outcomes(library: Any, name: str) -> dict[str, np.ndarray]:
                      diversion_ratios=np.ravel(results.compute_diversion_ratios()),
                      markups=np.ravel(results.compute_markups()),
                      surpluses=np.ravel(results.compute_consumer_surpluses()))
+        if problem.K3 == 0:  # demand only: optimal instruments and their re-estimate, a short bootstrap
+            instruments = results.compute_optimal_instruments(method='approximate')
+            updated = instruments.to_problem().solve(**solve(library))
+            draws = results.bootstrap(draws=3, seed=0)
+            found.update(optimal_instruments=np.ravel(instruments.demand_instruments),
+                         optimal_beta=np.ravel(updated.beta), optimal_beta_se=np.ravel(updated.beta_se),
+                         optimal_objective=np.ravel(updated.objective),
+                         bootstrapped_beta=np.ravel(draws.bootstrapped_beta),
+                         bootstrapped_elasticities=np.ravel(draws.compute_elasticities()))
     return found

@@ -91,7 +91,6 @@ def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.
     same problem (only the solve arguments are checked again). Callers must not modify it.
     """
     from blp.estimation.problem import Problem as CoreProblem  # the core: only numerics processes load it
-    from blp.model.demand import refuse_scaled
 
     key = problem_key(*data_ids, spec.problem) if data_ids else None
     try:
@@ -101,8 +100,6 @@ def build_problem(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.
             if key:
                 CACHE.keep_problem(key, problem, product, agent)
         labels = problem.check_solve(solve_options(spec.solve))  # shapes, bounds, instrument counts; solves nothing
-        if spec.optimal_instruments is not None and problem.supply is not None:
-            refuse_scaled(problem.epsilon_scale, 'optimal instruments with a supply side')
     except blp.BLPError as error:
         raise core_problem_details(error) from None
     except Exception as error:  # a core bug on odd input must still not be a 500 for the client

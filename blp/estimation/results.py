@@ -218,8 +218,6 @@ class ProblemResults(PostEstimation, Pickled):
         """Feasible optimal instruments, Z_D and with a supply side Z_S (`blp.post.optimal`); `.to_problem()`
         re-creates a demand-only problem with them. `iteration`: the equilibrium prices' (supply side);
         `constant_costs` as PyBLP's (it matters only with shares in X3)."""
-        if self.problem.supply is not None:  # demand only is checked against PyBLP at e != 1
-            refuse_scaled(self.problem.epsilon_scale, 'optimal instruments with a supply side')
         return compute_optimal_instruments(self, method, draws, seed, expected_prices, iteration, constant_costs)
 
     def compute_micro_scores(self, dataset: Any, micro_data: Any, integration: Any = None) -> list[np.ndarray]:
@@ -248,8 +246,6 @@ class ProblemResults(PostEstimation, Pickled):
                   constant_costs: bool = True) -> Any:
         """PyBLP's parametric bootstrap of theta, beta and gamma (`blp.post.bootstrap`), with a supply side each
         draw's equilibrium prices (`iteration`: their contraction's); post-estimation per draw."""
-        if self.problem.supply is not None:  # demand only is checked against PyBLP at e != 1
-            refuse_scaled(self.problem.epsilon_scale, 'the bootstrap with a supply side')
         return bootstrap(self, draws, seed, iteration, constant_costs)
 
     def __repr__(self) -> str:

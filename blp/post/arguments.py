@@ -202,7 +202,7 @@ class MarketArguments:
         utilities = model.utilities
         if delta is not None:
             new = self._product_values(delta, 'delta', t, model.delta)
-            utilities = utilities + np.where(model.mask, new - model.delta, 0.0)[:, :, None] / model.epsilon_scale
+            utilities = model.delta_moved(np.where(model.mask, new - model.delta, 0.0), utilities)
         if prices is not None:
             new = self._product_values(prices, 'prices', t, model.prices)
             slopes = model.slopes('prices', random_only=delta is not None)

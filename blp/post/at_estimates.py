@@ -102,6 +102,11 @@ class DemandAtEstimates:
         moved += self.utilities if utilities is None else utilities
         return moved
 
+    def delta_moved(self, change: np.ndarray, utilities: Optional[np.ndarray] = None) -> np.ndarray:
+        """Utilities after delta moves by `change` (T x J, zero where padded): by the change over epsilon_scale."""
+        base = self.utilities if utilities is None else utilities
+        return base + change[:, :, None] / self.epsilon_scale
+
     def at_prices(self, prices: np.ndarray, slopes: Optional[np.ndarray] = None) -> np.ndarray:
         """Utilities at other prices (T x J); `slopes` are the agents' price coefficients if already known."""
         slopes = self.slopes('prices') if slopes is None else slopes

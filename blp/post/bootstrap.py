@@ -131,12 +131,14 @@ class BootstrappedResults(Pickled):
         ownership = results._ownership(None, None, None)
         order, shares = results._market_order, np.zeros_like(self.bootstrapped_delta)
         for d in range(self.draws):
-            model = self.draw(d)._model  # the draw at observed prices
+            drawn = self.draw(d)
+            model = drawn._model  # the draw at observed prices
             assert model.prices is not None  # a supply side needs prices
             fixed = np.zeros(model.mask.shape, dtype=bool)
             equilibrium = solve_prices(model, layout.pad(costs[d]), ownership, model.prices, fixed, iteration)
             change = layout.unpad(equilibrium.prices - model.prices)
-            slope = linear_coefficient('prices', list(model.beta_labels), model.beta, list(model.X2_labels))[0]
+            # delta's slope, in V's units (the model's beta is over a scaled logit error's e)
+            slope = linear_coefficient('prices', list(model.beta_labels), drawn.beta[:, 0], list(model.X2_labels))[0]
             self.bootstrapped_prices[d, :, 0] += change
             self.bootstrapped_delta[d, :, 0] += slope * change
             shares[d, :, 0] = layout.unpad(equilibrium.shares)

@@ -78,7 +78,7 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
     for _ in range(draws):
         realization = samples[method]()
         shift = layout.pad(realization[:, 0] - xi)
-        demand = dataclasses.replace(model, delta=model.delta + shift, utilities=model.utilities + shift[:, :, None])
+        demand = dataclasses.replace(model, delta=model.delta + shift, utilities=model.delta_moved(shift))
         costs = tilde_costs - omega + realization[:, 1]
         costs = costs if problem.costs_type == 'linear' else np.exp(costs)
         equilibrium = solve_prices(demand, layout.pad(costs), ownership, start, fixed, iteration)

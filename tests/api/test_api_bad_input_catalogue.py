@@ -503,9 +503,6 @@ CASES = {
                                        names(field='spec.problem.epsilon_scale')),
     'epsilon-scale-with-nests': Case(job(with_problem(LOGIT_SPEC, epsilon_scale=2.0), product=inline_products(nested)),
                                      422, names(parameter='epsilon_scale'), ('nesting groups',)),
-    'epsilon-scale-with-supply-optimal-instruments': Case(
-        job({**with_problem(SUPPLY_SPEC, epsilon_scale=2.0), 'optimal_instruments': {'method': 'approximate'}}), 422,
-        names(parameter='epsilon_scale'), ('optimal instruments with a supply side',)),
     'bounds-exclude-start': Case(job(with_solve(sigma_bounds=[[[2.0]], [[3.0]]])), 422,
                                  names(parameter='sigma[prices, prices]'), ('outside its bounds',)),
     'sigma-nan-token': Case(raw_job('{"product_data": {"dataset_id": "{product}"}, "spec": {"problem": '

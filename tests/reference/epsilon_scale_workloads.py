@@ -47,14 +47,16 @@ WORKLOADS: dict[str, tuple[Callable[[Any], dict], Any, int, Callable[[Any], dict
                                     optimization=L.Optimization('l-bfgs-b', {'gtol': 1e-10}))),
 }
 
+# bootstrapped too: not 'supply', whose draws' equilibrium prices converge neither in PyBLP nor here
+BOOTSTRAPPED = ('logit', 'random', 'random_given', 'supply_logit')
 ESTIMATES = ('beta', 'sigma', 'pi', 'gamma')
 ERRORS = ('beta_se', 'sigma_se', 'pi_se', 'gamma_se')
 
 
 def outcomes(library: Any, name: str) -> dict[str, np.ndarray]:
     """The workload estimated in `library`: estimates, their SEs, the objective, delta, and at the estimates
-    elasticities, diversion ratios, markups and consumer surpluses; demand only also optimal instruments with the
-    re-estimate and three bootstrap draws with their elasticities."""
+    elasticities, diversion ratios, markups and consumer surpluses; approximate optimal instruments with their
+    re-estimate, and (`BOOTSTRAPPED`) three bootstrap draws with their prices and elasticities."""
     arguments, scale, kept, solve = WORKLOADS[name]
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -70,13 +72,15 @@ def outcomes(library: Any, name: str) -> dict[str, np.ndarray]:
                      diversion_ratios=np.ravel(results.compute_diversion_ratios()),
                      markups=np.ravel(results.compute_markups()),
                      surpluses=np.ravel(results.compute_consumer_surpluses()))
-        if problem.K3 == 0:  # demand only: optimal instruments and their re-estimate, a short bootstrap
-            instruments = results.compute_optimal_instruments(method='approximate')
-            updated = instruments.to_problem().solve(**solve(library))
+        instruments = results.compute_optimal_instruments(method='approximate')
+        updated = instruments.to_problem().solve(**solve(library))
+        found.update(optimal_instruments=np.ravel(instruments.demand_instruments),
+                     optimal_supply_instruments=np.ravel(instruments.supply_instruments),
+                     optimal_beta=np.ravel(updated.beta), optimal_beta_se=np.ravel(updated.beta_se),
+                     optimal_objective=np.ravel(updated.objective))
+        if name in BOOTSTRAPPED:
             draws = results.bootstrap(draws=3, seed=0)
-            found.update(optimal_instruments=np.ravel(instruments.demand_instruments),
-                         optimal_beta=np.ravel(updated.beta), optimal_beta_se=np.ravel(updated.beta_se),
-                         optimal_objective=np.ravel(updated.objective),
-                         bootstrapped_beta=np.ravel(draws.bootstrapped_beta),
+            found.update(bootstrapped_beta=np.ravel(draws.bootstrapped_beta),
+                         bootstrapped_prices=np.ravel(draws.bootstrapped_prices),
                          bootstrapped_elasticities=np.ravel(draws.compute_elasticities()))
     return found

@@ -79,7 +79,7 @@ def test_what_is_not_ported_at_a_scale_other_than_one_is_refused_by_name() -> No
     assert error.value.parameter == 'epsilon_scale'
 
 
-@pytest.mark.live
-@pytest.mark.parametrize('name', sorted(WORKLOADS))
+@pytest.mark.live  # not 'random_given' (9 s of PyBLP, the same paths as 'random'), so the re-run stays near 20 s
+@pytest.mark.parametrize('name', sorted(set(WORKLOADS) - {'random_given'}))
 def test_stored_epsilon_scale_fixtures_match_pyblp_run_now(name: str) -> None:
     assert_live_equals_stored(generate(outcomes, name), stored(name), name)

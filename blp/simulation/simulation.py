@@ -32,7 +32,7 @@ EXOGENOUS_ITERATION = Iteration('squarem', {'atol': 1e-14})
 class Simulation:
     """Simulated data at true parameters, as `pyblp.Simulation` (same arguments and attributes). `phi` with
     `lag_indices` draws autocorrelated xi and omega (with a supply side, as PyBLP). `epsilon_scale` scales the logit
-    error (`blp.simulation.economy`); fixed effects are refused, as PyBLP refuses them in simulations."""
+    error (the problem's: `blp.model.demand`); fixed effects are refused, as PyBLP refuses them in simulations."""
 
     def __init__(self, product_formulations: Formulation | Sequence[Optional[Formulation]], product_data: DataLike,
                  beta: Any, sigma: Any = None, pi: Any = None, gamma: Any = None, rho: Any = None, phi: Any = None,

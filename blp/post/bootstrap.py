@@ -4,7 +4,7 @@ Draws of all parameters come from their estimated asymptotic distribution,
 
     (theta_d, beta_d, gamma_d) ~ N((theta, beta, gamma), V / N),   V = results.parameter_covariances,
 
-(beta: its concentrated-out elements, the others are in theta; gamma with a supply side) with NumPy's
+(beta and, with a supply side, gamma: their concentrated-out elements, the others are in theta) with NumPy's
 `RandomState(seed).multivariate_normal` as PyBLP draws them (so a seed gives PyBLP's draws), each theta_d clipped to
 the solve's bounds. Each draw keeps xi: delta_d = delta + X1 (beta_d - beta) (X1 before fixed effects are absorbed).
 Without a supply side prices stay observed; with one, each draw keeps omega too, c_d = c~ + X3 (gamma_d - gamma)
@@ -64,7 +64,8 @@ def bootstrap_parameters(results: ProblemResults, draws: int, seed: Optional[int
         raise SpecificationError('draws must be a positive integer', parameter='draws')
     parameters = results._estimation.parameters
     concentrated = parameters.concentrated_beta
-    mean = np.concatenate([results.theta, results.beta[concentrated, 0], results.gamma[:, 0]])
+    kept = parameters.concentrated_gamma if results.gamma.size else np.zeros(0, dtype=bool)
+    mean = np.concatenate([results.theta, results.beta[concentrated, 0], results.gamma[kept, 0]])
     covariances = np.asarray(results.parameter_covariances, dtype=float)
     if not np.isfinite(covariances).all():
         raise SpecificationError('the bootstrap needs finite parameter covariances (standard errors)',
@@ -77,8 +78,12 @@ def bootstrap_parameters(results: ProblemResults, draws: int, seed: Optional[int
         lower, upper = (np.array(bound, dtype=float) for bound in zip(*(parameters.bounds if bounds is None
                                                                          else bounds)))
         theta = np.clip(theta, lower, upper)
-    beta = np.stack([parameters.expand(row).beta[:, 0] for row in theta])
+    expanded = [parameters.expand(row) for row in theta]
+    beta = np.stack([values.beta[:, 0] for values in expanded])
     beta[:, concentrated] = drawn[:, parameters.P:split]
+    if kept.size:  # gamma's elements in theta follow theta too
+        gamma = np.stack([values.gamma[:, 0] for values in expanded])
+        gamma[:, kept] = drawn[:, split:]
     return theta, beta, gamma
 
 

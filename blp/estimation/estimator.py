@@ -138,12 +138,13 @@ class Estimation:
             raise SpecificationError(too_few_supply_instruments(supply.X3_labels, supply.X3_endogenous,
                                                                 supply.ZS_labels), parameter='supply_instruments')
         concentrated = parameters.concentrated_beta
-        unfixed = parameters.P + int(concentrated.sum()) + problem.K3
+        kept = parameters.concentrated_gamma  # gamma in theta counts among parameters.P
+        unfixed = parameters.P + int(concentrated.sum()) + int(kept.sum())
         if unfixed <= moments.M:
             return
-        nonlinear = [label for label in parameters.labels if not label.startswith('beta[')]
+        nonlinear = [label for label in parameters.labels if not label.startswith(('beta[', 'gamma['))]
         names = [label for label, keep in zip(problem.X1_labels, concentrated) if keep] + \
-            (supply.X3_labels if supply else []) + parameters.labels
+            ([label for label, keep in zip(supply.X3_labels, kept) if keep] if supply else []) + parameters.labels
         supplied = f', {problem.MS} supply instruments' if supply else ''
         micro = f', {moments.M - moments.aggregate_M} micro moment(s)' if moments.micro else ''
         covariance = f', {moments.aggregate_M - moments.linear_M} covariance moment(s)' if moments.residual else ''
@@ -500,11 +501,13 @@ def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemR
     try:
         sigma, pi, rho = (np.array(state[key], dtype=float) for key in ('sigma', 'pi', 'rho'))
         beta = np.array(state.get('beta') or [], dtype=float)
+        gamma = np.array(state.get('gamma') or [], dtype=float)  # None (JSON null) where concentrated out
         phi = np.array(state.get('phi') or [], dtype=float)
         W, step = np.array(state['W'], dtype=float), int(state.get('step', 1))
         options = SolveOptions(sigma=sigma if sigma.size else None, pi=pi if pi.size else None,
                                rho=rho if rho.size else None, method='1s', optimization=Optimization('return'),
                                W=W, beta=beta if np.isfinite(beta).any() else None, phi=phi if phi.size else None,
+                               gamma=gamma if np.isfinite(gamma).any() else None,
                                micro_moments=micro_moments or (),
                                **{key: stored_option(key, state[key]) for key in STORED_OPTIONS if key in state})
     except (KeyError, TypeError, ValueError):

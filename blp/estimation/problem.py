@@ -172,9 +172,10 @@ class Problem:
         persistence = None if parameters is None or options is None else self._persistence(parameters, options)
         if self.supply is None or parameters is None:  # the supply block needs the solve's parameters
             return MomentStack([demand], persistence)
-        supply = self.supply
-        blocks: list[Any] = [demand, LinearBlock('supply', supply.X3, supply.ZS, supply.X3_labels, supply.ZS_labels,
-                                                 supply.absorber,
+        supply, kept = self.supply, parameters.concentrated_gamma  # gamma in theta leaves the supply IV step
+        blocks: list[Any] = [demand, LinearBlock('supply', supply.X3[:, kept], supply.ZS,
+                                                 [label for label, keep in zip(supply.X3_labels, kept) if keep],
+                                                 supply.ZS_labels, supply.absorber,
                                                  SupplyDependent.of(self, model or self.model, parameters, options))]
         if supply.MC:
             if persistence is not None:

@@ -62,8 +62,11 @@ class ProblemResults(PostEstimation, Pickled):
         self.beta, self.beta_se = beta.reshape(-1, 1), beta_se.reshape(-1, 1)
         self.beta_labels = list(problem.X1_labels)
         supply = problem.supply is not None
-        self.gamma = stacked.coefficients[1].reshape(-1, 1) if supply else np.zeros((0, 1))
-        self.gamma_se = se[P + K_demand:].reshape(-1, 1) if supply else np.zeros((0, 1))
+        gamma, gamma_se = values.gamma[:, 0].copy(), standard_errors.gamma[:, 0].copy()
+        if supply:  # the concentrated elements from the supply IV step, the others from theta
+            kept = parameters.concentrated_gamma
+            gamma[kept], gamma_se[kept] = stacked.coefficients[1], se[P + K_demand:P + K_demand + int(kept.sum())]
+        self.gamma, self.gamma_se = gamma.reshape(-1, 1), gamma_se.reshape(-1, 1)
         self.gamma_labels = list(problem.supply.X3_labels) if problem.supply is not None else []
         self.omega = stacked.structural[1].reshape(-1, 1) if supply else np.zeros((0, 1))
         details = stacked.details[1] if supply else {}
@@ -264,9 +267,11 @@ class ProblemResults(PostEstimation, Pickled):
         concentrated = self._estimation.parameters.concentrated_beta
         for index, entry in enumerate(table[:len(self.beta_labels)]):
             entry['fixed'] = bool(not concentrated[index] and ('beta', (index, 0)) not in free)
-        for index, label in enumerate(self.gamma_labels):
+        kept = self._estimation.parameters.concentrated_gamma
+        for index, label in enumerate(self.gamma_labels):  # fixed: given as zero (neither concentrated nor in theta)
             table.append({'kind': 'gamma', 'row': label, 'column': None, 'value': jsonable(self.gamma[index, 0]),
-                          'se': jsonable(self.gamma_se[index, 0]), 'fixed': False})
+                          'se': jsonable(self.gamma_se[index, 0]),
+                          'fixed': bool(not kept[index] and ('gamma', (index, 0)) not in free)})
         for nest, label in enumerate(self.rho_labels):
             table.append({'kind': 'rho', 'row': label, 'column': None, 'value': jsonable(self.rho[nest, 0]),
                           'se': jsonable(self.rho_se[nest, 0]), 'fixed': ('rho', (nest, 0)) not in free})
@@ -308,6 +313,7 @@ class ProblemResults(PostEstimation, Pickled):
                 'sigma': jsonable(self.sigma), 'pi': jsonable(self.pi), 'rho': jsonable(self.rho),
                 'phi': jsonable(self.phi),
                 'beta': jsonable(self.nonlinear_values.beta),
+                'gamma': jsonable(self.nonlinear_values.gamma),
                 'free': self._estimation.parameters.free,
                 'W': jsonable(self.W), 'step': self.step, 'hessian': jsonable(self.hessian),
                 'micro_moments': len(self.micro_labels),
@@ -321,7 +327,7 @@ class ProblemResults(PostEstimation, Pickled):
 
 def pyblp_label(parameter: Parameter, parameters: Parameters) -> str:
     """PyBLP's label of an element of theta: `'prices x prices'` (sigma), `'prices x income'` (pi), the nest
-    (rho, `'All Groups'` for one rho), `'Xi on Omega'` (phi) or the X1 column (beta)."""
+    (rho, `'All Groups'` for one rho), `'Xi on Omega'` (phi), the X1 column (beta) or the X3 column (gamma)."""
     row, column = parameter.location
     if parameter.kind == 'sigma':
         return f'{parameters.X2_labels[row]} x {parameters.X2_labels[column]}'
@@ -331,6 +337,8 @@ def pyblp_label(parameter: Parameter, parameters: Parameters) -> str:
         return parameters.rho_labels[row]
     if parameter.kind == 'phi':
         return f'{parameters.phi_labels[row]} on {parameters.phi_labels[column]}'
+    if parameter.kind == 'gamma':
+        return parameters.X3_labels[row]
     return parameters.X1_labels[row]
 
 

@@ -39,6 +39,7 @@ from blp.pickling import Pickled
 from blp.post.optimal_supply import supply_instruments, supply_problem
 from blp.printing import clock, statistics_table
 from blp.serialization import jsonable
+from blp.supply.share_costs import reads_shares
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.configurations.solve_options import SolveOptions
@@ -204,8 +205,9 @@ def compute_optimal_instruments(results: ProblemResults, method: str = 'approxim
                                 seed: Optional[int] = None, expected_prices_: Optional[Any] = None,
                                 iteration: Any = None, constant_costs: bool = True) -> OptimalInstrumentResults:
     """`results.compute_optimal_instruments(method, draws, seed, expected_prices, iteration, constant_costs)` (PyBLP's
-    arguments). `constant_costs=False` lets marginal costs move with shares in X3, which PyBLP does only then; with
-    shares in X3 optimal instruments are refused, so here it changes nothing (PyBLP's results are the same too)."""
+    arguments). With shares in X3 and no `expected_prices`, PyBLP solves no equilibrium: prices are the reduced-form
+    fit on ZD, as without a supply side, so `constant_costs` (which moves costs with shares only in an equilibrium
+    that X3's shares enter) changes nothing, as in PyBLP."""
     started = time.perf_counter()
     draws = _checked_draws(method, draws)
     if not isinstance(constant_costs, (bool, np.bool_)):
@@ -227,8 +229,10 @@ def compute_optimal_instruments(results: ProblemResults, method: str = 'approxim
     elif problem.supply is None:
         prices_hat = expected_prices(problem) if has_prices else None  # type: ignore[assignment]
     if problem.supply is not None:
-        return _with_supply(results, method, draws, seed, prices_hat if expected_prices_ is not None else None,
-                            iteration, started)
+        given = prices_hat if expected_prices_ is not None else None
+        if given is None and reads_shares(problem.product_formulations[2]):  # PyBLP's: no equilibrium, fitted prices
+            given = expected_prices(problem)
+        return _with_supply(results, method, draws, seed, given, iteration, started)
 
     state = np.random.RandomState(seed)
     deviation = np.std(xi)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 import numpy as np
 
@@ -103,8 +103,9 @@ class Economy(PostEstimation):
     """Post-estimation at true parameters: delta = X1 beta + xi, agents choosing by (delta + mu) / epsilon_scale."""
 
     def __init__(self, problem: Problem, beta: np.ndarray, values: NonlinearValues, xi: np.ndarray,
-                 epsilon_scale: float = 1.0) -> None:
+                 epsilon_scale: float = 1.0, gamma: Optional[np.ndarray] = None) -> None:
         self.problem = problem
+        self.gamma = np.zeros((problem.K3, 1)) if gamma is None else gamma  # moves costs with shares (X3 reads them)
         self.epsilon_scale = epsilon_scale
         # fewer nodes columns than X2 has go to sigma's nonzero columns, as in estimation (PyBLP's rule)
         self.demand_model = problem.model.with_nodes_for(values.sigma)

@@ -106,10 +106,8 @@ def table(arrays: dict[str, np.ndarray], name: str) -> pd.DataFrame:
 
 
 def problem_at(library: Any, case: dict, products: pd.DataFrame, agents: pd.DataFrame) -> Any:
-    """`library`'s results of a case at the true theta, without optimizing. blp reads product ids that repeat within
-    a market (the eliminated groups) from `product_ids0`: its `product_ids` identify products."""
-    if library.__name__ == 'blp':
-        products = products.rename(columns={'product_ids': 'product_ids0'})
+    """`library`'s results of a case at the true theta, without optimizing (product_ids repeat: the eliminated
+    groups)."""
     problem = library.Problem((library.Formulation('1 + prices + x'), library.Formulation(case['X2'])), products,
                               library.Formulation('0 + income'), agents, rc_types=case['rc_types'])
     given = {'rho': case['rho']} if case['rho'] is not None else {}

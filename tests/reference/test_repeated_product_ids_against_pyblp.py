@@ -5,8 +5,8 @@ firm (or the nest), so several products of a market share one id.
 - the cereal IV logit with firm fixed effects `absorb='C(market_ids) + C(product_ids)'` against PyBLP run now (about a
   second): beta 1e-8, SEs and xi 1e-6 (two-way absorption iterates; the objective is zero, just identified);
 - `compute_consumer_surpluses(eliminate_product_ids=[...])` removes every product with those ids: 1e-8;
-- the micro_nested fixture's second choices with the whole nest eliminated read from a repeating `product_ids` column
-  (PyBLP read them from product_ids0, column 0 of its product_ids): micro values and gradient 1e-10.
+- micro_nested's second choices with the whole nest eliminated read from a repeating `product_ids` column, PyBLP run
+  now: micro values and gradient 1e-10; a `product_ids` column is the whole field, so index 1 is refused by both.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from generate_micro_nested_fixtures import outputs
+from generate_micro_nested_fixtures import FIXED, solve
 from test_micro_nested_against_pyblp import RTOL, stored
 
 import blp
+from blp.exceptions import SpecificationError
 from examples import cereal
 
 pyblp = pytest.importorskip('pyblp')
@@ -61,9 +62,31 @@ def test_eliminated_product_ids_remove_every_product_with_them() -> None:
     assert np.all(ours < full - 1e-6)
 
 
-def test_eliminated_groups_read_from_repeating_product_ids() -> None:
+def nest_ids() -> dict[str, np.ndarray]:
+    """micro_nested's data with its nests as the one product_ids column (PyBLP's field when it is named so)."""
     arrays = stored()
     renamed = {key.replace('products:product_ids0', 'products:product_ids'): value for key, value in arrays.items()}
-    found = outputs(blp, renamed)
-    for key in ('truth:micro_values', 'truth:gradient', 'fixed:micro_values', 'fixed:gradient'):
-        np.testing.assert_allclose(found[key], arrays[f'pyblp:{key}'], rtol=RTOL, atol=0, err_msg=key)
+    del renamed['products:product_ids1']
+    return renamed
+
+
+def test_eliminated_groups_read_from_repeating_product_ids() -> None:
+    """The first four micro_nested moments (the fifth needs product_ids1) at FIXED, PyBLP run now (about a second)."""
+    arrays = nest_ids()
+    values = list(arrays['observed'][:4])
+    ours, theirs = (solve(library, arrays, values, FIXED, optimize=False) for library in (blp, pyblp))
+    for key in ('micro_values', 'gradient'):
+        np.testing.assert_allclose(np.asarray(getattr(ours, key), dtype=float).ravel(),
+                                   np.asarray(getattr(theirs, key), dtype=float).ravel(), rtol=RTOL, atol=0, err_msg=key)
+    np.testing.assert_allclose(np.asarray(ours.micro_values).ravel(), stored()['pyblp:fixed:micro_values'][:4],
+                               rtol=RTOL, atol=0)
+
+
+def test_a_product_ids_column_is_the_whole_field_as_in_pyblp() -> None:
+    """With a `product_ids` column, index 1 has no column to read: both refuse it."""
+    arrays = nest_ids()
+    arrays['products:product_ids1'] = stored()['products:product_ids1']
+    with pytest.raises(SpecificationError, match="'product_ids1' column .* whole field"):
+        solve(blp, arrays, list(arrays['observed']), FIXED, optimize=False)
+    with pytest.raises(ValueError, match="micro dataset 'group gone.* is invalid"):
+        solve(pyblp, arrays, list(arrays['observed']), FIXED, optimize=False)

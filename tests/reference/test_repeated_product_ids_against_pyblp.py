@@ -90,3 +90,45 @@ def test_a_product_ids_column_is_the_whole_field_as_in_pyblp() -> None:
         solve(blp, arrays, list(arrays['observed']), FIXED, optimize=False)
     with pytest.raises(ValueError, match="micro dataset 'group gone.* is invalid"):
         solve(pyblp, arrays, list(arrays['observed']), FIXED, optimize=False)
+
+
+def numbered() -> pd.DataFrame:
+    """product_ids0 the product, product_ids1 its firm: PyBLP's two-column product_ids field."""
+    frame = cereal.product_data('price').rename(columns={'product_ids': 'product_ids0'})
+    return frame.assign(product_ids1=frame['firm_ids'])
+
+
+def test_eliminate_product_ids_reads_the_column_product_ids_index_names() -> None:
+    found = []
+    for library in (blp, pyblp):
+        results = library.Problem(library.Formulation('0 + prices', absorb='C(market_ids) + C(product_ids0)'),
+                                  numbered()).solve(method='1s')
+        found.append([np.asarray(results.compute_consumer_surpluses(eliminate_product_ids=ELIMINATED,
+                                                                    product_ids_index=index)) for index in (0, 1)])
+        found[-1].append(np.asarray(results.compute_consumer_surpluses()))
+    np.testing.assert_allclose(found[0], found[1], rtol=1e-8)
+    products_named, firms_named, full = found[0]
+    assert np.array_equal(products_named, full) and np.all(firms_named < full - 1e-6)  # F1, F3 are firms
+
+
+def test_micro_callables_see_pyblps_product_ids_field() -> None:
+    """`products.product_ids` in a market view is PyBLP's `problem.products.product_ids` there (J_t x 2)."""
+    from blp.micro.views import MarketViews
+    frame = numbered()
+    formulations = ('0 + prices', '0 + prices')
+    agents = cereal.agent_data(size=5)
+    ours = blp.Problem(tuple(blp.Formulation(f) for f in formulations), frame, blp.Formulation('0 + log_income'),
+                       agents)
+    theirs = pyblp.Problem(tuple(pyblp.Formulation(f) for f in formulations), frame,
+                           pyblp.Formulation('0 + log_income'), agents)
+    t = 3
+    view = MarketViews(ours, ours.agents).products(t)
+    rows = np.flatnonzero(theirs.products.market_ids[:, 0] == ours.products.layout.markets[t])
+    assert view.product_ids.shape == (rows.size, 2)
+    assert np.array_equal(view.product_ids, theirs.products.product_ids[rows])
+
+
+def test_a_product_ids_index_without_its_column_is_refused_by_name() -> None:
+    with pytest.raises(SpecificationError, match="product_ids_index 1 has no column: product_data has product_ids") as error:
+        estimates('blp').compute_consumer_surpluses(eliminate_product_ids=ELIMINATED, product_ids_index=1)
+    assert error.value.parameter == 'product_ids_index'

@@ -29,6 +29,7 @@ from blp.post.counterfactual import before_after_table
 from blp.post.diagonals import extract_diagonal_means, extract_diagonals
 from blp.post.equilibrium import Equilibrium, solve_prices
 from blp.post.passthrough import passthrough
+from blp.primitives.columns import numbered_columns
 from blp.serialization import jsonable
 from blp.supply import bertrand as supply
 from blp.supply.share_costs import ShareCosts
@@ -159,19 +160,23 @@ class PostEstimation(MarketArguments):
         return {label: self._vectors(shares[:, :, g], t, False) for g, label in enumerate(labels)}
 
     def compute_consumer_surpluses(self, prices: Optional[ArrayLike] = None, keep_all: bool = False,
-                                   eliminate_product_ids: Any = None,
+                                   eliminate_product_ids: Any = None, product_ids_index: int = 0,
                                    market_id: Optional[Hashable] = None, as_dict: bool = False) -> Any:
         """Consumer surplus per market in money, sum_i w_i log(1 + sum_j exp V_ij) / -alpha_i (nested logit: over
         the nests' inclusive values), with no income effects. `keep_all` returns each agent's surplus (T x I, NaN
-        past a market's agents); `eliminate_product_ids` removes products from the choice set (willingness to pay)."""
+        past a market's agents); `eliminate_product_ids` removes every product with these ids in column
+        `product_ids_index` of PyBLP's product_ids field from the choice set (willingness to pay)."""
         t = self._market(market_id)
         model = self._model
         utilities = self._utilities(prices, None, t)
         if eliminate_product_ids is not None:
-            ids = self.problem.products.product_ids
-            if ids is None:
-                raise SpecificationError('eliminate_product_ids needs a product_ids column in product_data',
-                                         parameter='eliminate_product_ids')
+            frame = self.problem.products.frame
+            columns = numbered_columns(frame, 'product_ids')  # a product_ids column, else product_ids0, 1, ...
+            if not isinstance(product_ids_index, (int, np.integer)) or not 0 <= product_ids_index < len(columns):
+                raise SpecificationError(f'product_ids_index {product_ids_index!r} has no column: product_data has '
+                                         f"{', '.join(columns) or 'no product_ids columns'}",
+                                         parameter='product_ids_index')
+            ids = frame[columns[product_ids_index]].to_numpy()
             eliminated = np.isin(ids.astype(str), np.asarray(list(np.atleast_1d(eliminate_product_ids))).astype(str))
             utilities = model.without(self._layout.pad(eliminated.astype(float)) > 0, utilities)
         surpluses = model.consumer_surpluses(model.choose(utilities))

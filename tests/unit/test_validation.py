@@ -36,8 +36,6 @@ DATA_CASES = {
     'share of zero': (lambda p, a: logit(changed(p, 3, 'shares', 0.0)), {'column': 'shares', 'row': 3}),
     'share of one': (lambda p, a: logit(changed(p, 30, 'shares', 1.0)), {'column': 'shares', 'row': 30}),
     'inside shares sum to one': (lambda p, a: logit(changed(p, 0, 'shares', 0.99)), {'column': 'shares'}),
-    'duplicate product': (lambda p, a: logit(changed(p, 1, 'product_ids', p.loc[0, 'product_ids'])),
-                          {'column': 'product_ids', 'row': 1}),
     'text in an instrument': (lambda p, a: logit(changed(p, 4, 'demand_instruments0', 'abc')),
                               {'column': 'demand_instruments0', 'row': 4}),
     'NaN instrument': (lambda p, a: logit(changed(p, 9, 'demand_instruments0', np.nan)),

@@ -257,7 +257,7 @@ class SupplyDependent:
         costs = cost_functions.marginal_costs(self.prices, eta, layout.mask, self.costs_type, self.costs_bounds)
         cost_functions.check_log_costs(costs, layout.markets, self.product_ids)
         details = {'costs': layout.unpad(costs.costs), 'markups': layout.unpad(eta),
-                   'clipped_costs': costs.clipped_count}
+                   'clipped_costs': costs.clipped_count, 'clipped': layout.unpad(costs.clipped)}
         if total is None:
             return BlockOutput(layout.unpad(costs.transformed), None, details)
         jacobian = cost_functions.omega_by_theta(total, costs, self.costs_type)

@@ -118,6 +118,8 @@ class Estimation:
         self.contraction_evaluations = 0
         self.fixed_point_iterations = 0  # the contraction's major iterations (PyBLP's), cumulative
         self.market_evaluations = np.zeros(layout.T, dtype=np.int64)  # contraction steps per market, cumulative
+        # per contraction (evaluations, iterations, converged) by market: PyBLP's fp_* and contraction_* arrays
+        self.market_statistics: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.inner_loop_failures: list[dict] = []  # thetas where markets failed and the optimizer was reverted
         self.contraction_seconds = 0.0
 
@@ -176,6 +178,8 @@ class Estimation:
         self.contraction_evaluations += evaluations
         self.fixed_point_iterations += int(inversion.iterations.sum())
         self.market_evaluations += inversion.evaluations
+        self.market_statistics.append((np.asarray(inversion.evaluations), np.asarray(inversion.iterations),
+                                       np.asarray(inversion.converged)))
         failed = list(layout.markets[~inversion.converged])
         jacobian = np.zeros((problem.N, 0))
         padded: Optional[np.ndarray]
@@ -248,7 +252,7 @@ class Estimation:
     def optimize(self, start: np.ndarray, W: np.ndarray, step: int) -> StepOutcome:
         iv = self.moments.iv(W)
         started = time.perf_counter()
-        contraction_before = self.contraction_evaluations
+        contraction_before, recorded = self.contraction_evaluations, len(self.market_statistics)
         analytic = self.analytic_gradient
         first = self.evaluate(start, iv, analytic)
         if first.failed_markets or not np.isfinite(first.objective):
@@ -257,7 +261,8 @@ class Estimation:
         if self.optimization.method == 'return' or self.parameters.P == 0:
             return StepOutcome(evaluation=first, W=W, converged=True, iterations=0, evaluations=1,
                                contraction_evaluations=self.contraction_evaluations - contraction_before,
-                               seconds=time.perf_counter() - started, message='no optimization')
+                               seconds=time.perf_counter() - started, message='no optimization',
+                               markets=tuple(self.market_statistics[recorded:]))
 
         def objective(theta: np.ndarray) -> Any:
             reason = None
@@ -305,7 +310,8 @@ class Estimation:
         return StepOutcome(evaluation=final, W=W, converged=success, iterations=state.iterations,
                            evaluations=state.evaluations,
                            contraction_evaluations=self.contraction_evaluations - contraction_before,
-                           seconds=time.perf_counter() - started, message=message)
+                           seconds=time.perf_counter() - started, message=message,
+                           markets=tuple(self.market_statistics[recorded:]))
 
     def _scipy_optimization(self, start: np.ndarray, objective: Callable[[np.ndarray], Any],
                             callback: Callable[..., None], state: _Trace) -> tuple[np.ndarray, bool, str]:
@@ -494,7 +500,7 @@ def stored_option(key: str, value: Any) -> Any:
 
 
 def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemResults:
-    """Results at a stored estimate (`to_dict()` or its `'restore'` part) of `problem`: one evaluation at the
+    """Results at a stored estimate (`to_document()` or its `'restore'` part) of `problem`: one evaluation at the
     stored theta under the stored W, step and standard-error options; the stored Hessian is reused."""
     state = stored.get('restore', stored)
     try:

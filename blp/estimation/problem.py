@@ -535,6 +535,6 @@ class Problem:
                          dataset='product_data')
 
     def restore(self, stored: dict, micro_moments: Any = ()) -> ProblemResults:
-        """Results at a stored estimate (`results.to_dict()`) without re-optimizing or recomputing the Hessian; an
+        """Results at a stored estimate (`results.to_document()`) without re-optimizing or recomputing the Hessian; an
         estimate with micro moments needs the same `micro_moments` again (callables are not stored)."""
         return restore(self, stored, micro_moments)

@@ -50,7 +50,7 @@ def test_interactions_are_labelled_as_pyblps(data: tuple[pd.DataFrame, pd.DataFr
     for name in ('beta_labels', 'sigma_labels', 'pi_labels', 'gamma_labels'):
         assert getattr(ours, name) == [str(label) for label in getattr(theirs, name)], name
     assert ours.theta_labels == [str(label) for label in theirs.theta_labels]
-    rows = ours.to_dict()['parameters']  # the service's JSON result: the library's labels
+    rows = ours.to_document()['parameters']  # the service's JSON result: the library's labels
     assert [row['row'] for row in rows if row['kind'] == 'gamma'] == ours.gamma_labels
     assert {row['column'] for row in rows if row['kind'] == 'pi'} == {'income', 'age*income'}
     assert [line.split() for line in str(ours.problem).splitlines()[-8:]] == \

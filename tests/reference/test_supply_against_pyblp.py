@@ -90,7 +90,7 @@ def test_costs_markups_and_omega_are_those_of_the_estimate() -> None:
 
 def test_to_dict_lists_gamma_and_restores_to_the_same_numbers() -> None:
     results = solve('supply_simulation')
-    payload = json.loads(json.dumps(results.to_dict(), allow_nan=False))
+    payload = json.loads(json.dumps(results.to_document(), allow_nan=False))
     gamma = [entry for entry in payload['parameters'] if entry['kind'] == 'gamma']
     assert [entry['row'] for entry in gamma] == results.gamma_labels
     np.testing.assert_allclose([entry['se'] for entry in gamma], results.gamma_se[:, 0], rtol=1e-12)

@@ -77,7 +77,7 @@ def test_a_gap_in_the_instruments_is_a_warning_of_the_problem(products) -> None:
     with pytest.warns(blp.BLPWarning, match='demand_instruments20 are ignored'):
         problem = blp.Problem(IV, data)
     assert problem.ZD_labels == ['demand_instruments0', 'demand_instruments1', 'demand_instruments2']
-    assert problem.solve(method='1s').to_dict()['warnings'] == problem.warnings
+    assert problem.solve(method='1s').to_document()['warnings'] == problem.warnings
 
 
 def test_built_instruments_continue_the_numbering_pyblp_reads(products) -> None:

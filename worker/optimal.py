@@ -41,6 +41,6 @@ def solve(problem: Any, spec: EstimateSpec, progress: Callable[[dict], None],
         initial = {'results': first.to_document()}
     choices = wanted.model_dump(mode='json')
     instruments, updated = re_estimate(first, options, choices, progress)
-    report = {**instruments.to_dict(), **{name: choices[name] for name in OPTIONS}, 'instruments':
+    report = {**instruments.to_document(), **{name: choices[name] for name in OPTIONS}, 'instruments':
               updated.problem.ZD_labels, 'initial': initial}
     return updated, report

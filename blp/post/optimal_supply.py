@@ -42,6 +42,7 @@ class SupplyInstruments:
     omega_jacobian: np.ndarray            # N x P  E[d omega / d theta]
     prices: np.ndarray                    # N      E[p | Z] (mean over realizations)
     shares: np.ndarray                    # N
+    fp_iterations: np.ndarray             # T x draws: the equilibria's, markets in `unique_market_ids` order
 
 
 def supply_instruments(results: ProblemResults, method: str, draws: int, seed: Optional[int],
@@ -75,7 +76,8 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
     agent_data = None if agents is None else agents.frame
     xi_jacobian, omega_jacobian = np.zeros((N, P)), np.zeros((N, P))
     prices_mean, shares_mean = np.zeros(N), np.zeros(N)
-    for _ in range(draws):
+    iterations = np.zeros((layout.T, draws), dtype=np.int64)
+    for draw in range(draws):
         realization = samples[method]()
         shift = layout.pad(realization[:, 0] - xi)
         demand = dataclasses.replace(model, delta=model.delta + shift, utilities=model.utilities + shift[:, :, None])
@@ -87,6 +89,7 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
             raise SpecificationError(f'equilibrium prices of an error realization did not converge in '
                                      f'{len(failed)} market(s): {", ".join(map(str, failed[:10]))}',
                                      parameter='optimal_instruments')
+        iterations[:, draw] = equilibrium.iterations[results._market_order]
         prices, shares = layout.unpad(equilibrium.prices), layout.unpad(equilibrium.shares)
         frame = problem.products.frame.copy()
         frame['prices'], frame['shares'] = prices, shares
@@ -104,7 +107,7 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
         inverse = np.linalg.inv(covariance)
         instruments = np.einsum('ab,nbp->nap', inverse, np.stack([xi_jacobian, omega_jacobian], axis=1))
     return SupplyInstruments(instruments[:, 0], instruments[:, 1], inverse, xi_jacobian, omega_jacobian, prices_mean,
-                             shares_mean)
+                             shares_mean, iterations)
 
 
 def supply_problem(results: ProblemResults, demand: np.ndarray, supply: np.ndarray, kept: np.ndarray,

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from blp import options as blp_options
 from blp import status
 from blp.configurations.formulation import Formulation
 from blp.configurations.integration import Integration
@@ -508,6 +509,9 @@ class Problem:
         status.output('Solving the problem ...')
         results = Estimation(self, options, progress).run()
         status.output(f'Computed results after {status.elapsed(start)}.')
+        if blp_options.verbose:  # PyBLP's summary of the results closes its log
+            status.output('')
+            status.output(str(results))
         return results
 
     def check_solve(self, options: SolveOptions, strict: bool = True) -> list[str]:

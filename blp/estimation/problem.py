@@ -63,6 +63,8 @@ class Problem:
                  agent_formulation: Optional[Formulation] = None, agent_data: Optional[DataLike] = None,
                  integration: Optional[Integration] = None, rc_types: Optional[Sequence[str]] = None,
                  costs_type: str = 'linear') -> None:
+        started = time.perf_counter()
+        status.output('Initializing the problem ...')
         formulations: list[Optional[Formulation]] = [product_formulations] if isinstance(
             product_formulations, Formulation) else list(product_formulations)
         if not 1 <= len(formulations) <= 3 or formulations[0] is None:
@@ -86,6 +88,8 @@ class Problem:
         if not X1.labels:
             raise SpecificationError('X1 formulation has no columns', parameter='X1')
         codes = absorb_codes(formulations[0], frame, 'X1')
+        if codes:
+            status.output('Absorbing demand-side fixed effects ...')
         self.absorber = Absorber(codes)
         self.absorbed_dimensions = len(codes)
 
@@ -133,6 +137,8 @@ class Problem:
                                  len(self.nest_labels), np.array([kind == 'log' for kind in self.rc_types], dtype=bool))
         self.supply: Optional[SupplyData] = None
         if formulations[2] is not None:
+            if formulations[2].absorb:
+                status.output('Absorbing supply-side fixed effects ...')
             self.supply = build_supply(formulations[2], self.products, costs_type, self.warnings)
         elif numbered_columns(frame, 'covariance_instruments'):
             warn('product_data covariance_instruments are ignored: covariance moments E[xi omega Z_C] need a supply '
@@ -142,6 +148,14 @@ class Problem:
         self.phi_labels = [] if self.lags is None else ['Xi'] + (['Omega'] if self.supply is not None else [])
         self.products = self._recorded(self.products)
         self.moments = self._moments()
+        self._initialized(started)
+
+    def _initialized(self, started: float) -> None:
+        """PyBLP's closing status lines of a problem's initialization: the time taken and the problem's summary."""
+        status.output(f'Initialized the problem after {status.elapsed(started)}.')
+        if blp_options.verbose:
+            status.output('')
+            status.output(str(self))
 
     def _recorded(self, products: Products) -> Products:
         """`products` recording this problem's matrices as PyBLP's `problem.products` does."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
+from blp import status
 from blp.configurations.formulation import Formulation
 from blp.exceptions import SpecificationError
 from blp.post.equilibrium import solve_prices
@@ -93,8 +94,10 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
         prices, shares = layout.unpad(equilibrium.prices), layout.unpad(equilibrium.shares)
         frame = problem.products.frame.copy()
         frame['prices'], frame['shares'] = prices, shares
-        realized = Problem(problem.product_formulations, frame, problem.agent_formulation, agent_data,
-                           problem.integration if agent_data is None else None, problem.rc_types, problem.costs_type)
+        with status.quiet():
+            realized = Problem(problem.product_formulations, frame, problem.agent_formulation, agent_data,
+                               problem.integration if agent_data is None else None, problem.rc_types,
+                               problem.costs_type)
         estimation = Estimation(realized, results._estimation.options)
         evaluation = estimation.evaluate(results.theta, estimation.moments.iv(results.W), True)
         demand_jacobian, supply_jacobian = evaluation.stacked.dependent_jacobians

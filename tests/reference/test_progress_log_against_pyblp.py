@@ -98,3 +98,23 @@ def test_verbose_off_prints_nothing_and_digits_shape_the_rows(capsys: pytest.Cap
         blp.options.digits, blp.options.verbose = digits, False
     table = [line for line in capsys.readouterr().out.splitlines() if re.search(r'[+-]\d\.\d\dE[+-]\d\d, ', line)]
     assert table and not NUMBER.search(re.sub(r'[+-]\d\.\d\dE[+-]\d\d', '', table[0]))
+
+
+@pytest.mark.parametrize('supply', [False, True], ids=['demand', 'supply'])
+def test_initializing_a_problem_prints_pyblps_lines_and_summary(capsys: pytest.CaptureFixture, supply: bool) -> None:
+    products = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
+    products = products[products['market_ids'].isin(products['market_ids'].unique()[:5])]
+    printed = []
+    for library in (blp, pyblp):
+        formulations = (library.Formulation('0 + prices', absorb='C(product_ids)'), library.Formulation('1 + prices'))
+        if supply:
+            formulations += (library.Formulation('0 + sugar', absorb='C(quarter)'),)
+        capsys.readouterr()
+        library.options.verbose = True
+        try:
+            library.Problem(formulations, products, integration=library.Integration('product', 2))
+        finally:
+            library.options.verbose = False
+        printed.append(re.sub(r'\d\d:\d\d:\d\d', 'HH:MM:SS', capsys.readouterr().out))
+    assert printed[0] == printed[1]
+    assert 'Absorbing demand-side fixed effects ...' in printed[0] and 'Dimensions:' in printed[0]

@@ -313,8 +313,8 @@ class Problem:
                         for f in problem_spec.product_formulations]
         agent_formulation = None if problem_spec.agent_formulation is None else Formulation(
             problem_spec.agent_formulation.formula, problem_spec.agent_formulation.absorb)
-        integration = None if problem_spec.integration is None else Integration(
-            problem_spec.integration.specification, problem_spec.integration.size, seed=problem_spec.integration.seed)
+        integration = None if problem_spec.integration is None else Integration.seeded(
+            problem_spec.integration.specification, problem_spec.integration.size, problem_spec.integration.seed)
         product_data = with_built_instruments(getattr(problem_spec, 'instruments', None), product_data)
         return cls(formulations, product_data, agent_formulation, agent_data, integration,
                    rc_types=getattr(problem_spec, 'rc_types', None), costs_type=problem_spec.costs_type)

@@ -111,7 +111,7 @@ def test_prices_in_x2_as_i_of_minus_prices_estimate_pyblps_model() -> None:
     workload['solve'] = {**workload['solve'], 'pi': [[0.2], [-1]]}
     results, reference = run_blp(workload), stored('supply_cereal')
     estimates, errors, _ = TOLERANCES['supply_cereal']
-    assert results.sigma_labels == ['mushy', 'I(-prices)']
+    assert results.sigma_labels == ['mushy', '-prices']
     flip = np.array([[1.0], [-1.0]])
     for key in ('beta', 'gamma', 'sigma'):
         compare(getattr(results, key), reference[key], estimates, key)

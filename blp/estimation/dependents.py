@@ -268,7 +268,7 @@ class SupplyDependent:
         costs = cost_functions.marginal_costs(self.prices, eta, layout.mask, self.costs_type, self.costs_bounds)
         cost_functions.check_log_costs(costs, layout.markets, self.product_ids)
         details = {'costs': layout.unpad(costs.costs), 'markups': layout.unpad(eta),
-                   'clipped_costs': costs.clipped_count}
+                   'clipped_costs': costs.clipped_count, 'clipped': layout.unpad(costs.clipped)}
         y = self._less_known_gamma(state, layout.unpad(costs.transformed))
         if total is None:
             return BlockOutput(y, None, details)

@@ -7,6 +7,7 @@ the optimizer only sees theta. The demand side comes from `problem.model`, the m
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
@@ -14,7 +15,10 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 import numpy as np
 import scipy.optimize
 
+from blp import options as options_module
+from blp import status
 from blp.configurations.solve_options import Optimization, SolveOptions
+from blp.estimation import progress_log
 from blp.estimation.gmm import LinearIV, SingularWeights, invert, parameter_covariances
 from blp.estimation.moments import DemandState, MomentStack
 from blp.estimation.parameters import Parameters, RhoParameter, check_gamma
@@ -64,6 +68,7 @@ class _Trace:
     good: Evaluation
     evaluations: int = 1
     iterations: int = 0
+    smallest: float = math.inf  # the smallest objective so far (PyBLP's log shows improvements on it)
 
 
 class Estimation:
@@ -118,6 +123,8 @@ class Estimation:
         self.contraction_evaluations = 0
         self.fixed_point_iterations = 0  # the contraction's major iterations (PyBLP's), cumulative
         self.market_evaluations = np.zeros(layout.T, dtype=np.int64)  # contraction steps per market, cumulative
+        # per contraction (evaluations, iterations, converged) by market: PyBLP's fp_* and contraction_* arrays
+        self.market_statistics: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.inner_loop_failures: list[dict] = []  # thetas where markets failed and the optimizer was reverted
         self.contraction_seconds = 0.0
 
@@ -177,6 +184,8 @@ class Estimation:
         self.contraction_evaluations += evaluations
         self.fixed_point_iterations += int(inversion.iterations.sum())
         self.market_evaluations += inversion.evaluations
+        self.market_statistics.append((np.asarray(inversion.evaluations), np.asarray(inversion.iterations),
+                                       np.asarray(inversion.converged)))
         failed = list(layout.markets[~inversion.converged])
         jacobian = np.zeros((problem.N, 0))
         padded: Optional[np.ndarray]
@@ -249,22 +258,27 @@ class Estimation:
     def optimize(self, start: np.ndarray, W: np.ndarray, step: int) -> StepOutcome:
         iv = self.moments.iv(W)
         started = time.perf_counter()
-        contraction_before = self.contraction_evaluations
+        contraction_before, recorded = self.contraction_evaluations, len(self.market_statistics)
         analytic = self.analytic_gradient
+        columns = self._log_columns()
         first = self.evaluate(start, iv, analytic)
         if first.failed_markets or not np.isfinite(first.objective):
             raise self.inner_loop_error('the starting values', first)
         state = _Trace(first, first)
+        self._log(step, state, first, time.perf_counter() - started, recorded, columns)
         if self.optimization.method == 'return' or self.parameters.P == 0:
+            self._log_end(True, started)
             return StepOutcome(evaluation=first, W=W, converged=True, iterations=0, evaluations=1,
                                contraction_evaluations=self.contraction_evaluations - contraction_before,
-                               seconds=time.perf_counter() - started, message='no optimization')
+                               seconds=time.perf_counter() - started, message='no optimization',
+                               markets=tuple(self.market_statistics[recorded:]))
 
         def objective(theta: np.ndarray) -> Any:
             reason = None
             if np.array_equal(theta, state.last.theta):
                 evaluation = state.last
             else:
+                evaluated, before = time.perf_counter(), len(self.market_statistics)
                 try:
                     evaluation = self.evaluate(theta, iv, analytic)
                 except SpecificationError as error:  # e.g. log costs at a nonpositive cost
@@ -272,6 +286,7 @@ class Estimation:
                                                      objective=np.nan, failed_markets=[])
                     reason = error.message
                 state.evaluations += 1
+                self._log(step, state, evaluation, time.perf_counter() - evaluated, before, columns)
             if reason or evaluation.failed_markets or not np.isfinite(evaluation.objective):
                 self.inner_loop_failures.append({'step': step, 'theta': evaluation.theta.tolist(),
                                                  'markets': [str(m) for m in evaluation.failed_markets],
@@ -298,6 +313,7 @@ class Estimation:
 
         optimize = self._custom_optimization if self.optimization.custom else self._scipy_optimization
         theta, success, message = optimize(start, objective, callback, state)
+        self._log_end(success, started, message)
         good = state.good
         reusable = np.array_equal(theta, good.theta) and np.isfinite(good.gradient).all()
         final = good if reusable else self.evaluate(theta, iv, True)
@@ -306,7 +322,8 @@ class Estimation:
         return StepOutcome(evaluation=final, W=W, converged=success, iterations=state.iterations,
                            evaluations=state.evaluations,
                            contraction_evaluations=self.contraction_evaluations - contraction_before,
-                           seconds=time.perf_counter() - started, message=message)
+                           seconds=time.perf_counter() - started, message=message,
+                           markets=tuple(self.market_statistics[recorded:]))
 
     def _scipy_optimization(self, start: np.ndarray, objective: Callable[[np.ndarray], Any],
                             callback: Callable[..., None], state: _Trace) -> tuple[np.ndarray, bool, str]:
@@ -351,6 +368,43 @@ class Estimation:
         detail = self.problem.model.describe(self.parameters.expand(evaluation.theta))
         return NumericalError(f'the inner loop failed at {where} in {len(markets)} market(s): '
                               f'{", ".join(map(str, markets[:10]))}{detail}', markets=markets)
+
+    def _log_columns(self) -> progress_log.Columns:
+        """The optional columns of PyBLP's progress log for this solve."""
+        options = self.options
+        costs_bounds = np.asarray(options.costs_bounds if options.costs_bounds is not None else [np.nan], dtype=float)
+        shares_bounds = np.array([np.nan if bound is None else bound for bound in options.shares_bounds], dtype=float)
+        return progress_log.Columns(
+            clipped_shares=bool(np.isfinite(shares_bounds).any()),
+            clipped_costs=self.problem.supply is not None and bool(np.isfinite(costs_bounds).any()),
+            gradient=bool(self.optimization.compute_gradient),
+            projected=any(np.isfinite(bound) for bounds in self.parameters.bounds for bound in bounds))
+
+    def _log(self, step: int, state: _Trace, evaluation: Evaluation, seconds: float, recorded: int,
+             columns: progress_log.Columns) -> None:
+        """One row of PyBLP's progress log for `evaluation` (its contractions: those recorded since `recorded`),
+        after PyBLP's opening lines on the first evaluation; PyBLP logs no optimization without parameters."""
+        if not options_module.verbose or not self.parameters.P:
+            return
+        if state.evaluations == 1:
+            status.output('Starting optimization ...')
+            status.output('')
+        contractions = self.market_statistics[recorded:]
+        details = evaluation.stacked.details[1] if len(evaluation.stacked.details) > 1 else {}
+        norm = float(np.abs(self.projected_gradient(evaluation.theta, evaluation.gradient)).max()) \
+            if evaluation.theta.size else math.nan
+        progress_log.log_row(progress_log.Row(
+            step=step, seconds=seconds, iterations=state.iterations, evaluations=state.evaluations,
+            fp_iterations=int(sum(column[1].sum() for column in contractions)),
+            contraction_evaluations=int(sum(column[0].sum() for column in contractions)),
+            clipped_costs=int(details.get('clipped_costs', 0)), objective=float(evaluation.objective),
+            smallest=state.smallest, gradient_norm=norm, theta=evaluation.theta.tolist()), columns)
+        if np.isfinite(evaluation.objective):
+            state.smallest = min(state.smallest, float(evaluation.objective))
+
+    def _log_end(self, converged: bool, started: float, message: str = '') -> None:
+        if self.parameters.P:
+            progress_log.finished(converged, time.perf_counter() - started, message)
 
     def projected_gradient(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """Zero the components that push against an active bound (PyBLP's projected gradient)."""
@@ -418,8 +472,13 @@ class Estimation:
             history.append(outcome)
             theta = outcome.evaluation.theta
             if step < last:
+                progress_log.results_step(False, None)
                 W = invert(self._S(outcome.evaluation, self.options.W_type, outcome.W))
+                status.output(f'Computed results after {status.elapsed(started)}.')
+                status.output('')
         outcome = history[-1]
+        progress_log.results_step(True, bool(self.parameters.P and self.optimization.compute_gradient
+                                             and self.options.check_optimality == 'both'))
         return ProblemResults(self, outcome, history, self._statistics(outcome, last), time.perf_counter() - started)
 
     def initial_update(self, theta: np.ndarray) -> np.ndarray:
@@ -495,7 +554,7 @@ def stored_option(key: str, value: Any) -> Any:
 
 
 def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemResults:
-    """Results at a stored estimate (`to_dict()` or its `'restore'` part) of `problem`: one evaluation at the
+    """Results at a stored estimate (`to_document()` or its `'restore'` part) of `problem`: one evaluation at the
     stored theta under the stored W, step and standard-error options; the stored Hessian is reused."""
     state = stored.get('restore', stored)
     try:

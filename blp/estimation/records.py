@@ -44,6 +44,7 @@ class StepOutcome:
     contraction_evaluations: int
     seconds: float
     message: str
+    markets: tuple = ()  # per contraction of the step: (evaluations, iterations, converged) by market
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,11 +3,12 @@ them (elasticities, diversion ratios, costs, equilibrium prices, counterfactuals
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import scipy.linalg
 
+from blp.estimation import attributes as pyblp_attributes
 from blp.estimation.parameters import NonlinearValues, Parameter, Parameters
 from blp.estimation.records import Statistics, StepOutcome
 from blp.estimation.summary import results_summary
@@ -137,6 +138,7 @@ class ProblemResults(PostEstimation, Pickled):
         self.converged_by_step = [bool(step.converged) for step in history]
         self._pyblp_names(estimation, statistics)
         self.xi_fe, self.omega_fe = self._fixed_effects()
+        self._pyblp_attributes(outcome, history, statistics, details)
 
     def _pyblp_names(self, estimation: Estimation, statistics: Statistics) -> None:
         """PyBLP's names for what the results hold: the projected gradient's norm, the reduced Hessian (rows and
@@ -158,6 +160,33 @@ class ProblemResults(PostEstimation, Pickled):
         self.cumulative_objective_evaluations = self.objective_evaluations
         self.cumulative_contraction_evaluations = self.contraction_evaluations
         self.cumulative_fp_iterations = self.fp_iterations
+
+    def _pyblp_attributes(self, outcome: StepOutcome, history: list[StepOutcome], statistics: Statistics,
+                          details: dict) -> None:
+        """The rest of PyBLP's attributes (`to_dict`): the last step's times and per-market contraction counts,
+        theta with the concentrated-out beta and gamma (`parameters`), their sensitivity to the moments, bounds,
+        the transformed costs, S and the micro moments' Jacobian."""
+        problem = self.problem
+        self.optimization_time = outcome.seconds
+        self.total_time = self.timings['total_seconds'] - sum(step.seconds for step in history[:-1])
+        self._last_counts = (outcome.iterations, outcome.evaluations)
+        self._step_counts = pyblp_attributes.market_counts([outcome], problem.T)
+        self._all_counts = pyblp_attributes.market_counts(history, problem.T)
+        self.fp_converged, self.cumulative_fp_converged = self._step_counts[0], self._all_counts[0]
+        concentrated = self._estimation.parameters.concentrated_beta
+        self.parameters = np.c_[np.r_[self.theta, self.beta[concentrated, 0], self.gamma[:, 0]]]
+        self.moments_covariances = statistics.S
+        self.parameter_sensitivity = pyblp_attributes.sensitivity(self)
+        for name, value in pyblp_attributes.bounds(self).items():
+            setattr(self, name, value)
+        micro = outcome.evaluation.stacked.micro
+        self.micro_by_theta_jacobian = np.vstack([values.jacobian for values in micro]) if micro else \
+            np.zeros((0, self.theta.size))
+        self.clipped_costs_mask = np.asarray(details.get('clipped', np.zeros(problem.N, bool)), bool).reshape(-1, 1)
+        self.tilde_costs = np.zeros((problem.N, 0))
+        if self.estimated_costs is not None:
+            with np.errstate(divide='ignore', invalid='ignore'):
+                self.tilde_costs = np.log(self.estimated_costs) if self.costs_type == 'log' else self.estimated_costs
 
     def _fixed_effects(self) -> tuple[np.ndarray, np.ndarray]:
         """PyBLP's xi_fe and omega_fe: what the absorbed fixed effects contribute to delta and to the transformed
@@ -281,7 +310,11 @@ class ProblemResults(PostEstimation, Pickled):
                           'fixed': ('phi', (row, column)) not in free})
         return table
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, attributes: Sequence[str] = pyblp_attributes.ATTRIBUTES) -> dict[str, Any]:
+        """PyBLP's: its attribute names mapped to its values (numpy arrays; `to_document` is the JSON form)."""
+        return pyblp_attributes.pyblp_dict(self, attributes)
+
+    def to_document(self) -> dict[str, Any]:
         """JSON-ready: parameters with labels, values and SEs, diagnostics, and what `Problem.restore` needs."""
         return {
             'parameters': self.parameter_table(),

@@ -87,6 +87,11 @@ def bootstrap_parameters(results: ProblemResults, draws: int, seed: Optional[int
     return theta, beta, gamma
 
 
+ATTRIBUTES = ('bootstrapped_sigma', 'bootstrapped_pi', 'bootstrapped_rho', 'bootstrapped_phi', 'bootstrapped_beta',
+              'bootstrapped_gamma', 'bootstrapped_prices', 'bootstrapped_shares', 'bootstrapped_delta', 'computation_time',
+              'draws', 'fp_converged', 'fp_iterations', 'contraction_evaluations')  # PyBLP's to_dict
+
+
 class BootstrappedResults(Pickled):
     """PyBLP's `BootstrappedResults`: parameters, prices, shares and delta per draw, and with a supply side gamma
     and the equilibrium's convergence (`fp_converged`, `fp_iterations`, `contraction_evaluations`: T x draws,
@@ -208,6 +213,14 @@ class BootstrappedResults(Pickled):
         """PyBLP's: each draw's per-market means of the own-product entries (draws x T x 1, or draws x 1 x 1)."""
         results = self.problem_results
         return extract_diagonal_means(results._layout, results._market_order, matrices, results._market(market_id))
+
+    def to_dict(self, attributes: Sequence[str] = ATTRIBUTES) -> dict[str, Any]:
+        """PyBLP's: its attribute names mapped to its values; phi is draws x E x 0 without covariance moments (E: 'Xi',
+        and 'Omega' with a supply side, as PyBLP's)."""
+        E = 1 + int(self._supply)
+        forms = {'bootstrapped_phi': self.bootstrapped_phi if self.bootstrapped_phi.size else
+                 np.zeros((self.draws, E, 0))}
+        return {name: forms[name] if name in forms else getattr(self, name) for name in attributes}
 
     def __repr__(self) -> str:
         """PyBLP's `Bootstrapped Results Summary`."""

@@ -47,6 +47,9 @@ if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.estimation.results import ProblemResults
 
 METHODS = ('approximate', 'normal', 'empirical')
+ATTRIBUTES = ('demand_instruments', 'supply_instruments', 'inverse_covariance_matrix', 'expected_xi_by_theta_jacobian',
+              'expected_omega_by_theta_jacobian', 'expected_prices', 'expected_shares', 'computation_time', 'draws',
+              'fp_converged', 'fp_iterations', 'contraction_evaluations')  # PyBLP's to_dict
 
 
 @dataclass
@@ -67,6 +70,7 @@ class OptimalInstrumentResults(Pickled):
     computation_time: float
     labels: list[str] = field(default_factory=list)
     expected_omega_by_theta_jacobian: Optional[np.ndarray] = None  # N x P with a supply side
+    equilibrium_iterations: Optional[np.ndarray] = None  # T x draws with a supply side: its equilibria's
 
     def to_problem(self, supply_shifter_formulation: Any = None, demand_shifter_formulation: Any = None,
                    product_data: Any = None, drop_indices: Optional[Sequence[int]] = None) -> Any:
@@ -108,7 +112,20 @@ class OptimalInstrumentResults(Pickled):
                                 [(['Computation', 'Time'], clock(self.computation_time)),
                                  (['Error Term', 'Draws'], self.draws)])
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, attributes: Sequence[str] = ATTRIBUTES) -> dict[str, Any]:
+        """PyBLP's: its attribute names mapped to its values (`to_document` is the JSON form). Without a supply side
+        there are no equilibria (every market converged in no iterations) and d omega / d theta is NaN."""
+        T, N, P = self.problem_results.problem.T, *self.expected_xi_by_theta_jacobian.shape
+        iterations = self.equilibrium_iterations if self.equilibrium_iterations is not None else \
+            np.zeros((T, self.draws), dtype=np.int64)
+        forms = {'fp_converged': np.ones(iterations.shape, dtype=bool), 'fp_iterations': iterations,
+                 'contraction_evaluations': iterations,  # the simple iteration evaluates once per iteration
+                 'expected_omega_by_theta_jacobian': self.expected_omega_by_theta_jacobian
+                 if self.expected_omega_by_theta_jacobian is not None else np.full((N, P), np.nan)}
+        return {name: forms[name] if name in forms else getattr(self, name) for name in attributes}
+
+    def to_document(self) -> dict[str, Any]:
+        """JSON-ready: what the service stores of the instruments."""
         return {'method': self.method, 'draws': self.draws, 'seed': self.seed, 'labels': list(self.labels),
                 'inverse_covariance_matrix': jsonable(self.inverse_covariance_matrix),
                 'computation_seconds': self.computation_time}
@@ -278,7 +295,7 @@ def _with_supply(results: ProblemResults, method: str, draws: int, seed: Optiona
     return OptimalInstrumentResults(
         results, computed.demand_instruments, computed.supply_instruments, computed.inverse_covariance_matrix,
         computed.xi_jacobian, computed.prices[:, None], computed.shares[:, None], method, int(draws), seed,
-        time.perf_counter() - started, list(results.theta_labels), computed.omega_jacobian)
+        time.perf_counter() - started, list(results.theta_labels), computed.omega_jacobian, computed.fp_iterations)
 
 
 class _Realization:

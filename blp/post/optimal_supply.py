@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
+from blp import status
 from blp.configurations.formulation import Formulation
 from blp.exceptions import SpecificationError
 from blp.post.equilibrium import solve_prices
@@ -43,6 +44,7 @@ class SupplyInstruments:
     omega_jacobian: np.ndarray            # N x P  E[d omega / d theta]
     prices: np.ndarray                    # N      E[p | Z] (mean over realizations)
     shares: np.ndarray                    # N
+    fp_iterations: np.ndarray             # T x draws: the equilibria's, markets in `unique_market_ids` order
 
 
 def supply_instruments(results: ProblemResults, method: str, draws: int, seed: Optional[int],
@@ -72,7 +74,8 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
     agent_data = None if agents is None else agents.frame
     xi_jacobian, omega_jacobian = np.zeros((N, P)), np.zeros((N, P))
     prices_mean, shares_mean = np.zeros(N), np.zeros(N)
-    for _ in range(draws):
+    iterations = np.zeros((layout.T, draws), dtype=np.int64)
+    for draw in range(draws):
         realization = samples[method]()
         shift = layout.pad(realization[:, 0] - xi)
         demand = dataclasses.replace(model, delta=model.delta + shift, utilities=model.utilities + shift[:, :, None])
@@ -84,13 +87,15 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
             raise SpecificationError(f'equilibrium prices of an error realization did not converge in '
                                      f'{len(failed)} market(s): {", ".join(map(str, failed[:10]))}',
                                      parameter='optimal_instruments')
+        iterations[:, draw] = equilibrium.iterations[results._market_order]
         prices, shares = layout.unpad(equilibrium.prices), layout.unpad(equilibrium.shares)
         frame = problem.products.frame.copy()
         frame['prices'], frame['shares'] = prices, shares
         # linear costs give -d eta / d theta; PyBLP divides it by the realization's costs c for log costs (not by
         # p - eta, which is c only at an equilibrium, and not with given or fitted prices)
-        realized = Problem(problem.product_formulations, frame, problem.agent_formulation, agent_data,
-                           problem.integration if agent_data is None else None, problem.rc_types, 'linear')
+        with status.quiet():
+            realized = Problem(problem.product_formulations, frame, problem.agent_formulation, agent_data,
+                               problem.integration if agent_data is None else None, problem.rc_types, 'linear')
         estimation = Estimation(realized, results._estimation.options)
         evaluation = estimation.evaluate(results.theta, estimation.moments.iv(results.W), True)
         demand_jacobian, supply_jacobian = evaluation.stacked.dependent_jacobians
@@ -104,7 +109,7 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
         inverse = np.linalg.inv(covariance)
         instruments = np.einsum('ab,nbp->nap', inverse, np.stack([xi_jacobian, omega_jacobian], axis=1))
     return SupplyInstruments(instruments[:, 0], instruments[:, 1], inverse, xi_jacobian, omega_jacobian, prices_mean,
-                             shares_mean)
+                             shares_mean, iterations)
 
 
 def supply_problem(results: ProblemResults, demand: np.ndarray, supply: np.ndarray, kept: np.ndarray,

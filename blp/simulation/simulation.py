@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from blp import status
 from blp.configurations.formulation import Formulation
 from blp.configurations.integration import Integration
 from blp.configurations.solve_options import Iteration
@@ -143,7 +144,7 @@ class Simulation:
 
     def _problem(self, frame: pd.DataFrame) -> Problem:
         """The economy's matrices and agents at `frame` (no instruments: a simulation has none)."""
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), status.quiet():
             warnings.simplefilter('ignore')  # collinearity and identification warnings concern estimation
             return Problem(self.product_formulations, frame, self.agent_formulation, self._agents, None,
                            self.rc_types, self.costs_type)

@@ -487,7 +487,7 @@ CASES = {
                            names(parameter='pi')),
     'pi-without-demographics': Case(job(with_solve(pi=[[1.0]])), 422, names(field='spec'), ('pi',)),
     'under-identified-logit': Case(job(with_formula('0 + prices + I(prices ** 2)')), 422,
-                                   names(parameter='I(prices ** 2)'), ('too few instruments',)),
+                                   names(parameter='prices**2'), ('too few instruments',)),
     'under-identified-random-coefficients': Case(
         job(with_solve(with_formula('0 + prices + mushy', RC_SPEC, 1), sigma=[[1.0, 0.0], [0.0, 1.0]])), 422,
         names(parameter='sigma[mushy, mushy]'), ('too few instruments',)),

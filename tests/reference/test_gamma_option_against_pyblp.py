@@ -63,7 +63,7 @@ def test_gamma_in_theta_at_given_values_is_pyblps(gamma: list) -> None:
         assert relative(getattr(ours, name), getattr(theirs, name)) < 1e-6, name
         assert relative(getattr(ours, f'{name}_se'), getattr(theirs, f'{name}_se')) < 1e-3, f'{name}_se'
     assert np.abs(np.asarray(ours.gamma)[:, 0] - solve(blp).gamma[:, 0]).max() > 1e-3  # theta's gamma is not refit
-    restored = restore(ours.problem, ours.to_dict())  # a stored estimate keeps gamma in theta
+    restored = restore(ours.problem, ours.to_document())  # a stored estimate keeps gamma in theta
     assert float(restored.objective) == float(ours.objective) and list(restored.theta_labels) == ours.theta_labels
     np.testing.assert_array_equal(restored.gamma, ours.gamma)
 

@@ -147,7 +147,7 @@ class Iteration:
         return describe_iteration(self)
 
 
-DEFAULT_OPTIMIZATION = Optimization('l-bfgs-b', {'gtol': 1e-8})
+DEFAULT_OPTIMIZATION = Optimization('l-bfgs-b', {'ftol': 0, 'gtol': 1e-8})  # PyBLP's
 WEIGHTING_TYPES = ('robust', 'clustered', 'unadjusted')
 MAX_THREADS = 64
 # PyBLP's choices for the solve options below (`Problem.solve`'s docstring says what each does here).

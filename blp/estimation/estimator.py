@@ -30,6 +30,7 @@ from blp.micro.block import MicroBlock, given_covariances
 from blp.micro.compiled import compile_micro
 from blp.micro.from_spec import resolve_micro_moments
 from blp.model.chunks import ChunkedDemand
+from blp.model.squarem import stopped_at_limit
 from blp.supply.data import too_few_supply_instruments
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
@@ -167,9 +168,11 @@ class Estimation:
              f"and estimates)", self.warnings)
 
     # ---------------------------------------------------------------- objective
-    def demand_state(self, theta: np.ndarray, with_jacobian: bool) -> tuple[DemandState, int, list]:
-        """delta(theta) and d delta / d theta from the demand model, with contraction evaluations and failed
-        markets; keeps the warm start for the next evaluation."""
+    def demand_state(self, theta: np.ndarray, with_jacobian: bool) -> tuple[DemandState, int, list, list]:
+        """delta(theta) and d delta / d theta from the demand model, with contraction evaluations, failed markets
+        and unconverged ones (out of `max_evaluations` on finite values: used as they are under the default
+        `error_behavior='revert'`, as PyBLP uses them, and failed under the others); keeps the warm start for the
+        next evaluation when every market converged."""
         problem, layout, model = self.problem, self.problem.products.layout, self.model
         values = self.parameters.expand(theta)
         started = time.perf_counter()
@@ -186,24 +189,31 @@ class Estimation:
         self.market_evaluations += inversion.evaluations
         self.market_statistics.append((np.asarray(inversion.evaluations), np.asarray(inversion.iterations),
                                        np.asarray(inversion.converged)))
-        failed = list(layout.markets[~inversion.converged])
+        limited = np.zeros(layout.T, dtype=bool)
+        if self.options.error_behavior == 'revert':
+            limited = stopped_at_limit(inversion.converged, inversion.evaluations,
+                                       layout.pad(inversion.delta) if inversion.padded is None else inversion.padded,
+                                       self.iteration)
+        failed, unconverged = list(layout.markets[~(inversion.converged | limited)]), list(layout.markets[limited])
         jacobian = np.zeros((problem.N, 0))
         padded: Optional[np.ndarray]
+        warm = not unconverged  # a delta short of its fixed point is no start for the next contraction
         if failed:
             jacobian = np.full((problem.N, self.parameters.P), np.nan)
         else:
-            if inversion.padded is not None:
+            if inversion.padded is not None and warm:
                 self.warm_delta, self.warm_delta_theta = inversion.padded, np.array(theta, dtype=float)
             if chunked_jacobian is not None:
                 jacobian, padded = layout.unpad(chunked_jacobian), chunked_jacobian
-                self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
+                if warm:
+                    self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
             elif (with_jacobian or model.random is None) and self.parameters.P:
                 jacobian, padded = model.delta_jacobian(inversion, self.parameters, self.variables, self.columns,
-                                                        observed=self.iteration.returns)
-                if padded is not None:
+                                                        observed=self.iteration.returns or not warm)
+                if padded is not None and warm:
                     self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
         return DemandState(np.array(theta, dtype=float), values, inversion.delta, jacobian, inversion), evaluations, \
-            failed
+            failed, unconverged
 
     def starting_delta(self, theta: np.ndarray) -> np.ndarray:
         """The last delta, moved to first order by d delta / d theta when that is known: fewer contraction steps
@@ -220,7 +230,7 @@ class Estimation:
         """The objective (and gradient) at theta. A block that cannot be evaluated here (log costs at a nonpositive
         implied cost) raises; `optimize` reverts from it as from an inner-loop failure."""
         moments = self.moments
-        state, evaluations, failed = self.demand_state(theta, with_gradient)
+        state, evaluations, failed, unconverged = self.demand_state(theta, with_gradient)
         stacked = moments.evaluate(state, iv, with_gradient and not failed)
         mean_g = stacked.moments
         scale = moments.N if self.options.scale_objective else 1
@@ -230,7 +240,7 @@ class Estimation:
             mean_G = moments.theta_jacobian(stacked.dependent_jacobians, stacked.micro, stacked.residual)
             gradient = 2 * scale * mean_G.T @ iv.W @ mean_g
         return Evaluation(state.theta, objective, gradient, state.delta, stacked, state.delta_jacobian, evaluations,
-                          failed)
+                          failed, unconverged)
 
     # ---------------------------------------------------------------- optimization
     @property
@@ -252,7 +262,7 @@ class Estimation:
         base = state.good if options.error_behavior == 'revert' else dataclasses.replace(
             state.good, objective=1.0, gradient=np.zeros_like(state.good.gradient))
         return dataclasses.replace(base, theta=evaluation.theta, contraction_evaluations=0,
-                                   failed_markets=evaluation.failed_markets,
+                                   failed_markets=evaluation.failed_markets, unconverged_markets=[],
                                    objective=base.objective * options.error_punishment)
 
     def optimize(self, start: np.ndarray, W: np.ndarray, step: int) -> StepOutcome:
@@ -266,7 +276,9 @@ class Estimation:
             raise self.inner_loop_error('the starting values', first)
         state = _Trace(first, first)
         self._log(step, state, first, time.perf_counter() - started, recorded, columns)
+        self.note_unconverged(step, first)
         if self.optimization.method == 'return' or self.parameters.P == 0:
+            self.warn_unconverged(step, first)
             self._log_end(True, started)
             return StepOutcome(evaluation=first, W=W, converged=True, iterations=0, evaluations=1,
                                contraction_evaluations=self.contraction_evaluations - contraction_before,
@@ -283,10 +295,11 @@ class Estimation:
                     evaluation = self.evaluate(theta, iv, analytic)
                 except SpecificationError as error:  # e.g. log costs at a nonpositive cost
                     evaluation = dataclasses.replace(state.good, theta=np.array(theta, dtype=float),
-                                                     objective=np.nan, failed_markets=[])
+                                                     objective=np.nan, failed_markets=[], unconverged_markets=[])
                     reason = error.message
                 state.evaluations += 1
                 self._log(step, state, evaluation, time.perf_counter() - evaluated, before, columns)
+                self.note_unconverged(step, evaluation)
             if reason or evaluation.failed_markets or not np.isfinite(evaluation.objective):
                 self.inner_loop_failures.append({'step': step, 'theta': evaluation.theta.tolist(),
                                                  'markets': [str(m) for m in evaluation.failed_markets],
@@ -319,11 +332,29 @@ class Estimation:
         final = good if reusable else self.evaluate(theta, iv, True)
         if final.failed_markets:
             raise self.inner_loop_error('the final estimates', final)
+        self.warn_unconverged(step, final)
         return StepOutcome(evaluation=final, W=W, converged=success, iterations=state.iterations,
                            evaluations=state.evaluations,
                            contraction_evaluations=self.contraction_evaluations - contraction_before,
                            seconds=time.perf_counter() - started, message=message,
                            markets=tuple(self.market_statistics[recorded:]))
+
+    def warn_unconverged(self, step: int, final: Evaluation) -> None:
+        """Warn when a step's estimates rest on contractions that ran out of evaluations (PyBLP warns too)."""
+        if final.unconverged_markets:
+            warn(f'the contraction did not converge within max_evaluations at the final estimates of step {step} in '
+                 f'{len(final.unconverged_markets)} market(s): {", ".join(map(str, final.unconverged_markets[:10]))}; '
+                 f'their last iterates were used, as PyBLP uses them', self.warnings)
+
+    def note_unconverged(self, step: int, evaluation: Evaluation) -> None:
+        """Record an evaluation whose contraction ran out of evaluations in some markets (used as it is, as PyBLP
+        goes on with it) among the inner-loop failures, with why."""
+        if evaluation.unconverged_markets and not evaluation.failed_markets and np.isfinite(evaluation.objective):
+            self.inner_loop_failures.append({
+                'step': step, 'theta': evaluation.theta.tolist(),
+                'markets': [str(m) for m in evaluation.unconverged_markets],
+                'reason': f'the contraction did not converge within {self.iteration.max_evaluations} evaluations; its '
+                          f'last iterate was used, as PyBLP uses it'})
 
     def _scipy_optimization(self, start: np.ndarray, objective: Callable[[np.ndarray], Any],
                             callback: Callable[..., None], state: _Trace) -> tuple[np.ndarray, bool, str]:

@@ -6,7 +6,7 @@ GMM algebra, serialization and the rest (optimizer, Python), single-threaded.
 
 Each section's time is exclusive CPU time of this thread (a section called inside another, as the contraction inside
 the Hessian's gradient evaluations, counts for itself only), from wrappers around the functions below, so the
-shares do not move with the machine's load as wall time does. `serialization` is results.to_dict() and JSON.
+shares do not move with the machine's load as wall time does. `serialization` is results.to_document() and JSON.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def profile(name: str, sections: Sections) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.thread_time()
     results = workload.run_blp(made)
     started = time.thread_time()
-    json.dumps(results.to_dict())
+    json.dumps(results.to_document())
     sections.seconds['serialization'] += time.thread_time() - started
     total = time.thread_time() - cpu
     sections.seconds['other'] += total - sum(sections.seconds.values())

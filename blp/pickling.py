@@ -1,5 +1,5 @@
 """PyBLP's pickle round trip (`results.to_pickle(path)`, `blp.read_pickle(path)`): published code saves results this
-way between scripts; the service stores results as JSON instead (`ProblemResults.to_dict`)."""
+way between scripts; the service stores results as JSON instead (`ProblemResults.to_document`)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,10 @@ only when `verbose`, through `verbose_output`, flushing standard output when `fl
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from typing import Iterator
 
 from blp import options
 from blp.printing import clock
@@ -22,3 +24,15 @@ def output(message: str) -> None:
 def elapsed(start: float) -> str:
     """Seconds since `start` (a `time.perf_counter()`) as PyBLP's clock, `HH:MM:SS`."""
     return clock(time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """No status updates within: for problems the core builds for itself (a realization of the errors, a
+    simulation's economy), which PyBLP does not announce."""
+    verbose = options.verbose
+    options.verbose = False
+    try:
+        yield
+    finally:
+        options.verbose = verbose

@@ -42,7 +42,7 @@ def snapshot() -> dict[str, Any]:
     numbers: dict[str, Any] = {}
     for name, make, run in runs:
         results = run(make())
-        record = {'to_dict': _without_timings(results.to_dict())}
+        record = {'to_dict': _without_timings(results.to_document())}
         for attribute in ('delta', 'xi', 'omega', 'W', 'parameter_covariances', 'hessian', 'gradient'):
             record[attribute] = np.asarray(getattr(results, attribute))
         record['elasticities'] = np.asarray(results.compute_elasticities())

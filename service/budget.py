@@ -60,7 +60,7 @@ def check_cost(spec: EstimateSpec, product: pd.DataFrame, agent: Optional[pd.Dat
     try:
         if spec.problem.integration is not None:
             integration = spec.problem.integration
-            rule = Integration(integration.specification, integration.size, seed=integration.seed)
+            rule = Integration.seeded(integration.specification, integration.size, integration.seed)
             if agent is not None and sizes.K2:
                 _enough_agent_rows(rule, sizes.K2, agent)
     except BLPError as error:

@@ -251,8 +251,8 @@ def submit_counterfactual(store: Store, celery: Celery, settings: Settings, pare
 
 
 def check_counterfactual(product: pd.DataFrame, body: CounterfactualRequest) -> None:
-    """The market must exist, priced or costed products must be sold in it, given prices must be positive and merged
-    firms must exist (422 naming the market, products or firms)."""
+    """The market must exist, priced or costed products must be sold in it under an id no other product there has,
+    given prices must be positive and merged firms must exist (422 naming the market, products or firms)."""
     needed = ['product_ids', 'prices'] + (['firm_ids'] if body.prices is None else [])
     for column in needed:
         if column not in product.columns:
@@ -263,12 +263,19 @@ def check_counterfactual(product: pd.DataFrame, body: CounterfactualRequest) -> 
         if in_market.empty:
             raise ProblemDetails(422, 'unknown-market', 'Unknown market', f'no market {body.market!r} in the product data',
                                  field='market', market=body.market)
+        repeated = set(in_market[in_market.duplicated()])
         for field in ('prices', 'costs'):
             unknown = sorted(set(getattr(body, field) or {}) - set(in_market))
             if unknown:
                 raise ProblemDetails(422, 'unknown-products', 'Unknown products',
                                      f'products not sold in market {body.market!r}: {", ".join(unknown)}',
                                      field=field, market=body.market, products=unknown)
+            ambiguous = sorted(set(getattr(body, field) or {}) & repeated)
+            if ambiguous:  # product_ids may repeat (PyBLP's groups), but a price names one product
+                raise ProblemDetails(422, 'ambiguous-products', 'Ambiguous products',
+                                     f'product ids repeated in market {body.market!r}, so {field} cannot name one '
+                                     f'product by them: {", ".join(ambiguous)}', field=field, market=body.market,
+                                     products=ambiguous)
         for product_id, price in (body.prices or {}).items():
             if not price > 0:  # utility is linear in price: a price of -5 gives a share of 1 and "succeeds"
                 raise ProblemDetails(422, 'invalid-price', 'Invalid price',

@@ -161,7 +161,7 @@ def _solve(store: Store, record: JobRecord, ledger: FanOut, phase: int, start: d
     trace = Trace(_stop_when_cancelled(store, record['id']))
     results = solve_start(problem, capped_options(spec.solve), start, W=W, step=phase, progress=trace)
     schedule['solve_seconds'] = time.perf_counter() - clock
-    row = {**outcome(results), 'results': trace.added_to(results.to_dict())}
+    row = {**outcome(results), 'results': trace.added_to(results.to_document())}
     if phase == 1 and _phases(spec) == 2:
         row['updated_W'] = results.updated_W.tolist()
     return row

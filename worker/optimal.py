@@ -38,9 +38,9 @@ def solve(problem: Any, spec: EstimateSpec, progress: Callable[[dict], None],
     if wanted is None:
         return first, None
     if initial is None:  # serialized only when a report carries it: the job's result serializes `first` itself
-        initial = {'results': first.to_dict()}
+        initial = {'results': first.to_document()}
     choices = wanted.model_dump(mode='json')
     instruments, updated = re_estimate(first, options, choices, progress)
-    report = {**instruments.to_dict(), **{name: choices[name] for name in OPTIONS}, 'instruments':
+    report = {**instruments.to_document(), **{name: choices[name] for name in OPTIONS}, 'instruments':
               updated.problem.ZD_labels, 'initial': initial}
     return updated, report

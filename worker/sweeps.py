@@ -101,7 +101,7 @@ def _estimate(store: Store, record: JobRecord, index: int) -> dict[str, Any]:
     with memory.doing('solving'):
         results, _ = optimal.solve(problem, spec, _stop_when_cancelled(store, record['id']))
     timings['solve_seconds'] = time.perf_counter() - clock
-    stored = results.to_dict()
+    stored = results.to_document()
     eigenvalues = [value for value in stored['hessian_eigenvalues'] or [] if value is not None]
     row: dict[str, Any] = {
         'status': 'succeeded', 'parameters': stored['parameters'],

@@ -221,7 +221,7 @@ def estimate_work(store: Store, record: JobRecord) -> dict[str, Any]:
     timings['solve_seconds'] = time.perf_counter() - clock
     # Elasticities and diversion ratios are computed on demand from this (a few kB), not stored (megabytes).
     result = {
-        'job_id': record['id'], 'kind': record['kind'], 'results': trace.added_to(results.to_dict()),
+        'job_id': record['id'], 'kind': record['kind'], 'results': trace.added_to(results.to_document()),
         **({'optimal_instruments': optimal_report} if optimal_report else {}),
         'provenance': {
             'product_data': record['inputs'].get('product_data'), 'agent_data': record['inputs'].get('agent_data'),

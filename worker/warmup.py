@@ -45,7 +45,7 @@ def warm() -> float:
     clock = time.perf_counter()
     import_core()
     problem, spec = _build_tiny()
-    problem.estimate(solve_options(spec.solve)).to_dict()
+    problem.estimate(solve_options(spec.solve)).to_document()
     from scipy.stats import qmc  # loaded (and first drawn from) by the warm-up, inside the seconds it reports
 
     qmc.Sobol(d=2, scramble=True, seed=0).random_base2(1)  # a process's first draw sets up tables (25-60 ms)

@@ -70,11 +70,7 @@ def describe_iteration(iteration: Iteration) -> str:
 
 def describe_integration(integration: Integration) -> str:
     description = _method(integration.specification, INTEGRATIONS).format(size=integration.size)
-    shown = dict(getattr(integration, 'specification_options', None) or {})
-    random = integration.specification not in ('product', 'grid') and integration.seed is not None \
-        and shown.get('scramble', True)  # unscrambled Halton draws use no seed
-    if random and 'seed' not in shown:  # given as Integration(..., seed=): shown as PyBLP shows its option
-        shown = {'seed': integration.seed, **shown}
+    shown = dict(getattr(integration, 'specification_options', None) or {})  # the options given, as PyBLP's
     if integration.specification == 'halton':  # PyBLP shows Halton's defaults, options in alphabetical order
         shown = dict(sorted({'discard': 1000, 'scramble': True, **shown}.items()))
     return f'Configured to construct nodes and weights {description} with options {format_options(dict(shown))}.'

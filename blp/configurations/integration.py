@@ -13,7 +13,7 @@ scipy's scrambled points.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import comb
 from typing import Any, Mapping, Optional
 
@@ -35,13 +35,22 @@ HALTON_DISCARD = 1000  # PyBLP's default discard, scrambled or not
 
 @dataclass(frozen=True)
 class Integration:
-    """How to build agents: `Integration('halton', size=1000, specification_options={'seed': 0})` (PyBLP's
-    signature; `seed=` is the short form of the `seed` option, 0 unless one is given)."""
+    """How to build agents: `Integration('halton', size=1000, specification_options={'seed': 0})`, PyBLP's
+    signature (a `seed=` keyword is refused, as by PyBLP); the seed is 0 unless the option gives one."""
 
     specification: str
     size: int
     specification_options: Optional[Mapping[str, Any]] = None
-    seed: Optional[int] = field(default=0, kw_only=True)
+
+    @classmethod
+    def seeded(cls, specification: str, size: int, seed: Optional[int]) -> 'Integration':
+        """A rule with `seed` as its seed option where the specification takes one (the service's specs carry a
+        seed whatever the rule)."""
+        return cls(specification, size, {'seed': seed} if specification in OPTIONS['seed'] else None)
+
+    @property
+    def seed(self) -> Optional[int]:
+        return (self.specification_options or {}).get('seed', 0)
 
     def __post_init__(self) -> None:
         if self.specification not in SPECIFICATIONS:
@@ -59,8 +68,6 @@ class Integration:
                 raise SpecificationError(f'integration specification {self.specification!r} takes no option '
                                          f'{option!r}', parameter=f'integration.specification_options.{option}')
         object.__setattr__(self, 'specification_options', options)
-        if 'seed' in options:
-            object.__setattr__(self, 'seed', options['seed'])
 
     @property
     def scrambled(self) -> bool:

@@ -147,7 +147,7 @@ class Iteration:
         return describe_iteration(self)
 
 
-DEFAULT_OPTIMIZATION = Optimization('l-bfgs-b', {'gtol': 1e-8})
+DEFAULT_OPTIMIZATION = Optimization('l-bfgs-b', {'ftol': 0, 'gtol': 1e-8})  # PyBLP's
 WEIGHTING_TYPES = ('robust', 'clustered', 'unadjusted')
 MAX_THREADS = 64
 # PyBLP's choices for the solve options below (`Problem.solve`'s docstring says what each does here).
@@ -214,8 +214,8 @@ class SolveOptions:
     # PyBLP's starting delta (N) for the first step's first contraction (None: the logit delta), checked against the
     # problem by `blp.estimation.estimator`.
     delta: Optional[ArrayLike] = None
-    # PyBLP's gamma and its bounds: only all NaN (concentrated out, PyBLP's default) is estimated (checked by
-    # `blp.estimation.parameters.check_gamma`).
+    # PyBLP's gamma and its bounds: NaN elements are concentrated out (PyBLP's default), numbers are starting values
+    # of elements optimized over in theta (`blp.estimation.parameters`).
     gamma: Any = None
     gamma_bounds: Any = None
 

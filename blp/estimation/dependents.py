@@ -16,7 +16,7 @@ estimator treats it like an inner-loop failure and reverts, as PyBLP does).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
@@ -25,7 +25,14 @@ import pandas as pd
 from blp.configurations.budget import DEFAULT_CHUNK_BYTES, markets_per_chunk, supply_bytes_per_market
 from blp.configurations.formulation import column_slope
 from blp.estimation.moments import BlockOutput, DemandState
-from blp.estimation.parameters import BetaParameter, Parameters, PiParameter, RhoParameter, SigmaParameter
+from blp.estimation.parameters import (
+    BetaParameter,
+    GammaParameter,
+    Parameters,
+    PiParameter,
+    RhoParameter,
+    SigmaParameter,
+)
 from blp.exceptions import SpecificationError
 from blp.model.choices import logit
 from blp.supply import costs as cost_functions
@@ -92,6 +99,8 @@ class SupplyDependent:
     log_columns: np.ndarray         # P: the X2 column a sigma or pi element moves when it is lognormal, else -1
     rho_moves: np.ndarray           # T x J x P: d rho_j / d theta_p (1 for the products of a rho's nests)
     chunks: tuple[slice, ...] = (slice(None),)  # blocks of markets evaluated at once (`blp.configurations.budget`)
+    X3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # N x K3 before absorbing, for gamma in theta
+    gamma_columns: tuple[tuple[int, int], ...] = ()  # (theta index, X3 column) of gammas in theta
 
     @classmethod
     def of(cls, problem: Problem, model: DemandModel, parameters: Optional[Parameters],
@@ -165,7 +174,9 @@ class SupplyDependent:
                    Directions(characteristics, agent_values, moves_price, price_slopes / model.epsilon_scale),
                    log_columns, rho_moves,
                    (slice(None),) if size >= T else
-                   tuple(slice(start, min(start + size, T)) for start in range(0, T, size)))
+                   tuple(slice(start, min(start + size, T)) for start in range(0, T, size)),
+                   supply.X3_raw, tuple((index, p.location[0]) for index, p in enumerate(unfixed)
+                                        if isinstance(p, GammaParameter)))
 
     def _slopes(self, state: DemandState) -> np.ndarray:
         """Agents' price coefficients (T x I) at the state, in choice units (divided by a scaled logit error's e, as
@@ -259,8 +270,17 @@ class SupplyDependent:
         costs = cost_functions.marginal_costs(self.prices, eta, layout.mask, self.costs_type, self.costs_bounds)
         cost_functions.check_log_costs(costs, layout.markets, self.product_ids)
         details = {'costs': layout.unpad(costs.costs), 'markups': layout.unpad(eta),
-                   'clipped_costs': costs.clipped_count}
+                   'clipped_costs': costs.clipped_count, 'clipped': layout.unpad(costs.clipped)}
+        y = self._less_known_gamma(state, layout.unpad(costs.transformed))
         if total is None:
-            return BlockOutput(layout.unpad(costs.transformed), None, details)
-        jacobian = cost_functions.omega_by_theta(total, costs, self.costs_type)
-        return BlockOutput(layout.unpad(costs.transformed), layout.unpad(jacobian), details)
+            return BlockOutput(y, None, details)
+        jacobian = layout.unpad(cost_functions.omega_by_theta(total, costs, self.costs_type))
+        for index, column in self.gamma_columns:  # d omega / d gamma_k = -x3_k
+            jacobian[:, index] -= self.X3[:, column]
+        return BlockOutput(y, jacobian, details)
+
+    def _less_known_gamma(self, state: DemandState, tilde_costs: np.ndarray) -> np.ndarray:
+        """c~ minus the X3 columns whose gamma is in theta (or fixed), each times its value."""
+        gamma = state.values.gamma[:, 0] if state.values.gamma.size else np.zeros(0)
+        known = np.flatnonzero(np.isfinite(gamma) & (gamma != 0))
+        return tilde_costs - self.X3[:, known] @ gamma[known] if known.size else tilde_costs

@@ -7,6 +7,7 @@ the optimizer only sees theta. The demand side comes from `problem.model`, the m
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
@@ -14,7 +15,10 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 import numpy as np
 import scipy.optimize
 
+from blp import options as options_module
+from blp import status
 from blp.configurations.solve_options import Optimization, SolveOptions
+from blp.estimation import progress_log
 from blp.estimation.gmm import LinearIV, SingularWeights, invert, parameter_covariances
 from blp.estimation.moments import DemandState, MomentStack
 from blp.estimation.parameters import Parameters, RhoParameter, check_gamma
@@ -27,6 +31,7 @@ from blp.micro.compiled import compile_micro
 from blp.micro.from_spec import resolve_micro_moments
 from blp.model.chunks import ChunkedDemand
 from blp.model.demand import refuse_scaled
+from blp.model.squarem import stopped_at_limit
 from blp.supply.data import too_few_supply_instruments
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
@@ -65,6 +70,7 @@ class _Trace:
     good: Evaluation
     evaluations: int = 1
     iterations: int = 0
+    smallest: float = math.inf  # the smallest objective so far (PyBLP's log shows improvements on it)
 
 
 class Estimation:
@@ -127,6 +133,8 @@ class Estimation:
         self.contraction_evaluations = 0
         self.fixed_point_iterations = 0  # the contraction's major iterations (PyBLP's), cumulative
         self.market_evaluations = np.zeros(layout.T, dtype=np.int64)  # contraction steps per market, cumulative
+        # per contraction (evaluations, iterations, converged) by market: PyBLP's fp_* and contraction_* arrays
+        self.market_statistics: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.inner_loop_failures: list[dict] = []  # thetas where markets failed and the optimizer was reverted
         self.contraction_seconds = 0.0
 
@@ -147,12 +155,13 @@ class Estimation:
             raise SpecificationError(too_few_supply_instruments(supply.X3_labels, supply.X3_endogenous,
                                                                 supply.ZS_labels), parameter='supply_instruments')
         concentrated = parameters.concentrated_beta
-        unfixed = parameters.P + int(concentrated.sum()) + problem.K3
+        kept = parameters.concentrated_gamma  # gamma in theta counts among parameters.P
+        unfixed = parameters.P + int(concentrated.sum()) + int(kept.sum())
         if unfixed <= moments.M:
             return
-        nonlinear = [label for label in parameters.labels if not label.startswith('beta[')]
+        nonlinear = [label for label in parameters.labels if not label.startswith(('beta[', 'gamma['))]
         names = [label for label, keep in zip(problem.X1_labels, concentrated) if keep] + \
-            (supply.X3_labels if supply else []) + parameters.labels
+            ([label for label, keep in zip(supply.X3_labels, kept) if keep] if supply else []) + parameters.labels
         supplied = f', {problem.MS} supply instruments' if supply else ''
         micro = f', {moments.M - moments.aggregate_M} micro moment(s)' if moments.micro else ''
         covariance = f', {moments.aggregate_M - moments.linear_M} covariance moment(s)' if moments.residual else ''
@@ -168,9 +177,11 @@ class Estimation:
              f"and estimates)", self.warnings)
 
     # ---------------------------------------------------------------- objective
-    def demand_state(self, theta: np.ndarray, with_jacobian: bool) -> tuple[DemandState, int, list]:
-        """delta(theta) and d delta / d theta from the demand model, with contraction evaluations and failed
-        markets; keeps the warm start for the next evaluation."""
+    def demand_state(self, theta: np.ndarray, with_jacobian: bool) -> tuple[DemandState, int, list, list]:
+        """delta(theta) and d delta / d theta from the demand model, with contraction evaluations, failed markets
+        and unconverged ones (out of `max_evaluations` on finite values: used as they are under the default
+        `error_behavior='revert'`, as PyBLP uses them, and failed under the others); keeps the warm start for the
+        next evaluation when every market converged."""
         problem, layout, model = self.problem, self.problem.products.layout, self.model
         values = self.parameters.expand(theta)
         started = time.perf_counter()
@@ -185,24 +196,33 @@ class Estimation:
         self.contraction_evaluations += evaluations
         self.fixed_point_iterations += int(inversion.iterations.sum())
         self.market_evaluations += inversion.evaluations
-        failed = list(layout.markets[~inversion.converged])
+        self.market_statistics.append((np.asarray(inversion.evaluations), np.asarray(inversion.iterations),
+                                       np.asarray(inversion.converged)))
+        limited = np.zeros(layout.T, dtype=bool)
+        if self.options.error_behavior == 'revert':
+            limited = stopped_at_limit(inversion.converged, inversion.evaluations,
+                                       layout.pad(inversion.delta) if inversion.padded is None else inversion.padded,
+                                       self.iteration)
+        failed, unconverged = list(layout.markets[~(inversion.converged | limited)]), list(layout.markets[limited])
         jacobian = np.zeros((problem.N, 0))
         padded: Optional[np.ndarray]
+        warm = not unconverged  # a delta short of its fixed point is no start for the next contraction
         if failed:
             jacobian = np.full((problem.N, self.parameters.P), np.nan)
         else:
-            if inversion.padded is not None:
+            if inversion.padded is not None and warm:
                 self.warm_delta, self.warm_delta_theta = inversion.padded, np.array(theta, dtype=float)
             if chunked_jacobian is not None:
                 jacobian, padded = layout.unpad(chunked_jacobian), chunked_jacobian
-                self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
+                if warm:
+                    self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
             elif (with_jacobian or model.random is None) and self.parameters.P:
                 jacobian, padded = model.delta_jacobian(inversion, self.parameters, self.variables, self.columns,
-                                                        observed=self.iteration.returns)
-                if padded is not None:
+                                                        observed=self.iteration.returns or not warm)
+                if padded is not None and warm:
                     self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
         return DemandState(np.array(theta, dtype=float), values, inversion.delta, jacobian, inversion), evaluations, \
-            failed
+            failed, unconverged
 
     def starting_delta(self, theta: np.ndarray) -> np.ndarray:
         """The last delta, moved to first order by d delta / d theta when that is known: fewer contraction steps
@@ -219,7 +239,7 @@ class Estimation:
         """The objective (and gradient) at theta. A block that cannot be evaluated here (log costs at a nonpositive
         implied cost) raises; `optimize` reverts from it as from an inner-loop failure."""
         moments = self.moments
-        state, evaluations, failed = self.demand_state(theta, with_gradient)
+        state, evaluations, failed, unconverged = self.demand_state(theta, with_gradient)
         stacked = moments.evaluate(state, iv, with_gradient and not failed)
         mean_g = stacked.moments
         scale = moments.N if self.options.scale_objective else 1
@@ -229,7 +249,7 @@ class Estimation:
             mean_G = moments.theta_jacobian(stacked.dependent_jacobians, stacked.micro, stacked.residual)
             gradient = 2 * scale * mean_G.T @ iv.W @ mean_g
         return Evaluation(state.theta, objective, gradient, state.delta, stacked, state.delta_jacobian, evaluations,
-                          failed)
+                          failed, unconverged)
 
     # ---------------------------------------------------------------- optimization
     @property
@@ -251,35 +271,44 @@ class Estimation:
         base = state.good if options.error_behavior == 'revert' else dataclasses.replace(
             state.good, objective=1.0, gradient=np.zeros_like(state.good.gradient))
         return dataclasses.replace(base, theta=evaluation.theta, contraction_evaluations=0,
-                                   failed_markets=evaluation.failed_markets,
+                                   failed_markets=evaluation.failed_markets, unconverged_markets=[],
                                    objective=base.objective * options.error_punishment)
 
     def optimize(self, start: np.ndarray, W: np.ndarray, step: int) -> StepOutcome:
         iv = self.moments.iv(W)
         started = time.perf_counter()
-        contraction_before = self.contraction_evaluations
+        contraction_before, recorded = self.contraction_evaluations, len(self.market_statistics)
         analytic = self.analytic_gradient
+        columns = self._log_columns()
         first = self.evaluate(start, iv, analytic)
         if first.failed_markets or not np.isfinite(first.objective):
             raise self.inner_loop_error('the starting values', first)
         state = _Trace(first, first)
+        self._log(step, state, first, time.perf_counter() - started, recorded, columns)
+        self.note_unconverged(step, first)
         if self.optimization.method == 'return' or self.parameters.P == 0:
+            self.warn_unconverged(step, first)
+            self._log_end(True, started)
             return StepOutcome(evaluation=first, W=W, converged=True, iterations=0, evaluations=1,
                                contraction_evaluations=self.contraction_evaluations - contraction_before,
-                               seconds=time.perf_counter() - started, message='no optimization')
+                               seconds=time.perf_counter() - started, message='no optimization',
+                               markets=tuple(self.market_statistics[recorded:]))
 
         def objective(theta: np.ndarray) -> Any:
             reason = None
             if np.array_equal(theta, state.last.theta):
                 evaluation = state.last
             else:
+                evaluated, before = time.perf_counter(), len(self.market_statistics)
                 try:
                     evaluation = self.evaluate(theta, iv, analytic)
                 except SpecificationError as error:  # e.g. log costs at a nonpositive cost
                     evaluation = dataclasses.replace(state.good, theta=np.array(theta, dtype=float),
-                                                     objective=np.nan, failed_markets=[])
+                                                     objective=np.nan, failed_markets=[], unconverged_markets=[])
                     reason = error.message
                 state.evaluations += 1
+                self._log(step, state, evaluation, time.perf_counter() - evaluated, before, columns)
+                self.note_unconverged(step, evaluation)
             if reason or evaluation.failed_markets or not np.isfinite(evaluation.objective):
                 self.inner_loop_failures.append({'step': step, 'theta': evaluation.theta.tolist(),
                                                  'markets': [str(m) for m in evaluation.failed_markets],
@@ -306,15 +335,35 @@ class Estimation:
 
         optimize = self._custom_optimization if self.optimization.custom else self._scipy_optimization
         theta, success, message = optimize(start, objective, callback, state)
+        self._log_end(success, started, message)
         good = state.good
         reusable = np.array_equal(theta, good.theta) and np.isfinite(good.gradient).all()
         final = good if reusable else self.evaluate(theta, iv, True)
         if final.failed_markets:
             raise self.inner_loop_error('the final estimates', final)
+        self.warn_unconverged(step, final)
         return StepOutcome(evaluation=final, W=W, converged=success, iterations=state.iterations,
                            evaluations=state.evaluations,
                            contraction_evaluations=self.contraction_evaluations - contraction_before,
-                           seconds=time.perf_counter() - started, message=message)
+                           seconds=time.perf_counter() - started, message=message,
+                           markets=tuple(self.market_statistics[recorded:]))
+
+    def warn_unconverged(self, step: int, final: Evaluation) -> None:
+        """Warn when a step's estimates rest on contractions that ran out of evaluations (PyBLP warns too)."""
+        if final.unconverged_markets:
+            warn(f'the contraction did not converge within max_evaluations at the final estimates of step {step} in '
+                 f'{len(final.unconverged_markets)} market(s): {", ".join(map(str, final.unconverged_markets[:10]))}; '
+                 f'their last iterates were used, as PyBLP uses them', self.warnings)
+
+    def note_unconverged(self, step: int, evaluation: Evaluation) -> None:
+        """Record an evaluation whose contraction ran out of evaluations in some markets (used as it is, as PyBLP
+        goes on with it) among the inner-loop failures, with why."""
+        if evaluation.unconverged_markets and not evaluation.failed_markets and np.isfinite(evaluation.objective):
+            self.inner_loop_failures.append({
+                'step': step, 'theta': evaluation.theta.tolist(),
+                'markets': [str(m) for m in evaluation.unconverged_markets],
+                'reason': f'the contraction did not converge within {self.iteration.max_evaluations} evaluations; its '
+                          f'last iterate was used, as PyBLP uses it'})
 
     def _scipy_optimization(self, start: np.ndarray, objective: Callable[[np.ndarray], Any],
                             callback: Callable[..., None], state: _Trace) -> tuple[np.ndarray, bool, str]:
@@ -359,6 +408,43 @@ class Estimation:
         detail = self.problem.model.describe(self.parameters.expand(evaluation.theta))
         return NumericalError(f'the inner loop failed at {where} in {len(markets)} market(s): '
                               f'{", ".join(map(str, markets[:10]))}{detail}', markets=markets)
+
+    def _log_columns(self) -> progress_log.Columns:
+        """The optional columns of PyBLP's progress log for this solve."""
+        options = self.options
+        costs_bounds = np.asarray(options.costs_bounds if options.costs_bounds is not None else [np.nan], dtype=float)
+        shares_bounds = np.array([np.nan if bound is None else bound for bound in options.shares_bounds], dtype=float)
+        return progress_log.Columns(
+            clipped_shares=bool(np.isfinite(shares_bounds).any()),
+            clipped_costs=self.problem.supply is not None and bool(np.isfinite(costs_bounds).any()),
+            gradient=bool(self.optimization.compute_gradient),
+            projected=any(np.isfinite(bound) for bounds in self.parameters.bounds for bound in bounds))
+
+    def _log(self, step: int, state: _Trace, evaluation: Evaluation, seconds: float, recorded: int,
+             columns: progress_log.Columns) -> None:
+        """One row of PyBLP's progress log for `evaluation` (its contractions: those recorded since `recorded`),
+        after PyBLP's opening lines on the first evaluation; PyBLP logs no optimization without parameters."""
+        if not options_module.verbose or not self.parameters.P:
+            return
+        if state.evaluations == 1:
+            status.output('Starting optimization ...')
+            status.output('')
+        contractions = self.market_statistics[recorded:]
+        details = evaluation.stacked.details[1] if len(evaluation.stacked.details) > 1 else {}
+        norm = float(np.abs(self.projected_gradient(evaluation.theta, evaluation.gradient)).max()) \
+            if evaluation.theta.size else math.nan
+        progress_log.log_row(progress_log.Row(
+            step=step, seconds=seconds, iterations=state.iterations, evaluations=state.evaluations,
+            fp_iterations=int(sum(column[1].sum() for column in contractions)),
+            contraction_evaluations=int(sum(column[0].sum() for column in contractions)),
+            clipped_costs=int(details.get('clipped_costs', 0)), objective=float(evaluation.objective),
+            smallest=state.smallest, gradient_norm=norm, theta=evaluation.theta.tolist()), columns)
+        if np.isfinite(evaluation.objective):
+            state.smallest = min(state.smallest, float(evaluation.objective))
+
+    def _log_end(self, converged: bool, started: float, message: str = '') -> None:
+        if self.parameters.P:
+            progress_log.finished(converged, time.perf_counter() - started, message)
 
     def projected_gradient(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """Zero the components that push against an active bound (PyBLP's projected gradient)."""
@@ -426,8 +512,13 @@ class Estimation:
             history.append(outcome)
             theta = outcome.evaluation.theta
             if step < last:
+                progress_log.results_step(False, None)
                 W = invert(self._S(outcome.evaluation, self.options.W_type, outcome.W))
+                status.output(f'Computed results after {status.elapsed(started)}.')
+                status.output('')
         outcome = history[-1]
+        progress_log.results_step(True, bool(self.parameters.P and self.optimization.compute_gradient
+                                             and self.options.check_optimality == 'both'))
         return ProblemResults(self, outcome, history, self._statistics(outcome, last), time.perf_counter() - started)
 
     def initial_update(self, theta: np.ndarray) -> np.ndarray:
@@ -503,17 +594,19 @@ def stored_option(key: str, value: Any) -> Any:
 
 
 def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemResults:
-    """Results at a stored estimate (`to_dict()` or its `'restore'` part) of `problem`: one evaluation at the
+    """Results at a stored estimate (`to_document()` or its `'restore'` part) of `problem`: one evaluation at the
     stored theta under the stored W, step and standard-error options; the stored Hessian is reused."""
     state = stored.get('restore', stored)
     try:
         sigma, pi, rho = (np.array(state[key], dtype=float) for key in ('sigma', 'pi', 'rho'))
         beta = np.array(state.get('beta') or [], dtype=float)
+        gamma = np.array(state.get('gamma') or [], dtype=float)  # None (JSON null) where concentrated out
         phi = np.array(state.get('phi') or [], dtype=float)
         W, step = np.array(state['W'], dtype=float), int(state.get('step', 1))
         options = SolveOptions(sigma=sigma if sigma.size else None, pi=pi if pi.size else None,
                                rho=rho if rho.size else None, method='1s', optimization=Optimization('return'),
                                W=W, beta=beta if np.isfinite(beta).any() else None, phi=phi if phi.size else None,
+                               gamma=gamma if np.isfinite(gamma).any() else None,
                                micro_moments=micro_moments or (),
                                **{key: stored_option(key, state[key]) for key in STORED_OPTIONS if key in state})
     except (KeyError, TypeError, ValueError):

@@ -1,10 +1,11 @@
-"""The nonlinear parameters theta: which elements of sigma, pi, rho and beta are free, their bounds and labels.
+"""The nonlinear parameters theta: which elements of sigma, pi, rho, beta and gamma are free, their bounds and labels.
 
 As in PyBLP, a zero in the starting sigma or pi fixes that element at zero; sigma is lower-triangular (an upper
 triangle given is ignored, as PyBLP ignores it); theta orders sigma's lower triangle row by row, then pi row by row,
-then rho, then phi (persistent unobservables, `blp.estimation.persistence`), then beta. Beta is concentrated out unless
-`beta` gives a starting value (None or NaN: concentrated; zero: fixed at zero; else optimized over), which a supply
-side needs for the coefficient on prices, since markups depend on it. Each free element is a parameter object
+then rho, then phi (persistent unobservables, `blp.estimation.persistence`), then beta, then gamma. Beta is
+concentrated out unless `beta` gives a starting value (None or NaN: concentrated; zero: fixed at zero; else optimized
+over), which a supply side needs for the coefficient on prices, since markups depend on it; gamma likewise (PyBLP's
+`solve(gamma=...)`: a number puts that element in theta). Each free element is a parameter object
 that knows which matrix it lives in and which agent variable it multiplies, so nothing else branches on its kind.
 """
 
@@ -40,15 +41,17 @@ class NonlinearValues:
     rho: np.ndarray
     beta: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)))  # K1 x 1, NaN where concentrated out
     phi: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    gamma: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)))  # K3 x 1, NaN where concentrated out
 
     def copy(self) -> 'NonlinearValues':
-        return NonlinearValues(self.sigma.copy(), self.pi.copy(), self.rho.copy(), self.beta.copy(), self.phi.copy())
+        return NonlinearValues(self.sigma.copy(), self.pi.copy(), self.rho.copy(), self.beta.copy(), self.phi.copy(),
+                               self.gamma.copy())
 
     def filled(self, value: float) -> 'NonlinearValues':
         """The same shapes, every element `value` (sigma's upper triangle included)."""
         return NonlinearValues(np.full_like(self.sigma, value), np.full_like(self.pi, value),
                                np.full_like(self.rho, value), np.full_like(self.beta, value),
-                               np.full_like(self.phi, value))
+                               np.full_like(self.phi, value), np.full_like(self.gamma, value))
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,18 @@ class BetaParameter(Parameter):
         return values.beta
 
 
+class GammaParameter(Parameter):
+    """A marginal-cost parameter optimized over instead of concentrated out (PyBLP's `gamma` with a number)."""
+
+    kind = 'gamma'
+    moves_delta = False
+
+    def matrix(self, values: NonlinearValues) -> np.ndarray:
+        return values.gamma
+
+
 PARAMETER_CLASSES: dict[str, type[Parameter]] = {
-    cls.kind: cls for cls in (SigmaParameter, PiParameter, RhoParameter, PhiParameter, BetaParameter)}
+    cls.kind: cls for cls in (SigmaParameter, PiParameter, RhoParameter, PhiParameter, BetaParameter, GammaParameter)}
 
 
 RC_TYPES = ('linear', 'log')
@@ -183,48 +196,29 @@ def _bounds(bounds: Any, start: np.ndarray, name: str) -> tuple[np.ndarray, np.n
     return lower, upper
 
 
-def _beta(beta: Any, K1: int) -> np.ndarray:
-    """K1 x 1 starting values with NaN for the concentrated elements (None or NaN given)."""
-    if beta is None:
-        return np.full((K1, 1), np.nan)
+def _linear(values: Any, K: int, name: str = 'beta', matrix_name: str = 'X1') -> np.ndarray:
+    """K x 1 starting values of beta or gamma with NaN for the concentrated elements (None or NaN given)."""
+    if values is None:
+        return np.full((K, 1), np.nan)
     try:
-        matrix = np.array([[np.nan if value is None else value] for value in np.asarray(beta, dtype=object).ravel()],
+        matrix = np.array([[np.nan if value is None else value] for value in np.asarray(values, dtype=object).ravel()],
                           dtype=float)
     except (TypeError, ValueError):
-        raise SpecificationError('beta must be numbers, with None (or NaN) for concentrated elements',
-                                 parameter='beta') from None
-    if matrix.shape != (K1, 1):
-        raise SpecificationError(f'beta must have {K1} elements, one per X1 column (got {matrix.shape[0]})',
-                                 parameter='beta')
+        raise SpecificationError(f'{name} must be numbers, with None (or NaN) for concentrated elements',
+                                 parameter=name) from None
+    if matrix.shape != (K, 1):
+        raise SpecificationError(f'{name} must have {K} elements, one per {matrix_name} column (got '
+                                 f'{matrix.shape[0]})', parameter=name)
     if np.isinf(matrix).any():
-        raise SpecificationError('beta must be finite (or None to concentrate an element out)', parameter='beta')
+        raise SpecificationError(f'{name} must be finite (or None to concentrate an element out)', parameter=name)
     return matrix
 
 
 def check_gamma(gamma: Any, gamma_bounds: Any, X3_labels: Optional[list[str]]) -> None:
-    """`solve(gamma=..., gamma_bounds=...)`: PyBLP's default, gamma all NaN (every element concentrated out), is what
-    is estimated here; gamma in theta (non-NaN starting values) is not ported, so it is refused by name."""
-    if gamma is None and gamma_bounds is None:
-        return
-    if X3_labels is None:
+    """`solve(gamma=..., gamma_bounds=...)` need a supply side; their shapes are checked by `Parameters`."""
+    if (gamma is not None or gamma_bounds is not None) and X3_labels is None:
         raise SpecificationError('gamma and gamma_bounds need a supply side (an X3 formulation)',
                                  parameter='gamma' if gamma is not None else 'gamma_bounds')
-    K3 = len(X3_labels)
-    if gamma is not None:
-        try:
-            matrix = np.array([np.nan if value is None else value for value in np.asarray(gamma, dtype=object).ravel()],
-                              dtype=float)
-        except (TypeError, ValueError):
-            raise SpecificationError('gamma must be numbers (NaN to concentrate an element out)',
-                                     parameter='gamma') from None
-        if matrix.size != K3:
-            raise SpecificationError(f'gamma must have {K3} elements, one per X3 column (got {matrix.size})',
-                                     parameter='gamma')
-        given = [label for label, value in zip(X3_labels, matrix) if not np.isnan(value)]
-        if given:
-            raise SpecificationError(f"gamma with starting values ({', '.join(given)}) is not supported: gamma is "
-                                     f"concentrated out (NaN, PyBLP's default)", parameter='gamma')
-    _bounds(gamma_bounds, np.full((K3, 1), np.nan), 'gamma')  # PyBLP's shape check; they bound nothing here
 
 
 def _check_rho(rho: np.ndarray, lower: np.ndarray, upper: np.ndarray, nest_labels: list[str]) -> None:
@@ -242,6 +236,11 @@ def _check_rho(rho: np.ndarray, lower: np.ndarray, upper: np.ndarray, nest_label
                                      f'{float(finite[(finite < 0) | (finite >= 1)][0])}', parameter='rho_bounds')
 
 
+def _X3_labels(problem: Labels) -> Optional[list[str]]:
+    supply = getattr(problem, 'supply', None)
+    return None if supply is None else list(supply.X3_labels)
+
+
 class Parameters:
     """Maps between the vector theta the optimizer sees and the matrices sigma, pi and rho."""
 
@@ -251,7 +250,8 @@ class Parameters:
                  pi_bounds: Optional[ArrayLike] = None, rho_bounds: Optional[ArrayLike] = None, bounded: bool = False,
                  beta: Any = None, X1_labels: Optional[list[str]] = None, beta_bounds: Any = None,
                  phi: Optional[ArrayLike] = None, phi_bounds: Optional[ArrayLike] = None,
-                 phi_labels: Optional[list[str]] = None) -> None:
+                 phi_labels: Optional[list[str]] = None, gamma: Any = None, X3_labels: Optional[list[str]] = None,
+                 gamma_bounds: Any = None) -> None:
         K2, D, H = len(X2_labels), len(demographics_labels), len(nest_labels)
         if sigma is not None and K2 == 0:
             if np.any(np.asarray(sigma, dtype=float) != 0):
@@ -277,17 +277,20 @@ class Parameters:
         rho_rows = 1 if np.array(rho if rho is not None else [], dtype=float).size == 1 else H
         rho_matrix = _matrix(rho if H else None, (rho_rows if H else 0, 1), 'rho')
         X1_labels = list(X1_labels or [])
-        beta_matrix = _beta(beta, len(X1_labels))
+        beta_matrix = _linear(beta, len(X1_labels))
+        self.X3_labels = list(X3_labels or [])
+        gamma_matrix = _linear(gamma, len(self.X3_labels), 'gamma', 'X3')
         phi_matrix = _matrix(phi if E else None, (E, E), 'phi')
-        self.values = NonlinearValues(sigma_matrix, pi_matrix, rho_matrix, beta_matrix, phi_matrix)
+        self.values = NonlinearValues(sigma_matrix, pi_matrix, rho_matrix, beta_matrix, phi_matrix, gamma_matrix)
         sigma_lower, sigma_upper = _bounds(sigma_bounds, sigma_matrix, 'sigma')
         pi_lower, pi_upper = _bounds(pi_bounds, pi_matrix, 'pi')
         rho_lower, rho_upper = _bounds(rho_bounds, rho_matrix, 'rho')
         beta_lower, beta_upper = _bounds(beta_bounds, beta_matrix, 'beta')
         phi_lower, phi_upper = _bounds(phi_bounds, phi_matrix, 'phi')
+        gamma_lower, gamma_upper = _bounds(gamma_bounds, gamma_matrix, 'gamma')
         _check_rho(rho_matrix, rho_lower, rho_upper, nest_labels)
-        self.lower = NonlinearValues(sigma_lower, pi_lower, rho_lower, beta_lower, phi_lower)
-        self.upper = NonlinearValues(sigma_upper, pi_upper, rho_upper, beta_upper, phi_upper)
+        self.lower = NonlinearValues(sigma_lower, pi_lower, rho_lower, beta_lower, phi_lower, gamma_lower)
+        self.upper = NonlinearValues(sigma_upper, pi_upper, rho_upper, beta_upper, phi_upper, gamma_upper)
         self.X1_labels = X1_labels
         self.X2_labels, self.demographics_labels = X2_labels, demographics_labels
         self.rho_labels = ['All Groups'] if rho_matrix.shape[0] == 1 and H else list(nest_labels)
@@ -305,6 +308,8 @@ class Parameters:
             self._add(PhiParameter((row, column), f'phi[{self.phi_labels[row]}, {self.phi_labels[column]}]'))
         for k in map(int, np.flatnonzero(np.isfinite(beta_matrix[:, 0]))):
             self._add(BetaParameter((k, 0), f'beta[{X1_labels[k]}]'))
+        for k in map(int, np.flatnonzero(np.isfinite(gamma_matrix[:, 0]))):
+            self._add(GammaParameter((k, 0), f'gamma[{self.X3_labels[k]}]'))
         for parameter, value, (lower, upper) in zip(self.unfixed, self.theta, self.bounds):
             if not lower <= value <= upper:
                 raise SpecificationError(f'the starting value {value} of {parameter.label} is outside its bounds '
@@ -319,7 +324,8 @@ class Parameters:
         return cls(options.sigma, options.pi, options.rho, problem.X2_labels, problem.demographics_labels,
                    problem.nest_labels, options.sigma_bounds, options.pi_bounds, options.rho_bounds, bounded=bounded,
                    beta=options.beta, X1_labels=problem.X1_labels, beta_bounds=options.beta_bounds,
-                   phi=options.phi, phi_bounds=options.phi_bounds, phi_labels=getattr(problem, 'phi_labels', []))
+                   phi=options.phi, phi_bounds=options.phi_bounds, phi_labels=getattr(problem, 'phi_labels', []),
+                   gamma=options.gamma, X3_labels=_X3_labels(problem), gamma_bounds=options.gamma_bounds)
 
     def _add(self, parameter: Parameter, default_bounds: bool = False) -> None:
         """Register an element as free unless it starts at zero or its bounds pin it."""
@@ -355,6 +361,11 @@ class Parameters:
     def concentrated_beta(self) -> np.ndarray:
         """K1 booleans: which linear parameters the IV step concentrates out."""
         return np.isnan(self.values.beta[:, 0])
+
+    @property
+    def concentrated_gamma(self) -> np.ndarray:
+        """K3 booleans: which marginal-cost parameters the supply IV step concentrates out."""
+        return np.isnan(self.values.gamma[:, 0])
 
     @property
     def free(self) -> list[list[Any]]:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from blp import options as blp_options
 from blp import status
 from blp.configurations.formulation import Formulation
 from blp.configurations.integration import Integration
@@ -63,6 +64,8 @@ class Problem:
                  agent_formulation: Optional[Formulation] = None, agent_data: Optional[DataLike] = None,
                  integration: Optional[Integration] = None, rc_types: Optional[Sequence[str]] = None,
                  epsilon_scale: float = 1.0, costs_type: str = 'linear') -> None:
+        started = time.perf_counter()
+        status.output('Initializing the problem ...')
         formulations: list[Optional[Formulation]] = [product_formulations] if isinstance(
             product_formulations, Formulation) else list(product_formulations)
         if not 1 <= len(formulations) <= 3 or formulations[0] is None:
@@ -86,6 +89,8 @@ class Problem:
         if not X1.labels:
             raise SpecificationError('X1 formulation has no columns', parameter='X1')
         codes = absorb_codes(formulations[0], frame, 'X1')
+        if codes:
+            status.output('Absorbing demand-side fixed effects ...')
         self.absorber = Absorber(codes)
         self.absorbed_dimensions = len(codes)
 
@@ -135,6 +140,8 @@ class Problem:
         self.epsilon_scale = self.model.epsilon_scale
         self.supply: Optional[SupplyData] = None
         if formulations[2] is not None:
+            if formulations[2].absorb:
+                status.output('Absorbing supply-side fixed effects ...')
             self.supply = build_supply(formulations[2], self.products, costs_type, self.warnings)
         elif numbered_columns(frame, 'covariance_instruments'):
             warn('product_data covariance_instruments are ignored: covariance moments E[xi omega Z_C] need a supply '
@@ -144,6 +151,14 @@ class Problem:
         self.phi_labels = [] if self.lags is None else ['Xi'] + (['Omega'] if self.supply is not None else [])
         self.products = self._recorded(self.products)
         self.moments = self._moments()
+        self._initialized(started)
+
+    def _initialized(self, started: float) -> None:
+        """PyBLP's closing status lines of a problem's initialization: the time taken and the problem's summary."""
+        status.output(f'Initialized the problem after {status.elapsed(started)}.')
+        if blp_options.verbose:
+            status.output('')
+            status.output(str(self))
 
     def _recorded(self, products: Products) -> Products:
         """`products` recording this problem's matrices as PyBLP's `problem.products` does."""
@@ -175,9 +190,10 @@ class Problem:
         persistence = None if parameters is None or options is None else self._persistence(parameters, options)
         if self.supply is None or parameters is None:  # the supply block needs the solve's parameters
             return MomentStack([demand], persistence)
-        supply = self.supply
-        blocks: list[Any] = [demand, LinearBlock('supply', supply.X3, supply.ZS, supply.X3_labels, supply.ZS_labels,
-                                                 supply.absorber,
+        supply, kept = self.supply, parameters.concentrated_gamma  # gamma in theta leaves the supply IV step
+        blocks: list[Any] = [demand, LinearBlock('supply', supply.X3[:, kept], supply.ZS,
+                                                 [label for label, keep in zip(supply.X3_labels, kept) if keep],
+                                                 supply.ZS_labels, supply.absorber,
                                                  SupplyDependent.of(self, model or self.model, parameters, options))]
         if supply.MC:
             if persistence is not None:
@@ -301,8 +317,8 @@ class Problem:
                         for f in problem_spec.product_formulations]
         agent_formulation = None if problem_spec.agent_formulation is None else Formulation(
             problem_spec.agent_formulation.formula, problem_spec.agent_formulation.absorb)
-        integration = None if problem_spec.integration is None else Integration(
-            problem_spec.integration.specification, problem_spec.integration.size, seed=problem_spec.integration.seed)
+        integration = None if problem_spec.integration is None else Integration.seeded(
+            problem_spec.integration.specification, problem_spec.integration.size, problem_spec.integration.seed)
         product_data = with_built_instruments(getattr(problem_spec, 'instruments', None), product_data)
         return cls(formulations, product_data, agent_formulation, agent_data, integration,
                    rc_types=getattr(problem_spec, 'rc_types', None),
@@ -512,6 +528,9 @@ class Problem:
         status.output('Solving the problem ...')
         results = Estimation(self, options, progress).run()
         status.output(f'Computed results after {status.elapsed(start)}.')
+        if blp_options.verbose:  # PyBLP's summary of the results closes its log
+            status.output('')
+            status.output(str(results))
         return results
 
     def check_solve(self, options: SolveOptions, strict: bool = True) -> list[str]:
@@ -539,6 +558,6 @@ class Problem:
                          dataset='product_data')
 
     def restore(self, stored: dict, micro_moments: Any = ()) -> ProblemResults:
-        """Results at a stored estimate (`results.to_dict()`) without re-optimizing or recomputing the Hessian; an
+        """Results at a stored estimate (`results.to_document()`) without re-optimizing or recomputing the Hessian; an
         estimate with micro moments needs the same `micro_moments` again (callables are not stored)."""
         return restore(self, stored, micro_moments)

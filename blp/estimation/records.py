@@ -22,6 +22,7 @@ class Evaluation:
     delta_jacobian: np.ndarray
     contraction_evaluations: int = 0
     failed_markets: list = field(default_factory=list)
+    unconverged_markets: list = field(default_factory=list)  # out of max_evaluations on finite values, used as they are
 
     @property
     def beta(self) -> np.ndarray:
@@ -44,6 +45,7 @@ class StepOutcome:
     contraction_evaluations: int
     seconds: float
     message: str
+    markets: tuple = ()  # per contraction of the step: (evaluations, iterations, converged) by market
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,11 +3,12 @@ them (elasticities, diversion ratios, costs, equilibrium prices, counterfactuals
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import scipy.linalg
 
+from blp.estimation import attributes as pyblp_attributes
 from blp.estimation.parameters import NonlinearValues, Parameter, Parameters
 from blp.estimation.records import Statistics, StepOutcome
 from blp.estimation.summary import results_summary
@@ -63,8 +64,11 @@ class ProblemResults(PostEstimation, Pickled):
         self.beta, self.beta_se = beta.reshape(-1, 1), beta_se.reshape(-1, 1)
         self.beta_labels = list(problem.X1_labels)
         supply = problem.supply is not None
-        self.gamma = stacked.coefficients[1].reshape(-1, 1) if supply else np.zeros((0, 1))
-        self.gamma_se = se[P + K_demand:].reshape(-1, 1) if supply else np.zeros((0, 1))
+        gamma, gamma_se = values.gamma[:, 0].copy(), standard_errors.gamma[:, 0].copy()
+        if supply:  # the concentrated elements from the supply IV step, the others from theta
+            kept = parameters.concentrated_gamma
+            gamma[kept], gamma_se[kept] = stacked.coefficients[1], se[P + K_demand:P + K_demand + int(kept.sum())]
+        self.gamma, self.gamma_se = gamma.reshape(-1, 1), gamma_se.reshape(-1, 1)
         self.gamma_labels = list(problem.supply.X3_labels) if problem.supply is not None else []
         self.omega = stacked.structural[1].reshape(-1, 1) if supply else np.zeros((0, 1))
         details = stacked.details[1] if supply else {}
@@ -135,6 +139,7 @@ class ProblemResults(PostEstimation, Pickled):
         self.converged_by_step = [bool(step.converged) for step in history]
         self._pyblp_names(estimation, statistics)
         self.xi_fe, self.omega_fe = self._fixed_effects()
+        self._pyblp_attributes(outcome, history, statistics, details)
 
     def _pyblp_names(self, estimation: Estimation, statistics: Statistics) -> None:
         """PyBLP's names for what the results hold: the projected gradient's norm, the reduced Hessian (rows and
@@ -156,6 +161,33 @@ class ProblemResults(PostEstimation, Pickled):
         self.cumulative_objective_evaluations = self.objective_evaluations
         self.cumulative_contraction_evaluations = self.contraction_evaluations
         self.cumulative_fp_iterations = self.fp_iterations
+
+    def _pyblp_attributes(self, outcome: StepOutcome, history: list[StepOutcome], statistics: Statistics,
+                          details: dict) -> None:
+        """The rest of PyBLP's attributes (`to_dict`): the last step's times and per-market contraction counts,
+        theta with the concentrated-out beta and gamma (`parameters`), their sensitivity to the moments, bounds,
+        the transformed costs, S and the micro moments' Jacobian."""
+        problem = self.problem
+        self.optimization_time = outcome.seconds
+        self.total_time = self.timings['total_seconds'] - sum(step.seconds for step in history[:-1])
+        self._last_counts = (outcome.iterations, outcome.evaluations)
+        self._step_counts = pyblp_attributes.market_counts([outcome], problem.T)
+        self._all_counts = pyblp_attributes.market_counts(history, problem.T)
+        self.fp_converged, self.cumulative_fp_converged = self._step_counts[0], self._all_counts[0]
+        concentrated = self._estimation.parameters.concentrated_beta
+        self.parameters = np.c_[np.r_[self.theta, self.beta[concentrated, 0], self.gamma[:, 0]]]
+        self.moments_covariances = statistics.S
+        self.parameter_sensitivity = pyblp_attributes.sensitivity(self)
+        for name, value in pyblp_attributes.bounds(self).items():
+            setattr(self, name, value)
+        micro = outcome.evaluation.stacked.micro
+        self.micro_by_theta_jacobian = np.vstack([values.jacobian for values in micro]) if micro else \
+            np.zeros((0, self.theta.size))
+        self.clipped_costs_mask = np.asarray(details.get('clipped', np.zeros(problem.N, bool)), bool).reshape(-1, 1)
+        self.tilde_costs = np.zeros((problem.N, 0))
+        if self.estimated_costs is not None:
+            with np.errstate(divide='ignore', invalid='ignore'):
+                self.tilde_costs = np.log(self.estimated_costs) if self.costs_type == 'log' else self.estimated_costs
 
     def _fixed_effects(self) -> tuple[np.ndarray, np.ndarray]:
         """PyBLP's xi_fe and omega_fe: what the absorbed fixed effects contribute to delta and to the transformed
@@ -269,9 +301,11 @@ class ProblemResults(PostEstimation, Pickled):
         concentrated = self._estimation.parameters.concentrated_beta
         for index, entry in enumerate(table[:len(self.beta_labels)]):
             entry['fixed'] = bool(not concentrated[index] and ('beta', (index, 0)) not in free)
-        for index, label in enumerate(self.gamma_labels):
+        kept = self._estimation.parameters.concentrated_gamma
+        for index, label in enumerate(self.gamma_labels):  # fixed: given as zero (neither concentrated nor in theta)
             table.append({'kind': 'gamma', 'row': label, 'column': None, 'value': jsonable(self.gamma[index, 0]),
-                          'se': jsonable(self.gamma_se[index, 0]), 'fixed': False})
+                          'se': jsonable(self.gamma_se[index, 0]),
+                          'fixed': bool(not kept[index] and ('gamma', (index, 0)) not in free)})
         for nest, label in enumerate(self.rho_labels):
             table.append({'kind': 'rho', 'row': label, 'column': None, 'value': jsonable(self.rho[nest, 0]),
                           'se': jsonable(self.rho_se[nest, 0]), 'fixed': ('rho', (nest, 0)) not in free})
@@ -281,7 +315,11 @@ class ProblemResults(PostEstimation, Pickled):
                           'fixed': ('phi', (row, column)) not in free})
         return table
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, attributes: Sequence[str] = pyblp_attributes.ATTRIBUTES) -> dict[str, Any]:
+        """PyBLP's: its attribute names mapped to its values (numpy arrays; `to_document` is the JSON form)."""
+        return pyblp_attributes.pyblp_dict(self, attributes)
+
+    def to_document(self) -> dict[str, Any]:
         """JSON-ready: parameters with labels, values and SEs, diagnostics, and what `Problem.restore` needs."""
         return {
             'parameters': self.parameter_table(),
@@ -313,6 +351,7 @@ class ProblemResults(PostEstimation, Pickled):
                 'sigma': jsonable(self.sigma), 'pi': jsonable(self.pi), 'rho': jsonable(self.rho),
                 'phi': jsonable(self.phi),
                 'beta': jsonable(self.nonlinear_values.beta),
+                'gamma': jsonable(self.nonlinear_values.gamma),
                 'free': self._estimation.parameters.free,
                 'W': jsonable(self.W), 'step': self.step, 'hessian': jsonable(self.hessian),
                 'micro_moments': len(self.micro_labels),
@@ -326,7 +365,7 @@ class ProblemResults(PostEstimation, Pickled):
 
 def pyblp_label(parameter: Parameter, parameters: Parameters) -> str:
     """PyBLP's label of an element of theta: `'prices x prices'` (sigma), `'prices x income'` (pi), the nest
-    (rho, `'All Groups'` for one rho), `'Xi on Omega'` (phi) or the X1 column (beta)."""
+    (rho, `'All Groups'` for one rho), `'Xi on Omega'` (phi), the X1 column (beta) or the X3 column (gamma)."""
     row, column = parameter.location
     if parameter.kind == 'sigma':
         return f'{parameters.X2_labels[row]} x {parameters.X2_labels[column]}'
@@ -336,6 +375,8 @@ def pyblp_label(parameter: Parameter, parameters: Parameters) -> str:
         return parameters.rho_labels[row]
     if parameter.kind == 'phi':
         return f'{parameters.phi_labels[row]} on {parameters.phi_labels[column]}'
+    if parameter.kind == 'gamma':
+        return parameters.X3_labels[row]
     return parameters.X1_labels[row]
 
 

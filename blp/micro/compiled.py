@@ -20,6 +20,7 @@ import pandas as pd
 from blp.exceptions import SpecificationError
 from blp.micro.moments import MicroDataset, MicroMoment, MicroPart, check_micro_moments
 from blp.micro.views import MarketViews, call_market_function
+from blp.primitives.columns import numbered_columns
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.estimation.problem import Problem
@@ -182,12 +183,15 @@ def eliminated_groups(problem: Problem, dataset: MicroDataset, markets: np.ndarr
     """T_d x (1 + J) x (1 + J): 1 where first choice j and second choice k share the product id in column
     `eliminated_product_ids_index` of product_ids (both are removed together), the outside good in a group of its own."""
     index = dataset.eliminated_product_ids_index
+    assert index is not None
     frame, layout = problem.products.frame, problem.products.layout
-    names = [f'product_ids{index}'] + (['product_ids'] if index == 0 else [])
-    column = next((name for name in names if name in frame.columns), None)
-    if column is None:
+    columns = numbered_columns(frame, 'product_ids')  # PyBLP's field: product_ids itself, else product_ids0, 1, ...
+    if index >= len(columns):
+        whole = " (a 'product_ids' column is the whole field, as in PyBLP)" if columns == ['product_ids'] else ''
         raise SpecificationError(f'micro dataset {dataset.name!r}: eliminated_product_ids_index {index} needs a '
-                                 f"{' or '.join(map(repr, names))} column in product_data", parameter=where)
+                                 f"'product_ids{index}' column in product_data, numbered from product_ids0{whole}",
+                                 parameter=where)
+    column = columns[index]
     ids = frame[column].to_numpy()
     if pd.isna(ids).any():
         raise SpecificationError(f'micro dataset {dataset.name!r}: product_data column {column!r} has missing ids',

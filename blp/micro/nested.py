@@ -15,6 +15,11 @@ agent x choice coefficient arrays per A and one pass per parameter over agent x 
     dr = r^2 dK,  dK_ij = dS_ih (1 - a_ij) + S_ih a_ij ((1 - rho_h) dC_ij / (1 - C_ij) + d rho_h log(1 - C_ij)),
     dphi_ij = phi_ij (rho_h dC_ij / (1 - C_ij) - d rho_h log(1 - C_ij)),  dK_i0 = dQ_i0.
 
+1 - C_ij is summed over what stays in the nest (R_ij, dR_ij = -dC_ij), never formed as a difference: when j's group is
+its whole nest R is exactly 0, where 1 - sum C is +-1e-16 and R^(1 - rho) (1e-8 at rho 0.5) moved pi by 1e-9 relative.
+log R is log1p(-C_ij) when C_ij is small, and 1 - a, phi - 1 and r f - 1 = r (K + G (phi - 1)) are formed by expm1 and
+sums of terms >= 0, so pi keeps its digits when it is a small difference of shares (a tiny first choice or nest).
+
 With eliminated groups (PyBLP's `eliminated_product_ids_index`) j's group G(j) leaves: C_ij above becomes the group's
 within-nest share when G(j) lies in j's nest (K_ij = Q_iG(j), the group's probability, when it is a union of nests),
 G_jk excludes G(j), pi is zero within G(j) and is split over the group in proportion to Q_ij / Q_iG(j), which adds
@@ -56,26 +61,33 @@ class NestedSecondChoices:
         M = np.broadcast_to(np.eye(width), (T, width, width)) if groups is None else groups
         nested = np.zeros((T, width, width))
         nested[:, 1:, 1:] = same_nest
-        self.inner = (M * nested)[:, 1:, 1:]                            # leave with j and share its nest
         self.M = M
         self.within = ~np.any((M[:, 1:, 1:] > 0) & (nested[:, 1:, 1:] == 0), axis=2)[:, None, :]  # T x 1 x J
         self.E = Q @ M                                                   # the group's probability
-        remaining = np.clip(1 - self.C @ self.inner, 0, None)           # 1 - C_G(j) within j's nest
+        self.G = nested * (1 - M)                                        # share j's nest, stay when j's group leaves
+        self.others = self.G[:, 1:, 1:]
+        remaining = self.C @ self.others  # 1 - C_G(j) as a sum of what stays: exactly 0 when G(j) is the whole nest
+        leaving = self.C @ (M * nested)[:, 1:, 1:]                       # C_G(j), j's group within its nest
         positive = remaining > 0
         safe = np.where(positive, remaining, 1.0)
         self.inverse = np.where(positive, 1 / safe, 0.0)           # zero when j's group is its whole nest
-        self.log_remaining = np.where(positive, np.log(safe), 0.0)  # its limit's weight is zero
+        # log R from whichever of R and C_G is small (log1p when the group is): its limit's weight is zero at R = 0
+        self.log_remaining = np.where(positive, np.where(leaving < 0.5, np.log1p(-np.minimum(leaving, 0.5)),
+                                                         np.log(safe)), 0.0)
         self.a = np.where(positive, safe ** (1 - self.rho), 0.0)
-        self.G = nested * (1 - M)                                        # share j's nest, stay when j's group leaves
+        self.one_minus_a = np.where(positive, -np.expm1((1 - self.rho) * self.log_remaining), 1.0)
         self.has_others = np.any(self.G[:, 1:], axis=2)[:, None, :]     # T x 1 x J
-        self.phi = np.ones_like(Q)
-        self.phi[:, :, 1:] = np.where(self.has_others & positive, safe ** -self.rho, 1.0)
-        K = np.concatenate([Q[:, :, :1], np.where(self.within, self.S * (1 - self.a), self.E[:, :, 1:])], axis=2)
+        excess = np.zeros_like(Q)                                        # phi - 1, by expm1
+        excess[:, :, 1:] = np.where(self.has_others & positive, np.expm1(-self.rho * self.log_remaining), 0.0)
+        self.phi = 1 + excess
+        K = np.concatenate([Q[:, :, :1], np.where(self.within, self.S * self.one_minus_a, self.E[:, :, 1:])], axis=2)
         with np.errstate(divide='ignore', invalid='ignore'):
             self.r = np.where(K < 1, 1 / np.where(K < 1, 1 - K, 1.0), 0.0)
             self.split = np.where(self.E > 0, Q / np.where(self.E > 0, self.E, 1.0), 0.0)  # Q_ij / Q_iG(j)
-        self.f = 1 + self.G[:, None] * (self.phi - 1)[..., None]
-        self.ratios = self.r[..., None] * self.f - 1                    # s_ik(-G(j)) / Q_ik - 1
+        moved = self.G[:, None] * excess[..., None]
+        self.f = 1 + moved
+        # s_ik(-G(j)) / Q_ik - 1 = r (K + G (phi - 1)): two terms >= 0, where r f - 1 would cancel when K is small
+        self.ratios = np.where(K[..., None] < 1, self.r[..., None] * (K[..., None] + moved), -1.0)
         self.gains = Q[:, :, None, :] * self.ratios * (1 - M)[:, None]  # s_ik(-G(j)) - s_ik, zero within G(j)
         self.pi = self.split[..., None] * self.gains
 
@@ -95,16 +107,16 @@ class NestedSecondChoices:
             dlog_Q = np.concatenate([log.outside[:, :, None],
                                      (log.conditionals + log.nest_shares).transpose(0, 2, 1)], axis=2)
             dQ = self.Q * dlog_Q
-            dC = (self.C * log.conditionals.transpose(0, 2, 1)) @ self.inner
+            dR = (self.C * log.conditionals.transpose(0, 2, 1)) @ self.others
             dS = self.S * log.nest_shares.transpose(0, 2, 1)
             dE = dQ @ self.M
             d_rho = log.rho.transpose(0, 2, 1)
-            dK_inside = np.where(self.within, dS * (1 - self.a) + self.S * self.a * (
-                (1 - self.rho) * dC * self.inverse + d_rho * self.log_remaining), dE[:, :, 1:])
+            dK_inside = np.where(self.within, dS * self.one_minus_a - self.S * self.a * (
+                (1 - self.rho) * dR * self.inverse - d_rho * self.log_remaining), dE[:, :, 1:])
             dK = np.concatenate([dQ[:, :, :1], dK_inside], axis=2)
             dphi = np.zeros_like(dQ)
             dphi[:, :, 1:] = np.where(self.has_others, self.phi[:, :, 1:] * (
-                self.rho * dC * self.inverse - d_rho * self.log_remaining), 0.0)
+                -self.rho * dR * self.inverse - d_rho * self.log_remaining), 0.0)
             with np.errstate(divide='ignore', invalid='ignore'):
                 d_split = np.where(self.E > 0, (dQ - self.split * dE) / np.where(self.E > 0, self.E, 1.0), 0.0)
             totals.append((W1 * dQ).sum() + (W2 * self.r ** 2 * dK).sum() + (W3 * dphi).sum() + (W4 * d_split).sum())

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from blp.exceptions import SpecificationError
+from blp.primitives.columns import numbered_columns
 from blp.primitives.products import Agents
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
@@ -89,7 +90,9 @@ class MarketViews:
         rows = np.flatnonzero(layout.market_index == t)
         arrays = market_columns(problem.products.frame, rows)
         arrays.update(X1=self.X1[rows], X2=problem.X2[rows], X3=self.X3[rows])
-        for name in ('market_ids', 'product_ids', 'firm_ids', 'nesting_ids', 'clustering_ids'):
+        product_ids = numbered_columns(problem.products.frame, 'product_ids')  # PyBLP's field: J_t x its columns
+        arrays['product_ids'] = problem.products.frame[product_ids].to_numpy(dtype=object)[rows]
+        for name in ('market_ids', 'firm_ids', 'nesting_ids', 'clustering_ids'):
             values = getattr(problem.products, name)
             arrays[name] = (values[rows] if values is not None else np.zeros(rows.size, dtype=object)[:, None][:, :0]) \
                 .reshape(rows.size, -1)

@@ -21,6 +21,7 @@ from blp.configurations.solve_options import Iteration
 from blp.estimation.parameters import NonlinearValues, Parameters
 from blp.model.contraction import RandomCoefficients
 from blp.model.demand import DemandModel, Inversion
+from blp.model.squarem import stopped_at_limit
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class ChunkedDemand:
     def solve(self, values: NonlinearValues, start: np.ndarray, iteration: Iteration,
               with_jacobian: bool) -> tuple[Inversion, Optional[np.ndarray]]:
         """The inversion at `values` from the padded `start` (its `utilities` None: they lived per chunk) and, when
-        asked, the padded d delta / d theta (T x J x P; computed per chunk whose markets all converged)."""
+        asked, the padded d delta / d theta (T x J x P; computed per chunk whose markets all converged or ran
+        out of evaluations on finite values)."""
         model, P = self.model, self.parameters.P
         T, J = model.layout.mask.shape
         delta = np.zeros((T, J))
@@ -81,8 +83,11 @@ class ChunkedDemand:
             delta[markets, :width] = contraction.delta * e
             evaluations[markets], iterations[markets] = contraction.evaluations, contraction.iterations
             converged[markets] = contraction.converged
-            if jacobian is not None and contraction.converged.all():
-                observed = model.observed_shares()[markets, :width] if iteration.returns else None
+            settled = contraction.converged | stopped_at_limit(contraction.converged, contraction.evaluations,
+                                                               contraction.delta, iteration)
+            if jacobian is not None and settled.all():
+                observed = model.observed_shares()[markets, :width] \
+                    if iteration.returns or not contraction.converged.all() else None
                 jacobian[markets, :width] = e * model.padded_jacobian(
                     kernel, utilities, contraction.delta, self.parameters, self.variables[markets], self.columns,
                     observed)

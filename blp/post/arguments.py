@@ -28,6 +28,7 @@ class MarketArguments:
     `ProblemResults`, which supplies `problem`, `delta`, `beta`, `sigma`, `pi`, `rho` and their labels)."""
 
     problem: Problem
+    gamma: np.ndarray  # K3 x 1: moves costs with shares when X3 reads them (`constant_costs=False`)
     # Costs implied by a joint demand-and-supply estimate (ProblemResults sets them); None for demand only.
     estimated_costs: Optional[np.ndarray] = None
     # Prices delta is at (N) when they are not product_data's: a bootstrap draw's equilibrium prices.

@@ -4,11 +4,12 @@ Draws of all parameters come from their estimated asymptotic distribution,
 
     (theta_d, beta_d, gamma_d) ~ N((theta, beta, gamma), V / N),   V = results.parameter_covariances,
 
-(beta: its concentrated-out elements, the others are in theta; gamma with a supply side) with NumPy's
+(beta and, with a supply side, gamma: their concentrated-out elements, the others are in theta) with NumPy's
 `RandomState(seed).multivariate_normal` as PyBLP draws them (so a seed gives PyBLP's draws), each theta_d clipped to
 the solve's bounds. Each draw keeps xi: delta_d = delta + X1 (beta_d - beta) (X1 before fixed effects are absorbed).
 Without a supply side prices stay observed; with one, each draw keeps omega too, c_d = c~ + X3 (gamma_d - gamma)
-(exp of it for log costs), and prices move to the Bertrand-Nash equilibrium at c_d under the data's ownership (the
+(exp of it for log costs; with `constant_costs=False` and shares in X3 it moves with the draw's shares as prices
+do, `blp.supply.share_costs`), and prices move to the Bertrand-Nash equilibrium at c_d under the data's ownership (the
 zeta-markup contraction from observed prices, `Iteration('simple', {'atol': 1e-12})` by default), delta_d with them;
 a market whose prices do not converge keeps the last iterate, as PyBLP's, flagged in `fp_converged`. The draw's
 shares are s(delta_d, theta_d) at its prices. Post-estimation at a draw treats those prices and shares as observed,
@@ -40,6 +41,7 @@ from blp.post.diagonals import extract_diagonal_means, extract_diagonals
 from blp.post.equilibrium import solve_prices
 from blp.post.postestimation import mean_own_elasticity
 from blp.printing import clock, statistics_table
+from blp.supply.share_costs import ShareCosts
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.estimation.results import ProblemResults
@@ -62,7 +64,8 @@ def bootstrap_parameters(results: ProblemResults, draws: int, seed: Optional[int
         raise SpecificationError('draws must be a positive integer', parameter='draws')
     parameters = results._estimation.parameters
     concentrated = parameters.concentrated_beta
-    mean = np.concatenate([results.theta, results.beta[concentrated, 0], results.gamma[:, 0]])
+    kept = parameters.concentrated_gamma if results.gamma.size else np.zeros(0, dtype=bool)
+    mean = np.concatenate([results.theta, results.beta[concentrated, 0], results.gamma[kept, 0]])
     covariances = np.asarray(results.parameter_covariances, dtype=float)
     if not np.isfinite(covariances).all():
         raise SpecificationError('the bootstrap needs finite parameter covariances (standard errors)',
@@ -75,9 +78,18 @@ def bootstrap_parameters(results: ProblemResults, draws: int, seed: Optional[int
         lower, upper = (np.array(bound, dtype=float) for bound in zip(*(parameters.bounds if bounds is None
                                                                          else bounds)))
         theta = np.clip(theta, lower, upper)
-    beta = np.stack([parameters.expand(row).beta[:, 0] for row in theta])
+    expanded = [parameters.expand(row) for row in theta]
+    beta = np.stack([values.beta[:, 0] for values in expanded])
     beta[:, concentrated] = drawn[:, parameters.P:split]
+    if kept.size:  # gamma's elements in theta follow theta too
+        gamma = np.stack([values.gamma[:, 0] for values in expanded])
+        gamma[:, kept] = drawn[:, split:]
     return theta, beta, gamma
+
+
+ATTRIBUTES = ('bootstrapped_sigma', 'bootstrapped_pi', 'bootstrapped_rho', 'bootstrapped_phi', 'bootstrapped_beta',
+              'bootstrapped_gamma', 'bootstrapped_prices', 'bootstrapped_shares', 'bootstrapped_delta', 'computation_time',
+              'draws', 'fp_converged', 'fp_iterations', 'contraction_evaluations')  # PyBLP's to_dict
 
 
 class BootstrappedResults(Pickled):
@@ -86,7 +98,8 @@ class BootstrappedResults(Pickled):
     markets sorted as `unique_market_ids`)."""
 
     def __init__(self, results: ProblemResults, theta: np.ndarray, beta: np.ndarray,
-                 gamma: Optional[np.ndarray] = None, seconds: float = 0.0, iteration: Optional[Iteration] = None) -> None:
+                 gamma: Optional[np.ndarray] = None, seconds: float = 0.0, iteration: Optional[Iteration] = None,
+                 constant_costs: bool = True) -> None:
         self.problem_results = results
         self.problem = problem = results.problem
         parameters = results._estimation.parameters
@@ -111,15 +124,16 @@ class BootstrappedResults(Pickled):
         self.fp_converged = np.ones((T, self.draws), dtype=bool)
         self.fp_iterations = np.zeros((T, self.draws), dtype=np.int64)
         if self._supply:
-            self.bootstrapped_shares = self._equilibria(iteration)
+            self.bootstrapped_shares = self._equilibria(iteration, constant_costs)
         else:
             self.bootstrapped_shares = np.stack([self.draw(d).compute_shares() for d in range(self.draws)])
         self.contraction_evaluations = self.fp_iterations  # the simple iteration evaluates once per iteration
         self.computation_time = seconds
 
-    def _equilibria(self, iteration: Optional[Iteration]) -> np.ndarray:
-        """Each draw's equilibrium at its costs c~ + X3 (gamma_d - gamma): prices and delta (replaced in place),
-        convergence per market, and the shares (returned)."""
+    def _equilibria(self, iteration: Optional[Iteration], constant_costs: bool) -> np.ndarray:
+        """Each draw's equilibrium at its costs c~ + X3 (gamma_d - gamma), moved with shares by gamma_d with
+        `constant_costs=False` and shares in X3: prices and delta (replaced in place), convergence per market, and
+        the shares (returned)."""
         results, problem = self.problem_results, self.problem
         layout, X3_formulation = problem.products.layout, problem.product_formulations[2]
         assert X3_formulation is not None and results.estimated_costs is not None  # a supply side
@@ -135,7 +149,9 @@ class BootstrappedResults(Pickled):
             model = drawn._model  # the draw at observed prices
             assert model.prices is not None  # a supply side needs prices
             fixed = np.zeros(model.mask.shape, dtype=bool)
-            equilibrium = solve_prices(model, layout.pad(costs[d]), ownership, model.prices, fixed, iteration)
+            moving = None if constant_costs else ShareCosts.build(
+                X3_formulation, problem.products.frame, layout, self.bootstrapped_gamma[d, :, 0], problem.costs_type)
+            equilibrium = solve_prices(model, layout.pad(costs[d]), ownership, model.prices, fixed, iteration, moving)
             change = layout.unpad(equilibrium.prices - model.prices)
             # delta's slope, in V's units (the model's beta is over a scaled logit error's e)
             slope = linear_coefficient('prices', list(model.beta_labels), drawn.beta[:, 0], list(model.X2_labels))[0]
@@ -200,6 +216,14 @@ class BootstrappedResults(Pickled):
         results = self.problem_results
         return extract_diagonal_means(results._layout, results._market_order, matrices, results._market(market_id))
 
+    def to_dict(self, attributes: Sequence[str] = ATTRIBUTES) -> dict[str, Any]:
+        """PyBLP's: its attribute names mapped to its values; phi is draws x E x 0 without covariance moments (E: 'Xi',
+        and 'Omega' with a supply side, as PyBLP's)."""
+        E = 1 + int(self._supply)
+        forms = {'bootstrapped_phi': self.bootstrapped_phi if self.bootstrapped_phi.size else
+                 np.zeros((self.draws, E, 0))}
+        return {name: forms[name] if name in forms else getattr(self, name) for name in attributes}
+
     def __repr__(self) -> str:
         """PyBLP's `Bootstrapped Results Summary`."""
         rows: list[tuple[list[str], Any]] = [(['Computation', 'Time'], clock(self.computation_time)),
@@ -232,14 +256,13 @@ def percentile_intervals(values: Any, level: float = 0.95) -> tuple[np.ndarray, 
 
 def bootstrap(results: ProblemResults, draws: int = 1000, seed: Optional[int] = None,
               iteration: Optional[Iteration] = None, constant_costs: bool = True) -> BootstrappedResults:
-    """`results.bootstrap(draws, seed, iteration, constant_costs)`, as PyBLP's; costs that move with the draw's
-    shares (`constant_costs=False` with shares in X3) are not ported."""
-    X3_formulation = results.problem.product_formulations[2] if results.problem.supply is not None else None
-    if not constant_costs and X3_formulation is not None and 'shares' in X3_formulation.variables():
-        raise SpecificationError('constant_costs=False (costs that move with shares in X3) is not supported by the '
-                                 'bootstrap yet', parameter='constant_costs')
+    """`results.bootstrap(draws, seed, iteration, constant_costs)`, as PyBLP's: with `constant_costs=False` and
+    shares in X3 each draw's costs move with its equilibrium shares."""
+    if not isinstance(constant_costs, (bool, np.bool_)):
+        raise SpecificationError('constant_costs must be True or False', parameter='constant_costs')
     started = time.perf_counter()
-    bootstrapped = BootstrappedResults(results, *bootstrap_parameters(results, draws, seed), iteration=iteration)
+    bootstrapped = BootstrappedResults(results, *bootstrap_parameters(results, draws, seed), iteration=iteration,
+                                       constant_costs=constant_costs)
     bootstrapped.computation_time = time.perf_counter() - started
     return bootstrapped
 

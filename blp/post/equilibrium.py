@@ -4,7 +4,8 @@ Iterating p <- c + eta(p) need not converge; p <- c + zeta(p) with zeta = Lambda
 does (Lambda and Gamma from `DemandAtEstimates.jacobian_parts`). A market stops once its first-order conditions hold,
 max_j |Lambda_j| |p_j - c_j - zeta_j| < atol, which is PyBLP's rule, so the prices agree with PyBLP's. Products held
 fixed keep their price; they still enter the first-order conditions of their firm's other products. PyBLP's
-`Iteration('return')` keeps the starting prices (e.g. given prices in `Simulation.replace_endogenous`).
+`Iteration('return')` keeps the starting prices (e.g. given prices in `Simulation.replace_endogenous`). With costs
+that move with shares (`ShareCosts`, PyBLP's `constant_costs=False`) each step first moves c to the step's shares.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from blp.configurations.solve_options import Iteration
 from blp.exceptions import SpecificationError
 from blp.post.at_estimates import DemandAtEstimates
+from blp.supply.share_costs import ShareCosts
 
 DEFAULT_ITERATION = Iteration('simple', {'atol': 1e-12})
 SMALLEST_LAMBDA = 1e-300  # Lambda underflows for products nobody buys; PyBLP bounds it the same way
@@ -33,9 +35,12 @@ class Equilibrium:
 
 
 def zeta_step(model: DemandAtEstimates, prices: np.ndarray, costs: np.ndarray, ownership: np.ndarray, free: np.ndarray,
-              slopes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One contraction step: c + zeta(p) where `free` (p where not), and the FOC residual per market."""
+              slopes: np.ndarray, moving: Optional[tuple[ShareCosts, np.ndarray]] = None) -> tuple[np.ndarray, np.ndarray]:
+    """One contraction step: c + zeta(p) where `free` (p where not), and the FOC residual per market; `moving`
+    (costs that move with shares, the markets' indices) moves c to the shares at p first."""
     choices = model.choose(model.at_prices(prices, slopes), overwrite=True)
+    if moving is not None:
+        costs = moving[0].update(costs, choices.shares, moving[1])
     Lambda, Gamma = model.jacobian_parts(choices, slopes)
     margins = np.where(model.mask, prices - costs, 0.0)
     with np.errstate(divide='ignore'):
@@ -48,8 +53,10 @@ def zeta_step(model: DemandAtEstimates, prices: np.ndarray, costs: np.ndarray, o
 
 
 def solve_prices(model: DemandAtEstimates, costs: np.ndarray, ownership: np.ndarray, start: np.ndarray,
-                 fixed: np.ndarray, iteration: Optional[Iteration] = None) -> Equilibrium:
-    """Iterate p <- c + zeta(p) from `start` until every market's FOCs hold; markets drop out as they converge."""
+                 fixed: np.ndarray, iteration: Optional[Iteration] = None,
+                 share_costs: Optional[ShareCosts] = None, markets: Optional[np.ndarray] = None) -> Equilibrium:
+    """Iterate p <- c + zeta(p) from `start` until every market's FOCs hold; markets drop out as they converge.
+    `share_costs` moves costs with shares; `markets` says which of its markets `model`'s are (default: all)."""
     iteration = iteration or DEFAULT_ITERATION
     if iteration.method not in ('simple', 'return'):
         raise SpecificationError("equilibrium prices iterate the zeta-markup contraction with Iteration('simple') "
@@ -66,9 +73,11 @@ def solve_prices(model: DemandAtEstimates, costs: np.ndarray, ownership: np.ndar
     converged = np.zeros(T, dtype=bool)
     iterations = np.zeros(T, dtype=np.int64)
     index = np.arange(T)
+    markets = index if markets is None else markets
     sub, sub_costs, sub_ownership, free, slopes = model, costs, ownership, free_all, slopes_all
     while index.size:
-        updated, residual = zeta_step(sub, prices[index], sub_costs, sub_ownership, free, slopes)
+        moving = None if share_costs is None else (share_costs, markets[index])
+        updated, residual = zeta_step(sub, prices[index], sub_costs, sub_ownership, free, slopes, moving)
         iterations[index] += 1
         finite = np.isfinite(updated).all(axis=1)  # a broken market keeps its last finite prices and stops
         prices[index[finite]] = updated[finite]

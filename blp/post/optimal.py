@@ -39,6 +39,7 @@ from blp.pickling import Pickled
 from blp.post.optimal_supply import supply_instruments, supply_problem
 from blp.printing import clock, statistics_table
 from blp.serialization import jsonable
+from blp.supply.share_costs import reads_shares
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.configurations.solve_options import SolveOptions
@@ -46,6 +47,9 @@ if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.estimation.results import ProblemResults
 
 METHODS = ('approximate', 'normal', 'empirical')
+ATTRIBUTES = ('demand_instruments', 'supply_instruments', 'inverse_covariance_matrix', 'expected_xi_by_theta_jacobian',
+              'expected_omega_by_theta_jacobian', 'expected_prices', 'expected_shares', 'computation_time', 'draws',
+              'fp_converged', 'fp_iterations', 'contraction_evaluations')  # PyBLP's to_dict
 
 
 @dataclass
@@ -66,6 +70,7 @@ class OptimalInstrumentResults(Pickled):
     computation_time: float
     labels: list[str] = field(default_factory=list)
     expected_omega_by_theta_jacobian: Optional[np.ndarray] = None  # N x P with a supply side
+    equilibrium_iterations: Optional[np.ndarray] = None  # T x draws with a supply side: its equilibria's
 
     def to_problem(self, supply_shifter_formulation: Any = None, demand_shifter_formulation: Any = None,
                    product_data: Any = None, drop_indices: Optional[Sequence[int]] = None) -> Any:
@@ -107,7 +112,20 @@ class OptimalInstrumentResults(Pickled):
                                 [(['Computation', 'Time'], clock(self.computation_time)),
                                  (['Error Term', 'Draws'], self.draws)])
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, attributes: Sequence[str] = ATTRIBUTES) -> dict[str, Any]:
+        """PyBLP's: its attribute names mapped to its values (`to_document` is the JSON form). Without a supply side
+        there are no equilibria (every market converged in no iterations) and d omega / d theta is NaN."""
+        T, N, P = self.problem_results.problem.T, *self.expected_xi_by_theta_jacobian.shape
+        iterations = self.equilibrium_iterations if self.equilibrium_iterations is not None else \
+            np.zeros((T, self.draws), dtype=np.int64)
+        forms = {'fp_converged': np.ones(iterations.shape, dtype=bool), 'fp_iterations': iterations,
+                 'contraction_evaluations': iterations,  # the simple iteration evaluates once per iteration
+                 'expected_omega_by_theta_jacobian': self.expected_omega_by_theta_jacobian
+                 if self.expected_omega_by_theta_jacobian is not None else np.full((N, P), np.nan)}
+        return {name: forms[name] if name in forms else getattr(self, name) for name in attributes}
+
+    def to_document(self) -> dict[str, Any]:
+        """JSON-ready: what the service stores of the instruments."""
         return {'method': self.method, 'draws': self.draws, 'seed': self.seed, 'labels': list(self.labels),
                 'inverse_covariance_matrix': jsonable(self.inverse_covariance_matrix),
                 'computation_seconds': self.computation_time}
@@ -204,8 +222,9 @@ def compute_optimal_instruments(results: ProblemResults, method: str = 'approxim
                                 seed: Optional[int] = None, expected_prices_: Optional[Any] = None,
                                 iteration: Any = None, constant_costs: bool = True) -> OptimalInstrumentResults:
     """`results.compute_optimal_instruments(method, draws, seed, expected_prices, iteration, constant_costs)` (PyBLP's
-    arguments). `constant_costs=False` lets marginal costs move with shares in X3, which PyBLP does only then; with
-    shares in X3 optimal instruments are refused, so here it changes nothing (PyBLP's results are the same too)."""
+    arguments). With shares in X3 and no `expected_prices`, PyBLP solves no equilibrium: prices are the reduced-form
+    fit on ZD, as without a supply side, so `constant_costs` (which moves costs with shares only in an equilibrium
+    that X3's shares enter) changes nothing, as in PyBLP."""
     started = time.perf_counter()
     draws = _checked_draws(method, draws)
     if not isinstance(constant_costs, (bool, np.bool_)):
@@ -227,8 +246,10 @@ def compute_optimal_instruments(results: ProblemResults, method: str = 'approxim
     elif problem.supply is None:
         prices_hat = expected_prices(problem) if has_prices else None  # type: ignore[assignment]
     if problem.supply is not None:
-        return _with_supply(results, method, draws, seed, prices_hat if expected_prices_ is not None else None,
-                            iteration, started)
+        given = prices_hat if expected_prices_ is not None else None
+        if given is None and reads_shares(problem.product_formulations[2]):  # PyBLP's: no equilibrium, fitted prices
+            given = expected_prices(problem)
+        return _with_supply(results, method, draws, seed, given, iteration, started)
 
     state = np.random.RandomState(seed)
     deviation = np.std(xi)
@@ -274,7 +295,7 @@ def _with_supply(results: ProblemResults, method: str, draws: int, seed: Optiona
     return OptimalInstrumentResults(
         results, computed.demand_instruments, computed.supply_instruments, computed.inverse_covariance_matrix,
         computed.xi_jacobian, computed.prices[:, None], computed.shares[:, None], method, int(draws), seed,
-        time.perf_counter() - started, list(results.theta_labels), computed.omega_jacobian)
+        time.perf_counter() - started, list(results.theta_labels), computed.omega_jacobian, computed.fp_iterations)
 
 
 class _Realization:

@@ -1,8 +1,9 @@
 """Optimal instruments with a supply side, as PyBLP's `compute_optimal_instruments`: for each realization
 (xi_r, omega_r) of the errors (zero for `approximate`, joint normal draws with their sample covariance, or joint
 resampling), prices and shares move to the Bertrand-Nash equilibrium of demand delta - xi + xi_r and marginal costs
-c(tilde_costs - omega + omega_r) held constant (or to `expected_prices` when given), and the Jacobians
-d xi / d theta and d omega / d theta are taken on the problem with those prices and shares. Averaged over the
+c(tilde_costs - omega + omega_r) held constant (or prices are `expected_prices` when given, and the reduced-form fit
+on ZD with shares in X3, as PyBLP's), and the Jacobians d xi / d theta and d omega / d theta are taken on the problem
+with those prices and shares (log costs: -(1 / c) d eta / d theta at the realization's c). Averaged over the
 realizations and normalized by the inverse covariance of (xi, omega) (ddof 1, as PyBLP):
 
     [Z_D^opt, Z_S^opt]_j = Sigma^-1 [E[d xi_j / d theta], E[d omega_j / d theta]]
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
+from blp import status
 from blp.configurations.formulation import Formulation
 from blp.exceptions import SpecificationError
 from blp.post.equilibrium import solve_prices
@@ -42,6 +44,7 @@ class SupplyInstruments:
     omega_jacobian: np.ndarray            # N x P  E[d omega / d theta]
     prices: np.ndarray                    # N      E[p | Z] (mean over realizations)
     shares: np.ndarray                    # N
+    fp_iterations: np.ndarray             # T x draws: the equilibria's, markets in `unique_market_ids` order
 
 
 def supply_instruments(results: ProblemResults, method: str, draws: int, seed: Optional[int],
@@ -51,10 +54,6 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
     # the realized problem and its evaluation are made by the classes of the results' own (estimation imports
     # post-estimation, not the other way round)
     Problem, Estimation = type(problem), type(results._estimation)
-    X3_formulation = problem.product_formulations[2]
-    if X3_formulation is not None and 'shares' in X3_formulation.variables():
-        raise SpecificationError('optimal instruments with shares in X3 (costs that move with shares, with '
-                                 'constant_costs True or False) are not supported yet', parameter='optimal_instruments')
     layout, N, P = problem.products.layout, problem.N, results._estimation.parameters.P
     assert results.estimated_costs is not None and problem.supply is not None  # called for a supply side only
     xi, omega = results.xi[:, 0], results.omega[:, 0]
@@ -75,7 +74,8 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
     agent_data = None if agents is None else agents.frame
     xi_jacobian, omega_jacobian = np.zeros((N, P)), np.zeros((N, P))
     prices_mean, shares_mean = np.zeros(N), np.zeros(N)
-    for _ in range(draws):
+    iterations = np.zeros((layout.T, draws), dtype=np.int64)
+    for draw in range(draws):
         realization = samples[method]()
         shift = layout.pad(realization[:, 0] - xi)
         demand = dataclasses.replace(model, delta=model.delta + shift, utilities=model.delta_moved(shift))
@@ -87,25 +87,30 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
             raise SpecificationError(f'equilibrium prices of an error realization did not converge in '
                                      f'{len(failed)} market(s): {", ".join(map(str, failed[:10]))}',
                                      parameter='optimal_instruments')
+        iterations[:, draw] = equilibrium.iterations[results._market_order]
         prices, shares = layout.unpad(equilibrium.prices), layout.unpad(equilibrium.shares)
         frame = problem.products.frame.copy()
         frame['prices'], frame['shares'] = prices, shares
-        realized = Problem(problem.product_formulations, frame, problem.agent_formulation, agent_data,
-                           problem.integration if agent_data is None else None, problem.rc_types,
-                           problem.epsilon_scale, problem.costs_type)
+        # linear costs give -d eta / d theta; PyBLP divides it by the realization's costs c for log costs (not by
+        # p - eta, which is c only at an equilibrium, and not with given or fitted prices)
+        with status.quiet():
+            realized = Problem(problem.product_formulations, frame, problem.agent_formulation, agent_data,
+                               problem.integration if agent_data is None else None, problem.rc_types,
+                               problem.epsilon_scale, 'linear')
         estimation = Estimation(realized, results._estimation.options)
         evaluation = estimation.evaluate(results.theta, estimation.moments.iv(results.W), True)
         demand_jacobian, supply_jacobian = evaluation.stacked.dependent_jacobians
         assert demand_jacobian is not None and supply_jacobian is not None  # evaluated with the Jacobian
         xi_jacobian += demand_jacobian / draws
-        omega_jacobian += supply_jacobian / draws
+        omega_jacobian += (supply_jacobian if problem.costs_type == 'linear' else supply_jacobian / costs[:, None]) \
+            / draws
         prices_mean += prices / draws
         shares_mean += shares / draws
     with np.errstate(all='ignore'):
         inverse = np.linalg.inv(covariance)
         instruments = np.einsum('ab,nbp->nap', inverse, np.stack([xi_jacobian, omega_jacobian], axis=1))
     return SupplyInstruments(instruments[:, 0], instruments[:, 1], inverse, xi_jacobian, omega_jacobian, prices_mean,
-                             shares_mean)
+                             shares_mean, iterations)
 
 
 def supply_problem(results: ProblemResults, demand: np.ndarray, supply: np.ndarray, kept: np.ndarray,

@@ -29,8 +29,10 @@ from blp.post.counterfactual import before_after_table
 from blp.post.diagonals import extract_diagonal_means, extract_diagonals
 from blp.post.equilibrium import Equilibrium, solve_prices
 from blp.post.passthrough import passthrough
+from blp.primitives.columns import numbered_columns
 from blp.serialization import jsonable
 from blp.supply import bertrand as supply
+from blp.supply.share_costs import ShareCosts
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
     from blp.estimation.results import ProblemResults
@@ -154,19 +156,23 @@ class PostEstimation(MarketArguments):
         return {label: self._vectors(shares[:, :, g], t, False) for g, label in enumerate(labels)}
 
     def compute_consumer_surpluses(self, prices: Optional[ArrayLike] = None, keep_all: bool = False,
-                                   eliminate_product_ids: Any = None,
+                                   eliminate_product_ids: Any = None, product_ids_index: int = 0,
                                    market_id: Optional[Hashable] = None, as_dict: bool = False) -> Any:
         """Consumer surplus per market in money, sum_i w_i log(1 + sum_j exp V_ij) / -alpha_i (nested logit: over
         the nests' inclusive values), with no income effects. `keep_all` returns each agent's surplus (T x I, NaN
-        past a market's agents); `eliminate_product_ids` removes products from the choice set (willingness to pay)."""
+        past a market's agents); `eliminate_product_ids` removes every product with these ids in column
+        `product_ids_index` of PyBLP's product_ids field from the choice set (willingness to pay)."""
         t = self._market(market_id)
         model = self._model
         utilities = self._utilities(prices, None, t)
         if eliminate_product_ids is not None:
-            ids = self.problem.products.product_ids
-            if ids is None:
-                raise SpecificationError('eliminate_product_ids needs a product_ids column in product_data',
-                                         parameter='eliminate_product_ids')
+            frame = self.problem.products.frame
+            columns = numbered_columns(frame, 'product_ids')  # a product_ids column, else product_ids0, 1, ...
+            if not isinstance(product_ids_index, (int, np.integer)) or not 0 <= product_ids_index < len(columns):
+                raise SpecificationError(f'product_ids_index {product_ids_index!r} has no column: product_data has '
+                                         f"{', '.join(columns) or 'no product_ids columns'}",
+                                         parameter='product_ids_index')
+            ids = frame[columns[product_ids_index]].to_numpy()
             eliminated = np.isin(ids.astype(str), np.asarray(list(np.atleast_1d(eliminate_product_ids))).astype(str))
             utilities = model.without(self._layout.pad(eliminated.astype(float)) > 0, utilities)
         surpluses = model.consumer_surpluses(model.choose(utilities))
@@ -244,7 +250,7 @@ class PostEstimation(MarketArguments):
     def solve_equilibrium(self, firm_ids: Optional[ArrayLike] = None, ownership: Optional[ArrayLike] = None,
                           costs: Optional[ArrayLike] = None, prices: Optional[ArrayLike] = None,
                           prices_fixed: Optional[ArrayLike] = None, iteration: Optional[Iteration] = None,
-                          market_id: Optional[Hashable] = None) -> Equilibrium:
+                          market_id: Optional[Hashable] = None, constant_costs: bool = True) -> Equilibrium:
         """Bertrand-Nash prices and shares (padded T x J) with convergence per market; see `compute_prices`."""
         t = self._market(market_id)
         model = self._model
@@ -254,9 +260,11 @@ class PostEstimation(MarketArguments):
         c = self._given_costs(costs, t)
         start = self._product_values(prices, 'prices', t, model.prices)
         fixed = self._product_flags(prices_fixed, 'prices_fixed', t)
+        moving = self._share_costs(constant_costs)
         if t is None:
-            return solve_prices(model, c, H, start, fixed, iteration)
-        one = solve_prices(model.restrict(np.array([t])), c[[t]], H[[t]], start[[t]], fixed[[t]], iteration)
+            return solve_prices(model, c, H, start, fixed, iteration, moving)
+        one = solve_prices(model.restrict(np.array([t])), c[[t]], H[[t]], start[[t]], fixed[[t]], iteration, moving,
+                           np.array([t]))
         shares = self._observed_shares.copy()
         prices_all = model.prices.copy()
         converged, iterations = np.ones(model.T, dtype=bool), np.zeros(model.T, dtype=np.int64)
@@ -264,17 +272,29 @@ class PostEstimation(MarketArguments):
             one.iterations[0]
         return Equilibrium(prices_all, shares, converged, iterations)
 
+    def _share_costs(self, constant_costs: bool) -> Optional[ShareCosts]:
+        """PyBLP's `constant_costs=False`: costs move with shares when X3 reads them (None: they stay put)."""
+        if not isinstance(constant_costs, (bool, np.bool_)):
+            raise SpecificationError('constant_costs must be True or False', parameter='constant_costs')
+        problem = self.problem
+        if constant_costs or problem.supply is None:
+            return None
+        return ShareCosts.build(problem.product_formulations[2], problem.products.frame, problem.products.layout,
+                                self.gamma, problem.costs_type)
+
     def compute_prices(self, firm_ids: Optional[ArrayLike] = None, ownership: Optional[ArrayLike] = None,
                        costs: Optional[ArrayLike] = None, prices: Optional[ArrayLike] = None,
                        prices_fixed: Optional[ArrayLike] = None, iteration: Optional[Iteration] = None,
                        market_id: Optional[Hashable] = None,
-                       as_dict: bool = False) -> Any:
+                       as_dict: bool = False, constant_costs: bool = True) -> Any:
         """Equilibrium prices after ownership (firm_ids or ownership matrices) or cost changes, by the zeta-markup
         contraction from `prices` (default: observed); products flagged in `prices_fixed` keep their `prices`.
-        Costs default to `compute_costs()` under the observed ownership. Warns about markets that did not
-        converge; `as_dict` reports `converged` and `iterations` per market."""
+        Costs default to `compute_costs()` under the observed ownership; `constant_costs=False` (PyBLP's) moves them
+        with the shares at each step when X3 reads shares. Warns about markets that did not converge; `as_dict`
+        reports `converged` and `iterations` per market."""
         t = self._market(market_id)
-        equilibrium = self.solve_equilibrium(firm_ids, ownership, costs, prices, prices_fixed, iteration, market_id)
+        equilibrium = self.solve_equilibrium(firm_ids, ownership, costs, prices, prices_fixed, iteration, market_id,
+                                             constant_costs)
         failed = [str(self._layout.markets[s]) for s in self._markets_out(t) if not equilibrium.converged[s]]
         if failed:
             warnings.warn(f'equilibrium prices did not converge in {len(failed)} market(s): {", ".join(failed[:10])}',
@@ -292,14 +312,15 @@ class PostEstimation(MarketArguments):
                        ownership: Optional[ArrayLike] = None, costs: Optional[ArrayLike] = None,
                        prices_fixed: Optional[ArrayLike] = None, equilibrium: Optional[bool] = None,
                        market_id: Optional[Hashable] = None,
-                       agent_groups: Any = None, iteration: Optional[Iteration] = None) -> dict[str, Any]:
+                       agent_groups: Any = None, iteration: Optional[Iteration] = None,
+                       constant_costs: bool = True) -> dict[str, Any]:
         """Before and after a counterfactual as a JSON-ready table (see `blp.post.counterfactual.before_after_table`).
 
         Prices taken as given (`prices=` alone: shares respond, nobody re-prices, the exercises' price cut), or a new
         equilibrium (`equilibrium=True`, the default when firm_ids, ownership, costs or prices_fixed are given):
         firms re-price under the new ownership and costs, products in `prices_fixed` keep their `prices`. Costs
-        before are `compute_costs()`; after, `costs` (default: unchanged). `agent_groups` adds shares and consumer
-        surplus by group of agents.
+        before are `compute_costs()`; after, `costs` (default: unchanged), moved to the new shares with
+        `constant_costs=False` when X3 reads shares. `agent_groups` adds shares and consumer surplus by group of agents.
         """
         t = self._market(market_id)
         model, layout = self._model, self._layout
@@ -318,9 +339,13 @@ class PostEstimation(MarketArguments):
         costs_before = self._costs(t=t) if firms_before is not None else None
         costs_after: Optional[np.ndarray]
         if equilibrium:
-            solved = self.solve_equilibrium(firm_ids, ownership, costs, prices, prices_fixed, iteration, market_id)
+            solved = self.solve_equilibrium(firm_ids, ownership, costs, prices, prices_fixed, iteration, market_id,
+                                            constant_costs)
             prices_after, convergence = solved.prices, (solved.converged, solved.iterations)
             costs_after = self._product_values(costs, 'costs', t, costs_before)
+            moving = self._share_costs(constant_costs)
+            if moving is not None and costs_after is not None:
+                costs_after = moving.update(costs_after, solved.shares, np.arange(model.T))
         else:
             prices_after, convergence = self._product_values(prices, 'prices', t, model.prices), None
             costs_after = costs_before

@@ -8,7 +8,8 @@ columns), move with theta through delta (the implicit function theorem at the es
 and through the agent's own coefficients; without nests ds_ij/dtheta = s_ij (G_ij - sum_k s_ik G_ik) with
 G = dV/dtheta, with nests (RCNL) the nested logit's log derivatives, rho included (`blp.micro.nested`). Elements of
 theta that leave choices alone (beta, phi) have zero scores, as in PyBLP. Second choices: pi_ijk = s_ij s_ik / (1 - s_ij)
-without nests, PyBLP's s_ik(-j) - s_ik with them; `eliminated_product_ids_index` (j's group leaves) without nests only.
+without nests, PyBLP's s_ik(-j) - s_ik with them; with `eliminated_product_ids_index` j's whole group leaves, nests
+or not (`blp.micro.nested`).
 """
 
 from __future__ import annotations
@@ -199,9 +200,6 @@ class Scorer:
                  weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = self._rows(t)
         groups = None
-        if weights.ndim == 3 and self.dataset.eliminated_product_ids_index is not None and self.problem.H:
-            raise SpecificationError(f'micro scores of dataset {self.dataset.name!r} with eliminated_product_ids_index '
-                                     f'are not supported with nests (RCNL) yet', parameter='dataset')
         if weights.ndim == 3 and self.dataset.eliminated_product_ids_index is not None:
             groups = eliminated_groups(self.problem, self.dataset, np.array([t]), 'dataset')[0, :1 + rows.size,
                                                                                              :1 + rows.size]

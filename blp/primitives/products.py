@@ -234,7 +234,8 @@ def record_array(fields: Mapping[str, np.ndarray]) -> np.recarray:
 
 
 def load_products(data: DataLike) -> Products:
-    """Validate product data: market ids, shares in (0, 1), inside shares below one, unique products per market."""
+    """Validate product data: market ids, shares in (0, 1), inside shares below one. product_ids may repeat within a
+    market, as in PyBLP: they label products and group them (fixed effects, eliminated groups), never index them."""
     dataset = 'product_data'
     notes: list[str] = []
     frame = as_frame(data, dataset, notes)
@@ -257,13 +258,6 @@ def load_products(data: DataLike) -> Products:
                         f'the outside good (they must sum below 1)', column='shares', market=market, dataset=dataset)
     optional = {name: ids_column(frame, name, dataset) if name in frame.columns else None
                 for name in ('product_ids', 'firm_ids', 'nesting_ids', 'clustering_ids')}
-    if optional['product_ids'] is not None:
-        keys = pd.DataFrame({'m': market_ids, 'p': optional['product_ids']})
-        duplicated = keys.duplicated().to_numpy()
-        if duplicated.any():
-            row = int(np.flatnonzero(duplicated)[0])
-            raise DataError(f"product {optional['product_ids'][row]!r} appears twice in market {market_ids[row]!r} "
-                            f"(row {row})", column='product_ids', market=market_ids[row], row=row, dataset=dataset)
     return Products(frame, market_ids, shares, layout, optional['product_ids'], optional['firm_ids'],
                     optional['nesting_ids'], optional['clustering_ids'], tuple(notes))
 

@@ -8,7 +8,7 @@ PyBLP's `epsilon_scale` e (agents choose by (delta + mu) / e) is the problem's: 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -66,8 +66,10 @@ def linear_vector(values: Any, labels: list[str], name: str) -> np.ndarray:
 class Economy(PostEstimation):
     """Post-estimation at true parameters: delta = X1 beta + xi, agents choosing by (delta + mu) / epsilon_scale."""
 
-    def __init__(self, problem: Problem, beta: np.ndarray, values: NonlinearValues, xi: np.ndarray) -> None:
+    def __init__(self, problem: Problem, beta: np.ndarray, values: NonlinearValues, xi: np.ndarray,
+                 gamma: Optional[np.ndarray] = None) -> None:
         self.problem = problem
+        self.gamma = np.zeros((problem.K3, 1)) if gamma is None else gamma  # moves costs with shares (X3 reads them)
         self.epsilon_scale = problem.epsilon_scale
         # fewer nodes columns than X2 has go to sigma's nonzero columns, as in estimation (PyBLP's rule)
         self.demand_model = problem.model.with_nodes_for(values.sigma)

@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from blp import status
 from blp.configurations.formulation import Formulation
 from blp.configurations.integration import Integration
 from blp.configurations.solve_options import Iteration
@@ -144,13 +145,13 @@ class Simulation:
 
     def _problem(self, frame: pd.DataFrame) -> Problem:
         """The economy's matrices and agents at `frame` (no instruments: a simulation has none)."""
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), status.quiet():
             warnings.simplefilter('ignore')  # collinearity and identification warnings concern estimation
             return Problem(self.product_formulations, frame, self.agent_formulation, self._agents, None,
                            self.rc_types, self.epsilon_scale, self.costs_type)
 
     def _economy(self, frame: pd.DataFrame, problem: Optional[Problem] = None) -> Economy:
-        return Economy(problem or self._problem(frame), self.beta, self._values, self.xi[:, 0])
+        return Economy(problem or self._problem(frame), self.beta, self._values, self.xi[:, 0], self.gamma)
 
     # ---------------------------------------------------------------- PyBLP's attributes
     @property
@@ -194,20 +195,22 @@ class Simulation:
                            constant_costs: bool = True, compute_gradients: bool = True, compute_hessians: bool = True,
                            error_behavior: str = 'raise') -> SimulationResults:
         """Prices and shares in Bertrand-Nash equilibrium at the true parameters: p <- c + zeta(p) from `prices`
-        (default: the costs) in every market, the core's zeta contraction (`blp.post.equilibrium`)."""
+        (default: the costs) in every market, the core's zeta contraction (`blp.post.equilibrium`). With shares in
+        X3 and `constant_costs=False` costs move with the shares at each step, and come back at the new shares."""
         started = time.perf_counter()
         _check_error_behavior(error_behavior)
         problem = self._base_problem
-        if not constant_costs and problem.supply is not None and problem.supply.X3_endogenous.any():
-            raise SpecificationError('costs that move with shares (constant_costs=False) are not supported',
-                                     parameter='constant_costs')
         economy = self._economy(self._frame, problem)
         cost_values = self._costs(self._frame, problem) if costs is None else \
             self._unobservable(costs, 'costs', self.N)
         start = cost_values if prices is None else self._unobservable(prices, 'prices', self.N)
         equilibrium = economy.solve_equilibrium(costs=cost_values, prices=start,
-                                                iteration=iteration or Iteration('simple', {'atol': 1e-12}))
+                                                iteration=iteration or Iteration('simple', {'atol': 1e-12}),
+                                                constant_costs=constant_costs)
         layout = problem.products.layout
+        moving = economy._share_costs(constant_costs)
+        if moving is not None:
+            cost_values = layout.unpad(moving.update(layout.pad(cost_values), equilibrium.shares, np.arange(self.T)))
         failed = [str(layout.markets[t]) for t in np.flatnonzero(~equilibrium.converged)]
         _report(failed, 'equilibrium prices', error_behavior)
         frame = self._frame.copy()

@@ -202,8 +202,8 @@ class OptimalInstrumentsSpec(_Strict):
     seed: Optional[int] = Field(default=None, ge=0, le=2**32 - 1, strict=True,
                                 description='seed of the normal or empirical draws')
     constant_costs: bool = Field(default=True, strict=True, description=(
-        "PyBLP's constant_costs: False lets marginal costs move with shares in X3, which optimal instruments do not "
-        'support yet, so it changes nothing here'))
+        "PyBLP's constant_costs; it changes nothing here, as in PyBLP: with shares in X3 optimal instruments take "
+        'reduced-form expected prices and solve no equilibrium in which costs could move'))
     expected_prices_column: Optional[str] = Field(
         default=None, min_length=1, max_length=200, examples=['expected_prices'], description=(
             "PyBLP's expected_prices, E[p | Z], as a product_data column; by default fitted prices (demand only) or "

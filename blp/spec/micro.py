@@ -48,7 +48,8 @@ class MicroDatasetSpec(_Strict):
     eliminated_product_ids_index: Optional[int] = Field(
         default=None, ge=0, le=99, strict=True,
         description='second choices made with the first choice\'s whole group removed: the product_ids column that '
-                    'groups products (0: product_ids or product_ids0, k: product_ids<k>); null: only the first choice')
+                    'groups products (k: product_ids<k>; a product_ids column is index 0 alone, as in PyBLP); null: only the '
+                    'first choice')
 
     @model_validator(mode='after')
     def _eliminated_needs_second_choices(self) -> 'MicroDatasetSpec':

@@ -50,6 +50,6 @@ def succeed(store, job_id: str, products) -> None:
     assert store.transition(job_id, ['queued'], 'running', started_at=now(), attempts=1) is True
     provenance = {'product_data': None, 'spec': LOGIT_SPEC, 'versions': {'blp': blp.__version__},
                   'timings': {'solve_seconds': 0.0}, 'started_at': now()}
-    store.put_result(job_id, {'job_id': job_id, 'kind': 'estimate', 'results': results.to_dict(),
+    store.put_result(job_id, {'job_id': job_id, 'kind': 'estimate', 'results': results.to_document(),
                               'provenance': provenance})
     assert store.transition(job_id, ['running'], 'succeeded', finished_at=now()) is True

@@ -64,6 +64,7 @@ class Context:
     wide_shares_id: str  # stored; a share of 1.5 in row 3 (a dataset is generic: shares are checked per job)
     queued_job: str  # an estimate that no worker runs: it stays queued
     succeeded_job: str  # a logit estimate on the products, solved here as a worker would
+    repeated_job: str  # the same on products whose rows 0 and 1 (market C01Q1) share a product id, as PyBLP allows
 
 
 @pytest.fixture(scope='module')
@@ -91,7 +92,12 @@ def ctx(redis_url: str) -> Iterator[Context]:
     assert job.status_code == 202, job.text
     done = client.post('/v1/jobs', json={'product_data': {'dataset_id': product_id}, 'spec': LOGIT_SPEC}).json()['id']
     succeed(client.app.state.store, done, products)
-    yield Context(client, small, r, products, agents, product_id, wide_id, job.json()['id'], done)
+    repeated = products.assign(product_ids=products['product_ids'].where(products.index != 1, products.loc[0, 'product_ids']))
+    repeated_job = client.post('/v1/jobs', json={'product_data': {'dataset_id': upload(repeated)}, 'spec': LOGIT_SPEC})
+    assert repeated_job.status_code == 202, repeated_job.text
+    succeed(client.app.state.store, repeated_job.json()['id'], repeated)
+    yield Context(client, small, r, products, agents, product_id, wide_id, job.json()['id'], done,
+                  repeated_job.json()['id'])
     client.close()
     small.close()
     r.flushdb()
@@ -240,7 +246,7 @@ def huge_job(c: Context) -> Any:
 
 def counterfactual(body: dict, on: str = 'queued') -> Callable[[Context], Any]:
     def send(c: Context) -> Any:
-        job_id = {'queued': c.queued_job, 'succeeded': c.succeeded_job}.get(on, on)
+        job_id = {'queued': c.queued_job, 'succeeded': c.succeeded_job, 'repeated': c.repeated_job}.get(on, on)
         return c.client.post(f'/v1/jobs/{job_id}/counterfactuals', json=body)
     return send
 
@@ -358,9 +364,6 @@ CASES = {
         job(product=inline_products(lambda f: f.assign(shares=f['shares'].where(f['market_ids'] != first_market(f),
                                                                                  0.05)))),
         422, names(column='shares', market=MARKET0), ('outside good',)),
-    'inline-duplicate-product-in-market': Case(
-        job(product=inline_products(set_cell('product_ids', 1, 'F1B04'))), 422,
-        names(column='product_ids', row=1, market=MARKET0)),
     # --- jobs: agent data
     'market-without-agents': Case(
         job(PI_SPEC, agent=inline_agents(lambda f: f[f['market_ids'] != first_market(f)])), 422,
@@ -484,7 +487,7 @@ CASES = {
                            names(parameter='pi')),
     'pi-without-demographics': Case(job(with_solve(pi=[[1.0]])), 422, names(field='spec'), ('pi',)),
     'under-identified-logit': Case(job(with_formula('0 + prices + I(prices ** 2)')), 422,
-                                   names(parameter='I(prices ** 2)'), ('too few instruments',)),
+                                   names(parameter='prices**2'), ('too few instruments',)),
     'under-identified-random-coefficients': Case(
         job(with_solve(with_formula('0 + prices + mushy', RC_SPEC, 1), sigma=[[1.0, 0.0], [0.0, 1.0]])), 422,
         names(parameter='sigma[mushy, mushy]'), ('too few instruments',)),
@@ -599,6 +602,10 @@ CASES = {
         detail=('either prices',)),
     'counterfactual-costs-without-market': Case(counterfactual({'costs': {'F1B04': 0.01}}), 422,
                                                 detail=('market is required',)),
+    # product ids may repeat within a market (PyBLP's groups), but then they cannot name the product a price is for
+    'counterfactual-price-of-a-repeated-product-id': Case(
+        counterfactual({'market': 'C01Q1', 'prices': {'F1B04': 0.1}}, 'repeated'), 422,
+        names(field='prices', market='C01Q1', products=['F1B04']), ('repeated',)),
     'counterfactual-unknown-field': Case(counterfactual({'market': 'C01Q1', 'prices': {'F1B04': 1}, 'merger': True}),
                                          422, names(field='merger')),
 }

@@ -32,7 +32,7 @@ def succeed_rc(store, job_id, products, agents) -> None:
     spec = EstimateSpec.model_validate(RC_SPEC)
     results = blp.Problem.from_spec(spec.problem, products, agents).estimate(solve_options(spec.solve))
     assert store.transition(job_id, ['queued'], 'running', started_at=now(), attempts=1) is True
-    store.put_result(job_id, {'job_id': job_id, 'kind': 'estimate', 'results': results.to_dict(),
+    store.put_result(job_id, {'job_id': job_id, 'kind': 'estimate', 'results': results.to_document(),
                               'provenance': {'spec': RC_SPEC, 'versions': {'blp': blp.__version__}}})
     assert store.transition(job_id, ['running'], 'succeeded', finished_at=now()) is True
 

@@ -137,7 +137,8 @@ def test_progress_line_shows_while_waiting_only_when_asked_or_on_a_terminal(stac
 
 
 def test_a_job_that_fails_raises_job_failed_with_its_problem(client, data):
-    starved = rc_spec(iteration={'method': 'simple', 'method_options': {'atol': 1e-14, 'max_evaluations': 1}})
+    starved = rc_spec(iteration={'method': 'simple', 'method_options': {'atol': 1e-14, 'max_evaluations': 1}},
+                      error_behavior='raise')
     with pytest.raises(blp_client.JobFailed) as caught:
         client.estimate(data['products'], starved, agent_data=data['agents50'])
     error = caught.value

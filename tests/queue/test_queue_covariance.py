@@ -25,7 +25,7 @@ def test_a_job_with_covariance_moments_gives_the_librarys_estimates(api):
     finished = wait_for(api, job['id'], timeout=300)
     assert finished['status'] == 'succeeded', finished
     result = api.get(f"/v1/jobs/{job['id']}/result").json()['results']
-    library = run_blp(workload).to_dict()
+    library = run_blp(workload).to_document()
     assert result['dimensions']['MC'] == library['dimensions']['MC'] == 1
     np.testing.assert_allclose(result['objective'], library['objective'], rtol=1e-8)
     ours = {(entry['kind'], entry['row'], entry['column']): entry for entry in result['parameters']}

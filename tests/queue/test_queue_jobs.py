@@ -104,8 +104,10 @@ def test_idempotent_retry_runs_the_job_once(api, datasets):
 
 
 def test_failing_numerics_end_the_job_failed_with_a_problem(api, datasets):
-    # One fixed-point evaluation per market cannot solve the inner loop: the core raises NumericalError.
-    spec = rc_spec(iteration={'method': 'simple', 'method_options': {'atol': 1e-14, 'max_evaluations': 1}})
+    # One fixed-point evaluation per market cannot solve the inner loop: with error_behavior='raise' the core raises
+    # NumericalError (under the default 'revert' it goes on with the last iterates, as PyBLP does).
+    spec = rc_spec(iteration={'method': 'simple', 'method_options': {'atol': 1e-14, 'max_evaluations': 1}},
+                   error_behavior='raise')
     job = submit(api, spec, datasets['products'], datasets['agents50']).json()
     finished = wait_for(api, job['id'])
     assert finished['status'] == 'failed', finished

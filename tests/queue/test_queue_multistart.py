@@ -164,7 +164,8 @@ def assert_scheduled_longest_expected_first(report: dict, data: dict) -> None:
 def test_a_start_whose_inner_loop_fails_is_reported_and_the_parent_still_succeeds(api, data, two_workers):
     # Drawn pi on prices x log income reaches 52.7 for start 3 (seed 12): a rising price raises most consumers'
     # utility there and the contraction cannot converge; the other starts lie in the benign part of the box.
-    spec = rc_spec(iteration={'method': 'squarem', 'method_options': {'atol': 1e-14, 'max_evaluations': 500}})
+    spec = rc_spec(iteration={'method': 'squarem', 'method_options': {'atol': 1e-14, 'max_evaluations': 500}},
+                   error_behavior='raise')  # 'revert' would go on with the last iterates, as PyBLP
     bounds = {'sigma_bounds': [[[0, 0], [0, 0]], [[0, 0], [0, 10]]], 'pi_bounds': [[[-1], [-10]], [[1], [60]]]}
     job_id = submit_multistart(api, data, 'agents100', spec, count=4, seed=12, sampler='uniform', bounds=bounds)
     finished = wait_for(api, job_id, timeout=60)

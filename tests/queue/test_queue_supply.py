@@ -38,7 +38,7 @@ def test_blp_autos_with_log_costs_through_the_api_matches_pyblp(api):
     beta = parameters(result, 'beta')
     np.testing.assert_allclose([beta[(label, None)]['value'] for label in reference['beta_labels']],
                                np.ravel(reference['beta']), rtol=1e-3)
-    price_income = parameters(result, 'pi')[('prices', 'I(1 / income)')]['value']
+    price_income = parameters(result, 'pi')[('prices', '1/income')]['value']
     assert price_income == pytest.approx(np.ravel(reference['pi'])[1], rel=1e-3)
     assert result['results']['objective'] <= reference['objective'] * (1 + 1e-6)
     assert result['results']['dimensions']['K3'] == 6 and result['results']['clipped_costs'] == 0

@@ -41,7 +41,7 @@ def rule(specification: str, size: int, seed: int) -> dict:
 
 FAILING = [
     rule('monte_carlo', 1000, 0),  # over the budget of this API (200 agents per market): refused, reported in its row
-    {'label': 'contraction capped', 'override': {'solve': {'iteration': {  # the inner loop fails: a numerical error
+    {'label': 'contraction capped', 'override': {'solve': {'error_behavior': 'raise', 'iteration': {  # a numerical error
         'method': 'simple', 'method_options': {'atol': 1e-14, 'max_evaluations': 1}}}}},
     {'label': 'two iterations', 'override': {'solve': {'optimization': {  # stops before converging: reported so
         'method': 'trust-constr', 'method_options': {'gtol': 1e-8, 'xtol': 1e-8, 'maxiter': 2}}}}},

@@ -5,7 +5,7 @@ Each case simulates a small problem with PyBLP (data, agents, micro data drawn b
 it at the true theta with `Optimization('return')` (nothing is estimated, a case takes seconds) and computes scores
 three ways: micro scores with integration, agent scores with integration, and micro scores over the micro data's own
 nodes and weights (two rows per observation); and micro and agent scores of second choices, also with eliminated
-product ids without nests.
+product ids (whole nests with nests).
 `fixtures/scores_<case>.npz` keeps the product, agent and micro data (so blp needs no simulation) and PyBLP's scores;
 `problem_at` and `score_outputs` run the same calls on either library.
 """
@@ -85,8 +85,7 @@ def simulate(case: dict) -> dict[str, np.ndarray]:
     indexed = agents.assign(agent_indices=agents.groupby('market_ids').cumcount())
     arrays = {f'products:{name}': numeric(products[name]) for name in products.columns}
     arrays.update({f'agents:{name}': numeric(agents[name]) for name in agents.columns})
-    eliminated = [('eliminated', 3)] if case['rho'] is None else []  # refused with nests (blp.post.scores)
-    for name, seed in [('outside', 0), ('inside', 1), ('second', 2)] + eliminated:
+    for name, seed in [('outside', 0), ('inside', 1), ('second', 2), ('eliminated', 3)]:
         drawn = pd.DataFrame(pyblp.data_to_dict(theirs.simulate_micro_data(datasets(pyblp)[name], seed=seed)))
         micro = drawn.merge(indexed, on=['market_ids', 'agent_indices']).sort_values('micro_ids')
         arrays.update({f'micro_{name}:{column}': numeric(micro[column]) for column in (
@@ -107,10 +106,8 @@ def table(arrays: dict[str, np.ndarray], name: str) -> pd.DataFrame:
 
 
 def problem_at(library: Any, case: dict, products: pd.DataFrame, agents: pd.DataFrame) -> Any:
-    """`library`'s results of a case at the true theta, without optimizing. blp reads product ids that repeat within
-    a market (the eliminated groups) from `product_ids0`: its `product_ids` identify products."""
-    if library.__name__ == 'blp':
-        products = products.rename(columns={'product_ids': 'product_ids0'})
+    """`library`'s results of a case at the true theta, without optimizing (product_ids repeat: the eliminated
+    groups)."""
     problem = library.Problem((library.Formulation('1 + prices + x'), library.Formulation(case['X2'])), products,
                               library.Formulation('0 + income'), agents, rc_types=case['rc_types'])
     given = {'rho': case['rho']} if case['rho'] is not None else {}
@@ -134,7 +131,7 @@ def score_outputs(results: Any, library: Any, arrays: dict[str, np.ndarray]) -> 
     agent_scores = results.compute_agent_scores(found['inside'], integration=integration)
     for market in agent_scores[0]:
         outputs[f'agent_integration:{market}'] = np.array([scores[market] for scores in agent_scores])
-    for name in ('second', 'eliminated') if 'micro_eliminated:micro_ids' in arrays else ('second',):
+    for name in ('second', 'eliminated'):
         outputs[f'micro_{name}'] = np.array(results.compute_micro_scores(
             found[name], table(arrays, f'micro_{name}'), integration))
         agent_scores = results.compute_agent_scores(found[name], integration=integration)

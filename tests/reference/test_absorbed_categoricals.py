@@ -69,4 +69,4 @@ def test_truly_collinear_x1_warns_in_both(products: pd.DataFrame) -> None:
     _, _, theirs = solve(pyblp, products, 'prices + I(2 * prices)', 'C(product_ids)')
     _, _, ours = solve(blp, products, 'prices + I(2 * prices)', 'C(product_ids)')
     assert any('collinear' in message.lower() for message in theirs)
-    assert any('collinear' in message and "'I(2 * prices)'" in message for message in ours)
+    assert any('collinear' in message and "'2*prices'" in message for message in ours)

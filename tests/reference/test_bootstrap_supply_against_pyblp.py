@@ -84,20 +84,11 @@ def test_draws_whose_equilibrium_does_not_converge_keep_the_last_iterate_as_pybl
                                    err_msg=attribute)
 
 
-def test_constant_costs_false_changes_nothing_without_shares_in_x3_and_is_refused_with_them(results) -> None:
-    """PyBLP's costs are constant whatever `constant_costs` says when X3 has no shares; with shares in X3 our
-    bootstrap keeps costs constant only, so it refuses `constant_costs=False`."""
+def test_constant_costs_false_changes_nothing_without_shares_in_x3(results) -> None:
+    """PyBLP's costs are constant whatever `constant_costs` says when X3 has no shares (with shares in X3 they move:
+    `test_share_costs_against_pyblp.py`)."""
     same = results.bootstrap(draws=2, seed=SEED, constant_costs=False)
     np.testing.assert_array_equal(same.bootstrapped_prices, results.bootstrap(draws=2, seed=SEED).bootstrapped_prices)
-    workload = bootstrap_supply()
-    workload['formulations'] = [('1 + prices + x', None), None, ('0 + x + z + shares', None)]
-    workload['solve'] = dict(beta=[None, -1, None], method='1s')
-    workload.pop('agents')
-    with_shares = run_blp(workload)
-    with pytest.raises(blp.SpecificationError) as error:
-        with_shares.bootstrap(draws=2, seed=SEED, constant_costs=False)
-    assert error.value.parameter == 'constant_costs'
-    assert with_shares.bootstrap(draws=2, seed=SEED).fp_converged.all()
 
 
 def test_log_costs_give_pyblps_equilibria_at_pyblps_draws(reference) -> None:

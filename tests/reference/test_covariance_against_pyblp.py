@@ -59,7 +59,7 @@ def test_covariance_moments_and_jacobians_at_the_estimate_match_pyblp(name: str)
     markets: with covariance moments PyBLP's are total derivatives (through beta and gamma), and so are ours."""
     results, reference = solve(name), stored(name)
     problem = results.problem
-    assert problem.MC == reference['MC'] and results.to_dict()['dimensions']['MC'] == reference['MC']
+    assert problem.MC == reference['MC'] and results.to_document()['dimensions']['MC'] == reference['MC']
     mean = COVARIANCE_WORKLOADS[name]()['solve']['covariance_moments_mean']
     moments = problem.products.ZC.T @ (results.xi[:, 0] * results.omega[:, 0] - mean) / problem.N
     np.testing.assert_allclose(moments, reference['covariance_moments'], rtol=1e-3, atol=1e-9)

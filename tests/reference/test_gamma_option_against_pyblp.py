@@ -1,6 +1,7 @@
-"""`solve(gamma=..., gamma_bounds=...)`: PyBLP's default, gamma all NaN (concentrated out), gives PyBLP's objective and
-gamma on the tutorial's simulated supply problem (PyBLP run now, about a second); gamma with starting values is not
-ported and is refused naming gamma."""
+"""`solve(gamma=..., gamma_bounds=...)` against PyBLP run now on the tutorial's simulated supply problem (a few
+seconds): gamma all NaN (concentrated out, PyBLP's default) gives PyBLP's objective and gamma; elements given as
+numbers are optimized over in theta (after beta), with their labels, gradient, SEs, bounds and bootstrap draws as
+PyBLP's; shapes that do not fit are refused naming gamma or gamma_bounds."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 from test_simulation_against_pyblp import ids, simulate, tutorial
 
 import blp
+from blp.estimation.estimator import restore
+from blp.post.bootstrap import BootstrappedResults
 
 pyblp = pytest.importorskip('pyblp')
 pyblp.options.verbose = False
@@ -27,11 +30,16 @@ def problem(library: Any) -> Any:
             .to_problem()
 
 
-def solve(library: Any, **arguments: Any) -> Any:
+def solve(library: Any, method: str = '1s', optimization: Any = None, **arguments: Any) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        return problem(library).solve(sigma=1, beta=[np.nan, -2, np.nan], method='1s',
-                                      optimization=library.Optimization('return'), **arguments)
+        return problem(library).solve(sigma=1, beta=[np.nan, -2, np.nan], method=method,
+                                      optimization=optimization or library.Optimization('return'), **arguments)
+
+
+def relative(ours: Any, theirs: Any) -> float:
+    ours, theirs = np.asarray(ours, dtype=float).ravel(), np.asarray(theirs, dtype=float).ravel()
+    return float(np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-8)))
 
 
 def test_all_nan_gamma_is_pyblps_default() -> None:
@@ -43,8 +51,49 @@ def test_all_nan_gamma_is_pyblps_default() -> None:
     np.testing.assert_array_equal(np.asarray(ours.gamma), np.asarray(default.gamma))
 
 
+@pytest.mark.parametrize('gamma', [[1.0, np.nan], [np.nan, 3.0], [1.0, 3.0]])
+def test_gamma_in_theta_at_given_values_is_pyblps(gamma: list) -> None:
+    """At theta held fixed: objective, gradient (gamma's elements included), estimates and SEs, theta's labels."""
+    theirs, ours = solve(pyblp, gamma=gamma), solve(blp, gamma=gamma)
+    assert list(ours.theta_labels) == [str(label) for label in theirs.theta_labels]
+    assert len(ours.theta) == 2 + int(np.isfinite(gamma).sum())
+    np.testing.assert_allclose(float(ours.objective), float(theirs.objective), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(ours.gradient).ravel(), theirs.gradient.ravel(), rtol=1e-6, atol=1e-10)
+    for name in ('gamma', 'beta', 'sigma'):
+        assert relative(getattr(ours, name), getattr(theirs, name)) < 1e-6, name
+        assert relative(getattr(ours, f'{name}_se'), getattr(theirs, f'{name}_se')) < 1e-3, f'{name}_se'
+    assert np.abs(np.asarray(ours.gamma)[:, 0] - solve(blp).gamma[:, 0]).max() > 1e-3  # theta's gamma is not refit
+    restored = restore(ours.problem, ours.to_document())  # a stored estimate keeps gamma in theta
+    assert float(restored.objective) == float(ours.objective) and list(restored.theta_labels) == ours.theta_labels
+    np.testing.assert_array_equal(restored.gamma, ours.gamma)
+
+
+def test_gamma_in_theta_is_estimated_within_its_bounds_as_pyblp() -> None:
+    arguments = dict(method='2s', gamma=[1.0, np.nan], gamma_bounds=([0.5, -np.inf], [1.5, np.inf]))
+    theirs = solve(pyblp, optimization=pyblp.Optimization('l-bfgs-b', {'gtol': 1e-10}), **arguments)
+    ours = solve(blp, optimization=blp.Optimization('l-bfgs-b', {'gtol': 1e-10}), **arguments)
+    np.testing.assert_allclose(float(ours.objective), float(theirs.objective), rtol=1e-6)
+    for name in ('gamma', 'beta'):
+        assert relative(getattr(ours, name), getattr(theirs, name)) < 1e-4, name
+        assert relative(getattr(ours, f'{name}_se'), getattr(theirs, f'{name}_se')) < 1e-3, f'{name}_se'
+
+
+def test_the_bootstrap_draws_gamma_in_theta_as_pyblp() -> None:
+    """The same seed draws PyBLP's gamma and beta; each draw's equilibrium is PyBLP's at PyBLP's draws (after
+    Optimization('return') PyBLP clips sigma's draws at zero, ours are not clipped, so sigma is taken from PyBLP's)."""
+    theirs, ours = solve(pyblp, gamma=[1.0, np.nan]), solve(blp, gamma=[1.0, np.nan])
+    reference, mine = theirs.bootstrap(draws=3, seed=0), ours.bootstrap(draws=3, seed=0)
+    for name in ('bootstrapped_gamma', 'bootstrapped_beta'):
+        np.testing.assert_allclose(getattr(mine, name), getattr(reference, name), rtol=1e-6, err_msg=name)
+    theta = np.column_stack([reference.bootstrapped_sigma[:, 0, 0], reference.bootstrapped_beta[:, 1, 0],
+                             reference.bootstrapped_gamma[:, 0, 0]])
+    at_theirs = BootstrappedResults(ours, theta, reference.bootstrapped_beta[:, :, 0],
+                                    reference.bootstrapped_gamma[:, :, 0])
+    for name in ('bootstrapped_prices', 'bootstrapped_shares', 'bootstrapped_delta'):
+        np.testing.assert_allclose(getattr(at_theirs, name), getattr(reference, name), rtol=1e-6, err_msg=name)
+
+
 @pytest.mark.parametrize(('arguments', 'message'), [
-    (dict(gamma=[1.0, np.nan]), r"\(x\) is not supported"),  # gamma in theta: not ported (PyBLP optimizes it)
     (dict(gamma=[np.nan]), 'one per X3 column'),
     (dict(gamma=[np.nan, np.nan], gamma_bounds=([0], [1])), 'gamma_bounds'),
 ])

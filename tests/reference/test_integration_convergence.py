@@ -12,7 +12,7 @@ def estimate_sigma(specification: str, size: int) -> float:
     products = products.rename(columns={'demand_instruments3': 'demand_instruments1'})
     problem = blp.Problem((blp.Formulation('0 + prices', absorb='C(market_ids) + C(product_ids)'),
                            blp.Formulation('0 + prices')), products,
-                          integration=blp.Integration(specification, size, seed=1))
+                          integration=blp.Integration.seeded(specification, size, 1))
     results = problem.solve(sigma=1, method='1s', optimization=blp.Optimization('l-bfgs-b', {'gtol': 1e-10}))
     assert results.converged and results.gradient_norm < 1e-8
     return float(results.sigma[0, 0])

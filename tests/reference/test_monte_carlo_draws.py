@@ -28,8 +28,7 @@ def products() -> pd.DataFrame:
 
 def problem(module: Any, products: pd.DataFrame) -> Any:
     formulations = (module.Formulation('0 + prices', absorb='C(product_ids)'), module.Formulation('1 + prices'))
-    integration = module.Integration('monte_carlo', SIZE, specification_options={'seed': SEED}) if module is pyblp \
-        else module.Integration('monte_carlo', SIZE, seed=SEED)
+    integration = module.Integration('monte_carlo', SIZE, specification_options={'seed': SEED})
     return module.Problem(formulations, products, integration=integration)
 
 

@@ -70,8 +70,8 @@ def test_a_stored_re_estimate_restores_with_its_options() -> None:
     choices = {'method': 'approximate', 'draws': 1, 'seed': None, 'constant_costs': True, **RE_ESTIMATE_OPTIONS}
     instruments, problem = from_choices(first, choices)
     updated = evaluate(blp, problem, CASES['supply_shifters'])
-    stored = {'results': updated.to_dict(), 'optimal_instruments': {**instruments.to_dict(), **choices,
-                                                                     'initial': {'results': first.to_dict()}}}
+    stored = {'results': updated.to_document(), 'optimal_instruments': {**instruments.to_document(), **choices,
+                                                                     'initial': {'results': first.to_document()}}}
     restored = restore_stored(first.problem, stored)
     default = instruments.to_problem()
     for name in ('ZD', 'ZS'):

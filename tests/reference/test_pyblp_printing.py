@@ -75,8 +75,16 @@ def test_iterations_print_pyblps_options_but_the_norm_it_names_by_pyblps_functio
 
 
 def test_a_seeded_monte_carlo_integration_prints_its_seed(digits: int) -> None:
-    ours = blp.Integration('monte_carlo', size=50, seed=0)
+    ours = blp.Integration('monte_carlo', size=50, specification_options={'seed': 0})
     assert repr(ours) == repr(pyblp.Integration('monte_carlo', size=50, specification_options={'seed': 0}))
+    for specification in ('monte_carlo', 'halton'):  # no seed given: the options given, as PyBLP's
+        assert repr(blp.Integration(specification, 50)) == repr(pyblp.Integration(specification, 50))
+
+
+def test_a_seed_keyword_is_refused_as_by_pyblp() -> None:
+    for library in (blp, pyblp):
+        with pytest.raises(TypeError, match='seed'):
+            library.Integration('monte_carlo', 50, seed=0)
 
 
 def test_digits_change_what_is_printed() -> None:

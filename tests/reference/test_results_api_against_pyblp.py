@@ -16,7 +16,7 @@ import blp
 pyblp = pytest.importorskip('pyblp')
 
 
-def nevo(library: Any, supply: bool = False, nested: bool = False, pi_constant: float = 1.0) -> Any:
+def nevo(library: Any, supply: bool = False, nested: bool = False, pi_constant: float = 1.0, method: str = '1s') -> Any:
     """Random coefficients with income at fixed values, product fixed effects absorbed; with `supply` a linear
     marginal cost in sugar with quarter fixed effects absorbed; `nested`: nests by mushy, rho 0.6."""
     products = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
@@ -34,7 +34,7 @@ def nevo(library: Any, supply: bool = False, nested: bool = False, pi_constant: 
     extra: dict[str, Any] = {'beta': [-30.0]} if supply else {}  # PyBLP's: the price coefficient not concentrated
     if nested:
         extra['rho'] = 0.6
-    return problem.solve(np.diag([0.5, 2.0, 0.1]), [[pi_constant], [2.0], [0.0]], method='1s',
+    return problem.solve(np.diag([0.5, 2.0, 0.1]), [[pi_constant], [2.0], [0.0]], method=method,
                          optimization=library.Optimization('return'), **extra)
 
 
@@ -48,7 +48,7 @@ def test_objective_is_pyblps_numpy_value_and_hansen_statistic(solved: dict) -> N
     assert isinstance(ours.objective, np.ndarray) and ours.objective.shape == theirs.objective.shape
     np.testing.assert_allclose(ours.objective.item(), theirs.objective.item(), rtol=1e-6)
     np.testing.assert_allclose(ours.run_hansen_test(), theirs.run_hansen_test(), rtol=1e-6)
-    assert ours.to_dict()['objective'] == pytest.approx(theirs.objective.item(), rel=1e-6)
+    assert ours.to_document()['objective'] == pytest.approx(theirs.objective.item(), rel=1e-6)
 
 
 def test_distance_wald_and_lm_statistics_are_pyblps(solved: dict) -> None:

@@ -1,7 +1,7 @@
 """Micro and agent scores with lognormal coefficients, nests (rho, one and per nest), beta in theta and second choices
-(also with eliminated product ids, without nests) against PyBLP (`generate_score_fixtures.py`): the same data and micro data, both
-evaluated at the true theta, 1e-10 absolute (1e-7 for agent scores of second choices with nests,
-`NESTED_SECOND_ATOL`).
+(also with eliminated product ids: whole nests with nests) against PyBLP (`generate_score_fixtures.py`): the same data and
+micro data, both evaluated at the true theta, 1e-10 absolute (1e-7 for agent scores of second choices with nests and
+without eliminated groups, `NESTED_SECOND_ATOL`).
 
 Every element of theta has a score (PyBLP's order, `theta_labels`); beta's are zero, as PyBLP's. The `live` test
 runs PyBLP now on the stored data and compares against that as well.
@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from generate_score_fixtures import CASES, FIXTURES, datasets, generate, problem_at, score_outputs, table
+from generate_score_fixtures import CASES, FIXTURES, generate, problem_at, score_outputs, table
 
 import blp
-from blp.exceptions import SpecificationError
 
 ATOL = 1e-10
 # Agent scores of every second choice with nests, unlikely pairs included: pi_ijk = s_ik(-j) - s_ik is a difference of
@@ -46,7 +45,7 @@ def compare(name: str, arrays: dict[str, np.ndarray]) -> None:
     assert sorted(outputs) == sorted(reference)
     for key, value in reference.items():
         assert np.isfinite(value).any(), f'{name}: {key} has no finite score'
-        nested_pairs = key.startswith(('agent_second', 'agent_eliminated')) and CASES[name]['rho'] is not None
+        nested_pairs = key.startswith('agent_second') and CASES[name]['rho'] is not None
         atol = NESTED_SECOND_ATOL if nested_pairs else ATOL
         np.testing.assert_allclose(outputs[key], value, rtol=0, atol=atol, err_msg=f'{name}: {key}')
 
@@ -63,12 +62,6 @@ def test_beta_in_theta_has_zero_scores_and_rho_does_not() -> None:
     assert np.all(scores[labels.index('prices')] == 0)
     assert np.abs(scores[labels.index(next(label for label in labels if label.startswith('rho') or
                                            label == '0'))]).max() > 1e-3
-
-
-def test_eliminated_products_with_nests_are_refused_by_name() -> None:
-    results = ours('rcnl', stored('rcnl'))[0]
-    with pytest.raises(SpecificationError, match='eliminated_product_ids_index are not supported with nests'):
-        results.compute_agent_scores(datasets(blp)['eliminated'], integration=blp.Integration('product', 2))
 
 
 @pytest.mark.live

@@ -90,7 +90,7 @@ def test_costs_markups_and_omega_are_those_of_the_estimate() -> None:
 
 def test_to_dict_lists_gamma_and_restores_to_the_same_numbers() -> None:
     results = solve('supply_simulation')
-    payload = json.loads(json.dumps(results.to_dict(), allow_nan=False))
+    payload = json.loads(json.dumps(results.to_document(), allow_nan=False))
     gamma = [entry for entry in payload['parameters'] if entry['kind'] == 'gamma']
     assert [entry['row'] for entry in gamma] == results.gamma_labels
     np.testing.assert_allclose([entry['se'] for entry in gamma], results.gamma_se[:, 0], rtol=1e-12)
@@ -111,7 +111,7 @@ def test_prices_in_x2_as_i_of_minus_prices_estimate_pyblps_model() -> None:
     workload['solve'] = {**workload['solve'], 'pi': [[0.2], [-1]]}
     results, reference = run_blp(workload), stored('supply_cereal')
     estimates, errors, _ = TOLERANCES['supply_cereal']
-    assert results.sigma_labels == ['mushy', 'I(-prices)']
+    assert results.sigma_labels == ['mushy', '-prices']
     flip = np.array([[1.0], [-1.0]])
     for key in ('beta', 'gamma', 'sigma'):
         compare(getattr(results, key), reference[key], estimates, key)

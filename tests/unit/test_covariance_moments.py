@@ -129,7 +129,7 @@ def test_a_stored_estimate_restores_with_its_covariance_moments_mean(problem):
     """`to_dict()` keeps the mean, so that `restore` evaluates the same moments and standard errors."""
     results = problem.solve(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]], beta=[-10], method='1s',
                             optimization=blp.Optimization('return'), covariance_moments_mean=0.3)
-    stored = results.to_dict()
+    stored = results.to_document()
     assert stored['restore']['covariance_moments_mean'] == 0.3 and stored['dimensions']['MC'] == 2
     restored = problem.restore(stored)
     np.testing.assert_allclose(restored.objective, results.objective, rtol=1e-10)

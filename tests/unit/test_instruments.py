@@ -74,8 +74,8 @@ def test_a_supply_re_estimate_with_optimal_instruments_restores() -> None:
     from blp.post.optimal import restore_stored
     first = run_blp(SUPPLY_WORKLOADS['supply_simulation']())
     updated = re_estimate(first, first.compute_optimal_instruments(), blp)
-    stored = {'results': updated.to_dict(), 'optimal_instruments': {
-        'initial': {'results': first.to_dict()}, 'method': 'approximate', 'draws': 1, 'seed': None}}
+    stored = {'results': updated.to_document(), 'optimal_instruments': {
+        'initial': {'results': first.to_document()}, 'method': 'approximate', 'draws': 1, 'seed': None}}
     restored = restore_stored(first.problem, stored)
     for name in ('beta', 'sigma', 'gamma', 'beta_se', 'sigma_se', 'gamma_se'):
         np.testing.assert_allclose(getattr(restored, name), getattr(updated, name), rtol=1e-8, err_msg=name)

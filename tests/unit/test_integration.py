@@ -30,8 +30,8 @@ def test_sparse_grid_needs_fewer_nodes_than_the_product_rule_in_many_dimensions(
 
 @pytest.mark.parametrize('specification', ['monte_carlo', 'halton', 'sobol'])
 def test_draws_are_reproducible_and_roughly_standard_normal(specification):
-    nodes, weights = Integration(specification, 512, seed=7).build(2, 3)
-    again, _ = Integration(specification, 512, seed=7).build(2, 3)
+    nodes, weights = Integration(specification, 512, {'seed': 7}).build(2, 3)
+    again, _ = Integration(specification, 512, {'seed': 7}).build(2, 3)
     assert len(nodes) == 3 and nodes[0].shape == (512, 2)
     np.testing.assert_array_equal(nodes[1], again[1])
     assert not np.array_equal(nodes[0], nodes[1])

@@ -112,7 +112,7 @@ def test_initial_update_weights_the_micro_block_by_its_covariances(problem):
 def test_results_report_micro_moments_and_their_standard_errors(problem):
     results = problem.solve(sigma=np.diag([0, 0, 2.0]), pi=PI, method='1s', iteration=blp.Iteration('squarem', ATOL),
                             micro_moments=exercise3_micro_moments(blp, 'income'))
-    stored = results.to_dict()
+    stored = results.to_document()
     assert [entry['name'] for entry in stored['micro_moments']] == ['E[log income | inside]']
     entry = stored['micro_moments'][0]
     assert entry['observed'] == 7.9 and abs(entry['difference']) < 1e-6, entry  # just identified: matched
@@ -248,8 +248,8 @@ def test_an_estimate_with_micro_moments_restores_with_them(problem):
     results = problem.solve(sigma=sigma, pi=PI, method='1s', iteration=blp.Iteration('squarem', ATOL),
                             optimization=blp.Optimization('l-bfgs-b', {'gtol': 1e-6}), micro_moments=EXERCISE3_INCOME)
     with pytest.raises(blp.SpecificationError, match='pass the same micro_moments'):
-        problem.restore(results.to_dict())
-    restored = problem.restore(results.to_dict(), micro_moments=EXERCISE3_INCOME)
+        problem.restore(results.to_document())
+    restored = problem.restore(results.to_document(), micro_moments=EXERCISE3_INCOME)
     np.testing.assert_allclose(restored.pi_se, results.pi_se, rtol=1e-8)
     np.testing.assert_allclose(restored.micro_values, results.micro_values, rtol=1e-10)
     np.testing.assert_allclose(restored.compute_elasticities(market_id='C01Q1'),

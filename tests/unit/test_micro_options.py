@@ -185,7 +185,7 @@ def test_a_stored_estimate_restores_with_its_options(problem, agents):
 
     for option in ({'micro_sample_covariances': np.diag([1e-3, 2e-4, 3e-4])}, {'resample_agent_data': resample}):
         results = problem.solve(**RETURN, micro_moments=exercise3_micro_moments(blp, 'all'), **option)
-        restored = problem.restore(results.to_dict(), micro_moments=exercise3_micro_moments(blp, 'all'))
+        restored = problem.restore(results.to_document(), micro_moments=exercise3_micro_moments(blp, 'all'))
         np.testing.assert_allclose(restored.pi_se, results.pi_se, rtol=1e-8)
         np.testing.assert_allclose(restored.micro_covariances, results.micro_covariances, rtol=1e-12)
         np.testing.assert_allclose(restored.simulation_covariances, results.simulation_covariances, rtol=1e-12)

@@ -71,12 +71,13 @@ def test_verbose_outputs_status_updates_through_verbose_output_and_flushes(produ
     lines: list[str] = []
     blp.options.verbose, blp.options.verbose_output = True, lines.append
     problem.solve(method='1s')
-    assert lines[0] == 'Solving the problem ...' and lines[-1].startswith('Computed results after 00:00:')
+    assert lines[0] == 'Solving the problem ...' and lines[1] == 'Estimating standard errors ...'
+    assert lines[2].startswith('Computed results after 00:00:') and lines[4].startswith('Problem Results Summary:')
     flushes: list[int] = []
     monkeypatch.setattr('sys.stdout.flush', lambda: flushes.append(1))
     blp.options.flush_output = True
     problem.solve(method='1s')
-    assert len(flushes) == 2
+    assert len(flushes) == 5  # once per status update
     lines.clear()
     blp.options.verbose = False
     problem.solve(method='1s')

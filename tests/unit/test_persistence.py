@@ -94,7 +94,7 @@ def test_problem_products_record_lag_indices_as_pyblp() -> None:
 def test_a_stored_estimate_with_phi_restores_to_the_same_numbers() -> None:
     problem, solve = build(blp, 'persistence_supply')
     results = problem.solve(**dict(solve, method='1s'))
-    stored = json.loads(json.dumps(results.to_dict()))
+    stored = json.loads(json.dumps(results.to_document()))
     assert stored['restore']['supply_moment_types'] == 'innovations'
     assert [(entry['row'], entry['column']) for entry in stored['parameters'] if entry['kind'] == 'phi'] == [
         ('Xi', 'Xi'), ('Xi', 'Omega'), ('Omega', 'Xi'), ('Omega', 'Omega')]
@@ -115,7 +115,7 @@ def test_innovations_with_absorbed_fixed_effects_are_refused_as_pyblp_refuses_th
 def test_a_stored_estimate_with_a_list_of_moment_types_restores_to_the_same_numbers() -> None:
     problem, solve = build(blp, 'persistence_moment_types_supply')
     results = problem.solve(**dict(solve, method='1s'))
-    stored = json.loads(json.dumps(results.to_dict()))
+    stored = json.loads(json.dumps(results.to_document()))
     assert stored['restore']['supply_moment_types'] == [['innovations', 4], ['differenced_innovations', 3]]
     restored = problem.restore(stored)
     np.testing.assert_allclose(restored.phi_se, results.phi_se, rtol=1e-10)

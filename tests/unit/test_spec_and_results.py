@@ -63,7 +63,7 @@ def test_results_serialize_to_strict_json_and_restore_to_the_same_numbers(produc
     spec = EstimateSpec.model_validate(SPEC)
     problem = blp.Problem.from_spec(spec, products, agents)
     results = problem.estimate(solve_options(spec.solve))
-    payload = json.loads(json.dumps(results.to_dict(), allow_nan=False))
+    payload = json.loads(json.dumps(results.to_document(), allow_nan=False))
     kinds = {(entry['kind'], entry['row'], entry['column']) for entry in payload['parameters']}
     assert ('sigma', 'prices', 'prices') in kinds and ('pi', 'mushy', 'log_income') in kinds
     assert ('beta', 'prices', None) in kinds
@@ -96,7 +96,7 @@ def test_restore_reproduces_clustered_two_step_standard_errors_without_recomputi
     problem = blp.Problem((blp.Formulation('0 + prices', absorb='C(market_ids) + C(product_ids)'),
                            blp.Formulation('0 + mushy')), data, blp.Formulation('0 + log_income'), agents)
     results = problem.solve(sigma=0, pi=1, method='2s', W_type='clustered', se_type='clustered')
-    payload = json.loads(json.dumps(results.to_dict(), allow_nan=False))
+    payload = json.loads(json.dumps(results.to_document(), allow_nan=False))
 
     from blp.estimation.estimator import Estimation
 

@@ -33,9 +33,9 @@ def test_supply_instruments_are_read_up_to_the_first_gap_after_exogenous_x3_colu
         supply = build_supply(blp.Formulation('1 + mushy + I(price_instrument / 10)'), load_products(frame), 'log',
                               warnings)
     assert len(warnings) == 1 and 'supply_instruments10' in warnings[0]
-    assert supply.X3_labels == ['1', 'mushy', 'I(price_instrument / 10)'] and supply.K3 == 3
+    assert supply.X3_labels == ['1', 'mushy', 'price_instrument/10'] and supply.K3 == 3
     assert supply.costs_type == 'log'
-    assert supply.ZS_labels == ['1', 'mushy', 'I(price_instrument / 10)', 'supply_instruments0', 'supply_instruments1']
+    assert supply.ZS_labels == ['1', 'mushy', 'price_instrument/10', 'supply_instruments0', 'supply_instruments1']
     np.testing.assert_array_equal(supply.ZS[:, 3], frame['demand_instruments2'])
     np.testing.assert_array_equal(supply.firm_ids, frame['firm_ids'])
 
@@ -74,13 +74,13 @@ def test_too_few_supply_instruments_says_which(frame) -> None:
     warnings: list[str] = []
     with pytest.warns(blp.BLPWarning, match='too few supply instruments'):
         build_supply(blp.Formulation('1 + I(shares * 100)'), load_products(frame), warnings=warnings)
-    assert "2 X3 columns (1, I(shares * 100)) but only 1 supply instruments (1)" in warnings[0]
+    assert "2 X3 columns (1, 100*shares) but only 1 supply instruments (1)" in warnings[0]
     assert 'involve shares' in warnings[0]
     problem = blp.Problem([blp.Formulation('0 + prices'), None, blp.Formulation('1 + I(shares * 100)')], frame)
     with pytest.raises(SpecificationError) as error:
         problem.check_solve(SolveOptions(beta=[-10]))
     assert error.value.parameter == 'supply_instruments'
-    assert "2 X3 columns (1, I(shares * 100)) but only 1 supply instruments (1)" in str(error.value)
+    assert "2 X3 columns (1, 100*shares) but only 1 supply instruments (1)" in str(error.value)
 
 
 def test_bad_x3_specifications_are_refused(frame) -> None:

@@ -28,7 +28,7 @@ def test_the_trace_of_a_real_solve_has_every_iteration_and_ends_at_the_estimate(
                            blp.Formulation('0 + prices')), cereal.product_data(), integration=blp.Integration(
                                'product', 3))
     results = problem.solve(sigma=[[1.0]], method='1s', progress=trace)
-    document = trace.added_to(results.to_dict())
+    document = trace.added_to(results.to_document())
     points = [TracePoint.model_validate(point) for point in document['trace']]
     assert len(points) == results.optimization_iterations >= 2
     assert [point.iteration for point in points] == list(range(1, len(points) + 1))

@@ -36,8 +36,6 @@ DATA_CASES = {
     'share of zero': (lambda p, a: logit(changed(p, 3, 'shares', 0.0)), {'column': 'shares', 'row': 3}),
     'share of one': (lambda p, a: logit(changed(p, 30, 'shares', 1.0)), {'column': 'shares', 'row': 30}),
     'inside shares sum to one': (lambda p, a: logit(changed(p, 0, 'shares', 0.99)), {'column': 'shares'}),
-    'duplicate product': (lambda p, a: logit(changed(p, 1, 'product_ids', p.loc[0, 'product_ids'])),
-                          {'column': 'product_ids', 'row': 1}),
     'text in an instrument': (lambda p, a: logit(changed(p, 4, 'demand_instruments0', 'abc')),
                               {'column': 'demand_instruments0', 'row': 4}),
     'NaN instrument': (lambda p, a: logit(changed(p, 9, 'demand_instruments0', np.nan)),
@@ -121,7 +119,7 @@ def test_too_few_instruments_names_the_parameters_and_the_count(products, agents
         problem.check_solve(SolveOptions(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]]))
     with pytest.warns(blp.BLPWarning, match=counted + r'moment\(s\) from 2 demand instruments'):
         results = problem.solve(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]], optimization=blp.Optimization('return'))
-    assert any('under-identified' in warning for warning in results.to_dict()['warnings'])
+    assert any('under-identified' in warning for warning in results.to_document()['warnings'])
 
 
 def test_rho_must_stay_below_one(products):
@@ -159,7 +157,7 @@ def test_weights_that_do_not_sum_to_one_are_used_with_a_warning_as_pyblp_does(pr
     problem = random_coefficients(products, changed(agents, 0, 'weights', 0.5))
     assert len(problem.warnings) == 1 and 'do not sum to 1 in 1 market' in problem.warnings[0]
     results = problem.solve(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]], optimization=blp.Optimization('return'))
-    assert results.to_dict()['warnings'] == problem.warnings
+    assert results.to_document()['warnings'] == problem.warnings
 
 
 def test_fewer_nodes_columns_go_to_sigmas_nonzero_columns_as_in_pyblp(products, agents):

@@ -22,6 +22,12 @@ import blp
 TOLERANCES = {**{key: 1e-4 for key in ESTIMATES}, **{key: 1e-3 for key in ERRORS}, 'objective': 1e-6,
               'optimal_beta_se': 1e-3, 'optimal_objective': 1e-6}
 
+# 'random''s re-estimate on its approximate optimal instruments is not identified in one direction: the smallest
+# singular value of its moment Jacobian is about 4e-11 of the largest, in PyBLP and here alike, so its SEs come from
+# a pseudo-inverse whose rank rounding decides (ours moved from 0.55 to 1683 with two BLAS threads instead of one).
+# They are not compared; `test_the_uncompared_errors_are_those_of_an_unidentified_reestimate` checks why.
+UNIDENTIFIED = {'random': {'optimal_beta_se'}}
+
 
 def stored(name: str) -> dict[str, np.ndarray]:
     return stored_outcomes('epsilon_scale', name, 'generate_epsilon_scale_fixtures.py')
@@ -33,9 +39,24 @@ def test_estimates_with_a_scaled_logit_error_equal_pyblps(name: str) -> None:
     compared = set(reference) - {'pyblp_version'}
     assert set(ours) == compared, sorted(set(ours) ^ compared)
     assert float(reference['epsilon_scale']) != 1
-    for key in sorted(compared):
+    for key in sorted(compared - UNIDENTIFIED.get(name, set())):
         np.testing.assert_allclose(ours[key], reference[key], rtol=TOLERANCES.get(key, 1e-4), atol=1e-10,
                                    equal_nan=True, err_msg=f'{name}: {key}')
+
+
+@pytest.mark.parametrize('name', sorted(UNIDENTIFIED))
+def test_the_uncompared_errors_are_those_of_an_unidentified_reestimate(name: str) -> None:
+    """The optimal-instrument re-estimate whose SEs are left out has a rank-deficient moment Jacobian, while its
+    estimates still equal PyBLP's (compared above)."""
+    arguments, scale, kept, solve = WORKLOADS[name]
+    solved = simulate(blp, arguments(blp)).replace_endogenous()
+    formulations = solved.simulation.product_formulations[:kept]
+    problem = solved.to_problem(formulations) if scale is None else \
+        solved.to_problem(formulations, epsilon_scale=scale)
+    results = problem.solve(**solve(blp))
+    updated = results.compute_optimal_instruments(method='approximate').to_problem().solve(**solve(blp))
+    singular_values = np.linalg.svd(updated.moments_jacobian, compute_uv=False)
+    assert singular_values[-1] < 1e-8 * singular_values[0], singular_values
 
 
 def test_market_chunks_scale_as_the_whole_problem_does() -> None:

@@ -1,6 +1,6 @@
 """Multi-start speed-up: the same 8-start estimate with 1 worker process, then with 2, through the real queue.
 
-    python bench/bench_multistart.py [--workers 1 2] [--starts 8] [--agents 1000] [--repeat 3]
+    python bench/bench_multistart.py [--workers 1 2] [--starts 8] [--agents 1000] [--repeat 3] [--threads N]
 
 Starts its own redis-server on a free loopback port and Celery workers (one pool process each, BLAS pinned to one
 thread, as deployed), submits the cereal sigma-on-prices multi-start through the API app in this process, and
@@ -25,6 +25,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Optional
 
 import _paths  # noqa: F401  (sys.path as the tests have it: bench/_paths.py)
 
@@ -152,13 +153,15 @@ def cpu_seconds(workers: list[subprocess.Popen], redis_pid: int) -> dict[str, fl
     return used
 
 
-def run_multistart(api: TestClient, store: Store, products: str, agents: str, starts: int) -> tuple[float, dict]:
+def run_multistart(api: TestClient, store: Store, products: str, agents: str, starts: int,
+                   threads: Optional[int]) -> tuple[float, dict]:
     """Wall seconds from the job's creation (just before it is queued) to its end, from the record's own
     timestamps (millisecond resolution), and the job. The job is watched in Redis, not through the API, and only
     twice a second, so that watching takes next to no CPU from the workers (a third busy process on two cores
     slows the two-worker run)."""
+    spec = SPEC if threads is None else {**SPEC, 'solve': {**SPEC.get('solve', {}), 'threads': threads}}
     body = {'kind': 'multistart', 'product_data': {'dataset_id': products}, 'agent_data': {'dataset_id': agents},
-            'spec': SPEC, 'starts': {'count': starts, 'seed': 0, 'bounds': BOUNDS}}
+            'spec': spec, 'starts': {'count': starts, 'seed': 0, 'bounds': BOUNDS}}
     response = api.post('/v1/jobs', json=body)
     assert response.status_code == 202, response.text
     job_id = response.json()['id']
@@ -175,10 +178,12 @@ def main() -> None:
     parser.add_argument('--starts', type=int, default=8)
     parser.add_argument('--agents', type=int, default=1000, help='agents per market')
     parser.add_argument('--repeat', type=int, default=3, help='runs per worker count; the best time counts')
+    parser.add_argument('--threads', type=int, default=None,
+                        help="each start's solve.threads (default: the worker's spare cores, as shipped)")
     arguments = parser.parse_args()
     need_redis_server()
     print(f'{arguments.starts} starts of the cereal sigma-on-prices model, {arguments.agents} agents per market, '
-          f'{os.cpu_count()} cores, load average before: {load_average()}')
+          f'threads {arguments.threads or "default"}, {os.cpu_count()} cores, load average before: {load_average()}')
     directory = Path(tempfile.mkdtemp(prefix='bench-multistart-'))
     redis_server = RedisServer(directory / 'redis', appendonly=False)
     url = redis_server.url
@@ -198,7 +203,8 @@ def main() -> None:
                     workers = start_workers(url, count, directory)
                     try:
                         before = cpu_seconds(workers, redis_server.process.pid)
-                        seconds, job = run_multistart(api, api.app.state.store, products, agents, arguments.starts)
+                        seconds, job = run_multistart(api, api.app.state.store, products, agents, arguments.starts,
+                                                       arguments.threads)
                         after = cpu_seconds(workers, redis_server.process.pid)
                         spent[count].append({kind: after[kind] - before[kind] for kind in after})
                     finally:

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
+ROWS_PER_BLOCK = 2**18  # rows of the moments g held at once by `moment_covariances` (16 MB at 8 moments)
+
 
 def invert(matrix: np.ndarray) -> np.ndarray:
     """Inverse of a symmetric matrix, or its pseudo-inverse (as PyBLP's) when it is singular or so ill-conditioned that
@@ -91,21 +93,39 @@ class LinearIV:
 def moment_covariances(residuals: Sequence[np.ndarray], Zs: Sequence[np.ndarray], kind: str,
                        clustering_ids: Optional[np.ndarray], center: bool) -> np.ndarray:
     """S over the stacked moments: robust (sum of g g' / N), clustered (sums within clusters first) or unadjusted
-    (cov(u_e, u_f) Z_e'Z_f / N for each pair of equations)."""
+    (cov(u_e, u_f) Z_e'Z_f / N for each pair of equations). The moments g (N x M) are built `ROWS_PER_BLOCK` rows
+    at a time: whole, they were the estimate's peak at N = 10^6 (problems of one block get the same numbers as a
+    whole g, bit for bit)."""
     N = Zs[0].shape[0]
     if kind == 'unadjusted':
         blocks = [[(np.var(u) if e == f else np.mean((u - u.mean()) * (v - v.mean()))) * (Z.T @ Y) / N
                    for f, (v, Y) in enumerate(zip(residuals, Zs))] for e, (u, Z) in enumerate(zip(residuals, Zs))]
         S = np.block(blocks) if len(Zs) > 1 else blocks[0][0]
+        return (S + S.T) / 2
+
+    def moments(rows: slice) -> np.ndarray:
+        return np.column_stack([u[rows, None] * Z[rows] for u, Z in zip(residuals, Zs)]) if len(Zs) > 1 else \
+            residuals[0][rows, None] * Zs[0][rows]
+
+    row_blocks = [slice(start, start + ROWS_PER_BLOCK) for start in range(0, N, ROWS_PER_BLOCK)]
+    whole = moments(row_blocks[0]) if len(row_blocks) == 1 else None
+    if not center:
+        mean = None
+    elif whole is not None:
+        mean = whole.mean(axis=0)
     else:
-        g = np.column_stack([u[:, None] * Z for u, Z in zip(residuals, Zs)]) if len(Zs) > 1 else \
-            residuals[0][:, None] * Zs[0]
-        if center:
-            g = g - g.mean(axis=0)
-        if kind == 'clustered':
-            codes = pd.factorize(pd.Series(clustering_ids, dtype=object))[0]
-            g = np.stack([np.bincount(codes, weights=column) for column in g.T], axis=1)
-        S = g.T @ g / N
+        mean = np.sum([moments(rows).sum(axis=0) for rows in row_blocks], axis=0) / N
+    codes = pd.factorize(pd.Series(clustering_ids, dtype=object))[0] if kind == 'clustered' else None
+    clusters = 0 if codes is None else int(codes.max()) + 1
+    parts = []  # per block, clustered: the moments summed within clusters (clusters x M); else g'g
+    for rows in row_blocks:
+        g = whole if whole is not None else moments(rows)
+        if mean is not None:
+            g -= mean
+        parts.append(g.T @ g if codes is None else
+                     np.stack([np.bincount(codes[rows], weights=column, minlength=clusters) for column in g.T], axis=1))
+    total = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
+    S = (total.T @ total if codes is not None else total) / N
     return (S + S.T) / 2
 
 

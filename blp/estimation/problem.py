@@ -163,20 +163,21 @@ class Problem:
     def _recorded(self, products: Products) -> Products:
         """`products` recording this problem's matrices as PyBLP's `problem.products` does."""
         frame = products.frame
-        matrices = {'X1': self.X1, 'X2': self.X2, 'ZD': self.ZD[:, pyblp_order(self.MD, self._ZD_exogenous)],
+        matrices = {'X1': self.X1, 'X2': self.X2, 'ZD': self.ZD,
                     'demand_ids': absorbed_ids(self.product_formulations[0], frame)}
+        orders = {'ZD': pyblp_order(self.MD, self._ZD_exogenous)}
         if self.lags is not None:
             matrices['lag_indices'] = self.lags.indices[:, None]
         if self.supply is not None:
             supply, X3_formulation = self.supply, self.product_formulations[2]
             assert X3_formulation is not None
-            matrices.update(X3=supply.X3, ZS=supply.ZS[:, pyblp_order(supply.MS, supply.ZS_exogenous)],
-                            ZC=supply.ZC, supply_ids=absorbed_ids(X3_formulation, frame))
+            matrices.update(X3=supply.X3, ZS=supply.ZS, ZC=supply.ZC, supply_ids=absorbed_ids(X3_formulation, frame))
+            orders['ZS'] = pyblp_order(supply.MS, supply.ZS_exogenous)
         variables: list[str] = []
         for formulation in self.product_formulations:
             if formulation is not None:
                 variables += [name for name in formulation.variables() if name not in variables]
-        return products.with_matrices(tuple(variables), **matrices)
+        return products.with_matrices(tuple(variables), orders, **matrices)
 
     def _moments(self, parameters: Optional[Parameters] = None, options: Optional[SolveOptions] = None,
                  model: Optional[DemandModel] = None) -> MomentStack:

@@ -86,7 +86,7 @@ class ChunkedDemand:
             settled = contraction.converged | stopped_at_limit(contraction.converged, contraction.evaluations,
                                                                contraction.delta, iteration)
             if jacobian is not None and settled.all():
-                observed = model.observed_shares()[markets, :width] \
+                observed = model.observed_shares[markets, :width] \
                     if iteration.returns or not contraction.converged.all() else None
                 jacobian[markets, :width] = e * model.padded_jacobian(
                     kernel, utilities, contraction.delta, self.parameters, self.variables[markets], self.columns,

@@ -31,7 +31,7 @@ from blp.micro.compiled import compile_micro
 from blp.micro.from_spec import resolve_micro_moments
 from blp.model.chunks import ChunkedDemand
 from blp.model.demand import refuse_scaled
-from blp.model.squarem import stopped_at_limit
+from blp.model.settled import settle
 from blp.supply.data import too_few_supply_instruments
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
@@ -180,8 +180,8 @@ class Estimation:
     def demand_state(self, theta: np.ndarray, with_jacobian: bool) -> tuple[DemandState, int, list, list]:
         """delta(theta) and d delta / d theta from the demand model, with contraction evaluations, failed markets
         and unconverged ones (out of `max_evaluations` on finite values: used as they are under the default
-        `error_behavior='revert'`, as PyBLP uses them, and failed under the others); keeps the warm start for the
-        next evaluation when every market converged."""
+        `error_behavior='revert'`, as PyBLP uses them, and failed under the others, `blp.model.settled`); keeps the
+        warm start for the next evaluation when every market converged."""
         problem, layout, model = self.problem, self.problem.products.layout, self.model
         values = self.parameters.expand(theta)
         started = time.perf_counter()
@@ -198,12 +198,10 @@ class Estimation:
         self.market_evaluations += inversion.evaluations
         self.market_statistics.append((np.asarray(inversion.evaluations), np.asarray(inversion.iterations),
                                        np.asarray(inversion.converged)))
-        limited = np.zeros(layout.T, dtype=bool)
-        if self.options.error_behavior == 'revert':
-            limited = stopped_at_limit(inversion.converged, inversion.evaluations,
-                                       layout.pad(inversion.delta) if inversion.padded is None else inversion.padded,
-                                       self.iteration)
-        failed, unconverged = list(layout.markets[~(inversion.converged | limited)]), list(layout.markets[limited])
+        rule = settle(inversion.converged, inversion.evaluations,
+                      layout.pad(inversion.delta) if inversion.padded is None else inversion.padded, self.iteration,
+                      self.options.error_behavior == 'revert')
+        failed, unconverged = list(layout.markets[~rule.settled]), list(layout.markets[rule.limited])
         jacobian = np.zeros((problem.N, 0))
         padded: Optional[np.ndarray]
         warm = not unconverged  # a delta short of its fixed point is no start for the next contraction
@@ -218,7 +216,7 @@ class Estimation:
                     self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
             elif (with_jacobian or model.random is None) and self.parameters.P:
                 jacobian, padded = model.delta_jacobian(inversion, self.parameters, self.variables, self.columns,
-                                                        observed=self.iteration.returns or not warm)
+                                                        observed=rule.observed)
                 if padded is not None and warm:
                     self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
         return DemandState(np.array(theta, dtype=float), values, inversion.delta, jacobian, inversion), evaluations, \

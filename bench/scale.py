@@ -86,7 +86,7 @@ def one_evaluation(problem: dict, arguments: argparse.Namespace, simulated: floa
     print(f'blp: T = {arguments.T:,} x J = {arguments.J} = N = {arguments.T * arguments.J:,} products, I = {arguments.I}'
           f' agents per market, {chunks} chunks, threads {arguments.threads}: simulate {simulated:.1f} s, build '
           f'{prepared:.1f} s, one objective+gradient evaluation {time.perf_counter() - started:.1f} s '
-          f'({evaluation.contraction_evaluations:,} contraction evaluations), objective {evaluation.objective:.6g}, '
+          f'({estimation.contractions.contraction_evaluations:,} contraction evaluations), objective {evaluation.objective:.6g}, '
           f'peak RSS (VmHWM) {status_kb("VmHWM") / 1024:,.0f} MB')
 
 

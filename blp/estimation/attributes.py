@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from blp.estimation.parameters import Parameters
-from blp.estimation.records import StepOutcome
 
 if TYPE_CHECKING:  # only read: the results module imports this one
     from blp.estimation.results import ProblemResults
@@ -27,17 +26,6 @@ ATTRIBUTES = (
     'omega_by_theta_jacobian', 'micro_by_theta_jacobian', 'gradient', 'projected_gradient', 'projected_gradient_norm',
     'hessian', 'reduced_hessian', 'reduced_hessian_eigenvalues', 'W', 'updated_W',
 )
-
-
-def market_counts(steps: Sequence[StepOutcome], T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PyBLP's fp_converged, fp_iterations and contraction_evaluations over `steps`: T x (one column per contraction
-    the steps' optimizations ran), int64."""
-    columns = [column for step in steps for column in step.markets]
-    if not columns:
-        return tuple(np.zeros((T, 0), dtype=np.int64) for _ in range(3))  # type: ignore[return-value]
-    evaluations, iterations, converged = (np.column_stack([column[index] for column in columns]).astype(np.int64)
-                                          for index in range(3))
-    return converged, iterations, evaluations
 
 
 def bounds(results: ProblemResults) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -84,11 +72,11 @@ def pyblp_dict(results: ProblemResults, attributes: Sequence[str]) -> dict[str, 
     N, P = results.problem.N, results.theta.size
     E = len(phi_labels(results))
     nests = list(results.problem.nest_labels) if results.problem.H else []
+    step_counts, all_counts = results._market_counts(), results._market_counts(cumulative=True)
     forms: dict[str, Any] = {
         'optimization_iterations': results._last_counts[0], 'objective_evaluations': results._last_counts[1],
-        'fp_iterations': results._step_counts[1], 'contraction_evaluations': results._step_counts[2],
-        'cumulative_fp_iterations': results._all_counts[1],
-        'cumulative_contraction_evaluations': results._all_counts[2],
+        'fp_iterations': step_counts[1], 'contraction_evaluations': step_counts[2],
+        'cumulative_fp_iterations': all_counts[1], 'cumulative_contraction_evaluations': all_counts[2],
         'phi': results.phi if results.phi.size else np.zeros((E, 0)),
         'phi_se': results.phi_se if results.phi.size else np.zeros((E, 0)),
         'phi_labels': phi_labels(results),

@@ -10,7 +10,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 import scipy.optimize
@@ -19,6 +19,7 @@ from blp import options as options_module
 from blp import status
 from blp.configurations.solve_options import Optimization, SolveOptions
 from blp.estimation import progress_log
+from blp.estimation.contractions import Column, ContractionRecord
 from blp.estimation.gmm import LinearIV, SingularWeights, invert, parameter_covariances
 from blp.estimation.moments import DemandState, MomentStack
 from blp.estimation.parameters import Parameters, RhoParameter, check_gamma
@@ -31,7 +32,7 @@ from blp.micro.compiled import compile_micro
 from blp.micro.from_spec import resolve_micro_moments
 from blp.model.chunks import ChunkedDemand
 from blp.model.demand import refuse_scaled
-from blp.model.squarem import stopped_at_limit
+from blp.model.settled import settle
 from blp.supply.data import too_few_supply_instruments
 
 if TYPE_CHECKING:  # a back-reference for the type checker only
@@ -130,11 +131,7 @@ class Estimation:
         self.warm_theta: Optional[np.ndarray] = None  # where warm_jacobian (d delta / d theta) was computed
         self.warm_jacobian: Optional[np.ndarray] = None
         self.step_delta = self.warm_delta  # where the step's contractions started (PyBLP's start for the Hessian's)
-        self.contraction_evaluations = 0
-        self.fixed_point_iterations = 0  # the contraction's major iterations (PyBLP's), cumulative
-        self.market_evaluations = np.zeros(layout.T, dtype=np.int64)  # contraction steps per market, cumulative
-        # per contraction (evaluations, iterations, converged) by market: PyBLP's fp_* and contraction_* arrays
-        self.market_statistics: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.contractions = ContractionRecord(layout.T)  # the counts by market and the steps' columns
         self.inner_loop_failures: list[dict] = []  # thetas where markets failed and the optimizer was reverted
         self.contraction_seconds = 0.0
 
@@ -177,11 +174,11 @@ class Estimation:
              f"and estimates)", self.warnings)
 
     # ---------------------------------------------------------------- objective
-    def demand_state(self, theta: np.ndarray, with_jacobian: bool) -> tuple[DemandState, int, list, list]:
-        """delta(theta) and d delta / d theta from the demand model, with contraction evaluations, failed markets
-        and unconverged ones (out of `max_evaluations` on finite values: used as they are under the default
-        `error_behavior='revert'`, as PyBLP uses them, and failed under the others); keeps the warm start for the
-        next evaluation when every market converged."""
+    def demand_state(self, theta: np.ndarray, with_jacobian: bool) -> tuple[DemandState, list, list]:
+        """delta(theta) and d delta / d theta from the demand model, with failed markets and unconverged ones (out
+        of `max_evaluations` on finite values: used as they are under the default `error_behavior='revert'`, as PyBLP
+        uses them, and failed under the others, `blp.model.settled`); keeps the warm start for the next evaluation
+        when every market converged."""
         problem, layout, model = self.problem, self.problem.products.layout, self.model
         values = self.parameters.expand(theta)
         started = time.perf_counter()
@@ -192,18 +189,11 @@ class Estimation:
         else:
             inversion = model.invert(values, self.starting_delta(theta), self.iteration)
         self.contraction_seconds += time.perf_counter() - started
-        evaluations = int(inversion.evaluations.sum())
-        self.contraction_evaluations += evaluations
-        self.fixed_point_iterations += int(inversion.iterations.sum())
-        self.market_evaluations += inversion.evaluations
-        self.market_statistics.append((np.asarray(inversion.evaluations), np.asarray(inversion.iterations),
-                                       np.asarray(inversion.converged)))
-        limited = np.zeros(layout.T, dtype=bool)
-        if self.options.error_behavior == 'revert':
-            limited = stopped_at_limit(inversion.converged, inversion.evaluations,
-                                       layout.pad(inversion.delta) if inversion.padded is None else inversion.padded,
-                                       self.iteration)
-        failed, unconverged = list(layout.markets[~(inversion.converged | limited)]), list(layout.markets[limited])
+        self.contractions.add(inversion.evaluations, inversion.iterations, inversion.converged)
+        rule = settle(inversion.converged, inversion.evaluations,
+                      layout.pad(inversion.delta) if inversion.padded is None else inversion.padded, self.iteration,
+                      self.options.error_behavior == 'revert')
+        failed, unconverged = list(layout.markets[~rule.settled]), list(layout.markets[rule.limited])
         jacobian = np.zeros((problem.N, 0))
         padded: Optional[np.ndarray]
         warm = not unconverged  # a delta short of its fixed point is no start for the next contraction
@@ -218,11 +208,11 @@ class Estimation:
                     self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
             elif (with_jacobian or model.random is None) and self.parameters.P:
                 jacobian, padded = model.delta_jacobian(inversion, self.parameters, self.variables, self.columns,
-                                                        observed=self.iteration.returns or not warm)
+                                                        observed=rule.observed)
                 if padded is not None and warm:
                     self.warm_theta, self.warm_jacobian = np.array(theta, dtype=float), padded
-        return DemandState(np.array(theta, dtype=float), values, inversion.delta, jacobian, inversion), evaluations, \
-            failed, unconverged
+        return DemandState(np.array(theta, dtype=float), values, inversion.delta, jacobian, inversion), failed, \
+            unconverged
 
     def starting_delta(self, theta: np.ndarray) -> np.ndarray:
         """The last delta, moved to first order by d delta / d theta when that is known: fewer contraction steps
@@ -239,7 +229,7 @@ class Estimation:
         """The objective (and gradient) at theta. A block that cannot be evaluated here (log costs at a nonpositive
         implied cost) raises; `optimize` reverts from it as from an inner-loop failure."""
         moments = self.moments
-        state, evaluations, failed, unconverged = self.demand_state(theta, with_gradient)
+        state, failed, unconverged = self.demand_state(theta, with_gradient)
         stacked = moments.evaluate(state, iv, with_gradient and not failed)
         mean_g = stacked.moments
         scale = moments.N if self.options.scale_objective else 1
@@ -248,8 +238,8 @@ class Estimation:
         if with_gradient and not failed:
             mean_G = moments.theta_jacobian(stacked.dependent_jacobians, stacked.micro, stacked.residual)
             gradient = 2 * scale * mean_G.T @ iv.W @ mean_g
-        return Evaluation(state.theta, objective, gradient, state.delta, stacked, state.delta_jacobian, evaluations,
-                          failed, unconverged)
+        return Evaluation(state.theta, objective, gradient, state.delta, stacked, state.delta_jacobian, failed,
+                          unconverged)
 
     # ---------------------------------------------------------------- optimization
     @property
@@ -270,14 +260,13 @@ class Estimation:
             raise NumericalError(f'the objective could not be evaluated at theta = {evaluation.theta.tolist()}{because}')
         base = state.good if options.error_behavior == 'revert' else dataclasses.replace(
             state.good, objective=1.0, gradient=np.zeros_like(state.good.gradient))
-        return dataclasses.replace(base, theta=evaluation.theta, contraction_evaluations=0,
-                                   failed_markets=evaluation.failed_markets, unconverged_markets=[],
-                                   objective=base.objective * options.error_punishment)
+        return dataclasses.replace(base, theta=evaluation.theta, failed_markets=evaluation.failed_markets,
+                                   unconverged_markets=[], objective=base.objective * options.error_punishment)
 
     def optimize(self, start: np.ndarray, W: np.ndarray, step: int) -> StepOutcome:
         iv = self.moments.iv(W)
         started = time.perf_counter()
-        contraction_before, recorded = self.contraction_evaluations, len(self.market_statistics)
+        recorded = self.contractions.record()
         analytic = self.analytic_gradient
         columns = self._log_columns()
         first = self.evaluate(start, iv, analytic)
@@ -290,16 +279,15 @@ class Estimation:
             self.warn_unconverged(step, first)
             self._log_end(True, started)
             return StepOutcome(evaluation=first, W=W, converged=True, iterations=0, evaluations=1,
-                               contraction_evaluations=self.contraction_evaluations - contraction_before,
                                seconds=time.perf_counter() - started, message='no optimization',
-                               markets=tuple(self.market_statistics[recorded:]))
+                               markets=self.contractions.stop())
 
         def objective(theta: np.ndarray) -> Any:
             reason = None
             if np.array_equal(theta, state.last.theta):
                 evaluation = state.last
             else:
-                evaluated, before = time.perf_counter(), len(self.market_statistics)
+                evaluated, before = time.perf_counter(), len(recorded)
                 try:
                     evaluation = self.evaluate(theta, iv, analytic)
                 except SpecificationError as error:  # e.g. log costs at a nonpositive cost
@@ -307,7 +295,7 @@ class Estimation:
                                                      objective=np.nan, failed_markets=[], unconverged_markets=[])
                     reason = error.message
                 state.evaluations += 1
-                self._log(step, state, evaluation, time.perf_counter() - evaluated, before, columns)
+                self._log(step, state, evaluation, time.perf_counter() - evaluated, recorded[before:], columns)
                 self.note_unconverged(step, evaluation)
             if reason or evaluation.failed_markets or not np.isfinite(evaluation.objective):
                 self.inner_loop_failures.append({'step': step, 'theta': evaluation.theta.tolist(),
@@ -330,7 +318,7 @@ class Estimation:
                     'step': step, 'iteration': state.iterations, 'evaluations': state.evaluations,
                     'objective': last.objective,
                     'gradient_norm': norm if np.isfinite(norm) else None,  # None: finite differences, no gradient
-                    'contraction_iterations': self.contraction_evaluations,
+                    'contraction_iterations': self.contractions.contraction_evaluations,
                 })
 
         optimize = self._custom_optimization if self.optimization.custom else self._scipy_optimization
@@ -343,10 +331,8 @@ class Estimation:
             raise self.inner_loop_error('the final estimates', final)
         self.warn_unconverged(step, final)
         return StepOutcome(evaluation=final, W=W, converged=success, iterations=state.iterations,
-                           evaluations=state.evaluations,
-                           contraction_evaluations=self.contraction_evaluations - contraction_before,
-                           seconds=time.perf_counter() - started, message=message,
-                           markets=tuple(self.market_statistics[recorded:]))
+                           evaluations=state.evaluations, seconds=time.perf_counter() - started, message=message,
+                           markets=self.contractions.stop())
 
     def warn_unconverged(self, step: int, final: Evaluation) -> None:
         """Warn when a step's estimates rest on contractions that ran out of evaluations (PyBLP warns too)."""
@@ -420,23 +406,22 @@ class Estimation:
             gradient=bool(self.optimization.compute_gradient),
             projected=any(np.isfinite(bound) for bounds in self.parameters.bounds for bound in bounds))
 
-    def _log(self, step: int, state: _Trace, evaluation: Evaluation, seconds: float, recorded: int,
+    def _log(self, step: int, state: _Trace, evaluation: Evaluation, seconds: float, contractions: Sequence[Column],
              columns: progress_log.Columns) -> None:
-        """One row of PyBLP's progress log for `evaluation` (its contractions: those recorded since `recorded`),
-        after PyBLP's opening lines on the first evaluation; PyBLP logs no optimization without parameters."""
+        """One row of PyBLP's progress log for `evaluation` (and its `contractions`), after PyBLP's opening lines on
+        the first evaluation; PyBLP logs no optimization without parameters."""
         if not options_module.verbose or not self.parameters.P:
             return
         if state.evaluations == 1:
             status.output('Starting optimization ...')
             status.output('')
-        contractions = self.market_statistics[recorded:]
         details = evaluation.stacked.details[1] if len(evaluation.stacked.details) > 1 else {}
         norm = float(np.abs(self.projected_gradient(evaluation.theta, evaluation.gradient)).max()) \
             if evaluation.theta.size else math.nan
         progress_log.log_row(progress_log.Row(
             step=step, seconds=seconds, iterations=state.iterations, evaluations=state.evaluations,
-            fp_iterations=int(sum(column[1].sum() for column in contractions)),
-            contraction_evaluations=int(sum(column[0].sum() for column in contractions)),
+            fp_iterations=int(sum(column.iterations.sum() for column in contractions)),
+            contraction_evaluations=int(sum(column.evaluations.sum() for column in contractions)),
             clipped_costs=int(details.get('clipped_costs', 0)), objective=float(evaluation.objective),
             smallest=state.smallest, gradient_norm=norm, theta=evaluation.theta.tolist()), columns)
         if np.isfinite(evaluation.objective):
@@ -463,7 +448,7 @@ class Estimation:
         smallest eigenvalues. Their contractions are not counted in the cumulative statistics: PyBLP counts those
         of the objective's evaluations only."""
         iv = self.moments.iv(W)
-        counts = self.contraction_evaluations, self.fixed_point_iterations, self.market_evaluations.copy()
+        counts = self.contractions.saved()
         warm = self.warm_delta, self.warm_delta_theta, self.warm_theta, self.warm_jacobian
 
         def gradient(at: np.ndarray) -> np.ndarray:
@@ -476,7 +461,7 @@ class Estimation:
             up[index] += FINITE_DIFFERENCE_STEP / 2
             down[index] -= FINITE_DIFFERENCE_STEP / 2
             columns.append((gradient(up) - gradient(down)) / FINITE_DIFFERENCE_STEP)
-        self.contraction_evaluations, self.fixed_point_iterations, self.market_evaluations = counts
+        self.contractions.restore(counts)
         self.warm_delta, self.warm_delta_theta, self.warm_theta, self.warm_jacobian = warm
         hessian = np.column_stack(columns) if columns else np.zeros((0, 0))
         return (hessian + hessian.T) / 2
@@ -540,7 +525,6 @@ class Estimation:
         if evaluation.failed_markets:
             raise self.inner_loop_error('the stored estimates', evaluation)
         outcome = StepOutcome(evaluation=evaluation, W=self.W, converged=True, iterations=0, evaluations=1,
-                              contraction_evaluations=evaluation.contraction_evaluations,
                               seconds=time.perf_counter() - started, message='restored')
         statistics = self._statistics(outcome, self.first_step, hessian)
         return ProblemResults(self, outcome, [outcome], statistics, time.perf_counter() - started)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from blp.estimation.contractions import Column
 from blp.estimation.moments import Stacked
 
 
@@ -20,7 +21,6 @@ class Evaluation:
     delta: np.ndarray
     stacked: Stacked
     delta_jacobian: np.ndarray
-    contraction_evaluations: int = 0
     failed_markets: list = field(default_factory=list)
     unconverged_markets: list = field(default_factory=list)  # out of max_evaluations on finite values, used as they are
 
@@ -42,10 +42,9 @@ class StepOutcome:
     converged: bool
     iterations: int
     evaluations: int
-    contraction_evaluations: int
     seconds: float
     message: str
-    markets: tuple = ()  # per contraction of the step: (evaluations, iterations, converged) by market
+    markets: tuple[Column, ...] = ()  # its optimization's contractions: statistics by market (PyBLP's columns)
 
 
 @dataclass(frozen=True, kw_only=True)

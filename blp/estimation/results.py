@@ -9,6 +9,7 @@ import numpy as np
 import scipy.linalg
 
 from blp.estimation import attributes as pyblp_attributes
+from blp.estimation.contractions import market_arrays
 from blp.estimation.parameters import NonlinearValues, Parameter, Parameters
 from blp.estimation.records import Statistics, StepOutcome
 from blp.estimation.summary import results_summary
@@ -122,11 +123,12 @@ class ProblemResults(PostEstimation, Pickled):
         self.optimization_message = outcome.message
         self.optimization_iterations = sum(step.iterations for step in history)
         self.objective_evaluations = sum(step.evaluations for step in history)
-        self.contraction_evaluations = estimation.contraction_evaluations
-        self.fp_iterations = estimation.fixed_point_iterations
+        contractions = estimation.contractions
+        self.contraction_evaluations = contractions.contraction_evaluations
+        self.fp_iterations = contractions.fixed_point_iterations
         layout = problem.products.layout
         self.contraction_evaluations_by_market = dict(zip(map(str, layout.markets),
-                                                          estimation.market_evaluations.tolist()))
+                                                          contractions.market_evaluations.tolist()))
         self.inner_loop_failures = list(estimation.inner_loop_failures)
         self.timings = {
             'total_seconds': seconds,
@@ -164,16 +166,14 @@ class ProblemResults(PostEstimation, Pickled):
 
     def _pyblp_attributes(self, outcome: StepOutcome, history: list[StepOutcome], statistics: Statistics,
                           details: dict) -> None:
-        """The rest of PyBLP's attributes (`to_dict`): the last step's times and per-market contraction counts,
+        """The rest of PyBLP's attributes (`to_dict`): the last step's times and the steps' contraction columns,
         theta with the concentrated-out beta and gamma (`parameters`), their sensitivity to the moments, bounds,
         the transformed costs, S and the micro moments' Jacobian."""
         problem = self.problem
         self.optimization_time = outcome.seconds
         self.total_time = self.timings['total_seconds'] - sum(step.seconds for step in history[:-1])
         self._last_counts = (outcome.iterations, outcome.evaluations)
-        self._step_counts = pyblp_attributes.market_counts([outcome], problem.T)
-        self._all_counts = pyblp_attributes.market_counts(history, problem.T)
-        self.fp_converged, self.cumulative_fp_converged = self._step_counts[0], self._all_counts[0]
+        self._contraction_columns = [step.markets for step in history]  # compact, PyBLP's arrays on demand (`_market_counts`)
         concentrated = self._estimation.parameters.concentrated_beta
         self.parameters = np.c_[np.r_[self.theta, self.beta[concentrated, 0], self.gamma[:, 0]]]
         self.moments_covariances = statistics.S
@@ -188,6 +188,20 @@ class ProblemResults(PostEstimation, Pickled):
         if self.estimated_costs is not None:
             with np.errstate(divide='ignore', invalid='ignore'):
                 self.tilde_costs = np.log(self.estimated_costs) if self.costs_type == 'log' else self.estimated_costs
+
+    def _market_counts(self, cumulative: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """PyBLP's fp_converged, fp_iterations and contraction_evaluations (T x one column per contraction of the
+        last step's optimization; `cumulative`: of every step's), int64, built from the compact columns kept."""
+        steps = self._contraction_columns if cumulative else self._contraction_columns[-1:]
+        return market_arrays([column for columns in steps for column in columns], self.problem.T)
+
+    @property
+    def fp_converged(self) -> np.ndarray:
+        return self._market_counts()[0]
+
+    @property
+    def cumulative_fp_converged(self) -> np.ndarray:
+        return self._market_counts(cumulative=True)[0]
 
     def _fixed_effects(self) -> tuple[np.ndarray, np.ndarray]:
         """PyBLP's xi_fe and omega_fe: what the absorbed fixed effects contribute to delta and to the transformed

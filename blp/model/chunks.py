@@ -21,7 +21,7 @@ from blp.configurations.solve_options import Iteration
 from blp.estimation.parameters import NonlinearValues, Parameters
 from blp.model.contraction import RandomCoefficients
 from blp.model.demand import DemandModel, Inversion
-from blp.model.squarem import stopped_at_limit
+from blp.model.settled import settle
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,9 @@ class ChunkedDemand:
             delta[markets, :width] = contraction.delta * e
             evaluations[markets], iterations[markets] = contraction.evaluations, contraction.iterations
             converged[markets] = contraction.converged
-            settled = contraction.converged | stopped_at_limit(contraction.converged, contraction.evaluations,
-                                                               contraction.delta, iteration)
-            if jacobian is not None and settled.all():
-                observed = model.observed_shares()[markets, :width] \
-                    if iteration.returns or not contraction.converged.all() else None
+            rule = settle(contraction.converged, contraction.evaluations, contraction.delta, iteration)
+            if jacobian is not None and rule.settled.all():
+                observed = model.observed_shares[markets, :width] if rule.observed else None
                 jacobian[markets, :width] = e * model.padded_jacobian(
                     kernel, utilities, contraction.delta, self.parameters, self.variables[markets], self.columns,
                     observed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Optional
 
 import numpy as np
@@ -203,11 +204,13 @@ class DemandModel:
         assert inversion.utilities is not None and inversion.padded is not None and self.random is not None
         e = self.epsilon_scale
         padded = e * self.padded_jacobian(self.random, inversion.utilities, inversion.padded / e, parameters,
-                                          variables, columns, self.observed_shares() if observed else None)
+                                          variables, columns, self.observed_shares if observed else None)
         return self.layout.unpad(padded), padded
 
+    @cached_property
     def observed_shares(self) -> np.ndarray:
-        """The observed shares, padded (T x J, 0 where padded)."""
+        """The observed shares, padded (T x J, 0 where padded): computed once, as the model's shares never change
+        (other shares make another model)."""
         return np.where(self.layout.mask, np.exp(self.log_shares_padded), 0.0)
 
     @staticmethod

@@ -44,14 +44,6 @@ class Contraction:
     converged: np.ndarray    # T
 
 
-def stopped_at_limit(converged: np.ndarray, evaluations: np.ndarray, delta: np.ndarray,
-                     iteration: Iteration) -> np.ndarray:
-    """The markets (T) whose contraction did not converge but ran out of `max_evaluations` on finite values (`delta`
-    T x J, padded with finite values): PyBLP goes on with such a delta (its `error_behavior='revert'` reverts only
-    values that are not finite), so the estimator may too."""
-    return ~converged & (evaluations >= iteration.max_evaluations) & np.isfinite(delta).all(axis=1)
-
-
 def squarem(step: Step, start: np.ndarray, iteration: Iteration) -> Contraction:
     """Iterate `step` from `start` per market until |G(delta) - delta| <= atol in every product (sup norm), with
     SQUAREM extrapolation (Varadhan and Roland: two evaluations, a step of length alpha in [1, step_max] with

@@ -68,6 +68,32 @@ def test_chunks_of_random_coefficients_nested_logit_give_the_same_evaluation(nes
     assert_same_evaluation(whole, chunked)
 
 
+def test_markets_stopped_at_the_iteration_limit_settle_the_same_in_chunks(products, agents):
+    """`blp.model.settled`, the rule both paths follow: a market out of `max_evaluations` on finite values is used
+    as it is, its d delta / d theta with the observed shares (a whole-problem or a chunk's); out of evaluations
+    under error_behavior 'punish', it fails in both."""
+    problem = rc_problem(products, agents)
+    theta = np.array([2.0, 0.3, -1.0])
+    options = dict(sigma=[[0, 0], [0, 2.0]], pi=[[0.3], [-1.0]], method='1s',
+                   iteration=blp.Iteration('squarem', {'atol': 1e-14, 'max_evaluations': 4}))
+    for behavior in ('revert', 'punish'):
+        found = []
+        for budget in (None, TINY):
+            estimation = Estimation(problem, SolveOptions(**options, memory_budget_mb=budget, error_behavior=behavior))
+            assert (estimation.chunked is None) == (budget is None)
+            found.append(estimation.evaluate(theta, estimation.moments.iv(estimation.W)))
+        whole, chunked = found
+        if behavior == 'revert':
+            assert len(whole.unconverged_markets) == 10 and not whole.failed_markets
+            assert_same_evaluation(whole, chunked)
+        else:
+            assert len(whole.failed_markets) == 10 and np.isnan(whole.gradient).all()
+        assert (chunked.unconverged_markets, chunked.failed_markets) == (whole.unconverged_markets,
+                                                                         whole.failed_markets)
+    model = problem.model
+    assert model.observed_shares is model.observed_shares  # computed once per model
+
+
 @pytest.mark.parametrize('nested', [False, True])
 def test_chunks_with_a_supply_side_give_the_same_evaluation(products, nested_products, agents, nested):
     """Also with nests (RCNL: the nested markups and rho's direction, market by market)."""

@@ -155,12 +155,13 @@ class Client:
 
     def counterfactual(self, job: JobRef, *, market: Optional[str] = None, prices: Optional[dict[str, float]] = None,
                        firm_ids: Optional[dict[str, str]] = None, costs: Optional[dict[str, float]] = None,
-                       wait: bool = True, timeout: Optional[float] = None,
+                       constant_costs: Optional[bool] = None, wait: bool = True, timeout: Optional[float] = None,
                        idempotency_key: Optional[str] = None) -> dict[str, Any]:
         """Prices taken as given in `market`, or a new equilibrium after a merger (`firm_ids={'F6': 'F4'}`) or
-        new costs, at a finished estimate's parameters."""
+        new costs, at a finished estimate's parameters (`constant_costs=False`: costs move with shares in X3)."""
         body = {name: value for name, value in
-                (('market', market), ('prices', prices), ('firm_ids', firm_ids), ('costs', costs)) if value is not None}
+                (('market', market), ('prices', prices), ('firm_ids', firm_ids), ('costs', costs),
+                 ('constant_costs', constant_costs)) if value is not None}
         return self._submit(f'/v1/jobs/{job_id(job)}/counterfactuals', body, idempotency_key, wait, timeout)
 
     def merger_screen(self, job: JobRef, *, candidates: Optional[list[list[str]]] = None,

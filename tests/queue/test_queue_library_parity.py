@@ -1,7 +1,8 @@
 """What the library estimates, run as jobs by a real Celery worker on a real Redis, gives the library's numbers on the
 same inputs (the worker's estimate to 1e-12, its scores to 1e-12): gamma optimized in theta with log costs, a scaled
-logit error (epsilon_scale = 1.5) with a supply side, and micro and agent scores of a finished estimate, through the
-API and the client (`POST /v1/jobs/{id}/micro-scores`, `/agent-scores`). Small simulated problems: a few seconds each."""
+logit error (epsilon_scale = 1.5) with a supply side, micro and agent scores of a finished estimate, through the API
+and the client (`POST /v1/jobs/{id}/micro-scores`, `/agent-scores`), and a merger with costs that move with shares
+(`constant_costs` false). Small simulated problems: a few seconds each."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import pandas as pd
 import pytest
 from epsilon_scale_workloads import demand
 from queue_support import submit, upload, wait_for
-from simulation_option_workloads import simulate
+from simulation_option_workloads import ids, simulate
 
 import blp
 import blp_client
 from blp.configurations.integration import Integration
+from blp.estimation.estimator import restore
 from blp.micro.from_spec import build_micro_dataset
 from blp.spec import EstimateSpec, solve_options
 from blp.spec.micro import MicroDatasetSpec
@@ -107,3 +109,39 @@ def test_micro_and_agent_scores_of_a_job_are_the_librarys(api, gamma_job):
         for market, values in theirs.items():
             assert values.shape == (5, 7, 7)  # agents x first x second choices (the outside good's weight 0)
             np.testing.assert_allclose(np.array(ours[str(market)], dtype=float), values, rtol=RTOL, atol=0)
+
+
+def test_a_merger_with_costs_moving_with_shares_is_the_librarys(api):
+    """Costs 1 + z + shares: with `constant_costs` false the job's equilibrium and costs after are the library's
+    counterfactual of the same stored estimate (restored as the worker restores it), and differ from constant costs."""
+    simulation = simulate(blp, dict(
+        product_formulations=(blp.Formulation('1 + prices + x'), blp.Formulation('0 + x'),
+                              blp.Formulation('1 + z + shares')),
+        beta=[1, -2, 2], sigma=1, gamma=[1, 0.5, 2], integration=blp.Integration('product', 9), seed=0,
+        product_data=ids(20, 6, 3)))
+    problem = simulation.replace_endogenous(constant_costs=False).to_problem()
+    assert problem.agents is not None
+    products = problem.products.frame.assign(product_ids=lambda frame: 'p' + frame.groupby('market_ids').cumcount()
+                                             .astype(str))
+    spec = {'problem': {'product_formulations': [{'formula': '1 + prices + x'}, {'formula': '0 + x'},
+                                                 {'formula': '1 + z + shares'}]},
+            'solve': {'sigma': 1, 'beta': [None, -2, None], 'method': '1s', 'threads': 1,
+                      'optimization': {'method': 'return'}}}
+    job_id, stored, _ = run(api, spec, products, problem.agents.frame)
+    parsed = EstimateSpec.model_validate(spec)
+    library = restore(blp.Problem.from_spec(parsed.problem, products, problem.agents.frame), stored)
+    firm_ids = products['firm_ids'].astype(str).replace({'1': '0'}).to_numpy()
+    tables = {}
+    for constant in (False, True):
+        with blp_client.Client('http://testserver', transport=api._transport) as client:
+            job = client.counterfactual(job_id, firm_ids={'1': '0'}, constant_costs=constant, timeout=120)
+            tables[constant] = api.get(f"/v1/jobs/{job['id']}/result").json()
+    expected = library.counterfactual(firm_ids=firm_ids, constant_costs=False)
+    moving = tables[False]
+    assert moving['provenance']['request']['constant_costs'] is False
+    for name in ('price_after', 'share_after', 'cost_after', 'cost_before'):
+        np.testing.assert_allclose([row[name] for row in moving['products']],
+                                   [row[name] for row in expected['products']], rtol=RTOL, atol=0, err_msg=name)
+    costs = {constant: np.array([row['cost_after'] for row in tables[constant]['products']]) for constant in tables}
+    np.testing.assert_array_equal(costs[True], [row['cost_before'] for row in tables[True]['products']])
+    assert np.abs(costs[False] - costs[True]).max() > 1e-3

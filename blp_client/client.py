@@ -16,7 +16,14 @@ from typing import Any, Optional, Union
 import httpx
 import pandas as pd
 
-from blp.spec.results import BootstrapResult, ImportanceSample, MergerScreenResult, MicroValues
+from blp.spec.results import (
+    AgentScores,
+    BootstrapResult,
+    ImportanceSample,
+    MergerScreenResult,
+    MicroScores,
+    MicroValues,
+)
 from blp_client.errors import JobFailed, error_for
 from blp_client.progress import ProgressLine
 from blp_client.results import CounterfactualResult, Results, matrix_frame
@@ -148,12 +155,13 @@ class Client:
 
     def counterfactual(self, job: JobRef, *, market: Optional[str] = None, prices: Optional[dict[str, float]] = None,
                        firm_ids: Optional[dict[str, str]] = None, costs: Optional[dict[str, float]] = None,
-                       wait: bool = True, timeout: Optional[float] = None,
+                       constant_costs: Optional[bool] = None, wait: bool = True, timeout: Optional[float] = None,
                        idempotency_key: Optional[str] = None) -> dict[str, Any]:
         """Prices taken as given in `market`, or a new equilibrium after a merger (`firm_ids={'F6': 'F4'}`) or
-        new costs, at a finished estimate's parameters."""
+        new costs, at a finished estimate's parameters (`constant_costs=False`: costs move with shares in X3)."""
         body = {name: value for name, value in
-                (('market', market), ('prices', prices), ('firm_ids', firm_ids), ('costs', costs)) if value is not None}
+                (('market', market), ('prices', prices), ('firm_ids', firm_ids), ('costs', costs),
+                 ('constant_costs', constant_costs)) if value is not None}
         return self._submit(f'/v1/jobs/{job_id(job)}/counterfactuals', body, idempotency_key, wait, timeout)
 
     def merger_screen(self, job: JobRef, *, candidates: Optional[list[list[str]]] = None,
@@ -253,6 +261,23 @@ class Client:
         one row per moment by name."""
         values = MicroValues.model_validate(self.request('GET', f'/v1/jobs/{job_id(job)}/micro-values').json())
         return pd.DataFrame([moment.model_dump() for moment in values.micro_moments]).set_index('name')
+
+    def micro_scores(self, job: JobRef, dataset: Union[str, dict[str, Any]], micro_data: Data,
+                     integration: Optional[dict[str, Any]] = None) -> MicroScores:
+        """PyBLP's `compute_micro_scores` at the estimate: `.scores[p][n]` is observation n's d log P_n / d theta_p
+        (`.parameters[p]`); `dataset` is one of the estimate's micro datasets by name, or one in the spec's JSON form;
+        `micro_data` a DataFrame, file or dataset id."""
+        body = {'dataset': dataset, 'micro_data': self._data(micro_data), 'integration': integration}
+        response = self.request('POST', f'/v1/jobs/{job_id(job)}/micro-scores', json=body)
+        return MicroScores.model_validate(response.json())
+
+    def agent_scores(self, job: JobRef, dataset: Union[str, dict[str, Any]], micro_data: Optional[Data] = None,
+                     integration: Optional[dict[str, Any]] = None) -> AgentScores:
+        """PyBLP's `compute_agent_scores` at the estimate: `.scores[p][market]` is agents x choices (nested lists),
+        for the estimate's own agents or those of `micro_data`."""
+        body = {'dataset': dataset, 'micro_data': self._data(micro_data), 'integration': integration}
+        response = self.request('POST', f'/v1/jobs/{job_id(job)}/agent-scores', json=body)
+        return AgentScores.model_validate(response.json())
 
     def importance_sampling(self, job: JobRef, draws: int, ar_constant: float = 1.0, seed: Optional[int] = None,
                             agent_data: Optional[str] = None, integration: Optional[dict] = None) -> ImportanceSample:

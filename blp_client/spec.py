@@ -7,6 +7,7 @@ Objects are read by their attributes, not their types: the client needs no numer
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Optional, Sequence
 
 
@@ -17,11 +18,15 @@ def _formulation(value: Any) -> Optional[dict[str, Any]]:
 
 
 def _options(value: Any) -> Any:
-    """Dataclass options (Integration, Optimization, Iteration) as JSON objects; numpy arrays as lists."""
+    """Dataclass options (Optimization, Iteration) as JSON objects; numpy arrays as lists. NaN and infinities are
+    null, which is what they mean in PyBLP's arguments: NaN in beta or gamma concentrates an element out, an infinite
+    bound is no bound (JSON has neither number)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {field.name: _options(getattr(value, field.name)) for field in dataclasses.fields(value)}
     if hasattr(value, 'tolist'):
-        return value.tolist()
+        return _options(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, dict):
         return {key: _options(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -29,15 +34,34 @@ def _options(value: Any) -> Any:
     return value
 
 
+# Arguments of `blp.Problem` (PyBLP's names) that the spec carries in `problem`, not in `solve`.
+PROBLEM_OPTIONS = ('rc_types', 'epsilon_scale', 'costs_type', 'instruments')
+
+
+def _integration(value: Any) -> Any:
+    """A `blp.Integration` as the spec's `{"specification", "size", "seed"}`: the spec carries only the seed of
+    PyBLP's `specification_options` (0 when not given, as `blp.Integration`'s)."""
+    if isinstance(value, dict) or not hasattr(value, 'specification_options'):
+        return _options(value)
+    options = dict(value.specification_options or {})
+    others = sorted(set(options) - {'seed'})
+    if others:
+        raise ValueError(f'integration: the spec takes only a seed among specification_options, not {others}')
+    return {'specification': value.specification, 'size': int(value.size), 'seed': _options(options.get('seed', 0))}
+
+
 def build_spec(product_formulations: Sequence[Any], agent_formulation: Any = None, integration: Any = None,
-               **solve: Any) -> dict[str, Any]:
-    """`{"problem": ..., "solve": ...}` from the arguments of `blp.Problem` (without the data) and of `solve`."""
+               **arguments: Any) -> dict[str, Any]:
+    """`{"problem": ..., "solve": ...}` from the arguments of `blp.Problem` (without the data: `rc_types`,
+    `epsilon_scale`, `costs_type`, and the spec's `instruments`, go to the problem) and of `solve` (the rest)."""
     problem: dict[str, Any] = {'product_formulations': [_formulation(f) for f in product_formulations]}
     if agent_formulation is not None:
         problem['agent_formulation'] = _formulation(agent_formulation)
     if integration is not None:
-        problem['integration'] = _options(integration)
-    return {'problem': problem, 'solve': {name: _options(value) for name, value in solve.items()}}
+        problem['integration'] = _integration(integration)
+    problem.update({name: _options(arguments.pop(name)) for name in PROBLEM_OPTIONS
+                    if arguments.get(name) is not None})
+    return {'problem': problem, 'solve': {name: _options(value) for name, value in arguments.items()}}
 
 
 def as_spec(spec: Any) -> dict[str, Any]:

@@ -304,7 +304,8 @@ def job_view(record: JobRecord) -> dict[str, Any]:
         spec = record.get('spec') or {}
         formulations = spec.get('problem', {}).get('product_formulations') or []
         if len(formulations) > 1 and formulations[1] is not None:  # agents to sample
-            links['importance_sampling'] = f'{base}/importance-sampling'
+            links.update(importance_sampling=f'{base}/importance-sampling', micro_scores=f'{base}/micro-scores',
+                         agent_scores=f'{base}/agent-scores')
         if spec.get('solve', {}).get('micro_moments'):
             links['micro_values'] = f'{base}/micro-values'
     if record['kind'] == 'merger_screen':

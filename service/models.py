@@ -96,13 +96,17 @@ class CounterfactualRequest(_Strict):
     `prices`: new prices by product id in `market`, taken as given (shares respond, nobody re-prices: the
     exercises' price cut). `firm_ids` (new owner by current firm id: `{"F2": "F1"}` merges F2 into F1) and/or
     `costs` (new marginal costs by product id in `market`): firms re-price to a new Bertrand-Nash equilibrium,
-    in `market` or, for a merger without `market`, in every market.
+    in `market` or, for a merger without `market`, in every market, costs constant or (`constant_costs` false) moving
+    with shares.
     """
 
     market: Optional[str] = Field(default=None, min_length=1, examples=['C01Q2'])
     prices: Optional[dict[str, FiniteFloat]] = Field(default=None, min_length=1, examples=[{'F1B04': 0.05}])
     firm_ids: Optional[dict[str, str]] = Field(default=None, min_length=1, examples=[{'F2': 'F1'}])
     costs: Optional[dict[str, FiniteFloat]] = Field(default=None, min_length=1, examples=[{'F1B04': 0.02}])
+    constant_costs: bool = Field(default=True, strict=True, description=(
+        "PyBLP's constant_costs: false moves marginal costs with the new shares (during the equilibrium and in "
+        'costs after) when X3 reads shares; without shares in X3, or for prices taken as given, it changes nothing'))
 
     @model_validator(mode='after')
     def _one_kind(self) -> 'CounterfactualRequest':

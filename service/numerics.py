@@ -1,5 +1,5 @@
 """The API's numerics in separate processes: checking a job request, and what a finished estimate answers on demand
-(elasticities, diversion ratios, passthrough, micro values, importance sampling), so that neither ever stalls the API.
+(elasticities, diversion ratios, passthrough, micro values and scores, importance sampling), so that neither ever stalls the API.
 
 Why: building even a budgeted problem holds the GIL for up to ~0.2 s at a time (pandas and numpy on large agent
 data), which stalled /healthz and status reads in the same process; and storing every market's matrices cost
@@ -200,10 +200,30 @@ def _importance_sample(results: Any, spec: EstimateSpec, settings: Settings, tab
                                        integration=integration).to_dict()
 
 
+def _scores(results: Any, spec: EstimateSpec, settings: Settings, table: str, request: dict[str, Any]) -> Any:
+    """Micro or agent scores (`table`) of the checked request's micro dataset at the estimate, per element of theta."""
+    from blp.configurations.integration import Integration  # the core: only numerics processes load it
+    from blp.micro.from_spec import build_micro_dataset
+    from blp.serialization import jsonable
+    from blp.spec.micro import MicroDatasetSpec
+
+    micro_id, rule = request.get('micro_data'), request.get('integration')
+    micro = _frame(helper_store(settings), (micro_id, None), 'micro_data') if micro_id else None
+    integration = None if rule is None else Integration.seeded(rule['specification'], rule['size'], rule.get('seed'))
+    dataset = build_micro_dataset(MicroDatasetSpec.model_validate(request['dataset']), results.problem)
+    if table == 'micro-scores':
+        scores = [jsonable(values) for values in results.compute_micro_scores(dataset, micro, integration)]
+    else:
+        scores = [{str(market): jsonable(values) for market, values in by_market.items()}
+                  for by_market in results.compute_agent_scores(dataset, micro, integration)]
+    return {'parameters': list(results.theta_labels), 'scores': scores}
+
+
 # What a finished estimate answers on demand, by the name the API asks for it with.
 AT_ESTIMATE: dict[str, Callable[..., Any]] = {
     'elasticities': _matrix, 'diversion-ratios': _matrix, 'passthrough': _matrix,
-    'micro-values': _micro_values, 'importance-sampling': _importance_sample}
+    'micro-values': _micro_values, 'importance-sampling': _importance_sample,
+    'micro-scores': _scores, 'agent-scores': _scores}
 
 
 def _at_estimate(settings: Settings, job_id: str, spec_json: str, inputs: InputIds, restore_json: str,
@@ -254,7 +274,7 @@ class Numerics:
     def at_estimate(self, record: JobRecord, result: dict[str, Any], what: str, argument: Any) -> Any:
         """What a finished estimate answers on demand (`AT_ESTIMATE`): 'elasticities' or 'diversion-ratios' (prices)
         or 'passthrough' of one market (`argument`), `{"product_ids", "matrix"}`; 'micro-values' of its micro
-        moments; 'importance-sampling' with `argument` the checked request."""
+        moments; 'importance-sampling', 'micro-scores' and 'agent-scores' with `argument` the checked request."""
         # what restoring needs: the estimate, and for a re-estimate with optimal instruments its report
         restore = json.dumps({key: result[key] for key in ('results', 'optimal_instruments') if key in result},
                              sort_keys=True)

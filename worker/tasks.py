@@ -269,7 +269,8 @@ def _counterfactual_table(results: Any, product: Any, request: dict[str, Any]) -
     if request.get('costs'):
         current = np.asarray(results.compute_costs(), dtype=float).ravel()
         costs = _by_product(product, _one_market(request), request['costs'], current)
-    return results.counterfactual(firm_ids=firm_ids, costs=costs, market_id=market)
+    return results.counterfactual(firm_ids=firm_ids, costs=costs, market_id=market,
+                                  constant_costs=request.get('constant_costs', True))
 
 
 def counterfactual_work(store: Store, record: JobRecord) -> dict[str, Any]:

@@ -146,6 +146,10 @@ def draw_starts(problem: Labels, options: SolveOptions, count: int, seed: int = 
     draws within the solve's own bounds. The drawing box must lie within the solve's bounds, or the solve would
     refuse the very starts drawn for it: a SpecificationError names the parameter.
     """
+    if options.gamma is not None and np.isfinite(np.array(options.gamma, dtype=float)).any():
+        raise SpecificationError('multi-start draws sigma, pi, rho and beta, not gamma in theta: estimate with gamma '
+                                 'given as numbers in a single start, or leave gamma concentrated out (null)',
+                                 parameter='gamma')
     box = _box(options, bounds)
     starts = starting_values(problem, options.sigma, options.pi, options.rho, count, seed, sampler, beta=options.beta,
                              **box)

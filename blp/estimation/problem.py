@@ -502,8 +502,8 @@ class Problem:
           whose observed shares lie within them.
         - `delta`: where the first step's first contraction starts (N values; PyBLP's, by default the logit delta).
           Later contractions warm-start as always; `delta_behavior='logit'` ignores it, as PyBLP's.
-        - `gamma`, `gamma_bounds`: PyBLP's default (gamma all NaN: concentrated out of the supply moments) is
-          accepted; gamma with starting values (optimized over in theta) is not ported and is refused naming gamma.
+        - `gamma`, `gamma_bounds`: NaN elements (PyBLP's default) are concentrated out of the supply moments;
+          numbers are starting values of elements optimized over in theta, after beta (`blp.estimation.parameters`).
         - `phi`, `phi_bounds` (with product data's `lag_indices`) and `demand_moment_types` / `supply_moment_types`
           (`'levels'`, `'innovations'`, `'differenced_innovations'`, or PyBLP's list of (type, count) tuples):
           persistent unobservables, `blp.estimation.persistence`.

@@ -146,6 +146,12 @@ def build_micro_moments(spec: MicroMomentsSpec, problem: Problem) -> list[MicroM
     return moments
 
 
+def build_micro_dataset(spec: MicroDatasetSpec, problem: Problem) -> MicroDataset:
+    """The core's MicroDataset that one `spec` describes on `problem`'s data, alone (for `compute_micro_scores` and
+    `compute_agent_scores`); errors name `dataset`."""
+    return _dataset(spec, _Columns(problem), 'dataset')
+
+
 def resolve_micro_moments(micro_moments: Any, problem: Problem) -> Any:
     """`micro_moments` as the core's objects: a MicroMomentsSpec (or its JSON dict) is compiled, a list is kept."""
     if isinstance(micro_moments, dict):

@@ -86,9 +86,11 @@ class ChunkedDemand:
             rule = settle(contraction.converged, contraction.evaluations, contraction.delta, iteration)
             if jacobian is not None and rule.settled.all():
                 observed = model.observed_shares[markets, :width] if rule.observed else None
+                # at delta / e as the whole-problem path has it (`DemandModel`: e times the solution, divided
+                # again), not the solution itself: one rounding apart at e != 1, which threads would then change
                 jacobian[markets, :width] = e * model.padded_jacobian(
-                    kernel, utilities, contraction.delta, self.parameters, self.variables[markets], self.columns,
-                    observed)
+                    kernel, utilities, delta[markets, :width] / e, self.parameters, self.variables[markets],
+                    self.columns, observed)
 
         if self.threads > 1:
             with ThreadPoolExecutor(self.threads) as pool:

@@ -128,6 +128,10 @@ class SolveSpec(_Strict):
     beta_bounds: Optional[tuple[list[Bound], list[Bound]]] = None
     costs_bounds: Optional[tuple[Bound, Bound]] = Field(
         default=None, description='(lower, upper) marginal costs are clipped to, null for no bound')
+    gamma: Optional[list[Optional[FiniteFloat]]] = Field(
+        default=None, description='with a supply side, per X3 column: null to concentrate out (default, PyBLP\'s NaN), '
+                                  'a starting value to optimize over in theta after beta, 0 to fix at zero (PyBLP\'s gamma)')
+    gamma_bounds: Optional[tuple[list[Bound], list[Bound]]] = None
     initial_update: bool = Field(default=False, description='update W and delta at the starting values first (PyBLP)')
     micro_moments: Optional[MicroMomentsSpec] = Field(
         default=None, description='survey statistics matched by micro moments (declarative: see blp/spec/micro.py)')
@@ -312,7 +316,8 @@ def solve_options(solve: SolveSpec) -> SolveOptions:
         iteration=Iteration(solve.iteration.method, dict(solve.iteration.method_options)),
         W_type=solve.W_type, se_type=solve.se_type, center_moments=solve.center_moments,
         scale_objective=solve.scale_objective, beta=solve.beta, beta_bounds=_unbound(solve.beta_bounds),
-        costs_bounds=solve.costs_bounds, initial_update=solve.initial_update,
+        costs_bounds=solve.costs_bounds, gamma=solve.gamma, gamma_bounds=_unbound(solve.gamma_bounds),
+        initial_update=solve.initial_update,
         micro_moments=solve.micro_moments or (), memory_budget_mb=solve.memory_budget_mb, threads=solve.threads or 1,
         error_behavior=solve.error_behavior, error_punishment=solve.error_punishment,
         delta_behavior=solve.delta_behavior, check_optimality=solve.check_optimality,

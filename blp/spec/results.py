@@ -512,6 +512,28 @@ class MicroValues(_Wire):
     micro_moments: list[MicroValue]
 
 
+class MicroScores(_Wire):
+    """Scores d log P_n / d theta of micro observations at an estimate (PyBLP's `compute_micro_scores`): one list per
+    element of theta (`parameters`, in theta's order), one score per observation in the order of the micro data (or
+    of its sorted `micro_ids`); null where the dataset could not have sampled the observation's choice (P_n = 0)."""
+
+    job_id: str
+    dataset: str = Field(description='the micro dataset the observations were sampled by')
+    parameters: list[str] = Field(description="theta's labels, as `theta_labels`")
+    scores: list[list[Number]]
+
+
+class AgentScores(_Wire):
+    """Scores of every agent-choice at an estimate (PyBLP's `compute_agent_scores`): per element of theta, by market
+    id, an agents x choices array (choices: the outside good first when the dataset samples it, then the market's
+    products; a further axis of second choices when the dataset has them), as nested lists."""
+
+    job_id: str
+    dataset: str
+    parameters: list[str] = Field(description="theta's labels, as `theta_labels`")
+    scores: list[dict[str, list[Any]]]
+
+
 class SamplingDiagnostics(_Wire):
     """One market's importance weights (Owen's effective sample sizes, as PyBLP's diagnostics)."""
 

@@ -1,7 +1,7 @@
 """`/v1/jobs`: submit, list, watch, cancel, delete estimates and counterfactuals, and read their results.
 
-Results are read from what the worker stored; elasticities, diversion ratios, passthrough, micro values and importance
-sampling are computed from the stored estimate in a numerics process (service.numerics): no numerics in the API
+Results are read from what the worker stored; elasticities, diversion ratios, passthrough, micro values and scores, and
+importance sampling are computed from the stored estimate in a numerics process (service.numerics): no numerics in the API
 process.
 """
 
@@ -21,9 +21,11 @@ from starlette.concurrency import run_in_threadpool
 from blp.spec import OptimalInstrumentsSpec
 from blp.spec.results import (
     JOB_RESULT,
+    AgentScores,
     ImportanceSample,
     JobResult,
     MergerRanking,
+    MicroScores,
     MicroValues,
     PassthroughMatrix,
     SortColumn,
@@ -45,6 +47,8 @@ from service.importance_sampling import (
 )
 from service.jobs import ESTIMATES, cancel, job_view, submit_counterfactual, submit_estimate
 from service.merger_screen import MergerScreenRequest, ranked, ranking_csv, submit_merger_screen
+from service.micro_scores import ScoreKind, ScoresRequest, scores_view
+from service.micro_scores import checked_request as scores_request
 from service.models import CounterfactualRequest, Job, JobList, JobRequest
 from service.numerics import Numerics
 from service.openapi import problems
@@ -295,6 +299,39 @@ def get_micro_values(job_id: JobId, store: StoreDep, owner: OwnerDep, numerics: 
     rows = [{'name': moment['name'], 'value': value, 'observed': moment['value']}
             for moment, value in zip(moments, values)]
     return JSONResponse(MicroValues.model_validate({'job_id': job_id, 'micro_moments': rows}).model_dump(mode='json'))
+
+
+def _scores(store: Store, numerics: Numerics, job_id: str, owner: str, body: ScoresRequest,
+            kind: ScoreKind) -> Response:
+    record, result = result_of(store, job_id, owner, ESTIMATES, 'only estimates have scores')
+    if isinstance(result, Response):
+        return result
+    request = scores_request(store, record, body, owner, kind)
+    view = scores_view(job_id, kind, request, numerics.at_estimate(record, result, kind, request))
+    return JSONResponse(view.model_dump(mode='json'))
+
+
+_SCORES: dict[int | str, dict[str, Any]] = {**_RUNNING, **problems(404, 409, 415, 422)}
+
+
+@router.post('/{job_id}/micro-scores', response_model=MicroScores, tags=['results'], responses=_SCORES,
+             dependencies=[Depends(require_json)])
+def create_micro_scores(job_id: JobId, body: ScoresRequest, store: StoreDep, owner: OwnerDep,
+                        numerics: NumericsDep) -> Response:
+    """Scores d log P_n / d theta of the observations in `micro_data` at the estimate (PyBLP's
+    `compute_micro_scores`), one list per element of theta: observations sampled by `dataset` (one of the estimate's
+    micro datasets by name, or one in full), integrated over their own nodes or `integration`'s. Costed first: 422
+    naming `micro_data` or `integration.size` when the answer or the work would be too large."""
+    return _scores(store, numerics, job_id, owner, body, 'micro-scores')
+
+
+@router.post('/{job_id}/agent-scores', response_model=AgentScores, tags=['results'], responses=_SCORES,
+             dependencies=[Depends(require_json)])
+def create_agent_scores(job_id: JobId, body: ScoresRequest, store: StoreDep, owner: OwnerDep,
+                        numerics: NumericsDep) -> Response:
+    """Scores of every agent-choice at the estimate (PyBLP's `compute_agent_scores`): per element of theta, by market,
+    agents x choices, for the estimate's own agents or those of `micro_data`, sampled by `dataset`."""
+    return _scores(store, numerics, job_id, owner, body, 'agent-scores')
 
 
 @router.post('/{job_id}/importance-sampling', response_model=ImportanceSample, tags=['results'],

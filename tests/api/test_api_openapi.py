@@ -44,7 +44,7 @@ def test_operation_ids_and_tags_are_chosen():
     ids = {operation['operationId'] for _, _, operation in OPERATIONS}
     assert {'create_job', 'list_jobs', 'get_job', 'cancel_job', 'delete_job', 'get_job_events', 'get_result',
             'get_comparison', 'get_elasticities', 'get_diversion_ratios', 'get_passthrough', 'get_micro_values',
-            'create_importance_sample', 'create_counterfactual',
+            'create_importance_sample', 'create_micro_scores', 'create_agent_scores', 'create_counterfactual',
             'create_optimal_instruments', 'create_bootstrap', 'create_merger_screen', 'get_ranking', 'upload_dataset',
             'get_dataset', 'delete_dataset', 'get_health', 'get_readiness', 'get_metrics'} == ids
     assert all(len(operation['tags']) == 1 for _, _, operation in OPERATIONS)

@@ -51,6 +51,13 @@ def finished(theta, objective, norm=1e-9, eigenvalues=(1.0, 2.0), status='succee
             'hessian_eigenvalues': list(eigenvalues), 'status': status}
 
 
+def test_gamma_in_theta_is_refused_by_name_since_starts_do_not_draw_it(problem):
+    options = SolveOptions(sigma=[[0, 0], [0, 1]], pi=[[0.2], [1]], gamma=[None, 0.5], **BOUNDS)
+    with pytest.raises(SpecificationError, match='not gamma') as refused:
+        draw_starts(problem, options, 4)
+    assert refused.value.parameter == 'gamma'
+
+
 def test_summary_chooses_the_lowest_acceptable_objective_and_counts_optima():
     starts = [
         finished([1.0, 2.0], 5.0),

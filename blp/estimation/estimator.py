@@ -77,9 +77,10 @@ class Estimation:
     """One call of `Problem.solve`: holds the configuration and the warm-started delta between evaluations."""
 
     def __init__(self, problem: Problem, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None,
-                 first_step: int = 1, strict: bool = False) -> None:
+                 first_step: int = 1, strict: bool = False, bounded: Optional[bool] = None) -> None:
         """`strict`: refuse an under-identified model (more unfixed parameters than moments), which PyBLP estimates
-        with a warning (and so does this class without `strict`)."""
+        with a warning (and so does this class without `strict`); `bounded`: whether PyBLP's default bounds apply
+        (None: as the optimizer says)."""
         self.problem, self.options = problem, options
         for name in ('W_type', 'se_type'):
             if getattr(options, name) == 'clustered' and problem.products.clustering_ids is None:
@@ -94,7 +95,7 @@ class Estimation:
         if 'nonlinear' in options.fp_type and problem.epsilon_scale != 1:
             raise SpecificationError("with epsilon_scale other than 1, fp_type must be 'safe_linear' or 'linear' "
                                      "(PyBLP's rule)", parameter='fp_type')
-        self.parameters = Parameters.of(problem, options)
+        self.parameters = Parameters.of(problem, options, bounded)
         check_gamma(options.gamma, options.gamma_bounds, None if problem.supply is None else problem.supply.X3_labels)
         self.model = problem.model.with_nodes_for(self.parameters.values.sigma)  # data faults before identification
         self.variables, self.columns = self.model.parameter_variables(self.parameters)
@@ -614,7 +615,9 @@ def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemR
     if int(state.get('micro_moments', 0)) and not options.micro_moments:
         raise SpecificationError(f"the stored estimate has {state['micro_moments']} micro moment(s): pass the same "
                                  f"micro_moments to restore it", parameter='micro_moments')
-    estimation = Estimation(problem, options, first_step=step)
+    # a stored estimate does not say which optimizer found it: no default bounds are added at a restore (the
+    # bootstrap of a restored estimate is given the bounds of its solve)
+    estimation = Estimation(problem, options, first_step=step, bounded=False)
     if state.get('simulation_covariances') is not None:  # the resampled agents' part of S, as estimated
         estimation.resampling = FixedCovariances(np.array(state['simulation_covariances'], dtype=float))
     hessian = state.get('hessian')

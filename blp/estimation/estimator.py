@@ -17,7 +17,7 @@ import scipy.optimize
 
 from blp import options as options_module
 from blp import status
-from blp.configurations.solve_options import Optimization, SolveOptions
+from blp.configurations.solve_options import Iteration, Optimization, SolveOptions
 from blp.estimation import progress_log
 from blp.estimation.gmm import LinearIV, SingularWeights, invert, parameter_covariances
 from blp.estimation.moments import DemandState, MomentStack
@@ -604,11 +604,14 @@ def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemR
         gamma = np.array(state.get('gamma') or [], dtype=float)  # None (JSON null) where concentrated out
         phi = np.array(state.get('phi') or [], dtype=float)
         W, step = np.array(state['W'], dtype=float), int(state.get('step', 1))
+        returned = state.get('iteration') == 'return'  # evaluated at a given delta, not at the contraction's
+        iteration: dict[str, Any] = {'iteration': Iteration('return'), 'delta': np.array(state['delta'], dtype=float)} \
+            if returned else {}
         options = SolveOptions(sigma=sigma if sigma.size else None, pi=pi if pi.size else None,
                                rho=rho if rho.size else None, method='1s', optimization=Optimization('return'),
                                W=W, beta=beta if np.isfinite(beta).any() else None, phi=phi if phi.size else None,
                                gamma=gamma if np.isfinite(gamma).any() else None,
-                               micro_moments=micro_moments or (),
+                               micro_moments=micro_moments or (), **iteration,
                                **{key: stored_option(key, state[key]) for key in STORED_OPTIONS if key in state})
     except (KeyError, TypeError, ValueError):
         raise SpecificationError('a stored result needs sigma, pi, rho, W and step', parameter='restore') from None

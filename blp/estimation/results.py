@@ -359,6 +359,9 @@ class ProblemResults(PostEstimation, Pickled):
                    for key in STORED_OPTIONS},
                 'simulation_covariances': jsonable(self.simulation_covariances) if self.simulation_covariances.any()
                 else None,
+                # the 'return' iteration took its delta as given: a restore evaluates at the same delta
+                **({'iteration': 'return', 'delta': jsonable(self.delta[:, 0])} if self.options.iteration.returns
+                   else {}),
             },
         }
 

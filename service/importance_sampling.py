@@ -111,7 +111,7 @@ def _check_candidates(store: Store, settings: Settings, candidates: EstimateSpec
 
 
 def sample_view(job_id: str, request: dict[str, Any], sampled: dict[str, Any]) -> ImportanceSample:
-    """The wire form of the library's `ImportanceSamplingResults.to_dict()` for this request."""
+    """The wire form of the library's `ImportanceSamplingResults.to_document()` for this request."""
     names = ('weight_sums', 'effective_draws', 'effective_draws_for_variance', 'effective_draws_for_skewness')
     diagnostics = [{'market': market, 'weight_sum': row[0], 'effective_draws': row[1],
                     'effective_draws_for_variance': row[2], 'effective_draws_for_skewness': row[3]}

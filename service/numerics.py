@@ -197,7 +197,7 @@ def _importance_sample(results: Any, spec: EstimateSpec, settings: Settings, tab
     agent = _frame(helper_store(settings), (agent_id, None), 'agent_data') if agent_id else None
     integration = None if rule is None else Integration.seeded(rule['specification'], rule['size'], rule.get('seed'))
     return results.importance_sampling(request['draws'], request['ar_constant'], request['seed'], agent_data=agent,
-                                       integration=integration).to_dict()
+                                       integration=integration).to_document()
 
 
 def _scores(results: Any, spec: EstimateSpec, settings: Settings, table: str, request: dict[str, Any]) -> Any:

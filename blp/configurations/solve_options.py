@@ -15,7 +15,8 @@ if TYPE_CHECKING:  # annotations only: blp.spec imports this module and must not
     from numpy.typing import ArrayLike
 
 OPTIMIZERS = ('l-bfgs-b', 'trust-constr', 'bfgs', 'slsqp', 'tnc', 'nelder-mead', 'powell', 'cg', 'return')
-BOUNDED_OPTIMIZERS = ('l-bfgs-b', 'trust-constr', 'slsqp', 'tnc', 'nelder-mead', 'powell')
+# PyBLP counts 'return' among its bounded methods: its default bounds apply (the bootstrap clips draws to them)
+BOUNDED_OPTIMIZERS = ('l-bfgs-b', 'trust-constr', 'slsqp', 'tnc', 'nelder-mead', 'powell', 'return')
 GRADIENT_FREE_OPTIMIZERS = ('nelder-mead', 'powell')
 
 

@@ -17,7 +17,7 @@ import scipy.optimize
 
 from blp import options as options_module
 from blp import status
-from blp.configurations.solve_options import Optimization, SolveOptions
+from blp.configurations.solve_options import Iteration, Optimization, SolveOptions
 from blp.estimation import progress_log
 from blp.estimation.contractions import Column, ContractionRecord
 from blp.estimation.gmm import LinearIV, SingularWeights, invert, parameter_covariances
@@ -78,9 +78,10 @@ class Estimation:
     """One call of `Problem.solve`: holds the configuration and the warm-started delta between evaluations."""
 
     def __init__(self, problem: Problem, options: SolveOptions, progress: Optional[Callable[[dict], None]] = None,
-                 first_step: int = 1, strict: bool = False) -> None:
+                 first_step: int = 1, strict: bool = False, bounded: Optional[bool] = None) -> None:
         """`strict`: refuse an under-identified model (more unfixed parameters than moments), which PyBLP estimates
-        with a warning (and so does this class without `strict`)."""
+        with a warning (and so does this class without `strict`); `bounded`: whether PyBLP's default bounds apply
+        (None: as the optimizer says)."""
         self.problem, self.options = problem, options
         for name in ('W_type', 'se_type'):
             if getattr(options, name) == 'clustered' and problem.products.clustering_ids is None:
@@ -95,7 +96,7 @@ class Estimation:
         if 'nonlinear' in options.fp_type and problem.epsilon_scale != 1:
             raise SpecificationError("with epsilon_scale other than 1, fp_type must be 'safe_linear' or 'linear' "
                                      "(PyBLP's rule)", parameter='fp_type')
-        self.parameters = Parameters.of(problem, options)
+        self.parameters = Parameters.of(problem, options, bounded)
         check_gamma(options.gamma, options.gamma_bounds, None if problem.supply is None else problem.supply.X3_labels)
         self.model = problem.model.with_nodes_for(self.parameters.values.sigma)  # data faults before identification
         self.variables, self.columns = self.model.parameter_variables(self.parameters)
@@ -587,18 +588,23 @@ def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemR
         gamma = np.array(state.get('gamma') or [], dtype=float)  # None (JSON null) where concentrated out
         phi = np.array(state.get('phi') or [], dtype=float)
         W, step = np.array(state['W'], dtype=float), int(state.get('step', 1))
+        returned = state.get('iteration') == 'return'  # evaluated at a given delta, not at the contraction's
+        iteration: dict[str, Any] = {'iteration': Iteration('return'), 'delta': np.array(state['delta'], dtype=float)} \
+            if returned else {}
         options = SolveOptions(sigma=sigma if sigma.size else None, pi=pi if pi.size else None,
                                rho=rho if rho.size else None, method='1s', optimization=Optimization('return'),
                                W=W, beta=beta if np.isfinite(beta).any() else None, phi=phi if phi.size else None,
                                gamma=gamma if np.isfinite(gamma).any() else None,
-                               micro_moments=micro_moments or (),
+                               micro_moments=micro_moments or (), **iteration,
                                **{key: stored_option(key, state[key]) for key in STORED_OPTIONS if key in state})
     except (KeyError, TypeError, ValueError):
         raise SpecificationError('a stored result needs sigma, pi, rho, W and step', parameter='restore') from None
     if int(state.get('micro_moments', 0)) and not options.micro_moments:
         raise SpecificationError(f"the stored estimate has {state['micro_moments']} micro moment(s): pass the same "
                                  f"micro_moments to restore it", parameter='micro_moments')
-    estimation = Estimation(problem, options, first_step=step)
+    # a stored estimate does not say which optimizer found it: no default bounds are added at a restore (the
+    # bootstrap of a restored estimate is given the bounds of its solve)
+    estimation = Estimation(problem, options, first_step=step, bounded=False)
     if state.get('simulation_covariances') is not None:  # the resampled agents' part of S, as estimated
         estimation.resampling = FixedCovariances(np.array(state['simulation_covariances'], dtype=float))
     hessian = state.get('hessian')

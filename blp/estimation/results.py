@@ -145,14 +145,14 @@ class ProblemResults(PostEstimation, Pickled):
 
     def _pyblp_names(self, estimation: Estimation, statistics: Statistics) -> None:
         """PyBLP's names for what the results hold: the projected gradient's norm, the reduced Hessian (rows and
-        columns of parameters at a bound removed), sigma squared with delta-method SEs, shares clipped (none: the
+        columns of parameters at a bound zero), sigma squared with delta-method SEs, shares clipped (none: the
         contraction does not clip shares) and the statistics summed over the GMM steps (`cumulative_*`)."""
         self.projected_gradient_norm = self.gradient_norm
-        interior = np.array([label not in statistics.active_bounds for label in estimation.parameters.labels], bool)
-        self.reduced_hessian = np.asarray(self.hessian, dtype=float)[np.ix_(interior, interior)]
+        at_bound = np.array([label in statistics.active_bounds for label in estimation.parameters.labels], bool)
+        self.reduced_hessian = np.array(self.hessian, dtype=float).reshape(at_bound.size, at_bound.size)
+        self.reduced_hessian[at_bound, :] = self.reduced_hessian[:, at_bound] = 0  # PyBLP's: zeros, not removed
         self.reduced_hessian_eigenvalues = np.linalg.eigvalsh(self.reduced_hessian) \
-            if self.reduced_hessian.size and np.isfinite(self.reduced_hessian).all() else \
-            np.full(int(interior.sum()), np.nan)
+            if self.reduced_hessian.size and np.isfinite(self.reduced_hessian).all() else np.full(at_bound.size, np.nan)
         self.sigma_squared, self.sigma_squared_se = sigma_squared(self.sigma, estimation.parameters,
                                                                   self.parameter_covariances, self.problem.N)
         self.clipped_shares = np.zeros((self.problem.N, 1), dtype=bool)
@@ -373,6 +373,9 @@ class ProblemResults(PostEstimation, Pickled):
                    for key in STORED_OPTIONS},
                 'simulation_covariances': jsonable(self.simulation_covariances) if self.simulation_covariances.any()
                 else None,
+                # the 'return' iteration took its delta as given: a restore evaluates at the same delta
+                **({'iteration': 'return', 'delta': jsonable(self.delta[:, 0])} if self.options.iteration.returns
+                   else {}),
             },
         }
 

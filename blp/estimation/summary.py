@@ -55,13 +55,12 @@ def _condition_number(matrix: Optional[np.ndarray]) -> float:
 def _summary_columns(results: ProblemResults) -> list[tuple[list[str], str]]:
     """The `Problem Results Summary` columns: (header lines, value)."""
     P = len(results.theta)
-    optimization = results.optimization  # PyBLP's labels say 'projected' and 'reduced' under a bounded optimizer
-    bounded = optimization.supports_bounds or optimization.method == 'return'
+    bounded = results.optimization.supports_bounds  # PyBLP's labels say 'projected' and 'reduced' then
     columns = [(['GMM', 'Step'], str(results.step)), (['Objective', 'Value'], format_number(results.objective))]
     if P:
         columns.append((['Projected', 'Gradient Norm'] if bounded else ['Gradient', 'Norm'],
                         format_number(results.projected_gradient_norm)))
-        eigenvalues = np.asarray(results.reduced_hessian_eigenvalues, dtype=float)  # empty: every parameter at a bound
+        eigenvalues = np.asarray(results.reduced_hessian_eigenvalues, dtype=float)
         smallest, largest = (eigenvalues.min(), eigenvalues.max()) if eigenvalues.size else (np.nan, np.nan)
         hessian = ['Reduced Hessian'] if bounded else ['Hessian']
         if P == 1:

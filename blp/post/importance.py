@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,11 @@ if TYPE_CHECKING:  # back-references for the type checker only
     from blp.configurations.integration import Integration
     from blp.estimation.problem import Problem
     from blp.estimation.results import ProblemResults
+
+
+ATTRIBUTES = ('sampled_agents', 'computation_time', 'draws', 'diagnostic_market_ids', 'weight_sums', 'effective_draws',
+              'effective_draws_for_variance', 'effective_draws_for_skewness')  # PyBLP's to_dict
+DIAGNOSTICS = ATTRIBUTES[4:]  # per market, T x 1 in PyBLP's to_dict
 
 
 @dataclass
@@ -69,7 +74,13 @@ class ImportanceSamplingResults(Pickled):
             (['', 'Max', 'Weight Sum'], float(self.weight_sums.max())),
         ])
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, attributes: Sequence[str] = ATTRIBUTES) -> dict[str, Any]:
+        """PyBLP's: its attribute names mapped to its values, the diagnostics T x 1 as PyBLP's (`to_document` is
+        the JSON form)."""
+        return {name: getattr(self, name)[:, None] if name in DIAGNOSTICS else getattr(self, name)
+                for name in attributes}
+
+    def to_document(self) -> dict[str, Any]:
         """JSON-ready: the sampled agents by column and the diagnostics."""
         return {'sampled_agents': {str(name): jsonable(values.to_numpy()) if values.dtype.kind in 'fiub' else
                                    [str(value) for value in values] for name, values in self.sampled_agents.items()},

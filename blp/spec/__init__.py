@@ -98,10 +98,28 @@ class OptimizationSpec(_Strict):
 
 
 class IterationSpec(_Strict):
-    """The inner-loop fixed point (PyBLP's `Iteration(method, method_options)`)."""
+    """The inner-loop fixed point (PyBLP's `Iteration(method, method_options)`); `'return'` takes the starting delta
+    (the solve's `delta`, else the logit delta) as the fixed point, as PyBLP's, and takes no options."""
 
-    method: Literal['squarem', 'simple'] = 'squarem'
-    method_options: dict[str, Union[FiniteFloat, int]] = Field(default_factory=lambda: {'atol': 1e-14})
+    method: Literal['squarem', 'simple', 'return'] = 'squarem'
+    method_options: dict[str, Union[FiniteFloat, int]] = Field(
+        default_factory=lambda: {'atol': 1e-14},
+        description="the contraction's options (default {'atol': 1e-14}; none with 'return')")
+
+    @model_validator(mode='before')
+    @classmethod
+    def _return_has_no_default_options(cls, given: Any) -> Any:
+        """`{"method": "return"}` alone means no options: the default atol is the contraction's."""
+        if isinstance(given, dict) and given.get('method') == 'return' and 'method_options' not in given:
+            return {**given, 'method_options': {}}
+        return given
+
+    @field_validator('method_options')
+    @classmethod
+    def _no_options_for_return(cls, given: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if info.data.get('method') == 'return' and given:
+            raise ValueError(f"the 'return' iteration takes no options (got {', '.join(sorted(given))})")
+        return given
 
 
 class SolveSpec(_Strict):
@@ -118,6 +136,9 @@ class SolveSpec(_Strict):
     method: Literal['1s', '2s'] = '2s'
     optimization: OptimizationSpec = Field(default_factory=OptimizationSpec)
     iteration: IterationSpec = Field(default_factory=IterationSpec)
+    delta: Optional[list[FiniteFloat]] = Field(
+        default=None, description="starting delta, one per product in product-data order (PyBLP's solve(delta=...)); "
+        "null: the logit delta. With iteration 'return' the estimate is evaluated at it")
     W_type: Literal['robust', 'clustered', 'unadjusted'] = 'robust'
     se_type: Literal['robust', 'clustered', 'unadjusted'] = 'robust'
     center_moments: bool = True
@@ -313,7 +334,7 @@ def solve_options(solve: SolveSpec) -> SolveOptions:
         method=solve.method,
         optimization=Optimization(solve.optimization.method, dict(solve.optimization.method_options),
                                   compute_gradient=solve.optimization.compute_gradient),
-        iteration=Iteration(solve.iteration.method, dict(solve.iteration.method_options)),
+        iteration=Iteration(solve.iteration.method, dict(solve.iteration.method_options)), delta=solve.delta,
         W_type=solve.W_type, se_type=solve.se_type, center_moments=solve.center_moments,
         scale_objective=solve.scale_objective, beta=solve.beta, beta_bounds=_unbound(solve.beta_bounds),
         costs_bounds=solve.costs_bounds, gamma=solve.gamma, gamma_bounds=_unbound(solve.gamma_bounds),

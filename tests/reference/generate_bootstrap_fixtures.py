@@ -27,8 +27,8 @@ ATTRIBUTES = ('bootstrapped_sigma', 'bootstrapped_pi', 'bootstrapped_rho', 'boot
 
 
 def results_at(module: Any, name: str) -> Any:
-    """The workload estimated by `module` (blp or pyblp) as in `workloads.py`, so the bootstrap clips draws to the
-    bounds of that estimation (PyBLP's `Optimization('return')` would add its default bounds, ours does not)."""
+    """The workload estimated by `module` (blp or pyblp) as in `workloads.py`: the bootstrap clips draws to the
+    bounds of that estimation."""
     return (run_pyblp if module.__name__ == 'pyblp' else run_blp)(WORKLOADS[name]())
 
 

@@ -14,7 +14,6 @@ from test_simulation_against_pyblp import ids, simulate, tutorial
 
 import blp
 from blp.estimation.estimator import restore
-from blp.post.bootstrap import BootstrappedResults
 
 pyblp = pytest.importorskip('pyblp')
 pyblp.options.verbose = False
@@ -79,18 +78,14 @@ def test_gamma_in_theta_is_estimated_within_its_bounds_as_pyblp() -> None:
 
 
 def test_the_bootstrap_draws_gamma_in_theta_as_pyblp() -> None:
-    """The same seed draws PyBLP's gamma and beta; each draw's equilibrium is PyBLP's at PyBLP's draws (after
-    Optimization('return') PyBLP clips sigma's draws at zero, ours are not clipped, so sigma is taken from PyBLP's)."""
+    """The same seed draws PyBLP's sigma, gamma and beta (sigma clipped at its default bound, zero, after
+    Optimization('return'), as PyBLP's), and each draw's equilibrium is PyBLP's."""
     theirs, ours = solve(pyblp, gamma=[1.0, np.nan]), solve(blp, gamma=[1.0, np.nan])
     reference, mine = theirs.bootstrap(draws=3, seed=0), ours.bootstrap(draws=3, seed=0)
-    for name in ('bootstrapped_gamma', 'bootstrapped_beta'):
+    assert (reference.bootstrapped_sigma == 0).any()  # a draw of sigma below zero, clipped
+    for name in ('bootstrapped_sigma', 'bootstrapped_gamma', 'bootstrapped_beta', 'bootstrapped_prices',
+                 'bootstrapped_shares', 'bootstrapped_delta'):
         np.testing.assert_allclose(getattr(mine, name), getattr(reference, name), rtol=1e-6, err_msg=name)
-    theta = np.column_stack([reference.bootstrapped_sigma[:, 0, 0], reference.bootstrapped_beta[:, 1, 0],
-                             reference.bootstrapped_gamma[:, 0, 0]])
-    at_theirs = BootstrappedResults(ours, theta, reference.bootstrapped_beta[:, :, 0],
-                                    reference.bootstrapped_gamma[:, :, 0])
-    for name in ('bootstrapped_prices', 'bootstrapped_shares', 'bootstrapped_delta'):
-        np.testing.assert_allclose(getattr(at_theirs, name), getattr(reference, name), rtol=1e-6, err_msg=name)
 
 
 @pytest.mark.parametrize(('arguments', 'message'), [

@@ -76,3 +76,19 @@ def test_bootstrap_and_optimal_instruments_to_dict_are_pyblps(supply: bool) -> N
         assert list(ours) == list(theirs)
         for name, value in theirs.items():
             assert_same(name, ours[name], value)
+
+
+def test_importance_sampling_to_dict_is_pyblps() -> None:
+    """Its keys in PyBLP's order and the diagnostics' types, shapes and values; the sampled agents are agent data
+    here (a DataFrame, PyBLP's an `Agents` record array) with PyBLP's markets, weights and nodes for the seed."""
+    ours, theirs = (nevo(library).importance_sampling(draws=5, seed=0).to_dict() for library in (blp, pyblp))
+    assert list(ours) == list(theirs)
+    for name, value in theirs.items():
+        if name == 'diagnostic_market_ids':
+            assert ours[name].shape == value.shape and ours[name].astype(str).tolist() == value.astype(str).tolist()
+        elif name != 'sampled_agents':
+            assert_same(name, ours[name], value)
+    agents, sampled = theirs['sampled_agents'], ours['sampled_agents']
+    assert sampled['market_ids'].astype(str).tolist() == [str(market) for market in agents.market_ids[:, 0]]
+    np.testing.assert_allclose(sampled['weights'].to_numpy(), agents.weights[:, 0], rtol=1e-10)
+    np.testing.assert_array_equal(sampled[[f'nodes{k}' for k in range(3)]].to_numpy(), agents.nodes)

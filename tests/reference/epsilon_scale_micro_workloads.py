@@ -116,6 +116,9 @@ def micro(library: Any) -> dict[str, np.ndarray]:
     found['diversion_scores'] = flat_scores(fixed.compute_micro_scores(
         datasets['P(outside second | inside)'], micro_data(True), integration=integration))
     found['agent_scores'] = flat_scores(fixed.compute_agent_scores(datasets['P(outside)']))
+    for key, moment in (('simulated_income', 'E[income | inside]'), ('simulated_outside', 'P(outside)')):
+        drawn = fixed.simulate_micro_data(datasets[moment], seed=0)  # (first choices: ours has no second ones)
+        found[key] = np.concatenate([np.ravel(drawn[field]).astype(float) for field in drawn.dtype.names])
     sampling = fixed.importance_sampling(draws=3, seed=0, agent_data=agents(1, 40))
     found.update(sampled_weights=sampled_column(sampling.sampled_agents, 'weights'),
                  sampled_nodes=sampled_column(sampling.sampled_agents, 'nodes0'),

@@ -2,12 +2,15 @@
 random coefficients with a demographic and a supply side estimated by a real Celery worker, the result compared with
 PyBLP's stored numbers (`tests/reference/generate_epsilon_scale_fixtures.py`: estimates 1e-4, standard errors 1e-3,
 objective 1e-6); then demand alone with micro moments in their JSON form, against
-`tests/reference/generate_epsilon_scale_micro_fixtures.py` (fitted micro values 1e-6)."""
+`tests/reference/generate_epsilon_scale_micro_fixtures.py` (fitted micro values 1e-6), and at the simulation's theta
+the micro values and importance sampling endpoints (values 1e-10, the same agents sampled, weights 1e-10)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+from epsilon_scale_micro_workloads import agents
 from epsilon_scale_workloads import demand
 from queue_support import submit, upload, wait_for
 from simulation_option_workloads import simulate
@@ -45,7 +48,7 @@ MICRO_SPEC = {'problem': {'product_formulations': [{'formula': '1 + prices + v'}
 
 
 def estimate(api, spec: dict) -> dict:
-    """The simulation's data at e = 1.5 uploaded and `spec` estimated by the worker: its result."""
+    """The simulation's data at e = 1.5 uploaded and `spec` estimated by the worker: its result (with the job)."""
     solved = simulate(blp, demand(blp, 1.5)).replace_endogenous()
     problem = solved.to_problem()
     assert problem.agents is not None
@@ -53,7 +56,7 @@ def estimate(api, spec: dict) -> dict:
     assert wait_for(api, job['id'], timeout=120)['status'] == 'succeeded'
     result = api.get(f"/v1/jobs/{job['id']}/result").json()
     assert result['provenance']['spec']['problem']['epsilon_scale'] == 1.5
-    return result
+    return {**result, 'job': job}
 
 
 def assert_parameters(result: dict, reference: dict, kinds: tuple[str, ...]) -> None:
@@ -76,3 +79,22 @@ def test_micro_moments_with_a_scaled_logit_error_match_pyblp(api):
     assert_parameters(result, reference, ('beta', 'sigma', 'pi'))
     fitted = [entry['fitted'] for entry in result['results']['micro_moments']]
     np.testing.assert_allclose(fitted, reference['micro_values'], rtol=1e-6)
+
+
+def test_micro_values_and_importance_sampling_with_a_scaled_logit_error_are_pyblps(api):
+    """At the simulation's sigma and pi (`optimization: return`), as the stored `micro` workload's fixed theta."""
+    spec = {'problem': MICRO_SPEC['problem'],
+            'solve': {**MICRO_SPEC['solve'], 'sigma': 0.5, 'pi': [[0.3]], 'optimization': {'method': 'return'},
+                      'iteration': {'method': 'squarem', 'method_options': {'atol': 1e-14}}}}
+    job, reference = estimate(api, spec)['job'], stored_micro('micro')
+    response = api.get(job['links']['micro_values'])
+    assert response.status_code == 200, response.text
+    values = [moment['value'] for moment in response.json()['micro_moments']]
+    np.testing.assert_allclose(values, reference['fixed_micro_values'], rtol=1e-10, atol=0)
+    candidates = upload(api, pd.DataFrame(agents(1, 40)))
+    response = api.post(job['links']['importance_sampling'],
+                        json={'draws': 3, 'seed': 0, 'agent_data': {'dataset_id': candidates}})
+    assert response.status_code == 200, response.text
+    sampled = pd.DataFrame(response.json()['sampled_agents'])
+    np.testing.assert_array_equal(sampled['nodes0'].to_numpy(), reference['sampled_nodes'])
+    np.testing.assert_allclose(sampled['weights'].to_numpy(), reference['sampled_weights'], rtol=1e-10, atol=0)

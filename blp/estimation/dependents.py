@@ -171,7 +171,7 @@ class SupplyDependent:
         return cls(model, layout.pad(frame['prices'].to_numpy(dtype=float)), layout.pad(problem.products.shares),
                    ownership, ownership_factors(ownership), padded_ids, supply.costs_type, costs_bounds,
                    price_column, price_slope, price_beta,
-                   Directions(characteristics, agent_values, moves_price, price_slopes / model.epsilon_scale),
+                   Directions(characteristics, agent_values, moves_price, model.in_choice_units(price_slopes)),
                    log_columns, rho_moves,
                    (slice(None),) if size >= T else
                    tuple(slice(start, min(start + size, T)) for start in range(0, T, size)),
@@ -186,7 +186,7 @@ class SupplyDependent:
         slopes = np.full(model.agent_weights.shape, alpha)
         if model.random is not None and self.price_column is not None:
             slopes = slopes + self.price_slope * model.coefficients(state.values)[:, :, self.price_column]
-        return slopes / model.epsilon_scale
+        return model.in_choice_units(slopes)
 
     def _probabilities(self, state: DemandState, markets: slice) -> np.ndarray:
         """Agents' choice probabilities in a block of markets (markets x J x I) at the state."""
@@ -250,7 +250,7 @@ class SupplyDependent:
         total = np.zeros(layout.mask.shape + (directions.P,)) if with_jacobian else None
         delta_jacobian = None
         if with_jacobian:  # in choice units, as the directions (`_slopes`)
-            delta_jacobian = layout.pad(state.delta_jacobian) / self.model.epsilon_scale if \
+            delta_jacobian = self.model.in_choice_units(layout.pad(state.delta_jacobian)) if \
                 state.delta_jacobian.size else np.zeros(layout.mask.shape + (directions.P,))
         slopes, factors = self._slopes(state), self.ownership_factors
         for markets in self.chunks:

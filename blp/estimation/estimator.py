@@ -31,7 +31,6 @@ from blp.micro.block import MicroBlock, given_covariances
 from blp.micro.compiled import compile_micro
 from blp.micro.from_spec import resolve_micro_moments
 from blp.model.chunks import ChunkedDemand
-from blp.model.demand import refuse_scaled
 from blp.model.settled import settle
 from blp.supply.data import too_few_supply_instruments
 
@@ -88,11 +87,6 @@ class Estimation:
                 raise SpecificationError(f"{name}='clustered' needs a clustering_ids column in product_data",
                                          parameter=name)
         self.optimization, self.iteration = options.optimization, options.iteration
-        for present, piece in ((bool(options.micro_moments), 'micro moments'),
-                               (problem.lags is not None, 'lag_indices (persistent unobservables)'),
-                               (options.resample_agent_data is not None, 'resample_agent_data')):
-            if present:
-                refuse_scaled(problem.epsilon_scale, piece)
         if 'nonlinear' in options.fp_type and problem.epsilon_scale != 1:
             raise SpecificationError("with epsilon_scale other than 1, fp_type must be 'safe_linear' or 'linear' "
                                      "(PyBLP's rule)", parameter='fp_type')

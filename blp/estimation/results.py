@@ -14,7 +14,6 @@ from blp.estimation.parameters import NonlinearValues, Parameter, Parameters
 from blp.estimation.records import Statistics, StepOutcome
 from blp.estimation.summary import results_summary
 from blp.exceptions import SpecificationError
-from blp.model.demand import refuse_scaled
 from blp.pickling import Pickled
 from blp.post import importance, micro_values, scores
 from blp.post.bootstrap import bootstrap
@@ -268,24 +267,20 @@ class ProblemResults(PostEstimation, Pickled):
 
     def compute_micro_scores(self, dataset: Any, micro_data: Any, integration: Any = None) -> list[np.ndarray]:
         """Scores d log P_n / d theta of micro observations, one array per parameter (`blp.post.scores`)."""
-        refuse_scaled(self.problem.epsilon_scale, 'micro scores')
         return scores.compute_micro_scores(self, dataset, micro_data, integration)
 
     def compute_agent_scores(self, dataset: Any, micro_data: Any = None, integration: Any = None) -> list[dict]:
         """Scores of every agent-choice as observations, {market id: array} per parameter (`blp.post.scores`)."""
-        refuse_scaled(self.problem.epsilon_scale, 'agent scores')
         return scores.compute_agent_scores(self, dataset, micro_data, integration)
 
     def compute_micro_values(self, micro_moments: Any) -> np.ndarray:
         """f_m(v) of any micro moments at the estimates, one per moment (`blp.post.micro_values`)."""
-        refuse_scaled(self.problem.epsilon_scale, 'micro values')
         return micro_values.compute_micro_values(self, micro_moments)
 
     def importance_sampling(self, draws: int, ar_constant: float = 1.0, seed: Optional[int] = None,
                             agent_data: Any = None, integration: Any = None, delta: Any = None) -> Any:
         """PyBLP's importance sampling of agents at the estimates (`blp.post.importance`); `.to_problem()`
         re-creates the problem with the sampled agents."""
-        refuse_scaled(self.problem.epsilon_scale, 'importance sampling')
         return importance.importance_sampling(self, draws, ar_constant, seed, agent_data, integration, delta)
 
     def bootstrap(self, draws: int = 1000, seed: Optional[int] = None, iteration: Any = None,

@@ -150,7 +150,8 @@ class MicroBlock:
     def evaluate(self, state: Any, with_jacobian: bool) -> MicroValues:
         """v, f(v), g = observed - f(v), dg/dtheta (when asked) and the moments' covariances at the demand state."""
         compiled, layout, P = self.compiled, self.model.layout, self.P
-        delta_jacobian = layout.pad(state.delta_jacobian) if with_jacobian else None
+        # in choice units, as the kernel's X2 (a scaled logit error's e: `blp.model.demand`)
+        delta_jacobian = self.model.in_choice_units(layout.pad(state.delta_jacobian)) if with_jacobian else None
         numerators, denominators = np.zeros(compiled.PM), np.zeros(compiled.PM)
         numerator_jacobian, denominator_jacobian = np.zeros((compiled.PM, P)), np.zeros((compiled.PM, P))
         pair_sums: dict[tuple[int, int], float] = {}

@@ -79,7 +79,7 @@ class ChunkedDemand:
             markets, width, kernel = chunk.markets, chunk.width, chunk.kernel
             utilities = kernel.prepare(values)
             contraction = kernel.solve_delta(utilities, model.log_shares_padded[markets, :width],
-                                             start[markets, :width] / e, iteration)
+                                             model.in_choice_units(start[markets, :width]), iteration)
             delta[markets, :width] = contraction.delta * e
             evaluations[markets], iterations[markets] = contraction.evaluations, contraction.iterations
             converged[markets] = contraction.converged
@@ -89,7 +89,7 @@ class ChunkedDemand:
                 # at delta / e as the whole-problem path has it (`DemandModel`: e times the solution, divided
                 # again), not the solution itself: one rounding apart at e != 1, which threads would then change
                 jacobian[markets, :width] = e * model.padded_jacobian(
-                    kernel, utilities, delta[markets, :width] / e, self.parameters, self.variables[markets],
+                    kernel, utilities, model.in_choice_units(delta[markets, :width]), self.parameters, self.variables[markets],
                     self.columns, observed)
 
         if self.threads > 1:

@@ -8,7 +8,8 @@ computed in one place (`coefficients`), so a new coefficient type changes one me
 PyBLP's `epsilon_scale` e scales the logit error: agents choose by (delta + mu) / e. The model keeps delta in V's
 units outside and works in choice units inside, in this one place: its kernel sees X2 / e (so mu / e), its
 contraction starts from delta / e and returns e times its solution, d delta / d theta is e times the kernel's, and
-`utilities` are (delta + mu) / e.
+`utilities` are (delta + mu) / e. Whatever else moves utilities by delta or by slopes in V's units (supply-side
+markups, post-estimation, micro moments and scores) converts them with `in_choice_units`.
 """
 
 from __future__ import annotations
@@ -53,13 +54,6 @@ def check_epsilon_scale(epsilon_scale: Any, H: int) -> float:
     return float(epsilon_scale)
 
 
-def refuse_scaled(epsilon_scale: float, piece: str) -> None:
-    """What is not ported with a scaled logit error yet is refused by name rather than computed unchecked."""
-    if epsilon_scale != 1:
-        raise SpecificationError(f'{piece} with epsilon_scale other than 1 ({epsilon_scale:g}) is not ported yet',
-                                 parameter='epsilon_scale')
-
-
 class DemandModel:
     """Demand on padded markets: `random` is the random-coefficients part (None for logit and nested logit; nested
     random coefficients, RCNL, with nests and agents). `log_columns` flags X2 columns whose coefficients are
@@ -94,6 +88,11 @@ class DemandModel:
                                             self.nest_codes[rows], self.H, self.log_columns)
         return RandomCoefficients(layout, self.X2_rows[rows], weights, nodes, demographics, self.log_columns)
 
+    def in_choice_units(self, values: np.ndarray) -> np.ndarray:
+        """delta, a change of it, its derivatives or a slope of utility, from V's units to the units agents choose by
+        (over epsilon_scale): the one place a scaled logit error divides them."""
+        return values / self.epsilon_scale
+
     def restricted(self, markets: 'slice | np.ndarray') -> RandomCoefficients:
         """The random-coefficients kernel on some markets only (a slice or sorted indices of the padded T axis):
         the same per-market math in arrays of those markets, padded to their own largest market."""
@@ -107,7 +106,7 @@ class DemandModel:
         """Individual choice probabilities (T x J x I, or in `markets`) at the inversion's delta. A chunked inversion
         (`blp.model.chunks`) kept no utilities: they are recomputed on those markets."""
         assert self.random is not None and inversion.padded is not None
-        padded = inversion.padded / self.epsilon_scale
+        padded = self.in_choice_units(inversion.padded)
         if inversion.utilities is not None:
             return self.random.probabilities(inversion.utilities, padded, markets)
         index = np.arange(self.layout.T) if markets is None else np.asarray(markets)
@@ -181,9 +180,9 @@ class DemandModel:
             none = np.zeros(T, dtype=np.int64)
             return Inversion(delta, None, none, none, np.ones(T, dtype=bool), None)
         utilities = self.random.prepare(values)
-        e = self.epsilon_scale
-        contraction = self.random.solve_delta(utilities, self.log_shares_padded, start / e, iteration)
-        padded = contraction.delta * e
+        contraction = self.random.solve_delta(utilities, self.log_shares_padded, self.in_choice_units(start),
+                                               iteration)
+        padded = contraction.delta * self.epsilon_scale
         return Inversion(self.layout.unpad(padded), padded, contraction.evaluations, contraction.iterations,
                          contraction.converged, utilities)
 
@@ -202,9 +201,9 @@ class DemandModel:
                     jacobian[:, index] = -self.log_within_shares * in_nest
             return jacobian, None
         assert inversion.utilities is not None and inversion.padded is not None and self.random is not None
-        e = self.epsilon_scale
-        padded = e * self.padded_jacobian(self.random, inversion.utilities, inversion.padded / e, parameters,
-                                          variables, columns, self.observed_shares if observed else None)
+        padded = self.epsilon_scale * self.padded_jacobian(
+            self.random, inversion.utilities, self.in_choice_units(inversion.padded), parameters, variables, columns,
+            self.observed_shares if observed else None)
         return self.layout.unpad(padded), padded
 
     @cached_property
@@ -245,7 +244,7 @@ class DemandModel:
     def utilities(self, delta: np.ndarray, values: NonlinearValues) -> np.ndarray:
         """The utilities agents choose by, (delta + mu) / epsilon_scale (T x J x I), at padded `delta`; -inf for
         padded products."""
-        scaled = delta[:, :, None] / self.epsilon_scale
+        scaled = self.in_choice_units(delta[:, :, None])
         if self.random is None:
             utilities = scaled.copy()
         else:

@@ -67,10 +67,10 @@ class DemandAtEstimates:
         delta = layout.pad(results.delta[:, 0])
         observed = results._column('prices')  # a bootstrap draw's own prices, if it has them
         prices = None if observed is None else layout.pad(observed)
-        e = model.epsilon_scale
         return cls(model.utilities(delta, values), delta, layout.mask, model.agent_weights, model.agent_mask,
-                   model.coefficients(values) / e, tuple(results.beta_labels), results.beta[:, 0] / e,
-                   tuple(problem.X2_labels), model.nests(values.rho), prices, e)
+                   model.in_choice_units(model.coefficients(values)), tuple(results.beta_labels),
+                   model.in_choice_units(results.beta[:, 0]), tuple(problem.X2_labels), model.nests(values.rho),
+                   prices, model.epsilon_scale)
 
     @property
     def T(self) -> int:

@@ -40,7 +40,9 @@ SCORE_ITERATION = Iteration('squarem', {'atol': 1e-14})
 class ScoreModel:
     """What scores need at the estimates: delta, its Jacobian in the parameters that move choices (sigma and pi,
     which move agents' coefficients, then rho), which agent variable and X2 column each of the first moves, and
-    the nests. Other elements of theta (beta, phi) leave choice probabilities alone: zero scores, as PyBLP's."""
+    the nests. Other elements of theta (beta, phi) leave choice probabilities alone: zero scores, as PyBLP's. delta,
+    its Jacobian and the X2 that `evaluate` gets are in choice units (`DemandModel.in_choice_units`: over a scaled
+    logit error's e)."""
 
     delta: np.ndarray        # N
     jacobian: np.ndarray     # N x M  d delta / d theta for the M parameters that move choices
@@ -142,8 +144,8 @@ def score_model(results: Any) -> ScoreModel:
     moving = np.array(coefficient_moving + rho, dtype=np.intp)
     sources = [('nodes' if isinstance(unfixed[p], SigmaParameter) else 'demographics', unfixed[p].location[1])
                for p in coefficient_moving]
-    return ScoreModel(inversion.delta, jacobian[:, moving], values, moving, sources,
-                      np.array([unfixed[p].location[0] for p in coefficient_moving], dtype=np.intp),
+    return ScoreModel(model.in_choice_units(inversion.delta), model.in_choice_units(jacobian[:, moving]), values,
+                      moving, sources, np.array([unfixed[p].location[0] for p in coefficient_moving], dtype=np.intp),
                       model.log_columns, model.nests(values.rho), model.rho_moves(parameters)[:, :, rho],
                       parameters.P)
 
@@ -203,7 +205,8 @@ class Scorer:
         if weights.ndim == 3 and self.dataset.eliminated_product_ids_index is not None:
             groups = eliminated_groups(self.problem, self.dataset, np.array([t]), 'dataset')[0, :1 + rows.size,
                                                                                              :1 + rows.size]
-        return self.model.evaluate(t, rows, self.problem.X2[rows], nodes, demographics, weights, groups)
+        X2 = self.results.demand_model.in_choice_units(self.problem.X2[rows])
+        return self.model.evaluate(t, rows, X2, nodes, demographics, weights, groups)
 
     def _weights(self, t: int, agents: MarketView) -> tuple[np.ndarray, tuple[bool, ...]]:
         """The dataset's weights with the outside good first in each choice axis (zero where the dataset leaves it

@@ -4,9 +4,9 @@ coefficients with a demographic on a simulation at e = 1.5 whose `to_problem()` 
 e = 1 estimated at e = 2 (two-step); with a supply side (markups scale with e), that model at e = 1.5 and a logit at
 e = 2. Compared: estimates (1e-4 relative), SEs (1e-3), objective (1e-6), delta, elasticities, diversion ratios,
 markups, consumer surpluses as PyBLP computes them, approximate optimal instruments (Z_S too) with their re-estimate,
-and three bootstrap draws (with a supply side, their equilibrium prices: the logit's). What is not ported at e != 1 is
-refused by name. The `live` test re-runs PyBLP and compares
-with the stored numbers."""
+and three bootstrap draws (with a supply side, their equilibrium prices: the logit's). What PyBLP refuses at e != 1
+is refused by name (micro moments and the rest: `test_epsilon_scale_micro_against_pyblp.py`). The `live` test
+re-runs PyBLP and compares with the stored numbers."""
 
 from __future__ import annotations
 
@@ -80,18 +80,13 @@ def test_the_scale_is_not_ignored() -> None:
     assert np.abs(plain.beta.ravel() / stored('random_given')['beta'] - 1).max() > 0.1
 
 
-def test_what_is_not_ported_at_a_scale_other_than_one_is_refused_by_name() -> None:
+def test_what_pyblp_refuses_at_a_scale_other_than_one_is_refused_by_name() -> None:
+    """PyBLP 1.3 refuses a nonlinear fixed point and nesting groups with epsilon_scale other than 1; so does this."""
     solved = simulate(blp, demand(blp, 1.5)).replace_endogenous()
     problem = solved.to_problem(solved.simulation.product_formulations[:2])
-    with pytest.raises(blp.SpecificationError, match='resample_agent_data.*epsilon_scale') as error:
-        problem.solve(sigma=0.3, pi=[[0.1]], resample_agent_data=lambda index: None)
-    assert error.value.parameter == 'epsilon_scale'
     with pytest.raises(blp.SpecificationError, match='fp_type') as error:
         problem.solve(sigma=0.3, pi=[[0.1]], fp_type='nonlinear')
     assert error.value.parameter == 'fp_type'
-    with pytest.raises(blp.SpecificationError, match='importance sampling with epsilon_scale') as error:
-        problem.solve(sigma=0.3, pi=[[0.1]], optimization=blp.Optimization('return')).importance_sampling(draws=10)
-    assert error.value.parameter == 'epsilon_scale'
     with pytest.raises(blp.SpecificationError, match='nesting groups') as error:
         blp.Problem(blp.Formulation('1 + prices'), solved.product_data, epsilon_scale=2)  # no nests: accepted
         data = {**{key: solved.product_data[key] for key in solved.product_data.dtype.names},

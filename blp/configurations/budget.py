@@ -169,12 +169,17 @@ def cost(sizes: Sizes) -> Cost:
                 work=evaluation * sizes.starts * sizes.draws, blocks=blocks)
 
 
+# One above the highest Gauss-Hermite level the core builds (blp.configurations.integration.GAUSS_HERMITE_MAX, which
+# loads numpy): a larger `grid` level is refused anyway, and counting it would take the API process minutes.
+GRID_LEVELS_COUNTED = 372
+
+
 def nodes_per_market(specification: str, size: int, dimensions: int) -> int:
     """Agents per market an `Integration(specification, size)` builds in `dimensions` dimensions (no nodes built)."""
     if specification == 'product':
         return size ** dimensions
-    if specification == 'grid':
-        return _sparse_grid_bound(dimensions, size)
+    if specification == 'grid':  # counting stops above the levels the core builds (the count grows as level^2)
+        return _sparse_grid_bound(dimensions, min(size, GRID_LEVELS_COUNTED))
     if specification == 'nested_product':
         return nested_order(size) ** dimensions
     if specification == 'nested_grid':

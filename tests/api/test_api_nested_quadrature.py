@@ -47,3 +47,11 @@ def test_the_openapi_document_lists_the_nested_rules() -> None:
     document = json.loads((Path(__file__).resolve().parents[2] / 'openapi' / 'openapi.json').read_text())
     schema = document['components']['schemas']['IntegrationSpec']
     assert {'nested_product', 'nested_grid'} <= set(schema['properties']['specification']['enum'])
+
+
+def test_a_gauss_hermite_grid_level_far_beyond_the_rules_is_refused_at_once(client) -> None:
+    """Counting the level's nodes once took the API process ~20 minutes; levels the core refuses count as its highest."""
+    products = upload(client, cereal.product_data()).json()['id']
+    response = client.post('/v1/jobs', json=rc_job(products, {'specification': 'grid', 'size': 100_000}))
+    problem = assert_problem(response, 422)
+    assert problem['parameter'].endswith('integration.size')

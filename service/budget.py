@@ -21,7 +21,7 @@ from blp.spec import EstimateSpec
 from jobstore.problems import core_problem_details
 
 # Nodes per dimension of the rule the API builds to check a spec with built agents (the worker builds the real one).
-CHECK_NODES = {'product': 2, 'grid': 2}
+CHECK_NODES = {'product': 2, 'grid': 2, 'nested_product': 2, 'nested_grid': 2}
 CHECK_DRAWS = 8
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from blp.configurations.nested_hermite import NESTED_MAX, nested_order
 from blp.exceptions import BLPError
 
 if TYPE_CHECKING:  # the spec imports this module through solve_options
@@ -168,12 +169,21 @@ def cost(sizes: Sizes) -> Cost:
                 work=evaluation * sizes.starts * sizes.draws, blocks=blocks)
 
 
+# One above the highest Gauss-Hermite level the core builds (blp.configurations.integration.GAUSS_HERMITE_MAX, which
+# loads numpy): a larger `grid` level is refused anyway, and counting it would take the API process minutes.
+GRID_LEVELS_COUNTED = 372
+
+
 def nodes_per_market(specification: str, size: int, dimensions: int) -> int:
     """Agents per market an `Integration(specification, size)` builds in `dimensions` dimensions (no nodes built)."""
     if specification == 'product':
         return size ** dimensions
-    if specification == 'grid':
-        return _sparse_grid_bound(dimensions, size)
+    if specification == 'grid':  # counting stops above the levels the core builds (the count grows as level^2)
+        return _sparse_grid_bound(dimensions, min(size, GRID_LEVELS_COUNTED))
+    if specification == 'nested_product':
+        return nested_order(size) ** dimensions
+    if specification == 'nested_grid':
+        return _nested_grid_nodes(dimensions, min(size, NESTED_MAX))
     return size
 
 
@@ -188,6 +198,22 @@ def _sparse_grid_bound(dimensions: int, level: int) -> int:
         for t in range(1, top + 1):
             products[d][t] = sum(k * products[d - 1][t - k] for k in range(1, t + 1))
     return sum(products[dimensions][t] for t in range(max(dimensions, level), top + 1))
+
+
+def _nested_grid_nodes(dimensions: int, level: int) -> int:
+    """The nested sparse grid's distinct nodes (some may weigh nothing): the union of its product rules, which are
+    those of every level tuple summing to at most level + dimensions - 1 (the rules are nested), counted as the sum
+    over the tuples of the nodes each adds to the ones below it, the product of what each dimension's rule adds."""
+    if dimensions == 0:
+        return 1
+    added = [0] + [nested_order(k) - nested_order(k - 1) if k > 1 else 1 for k in range(1, level + 1)]
+    top = level + dimensions - 1
+    # sums[d][t]: over tuples of d levels summing to t (each at most `level`), the product of the nodes they add.
+    sums = [[1] + [0] * top] + [[0] * (top + 1) for _ in range(dimensions)]
+    for d in range(1, dimensions + 1):
+        for t in range(1, top + 1):
+            sums[d][t] = sum(added[k] * sums[d - 1][t - k] for k in range(1, min(t, level) + 1))
+    return sum(sums[dimensions][t] for t in range(dimensions, top + 1))
 
 
 def _human(count: int) -> str:

@@ -46,6 +46,8 @@ INTEGRATIONS = {
     'mlhs': 'with Modified Latin Hypercube Sampling (MLHS)',
     'product': 'according to the level-{size} Gauss-Hermite product rule',
     'grid': 'in a sparse grid according to the level-{size} Gauss-Hermite rule',
+    'nested_product': 'according to the level-{size} nested Gauss-Hermite product rule',
+    'nested_grid': 'in a sparse grid according to the level-{size} nested Gauss-Hermite rule',
 }
 
 

@@ -3,7 +3,8 @@
 Nodes are standard normal draws or quadrature points for the K2 dimensions of unobserved taste heterogeneity.
 Monte Carlo, Halton, Latin hypercube (`'lhs'`, `'mlhs'`) and Sobol draws give `size` equally weighted agents per
 market; `'product'` is the Gauss-Hermite product rule with `size` points per dimension and `'grid'` a Smolyak sparse
-grid of Gauss-Hermite rules of level `size`, both identical in every market.
+grid of Gauss-Hermite rules of level `size`; `'nested_product'` and `'nested_grid'` are the same with Genz and
+Keister's nested rules of level `size` (`blp.configurations.nested_hermite`). Quadrature is identical in every market.
 
 PyBLP's `specification_options` are honoured so that a seed gives PyBLP's agents: every random rule draws from one
 numpy `RandomState(seed)`, market after market in sorted market order, as PyBLP does. Sobol draws (ours only) are
@@ -12,18 +13,20 @@ scipy's scrambled points.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from math import comb
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 from scipy import special
 
 from blp.configurations.descriptions import describe_integration
+from blp.configurations.nested_hermite import NESTED_MAX, nested_rule
 from blp.exceptions import SpecificationError
 
-SPECIFICATIONS = ('monte_carlo', 'halton', 'lhs', 'mlhs', 'sobol', 'product', 'grid')
+SPECIFICATIONS = ('monte_carlo', 'halton', 'lhs', 'mlhs', 'sobol', 'product', 'grid', 'nested_product', 'nested_grid')
 # numpy's Gauss-Hermite rule overflows above this many nodes (NaN weights, no exception): 371 with numpy 2.4.
 GAUSS_HERMITE_MAX = 371
 
@@ -62,6 +65,9 @@ class Integration:
             raise SpecificationError(f'integration size {self.size} is too large for a Gauss-Hermite rule: above '
                                      f'{GAUSS_HERMITE_MAX} nodes per dimension its weights are not finite',
                                      parameter='integration.size')
+        if self.specification in ('nested_product', 'nested_grid') and int(self.size) > NESTED_MAX:
+            raise SpecificationError(f'integration size {self.size} is too large for a nested Gauss-Hermite rule: its '
+                                     f'levels are 1 to {NESTED_MAX}', parameter='integration.size')
         options = dict(self.specification_options or {})
         for option in options:
             if self.specification not in OPTIONS.get(option, ()):
@@ -88,9 +94,8 @@ class Integration:
 
     def build(self, dimensions: int, markets: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Nodes (I_t x dimensions) and weights (I_t) for each of `markets` markets."""
-        if self.specification in ('product', 'grid'):
-            rule = gauss_hermite_product if self.specification == 'product' else sparse_grid
-            nodes, weights = rule(dimensions, self.size)
+        if self.specification in QUADRATURE:
+            nodes, weights = QUADRATURE[self.specification](dimensions, self.size)
             return [nodes] * markets, [weights] * markets
         weights = np.full(self.size, 1 / self.size)
         if self.specification == 'monte_carlo':
@@ -201,12 +206,33 @@ def gauss_hermite(level: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes * np.sqrt(2), weights / np.sqrt(np.pi)
 
 
-def gauss_hermite_product(dimensions: int, level: int) -> tuple[np.ndarray, np.ndarray]:
-    """Tensor product of one-dimensional Gauss-Hermite rules: exact for polynomials of degree 2*level-1 per axis."""
-    nodes, weights = gauss_hermite(level)
-    grid = np.array(list(itertools.product(nodes, repeat=dimensions))).reshape(-1, dimensions)
-    grid_weights = np.array([np.prod(w) for w in itertools.product(weights, repeat=dimensions)])
-    return grid, grid_weights
+def nested_gauss_hermite(level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Genz and Keister's nested Gauss-Hermite rule of `level` for a standard normal, nodes ascending."""
+    nodes, weights = nested_rule(level)
+    return np.array(nodes), np.array(weights)
+
+
+Rule = Callable[[int], tuple[np.ndarray, np.ndarray]]
+
+
+def gauss_hermite_product(dimensions: int, level: int, rule: Rule = gauss_hermite) -> tuple[np.ndarray, np.ndarray]:
+    """Tensor product of one-dimensional rules of `level` (Gauss-Hermite: exact for polynomials of degree
+    2*level-1 per axis), the first dimension varying slowest."""
+    return _tensor([rule(level)] * dimensions)
+
+
+def _tensor(rules: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The product of one-dimensional rules (nodes, weights), the first varying slowest; weights multiplied in
+    dimension order."""
+    if not rules:
+        return np.zeros((1, 0)), np.ones(1)
+    nodes = np.stack(np.meshgrid(*[nodes for nodes, _ in rules], indexing='ij'), axis=-1).reshape(-1, len(rules))
+    return nodes, functools.reduce(np.multiply.outer, [weights for _, weights in rules]).ravel()
+
+
+def nested_product(dimensions: int, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """The product rule of nested Gauss-Hermite rules of `level`."""
+    return gauss_hermite_product(dimensions, level, nested_gauss_hermite)
 
 
 def sparse_grid(dimensions: int, level: int) -> tuple[np.ndarray, np.ndarray]:
@@ -219,16 +245,14 @@ def sparse_grid(dimensions: int, level: int) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((1, 0)), np.ones(1)
     points: dict[tuple, float] = {}
     exact: dict[tuple, tuple] = {}  # the node as first computed: rounding only finds repeats
-    for total in range(max(dimensions, level), level + dimensions):
-        coefficient = (-1) ** (level + dimensions - 1 - total) * comb(dimensions - 1, level + dimensions - 1 - total)
-        for levels in _compositions(total, dimensions):
-            rules = [gauss_hermite(size) for size in levels]
-            for combination in itertools.product(*[range(size) for size in levels]):
-                node = tuple(float(rules[d][0][i]) for d, i in enumerate(combination))
-                key = tuple(round(value, 12) for value in node)
-                weight = coefficient * np.prod([rules[d][1][i] for d, i in enumerate(combination)])
-                exact.setdefault(key, node)
-                points[key] = points.get(key, 0.0) + weight
+    for coefficient, levels in _smolyak(dimensions, level):
+        rules = [gauss_hermite(size) for size in levels]
+        for combination in itertools.product(*[range(size) for size in levels]):
+            node = tuple(float(rules[d][0][i]) for d, i in enumerate(combination))
+            key = tuple(round(value, 12) for value in node)
+            weight = coefficient * np.prod([rules[d][1][i] for d, i in enumerate(combination)])
+            exact.setdefault(key, node)
+            points[key] = points.get(key, 0.0) + weight
     kept = [(exact[key], weight) for key, weight in points.items() if abs(weight) > 1e-15]
     nodes = np.array([node for node, _ in kept], dtype=float).reshape(-1, dimensions)
     weights = np.array([weight for _, weight in kept])
@@ -237,8 +261,51 @@ def sparse_grid(dimensions: int, level: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes[order], weights[order] / weights.sum()
 
 
+def nested_sparse_grid(dimensions: int, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Heiss and Winschel's sparse grid of nested Gauss-Hermite rules: the Smolyak combination of their product
+    rules, whose nodes repeat exactly (the rules are nested) and are merged, sorted by the first dimension, then the
+    next. Exact for total-degree polynomials of degree 2*level-1. A node's weight is summed over the product rules in
+    the combination's order; nodes are indexed in the largest rule, which holds them all, so merging is counting."""
+    if dimensions == 0:
+        return np.zeros((1, 0)), np.ones(1)
+    largest = nested_gauss_hermite(level)[0]
+    base = len(largest)
+    terms = ((coefficient, [nested_gauss_hermite(size) for size in levels])
+             for coefficient, levels in _smolyak(dimensions, level))
+    blocks = ((index, coefficient * weights) for coefficient, rules in terms  # one product rule at a time
+              for index, weights in [_tensor([(np.searchsorted(largest, nodes), weights) for nodes, weights in rules])])
+    if base ** dimensions <= DENSE_NODES:  # every possible node has a slot: no sorting
+        powers = base ** np.arange(dimensions - 1, -1, -1)
+        sums, seen = np.zeros(base ** dimensions), np.zeros(base ** dimensions, dtype=bool)
+        for index, weights in blocks:
+            keys = index @ powers
+            sums[keys] += weights  # each node once per product rule
+            seen[keys] = True
+        present = np.flatnonzero(seen)
+        return largest[np.column_stack(np.unravel_index(present, (base,) * dimensions))], sums[present]
+    indices, weights = zip(*blocks)
+    rows, inverse = np.unique(np.concatenate(indices), axis=0, return_inverse=True)
+    return largest[rows], np.bincount(inverse.ravel(), np.concatenate(weights))
+
+
+# Nested grids with at most this many possible nodes (the largest rule's in every dimension) merge without sorting.
+DENSE_NODES = 2 ** 24
+
+
+def _smolyak(dimensions: int, level: int) -> list[tuple[int, tuple[int, ...]]]:
+    """The combination technique's (coefficient, levels per dimension) for a sparse grid of `level`."""
+    return [((-1) ** (level + dimensions - 1 - total) * comb(dimensions - 1, level + dimensions - 1 - total), levels)
+            for total in range(max(dimensions, level), level + dimensions) for levels in _compositions(total, dimensions)]
+
+
 def _compositions(total: int, parts: int) -> list[tuple[int, ...]]:
     """All tuples of `parts` positive integers summing to `total`."""
     if parts == 1:
         return [(total,)]
     return [(first, *rest) for first in range(1, total - parts + 2) for rest in _compositions(total - first, parts - 1)]
+
+
+# The quadrature rules, identical in every market: (dimensions, size) -> nodes and weights.
+QUADRATURE: dict[str, Callable[[int, int], tuple[np.ndarray, np.ndarray]]] = {
+    'product': gauss_hermite_product, 'grid': sparse_grid, 'nested_product': nested_product,
+    'nested_grid': nested_sparse_grid}

@@ -40,8 +40,10 @@ class FormulationSpec(_Strict):
 class IntegrationSpec(_Strict):
     """Agents built by the core instead of supplied as agent data (PyBLP's `Integration`)."""
 
-    specification: Literal['monte_carlo', 'halton', 'lhs', 'mlhs', 'sobol', 'product', 'grid']
-    size: int = Field(ge=1, le=100_000, description='draws per market (MC/QMC) or nodes per dimension (product, grid level)')
+    specification: Literal['monte_carlo', 'halton', 'lhs', 'mlhs', 'sobol', 'product', 'grid', 'nested_product',
+                           'nested_grid']
+    size: int = Field(ge=1, le=100_000, description='draws per market (MC/QMC), nodes per dimension (product), or the '
+                                                    'level (grid; nested_product and nested_grid: 1 to 25)')
     seed: Optional[int] = Field(default=0, ge=0, description='seed for Monte Carlo and scrambling')
 
 

@@ -1,6 +1,7 @@
 """The cost model: sizes read from a spec and frames without building, node counts of the built rules, and a
 budget that names what is over it."""
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -33,6 +34,16 @@ def test_node_counts_match_the_rules_the_core_builds():
         counted = nodes_per_market(specification, size, dimensions)
         assert counted >= len(nodes[0])  # the sparse grid's count is a bound: repeated nodes are merged
         assert specification == 'grid' or counted == len(nodes[0])
+
+
+def test_gauss_hermite_grid_levels_the_core_refuses_are_counted_at_once():
+    from blp.configurations.budget import GRID_LEVELS_COUNTED
+    from blp.configurations.integration import GAUSS_HERMITE_MAX
+
+    assert GRID_LEVELS_COUNTED == GAUSS_HERMITE_MAX + 1
+    started = time.perf_counter()
+    assert nodes_per_market('grid', 100_000, 2) == nodes_per_market('grid', GRID_LEVELS_COUNTED, 2) > 371 ** 2 / 2
+    assert time.perf_counter() - started < 5  # the level itself took ~20 minutes to count
 
 
 def test_sizes_of_the_cereal_exercise():

@@ -186,7 +186,8 @@ class PostEstimation(MarketArguments):
     def simulate_micro_data(self, dataset: Any, seed: Optional[int] = None) -> np.recarray:
         """Observations of a micro dataset drawn at the estimates (`blp.post.micro_data`): PyBLP's draws for a
         seed."""
-        return micro_data.simulate_micro_data(self.problem, self._choices, dataset, seed, self._market_order)
+        return micro_data.simulate_micro_data(self.problem, self._choices, dataset, seed, self._market_order,
+                                              self._model.nests)
 
     # ---------------------------------------------------------------- supply
     def compute_costs(self, firm_ids: Optional[ArrayLike] = None, ownership: Optional[ArrayLike] = None,

@@ -1,0 +1,81 @@
+"""Arrays indexed by the moments come in PyBLP's order, and a W given to `solve` is read in it (issue 24): with
+exogenous columns in X1 and X3 ('1 + prices + sugar', '1 + sugar') PyBLP's ZD and ZS put the excluded instruments
+first, ours the characteristics. Against PyBLP 1.3.0 live on Nevo's cereal data in 20 markets, two GMM steps at fixed
+parameters (PyBLP's 'return'), demand only and with a supply side: a few seconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import blp
+
+pyblp = pytest.importorskip('pyblp')
+
+MOMENT_ARRAYS = ('W', 'updated_W', 'moments', 'moments_jacobian', 'moments_covariances', 'simulation_covariances',
+                 'parameter_sensitivity')
+
+
+def nevo(library: Any, supply: bool) -> Any:
+    """Eight demand instruments (and, with `supply`, two supply instruments and linear costs in '1 + sugar')."""
+    products = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
+    agents = pd.read_csv(pyblp.data.NEVO_AGENTS_LOCATION)
+    markets = products['market_ids'].unique()[:20]
+    products, agents = (frame[frame['market_ids'].isin(markets)].copy() for frame in (products, agents))
+    products['supply_instruments0'] = products['demand_instruments8']
+    products['supply_instruments1'] = products['demand_instruments9']
+    products = products.drop(columns=[f'demand_instruments{index}' for index in range(8, 20)])
+    library.options.verbose = False
+    formulations = (library.Formulation('1 + prices + sugar'), library.Formulation('1 + prices + sugar'))
+    if supply:
+        formulations += (library.Formulation('1 + sugar'),)
+    return library.Problem(formulations, products, library.Formulation('0 + income'), agents)
+
+
+def solve(problem: Any, library: Any, supply: bool, **options: Any) -> Any:
+    extra: dict[str, Any] = {'beta': [None, -30.0, None]} if supply else {}  # the price coefficient in theta
+    return problem.solve(np.diag([0.5, 2.0, 0.1]), [[1.0], [2.0], [0.0]],
+                         optimization=library.Optimization('return'), **{'method': '2s', **extra, **options})
+
+
+@pytest.fixture(scope='module', params=['demand', 'supply'])
+def case(request: pytest.FixtureRequest) -> dict[Any, Any]:
+    supply = request.param == 'supply'
+    problems = {library: nevo(library, supply) for library in (blp, pyblp)}
+    return {'supply': supply, 'problems': problems,
+            'results': {library: solve(problem, library, supply) for library, problem in problems.items()}}
+
+
+def test_arrays_over_the_moments_are_in_pyblps_order(case: dict) -> None:
+    ours, theirs = case['results'][blp], case['results'][pyblp]
+    problem = case['problems'][blp]
+    assert problem.MD == 10 and problem.MS == (4 if case['supply'] else 0)  # X1's 1, sugar and eight instruments
+    for name in MOMENT_ARRAYS:
+        mine, their = np.asarray(getattr(ours, name)), np.asarray(getattr(theirs, name))
+        assert mine.shape == their.shape, name
+        np.testing.assert_allclose(mine, their, rtol=1e-8, atol=1e-12 * max(1.0, np.abs(their).max()), err_msg=name)
+        np.testing.assert_array_equal(ours.to_dict()[name], mine, err_msg=name)
+
+
+def test_a_given_w_is_read_in_pyblps_order(case: dict) -> None:
+    """PyBLP's updated_W handed to either library gives the same one-step estimate."""
+    W = case['results'][pyblp].updated_W
+    ours, theirs = (solve(problem, library, case['supply'], W=W, method='1s')
+                    for library, problem in case['problems'].items())
+    np.testing.assert_allclose(ours.W, W, rtol=0, atol=0)
+    np.testing.assert_allclose(ours.objective, theirs.objective, rtol=1e-8)
+    np.testing.assert_allclose(ours.beta, theirs.beta, rtol=1e-8)
+    np.testing.assert_allclose(ours.moments, theirs.moments, rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(ours.updated_W, theirs.updated_W, rtol=1e-8)
+
+
+def test_a_stored_estimate_keeps_its_w(case: dict) -> None:
+    """`to_document` stores W in PyBLP's order and `restore` reads it so: the restored estimate is the same."""
+    ours = case['results'][blp]
+    restored = case['problems'][blp].restore(ours.to_document())
+    np.testing.assert_array_equal(restored.W, ours.W)
+    np.testing.assert_allclose(restored.objective, ours.objective, rtol=1e-12)
+    np.testing.assert_allclose(restored.beta_se, ours.beta_se, rtol=1e-8)

@@ -54,6 +54,14 @@ def micro_moments(library: Any, problem: Any) -> list:
     return [library.MicroMoment('E[income | inside]', 0.5, part)]
 
 
+def assert_moment_arrays(ours: Any, theirs: Any) -> None:
+    """Every array over the moments of our results equals PyBLP's (1e-8 relative to its largest entry's scale)."""
+    for name in MOMENT_ARRAYS:
+        mine, their = np.asarray(getattr(ours, name)), np.asarray(getattr(theirs, name))
+        assert mine.shape == their.shape, name
+        np.testing.assert_allclose(mine, their, rtol=1e-8, atol=1e-12 * max(1.0, np.abs(their).max()), err_msg=name)
+
+
 @pytest.fixture(scope='module', params=['demand', 'supply', 'covariance', 'micro'])
 def case(request: pytest.FixtureRequest) -> dict[Any, Any]:
     supply = request.param in {'supply', 'covariance'}
@@ -71,11 +79,9 @@ def test_arrays_over_the_moments_are_in_pyblps_order(case: dict) -> None:
     assert problem.MD == 10 and problem.MS == (4 if case['supply'] else 0)  # X1's 1, sugar and eight instruments
     assert problem.MC == int(case['covariance'])
     assert ours.W.shape[0] == problem.MD + problem.MS + problem.MC + len(case['micro'][blp].get('micro_moments', []))
+    assert_moment_arrays(ours, theirs)
     for name in MOMENT_ARRAYS:
-        mine, their = np.asarray(getattr(ours, name)), np.asarray(getattr(theirs, name))
-        assert mine.shape == their.shape, name
-        np.testing.assert_allclose(mine, their, rtol=1e-8, atol=1e-12 * max(1.0, np.abs(their).max()), err_msg=name)
-        np.testing.assert_array_equal(ours.to_dict()[name], mine, err_msg=name)
+        np.testing.assert_array_equal(ours.to_dict()[name], getattr(ours, name), err_msg=name)
 
 
 def test_a_given_w_is_read_in_pyblps_order(case: dict) -> None:
@@ -110,8 +116,16 @@ def test_moment_types_keep_pyblps_order(name: str) -> None:
         library.options.verbose = False
         problem, options = build(library, name)
         results[library] = problem.solve(**{**options, 'method': '1s', 'optimization': library.Optimization('return')})
-    for attribute in MOMENT_ARRAYS:
-        mine, their = np.asarray(getattr(results[blp], attribute)), np.asarray(getattr(results[pyblp], attribute))
-        assert mine.shape == their.shape, attribute
-        np.testing.assert_allclose(mine, their, rtol=1e-8, atol=1e-12 * max(1.0, np.abs(their).max()),
-                                   err_msg=attribute)
+    assert_moment_arrays(results[blp], results[pyblp])
+
+
+@pytest.mark.parametrize('supply', [False, True], ids=['demand', 'supply'])
+def test_a_problem_with_optimal_instruments_keeps_pyblps_order(supply: bool) -> None:
+    """`to_problem()` of approximate optimal instruments puts X1's exogenous columns among ZD's: its results are
+    reported in PyBLP's order as well."""
+    results = {}
+    for library in (blp, pyblp):
+        problem = nevo(library, supply)
+        optimal = solve(problem, library, supply).compute_optimal_instruments(method='approximate')
+        results[library] = solve(optimal.to_problem(), library, supply)
+    assert_moment_arrays(results[blp], results[pyblp])

@@ -21,6 +21,7 @@ from blp.configurations.solve_options import Iteration, Optimization, SolveOptio
 from blp.estimation import progress_log
 from blp.estimation.contractions import Column, ContractionRecord
 from blp.estimation.gmm import LinearIV, SingularWeights, invert, parameter_covariances
+from blp.estimation.moment_order import MomentOrder
 from blp.estimation.moments import DemandState, MomentStack
 from blp.estimation.parameters import Parameters, RhoParameter, check_gamma
 from blp.estimation.records import Evaluation, Statistics, StepOutcome
@@ -107,11 +108,15 @@ class Estimation:
                                                           moments.M - moments.linear_M, self.warnings)
         self.resampling: Optional[Resampling | FixedCovariances] = None if options.resample_agent_data is None else \
             Resampling(self, Estimation)
+        # instruments of PyBLP's persistence groups are already in its order
+        self.moment_order = MomentOrder.of([] if moments.persistence is not None else
+                                           problem.instrument_orders()[:len(moments.blocks)], moments.M)
         W = options.W
         if W is not None:
             W = np.asarray(W, dtype=float)
             if W.shape != (moments.M, moments.M) or not np.isfinite(W).all():
                 raise SpecificationError(f'W must be a finite {moments.M} x {moments.M} matrix', parameter='W')
+            W = self.moment_order.given(W)  # in PyBLP's order, as results report it
         else:
             try:
                 W = moments.initial_weights()
@@ -600,7 +605,8 @@ def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemR
     # bootstrap of a restored estimate is given the bounds of its solve)
     estimation = Estimation(problem, options, first_step=step, bounded=False)
     if state.get('simulation_covariances') is not None:  # the resampled agents' part of S, as estimated
-        estimation.resampling = FixedCovariances(np.array(state['simulation_covariances'], dtype=float))
+        estimation.resampling = FixedCovariances(estimation.moment_order.given(
+            np.array(state['simulation_covariances'], dtype=float)))  # stored in PyBLP's order
     hessian = state.get('hessian')
     P = estimation.parameters.P
     hessian = None if hessian is None else np.array(hessian, dtype=float).reshape(P, P)

@@ -234,7 +234,7 @@ def solve_start(problem: Problem, options: SolveOptions, start: dict[str, Any], 
               for name in ('sigma', 'pi', 'rho', 'beta')}
     if W is None and (options.micro_moments or options.initial_update):
         template = Estimation(problem, options)  # one W for every start: the initial update at the template's values
-        W = template.initial_update(template.parameters.theta)
+        W = template.moment_order.matrix(template.initial_update(template.parameters.theta))  # as W is given
     return Estimation(problem, options.replace(**values, method='1s', W=W, initial_update=False), progress,
                       first_step=step).run()
 

@@ -165,19 +165,24 @@ class Problem:
         frame = products.frame
         matrices = {'X1': self.X1, 'X2': self.X2, 'ZD': self.ZD,
                     'demand_ids': absorbed_ids(self.product_formulations[0], frame)}
-        orders = {'ZD': pyblp_order(self.MD, self._ZD_exogenous)}
+        orders = dict(zip(('ZD', 'ZS'), self.instrument_orders()))
         if self.lags is not None:
             matrices['lag_indices'] = self.lags.indices[:, None]
         if self.supply is not None:
             supply, X3_formulation = self.supply, self.product_formulations[2]
             assert X3_formulation is not None
             matrices.update(X3=supply.X3, ZS=supply.ZS, ZC=supply.ZC, supply_ids=absorbed_ids(X3_formulation, frame))
-            orders['ZS'] = pyblp_order(supply.MS, supply.ZS_exogenous)
         variables: list[str] = []
         for formulation in self.product_formulations:
             if formulation is not None:
                 variables += [name for name in formulation.variables() if name not in variables]
         return products.with_matrices(tuple(variables), orders, **matrices)
+
+    def instrument_orders(self) -> list[list[int]]:
+        """Each side's instrument columns (ZD's, then with a supply side ZS's) in PyBLP's order: ours has the
+        exogenous characteristics first, PyBLP the excluded instruments."""
+        return [pyblp_order(self.MD, self._ZD_exogenous)] + (
+            [pyblp_order(self.MS, self.supply.ZS_exogenous)] if self.supply is not None else [])
 
     def _moments(self, parameters: Optional[Parameters] = None, options: Optional[SolveOptions] = None,
                  model: Optional[DemandModel] = None) -> MomentStack:
@@ -208,8 +213,7 @@ class Problem:
         """The solve's moment types with the lags that quasi-difference them (None when every side is in levels)."""
         sides = [moment_types(options.demand_moment_types, 'demand', self.MD)] + (
             [moment_types(options.supply_moment_types, 'supply', self.MS)] if self.supply is not None else [])
-        orders = [pyblp_order(self.MD, self._ZD_exogenous)] + (  # counts split PyBLP's column order
-            [pyblp_order(self.MS, self.supply.ZS_exogenous)] if self.supply is not None else [])
+        orders = self.instrument_orders()  # counts split PyBLP's column order
         groups = tuple((side, kind, tuple(orders[side][start - count:start]))
                        for side, types in enumerate(sides)
                        for (kind, count), start in zip(types, np.cumsum([count for _, count in types])) if count)

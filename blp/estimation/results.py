@@ -102,12 +102,13 @@ class ProblemResults(PostEstimation, Pickled):
             np.zeros((0, 0))
         if micro and estimation.micro_sample_covariances is not None:  # as PyBLP: the given ones
             self.micro_covariances = estimation.micro_sample_covariances
+        order = estimation.moment_order  # arrays over the moments in PyBLP's order
         M = evaluation.stacked.moments.size  # PyBLP's simulation error in S (zero without resample_agent_data)
         self.simulation_covariances = np.zeros((M, M)) if estimation.resampling is None else \
-            estimation.resampling.covariances(evaluation.theta, outcome.W)
+            order.matrix(estimation.resampling.covariances(evaluation.theta, outcome.W))
         self.objective = np.array(evaluation.objective, dtype=float)  # PyBLP's 0-d array: `.item()` works
-        self.moments = np.asarray(stacked.moments, dtype=float).reshape(-1, 1)  # g-bar, M x 1
-        self.moments_jacobian = statistics.moments_jacobian  # d g-bar / d (theta, concentrated beta and gamma)
+        self.moments = order.vector(np.asarray(stacked.moments, dtype=float)).reshape(-1, 1)  # g-bar, M x 1
+        self.moments_jacobian = order.vector(statistics.moments_jacobian)  # d g-bar / d (theta, beta and gamma)
         self.gradient = evaluation.gradient
         self.projected_gradient = statistics.projected_gradient
         self.gradient_norm = float(np.abs(self.projected_gradient).max()) if P else float('nan')
@@ -115,8 +116,8 @@ class ProblemResults(PostEstimation, Pickled):
         self.hessian_eigenvalues = statistics.hessian_eigenvalues
         self.active_bounds = statistics.active_bounds  # labels of parameters that ended at a bound
         self.parameter_covariances = statistics.parameter_covariances
-        self.W = outcome.W
-        self.updated_W = statistics.updated_W
+        self.W = order.matrix(outcome.W)
+        self.updated_W = order.matrix(statistics.updated_W)
         self.step = statistics.step
         self.converged = bool(outcome.converged)
         self.optimization_message = outcome.message
@@ -175,7 +176,7 @@ class ProblemResults(PostEstimation, Pickled):
         self._contraction_columns = [step.markets for step in history]  # compact, PyBLP's arrays on demand (`_market_counts`)
         concentrated = self._estimation.parameters.concentrated_beta
         self.parameters = np.c_[np.r_[self.theta, self.beta[concentrated, 0], self.gamma[:, 0]]]
-        self.moments_covariances = statistics.S
+        self.moments_covariances = self._estimation.moment_order.matrix(statistics.S)
         self.parameter_sensitivity = pyblp_attributes.sensitivity(self)
         for name, value in pyblp_attributes.bounds(self).items():
             setattr(self, name, value)

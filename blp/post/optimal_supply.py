@@ -98,7 +98,7 @@ def supply_instruments(results: ProblemResults, method: str, draws: int, seed: O
                                problem.integration if agent_data is None else None, problem.rc_types,
                                problem.epsilon_scale, 'linear')
         estimation = Estimation(realized, results._estimation.options)
-        evaluation = estimation.evaluate(results.theta, estimation.moments.iv(results.W), True)
+        evaluation = estimation.evaluate(results.theta, estimation.moments.iv(estimation.moment_order.given(results.W)), True)
         demand_jacobian, supply_jacobian = evaluation.stacked.dependent_jacobians
         assert demand_jacobian is not None and supply_jacobian is not None  # evaluated with the Jacobian
         xi_jacobian += demand_jacobian / draws

@@ -105,7 +105,8 @@ class Estimate(_Wire):
     warnings: list[str] = []
     trace: list[TracePoint] = Field(default=[], description='objective and gradient norm at each optimizer '
                                                             'iteration (every step)')
-    restore: dict[str, Any] = Field(description='what the service needs to restore the estimate (W, Hessian, ...)')
+    restore: dict[str, Any] = Field(description="what the service needs to restore the estimate (W, in PyBLP's "
+                                                "moment order; Hessian, ...)")
 
 
 class Provenance(_Wire):

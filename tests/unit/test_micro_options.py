@@ -163,7 +163,8 @@ def test_resampled_agents_add_their_covariances_to_S(problem, agents):
                                 resample(index))
         current = Estimation(resampled, SolveOptions(sigma=SIGMA, pi=PI, method='1s', iteration=ITERATION, W=results.W,
                                                      micro_moments=exercise3_micro_moments(blp, 'income')))
-        samples.append(current.evaluate(current.parameters.theta, current.moments.iv(results.W), False).stacked.moments)
+        moments = current.evaluate(current.parameters.theta, current.moments.iv(current.W), False).stacked.moments
+        samples.append(current.moment_order.vector(moments))  # reported in PyBLP's order, as results are
     np.testing.assert_allclose(results.simulation_covariances, np.cov(samples, rowvar=False), rtol=1e-8, atol=1e-15)
     assert not np.allclose(results.pi_se, plain.pi_se, rtol=1e-6)  # simulation error enters the SEs
 

@@ -201,3 +201,15 @@ def test_the_expected_order_needs_no_built_problem_and_matches_the_built_problem
     assert len({tuple(start['theta']) for start in drawn}) == 8
     expected = longest_first(problem, options, drawn)
     assert expected_order(options, 8, seed=4) == expected != list(range(8))
+
+
+def test_a_start_with_an_initial_update_is_the_solve_with_it_when_x1_has_exogenous_columns(products, agents):
+    # X1's constant and mushy lead our ZD and follow PyBLP's: the start's W goes through the same moment order
+    problem = blp.Problem((blp.Formulation('1 + prices + mushy'), blp.Formulation('0 + prices')), products,
+                          blp.Formulation('0 + log_income'), agents)
+    arguments = SolveOptions(sigma=1.0, pi=1.0, method='1s', initial_update=True,
+                             optimization=blp.Optimization('return'))
+    single = problem.estimate(arguments)
+    start = solve_start(problem, arguments, {'sigma': 1.0, 'pi': 1.0})
+    np.testing.assert_allclose(start.W, single.W, rtol=1e-10)
+    np.testing.assert_allclose(start.objective, single.objective, rtol=1e-10)

@@ -604,9 +604,14 @@ def restore(problem: Problem, stored: dict, micro_moments: Any = ()) -> ProblemR
     # a stored estimate does not say which optimizer found it: no default bounds are added at a restore (the
     # bootstrap of a restored estimate is given the bounds of its solve)
     estimation = Estimation(problem, options, first_step=step, bounded=False)
+    # documents stored before the moments were reported in PyBLP's order have no 'moment_order': theirs is ours
+    in_our_order = state.get('moment_order') != 'pyblp'
+    if in_our_order:
+        estimation.W = W
     if state.get('simulation_covariances') is not None:  # the resampled agents' part of S, as estimated
-        estimation.resampling = FixedCovariances(estimation.moment_order.given(
-            np.array(state['simulation_covariances'], dtype=float)))  # stored in PyBLP's order
+        covariances = np.array(state['simulation_covariances'], dtype=float)
+        estimation.resampling = FixedCovariances(covariances if in_our_order else
+                                                 estimation.moment_order.given(covariances))
     hessian = state.get('hessian')
     P = estimation.parameters.P
     hessian = None if hessian is None else np.array(hessian, dtype=float).reshape(P, P)

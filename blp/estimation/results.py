@@ -363,7 +363,8 @@ class ProblemResults(PostEstimation, Pickled):
                 'beta': jsonable(self.nonlinear_values.beta),
                 'gamma': jsonable(self.nonlinear_values.gamma),
                 'free': self._estimation.parameters.free,
-                'W': jsonable(self.W), 'step': self.step, 'hessian': jsonable(self.hessian),
+                'W': jsonable(self.W), 'moment_order': 'pyblp',  # W's and simulation_covariances' rows
+                'step': self.step, 'hessian': jsonable(self.hessian),
                 'micro_moments': len(self.micro_labels),
                 **{key: jsonable(getattr(self.options, key)) if key in MATRIX_OPTIONS else getattr(self.options, key)
                    for key in STORED_OPTIONS},

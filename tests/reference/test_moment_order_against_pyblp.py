@@ -105,6 +105,21 @@ def test_a_stored_estimate_keeps_its_w(case: dict) -> None:
     np.testing.assert_allclose(restored.beta_se, ours.beta_se, rtol=1e-8)
 
 
+def test_a_document_stored_before_pyblps_order_restores_the_same(case: dict) -> None:
+    """Documents stored before W was reported in PyBLP's order (no 'moment_order') hold W in ours: the job store
+    still has them, and they restore to the same estimate."""
+    ours = case['results'][blp]
+    document = ours.to_document()
+    assert document['restore']['moment_order'] == 'pyblp'
+    old = {**document, 'restore': {key: value for key, value in document['restore'].items() if key != 'moment_order'}}
+    old['restore']['W'] = ours._estimation.moment_order.given(np.asarray(ours.W)).tolist()
+    assert not np.array_equal(old['restore']['W'], document['restore']['W'])  # the orders differ in this problem
+    restored = case['problems'][blp].restore(old, case['micro'][blp].get('micro_moments', ()))
+    np.testing.assert_array_equal(restored.W, ours.W)
+    np.testing.assert_allclose(restored.objective, ours.objective, rtol=1e-12)
+    np.testing.assert_allclose(restored.beta_se, ours.beta_se, rtol=1e-8)
+
+
 @pytest.mark.parametrize('name', ['persistence_moment_types_supply'])
 def test_moment_types_keep_pyblps_order(name: str) -> None:
     """With moment types the counts already split each side's instruments in PyBLP's order: the same arrays match

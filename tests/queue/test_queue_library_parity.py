@@ -14,6 +14,7 @@ import pytest
 from epsilon_scale_workloads import demand
 from queue_support import submit, upload, wait_for
 from simulation_option_workloads import ids, simulate
+from threadpoolctl import threadpool_limits
 
 import blp
 import blp_client
@@ -24,6 +25,14 @@ from blp.spec import EstimateSpec, solve_options
 from blp.spec.micro import MicroDatasetSpec
 
 pytestmark = pytest.mark.queue
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_blas_thread():
+    """The library here on one BLAS thread, as the worker pins it (`worker/__init__.py`): with two (this process's
+    default on two cores) BLAS sums in another order and the estimates land 1e-11 apart after the optimizer."""
+    with threadpool_limits(1):
+        yield
 RTOL = 1e-12
 FORMULATIONS = [{'formula': '1 + prices + v'}, {'formula': '0 + prices'}, {'formula': '1 + x + w'}]
 # Threads left to the worker (what it can spare), the library here on one: the estimates do not depend on them.
